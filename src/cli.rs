@@ -1,0 +1,717 @@
+//! The command line: check, plan, run, resume, runs, schema.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokio::sync::mpsc;
+
+use crate::engine::context::{self, MASK, Vars};
+use crate::engine::journal::{self, Journal, Replay};
+use crate::engine::{self, Engine, Outcome, RunSpec, RunStatus};
+use crate::headless::{self, Approvals, Printer};
+use crate::runbook::{self, Loaded, Runbook, vars};
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// `check`: problems found. `run`/`resume`: a step failed (a rollback may have run).
+    pub const FAILED: i32 = 1;
+    /// Bad usage, an unreadable file, or a runbook with errors.
+    pub const USAGE: i32 = 2;
+    /// Stopped at a gate no one could decide; the run is resumable.
+    pub const PAUSED: i32 = 3;
+    /// Rejected at a gate or aborted by the operator; the run is resumable.
+    pub const ABORTED: i32 = 4;
+    /// The journal could not be written or read, the run is not found, or it is in use.
+    pub const STATE: i32 = 5;
+}
+
+const DEMO: &str = include_str!("../runbooks/demo/first-deploy.yaml");
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Run deployment and incident runbooks, with a gate before anything that changes the world"
+)]
+pub struct Cli {
+    /// Where journals and audit logs live (default: $TOLLGATE_STATE_DIR, $XDG_STATE_HOME/tollgate or ~/.local/state/tollgate).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GateFlags {
+    /// Approve this gate (a phase or step id) without asking; may be repeated.
+    #[arg(long, value_name = "GATE_ID")]
+    pub approve: Vec<String>,
+    /// Approve every gate without asking (recorded as such in the journal and audit log).
+    #[arg(long)]
+    pub approve_all: bool,
+    /// Re-run this step if it was interrupted or failed; may be repeated.
+    #[arg(long, value_name = "STEP_ID")]
+    pub rerun: Vec<String>,
+    /// Mark this interrupted step as done without re-running it; may be repeated.
+    #[arg(long, value_name = "STEP_ID")]
+    pub mark_done: Vec<String>,
+    /// Plain line output instead of the interface (always, when there is no terminal).
+    #[arg(long)]
+    pub headless: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Parse and validate runbooks: every problem as `file:line:col: message`.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show every phase, gate, checklist item and step with variables filled in. Runs nothing.
+    Plan {
+        file: PathBuf,
+        /// Set a variable: NAME=VALUE.
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+    },
+    /// Run a runbook.
+    Run {
+        file: PathBuf,
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        #[command(flatten)]
+        gates: GateFlags,
+    },
+    /// Run the built-in demo runbook (needs only `sh`).
+    Demo {
+        #[command(flatten)]
+        gates: GateFlags,
+    },
+    /// Resume a run where it stopped (default: the latest unfinished run).
+    Resume {
+        run_id: Option<String>,
+        #[command(flatten)]
+        gates: GateFlags,
+    },
+    /// List runs with their status.
+    Runs,
+    /// Print the JSON Schema of the runbook format.
+    Schema,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    if !vars::is_var_name(k) {
+        return Err(format!("`{k}` is not a variable name"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+pub fn main_with(cli: Cli) -> i32 {
+    let state_dir = cli
+        .state_dir
+        .clone()
+        .unwrap_or_else(journal::default_state_dir);
+    match cli.command {
+        Cmd::Check { files } => check(&files),
+        Cmd::Plan { file, vars } => plan(&file, &vars),
+        Cmd::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&runbook::schema()).unwrap_or_default()
+            );
+            exit::OK
+        }
+        Cmd::Runs => runs(&state_dir),
+        Cmd::Run { file, vars, gates } => run(&state_dir, &file, &vars, gates),
+        Cmd::Demo { gates } => {
+            let dir = state_dir.join("demo");
+            let path = dir.join("first-deploy.yaml");
+            if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, DEMO))
+            {
+                eprintln!(
+                    "tollgate: cannot write the demo runbook to {}: {e}",
+                    dir.display()
+                );
+                return exit::STATE;
+            }
+            run(&state_dir, &path, &[], gates)
+        }
+        Cmd::Resume { run_id, gates } => resume(&state_dir, run_id, gates),
+    }
+}
+
+fn print_diags(loaded: &Loaded) {
+    for d in &loaded.diags {
+        eprintln!("{d}");
+    }
+}
+
+fn check(files: &[PathBuf]) -> i32 {
+    let mut code = exit::OK;
+    for f in files {
+        match runbook::load(f) {
+            Err(e) => {
+                eprintln!("{e}");
+                code = exit::USAGE;
+            }
+            Ok(loaded) => {
+                for d in &loaded.diags {
+                    println!("{d}");
+                }
+                if !loaded.ok() && code == exit::OK {
+                    code = exit::FAILED;
+                }
+            }
+        }
+    }
+    code
+}
+
+/// Loads a runbook for plan/run; prints what is wrong and returns the exit code if unusable.
+fn load_usable(file: &Path) -> Result<Loaded, i32> {
+    let loaded = runbook::load(file).map_err(|e| {
+        eprintln!("{e}");
+        exit::USAGE
+    })?;
+    print_diags(&loaded);
+    if loaded.errors().next().is_some() {
+        eprintln!("tollgate: {} has errors; nothing was run", file.display());
+        return Err(exit::USAGE);
+    }
+    Ok(loaded)
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
+    let loaded = match load_usable(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rb = &loaded.runbook;
+    for (k, _) in overrides {
+        if !rb.variables.contains_key(k) {
+            eprintln!("tollgate: --var {k}: the runbook declares no variable `{k}`");
+            return exit::USAGE;
+        }
+    }
+    let mut vars = Vars::default();
+    let mut lines = Vec::new();
+    lines.push(format!("runbook: {}  ({})", rb.name.value, file.display()));
+    if !rb.description.is_empty() {
+        lines.push(format!("  {}", rb.description.trim()));
+    }
+    lines.push(format!("targets: {}", describe_targets(rb)));
+    if !rb.variables.is_empty() {
+        lines.push("variables:".into());
+    }
+    for (name, var) in &rb.variables {
+        let env_name = var
+            .env
+            .clone()
+            .unwrap_or_else(|| format!("TOLLGATE_VAR_{name}"));
+        let found = overrides
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| (v.clone(), "--var"))
+            .or_else(|| env_lookup(&env_name).map(|v| (v, "environment")))
+            .or_else(|| var.default.as_ref().map(|d| (d.value.clone(), "default")));
+        let (shown, source) = match &found {
+            Some((v, src)) => {
+                vars.set(name, v.clone(), var.secret);
+                (
+                    if var.secret {
+                        MASK.to_string()
+                    } else {
+                        v.clone()
+                    },
+                    *src,
+                )
+            }
+            None if var.prompt => ("<asked at start>".to_string(), "prompt"),
+            None => (format!("<unset: --var {name}=… or {env_name}>"), "missing"),
+        };
+        let secret = if var.secret { ", secret" } else { "" };
+        lines.push(format!("  {name} = {shown}  ({source}{secret})"));
+    }
+    vars.set("run_id", "<run id>".into(), false);
+    vars.set("runbook_dir", loaded.dir().display().to_string(), false);
+    vars.set("runbook_name", rb.name.value.clone(), false);
+    let all = vars.all();
+    let skipped = |when: &Option<runbook::Spanned<String>>| -> Option<String> {
+        let w = when.as_ref()?;
+        let expr = vars::parse_when(w).ok()?;
+        let mut used = Vec::new();
+        expr.vars(&mut used);
+        if used.iter().any(|u| !all.contains_key(u)) {
+            return Some(format!("runs only if `{}` (decided at run time)", w.value));
+        }
+        (!expr.eval(&all)).then(|| format!("SKIPPED: `{}` is false", w.value))
+    };
+    let mut n = 0;
+    for phase in &rb.phases {
+        n += 1;
+        let kind = if phase.rollback {
+            "rollback phase"
+        } else {
+            "phase"
+        };
+        lines.push(String::new());
+        lines.push(format!(
+            "{kind} {n}. {} — {}",
+            phase.id.value,
+            vars.render(&phase.title)
+        ));
+        if let Some(s) = skipped(&phase.when) {
+            lines.push(format!("  ({s})"));
+        }
+        if !phase.description.is_empty() {
+            for l in phase.description.trim().lines() {
+                lines.push(format!("  {l}"));
+            }
+        }
+        if let Some(g) = &phase.gate {
+            lines.push(format!("  GATE {}", describe_gate(&vars, rb, g, &phase.id)));
+        }
+        for item in &phase.checklist {
+            lines.push(format!("  [ ] {}", vars.render(&item.text)));
+            if let Some(c) = &item.command {
+                lines.push(format!("      verify: {}", vars.render(c)));
+            }
+        }
+        for step in &phase.steps {
+            plan_step(&mut lines, &vars, rb, step, "  ", &skipped);
+        }
+        if !phase.validation.is_empty() {
+            lines.push("  validation:".into());
+            for step in &phase.validation {
+                plan_step(&mut lines, &vars, rb, step, "    ", &skipped);
+            }
+        }
+        if let Some(f) = &phase.on_failure {
+            lines.push(format!("  on failure: {}", describe_failure(f)));
+        }
+    }
+    if let Some(f) = &rb.on_failure {
+        lines.push(String::new());
+        lines.push(format!("on failure (any step): {}", describe_failure(f)));
+    }
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        let _ = writeln!(out, "{}", vars.masker().mask(&l));
+    }
+    exit::OK
+}
+
+fn describe_targets(rb: &Runbook) -> String {
+    let t = &rb.targets;
+    let mut parts = Vec::new();
+    if let Some(e) = &t.environment {
+        parts.push(format!("environment {e}"));
+    }
+    if t.production {
+        parts.push("PRODUCTION".into());
+    }
+    if let Some(k) = &t.kube {
+        parts.push(format!(
+            "kube {}/{}",
+            k.context,
+            k.namespace.as_deref().unwrap_or("default")
+        ));
+    }
+    if let Some(a) = &t.aws {
+        parts.push(format!("aws {} {}", a.account, a.region));
+    }
+    if parts.is_empty() {
+        "none (local)".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn describe_gate(vars: &Vars, rb: &Runbook, g: &runbook::Gate, owner: &str) -> String {
+    let mut s = format!("`{owner}`");
+    if let Some(m) = &g.message {
+        s.push_str(&format!(": {}", vars.render(m)));
+    }
+    if g.destructive {
+        let word = g
+            .confirm
+            .as_ref()
+            .map(|c| vars.render(c))
+            .or_else(|| rb.targets.environment.clone())
+            .unwrap_or_else(|| owner.to_string());
+        s.push_str(&format!(" [destructive: type `{word}`]"));
+    }
+    s
+}
+
+fn describe_failure(f: &runbook::OnFailure) -> String {
+    let mut parts = Vec::new();
+    if !f.steps.is_empty() {
+        let ids: Vec<&str> = f.steps.iter().map(|s| s.id.as_str()).collect();
+        parts.push(format!("run {}", ids.join(", ")));
+    }
+    if let Some(g) = &f.goto {
+        parts.push(format!("roll back with phase `{}`", g.value));
+    }
+    if let Some(r) = &f.runbook {
+        parts.push(format!("follow runbook `{}`", r.value));
+    }
+    parts.join(", then ")
+}
+
+fn plan_step(
+    lines: &mut Vec<String>,
+    vars: &Vars,
+    rb: &Runbook,
+    step: &runbook::Step,
+    indent: &str,
+    skipped: &dyn Fn(&Option<runbook::Spanned<String>>) -> Option<String>,
+) {
+    lines.push(format!(
+        "{indent}step {} — {}",
+        step.id.value,
+        vars.render(&step.title)
+    ));
+    if let Some(s) = skipped(&step.when) {
+        lines.push(format!("{indent}  ({s})"));
+    }
+    if let Some(g) = step.effective_gate() {
+        lines.push(format!(
+            "{indent}  GATE {}",
+            describe_gate(vars, rb, &g, &step.id)
+        ));
+    }
+    if let Some(run) = &step.run {
+        for l in vars.render(run.script().unwrap_or_default()).lines() {
+            lines.push(format!("{indent}  $ {l}"));
+        }
+    }
+    let e = &step.expect;
+    let mut expect = vec![format!("exit {}", e.exit_code.unwrap_or(0))];
+    if let Some(s) = &e.output_contains {
+        expect.push(format!("output contains `{}`", vars.render(s)));
+    }
+    if let Some(s) = &e.output_not_contains {
+        expect.push(format!("output lacks `{}`", vars.render(s)));
+    }
+    if let Some(s) = &e.output_matches {
+        expect.push(format!("output matches `{}`", s.value));
+    }
+    if let Some(t) = &e.timeout {
+        expect.push(format!("within {}", t.value));
+    }
+    lines.push(format!("{indent}  expect: {}", expect.join(", ")));
+    if let Some(r) = &step.retries {
+        let delay = r.delay.as_ref().map_or("1s", |d| d.as_str());
+        lines.push(format!(
+            "{indent}  retries: {} (first after {delay}, backoff ×{})",
+            r.attempts,
+            r.backoff.unwrap_or(2.0)
+        ));
+    }
+    for c in &step.capture {
+        let how = match (&c.regex, &c.json) {
+            (Some(r), _) => format!("regex `{}`", r.value),
+            (_, Some(j)) => format!("json `{}`", j.value),
+            _ => "whole output".into(),
+        };
+        let secret = if c.secret { ", secret" } else { "" };
+        lines.push(format!(
+            "{indent}  capture: {} from {how}{secret}",
+            c.var.value
+        ));
+    }
+    if let Some(f) = &step.on_failure {
+        lines.push(format!("{indent}  on failure: {}", describe_failure(f)));
+        for s in &f.steps {
+            plan_step(lines, vars, rb, s, &format!("{indent}    "), skipped);
+        }
+    }
+    if let Some(u) = &step.undo {
+        lines.push(format!(
+            "{indent}  undo: {}",
+            vars.render(u.script().unwrap_or_default())
+                .lines()
+                .next()
+                .unwrap_or_default()
+        ));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Asks for a variable on the terminal; secrets without echo.
+fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let mut err = std::io::stderr();
+    let hint = var
+        .default
+        .as_ref()
+        .filter(|_| !var.secret)
+        .map(|d| format!(" [{}]", d.value))
+        .unwrap_or_default();
+    let desc = if var.description.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", var.description)
+    };
+    let _ = write!(err, "{name}{desc}{hint}: ");
+    let _ = err.flush();
+    let line = if var.secret {
+        read_hidden()
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s).ok().map(|_| s)
+    }?;
+    let line = line.trim_end_matches(['\n', '\r']).to_string();
+    if line.is_empty() {
+        return var.default.as_ref().map(|d| d.value.clone());
+    }
+    Some(line)
+}
+
+fn read_hidden() -> Option<String> {
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios calls on stdin with a zeroed struct filled by tcgetattr.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
+    let saved = term;
+    if ok {
+        term.c_lflag &= !libc::ECHO;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
+    }
+    let mut s = String::new();
+    let r = std::io::stdin().read_line(&mut s);
+    if ok {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    eprintln!();
+    r.ok().map(|_| s)
+}
+
+fn approvals(gates: &GateFlags, who: &str) -> Approvals {
+    Approvals {
+        approve: gates.approve.clone(),
+        approve_all: gates.approve_all,
+        rerun: gates.rerun.clone(),
+        mark_done: gates.mark_done.clone(),
+        interactive: std::io::stdin().is_terminal(),
+        who: who.to_string(),
+    }
+}
+
+fn exit_for(outcome: &Outcome) -> i32 {
+    match outcome {
+        Outcome::Finished(RunStatus::Succeeded) => exit::OK,
+        Outcome::Finished(RunStatus::Failed | RunStatus::RolledBack) => exit::FAILED,
+        Outcome::Finished(RunStatus::Aborted | RunStatus::Rejected) => exit::ABORTED,
+        Outcome::Paused(_) => exit::PAUSED,
+    }
+}
+
+fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
+    let run_id = spec.run_id.clone();
+    let approvals = approvals(gates, &spec.who);
+    let rt = runtime();
+    let code = rt.block_on(async move {
+        let (ev_tx, ev_rx) = mpsc::channel(1024);
+        let (cmd_tx, cmd_rx) = mpsc::channel(16);
+        let engine = Engine::new(spec, Arc::new(crate::exec::shell::Shell), ev_tx, cmd_rx);
+        let handle = tokio::spawn(engine.run());
+        let mut printer = Printer::new(std::io::stdout());
+        let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
+        let result = handle.await;
+        if let Err(e) = drove {
+            eprintln!("tollgate: writing output: {e}");
+        }
+        match result {
+            Ok(Ok(outcome)) => {
+                if let Outcome::Paused(reason) = &outcome {
+                    eprintln!("tollgate: run {run_id} paused: {reason}");
+                } else if !matches!(outcome, Outcome::Finished(RunStatus::Succeeded)) {
+                    eprintln!("tollgate: resume with: tollgate resume {run_id}");
+                }
+                exit_for(&outcome)
+            }
+            Ok(Err(e)) => {
+                eprintln!("tollgate: {e}");
+                exit::STATE
+            }
+            Err(e) => {
+                eprintln!("tollgate: the engine stopped unexpectedly: {e}");
+                exit::STATE
+            }
+        }
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+fn run(state_dir: &Path, file: &Path, overrides: &[(String, String)], gates: GateFlags) -> i32 {
+    let loaded = match load_usable(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
+    let vars = match context::resolve(&loaded.runbook, overrides, &env_lookup, Some(prompt)) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::USAGE;
+        }
+    };
+    let _guard = crate::logging::init(state_dir);
+    let run_id = engine::new_run_id();
+    let path = journal::journal_path(state_dir, &run_id);
+    let journal = match Journal::open(&path, &run_id) {
+        Ok((j, _)) => j,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::STATE;
+        }
+    };
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let spec = RunSpec {
+        runbook: Arc::new(loaded.runbook),
+        runbook_path: abs,
+        digest: loaded.digest,
+        run_id,
+        vars,
+        journal,
+        replay: None,
+        who: context::who(),
+    };
+    execute(spec, &gates)
+}
+
+fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags) -> i32 {
+    let run_id = match run_id {
+        Some(id) => id,
+        None => {
+            let latest = journal::list_runs(state_dir).into_iter().find(|(_, r)| {
+                r.as_ref()
+                    .is_ok_and(|r| r.status != Some(RunStatus::Succeeded))
+            });
+            match latest {
+                Some((id, _)) => id,
+                None => {
+                    eprintln!("tollgate: no unfinished run in {}", state_dir.display());
+                    return exit::STATE;
+                }
+            }
+        }
+    };
+    let path = journal::journal_path(state_dir, &run_id);
+    if !path.is_file() {
+        eprintln!("tollgate: no run `{run_id}` in {}", state_dir.display());
+        return exit::STATE;
+    }
+    let (journal, lines) = match Journal::open(&path, &run_id) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::STATE;
+        }
+    };
+    let replay = Replay::from_lines(&lines);
+    if replay.run_id.is_empty() {
+        eprintln!("tollgate: run `{run_id}` never started; start it again with `tollgate run`");
+        return exit::STATE;
+    }
+    if replay.status == Some(RunStatus::Succeeded) {
+        println!("run {run_id} already succeeded; nothing to resume");
+        return exit::OK;
+    }
+    let file = PathBuf::from(&replay.runbook);
+    let loaded = match load_usable(&file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if loaded.digest != replay.digest {
+        eprintln!(
+            "tollgate: warning: {} changed since run {run_id} started; finished steps stay finished",
+            file.display()
+        );
+    }
+    let overrides: Vec<(String, String)> = replay
+        .vars
+        .iter()
+        .filter(|(k, _)| loaded.runbook.variables.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
+    let vars = match context::resolve(&loaded.runbook, &overrides, &env_lookup, Some(prompt)) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::USAGE;
+        }
+    };
+    let _guard = crate::logging::init(state_dir);
+    let spec = RunSpec {
+        runbook: Arc::new(loaded.runbook),
+        runbook_path: file,
+        digest: loaded.digest,
+        run_id,
+        vars,
+        journal,
+        replay: Some(replay),
+        who: context::who(),
+    };
+    execute(spec, &gates)
+}
+
+fn runs(state_dir: &Path) -> i32 {
+    let list = journal::list_runs(state_dir);
+    if list.is_empty() {
+        println!("no runs in {}", state_dir.display());
+        return exit::OK;
+    }
+    println!("{:<22} {:<14} {:<25} RUNBOOK", "RUN", "STATUS", "STARTED");
+    for (id, r) in list {
+        match r {
+            Ok(r) => {
+                let status = match (r.status, &r.paused) {
+                    (Some(s), _) => headless::run_status_word(s).to_string(),
+                    (None, Some(_)) => "paused".to_string(),
+                    (None, None) if is_locked(state_dir, &id) => "running".to_string(),
+                    (None, None) => "interrupted".to_string(),
+                };
+                println!(
+                    "{id:<22} {status:<14} {:<25} {}",
+                    r.started_at, r.runbook_name
+                );
+            }
+            Err(e) => println!("{id:<22} {:<14} {:<25} {e}", "unreadable", ""),
+        }
+    }
+    exit::OK
+}
+
+fn is_locked(state_dir: &Path, id: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(f) = std::fs::File::open(journal::journal_path(state_dir, id)) else {
+        return false;
+    };
+    // SAFETY: flock on a valid descriptor; released when `f` is dropped.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+}

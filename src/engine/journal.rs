@@ -1,0 +1,336 @@
+//! The journal: an append-only JSON-lines file per run, fsync'ed at every state transition.
+//!
+//! `replay` rebuilds what a run had done from it. A line cut short by a crash (no newline at the
+//! end) is ignored and trimmed away before the run is resumed.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Choice, GateKind, RunStatus, StepStatus};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Record {
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        runbook_name: String,
+        digest: String,
+        /// Non-secret variables as resolved at start; secrets are never written.
+        vars: BTreeMap<String, String>,
+        who: String,
+    },
+    RunResumed {
+        who: String,
+        digest: String,
+    },
+    PhaseStarted {
+        phase: String,
+    },
+    PhaseFinished {
+        phase: String,
+        status: StepStatus,
+    },
+    GateReached {
+        gate: String,
+        kind: GateKind,
+    },
+    GateDecided {
+        gate: String,
+        kind: GateKind,
+        choice: Choice,
+        who: String,
+        via: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+    },
+    StepFinished {
+        step: String,
+        status: StepStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        duration_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    VarCaptured {
+        name: String,
+        /// Absent for secrets.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+        secret: bool,
+    },
+    RunPaused {
+        reason: String,
+    },
+    RunFinished {
+        status: RunStatus,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    pub seq: u64,
+    pub at: String,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+/// Writes records, one line and one fsync each, holding an exclusive lock on the file.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    seq: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("run {0} is being run by another tollgate process")]
+    Locked(String),
+    #[error("{}:{line}: journal line is not valid: {message}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("no run `{0}` in {1}")]
+    NotFound(String, String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Journal {
+    /// Opens (creating if needed) a run's journal for appending, after trimming a torn last line.
+    pub fn open(path: &Path, run_id: &str) -> Result<(Journal, Vec<Line>), JournalError> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err(path))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        // SAFETY: flock on a valid open descriptor; released when the file is closed or the
+        // process dies, so a crash never leaves a run locked.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(JournalError::Locked(run_id.to_string()));
+        }
+        let (lines, good_len) = read_lines(path)?;
+        let len = file.metadata().map_err(io_err(path))?.len();
+        if good_len < len {
+            file.set_len(good_len).map_err(io_err(path))?;
+        }
+        let seq = lines.last().map_or(0, |l| l.seq);
+        Ok((
+            Journal {
+                file,
+                path: path.to_path_buf(),
+                seq,
+            },
+            lines,
+        ))
+    }
+
+    pub fn append(&mut self, record: Record) -> Result<(), JournalError> {
+        self.seq += 1;
+        let line = Line {
+            seq: self.seq,
+            at: super::now_rfc3339(),
+            record,
+        };
+        let mut text = serde_json::to_string(&line).expect("journal records serialize");
+        text.push('\n');
+        // One write per line: a crash leaves at worst one torn line at the end, which
+        // `read_lines` ignores.
+        self.file
+            .write_all(text.as_bytes())
+            .map_err(io_err(&self.path))?;
+        self.file.sync_data().map_err(io_err(&self.path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads every complete line; returns them and the byte length they cover.
+pub fn read_lines(path: &Path) -> Result<(Vec<Line>, u64), JournalError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut reader = BufReader::new(file);
+    let mut lines = Vec::new();
+    let mut good = 0u64;
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        let read = reader.read_until(b'\n', &mut buf).map_err(io_err(path))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        if buf.last() != Some(&b'\n') {
+            // Torn by a crash mid-write: never acted on.
+            break;
+        }
+        match serde_json::from_slice::<Line>(&buf) {
+            Ok(line) => lines.push(line),
+            Err(e) => {
+                return Err(JournalError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: n,
+                    message: e.to_string(),
+                });
+            }
+        }
+        good += read as u64;
+    }
+    Ok((lines, good))
+}
+
+/// What a run had done, rebuilt from its journal.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Replay {
+    pub run_id: String,
+    pub runbook: String,
+    pub runbook_name: String,
+    pub digest: String,
+    pub vars: BTreeMap<String, String>,
+    pub secret_captures: Vec<String>,
+    pub steps: BTreeMap<String, StepStatus>,
+    pub phases: BTreeMap<String, StepStatus>,
+    /// Gates approved and not yet acted on twice: a gate approved before a crash stays approved.
+    pub approved: BTreeMap<String, Choice>,
+    pub status: Option<RunStatus>,
+    pub started_at: String,
+    pub last_at: String,
+    pub paused: Option<String>,
+    pub attempts: BTreeMap<String, u32>,
+}
+
+impl Replay {
+    pub fn from_lines(lines: &[Line]) -> Replay {
+        let mut r = Replay::default();
+        for line in lines {
+            if r.started_at.is_empty() {
+                r.started_at = line.at.clone();
+            }
+            r.last_at = line.at.clone();
+            match &line.record {
+                Record::RunStarted {
+                    run_id,
+                    runbook,
+                    runbook_name,
+                    digest,
+                    vars,
+                    ..
+                } => {
+                    r.run_id = run_id.clone();
+                    r.runbook = runbook.clone();
+                    r.runbook_name = runbook_name.clone();
+                    r.digest = digest.clone();
+                    r.vars = vars.clone();
+                }
+                Record::RunResumed { .. } => {
+                    r.status = None;
+                    r.paused = None;
+                }
+                Record::PhaseStarted { phase } => {
+                    r.phases.insert(phase.clone(), StepStatus::Running);
+                }
+                Record::PhaseFinished { phase, status } => {
+                    r.phases.insert(phase.clone(), *status);
+                }
+                Record::GateReached { .. } => {}
+                Record::GateDecided {
+                    gate, choice, kind, ..
+                } => {
+                    if matches!(kind, GateKind::Phase | GateKind::Step) {
+                        r.approved.insert(gate.clone(), *choice);
+                    }
+                }
+                Record::StepStarted { step, attempt } => {
+                    r.steps.insert(step.clone(), StepStatus::Running);
+                    r.attempts.insert(step.clone(), *attempt);
+                }
+                Record::StepFinished { step, status, .. } => {
+                    r.steps.insert(step.clone(), *status);
+                }
+                Record::VarCaptured {
+                    name,
+                    value,
+                    secret,
+                } => match (value, secret) {
+                    (Some(v), false) => {
+                        r.vars.insert(name.clone(), v.clone());
+                    }
+                    _ => r.secret_captures.push(name.clone()),
+                },
+                Record::RunPaused { reason } => r.paused = Some(reason.clone()),
+                Record::RunFinished { status } => r.status = Some(*status),
+            }
+        }
+        // A step that started and never finished was running when the process died.
+        for status in r.steps.values_mut().chain(r.phases.values_mut()) {
+            if *status == StepStatus::Running {
+                *status = StepStatus::Interrupted;
+            }
+        }
+        r
+    }
+}
+
+/// Where runs and logs live: `--state-dir`, `TOLLGATE_STATE_DIR`, `$XDG_STATE_HOME/tollgate`, or
+/// `~/.local/state/tollgate`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("TOLLGATE_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("tollgate");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".local/state/tollgate")
+}
+
+pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
+    state_dir.join("runs").join(run_id).join("journal.jsonl")
+}
+
+/// All runs, newest first, with what their journals say.
+pub fn list_runs(state_dir: &Path) -> Vec<(String, Result<Replay, JournalError>)> {
+    let mut ids: Vec<String> = fs::read_dir(state_dir.join("runs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    ids.reverse();
+    ids.into_iter()
+        .map(|id| {
+            let r = read_lines(&journal_path(state_dir, &id)).map(|(l, _)| Replay::from_lines(&l));
+            (id, r)
+        })
+        .collect()
+}

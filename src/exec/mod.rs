@@ -1,0 +1,84 @@
+//! What a step does, behind a small trait. `shell` runs commands; other kinds plug in beside it.
+
+pub mod shell;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::engine::Event;
+use crate::engine::context::Masker;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One attempt of a step, fully resolved.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub step: String,
+    pub script: String,
+    pub interpreter: Vec<String>,
+    pub workdir: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+    /// Keep stdout (up to this many bytes) for expectations and captures.
+    pub keep_stdout: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub cancelled: bool,
+    /// Could not start, or broke while running.
+    pub error: Option<String>,
+    pub stdout: String,
+    pub stdout_truncated: bool,
+}
+
+/// Where a running step's output goes: masked, in chunks of whole lines, as engine events.
+#[derive(Clone)]
+pub struct OutputSink {
+    pub step: String,
+    pub events: mpsc::Sender<Event>,
+    pub masker: Masker,
+}
+
+impl OutputSink {
+    pub async fn send(&self, stream: Stream, text: String) {
+        let text = match self.masker.mask(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(masked) => masked,
+        };
+        // A view that has gone away does not stop the step.
+        let _ = self
+            .events
+            .send(Event::Output {
+                step: self.step.clone(),
+                stream,
+                text,
+            })
+            .await;
+    }
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs one attempt of a step. `cancel` turns true when the operator aborts.
+pub trait Executor: Send + Sync {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        sink: &'a OutputSink,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Outcome>;
+}

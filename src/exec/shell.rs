@@ -1,0 +1,190 @@
+//! Shell steps: a script run by an interpreter in its own process group, output streamed in
+//! chunks of whole lines, the whole group killed on timeout, abort, or when the step ends.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+use super::{BoxFuture, Executor, Job, Outcome, OutputSink, Stream};
+
+/// How long a group gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(2);
+/// Read size; output is forwarded in chunks of whole lines up to about this size.
+const CHUNK: usize = 64 * 1024;
+
+pub const DEFAULT_INTERPRETER: &[&str] = &["sh", "-e", "-c"];
+
+#[derive(Default)]
+pub struct Shell;
+
+impl Executor for Shell {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        sink: &'a OutputSink,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(run(job, sink, cancel))
+    }
+}
+
+fn signal_group(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        // SAFETY: kill with a negative pid signals the process group; no memory is involved.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+}
+
+async fn run(job: &Job, sink: &OutputSink, mut cancel: watch::Receiver<bool>) -> Outcome {
+    let interp: Vec<String> = if job.interpreter.is_empty() {
+        DEFAULT_INTERPRETER.iter().map(|s| s.to_string()).collect()
+    } else {
+        job.interpreter.clone()
+    };
+    let mut cmd = Command::new(&interp[0]);
+    cmd.args(&interp[1..])
+        .arg(&job.script)
+        .current_dir(&job.workdir)
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; it makes the interpreter die with tollgate, so a
+    // killed tollgate does not leave a step running unwatched.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Outcome {
+                error: Some(format!("cannot start `{}`: {e}", interp[0])),
+                ..Outcome::default()
+            };
+        }
+    };
+    let pgid = child.id().map_or(0, |p| p as i32);
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let keep = job.keep_stdout;
+    let out_task = pump(stdout, Stream::Stdout, sink.clone(), keep);
+    let err_task = pump(stderr, Stream::Stderr, sink.clone(), 0);
+    let readers = async { tokio::join!(out_task, err_task) };
+    tokio::pin!(readers);
+
+    let mut outcome = Outcome::default();
+    let deadline = job.timeout.map(|t| tokio::time::Instant::now() + t);
+    let sleep_until = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep_until);
+
+    let mut kept: Option<(String, bool)> = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            r = &mut readers, if kept.is_none() => { kept = Some(r.0); }
+            _ = &mut sleep_until, if !outcome.timed_out => {
+                outcome.timed_out = true;
+                stop_group(pgid, &mut child).await;
+            }
+            changed = cancel.changed(), if !outcome.cancelled => {
+                if changed.is_err() || *cancel.borrow() {
+                    outcome.cancelled = true;
+                    stop_group(pgid, &mut child).await;
+                }
+            }
+        }
+    };
+    // Whatever the step left behind in its group goes with it.
+    signal_group(pgid, libc::SIGKILL);
+    if kept.is_none() {
+        // A descendant that escaped the group could hold the pipes open; do not wait forever.
+        kept = tokio::time::timeout(GRACE, &mut readers)
+            .await
+            .ok()
+            .map(|r| r.0);
+    }
+    let (stdout, truncated) = kept.unwrap_or_default();
+    outcome.stdout = stdout;
+    outcome.stdout_truncated = truncated;
+    match status {
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            outcome.exit_code = s.code();
+            outcome.signal = s.signal();
+        }
+        Err(e) => outcome.error = Some(format!("waiting for the step: {e}")),
+    }
+    outcome
+}
+
+/// SIGTERM to the group, then SIGKILL if it has not gone after the grace period.
+async fn stop_group(pgid: i32, child: &mut tokio::process::Child) {
+    signal_group(pgid, libc::SIGTERM);
+    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+        signal_group(pgid, libc::SIGKILL);
+    }
+}
+
+/// Forwards a pipe in chunks of whole lines; returns what it kept of it (up to `keep` bytes).
+async fn pump(
+    mut pipe: impl AsyncRead + Unpin,
+    stream: Stream,
+    sink: OutputSink,
+    keep: usize,
+) -> (String, bool) {
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut kept = String::new();
+    let mut truncated = false;
+    let emit = |bytes: &[u8], kept: &mut String, truncated: &mut bool| -> String {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        if keep > 0 {
+            if kept.len() + text.len() <= keep {
+                kept.push_str(&text);
+            } else {
+                *truncated = true;
+            }
+        }
+        text
+    };
+    loop {
+        let start = buf.len();
+        buf.resize(start + CHUNK, 0);
+        let n = pipe.read(&mut buf[start..]).await.unwrap_or_default();
+        buf.truncate(start + n);
+        if n == 0 {
+            if !buf.is_empty() {
+                buf.push(b'\n');
+                let text = emit(&buf, &mut kept, &mut truncated);
+                sink.send(stream, text).await;
+            }
+            return (kept, truncated);
+        }
+        let cut = match buf.iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            // One very long line: pass it on in pieces rather than hold it all.
+            None if buf.len() >= CHUNK => {
+                buf.push(b'\n');
+                buf.len()
+            }
+            None => continue,
+        };
+        let text = emit(&buf[..cut], &mut kept, &mut truncated);
+        buf.drain(..cut);
+        sink.send(stream, text).await;
+    }
+}

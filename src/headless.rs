@@ -1,0 +1,393 @@
+//! The headless view: plain, timestamped, line-prefixed output, and gates answered from the
+//! terminal or from `--approve` flags. Only another consumer of the engine's events.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use tokio::sync::mpsc;
+
+use crate::engine::{
+    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus,
+};
+use crate::exec::Stream;
+
+/// How gates are answered when nobody is asked.
+#[derive(Clone, Debug, Default)]
+pub struct Approvals {
+    /// Gate ids approved up front (`--approve ID`).
+    pub approve: Vec<String>,
+    /// Every gate approved (`--approve-all`), recorded as such.
+    pub approve_all: bool,
+    /// Steps to re-run when they were interrupted or failed (`--rerun ID`).
+    pub rerun: Vec<String>,
+    /// Interrupted steps to mark done (`--mark-done ID`).
+    pub mark_done: Vec<String>,
+    /// Ask on the terminal for anything not decided above.
+    pub interactive: bool,
+    pub who: String,
+}
+
+impl Approvals {
+    /// The decision flags give for a gate, if any.
+    pub fn decide(&self, req: &GateRequest) -> Option<Decision> {
+        let id = req.id.as_str();
+        let listed = |list: &[String]| list.iter().any(|g| g == id);
+        let (choice, via) = match req.kind {
+            GateKind::Phase | GateKind::Step if listed(&self.approve) => {
+                (Choice::Approve, "--approve")
+            }
+            GateKind::Phase | GateKind::Step if self.approve_all => {
+                (Choice::Approve, "--approve-all")
+            }
+            GateKind::Interrupted | GateKind::Failed if listed(&self.rerun) => {
+                (Choice::Retry, "--rerun")
+            }
+            GateKind::Interrupted if listed(&self.mark_done) => (Choice::MarkDone, "--mark-done"),
+            // A failure nobody can be asked about follows the runbook's failure path.
+            GateKind::Failed if !self.interactive => {
+                if req.choices.contains(&Choice::Rollback) {
+                    (
+                        Choice::Rollback,
+                        "automatic (non-interactive: the runbook's on_failure)",
+                    )
+                } else {
+                    (Choice::Abort, "automatic (non-interactive)")
+                }
+            }
+            _ => return None,
+        };
+        Some(Decision {
+            gate: req.id.clone(),
+            choice,
+            who: self.who.clone(),
+            via: via.into(),
+            note: None,
+            typed: req.confirm.clone(),
+        })
+    }
+}
+
+/// Writes events as lines: `HH:MM:SS.mmm <mark> <text>`; output lines as
+/// `HH:MM:SS.mmm <step> | line` (stderr: `<step> ! line`).
+pub struct Printer<W: Write> {
+    out: io::BufWriter<W>,
+}
+
+fn stamp() -> String {
+    chrono::Local::now().format("%H:%M:%S%.3f").to_string()
+}
+
+impl<W: Write> Printer<W> {
+    pub fn new(out: W) -> Self {
+        Printer {
+            out: io::BufWriter::with_capacity(64 * 1024, out),
+        }
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn line(&mut self, mark: &str, text: &str) -> io::Result<()> {
+        writeln!(self.out, "{} {mark} {text}", stamp())
+    }
+
+    pub fn event(&mut self, ev: &Event) -> io::Result<()> {
+        match ev {
+            Event::Output { step, stream, text } => {
+                let ts = stamp();
+                let sep: &[u8] = if *stream == Stream::Stderr {
+                    b" ! "
+                } else {
+                    b" | "
+                };
+                for line in text.split_terminator('\n') {
+                    self.out.write_all(ts.as_bytes())?;
+                    self.out.write_all(b" ")?;
+                    self.out.write_all(step.as_bytes())?;
+                    self.out.write_all(sep)?;
+                    self.out.write_all(line.as_bytes())?;
+                    self.out.write_all(b"\n")?;
+                }
+                Ok(())
+            }
+            Event::RunStarted {
+                run_id,
+                runbook,
+                resumed,
+            } => {
+                let verb = if *resumed { "resumed" } else { "started" };
+                self.line("==", &format!("run {run_id} {verb}: {runbook}"))
+            }
+            Event::PhaseStarted { phase, title } => {
+                self.line("==", &format!("phase {phase}: {title}"))
+            }
+            Event::PhaseFinished { phase, status } => {
+                self.line("==", &format!("phase {phase} {}", status_word(*status)))
+            }
+            Event::GateReached(req) => {
+                let what = match req.kind {
+                    GateKind::Phase => "gate before phase",
+                    GateKind::Step => "gate before step",
+                    GateKind::Interrupted => "interrupted step",
+                    GateKind::Failed => "failed step",
+                };
+                let mut text = format!("{what} {}", req.id);
+                if !req.title.is_empty() {
+                    text.push_str(&format!(": {}", req.title));
+                }
+                if req.production {
+                    text.push_str(" [PRODUCTION]");
+                }
+                if req.destructive {
+                    text.push_str(" [DESTRUCTIVE]");
+                }
+                self.line("??", &text)?;
+                if let Some(m) = &req.message {
+                    self.line("??", &format!("  {m}"))?;
+                }
+                if let Some(e) = &req.error {
+                    self.line("??", &format!("  error: {e}"))?;
+                }
+                for item in &req.checklist {
+                    self.line("??", &format!("  [ ] {}", item.text))?;
+                }
+                for c in req.commands.iter().filter(|c| !c.is_empty()) {
+                    for l in c.lines() {
+                        self.line("??", &format!("  $ {l}"))?;
+                    }
+                }
+                Ok(())
+            }
+            Event::GateDecided {
+                gate,
+                choice,
+                who,
+                via,
+            } => self.line(
+                "??",
+                &format!("gate {gate}: {} by {who} via {via}", choice.word()),
+            ),
+            Event::DecisionRefused { gate, reason } => {
+                self.line("??", &format!("decision for {gate} refused: {reason}"))
+            }
+            Event::StepStarted {
+                step,
+                title,
+                attempt,
+                attempts,
+                command,
+            } => {
+                let of = if *attempts > 1 {
+                    format!(" (attempt {attempt}/{attempts})")
+                } else {
+                    String::new()
+                };
+                self.line(">>", &format!("step {step}{of}: {title}"))?;
+                for l in command.lines() {
+                    self.line(">>", &format!("  $ {l}"))?;
+                }
+                Ok(())
+            }
+            Event::StepFinished {
+                step,
+                status,
+                exit_code,
+                duration,
+                error,
+            } => {
+                let mark = if *status == StepStatus::Failed {
+                    "!!"
+                } else {
+                    "<<"
+                };
+                let mut text = format!(
+                    "step {step} {} in {:.1}s",
+                    status_word(*status),
+                    duration.as_secs_f64()
+                );
+                if let Some(c) = exit_code {
+                    text.push_str(&format!(" (exit {c})"));
+                }
+                if let Some(e) = error {
+                    text.push_str(&format!(": {e}"));
+                }
+                self.line(mark, &text)
+            }
+            Event::RetryScheduled {
+                step,
+                next_attempt,
+                delay,
+            } => self.line(
+                "..",
+                &format!(
+                    "step {step}: attempt {next_attempt} in {:.1}s",
+                    delay.as_secs_f64()
+                ),
+            ),
+            Event::VarCaptured { name, shown } => {
+                self.line("..", &format!("captured {name} = {shown}"))
+            }
+            Event::Note(n) => self.line("..", n),
+            Event::RunPaused { reason } => self.line("==", &format!("run paused: {reason}")),
+            Event::RunFinished { status } => {
+                self.line("==", &format!("run {}", run_status_word(*status)))
+            }
+        }
+    }
+}
+
+pub fn status_word(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Pending => "pending",
+        StepStatus::AwaitingGate => "awaiting gate",
+        StepStatus::Running => "running",
+        StepStatus::Succeeded => "succeeded",
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped => "skipped",
+        StepStatus::Interrupted => "interrupted",
+    }
+}
+
+pub fn run_status_word(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::RolledBack => "rolled back",
+        RunStatus::Aborted => "aborted",
+        RunStatus::Rejected => "rejected at a gate",
+    }
+}
+
+/// Asks on the terminal. Runs on a blocking thread.
+fn ask(req: &GateRequest, who: &str) -> Option<Decision> {
+    let mut err = io::stderr();
+    let stdin = io::stdin();
+    let words: Vec<&str> = req.choices.iter().map(|c| c.word()).collect();
+    loop {
+        let _ = write!(err, "{} — {}? ", req.id, words.join(" / "));
+        let _ = err.flush();
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let answer = line.trim().to_ascii_lowercase();
+        let choice = req.choices.iter().copied().find(|c| {
+            let w = c.word();
+            answer == w
+                || (answer.len() == 1
+                    && w.starts_with(&answer)
+                    && *c != Choice::Rollback
+                    && *c != Choice::Reject)
+                || (answer == "rb" && *c == Choice::Rollback)
+                || (answer == "n" && *c == Choice::Reject)
+        });
+        let Some(choice) = choice else {
+            let _ = writeln!(err, "  answer one of: {}", words.join(", "));
+            continue;
+        };
+        let mut typed = None;
+        if choice == Choice::Approve && req.destructive {
+            let word = req.confirm.clone().unwrap_or_default();
+            let _ = write!(err, "  destructive: type `{word}` to approve: ");
+            let _ = err.flush();
+            let mut t = String::new();
+            if stdin.lock().read_line(&mut t).ok()? == 0 {
+                return None;
+            }
+            if t.trim() != word {
+                let _ = writeln!(err, "  that is not `{word}`; the gate stays closed");
+                continue;
+            }
+            typed = Some(t.trim().to_string());
+        }
+        let _ = write!(err, "  note (optional): ");
+        let _ = err.flush();
+        let mut note = String::new();
+        let _ = stdin.lock().read_line(&mut note);
+        let note = note.trim();
+        return Some(Decision {
+            gate: req.id.clone(),
+            choice,
+            who: who.to_string(),
+            via: "terminal".into(),
+            note: (!note.is_empty()).then(|| note.to_string()),
+            typed,
+        });
+    }
+}
+
+/// Consumes events until the engine is done; answers gates. Ctrl-C or SIGTERM aborts the
+/// running step (the run stays resumable).
+pub async fn drive<W: Write>(
+    mut events: mpsc::Receiver<Event>,
+    commands: mpsc::Sender<Command>,
+    approvals: Approvals,
+    printer: &mut Printer<W>,
+) -> io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let interactive = approvals.interactive && io::stdin().is_terminal();
+    loop {
+        let ev = match events.try_recv() {
+            Ok(ev) => ev,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                printer.flush()?;
+                tokio::select! {
+                    ev = events.recv() => match ev {
+                        Some(ev) => ev,
+                        None => break,
+                    },
+                    _ = tokio::signal::ctrl_c() => {
+                        printer.line("!!", "interrupted: aborting the running step")?;
+                        let _ = commands.send(Command::Abort).await;
+                        continue;
+                    }
+                    _ = term.recv() => {
+                        printer.line("!!", "terminated: aborting the running step")?;
+                        let _ = commands.send(Command::Abort).await;
+                        continue;
+                    }
+                    _ = hup.recv() => {
+                        let _ = commands.send(Command::Abort).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        printer.event(&ev)?;
+        if let Event::GateReached(req) = &ev {
+            printer.flush()?;
+            let decision = match approvals.decide(req) {
+                Some(d) => Some(d),
+                None if interactive => {
+                    let req = req.clone();
+                    let who = approvals.who.clone();
+                    tokio::task::spawn_blocking(move || ask(&req, &who))
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                None => None,
+            };
+            let cmd = match decision {
+                Some(d) => Command::Decide(d),
+                None => {
+                    let hint = match req.kind {
+                        GateKind::Phase | GateKind::Step => format!("--approve {}", req.id),
+                        GateKind::Interrupted => {
+                            format!("--rerun {} or --mark-done {}", req.id, req.id)
+                        }
+                        GateKind::Failed => format!("--rerun {}", req.id),
+                    };
+                    Command::Pause(format!(
+                        "gate `{}` needs a decision and no one can be asked here; resume with {hint}",
+                        req.id
+                    ))
+                }
+            };
+            let _ = commands.send(cmd).await;
+        }
+    }
+    printer.flush()
+}

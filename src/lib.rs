@@ -1,0 +1,9 @@
+//! tollgate: run deployment and incident runbooks in the terminal, with a gate before anything
+//! that changes the world and a journal that makes every run resumable.
+
+pub mod cli;
+pub mod engine;
+pub mod exec;
+pub mod headless;
+pub mod logging;
+pub mod runbook;

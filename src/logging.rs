@@ -1,0 +1,31 @@
+//! The audit log: run start and end, every gate and who decided it, every step result. Written
+//! to rolling daily files under the state dir, never to the terminal.
+
+use std::path::Path;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+/// Starts the audit log; keep the guard alive for the life of the process so lines are flushed.
+pub fn init(state_dir: &Path) -> Option<WorkerGuard> {
+    let dir = state_dir.join("logs");
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("audit")
+        .filename_suffix("log")
+        .max_log_files(90)
+        .build(&dir)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_span_events(FmtSpan::NONE)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}

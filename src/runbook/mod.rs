@@ -1,0 +1,41 @@
+//! The runbook as data: YAML with positions, the serde model, loading, variables and validation.
+
+pub mod de;
+pub mod loader;
+pub mod model;
+pub mod secrets;
+pub mod validate;
+pub mod vars;
+pub mod yaml;
+
+pub use de::Spanned;
+pub use loader::{Diag, Loaded, Severity, Unreadable, load};
+pub use model::*;
+pub use yaml::Pos;
+
+/// The JSON Schema of the runbook format, for editors.
+pub fn schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Runbook)).unwrap_or_default();
+    // The shorthand forms (`gate: true`, `run: "cmd"`, `retries: 3`, checklist strings) are
+    // accepted by the loader; say so in the schema too.
+    if let Some(defs) = schema.get_mut("$defs").and_then(|d| d.as_object_mut()) {
+        for (name, short) in [
+            (
+                "Gate",
+                serde_json::json!({"type": "boolean", "const": true}),
+            ),
+            ("Run", serde_json::json!({"type": "string"})),
+            (
+                "Retries",
+                serde_json::json!({"type": "integer", "minimum": 0}),
+            ),
+            ("ChecklistItem", serde_json::json!({"type": "string"})),
+        ] {
+            if let Some(def) = defs.get_mut(name) {
+                let full = def.take();
+                *def = serde_json::json!({ "anyOf": [short, full] });
+            }
+        }
+    }
+    schema
+}

@@ -1,0 +1,561 @@
+//! The runbook as data. Every field is optional at the serde level so that a file with several
+//! problems reports all of them; `validate` then checks what is required, with positions.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::de::Spanned;
+
+/// A runbook: targets, variables and phases, run in order with a gate before anything that
+/// changes the world.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    /// Editors' schema pointer; ignored by tollgate.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// What this runbook does, in a few words.
+    #[serde(default)]
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    /// Who owns this procedure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Who to call: people, channels, pagers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    /// The environment this runbook is pinned to.
+    #[serde(default)]
+    pub targets: Targets,
+    /// Inputs of the run, in the order they are asked for.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub variables: IndexMap<String, Spanned<Variable>>,
+    /// Other runbooks this one refers to, by name (e.g. `rollback: ../rollback.yaml`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub links: IndexMap<String, Spanned<String>>,
+    /// What to do when a step fails and neither it nor its phase says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<Spanned<OnFailure>>,
+    /// The phases, in order.
+    #[serde(default)]
+    pub phases: Vec<Spanned<Phase>>,
+}
+
+/// A file of shared phases and variables, included from a runbook's phase list.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fragment {
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub variables: IndexMap<String, Spanned<Variable>>,
+    #[serde(default)]
+    pub phases: Vec<Spanned<Phase>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// The environment's name, e.g. `production`; the default word a destructive gate asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Marks the targets as production: shown in a warning colour, and every gate says so.
+    #[serde(default)]
+    pub production: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube: Option<KubeTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsTarget>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubeTarget {
+    #[serde(default)]
+    pub context: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwsTarget {
+    /// The 12-digit account id.
+    #[serde(default)]
+    pub account: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VarType {
+    #[default]
+    String,
+    Int,
+    Bool,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    #[serde(default, rename = "type")]
+    pub ty: VarType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Spanned<String>>,
+    #[serde(default)]
+    pub description: String,
+    /// Never shown, logged or journaled; reaches steps only through their environment.
+    #[serde(default)]
+    pub secret: bool,
+    /// Ask for it when the run starts (masked when secret).
+    #[serde(default)]
+    pub prompt: bool,
+    /// Environment variable to read it from (default `TOLLGATE_VAR_<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// Allowed values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    /// A regular expression the whole value must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// Inserts the phases of another file here; nothing else may be set beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Spanned<String>>,
+    #[serde(default)]
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Asked before the phase starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Spanned<Gate>>,
+    /// Manual items to tick before the gate is passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<Spanned<ChecklistItem>>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<Step>>,
+    /// Steps that check the phase worked, run after its steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation: Vec<Spanned<Step>>,
+    /// Condition on variables; the phase is skipped when false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Spanned<String>>,
+    /// A rollback phase runs only when a failure leads to it (`on_failure: {goto: ID}`).
+    #[serde(default)]
+    pub rollback: bool,
+    /// The operator may skip this phase at its gate.
+    #[serde(default)]
+    pub allow_skip: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<Spanned<OnFailure>>,
+    /// The file this phase came from (set by the loader).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub source: PathBuf,
+}
+
+/// A gate: the run stops here until a person decides. `gate: true` is a plain gate.
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    /// What the approver is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Approval needs the confirmation word typed.
+    #[serde(default)]
+    pub destructive: bool,
+    /// The word to type for a destructive gate (default: the target environment's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateFields {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    destructive: bool,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// A manual item; a plain string is an item without a command.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItem {
+    pub text: String,
+    /// A command that helps verify the item (shown, run on request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChecklistFields {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    command: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default)]
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// What the step does. A string is a shell command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Spanned<Run>>,
+    #[serde(default)]
+    pub expect: Expect,
+    /// Extra attempts after a failure. A number is the count, with the default delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Spanned<Retries>>,
+    /// Variables set from the step's output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capture: Vec<Spanned<Capture>>,
+    /// Asked before the step runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Spanned<Gate>>,
+    /// The step changes something that is hard to undo: its gate needs the confirmation word.
+    #[serde(default)]
+    pub destructive: bool,
+    /// The operator may skip this step at its gate or after it fails.
+    #[serde(default)]
+    pub allow_skip: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<Spanned<OnFailure>>,
+    /// How to reverse the step (shown to the operator; run from a rollback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<Spanned<Run>>,
+    /// Condition on variables; the step is skipped when false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Spanned<String>>,
+}
+
+/// How a step runs. A plain string is a shell command.
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    /// A shell command or script, run by `interpreter` (default `sh -e -c`) in its own process group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Spanned<String>>,
+    /// The program and flags that run the script, e.g. `[bash, -euo, pipefail, -c]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interpreter: Vec<String>,
+    /// Working directory, relative to the runbook's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Extra environment for the command (values may use `{{ var }}`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunFields {
+    #[serde(default)]
+    shell: Option<Spanned<String>>,
+    #[serde(default)]
+    interpreter: Vec<String>,
+    #[serde(default)]
+    workdir: Option<String>,
+    #[serde(default)]
+    env: IndexMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The exit code that means success (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// stdout must contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_contains: Option<String>,
+    /// stdout must not contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_not_contains: Option<String>,
+    /// stdout must match this regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_matches: Option<Spanned<String>>,
+    /// The step fails if it runs longer, e.g. `30s`, `5m`, `1h30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// Retries after a failure. A number is the count of extra attempts.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[derive(Default)]
+pub struct Retries {
+    /// Extra attempts after the first.
+    pub attempts: u32,
+    /// Wait before the first retry (default `1s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Spanned<String>>,
+    /// Each wait is the previous one times this (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<f64>,
+}
+
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetriesFields {
+    #[serde(default)]
+    attempts: u32,
+    #[serde(default)]
+    delay: Option<Spanned<String>>,
+    #[serde(default)]
+    backoff: Option<f64>,
+}
+
+/// Sets a variable from a step's stdout: the whole of it (trimmed), a regex's first group, or a
+/// JSON path.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    #[serde(default)]
+    pub var: Spanned<String>,
+    /// A regular expression; its first group (or the whole match) is the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<Spanned<String>>,
+    /// A path into stdout parsed as JSON, e.g. `.items[0].metadata.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Spanned<String>>,
+    /// The value is a secret: masked everywhere and passed on only through the environment.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// Where a failure leads: steps to run, a rollback phase, or another runbook.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnFailure {
+    /// Steps run after the failure (e.g. collect diagnostics).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Spanned<Step>>,
+    /// The id of a rollback phase to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goto: Option<Spanned<String>>,
+    /// A runbook to follow next, by name from `links`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<Spanned<String>>,
+}
+
+// ---- shorthand forms -------------------------------------------------------------------------
+//
+// A name starting with "$short:" tells the YAML deserializer that a scalar is acceptable here; a
+// mapping still goes through the field checks so unknown keys are reported with positions.
+
+pub(crate) const SHORTHAND: &str = "$short:";
+
+trait Shorthand: Sized {
+    const NAME: &'static str;
+    const FIELDS: &'static [&'static str];
+    const EXPECTING: &'static str;
+    fn from_bool<E: de::Error>(_: bool) -> Result<Self, E> {
+        Err(E::custom(format!("expected {}", Self::EXPECTING)))
+    }
+    fn from_u64<E: de::Error>(_: u64) -> Result<Self, E> {
+        Err(E::custom(format!("expected {}", Self::EXPECTING)))
+    }
+    fn from_str<E: de::Error>(_: &str) -> Result<Self, E> {
+        Err(E::custom(format!("expected {}", Self::EXPECTING)))
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+struct ShortVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Shorthand> Visitor<'de> for ShortVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        T::from_bool(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        T::from_u64(v)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
+        Err(E::custom(format!("expected {}", T::EXPECTING)))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
+        Err(E::custom(format!("expected {}", T::EXPECTING)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::from_str(v)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Err(E::custom(format!("expected {}", T::EXPECTING)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_map(map)
+    }
+}
+
+fn fields_of<'de, T: Deserialize<'de>, A: MapAccess<'de>>(map: A) -> Result<T, A::Error> {
+    T::deserialize(de::value::MapAccessDeserializer::new(map))
+}
+
+macro_rules! shorthand_deserialize {
+    ($ty:ty) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_struct(
+                    <$ty as Shorthand>::NAME,
+                    <$ty as Shorthand>::FIELDS,
+                    ShortVisitor::<$ty>(PhantomData),
+                )
+            }
+        }
+    };
+}
+
+impl Shorthand for Gate {
+    const NAME: &'static str = "$short:gate";
+    const FIELDS: &'static [&'static str] = &["message", "destructive", "confirm"];
+    const EXPECTING: &'static str = "`true` or a gate mapping";
+    fn from_bool<E: de::Error>(v: bool) -> Result<Self, E> {
+        if v {
+            Ok(Gate::default())
+        } else {
+            Err(E::custom(
+                "`gate: false` is not a gate; remove the key instead",
+            ))
+        }
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let f: GateFields = fields_of(map)?;
+        Ok(Gate {
+            message: f.message,
+            destructive: f.destructive,
+            confirm: f.confirm,
+        })
+    }
+}
+shorthand_deserialize!(Gate);
+
+impl Shorthand for ChecklistItem {
+    const NAME: &'static str = "$short:checklist";
+    const FIELDS: &'static [&'static str] = &["text", "command"];
+    const EXPECTING: &'static str = "a string or a mapping with `text`";
+    fn from_str<E: de::Error>(v: &str) -> Result<Self, E> {
+        Ok(ChecklistItem {
+            text: v.to_string(),
+            command: None,
+        })
+    }
+    fn from_u64<E: de::Error>(v: u64) -> Result<Self, E> {
+        Self::from_str(&v.to_string())
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let f: ChecklistFields = fields_of(map)?;
+        Ok(ChecklistItem {
+            text: f.text,
+            command: f.command,
+        })
+    }
+}
+shorthand_deserialize!(ChecklistItem);
+
+impl Shorthand for Run {
+    const NAME: &'static str = "$short:run";
+    const FIELDS: &'static [&'static str] = &["shell", "interpreter", "workdir", "env"];
+    const EXPECTING: &'static str = "a shell command or a mapping with `shell`";
+    fn from_str<E: de::Error>(v: &str) -> Result<Self, E> {
+        // The position of a shorthand command is the position of the `run` value, filled in by
+        // the Spanned wrapper around it.
+        Ok(Run {
+            shell: Some(Spanned::new(Default::default(), v.to_string())),
+            ..Run::default()
+        })
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let f: RunFields = fields_of(map)?;
+        Ok(Run {
+            shell: f.shell,
+            interpreter: f.interpreter,
+            workdir: f.workdir,
+            env: f.env,
+        })
+    }
+}
+shorthand_deserialize!(Run);
+
+impl Shorthand for Retries {
+    const NAME: &'static str = "$short:retries";
+    const FIELDS: &'static [&'static str] = &["attempts", "delay", "backoff"];
+    const EXPECTING: &'static str = "a number of retries or a mapping with `attempts`";
+    fn from_u64<E: de::Error>(v: u64) -> Result<Self, E> {
+        Ok(Retries {
+            attempts: u32::try_from(v).map_err(|_| E::custom("too many retries"))?,
+            ..Retries::default()
+        })
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let f: RetriesFields = fields_of(map)?;
+        Ok(Retries {
+            attempts: f.attempts,
+            delay: f.delay,
+            backoff: f.backoff,
+        })
+    }
+}
+shorthand_deserialize!(Retries);
+
+impl Run {
+    /// The script to run, if this is a shell step.
+    pub fn script(&self) -> Option<&str> {
+        self.shell.as_ref().map(|s| s.value.as_str())
+    }
+}
+
+impl Step {
+    pub fn attempts(&self) -> u32 {
+        1 + self.retries.as_ref().map_or(0, |r| r.attempts)
+    }
+
+    /// The gate before this step, if any: its own, or the implied one of a destructive step.
+    pub fn effective_gate(&self) -> Option<Gate> {
+        match (&self.gate, self.destructive) {
+            (Some(g), d) => {
+                let mut g = g.value.clone();
+                g.destructive |= d;
+                Some(g)
+            }
+            (None, true) => Some(Gate {
+                destructive: true,
+                ..Gate::default()
+            }),
+            (None, false) => None,
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! Checks that need the whole runbook: ids, references, variables, expressions, durations.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use regex::Regex;
+
+use super::de::Spanned;
+use super::loader::Diag;
+use super::model::{OnFailure, Run, Runbook, Step, VarType};
+use super::vars::{self, Piece, is_var_name, parse_template};
+use super::yaml::Pos;
+
+/// Variables every run has.
+pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook_dir", "runbook_name"];
+
+struct Checker<'a> {
+    runbook: &'a Runbook,
+    diags: &'a mut Vec<Diag>,
+    /// Declared, captured and built-in variable names, and whether each is secret.
+    vars: HashMap<String, bool>,
+    ids: HashMap<String, (std::path::PathBuf, Pos)>,
+}
+
+pub fn validate(runbook: &Runbook, file: &Path, diags: &mut Vec<Diag>) {
+    let mut c = Checker {
+        runbook,
+        diags,
+        vars: HashMap::new(),
+        ids: HashMap::new(),
+    };
+    c.run(file);
+}
+
+impl Checker<'_> {
+    fn err(&mut self, file: &Path, pos: Pos, msg: impl Into<String>) {
+        self.diags.push(Diag::error(file, pos, msg));
+    }
+
+    fn run(&mut self, file: &Path) {
+        let rb = self.runbook;
+        if rb.name.trim().is_empty() {
+            self.err(file, Pos::new(1, 1), "missing key `name`");
+        }
+        if rb.phases.is_empty() {
+            self.err(
+                file,
+                Pos::new(1, 1),
+                "a runbook needs at least one phase (`phases`)",
+            );
+        }
+        for name in BUILTIN_VARS {
+            self.vars.insert(name.to_string(), false);
+        }
+        self.check_variables(file);
+        for step in all_steps(rb) {
+            for cap in &step.capture {
+                if is_var_name(&cap.var) {
+                    let secret = cap.secret || self.vars.get(cap.var.as_str()) == Some(&true);
+                    self.vars.insert(cap.var.value.clone(), secret);
+                }
+            }
+        }
+        if let Some(aws) = &rb.targets.aws
+            && !aws.account.is_empty()
+                && !(aws.account.len() == 12 && aws.account.chars().all(|c| c.is_ascii_digit()))
+            {
+                self.err(
+                    file,
+                    Pos::new(1, 1),
+                    format!("AWS account `{}` is not a 12-digit account id", aws.account),
+                );
+            }
+        for (name, link) in &rb.links {
+            let target = file.parent().unwrap_or(Path::new(".")).join(link.as_str());
+            if !target.is_file() {
+                self.err(
+                    file,
+                    link.pos,
+                    format!("link `{name}`: runbook `{}` does not exist", link.value),
+                );
+            }
+        }
+        if let Some(f) = &rb.on_failure {
+            self.check_on_failure(file, f);
+        }
+        for phase in &rb.phases {
+            let pfile = if phase.source.as_os_str().is_empty() {
+                file.to_path_buf()
+            } else {
+                phase.source.clone()
+            };
+            let pfile = pfile.as_path();
+            if phase.id.is_empty() {
+                self.err(pfile, phase.pos, "phase is missing `id`");
+            } else {
+                self.check_id(pfile, &phase.id);
+            }
+            if phase.steps.is_empty() && phase.checklist.is_empty() && phase.validation.is_empty() {
+                self.err(
+                    pfile,
+                    phase.pos,
+                    format!(
+                        "phase `{}` has no steps, checklist or validation",
+                        phase.id.value
+                    ),
+                );
+            }
+            if let Some(w) = &phase.when {
+                self.check_when(pfile, w);
+            }
+            if let Some(g) = &phase.gate {
+                for t in [&g.message, &g.confirm].into_iter().flatten() {
+                    self.check_template(pfile, g.pos, t, false);
+                }
+            }
+            for item in &phase.checklist {
+                if item.text.trim().is_empty() {
+                    self.err(pfile, item.pos, "checklist item has no `text`");
+                }
+                if let Some(cmd) = &item.command {
+                    self.check_template(pfile, item.pos, cmd, true);
+                }
+            }
+            if let Some(f) = &phase.on_failure {
+                self.check_on_failure(pfile, f);
+            }
+            for step in phase.steps.iter().chain(&phase.validation) {
+                self.check_step(pfile, step);
+            }
+        }
+    }
+
+    fn check_variables(&mut self, file: &Path) {
+        for (name, var) in &self.runbook.variables {
+            if !is_var_name(name) {
+                self.err(
+                    file,
+                    var.pos,
+                    format!("variable name `{name}` must be letters, digits and _, not starting with a digit"),
+                );
+            }
+            if BUILTIN_VARS.contains(&name.as_str()) {
+                self.err(
+                    file,
+                    var.pos,
+                    format!("variable `{name}` is built in; choose another name"),
+                );
+            }
+            self.vars.insert(name.clone(), var.secret);
+            if let Some(p) = &var.pattern
+                && let Err(e) = Regex::new(&format!("^(?:{})$", p.value)) {
+                    self.err(
+                        file,
+                        p.pos,
+                        format!("invalid pattern: {}", first_line(&e.to_string())),
+                    );
+                }
+            let Some(default) = &var.default else {
+                continue;
+            };
+            if var.secret {
+                self.err(
+                    file,
+                    default.pos,
+                    format!("secret variable `{name}` cannot have a default: that would be a literal secret"),
+                );
+                continue;
+            }
+            if !var.choices.is_empty() && !var.choices.contains(&default.value) {
+                self.err(
+                    file,
+                    default.pos,
+                    format!(
+                        "default `{}` is not one of the choices of `{name}`",
+                        default.value
+                    ),
+                );
+            }
+            let ok = match var.ty {
+                VarType::String => true,
+                VarType::Int => default.value.trim().parse::<i64>().is_ok(),
+                VarType::Bool => matches!(default.value.as_str(), "true" | "false"),
+            };
+            if !ok {
+                self.err(
+                    file,
+                    default.pos,
+                    format!(
+                        "default `{}` of `{name}` is not a {:?}",
+                        default.value, var.ty
+                    )
+                    .to_lowercase(),
+                );
+            }
+        }
+    }
+
+    fn check_id(&mut self, file: &Path, id: &Spanned<String>) {
+        let valid = id
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && id.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
+            });
+        if !valid {
+            self.err(
+                file,
+                id.pos,
+                format!(
+                    "id `{}` must be lowercase letters, digits, `-`, `_` or `.`",
+                    id.value
+                ),
+            );
+            return;
+        }
+        if let Some((f, first)) = self.ids.get(id.as_str()) {
+            let at = if f == file {
+                format!("line {}", first.line)
+            } else {
+                format!("{}:{}", f.display(), first.line)
+            };
+            let msg = format!("duplicate id `{}` (first used at {at})", id.value);
+            self.err(file, id.pos, msg);
+        } else {
+            self.ids
+                .insert(id.value.clone(), (file.to_path_buf(), id.pos));
+        }
+    }
+
+    fn check_step(&mut self, file: &Path, step: &Spanned<Step>) {
+        if step.id.is_empty() {
+            self.err(file, step.pos, "step is missing `id`");
+        } else {
+            self.check_id(file, &step.id);
+        }
+        match &step.run {
+            None => self.err(
+                file,
+                step.pos,
+                format!("step `{}` has nothing to run (`run`)", step.id.value),
+            ),
+            Some(run) => self.check_run(file, run),
+        }
+        if let Some(undo) = &step.undo {
+            self.check_run(file, undo);
+        }
+        if let Some(w) = &step.when {
+            self.check_when(file, w);
+        }
+        if let Some(g) = &step.gate {
+            for t in [&g.message, &g.confirm].into_iter().flatten() {
+                self.check_template(file, g.pos, t, false);
+            }
+        }
+        let e = &step.expect;
+        if let Some(t) = &e.timeout {
+            self.check_duration(file, t);
+        }
+        if let Some(m) = &e.output_matches
+            && let Err(err) = Regex::new(m) {
+                self.err(
+                    file,
+                    m.pos,
+                    format!(
+                        "invalid regular expression: {}",
+                        first_line(&err.to_string())
+                    ),
+                );
+            }
+        if let Some(r) = &step.retries {
+            if let Some(d) = &r.delay {
+                self.check_duration(file, d);
+            }
+            if let Some(b) = r.backoff
+                && !(1.0..=10.0).contains(&b) {
+                    self.err(file, r.pos, format!("backoff {b} must be between 1 and 10"));
+                }
+            if r.attempts > 100 {
+                self.err(
+                    file,
+                    r.pos,
+                    format!("{} retries is too many (at most 100)", r.attempts),
+                );
+            }
+        }
+        for cap in &step.capture {
+            if !is_var_name(&cap.var) {
+                self.err(
+                    file,
+                    cap.pos,
+                    format!(
+                        "capture needs `var`: a variable name (letters, digits and _), found `{}`",
+                        cap.var.value
+                    ),
+                );
+            }
+            if BUILTIN_VARS.contains(&cap.var.as_str()) {
+                self.err(
+                    file,
+                    cap.var.pos,
+                    format!(
+                        "variable `{}` is built in; choose another name",
+                        cap.var.value
+                    ),
+                );
+            }
+            match (&cap.regex, &cap.json) {
+                (Some(_), Some(j)) => {
+                    self.err(file, j.pos, "capture takes `regex` or `json`, not both")
+                }
+                (Some(r), None) => {
+                    if let Err(err) = Regex::new(r) {
+                        self.err(
+                            file,
+                            r.pos,
+                            format!(
+                                "invalid regular expression: {}",
+                                first_line(&err.to_string())
+                            ),
+                        );
+                    }
+                }
+                (None, Some(j)) => {
+                    if let Err(msg) = crate::engine::capture::parse_json_path(j) {
+                        self.err(file, j.pos, msg);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        if let Some(f) = &step.on_failure {
+            self.check_on_failure(file, f);
+        }
+    }
+
+    fn check_run(&mut self, file: &Path, run: &Spanned<Run>) {
+        let Some(shell) = &run.shell else {
+            self.err(file, run.pos, "`run` needs `shell`: the command to run");
+            return;
+        };
+        let pos = if shell.pos.line == 0 {
+            run.pos
+        } else {
+            shell.pos
+        };
+        if shell.trim().is_empty() {
+            self.err(file, pos, "the shell command is empty");
+        }
+        self.check_template(file, pos, shell, true);
+        for (k, v) in &run.env {
+            if !is_var_name(k) {
+                self.err(
+                    file,
+                    run.pos,
+                    format!("environment name `{k}` is not valid"),
+                );
+            }
+            self.check_template(file, run.pos, v, true);
+        }
+        if let Some(w) = &run.workdir {
+            self.check_template(file, run.pos, w, false);
+        }
+    }
+
+    fn check_template(&mut self, file: &Path, pos: Pos, text: &str, command: bool) {
+        match parse_template(text) {
+            Err((_, msg)) => self.err(file, pos, msg),
+            Ok(pieces) => {
+                for p in pieces {
+                    let Piece::Var { name, .. } = p else { continue };
+                    match self.vars.get(name) {
+                        None => self.err(file, pos, format!("unknown variable `{name}`")),
+                        Some(true) if command => self.err(
+                            file,
+                            pos,
+                            format!(
+                                "secret variable `{name}` cannot be written into a command; use \"${name}\" (secrets reach steps only through their environment)"
+                            ),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_when(&mut self, file: &Path, w: &Spanned<String>) {
+        match vars::parse_when(w) {
+            Err((offset, msg)) => self.err(
+                file,
+                w.pos,
+                format!(
+                    "invalid condition `{}`: {msg} (at character {})",
+                    w.value,
+                    offset + 1
+                ),
+            ),
+            Ok(expr) => {
+                let mut used = Vec::new();
+                expr.vars(&mut used);
+                for v in used {
+                    if !self.vars.contains_key(&v) {
+                        self.err(file, w.pos, format!("unknown variable `{v}` in condition"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_duration(&mut self, file: &Path, d: &Spanned<String>) {
+        if let Err(msg) = vars::parse_duration(d) {
+            self.err(file, d.pos, msg);
+        }
+    }
+
+    fn check_on_failure(&mut self, file: &Path, f: &Spanned<OnFailure>) {
+        if f.steps.is_empty() && f.goto.is_none() && f.runbook.is_none() {
+            self.err(
+                file,
+                f.pos,
+                "`on_failure` needs `steps`, `goto` or `runbook`",
+            );
+        }
+        if let Some(goto) = &f.goto {
+            match self
+                .runbook
+                .phases
+                .iter()
+                .find(|p| p.id.value == goto.value)
+            {
+                None => {
+                    let rollbacks: BTreeSet<&str> = self
+                        .runbook
+                        .phases
+                        .iter()
+                        .filter(|p| p.rollback)
+                        .map(|p| p.id.as_str())
+                        .collect();
+                    let known = if rollbacks.is_empty() {
+                        "there are none".to_string()
+                    } else {
+                        rollbacks.into_iter().collect::<Vec<_>>().join(", ")
+                    };
+                    self.err(
+                        file,
+                        goto.pos,
+                        format!(
+                            "`goto: {}` names no phase (rollback phases: {known})",
+                            goto.value
+                        ),
+                    );
+                }
+                Some(p) if !p.rollback => self.err(
+                    file,
+                    goto.pos,
+                    format!(
+                        "phase `{}` is not a rollback phase (add `rollback: true` to it)",
+                        goto.value
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        if let Some(rb) = &f.runbook
+            && !self.runbook.links.contains_key(rb.as_str()) {
+                self.err(
+                    file,
+                    rb.pos,
+                    format!("`runbook: {}` is not a name in `links`", rb.value),
+                );
+            }
+        for step in &f.steps {
+            self.check_step(file, step);
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().rfind(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+/// Every step of the runbook, including validation and on_failure steps, in file order.
+pub fn all_steps(rb: &Runbook) -> Vec<&Step> {
+    let mut out = Vec::new();
+    fn add<'a>(out: &mut Vec<&'a Step>, steps: &'a [Spanned<Step>]) {
+        for s in steps {
+            out.push(&s.value);
+            if let Some(f) = &s.on_failure {
+                add(out, &f.steps);
+            }
+        }
+    }
+    if let Some(f) = &rb.on_failure {
+        add(&mut out, &f.steps);
+    }
+    for p in &rb.phases {
+        if let Some(f) = &p.on_failure {
+            add(&mut out, &f.steps);
+        }
+        add(&mut out, &p.steps);
+        add(&mut out, &p.validation);
+    }
+    out
+}

@@ -1,0 +1,403 @@
+//! A YAML document as a tree of nodes that remember where they came from.
+//!
+//! Built from `saphyr-parser` events with an explicit stack (no recursion), under budgets that refuse
+//! hostile input early: a cap on file size, on nesting depth and on the number of nodes after alias
+//! expansion (so an alias bomb stops after a bounded amount of work).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+/// A position in a source file: 1-based line and column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Pos {
+    pub fn new(line: u32, col: u32) -> Self {
+        Pos { line, col }
+    }
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// A scalar; `plain` is false for quoted and block scalars, which are always strings.
+    Scalar {
+        value: String,
+        plain: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub pos: Pos,
+    pub kind: Kind,
+}
+
+impl Node {
+    pub fn is_null(&self) -> bool {
+        matches!(&self.kind, Kind::Scalar { value, plain: true } if is_null_word(value))
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            Kind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// What kind of YAML value this is, for messages.
+    pub fn describe(&self) -> &'static str {
+        match &self.kind {
+            Kind::Seq(_) => "a list",
+            Kind::Map(_) => "a mapping",
+            Kind::Scalar { .. } if self.is_null() => "nothing (null)",
+            Kind::Scalar { value, plain: true } if value == "true" || value == "false" => {
+                "a boolean"
+            }
+            Kind::Scalar { value, plain: true } if value.parse::<f64>().is_ok() => "a number",
+            Kind::Scalar { .. } => "a string",
+        }
+    }
+}
+
+pub fn is_null_word(s: &str) -> bool {
+    matches!(s, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// Limits applied while reading a document.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub max_bytes: usize,
+    pub max_depth: usize,
+    pub max_nodes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_bytes: 4 * 1024 * 1024,
+            max_depth: 64,
+            max_nodes: 200_000,
+        }
+    }
+}
+
+/// A document that could not be read, with where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParseError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+enum Frame {
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+    },
+}
+
+/// Parses one YAML document from text that was already checked to be UTF-8.
+pub fn parse(text: &str, budget: Budget) -> Result<Node, ParseError> {
+    if text.len() > budget.max_bytes {
+        return Err(ParseError {
+            pos: Pos::new(1, 1),
+            message: format!(
+                "file is {} bytes; a runbook may be at most {} bytes",
+                text.len(),
+                budget.max_bytes
+            ),
+        });
+    }
+    if let Some((line, col)) = find_control_char(text) {
+        return Err(ParseError {
+            pos: Pos::new(line, col),
+            message: "file contains a control character; a runbook is plain text".into(),
+        });
+    }
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut nodes = 0usize;
+    let mut root: Option<Node> = None;
+    let mut documents = 0usize;
+
+    while let Some(item) = parser.next_event() {
+        let (event, span) = item.map_err(|e| ParseError {
+            pos: Pos::new(e.marker().line() as u32, e.marker().col() as u32 + 1),
+            message: if e.info().contains("recursion limit") {
+                "nesting is too deep; a runbook never needs that".to_string()
+            } else {
+                format!("invalid YAML: {}", e.info())
+            },
+        })?;
+        let pos = Pos::new(span.start.line() as u32, span.start.col() as u32 + 1);
+        let finished: Option<(Node, usize, usize)> = match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => None,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(ParseError {
+                        pos,
+                        message: "a runbook file holds one YAML document; found a second `---`"
+                            .into(),
+                    });
+                }
+                None
+            }
+            Event::Alias(id) => {
+                let Some((node, size)) = anchors.get(&id) else {
+                    return Err(ParseError {
+                        pos,
+                        message: "alias to an unknown anchor".into(),
+                    });
+                };
+                let mut node = node.clone();
+                node.pos = pos;
+                Some((node, 0, *size))
+            }
+            Event::Scalar(value, style, anchor, _tag) => Some((
+                Node {
+                    pos,
+                    kind: Kind::Scalar {
+                        value: value.into_owned(),
+                        plain: style == ScalarStyle::Plain,
+                    },
+                },
+                anchor,
+                1,
+            )),
+            Event::SequenceStart(anchor, _) => {
+                stack.push(Frame::Seq {
+                    pos,
+                    anchor,
+                    items: Vec::new(),
+                });
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                stack.push(Frame::Map {
+                    pos,
+                    anchor,
+                    entries: Vec::new(),
+                    pending_key: None,
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Frame::Seq { pos, anchor, items }) => {
+                    let size = 1 + items.len();
+                    Some((
+                        Node {
+                            pos,
+                            kind: Kind::Seq(items),
+                        },
+                        anchor,
+                        size,
+                    ))
+                }
+                Some(Frame::Map {
+                    pos,
+                    anchor,
+                    entries,
+                    ..
+                }) => {
+                    let size = 1 + entries.len() * 2;
+                    Some((
+                        Node {
+                            pos,
+                            kind: Kind::Map(entries),
+                        },
+                        anchor,
+                        size,
+                    ))
+                }
+                None => None,
+            },
+        };
+        if stack.len() > budget.max_depth {
+            return Err(ParseError {
+                pos,
+                message: format!(
+                    "nesting is deeper than {} levels; a runbook never needs that",
+                    budget.max_depth
+                ),
+            });
+        }
+        let Some((node, anchor, size)) = finished else {
+            continue;
+        };
+        nodes += size;
+        if nodes > budget.max_nodes {
+            return Err(ParseError {
+                pos,
+                message: format!(
+                    "document expands to more than {} nodes (an alias bomb?)",
+                    budget.max_nodes
+                ),
+            });
+        }
+        if anchor != 0 {
+            anchors.insert(anchor, (node.clone(), subtree_size(&node)));
+        }
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => {
+                    if !matches!(node.kind, Kind::Scalar { .. }) {
+                        return Err(ParseError {
+                            pos: node.pos,
+                            message: "a mapping key must be a plain value, not a list or mapping"
+                                .into(),
+                        });
+                    }
+                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.kind == node.kind) {
+                        return Err(ParseError {
+                            pos: node.pos,
+                            message: format!(
+                                "duplicate key `{}` (first at line {})",
+                                node.as_str().unwrap_or_default(),
+                                first.pos.line
+                            ),
+                        });
+                    }
+                    *pending_key = Some(node);
+                }
+                Some(key) => entries.push((key, node)),
+            },
+        }
+    }
+    root.ok_or(ParseError {
+        pos: Pos::new(1, 1),
+        message: "file is empty; a runbook is a YAML mapping".into(),
+    })
+}
+
+fn subtree_size(node: &Node) -> usize {
+    // Iterative, since an anchored node may be deep.
+    let mut count = 0;
+    let mut todo = vec![node];
+    while let Some(n) = todo.pop() {
+        count += 1;
+        match &n.kind {
+            Kind::Scalar { .. } => {}
+            Kind::Seq(items) => todo.extend(items.iter()),
+            Kind::Map(entries) => {
+                for (k, v) in entries {
+                    todo.push(k);
+                    todo.push(v);
+                }
+            }
+        }
+    }
+    count
+}
+
+fn find_control_char(text: &str) -> Option<(u32, u32)> {
+    let mut line = 1u32;
+    let mut col = 1u32;
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+            col = 1;
+            continue;
+        }
+        if (c.is_control() && c != '\t' && c != '\r') || c == '\u{feff}' && !(line == 1 && col == 1)
+        {
+            return Some((line, col));
+        }
+        col += 1;
+    }
+    None
+}
+
+/// Checks raw bytes are UTF-8; otherwise says where the first bad byte is.
+pub fn to_text(bytes: &[u8]) -> Result<&str, ParseError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+        let col = match good.iter().rposition(|&b| b == b'\n') {
+            Some(i) => String::from_utf8_lossy(&good[i + 1..]).chars().count() as u32 + 1,
+            None => String::from_utf8_lossy(good).chars().count() as u32 + 1,
+        };
+        ParseError {
+            pos: Pos::new(line, col),
+            message: "file is not UTF-8 text (binary data?)".into(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        let n = parse("a: 1\nb:\n  - x\n", Budget::default()).unwrap();
+        let b = n.get("b").unwrap();
+        assert_eq!(b.pos, Pos::new(3, 3));
+        let Kind::Seq(items) = &b.kind else { panic!() };
+        assert_eq!(items[0].pos, Pos::new(3, 5));
+    }
+
+    #[test]
+    fn duplicate_key_points_at_the_duplicate() {
+        let e = parse("a: 1\na: 2\n", Budget::default()).unwrap_err();
+        assert_eq!(e.pos, Pos::new(2, 1));
+        assert!(e.message.contains("duplicate key `a`"));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut s = String::from("a: &a [x,x,x,x,x,x,x,x,x]\n");
+        let mut prev = 'a';
+        for c in 'b'..='i' {
+            s.push_str(&format!(
+                "{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
+            prev = c;
+        }
+        let e = parse(&s, Budget::default()).unwrap_err();
+        assert!(e.message.contains("alias bomb"), "{}", e.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let s = "[".repeat(10_000);
+        let e = parse(&s, Budget::default()).unwrap_err();
+        assert!(e.message.contains("nesting"), "{}", e.message);
+    }
+}
