@@ -188,12 +188,13 @@ pub fn check_value(name: &str, var: &crate::runbook::Variable, value: &str) -> R
     }
     if let Some(p) = &var.pattern
         && let Ok(re) = Regex::new(&format!("^(?:{})$", p.value))
-            && !re.is_match(value) {
-                return Err(format!(
-                    "variable `{name}`: `{shown}` does not match the pattern `{}`",
-                    p.value
-                ));
-            }
+        && !re.is_match(value)
+    {
+        return Err(format!(
+            "variable `{name}`: `{shown}` does not match the pattern `{}`",
+            p.value
+        ));
+    }
     Ok(())
 }
 

@@ -415,57 +415,58 @@ impl Engine {
                 return Ok(Flow::Next);
             }
             if let Some(gate) = &phase.gate
-                && !self.already_approved(&id) {
-                    let target = self.failure_target(None, phase);
-                    let mut choices = vec![Choice::Approve, Choice::Reject];
-                    if phase.allow_skip {
-                        choices.push(Choice::Skip);
-                    }
-                    if target.is_some() && !phase.rollback {
-                        choices.push(Choice::Rollback);
-                    }
-                    let req = GateRequest {
-                        id: id.clone(),
-                        kind: GateKind::Phase,
-                        title: phase.title.clone(),
-                        message: gate.message.as_ref().map(|m| self.vars.render(m)),
-                        destructive: gate.destructive,
-                        confirm: gate.destructive.then(|| self.confirm_word(gate, &id)),
-                        commands: phase
-                            .steps
-                            .iter()
-                            .chain(&phase.validation)
-                            .filter(|s| !self.when_false(&s.when))
-                            .map(|s| self.step_command(s))
-                            .collect(),
-                        checklist: phase
-                            .checklist
-                            .iter()
-                            .map(|c| ChecklistItem {
-                                text: self.vars.render(&c.text),
-                                command: c.command.as_ref().map(|x| self.vars.render(x)),
-                            })
-                            .collect(),
-                        choices,
-                        production: self.rb.targets.production,
-                        error: None,
-                    };
-                    match self.gate(req).await? {
-                        Err(paused) => return Ok(Flow::Stop(paused)),
-                        Ok(Choice::Approve) => {}
-                        Ok(Choice::Skip) => {
-                            self.finish_phase(&id, StepStatus::Skipped).await?;
-                            return Ok(Flow::Next);
-                        }
-                        Ok(Choice::Rollback) => {
-                            return self.roll_back(target, RunStatus::Rejected).await;
-                        }
-                        Ok(Choice::Reject) => {
-                            return Ok(Flow::Stop(Outcome::Finished(RunStatus::Rejected)));
-                        }
-                        Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Aborted))),
-                    }
+                && !self.already_approved(&id)
+            {
+                let target = self.failure_target(None, phase);
+                let mut choices = vec![Choice::Approve, Choice::Reject];
+                if phase.allow_skip {
+                    choices.push(Choice::Skip);
                 }
+                if target.is_some() && !phase.rollback {
+                    choices.push(Choice::Rollback);
+                }
+                let req = GateRequest {
+                    id: id.clone(),
+                    kind: GateKind::Phase,
+                    title: phase.title.clone(),
+                    message: gate.message.as_ref().map(|m| self.vars.render(m)),
+                    destructive: gate.destructive,
+                    confirm: gate.destructive.then(|| self.confirm_word(gate, &id)),
+                    commands: phase
+                        .steps
+                        .iter()
+                        .chain(&phase.validation)
+                        .filter(|s| !self.when_false(&s.when))
+                        .map(|s| self.step_command(s))
+                        .collect(),
+                    checklist: phase
+                        .checklist
+                        .iter()
+                        .map(|c| ChecklistItem {
+                            text: self.vars.render(&c.text),
+                            command: c.command.as_ref().map(|x| self.vars.render(x)),
+                        })
+                        .collect(),
+                    choices,
+                    production: self.rb.targets.production,
+                    error: None,
+                };
+                match self.gate(req).await? {
+                    Err(paused) => return Ok(Flow::Stop(paused)),
+                    Ok(Choice::Approve) => {}
+                    Ok(Choice::Skip) => {
+                        self.finish_phase(&id, StepStatus::Skipped).await?;
+                        return Ok(Flow::Next);
+                    }
+                    Ok(Choice::Rollback) => {
+                        return self.roll_back(target, RunStatus::Rejected).await;
+                    }
+                    Ok(Choice::Reject) => {
+                        return Ok(Flow::Stop(Outcome::Finished(RunStatus::Rejected)));
+                    }
+                    Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Aborted))),
+                }
+            }
             if self.replay.phases.get(&id) != Some(&StepStatus::Running) {
                 self.record(Record::PhaseStarted { phase: id.clone() })?;
             }
@@ -586,41 +587,36 @@ impl Engine {
                     return Ok(Flow::Next);
                 }
                 if let Some(gate) = step.effective_gate()
-                    && !self.already_approved(&id) {
-                        let mut choices = vec![Choice::Approve, Choice::Reject];
-                        if step.allow_skip {
-                            choices.push(Choice::Skip);
-                        }
-                        if target.is_some() {
-                            choices.push(Choice::Rollback);
-                        }
-                        let mut req = self.decision_request(step, GateKind::Step, choices, None);
-                        req.message = gate.message.as_ref().map(|m| self.vars.render(m));
-                        req.destructive = gate.destructive;
-                        req.confirm = gate.destructive.then(|| self.confirm_word(&gate, &id));
-                        match self.gate(req).await? {
-                            Err(paused) => return Ok(Flow::Stop(paused)),
-                            Ok(Choice::Approve) => {}
-                            Ok(Choice::Skip) => {
-                                self.finish_step(
-                                    &id,
-                                    StepStatus::Skipped,
-                                    None,
-                                    Duration::ZERO,
-                                    None,
-                                )
-                                .await?;
-                                return Ok(Flow::Next);
-                            }
-                            Ok(Choice::Rollback) => {
-                                return self.roll_back(target, RunStatus::Rejected).await;
-                            }
-                            Ok(Choice::Reject) => {
-                                return Ok(Flow::Stop(Outcome::Finished(RunStatus::Rejected)));
-                            }
-                            Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Aborted))),
-                        }
+                    && !self.already_approved(&id)
+                {
+                    let mut choices = vec![Choice::Approve, Choice::Reject];
+                    if step.allow_skip {
+                        choices.push(Choice::Skip);
                     }
+                    if target.is_some() {
+                        choices.push(Choice::Rollback);
+                    }
+                    let mut req = self.decision_request(step, GateKind::Step, choices, None);
+                    req.message = gate.message.as_ref().map(|m| self.vars.render(m));
+                    req.destructive = gate.destructive;
+                    req.confirm = gate.destructive.then(|| self.confirm_word(&gate, &id));
+                    match self.gate(req).await? {
+                        Err(paused) => return Ok(Flow::Stop(paused)),
+                        Ok(Choice::Approve) => {}
+                        Ok(Choice::Skip) => {
+                            self.finish_step(&id, StepStatus::Skipped, None, Duration::ZERO, None)
+                                .await?;
+                            return Ok(Flow::Next);
+                        }
+                        Ok(Choice::Rollback) => {
+                            return self.roll_back(target, RunStatus::Rejected).await;
+                        }
+                        Ok(Choice::Reject) => {
+                            return Ok(Flow::Stop(Outcome::Finished(RunStatus::Rejected)));
+                        }
+                        Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Aborted))),
+                    }
+                }
             }
             loop {
                 if let Some(error) = pending_failure.take() {
@@ -713,15 +709,16 @@ impl Engine {
             }
         }
         if let Some(goto) = &target.goto
-            && let Some(phase) = rb.phases.iter().find(|p| p.id.value == goto.value) {
-                self.emit(Event::Note(format!("rolling back: phase `{}`", goto.value)))
-                    .await;
-                return match self.run_phase(phase).await? {
-                    Flow::Next => Ok(Flow::Stop(Outcome::Finished(RunStatus::RolledBack))),
-                    Flow::Stop(Outcome::Paused(p)) => Ok(Flow::Stop(Outcome::Paused(p))),
-                    Flow::Stop(_) => Ok(Flow::Stop(Outcome::Finished(RunStatus::Failed))),
-                };
-            }
+            && let Some(phase) = rb.phases.iter().find(|p| p.id.value == goto.value)
+        {
+            self.emit(Event::Note(format!("rolling back: phase `{}`", goto.value)))
+                .await;
+            return match self.run_phase(phase).await? {
+                Flow::Next => Ok(Flow::Stop(Outcome::Finished(RunStatus::RolledBack))),
+                Flow::Stop(Outcome::Paused(p)) => Ok(Flow::Stop(Outcome::Paused(p))),
+                Flow::Stop(_) => Ok(Flow::Stop(Outcome::Finished(RunStatus::Failed))),
+            };
+        }
         Ok(Flow::Stop(Outcome::Finished(otherwise)))
     }
 
@@ -905,6 +902,7 @@ impl Engine {
                 step: id.clone(),
                 events: self.events.clone(),
                 masker: self.vars.masker().clone(),
+                hold_stdout: step.capture.iter().any(|c| c.secret),
             };
             let (cancel_tx, cancel_rx) = watch::channel(false);
             let executor = self.executor.clone();
@@ -932,9 +930,13 @@ impl Engine {
             };
             let duration = started.elapsed();
             let verdict = self.judge(step, &outcome);
+            let held = sink.hold_stdout;
             match verdict {
                 Ok(()) => {
                     let captured = self.capture(step, &outcome.stdout).await;
+                    if held {
+                        self.show_held(&id, &outcome.stdout).await;
+                    }
                     match captured {
                         Ok(()) => {
                             self.finish_step(
@@ -950,7 +952,12 @@ impl Engine {
                         Err(e) => last_error = e,
                     }
                 }
-                Err(e) => last_error = e,
+                Err(e) => {
+                    if held {
+                        self.show_held(&id, &outcome.stdout).await;
+                    }
+                    last_error = e;
+                }
             }
             self.finish_step(
                 &id,
@@ -986,6 +993,19 @@ impl Engine {
             }
         }
         Ok(Attempt::Failed(last_error))
+    }
+
+    /// Shows the stdout of a step that captured a secret, with the secret masked.
+    async fn show_held(&self, id: &str, stdout: &str) {
+        if !stdout.is_empty() {
+            let text = self.vars.masker().mask(stdout).into_owned();
+            self.emit(Event::Output {
+                step: id.to_string(),
+                stream: Stream::Stdout,
+                text,
+            })
+            .await;
+        }
     }
 
     fn judge(&self, step: &Step, o: &crate::exec::Outcome) -> Result<(), String> {

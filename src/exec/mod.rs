@@ -51,10 +51,16 @@ pub struct OutputSink {
     pub step: String,
     pub events: mpsc::Sender<Event>,
     pub masker: Masker,
+    /// Hold stdout back (the step captures a secret from it): the engine shows it, masked,
+    /// once the value is known.
+    pub hold_stdout: bool,
 }
 
 impl OutputSink {
     pub async fn send(&self, stream: Stream, text: String) {
+        if self.hold_stdout && stream == Stream::Stdout {
+            return;
+        }
         let text = match self.masker.mask(&text) {
             std::borrow::Cow::Borrowed(_) => text,
             std::borrow::Cow::Owned(masked) => masked,

@@ -323,7 +323,6 @@ pub struct Retries {
     pub backoff: Option<f64>,
 }
 
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RetriesFields {

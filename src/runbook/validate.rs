@@ -63,14 +63,14 @@ impl Checker<'_> {
         }
         if let Some(aws) = &rb.targets.aws
             && !aws.account.is_empty()
-                && !(aws.account.len() == 12 && aws.account.chars().all(|c| c.is_ascii_digit()))
-            {
-                self.err(
-                    file,
-                    Pos::new(1, 1),
-                    format!("AWS account `{}` is not a 12-digit account id", aws.account),
-                );
-            }
+            && !(aws.account.len() == 12 && aws.account.chars().all(|c| c.is_ascii_digit()))
+        {
+            self.err(
+                file,
+                Pos::new(1, 1),
+                format!("AWS account `{}` is not a 12-digit account id", aws.account),
+            );
+        }
         for (name, link) in &rb.links {
             let target = file.parent().unwrap_or(Path::new(".")).join(link.as_str());
             if !target.is_file() {
@@ -149,13 +149,14 @@ impl Checker<'_> {
             }
             self.vars.insert(name.clone(), var.secret);
             if let Some(p) = &var.pattern
-                && let Err(e) = Regex::new(&format!("^(?:{})$", p.value)) {
-                    self.err(
-                        file,
-                        p.pos,
-                        format!("invalid pattern: {}", first_line(&e.to_string())),
-                    );
-                }
+                && let Err(e) = Regex::new(&format!("^(?:{})$", p.value))
+            {
+                self.err(
+                    file,
+                    p.pos,
+                    format!("invalid pattern: {}", first_line(&e.to_string())),
+                );
+            }
             let Some(default) = &var.default else {
                 continue;
             };
@@ -259,24 +260,26 @@ impl Checker<'_> {
             self.check_duration(file, t);
         }
         if let Some(m) = &e.output_matches
-            && let Err(err) = Regex::new(m) {
-                self.err(
-                    file,
-                    m.pos,
-                    format!(
-                        "invalid regular expression: {}",
-                        first_line(&err.to_string())
-                    ),
-                );
-            }
+            && let Err(err) = Regex::new(m)
+        {
+            self.err(
+                file,
+                m.pos,
+                format!(
+                    "invalid regular expression: {}",
+                    first_line(&err.to_string())
+                ),
+            );
+        }
         if let Some(r) = &step.retries {
             if let Some(d) = &r.delay {
                 self.check_duration(file, d);
             }
             if let Some(b) = r.backoff
-                && !(1.0..=10.0).contains(&b) {
-                    self.err(file, r.pos, format!("backoff {b} must be between 1 and 10"));
-                }
+                && !(1.0..=10.0).contains(&b)
+            {
+                self.err(file, r.pos, format!("backoff {b} must be between 1 and 10"));
+            }
             if r.attempts > 100 {
                 self.err(
                     file,
@@ -464,13 +467,14 @@ impl Checker<'_> {
             }
         }
         if let Some(rb) = &f.runbook
-            && !self.runbook.links.contains_key(rb.as_str()) {
-                self.err(
-                    file,
-                    rb.pos,
-                    format!("`runbook: {}` is not a name in `links`", rb.value),
-                );
-            }
+            && !self.runbook.links.contains_key(rb.as_str())
+        {
+            self.err(
+                file,
+                rb.pos,
+                format!("`runbook: {}` is not a name in `links`", rb.value),
+            );
+        }
         for step in &f.steps {
             self.check_step(file, step);
         }
@@ -478,7 +482,8 @@ impl Checker<'_> {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().rfind(|l| !l.trim().is_empty())
+    s.lines()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
         .trim_start_matches("error: ")

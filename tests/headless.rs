@@ -1,0 +1,297 @@
+//! The real binary, headless: the demo runbook with scripted approvals, pauses, resume,
+//! the rollback path, and the record of who approved what.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tollgate::engine::journal::{self, Record};
+use tollgate::engine::{Choice, RunStatus};
+
+const DEMO: &str = "runbooks/demo/first-deploy.yaml";
+
+struct Env {
+    tmp: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            tmp: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.tmp.path().join("state")
+    }
+
+    fn tollgate(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("--state-dir")
+            .arg(self.state())
+            .args(args)
+            .env("TMPDIR", self.tmp.path())
+            .env("USER", "ops-tester")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn only_run(&self) -> (String, Vec<Record>) {
+        let runs = journal::list_runs(&self.state());
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let id = runs[0].0.clone();
+        let lines = journal::read_lines(&journal::journal_path(&self.state(), &id))
+            .unwrap()
+            .0;
+        (id, lines.into_iter().map(|l| l.record).collect())
+    }
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn decisions(records: &[Record]) -> Vec<(String, Choice, String, String)> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::GateDecided {
+                gate,
+                choice,
+                who,
+                via,
+                ..
+            } => Some((gate.clone(), *choice, who.clone(), via.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn audit_log(state: &Path) -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(state.join("logs")).unwrap().flatten() {
+        all.push_str(&std::fs::read_to_string(e.path()).unwrap());
+    }
+    all
+}
+
+#[test]
+fn the_demo_runs_end_to_end_with_scripted_approvals() {
+    let env = Env::new();
+    let out = env.tollgate(&[
+        "run",
+        DEMO,
+        "--headless",
+        "--approve",
+        "build",
+        "--approve",
+        "deploy",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for expected in [
+        "phase preflight: Preflight checks",
+        "compile | compiling module 8/8",
+        "compile ! warning: 2 deprecated calls",
+        "captured artifact = demo-svc-1.4.2-",
+        "step reserve-capacity (attempt 2/3)",
+        "step reserve-capacity succeeded",
+        "smoke-test | demo-svc-1.4.2-",
+        "== run succeeded",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in\n{stdout}"
+        );
+    }
+    // Every output line carries a timestamp and its step.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("compiling module 1/8"))
+        .unwrap();
+    assert!(
+        regex::Regex::new(r"^\d\d:\d\d:\d\d\.\d{3} compile \| compiling module 1/8$")
+            .unwrap()
+            .is_match(line),
+        "{line}"
+    );
+    let (_, records) = env.only_run();
+    let host = tollgate::engine::context::hostname();
+    let who = format!("ops-tester@{host}");
+    assert_eq!(
+        decisions(&records),
+        vec![
+            (
+                "build".into(),
+                Choice::Approve,
+                who.clone(),
+                "--approve".into()
+            ),
+            (
+                "deploy".into(),
+                Choice::Approve,
+                who.clone(),
+                "--approve".into()
+            ),
+        ]
+    );
+    assert_eq!(
+        records.last(),
+        Some(&Record::RunFinished {
+            status: RunStatus::Succeeded
+        })
+    );
+    let audit = audit_log(&env.state());
+    assert!(audit.contains("gate decided"), "{audit}");
+    assert!(audit.contains(&format!("who={who}")), "{audit}");
+    assert!(audit.contains("run finished"), "{audit}");
+    assert!(
+        !stdout.contains("gate decided"),
+        "audit lines leaked to stdout"
+    );
+}
+
+#[test]
+fn without_approval_a_gate_stops_the_run_and_resume_finishes_it() {
+    let env = Env::new();
+    let out = env.tollgate(&["run", DEMO, "--headless"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stderr.contains("gate `build` needs a decision"), "{stderr}");
+    assert!(stderr.contains("--approve build"), "{stderr}");
+    assert!(
+        !stdout.contains(">> step compile"),
+        "ran past the gate:\n{stdout}"
+    );
+
+    let listed = text(&env.tollgate(&["runs"])).0;
+    assert!(listed.contains("paused"), "{listed}");
+
+    let out = env.tollgate(&["resume", "--headless", "--approve", "build"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stdout.contains("compile | compiling module 8/8"));
+    assert!(
+        !stdout.contains("step check-tools"),
+        "a finished step ran again"
+    );
+    assert!(
+        stderr.contains("gate `deploy` needs a decision"),
+        "{stderr}"
+    );
+
+    let out = env.tollgate(&["resume", "--headless", "--approve", "deploy"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains("step compile"),
+        "a finished step ran again"
+    );
+    assert!(stdout.contains("== run succeeded"));
+    let listed = text(&env.tollgate(&["runs"])).0;
+    assert!(listed.contains("succeeded"), "{listed}");
+}
+
+#[test]
+fn a_failed_verification_follows_the_rollback_path() {
+    let env = Env::new();
+    let out = env.tollgate(&[
+        "run",
+        DEMO,
+        "--headless",
+        "--var",
+        "break_verification=true",
+        "--approve",
+        "build",
+        "--approve",
+        "deploy",
+        "--approve",
+        "rollback",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("smoke-test ! smoke test: HTTP 503"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("rolling back: phase `rollback`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("step restore-previous succeeded"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("== run rolled back"), "{stdout}");
+    assert!(
+        !stdout.contains("step summary"),
+        "ran past the failure:\n{stdout}"
+    );
+    let (_, records) = env.only_run();
+    let d = decisions(&records);
+    assert!(
+        d.iter().any(|(g, c, _, via)| g == "smoke-test"
+            && *c == Choice::Rollback
+            && via.starts_with("automatic")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn approve_all_is_recorded_as_such() {
+    let env = Env::new();
+    let out = env.tollgate(&["run", DEMO, "--headless", "--approve-all"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let (_, records) = env.only_run();
+    let d = decisions(&records);
+    assert_eq!(d.len(), 2);
+    assert!(
+        d.iter().all(|(_, _, _, via)| via == "--approve-all"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn bad_invocations_exit_2_and_run_nothing() {
+    let env = Env::new();
+    let out = env.tollgate(&["run", DEMO, "--headless", "--var", "nope=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("declares no variable `nope`"));
+    let out = env.tollgate(&["run", DEMO, "--headless", "--var", "version=latest"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("does not match the pattern"),
+        "{:?}",
+        text(&out)
+    );
+    let out = env.tollgate(&["run", "no/such/runbook.yaml", "--headless"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!env.state().join("runs").exists());
+}
+
+#[test]
+fn plan_resolves_variables_and_runs_nothing() {
+    let env = Env::new();
+    let out = env.tollgate(&["plan", DEMO, "--var", "version=2.0.0"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for expected in [
+        "version = 2.0.0  (--var)",
+        "phase 3. deploy — Deploy to demo",
+        "GATE `deploy`",
+        "[destructive: type `demo`]",
+        "rollback phase 5. rollback",
+        "retries: 2 (first after 200ms, backoff ×2)",
+        "$ echo \"2.0.0\" > \"{{ workspace }}/releases/{{ artifact }}\"",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in\n{stdout}"
+        );
+    }
+    assert!(!env.state().exists());
+}
