@@ -53,10 +53,13 @@ impl<T: Serialize> Serialize for Spanned<T> {
 
 impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
     fn inline_schema() -> bool {
-        true
+        T::inline_schema()
     }
     fn schema_name() -> std::borrow::Cow<'static, str> {
         T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
     }
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         T::json_schema(generator)
