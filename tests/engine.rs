@@ -713,3 +713,64 @@ phases:
     let lines = journal::read_lines(&journal).unwrap().0;
     assert!(lines.windows(2).all(|w| w[1].seq == w[0].seq + 1));
 }
+
+#[tokio::test]
+async fn a_decision_sent_while_a_step_runs_does_not_open_the_next_gate() {
+    let yaml = r#"
+name: early
+phases:
+  - id: p
+    steps:
+      - id: first
+        run: |
+          echo started
+          while [ ! -f "$runbook_dir/go" ]; do sleep 0.01; done
+      - id: second
+        gate: true
+        run: touch "$runbook_dir/second-ran"
+"#;
+    let mut run = start(yaml, &[]);
+    run.until(|e| matches!(e, Event::Output { text, .. } if text.contains("started")))
+        .await;
+    run.decide("second", Choice::Approve, None).await;
+    match run
+        .until(|e| matches!(e, Event::DecisionRefused { .. }))
+        .await
+    {
+        Event::DecisionRefused { gate, reason } => {
+            assert_eq!(
+                (gate.as_str(), reason.as_str()),
+                ("second", "no gate is open")
+            );
+        }
+        _ => unreachable!(),
+    }
+    std::fs::write(run.path("go"), "").unwrap();
+    let gate = run.gate().await;
+    assert_eq!(gate.id, "second");
+    run.commands
+        .send(Command::Pause("test stops here".into()))
+        .await
+        .unwrap();
+    let (outcome, seen, dir, _) = run.finish().await;
+    assert_eq!(outcome, Outcome::Paused("test stops here".into()));
+    assert!(finished(&seen, "second").is_empty());
+    assert!(!dir.path().join("second-ran").exists());
+}
+
+#[tokio::test]
+async fn abort_at_a_gate_is_recorded_and_passes_nothing() {
+    let mut run = start(GATED, &[]);
+    run.gate().await;
+    run.commands.send(Command::Abort).await.unwrap();
+    let (outcome, _, dir, journal) = run.finish().await;
+    assert_eq!(outcome, Outcome::Finished(RunStatus::Aborted));
+    assert!(!dir.path().join("touched").exists());
+    assert!(records(&journal).iter().any(|r| matches!(
+        r,
+        Record::GateDecided {
+            choice: Choice::Abort,
+            ..
+        }
+    )));
+}

@@ -295,3 +295,76 @@ fn plan_resolves_variables_and_runs_nothing() {
     }
     assert!(!env.state().exists());
 }
+
+#[test]
+fn sigterm_aborts_the_running_step_and_keeps_the_run_resumable() {
+    let env = Env::new();
+    let rb = env.tmp.path().join("long.yaml");
+    std::fs::write(
+        &rb,
+        r#"
+name: long
+phases:
+  - id: p
+    steps:
+      - id: wait
+        run: |
+          sleep 300 &
+          echo $! > "$runbook_dir/child.pid"
+          wait
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("--state-dir")
+        .arg(env.state())
+        .args(["run", rb.to_str().unwrap(), "--headless"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pidfile = env.tmp.path().join("child.pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let grandchild: i32 = loop {
+        if let Ok(s) = std::fs::read_to_string(&pidfile) {
+            if let Ok(p) = s.trim().parse() {
+                break p;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("terminated: aborting the running step"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("resume with: tollgate resume"), "{stderr}");
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+            .map(|s| s.contains(") Z"))
+            .unwrap_or(true)
+    };
+    while !gone() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step's child outlived the abort"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (_, records) = env.only_run();
+    assert_eq!(
+        records.last(),
+        Some(&Record::RunFinished {
+            status: RunStatus::Aborted
+        })
+    );
+}
