@@ -357,6 +357,9 @@ fn describe_gate(vars: &Vars, rb: &Runbook, g: &runbook::Gate, owner: &str) -> S
 
 fn describe_failure(f: &runbook::OnFailure) -> String {
     let mut parts = Vec::new();
+    if f.undo {
+        parts.push("undo the phase's finished steps".to_string());
+    }
     if !f.steps.is_empty() {
         let ids: Vec<&str> = f.steps.iter().map(|s| s.id.as_str()).collect();
         parts.push(format!("run {}", ids.join(", ")));

@@ -774,3 +774,35 @@ async fn abort_at_a_gate_is_recorded_and_passes_nothing() {
         }
     )));
 }
+
+#[tokio::test]
+async fn undo_reverses_the_finished_steps_of_the_phase_newest_first() {
+    let yaml = r#"
+name: undo
+phases:
+  - id: p
+    on_failure: { undo: true }
+    steps:
+      - id: one
+        run: echo do-one >> "$runbook_dir/log"
+        undo: echo undo-one >> "$runbook_dir/log"
+      - id: two
+        run: echo do-two >> "$runbook_dir/log"
+        undo: echo undo-two >> "$runbook_dir/log"
+      - id: no-undo
+        run: echo do-three >> "$runbook_dir/log"
+      - id: breaks
+        run: exit 1
+"#;
+    let mut run = start(yaml, &[]);
+    let gate = run.gate().await;
+    assert!(gate.choices.contains(&Choice::Rollback));
+    run.decide("breaks", Choice::Rollback, None).await;
+    let (outcome, seen, dir, _) = run.finish().await;
+    assert_eq!(outcome, Outcome::Finished(RunStatus::Failed));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("log")).unwrap(),
+        "do-one\ndo-two\ndo-three\nundo-two\nundo-one\n"
+    );
+    assert_eq!(finished(&seen, "two.undo"), vec![StepStatus::Succeeded]);
+}

@@ -459,7 +459,7 @@ impl Engine {
                         return Ok(Flow::Next);
                     }
                     Ok(Choice::Rollback) => {
-                        return self.roll_back(target, RunStatus::Rejected).await;
+                        return self.roll_back(target, phase, RunStatus::Rejected).await;
                     }
                     Ok(Choice::Reject) => {
                         return Ok(Flow::Stop(Outcome::Finished(RunStatus::Rejected)));
@@ -609,7 +609,7 @@ impl Engine {
                             return Ok(Flow::Next);
                         }
                         Ok(Choice::Rollback) => {
-                            return self.roll_back(target, RunStatus::Rejected).await;
+                            return self.roll_back(target, phase, RunStatus::Rejected).await;
                         }
                         Ok(Choice::Reject) => {
                             return Ok(Flow::Stop(Outcome::Finished(RunStatus::Rejected)));
@@ -638,7 +638,7 @@ impl Engine {
                             return Ok(Flow::Next);
                         }
                         Ok(Choice::Rollback) => {
-                            return self.roll_back(target, RunStatus::Failed).await;
+                            return self.roll_back(target, phase, RunStatus::Failed).await;
                         }
                         Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Failed))),
                     }
@@ -680,6 +680,7 @@ impl Engine {
     async fn roll_back(
         &mut self,
         target: Option<OnFailure>,
+        phase: &Phase,
         otherwise: RunStatus,
     ) -> Result<Flow, EngineError> {
         let Some(target) = target else {
@@ -687,7 +688,36 @@ impl Engine {
         };
         let rb = self.rb.clone();
         let holder = Phase::default();
-        for s in &target.steps {
+        let mut steps: Vec<Step> = target.steps.iter().map(|s| s.value.clone()).collect();
+        if target.undo {
+            // Reverse what this phase already did, newest first.
+            let done = phase
+                .steps
+                .iter()
+                .chain(&phase.validation)
+                .rev()
+                .filter(|s| self.replay.steps.get(s.id.as_str()) == Some(&StepStatus::Succeeded));
+            let undos: Vec<Step> = done
+                .filter_map(|s| {
+                    let run = s.undo.clone()?;
+                    Some(Step {
+                        id: crate::runbook::Spanned::new(s.id.pos, format!("{}.undo", s.id.value)),
+                        title: format!(
+                            "Undo: {}",
+                            if s.title.is_empty() {
+                                &s.id.value
+                            } else {
+                                &s.title
+                            }
+                        ),
+                        run: Some(run),
+                        ..Step::default()
+                    })
+                })
+                .collect();
+            steps.splice(0..0, undos);
+        }
+        for s in &steps {
             match self.run_step(s, &holder).await? {
                 Flow::Next => {}
                 Flow::Stop(Outcome::Paused(p)) => return Ok(Flow::Stop(Outcome::Paused(p))),

@@ -365,6 +365,9 @@ pub struct OnFailure {
     /// A runbook to follow next, by name from `links`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runbook: Option<Spanned<String>>,
+    /// First run the `undo` of every step of the failing phase that had succeeded, newest first.
+    #[serde(default)]
+    pub undo: bool,
 }
 
 // ---- shorthand forms -------------------------------------------------------------------------
