@@ -363,10 +363,18 @@ pub async fn drive<W: Write>(
                 None if interactive => {
                     let req = req.clone();
                     let who = approvals.who.clone();
-                    tokio::task::spawn_blocking(move || ask(&req, &who))
-                        .await
-                        .ok()
-                        .flatten()
+                    let asking = tokio::task::spawn_blocking(move || ask(&req, &who));
+                    // Ctrl-C at a prompt aborts the run (recorded at the gate), as it does
+                    // while a step runs.
+                    tokio::select! {
+                        answer = asking => answer.ok().flatten(),
+                        _ = tokio::signal::ctrl_c() => {
+                            eprintln!();
+                            printer.line("!!", "interrupted at the gate: aborting")?;
+                            let _ = commands.send(Command::Abort).await;
+                            continue;
+                        }
+                    }
                 }
                 None => None,
             };

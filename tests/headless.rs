@@ -338,6 +338,15 @@ phases:
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
+    // A second tollgate cannot take over a run that is running.
+    let (id, _) = env.only_run();
+    let out = env.tollgate(&["resume", &id, "--headless"]);
+    assert_eq!(out.status.code(), Some(5), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("is being run by another tollgate process")
+    );
     // SAFETY: signalling a child we spawned.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
