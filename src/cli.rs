@@ -206,9 +206,6 @@ fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
     let mut vars = Vars::default();
     let mut lines = Vec::new();
     lines.push(format!("runbook: {}  ({})", rb.name.value, file.display()));
-    if !rb.description.is_empty() {
-        lines.push(format!("  {}", rb.description.trim()));
-    }
     lines.push(format!("targets: {}", describe_targets(rb)));
     if !rb.variables.is_empty() {
         lines.push("variables:".into());
@@ -242,6 +239,9 @@ fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
         };
         let secret = if var.secret { ", secret" } else { "" };
         lines.push(format!("  {name} = {shown}  ({source}{secret})"));
+    }
+    if !rb.description.is_empty() {
+        lines.insert(1, format!("  {}", vars.render(rb.description.trim())));
     }
     vars.set("run_id", "<run id>".into(), false);
     vars.set("runbook_dir", loaded.dir().display().to_string(), false);
