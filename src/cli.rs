@@ -323,7 +323,7 @@ fn describe_targets(rb: &Runbook) -> String {
     }
     if let Some(k) = &t.kube {
         parts.push(format!(
-            "kube {}/{}",
+            "kube context {} namespace {}",
             k.context,
             k.namespace.as_deref().unwrap_or("default")
         ));
@@ -442,13 +442,10 @@ fn plan_step(
         }
     }
     if let Some(u) = &step.undo {
-        lines.push(format!(
-            "{indent}  undo: {}",
-            vars.render(u.script().unwrap_or_default())
-                .lines()
-                .next()
-                .unwrap_or_default()
-        ));
+        lines.push(format!("{indent}  undo:"));
+        for l in vars.render(u.script().unwrap_or_default()).lines() {
+            lines.push(format!("{indent}    $ {l}"));
+        }
     }
 }
 
