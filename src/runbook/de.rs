@@ -18,6 +18,9 @@ const SPANNED: &str = "$tollgate::Spanned";
 const SPANNED_LINE: &str = "$line";
 const SPANNED_COL: &str = "$col";
 const SPANNED_VALUE: &str = "$value";
+/// The error a [`Spanned`] value sees when the problem inside it was already recorded: it takes
+/// its default and reading goes on, so problems after it in the file are found too.
+const RECORDED: &str = "$tollgate::recorded";
 
 /// A value and the position of the YAML node it came from.
 #[derive(Clone, Debug, Default)]
@@ -66,10 +69,10 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Spanned<T> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for V<T> {
             type Value = Spanned<T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a value with a position")
@@ -82,7 +85,13 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
                     match key.as_str() {
                         SPANNED_LINE => line = map.next_value()?,
                         SPANNED_COL => col = map.next_value()?,
-                        _ => value = Some(map.next_value()?),
+                        _ => {
+                            value = Some(match map.next_value() {
+                                Ok(v) => v,
+                                Err(e) if e.to_string() == RECORDED => T::default(),
+                                Err(e) => return Err(e),
+                            })
+                        }
                     }
                 }
                 let value = value.ok_or_else(|| de::Error::missing_field(SPANNED_VALUE))?;
@@ -134,6 +143,7 @@ impl de::Error for Error {
 fn tidy(msg: &str) -> String {
     msg.replace("missing field", "missing key")
         .replace("a sequence", "a list")
+        .replace("a mapping", "a map")
         .replace("a map", "a mapping")
         .replace("struct ", "")
 }
@@ -440,9 +450,21 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
             });
         }
         if name.starts_with(super::model::SHORTHAND)
-            && matches!(self.node.kind, Kind::Scalar { .. })
+            && let Kind::Scalar { value, .. } = &self.node.kind
         {
-            return self.deserialize_any(v);
+            // The shorthand visitors say what they expected; add what was found.
+            let node = self.node;
+            return self.deserialize_any(v).map_err(|mut e| {
+                if e.message.starts_with("expected ") && !e.message.contains(", found ") {
+                    let found = if node.is_null() {
+                        node.describe().to_string()
+                    } else {
+                        format!("`{value}`")
+                    };
+                    e.message = format!("{}, found {found}", e.message);
+                }
+                e
+            });
         }
         let entries: Vec<&(Node, Node)> = match &self.node.kind {
             Kind::Map(entries) => entries
@@ -524,11 +546,25 @@ fn list(items: &[&str]) -> String {
 }
 
 fn unknown_key(key: &str, fields: &[&str]) -> String {
+    let common_prefix = |f: &str| {
+        key.chars()
+            .zip(f.chars())
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
     let best = fields
         .iter()
         .map(|f| (edit_distance(key, f), f))
         .min()
-        .filter(|(d, _)| *d <= 2.max(key.len() / 3));
+        .filter(|(d, _)| *d <= 2.max(key.len() / 3))
+        // `retry` for `retries`: far in edits, but plainly the same word.
+        .or_else(|| {
+            fields
+                .iter()
+                .map(|f| (common_prefix(f), f))
+                .filter(|(n, _)| *n >= 4 && *n * 2 >= key.chars().count())
+                .max_by_key(|(n, _)| *n)
+        });
     match best {
         Some((_, f)) => format!("unknown key `{key}` (did you mean `{f}`?)"),
         None => format!("unknown key `{key}`; expected one of {}", list(fields)),
@@ -634,10 +670,20 @@ impl<'de, 'a> de::MapAccess<'de> for SpannedAccess<'a> {
         match self.step {
             1 => seed.deserialize(self.node.pos.line.into_deserializer()),
             2 => seed.deserialize(self.node.pos.col.into_deserializer()),
-            _ => seed.deserialize(NodeDe {
-                node: self.node,
-                ctx: self.ctx,
-            }),
+            _ => seed
+                .deserialize(NodeDe {
+                    node: self.node,
+                    ctx: self.ctx,
+                })
+                .map_err(|e| {
+                    if e.message != RECORDED {
+                        self.ctx.record(e.pos.unwrap_or(self.node.pos), e.message);
+                    }
+                    Error {
+                        pos: None,
+                        message: RECORDED.into(),
+                    }
+                }),
         }
     }
 }
@@ -718,7 +764,7 @@ mod tests {
     use super::*;
     use crate::runbook::yaml::{Budget, parse};
 
-    #[derive(Deserialize, Debug)]
+    #[derive(Deserialize, Debug, Default)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Inner {

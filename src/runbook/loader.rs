@@ -47,7 +47,8 @@ impl fmt::Display for Diag {
         if self.severity == Severity::Warning {
             f.write_str("warning: ")?;
         }
-        f.write_str(&self.message)
+        // One problem, one line: a value quoted in a message may span lines.
+        f.write_str(&self.message.replace('\r', "\\r").replace('\n', "\\n"))
     }
 }
 
@@ -183,7 +184,7 @@ pub fn load(path: &Path) -> Result<Loaded, Unreadable> {
                     &mut diags,
                 )?;
                 if diags.iter().all(|d| d.severity != Severity::Error) {
-                    validate::validate(&runbook, path, &mut diags);
+                    validate::validate_tree(&runbook, path, Some(&node), &mut diags);
                 }
             }
             Err(problems) => diags.extend(problems_to_diags(path, problems)),
@@ -219,16 +220,31 @@ fn expand(
             continue;
         };
         let p = &phase.value;
-        if !p.id.is_empty()
-            || !p.steps.is_empty()
-            || p.gate.is_some()
-            || !p.checklist.is_empty()
-            || !p.validation.is_empty()
-        {
+        let others: Vec<String> = [
+            ("id", !p.id.is_empty()),
+            ("title", !p.title.is_empty()),
+            ("description", !p.description.is_empty()),
+            ("gate", p.gate.is_some()),
+            ("checklist", !p.checklist.is_empty()),
+            ("steps", !p.steps.is_empty()),
+            ("validation", !p.validation.is_empty()),
+            ("when", p.when.is_some()),
+            ("rollback", p.rollback),
+            ("allow_skip", p.allow_skip),
+            ("on_failure", p.on_failure.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(key, _)| format!("`{key}`"))
+        .collect();
+        if !others.is_empty() {
             diags.push(Diag::error(
                 file,
                 phase.pos,
-                "an `include` entry has nothing else beside it",
+                format!(
+                    "an `include` entry takes no other keys; found {}",
+                    others.join(", ")
+                ),
             ));
             continue;
         }
@@ -245,11 +261,20 @@ fn expand(
             continue;
         }
         let key = canonical(&target);
-        if stack.contains(&key) {
+        if let Some(first) = stack.iter().position(|p| *p == key) {
+            let name = |p: &Path| {
+                p.file_name()
+                    .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+            };
+            let chain: Vec<String> = stack[first..]
+                .iter()
+                .chain([&key])
+                .map(|p| name(p))
+                .collect();
             diags.push(Diag::error(
                 file,
                 include.pos,
-                format!("include cycle: `{}` includes itself", include.value),
+                format!("include cycle: {}", chain.join(" -> ")),
             ));
             continue;
         }

@@ -59,8 +59,13 @@ pub fn scan(text: &str) -> Vec<Finding> {
         if let Some(c) = HEX64.captures(line) {
             let m = c.get(3).unwrap();
             let before = &line[..m.start()];
-            let digest =
-                before.ends_with("sha256:") || before.to_ascii_lowercase().ends_with("sha256 ");
+            // A checksum to verify (`sha256sum -c`, `digest:`) is not a key.
+            let lower = line.to_ascii_lowercase();
+            let digest = before.ends_with("sha256:")
+                || before.to_ascii_lowercase().ends_with("sha256 ")
+                || ["sha256sum", "shasum", "checksum", "digest"]
+                    .iter()
+                    .any(|w| lower.contains(w));
             if !digest {
                 out.push(Finding {
                     pos: Pos::new(line_no, col_of(c.get(2).map_or(m.start(), |p| p.start()))),
@@ -149,5 +154,16 @@ mod tests {
             "export DB_PASSWORD=$(aws secretsmanager get-secret-value)\nAPI_KEY: \"{{{{ api_key }}}}\"\nimage: x@sha256:{hex}\ndb_password: {{ secret: true }}\npassword: rotate it weekly\n"
         );
         assert_eq!(scan(&text), vec![]);
+    }
+
+    #[test]
+    fn checksums_to_verify_are_not_keys() {
+        let hex = "cd".repeat(32);
+        let text = format!(
+            "run: echo \"{hex}  app.tar\" | sha256sum -c\nchecksum: {hex}\nrun: ./sign --key {hex}\n"
+        );
+        let f = scan(&text);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].pos.line, 3);
     }
 }

@@ -9,7 +9,7 @@ use super::de::Spanned;
 use super::loader::Diag;
 use super::model::{OnFailure, Run, Runbook, Step, VarType};
 use super::vars::{self, Piece, is_var_name, parse_template};
-use super::yaml::Pos;
+use super::yaml::{Node, Pos};
 
 /// Variables every run has.
 pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook_dir", "runbook_name"];
@@ -20,14 +20,22 @@ struct Checker<'a> {
     /// Declared, captured and built-in variable names, and whether each is secret.
     vars: HashMap<String, bool>,
     ids: HashMap<String, (std::path::PathBuf, Pos)>,
+    /// The main file's YAML tree, for the positions of values the model keeps without one.
+    root: Option<&'a Node>,
 }
 
 pub fn validate(runbook: &Runbook, file: &Path, diags: &mut Vec<Diag>) {
+    validate_tree(runbook, file, None, diags);
+}
+
+/// Like [`validate`], with the main file's tree to place problems in values without a position.
+pub fn validate_tree(runbook: &Runbook, file: &Path, root: Option<&Node>, diags: &mut Vec<Diag>) {
     let mut c = Checker {
         runbook,
         diags,
         vars: HashMap::new(),
         ids: HashMap::new(),
+        root,
     };
     c.run(file);
 }
@@ -35,6 +43,25 @@ pub fn validate(runbook: &Runbook, file: &Path, diags: &mut Vec<Diag>) {
 impl Checker<'_> {
     fn err(&mut self, file: &Path, pos: Pos, msg: impl Into<String>) {
         self.diags.push(Diag::error(file, pos, msg));
+    }
+
+    /// ` (did you mean `x`?)` when a known variable is spelt nearly like `name`.
+    fn did_you_mean(&self, name: &str) -> String {
+        self.vars
+            .keys()
+            .map(|k| (super::de::edit_distance(name, k), k))
+            .filter(|(d, _)| *d <= 2.max(name.len() / 3))
+            .min()
+            .map_or_else(String::new, |(_, k)| format!(" (did you mean `{k}`?)"))
+    }
+
+    /// Where the value at `path` (keys from the top of the main file) is, or the file's start.
+    fn pos_of(&self, path: &[&str]) -> Pos {
+        let mut node = self.root;
+        for key in path {
+            node = node.and_then(|n| n.get(key));
+        }
+        node.map_or(Pos::new(1, 1), |n| n.pos)
     }
 
     fn run(&mut self, file: &Path) {
@@ -65,9 +92,10 @@ impl Checker<'_> {
             && !aws.account.is_empty()
             && !(aws.account.len() == 12 && aws.account.chars().all(|c| c.is_ascii_digit()))
         {
+            let pos = self.pos_of(&["targets", "aws", "account"]);
             self.err(
                 file,
-                Pos::new(1, 1),
+                pos,
                 format!("AWS account `{}` is not a 12-digit account id", aws.account),
             );
         }
@@ -184,14 +212,14 @@ impl Checker<'_> {
                 VarType::Bool => matches!(default.value.as_str(), "true" | "false"),
             };
             if !ok {
+                let what = match var.ty {
+                    VarType::Int => "a whole number (`type: int`)",
+                    _ => "`true` or `false` (`type: bool`)",
+                };
                 self.err(
                     file,
                     default.pos,
-                    format!(
-                        "default `{}` of `{name}` is not a {:?}",
-                        default.value, var.ty
-                    )
-                    .to_lowercase(),
+                    format!("default `{}` of `{name}` is not {what}", default.value),
                 );
             }
         }
@@ -289,12 +317,18 @@ impl Checker<'_> {
             }
         }
         for cap in &step.capture {
-            if !is_var_name(&cap.var) {
+            if cap.var.is_empty() {
                 self.err(
                     file,
                     cap.pos,
+                    "capture is missing `var`: the variable to set",
+                );
+            } else if !is_var_name(&cap.var) {
+                self.err(
+                    file,
+                    cap.var.pos,
                     format!(
-                        "capture needs `var`: a variable name (letters, digits and _), found `{}`",
+                        "capture `var` must be a variable name (letters, digits and _), found `{}`",
                         cap.var.value
                     ),
                 );
@@ -360,7 +394,8 @@ impl Checker<'_> {
                     format!("environment name `{k}` is not valid"),
                 );
             }
-            self.check_template(file, run.pos, v, true);
+            // Env values may name secrets: the environment is where secrets belong.
+            self.check_template(file, run.pos, v, false);
         }
         if let Some(w) = &run.workdir {
             self.check_template(file, run.pos, w, false);
@@ -374,7 +409,10 @@ impl Checker<'_> {
                 for p in pieces {
                     let Piece::Var { name, .. } = p else { continue };
                     match self.vars.get(name) {
-                        None => self.err(file, pos, format!("unknown variable `{name}`")),
+                        None => {
+                            let msg = format!("unknown variable `{name}`{}", self.did_you_mean(name));
+                            self.err(file, pos, msg)
+                        }
                         Some(true) if command => self.err(
                             file,
                             pos,
@@ -405,7 +443,11 @@ impl Checker<'_> {
                 expr.vars(&mut used);
                 for v in used {
                     if !self.vars.contains_key(&v) {
-                        self.err(file, w.pos, format!("unknown variable `{v}` in condition"));
+                        let msg = format!(
+                            "unknown variable `{v}` in condition{}",
+                            self.did_you_mean(&v)
+                        );
+                        self.err(file, w.pos, msg);
                     }
                 }
             }
@@ -419,11 +461,11 @@ impl Checker<'_> {
     }
 
     fn check_on_failure(&mut self, file: &Path, f: &Spanned<OnFailure>) {
-        if f.steps.is_empty() && f.goto.is_none() && f.runbook.is_none() {
+        if f.steps.is_empty() && f.goto.is_none() && f.runbook.is_none() && !f.undo {
             self.err(
                 file,
                 f.pos,
-                "`on_failure` needs `steps`, `goto` or `runbook`",
+                "`on_failure` needs `undo`, `steps`, `goto` or `runbook`",
             );
         }
         if let Some(goto) = &f.goto {

@@ -85,6 +85,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok(Duration::from_secs(n));
     }
+    if s.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{s}` is not a duration (e.g. 30s, 5m, 1h30m; no spaces)"
+        ));
+    }
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {

@@ -122,6 +122,9 @@ enum Frame {
         anchor: usize,
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
+        /// Each key's text and the line it was first seen on (keys are compared as text, and a
+        /// map lookup keeps a mapping with many keys from taking quadratic time).
+        seen: HashMap<String, u32>,
     },
 }
 
@@ -147,17 +150,17 @@ pub fn parse(text: &str, budget: Budget) -> Result<Node, ParseError> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
     let mut nodes = 0usize;
+    let mut aliases = false;
     let mut root: Option<Node> = None;
     let mut documents = 0usize;
 
     while let Some(item) = parser.next_event() {
-        let (event, span) = item.map_err(|e| ParseError {
-            pos: Pos::new(e.marker().line() as u32, e.marker().col() as u32 + 1),
-            message: if e.info().contains("recursion limit") {
-                "nesting is too deep; a runbook never needs that".to_string()
-            } else {
-                format!("invalid YAML: {}", e.info())
-            },
+        let (event, span) = item.map_err(|e| {
+            syntax_error(
+                text,
+                Pos::new(e.marker().line() as u32, e.marker().col() as u32 + 1),
+                e.info(),
+            )
         })?;
         let pos = Pos::new(span.start.line() as u32, span.start.col() as u32 + 1);
         let finished: Option<(Node, usize, usize)> = match event {
@@ -180,6 +183,7 @@ pub fn parse(text: &str, budget: Budget) -> Result<Node, ParseError> {
                         message: "alias to an unknown anchor".into(),
                     });
                 };
+                aliases = true;
                 let mut node = node.clone();
                 node.pos = pos;
                 Some((node, 0, *size))
@@ -209,12 +213,14 @@ pub fn parse(text: &str, budget: Budget) -> Result<Node, ParseError> {
                     anchor,
                     entries: Vec::new(),
                     pending_key: None,
+                    seen: HashMap::new(),
                 });
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                // The items and entries were counted as they were finished.
                 Some(Frame::Seq { pos, anchor, items }) => {
-                    let size = 1 + items.len();
+                    let size = 1;
                     Some((
                         Node {
                             pos,
@@ -230,7 +236,7 @@ pub fn parse(text: &str, budget: Budget) -> Result<Node, ParseError> {
                     entries,
                     ..
                 }) => {
-                    let size = 1 + entries.len() * 2;
+                    let size = 1;
                     Some((
                         Node {
                             pos,
@@ -259,10 +265,17 @@ pub fn parse(text: &str, budget: Budget) -> Result<Node, ParseError> {
         if nodes > budget.max_nodes {
             return Err(ParseError {
                 pos,
-                message: format!(
-                    "document expands to more than {} nodes (an alias bomb?)",
-                    budget.max_nodes
-                ),
+                message: if aliases {
+                    format!(
+                        "document expands to more than {} nodes through its aliases (an alias bomb?)",
+                        budget.max_nodes
+                    )
+                } else {
+                    format!(
+                        "document has more than {} values; a runbook never needs that",
+                        budget.max_nodes
+                    )
+                },
             });
         }
         if anchor != 0 {
@@ -274,6 +287,7 @@ pub fn parse(text: &str, budget: Budget) -> Result<Node, ParseError> {
             Some(Frame::Map {
                 entries,
                 pending_key,
+                seen,
                 ..
             }) => match pending_key.take() {
                 None => {
@@ -284,16 +298,14 @@ pub fn parse(text: &str, budget: Budget) -> Result<Node, ParseError> {
                                 .into(),
                         });
                     }
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.kind == node.kind) {
+                    let key = node.as_str().unwrap_or_default();
+                    if let Some(first) = seen.get(key) {
                         return Err(ParseError {
                             pos: node.pos,
-                            message: format!(
-                                "duplicate key `{}` (first at line {})",
-                                node.as_str().unwrap_or_default(),
-                                first.pos.line
-                            ),
+                            message: format!("duplicate key `{key}` (first at line {first})"),
                         });
                     }
+                    seen.insert(key.to_string(), node.pos.line);
                     *pending_key = Some(node);
                 }
                 Some(key) => entries.push((key, node)),
@@ -304,6 +316,48 @@ pub fn parse(text: &str, budget: Budget) -> Result<Node, ParseError> {
         pos: Pos::new(1, 1),
         message: "file is empty; a runbook is a YAML mapping".into(),
     })
+}
+
+/// A parser error in runbook words, pointing at the character at fault where that is known.
+fn syntax_error(text: &str, pos: Pos, info: &str) -> ParseError {
+    let line = text
+        .lines()
+        .nth(pos.line.saturating_sub(1) as usize)
+        .unwrap_or_default();
+    if info.contains("recursion limit") {
+        return ParseError {
+            pos,
+            message: "nesting is too deep; a runbook never needs that".into(),
+        };
+    }
+    if info.starts_with("tab") || info.contains(" tab") {
+        // The parser reports the first character after the tabs; point at the tab itself.
+        let col = line
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .position(|c| c == '\t')
+            .map_or(pos.col, |i| i as u32 + 1);
+        return ParseError {
+            pos: Pos::new(pos.line, col),
+            message: format!("invalid YAML: {info}; indent with spaces, not tabs"),
+        };
+    }
+    let hint = if info.contains("quoted scalar") {
+        " (is the closing quote missing?)".to_string()
+    } else if info.contains("unknown anchor") {
+        let alias: String = line
+            .chars()
+            .skip(pos.col.saturating_sub(1) as usize)
+            .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}'))
+            .collect();
+        format!(" `{alias}`; a value starting with `*` is an alias, quote it if it is text")
+    } else {
+        String::new()
+    };
+    ParseError {
+        pos,
+        message: format!("invalid YAML: {info}{hint}"),
+    }
 }
 
 fn subtree_size(node: &Node) -> usize {
@@ -392,6 +446,32 @@ mod tests {
         }
         let e = parse(&s, Budget::default()).unwrap_err();
         assert!(e.message.contains("alias bomb"), "{}", e.message);
+    }
+
+    #[test]
+    fn duplicate_keys_compare_as_text() {
+        let e = parse("a: 1\n\"a\": 2\n", Budget::default()).unwrap_err();
+        assert_eq!(e.pos, Pos::new(2, 1));
+        assert!(e.message.contains("first at line 1"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_mapping_with_many_keys_is_quick() {
+        let s: String = (0..90_000).map(|i| format!("k{i}: 1\n")).collect();
+        let start = std::time::Instant::now();
+        assert!(parse(&s, Budget::default()).is_ok());
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_culprit() {
+        let e = parse("a:\n\t- b\n", Budget::default()).unwrap_err();
+        assert_eq!(e.pos, Pos::new(2, 1), "{}", e.message);
+        assert!(e.message.contains("tabs"), "{}", e.message);
+        let e = parse("a: *nope\n", Budget::default()).unwrap_err();
+        assert!(e.message.contains("`*nope`"), "{}", e.message);
+        let e = parse("a: \"open\nb: 1\n", Budget::default()).unwrap_err();
+        assert!(e.message.contains("closing quote"), "{}", e.message);
     }
 
     #[test]
