@@ -94,21 +94,97 @@ impl<W: Write> Printer<W> {
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
         match ev {
             Event::Output { step, stream, text } => {
-                let ts = stamp();
+                // A chunk of whole lines in, one buffer out: every line gets the same prefix,
+                // built once. A final `\n` ends the last line rather than starting an empty one
+                // (as `split_terminator`). Steps can print millions of short lines, so the loop
+                // makes no call per line: newlines are found eight bytes at a time, and the
+                // prefix and short lines are copied as fixed-size blocks whose spill-over the
+                // next copy overwrites (the buffer has room past its end, cut off at the end).
+                const ONES: u64 = 0x0101_0101_0101_0101;
+                const HIGH: u64 = 0x8080_8080_8080_8080;
+                const PREFIX_BLOCK: usize = 32;
+                const LINE_BLOCK: usize = 16;
+                // The high bit of each byte of `word` that is `\n`, and no other bit.
+                let newlines = |word: &[u8]| -> u64 {
+                    let x = u64::from_le_bytes(word.try_into().expect("eight bytes"))
+                        ^ (ONES * u64::from(b'\n'));
+                    !(((x & !HIGH) + !HIGH) | x) & HIGH
+                };
+                let text = text.as_bytes();
+                if text.is_empty() {
+                    return Ok(());
+                }
                 let sep: &[u8] = if *stream == Stream::Stderr {
                     b" ! "
                 } else {
                     b" | "
                 };
-                for line in text.split_terminator('\n') {
-                    self.out.write_all(ts.as_bytes())?;
-                    self.out.write_all(b" ")?;
-                    self.out.write_all(step.as_bytes())?;
-                    self.out.write_all(sep)?;
-                    self.out.write_all(line.as_bytes())?;
-                    self.out.write_all(b"\n")?;
+                let mut prefix = stamp().into_bytes();
+                prefix.push(b' ');
+                prefix.extend_from_slice(step.as_bytes());
+                prefix.extend_from_slice(sep);
+                let plen = prefix.len();
+                let block = (plen <= PREFIX_BLOCK).then(|| {
+                    let mut b = [0u8; PREFIX_BLOCK];
+                    b[..plen].copy_from_slice(&prefix);
+                    b
+                });
+
+                let body = text.strip_suffix(b"\n").unwrap_or(text);
+                let words = body.chunks_exact(8);
+                let tail_at = body.len() - words.remainder().len();
+                let tail = &body[tail_at..];
+                let lines = 1
+                    + words
+                        .clone()
+                        .map(|w| newlines(w).count_ones() as usize)
+                        .sum::<usize>()
+                    + tail.iter().filter(|&&b| b == b'\n').count();
+                // Where each line ends (its `\n`, or the end of the body for the last one).
+                let ends = words
+                    .enumerate()
+                    .flat_map(|(k, w)| {
+                        let mut hits = newlines(w);
+                        std::iter::from_fn(move || {
+                            (hits != 0).then(|| {
+                                let at = k * 8 + hits.trailing_zeros() as usize / 8;
+                                hits &= hits - 1;
+                                at
+                            })
+                        })
+                    })
+                    .chain(
+                        tail.iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b == b'\n')
+                            .map(|(i, _)| tail_at + i),
+                    )
+                    .chain(std::iter::once(body.len()));
+
+                let size = lines * plen + body.len() + 1;
+                let mut out = vec![0u8; size + PREFIX_BLOCK];
+                let (mut pos, mut start) = (0, 0);
+                for end in ends {
+                    match &block {
+                        Some(b) => out[pos..pos + PREFIX_BLOCK].copy_from_slice(b),
+                        None => out[pos..pos + plen].copy_from_slice(&prefix),
+                    }
+                    pos += plen;
+                    let len = end - start;
+                    if len <= LINE_BLOCK && start + LINE_BLOCK <= body.len() {
+                        out[pos..pos + LINE_BLOCK]
+                            .copy_from_slice(&body[start..start + LINE_BLOCK]);
+                    } else {
+                        out[pos..pos + len].copy_from_slice(&body[start..end]);
+                    }
+                    pos += len;
+                    out[pos] = b'\n';
+                    pos += 1;
+                    start = end + 1;
                 }
-                Ok(())
+                debug_assert_eq!(pos, size);
+                out.truncate(size);
+                self.out.write_all(&out)
             }
             Event::RunStarted {
                 run_id,
@@ -327,24 +403,30 @@ pub async fn drive<W: Write>(
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let interactive = approvals.interactive && io::stdin().is_terminal();
+    // Output that cannot be written (a closed pipe) does not stop the engine: events are still
+    // consumed and gates answered; the journal and audit log keep the record.
+    let mut out = Out {
+        printer,
+        failed: None,
+    };
     loop {
         let ev = match events.try_recv() {
             Ok(ev) => ev,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
-                printer.flush()?;
+                out.run(|p| p.flush());
                 tokio::select! {
                     ev = events.recv() => match ev {
                         Some(ev) => ev,
                         None => break,
                     },
                     _ = tokio::signal::ctrl_c() => {
-                        printer.line("!!", "interrupted: aborting the running step")?;
+                        out.run(|p| p.line("!!", "interrupted: aborting the running step"));
                         let _ = commands.send(Command::Abort).await;
                         continue;
                     }
                     _ = term.recv() => {
-                        printer.line("!!", "terminated: aborting the running step")?;
+                        out.run(|p| p.line("!!", "terminated: aborting the running step"));
                         let _ = commands.send(Command::Abort).await;
                         continue;
                     }
@@ -355,9 +437,9 @@ pub async fn drive<W: Write>(
                 }
             }
         };
-        printer.event(&ev)?;
+        out.run(|p| p.event(&ev));
         if let Event::GateReached(req) = &ev {
-            printer.flush()?;
+            out.run(|p| p.flush());
             let decision = match approvals.decide(req) {
                 Some(d) => Some(d),
                 None if interactive => {
@@ -370,7 +452,7 @@ pub async fn drive<W: Write>(
                         answer = asking => answer.ok().flatten(),
                         _ = tokio::signal::ctrl_c() => {
                             eprintln!();
-                            printer.line("!!", "interrupted at the gate: aborting")?;
+                            out.run(|p| p.line("!!", "interrupted at the gate: aborting"));
                             let _ = commands.send(Command::Abort).await;
                             continue;
                         }
@@ -397,5 +479,23 @@ pub async fn drive<W: Write>(
             let _ = commands.send(cmd).await;
         }
     }
-    printer.flush()
+    match out.failed.take() {
+        Some(e) => Err(e),
+        None => out.printer.flush(),
+    }
+}
+
+struct Out<'a, W: Write> {
+    printer: &'a mut Printer<W>,
+    failed: Option<io::Error>,
+}
+
+impl<W: Write> Out<'_, W> {
+    fn run(&mut self, f: impl FnOnce(&mut Printer<W>) -> io::Result<()>) {
+        if self.failed.is_none()
+            && let Err(e) = f(self.printer)
+        {
+            self.failed = Some(e);
+        }
+    }
 }

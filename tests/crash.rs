@@ -44,6 +44,7 @@ fn lines(path: &Path) -> Vec<String> {
 #[test]
 fn sigkill_at_any_point_then_resume_never_reruns_a_step_unasked() {
     let total_lines = STEPS * 2;
+    let re = regex::Regex::new(r"gate `(s\d+)` needs a decision").unwrap();
     let mut reran_points = 0;
     let mut marked_points = 0;
     // Kill after each of the 24 lines the steps write, plus once right at the start.
@@ -110,7 +111,6 @@ fn sigkill_at_any_point_then_resume_never_reruns_a_step_unasked() {
                 }
                 Some(3) => {
                     // Paused: an interrupted step needs the operator.
-                    let re = regex::Regex::new(r"gate `(s\d+)` needs a decision").unwrap();
                     let step = re
                         .captures(&stderr)
                         .unwrap_or_else(|| panic!("point {point}: paused for what? {stderr}"))[1]

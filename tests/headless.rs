@@ -315,7 +315,7 @@ phases:
 "#,
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .arg("--state-dir")
         .arg(env.state())
         .args(["run", rb.to_str().unwrap(), "--headless"])
@@ -327,10 +327,10 @@ phases:
     let pidfile = env.tmp.path().join("child.pid");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let grandchild: i32 = loop {
-        if let Ok(s) = std::fs::read_to_string(&pidfile) {
-            if let Ok(p) = s.trim().parse() {
-                break p;
-            }
+        if let Ok(s) = std::fs::read_to_string(&pidfile)
+            && let Ok(p) = s.trim().parse()
+        {
+            break p;
         }
         assert!(
             std::time::Instant::now() < deadline,

@@ -14,6 +14,8 @@ use super::{BoxFuture, Executor, Job, Outcome, OutputSink, Stream};
 const GRACE: Duration = Duration::from_secs(2);
 /// Read size; output is forwarded in chunks of whole lines up to about this size.
 const CHUNK: usize = 64 * 1024;
+/// How many chunks may wait for the view before a pump stops reading.
+const QUEUED: usize = 16;
 
 pub const DEFAULT_INTERPRETER: &[&str] = &["sh", "-e", "-c"];
 
@@ -151,7 +153,11 @@ async fn pump(
     let mut kept = String::new();
     let mut truncated = false;
     let emit = |bytes: &[u8], kept: &mut String, truncated: &mut bool| -> String {
-        let text = String::from_utf8_lossy(bytes).into_owned();
+        // The strict check is much faster on valid (the usual) input; both give the same text.
+        let text = match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        };
         if keep > 0 {
             if kept.len() + text.len() <= keep {
                 kept.push_str(&text);
@@ -162,6 +168,15 @@ async fn pump(
         text
     };
     loop {
+        // Read on only while the view is at most QUEUED chunks behind. The event channel is
+        // bounded in events, not bytes: a view slower than the step (a big output to a file,
+        // a slow terminal) would otherwise let its whole capacity of chunks pile up, and
+        // memory grow with the output. Held back here, the step blocks on its full pipe, as
+        // it does when the channel is full. The permits are only counted, and dropped at once.
+        let room = sink.events.max_capacity().saturating_sub(QUEUED);
+        if room > 0 && sink.events.capacity() < room {
+            let _ = sink.events.reserve_many(room).await;
+        }
         let start = buf.len();
         buf.resize(start + CHUNK, 0);
         let n = pipe.read(&mut buf[start..]).await.unwrap_or_default();
