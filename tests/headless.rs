@@ -87,6 +87,8 @@ fn the_demo_runs_end_to_end_with_scripted_approvals() {
         DEMO,
         "--headless",
         "--approve",
+        "preflight",
+        "--approve",
         "build",
         "--approve",
         "deploy",
@@ -126,6 +128,12 @@ fn the_demo_runs_end_to_end_with_scripted_approvals() {
         decisions(&records),
         vec![
             (
+                "preflight".into(),
+                Choice::Approve,
+                who.clone(),
+                "--approve".into()
+            ),
+            (
                 "build".into(),
                 Choice::Approve,
                 who.clone(),
@@ -158,7 +166,8 @@ fn the_demo_runs_end_to_end_with_scripted_approvals() {
 #[test]
 fn without_approval_a_gate_stops_the_run_and_resume_finishes_it() {
     let env = Env::new();
-    let out = env.tollgate(&["run", DEMO, "--headless"]);
+    // The preflight checklist is confirmed at a gate too; then the build gate stops the run.
+    let out = env.tollgate(&["run", DEMO, "--headless", "--approve", "preflight"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
     assert!(stderr.contains("gate `build` needs a decision"), "{stderr}");
@@ -206,6 +215,8 @@ fn a_failed_verification_follows_the_rollback_path() {
         "--var",
         "break_verification=true",
         "--approve",
+        "preflight",
+        "--approve",
         "build",
         "--approve",
         "deploy",
@@ -248,7 +259,7 @@ fn approve_all_is_recorded_as_such() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let (_, records) = env.only_run();
     let d = decisions(&records);
-    assert_eq!(d.len(), 2);
+    assert_eq!(d.len(), 3);
     assert!(
         d.iter().all(|(_, _, _, via)| via == "--approve-all"),
         "{d:?}"

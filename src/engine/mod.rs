@@ -414,7 +414,13 @@ impl Engine {
                 self.finish_phase(&id, StepStatus::Skipped).await?;
                 return Ok(Flow::Next);
             }
-            if let Some(gate) = &phase.gate
+            // A checklist is confirmed at a gate, even where none is written.
+            let gate = phase
+                .gate
+                .as_ref()
+                .map(|g| g.value.clone())
+                .or_else(|| (!phase.checklist.is_empty()).then(Gate::default));
+            if let Some(gate) = &gate
                 && !self.already_approved(&id)
             {
                 let target = self.failure_target(None, phase);
