@@ -392,6 +392,9 @@ fn ask(req: &GateRequest, who: &str) -> Option<Decision> {
     }
 }
 
+/// How long the printer waits for more output before writing what it has.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Consumes events until the engine is done; answers gates. Ctrl-C or SIGTERM aborts the
 /// running step (the run stays resumable).
 pub async fn drive<W: Write>(
@@ -414,25 +417,32 @@ pub async fn drive<W: Write>(
             Ok(ev) => ev,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
-                out.run(|p| p.flush());
-                tokio::select! {
-                    ev = events.recv() => match ev {
-                        Some(ev) => ev,
-                        None => break,
-                    },
-                    _ = tokio::signal::ctrl_c() => {
-                        out.run(|p| p.line("!!", "interrupted: aborting the running step"));
-                        let _ = commands.send(Command::Abort).await;
-                        continue;
-                    }
-                    _ = term.recv() => {
-                        out.run(|p| p.line("!!", "terminated: aborting the running step"));
-                        let _ = commands.send(Command::Abort).await;
-                        continue;
-                    }
-                    _ = hup.recv() => {
-                        let _ = commands.send(Command::Abort).await;
-                        continue;
+                // A step in full flow leaves the queue empty for moments only: wait a little
+                // for more before writing, so output goes out in large writes; a quiet step's
+                // lines still appear within a few milliseconds.
+                if let Ok(Some(ev)) = tokio::time::timeout(LINGER, events.recv()).await {
+                    ev
+                } else {
+                    out.run(|p| p.flush());
+                    tokio::select! {
+                        ev = events.recv() => match ev {
+                            Some(ev) => ev,
+                            None => break,
+                        },
+                        _ = tokio::signal::ctrl_c() => {
+                            out.run(|p| p.line("!!", "interrupted: aborting the running step"));
+                            let _ = commands.send(Command::Abort).await;
+                            continue;
+                        }
+                        _ = term.recv() => {
+                            out.run(|p| p.line("!!", "terminated: aborting the running step"));
+                            let _ = commands.send(Command::Abort).await;
+                            continue;
+                        }
+                        _ = hup.recv() => {
+                            let _ = commands.send(Command::Abort).await;
+                            continue;
+                        }
                     }
                 }
             }
