@@ -61,6 +61,12 @@ pub struct GateFlags {
     /// Plain line output instead of the interface (always, when there is no terminal).
     #[arg(long)]
     pub headless: bool,
+    /// Colour theme of the interface: dark, light, presenter, or one from the user themes folder.
+    #[arg(long, value_name = "NAME", default_value = "dark")]
+    pub theme: String,
+    /// Lines of output kept per step in the interface.
+    #[arg(long, value_name = "LINES", default_value_t = 100_000)]
+    pub scrollback: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -529,6 +535,10 @@ fn exit_for(outcome: &Outcome) -> i32 {
 }
 
 fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if terminal && !gates.headless {
+        return execute_tui(spec, gates);
+    }
     let run_id = spec.run_id.clone();
     let approvals = approvals(gates, &spec.who);
     let rt = runtime();
@@ -549,6 +559,81 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
                     eprintln!("tollgate: run {run_id} paused: {reason}");
                 } else if !matches!(outcome, Outcome::Finished(RunStatus::Succeeded)) {
                     eprintln!("tollgate: resume with: tollgate resume {run_id}");
+                }
+                exit_for(&outcome)
+            }
+            Ok(Err(e)) => {
+                eprintln!("tollgate: {e}");
+                exit::STATE
+            }
+            Err(e) => {
+                eprintln!("tollgate: the engine stopped unexpectedly: {e}");
+                exit::STATE
+            }
+        }
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+fn signals() -> std::io::Result<impl futures::Stream<Item = ()> + Unpin> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate())?;
+    let hup = signal(SignalKind::hangup())?;
+    let one = |s: tokio::signal::unix::Signal| {
+        futures::stream::unfold(s, |mut s| async move { s.recv().await.map(|_| ((), s)) })
+    };
+    Ok(futures::stream::select(
+        Box::pin(one(term)),
+        Box::pin(one(hup)),
+    ))
+}
+
+fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
+    use crate::theme::Theme;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = match Theme::load(&gates.theme, Theme::user_dir().as_deref(), no_color) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::USAGE;
+        }
+    };
+    let run_id = spec.run_id.clone();
+    let runbook = spec.runbook.clone();
+    let who = spec.who.clone();
+    let rt = runtime();
+    let code = rt.block_on(async move {
+        let (ev_tx, ev_rx) = mpsc::channel(1024);
+        let (cmd_tx, cmd_rx) = mpsc::channel(16);
+        let engine = Engine::new(spec, Arc::new(crate::exec::shell::Shell), ev_tx, cmd_rx);
+        let handle = tokio::spawn(engine.run());
+        let mut app = crate::ui::app::App::new(runbook, run_id.clone(), who, theme);
+        app.scrollback = gates.scrollback.max(100);
+        let shown = match (crate::ui::term::enter(), signals()) {
+            (Ok((mut terminal, guard)), Ok(signals)) => {
+                let input = ratatui::crossterm::event::EventStream::new();
+                let r = crate::ui::run_loop(&mut terminal, &mut app, ev_rx, input, cmd_tx, signals)
+                    .await;
+                drop(guard);
+                r
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        // With the interface gone, the engine pauses at the next gate (or finishes an abort).
+        let result = handle.await;
+        if let Err(e) = shown {
+            eprintln!("tollgate: the interface failed: {e}");
+        }
+        match result {
+            Ok(Ok(outcome)) => {
+                let what = match &outcome {
+                    Outcome::Finished(s) => headless::run_status_word(*s).to_string(),
+                    Outcome::Paused(r) => format!("paused ({r})"),
+                };
+                println!("run {run_id}: {what}");
+                if !matches!(outcome, Outcome::Finished(RunStatus::Succeeded)) {
+                    println!("resume with: tollgate resume {run_id}");
                 }
                 exit_for(&outcome)
             }

@@ -7,3 +7,5 @@ pub mod exec;
 pub mod headless;
 pub mod logging;
 pub mod runbook;
+pub mod theme;
+pub mod ui;

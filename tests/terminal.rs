@@ -106,7 +106,7 @@ phases:
         Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .arg("--state-dir")
             .arg(&state)
-            .args(["run", rb.to_str().unwrap()])
+            .args(["run", rb.to_str().unwrap(), "--headless"])
             .env("USER", "keyboard-user"),
     );
     pty.wait_for("token (the API token): ", 1);

@@ -1,0 +1,1071 @@
+//! The interface's state, and how engine events and keys change it. Rendering is elsewhere and
+//! reads this state only.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{
+    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent,
+    MouseEventKind,
+};
+use ratatui::layout::Rect;
+
+use super::output::OutputBuffer;
+use crate::engine::{
+    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus,
+};
+use crate::exec::Stream;
+use crate::runbook::{Runbook, Step};
+use crate::theme::Theme;
+
+/// Keys that arrive this soon after a dialog opens were typed before it was seen: ignored.
+pub const GATE_GUARD: Duration = Duration::from_millis(300);
+pub const RECENT_EVENTS: usize = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    Tree,
+    Output,
+    Side,
+}
+
+impl Pane {
+    fn next(self) -> Pane {
+        match self {
+            Pane::Tree => Pane::Output,
+            Pane::Output => Pane::Side,
+            Pane::Side => Pane::Tree,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowKind {
+    Phase { rollback: bool },
+    Step { validation: bool },
+}
+
+/// One line of the phases tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub id: String,
+    pub title: String,
+    pub kind: RowKind,
+    pub gate: bool,
+    pub destructive: bool,
+    pub phase: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct StepView {
+    pub status: StepStatus,
+    pub attempt: u32,
+    pub attempts: u32,
+    pub command: String,
+    pub started: Option<Instant>,
+    pub duration: Option<Duration>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub output: OutputBuffer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialogFocus {
+    Confirm,
+    Note,
+    Checklist(usize),
+    Choices,
+}
+
+#[derive(Clone, Debug)]
+pub struct GateDialog {
+    pub req: GateRequest,
+    /// No choice is highlighted when the dialog opens: Enter alone never decides.
+    pub selected: Option<usize>,
+    pub typed: String,
+    pub note: String,
+    pub ticks: Vec<bool>,
+    pub focus: DialogFocus,
+    pub opened: Instant,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    Running,
+    Paused(String),
+    Finished(RunStatus),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    pub editing: bool,
+    pub query: String,
+    /// The line the last jump landed on.
+    pub current: Option<usize>,
+    pub not_found: bool,
+}
+
+/// What the loop must do after an input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Send(Command),
+    Quit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// Ctrl-C while a step runs: abort it?
+    AbortStep,
+    /// q while the run is not finished.
+    Quit,
+}
+
+/// Where the panes were drawn last, for mouse clicks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Areas {
+    pub tree: Rect,
+    pub output: Rect,
+    pub side: Rect,
+}
+
+pub struct App {
+    pub runbook: Arc<Runbook>,
+    pub run_id: String,
+    pub who: String,
+    pub theme: Theme,
+    pub rows: Vec<Row>,
+    pub steps: HashMap<String, StepView>,
+    pub phases: HashMap<String, StepStatus>,
+    pub checklist_done: HashMap<String, Vec<bool>>,
+    /// The row selected in the tree.
+    pub selected: usize,
+    /// The selection follows the step that runs.
+    pub follow_current: bool,
+    pub current_step: Option<String>,
+    pub recent: VecDeque<String>,
+    pub gate: Option<GateDialog>,
+    pub confirm: Option<Confirm>,
+    pub focus: Pane,
+    pub zoom: Option<Pane>,
+    pub help: bool,
+    pub search: Search,
+    pub wrap: bool,
+    pub timestamps: bool,
+    /// Lines scrolled back from the end of the output; 0 follows new output.
+    pub scroll: usize,
+    pub side_scroll: usize,
+    pub tree_scroll: usize,
+    pub state: RunState,
+    pub message: Option<String>,
+    pub scrollback: usize,
+    pub started: Instant,
+    pub now: Instant,
+    /// Whether the terminal window has focus (no decisions while it has not).
+    pub focused: bool,
+    pub areas: Areas,
+    pub dirty: bool,
+    /// Keys this soon after a dialog opens are ignored.
+    pub gate_guard: Duration,
+}
+
+fn clock() -> String {
+    chrono::Local::now().format("%H:%M:%S%.3f").to_string()
+}
+
+impl App {
+    pub fn new(runbook: Arc<Runbook>, run_id: String, who: String, theme: Theme) -> App {
+        let mut rows = Vec::new();
+        for p in &runbook.phases {
+            rows.push(Row {
+                id: p.id.value.clone(),
+                title: p.title.clone(),
+                kind: RowKind::Phase {
+                    rollback: p.rollback,
+                },
+                gate: p.gate.is_some(),
+                destructive: p.gate.as_ref().is_some_and(|g| g.destructive),
+                phase: p.id.value.clone(),
+            });
+            let steps = p.steps.iter().map(|s| (s, false));
+            let validation = p.validation.iter().map(|s| (s, true));
+            for (s, validation) in steps.chain(validation) {
+                rows.push(step_row(s, &p.id.value, validation));
+            }
+        }
+        let now = Instant::now();
+        App {
+            runbook,
+            run_id,
+            who,
+            theme,
+            rows,
+            steps: HashMap::new(),
+            phases: HashMap::new(),
+            checklist_done: HashMap::new(),
+            selected: 0,
+            follow_current: true,
+            current_step: None,
+            recent: VecDeque::new(),
+            gate: None,
+            confirm: None,
+            focus: Pane::Output,
+            zoom: None,
+            help: false,
+            search: Search::default(),
+            wrap: false,
+            timestamps: false,
+            scroll: 0,
+            side_scroll: 0,
+            tree_scroll: 0,
+            state: RunState::Running,
+            message: None,
+            scrollback: 100_000,
+            started: now,
+            now,
+            focused: true,
+            areas: Areas::default(),
+            dirty: true,
+            gate_guard: GATE_GUARD,
+        }
+    }
+
+    pub fn step_def(&self, id: &str) -> Option<&Step> {
+        fn find<'a>(steps: &'a [crate::runbook::Spanned<Step>], id: &str) -> Option<&'a Step> {
+            for s in steps {
+                if s.id.value == id {
+                    return Some(&s.value);
+                }
+                if let Some(f) = &s.on_failure
+                    && let Some(x) = find(&f.steps, id)
+                {
+                    return Some(x);
+                }
+            }
+            None
+        }
+        for p in &self.runbook.phases {
+            if let Some(s) = find(&p.steps, id).or_else(|| find(&p.validation, id)) {
+                return Some(s);
+            }
+            if let Some(f) = &p.on_failure
+                && let Some(s) = find(&f.steps, id)
+            {
+                return Some(s);
+            }
+        }
+        self.runbook
+            .on_failure
+            .as_ref()
+            .and_then(|f| find(&f.steps, id))
+    }
+
+    pub fn selected_row(&self) -> Option<&Row> {
+        self.rows.get(self.selected)
+    }
+
+    /// The step whose output the centre pane shows.
+    pub fn shown_step(&self) -> Option<&str> {
+        match self.selected_row() {
+            Some(Row {
+                kind: RowKind::Step { .. },
+                id,
+                ..
+            }) => Some(id),
+            _ => None,
+        }
+    }
+
+    pub fn step_status(&self, id: &str) -> StepStatus {
+        self.steps.get(id).map_or(StepStatus::Pending, |s| s.status)
+    }
+
+    pub fn progress(&self) -> (usize, usize) {
+        let steps: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| matches!(r.kind, RowKind::Step { .. }))
+            .filter(|r| {
+                !self
+                    .rows
+                    .iter()
+                    .any(|p| p.id == r.phase && p.kind == RowKind::Phase { rollback: true })
+            })
+            .collect();
+        let done = steps
+            .iter()
+            .filter(|r| {
+                matches!(
+                    self.step_status(&r.id),
+                    StepStatus::Succeeded | StepStatus::Skipped
+                )
+            })
+            .count();
+        (done, steps.len())
+    }
+
+    fn note(&mut self, text: String) {
+        if self.recent.len() == RECENT_EVENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(format!("{} {text}", &clock()[..8]));
+    }
+
+    fn select_id(&mut self, id: &str) {
+        if let Some(i) = self.rows.iter().position(|r| r.id == id) {
+            if self.selected != i {
+                self.scroll = 0;
+                self.search.current = None;
+            }
+            self.selected = i;
+        }
+    }
+
+    fn ensure_row(&mut self, id: &str, title: &str) {
+        if self.rows.iter().any(|r| r.id == id) {
+            return;
+        }
+        // A step not in the tree (a failure path's step, an undo): shown after the current one.
+        let phase = self
+            .current_step
+            .as_ref()
+            .and_then(|c| self.rows.iter().find(|r| &r.id == c))
+            .map(|r| r.phase.clone())
+            .unwrap_or_default();
+        let at = self
+            .current_step
+            .as_ref()
+            .and_then(|c| self.rows.iter().position(|r| &r.id == c))
+            .map_or(self.rows.len(), |i| i + 1);
+        let row = match self.step_def(id) {
+            Some(s) => step_row(s, &phase, false),
+            None => Row {
+                id: id.to_string(),
+                title: title.to_string(),
+                kind: RowKind::Step { validation: false },
+                gate: false,
+                destructive: false,
+                phase,
+            },
+        };
+        self.rows.insert(at.min(self.rows.len()), row);
+    }
+
+    fn view(&mut self, id: &str) -> &mut StepView {
+        let cap = self.scrollback;
+        self.steps
+            .entry(id.to_string())
+            .or_insert_with(|| StepView {
+                status: StepStatus::Pending,
+                attempt: 0,
+                attempts: 1,
+                command: String::new(),
+                started: None,
+                duration: None,
+                exit_code: None,
+                error: None,
+                output: OutputBuffer::new(cap),
+            })
+    }
+
+    /// Applies one engine event.
+    pub fn on_engine(&mut self, ev: Event) {
+        self.dirty = true;
+        match ev {
+            Event::RunStarted {
+                run_id, resumed, ..
+            } => {
+                self.run_id = run_id;
+                self.note(
+                    if resumed {
+                        "run resumed"
+                    } else {
+                        "run started"
+                    }
+                    .into(),
+                );
+            }
+            Event::PhaseStarted { phase, .. } => {
+                self.phases.insert(phase.clone(), StepStatus::Running);
+                self.note(format!("phase {phase} started"));
+                if self.follow_current && self.current_step.is_none() {
+                    self.select_id(&phase);
+                }
+            }
+            Event::PhaseFinished { phase, status } => {
+                self.note(format!(
+                    "phase {phase} {}",
+                    crate::headless::status_word(status)
+                ));
+                self.phases.insert(phase, status);
+            }
+            Event::GateReached(req) => {
+                self.note(format!("gate {} waiting", req.id));
+                if self.follow_current {
+                    self.select_id(&req.id);
+                }
+                if req.kind == GateKind::Interrupted {
+                    self.view(&req.id).status = StepStatus::Interrupted;
+                } else if matches!(req.kind, GateKind::Phase) {
+                    self.phases.insert(req.id.clone(), StepStatus::AwaitingGate);
+                } else if req.kind == GateKind::Step {
+                    self.view(&req.id).status = StepStatus::AwaitingGate;
+                }
+                let ticks = vec![false; req.checklist.len()];
+                let focus = if req.destructive {
+                    DialogFocus::Confirm
+                } else if !req.checklist.is_empty() {
+                    DialogFocus::Checklist(0)
+                } else {
+                    DialogFocus::Choices
+                };
+                self.help = false;
+                self.confirm = None;
+                self.gate = Some(GateDialog {
+                    req,
+                    selected: None,
+                    typed: String::new(),
+                    note: String::new(),
+                    ticks,
+                    focus,
+                    opened: self.now.max(Instant::now()),
+                    message: None,
+                });
+            }
+            Event::GateDecided {
+                gate,
+                choice,
+                who,
+                via,
+            } => {
+                self.note(format!("gate {gate}: {} by {who} ({via})", choice.word()));
+                if self.gate.as_ref().is_some_and(|g| g.req.id == gate)
+                    && let Some(g) = self.gate.take()
+                {
+                    self.checklist_done.insert(g.req.id.clone(), g.ticks);
+                }
+                if self.phases.get(&gate) == Some(&StepStatus::AwaitingGate) {
+                    self.phases.insert(gate, StepStatus::Pending);
+                } else if let Some(v) = self.steps.get_mut(&gate)
+                    && v.status == StepStatus::AwaitingGate
+                {
+                    v.status = StepStatus::Pending;
+                }
+            }
+            Event::DecisionRefused { gate, reason } => {
+                let text = format!("decision for {gate} refused: {reason}");
+                if let Some(g) = self.gate.as_mut() {
+                    g.message = Some(reason);
+                }
+                self.note(text.clone());
+                self.message = Some(text);
+            }
+            Event::StepStarted {
+                step,
+                title,
+                attempt,
+                attempts,
+                command,
+            } => {
+                self.ensure_row(&step, &title);
+                self.current_step = Some(step.clone());
+                let v = self.view(&step);
+                v.status = StepStatus::Running;
+                v.attempt = attempt;
+                v.attempts = attempts;
+                v.command = command;
+                v.started = Some(Instant::now());
+                v.duration = None;
+                v.error = None;
+                v.exit_code = None;
+                let of = if attempts > 1 {
+                    format!(" (attempt {attempt}/{attempts})")
+                } else {
+                    String::new()
+                };
+                self.note(format!("step {step} started{of}"));
+                if self.follow_current {
+                    self.select_id(&step);
+                }
+            }
+            Event::Output { step, stream, text } => {
+                let at = clock();
+                self.view(&step).output.push_chunk(stream, &at, &text);
+                if self.shown_step() == Some(step.as_str()) && self.scroll > 0 {
+                    // Stay on the same lines while scrolled back.
+                    self.scroll += text.matches('\n').count();
+                }
+            }
+            Event::StepFinished {
+                step,
+                status,
+                exit_code,
+                duration,
+                error,
+            } => {
+                let v = self.view(&step);
+                v.status = status;
+                v.exit_code = exit_code;
+                v.duration = Some(duration);
+                v.error = error.clone();
+                let mut text = format!("step {step} {}", crate::headless::status_word(status));
+                if let Some(e) = error {
+                    text.push_str(&format!(": {e}"));
+                }
+                self.note(text);
+            }
+            Event::RetryScheduled {
+                step,
+                next_attempt,
+                delay,
+            } => self.note(format!(
+                "step {step}: attempt {next_attempt} in {:.1}s",
+                delay.as_secs_f64()
+            )),
+            Event::VarCaptured { name, shown } => self.note(format!("captured {name} = {shown}")),
+            Event::Note(n) => self.note(n),
+            Event::RunPaused { reason } => {
+                self.note(format!("run paused: {reason}"));
+                self.gate = None;
+                self.state = RunState::Paused(reason);
+            }
+            Event::RunFinished { status } => {
+                self.note(format!("run {}", crate::headless::run_status_word(status)));
+                self.gate = None;
+                self.state = RunState::Finished(status);
+            }
+        }
+    }
+
+    fn step_running(&self) -> bool {
+        self.steps.values().any(|s| s.status == StepStatus::Running)
+    }
+
+    /// Applies one terminal event; returns what the loop must do.
+    pub fn on_input(&mut self, ev: TermEvent) -> Vec<Action> {
+        self.dirty = true;
+        match ev {
+            TermEvent::Key(k) if k.kind != KeyEventKind::Release => self.on_key(k),
+            TermEvent::Mouse(m) => {
+                self.on_mouse(m);
+                Vec::new()
+            }
+            TermEvent::FocusLost => {
+                self.focused = false;
+                Vec::new()
+            }
+            TermEvent::FocusGained => {
+                self.focused = true;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn on_key(&mut self, k: KeyEvent) -> Vec<Action> {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && k.code == KeyCode::Char('c') {
+            return self.on_ctrl_c();
+        }
+        if let Some(c) = self.confirm {
+            return self.on_confirm(c, k);
+        }
+        if self.help {
+            if matches!(
+                k.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+            ) {
+                self.help = false;
+            }
+            return Vec::new();
+        }
+        if self.gate.is_some() {
+            return self.on_gate_key(k);
+        }
+        if self.search.editing {
+            self.on_search_key(k);
+            return Vec::new();
+        }
+        self.message = None;
+        match k.code {
+            KeyCode::Char('q') => {
+                if matches!(self.state, RunState::Running) {
+                    self.confirm = Some(Confirm::Quit);
+                } else {
+                    return vec![Action::Quit];
+                }
+            }
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Tab => self.focus = self.focus.next(),
+            KeyCode::BackTab => {
+                self.focus = self.focus.next().next();
+            }
+            KeyCode::Char('z') => {
+                self.zoom = if self.zoom.is_some() {
+                    None
+                } else {
+                    Some(self.focus)
+                };
+            }
+            KeyCode::Esc => {
+                self.zoom = None;
+                self.search = Search::default();
+            }
+            KeyCode::Char('f') => {
+                self.follow_current = !self.follow_current;
+                if self.follow_current {
+                    self.scroll = 0;
+                    if let Some(c) = self.current_step.clone() {
+                        self.select_id(&c);
+                    }
+                }
+            }
+            KeyCode::Char('w') => self.wrap = !self.wrap,
+            KeyCode::Char('t') => self.timestamps = !self.timestamps,
+            KeyCode::Char('/') => {
+                self.search = Search {
+                    editing: true,
+                    ..Search::default()
+                };
+            }
+            KeyCode::Char('n') => self.jump(true),
+            KeyCode::Char('N') => self.jump(false),
+            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
+            KeyCode::PageUp => self.move_by(-20),
+            KeyCode::PageDown => self.move_by(20),
+            KeyCode::Home | KeyCode::Char('g') => self.move_to(true),
+            KeyCode::End | KeyCode::Char('G') => self.move_to(false),
+            KeyCode::Enter if self.focus == Pane::Tree => self.focus = Pane::Output,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn on_ctrl_c(&mut self) -> Vec<Action> {
+        match self.confirm {
+            Some(Confirm::AbortStep) => {
+                self.confirm = None;
+                return vec![Action::Send(Command::Abort)];
+            }
+            _ if !matches!(self.state, RunState::Running) => return vec![Action::Quit],
+            _ => {}
+        }
+        self.confirm = Some(if self.step_running() {
+            Confirm::AbortStep
+        } else {
+            Confirm::Quit
+        });
+        Vec::new()
+    }
+
+    fn on_confirm(&mut self, c: Confirm, k: KeyEvent) -> Vec<Action> {
+        match k.code {
+            KeyCode::Char('y') => {
+                self.confirm = None;
+                match c {
+                    Confirm::AbortStep => vec![Action::Send(Command::Abort)],
+                    Confirm::Quit if self.step_running() => {
+                        vec![Action::Send(Command::Abort), Action::Quit]
+                    }
+                    Confirm::Quit => vec![
+                        Action::Send(Command::Pause("the operator quit the interface".into())),
+                        Action::Quit,
+                    ],
+                }
+            }
+            KeyCode::Char('n') | KeyCode::Esc => {
+                self.confirm = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_search_key(&mut self, k: KeyEvent) {
+        match k.code {
+            KeyCode::Esc => self.search = Search::default(),
+            KeyCode::Enter => {
+                self.search.editing = false;
+                self.jump(false);
+            }
+            KeyCode::Backspace => {
+                self.search.query.pop();
+            }
+            KeyCode::Char(c) => self.search.query.push(c),
+            _ => {}
+        }
+    }
+
+    /// Moves to the next (`forward`, towards newer lines) or previous match.
+    fn jump(&mut self, forward: bool) {
+        let q = self.search.query.clone();
+        if q.is_empty() {
+            return;
+        }
+        let Some(id) = self.shown_step().map(String::from) else {
+            return;
+        };
+        let Some(v) = self.steps.get(&id) else { return };
+        let len = v.output.len();
+        if len == 0 {
+            return;
+        }
+        let from = self
+            .search
+            .current
+            .unwrap_or(len.saturating_sub(1 + self.scroll));
+        let hit = |i: usize| super::ansi::strip(&v.output.get(i).unwrap().text).contains(&q);
+        let found = if forward {
+            (from + 1..len).find(|&i| hit(i))
+        } else if self.search.current.is_none() {
+            (0..=from).rev().find(|&i| hit(i))
+        } else {
+            (0..from).rev().find(|&i| hit(i))
+        };
+        match found {
+            Some(i) => {
+                self.search.current = Some(i);
+                self.search.not_found = false;
+                // The match in the middle of the pane, with what follows it in view.
+                let half = (self.areas.output.height as usize).saturating_sub(2) / 2;
+                self.scroll = (len - 1 - i).saturating_sub(half);
+                self.follow_current = false;
+            }
+            None => self.search.not_found = true,
+        }
+    }
+
+    fn output_len(&self) -> usize {
+        self.shown_step()
+            .and_then(|s| self.steps.get(s))
+            .map_or(0, |v| v.output.len())
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        match self.focus {
+            Pane::Tree => {
+                let n = self.rows.len() as isize;
+                let i = (self.selected as isize + delta).clamp(0, (n - 1).max(0)) as usize;
+                if i != self.selected {
+                    self.selected = i;
+                    self.scroll = 0;
+                    self.search.current = None;
+                    self.follow_current = false;
+                }
+            }
+            Pane::Output => {
+                // Up scrolls back in time.
+                let max = self.output_len().saturating_sub(1) as isize;
+                self.scroll = (self.scroll as isize - delta).clamp(0, max) as usize;
+            }
+            Pane::Side => {
+                let max = self.recent.len().saturating_sub(1) as isize;
+                self.side_scroll = (self.side_scroll as isize - delta).clamp(0, max) as usize;
+            }
+        }
+    }
+
+    fn move_to(&mut self, start: bool) {
+        match self.focus {
+            Pane::Tree => {
+                self.selected = if start {
+                    0
+                } else {
+                    self.rows.len().saturating_sub(1)
+                };
+                self.follow_current = false;
+            }
+            Pane::Output => {
+                self.scroll = if start {
+                    self.output_len().saturating_sub(1)
+                } else {
+                    0
+                };
+            }
+            Pane::Side => {
+                self.side_scroll = if start {
+                    self.recent.len().saturating_sub(1)
+                } else {
+                    0
+                };
+            }
+        }
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent) {
+        let at = |r: Rect| {
+            m.column >= r.x && m.column < r.x + r.width && m.row >= r.y && m.row < r.y + r.height
+        };
+        let pane = if at(self.areas.tree) {
+            Some(Pane::Tree)
+        } else if at(self.areas.output) {
+            Some(Pane::Output)
+        } else if at(self.areas.side) {
+            Some(Pane::Side)
+        } else {
+            None
+        };
+        let Some(pane) = pane else { return };
+        if self.gate.is_some() || self.help || self.confirm.is_some() {
+            return;
+        }
+        match m.kind {
+            MouseEventKind::ScrollUp => {
+                self.focus = pane;
+                self.move_by(-3);
+            }
+            MouseEventKind::ScrollDown => {
+                self.focus = pane;
+                self.move_by(3);
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                self.focus = pane;
+                if pane == Pane::Tree {
+                    let row =
+                        (m.row.saturating_sub(self.areas.tree.y + 1)) as usize + self.tree_scroll;
+                    if row < self.rows.len() {
+                        self.selected = row;
+                        self.scroll = 0;
+                        self.follow_current = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gate_key(&mut self, k: KeyEvent) -> Vec<Action> {
+        let Some(g) = self.gate.as_mut() else {
+            return Vec::new();
+        };
+        // Keys typed before the dialog could be read, or while the window is not focused, do
+        // not decide anything.
+        if !self.focused || Instant::now().duration_since(g.opened) < self.gate_guard {
+            return Vec::new();
+        }
+        g.message = None;
+        let text_focus = matches!(g.focus, DialogFocus::Confirm | DialogFocus::Note);
+        match k.code {
+            KeyCode::Tab => {
+                g.focus = next_focus(g, true);
+                return Vec::new();
+            }
+            KeyCode::BackTab => {
+                g.focus = next_focus(g, false);
+                return Vec::new();
+            }
+            KeyCode::Char('?') if !text_focus => {
+                self.help = true;
+                return Vec::new();
+            }
+            _ => {}
+        }
+        match g.focus {
+            DialogFocus::Confirm | DialogFocus::Note => {
+                let field = if g.focus == DialogFocus::Confirm {
+                    &mut g.typed
+                } else {
+                    &mut g.note
+                };
+                match k.code {
+                    KeyCode::Char(c) => field.push(c),
+                    KeyCode::Backspace => {
+                        field.pop();
+                    }
+                    KeyCode::Enter | KeyCode::Esc => g.focus = DialogFocus::Choices,
+                    _ => {}
+                }
+                Vec::new()
+            }
+            DialogFocus::Checklist(i) => {
+                match k.code {
+                    KeyCode::Char(' ') | KeyCode::Char('x') | KeyCode::Enter => {
+                        if let Some(t) = g.ticks.get_mut(i) {
+                            *t = !*t;
+                        }
+                    }
+                    KeyCode::Up | KeyCode::Char('k') if i > 0 => {
+                        g.focus = DialogFocus::Checklist(i - 1)
+                    }
+                    KeyCode::Down | KeyCode::Char('j') => {
+                        g.focus = if i + 1 < g.ticks.len() {
+                            DialogFocus::Checklist(i + 1)
+                        } else {
+                            DialogFocus::Choices
+                        }
+                    }
+                    _ => {}
+                }
+                Vec::new()
+            }
+            DialogFocus::Choices => {
+                let choices = g.req.choices.clone();
+                match k.code {
+                    KeyCode::Left | KeyCode::Char('h') => {
+                        g.selected = Some(g.selected.map_or(0, |s| s.saturating_sub(1)));
+                        Vec::new()
+                    }
+                    KeyCode::Right | KeyCode::Char('l') => {
+                        g.selected = Some(g.selected.map_or(0, |s| (s + 1).min(choices.len() - 1)));
+                        Vec::new()
+                    }
+                    KeyCode::Char('n') => {
+                        g.focus = DialogFocus::Note;
+                        Vec::new()
+                    }
+                    KeyCode::Enter => match g.selected.and_then(|i| choices.get(i)).copied() {
+                        Some(c) => self.decide(c),
+                        None => {
+                            g.message = Some("choose with ←/→ or a key first".into());
+                            Vec::new()
+                        }
+                    },
+                    KeyCode::Char(c) => match choice_for_key(c, &choices) {
+                        Some(choice) => self.decide(choice),
+                        None => Vec::new(),
+                    },
+                    _ => Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Sends a decision for the open gate, after the dialog's own checks.
+    fn decide(&mut self, choice: Choice) -> Vec<Action> {
+        let Some(g) = self.gate.as_mut() else {
+            return Vec::new();
+        };
+        if choice == Choice::Approve {
+            if g.ticks.iter().any(|t| !t) {
+                g.message = Some("tick every checklist item first (space)".into());
+                g.focus = DialogFocus::Checklist(g.ticks.iter().position(|t| !t).unwrap_or(0));
+                return Vec::new();
+            }
+            if g.req.destructive && Some(g.typed.trim()) != g.req.confirm.as_deref() {
+                g.message = Some(format!(
+                    "type `{}` to approve",
+                    g.req.confirm.as_deref().unwrap_or_default()
+                ));
+                g.focus = DialogFocus::Confirm;
+                return Vec::new();
+            }
+        }
+        let note = g.note.trim().to_string();
+        vec![Action::Send(Command::Decide(Decision {
+            gate: g.req.id.clone(),
+            choice,
+            who: self.who.clone(),
+            via: "interface".into(),
+            note: (!note.is_empty()).then_some(note),
+            typed: (g.req.destructive && choice == Choice::Approve)
+                .then(|| g.typed.trim().to_string()),
+        }))]
+    }
+
+    /// The keys that work right now, for the status line.
+    pub fn hints(&self) -> Vec<(&'static str, &'static str)> {
+        if self.confirm.is_some() {
+            return vec![("y", "yes"), ("n", "no")];
+        }
+        if self.help {
+            return vec![("esc", "close help")];
+        }
+        if let Some(g) = &self.gate {
+            return match g.focus {
+                DialogFocus::Confirm => {
+                    vec![("type", "the word"), ("tab", "next"), ("enter", "done")]
+                }
+                DialogFocus::Note => vec![("type", "a note"), ("tab", "next"), ("enter", "done")],
+                DialogFocus::Checklist(_) => {
+                    vec![("space", "tick"), ("↑↓", "move"), ("tab", "next")]
+                }
+                DialogFocus::Choices => {
+                    let mut h: Vec<(&str, &str)> = g
+                        .req
+                        .choices
+                        .iter()
+                        .map(|c| (key_for(*c), c.word()))
+                        .collect();
+                    h.push(("n", "note"));
+                    h.push(("tab", "next"));
+                    h
+                }
+            };
+        }
+        if self.search.editing {
+            return vec![("enter", "find"), ("esc", "cancel")];
+        }
+        let mut h = vec![
+            ("↑↓", "move"),
+            ("tab", "pane"),
+            ("z", "zoom"),
+            ("/", "search"),
+        ];
+        if !self.search.query.is_empty() {
+            h.push(("n/N", "next/prev"));
+        }
+        h.extend([
+            ("f", "follow"),
+            ("w", "wrap"),
+            ("t", "times"),
+            ("?", "help"),
+            ("q", "quit"),
+        ]);
+        h
+    }
+}
+
+fn step_row(s: &Step, phase: &str, validation: bool) -> Row {
+    let gate = s.effective_gate();
+    Row {
+        id: s.id.value.clone(),
+        title: s.title.clone(),
+        kind: RowKind::Step { validation },
+        gate: gate.is_some(),
+        destructive: gate.is_some_and(|g| g.destructive),
+        phase: phase.to_string(),
+    }
+}
+
+fn next_focus(g: &GateDialog, forward: bool) -> DialogFocus {
+    let mut order = Vec::new();
+    if g.req.destructive {
+        order.push(DialogFocus::Confirm);
+    }
+    order.extend((0..g.ticks.len()).map(DialogFocus::Checklist));
+    order.push(DialogFocus::Note);
+    order.push(DialogFocus::Choices);
+    let i = order.iter().position(|f| *f == g.focus).unwrap_or(0);
+    let n = order.len();
+    order[if forward {
+        (i + 1) % n
+    } else {
+        (i + n - 1) % n
+    }]
+}
+
+/// The key that picks a choice in a dialog.
+pub fn key_for(c: Choice) -> &'static str {
+    match c {
+        Choice::Approve => "a",
+        Choice::Reject => "r",
+        Choice::Skip => "s",
+        Choice::Retry => "t",
+        Choice::MarkDone => "m",
+        Choice::Rollback => "b",
+        Choice::Abort => "x",
+    }
+}
+
+fn choice_for_key(c: char, choices: &[Choice]) -> Option<Choice> {
+    choices
+        .iter()
+        .copied()
+        .find(|ch| key_for(*ch).starts_with(c))
+}
+
+pub fn stream_is_err(s: Stream) -> bool {
+    s == Stream::Stderr
+}

@@ -1,0 +1,186 @@
+//! The terminal interface: another view of the engine's events. State lives in [`app::App`],
+//! drawing in [`render`], and the loop here ties the engine, the keyboard and the screen
+//! together, drawing only when something changed and at most 60 times a second.
+
+pub mod ansi;
+pub mod app;
+pub mod output;
+pub mod render;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::Event as TermEvent;
+use tokio::sync::mpsc;
+
+use crate::engine::{Command, Event};
+use app::{Action, App};
+
+/// At most this often a frame is drawn (60 per second).
+pub const FRAME: Duration = Duration::from_micros(16_667);
+
+/// Engine events applied before a frame is drawn, at most; keys stay responsive under a flood.
+const BATCH: usize = 512;
+
+/// How the loop ended.
+#[derive(Debug, PartialEq)]
+pub enum Exit {
+    /// The operator quit.
+    Quit,
+    /// A termination signal arrived.
+    Signal,
+}
+
+/// Runs the interface until the operator quits (after the run ends, or leaving it resumable).
+/// Generic over the backend and the input stream so tests drive the real loop.
+pub async fn run_loop<B, I>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut engine: mpsc::Receiver<Event>,
+    mut input: I,
+    commands: mpsc::Sender<Command>,
+    mut signals: impl Stream<Item = ()> + Unpin,
+) -> io::Result<Exit>
+where
+    B: Backend,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    I: Stream<Item = io::Result<TermEvent>> + Unpin,
+{
+    let mut engine_open = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if app.dirty {
+            let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME);
+            if due {
+                app.now = Instant::now();
+                let mut areas = app.areas;
+                terminal
+                    .draw(|f| areas = render::render(app, f))
+                    .map_err(io::Error::other)?;
+                app.areas = areas;
+                app.dirty = false;
+                last_draw = Some(Instant::now());
+            }
+        }
+        let next_draw = last_draw.map_or_else(Instant::now, |t| t + FRAME);
+        tokio::select! {
+            ev = engine.recv(), if engine_open => match ev {
+                Some(ev) => {
+                    let opens_gate = matches!(ev, Event::GateReached(_));
+                    app.on_engine(ev);
+                    let mut n = 0;
+                    while n < BATCH {
+                        match engine.try_recv() {
+                            Ok(ev) => {
+                                let gate = matches!(ev, Event::GateReached(_));
+                                app.on_engine(ev);
+                                if gate {
+                                    flush_input(&mut input);
+                                }
+                                n += 1;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if opens_gate {
+                        // Keys typed before the gate was on screen never answer it.
+                        flush_input(&mut input);
+                    }
+                }
+                None => {
+                    engine_open = false;
+                    app.dirty = true;
+                }
+            },
+            key = input.next() => match key {
+                Some(Ok(ev)) => {
+                    for action in app.on_input(ev) {
+                        match action {
+                            Action::Send(cmd) => {
+                                let _ = commands.send(cmd).await;
+                            }
+                            Action::Quit => return Ok(Exit::Quit),
+                        }
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Ok(Exit::Quit),
+            },
+            Some(()) = signals.next() => {
+                let _ = commands.send(Command::Abort).await;
+                return Ok(Exit::Signal);
+            }
+            _ = tick.tick() => {
+                if matches!(app.state, app::RunState::Running) {
+                    app.dirty = true;
+                }
+            }
+            _ = tokio::time::sleep_until(next_draw.into()), if app.dirty => {}
+        }
+    }
+}
+
+/// Drops input events already waiting.
+fn flush_input<I: Stream<Item = io::Result<TermEvent>> + Unpin>(input: &mut I) {
+    while let Some(Some(_)) = input.next().now_or_never() {}
+}
+
+/// The real terminal: raw mode, alternate screen, mouse and focus reporting; restored on drop,
+/// on panic, and on every exit path.
+pub mod term {
+    use std::io::{self, Write};
+
+    use ratatui::Terminal;
+    use ratatui::backend::CrosstermBackend;
+    use ratatui::crossterm::{cursor, event, execute, terminal};
+
+    pub type Tui = Terminal<CrosstermBackend<io::Stdout>>;
+
+    pub fn restore() {
+        let _ = terminal::disable_raw_mode();
+        let mut out = io::stdout();
+        let _ = execute!(
+            out,
+            event::DisableMouseCapture,
+            event::DisableFocusChange,
+            event::DisableBracketedPaste,
+            terminal::LeaveAlternateScreen,
+            cursor::Show
+        );
+        let _ = out.flush();
+    }
+
+    /// Restores the terminal when dropped.
+    pub struct Guard;
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            restore();
+        }
+    }
+
+    pub fn enter() -> io::Result<(Tui, Guard)> {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            prev(info);
+        }));
+        terminal::enable_raw_mode()?;
+        let guard = Guard;
+        execute!(
+            io::stdout(),
+            terminal::EnterAlternateScreen,
+            event::EnableMouseCapture,
+            event::EnableFocusChange,
+            event::EnableBracketedPaste,
+            cursor::Hide
+        )?;
+        let t = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        Ok((t, guard))
+    }
+}

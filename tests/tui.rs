@@ -1,0 +1,483 @@
+//! The interface driven like a person would: the real engine and shell steps, keys in, whole
+//! screens out (snapshots), and the colours of gates and failures checked exactly.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tollgate::engine::context;
+use tollgate::engine::journal::{self, Journal};
+use tollgate::engine::{
+    Command, Engine, EngineError, Event, Outcome, RunSpec, RunStatus, StepStatus,
+};
+use tollgate::theme::Theme;
+use tollgate::ui::app::{Action, App, RunState};
+use tollgate::ui::render;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+struct Tui {
+    app: App,
+    events: mpsc::Receiver<Event>,
+    commands: mpsc::Sender<Command>,
+    handle: Option<JoinHandle<Result<Outcome, EngineError>>>,
+    _dir: tempfile::TempDir,
+}
+
+fn spec(dir: &std::path::Path, yaml: &str) -> RunSpec {
+    let path = dir.join("runbook.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let loaded = tollgate::runbook::load(&path).unwrap();
+    assert!(loaded.ok(), "{:?}", loaded.diags);
+    let vars = context::resolve(&loaded.runbook, &[], &|_| None, None).unwrap();
+    let jpath = journal::journal_path(&dir.join("state"), "run-1");
+    let (journal, _) = Journal::open(&jpath, "run-1").unwrap();
+    RunSpec {
+        runbook: Arc::new(loaded.runbook),
+        runbook_path: path,
+        digest: loaded.digest,
+        run_id: "run-1".into(),
+        vars,
+        journal,
+        replay: None,
+        who: "tester@host".into(),
+    }
+}
+
+impl Tui {
+    fn start(yaml: &str, theme: &str) -> Tui {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = spec(dir.path(), yaml);
+        let runbook = spec.runbook.clone();
+        let (ev_tx, events) = mpsc::channel(1024);
+        let (commands, cmd_rx) = mpsc::channel(16);
+        let engine = Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx);
+        let handle = Some(tokio::spawn(engine.run()));
+        let app = App::new(
+            runbook,
+            "run-1".into(),
+            "tester@host".into(),
+            Theme::builtin(theme).unwrap(),
+        );
+        Tui {
+            app,
+            events,
+            commands,
+            handle,
+            _dir: dir,
+        }
+    }
+
+    /// Applies engine events until the app is in the state asked for.
+    async fn until(&mut self, what: &str, pred: impl Fn(&App) -> bool) {
+        let r = tokio::time::timeout(DEADLINE, async {
+            while !pred(&self.app) {
+                match self.events.recv().await {
+                    Some(ev) => self.app.on_engine(ev),
+                    None => return false,
+                }
+            }
+            true
+        })
+        .await;
+        assert!(
+            matches!(r, Ok(true)),
+            "never reached: {what}\n{}",
+            self.screen(120, 40)
+        );
+    }
+
+    /// Presses a key; what the app asks for is sent to the engine.
+    async fn key(&mut self, code: KeyCode) {
+        self.key_mod(code, KeyModifiers::NONE).await;
+    }
+
+    async fn key_mod(&mut self, code: KeyCode, m: KeyModifiers) {
+        for action in self.app.on_input(TermEvent::Key(KeyEvent::new(code, m))) {
+            if let Action::Send(cmd) = action {
+                self.commands.send(cmd).await.unwrap();
+            }
+        }
+    }
+
+    async fn type_text(&mut self, s: &str) {
+        for c in s.chars() {
+            self.key(KeyCode::Char(c)).await;
+        }
+    }
+
+    /// A dialog that has been on screen long enough to be read.
+    fn gate_seen(&mut self) {
+        if let Some(g) = self.app.gate.as_mut() {
+            g.opened = Instant::now() - Duration::from_secs(1);
+        }
+    }
+
+    fn buffer(&mut self, w: u16, h: u16) -> Buffer {
+        self.app.now = self.app.started;
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| {
+            render::render(&self.app, f);
+        })
+        .unwrap();
+        t.backend().buffer().clone()
+    }
+
+    fn screen(&mut self, w: u16, h: u16) -> String {
+        let b = self.buffer(w, h);
+        let mut s = String::new();
+        for y in 0..h {
+            for x in 0..w {
+                s.push_str(b[(x, y)].symbol());
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    async fn finish(mut self) -> Outcome {
+        drop(self.commands);
+        let handle = self.handle.take().unwrap();
+        tokio::time::timeout(DEADLINE, async {
+            while let Some(ev) = self.events.recv().await {
+                self.app.on_engine(ev);
+            }
+        })
+        .await
+        .unwrap();
+        handle.await.unwrap().unwrap()
+    }
+}
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(r"\d\d:\d\d:\d\d(\.\d{3})?", "[time]");
+    s.add_filter(r"\b\d+\.\d+s\b", "[dur]");
+    s.add_filter(r"/tmp/\.tmp\w+", "[tmp]");
+    s
+}
+
+macro_rules! snap {
+    ($name:expr, $screen:expr) => {
+        settings().bind(|| insta::assert_snapshot!($name, $screen));
+    };
+}
+
+fn find(b: &Buffer, text: &str) -> Option<(u16, u16)> {
+    find_from(b, text, 0)
+}
+
+/// The first occurrence at or below row `y0`.
+fn find_from(b: &Buffer, text: &str, y0: u16) -> Option<(u16, u16)> {
+    let w = b.area.width;
+    for y in y0..b.area.height {
+        let row: String = (0..w).map(|x| b[(x, y)].symbol().to_string()).collect();
+        if let Some(i) = row.find(text) {
+            let col = row[..i].chars().count() as u16;
+            return Some((col, y));
+        }
+    }
+    None
+}
+
+const DEPLOY: &str = r#"
+name: Orders API — deploy
+targets:
+  environment: production
+  production: true
+  kube: { context: prod-eks, namespace: orders }
+  aws: { account: "123456789012", region: us-east-1 }
+phases:
+  - id: preflight
+    title: Preflight
+    steps:
+      - id: versions
+        title: Show versions
+        run: |
+          echo "kubectl v1.31"
+          printf '\033[32mgreen ok\033[0m\n'
+          echo "a warning" >&2
+  - id: migrate
+    title: Migrate the database
+    gate: { message: "Migrate orders to v2?", destructive: true }
+    checklist:
+      - Backup taken in the last hour
+    steps:
+      - id: run-migration
+        title: Run the migration
+        run: echo "migrated 12 tables"
+  - id: verify
+    title: Verify
+    steps:
+      - id: smoke
+        title: Smoke test
+        allow_skip: true
+        run: |
+          echo "GET /health" >&2
+          echo "HTTP 503" >&2
+          exit 2
+"#;
+
+#[tokio::test]
+async fn start_running_gate_destructive_typing_and_failure() {
+    let mut t = Tui::start(DEPLOY, "dark");
+    snap!("start", t.screen(160, 45));
+
+    t.until("the migrate gate", |a| a.gate.is_some()).await;
+    snap!("running_with_output_then_gate", t.screen(160, 45));
+
+    // A stray key typed before the dialog could be read does nothing.
+    t.key(KeyCode::Char('a')).await;
+    assert!(t.app.gate.as_ref().unwrap().typed.is_empty());
+
+    t.gate_seen();
+    // Approving without the checklist and the word is refused by the dialog itself.
+    t.key(KeyCode::Tab).await; // confirm → checklist
+    t.key(KeyCode::Tab).await; // → note
+    t.key(KeyCode::Tab).await; // → choices
+    t.key(KeyCode::Enter).await; // no button chosen: nothing
+    assert!(t.app.gate.is_some());
+    t.key(KeyCode::Char('a')).await;
+    let g = t.app.gate.as_ref().unwrap();
+    assert_eq!(
+        g.message.as_deref(),
+        Some("tick every checklist item first (space)")
+    );
+    t.key(KeyCode::Char(' ')).await; // tick the item
+    t.key(KeyCode::Tab).await; // → note
+    t.type_text("backup 14:02").await;
+    t.key(KeyCode::Tab).await; // → choices
+    t.key(KeyCode::Char('a')).await;
+    let g = t.app.gate.as_ref().unwrap();
+    assert_eq!(g.message.as_deref(), Some("type `production` to approve"));
+    t.type_text("producti").await;
+    snap!("destructive_gate_typing", t.screen(160, 45));
+    t.type_text("on").await;
+    t.key(KeyCode::Enter).await; // leave the field
+    t.key(KeyCode::Char('a')).await;
+
+    t.until("the smoke test fails", |a| {
+        a.gate
+            .as_ref()
+            .is_some_and(|g| g.req.kind == tollgate::engine::GateKind::Failed)
+    })
+    .await;
+    let screen = t.screen(160, 45);
+    assert!(screen.contains("HTTP 503"), "{screen}");
+    snap!("failed_step", screen);
+
+    // The failure dialog and the failed mark are drawn in the theme's colours, exactly.
+    let theme = Theme::builtin("dark").unwrap();
+    let b = t.buffer(160, 45);
+    let (x, y) = find(&b, "STEP FAILED").unwrap();
+    assert_eq!(b[(x, y)].fg, theme.step_failed.fg.unwrap());
+    t.gate_seen();
+    t.key(KeyCode::Char('s')).await; // skip: allowed for this step
+    let outcome = t.finish().await;
+    assert_eq!(outcome, Outcome::Finished(RunStatus::Succeeded));
+}
+
+#[tokio::test]
+async fn gate_colours_are_the_themes() {
+    for theme_name in Theme::builtin_names() {
+        let mut t = Tui::start(DEPLOY, theme_name);
+        t.until("the gate", |a| a.gate.is_some()).await;
+        let theme = Theme::builtin(theme_name).unwrap();
+        let b = t.buffer(160, 45);
+        let (x, y) = find(&b, "type `production` to approve").unwrap();
+        assert_eq!(b[(x, y)].style().fg, theme.destructive.fg, "{theme_name}");
+        let (x, y) = find(&b, " PRODUCTION ").unwrap();
+        assert_eq!(
+            b[(x, y)].style().bg,
+            theme.banner_production.bg,
+            "{theme_name}"
+        );
+        snap!(format!("theme_{theme_name}"), t.screen(160, 45));
+        t.key(KeyCode::Char('q')).await;
+    }
+}
+
+#[tokio::test]
+async fn help_overlay_and_search() {
+    let yaml = r#"
+name: logs
+phases:
+  - id: p
+    steps:
+      - id: chatty
+        run: |
+          i=1
+          while [ $i -le 300 ]; do echo "line $i"; i=$((i+1)); done
+          echo "error: disk full"
+          i=1
+          while [ $i -le 50 ]; do echo "tail $i"; i=$((i+1)); done
+"#;
+    let mut t = Tui::start(yaml, "dark");
+    t.until("the run ends", |a| matches!(a.state, RunState::Finished(_)))
+        .await;
+    t.key(KeyCode::Char('?')).await;
+    assert!(t.app.help);
+    snap!("help", t.screen(120, 40));
+    t.key(KeyCode::Esc).await;
+    assert!(!t.app.help);
+
+    t.key(KeyCode::Char('/')).await;
+    t.type_text("disk full").await;
+    t.key(KeyCode::Enter).await;
+    assert_eq!(t.app.search.current, Some(300));
+    let screen = t.screen(120, 40);
+    assert!(screen.contains("error: disk full"), "{screen}");
+    snap!("search", screen);
+    let b = t.buffer(120, 40);
+    let (_, out_y) = find(&b, "output: chatty").unwrap();
+    let (x, y) = find_from(&b, "disk full", out_y).unwrap();
+    let theme = Theme::builtin("dark").unwrap();
+    assert_eq!(b[(x, y)].fg, theme.search_match.fg.unwrap_or(b[(x, y)].fg));
+    assert!(
+        b[(x, y)]
+            .modifier
+            .contains(ratatui::style::Modifier::REVERSED)
+    );
+
+    // n finds nothing newer; N finds nothing older.
+    t.key(KeyCode::Char('n')).await;
+    assert!(t.app.search.not_found);
+    t.key(KeyCode::Char('w')).await;
+    assert!(t.app.wrap);
+    t.key(KeyCode::Char('q')).await;
+}
+
+#[tokio::test]
+async fn keys_typed_before_a_gate_never_answer_it() {
+    let yaml = r#"
+name: early keys
+phases:
+  - id: p
+    gate: true
+    steps:
+      - { id: s, run: "true" }
+"#;
+    let mut t = Tui::start(yaml, "dark");
+    t.until("the gate", |a| a.gate.is_some()).await;
+    // Within the guard time after opening: ignored.
+    t.key(KeyCode::Char('a')).await;
+    assert!(t.app.gate.is_some());
+    // Not focused: ignored.
+    t.gate_seen();
+    t.app.on_input(TermEvent::FocusLost);
+    t.key(KeyCode::Char('a')).await;
+    assert!(t.app.gate.is_some());
+    t.app.on_input(TermEvent::FocusGained);
+    t.key(KeyCode::Char('a')).await;
+    t.until("the run ends", |a| matches!(a.state, RunState::Finished(_)))
+        .await;
+    assert_eq!(t.app.step_status("s"), StepStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn ctrl_c_asks_before_aborting_a_running_step() {
+    let yaml = r#"
+name: long
+phases:
+  - id: p
+    steps:
+      - id: wait
+        run: |
+          echo started
+          sleep 300
+"#;
+    let mut t = Tui::start(yaml, "dark");
+    t.until("output", |a| {
+        a.steps.get("wait").is_some_and(|s| !s.output.is_empty())
+    })
+    .await;
+    t.key_mod(KeyCode::Char('c'), KeyModifiers::CONTROL).await;
+    assert!(t.app.confirm.is_some());
+    snap!("ctrl_c_confirm", t.screen(120, 30));
+    t.key(KeyCode::Char('n')).await;
+    assert!(t.app.confirm.is_none());
+    t.key_mod(KeyCode::Char('c'), KeyModifiers::CONTROL).await;
+    t.key(KeyCode::Char('y')).await;
+    t.until("aborted", |a| {
+        matches!(a.state, RunState::Finished(RunStatus::Aborted))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_real_loop_runs_on_a_test_backend() {
+    let yaml = r#"
+name: loop
+phases:
+  - id: p
+    gate: true
+    steps:
+      - { id: s, run: "echo done" }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), yaml);
+    let runbook = spec.runbook.clone();
+    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let handle = tokio::spawn(
+        Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
+    );
+    let mut app = App::new(
+        runbook,
+        "run-1".into(),
+        "t@h".into(),
+        Theme::builtin("dark").unwrap(),
+    );
+    app.gate_guard = Duration::ZERO;
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let (keys, input) = futures::channel::mpsc::unbounded();
+    let jpath = journal::journal_path(&dir.path().join("state"), "run-1");
+    let feeder = tokio::spawn(async move {
+        // Like a person: press `a` until the gate is decided (a key that arrives before the
+        // dialog is on screen is dropped, as it must be), then `q` once the run has finished.
+        let key = |c| {
+            Ok(TermEvent::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )))
+        };
+        let journal = || std::fs::read_to_string(&jpath).unwrap_or_default();
+        while !journal().contains("gate_decided") {
+            if journal().contains("gate_reached") {
+                let _ = keys.unbounded_send(key('a'));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        while !journal().contains("run_finished") {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = keys.unbounded_send(key('q'));
+        keys
+    });
+    let exit = tokio::time::timeout(
+        DEADLINE,
+        tollgate::ui::run_loop(
+            &mut terminal,
+            &mut app,
+            ev_rx,
+            input,
+            cmd_tx,
+            futures::stream::pending(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(exit, tollgate::ui::Exit::Quit);
+    let _ = feeder.await;
+    assert_eq!(app.state, RunState::Finished(RunStatus::Succeeded));
+    assert_eq!(
+        handle.await.unwrap().unwrap(),
+        Outcome::Finished(RunStatus::Succeeded)
+    );
+}
