@@ -41,7 +41,18 @@ bin=$CARGO_TARGET_DIR/release/tollgate
 [[ -x $bin ]] || { echo "no binary at $bin" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tg-headless-lines.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# The journal is fsync'ed at every step transition. On the same ext4 filesystem as a freshly
+# written multi-megabyte output file, that fsync also waits for the output's data to reach the
+# disk (ordered journalling), which is the filesystem's cost, not tollgate's streaming. JOURNAL
+# picks where the journal goes: `tmpfs` (default when /dev/shm exists) or `beside` the output.
+JOURNAL=${JOURNAL:-$([[ -d /dev/shm && -w /dev/shm ]] && echo tmpfs || echo beside)}
+if [[ $JOURNAL == tmpfs ]]; then
+    state_root=$(mktemp -d /dev/shm/tg-headless-lines.XXXXXX)
+else
+    state_root=$work
+fi
+state=$state_root/state
+trap 'rm -rf "$work" "$state_root"' EXIT
 
 # CPU seconds all CPUs spent busy (/proc/stat), less the CPU seconds of this script's children
 # (`times`, run in this shell): what other work on the machine took while the benchmark ran.
@@ -97,7 +108,7 @@ phases:
         title: seq 1 $n
         run: seq 1 $n
 EOF
-    tg=("$bin" --state-dir "$work/state" run "$rb" --headless --approve-all)
+    tg=("$bin" --state-dir "$state" run "$rb" --headless --approve-all)
     base=(sh -c "seq 1 $n > $work/base.out")
     # Warm-up, untimed: binary, runbook and caches.
     "${tg[@]}" >"$work/tg.out"
@@ -108,7 +119,7 @@ EOF
         check_lines "$work/tg.out" "$n"
         rm -f "$work/base.out"
         timed "base.$n" /dev/null "${base[@]}"
-        rm -rf "$work/state"
+        rm -rf "$state"
     done
     # The last run, line by line: the step's text is seq's output, in order.
     if ! grep -F ' gen | ' "$work/tg.out" | sed 's/^.* gen | //' | cmp -s - "$work/base.out"; then
@@ -137,7 +148,7 @@ other=$(awk -v b0="$busy_start" -v b1="$(busy)" -v o0="$(own "$work/times.start"
 wall_all=$(awk -v us=$(($(now) - wall_start)) 'BEGIN { printf "%.1f", us / 1e6 }')
 model=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*: //')
 echo "machine: $(nproc) CPUs, $model; $(uname -sr); $(rustc --version)"
-echo "temp dir: $work ($(df -T "$work" | awk 'NR == 2 { print $2 }')); $RUNS runs per size, interleaved"
+echo "journal: $JOURNAL ($state_root); temp dir: $work ($(df -T "$work" | awk 'NR == 2 { print $2 }')); $RUNS runs per size, interleaved"
 echo "other work on the machine meanwhile: ${other} CPU-s in ${wall_all} s (near 0 for trustworthy wall times)"
 echo
 echo "| lines (N) | tollgate wall, median (ms) | \`sh -c 'seq 1 N > FILE'\` wall, median (ms) | ratio | tollgate peak RSS (MiB) | baseline peak RSS (MiB) | step lines counted | text vs seq |"

@@ -152,7 +152,14 @@ impl Journal {
         ))
     }
 
+    /// Writes a record and fsyncs the file (which makes earlier unsynced records durable too).
     pub fn append(&mut self, record: Record) -> Result<(), JournalError> {
+        self.append_unsynced(record)?;
+        self.file.sync_data().map_err(io_err(&self.path))
+    }
+
+    /// Writes a record; it becomes durable with the next [`Journal::append`].
+    pub fn append_unsynced(&mut self, record: Record) -> Result<(), JournalError> {
         self.seq += 1;
         let line = Line {
             seq: self.seq,
@@ -165,8 +172,7 @@ impl Journal {
         // `read_lines` ignores.
         self.file
             .write_all(text.as_bytes())
-            .map_err(io_err(&self.path))?;
-        self.file.sync_data().map_err(io_err(&self.path))
+            .map_err(io_err(&self.path))
     }
 
     pub fn path(&self) -> &Path {

@@ -296,8 +296,17 @@ impl Engine {
         let _ = self.events.send(ev).await;
     }
 
+    /// Journals a transition that something is about to act on: written and fsync'ed now.
     fn record(&mut self, r: Record) -> Result<(), EngineError> {
         Ok(self.journal.append(r)?)
+    }
+
+    /// Journals a transition nothing acts on by itself (a phase starting or ending, a gate
+    /// opening, the run starting): written now, made durable by the fsync of the next record,
+    /// which always comes before the engine does anything else (starts a step, acts on a
+    /// decision, ends the run).
+    fn record_lazily(&mut self, r: Record) -> Result<(), EngineError> {
+        Ok(self.journal.append_unsynced(r)?)
     }
 
     /// Runs (or resumes) to the end, a pause at a gate, or an abort.
@@ -314,13 +323,13 @@ impl Engine {
                     self.vars.set(&k, v, false);
                 }
             }
-            self.record(Record::RunResumed {
+            self.record_lazily(Record::RunResumed {
                 who: self.who.clone(),
                 digest: self.digest.clone(),
             })?;
             tracing::info!(target: "audit", run_id = %self.run_id, who = %self.who, "run resumed");
         } else {
-            self.record(Record::RunStarted {
+            self.record_lazily(Record::RunStarted {
                 run_id: self.run_id.clone(),
                 runbook: self.runbook_path.display().to_string(),
                 runbook_name: self.rb.name.value.clone(),
@@ -474,7 +483,7 @@ impl Engine {
                 }
             }
             if self.replay.phases.get(&id) != Some(&StepStatus::Running) {
-                self.record(Record::PhaseStarted { phase: id.clone() })?;
+                self.record_lazily(Record::PhaseStarted { phase: id.clone() })?;
             }
             self.emit(Event::PhaseStarted {
                 phase: id.clone(),
@@ -500,7 +509,7 @@ impl Engine {
     }
 
     async fn finish_phase(&mut self, id: &str, status: StepStatus) -> Result<(), EngineError> {
-        self.record(Record::PhaseFinished {
+        self.record_lazily(Record::PhaseFinished {
             phase: id.to_string(),
             status,
         })?;
@@ -766,7 +775,7 @@ impl Engine {
                 self.aborted = true;
             }
         }
-        self.record(Record::GateReached {
+        self.record_lazily(Record::GateReached {
             gate: req.id.clone(),
             kind: req.kind,
         })?;

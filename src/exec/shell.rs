@@ -14,6 +14,8 @@ use super::{BoxFuture, Executor, Job, Outcome, OutputSink, Stream};
 const GRACE: Duration = Duration::from_secs(2);
 /// Read size; output is forwarded in chunks of whole lines up to about this size.
 const CHUNK: usize = 64 * 1024;
+/// Size asked for the stdout pipe.
+const PIPE_SIZE: i32 = 1024 * 1024;
 /// How many chunks may wait for the view before a pump stops reading.
 const QUEUED: usize = 16;
 
@@ -78,6 +80,15 @@ async fn run(job: &Job, sink: &OutputSink, mut cancel: watch::Receiver<bool>) ->
     let pgid = child.id().map_or(0, |p| p as i32);
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
+    {
+        use std::os::fd::AsRawFd;
+        // A roomier pipe lets a fast producer run ahead in larger writes, so output is read in
+        // fewer, larger chunks. Best effort: the kernel may cap or refuse it.
+        // SAFETY: fcntl on a pipe descriptor we own.
+        unsafe {
+            libc::fcntl(stdout.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE);
+        }
+    }
     let keep = job.keep_stdout;
     let out_task = pump(stdout, Stream::Stdout, sink.clone(), keep);
     let err_task = pump(stderr, Stream::Stderr, sink.clone(), 0);
