@@ -896,6 +896,12 @@ impl App {
                             DialogFocus::Choices
                         }
                     }
+                    // The choice keys work from the checklist too (x ticks here).
+                    KeyCode::Char(c) => {
+                        if let Some(choice) = choice_for_key(c, &g.req.choices) {
+                            return self.decide(choice);
+                        }
+                    }
                     _ => {}
                 }
                 Vec::new()
