@@ -456,7 +456,10 @@ phases:
         while !journal().contains("run_finished") {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // `q` quits a finished run at once; if the loop has not shown the end yet, it asks
+        // first, and `y` answers.
         let _ = keys.unbounded_send(key('q'));
+        let _ = keys.unbounded_send(key('y'));
         keys
     });
     let exit = tokio::time::timeout(
@@ -475,9 +478,104 @@ phases:
     .unwrap();
     assert_eq!(exit, tollgate::ui::Exit::Quit);
     let _ = feeder.await;
-    assert_eq!(app.state, RunState::Finished(RunStatus::Succeeded));
+    // The loop drew real frames into the backend.
+    assert!(find(terminal.backend().buffer(), "loop").is_some());
     assert_eq!(
         handle.await.unwrap().unwrap(),
         Outcome::Finished(RunStatus::Succeeded)
     );
+}
+
+#[tokio::test]
+async fn running_step_with_live_output() {
+    let yaml = r#"
+name: live
+targets: { environment: staging }
+phases:
+  - id: build
+    title: Build
+    steps:
+      - id: compile
+        title: Compile
+        run: |
+          for m in api worker web; do echo "compiling $m"; done
+          printf '\033[33mwarning:\033[0m unused import\n'
+          while [ ! -f "$runbook_dir/go" ]; do sleep 0.01; done
+      - id: package
+        run: echo packed
+"#;
+    let mut t = Tui::start(yaml, "dark");
+    t.until("live output", |a| {
+        a.steps.get("compile").is_some_and(|s| s.output.len() >= 4)
+    })
+    .await;
+    let screen = t.screen(140, 30);
+    assert!(screen.contains("▶ compile"), "{screen}");
+    snap!("running_with_output", screen);
+    // The line keeps the command's own colour for its first word.
+    let b = t.buffer(140, 30);
+    let (_, out_y) = find(&b, "output: compile").unwrap();
+    let (x, y) = find_from(&b, "warning:", out_y).unwrap();
+    assert_eq!(b[(x, y)].fg, ratatui::style::Color::Yellow);
+    let (x, y) = find(&b, "▶ compile").unwrap();
+    let theme = Theme::builtin("dark").unwrap();
+    assert_eq!(b[(x, y)].fg, theme.step_running.fg.unwrap());
+    std::fs::write(t._dir.path().join("go"), "").unwrap();
+    t.until("the run ends", |a| matches!(a.state, RunState::Finished(_)))
+        .await;
+}
+
+#[tokio::test]
+async fn an_interrupted_step_after_resume_offers_its_choices() {
+    use tollgate::engine::journal::{Record, Replay};
+    let yaml = r#"
+name: resumed
+phases:
+  - id: p
+    steps:
+      - { id: one, run: "true" }
+      - { id: two, run: "true" }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), yaml);
+    spec.journal
+        .append(Record::StepStarted {
+            step: "one".into(),
+            attempt: 1,
+        })
+        .unwrap();
+    let lines = journal::read_lines(spec.journal.path()).unwrap().0;
+    spec.replay = Some(Replay::from_lines(&lines));
+    let runbook = spec.runbook.clone();
+    let (ev_tx, events) = mpsc::channel(1024);
+    let (commands, cmd_rx) = mpsc::channel(16);
+    let handle = Some(tokio::spawn(
+        Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
+    ));
+    let app = App::new(
+        runbook,
+        "run-1".into(),
+        "t@h".into(),
+        Theme::builtin("dark").unwrap(),
+    );
+    let mut t = Tui {
+        app,
+        events,
+        commands,
+        handle,
+        _dir: dir,
+    };
+    t.until("the interrupted dialog", |a| a.gate.is_some())
+        .await;
+    let screen = t.screen(120, 30);
+    assert!(screen.contains("STEP INTERRUPTED"), "{screen}");
+    assert!(
+        screen.contains("[t] retry") && screen.contains("[m] mark-done"),
+        "{screen}"
+    );
+    assert!(screen.contains("! one"), "{screen}");
+    snap!("interrupted_after_resume", screen);
+    t.gate_seen();
+    t.key(KeyCode::Char('m')).await;
+    assert_eq!(t.finish().await, Outcome::Finished(RunStatus::Succeeded));
 }
