@@ -15,7 +15,6 @@ use super::output::OutputBuffer;
 use crate::engine::{
     Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus,
 };
-use crate::exec::Stream;
 use crate::runbook::{Runbook, Step};
 use crate::theme::Theme;
 
@@ -1070,8 +1069,4 @@ fn choice_for_key(c: char, choices: &[Choice]) -> Option<Choice> {
         .iter()
         .copied()
         .find(|ch| key_for(*ch).starts_with(c))
-}
-
-pub fn stream_is_err(s: Stream) -> bool {
-    s == Stream::Stderr
 }

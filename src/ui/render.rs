@@ -854,8 +854,3 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
         .title(Span::styled(" keys ", t.title));
     f.render_widget(Paragraph::new(lines).block(b), r);
 }
-
-/// The colour of a status in the tree, for tests.
-pub fn status_color(app: &App, s: StepStatus) -> Style {
-    status_style(app, s)
-}
