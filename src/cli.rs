@@ -319,23 +319,9 @@ fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
 }
 
 fn describe_targets(rb: &Runbook) -> String {
-    let t = &rb.targets;
-    let mut parts = Vec::new();
-    if let Some(e) = &t.environment {
-        parts.push(format!("environment {e}"));
-    }
-    if t.production {
-        parts.push("PRODUCTION".into());
-    }
-    if let Some(k) = &t.kube {
-        parts.push(format!(
-            "kube context {} namespace {}",
-            k.context,
-            k.namespace.as_deref().unwrap_or("default")
-        ));
-    }
-    if let Some(a) = &t.aws {
-        parts.push(format!("aws {} {}", a.account, a.region));
+    let mut parts = rb.targets.summary();
+    if rb.targets.production {
+        parts.insert(1.min(parts.len()), "PRODUCTION".into());
     }
     if parts.is_empty() {
         "none (local)".into()
@@ -553,27 +539,42 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
         if let Err(e) = drove {
             eprintln!("tollgate: writing output: {e}");
         }
-        match result {
-            Ok(Ok(outcome)) => {
-                if let Outcome::Paused(reason) = &outcome {
-                    eprintln!("tollgate: run {run_id} paused: {reason}");
-                } else if !matches!(outcome, Outcome::Finished(RunStatus::Succeeded)) {
-                    eprintln!("tollgate: resume with: tollgate resume {run_id}");
-                }
-                exit_for(&outcome)
-            }
-            Ok(Err(e)) => {
-                eprintln!("tollgate: {e}");
-                exit::STATE
-            }
-            Err(e) => {
-                eprintln!("tollgate: the engine stopped unexpectedly: {e}");
-                exit::STATE
-            }
-        }
+        conclude(result, &run_id, false)
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// Says how the run ended and returns the exit code. After the interface has gone, the
+/// outcome is also printed, since the screen that showed it is no longer there.
+fn conclude(
+    result: Result<Result<Outcome, engine::EngineError>, tokio::task::JoinError>,
+    run_id: &str,
+    interface: bool,
+) -> i32 {
+    match result {
+        Ok(Ok(outcome)) => {
+            match &outcome {
+                Outcome::Paused(reason) => eprintln!("tollgate: run {run_id} paused: {reason}"),
+                Outcome::Finished(s) if interface => {
+                    println!("run {run_id}: {}", headless::run_status_word(*s));
+                }
+                Outcome::Finished(_) => {}
+            }
+            if !matches!(outcome, Outcome::Finished(RunStatus::Succeeded)) {
+                eprintln!("tollgate: resume with: tollgate resume {run_id}");
+            }
+            exit_for(&outcome)
+        }
+        Ok(Err(e)) => {
+            eprintln!("tollgate: {e}");
+            exit::STATE
+        }
+        Err(e) => {
+            eprintln!("tollgate: the engine stopped unexpectedly: {e}");
+            exit::STATE
+        }
+    }
 }
 
 fn signals() -> std::io::Result<impl futures::Stream<Item = ()> + Unpin> {
@@ -625,27 +626,7 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         if let Err(e) = shown {
             eprintln!("tollgate: the interface failed: {e}");
         }
-        match result {
-            Ok(Ok(outcome)) => {
-                let what = match &outcome {
-                    Outcome::Finished(s) => headless::run_status_word(*s).to_string(),
-                    Outcome::Paused(r) => format!("paused ({r})"),
-                };
-                println!("run {run_id}: {what}");
-                if !matches!(outcome, Outcome::Finished(RunStatus::Succeeded)) {
-                    println!("resume with: tollgate resume {run_id}");
-                }
-                exit_for(&outcome)
-            }
-            Ok(Err(e)) => {
-                eprintln!("tollgate: {e}");
-                exit::STATE
-            }
-            Err(e) => {
-                eprintln!("tollgate: the engine stopped unexpectedly: {e}");
-                exit::STATE
-            }
-        }
+        conclude(result, &run_id, true)
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     code

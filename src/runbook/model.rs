@@ -77,6 +77,28 @@ pub struct Targets {
     pub aws: Option<AwsTarget>,
 }
 
+impl Targets {
+    /// The targets in a few words each, e.g. `env production`, `kube prod-eks ns orders`,
+    /// `aws 123456789012 us-east-1`.
+    pub fn summary(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        if let Some(e) = &self.environment {
+            parts.push(format!("env {e}"));
+        }
+        if let Some(k) = &self.kube {
+            parts.push(format!(
+                "kube {} ns {}",
+                k.context,
+                k.namespace.as_deref().unwrap_or("default")
+            ));
+        }
+        if let Some(a) = &self.aws {
+            parts.push(format!("aws {} {}", a.account, a.region));
+        }
+        parts
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KubeTarget {

@@ -133,20 +133,7 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
     let rb = &app.runbook;
     let tg = &rb.targets;
-    let mut targets = Vec::new();
-    if let Some(e) = &tg.environment {
-        targets.push(format!("env {e}"));
-    }
-    if let Some(k) = &tg.kube {
-        targets.push(format!(
-            "kube {} ns {}",
-            k.context,
-            k.namespace.as_deref().unwrap_or("default")
-        ));
-    }
-    if let Some(a) = &tg.aws {
-        targets.push(format!("aws {} {}", a.account, a.region));
-    }
+    let mut targets = tg.summary();
     if targets.is_empty() {
         targets.push("local".into());
     }
@@ -641,21 +628,7 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) {
             t.destructive.add_modifier(Modifier::REVERSED),
         ));
     }
-    let tg = &app.runbook.targets;
-    let mut touches = Vec::new();
-    if let Some(e) = &tg.environment {
-        touches.push(format!("env {e}"));
-    }
-    if let Some(k) = &tg.kube {
-        touches.push(format!(
-            "kube {}/{}",
-            k.context,
-            k.namespace.as_deref().unwrap_or("default")
-        ));
-    }
-    if let Some(a) = &tg.aws {
-        touches.push(format!("aws {} {}", a.account, a.region));
-    }
+    let touches = app.runbook.targets.summary();
     if !touches.is_empty() {
         tags.push(Span::styled(
             format!(" touches: {}", touches.join(", ")),
