@@ -603,6 +603,8 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
     let run_id = spec.run_id.clone();
     let runbook = spec.runbook.clone();
     let who = spec.who.clone();
+    let mut vars = spec.vars.clone();
+    vars.set("run_id", run_id.clone(), false);
     let rt = runtime();
     let code = rt.block_on(async move {
         let (ev_tx, ev_rx) = mpsc::channel(1024);
@@ -611,6 +613,7 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         let handle = tokio::spawn(engine.run());
         let mut app = crate::ui::app::App::new(runbook, run_id.clone(), who, theme);
         app.scrollback = gates.scrollback.max(100);
+        app.vars = vars;
         let shown = match (crate::ui::term::enter(), signals()) {
             (Ok((mut terminal, guard)), Ok(signals)) => {
                 let input = ratatui::crossterm::event::EventStream::new();

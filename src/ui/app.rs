@@ -12,6 +12,7 @@ use ratatui::crossterm::event::{
 use ratatui::layout::Rect;
 
 use super::output::OutputBuffer;
+use crate::engine::context::Vars;
 use crate::engine::{
     Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus,
 };
@@ -167,6 +168,8 @@ pub struct App {
     pub dirty: bool,
     /// Keys this soon after a dialog opens are ignored.
     pub gate_guard: Duration,
+    /// Values to fill into commands not yet run (secrets masked).
+    pub vars: Vars,
 }
 
 fn clock() -> String {
@@ -227,6 +230,7 @@ impl App {
             areas: Areas::default(),
             dirty: true,
             gate_guard: GATE_GUARD,
+            vars: Vars::default(),
         }
     }
 
@@ -522,7 +526,11 @@ impl App {
                 "step {step}: attempt {next_attempt} in {:.1}s",
                 delay.as_secs_f64()
             )),
-            Event::VarCaptured { name, shown } => self.note(format!("captured {name} = {shown}")),
+            Event::VarCaptured { name, shown } => {
+                self.note(format!("captured {name} = {shown}"));
+                // `shown` is already masked for a secret.
+                self.vars.set(&name, shown, false);
+            }
             Event::Note(n) => self.note(n),
             Event::RunPaused { reason } => {
                 self.note(format!("run paused: {reason}"));

@@ -10,7 +10,7 @@ pub mod render;
 use std::io;
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::Event as TermEvent;
@@ -80,7 +80,7 @@ where
                                 let gate = matches!(ev, Event::GateReached(_));
                                 app.on_engine(ev);
                                 if gate {
-                                    flush_input(&mut input);
+                                    flush_input(&mut input).await;
                                 }
                                 n += 1;
                             }
@@ -89,7 +89,7 @@ where
                     }
                     if opens_gate {
                         // Keys typed before the gate was on screen never answer it.
-                        flush_input(&mut input);
+                        flush_input(&mut input).await;
                     }
                 }
                 None => {
@@ -125,9 +125,15 @@ where
     }
 }
 
-/// Drops input events already waiting.
-fn flush_input<I: Stream<Item = io::Result<TermEvent>> + Unpin>(input: &mut I) {
-    while let Some(Some(_)) = input.next().now_or_never() {}
+/// Drops input events already waiting. Polled with the loop's own waker: a stream that is
+/// polled with a no-op waker may keep that waker (crossterm's does, until its next event), and
+/// the next key would then wait for some other wake-up (the 1 s tick) before it is read.
+async fn flush_input<I: Stream<Item = io::Result<TermEvent>> + Unpin>(input: &mut I) {
+    std::future::poll_fn(|cx| {
+        while let std::task::Poll::Ready(Some(_)) = input.poll_next_unpin(cx) {}
+        std::task::Poll::Ready(())
+    })
+    .await
 }
 
 /// The real terminal: raw mode, alternate screen, mouse and focus reporting; restored on drop,

@@ -394,7 +394,7 @@ fn detail_lines(app: &App) -> Vec<Line<'static>> {
                 .or_else(|| {
                     def.and_then(|d| d.run.as_ref())
                         .and_then(|r| r.script())
-                        .map(String::from)
+                        .map(|s| app.vars.render(s))
                 })
                 .unwrap_or_default();
             for l in command.lines().take(6) {
