@@ -605,6 +605,7 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
     let who = spec.who.clone();
     let mut vars = spec.vars.clone();
     vars.set("run_id", run_id.clone(), false);
+    let replay = spec.replay.clone();
     let rt = runtime();
     let code = rt.block_on(async move {
         let (ev_tx, ev_rx) = mpsc::channel(1024);
@@ -614,6 +615,9 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         let mut app = crate::ui::app::App::new(runbook, run_id.clone(), who, theme);
         app.scrollback = gates.scrollback.max(100);
         app.vars = vars;
+        if let Some(replay) = &replay {
+            app.seed(replay);
+        }
         let shown = match (crate::ui::term::enter(), signals()) {
             (Ok((mut terminal, guard)), Ok(signals)) => {
                 let input = ratatui::crossterm::event::EventStream::new();

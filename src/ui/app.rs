@@ -234,6 +234,17 @@ impl App {
         }
     }
 
+    /// Shows what a resumed run had already done before this session.
+    pub fn seed(&mut self, replay: &crate::engine::journal::Replay) {
+        for (id, status) in &replay.steps {
+            self.view(id).status = *status;
+        }
+        for (id, status) in &replay.phases {
+            self.phases.insert(id.clone(), *status);
+        }
+        self.dirty = true;
+    }
+
     pub fn step_def(&self, id: &str) -> Option<&Step> {
         fn find<'a>(steps: &'a [crate::runbook::Spanned<Step>], id: &str) -> Option<&'a Step> {
             for s in steps {

@@ -145,7 +145,7 @@ pub mod term {
     use ratatui::backend::CrosstermBackend;
     use ratatui::crossterm::{cursor, event, execute, terminal};
 
-    pub type Tui = Terminal<CrosstermBackend<io::Stdout>>;
+    pub type Tui = Terminal<CrosstermBackend<io::BufWriter<io::Stdout>>>;
 
     pub fn restore() {
         let _ = terminal::disable_raw_mode();
@@ -186,7 +186,10 @@ pub mod term {
             event::EnableBracketedPaste,
             cursor::Hide
         )?;
-        let t = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        // A frame goes out in one write (ratatui flushes after each draw), so a terminal
+        // never shows half of one.
+        let out = io::BufWriter::with_capacity(1 << 20, io::stdout());
+        let t = Terminal::new(CrosstermBackend::new(out))?;
         Ok((t, guard))
     }
 }
