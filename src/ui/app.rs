@@ -296,16 +296,17 @@ impl App {
     }
 
     pub fn progress(&self) -> (usize, usize) {
+        let rollback: std::collections::HashSet<&str> = self
+            .rows
+            .iter()
+            .filter(|p| p.kind == RowKind::Phase { rollback: true })
+            .map(|p| p.id.as_str())
+            .collect();
         let steps: Vec<&Row> = self
             .rows
             .iter()
             .filter(|r| matches!(r.kind, RowKind::Step { .. }))
-            .filter(|r| {
-                !self
-                    .rows
-                    .iter()
-                    .any(|p| p.id == r.phase && p.kind == RowKind::Phase { rollback: true })
-            })
+            .filter(|r| !rollback.contains(r.phase.as_str()))
             .collect();
         let done = steps
             .iter()
@@ -504,7 +505,7 @@ impl App {
                 }
             }
             Event::Output { step, stream, text } => {
-                let at = clock();
+                let at: Arc<str> = Arc::from(clock());
                 self.view(&step).output.push_chunk(stream, &at, &text);
                 if self.shown_step() == Some(step.as_str()) && self.scroll > 0 {
                     // Stay on the same lines while scrolled back.

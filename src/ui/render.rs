@@ -410,7 +410,7 @@ fn detail_lines(app: &App) -> Vec<Line<'static>> {
                 let e = &d.expect;
                 let mut ex = vec![format!("exit {}", e.exit_code.unwrap_or(0))];
                 if let Some(s) = &e.output_contains {
-                    ex.push(format!("contains `{s}`"));
+                    ex.push(format!("contains `{}`", app.vars.render(s)));
                 }
                 if let Some(s) = &e.output_matches {
                     ex.push(format!("matches `{}`", s.value));
@@ -490,7 +490,8 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
         flags.push("times");
     }
     let count = view.map_or(String::new(), |v| {
-        let mut s = format!("{} lines", v.output.len());
+        let n = v.output.len();
+        let mut s = format!("{n} line{}", if n == 1 { "" } else { "s" });
         if v.output.dropped() > 0 {
             s.push_str(&format!(", {} older dropped", v.output.dropped()));
         }
@@ -570,16 +571,27 @@ fn render_side(app: &App, f: &mut Frame, area: Rect) {
     let inner = b.inner(area);
     f.render_widget(b, area);
     let h = inner.height as usize;
+    let w = inner.width.max(1) as usize;
     let end = app.recent.len().saturating_sub(app.side_scroll);
-    let start = end.saturating_sub(h);
-    let lines: Vec<Line> = app
-        .recent
-        .iter()
-        .skip(start)
-        .take(end - start)
-        .map(|s| Line::styled(s.clone(), app.theme.text_dim))
-        .collect();
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    // Newest at the bottom: take entries from the end until their wrapped rows fill the pane.
+    let mut lines: Vec<Line> = Vec::new();
+    let mut used = 0;
+    for s in app.recent.iter().take(end).rev() {
+        if used >= h {
+            break;
+        }
+        let line = Line::styled(s.clone(), app.theme.text_dim);
+        used += line.width().max(1).div_ceil(w);
+        lines.push(line);
+    }
+    lines.reverse();
+    let skip = used.saturating_sub(h) as u16;
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((skip, 0)),
+        inner,
+    );
 }
 
 fn centered(area: Rect, w_pct: u16, h: u16) -> Rect {
