@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::engine::context::{self, MASK, Vars};
 use crate::engine::journal::{self, Journal, Replay};
-use crate::engine::{self, Engine, Outcome, RunSpec, RunStatus};
+use crate::engine::{self, Command, Engine, Event, Outcome, RunSpec, RunStatus};
 use crate::headless::{self, Approvals, Printer};
 use crate::runbook::{self, Loaded, Runbook, vars};
 
@@ -529,10 +529,7 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
     let approvals = approvals(gates, &spec.who);
     let rt = runtime();
     let code = rt.block_on(async move {
-        let (ev_tx, ev_rx) = mpsc::channel(1024);
-        let (cmd_tx, cmd_rx) = mpsc::channel(16);
-        let engine = Engine::new(spec, Arc::new(crate::exec::shell::Shell), ev_tx, cmd_rx);
-        let handle = tokio::spawn(engine.run());
+        let (handle, ev_rx, cmd_tx) = start_engine(spec);
         let mut printer = Printer::new(std::io::stdout());
         let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
         let result = handle.await;
@@ -543,6 +540,16 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
+
+/// Starts the engine with shell steps; a view consumes its events and sends it commands.
+fn start_engine(spec: RunSpec) -> (EngineTask, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
+    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let engine = Engine::new(spec, Arc::new(crate::exec::shell::Shell), ev_tx, cmd_rx);
+    (tokio::spawn(engine.run()), ev_rx, cmd_tx)
 }
 
 /// Says how the run ended and returns the exit code. After the interface has gone, the
@@ -608,10 +615,7 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
     let replay = spec.replay.clone();
     let rt = runtime();
     let code = rt.block_on(async move {
-        let (ev_tx, ev_rx) = mpsc::channel(1024);
-        let (cmd_tx, cmd_rx) = mpsc::channel(16);
-        let engine = Engine::new(spec, Arc::new(crate::exec::shell::Shell), ev_tx, cmd_rx);
-        let handle = tokio::spawn(engine.run());
+        let (handle, ev_rx, cmd_tx) = start_engine(spec);
         let mut app = crate::ui::app::App::new(runbook, run_id.clone(), who, theme);
         app.scrollback = gates.scrollback.max(100);
         app.vars = vars;
