@@ -22,8 +22,10 @@ use app::{Action, App};
 /// At most this often a frame is drawn (60 per second).
 pub const FRAME: Duration = Duration::from_micros(16_667);
 
-/// Engine events applied before a frame is drawn, at most; keys stay responsive under a flood.
+/// Engine events applied in one go, at most, and for at most this long: under a flood of
+/// output, keys and frames still get their turn every few milliseconds.
 const BATCH: usize = 512;
+const BATCH_TIME: Duration = Duration::from_millis(4);
 
 /// How the loop ended.
 #[derive(Debug, PartialEq)]
@@ -74,7 +76,8 @@ where
                     let opens_gate = matches!(ev, Event::GateReached(_));
                     app.on_engine(ev);
                     let mut n = 0;
-                    while n < BATCH {
+                    let batch_start = Instant::now();
+                    while n < BATCH && batch_start.elapsed() < BATCH_TIME {
                         match engine.try_recv() {
                             Ok(ev) => {
                                 let gate = matches!(ev, Event::GateReached(_));
