@@ -293,7 +293,7 @@ fn ingest_seq(path: &Path, n: usize) -> (Duration, usize, u64) {
     let took = t0.elapsed();
     let out = &app.steps[step].output;
     assert_eq!(
-        out.get(out.len() - 1).map(|l| l.text.clone()),
+        out.get(out.len() - 1).map(|l| l.text.to_string()),
         Some(n.to_string())
     );
     (took, out.len(), out.dropped())

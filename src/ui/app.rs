@@ -735,7 +735,7 @@ impl App {
             .search
             .current
             .unwrap_or(len.saturating_sub(1 + self.scroll));
-        let hit = |i: usize| super::ansi::strip(&v.output.get(i).unwrap().text).contains(&q);
+        let hit = |i: usize| super::ansi::strip(v.output.get(i).unwrap().text).contains(&q);
         let found = if forward {
             (from + 1..len).find(|&i| hit(i))
         } else if self.search.current.is_none() {

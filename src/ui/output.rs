@@ -1,78 +1,142 @@
-//! A step's output as a bounded ring of lines.
+//! A step's output: the newest lines, kept as the chunks they arrived in.
+//!
+//! A chunk is stored once, as received, with the offsets of its lines; nothing is allocated or
+//! copied per line, so a step printing millions of lines costs the interface little more than
+//! finding the line ends. The oldest lines are dropped (whole chunks at a time, once every line
+//! of a chunk is dropped) to stay within the cap.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::exec::Stream;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutLine {
+/// One line, borrowed from the buffer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutLine<'a> {
     pub stream: Stream,
-    /// `HH:MM:SS.mmm` when the chunk holding the line arrived (shared by the chunk's lines).
-    pub at: Arc<str>,
-    /// The line as the command printed it, ANSI sequences included.
-    pub text: String,
+    /// `HH:MM:SS.mmm` when the chunk holding the line arrived.
+    pub at: &'a str,
+    /// The line as the command printed it, ANSI sequences included, without its line end.
+    pub text: &'a str,
+}
+
+#[derive(Clone, Debug)]
+struct Chunk {
+    stream: Stream,
+    at: Arc<str>,
+    text: String,
+    /// Where each line starts; a line ends one byte (the `\n`) before the next one starts.
+    starts: Vec<u32>,
+    /// The absolute number of the chunk's first line.
+    first: u64,
+}
+
+impl Chunk {
+    fn lines(&self) -> usize {
+        self.starts.len()
+    }
+
+    fn line(&self, k: usize) -> OutLine<'_> {
+        let start = self.starts[k] as usize;
+        let end = self
+            .starts
+            .get(k + 1)
+            .map_or(self.text.len(), |&s| s as usize)
+            - 1;
+        let text = &self.text[start..end];
+        OutLine {
+            stream: self.stream,
+            at: &self.at,
+            text: text.strip_suffix('\r').unwrap_or(text),
+        }
+    }
 }
 
 /// The newest `cap` lines of a step's output; older lines are dropped and counted.
 #[derive(Clone, Debug)]
 pub struct OutputBuffer {
-    lines: VecDeque<OutLine>,
+    chunks: VecDeque<Chunk>,
     cap: usize,
+    /// Lines dropped so far: the absolute number of the oldest line kept.
     dropped: u64,
+    /// Absolute number of the next line to arrive.
+    next: u64,
 }
 
 impl OutputBuffer {
     pub fn new(cap: usize) -> Self {
         OutputBuffer {
-            lines: VecDeque::new(),
+            chunks: VecDeque::new(),
             cap: cap.max(1),
             dropped: 0,
+            next: 0,
         }
     }
 
     /// Appends every line of a chunk (whole lines, each ending in `\n`).
     pub fn push_chunk(&mut self, stream: Stream, at: &Arc<str>, chunk: &str) {
-        // Like `split_terminator('\n')`, which for short lines spends more on its searcher than
-        // on the line.
-        let mut rest = chunk;
-        while !rest.is_empty() {
-            let (line, next) = match rest.bytes().position(|b| b == b'\n') {
-                Some(i) => (&rest[..i], &rest[i + 1..]),
-                None => (rest, ""),
-            };
-            rest = next;
-            let text = line.strip_suffix('\r').unwrap_or(line);
-            if self.lines.len() == self.cap {
-                // The oldest line's strings are reused for the newest: no allocation per line
-                // once the buffer is full.
-                let mut old = self.lines.pop_front().expect("full");
-                self.dropped += 1;
-                old.stream = stream;
-                old.at = at.clone();
-                old.text.clear();
-                old.text.push_str(text);
-                self.lines.push_back(old);
+        if chunk.is_empty() {
+            return;
+        }
+        let mut text = chunk.to_string();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        if text.len() > u32::MAX as usize {
+            // Never happens with the engine's chunks (64 KiB); keep the newest part.
+            let cut = text.len() - (u32::MAX as usize / 2);
+            let cut = (cut..text.len())
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(text.len());
+            text.drain(..cut);
+        }
+        let mut starts = Vec::with_capacity(text.len() / 8 + 1);
+        starts.push(0u32);
+        let bytes = text.as_bytes();
+        for (i, &b) in bytes[..bytes.len() - 1].iter().enumerate() {
+            if b == b'\n' {
+                starts.push(i as u32 + 1);
+            }
+        }
+        let n = starts.len() as u64;
+        self.chunks.push_back(Chunk {
+            stream,
+            at: at.clone(),
+            text,
+            starts,
+            first: self.next,
+        });
+        self.next += n;
+        let excess = (self.next - self.dropped).saturating_sub(self.cap as u64);
+        self.dropped += excess;
+        while let Some(front) = self.chunks.front() {
+            if front.first + front.lines() as u64 <= self.dropped {
+                self.chunks.pop_front();
             } else {
-                self.lines.push_back(OutLine {
-                    stream,
-                    at: at.clone(),
-                    text: text.to_string(),
-                });
+                break;
             }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.lines.len()
+        (self.next - self.dropped) as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.len() == 0
     }
 
-    pub fn get(&self, i: usize) -> Option<&OutLine> {
-        self.lines.get(i)
+    /// Line `i` of those kept (0 is the oldest).
+    pub fn get(&self, i: usize) -> Option<OutLine<'_>> {
+        if i >= self.len() {
+            return None;
+        }
+        let abs = self.dropped + i as u64;
+        let c = self
+            .chunks
+            .partition_point(|c| c.first + c.lines() as u64 <= abs);
+        let chunk = self.chunks.get(c)?;
+        Some(chunk.line((abs - chunk.first) as usize))
     }
 
     /// Lines dropped from the front to stay within the cap.
@@ -80,8 +144,8 @@ impl OutputBuffer {
         self.dropped
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &OutLine> + ExactSizeIterator {
-        self.lines.iter()
+    pub fn iter(&self) -> impl Iterator<Item = OutLine<'_>> {
+        (0..self.len()).filter_map(move |i| self.get(i))
     }
 }
 
@@ -97,8 +161,23 @@ mod tests {
         b.push_chunk(Stream::Stderr, &t, "3\n4\r\n");
         assert_eq!(b.len(), 3);
         assert_eq!(b.dropped(), 1);
-        let texts: Vec<&str> = b.iter().map(|l| l.text.as_str()).collect();
+        let texts: Vec<&str> = b.iter().map(|l| l.text).collect();
         assert_eq!(texts, vec!["2", "3", "4"]);
         assert_eq!(b.get(2).unwrap().stream, Stream::Stderr);
+        assert_eq!(b.get(3), None);
+    }
+
+    #[test]
+    fn drops_whole_chunks_and_keeps_empty_lines() {
+        let mut b = OutputBuffer::new(4);
+        let t: Arc<str> = Arc::from("t");
+        for k in 0..10 {
+            b.push_chunk(Stream::Stdout, &t, &format!("a{k}\n\nb{k}\n"));
+        }
+        assert_eq!(b.len(), 4);
+        assert_eq!(b.dropped(), 26);
+        let texts: Vec<&str> = b.iter().map(|l| l.text).collect();
+        assert_eq!(texts, vec!["b8", "a9", "", "b9"]);
+        assert!(b.chunks.len() <= 2);
     }
 }

@@ -434,7 +434,7 @@ fn detail_lines(app: &App) -> Vec<Line<'static>> {
     out
 }
 
-fn output_line(app: &App, line: &super::output::OutLine, hit: bool) -> Line<'static> {
+fn output_line(app: &App, line: super::output::OutLine<'_>, hit: bool) -> Line<'static> {
     let t = &app.theme;
     let mut spans = Vec::new();
     if app.timestamps {
@@ -450,7 +450,7 @@ fn output_line(app: &App, line: &super::output::OutLine, hit: bool) -> Line<'sta
     }
     let q = &app.search.query;
     if !q.is_empty() && !app.search.editing || (app.search.editing && !q.is_empty()) {
-        let plain = ansi::strip(&line.text);
+        let plain = ansi::strip(line.text);
         if plain.contains(q.as_str()) {
             let hl = if hit {
                 t.search_match.add_modifier(Modifier::REVERSED)
@@ -471,7 +471,7 @@ fn output_line(app: &App, line: &super::output::OutLine, hit: bool) -> Line<'sta
             return Line::from(spans);
         }
     }
-    spans.extend(ansi::spans(&line.text, base));
+    spans.extend(ansi::spans(line.text, base));
     Line::from(spans)
 }
 
@@ -664,7 +664,7 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) {
                 } else {
                     t.text_dim
                 };
-                lines.push(Line::styled(format!("  │ {}", ansi::strip(&l.text)), style));
+                lines.push(Line::styled(format!("  │ {}", ansi::strip(l.text)), style));
             }
         }
     }
