@@ -555,6 +555,13 @@ impl Engine {
         Ok(())
     }
 
+    /// Records a step as skipped (by its condition or the operator) and moves on.
+    async fn skip_step(&mut self, id: &str) -> Result<Flow, EngineError> {
+        self.finish_step(id, StepStatus::Skipped, None, Duration::ZERO, None)
+            .await?;
+        Ok(Flow::Next)
+    }
+
     fn run_step<'a>(
         &'a mut self,
         step: &'a Step,
@@ -597,9 +604,7 @@ impl Engine {
             }
             if pending_failure.is_none() {
                 if self.when_false(&step.when) {
-                    self.finish_step(&id, StepStatus::Skipped, None, Duration::ZERO, None)
-                        .await?;
-                    return Ok(Flow::Next);
+                    return self.skip_step(&id).await;
                 }
                 if let Some(gate) = step.effective_gate()
                     && !self.already_approved(&id)
@@ -618,11 +623,7 @@ impl Engine {
                     match self.gate(req).await? {
                         Err(paused) => return Ok(Flow::Stop(paused)),
                         Ok(Choice::Approve) => {}
-                        Ok(Choice::Skip) => {
-                            self.finish_step(&id, StepStatus::Skipped, None, Duration::ZERO, None)
-                                .await?;
-                            return Ok(Flow::Next);
-                        }
+                        Ok(Choice::Skip) => return self.skip_step(&id).await,
                         Ok(Choice::Rollback) => {
                             return self.roll_back(target, phase, RunStatus::Rejected).await;
                         }
@@ -647,11 +648,7 @@ impl Engine {
                     match self.gate(req).await? {
                         Err(paused) => return Ok(Flow::Stop(paused)),
                         Ok(Choice::Retry) => {}
-                        Ok(Choice::Skip) => {
-                            self.finish_step(&id, StepStatus::Skipped, None, Duration::ZERO, None)
-                                .await?;
-                            return Ok(Flow::Next);
-                        }
+                        Ok(Choice::Skip) => return self.skip_step(&id).await,
                         Ok(Choice::Rollback) => {
                             return self.roll_back(target, phase, RunStatus::Failed).await;
                         }
