@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tollgate::engine::context::{self, MASK};
-use tollgate::engine::journal::{self, Journal, Record, Replay};
+use tollgate::engine::context::MASK;
+use tollgate::engine::journal::{self, Journal, Record};
 use tollgate::engine::{
-    Choice, Command, Decision, Engine, EngineError, Event, GateKind, GateRequest, Outcome, RunSpec,
+    Choice, Command, Decision, Engine, EngineError, Event, GateKind, GateRequest, Outcome,
     RunStatus, StepStatus,
 };
 
@@ -25,34 +25,8 @@ struct Run {
     journal: PathBuf,
 }
 
-fn write_runbook(dir: &Path, yaml: &str) -> PathBuf {
-    let path = dir.join("runbook.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
-}
-
-fn spec(dir: &Path, yaml: &str, vars: &[(&str, &str)], replay: bool) -> RunSpec {
-    let path = write_runbook(dir, yaml);
-    let loaded = tollgate::runbook::load(&path).unwrap();
-    assert!(loaded.ok(), "runbook has problems: {:?}", loaded.diags);
-    let overrides: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let vars = context::resolve(&loaded.runbook, &overrides, &|_| None, None).unwrap();
-    let jpath = journal::journal_path(&dir.join("state"), "run-1");
-    let (journal, lines) = Journal::open(&jpath, "run-1").unwrap();
-    RunSpec {
-        runbook: Arc::new(loaded.runbook),
-        runbook_path: path,
-        digest: loaded.digest,
-        run_id: "run-1".into(),
-        vars,
-        journal,
-        replay: replay.then(|| Replay::from_lines(&lines)),
-        who: "tester@host".into(),
-    }
-}
+mod common;
+use common::spec;
 
 fn start_in(dir: tempfile::TempDir, yaml: &str, vars: &[(&str, &str)], replay: bool) -> Run {
     let spec = spec(dir.path(), yaml, vars, replay);

@@ -10,8 +10,7 @@ use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tollgate::engine::context;
-use tollgate::engine::journal::{self, Journal};
+use tollgate::engine::journal;
 use tollgate::engine::{
     Command, Engine, EngineError, Event, Outcome, RunSpec, RunStatus, StepStatus,
 };
@@ -29,24 +28,10 @@ struct Tui {
     _dir: tempfile::TempDir,
 }
 
+mod common;
+
 fn spec(dir: &std::path::Path, yaml: &str) -> RunSpec {
-    let path = dir.join("runbook.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let loaded = tollgate::runbook::load(&path).unwrap();
-    assert!(loaded.ok(), "{:?}", loaded.diags);
-    let vars = context::resolve(&loaded.runbook, &[], &|_| None, None).unwrap();
-    let jpath = journal::journal_path(&dir.join("state"), "run-1");
-    let (journal, _) = Journal::open(&jpath, "run-1").unwrap();
-    RunSpec {
-        runbook: Arc::new(loaded.runbook),
-        runbook_path: path,
-        digest: loaded.digest,
-        run_id: "run-1".into(),
-        vars,
-        journal,
-        replay: None,
-        who: "tester@host".into(),
-    }
+    common::spec(dir, yaml, &[], false)
 }
 
 impl Tui {

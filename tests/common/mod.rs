@@ -1,0 +1,35 @@
+//! What the engine and interface tests share: a runbook written to a folder and a run of it
+//! ready to start, its journal under the folder's `state/`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tollgate::engine::RunSpec;
+use tollgate::engine::context;
+use tollgate::engine::journal::{self, Journal, Replay};
+
+/// `yaml` as `runbook.yaml` in `dir`, checked clean, with `vars` set; `replay` rebuilds the
+/// state from a journal already in `dir/state` (a resume).
+pub fn spec(dir: &Path, yaml: &str, vars: &[(&str, &str)], replay: bool) -> RunSpec {
+    let path = dir.join("runbook.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let loaded = tollgate::runbook::load(&path).unwrap();
+    assert!(loaded.ok(), "runbook has problems: {:?}", loaded.diags);
+    let overrides: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let vars = context::resolve(&loaded.runbook, &overrides, &|_| None, None).unwrap();
+    let jpath = journal::journal_path(&dir.join("state"), "run-1");
+    let (journal, lines) = Journal::open(&jpath, "run-1").unwrap();
+    RunSpec {
+        runbook: Arc::new(loaded.runbook),
+        runbook_path: path,
+        digest: loaded.digest,
+        run_id: "run-1".into(),
+        vars,
+        journal,
+        replay: replay.then(|| Replay::from_lines(&lines)),
+        who: "tester@host".into(),
+    }
+}
