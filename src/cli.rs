@@ -106,6 +106,30 @@ pub enum Cmd {
     Runs,
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Serve an in-memory Kubernetes API on 127.0.0.1, with controllers, to rehearse runbooks against.
+    Sandbox {
+        /// A YAML stream of Kubernetes manifests to start from; may be repeated.
+        #[arg(long, value_name = "FILE")]
+        fixture: Vec<PathBuf>,
+        /// Port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Divide every simulated delay by this (pods start, roll and crash faster).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Log lines each running container writes per simulated second.
+        #[arg(long, value_name = "LINES", default_value_t = 1.0)]
+        log_rate: f64,
+        /// Where to write the kubeconfig (default: STATE_DIR/sandbox/kubeconfig).
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<PathBuf>,
+        /// The kubeconfig context's namespace.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// Serve the API alone: no controllers (nothing schedules, starts or rolls out).
+        #[arg(long)]
+        no_controllers: bool,
+    },
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -149,6 +173,127 @@ pub fn main_with(cli: Cli) -> i32 {
             run(&state_dir, &path, &[], gates)
         }
         Cmd::Resume { run_id, gates } => resume(&state_dir, run_id, gates),
+        Cmd::Sandbox {
+            fixture,
+            port,
+            speed,
+            log_rate,
+            kubeconfig,
+            namespace,
+            no_controllers,
+        } => {
+            let kubeconfig =
+                kubeconfig.unwrap_or_else(|| state_dir.join("sandbox").join("kubeconfig"));
+            let timing = crate::sandbox::Timing { speed, log_rate };
+            sandbox(
+                fixture,
+                port,
+                timing,
+                no_controllers,
+                &kubeconfig,
+                &namespace,
+            )
+        }
+    }
+}
+
+fn sandbox(
+    fixtures: Vec<PathBuf>,
+    port: u16,
+    timing: crate::sandbox::Timing,
+    no_controllers: bool,
+    kubeconfig: &Path,
+    namespace: &str,
+) -> i32 {
+    use crate::sandbox::{Config, Sandbox, StartError};
+    if !(timing.speed.is_finite() && timing.speed > 0.0) {
+        eprintln!(
+            "tollgate: --speed must be a positive number, not {}",
+            timing.speed
+        );
+        return exit::USAGE;
+    }
+    if !(timing.log_rate.is_finite() && timing.log_rate >= 0.0) {
+        eprintln!(
+            "tollgate: --log-rate must be zero or more, not {}",
+            timing.log_rate
+        );
+        return exit::USAGE;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tollgate: cannot start the runtime: {e}");
+            return exit::STATE;
+        }
+    };
+    rt.block_on(async {
+        let config = Config {
+            port,
+            timing,
+            fixtures,
+            no_controllers,
+            history: None,
+        };
+        let sb = match Sandbox::start(config).await {
+            Ok(sb) => sb,
+            Err(e @ StartError::Fixture(_)) => {
+                eprintln!("{e}");
+                return exit::USAGE;
+            }
+            Err(e) => {
+                eprintln!("tollgate: {e}");
+                return exit::STATE;
+            }
+        };
+        let written = kubeconfig
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| std::fs::write(kubeconfig, sb.kubeconfig(namespace)));
+        if let Err(e) = written {
+            eprintln!("tollgate: cannot write {}: {e}", kubeconfig.display());
+            return exit::STATE;
+        }
+        println!("sandbox: Kubernetes API on {}", sb.url());
+        println!("kubeconfig: {}", kubeconfig.display());
+        println!("  export KUBECONFIG={}", kubeconfig.display());
+        println!("stop with Ctrl-C");
+        let _ = std::io::stdout().flush();
+        wait_for_stop().await;
+        drop(sb);
+        let _ = std::fs::remove_file(kubeconfig);
+        exit::OK
+    })
+}
+
+async fn wait_for_stop() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let hup = async {
+        match hup.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+        _ = hup => {}
     }
 }
 

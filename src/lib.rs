@@ -7,5 +7,6 @@ pub mod exec;
 pub mod headless;
 pub mod logging;
 pub mod runbook;
+pub mod sandbox;
 pub mod theme;
 pub mod ui;

@@ -41,7 +41,8 @@ fn schema_is_json_with_the_main_definitions() {
 }
 
 /// `*.yaml` under `dir`, recursively, leaving out `parts/` folders (fragments that are only
-/// included, not runbooks of their own).
+/// included, not runbooks of their own) and `cluster.yaml` (sandbox fixtures: Kubernetes
+/// manifests, loaded by tests/sandbox_fixtures.rs).
 fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -52,7 +53,9 @@ fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
             if recursive && path.file_name().is_some_and(|n| n != "parts") {
                 runbooks_under(&path, out, recursive);
             }
-        } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+        } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml")
+            && path.file_name().is_some_and(|n| n != "cluster.yaml")
+        {
             out.push(path);
         }
     }

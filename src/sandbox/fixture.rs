@@ -1,0 +1,134 @@
+//! Fixtures: a YAML stream of ordinary Kubernetes manifests, loaded into a sandbox before it serves.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::resources::{self, find_api_version_kind};
+use super::store::{Store, name_of, namespace_of};
+
+/// Largest fixture file read.
+const MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Load a fixture file; the error is one line naming the file and the document.
+pub fn load_file(store: &Store, path: &Path) -> Result<usize, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+    if meta.len() > MAX_BYTES {
+        return Err(format!(
+            "{shown}: fixture is {} bytes, more than the {MAX_BYTES} allowed",
+            meta.len()
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+    load_str(store, &text, &shown.to_string())
+}
+
+/// The manifests of a YAML stream, `List`s flattened.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<Value>, String> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+        .map_err(|e| format!("{origin}: {}", e.to_string().lines().next().unwrap_or("")))?;
+    let mut out = Vec::new();
+    for (i, d) in docs.into_iter().enumerate() {
+        match d {
+            Value::Null => {}
+            Value::Object(_) if d.get("kind") == Some(&json!("List")) => {
+                for it in d
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    out.push(it);
+                }
+            }
+            Value::Object(_) => out.push(d),
+            _ => {
+                return Err(format!(
+                    "{origin}: document {}: a manifest must be a mapping",
+                    i + 1
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Load the manifests of a YAML stream: namespaces first, then the rest in order. Status is kept as
+/// written (nodes report their capacity that way). Returns how many objects were created.
+pub fn load_str(store: &Store, text: &str, origin: &str) -> Result<usize, String> {
+    let docs = parse(text, origin)?;
+    let mut order: Vec<(usize, &Value)> = docs.iter().enumerate().collect();
+    order.sort_by_key(|(i, d)| (d.get("kind") != Some(&json!("Namespace")), *i));
+    let mut n = 0;
+    for (i, d) in order {
+        let api_version = d.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = d.get("kind").and_then(Value::as_str).unwrap_or("");
+        let what = format!("{origin}: document {} ({kind} {})", i + 1, name_of(d));
+        let Some(rt) = find_api_version_kind(api_version, kind) else {
+            return Err(format!(
+                "{what}: the sandbox does not serve {api_version} {kind}"
+            ));
+        };
+        let ns = if rt.namespaced {
+            match namespace_of(d) {
+                "" => "default",
+                n => n,
+            }
+        } else {
+            ""
+        };
+        if rt.namespaced && ns != "default" {
+            let nsrt = resources::by_kind("Namespace");
+            if store.get(nsrt, "", ns).is_err() {
+                let _ = store.create(nsrt, "", json!({"metadata": {"name": ns}}), false);
+            }
+        }
+        let result = if rt.kind == "Namespace" && store.get(rt, "", name_of(d)).is_ok() {
+            continue;
+        } else {
+            store.create_with_status(rt, ns, d.clone())
+        };
+        result.map_err(|e| format!("{what}: {}", e.message))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A cluster with no node gets one, so pods can be scheduled.
+pub fn ensure_node(store: &Store) {
+    let rt = resources::by_kind("Node");
+    if store.count(rt) > 0 {
+        return;
+    }
+    let _ = store.create_with_status(rt, "", default_node("sandbox-node-1"));
+}
+
+/// A ready node with room for 110 pods.
+pub fn default_node(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+            },
+        },
+        "spec": {},
+        "status": {
+            "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+            "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+            "conditions": [{
+                "type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "kubelet is posting ready status",
+            }],
+            "nodeInfo": {
+                "kubeletVersion": "v1.35.0", "containerRuntimeVersion": "containerd://2.0.0",
+                "operatingSystem": "linux", "architecture": "amd64",
+            },
+        },
+    })
+}

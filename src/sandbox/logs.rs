@@ -1,0 +1,211 @@
+//! Container logs: what each container has written, the previous instance's log after a restart, and
+//! followers that read new lines as they come and stop when the container does.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+/// Lines kept per container instance.
+pub const KEEP: usize = 10_000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogLine {
+    pub seq: u64,
+    pub time: DateTime<Utc>,
+    pub text: String,
+}
+
+#[derive(Default)]
+struct Buf {
+    lines: VecDeque<LogLine>,
+    next_seq: u64,
+    ended: bool,
+}
+
+/// One container instance's log.
+pub struct InstanceLog {
+    buf: Mutex<Buf>,
+    notify: tokio::sync::watch::Sender<u64>,
+}
+
+impl InstanceLog {
+    fn new() -> Arc<InstanceLog> {
+        Arc::new(InstanceLog {
+            buf: Mutex::new(Buf::default()),
+            notify: tokio::sync::watch::channel(0).0,
+        })
+    }
+
+    fn push(&self, text: &str, time: DateTime<Utc>) {
+        let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        if b.ended {
+            return;
+        }
+        let seq = b.next_seq;
+        b.next_seq += 1;
+        b.lines.push_back(LogLine {
+            seq,
+            time,
+            text: text.to_string(),
+        });
+        while b.lines.len() > KEEP {
+            b.lines.pop_front();
+        }
+        drop(b);
+        self.notify.send_replace(seq + 1);
+    }
+
+    fn end(&self) {
+        self.buf.lock().unwrap_or_else(|e| e.into_inner()).ended = true;
+        self.notify.send_modify(|_| {});
+    }
+
+    /// Every kept line.
+    pub fn lines(&self) -> Vec<LogLine> {
+        let b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        b.lines.iter().cloned().collect()
+    }
+}
+
+#[derive(Default)]
+struct Container {
+    current: Option<Arc<InstanceLog>>,
+    previous: Option<Arc<InstanceLog>>,
+}
+
+type Key = (String, String, String);
+
+/// Every container's log in the sandbox.
+#[derive(Default)]
+pub struct LogHub {
+    containers: Mutex<HashMap<Key, Container>>,
+}
+
+fn k(ns: &str, pod: &str, container: &str) -> Key {
+    (ns.into(), pod.into(), container.into())
+}
+
+impl LogHub {
+    pub fn new() -> Arc<LogHub> {
+        Arc::new(LogHub::default())
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<Key, Container>) -> R) -> R {
+        let mut m = self.containers.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut m)
+    }
+
+    /// A container (re)starts: its current log becomes the previous one and a new one begins.
+    pub fn start(&self, ns: &str, pod: &str, container: &str) {
+        self.with(|m| {
+            let c = m.entry(k(ns, pod, container)).or_default();
+            if let Some(old) = c.current.take() {
+                old.end();
+                c.previous = Some(old);
+            }
+            c.current = Some(InstanceLog::new());
+        });
+    }
+
+    /// A line written by a running container.
+    pub fn append(&self, ns: &str, pod: &str, container: &str, text: &str) {
+        self.append_at(ns, pod, container, text, Utc::now());
+    }
+
+    pub fn append_at(&self, ns: &str, pod: &str, container: &str, text: &str, at: DateTime<Utc>) {
+        let log = self.with(|m| {
+            let c = m.entry(k(ns, pod, container)).or_default();
+            c.current.get_or_insert_with(InstanceLog::new).clone()
+        });
+        log.push(text, at);
+    }
+
+    /// The container stopped: followers finish.
+    pub fn stop(&self, ns: &str, pod: &str, container: &str) {
+        if let Some(c) = self.with(|m| {
+            m.get(&k(ns, pod, container))
+                .and_then(|c| c.current.clone())
+        }) {
+            c.end();
+        }
+    }
+
+    /// The pod is gone: every follower of its containers finishes and the logs are dropped.
+    pub fn remove_pod(&self, ns: &str, pod: &str) {
+        let gone: Vec<Container> = self.with(|m| {
+            let keys: Vec<Key> = m
+                .keys()
+                .filter(|(n, p, _)| n == ns && p == pod)
+                .cloned()
+                .collect();
+            keys.into_iter().filter_map(|key| m.remove(&key)).collect()
+        });
+        for c in gone {
+            if let Some(l) = c.current {
+                l.end();
+            }
+        }
+    }
+
+    /// The current (or previous) instance's log of a container.
+    pub fn instance(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Option<Arc<InstanceLog>> {
+        self.with(|m| {
+            m.get(&k(ns, pod, container)).and_then(|c| {
+                if previous {
+                    c.previous.clone()
+                } else {
+                    c.current.clone()
+                }
+            })
+        })
+    }
+}
+
+/// Reads an instance's log from a position, waiting for new lines.
+pub struct Follower {
+    log: Arc<InstanceLog>,
+    rx: tokio::sync::watch::Receiver<u64>,
+    next: u64,
+}
+
+impl Follower {
+    /// Follow `log` from the line with sequence number `from`.
+    pub fn new(log: Arc<InstanceLog>, from: u64) -> Follower {
+        let rx = log.notify.subscribe();
+        Follower {
+            log,
+            rx,
+            next: from,
+        }
+    }
+
+    /// The next lines, waiting for at least one; `None` when the container has stopped and every line
+    /// has been read.
+    pub async fn next_batch(&mut self) -> Option<Vec<LogLine>> {
+        loop {
+            self.rx.borrow_and_update();
+            {
+                let b = self.log.buf.lock().unwrap_or_else(|e| e.into_inner());
+                let start = b.lines.partition_point(|l| l.seq < self.next);
+                if start < b.lines.len() {
+                    let out: Vec<LogLine> = b.lines.range(start..).cloned().collect();
+                    self.next = out.last().map(|l| l.seq + 1).unwrap_or(self.next);
+                    return Some(out);
+                }
+                if b.ended {
+                    return None;
+                }
+            }
+            if self.rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The sandbox: an in-memory Kubernetes API served over HTTP on 127.0.0.1, with controllers that make
+//! it behave like a cluster (Deployments roll out, pods start, crash and log, Jobs complete).
+//!
+//! Runbooks are rehearsed against it and tollgate's own tests talk to it through kube-rs exactly as they
+//! would to a real cluster. Its modules, from the bottom up:
+//! - [`resources`]: the served types and discovery documents;
+//! - [`store`]: objects as JSON with the API server's write rules, and the change history watches read;
+//! - [`selector`], [`patch`], [`defaults`]: label/field selectors, the four patch types, defaulting and
+//!   validation;
+//! - [`logs`]: container logs, previous instances and followers;
+//! - [`controllers`]: deployment, replica set, scheduler, kubelet and job controllers, with events;
+//! - [`server`]: the REST paths, watch and log streaming;
+//! - [`fixture`]: a YAML stream of manifests loaded at start.
+
+pub mod controllers;
+pub mod defaults;
+pub mod error;
+pub mod fixture;
+pub mod logs;
+pub mod patch;
+pub mod resources;
+pub mod selector;
+pub mod server;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+pub use error::ApiError;
+pub use logs::LogHub;
+pub use store::Store;
+
+/// How fast simulated time runs and how chatty containers are.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// Every delay is divided by this: 1.0 is a watchable pace, 50 suits tests.
+    pub speed: f64,
+    /// Log lines a running container writes per second (before `speed`); 0 for none.
+    pub log_rate: f64,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            speed: 1.0,
+            log_rate: 1.0,
+        }
+    }
+}
+
+impl Timing {
+    /// A delay of `secs` simulated seconds, in real time.
+    pub fn delay(&self, secs: f64) -> Duration {
+        let speed = if self.speed.is_finite() && self.speed > 0.0 {
+            self.speed
+        } else {
+            1.0
+        };
+        Duration::from_secs_f64((secs / speed).clamp(0.0, 86_400.0))
+    }
+}
+
+/// What the controllers and the server share.
+pub struct Ctx {
+    pub store: Arc<Store>,
+    pub logs: Arc<LogHub>,
+    pub timing: Timing,
+}
+
+/// How to start a sandbox.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    pub timing: Timing,
+    /// Fixture files (YAML streams of manifests) loaded before the controllers start.
+    pub fixtures: Vec<PathBuf>,
+    /// Start without controllers: a bare API server (for tests of the API alone).
+    pub no_controllers: bool,
+    /// Changes kept for watches (default [`store::HISTORY`]); a watch from older gets 410 Gone.
+    pub history: Option<usize>,
+}
+
+impl Config {
+    /// A sandbox for tests: fast time, no fixture.
+    pub fn fast() -> Config {
+        Config {
+            timing: Timing {
+                speed: 50.0,
+                log_rate: 1.0,
+            },
+            ..Config::default()
+        }
+    }
+}
+
+/// Why a sandbox did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("{0}")]
+    Fixture(String),
+}
+
+/// A running sandbox. Dropping it stops the server and the controllers.
+pub struct Sandbox {
+    ctx: Arc<Ctx>,
+    addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Namespaces every cluster has.
+const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+impl Sandbox {
+    /// Start a sandbox on the current tokio runtime.
+    pub async fn start(config: Config) -> Result<Sandbox, StartError> {
+        let ctx = Arc::new(Ctx {
+            store: Store::with_history(config.history.unwrap_or(store::HISTORY)),
+            logs: LogHub::new(),
+            timing: config.timing.clone(),
+        });
+        let nsrt = resources::by_kind("Namespace");
+        for ns in SYSTEM_NAMESPACES {
+            let _ = ctx
+                .store
+                .create(nsrt, "", json!({"metadata": {"name": ns}}), false);
+        }
+        for f in &config.fixtures {
+            fixture::load_file(&ctx.store, f).map_err(StartError::Fixture)?;
+        }
+        fixture::ensure_node(&ctx.store);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .map_err(|source| StartError::Bind {
+                port: config.port,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            port: config.port,
+            source,
+        })?;
+        let mut tasks = vec![tokio::spawn(server::serve(ctx.clone(), listener))];
+        if !config.no_controllers {
+            tasks.extend(controllers::spawn(ctx.clone()));
+        }
+        Ok(Sandbox { ctx, addr, tasks })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.ctx.store
+    }
+
+    pub fn logs(&self) -> &Arc<LogHub> {
+        &self.ctx.logs
+    }
+
+    pub fn ctx(&self) -> &Arc<Ctx> {
+        &self.ctx
+    }
+
+    /// A kubeconfig for this sandbox, with `namespace` as the context's default.
+    pub fn kubeconfig(&self, namespace: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: tollgate-sandbox\n  cluster:\n    server: {url}\ncontexts:\n- name: tollgate-sandbox\n  context:\n    cluster: tollgate-sandbox\n    namespace: {namespace}\n    user: tollgate-sandbox\ncurrent-context: tollgate-sandbox\nusers:\n- name: tollgate-sandbox\n  user:\n    token: sandbox\n",
+            url = self.url()
+        )
+    }
+
+    /// A kube-rs configuration for this sandbox.
+    pub fn client_config(&self, namespace: &str) -> kube::Config {
+        let uri = self
+            .url()
+            .parse()
+            .unwrap_or_else(|_| hyper::Uri::from_static("http://127.0.0.1"));
+        let mut c = kube::Config::new(uri);
+        c.default_namespace = namespace.to_string();
+        c
+    }
+
+    /// A kube-rs client for this sandbox, `default` namespace.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.client_config("default"))
+            .expect("a plain-HTTP kube client always builds")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

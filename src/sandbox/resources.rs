@@ -1,0 +1,395 @@
+//! The resource types the sandbox serves, as the API server's discovery documents describe them.
+
+use serde_json::{Value, json};
+
+/// One served resource type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ResourceType {
+    /// API group; "" is the core group.
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub namespaced: bool,
+    pub short_names: &'static [&'static str],
+    /// Subresources served under `.../{name}/{sub}`.
+    pub subresources: &'static [&'static str],
+    /// Whether the main resource ignores `status` on update (it has a status subresource).
+    pub has_status: bool,
+    pub categories: &'static [&'static str],
+}
+
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+macro_rules! rt {
+    ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, $ns:expr, $short:expr, $subs:expr, $status:expr, $cat:expr) => {
+        ResourceType {
+            group: $group,
+            version: $version,
+            kind: $kind,
+            plural: $plural,
+            singular: $singular,
+            namespaced: $ns,
+            short_names: $short,
+            subresources: $subs,
+            has_status: $status,
+            categories: $cat,
+        }
+    };
+}
+
+/// Every type the sandbox serves, core group first.
+pub static RESOURCES: &[ResourceType] = &[
+    rt!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        false,
+        &["ns"],
+        &["status"],
+        true,
+        &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        "node",
+        false,
+        &["no"],
+        &["status"],
+        true,
+        &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        "pod",
+        true,
+        &["po"],
+        &["log", "status"],
+        true,
+        &["all"]
+    ),
+    rt!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        true,
+        &["svc"],
+        &["status"],
+        true,
+        &["all"]
+    ),
+    rt!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        true,
+        &["cm"],
+        &[],
+        false,
+        &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "Secret",
+        "secrets",
+        "secret",
+        true,
+        &[],
+        &[],
+        false,
+        &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "Event",
+        "events",
+        "event",
+        true,
+        &["ev"],
+        &[],
+        false,
+        &[]
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        true,
+        &["deploy"],
+        &["scale", "status"],
+        true,
+        &["all"]
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        true,
+        &["rs"],
+        &["scale", "status"],
+        true,
+        &["all"]
+    ),
+    rt!(
+        "batch",
+        "v1",
+        "Job",
+        "jobs",
+        "job",
+        true,
+        &[],
+        &["status"],
+        true,
+        &["all"]
+    ),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        "ingress",
+        true,
+        &["ing"],
+        &["status"],
+        true,
+        &[]
+    ),
+];
+
+impl ResourceType {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// Index of this type in [`RESOURCES`].
+    pub fn index(&'static self) -> usize {
+        RESOURCES
+            .iter()
+            .position(|r| std::ptr::eq(r, self))
+            .unwrap_or(0)
+    }
+
+    /// The path prefix of the group-version: `/api/v1` or `/apis/apps/v1`.
+    pub fn prefix(&self) -> String {
+        if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        }
+    }
+}
+
+/// The type with this kind, e.g. `by_kind("Pod")`.
+pub fn by_kind(kind: &str) -> &'static ResourceType {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind)
+        .unwrap_or_else(|| panic!("sandbox serves no kind {kind}"))
+}
+
+/// The type with this kind, if served.
+pub fn find_kind(kind: &str) -> Option<&'static ResourceType> {
+    RESOURCES.iter().find(|r| r.kind == kind)
+}
+
+/// The type served at group/version/plural.
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The type with this apiVersion and kind, as a manifest names it.
+pub fn find_api_version_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)
+}
+
+fn groups() -> Vec<&'static str> {
+    let mut out: Vec<&str> = Vec::new();
+    for r in RESOURCES {
+        if !r.group.is_empty() && !out.contains(&r.group) {
+            out.push(r.group);
+        }
+    }
+    out
+}
+
+/// `GET /version`.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "35",
+        "gitVersion": "v1.35.0-tollgate-sandbox",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.25.0",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
+/// `GET /api`.
+pub fn core_versions() -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+    })
+}
+
+/// `GET /apis`.
+pub fn group_list() -> Value {
+    let groups: Vec<Value> = groups()
+        .into_iter()
+        .map(|g| {
+            let gv = json!({"groupVersion": format!("{g}/v1"), "version": "v1"});
+            json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `GET /apis/{group}`.
+pub fn group(group: &str) -> Option<Value> {
+    if !groups().contains(&group) {
+        return None;
+    }
+    let gv = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+    Some(json!({
+        "kind": "APIGroup", "apiVersion": "v1", "name": group,
+        "versions": [gv.clone()], "preferredVersion": gv,
+    }))
+}
+
+fn api_resources(group: &str, version: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        out.push(json!({
+            "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+            "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names,
+            "categories": r.categories,
+        }));
+        for sub in r.subresources {
+            let (kind, verbs): (&str, &[&str]) = match *sub {
+                "log" => ("Pod", &["get"]),
+                "scale" => ("Scale", &["get", "patch", "update"]),
+                _ => (r.kind, &["get", "patch", "update"]),
+            };
+            let mut v = json!({
+                "name": format!("{}/{}", r.plural, sub), "singularName": "",
+                "namespaced": r.namespaced, "kind": kind, "verbs": verbs,
+            });
+            if *sub == "scale" {
+                v["group"] = json!("autoscaling");
+                v["version"] = json!("v1");
+            }
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// `GET /api/v1` or `GET /apis/{group}/{version}`.
+pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+    let resources = api_resources(group, version);
+    if resources.is_empty() {
+        return None;
+    }
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(json!({
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources,
+    }))
+}
+
+/// Aggregated discovery (`apidiscovery.k8s.io/v2`) for the core group (`core = true`) or the named groups.
+pub fn aggregated(core: bool) -> Value {
+    let group_names: Vec<&str> = if core { vec![""] } else { groups() };
+    let items: Vec<Value> = group_names
+        .into_iter()
+        .map(|g| {
+            let resources: Vec<Value> = RESOURCES
+                .iter()
+                .filter(|r| r.group == g)
+                .map(|r| {
+                    let subs: Vec<Value> = r
+                        .subresources
+                        .iter()
+                        .map(|s| {
+                            let (kind, group, version, verbs): (&str, &str, &str, &[&str]) =
+                                match *s {
+                                    "log" => ("Pod", "", "v1", &["get"]),
+                                    "scale" => {
+                                        ("Scale", "autoscaling", "v1", &["get", "patch", "update"])
+                                    }
+                                    _ => (r.kind, r.group, r.version, &["get", "patch", "update"]),
+                                };
+                            json!({
+                                "subresource": s,
+                                "responseKind": {"group": group, "version": version, "kind": kind},
+                                "verbs": verbs,
+                            })
+                        })
+                        .collect();
+                    json!({
+                        "resource": r.plural, "singularResource": r.singular,
+                        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+                        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                        "verbs": VERBS, "shortNames": r.short_names, "categories": r.categories,
+                        "subresources": subs,
+                    })
+                })
+                .collect();
+            let mut meta = json!({});
+            if !g.is_empty() {
+                meta["name"] = json!(g);
+            }
+            json!({
+                "metadata": meta,
+                "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
+            })
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}

@@ -1,0 +1,1013 @@
+//! The object store: every object as JSON, one resourceVersion counter, and a history of changes that
+//! watches read from.
+//!
+//! Writes follow the API server's rules: names are validated, namespaces must exist, `resourceVersion`
+//! preconditions give 409, the main resource ignores `status` and the `status` subresource ignores everything
+//! else, `generation` moves only when the spec does, an update that changes nothing writes nothing, and a
+//! delete honours finalizers, graceful pod termination and owner-reference cascading.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Map, Value, json};
+
+use super::defaults;
+use super::error::ApiError;
+use super::resources::{RESOURCES, ResourceType, by_kind};
+
+/// How many changes the history keeps; a watch from an older resourceVersion gets 410 Gone.
+pub const HISTORY: usize = 20_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One write, as watches see it.
+#[derive(Debug)]
+pub struct Change {
+    pub rv: u64,
+    pub event: EventType,
+    pub rt: &'static ResourceType,
+    pub namespace: String,
+    /// The object after the write (for a delete: as it was, with the delete's resourceVersion).
+    pub object: Arc<Value>,
+    /// The object before the write, for modifications; watches with selectors need it.
+    pub old: Option<Arc<Value>>,
+}
+
+/// Which part of an object a write may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Everything but `status` (for types with a status subresource).
+    Main,
+    /// Only `status`.
+    Status,
+    /// Everything, status included: controllers and fixtures.
+    All,
+}
+
+/// What a delete asks for.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    /// "Background", "Foreground" or "Orphan"; `None` is the type's default.
+    pub propagation: Option<String>,
+    pub grace_period_seconds: Option<i64>,
+    pub precondition_uid: Option<String>,
+    pub precondition_rv: Option<String>,
+    pub dry_run: bool,
+}
+
+type Key = (String, String);
+
+struct Inner {
+    rv: u64,
+    objects: Vec<BTreeMap<Key, Arc<Value>>>,
+    history: VecDeque<Arc<Change>>,
+    history_limit: usize,
+    cluster_ip: u32,
+    /// Owner uid → the objects whose ownerReferences name it: the garbage collector's graph.
+    owned: HashMap<String, BTreeSet<(usize, Key)>>,
+}
+
+fn owner_uids(obj: &Value) -> impl Iterator<Item = &str> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str))
+}
+
+impl Inner {
+    fn unlink(&mut self, idx: usize, k: &Key, obj: &Value) {
+        for uid in owner_uids(obj) {
+            if let Some(set) = self.owned.get_mut(uid) {
+                set.remove(&(idx, k.clone()));
+                if set.is_empty() {
+                    self.owned.remove(uid);
+                }
+            }
+        }
+    }
+
+    fn link(&mut self, idx: usize, k: &Key, obj: &Value) {
+        for uid in owner_uids(obj) {
+            self.owned
+                .entry(uid.to_string())
+                .or_default()
+                .insert((idx, k.clone()));
+        }
+    }
+}
+
+/// The store. Cheap to share; every method takes `&self`.
+pub struct Store {
+    inner: Mutex<Inner>,
+    notify: tokio::sync::watch::Sender<u64>,
+}
+
+fn key(ns: &str, name: &str) -> Key {
+    (ns.to_string(), name.to_string())
+}
+
+/// `2026-11-23T13:45:00Z`, as Kubernetes writes metav1.Time.
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// `2026-11-23T13:45:00.123456Z`, as Kubernetes writes metav1.MicroTime.
+pub fn now_micro() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// A random UUID (version 4).
+pub fn uuid() -> String {
+    let a = fastrand::u128(..);
+    let b = (a & !(0xf000 << 64) & !(0xc000 << 48)) | (0x4000 << 64) | (0x8000 << 48);
+    let h = format!("{b:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Random suffix characters as apimachinery uses them (no vowels, no confusable digits).
+pub fn random_suffix(n: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..n)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub fn meta(obj: &Value) -> Option<&Map<String, Value>> {
+    obj.get("metadata").and_then(Value::as_object)
+}
+
+pub fn name_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+pub fn namespace_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+pub fn uid_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn rv_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = json!({});
+    }
+    let map = obj.as_object_mut().expect("object");
+    let m = map.entry("metadata").or_insert_with(|| json!({}));
+    if !m.is_object() {
+        *m = json!({});
+    }
+    m.as_object_mut().expect("object")
+}
+
+/// Whether this kind carries `metadata.generation`.
+fn has_generation(rt: &ResourceType) -> bool {
+    matches!(
+        rt.kind,
+        "Deployment" | "ReplicaSet" | "Job" | "Pod" | "Ingress" | "Service"
+    )
+}
+
+/// An object minus `metadata` and `status`: what moves `generation`.
+fn spec_part(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+        m.remove("kind");
+        m.remove("apiVersion");
+    }
+    v
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !p.starts_with('-')
+                && !p.ends_with('-')
+        })
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && !s.contains('.') && is_dns_subdomain(s)
+}
+
+fn name_rule(rt: &ResourceType) -> (fn(&str) -> bool, &'static str) {
+    match rt.kind {
+        "Namespace" | "Service" => (
+            is_dns_label,
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        ),
+        _ => (
+            is_dns_subdomain,
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+        ),
+    }
+}
+
+impl Store {
+    pub fn new() -> Arc<Store> {
+        Store::with_history(HISTORY)
+    }
+
+    /// A store that keeps `limit` changes for watches (at least 1).
+    pub fn with_history(limit: usize) -> Arc<Store> {
+        let (notify, _) = tokio::sync::watch::channel(0);
+        Arc::new(Store {
+            inner: Mutex::new(Inner {
+                rv: 1000,
+                objects: RESOURCES.iter().map(|_| BTreeMap::new()).collect(),
+                history: VecDeque::new(),
+                history_limit: limit.max(1),
+                cluster_ip: 10,
+                owned: HashMap::new(),
+            }),
+            notify,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The newest resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.lock().rv
+    }
+
+    /// A receiver that changes whenever anything is written; its value is the newest resourceVersion.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.notify.subscribe()
+    }
+
+    /// Changes after `rv` of type `rt` in namespace `ns` (all namespaces for `None`), at most `max`, and
+    /// the resourceVersion they run up to. `Err` with 410 Gone when `rv` is older than the history.
+    pub fn changes_since(
+        &self,
+        rt: &'static ResourceType,
+        ns: Option<&str>,
+        rv: u64,
+        max: usize,
+    ) -> Result<(Vec<Arc<Change>>, u64), ApiError> {
+        let inner = self.lock();
+        let oldest = inner.history.front().map(|c| c.rv).unwrap_or(inner.rv + 1);
+        if rv + 1 < oldest && inner.history.len() >= inner.history_limit {
+            return Err(ApiError::gone(format!(
+                "too old resource version: {rv} ({})",
+                oldest - 1
+            )));
+        }
+        let start = inner.history.partition_point(|c| c.rv <= rv);
+        let mut out = Vec::new();
+        let mut upto = inner.rv.max(rv);
+        for c in inner.history.range(start..) {
+            if out.len() >= max {
+                upto = c.rv - 1;
+                break;
+            }
+            if std::ptr::eq(c.rt, rt) && ns.is_none_or(|n| n == c.namespace) {
+                out.push(c.clone());
+            }
+        }
+        Ok((out, upto))
+    }
+
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        event: EventType,
+        mut obj: Value,
+        old: Option<Arc<Value>>,
+    ) -> Arc<Value> {
+        inner.rv += 1;
+        let rv = inner.rv;
+        metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+        let ns = namespace_of(&obj).to_string();
+        let name = name_of(&obj).to_string();
+        let obj = Arc::new(obj);
+        let idx = rt.index();
+        let k = key(&ns, &name);
+        let previous = match event {
+            EventType::Deleted => inner.objects[idx].remove(&k),
+            _ => inner.objects[idx].insert(k.clone(), obj.clone()),
+        };
+        if let Some(p) = previous {
+            inner.unlink(idx, &k, &p);
+        }
+        if event != EventType::Deleted {
+            inner.link(idx, &k, &obj);
+        }
+        inner.history.push_back(Arc::new(Change {
+            rv,
+            event,
+            rt,
+            namespace: ns,
+            object: obj.clone(),
+            old,
+        }));
+        while inner.history.len() > inner.history_limit {
+            inner.history.pop_front();
+        }
+        self.notify.send_replace(rv);
+        obj
+    }
+
+    /// `GET` one object.
+    pub fn get(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<Arc<Value>, ApiError> {
+        let inner = self.lock();
+        inner.objects[rt.index()]
+            .get(&key(if rt.namespaced { ns } else { "" }, name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(rt, name))
+    }
+
+    /// Every object of a type in a namespace (all for `None`), in key order, that `keep` accepts, and the
+    /// resourceVersion of the snapshot.
+    pub fn list(
+        &self,
+        rt: &'static ResourceType,
+        ns: Option<&str>,
+        keep: &dyn Fn(&Value) -> bool,
+    ) -> (Vec<Arc<Value>>, u64) {
+        let inner = self.lock();
+        let map = &inner.objects[rt.index()];
+        let items = match ns.filter(|_| rt.namespaced) {
+            Some(ns) => map
+                .range(key(ns, "")..)
+                .take_while(|((n, _), _)| n == ns)
+                .filter(|(_, v)| keep(v))
+                .map(|(_, v)| v.clone())
+                .collect(),
+            None => map.values().filter(|v| keep(v)).cloned().collect(),
+        };
+        (items, inner.rv)
+    }
+
+    /// A page of a list: objects after `after` (a `namespace/name` key), at most `limit`; returns the
+    /// items, the snapshot's resourceVersion and how many matching items remain after the page.
+    pub fn list_page(
+        &self,
+        rt: &'static ResourceType,
+        ns: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+        keep: &dyn Fn(&Value) -> bool,
+    ) -> (Vec<Arc<Value>>, u64, usize) {
+        let inner = self.lock();
+        let map = &inner.objects[rt.index()];
+        let ns = ns.filter(|_| rt.namespaced);
+        let in_ns = |k: &Key| ns.is_none_or(|n| k.0 == n);
+        let start = match (after, ns) {
+            (Some((a, b)), _) => std::ops::Bound::Excluded(key(a, b)),
+            (None, Some(n)) => std::ops::Bound::Included(key(n, "")),
+            (None, None) => std::ops::Bound::Unbounded,
+        };
+        let mut items = Vec::new();
+        let mut remaining = 0;
+        for (k, v) in map.range((start, std::ops::Bound::Unbounded)) {
+            if !in_ns(k) {
+                if ns.is_some() {
+                    break;
+                }
+                continue;
+            }
+            if !keep(v) {
+                continue;
+            }
+            if items.len() < limit {
+                items.push(v.clone());
+            } else {
+                remaining += 1;
+            }
+        }
+        (items, inner.rv, remaining)
+    }
+
+    /// `POST`: create an object. `ns` is the request's namespace ("" for cluster-scoped types).
+    pub fn create(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        if !obj.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request was not an object",
+            ));
+        }
+        self.check_kind(rt, &obj)?;
+        let mut inner = self.lock();
+        {
+            let m = metadata_mut(&mut obj);
+            if rt.namespaced {
+                match m.get("namespace").and_then(Value::as_str) {
+                    Some(n) if !n.is_empty() && n != ns => {
+                        return Err(ApiError::bad_request(
+                            "the namespace of the provided object does not match the namespace sent on the request",
+                        ));
+                    }
+                    _ => {
+                        m.insert("namespace".into(), json!(ns));
+                    }
+                }
+            } else {
+                m.remove("namespace");
+            }
+            let name = m.get("name").and_then(Value::as_str).unwrap_or("");
+            if name.is_empty() {
+                match m.get("generateName").and_then(Value::as_str) {
+                    Some(g) if !g.is_empty() => {
+                        let name = format!("{g}{}", random_suffix(5));
+                        m.insert("name".into(), json!(name));
+                    }
+                    _ => {
+                        return Err(ApiError::invalid(
+                            rt,
+                            "",
+                            vec![(
+                                "metadata.name".into(),
+                                "Required value: name or generateName is required".into(),
+                            )],
+                        ));
+                    }
+                }
+            }
+            m.remove("resourceVersion");
+            m.remove("deletionTimestamp");
+            m.remove("deletionGracePeriodSeconds");
+            m.insert("uid".into(), json!(uuid()));
+            m.insert("creationTimestamp".into(), json!(now()));
+            if has_generation(rt) {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
+        }
+        let name = name_of(&obj).to_string();
+        let (valid, rule) = name_rule(rt);
+        if !valid(&name) {
+            return Err(ApiError::invalid(
+                rt,
+                &name,
+                vec![(
+                    "metadata.name".into(),
+                    format!("Invalid value: \"{name}\": {rule}"),
+                )],
+            ));
+        }
+        if rt.namespaced {
+            let nsrt = by_kind("Namespace");
+            match inner.objects[nsrt.index()].get(&key("", ns)) {
+                None => return Err(ApiError::not_found(nsrt, ns)),
+                Some(n) if n.pointer("/status/phase") == Some(&json!("Terminating")) => {
+                    return Err(ApiError::forbidden(format!(
+                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                        rt.plural
+                    )));
+                }
+                _ => {}
+            }
+        }
+        let map_ns = if rt.namespaced { ns } else { "" };
+        if inner.objects[rt.index()].contains_key(&key(map_ns, &name)) {
+            return Err(ApiError::already_exists(rt, &name));
+        }
+        if let Some(o) = obj.as_object_mut() {
+            o.insert("apiVersion".into(), json!(rt.api_version()));
+            o.insert("kind".into(), json!(rt.kind));
+        }
+        defaults::prepare_for_create(rt, &mut obj);
+        if rt.kind == "Service" {
+            defaults::allocate_cluster_ip(&mut obj, &mut inner.cluster_ip);
+        }
+        let errors = defaults::validate(rt, &obj);
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(rt, &name, errors));
+        }
+        if dry_run {
+            return Ok(Arc::new(obj));
+        }
+        Ok(self.commit(&mut inner, rt, EventType::Added, obj, None))
+    }
+
+    /// Create an object as a fixture or controller does: status kept as given.
+    pub fn create_with_status(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        obj: Value,
+    ) -> Result<Arc<Value>, ApiError> {
+        let status = obj.get("status").cloned();
+        let created = self.create(rt, ns, obj, false)?;
+        match status {
+            Some(s) if created.get("status") != Some(&s) => {
+                let ns = namespace_of(&created).to_string();
+                let name = name_of(&created).to_string();
+                self.modify(rt, &ns, &name, Part::All, |o| {
+                    o["status"] = s;
+                    Ok(())
+                })
+            }
+            _ => Ok(created),
+        }
+    }
+
+    fn check_kind(&self, rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+        if let Some(k) = obj.get("kind").and_then(Value::as_str)
+            && !k.is_empty()
+            && k != rt.kind
+        {
+            return Err(ApiError::bad_request(format!(
+                "the kind of the object ({k}) does not match the kind of the request ({})",
+                rt.kind
+            )));
+        }
+        Ok(())
+    }
+
+    /// `PUT`: replace an object (or its status). A non-empty `metadata.resourceVersion` must match.
+    pub fn update(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        part: Part,
+        dry_run: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        if !obj.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request was not an object",
+            ));
+        }
+        self.check_kind(rt, &obj)?;
+        if name_of(&obj) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                name_of(&obj)
+            )));
+        }
+        let want_rv = rv_of(&obj).to_string();
+        let mut inner = self.lock();
+        let ns = if rt.namespaced { ns } else { "" };
+        let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+            return Err(ApiError::not_found(rt, name));
+        };
+        if !want_rv.is_empty() && want_rv != rv_of(&current) {
+            return Err(ApiError::conflict(rt, name));
+        }
+        let next = merge_update(rt, &current, obj, part);
+        self.finish_update(&mut inner, rt, current, next, dry_run)
+    }
+
+    /// Change an object in place with `f`, under the store's lock: patches and controllers.
+    /// Returns the object unchanged (no write, no event) when `f` changes nothing.
+    pub fn modify(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        part: Part,
+        f: impl FnOnce(&mut Value) -> Result<(), ApiError>,
+    ) -> Result<Arc<Value>, ApiError> {
+        self.modify_opts(rt, ns, name, part, false, f)
+    }
+
+    /// [`Store::modify`] with a dry-run switch.
+    pub fn modify_opts(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        part: Part,
+        dry_run: bool,
+        f: impl FnOnce(&mut Value) -> Result<(), ApiError>,
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut inner = self.lock();
+        let ns = if rt.namespaced { ns } else { "" };
+        let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+            return Err(ApiError::not_found(rt, name));
+        };
+        let mut edited = (*current).clone();
+        f(&mut edited)?;
+        self.check_kind(rt, &edited)?;
+        if name_of(&edited) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                name_of(&edited)
+            )));
+        }
+        let want_rv = rv_of(&edited).to_string();
+        if !want_rv.is_empty() && want_rv != rv_of(&current) {
+            return Err(ApiError::conflict(rt, name));
+        }
+        let next = merge_update(rt, &current, edited, part);
+        self.finish_update(&mut inner, rt, current, next, dry_run)
+    }
+
+    fn finish_update(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        current: Arc<Value>,
+        mut next: Value,
+        dry_run: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        let name = name_of(&current).to_string();
+        defaults::apply_defaults(rt, &mut next);
+        let errors = defaults::validate(rt, &next);
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(rt, &name, errors));
+        }
+        // The stored resourceVersion is compared, not the one in the request.
+        metadata_mut(&mut next).insert("resourceVersion".into(), json!(rv_of(&current)));
+        if next == *current {
+            return Ok(current);
+        }
+        if has_generation(rt) && spec_part(&next) != spec_part(&current) {
+            let g = current
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            metadata_mut(&mut next).insert("generation".into(), json!(g + 1));
+        }
+        if dry_run {
+            return Ok(Arc::new(next));
+        }
+        let deleting = next.pointer("/metadata/deletionTimestamp").is_some();
+        let no_finalizers = next
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
+        let graceful_pod = rt.kind == "Pod"
+            && next
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .is_some_and(|g| g > 0);
+        let saved = self.commit(inner, rt, EventType::Modified, next, Some(current));
+        if deleting && no_finalizers && !graceful_pod {
+            self.remove(inner, rt, saved.clone());
+        }
+        Ok(saved)
+    }
+
+    fn remove(&self, inner: &mut Inner, rt: &'static ResourceType, obj: Arc<Value>) {
+        let v = (*obj).clone();
+        self.commit(inner, rt, EventType::Deleted, v, None);
+    }
+
+    /// `DELETE` one object, cascading to its dependents as the propagation policy says.
+    pub fn delete(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut inner = self.lock();
+        let ns = if rt.namespaced { ns } else { "" };
+        let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+            return Err(ApiError::not_found(rt, name));
+        };
+        if let Some(uid) = &opts.precondition_uid
+            && uid != uid_of(&current)
+        {
+            return Err(ApiError::conflict_msg(
+                rt,
+                name,
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    uid_of(&current)
+                ),
+            ));
+        }
+        if let Some(rv) = &opts.precondition_rv
+            && rv != rv_of(&current)
+        {
+            return Err(ApiError::conflict_msg(
+                rt,
+                name,
+                format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    rv_of(&current)
+                ),
+            ));
+        }
+        if opts.dry_run {
+            return Ok(current);
+        }
+        let policy = opts.propagation.clone().unwrap_or_else(|| {
+            if rt.kind == "Job" {
+                "Orphan".into()
+            } else {
+                "Background".into()
+            }
+        });
+        if !matches!(policy.as_str(), "Background" | "Foreground" | "Orphan") {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                vec![(
+                    "propagationPolicy".into(),
+                    format!(
+                        "Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+                    ),
+                )],
+            ));
+        }
+        // Graceful termination: a scheduled, running pod is marked and removed later by its node.
+        if rt.kind == "Pod" {
+            let grace = opts.grace_period_seconds.unwrap_or_else(|| {
+                current
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(30)
+            });
+            let scheduled = current.pointer("/spec/nodeName").is_some();
+            let terminal = matches!(
+                current.pointer("/status/phase").and_then(Value::as_str),
+                Some("Succeeded" | "Failed")
+            );
+            if grace > 0 && scheduled && !terminal {
+                if current.pointer("/metadata/deletionTimestamp").is_some() {
+                    return Ok(current);
+                }
+                let mut next = (*current).clone();
+                let when = chrono::Utc::now() + chrono::Duration::seconds(grace);
+                let m = metadata_mut(&mut next);
+                m.insert(
+                    "deletionTimestamp".into(),
+                    json!(when.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                );
+                m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                return Ok(self.commit(&mut inner, rt, EventType::Modified, next, Some(current)));
+            }
+        }
+        let has_finalizers = current
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+        if has_finalizers {
+            if current.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok(current);
+            }
+            let mut next = (*current).clone();
+            let m = metadata_mut(&mut next);
+            m.insert("deletionTimestamp".into(), json!(now()));
+            m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            return Ok(self.commit(&mut inner, rt, EventType::Modified, next, Some(current)));
+        }
+        let uid = uid_of(&current).to_string();
+        let mut marked = current.clone();
+        if policy == "Foreground" {
+            let mut next = (*current).clone();
+            let m = metadata_mut(&mut next);
+            m.insert("deletionTimestamp".into(), json!(now()));
+            m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            m.insert("finalizers".into(), json!(["foregroundDeletion"]));
+            marked = self.commit(&mut inner, rt, EventType::Modified, next, Some(current));
+        }
+        if rt.kind == "Namespace" {
+            let mut next = (*marked).clone();
+            metadata_mut(&mut next).insert("deletionTimestamp".into(), json!(now()));
+            next["status"] = json!({"phase": "Terminating"});
+            marked = self.commit(&mut inner, rt, EventType::Modified, next, Some(marked));
+            for crt in RESOURCES.iter().filter(|r| r.namespaced) {
+                let doomed: Vec<Arc<Value>> = inner.objects[crt.index()]
+                    .range(key(name, "")..)
+                    .take_while(|((n, _), _)| n == name)
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                for d in doomed {
+                    self.remove(&mut inner, crt, d);
+                }
+            }
+        } else if policy == "Orphan" {
+            self.orphan(&mut inner, &uid);
+        } else {
+            self.cascade(&mut inner, &uid, 0);
+        }
+        let mut last = (*marked).clone();
+        if let Some(m) = last.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("finalizers");
+        }
+        let gone = self.commit(&mut inner, rt, EventType::Deleted, last, None);
+        if policy == "Foreground" {
+            Ok(marked)
+        } else {
+            Ok(gone)
+        }
+    }
+
+    fn dependents(&self, inner: &Inner, uid: &str) -> Vec<(&'static ResourceType, Arc<Value>)> {
+        let Some(set) = inner.owned.get(uid) else {
+            return Vec::new();
+        };
+        set.iter()
+            .filter_map(|(idx, k)| {
+                inner.objects[*idx]
+                    .get(k)
+                    .map(|v| (&RESOURCES[*idx], v.clone()))
+            })
+            .collect()
+    }
+
+    /// The objects of type `rt` whose ownerReferences name `owner_uid`, without a scan.
+    pub fn owned_by(&self, rt: &'static ResourceType, owner_uid: &str) -> Vec<Arc<Value>> {
+        let inner = self.lock();
+        let idx = rt.index();
+        inner
+            .owned
+            .get(owner_uid)
+            .map(|set| {
+                set.iter()
+                    .filter(|(i, _)| *i == idx)
+                    .filter_map(|(_, k)| inner.objects[idx].get(k).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The garbage collector's background cascade: dependents go, then theirs.
+    fn cascade(&self, inner: &mut Inner, uid: &str, depth: usize) {
+        if depth > 16 {
+            return;
+        }
+        for (rt, dep) in self.dependents(inner, uid) {
+            let duid = uid_of(&dep).to_string();
+            self.cascade(inner, &duid, depth + 1);
+            // A dependent still held by another owner stays, without this owner.
+            let refs = dep
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let others: Vec<Value> = refs
+                .into_iter()
+                .filter(|r| r.get("uid") != Some(&json!(uid)))
+                .collect();
+            if others.is_empty() {
+                self.remove(inner, rt, dep);
+            } else {
+                let mut next = (*dep).clone();
+                metadata_mut(&mut next).insert("ownerReferences".into(), json!(others));
+                self.commit(inner, rt, EventType::Modified, next, Some(dep));
+            }
+        }
+    }
+
+    fn orphan(&self, inner: &mut Inner, uid: &str) {
+        for (rt, dep) in self.dependents(inner, uid) {
+            let mut next = (*dep).clone();
+            let m = metadata_mut(&mut next);
+            let refs: Vec<Value> = m
+                .get("ownerReferences")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.get("uid") != Some(&json!(uid)))
+                .collect();
+            if refs.is_empty() {
+                m.remove("ownerReferences");
+            } else {
+                m.insert("ownerReferences".into(), json!(refs));
+            }
+            self.commit(inner, rt, EventType::Modified, next, Some(dep));
+        }
+    }
+
+    /// Remove an object now, whatever its grace period or finalizers: a node finishing a pod's
+    /// termination.
+    pub fn remove_now(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut inner = self.lock();
+        let ns = if rt.namespaced { ns } else { "" };
+        let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+            return Err(ApiError::not_found(rt, name));
+        };
+        let uid = uid_of(&current).to_string();
+        self.cascade(&mut inner, &uid, 0);
+        Ok(self.commit(&mut inner, rt, EventType::Deleted, (*current).clone(), None))
+    }
+
+    /// How many objects of a type are stored.
+    pub fn count(&self, rt: &'static ResourceType) -> usize {
+        self.lock().objects[rt.index()].len()
+    }
+}
+
+/// The object a write leaves: `incoming` limited to the part the write may change, the server-owned
+/// metadata kept from `current`.
+fn merge_update(rt: &ResourceType, current: &Value, incoming: Value, part: Part) -> Value {
+    let mut next = match part {
+        Part::Status => {
+            let mut n = current.clone();
+            match incoming.get("status") {
+                Some(s) => n["status"] = s.clone(),
+                None => {
+                    if let Some(m) = n.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            n
+        }
+        Part::Main if rt.has_status => {
+            let mut n = incoming;
+            match current.get("status") {
+                Some(s) => n["status"] = s.clone(),
+                None => {
+                    if let Some(m) = n.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            n
+        }
+        _ => incoming,
+    };
+    if let Some(cm) = meta(current) {
+        let m = metadata_mut(&mut next);
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "namespace",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            match cm.get(k) {
+                Some(v) => {
+                    m.insert(k.into(), v.clone());
+                }
+                None => {
+                    m.remove(k);
+                }
+            }
+        }
+        if part == Part::Status {
+            // Only status changes through the status subresource.
+            if let Some(l) = cm.get("labels") {
+                m.insert("labels".into(), l.clone());
+            }
+        }
+    }
+    if let Some(o) = next.as_object_mut() {
+        o.insert("apiVersion".into(), json!(rt.api_version()));
+        o.insert("kind".into(), json!(rt.kind));
+    }
+    next
+}
