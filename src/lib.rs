@@ -5,6 +5,7 @@ pub mod cli;
 pub mod engine;
 pub mod exec;
 pub mod headless;
+pub mod kubectl;
 pub mod logging;
 pub mod runbook;
 pub mod sandbox;

@@ -114,8 +114,8 @@ struct Backend {
 }
 
 enum BackendKind {
-    /// `tests/kmock/server.py`, stopped by PID on drop.
-    Kmock(KmockProcess),
+    /// `tests/kmock/server.py`, stopped by PID on drop (held, never read).
+    Kmock(#[allow(dead_code)] KmockProcess),
     /// tollgate's sandbox, in process, without controllers (nothing changes objects but the
     /// test, as on kmock); dropping it stops the server.
     Sandbox(Box<tollgate::sandbox::Sandbox>),

@@ -172,8 +172,12 @@ pub fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
                 json!({"phase": "Pending", "qosClass": qos}),
             );
         }
-        "Deployment" | "ReplicaSet" | "Job" => {
+        "Deployment" | "ReplicaSet" => {
             m.insert("status".into(), json!({}));
+        }
+        "Job" => {
+            m.insert("status".into(), json!({}));
+            prepare_job(obj);
         }
         "Service" | "Ingress" => {
             m.insert("status".into(), json!({"loadBalancer": {}}));
@@ -191,6 +195,65 @@ pub fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// The Job strategy's `PrepareForCreate`: unless `spec.manualSelector`, the selector is generated from
+/// the uid (`generateSelector`) and the template gets the job-name and controller-uid labels, legacy and
+/// `batch.kubernetes.io/` ones. `SetDefaults_Job` gives a Job without labels its template's label map,
+/// the same map in Go, so such a Job ends up with the generated labels too.
+fn prepare_job(obj: &mut Value) {
+    let manual = obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true);
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let uid = obj
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let template_labels = obj
+        .pointer("/spec/template/metadata/labels")
+        .filter(|l| l.is_object())
+        .is_some();
+    let job_labels_empty = obj
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .is_none_or(|l| l.is_empty());
+    if manual {
+        return;
+    }
+    let spec = obj_mut(obj, "spec");
+    let template = spec.entry("template").or_insert_with(|| json!({}));
+    let labels = obj_mut(obj_mut_value(template, "metadata"), "labels");
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        if !labels.contains_key(k) {
+            labels.insert(k.into(), json!(v));
+        }
+    }
+    let labels = Value::Object(labels.clone());
+    let selector = spec.entry("selector").or_insert_with(|| json!({}));
+    if !selector.is_object() {
+        *selector = json!({});
+    }
+    let ml = obj_mut(selector, "matchLabels");
+    if !ml.contains_key("batch.kubernetes.io/controller-uid") {
+        ml.insert("batch.kubernetes.io/controller-uid".into(), json!(uid));
+    }
+    if job_labels_empty && template_labels {
+        obj_mut(obj, "metadata").insert("labels".into(), labels);
+    }
+}
+
+fn obj_mut_value<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
+    obj_mut(v, key);
+    &mut v[key]
 }
 
 /// The pod's QoS class from its containers' requests and limits.

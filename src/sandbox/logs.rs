@@ -2,12 +2,17 @@
 //! followers that read new lines as they come and stop when the container does.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-/// Lines kept per container instance.
+/// Lines kept per container instance, at most (a kubelet rotates a container's log at 10 MiB).
 pub const KEEP: usize = 10_000;
+/// Lines kept over every container instance together: with many containers each keeps
+/// `BUDGET / instances` lines (but at least [`KEEP_MIN`]), so 5,000 pods stay in bounded memory.
+pub const BUDGET: usize = 1_000_000;
+pub const KEEP_MIN: usize = 100;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogLine {
@@ -27,13 +32,15 @@ struct Buf {
 pub struct InstanceLog {
     buf: Mutex<Buf>,
     notify: tokio::sync::watch::Sender<u64>,
+    cap: Arc<AtomicUsize>,
 }
 
 impl InstanceLog {
-    fn new() -> Arc<InstanceLog> {
+    fn new(cap: Arc<AtomicUsize>) -> Arc<InstanceLog> {
         Arc::new(InstanceLog {
             buf: Mutex::new(Buf::default()),
             notify: tokio::sync::watch::channel(0).0,
+            cap,
         })
     }
 
@@ -49,7 +56,8 @@ impl InstanceLog {
             time,
             text: text.to_string(),
         });
-        while b.lines.len() > KEEP {
+        let cap = self.cap.load(Ordering::Relaxed).clamp(KEEP_MIN, KEEP);
+        while b.lines.len() > cap {
             b.lines.pop_front();
         }
         drop(b);
@@ -77,9 +85,19 @@ struct Container {
 type Key = (String, String, String);
 
 /// Every container's log in the sandbox.
-#[derive(Default)]
 pub struct LogHub {
     containers: Mutex<HashMap<Key, Container>>,
+    /// Lines each instance keeps now, from [`BUDGET`] and how many containers there are.
+    cap: Arc<AtomicUsize>,
+}
+
+impl Default for LogHub {
+    fn default() -> LogHub {
+        LogHub {
+            containers: Mutex::new(HashMap::new()),
+            cap: Arc::new(AtomicUsize::new(KEEP)),
+        }
+    }
 }
 
 fn k(ns: &str, pod: &str, container: &str) -> Key {
@@ -93,7 +111,19 @@ impl LogHub {
 
     fn with<R>(&self, f: impl FnOnce(&mut HashMap<Key, Container>) -> R) -> R {
         let mut m = self.containers.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut m)
+        let r = f(&mut m);
+        // Current and previous instances both count.
+        let instances = m.len().max(1) * 2;
+        self.cap.store(
+            (BUDGET / instances).clamp(KEEP_MIN, KEEP),
+            Ordering::Relaxed,
+        );
+        r
+    }
+
+    /// Lines each container instance keeps now.
+    pub fn keep(&self) -> usize {
+        self.cap.load(Ordering::Relaxed)
     }
 
     /// A container (re)starts: its current log becomes the previous one and a new one begins.
@@ -104,7 +134,7 @@ impl LogHub {
                 old.end();
                 c.previous = Some(old);
             }
-            c.current = Some(InstanceLog::new());
+            c.current = Some(InstanceLog::new(self.cap.clone()));
         });
     }
 
@@ -116,7 +146,9 @@ impl LogHub {
     pub fn append_at(&self, ns: &str, pod: &str, container: &str, text: &str, at: DateTime<Utc>) {
         let log = self.with(|m| {
             let c = m.entry(k(ns, pod, container)).or_default();
-            c.current.get_or_insert_with(InstanceLog::new).clone()
+            c.current
+                .get_or_insert_with(|| InstanceLog::new(self.cap.clone()))
+                .clone()
         });
         log.push(text, at);
     }
@@ -207,5 +239,31 @@ impl Follower {
                 return None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_containers_share_a_bounded_budget() {
+        let hub = LogHub::new();
+        assert_eq!(hub.keep(), KEEP);
+        for i in 0..5_000 {
+            hub.start("ns", &format!("p{i}"), "app");
+        }
+        assert_eq!(hub.keep(), BUDGET / 10_000);
+        for n in 0..500 {
+            hub.append("ns", "p0", "app", &format!("line {n}"));
+        }
+        let lines = hub.instance("ns", "p0", "app", false).unwrap().lines();
+        assert_eq!(lines.len(), BUDGET / 10_000);
+        assert_eq!(lines.last().unwrap().text, "line 499");
+        for i in 0..5_000 {
+            hub.remove_pod("ns", &format!("p{i}"));
+        }
+        hub.start("ns", "alone", "app");
+        assert_eq!(hub.keep(), KEEP);
     }
 }

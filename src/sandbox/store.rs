@@ -672,7 +672,18 @@ impl Store {
         if next == *current {
             return Ok(current);
         }
-        if has_generation(rt) && spec_part(&next) != spec_part(&current) {
+        // Binding a pod to a node (spec.nodeName) is not a spec change the pod's generation counts.
+        let bound_only = rt.kind == "Pod" && {
+            let mut a = spec_part(&next);
+            let mut b = spec_part(&current);
+            for v in [&mut a, &mut b] {
+                if let Some(sp) = v.get_mut("spec").and_then(Value::as_object_mut) {
+                    sp.remove("nodeName");
+                }
+            }
+            a == b
+        };
+        if has_generation(rt) && !bound_only && spec_part(&next) != spec_part(&current) {
             let g = current
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -764,32 +775,10 @@ impl Store {
             ));
         }
         // Graceful termination: a scheduled, running pod is marked and removed later by its node.
-        if rt.kind == "Pod" {
-            let grace = opts.grace_period_seconds.unwrap_or_else(|| {
-                current
-                    .pointer("/spec/terminationGracePeriodSeconds")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(30)
-            });
-            let scheduled = current.pointer("/spec/nodeName").is_some();
-            let terminal = matches!(
-                current.pointer("/status/phase").and_then(Value::as_str),
-                Some("Succeeded" | "Failed")
-            );
-            if grace > 0 && scheduled && !terminal {
-                if current.pointer("/metadata/deletionTimestamp").is_some() {
-                    return Ok(current);
-                }
-                let mut next = (*current).clone();
-                let when = chrono::Utc::now() + chrono::Duration::seconds(grace);
-                let m = metadata_mut(&mut next);
-                m.insert(
-                    "deletionTimestamp".into(),
-                    json!(when.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-                );
-                m.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                return Ok(self.commit(&mut inner, rt, EventType::Modified, next, Some(current)));
-            }
+        if let Some(marked) =
+            self.mark_terminating(&mut inner, rt, &current, opts.grace_period_seconds)
+        {
+            return Ok(marked);
         }
         let has_finalizers = current
             .pointer("/metadata/finalizers")
@@ -847,6 +836,46 @@ impl Store {
         }
     }
 
+    /// A pod that its node must stop first is marked with `deletionTimestamp` rather than removed;
+    /// `Some` with the pod (marked now or before) when that is the case.
+    fn mark_terminating(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        current: &Arc<Value>,
+        grace: Option<i64>,
+    ) -> Option<Arc<Value>> {
+        if rt.kind != "Pod" {
+            return None;
+        }
+        let grace = grace.unwrap_or_else(|| {
+            current
+                .pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(30)
+        });
+        let scheduled = current.pointer("/spec/nodeName").is_some();
+        let terminal = matches!(
+            current.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
+        if grace <= 0 || !scheduled || terminal {
+            return None;
+        }
+        if current.pointer("/metadata/deletionTimestamp").is_some() {
+            return Some(current.clone());
+        }
+        let mut next = (**current).clone();
+        let when = chrono::Utc::now() + chrono::Duration::seconds(grace);
+        let m = metadata_mut(&mut next);
+        m.insert(
+            "deletionTimestamp".into(),
+            json!(when.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        );
+        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+        Some(self.commit(inner, rt, EventType::Modified, next, Some(current.clone())))
+    }
+
     fn dependents(&self, inner: &Inner, uid: &str) -> Vec<(&'static ResourceType, Arc<Value>)> {
         let Some(set) = inner.owned.get(uid) else {
             return Vec::new();
@@ -895,7 +924,10 @@ impl Store {
                 .filter(|r| r.get("uid") != Some(&json!(uid)))
                 .collect();
             if others.is_empty() {
-                self.remove(inner, rt, dep);
+                // Pods the garbage collector deletes terminate gracefully on their node.
+                if self.mark_terminating(inner, rt, &dep, None).is_none() {
+                    self.remove(inner, rt, dep);
+                }
             } else {
                 let mut next = (*dep).clone();
                 metadata_mut(&mut next).insert("ownerReferences".into(), json!(others));
