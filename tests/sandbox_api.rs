@@ -270,9 +270,56 @@ async fn every_kind_create_replace_patch_delete() {
             .await
             .unwrap();
         assert_eq!(patched.annotations()["x"], "1", "{kind}");
+        // Strategic merge patch
+        let patched = api
+            .patch(
+                "thing-1",
+                &PatchParams::default(),
+                &Patch::Strategic(json!({"metadata": {"annotations": {"y": "2"}}})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(patched.annotations()["x"], "1", "{kind}");
+        assert_eq!(patched.annotations()["y"], "2", "{kind}");
+        // Server-side apply: on the existing object, then creating a second one.
+        let mut intent = json!({
+            "apiVersion": ar.api_version, "kind": ar.kind,
+            "metadata": {"name": "thing-1", "labels": {"applied": "yes"}},
+        });
+        let applied = api
+            .patch(
+                "thing-1",
+                &PatchParams::apply("conformance"),
+                &Patch::Apply(&intent),
+            )
+            .await
+            .unwrap();
+        assert_eq!(applied.labels()["applied"], "yes", "{kind}");
+        assert_eq!(
+            applied.labels()["step"],
+            "patched",
+            "{kind}: other fields stay"
+        );
+        let mut whole = body.clone();
+        whole["apiVersion"] = json!(ar.api_version);
+        whole["kind"] = json!(ar.kind);
+        whole["metadata"] = json!({"name": "thing-2"});
+        intent = whole;
+        let created = api
+            .patch(
+                "thing-2",
+                &PatchParams::apply("conformance"),
+                &Patch::Apply(&intent),
+            )
+            .await
+            .unwrap();
+        assert!(created.uid().is_some(), "{kind}: apply creates");
         if ar.kind == "Namespace" {
             continue;
         }
+        api.delete("thing-2", &DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
         api.delete("thing-1", &DeleteParams::default().grace_period(0))
             .await
             .unwrap();
