@@ -1400,3 +1400,114 @@ async fn kubeconfig_is_usable_by_kube_rs() {
         .collect();
     assert!(names.contains(&"kube-system".to_string()), "{names:?}");
 }
+
+/// A raw HTTP/1.1 request; returns the status code and body.
+fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+fn req(method: &str, path: &str, ct: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: {ct}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// Hostile or malformed requests get a Status error with the right code, never a panic or a hang,
+/// and the server keeps serving.
+#[tokio::test]
+async fn malformed_requests_get_status_errors() {
+    let (sb, client) = bare().await;
+    let addr = sb.addr();
+    let pods = "/api/v1/namespaces/default/pods";
+    let big = vec![b'x'; 4 * 1024 * 1024];
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (req("POST", pods, "application/json", b"{not json"), 400),
+        (req("POST", pods, "application/json", b"[1,2,3]"), 400),
+        (req("POST", pods, "application/json", &big), 413),
+        (
+            req("GET", "/api/v1/namespaces/default/widgets", "", b""),
+            404,
+        ),
+        (req("GET", "/nothing/here", "", b""), 404),
+        (req("DELETE", "/version", "", b""), 405),
+        (
+            req(
+                "GET",
+                &format!("{pods}?watch=1&resourceVersion=abc"),
+                "",
+                b"",
+            ),
+            400,
+        ),
+        (
+            req("GET", &format!("{pods}?labelSelector=a%20in%20(b"), "", b""),
+            400,
+        ),
+        (req("GET", &format!("{pods}?continue=%00%01"), "", b""), 400),
+        (
+            req(
+                "PATCH",
+                &format!("{pods}/none"),
+                "application/json-patch+json",
+                b"[]",
+            ),
+            404,
+        ),
+        (
+            req("PATCH", "/api/v1/namespaces/default", "text/plain", b"{}"),
+            415,
+        ),
+        (
+            req(
+                "PATCH",
+                "/api/v1/namespaces/default",
+                "application/json-patch+json",
+                b"{\"op\":1}",
+            ),
+            422,
+        ),
+        (req("GET", "/api/v1/namespaces/%ff%fe/pods", "", b""), 200),
+    ];
+    for (request, want) in cases {
+        let first = String::from_utf8_lossy(&request[..request.len().min(80)]).into_owned();
+        let (code, body) = tokio::task::spawn_blocking(move || raw(addr, &request))
+            .await
+            .unwrap();
+        assert_eq!(code, want, "{first}: {body}");
+        if want >= 400 && want != 413 {
+            let status: Value =
+                serde_json::from_str(&body).unwrap_or_else(|_| panic!("{first}: {body}"));
+            assert_eq!(status["kind"], "Status", "{first}");
+            assert_eq!(status["code"], want, "{first}");
+        }
+    }
+    // Still serving.
+    let nss: Api<Namespace> = Api::all(client);
+    assert!(
+        !nss.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
