@@ -27,6 +27,8 @@ pub type Body = BoxBody<Bytes, Infallible>;
 const MAX_BODY: usize = 3 * 1024 * 1024;
 /// Changes a watch reads from the history at a time.
 const WATCH_BATCH: usize = 1000;
+/// Lists longer than this are encoded on a blocking thread.
+const BIG_LIST: usize = 500;
 
 fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).boxed()
@@ -397,6 +399,7 @@ async fn collection(
                 limit.unwrap_or(usize::MAX),
                 &keep,
             );
+            let big = items.len() > BIG_LIST;
             let mut metadata = json!({"resourceVersion": rv.to_string()});
             if remaining > 0
                 && let Some(last) = items.last()
@@ -408,13 +411,25 @@ async fn collection(
                 ));
                 metadata["remainingItemCount"] = json!(remaining);
             }
-            let out = ListOut {
-                kind: format!("{}List", rt.kind),
-                api_version: rt.api_version(),
-                metadata,
-                items: Items(&items),
+            let kind = format!("{}List", rt.kind);
+            let api_version = rt.api_version();
+            let encode = move || {
+                let out = ListOut {
+                    kind,
+                    api_version,
+                    metadata,
+                    items: Items(&items),
+                };
+                serde_json::to_vec(&out).unwrap_or_default()
             };
-            let body = serde_json::to_vec(&out).unwrap_or_default();
+            // A big list is encoded off the runtime's threads, so watches keep flowing meanwhile.
+            let body = if big {
+                tokio::task::spawn_blocking(encode)
+                    .await
+                    .unwrap_or_default()
+            } else {
+                encode()
+            };
             Ok(Response::builder()
                 .header("content-type", "application/json")
                 .body(full(body))
@@ -871,10 +886,29 @@ fn streaming(content_type: &str) -> (Tx, Response<Body>) {
     (tx, resp)
 }
 
+#[derive(serde::Serialize)]
+struct WatchLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    object: &'a Value,
+}
+
+/// One watch event as a line, encoded from the borrowed object (no copy).
 fn watch_line(kind: &str, obj: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
+    let mut line = serde_json::to_vec(&WatchLine { kind, object: obj }).unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
+}
+
+/// The line of a change as its own event type: encoded once, shared by every watcher.
+fn change_line(c: &store::Change, kind: &str) -> Bytes {
+    if kind == c.event.as_str() {
+        c.encoded
+            .get_or_init(|| watch_line(kind, &c.object))
+            .clone()
+    } else {
+        watch_line(kind, &c.object)
+    }
 }
 
 fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Value {
@@ -961,7 +995,7 @@ fn watch(
                             _ => continue,
                         };
                         if tx
-                            .send(Ok(Frame::data(watch_line(kind, &c.object))))
+                            .send(Ok(Frame::data(change_line(&c, kind))))
                             .await
                             .is_err()
                         {

@@ -46,6 +46,8 @@ pub struct Change {
     pub object: Arc<Value>,
     /// The object before the write, for modifications; watches with selectors need it.
     pub old: Option<Arc<Value>>,
+    /// The watch line of this change, encoded once by the first watcher that sends it.
+    pub encoded: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// Which part of an object a write may change.
@@ -346,6 +348,7 @@ impl Store {
             namespace: ns,
             object: obj.clone(),
             old,
+            encoded: std::sync::OnceLock::new(),
         }));
         while inner.history.len() > inner.history_limit {
             inner.history.pop_front();
