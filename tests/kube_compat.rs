@@ -4,7 +4,7 @@
 //! against:
 //!
 //! * **kmock** (PyPI `kmock` 0.8, an independent in-memory API emulator; see
-//!   `tests/kmock/server.py` and `/work/shared/BACKENDS.md`), so that tollgate's client code is
+//!   `tests/kmock/server.py`), so that tollgate's client code is
 //!   not tuned to the quirks of its own sandbox. The venv is made by `tests/kmock/setup.sh` on
 //!   first use (6-11 s cold, a few ms warm). `TOLLGATE_SKIP_KMOCK=1` skips these tests (they print
 //!   that and pass); otherwise a backend that cannot be installed or started fails them.

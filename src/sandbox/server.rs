@@ -259,7 +259,7 @@ async fn dispatch(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Body
             let ns_str = ns.clone().unwrap_or_default();
             match (name, sub) {
                 (None, _) => collection(ctx, req, rt, ns, q).await,
-                (Some(name), None) => item(ctx, req, rt, &ns_str, &name, q).await,
+                (Some(name), None) => item(ctx, req, rt, &ns_str, &name, q, Part::Main).await,
                 (Some(name), Some(sub)) => {
                     if !rt.subresources.contains(&sub.as_str()) {
                         return Err(ApiError::path_not_found());
@@ -267,7 +267,7 @@ async fn dispatch(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Body
                     match sub.as_str() {
                         "log" => pod_log(ctx, req, &ns_str, &name, q).await,
                         "scale" => scale(ctx, req, rt, &ns_str, &name, q).await,
-                        _ => status(ctx, req, rt, &ns_str, &name, q).await,
+                        _ => item(ctx, req, rt, &ns_str, &name, q, Part::Status).await,
                     }
                 }
             }
@@ -562,6 +562,8 @@ fn is_apply(ct: &str) -> bool {
     ct.split(';').next().unwrap_or("").trim() == "application/apply-patch+yaml"
 }
 
+/// One object, or its status (`part`): get, replace, patch (any type, or apply) and, for the
+/// object itself, delete.
 async fn item(
     ctx: Arc<Ctx>,
     req: Request<Incoming>,
@@ -569,6 +571,7 @@ async fn item(
     ns: &str,
     name: &str,
     q: Query,
+    part: Part,
 ) -> Result<Response<Body>, ApiError> {
     let dry = q.get("dryRun").is_some_and(|d| d == "All");
     let manager = field_manager(&req, &q);
@@ -582,26 +585,24 @@ async fn item(
             patch::record_update(&mut obj, before.as_deref(), &manager, &store::now());
             Ok(json_response(
                 200,
-                &ctx.store.update(rt, ns, name, obj, Part::Main, dry)?,
+                &ctx.store.update(rt, ns, name, obj, part, dry)?,
             ))
         }
         Method::PATCH => {
             let (body, ct) = read_body(req).await?;
             if is_apply(&ct) {
-                return server_side_apply(&ctx, rt, ns, name, &body, &q, dry, Part::Main);
+                return server_side_apply(&ctx, rt, ns, name, &body, &q, dry, part);
             }
             let now = store::now();
-            let r = ctx
-                .store
-                .modify_opts(rt, ns, name, Part::Main, dry, |obj| {
-                    let before = obj.clone();
-                    apply_patch(rt, obj, &body, &ct)?;
-                    patch::record_update(obj, Some(&before), &manager, &now);
-                    Ok(())
-                })?;
+            let r = ctx.store.modify_opts(rt, ns, name, part, dry, |obj| {
+                let before = obj.clone();
+                apply_patch(rt, obj, &body, &ct)?;
+                patch::record_update(obj, Some(&before), &manager, &now);
+                Ok(())
+            })?;
             Ok(json_response(200, &r))
         }
-        Method::DELETE => {
+        Method::DELETE if part == Part::Main => {
             let (body, _) = read_body(req).await?;
             let opts = delete_options(&q, &body)?;
             let r = ctx.store.delete(rt, ns, name, &opts)?;
@@ -686,47 +687,6 @@ fn server_side_apply(
             })?;
             Ok(json_response(200, &r))
         }
-    }
-}
-
-async fn status(
-    ctx: Arc<Ctx>,
-    req: Request<Incoming>,
-    rt: &'static ResourceType,
-    ns: &str,
-    name: &str,
-    q: Query,
-) -> Result<Response<Body>, ApiError> {
-    let dry = q.get("dryRun").is_some_and(|d| d == "All");
-    let manager = field_manager(&req, &q);
-    let method = req.method().clone();
-    match method {
-        Method::GET => Ok(json_response(200, &ctx.store.get(rt, ns, name)?)),
-        Method::PUT => {
-            let (body, _) = read_body(req).await?;
-            let obj = parse_yaml_or_json(&body)?;
-            Ok(json_response(
-                200,
-                &ctx.store.update(rt, ns, name, obj, Part::Status, dry)?,
-            ))
-        }
-        Method::PATCH => {
-            let (body, ct) = read_body(req).await?;
-            if is_apply(&ct) {
-                return server_side_apply(&ctx, rt, ns, name, &body, &q, dry, Part::Status);
-            }
-            let now = store::now();
-            let r = ctx
-                .store
-                .modify_opts(rt, ns, name, Part::Status, dry, |obj| {
-                    let before = obj.clone();
-                    apply_patch(rt, obj, &body, &ct)?;
-                    patch::record_update(obj, Some(&before), &manager, &now);
-                    Ok(())
-                })?;
-            Ok(json_response(200, &r))
-        }
-        _ => Err(ApiError::method_not_allowed()),
     }
 }
 
