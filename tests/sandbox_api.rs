@@ -1299,6 +1299,37 @@ async fn pod_logs_tail_since_timestamps_previous_and_follow() {
         .await
         .unwrap();
     assert_eq!(recent.lines().count(), 5);
+    // sinceSeconds and sinceTime cut by each line's time: two lines written "two hours ago".
+    let old = chrono::Utc::now() - chrono::Duration::hours(2);
+    logs.append_at("default", "p", "proxy", "old line 1", old);
+    logs.append_at("default", "p", "proxy", "old line 2", old);
+    logs.append("default", "p", "proxy", "new line");
+    let proxy = |f: &dyn Fn(&mut kube::api::LogParams)| {
+        let mut p = kube::api::LogParams {
+            container: Some("proxy".into()),
+            ..Default::default()
+        };
+        f(&mut p);
+        p
+    };
+    let last_hour = pods
+        .logs("p", &proxy(&|p| p.since_seconds = Some(3600)))
+        .await
+        .unwrap();
+    assert_eq!(last_hour, "proxy line\nnew line\n");
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let addr = sb.addr();
+    let path = format!("/api/v1/namespaces/default/pods/p/log?container=proxy&sinceTime={since}");
+    let (code, body) = tokio::task::spawn_blocking(move || raw(addr, &req("GET", &path, "", b"")))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("new line") && !body.contains("old line"),
+        "{body}"
+    );
     let limited = pods
         .logs("p", &lp(&|p| p.limit_bytes = Some(4)))
         .await
