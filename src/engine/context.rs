@@ -81,24 +81,99 @@ impl Vars {
     }
 }
 
-/// Replaces every known secret value in text with a mask.
+/// Replaces every known secret value, in every form it can be shown in, with a mask: one pass
+/// over the text whatever the number of forms (an Aho-Corasick automaton, longest match first).
 #[derive(Clone, Debug, Default)]
 pub struct Masker {
     secrets: Arc<Vec<String>>,
+    matcher: Option<Arc<aho_corasick::AhoCorasick>>,
+}
+
+/// Shortest text masked: shorter values would mask ordinary text everywhere; they are not secrets.
+const MIN_MASKED: usize = 4;
+/// Shortest base64 run masked where a secret sits inside a longer encoded value.
+const MIN_EMBEDDED: usize = 8;
+
+/// The forms a secret can reach output in: itself, each of its lines, and of each of those the
+/// base64 (standard and URL-safe, padded or not, and the runs that encode it inside a longer
+/// base64 value at any alignment), the URL encoding (`%20` and `+` for spaces) and the JSON string
+/// escaping.
+pub fn secret_forms(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: String, min: usize| {
+        if s.chars().count() >= min && !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    let mut parts: Vec<&str> = vec![secret, secret.trim()];
+    parts.extend(secret.lines().map(str::trim));
+    for part in parts {
+        if part.chars().count() < MIN_MASKED {
+            continue;
+        }
+        push(part.to_string(), MIN_MASKED);
+        for with_newline in [false, true] {
+            let bytes: Vec<u8> = if with_newline {
+                format!("{part}\n").into_bytes()
+            } else {
+                part.as_bytes().to_vec()
+            };
+            for engine in [&STANDARD, &URL_SAFE] {
+                let full = engine.encode(&bytes);
+                push(full.trim_end_matches('=').to_string(), MIN_MASKED);
+                push(full, MIN_MASKED);
+                // Inside a longer value the secret starts 0, 1 or 2 bytes into a 3-byte group:
+                // the characters that depend on the secret's bytes alone are always the same.
+                for offset in 0..3usize {
+                    let mut shifted = vec![0u8; offset];
+                    shifted.extend_from_slice(&bytes);
+                    let enc = engine.encode(&shifted);
+                    let skip = if offset == 0 {
+                        0
+                    } else {
+                        (offset * 4).div_ceil(3)
+                    };
+                    let stable = ((offset + bytes.len()) / 3) * 4;
+                    if stable > skip {
+                        push(enc[skip..stable].to_string(), MIN_EMBEDDED);
+                    }
+                }
+            }
+        }
+        let url: String = form_urlencoded::byte_serialize(part.as_bytes()).collect();
+        push(url.clone(), MIN_MASKED);
+        push(url.replace('+', "%20"), MIN_MASKED);
+        push(
+            percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+            MIN_MASKED,
+        );
+        let json = serde_json::to_string(part).unwrap_or_default();
+        push(
+            json[1..json.len().saturating_sub(1).max(1)].to_string(),
+            MIN_MASKED,
+        );
+    }
+    out
 }
 
 impl Masker {
     pub fn add(&mut self, secret: &str) {
         let mut list: Vec<String> = self.secrets.as_ref().clone();
-        for part in std::iter::once(secret).chain(secret.lines()) {
-            let part = part.trim();
-            // Very short values would mask ordinary text everywhere; they are not secrets.
-            if part.chars().count() >= 4 && !list.iter().any(|s| s == part) {
-                list.push(part.to_string());
+        for form in secret_forms(secret) {
+            if !list.contains(&form) {
+                list.push(form);
             }
         }
         // Longest first, so a secret containing another is masked whole.
         list.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        self.matcher = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&list)
+            .ok()
+            .map(Arc::new);
         self.secrets = Arc::new(list);
     }
 
@@ -107,15 +182,20 @@ impl Masker {
     }
 
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if self.secrets.is_empty() || !self.secrets.iter().any(|s| text.contains(s.as_str())) {
+        let Some(m) = &self.matcher else {
+            return Cow::Borrowed(text);
+        };
+        if !m.is_match(text) {
             return Cow::Borrowed(text);
         }
-        let mut out = text.to_string();
-        for s in self.secrets.iter() {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), MASK);
-            }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for hit in m.find_iter(text) {
+            out.push_str(&text[last..hit.start()]);
+            out.push_str(MASK);
+            last = hit.end();
         }
+        out.push_str(&text[last..]);
         Cow::Owned(out)
     }
 }
@@ -237,5 +317,54 @@ mod tests {
         assert_eq!(m.mask("nothing here"), "nothing here");
         assert_eq!(v.render("{{ env }}/{{ token }}"), format!("prod/{MASK}"));
         assert!(!v.public().contains_key("token"));
+    }
+
+    #[test]
+    fn masks_encoded_forms() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let secret = "p@ss word/with+chars?";
+        let mut v = Vars::default();
+        v.set("pw", secret.into(), true);
+        let m = v.masker();
+        let b64 = STANDARD.encode(secret);
+        let url: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        for shown in [
+            secret.to_string(),
+            b64.clone(),
+            b64.trim_end_matches('=').to_string(),
+            URL_SAFE_NO_PAD.encode(secret),
+            STANDARD.encode(format!("{secret}\n")),
+            url.clone(),
+            url.replace('+', "%20"),
+        ] {
+            let masked = m.mask(&format!("value: {shown} end")).into_owned();
+            assert!(!masked.contains(&shown), "{shown} shown: {masked}");
+            assert!(masked.contains(MASK), "{masked}");
+        }
+        // Inside a longer base64 value, at every alignment, e.g. `user:secret` for basic auth.
+        for prefix in ["", "u", "us", "user:", "admin:"] {
+            let enc = STANDARD.encode(format!("{prefix}{secret}"));
+            let masked = m.mask(&enc).into_owned();
+            assert!(masked.contains(MASK), "{prefix:?}: {enc} -> {masked}");
+            // What is left shows at most the prefix's own characters and one boundary group.
+            assert!(masked.replace(MASK, "").len() < 12, "{prefix:?}: {masked}");
+        }
+        // A multi-line value: each line, and the base64 of each line.
+        let mut v = Vars::default();
+        v.set(
+            "key",
+            "-----BEGIN KEY-----\nAAAAB3NzaC1yc2EAAAADAQAB\n-----END KEY-----".into(),
+            true,
+        );
+        let m = v.masker();
+        assert_eq!(m.mask("AAAAB3NzaC1yc2EAAAADAQAB"), MASK);
+        let line_b64 = STANDARD.encode("AAAAB3NzaC1yc2EAAAADAQAB");
+        assert_eq!(m.mask(&line_b64), MASK);
+        // Ordinary text stays.
+        assert_eq!(
+            m.mask("deploying release v1.2.3"),
+            "deploying release v1.2.3"
+        );
     }
 }
