@@ -135,6 +135,14 @@ fn read_tree(path: &Path, diags: &mut Vec<Diag>) -> Result<Option<yaml::Node>, U
             return Ok(None);
         }
     };
+    if let Some(pos) = manifest_stream(text) {
+        diags.push(Diag::error(
+            path,
+            pos,
+            "this is a Kubernetes manifest (a cluster fixture for `tollgate sandbox --fixture`), not a runbook",
+        ));
+        return Ok(None);
+    }
     for f in secrets::scan(text) {
         diags.push(Diag {
             file: path.to_path_buf(),
@@ -163,6 +171,31 @@ fn read_tree(path: &Path, diags: &mut Vec<Diag>) -> Result<Option<yaml::Node>, U
             Ok(None)
         }
     }
+}
+
+/// Where a file that is a Kubernetes manifest stream, not a runbook, says so: it opens (after
+/// comments) with a top-level `apiVersion:` or `kind:`, has both, and has no `phases:`.
+fn manifest_stream(text: &str) -> Option<Pos> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| {
+        let t = l.trim();
+        !(t.is_empty() || t.starts_with('#') || t == "---")
+    });
+    let (first, line) = lines.next()?;
+    if !(line.starts_with("apiVersion:") || line.starts_with("kind:")) {
+        return None;
+    }
+    let (mut api, mut kind) = (false, false);
+    for l in text.lines() {
+        if l.starts_with("phases:") {
+            return None;
+        }
+        api |= l.starts_with("apiVersion:");
+        kind |= l.starts_with("kind:");
+    }
+    (api && kind).then_some(Pos {
+        line: first as u32 + 1,
+        col: 1,
+    })
 }
 
 /// Loads and validates a runbook and everything it includes.
