@@ -170,3 +170,18 @@ fn sigkill_at_any_point_then_resume_never_reruns_a_step_unasked() {
         "rerun {reran_points}, marked {marked_points}"
     );
 }
+
+/// A kill between making a run's folder and writing its journal leaves a folder that is no run:
+/// `runs` does not list it and `resume` finds nothing unfinished, so the run is simply started again.
+#[test]
+fn a_run_folder_without_a_journal_never_started() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("state/runs/20260101-000000-dead")).unwrap();
+    assert!(journal::list_runs(&dir.join("state")).is_empty());
+    let out = tollgate(dir, &["resume", "--headless"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no unfinished run"));
+    let out = tollgate(dir, &["runs"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("dead"));
+}

@@ -330,6 +330,8 @@ pub fn list_runs(state_dir: &Path) -> Vec<(String, Result<Replay, JournalError>)
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
+        // A run folder without a journal is a run killed before its first line: it never started.
+        .filter(|id| journal_path(state_dir, id).is_file())
         .collect();
     ids.sort();
     ids.reverse();
