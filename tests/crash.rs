@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tollgate::engine::RunStatus;
 use tollgate::engine::journal;
 
 const STEPS: usize = 12;
@@ -106,6 +107,17 @@ fn sigkill_at_any_point_then_resume_never_reruns_a_step_unasked() {
                     .output()
                     .unwrap();
                     assert_eq!(out.status.code(), Some(0));
+                    finished = true;
+                    break;
+                }
+                Some(5)
+                    if stderr.contains("no unfinished run")
+                        && journal::list_runs(&state).iter().all(|(_, r)| {
+                            r.as_ref()
+                                .is_ok_and(|r| r.status == Some(RunStatus::Succeeded))
+                        }) =>
+                {
+                    // The run finished before the kill landed: nothing to resume.
                     finished = true;
                     break;
                 }
