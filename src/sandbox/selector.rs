@@ -887,8 +887,8 @@ fn aggregate(errs: Vec<String>) -> Option<String> {
     }
 }
 
-/// Go's `%q` for a string.
-fn go_quote(s: &str) -> String {
+/// Go's `%q` for a string (error texts quote values as apimachinery does).
+pub(super) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -1014,24 +1014,16 @@ async fn pod_log(
     }
     let rt = resources::by_kind("Pod");
     let pod = ctx.store.get(rt, ns, name)?;
-    let names: Vec<String> = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let inits: Vec<String> = pod
-        .pointer("/spec/initContainers")
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let container_names = |list: &str| -> Vec<String> {
+        pod.pointer(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    };
+    let names = container_names("/spec/containers");
+    let inits = container_names("/spec/initContainers");
     let container = match q.get("container").filter(|c| !c.is_empty()) {
         Some(c) => {
             if !names.contains(c) && !inits.contains(c) {

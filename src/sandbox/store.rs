@@ -1033,12 +1033,6 @@ fn merge_update(rt: &ResourceType, current: &Value, incoming: Value, part: Part)
                 }
             }
         }
-        if part == Part::Status {
-            // Only status changes through the status subresource.
-            if let Some(l) = cm.get("labels") {
-                m.insert("labels".into(), l.clone());
-            }
-        }
     }
     if let Some(o) = next.as_object_mut() {
         o.insert("apiVersion".into(), json!(rt.api_version()));
