@@ -171,6 +171,21 @@ meanings! {
     checklist_open,
     /// Progress bars and gauges.
     progress,
+    /// A pod that is running and ready, or completed.
+    pod_ok,
+    /// A pod on its way: pending, creating, not yet ready, terminating.
+    pod_pending,
+    /// A pod in trouble: CrashLoopBackOff, ImagePullBackOff, Error, OOMKilled, failed.
+    pod_failed,
+    /// Pods the current step acts on, listed first.
+    pod_touched,
+    /// The prefixes of log lines, one per source, in turn (stern-like).
+    log_source_1,
+    log_source_2,
+    log_source_3,
+    log_source_4,
+    log_source_5,
+    log_source_6,
 }
 
 impl Default for Theme {
