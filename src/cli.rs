@@ -7,9 +7,12 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio::sync::mpsc;
 
+use crate::cluster::target::Target;
 use crate::engine::context::{self, MASK, Vars};
 use crate::engine::journal::{self, Journal, Replay};
 use crate::engine::{self, Command, Engine, Event, Outcome, RunSpec, RunStatus};
+use crate::exec::Router;
+use crate::exec::kube::KubeExec;
 use crate::headless::{self, Approvals, Printer};
 use crate::runbook::{self, Loaded, Runbook, vars};
 
@@ -67,6 +70,9 @@ pub struct GateFlags {
     /// Lines of output kept per step in the interface.
     #[arg(long, value_name = "LINES", default_value_t = 100_000)]
     pub scrollback: usize,
+    /// The kube context to run against instead of the runbook's `targets.kube.context`.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,6 +132,9 @@ pub enum Cmd {
         /// The kubeconfig context's namespace.
         #[arg(long, default_value = "default")]
         namespace: String,
+        /// The kubeconfig context's name, e.g. the context a runbook is pinned to.
+        #[arg(long, value_name = "NAME", default_value = "tollgate-sandbox")]
+        context: String,
         /// Serve the API alone: no controllers (nothing schedules, starts or rolls out).
         #[arg(long)]
         no_controllers: bool,
@@ -180,6 +189,7 @@ pub fn main_with(cli: Cli) -> i32 {
             log_rate,
             kubeconfig,
             namespace,
+            context,
             no_controllers,
         } => {
             let kubeconfig =
@@ -191,7 +201,7 @@ pub fn main_with(cli: Cli) -> i32 {
                 timing,
                 no_controllers,
                 &kubeconfig,
-                &namespace,
+                (&namespace, &context),
             )
         }
     }
@@ -203,7 +213,7 @@ fn sandbox(
     timing: crate::sandbox::Timing,
     no_controllers: bool,
     kubeconfig: &Path,
-    namespace: &str,
+    (namespace, context): (&str, &str),
 ) -> i32 {
     use crate::sandbox::{Config, Sandbox, StartError};
     if !(timing.speed.is_finite() && timing.speed > 0.0) {
@@ -253,7 +263,7 @@ fn sandbox(
         let written = kubeconfig
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|_| std::fs::write(kubeconfig, sb.kubeconfig(namespace)));
+            .and_then(|_| std::fs::write(kubeconfig, sb.kubeconfig_for(namespace, context)));
         if let Err(e) = written {
             eprintln!("tollgate: cannot write {}: {e}", kubeconfig.display());
             return exit::STATE;
@@ -672,10 +682,20 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
     }
     let run_id = spec.run_id.clone();
     let approvals = approvals(gates, &spec.who);
+    let cluster = pin_cluster(&spec.runbook, gates.context.as_deref());
     let rt = runtime();
     let code = rt.block_on(async move {
-        let (handle, ev_rx, cmd_tx) = start_engine(spec);
         let mut printer = Printer::new(std::io::stdout());
+        match &cluster {
+            Ok(Some(t)) => {
+                let _ = printer.event(&Event::Note(format!("kube context {}", t.describe())));
+            }
+            Err(e) => {
+                let _ = printer.event(&Event::Note(format!("kube steps cannot run: {e}")));
+            }
+            Ok(None) => {}
+        }
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster));
         let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
         let result = handle.await;
         if let Err(e) = drove {
@@ -689,11 +709,55 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
 
 type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
 
-/// Starts the engine with shell steps; a view consumes its events and sends it commands.
-fn start_engine(spec: RunSpec) -> (EngineTask, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
+/// Pins the run's cluster when the runbook has anything to do with one (a kube target, a kube
+/// step, or `--context`). `Err` says why kube steps cannot run; `Ok(None)`: no cluster needed.
+pub fn pin_cluster(rb: &Runbook, context: Option<&str>) -> Result<Option<Arc<Target>>, String> {
+    let wanted = context.is_some() || rb.targets.kube.is_some() || uses_kube(rb);
+    if !wanted {
+        return Ok(None);
+    }
+    let runbook_ctx = rb.targets.kube.as_ref().map(|k| k.context.as_str());
+    Target::pin(context, runbook_ctx)
+        .map(|t| Some(Arc::new(t)))
+        .map_err(|e| e.to_string())
+}
+
+fn uses_kube(rb: &Runbook) -> bool {
+    fn steps(s: &[runbook::Spanned<runbook::Step>]) -> bool {
+        s.iter().any(|s| {
+            [&s.run, &s.undo]
+                .into_iter()
+                .flatten()
+                .any(|r| r.kube().is_some())
+                || s.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
+        })
+    }
+    rb.phases.iter().any(|p| {
+        steps(&p.steps)
+            || steps(&p.validation)
+            || p.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
+    }) || rb.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
+}
+
+/// The executor of a run: shell steps, and kube steps against the pinned cluster.
+pub fn executor(cluster: &Result<Option<Arc<Target>>, String>) -> Router {
+    let mut r = Router::shell_only();
+    match cluster {
+        Ok(Some(t)) => r.kube = Some(Arc::new(KubeExec { target: t.clone() })),
+        Ok(None) => {}
+        Err(e) => r.kube_error = Some(e.clone()),
+    }
+    r
+}
+
+/// Starts the engine; a view consumes its events and sends it commands.
+fn start_engine(
+    spec: RunSpec,
+    executor: Router,
+) -> (EngineTask, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
     let (ev_tx, ev_rx) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let engine = Engine::new(spec, Arc::new(crate::exec::shell::Shell), ev_tx, cmd_rx);
+    let engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx);
     (tokio::spawn(engine.run()), ev_rx, cmd_tx)
 }
 
@@ -758,9 +822,10 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
     let mut vars = spec.vars.clone();
     vars.set("run_id", run_id.clone(), false);
     let replay = spec.replay.clone();
+    let cluster = pin_cluster(&spec.runbook, gates.context.as_deref());
     let rt = runtime();
     let code = rt.block_on(async move {
-        let (handle, ev_rx, cmd_tx) = start_engine(spec);
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster));
         let mut app = crate::ui::app::App::new(runbook, run_id.clone(), who, theme);
         app.scrollback = gates.scrollback.max(100);
         app.vars = vars;

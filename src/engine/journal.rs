@@ -62,6 +62,11 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// What a step changed in the world (e.g. the replica count a scale replaced), for undo.
+    Changed {
+        step: String,
+        change: serde_json::Value,
+    },
     VarCaptured {
         name: String,
         /// Absent for secrets.
@@ -232,6 +237,8 @@ pub struct Replay {
     pub last_at: String,
     pub paused: Option<String>,
     pub attempts: BTreeMap<String, u32>,
+    /// What each step changed, oldest first.
+    pub changes: BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 impl Replay {
@@ -292,6 +299,12 @@ impl Replay {
                     }
                     _ => r.secret_captures.push(name.clone()),
                 },
+                Record::Changed { step, change } => {
+                    r.changes
+                        .entry(step.clone())
+                        .or_default()
+                        .push(change.clone());
+                }
                 Record::RunPaused { reason } => r.paused = Some(reason.clone()),
                 Record::RunFinished { status } => r.status = Some(*status),
             }

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::exec::{Executor, Job, OutputSink, Stream};
+use crate::exec::{Executor, Job, KubeCall, OutputSink, Stream};
+use crate::runbook::kube::KubeAction;
 use crate::runbook::{ChecklistItem, Gate, OnFailure, Phase, Runbook, Step, vars};
 use context::Vars;
 use journal::{Journal, JournalError, Record, Replay};
@@ -237,6 +238,8 @@ pub struct Engine {
     executor: Arc<dyn Executor>,
     /// Set when the operator aborts while no gate is open.
     aborted: bool,
+    /// What each step changed (from the journal and this session), for `kube.revert` and undo.
+    changes: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -273,6 +276,11 @@ impl Engine {
         vars.set("runbook_dir", dir.display().to_string(), false);
         vars.set("runbook_name", spec.runbook.name.value.clone(), false);
         let resumed = spec.replay.is_some();
+        let changes = spec
+            .replay
+            .as_ref()
+            .map(|r| r.changes.clone())
+            .unwrap_or_default();
         Engine {
             rb: spec.runbook,
             dir,
@@ -289,6 +297,7 @@ impl Engine {
             commands_open: true,
             executor,
             aborted: false,
+            changes,
         }
     }
 
@@ -400,11 +409,41 @@ impl Engine {
     }
 
     fn step_command(&self, step: &Step) -> String {
-        step.run
-            .as_ref()
-            .and_then(|r| r.script())
+        let Some(run) = step.run.as_ref() else {
+            return String::new();
+        };
+        if let Some(action) = run.kube() {
+            let ns = self
+                .rb
+                .targets
+                .kube
+                .as_ref()
+                .and_then(|k| k.namespace.clone())
+                .unwrap_or_else(|| "default".into());
+            return self.render_action(&action).describe(&ns);
+        }
+        run.script()
             .map(|s| self.vars.render(s))
             .unwrap_or_default()
+    }
+
+    /// A `kube.*` action with its strings filled from the variables.
+    fn render_action(&self, action: &KubeAction) -> KubeAction {
+        fn fill(v: &mut serde_json::Value, f: &dyn Fn(&str) -> String) {
+            match v {
+                serde_json::Value::String(s) => *s = f(s),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| fill(x, f)),
+                serde_json::Value::Object(o) => o.values_mut().for_each(|x| fill(x, f)),
+                _ => {}
+            }
+        }
+        let Ok(mut v) = serde_json::to_value(action) else {
+            return action.clone();
+        };
+        fill(&mut v, &|s| {
+            vars::render(s, |n| self.vars.get(n).map(|x| x.value.clone()))
+        });
+        serde_json::from_value(v).unwrap_or_else(|_| action.clone())
     }
 
     fn run_phase<'a>(
@@ -711,7 +750,25 @@ impl Engine {
                 .filter(|s| self.replay.steps.get(s.id.as_str()) == Some(&StepStatus::Succeeded));
             let undos: Vec<Step> = done
                 .filter_map(|s| {
-                    let run = s.undo.clone()?;
+                    // A kube step that journaled its changes is undone by putting them back.
+                    let run = s.undo.clone().or_else(|| {
+                        let run = s.run.as_ref()?;
+                        let mutates = run.kube().is_some_and(|a| a.mutates());
+                        (mutates && self.changes.contains_key(s.id.as_str())).then(|| {
+                            crate::runbook::Spanned::new(
+                                run.pos,
+                                crate::runbook::Run {
+                                    kube_revert: Some(crate::runbook::Spanned::new(
+                                        run.pos,
+                                        crate::runbook::kube::Revert {
+                                            step: s.id.value.clone(),
+                                        },
+                                    )),
+                                    ..Default::default()
+                                },
+                            )
+                        })
+                    })?;
                     Some(Step {
                         id: crate::runbook::Spanned::new(s.id.pos, format!("{}.undo", s.id.value)),
                         title: format!(
@@ -907,6 +964,24 @@ impl Engine {
                 .as_ref()
                 .and_then(|t| vars::parse_duration(t).ok()),
             keep_stdout: keep,
+            kube: run.kube().map(|action| {
+                let action = self.render_action(&action);
+                let reverting = match &action {
+                    KubeAction::Revert(r) => self.changes.get(&r.step).cloned().unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                KubeCall {
+                    action,
+                    target_namespace: self
+                        .rb
+                        .targets
+                        .kube
+                        .as_ref()
+                        .and_then(|k| k.namespace.clone()),
+                    reverting,
+                    started: chrono::Utc::now(),
+                }
+            }),
         }
     }
 
@@ -971,6 +1046,16 @@ impl Engine {
                 }
             };
             let duration = started.elapsed();
+            for change in &outcome.changes {
+                self.record(Record::Changed {
+                    step: id.clone(),
+                    change: change.clone(),
+                })?;
+                self.changes
+                    .entry(id.clone())
+                    .or_default()
+                    .push(change.clone());
+            }
             let verdict = self.judge(step, &outcome);
             let held = sink.hold_stdout;
             match verdict {

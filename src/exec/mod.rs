@@ -1,10 +1,12 @@
 //! What a step does, behind a small trait. `shell` runs commands; other kinds plug in beside it.
 
+pub mod kube;
 pub mod shell;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +33,20 @@ pub struct Job {
     pub timeout: Option<Duration>,
     /// Keep stdout (up to this many bytes) for expectations and captures.
     pub keep_stdout: usize,
+    /// A native Kubernetes step instead of a script.
+    pub kube: Option<KubeCall>,
+}
+
+/// A `kube.*` step, its strings already filled from variables.
+#[derive(Clone, Debug)]
+pub struct KubeCall {
+    pub action: crate::runbook::kube::KubeAction,
+    /// The runbook's `targets.kube.namespace`, the default before the context's.
+    pub target_namespace: Option<String>,
+    /// For `kube.revert`: what the named step changed, as journaled, oldest first.
+    pub reverting: Vec<serde_json::Value>,
+    /// When the step started: logs it streams start here.
+    pub started: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,6 +59,8 @@ pub struct Outcome {
     pub error: Option<String>,
     pub stdout: String,
     pub stdout_truncated: bool,
+    /// What the step changed, journaled for undo (see [`kube::Change`]).
+    pub changes: Vec<serde_json::Value>,
 }
 
 /// Where a running step's output goes: masked, in chunks of whole lines, as engine events.
@@ -87,4 +105,52 @@ pub trait Executor: Send + Sync {
         sink: &'a OutputSink,
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Outcome>;
+}
+
+/// Sends each step to the executor of its kind: scripts to the shell, `kube.*` actions to the
+/// cluster (when there is one).
+pub struct Router {
+    pub shell: Arc<dyn Executor>,
+    pub kube: Option<Arc<dyn Executor>>,
+    /// Why there is no cluster, when one was wanted and could not be pinned.
+    pub kube_error: Option<String>,
+}
+
+impl Router {
+    pub fn shell_only() -> Router {
+        Router {
+            shell: Arc::new(shell::Shell),
+            kube: None,
+            kube_error: None,
+        }
+    }
+}
+
+impl Executor for Router {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        sink: &'a OutputSink,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Outcome> {
+        match (&job.kube, &self.kube) {
+            (None, _) => self.shell.execute(job, sink, cancel),
+            (Some(_), Some(k)) => k.execute(job, sink, cancel),
+            (Some(call), None) => {
+                let error = match &self.kube_error {
+                    Some(e) => format!("`{}` cannot run: {e}", call.action.key()),
+                    None => format!(
+                        "`{}` needs a Kubernetes cluster, and none is configured",
+                        call.action.key()
+                    ),
+                };
+                Box::pin(async move {
+                    Outcome {
+                        error: Some(error),
+                        ..Outcome::default()
+                    }
+                })
+            }
+        }
+    }
 }

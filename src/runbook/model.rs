@@ -295,6 +295,64 @@ pub struct Run {
     /// Extra environment for the command (values may use `{{ var }}`).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, String>,
+    /// Server-side apply of manifests.
+    #[serde(
+        rename = "kube.apply",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kube_apply: Option<Spanned<super::kube::Apply>>,
+    /// Wait for a rollout to complete.
+    #[serde(
+        rename = "kube.rollout_status",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kube_rollout_status: Option<Spanned<super::kube::RolloutStatus>>,
+    /// Roll a deployment back.
+    #[serde(
+        rename = "kube.rollout_undo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kube_rollout_undo: Option<Spanned<super::kube::RolloutUndo>>,
+    /// Set a container's image.
+    #[serde(
+        rename = "kube.set_image",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kube_set_image: Option<Spanned<super::kube::SetImage>>,
+    /// Scale a deployment (or all of a namespace).
+    #[serde(
+        rename = "kube.scale",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kube_scale: Option<Spanned<super::kube::Scale>>,
+    /// Restart a deployment's pods.
+    #[serde(
+        rename = "kube.restart",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kube_restart: Option<Spanned<super::kube::Restart>>,
+    /// Wait for a condition on resources.
+    #[serde(rename = "kube.wait", default, skip_serializing_if = "Option::is_none")]
+    pub kube_wait: Option<Spanned<super::kube::Wait>>,
+    /// Read resources (JSONPath output).
+    #[serde(rename = "kube.get", default, skip_serializing_if = "Option::is_none")]
+    pub kube_get: Option<Spanned<super::kube::Get>>,
+    /// Run a Job in the cluster.
+    #[serde(rename = "kube.job", default, skip_serializing_if = "Option::is_none")]
+    pub kube_job: Option<Spanned<super::kube::KubeJob>>,
+    /// Put back what an earlier step changed.
+    #[serde(
+        rename = "kube.revert",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kube_revert: Option<Spanned<super::kube::Revert>>,
 }
 
 #[derive(Deserialize)]
@@ -308,6 +366,26 @@ struct RunFields {
     workdir: Option<String>,
     #[serde(default)]
     env: IndexMap<String, String>,
+    #[serde(rename = "kube.apply", default)]
+    kube_apply: Option<Spanned<super::kube::Apply>>,
+    #[serde(rename = "kube.rollout_status", default)]
+    kube_rollout_status: Option<Spanned<super::kube::RolloutStatus>>,
+    #[serde(rename = "kube.rollout_undo", default)]
+    kube_rollout_undo: Option<Spanned<super::kube::RolloutUndo>>,
+    #[serde(rename = "kube.set_image", default)]
+    kube_set_image: Option<Spanned<super::kube::SetImage>>,
+    #[serde(rename = "kube.scale", default)]
+    kube_scale: Option<Spanned<super::kube::Scale>>,
+    #[serde(rename = "kube.restart", default)]
+    kube_restart: Option<Spanned<super::kube::Restart>>,
+    #[serde(rename = "kube.wait", default)]
+    kube_wait: Option<Spanned<super::kube::Wait>>,
+    #[serde(rename = "kube.get", default)]
+    kube_get: Option<Spanned<super::kube::Get>>,
+    #[serde(rename = "kube.job", default)]
+    kube_job: Option<Spanned<super::kube::KubeJob>>,
+    #[serde(rename = "kube.revert", default)]
+    kube_revert: Option<Spanned<super::kube::Revert>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
@@ -512,8 +590,24 @@ shorthand_deserialize!(ChecklistItem);
 
 impl Shorthand for Run {
     const NAME: &'static str = "$short:run";
-    const FIELDS: &'static [&'static str] = &["shell", "interpreter", "workdir", "env"];
-    const EXPECTING: &'static str = "a shell command or a mapping with `shell`";
+    const FIELDS: &'static [&'static str] = &[
+        "shell",
+        "interpreter",
+        "workdir",
+        "env",
+        "kube.apply",
+        "kube.rollout_status",
+        "kube.rollout_undo",
+        "kube.set_image",
+        "kube.scale",
+        "kube.restart",
+        "kube.wait",
+        "kube.get",
+        "kube.job",
+        "kube.revert",
+    ];
+    const EXPECTING: &'static str =
+        "a shell command or a mapping with `shell` or a `kube.*` action";
     fn from_str<E: de::Error>(v: &str) -> Result<Self, E> {
         // The position of a shorthand command is the position of the `run` value, filled in by
         // the Spanned wrapper around it.
@@ -529,6 +623,16 @@ impl Shorthand for Run {
             interpreter: f.interpreter,
             workdir: f.workdir,
             env: f.env,
+            kube_apply: f.kube_apply,
+            kube_rollout_status: f.kube_rollout_status,
+            kube_rollout_undo: f.kube_rollout_undo,
+            kube_set_image: f.kube_set_image,
+            kube_scale: f.kube_scale,
+            kube_restart: f.kube_restart,
+            kube_wait: f.kube_wait,
+            kube_get: f.kube_get,
+            kube_job: f.kube_job,
+            kube_revert: f.kube_revert,
         })
     }
 }
@@ -559,6 +663,49 @@ impl Run {
     /// The script to run, if this is a shell step.
     pub fn script(&self) -> Option<&str> {
         self.shell.as_ref().map(|s| s.value.as_str())
+    }
+
+    /// Every `kube.*` action given, with its position (a valid run has at most one, and then
+    /// no `shell`).
+    pub fn kube_actions(&self) -> Vec<(super::Pos, super::kube::KubeAction)> {
+        use super::kube::KubeAction as K;
+        let mut out = Vec::new();
+        if let Some(a) = &self.kube_apply {
+            out.push((a.pos, K::Apply(a.value.clone())));
+        }
+        if let Some(a) = &self.kube_rollout_status {
+            out.push((a.pos, K::RolloutStatus(a.value.clone())));
+        }
+        if let Some(a) = &self.kube_rollout_undo {
+            out.push((a.pos, K::RolloutUndo(a.value.clone())));
+        }
+        if let Some(a) = &self.kube_set_image {
+            out.push((a.pos, K::SetImage(a.value.clone())));
+        }
+        if let Some(a) = &self.kube_scale {
+            out.push((a.pos, K::Scale(a.value.clone())));
+        }
+        if let Some(a) = &self.kube_restart {
+            out.push((a.pos, K::Restart(a.value.clone())));
+        }
+        if let Some(a) = &self.kube_wait {
+            out.push((a.pos, K::Wait(a.value.clone())));
+        }
+        if let Some(a) = &self.kube_get {
+            out.push((a.pos, K::Get(a.value.clone())));
+        }
+        if let Some(a) = &self.kube_job {
+            out.push((a.pos, K::Job(a.value.clone())));
+        }
+        if let Some(a) = &self.kube_revert {
+            out.push((a.pos, K::Revert(a.value.clone())));
+        }
+        out
+    }
+
+    /// The `kube.*` action of this run, if it is a Kubernetes step.
+    pub fn kube(&self) -> Option<super::kube::KubeAction> {
+        self.kube_actions().into_iter().next().map(|(_, a)| a)
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use regex::Regex;
 
 use super::de::Spanned;
+use super::kube::KubeAction;
 use super::loader::Diag;
 use super::model::{OnFailure, Run, Runbook, Step, VarType};
 use super::vars::{self, Piece, is_var_name, parse_template};
@@ -373,8 +374,38 @@ impl Checker<'_> {
     }
 
     fn check_run(&mut self, file: &Path, run: &Spanned<Run>) {
+        let kube = run.kube_actions();
+        if let Some((pos, _)) = kube.get(1) {
+            let keys: Vec<&str> = kube.iter().map(|(_, a)| a.key()).collect();
+            self.err(
+                file,
+                *pos,
+                format!("a step runs one action; this one has {}", keys.join(", ")),
+            );
+            return;
+        }
+        if let Some((pos, action)) = kube.first() {
+            let pos = if pos.line == 0 { run.pos } else { *pos };
+            if run.shell.is_some() {
+                self.err(
+                    file,
+                    pos,
+                    format!(
+                        "`{}` and `shell` in one step: give each its own step",
+                        action.key()
+                    ),
+                );
+                return;
+            }
+            self.check_kube(file, pos, action);
+            return;
+        }
         let Some(shell) = &run.shell else {
-            self.err(file, run.pos, "`run` needs `shell`: the command to run");
+            self.err(
+                file,
+                run.pos,
+                "`run` needs `shell` (the command to run) or a `kube.*` action",
+            );
             return;
         };
         let pos = if shell.pos.line == 0 {
@@ -399,6 +430,74 @@ impl Checker<'_> {
         }
         if let Some(w) = &run.workdir {
             self.check_template(file, run.pos, w, false);
+        }
+    }
+
+    fn check_kube(&mut self, file: &Path, pos: Pos, action: &KubeAction) {
+        let key = action.key();
+        let mut missing = |field: &str, empty: bool| {
+            if empty {
+                self.err(file, pos, format!("`{key}` needs `{field}`"));
+            }
+        };
+        match action {
+            KubeAction::Apply(a) => missing(
+                "files` or `kustomize",
+                a.files.is_empty() && a.kustomize.is_none(),
+            ),
+            KubeAction::RolloutUndo(a) => missing("deployment", a.deployment.trim().is_empty()),
+            KubeAction::SetImage(a) => {
+                missing("deployment", a.deployment.trim().is_empty());
+                missing("image", a.image.trim().is_empty());
+            }
+            KubeAction::Wait(a) => {
+                missing("resource", a.resource.trim().is_empty());
+                missing("condition", a.condition.trim().is_empty());
+            }
+            KubeAction::Get(a) => missing("resource", a.resource.trim().is_empty()),
+            KubeAction::Job(a) => {
+                missing("name", a.name.trim().is_empty());
+                missing("image", a.image.trim().is_empty());
+            }
+            KubeAction::Revert(a) => missing("step", a.step.trim().is_empty()),
+            KubeAction::Scale(a) if a.replicas < 0 => {
+                self.err(file, pos, format!("`{key}` replicas must be 0 or more"))
+            }
+            KubeAction::Scale(_) | KubeAction::RolloutStatus(_) | KubeAction::Restart(_) => {}
+        }
+        // Every string may use variables; none may hold a secret, which would be written into
+        // the cluster's objects in the clear (a Job takes secrets from a Kubernetes Secret).
+        let mut texts = Vec::new();
+        collect_strings(
+            &serde_json::to_value(action).unwrap_or_default(),
+            &mut texts,
+        );
+        for t in texts {
+            match parse_template(&t) {
+                Err((_, msg)) => self.err(file, pos, msg),
+                Ok(pieces) => {
+                    for p in pieces {
+                        let Piece::Var { name, .. } = p else { continue };
+                        match self.vars.get(name) {
+                            None => {
+                                let msg = format!(
+                                    "unknown variable `{name}`{}",
+                                    self.did_you_mean(name)
+                                );
+                                self.err(file, pos, msg)
+                            }
+                            Some(true) => self.err(
+                                file,
+                                pos,
+                                format!(
+                                    "secret variable `{name}` cannot be written into `{key}`: it would be stored in the cluster in the clear (use `env_from` with a Kubernetes Secret)"
+                                ),
+                            ),
+                            Some(false) => {}
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -554,4 +653,13 @@ pub fn all_steps(rb: &Runbook) -> Vec<&Step> {
         add(&mut out, &p.validation);
     }
     out
+}
+
+fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
 }

@@ -175,8 +175,14 @@ impl Sandbox {
 
     /// A kubeconfig for this sandbox, with `namespace` as the context's default.
     pub fn kubeconfig(&self, namespace: &str) -> String {
+        self.kubeconfig_for(namespace, "tollgate-sandbox")
+    }
+
+    /// A kubeconfig for this sandbox whose context (and cluster) is called `context`, e.g. the
+    /// context a runbook is pinned to, to rehearse it unchanged.
+    pub fn kubeconfig_for(&self, namespace: &str, context: &str) -> String {
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: tollgate-sandbox\n  cluster:\n    server: {url}\ncontexts:\n- name: tollgate-sandbox\n  context:\n    cluster: tollgate-sandbox\n    namespace: {namespace}\n    user: tollgate-sandbox\ncurrent-context: tollgate-sandbox\nusers:\n- name: tollgate-sandbox\n  user:\n    token: sandbox\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    namespace: {namespace}\n    user: tollgate-sandbox\ncurrent-context: {context}\nusers:\n- name: tollgate-sandbox\n  user:\n    token: sandbox\n",
             url = self.url()
         )
     }

@@ -1,6 +1,9 @@
 //! What the engine and interface tests share: a runbook written to a folder and a run of it
 //! ready to start, its journal under the folder's `state/`.
 
+#[allow(dead_code)]
+pub mod cluster;
+
 use std::path::Path;
 use std::sync::Arc;
 

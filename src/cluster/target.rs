@@ -1,0 +1,284 @@
+//! Which cluster a run talks to, pinned at the start, and checked again before every kube step.
+//!
+//! The context comes from `--context`, else the runbook's `targets.kube.context`, else the
+//! kubeconfig's current context (standard loading: `KUBECONFIG`, then `~/.kube/config`; inside a
+//! pod, the in-cluster service account). At the start tollgate records the context, its API
+//! server and the cluster's identity (the `kube-system` namespace's uid). Before each kube step it
+//! resolves the same inputs again: a context that now points elsewhere, a different current context
+//! (when that is what the run was pinned to) or an API server that is another cluster blocks the
+//! step with a message saying which.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+
+/// Where the context name came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `--context` on the command line.
+    Flag,
+    /// The runbook's `targets.kube.context`.
+    Runbook,
+    /// The kubeconfig's `current-context`.
+    Current,
+    /// The pod's service account (no kubeconfig).
+    InCluster,
+}
+
+/// What a run is pinned to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    pub context: String,
+    pub server: String,
+    /// The context's namespace (`default` when it names none).
+    pub namespace: String,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("no kubeconfig: {0}")]
+    NoKubeconfig(String),
+    #[error("context `{context}` is not in the kubeconfig (it has: {available})")]
+    NoContext { context: String, available: String },
+    #[error("the kubeconfig names no current context; pass --context or set targets.kube.context")]
+    NoCurrent,
+    #[error("context `{0}` names no cluster with a server")]
+    NoServer(String),
+    #[error("kubeconfig: {0}")]
+    Config(String),
+    #[error(
+        "wrong cluster: the run is pinned to context `{pinned}` ({pinned_server}), but {found}; the step was not run"
+    )]
+    Mismatch {
+        pinned: String,
+        pinned_server: String,
+        found: String,
+    },
+    #[error("cannot reach the API server {server}: {error}")]
+    Unreachable { server: String, error: String },
+}
+
+/// Reads the kubeconfig: from `file` when given, else the standard way; `None` when there is
+/// none at all.
+fn read_kubeconfig(file: Option<&Path>) -> Result<Option<Kubeconfig>, TargetError> {
+    if let Some(f) = file {
+        return Kubeconfig::read_from(f)
+            .map(Some)
+            .map_err(|e| TargetError::Config(e.to_string()));
+    }
+    let paths = std::env::var_os("KUBECONFIG")
+        .map(|v| std::env::split_paths(&v).any(|p| p.exists()))
+        .unwrap_or(false);
+    let home = std::env::var_os("HOME")
+        .map(|h| std::path::Path::new(&h).join(".kube/config").exists())
+        .unwrap_or(false);
+    if !paths && !home {
+        return Ok(None);
+    }
+    Kubeconfig::read()
+        .map(Some)
+        .map_err(|e| TargetError::Config(e.to_string()))
+}
+
+fn in_cluster() -> bool {
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+}
+
+/// Resolves the context to use and its server, without talking to it.
+pub fn resolve(
+    file: Option<&Path>,
+    flag: Option<&str>,
+    runbook: Option<&str>,
+) -> Result<Pin, TargetError> {
+    let Some(kc) = read_kubeconfig(file)? else {
+        if in_cluster() && flag.is_none() {
+            let config =
+                kube::Config::incluster().map_err(|e| TargetError::Config(e.to_string()))?;
+            return Ok(Pin {
+                context: "in-cluster".into(),
+                server: config.cluster_url.to_string(),
+                namespace: config.default_namespace,
+                source: Source::InCluster,
+            });
+        }
+        return Err(TargetError::NoKubeconfig(
+            "set KUBECONFIG or create ~/.kube/config".into(),
+        ));
+    };
+    let (context, source) = match (flag, runbook.filter(|r| !r.is_empty())) {
+        (Some(f), _) => (f.to_string(), Source::Flag),
+        (None, Some(r)) => (r.to_string(), Source::Runbook),
+        (None, None) => (
+            kc.current_context.clone().ok_or(TargetError::NoCurrent)?,
+            Source::Current,
+        ),
+    };
+    pin_in(&kc, &context, source)
+}
+
+fn pin_in(kc: &Kubeconfig, context: &str, source: Source) -> Result<Pin, TargetError> {
+    let Some(ctx) = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+    else {
+        let available: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+        return Err(TargetError::NoContext {
+            context: context.to_string(),
+            available: if available.is_empty() {
+                "none".into()
+            } else {
+                available.join(", ")
+            },
+        });
+    };
+    let server = kc
+        .clusters
+        .iter()
+        .find(|c| c.name == ctx.cluster)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.server.clone())
+        .ok_or_else(|| TargetError::NoServer(context.to_string()))?;
+    Ok(Pin {
+        context: context.to_string(),
+        server,
+        namespace: ctx.namespace.clone().unwrap_or_else(|| "default".into()),
+        source,
+    })
+}
+
+/// A connection to the pinned cluster, checked before use.
+pub struct Target {
+    pub pin: Pin,
+    /// The kubeconfig file, when not found the standard way.
+    file: Option<PathBuf>,
+    /// The runbook's context, when `--context` overrode it (shown in the banner).
+    pub runbook_context: Option<String>,
+    client: Mutex<Option<Client>>,
+    /// The cluster's identity, learnt on the first connection.
+    identity: Mutex<Option<String>>,
+}
+
+impl Target {
+    /// Pins the run to a context (see the module docs).
+    pub fn pin(flag: Option<&str>, runbook: Option<&str>) -> Result<Target, TargetError> {
+        Target::pin_in_file(None, flag, runbook)
+    }
+
+    /// Pins with the kubeconfig in `file` (tests, and tools that keep their own kubeconfig).
+    pub fn pin_in_file(
+        file: Option<&Path>,
+        flag: Option<&str>,
+        runbook: Option<&str>,
+    ) -> Result<Target, TargetError> {
+        let pin = resolve(file, flag, runbook)?;
+        Ok(Target {
+            runbook_context: flag.and(runbook).map(str::to_string),
+            file: file.map(Path::to_path_buf),
+            pin,
+            client: Mutex::new(None),
+            identity: Mutex::new(None),
+        })
+    }
+
+    /// The banner's words: `kube CONTEXT ns NS`.
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.pin.context, self.pin.server)
+    }
+
+    /// Resolves the context again: it must still be the pinned one, with the same server.
+    pub fn recheck(&self) -> Result<(), TargetError> {
+        if self.pin.source == Source::InCluster {
+            return Ok(());
+        }
+        let flag = (self.pin.source == Source::Flag).then_some(self.pin.context.as_str());
+        let runbook = (self.pin.source == Source::Runbook).then_some(self.pin.context.as_str());
+        let mismatch = |found: String| TargetError::Mismatch {
+            pinned: self.pin.context.clone(),
+            pinned_server: self.pin.server.clone(),
+            found,
+        };
+        let now = match resolve(self.file.as_deref(), flag, runbook) {
+            Ok(p) => p,
+            Err(e) => return Err(mismatch(format!("the kubeconfig now says: {e}"))),
+        };
+        if now.context != self.pin.context {
+            return Err(mismatch(format!(
+                "the current context is now `{}`",
+                now.context
+            )));
+        }
+        if now.server != self.pin.server {
+            return Err(mismatch(format!(
+                "context `{}` now points at {}",
+                now.context, now.server
+            )));
+        }
+        Ok(())
+    }
+
+    /// A client for the pinned context, built once.
+    pub async fn client(&self) -> Result<Client, TargetError> {
+        if let Some(c) = self.client.lock().ok().and_then(|c| c.clone()) {
+            return Ok(c);
+        }
+        let config = if self.pin.source == Source::InCluster {
+            kube::Config::incluster().map_err(|e| TargetError::Config(e.to_string()))?
+        } else {
+            let kc = read_kubeconfig(self.file.as_deref())?
+                .ok_or_else(|| TargetError::NoKubeconfig("it has gone".into()))?;
+            let options = KubeConfigOptions {
+                context: Some(self.pin.context.clone()),
+                ..KubeConfigOptions::default()
+            };
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| TargetError::Config(e.to_string()))?
+        };
+        let client = Client::try_from(config).map_err(|e| TargetError::Config(e.to_string()))?;
+        if let Ok(mut slot) = self.client.lock() {
+            *slot = Some(client.clone());
+        }
+        Ok(client)
+    }
+
+    /// Re-checks the pin, connects, and makes sure the API server is the same cluster as the
+    /// first time (its `kube-system` namespace uid). Called before every kube step.
+    pub async fn checked_client(&self) -> Result<Client, TargetError> {
+        self.recheck()?;
+        let client = self.client().await?;
+        let ns: Api<Namespace> = Api::all(client.clone());
+        let uid = match ns.get("kube-system").await {
+            Ok(n) => n.metadata.uid,
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => None,
+            Err(e) => {
+                return Err(TargetError::Unreachable {
+                    server: self.pin.server.clone(),
+                    error: e.to_string(),
+                });
+            }
+        };
+        let Ok(mut known) = self.identity.lock() else {
+            return Ok(client);
+        };
+        match (known.as_ref(), uid) {
+            (Some(k), Some(u)) if *k != u => Err(TargetError::Mismatch {
+                pinned: self.pin.context.clone(),
+                pinned_server: self.pin.server.clone(),
+                found: format!(
+                    "the API server now answers as another cluster (kube-system uid {u}, pinned {k})"
+                ),
+            }),
+            (None, Some(u)) => {
+                *known = Some(u);
+                Ok(client)
+            }
+            _ => Ok(client),
+        }
+    }
+}

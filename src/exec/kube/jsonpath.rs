@@ -1,0 +1,1 @@
+//! kubectl's JSONPath templates, the subset runbooks use.

@@ -1,0 +1,333 @@
+//! Native Kubernetes steps, as data. Each is one `kube.*` key of a step's `run`; string fields
+//! may use `{{ var }}`. A step's `namespace` defaults to the runbook's `targets.kube.namespace`,
+//! then to the context's namespace.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Server-side apply of manifests, showing what changed.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Apply {
+    /// Manifest files or directories (`*.yaml`, `*.yml`, `*.json`), relative to the runbook's folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// A kustomize overlay directory, built with `kustomize build` or `kubectl kustomize`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<String>,
+    /// Namespace for objects that do not name one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Take over fields another manager owns (server-side apply `force`).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Waits for a deployment (or every deployment of a namespace) to finish rolling out.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutStatus {
+    /// The deployment; every deployment of the namespace when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Rolls a deployment back to its previous revision, or to a given one, as `kubectl rollout undo`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutUndo {
+    #[serde(default)]
+    pub deployment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The revision to go back to; the previous one when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_revision: Option<i64>,
+}
+
+/// Sets a container's image in a deployment.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetImage {
+    #[serde(default)]
+    pub deployment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The container; may be left out when the pod has only one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(default)]
+    pub image: String,
+}
+
+/// Scales one deployment, or every deployment of a namespace. The replica counts it replaced are
+/// journaled, so undoing the step puts them back.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    /// The deployment; every deployment of the namespace when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub replicas: i32,
+}
+
+/// Restarts a deployment's pods (or every deployment's) by a rolling update, as `kubectl rollout restart`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Restart {
+    /// The deployment; every deployment of the namespace when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Waits for a condition on resources: e.g. at least 2 nodes Ready, every pod Running, a job Complete.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    /// `KIND` (every one, e.g. `nodes`, `pods`) or `KIND/NAME` (e.g. `deployment/api`, `job/migrate`).
+    #[serde(default)]
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A label selector, e.g. `app=api,tier=backend`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// A condition type that must be `True` (`Ready`, `Available`, `Complete`, …), a pod phase
+    /// (`Running`, `Succeeded`), or `jsonpath={.status.phase}=Running`.
+    #[serde(default)]
+    pub condition: String,
+    /// How many must meet it; every one (and at least one) when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+}
+
+/// Reads resources; the output (JSON, or the JSONPath's result) can be checked with `expect`
+/// and captured.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Get {
+    /// `KIND` (a list) or `KIND/NAME`, e.g. `ingress/labelmint`.
+    #[serde(default)]
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// A kubectl JSONPath template, e.g. `{.status.loadBalancer.ingress[0].hostname}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsonpath: Option<String>,
+}
+
+/// Environment taken from a Secret or a ConfigMap (every key).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvFrom {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<String>,
+}
+
+/// Runs a Job in the cluster (e.g. a database migration): creates it, streams its logs, waits for
+/// it to complete or fail, reports, and deletes it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubeJob {
+    /// The job's name prefix; a unique suffix is added.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment values (may use `{{ var }}`, secrets included: they go into the Job only).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFrom>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// Attempts before the job fails (the job's `backoffLimit`, default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_limit: Option<i32>,
+    /// Keep the job (and its pods) afterwards instead of deleting them.
+    #[serde(default)]
+    pub keep: bool,
+}
+
+/// Puts back what an earlier step of this run changed, from the journal.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Revert {
+    /// The id of the step whose changes are reverted.
+    #[serde(default)]
+    pub step: String,
+}
+
+/// One native Kubernetes action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum KubeAction {
+    Apply(Apply),
+    RolloutStatus(RolloutStatus),
+    RolloutUndo(RolloutUndo),
+    SetImage(SetImage),
+    Scale(Scale),
+    Restart(Restart),
+    Wait(Wait),
+    Get(Get),
+    Job(KubeJob),
+    Revert(Revert),
+}
+
+impl KubeAction {
+    /// The key it is written under, e.g. `kube.scale`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            KubeAction::Apply(_) => "kube.apply",
+            KubeAction::RolloutStatus(_) => "kube.rollout_status",
+            KubeAction::RolloutUndo(_) => "kube.rollout_undo",
+            KubeAction::SetImage(_) => "kube.set_image",
+            KubeAction::Scale(_) => "kube.scale",
+            KubeAction::Restart(_) => "kube.restart",
+            KubeAction::Wait(_) => "kube.wait",
+            KubeAction::Get(_) => "kube.get",
+            KubeAction::Job(_) => "kube.job",
+            KubeAction::Revert(_) => "kube.revert",
+        }
+    }
+
+    /// Whether it changes the cluster (and journals what it changed).
+    pub fn mutates(&self) -> bool {
+        !matches!(
+            self,
+            KubeAction::RolloutStatus(_) | KubeAction::Wait(_) | KubeAction::Get(_)
+        )
+    }
+
+    /// The namespace it names, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            KubeAction::Apply(a) => a.namespace.as_deref(),
+            KubeAction::RolloutStatus(a) => a.namespace.as_deref(),
+            KubeAction::RolloutUndo(a) => a.namespace.as_deref(),
+            KubeAction::SetImage(a) => a.namespace.as_deref(),
+            KubeAction::Scale(a) => a.namespace.as_deref(),
+            KubeAction::Restart(a) => a.namespace.as_deref(),
+            KubeAction::Wait(a) => a.namespace.as_deref(),
+            KubeAction::Get(a) => a.namespace.as_deref(),
+            KubeAction::Job(a) => a.namespace.as_deref(),
+            KubeAction::Revert(_) => None,
+        }
+    }
+
+    /// The deployment it acts on, if one.
+    pub fn deployment(&self) -> Option<&str> {
+        match self {
+            KubeAction::RolloutStatus(a) => a.deployment.as_deref(),
+            KubeAction::RolloutUndo(a) => Some(&a.deployment),
+            KubeAction::SetImage(a) => Some(&a.deployment),
+            KubeAction::Scale(a) => a.deployment.as_deref(),
+            KubeAction::Restart(a) => a.deployment.as_deref(),
+            KubeAction::Wait(a) => a.resource.strip_prefix("deployment/"),
+            _ => None,
+        }
+    }
+
+    /// The action as one line, the way an operator would read it before approving, e.g.
+    /// `kube.scale deployment/api replicas=0 -n orders`.
+    pub fn describe(&self, default_ns: &str) -> String {
+        let ns = |n: &Option<String>| format!(" -n {}", n.as_deref().unwrap_or(default_ns));
+        let dep = |d: &Option<String>| match d {
+            Some(d) => format!("deployment/{d}"),
+            None => "all deployments".to_string(),
+        };
+        let key = self.key();
+        match self {
+            KubeAction::Apply(a) => {
+                let mut what: Vec<String> = a.files.clone();
+                if let Some(k) = &a.kustomize {
+                    what.push(format!("-k {k}"));
+                }
+                let force = if a.force { " --force-conflicts" } else { "" };
+                format!("{key} {}{force}{}", what.join(" "), ns(&a.namespace))
+            }
+            KubeAction::RolloutStatus(a) => {
+                format!("{key} {}{}", dep(&a.deployment), ns(&a.namespace))
+            }
+            KubeAction::RolloutUndo(a) => format!(
+                "{key} deployment/{}{}{}",
+                a.deployment,
+                a.to_revision
+                    .map(|r| format!(" to-revision={r}"))
+                    .unwrap_or_default(),
+                ns(&a.namespace)
+            ),
+            KubeAction::SetImage(a) => format!(
+                "{key} deployment/{} {}={}{}",
+                a.deployment,
+                a.container.as_deref().unwrap_or("*"),
+                a.image,
+                ns(&a.namespace)
+            ),
+            KubeAction::Scale(a) => format!(
+                "{key} {} replicas={}{}",
+                dep(&a.deployment),
+                a.replicas,
+                ns(&a.namespace)
+            ),
+            KubeAction::Restart(a) => format!("{key} {}{}", dep(&a.deployment), ns(&a.namespace)),
+            KubeAction::Wait(a) => format!(
+                "{key} {}{} for={}{}{}",
+                a.resource,
+                a.selector
+                    .as_ref()
+                    .map(|s| format!(" -l {s}"))
+                    .unwrap_or_default(),
+                a.condition,
+                a.count.map(|c| format!(" count>={c}")).unwrap_or_default(),
+                ns(&a.namespace)
+            ),
+            KubeAction::Get(a) => format!(
+                "{key} {}{}{}{}",
+                a.resource,
+                a.selector
+                    .as_ref()
+                    .map(|s| format!(" -l {s}"))
+                    .unwrap_or_default(),
+                a.jsonpath
+                    .as_ref()
+                    .map(|j| format!(" -o jsonpath='{j}'"))
+                    .unwrap_or_default(),
+                ns(&a.namespace)
+            ),
+            KubeAction::Job(a) => {
+                let mut cmd: Vec<&str> = a.command.iter().map(String::as_str).collect();
+                cmd.extend(a.args.iter().map(String::as_str));
+                format!(
+                    "{key} {} image={}{}{}",
+                    a.name,
+                    a.image,
+                    if cmd.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" -- {}", cmd.join(" "))
+                    },
+                    ns(&a.namespace)
+                )
+            }
+            KubeAction::Revert(a) => format!("{key} step={}", a.step),
+        }
+    }
+}

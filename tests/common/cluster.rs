@@ -1,0 +1,143 @@
+//! Kube-step tests: a sandbox started by the test, a kubeconfig for it in a folder, and a runbook
+//! run headless against it with every gate approved.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tollgate::cluster::target::Target;
+use tollgate::engine::journal::{self, Record};
+use tollgate::engine::{Choice, Command, Decision, Engine, Event, GateKind, Outcome};
+use tollgate::exec::Router;
+use tollgate::exec::kube::KubeExec;
+use tollgate::sandbox::{Config, Sandbox};
+
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A sandbox (fast timing) with a kubeconfig whose context is `context`, default namespace `ns`.
+pub struct Cluster {
+    pub sb: Sandbox,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    pub async fn start(context: &str, ns: &str) -> Cluster {
+        Cluster::start_with(Config::fast(), context, ns).await
+    }
+
+    pub async fn start_with(config: Config, context: &str, ns: &str) -> Cluster {
+        let sb = Sandbox::start(config).await.expect("sandbox starts");
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, sb.kubeconfig_for(ns, context)).unwrap();
+        Cluster {
+            sb,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    /// A target pinned through this cluster's kubeconfig (`--context` = `flag`).
+    pub fn target(&self, flag: Option<&str>, runbook: Option<&str>) -> Arc<Target> {
+        Arc::new(Target::pin_in_file(Some(&self.kubeconfig), flag, runbook).expect("pins"))
+    }
+
+    /// Creates namespace `ns` (through the store, as a fixture would).
+    pub fn namespace(&self, ns: &str) {
+        let rt = tollgate::sandbox::resources::by_kind("Namespace");
+        let _ =
+            self.sb
+                .store()
+                .create(rt, "", serde_json::json!({"metadata": {"name": ns}}), false);
+    }
+
+    /// Loads a fixture (a YAML stream of manifests) into the store.
+    pub fn load(&self, yaml: &str) {
+        tollgate::sandbox::fixture::load_str(self.sb.store(), yaml, "fixture.yaml")
+            .expect("fixture loads");
+    }
+}
+
+/// The end of a headless run: its events, outcome and journal records.
+pub struct Finished {
+    pub events: Vec<Event>,
+    pub outcome: Outcome,
+    pub records: Vec<Record>,
+    /// Everything the steps printed (stdout and stderr), in order.
+    pub output: String,
+}
+
+impl Finished {
+    /// The error of the step `id`'s last finish, if it failed.
+    pub fn error_of(&self, id: &str) -> Option<String> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::StepFinished { step, error, .. } if step == id => Some(error.clone()),
+            _ => None,
+        })?
+    }
+
+    /// The changes the journal holds for step `id`.
+    pub fn changes_of(&self, id: &str) -> Vec<serde_json::Value> {
+        self.records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Changed { step, change } if step == id => Some(change.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Runs `yaml` (written as `runbook.yaml` in `dir`) against `target`, approving every gate
+/// (typing the confirmation word where asked) and aborting at the first failure gate.
+pub async fn run_in(dir: &Path, yaml: &str, target: Arc<Target>) -> Finished {
+    let spec = super::spec(dir, yaml, &[], false);
+    let jpath = spec.journal.path().to_path_buf();
+    let (ev_tx, mut events) = mpsc::channel(1024);
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let mut router = Router::shell_only();
+    router.kube = Some(Arc::new(KubeExec { target }));
+    let engine = Engine::new(spec, Arc::new(router), ev_tx, cmd_rx);
+    let handle = tokio::spawn(engine.run());
+    let mut seen = Vec::new();
+    let mut output = String::new();
+    let drive = async {
+        while let Some(ev) = events.recv().await {
+            match &ev {
+                Event::GateReached(g) => {
+                    let choice = if g.kind == GateKind::Failed {
+                        Choice::Abort
+                    } else {
+                        Choice::Approve
+                    };
+                    let _ = cmd_tx
+                        .send(Command::Decide(Decision {
+                            gate: g.id.clone(),
+                            choice,
+                            who: "tester@host".into(),
+                            via: "test".into(),
+                            note: None,
+                            typed: g.confirm.clone(),
+                        }))
+                        .await;
+                }
+                Event::Output { text, .. } => output.push_str(text),
+                _ => {}
+            }
+            seen.push(ev);
+        }
+    };
+    tokio::time::timeout(DEADLINE, drive)
+        .await
+        .expect("the run ends within the deadline");
+    let outcome = handle.await.unwrap().unwrap();
+    let (_, lines) = journal::Journal::open(&jpath, "run-1").unwrap();
+    Finished {
+        events: seen,
+        outcome,
+        records: lines.into_iter().map(|l| l.record).collect(),
+        output,
+    }
+}

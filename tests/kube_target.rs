@@ -1,0 +1,121 @@
+//! Target pinning: kube steps run only against the cluster the run was pinned to.
+
+mod common;
+
+use common::cluster::{Cluster, run_in};
+use tollgate::cluster::target::{Source, Target, TargetError};
+use tollgate::engine::{Outcome, RunStatus};
+
+const GET_NS: &str = r#"
+name: pinned
+targets:
+  kube: { context: prod-east, namespace: default }
+phases:
+  - id: look
+    steps:
+      - id: first
+        run:
+          kube.get: { resource: namespace/kube-system, jsonpath: "{.metadata.name}" }
+      - id: switch
+        run: "cp other.kubeconfig kubeconfig"
+      - id: second
+        run:
+          kube.get: { resource: namespace/kube-system }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pins_the_runbook_context_and_reports_a_missing_one() {
+    let c = Cluster::start("prod-east", "default").await;
+    let t = c.target(None, Some("prod-east"));
+    assert_eq!(t.pin.context, "prod-east");
+    assert_eq!(t.pin.server, c.sb.url());
+    assert_eq!(t.pin.source, Source::Runbook);
+    // --context wins over the runbook's context.
+    let err = Target::pin_in_file(Some(&c.kubeconfig), Some("staging"), Some("prod-east"))
+        .err()
+        .expect("no such context");
+    assert_eq!(
+        err,
+        TargetError::NoContext {
+            context: "staging".into(),
+            available: "prod-east".into()
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("context `staging` is not in the kubeconfig (it has: prod-east)")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_repointed_mid_run_blocks_the_next_kube_step() {
+    let c = Cluster::start("prod-east", "default").await;
+    let other = Cluster::start("prod-east", "default").await;
+    // The same context name, another cluster: what a colleague's `kubectl config` edit does.
+    std::fs::write(
+        c.dir.path().join("other.kubeconfig"),
+        std::fs::read_to_string(&other.kubeconfig).unwrap(),
+    )
+    .unwrap();
+    let target = c.target(None, Some("prod-east"));
+    let fin = run_in(c.dir.path(), GET_NS, target).await;
+    assert_eq!(fin.outcome, Outcome::Finished(RunStatus::Failed));
+    let err = fin.error_of("second").expect("second failed");
+    assert!(
+        err.contains("wrong cluster: the run is pinned to context `prod-east`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("now points at {}", other.sb.url())),
+        "{err}"
+    );
+    assert!(err.contains("the step was not run"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_cluster_behind_the_same_address_is_refused() {
+    // A cluster answering at the pinned address with another identity (e.g. a port-forward
+    // re-pointed): kube-system's uid differs.
+    let mut c = Cluster::start("prod-east", "default").await;
+    let target = c.target(None, Some("prod-east"));
+    target
+        .checked_client()
+        .await
+        .expect("first connection pins the identity");
+    let port = c.sb.addr().port();
+    drop(std::mem::replace(
+        &mut c.sb,
+        tollgate::sandbox::Sandbox::start(tollgate::sandbox::Config {
+            port: 0,
+            ..tollgate::sandbox::Config::fast()
+        })
+        .await
+        .unwrap(),
+    ));
+    // Rebind the old port with a new cluster.
+    let deadline = std::time::Instant::now() + common::cluster::DEADLINE;
+    let replacement = loop {
+        match tollgate::sandbox::Sandbox::start(tollgate::sandbox::Config {
+            port,
+            ..tollgate::sandbox::Config::fast()
+        })
+        .await
+        {
+            Ok(sb) => break sb,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "port {port} never freed: {e}"
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    let err = target.checked_client().await.err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains("the API server now answers as another cluster"),
+        "{err}"
+    );
+    drop(replacement);
+}
