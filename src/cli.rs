@@ -686,14 +686,9 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
     let rt = runtime();
     let code = rt.block_on(async move {
         let mut printer = Printer::new(std::io::stdout());
-        match &cluster {
-            Ok(Some(t)) => {
-                let _ = printer.event(&Event::Note(format!("kube context {}", t.describe())));
-            }
-            Err(e) => {
-                let _ = printer.event(&Event::Note(format!("kube steps cannot run: {e}")));
-            }
-            Ok(None) => {}
+        if let Some(t) = &cluster {
+            let _ = t.pin();
+            let _ = printer.event(&Event::Note(format!("kube context {}", t.describe())));
         }
         let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster));
         let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
@@ -709,17 +704,12 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
 
 type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
 
-/// Pins the run's cluster when the runbook has anything to do with one (a kube target, a kube
-/// step, or `--context`). `Err` says why kube steps cannot run; `Ok(None)`: no cluster needed.
-pub fn pin_cluster(rb: &Runbook, context: Option<&str>) -> Result<Option<Arc<Target>>, String> {
+/// The run's cluster, when the runbook has anything to do with one (a kube target, a kube step,
+/// or `--context`); pinned at its first use.
+pub fn pin_cluster(rb: &Runbook, context: Option<&str>) -> Option<Arc<Target>> {
     let wanted = context.is_some() || rb.targets.kube.is_some() || uses_kube(rb);
-    if !wanted {
-        return Ok(None);
-    }
     let runbook_ctx = rb.targets.kube.as_ref().map(|k| k.context.as_str());
-    Target::pin(context, runbook_ctx)
-        .map(|t| Some(Arc::new(t)))
-        .map_err(|e| e.to_string())
+    wanted.then(|| Arc::new(Target::new(context, runbook_ctx)))
 }
 
 fn uses_kube(rb: &Runbook) -> bool {
@@ -740,12 +730,10 @@ fn uses_kube(rb: &Runbook) -> bool {
 }
 
 /// The executor of a run: shell steps, and kube steps against the pinned cluster.
-pub fn executor(cluster: &Result<Option<Arc<Target>>, String>) -> Router {
+pub fn executor(cluster: &Option<Arc<Target>>) -> Router {
     let mut r = Router::shell_only();
-    match cluster {
-        Ok(Some(t)) => r.kube = Some(Arc::new(KubeExec { target: t.clone() })),
-        Ok(None) => {}
-        Err(e) => r.kube_error = Some(e.clone()),
+    if let Some(t) = cluster {
+        r.kube = Some(Arc::new(KubeExec { target: t.clone() }));
     }
     r
 }

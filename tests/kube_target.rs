@@ -27,9 +27,19 @@ phases:
 async fn pins_the_runbook_context_and_reports_a_missing_one() {
     let c = Cluster::start("prod-east", "default").await;
     let t = c.target(None, Some("prod-east"));
-    assert_eq!(t.pin.context, "prod-east");
-    assert_eq!(t.pin.server, c.sb.url());
-    assert_eq!(t.pin.source, Source::Runbook);
+    let pin = t.pin().unwrap();
+    assert_eq!(pin.context, "prod-east");
+    assert_eq!(pin.server, c.sb.url());
+    assert_eq!(pin.source, Source::Runbook);
+    // Pinned at first use: a context that does not exist yet (created by an early step) is fine
+    // until a kube step needs it.
+    let later = Target::in_file(Some(&c.kubeconfig), None, Some("made-by-step-2"));
+    assert!(later.pinned().is_none());
+    assert!(
+        later
+            .describe()
+            .contains("made-by-step-2 (not connected yet)")
+    );
     // --context wins over the runbook's context.
     let err = Target::pin_in_file(Some(&c.kubeconfig), Some("staging"), Some("prod-east"))
         .err()

@@ -152,74 +152,120 @@ fn pin_in(kc: &Kubeconfig, context: &str, source: Source) -> Result<Pin, TargetE
     })
 }
 
-/// A connection to the pinned cluster, checked before use.
+/// A connection to the pinned cluster, checked before use. The pin is taken the first time it
+/// is needed (a runbook may create its context in an early step, e.g. `aws eks
+/// update-kubeconfig`) and never moves after that.
 pub struct Target {
-    pub pin: Pin,
     /// The kubeconfig file, when not found the standard way.
     file: Option<PathBuf>,
-    /// The runbook's context, when `--context` overrode it (shown in the banner).
-    pub runbook_context: Option<String>,
+    flag: Option<String>,
+    runbook: Option<String>,
+    pin: Mutex<Option<Pin>>,
     client: Mutex<Option<Client>>,
     /// The cluster's identity, learnt on the first connection.
     identity: Mutex<Option<String>>,
 }
 
 impl Target {
-    /// Pins the run to a context (see the module docs).
-    pub fn pin(flag: Option<&str>, runbook: Option<&str>) -> Result<Target, TargetError> {
-        Target::pin_in_file(None, flag, runbook)
+    /// A target for `--context` (`flag`) or the runbook's context, in the standard kubeconfig.
+    pub fn new(flag: Option<&str>, runbook: Option<&str>) -> Target {
+        Target::in_file(None, flag, runbook)
     }
 
-    /// Pins with the kubeconfig in `file` (tests, and tools that keep their own kubeconfig).
+    /// A target whose kubeconfig is `file` (tests, and tools that keep their own kubeconfig).
+    pub fn in_file(file: Option<&Path>, flag: Option<&str>, runbook: Option<&str>) -> Target {
+        Target {
+            file: file.map(Path::to_path_buf),
+            flag: flag.map(str::to_string),
+            runbook: runbook.filter(|r| !r.is_empty()).map(str::to_string),
+            pin: Mutex::new(None),
+            client: Mutex::new(None),
+            identity: Mutex::new(None),
+        }
+    }
+
+    /// Pins now (see [`Target::pin`]), failing when the context cannot be resolved.
     pub fn pin_in_file(
         file: Option<&Path>,
         flag: Option<&str>,
         runbook: Option<&str>,
     ) -> Result<Target, TargetError> {
-        let pin = resolve(file, flag, runbook)?;
-        Ok(Target {
-            runbook_context: flag.and(runbook).map(str::to_string),
-            file: file.map(Path::to_path_buf),
-            pin,
-            client: Mutex::new(None),
-            identity: Mutex::new(None),
-        })
+        let t = Target::in_file(file, flag, runbook);
+        t.pin()?;
+        Ok(t)
     }
 
-    /// The banner's words: `kube CONTEXT ns NS`.
+    /// The pin: taken on the first call, the same ever after.
+    pub fn pin(&self) -> Result<Pin, TargetError> {
+        let mut slot = self.pin.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = slot.as_ref() {
+            return Ok(p.clone());
+        }
+        let p = resolve(
+            self.file.as_deref(),
+            self.flag.as_deref(),
+            self.runbook.as_deref(),
+        )?;
+        *slot = Some(p.clone());
+        Ok(p)
+    }
+
+    /// The pin if it has been taken.
+    pub fn pinned(&self) -> Option<Pin> {
+        self.pin.lock().ok().and_then(|p| p.clone())
+    }
+
+    /// The context asked for (`--context`, else the runbook's), if any.
+    pub fn wanted_context(&self) -> Option<&str> {
+        self.flag.as_deref().or(self.runbook.as_deref())
+    }
+
+    /// The runbook's context when `--context` overrode it.
+    pub fn overridden(&self) -> Option<&str> {
+        self.flag.as_ref().and(self.runbook.as_deref())
+    }
+
+    /// For the banner: `CONTEXT (SERVER)`, or the context still to be pinned.
     pub fn describe(&self) -> String {
-        format!("{} ({})", self.pin.context, self.pin.server)
+        match self.pinned() {
+            Some(p) => format!("{} ({})", p.context, p.server),
+            None => match self.wanted_context() {
+                Some(c) => format!("{c} (not connected yet)"),
+                None => "current context (not connected yet)".into(),
+            },
+        }
     }
 
     /// Resolves the context again: it must still be the pinned one, with the same server.
-    pub fn recheck(&self) -> Result<(), TargetError> {
-        if self.pin.source == Source::InCluster {
-            return Ok(());
+    pub fn recheck(&self) -> Result<Pin, TargetError> {
+        let pin = self.pin()?;
+        if pin.source == Source::InCluster {
+            return Ok(pin);
         }
-        let flag = (self.pin.source == Source::Flag).then_some(self.pin.context.as_str());
-        let runbook = (self.pin.source == Source::Runbook).then_some(self.pin.context.as_str());
+        let flag = (pin.source == Source::Flag).then_some(pin.context.as_str());
+        let runbook = (pin.source == Source::Runbook).then_some(pin.context.as_str());
         let mismatch = |found: String| TargetError::Mismatch {
-            pinned: self.pin.context.clone(),
-            pinned_server: self.pin.server.clone(),
+            pinned: pin.context.clone(),
+            pinned_server: pin.server.clone(),
             found,
         };
         let now = match resolve(self.file.as_deref(), flag, runbook) {
             Ok(p) => p,
             Err(e) => return Err(mismatch(format!("the kubeconfig now says: {e}"))),
         };
-        if now.context != self.pin.context {
+        if now.context != pin.context {
             return Err(mismatch(format!(
                 "the current context is now `{}`",
                 now.context
             )));
         }
-        if now.server != self.pin.server {
+        if now.server != pin.server {
             return Err(mismatch(format!(
                 "context `{}` now points at {}",
                 now.context, now.server
             )));
         }
-        Ok(())
+        Ok(pin)
     }
 
     /// A client for the pinned context, built once.
@@ -227,13 +273,14 @@ impl Target {
         if let Some(c) = self.client.lock().ok().and_then(|c| c.clone()) {
             return Ok(c);
         }
-        let config = if self.pin.source == Source::InCluster {
+        let pin = self.pin()?;
+        let config = if pin.source == Source::InCluster {
             kube::Config::incluster().map_err(|e| TargetError::Config(e.to_string()))?
         } else {
             let kc = read_kubeconfig(self.file.as_deref())?
                 .ok_or_else(|| TargetError::NoKubeconfig("it has gone".into()))?;
             let options = KubeConfigOptions {
-                context: Some(self.pin.context.clone()),
+                context: Some(pin.context.clone()),
                 ..KubeConfigOptions::default()
             };
             kube::Config::from_custom_kubeconfig(kc, &options)
@@ -249,8 +296,8 @@ impl Target {
 
     /// Re-checks the pin, connects, and makes sure the API server is the same cluster as the
     /// first time (its `kube-system` namespace uid). Called before every kube step.
-    pub async fn checked_client(&self) -> Result<Client, TargetError> {
-        self.recheck()?;
+    pub async fn checked_client(&self) -> Result<(Client, Pin), TargetError> {
+        let pin = self.recheck()?;
         let client = self.client().await?;
         let ns: Api<Namespace> = Api::all(client.clone());
         let uid = match ns.get("kube-system").await {
@@ -258,27 +305,27 @@ impl Target {
             Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => None,
             Err(e) => {
                 return Err(TargetError::Unreachable {
-                    server: self.pin.server.clone(),
+                    server: pin.server.clone(),
                     error: e.to_string(),
                 });
             }
         };
         let Ok(mut known) = self.identity.lock() else {
-            return Ok(client);
+            return Ok((client, pin));
         };
         match (known.as_ref(), uid) {
             (Some(k), Some(u)) if *k != u => Err(TargetError::Mismatch {
-                pinned: self.pin.context.clone(),
-                pinned_server: self.pin.server.clone(),
+                pinned: pin.context.clone(),
+                pinned_server: pin.server.clone(),
                 found: format!(
                     "the API server now answers as another cluster (kube-system uid {u}, pinned {k})"
                 ),
             }),
             (None, Some(u)) => {
                 *known = Some(u);
-                Ok(client)
+                Ok((client, pin))
             }
-            _ => Ok(client),
+            _ => Ok((client, pin)),
         }
     }
 }

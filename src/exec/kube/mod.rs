@@ -108,7 +108,7 @@ async fn run(
             ..Outcome::default()
         };
     };
-    let client = match exec.target.checked_client().await {
+    let (client, pin) = match exec.target.checked_client().await {
         Ok(c) => c,
         Err(e) => {
             return Outcome {
@@ -122,7 +122,7 @@ async fn run(
         .namespace()
         .map(str::to_string)
         .or_else(|| call.target_namespace.clone())
-        .unwrap_or_else(|| exec.target.pin.namespace.clone());
+        .unwrap_or(pin.namespace);
     let deadline = job.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut cx = Ctx {
         client,
