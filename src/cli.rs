@@ -543,6 +543,16 @@ fn plan_step(
         ));
     }
     if let Some(run) = &step.run {
+        if let Some(action) = run.kube() {
+            let ns = rb
+                .targets
+                .kube
+                .as_ref()
+                .and_then(|k| k.namespace.as_deref())
+                .unwrap_or("default");
+            let action = action.filled(&|s| vars.render(s));
+            lines.push(format!("{indent}  $ {}", action.describe(ns)));
+        }
         for l in vars.render(run.script().unwrap_or_default()).lines() {
             lines.push(format!("{indent}  $ {l}"));
         }

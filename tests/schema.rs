@@ -41,8 +41,9 @@ fn schema_is_json_with_the_main_definitions() {
 }
 
 /// `*.yaml` under `dir`, recursively, leaving out `parts/` folders (fragments that are only
-/// included, not runbooks of their own) and `cluster.yaml` (sandbox fixtures: Kubernetes
-/// manifests, loaded by tests/sandbox_fixtures.rs).
+/// included, not runbooks of their own), `manifests/` folders (what `kube.apply` steps apply)
+/// and `cluster.yaml` (sandbox fixtures: Kubernetes manifests, loaded by
+/// tests/sandbox_fixtures.rs).
 fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -50,7 +51,7 @@ fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
     for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            if recursive && path.file_name().is_some_and(|n| n != "parts") {
+            if recursive && path.file_name().is_some_and(|n| n != "parts" && n != "manifests") {
                 runbooks_under(&path, out, recursive);
             }
         } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml")

@@ -429,21 +429,7 @@ impl Engine {
 
     /// A `kube.*` action with its strings filled from the variables.
     fn render_action(&self, action: &KubeAction) -> KubeAction {
-        fn fill(v: &mut serde_json::Value, f: &dyn Fn(&str) -> String) {
-            match v {
-                serde_json::Value::String(s) => *s = f(s),
-                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| fill(x, f)),
-                serde_json::Value::Object(o) => o.values_mut().for_each(|x| fill(x, f)),
-                _ => {}
-            }
-        }
-        let Ok(mut v) = serde_json::to_value(action) else {
-            return action.clone();
-        };
-        fill(&mut v, &|s| {
-            vars::render(s, |n| self.vars.get(n).map(|x| x.value.clone()))
-        });
-        serde_json::from_value(v).unwrap_or_else(|_| action.clone())
+        action.filled(&|s| vars::render(s, |n| self.vars.get(n).map(|x| x.value.clone())))
     }
 
     fn run_phase<'a>(
