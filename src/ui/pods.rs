@@ -393,6 +393,11 @@ impl PodsPane {
         &self.conn
     }
 
+    /// Every pod known, in no order.
+    pub fn rows(&self) -> impl Iterator<Item = &PodRow> {
+        self.rows.values()
+    }
+
     /// All pods known, in no order.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -688,7 +693,7 @@ impl PodsPane {
             t.push_str(&format!(
                 " · by {}{}",
                 self.sort.word(),
-                if self.reverse { " ↑" } else { "" }
+                if self.reverse { ", reversed" } else { "" }
             ));
         }
         if self.group {
