@@ -1,4 +1,5 @@
 //! The cluster side of a run, with no UI: which cluster (pinned), and the watches that feed the
 //! pods and logs panes.
 
+pub mod pods;
 pub mod target;

@@ -5,6 +5,7 @@
 pub mod ansi;
 pub mod app;
 pub mod output;
+pub mod pods;
 pub mod render;
 
 use std::io;
