@@ -1547,3 +1547,69 @@ async fn malformed_requests_get_status_errors() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn api_server_restart_cuts_watches_and_keeps_the_store() {
+    let (mut sb, client) = bare().await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let first = pods
+        .create(
+            &PostParams::default(),
+            &pod("before", json!({"app": "web"})),
+        )
+        .await
+        .unwrap();
+    let rv = first.resource_version().unwrap();
+    let mut stream = pods
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    sb.stop_api().await;
+    // The open watch is cut: it ends (or fails) instead of waiting for events.
+    match tokio::time::timeout(DEADLINE, stream.next()).await {
+        Ok(None | Some(Err(_))) => {}
+        Ok(Some(Ok(ev))) => panic!("an event from a stopped server: {ev:?}"),
+        Err(_) => panic!("the watch stayed open after stop_api"),
+    }
+    assert!(
+        pods.get("before").await.is_err(),
+        "a stopped server answers"
+    );
+    // The store keeps working meanwhile, as etcd does.
+    sb.store()
+        .create(
+            tollgate::sandbox::resources::by_kind("Pod"),
+            "default",
+            serde_json::to_value(pod("during", json!({"app": "web"}))).unwrap(),
+            false,
+        )
+        .unwrap();
+    sb.start_api().await.expect("the same port binds again");
+    // The same client reconnects and resumes the watch where it was cut.
+    let mut stream = pods
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match next_event(&mut stream).await {
+        WatchEvent::Added(p) => assert_eq!(p.name_any(), "during"),
+        e => panic!("unexpected {e:?}"),
+    }
+    pods.create(&PostParams::default(), &pod("after", json!({"app": "web"})))
+        .await
+        .unwrap();
+    match next_event(&mut stream).await {
+        WatchEvent::Added(p) => assert_eq!(p.name_any(), "after"),
+        e => panic!("unexpected {e:?}"),
+    }
+    let names: Vec<String> = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    assert_eq!(names, vec!["after", "before", "during"]);
+}

@@ -107,10 +107,28 @@ pub enum StartError {
     Fixture(String),
 }
 
+/// The API server's task and the signal that stops it.
+struct Server {
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    fn spawn(ctx: Arc<Ctx>, listener: tokio::net::TcpListener) -> Server {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve_until(ctx, listener, async move {
+            let _ = stopped.await;
+        }));
+        Server { task, stop }
+    }
+}
+
 /// A running sandbox. Dropping it stops the server and the controllers.
 pub struct Sandbox {
     ctx: Arc<Ctx>,
     addr: SocketAddr,
+    /// `None` while the API server is stopped ([`Sandbox::stop_api`]).
+    server: Option<Server>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -145,11 +163,56 @@ impl Sandbox {
             port: config.port,
             source,
         })?;
-        let mut tasks = vec![tokio::spawn(server::serve(ctx.clone(), listener))];
+        let server = Some(Server::spawn(ctx.clone(), listener));
+        let mut tasks = Vec::new();
         if !config.no_controllers {
             tasks.extend(controllers::spawn(ctx.clone()));
         }
-        Ok(Sandbox { ctx, addr, tasks })
+        Ok(Sandbox {
+            ctx,
+            addr,
+            server,
+            tasks,
+        })
+    }
+
+    /// Stops the API server as a crash would: it stops listening and every open connection is
+    /// closed, watches and log follows included. The store, the logs and the controllers keep
+    /// running (etcd and the nodes survive an API server restart). Does nothing if it is stopped.
+    pub async fn stop_api(&mut self) {
+        if let Some(s) = self.server.take() {
+            let _ = s.stop.send(());
+            let _ = s.task.await;
+        }
+    }
+
+    /// Starts the API server again on the same address, after [`Sandbox::stop_api`]. The port
+    /// may still be held for a moment by the old listener's sockets: binding is retried briefly.
+    pub async fn start_api(&mut self) -> Result<(), StartError> {
+        if self.server.is_some() {
+            return Ok(());
+        }
+        let port = self.addr.port();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            let bound = tokio::net::TcpSocket::new_v4().and_then(|sock| {
+                sock.set_reuseaddr(true)?;
+                sock.bind(self.addr)?;
+                sock.listen(1024)
+            });
+            match bound {
+                Ok(l) => break l,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(source) => return Err(StartError::Bind { port, source }),
+            }
+        };
+        self.server = Some(Server::spawn(self.ctx.clone(), listener));
+        Ok(())
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -207,6 +270,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        if let Some(s) = &self.server {
+            s.task.abort();
+        }
         for t in &self.tasks {
             t.abort();
         }

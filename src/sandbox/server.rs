@@ -133,9 +133,29 @@ fn flag(q: &Query, k: &str) -> bool {
 
 /// Serve the sandbox on `listener` until the task is dropped.
 pub async fn serve(ctx: Arc<Ctx>, listener: tokio::net::TcpListener) {
+    serve_until(ctx, listener, std::future::pending()).await
+}
+
+/// Serve the sandbox on `listener` until `shutdown` completes, then stop listening and close every
+/// open connection, endless watches and log follows included (their clients see the connection
+/// drop, as when an API server restarts).
+pub async fn serve_until(
+    ctx: Arc<Ctx>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let mut conns = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = &mut shutdown => {
+                drop(listener);
+                conns.shutdown().await;
+                return;
+            }
+        };
+        let Ok((stream, _)) = accepted else {
             continue;
         };
         let _ = stream.set_nodelay(true);

@@ -4,6 +4,7 @@
 
 pub mod ansi;
 pub mod app;
+pub mod logs;
 pub mod output;
 pub mod pods;
 pub mod render;
