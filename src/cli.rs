@@ -722,6 +722,41 @@ pub fn pin_cluster(rb: &Runbook, context: Option<&str>) -> Option<Arc<Target>> {
     wanted.then(|| Arc::new(Target::new(context, runbook_ctx)))
 }
 
+/// The namespace of kube steps that name none, and every namespace the runbook's kube steps
+/// touch (the pods pane watches them).
+pub fn namespaces_of(rb: &Runbook) -> (String, Vec<String>) {
+    let default = rb
+        .targets
+        .kube
+        .as_ref()
+        .and_then(|k| k.namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    let mut all = vec![default.clone()];
+    fn steps(s: &[runbook::Spanned<runbook::Step>], out: &mut Vec<String>) {
+        for s in s {
+            for r in [&s.run, &s.undo].into_iter().flatten() {
+                if let Some(ns) = r
+                    .kube()
+                    .as_ref()
+                    .and_then(|a| a.namespace().map(str::to_string))
+                    && !ns.contains("{{")
+                    && !out.contains(&ns)
+                {
+                    out.push(ns);
+                }
+            }
+            if let Some(f) = &s.on_failure {
+                steps(&f.steps, out);
+            }
+        }
+    }
+    for p in &rb.phases {
+        steps(&p.steps, &mut all);
+        steps(&p.validation, &mut all);
+    }
+    (default, all)
+}
+
 fn uses_kube(rb: &Runbook) -> bool {
     fn steps(s: &[runbook::Spanned<runbook::Step>]) -> bool {
         s.iter().any(|s| {
@@ -830,11 +865,24 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         if let Some(replay) = &replay {
             app.seed(replay);
         }
+        let link = cluster.as_ref().map(|t| {
+            let (ns, namespaces) = namespaces_of(&app.runbook);
+            app.cluster = Some(crate::ui::cluster::ClusterView::new(t.describe(), ns));
+            crate::ui::cluster::Link::start(t.clone(), namespaces)
+        });
         let shown = match (crate::ui::term::enter(), signals()) {
             (Ok((mut terminal, guard)), Ok(signals)) => {
                 let input = ratatui::crossterm::event::EventStream::new();
-                let r = crate::ui::run_loop(&mut terminal, &mut app, ev_rx, input, cmd_tx, signals)
-                    .await;
+                let r = crate::ui::run_loop_with_cluster(
+                    &mut terminal,
+                    &mut app,
+                    ev_rx,
+                    input,
+                    cmd_tx,
+                    signals,
+                    link,
+                )
+                .await;
                 drop(guard);
                 r
             }

@@ -51,7 +51,11 @@ fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
     for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            if recursive && path.file_name().is_some_and(|n| n != "parts" && n != "manifests") {
+            if recursive
+                && path
+                    .file_name()
+                    .is_some_and(|n| n != "parts" && n != "manifests")
+            {
                 runbooks_under(&path, out, recursive);
             }
         } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml")

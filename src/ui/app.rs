@@ -28,15 +28,30 @@ pub enum Pane {
     Tree,
     Output,
     Side,
+    Pods,
+    Logs,
 }
 
 impl Pane {
-    fn next(self) -> Pane {
+    /// The next pane in Tab order; the pods and logs panes only when there is a cluster.
+    fn next(self, cluster: bool) -> Pane {
         match self {
             Pane::Tree => Pane::Output,
+            Pane::Output if cluster => Pane::Pods,
             Pane::Output => Pane::Side,
+            Pane::Pods => Pane::Logs,
+            Pane::Logs => Pane::Side,
             Pane::Side => Pane::Tree,
         }
+    }
+
+    fn prev(self, cluster: bool) -> Pane {
+        let mut p = self;
+        // Five panes at most: four steps forward is one back.
+        for _ in 0..if cluster { 4 } else { 2 } {
+            p = p.next(cluster);
+        }
+        p
     }
 }
 
@@ -128,6 +143,8 @@ pub struct Areas {
     pub tree: Rect,
     pub output: Rect,
     pub side: Rect,
+    pub pods: Rect,
+    pub logs: Rect,
 }
 
 pub struct App {
@@ -170,6 +187,12 @@ pub struct App {
     pub gate_guard: Duration,
     /// Values to fill into commands not yet run (secrets masked).
     pub vars: Vars,
+    /// The pods and logs panes, when the run has a cluster.
+    pub cluster: Option<super::cluster::ClusterView>,
+    /// The wall clock at the last draw (pod ages).
+    pub wall_clock: chrono::DateTime<chrono::Utc>,
+    /// A fixed wall clock (tests' snapshots).
+    pub frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn clock() -> String {
@@ -231,6 +254,9 @@ impl App {
             dirty: true,
             gate_guard: GATE_GUARD,
             vars: Vars::default(),
+            cluster: None,
+            wall_clock: chrono::Utc::now(),
+            frozen_clock: None,
         }
     }
 
@@ -385,6 +411,14 @@ impl App {
     }
 
     /// Applies one engine event.
+    /// A message from the cluster side (pods, logs, a pod's detail, the live context).
+    pub fn on_cluster(&mut self, m: super::cluster::ClusterMsg) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.on_msg(m);
+            self.dirty = true;
+        }
+    }
+
     pub fn on_engine(&mut self, ev: Event) {
         self.dirty = true;
         match ev {
@@ -485,6 +519,16 @@ impl App {
             } => {
                 self.ensure_row(&step, &title);
                 self.current_step = Some(step.clone());
+                if self.cluster.is_some() {
+                    let action = self
+                        .step_def(&step)
+                        .and_then(|s| s.run.as_ref())
+                        .and_then(|r| r.kube())
+                        .map(|a| a.filled(&|t| self.vars.render(t)));
+                    if let Some(c) = self.cluster.as_mut() {
+                        c.step_started(&step, action.as_ref());
+                    }
+                }
                 let v = self.view(&step);
                 v.status = StepStatus::Running;
                 v.attempt = attempt;
@@ -607,6 +651,17 @@ impl App {
             return Vec::new();
         }
         self.message = None;
+        // The pods and logs panes have keys of their own; what they leave is the app's.
+        if let Some(c) = self.cluster.as_mut() {
+            let handled = match self.focus {
+                Pane::Pods => c.pods_key(k),
+                Pane::Logs => c.logs_key(k),
+                _ => false,
+            };
+            if handled {
+                return Vec::new();
+            }
+        }
         match k.code {
             KeyCode::Char('q') => {
                 if matches!(self.state, RunState::Running) {
@@ -616,10 +671,8 @@ impl App {
                 }
             }
             KeyCode::Char('?') => self.help = true,
-            KeyCode::Tab => self.focus = self.focus.next(),
-            KeyCode::BackTab => {
-                self.focus = self.focus.next().next();
-            }
+            KeyCode::Tab => self.focus = self.focus.next(self.cluster.is_some()),
+            KeyCode::BackTab => self.focus = self.focus.prev(self.cluster.is_some()),
             KeyCode::Char('z') => {
                 self.zoom = if self.zoom.is_some() {
                     None
@@ -783,6 +836,7 @@ impl App {
                 let max = self.recent.len().saturating_sub(1) as isize;
                 self.side_scroll = (self.side_scroll as isize - delta).clamp(0, max) as usize;
             }
+            Pane::Pods | Pane::Logs => {}
         }
     }
 
@@ -810,6 +864,7 @@ impl App {
                     0
                 };
             }
+            Pane::Pods | Pane::Logs => {}
         }
     }
 
@@ -823,6 +878,10 @@ impl App {
             Some(Pane::Output)
         } else if at(self.areas.side) {
             Some(Pane::Side)
+        } else if at(self.areas.pods) {
+            Some(Pane::Pods)
+        } else if at(self.areas.logs) {
+            Some(Pane::Logs)
         } else {
             None
         };
@@ -1021,6 +1080,33 @@ impl App {
         }
         if self.search.editing {
             return vec![("enter", "find"), ("esc", "cancel")];
+        }
+        match self.focus {
+            Pane::Pods if self.cluster.is_some() => {
+                return vec![
+                    ("↑↓", "move"),
+                    ("enter", "detail"),
+                    ("l/L", "logs pod/owner"),
+                    ("s", "sort"),
+                    ("/", "filter"),
+                    ("o", "group"),
+                    ("tab", "pane"),
+                    ("z", "zoom"),
+                ];
+            }
+            Pane::Logs if self.cluster.is_some() => {
+                return vec![
+                    ("↑↓", "scroll"),
+                    ("space", "pause/follow"),
+                    ("/", "search"),
+                    ("F", "filter"),
+                    ("p", "previous"),
+                    ("t", "times"),
+                    ("tab", "pane"),
+                    ("z", "zoom"),
+                ];
+            }
+            _ => {}
         }
         let mut h = vec![
             ("↑↓", "move"),

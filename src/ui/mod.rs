@@ -4,6 +4,7 @@
 
 pub mod ansi;
 pub mod app;
+pub mod cluster;
 pub mod logs;
 pub mod output;
 pub mod pods;
@@ -43,16 +44,39 @@ pub enum Exit {
 pub async fn run_loop<B, I>(
     terminal: &mut Terminal<B>,
     app: &mut App,
-    mut engine: mpsc::Receiver<Event>,
-    mut input: I,
+    engine: mpsc::Receiver<Event>,
+    input: I,
     commands: mpsc::Sender<Command>,
-    mut signals: impl Stream<Item = ()> + Unpin,
+    signals: impl Stream<Item = ()> + Unpin,
 ) -> io::Result<Exit>
 where
     B: Backend,
     B::Error: std::error::Error + Send + Sync + 'static,
     I: Stream<Item = io::Result<TermEvent>> + Unpin,
 {
+    run_loop_with_cluster(terminal, app, engine, input, commands, signals, None).await
+}
+
+/// [`run_loop`] with the pods and logs panes fed by `cluster` (the app's `cluster` state must be
+/// set).
+pub async fn run_loop_with_cluster<B, I>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut engine: mpsc::Receiver<Event>,
+    mut input: I,
+    commands: mpsc::Sender<Command>,
+    mut signals: impl Stream<Item = ()> + Unpin,
+    cluster: Option<(cluster::Link, mpsc::Receiver<cluster::ClusterMsg>)>,
+) -> io::Result<Exit>
+where
+    B: Backend,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    I: Stream<Item = io::Result<TermEvent>> + Unpin,
+{
+    let (mut link, mut cluster_rx) = match cluster {
+        Some((l, rx)) => (Some(l), Some(rx)),
+        None => (None, None),
+    };
     let mut engine_open = true;
     let mut last_draw: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -62,6 +86,7 @@ where
             let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME);
             if due {
                 app.now = Instant::now();
+                app.wall_clock = app.frozen_clock.unwrap_or_else(chrono::Utc::now);
                 let mut areas = app.areas;
                 terminal
                     .draw(|f| areas = render::render(app, f))
@@ -69,6 +94,11 @@ where
                 app.areas = areas;
                 app.dirty = false;
                 last_draw = Some(Instant::now());
+            }
+        }
+        if let (Some(link), Some(c)) = (link.as_mut(), app.cluster.as_mut()) {
+            for req in c.take_requests() {
+                link.handle(req);
             }
         }
         let next_draw = last_draw.map_or_else(Instant::now, |t| t + FRAME);
@@ -116,6 +146,24 @@ where
                 Some(Err(e)) => return Err(e),
                 None => return Ok(Exit::Quit),
             },
+            Some(msg) = async {
+                match cluster_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                app.on_cluster(msg);
+                // A log flood arrives in many messages: take what is waiting, within the batch.
+                let batch_start = Instant::now();
+                let mut n = 0;
+                while n < BATCH && batch_start.elapsed() < BATCH_TIME {
+                    match cluster_rx.as_mut().map(|rx| rx.try_recv()) {
+                        Some(Ok(m)) => app.on_cluster(m),
+                        _ => break,
+                    }
+                    n += 1;
+                }
+            }
             Some(()) = signals.next() => {
                 let _ = commands.send(Command::Abort).await;
                 return Ok(Exit::Signal);

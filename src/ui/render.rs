@@ -95,7 +95,48 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
             areas.side = body;
             render_side(app, f, body);
         }
-        None => {
+        Some(Pane::Pods) if app.cluster.is_some() => {
+            areas.pods = body;
+            render_pods(app, f, body);
+        }
+        Some(Pane::Logs) if app.cluster.is_some() => {
+            areas.logs = body;
+            render_logs(app, f, body);
+        }
+        _ if app.cluster.is_some() => {
+            // With a cluster: phases over events on the left, output in the middle, pods over
+            // logs on the right (on a narrow screen they are a Tab and a `z` away).
+            let right_w = if body.width >= 120 {
+                body.width * 40 / 100
+            } else {
+                0
+            };
+            let tree_w = (body.width * 22 / 100).clamp(20, 40);
+            let [left, center, right] = Layout::horizontal([
+                Constraint::Length(tree_w),
+                Constraint::Min(20),
+                Constraint::Length(right_w),
+            ])
+            .areas(body);
+            let [tree, side] =
+                Layout::vertical([Constraint::Percentage(65), Constraint::Percentage(35)])
+                    .areas(left);
+            areas.tree = tree;
+            areas.side = side;
+            render_tree(app, f, tree);
+            render_side(app, f, side);
+            render_center(app, f, center, &mut areas);
+            if right_w > 0 {
+                let [pods, logs] =
+                    Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)])
+                        .areas(right);
+                areas.pods = pods;
+                areas.logs = logs;
+                render_pods(app, f, pods);
+                render_logs(app, f, logs);
+            }
+        }
+        _ => {
             let side_w = if body.width >= 120 {
                 body.width * 22 / 100
             } else {
@@ -173,6 +214,13 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
         Span::styled(format!("· {done}/{total} steps "), t.progress),
         Span::styled(format!("· {state} "), t.banner),
     ]);
+    let mut second = second;
+    if let Some(c) = &app.cluster {
+        // The context kube steps run against, live: the one pinned, or the one still awaited.
+        second
+            .spans
+            .push(Span::styled(format!("· kube {} ", c.context), t.banner));
+    }
     let p = Paragraph::new(vec![Line::from(first), second]).style(t.banner);
     f.render_widget(p, area);
 }
@@ -563,6 +611,19 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
         };
         f.render_widget(Clear, r);
         f.render_widget(Paragraph::new(Span::styled(text, t.key_hint)), r);
+    }
+}
+
+fn render_pods(app: &App, f: &mut Frame, area: Rect) {
+    if let Some(c) = &app.cluster {
+        c.pods
+            .render(f, area, &app.theme, app.focus == Pane::Pods, app.wall_clock);
+    }
+}
+
+fn render_logs(app: &App, f: &mut Frame, area: Rect) {
+    if let Some(c) = &app.cluster {
+        c.logs.render(f, area, &app.theme, app.focus == Pane::Logs);
     }
 }
 

@@ -27,6 +27,10 @@ use super::{BoxFuture, Executor, Job, KubeCall, Outcome, OutputSink, Stream};
 use crate::cluster::target::Target;
 use crate::runbook::kube::KubeAction;
 
+/// The label a `kube.job`'s pods carry: the id of the step that ran it (the pods pane and the
+/// logs pane find them by it).
+pub const STEP_LABEL: &str = "tollgate.dev/step";
+
 /// What an action gets: the client, the namespace it acts in, and where its output goes.
 pub struct Ctx<'a> {
     pub client: Client,

@@ -1,0 +1,405 @@
+//! The pods and logs panes in the app: their state ([`ClusterView`], part of the app's state),
+//! the messages that change it ([`ClusterMsg`]), what it asks for ([`Request`]), and the
+//! [`Link`] that does the asking (connects, watches pods, tails logs, fetches a pod's detail)
+//! and only ever sends messages back.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::Client;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::logs::LogsPane;
+use super::pods::PodsPane;
+use crate::cluster::logs::{LogsUpdate, Source, TailHandle, TailOptions, spawn_tail};
+use crate::cluster::pods::{Focus, PodDetail, PodsUpdate, describe, spawn_watch};
+use crate::cluster::target::Target;
+use crate::runbook::kube::KubeAction;
+
+/// Lines the logs pane keeps.
+pub const LOG_LINES: usize = 20_000;
+
+/// What the cluster side tells the app.
+#[derive(Debug)]
+pub enum ClusterMsg {
+    Pods(PodsUpdate),
+    Logs(LogsUpdate),
+    Detail(PodDetail),
+    /// The live context for the banner (`CONTEXT (SERVER)`), once pinned.
+    Context(String),
+    /// A request could not be carried out (no cluster yet, describe failed).
+    Problem(String),
+}
+
+/// What the app asks of the cluster side.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    Tail {
+        source: Source,
+        since: Option<DateTime<Utc>>,
+        previous: bool,
+    },
+    Describe {
+        namespace: String,
+        name: String,
+    },
+}
+
+/// The panes' state.
+pub struct ClusterView {
+    pub pods: PodsPane,
+    pub logs: LogsPane,
+    /// For the banner.
+    pub context: String,
+    /// The namespace of steps that name none.
+    pub namespace: String,
+    /// What the logs pane shows.
+    pub source: Option<Source>,
+    /// The operator chose the logs' source: steps no longer move it.
+    pub pinned_source: bool,
+    /// When the current step started: logs start there.
+    pub since: Option<DateTime<Utc>>,
+    pub problem: Option<String>,
+    requests: Vec<Request>,
+}
+
+impl ClusterView {
+    pub fn new(context: String, namespace: String) -> ClusterView {
+        ClusterView {
+            pods: PodsPane::new(),
+            logs: LogsPane::new(LOG_LINES),
+            context,
+            namespace,
+            source: None,
+            pinned_source: false,
+            since: None,
+            problem: None,
+            requests: Vec::new(),
+        }
+    }
+
+    pub fn on_msg(&mut self, m: ClusterMsg) {
+        match m {
+            ClusterMsg::Pods(u) => {
+                if matches!(u, PodsUpdate::Connected) {
+                    self.problem = None;
+                }
+                self.pods.apply(u)
+            }
+            ClusterMsg::Logs(u) => self.logs.apply(u),
+            ClusterMsg::Detail(d) => self.pods.set_detail(d),
+            ClusterMsg::Context(c) => {
+                self.context = c;
+                // Connected now: start the tail that was waiting for it.
+                if let Some(source) = self.source.clone() {
+                    self.requests.push(Request::Tail {
+                        source,
+                        since: self.since,
+                        previous: false,
+                    });
+                }
+            }
+            ClusterMsg::Problem(p) => self.problem = Some(p),
+        }
+    }
+
+    /// The requests gathered since the last call.
+    pub fn take_requests(&mut self) -> Vec<Request> {
+        std::mem::take(&mut self.requests)
+    }
+
+    /// A step started: highlight the pods it acts on and follow their logs from now.
+    pub fn step_started(&mut self, step: &str, action: Option<&KubeAction>) {
+        let now = Utc::now();
+        self.since = Some(now);
+        let Some(action) = action else {
+            return;
+        };
+        let ns = action
+            .namespace()
+            .map(str::to_string)
+            .unwrap_or_else(|| self.namespace.clone());
+        let (focus, source) = match action {
+            // A job's name gets a random suffix; its pods carry the step's label.
+            KubeAction::Job(_) => {
+                let selector = format!("{}={step}", crate::exec::kube::STEP_LABEL);
+                (
+                    Some(Focus::Selector {
+                        namespace: ns.clone(),
+                        selector: selector.clone(),
+                    }),
+                    Some(Source::Selector {
+                        namespace: ns,
+                        selector,
+                    }),
+                )
+            }
+            _ => focus_of(action, &ns),
+        };
+        self.pods.set_focus(focus.into_iter().collect());
+        if let Some(source) = source
+            && !self.pinned_source
+        {
+            self.follow(source, false);
+        }
+    }
+
+    fn follow(&mut self, source: Source, previous: bool) {
+        self.logs.set_source_label(source.label());
+        self.logs.set_pod_prefix(source.pod_prefix());
+        self.source = Some(source.clone());
+        self.requests.push(Request::Tail {
+            source,
+            since: if previous { None } else { self.since },
+            previous,
+        });
+    }
+
+    /// Keys for the pods pane. `l` shows the selected pod's logs, `L` its owner's (every pod of
+    /// the deployment or job), `a` gives the logs back to the steps.
+    pub fn pods_key(&mut self, k: KeyEvent) -> bool {
+        if !self.pods.is_editing() && !self.pods.detail_open() {
+            let selected = self.pods.selected().cloned();
+            match (k.code, selected) {
+                (KeyCode::Char('l'), Some(row)) => {
+                    self.pinned_source = true;
+                    self.follow(
+                        Source::Pod {
+                            namespace: row.namespace,
+                            name: row.name,
+                        },
+                        false,
+                    );
+                    return true;
+                }
+                (KeyCode::Char('L'), Some(row)) => {
+                    self.pinned_source = true;
+                    let source = match row.owner {
+                        Some(o) if o.kind == "Deployment" => Source::Deployment {
+                            namespace: row.namespace,
+                            name: o.name,
+                        },
+                        Some(o) if o.kind == "Job" => Source::Job {
+                            namespace: row.namespace,
+                            name: o.name,
+                        },
+                        _ => Source::Pod {
+                            namespace: row.namespace,
+                            name: row.name,
+                        },
+                    };
+                    self.follow(source, false);
+                    return true;
+                }
+                (KeyCode::Char('a'), _) => {
+                    self.pinned_source = false;
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        let handled = self.pods.on_key(k);
+        if let Some((namespace, name)) = self.pods.wants_detail() {
+            self.requests.push(Request::Describe { namespace, name });
+        }
+        handled
+    }
+
+    pub fn logs_key(&mut self, k: KeyEvent) -> bool {
+        let handled = self.logs.on_key(k);
+        if self.logs.wants_previous()
+            && let Some(source) = self.source.clone()
+        {
+            self.follow(source, true);
+        }
+        handled
+    }
+}
+
+/// The pods a step acts on, and the logs to follow while it runs.
+pub fn focus_of(action: &KubeAction, ns: &str) -> (Option<Focus>, Option<Source>) {
+    let namespace = ns.to_string();
+    if let Some(d) = action.deployment() {
+        return (
+            Some(Focus::Deployment {
+                namespace: namespace.clone(),
+                name: d.to_string(),
+            }),
+            Some(Source::Deployment {
+                namespace,
+                name: d.to_string(),
+            }),
+        );
+    }
+    match action {
+        KubeAction::Wait(w) => {
+            if let Some(selector) = w.selector.clone() {
+                return (
+                    Some(Focus::Selector {
+                        namespace: namespace.clone(),
+                        selector: selector.clone(),
+                    }),
+                    Some(Source::Selector {
+                        namespace,
+                        selector,
+                    }),
+                );
+            }
+            match w.resource.split_once('/') {
+                Some(("job" | "jobs" | "job.batch", name)) => job_focus(&namespace, name),
+                _ => (None, None),
+            }
+        }
+        // A job's name gets a random suffix; its pods carry the step's label.
+        KubeAction::Job(_) => (None, None),
+        _ => (None, None),
+    }
+}
+
+fn job_focus(namespace: &str, name: &str) -> (Option<Focus>, Option<Source>) {
+    (
+        Some(Focus::Job {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }),
+        Some(Source::Job {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }),
+    )
+}
+
+/// The cluster side of the panes: connects (retrying with back-off until the context can be
+/// pinned), watches pods, tails logs, fetches details; sends everything back as [`ClusterMsg`].
+pub struct Link {
+    client: Arc<Mutex<Option<Client>>>,
+    tx: mpsc::Sender<ClusterMsg>,
+    tasks: Vec<JoinHandle<()>>,
+    tail: Option<(TailHandle, JoinHandle<()>)>,
+}
+
+impl Link {
+    /// Starts connecting to `target` and watching the pods of `namespaces`.
+    pub fn start(
+        target: Arc<Target>,
+        namespaces: Vec<String>,
+    ) -> (Link, mpsc::Receiver<ClusterMsg>) {
+        let (tx, rx) = mpsc::channel(1024);
+        let client = Arc::new(Mutex::new(None));
+        let connector = tokio::spawn(connect(target, namespaces, client.clone(), tx.clone()));
+        (
+            Link {
+                client,
+                tx,
+                tasks: vec![connector],
+                tail: None,
+            },
+            rx,
+        )
+    }
+
+    fn client(&self) -> Option<Client> {
+        self.client.lock().ok().and_then(|c| c.clone())
+    }
+
+    pub fn handle(&mut self, req: Request) {
+        let Some(client) = self.client() else {
+            // Asked again once connected (see `ClusterMsg::Context`).
+            return;
+        };
+        match req {
+            Request::Tail {
+                source,
+                since,
+                previous,
+            } => {
+                self.tail = None;
+                let (ltx, mut lrx) = mpsc::channel(64);
+                let opts = TailOptions {
+                    since,
+                    container: None,
+                    previous,
+                };
+                let handle = spawn_tail(client, source, opts, ltx);
+                let tx = self.tx.clone();
+                let fwd = tokio::spawn(async move {
+                    while let Some(u) = lrx.recv().await {
+                        if tx.send(ClusterMsg::Logs(u)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                self.tail = Some((handle, fwd));
+            }
+            Request::Describe { namespace, name } => {
+                let tx = self.tx.clone();
+                self.tasks.push(tokio::spawn(async move {
+                    let msg = match describe(client, &namespace, &name).await {
+                        Ok(d) => ClusterMsg::Detail(d),
+                        Err(e) => ClusterMsg::Problem(format!("pod {name}: {e}")),
+                    };
+                    let _ = tx.send(msg).await;
+                }));
+            }
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some((_, fwd)) = &self.tail {
+            fwd.abort();
+        }
+    }
+}
+
+async fn connect(
+    target: Arc<Target>,
+    namespaces: Vec<String>,
+    slot: Arc<Mutex<Option<Client>>>,
+    tx: mpsc::Sender<ClusterMsg>,
+) {
+    let mut delay = Duration::from_millis(500);
+    let client = loop {
+        match target.client().await {
+            Ok(c) => break c,
+            Err(e) => {
+                let error = format!("no cluster reachable: {e}");
+                if tx
+                    .send(ClusterMsg::Pods(PodsUpdate::Disconnected { error }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(client.clone());
+    }
+    let _ = tx.send(ClusterMsg::Context(target.describe())).await;
+    let (ptx, mut prx) = mpsc::channel(1024);
+    let _watch = WatchGuard(spawn_watch(client, namespaces, ptx));
+    while let Some(u) = prx.recv().await {
+        if tx.send(ClusterMsg::Pods(u)).await.is_err() {
+            break;
+        }
+    }
+}
+
+struct WatchGuard(JoinHandle<()>);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
