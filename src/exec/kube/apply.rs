@@ -13,7 +13,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::change::Change;
-use super::get::{Kind, Kinds, mask_secret};
+use super::get::{Kind, Kinds, MASKED};
 use super::{ActionResult, Ctx, Failure, describe_error};
 use crate::runbook::kube::Apply;
 
@@ -164,18 +164,14 @@ async fn apply_one(cx: &mut Ctx<'_>, kind: &Kind, m: &Manifest, force: bool) -> 
         return Ok(());
     };
     let before_v = serde_json::to_value(&before).unwrap_or(Value::Null);
-    if before.metadata.resource_version == after.metadata.resource_version {
+    let diff = diff_line(&with_kind(&before_v, kind), &with_kind(&after_v, kind));
+    // Unchanged: the same version, or nothing but what the server keeps (status, managed fields).
+    if before.metadata.resource_version == after.metadata.resource_version || diff.is_empty() {
         cx.out(format!("{label} unchanged")).await;
         return Ok(());
     }
-    let stripped = stripped(&before_v);
-    let diff = diff_line(&with_kind(&before_v, kind), &with_kind(&after_v, kind));
-    cx.changed(change(false, Some(stripped)));
-    if diff.is_empty() {
-        cx.out(format!("{label} configured")).await;
-    } else {
-        cx.out(format!("{label} configured ({diff})")).await;
-    }
+    cx.changed(change(false, Some(stripped(&before_v))));
+    cx.out(format!("{label} configured ({diff})")).await;
     Ok(())
 }
 
@@ -213,12 +209,24 @@ const VALUE_SHOWN: usize = 40;
 
 /// The changed fields between two versions of an object (its spec and other content, labels and
 /// annotations; not the rest of the metadata, nor the status), e.g.
-/// `spec.template.spec.containers[0].image: nginx:1.0 → nginx:1.1, spec.replicas: 2 → 3`. A
-/// Secret's values are not shown.
+/// `spec.template.spec.containers[0].image: nginx:1.0 → nginx:1.1, spec.replicas: 2 → 3`; empty
+/// when nothing changed. A Secret's values are not shown, only that they changed.
 pub fn diff_line(before: &Value, after: &Value) -> String {
+    let mut out = changes(before, after);
+    let more = out.len().saturating_sub(DIFF_SHOWN);
+    out.truncate(DIFF_SHOWN);
+    let mut s = out.join(", ");
+    if more > 0 {
+        s.push_str(&format!(", +{more} more"));
+    }
+    s
+}
+
+/// Every changed field, as `path: before → after`.
+fn changes(before: &Value, after: &Value) -> Vec<String> {
+    let secret = after.get("kind").and_then(Value::as_str) == Some("Secret");
     let prep = |v: &Value| {
         let mut v = v.clone();
-        mask_secret(&mut v);
         if let Some(o) = v.as_object_mut() {
             o.remove("status");
             let keep: Value = ["labels", "annotations"]
@@ -232,20 +240,29 @@ pub fn diff_line(before: &Value, after: &Value) -> String {
                 .into();
             o.insert("metadata".into(), keep);
         }
+        if secret
+            && let Some(a) = v
+                .pointer_mut("/metadata/annotations")
+                .and_then(Value::as_object_mut)
+        {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
         v
     };
     let mut out = Vec::new();
     diff(&prep(before), &prep(after), String::new(), &mut out);
-    let more = out.len().saturating_sub(DIFF_SHOWN);
-    out.truncate(DIFF_SHOWN);
-    let mut s = out.join(", ");
-    if more > 0 {
-        s.push_str(&format!(", +{more} more"));
-    }
-    s
+    out.into_iter()
+        .map(|(path, a, b)| {
+            if secret && (path.starts_with("data") || path.starts_with("stringData")) {
+                format!("{path}: {MASKED} changed")
+            } else {
+                format!("{path}: {} → {}", short(&a), short(&b))
+            }
+        })
+        .collect()
 }
 
-fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
+fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<(String, Value, Value)>) {
     if a == b {
         return;
     }
@@ -281,7 +298,7 @@ fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
                 diff(p, q, format!("{path}[{i}]"), out);
             }
         }
-        _ => out.push(format!("{path}: {} → {}", short(a), short(b))),
+        _ => out.push((path, a.clone(), b.clone())),
     }
 }
 
@@ -552,7 +569,8 @@ mod tests {
         );
         let s1 = json!({"kind": "Secret", "data": {"k": "b2xk"}});
         let s2 = json!({"kind": "Secret", "data": {"k": "bmV3"}});
-        assert!(!diff_line(&s1, &s2).contains("bmV3"));
+        assert_eq!(diff_line(&s1, &s2), "data.k: <masked> changed");
+        assert_eq!(diff_line(&s1, &s1), "");
     }
 
     #[test]
