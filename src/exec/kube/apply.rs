@@ -170,7 +170,7 @@ async fn apply_one(cx: &mut Ctx<'_>, kind: &Kind, m: &Manifest, force: bool) -> 
         cx.out(format!("{label} unchanged")).await;
         return Ok(());
     }
-    cx.changed(change(false, Some(stripped(&before_v))));
+    cx.changed(change(false, Some(stripped(&with_kind(&before_v, kind)))));
     cx.out(format!("{label} configured ({diff})")).await;
     Ok(())
 }
@@ -181,11 +181,26 @@ fn with_kind(v: &Value, kind: &Kind) -> Value {
     v
 }
 
-/// An object as journaled for undo: without its status and the fields the server sets.
+/// An object as journaled for undo: without its status and the fields the server sets. A
+/// Secret's values never reach the journal: its `data` is left out (undo cannot restore them,
+/// and says so), and so is the last-applied annotation, which holds them too.
 pub fn stripped(v: &Value) -> Value {
     let mut v = v.clone();
+    let secret = v.get("kind").and_then(Value::as_str) == Some("Secret")
+        || v.get("type").is_some() && v.get("data").is_some() && v.get("spec").is_none();
     if let Some(o) = v.as_object_mut() {
         o.remove("status");
+        if secret {
+            o.remove("data");
+            o.remove("stringData");
+            if let Some(a) = o
+                .get_mut("metadata")
+                .and_then(|m| m.get_mut("annotations"))
+                .and_then(Value::as_object_mut)
+            {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+        }
         if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
             for f in [
                 "managedFields",
@@ -526,6 +541,23 @@ async fn kustomize(workdir: &Path, dir: &str) -> Result<String, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secrets_values_never_reach_the_journal() {
+        let before = json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "app-secrets", "resourceVersion": "7", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"k\":\"c2VjcmV0\"}}",
+                "owner": "payments"}},
+            "data": {"k": "c2VjcmV0"}, "stringData": {"k": "secret"}
+        });
+        let kept = stripped(&before).to_string();
+        assert!(!kept.contains("c2VjcmV0") && !kept.contains("secret\""), "{kept}");
+        assert!(kept.contains("payments"), "{kept}");
+        // Other kinds keep their content.
+        let cm = json!({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}});
+        assert_eq!(stripped(&cm)["data"]["k"], "v");
+    }
 
     #[test]
     fn documents_know_their_lines() {
