@@ -660,3 +660,142 @@ phases:
     assert_eq!(replicas(&c, "api").await, 3);
     assert_eq!(replicas(&c, "web").await, 2);
 }
+
+/// Runs `kube.revert` of a step whose journal is `reverting`, straight through the executor.
+async fn revert_directly(
+    c: &Cluster,
+    reverting: Vec<serde_json::Value>,
+) -> (tollgate::exec::Outcome, String) {
+    use tollgate::exec::{Executor, Job, KubeCall, OutputSink};
+    use tollgate::runbook::kube::{KubeAction, Revert};
+    let exec = KubeExec {
+        target: c.target(None, Some("prod-east")),
+    };
+    let job = Job {
+        step: "back".into(),
+        script: String::new(),
+        interpreter: Vec::new(),
+        workdir: c.dir.path().to_path_buf(),
+        env: Vec::new(),
+        timeout: None,
+        keep_stdout: 1 << 20,
+        kube: Some(KubeCall {
+            action: KubeAction::Revert(Revert {
+                step: "earlier".into(),
+            }),
+            target_namespace: Some("shop".into()),
+            reverting,
+            started: chrono::Utc::now(),
+        }),
+    };
+    let (tx, mut rx) = mpsc::channel(256);
+    let sink = OutputSink {
+        step: "back".into(),
+        events: tx,
+        masker: Default::default(),
+        hold_stdout: false,
+    };
+    let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let outcome = exec.execute(&job, &sink, cancel).await;
+    drop(sink);
+    let mut output = String::new();
+    while let Some(ev) = rx.recv().await {
+        if let Event::Output { text, .. } = ev {
+            output.push_str(&text);
+        }
+    }
+    (outcome, output)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_deletes_what_an_apply_created_and_puts_back_what_it_changed() {
+    let c = shop(&[r#"---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: settings, namespace: shop, labels: { team: shop } }
+data: { mode: "fast", extra: "added by the apply" }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: fresh, namespace: shop }
+data: { a: "1" }
+"#
+    .to_string()])
+    .await;
+    let (outcome, output) = revert_directly(
+        &c,
+        vec![
+            json!({"change": "applied", "namespace": "shop", "api_version": "v1",
+                "kind": "ConfigMap", "name": "fresh", "created": true}),
+            json!({"change": "applied", "namespace": "shop", "api_version": "v1",
+                "kind": "ConfigMap", "name": "settings", "created": false,
+                "before": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "settings", "namespace": "shop", "labels": {"team": "shop"}},
+                    "data": {"mode": "safe"}}}),
+            json!({"change": "job_ran", "namespace": "shop", "name": "migrate-x1",
+                "succeeded": true, "deleted": true}),
+        ],
+    )
+    .await;
+    assert_eq!(outcome.error, None, "{output}");
+    assert_eq!(outcome.exit_code, Some(0));
+    assert!(
+        output.contains("job/migrate-x1 (namespace shop) ran: nothing to put back"),
+        "{output}"
+    );
+    assert!(output.contains("configmap/settings put back as it was"));
+    assert!(output.contains("configmap/fresh deleted (the step had created it)"));
+    // Newest first: the job, the changed config map, then the created one.
+    let kinds: Vec<(&str, bool)> = outcome
+        .changes
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["created"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(kinds, vec![("settings", false), ("fresh", false)]);
+    assert_eq!(
+        outcome.changes[0]["before"]["data"],
+        json!({"mode": "fast", "extra": "added by the apply"})
+    );
+
+    let client = c
+        .target(None, Some("prod-east"))
+        .checked_client()
+        .await
+        .unwrap();
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, "shop");
+    let settings = cms.get("settings").await.unwrap();
+    assert_eq!(
+        settings.data.unwrap(),
+        [("mode".to_string(), "safe".to_string())].into()
+    );
+    let fresh = cms.get_opt("fresh").await.unwrap();
+    assert!(
+        fresh.is_none_or(|f| f.metadata.deletion_timestamp.is_some()),
+        "fresh is still there"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_that_fails_halfway_keeps_what_it_already_put_back() {
+    let c = shop(&[deployment("api", 0, "registry.local/api:1.0")]).await;
+    let (outcome, output) = revert_directly(
+        &c,
+        vec![
+            json!({"change": "scaled", "namespace": "shop", "deployment": "gone", "from": 2, "to": 0}),
+            json!({"change": "scaled", "namespace": "shop", "deployment": "api", "from": 3, "to": 0}),
+        ],
+    )
+    .await;
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some("deployment \"gone\" not found in namespace \"shop\"")
+    );
+    assert!(output.contains("deployment/api scaled 0 → 3"), "{output}");
+    assert_eq!(
+        outcome.changes,
+        vec![
+            json!({"change": "scaled", "namespace": "shop", "deployment": "api", "from": 0, "to": 3})
+        ]
+    );
+    assert_eq!(replicas(&c, "api").await, 3);
+}
