@@ -123,7 +123,17 @@ pub async fn status(cx: &mut Ctx<'_>, a: &RolloutStatus) -> ActionResult {
                 return Err(Failure::Error("the watch of the deployments ended".into()));
             }
             Some(Err(e)) => {
-                // The stream backs off and watches again.
+                // A refusal (forbidden, unknown resource) will not go away: say it. Anything
+                // else, the stream backs off and watches again.
+                if let watcher::Error::InitialListFailed(kube::Error::Api(s))
+                | watcher::Error::WatchStartFailed(kube::Error::Api(s)) = &e
+                    && matches!(s.code, 400 | 401 | 403 | 404 | 405)
+                {
+                    return Err(Failure::Error(format!(
+                        "cannot watch the deployments of namespace \"{ns}\": {} ({})",
+                        s.message, s.code
+                    )));
+                }
                 last_error = Some(e.to_string());
                 continue;
             }
