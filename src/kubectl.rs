@@ -82,7 +82,7 @@ fn revision_of(
 }
 
 /// `metav1.LabelSelectorAsSelector(...).String()`.
-fn selector_string(sel: &LabelSelector) -> String {
+pub fn selector_string(sel: &LabelSelector) -> String {
     let mut parts = Vec::new();
     if let Some(ml) = &sel.match_labels {
         for (k, v) in ml {
@@ -170,6 +170,27 @@ pub async fn rollout_undo(
     name: &str,
     to_revision: Option<i64>,
 ) -> Result<i64, RolloutError> {
+    Ok(rollback(client, ns, name, to_revision).await?.to_revision)
+}
+
+/// What a rollback did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollback {
+    /// The deployment's revision before.
+    pub from_revision: i64,
+    /// The revision whose template it now runs.
+    pub to_revision: i64,
+    /// The template already matched that revision: nothing was patched.
+    pub skipped: bool,
+}
+
+/// [`rollout_undo`], saying also which revision was live and whether anything was patched.
+pub async fn rollback(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    to_revision: Option<i64>,
+) -> Result<Rollback, RolloutError> {
     let to = to_revision.unwrap_or(0);
     if to < 0 {
         return Err(RolloutError::RevisionNotFound(to));
@@ -208,13 +229,20 @@ pub async fn rollout_undo(
     if spec.paused == Some(true) {
         return Err(RolloutError::PausedRollback);
     }
+    let from_revision =
+        revision_of(&d.metadata).map_err(|e| RolloutError::BadRevision(name.to_string(), e))?;
+    let done = |skipped| Rollback {
+        from_revision,
+        to_revision: rev,
+        skipped,
+    };
     let mut template = rs
         .spec
         .as_ref()
         .and_then(|s| s.template.clone())
         .unwrap_or_default();
     if equal_ignore_hash(&template, &spec.template) {
-        return Ok(rev);
+        return Ok(done(true));
     }
     if let Some(l) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         l.remove(HASH_LABEL);
@@ -239,7 +267,7 @@ pub async fn rollout_undo(
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     api.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
         .await?;
-    Ok(rev)
+    Ok(done(false))
 }
 
 /// `kubectl rollout status deployment/NAME [--revision=N]`, one observation.
@@ -313,15 +341,45 @@ pub fn status_of(d: &Deployment, revision: Option<i64>) -> Result<RolloutStatus,
     })
 }
 
+/// The pod template annotation a rolling restart sets.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
 /// `kubectl rollout restart deployment/NAME`: returns the `restartedAt` value set.
 pub async fn restart(client: &kube::Client, ns: &str, name: &str) -> Result<String, RolloutError> {
+    Ok(restart_from(client, ns, name).await?.1)
+}
+
+/// [`restart`], returning also the annotation's value before (none when it had none).
+pub async fn restart_from(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Result<(Option<String>, String), RolloutError> {
     let d = get_deployment(client, ns, name).await?;
     if d.spec.as_ref().and_then(|s| s.paused) == Some(true) {
         return Err(RolloutError::PausedRestart);
     }
+    let before = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(RESTARTED_AT))
+        .cloned();
     let at = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    set_restarted_at(client, ns, name, Some(&at)).await?;
+    Ok((before, at))
+}
+
+/// Sets the pod template's `restartedAt` annotation, or removes it (`None`).
+pub async fn set_restarted_at(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    value: Option<&str>,
+) -> Result<(), RolloutError> {
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {
-        "kubectl.kubernetes.io/restartedAt": at,
+        RESTARTED_AT: value,
     }}}}});
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let pp = PatchParams {
@@ -329,7 +387,7 @@ pub async fn restart(client: &kube::Client, ns: &str, name: &str) -> Result<Stri
         ..PatchParams::default()
     };
     api.patch(name, &pp, &Patch::Strategic(patch)).await?;
-    Ok(at)
+    Ok(())
 }
 
 #[cfg(test)]
