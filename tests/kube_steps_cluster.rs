@@ -175,7 +175,8 @@ async fn apply_refuses_broken_manifests_before_sending_anything() {
         .target(None, Some("prod-east"))
         .checked_client()
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, "default");
     assert!(cms.get_opt("ok").await.unwrap().is_none());
     assert!(fin.changes_of("invalid").is_empty());
@@ -344,7 +345,8 @@ async fn jobs_left(c: &Cluster) -> Vec<String> {
         .target(None, Some("prod-east"))
         .checked_client()
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let jobs: Api<Job> = Api::namespaced(client, "default");
     jobs.list(&ListParams::default().labels("app.kubernetes.io/managed-by=tollgate"))
         .await
@@ -433,4 +435,63 @@ async fn a_kept_job_stays() {
     assert_eq!(field(ch, "deleted"), false);
     let left = jobs_left(&c).await;
     assert_eq!(left, [field(ch, "name").as_str().unwrap()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secrets_values_never_reach_the_journal_and_its_change_is_not_put_back_blind() {
+    let c = Cluster::start("prod-east", "default").await;
+    c.namespace("shop");
+    let secret = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: app-secrets, namespace: shop}}\nstringData: {{DATABASE_URL: \"{v}\"}}\n"
+        )
+    };
+    write(
+        &c,
+        "s1.yaml",
+        &secret("postgres://u:first-Planted-9Xq@db/app"),
+    );
+    write(
+        &c,
+        "s2.yaml",
+        &secret("postgres://u:second-Planted-7Kz@db/app"),
+    );
+    let fin = run(
+        &c,
+        r#"      - id: create
+        run:
+          kube.apply: { files: [s1.yaml] }
+      - id: change
+        run:
+          kube.apply: { files: [s2.yaml] }
+      - id: put-back
+        run:
+          kube.revert: { step: change }
+"#,
+    )
+    .await;
+    let err = fin
+        .error_of("put-back")
+        .expect("the revert of a Secret refuses");
+    assert!(
+        err.contains("secret/app-secrets cannot be put back: its earlier values are secret"),
+        "{err}"
+    );
+    assert_eq!(fin.changes_of("change").len(), 1);
+    // Neither value, nor its base64, is anywhere in the journal.
+    let journal = std::fs::read_to_string(tollgate::engine::journal::journal_path(
+        &c.dir.path().join("state"),
+        "run-1",
+    ))
+    .unwrap();
+    use base64::Engine as _;
+    for planted in ["first-Planted-9Xq", "second-Planted-7Kz"] {
+        assert!(!journal.contains(planted), "{planted} in the journal");
+        let whole = base64::engine::general_purpose::STANDARD
+            .encode(format!("postgres://u:{planted}@db/app"));
+        assert!(
+            !journal.contains(&whole),
+            "base64 of {planted} in the journal"
+        );
+    }
 }

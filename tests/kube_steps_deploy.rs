@@ -154,7 +154,8 @@ async fn deployment_of(c: &Cluster, name: &str) -> Deployment {
         .target(None, Some("prod-east"))
         .checked_client()
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     Api::<Deployment>::namespaced(client, "shop")
         .get(name)
         .await
@@ -761,7 +762,8 @@ data: { a: "1" }
         .target(None, Some("prod-east"))
         .checked_client()
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, "shop");
     let settings = cms.get("settings").await.unwrap();
     assert_eq!(

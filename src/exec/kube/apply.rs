@@ -552,7 +552,10 @@ mod tests {
             "data": {"k": "c2VjcmV0"}, "stringData": {"k": "secret"}
         });
         let kept = stripped(&before).to_string();
-        assert!(!kept.contains("c2VjcmV0") && !kept.contains("secret\""), "{kept}");
+        assert!(
+            !kept.contains("c2VjcmV0") && !kept.contains("secret\""),
+            "{kept}"
+        );
         assert!(kept.contains("payments"), "{kept}");
         // Other kinds keep their content.
         let cm = json!({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}});

@@ -229,11 +229,20 @@ async fn unapply(
             kind: kind.to_string(),
             name: name.to_string(),
             created: false,
-            before: serde_json::to_value(&current).ok().map(writable),
+            // A Secret's values stay out of the journal (see `apply::stripped`).
+            before: serde_json::to_value(&current).ok().map(|mut v| {
+                v["kind"] = serde_json::json!(kind);
+                super::apply::stripped(&writable(v))
+            }),
         });
         cx.out(format!("{what} deleted (the step had created it)"))
             .await;
         return Ok(());
+    }
+    if kind == "Secret" {
+        return Err(Failure::Error(format!(
+            "{what} cannot be put back: its earlier values are secret and were not journaled; restore it from where it came from"
+        )));
     }
     let Some(before) = before else {
         return Err(Failure::Error(format!(
