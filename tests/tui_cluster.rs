@@ -75,6 +75,7 @@ phases:
         expect: { timeout: 30s }
   - id: bad-release
     title: Release payment 1.2 (crashes)
+    gate: { message: Release payment 1.2? }
     steps:
       - id: set-bad-image
         title: payment to 1.2
@@ -187,19 +188,31 @@ impl Tui {
         );
     }
 
-    fn key(&mut self, code: KeyCode) -> Vec<Action> {
-        self.app
-            .on_input(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    /// Answers the open gate (seen long enough to be read) with a key.
+    async fn press(&mut self, code: KeyCode) {
+        if let Some(g) = self.app.gate.as_mut() {
+            g.opened = Instant::now() - Duration::from_secs(1);
+        }
+        let actions = self
+            .app
+            .on_input(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        for a in actions {
+            if let Action::Send(cmd) = a {
+                self.commands.send(cmd).await.unwrap();
+            }
+        }
     }
 
     fn buffer(&mut self, w: u16, h: u16) -> Buffer {
         self.app.now = self.app.started;
         self.app.wall_clock = chrono::Utc::now();
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let mut areas = self.app.areas;
         t.draw(|f| {
-            render::render(&self.app, f);
+            areas = render::render(&self.app, f);
         })
         .unwrap();
+        self.app.areas = areas;
         t.backend().buffer().clone()
     }
 
@@ -272,8 +285,14 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
         status(a, "rollout") == StepStatus::Succeeded
     })
     .await;
-    t.until("three pods on 1.1, running", |a| {
-        with_image(a, "payment:1.1") == 3 && running(a, "payment-") == 3
+    t.until("three pods on 1.1, running, the old ones gone", |a| {
+        with_image(a, "payment:1.1") == 3
+            && running(a, "payment-") == 3
+            && pods(a)
+                .iter()
+                .filter(|p| p.name.starts_with("payment-"))
+                .count()
+                == 3
     })
     .await;
     let c = t.app.cluster.as_ref().unwrap();
@@ -287,12 +306,20 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
         "{}",
         c.context
     );
+    t.until("the gate before the bad release", |a| {
+        a.gate.as_ref().is_some_and(|g| g.req.id == "bad-release")
+    })
+    .await;
+    // The pods pane alone (the gate's dialog set aside for the picture).
+    let gate = t.app.gate.take();
     t.app.focus = Pane::Pods;
     t.app.zoom = Some(Pane::Pods);
     settings().bind(|| insta::assert_snapshot!("after_rolling_update", t.screen(120, 14)));
     t.app.zoom = None;
+    t.app.gate = gate;
 
     // 2. A crashlooping rollout: new pods crash, the step fails with the reason.
+    t.press(KeyCode::Char('a')).await;
     t.until("the bad rollout failed", |a| {
         a.gate.as_ref().is_some_and(|g| g.req.id == "rollout-bad")
     })
@@ -330,20 +357,20 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
     assert!(found, "a CrashLoopBackOff cell in the pods pane:\n{screen}");
 
     // 3. Roll back from the failure gate: undo, then the rollout completes on 1.1 again.
-    if let Some(g) = t.app.gate.as_mut() {
-        g.opened = Instant::now() - Duration::from_secs(1);
-    }
-    for a in t.key(KeyCode::Char('b')) {
-        if let Action::Send(cmd) = a {
-            t.commands.send(cmd).await.unwrap();
-        }
-    }
+    t.press(KeyCode::Char('b')).await;
     t.until("the undo rolled out", |a| {
         status(a, "rollout-undone") == StepStatus::Succeeded
     })
     .await;
     t.until("three pods on 1.1 again", |a| {
-        with_image(a, "payment:1.1") == 3 && running(a, "payment-") == 3 && crashing(a) == 0
+        with_image(a, "payment:1.1") == 3
+            && running(a, "payment-") == 3
+            && crashing(a) == 0
+            && pods(a)
+                .iter()
+                .filter(|p| p.name.starts_with("payment-"))
+                .count()
+                == 3
     })
     .await;
     t.app.focus = Pane::Pods;
