@@ -569,3 +569,110 @@ async fn an_unreachable_cluster_says_so_and_retries() {
         screen[mid + 1]
     );
 }
+
+fn pod_names(p: &PodsPane) -> Vec<String> {
+    let mut v: Vec<String> = p
+        .rows()
+        .map(|r| format!("{}/{}", r.namespace, r.name))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_restarted_api_server_is_relisted_after_the_disconnection() {
+    let config = Config {
+        no_controllers: true,
+        ..Config::fast()
+    };
+    let first = Sandbox::start(config.clone())
+        .await
+        .expect("sandbox starts");
+    let port = first.addr().port();
+    for n in ["a-1", "a-2", "a-3"] {
+        first
+            .store()
+            .create_with_status(by_kind("Pod"), "default", bare_pod(n, None))
+            .unwrap();
+    }
+    let mut d = Driven::start(first.client(), &["default"]);
+    d.until("the first server's pods", |p| p.len() == 3).await;
+
+    drop(first);
+    d.until("a disconnection", |p| {
+        matches!(
+            p.connection(),
+            tollgate::ui::pods::Connection::Reconnecting { .. }
+        )
+    })
+    .await;
+    // Back on the same port with other pods (and resourceVersions that mean other things).
+    let second = Sandbox::start(Config { port, ..config })
+        .await
+        .expect("sandbox starts again");
+    for n in ["b-1", "b-2"] {
+        second
+            .store()
+            .create_with_status(by_kind("Pod"), "default", bare_pod(n, Some("ErrImagePull")))
+            .unwrap();
+    }
+    d.until("the second server's pods, connected", |p| {
+        pod_names(p) == ["default/b-1", "default/b-2"]
+            && *p.connection() == tollgate::ui::pods::Connection::Connected
+    })
+    .await;
+    assert!(d.disconnects >= 1 && d.relists >= 2);
+    assert_eq!(d.pane.get("default", "b-1").unwrap().status, "ErrImagePull");
+}
+
+#[tokio::test]
+async fn several_namespaces_are_merged_and_a_relist_keeps_the_others() {
+    let sb = Sandbox::start(Config {
+        no_controllers: true,
+        ..Config::fast()
+    })
+    .await
+    .expect("sandbox starts");
+    let store = sb.store();
+    store
+        .create(
+            by_kind("Namespace"),
+            "",
+            json!({"metadata": {"name": "other"}}),
+            false,
+        )
+        .unwrap();
+    for (ns, n) in [("default", "d-1"), ("other", "o-1"), ("other", "o-2")] {
+        store
+            .create_with_status(by_kind("Pod"), ns, bare_pod(n, None))
+            .unwrap();
+    }
+    let mut d = Driven::start(sb.client(), &["default", "other", "default"]);
+    d.until("pods of both namespaces", |p| p.len() == 3).await;
+    // Each namespace's list is a relist of everything: the second one keeps the first's pods.
+    assert_eq!(d.relists, 2);
+    assert_eq!(
+        pod_names(&d.pane),
+        ["default/d-1", "other/o-1", "other/o-2"]
+    );
+    store.remove_now(by_kind("Pod"), "other", "o-1").unwrap();
+    store
+        .create_with_status(by_kind("Pod"), "kube-system", bare_pod("unwatched", None))
+        .unwrap();
+    store
+        .create_with_status(by_kind("Pod"), "default", bare_pod("d-2", None))
+        .unwrap();
+    d.until("the deletion and the new pod", |p| {
+        pod_names(p) == ["default/d-1", "default/d-2", "other/o-2"]
+    })
+    .await;
+    // The namespace column is what tells them apart in the filter.
+    assert!(d.key(KeyCode::Char('/')));
+    d.typed("other");
+    let screen = text(&draw(&d.pane, 120, 8, Utc::now()));
+    assert!(screen.contains("pods 1/3 · /other▏"), "{screen}");
+    assert!(
+        screen.contains("o-2") && !screen.contains("d-1"),
+        "{screen}"
+    );
+}
