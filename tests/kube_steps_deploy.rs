@@ -683,6 +683,7 @@ async fn revert_directly(
         kube: Some(KubeCall {
             action: KubeAction::Revert(Revert {
                 step: "earlier".into(),
+                run: None,
             }),
             target_namespace: Some("shop".into()),
             reverting,
@@ -800,4 +801,71 @@ async fn a_revert_that_fails_halfway_keeps_what_it_already_put_back() {
         ]
     );
     assert_eq!(replicas(&c, "api").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_runbook_reverts_what_another_run_changed() {
+    let c = shop(&[
+        deployment("api", 3, "registry.local/api:1.0"),
+        deployment("web", 2, "registry.local/web:1.0"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    // The incident: a run scaled everything to zero.
+    let down = runbook(
+        r#"      - id: stop-traffic
+        run:
+          kube.scale: { replicas: 0 }
+"#,
+    );
+    let target = || c.target(None, Some("prod-east"));
+    let first = common::cluster::run_as(dir.path(), &down, target(), "run-deploy", &[]).await;
+    assert_eq!(first.outcome, Outcome::Finished(RunStatus::Succeeded));
+    assert_eq!(replicas(&c, "api").await, 0);
+    // The rollback runbook, a run of its own, names that run.
+    let back = r#"
+name: restore traffic
+targets:
+  kube: { context: prod-east, namespace: shop }
+variables:
+  from_run: { description: the run whose changes are put back }
+phases:
+  - id: restore
+    steps:
+      - id: scale-back
+        run:
+          kube.revert: { step: stop-traffic, run: "{{ from_run }}" }
+"#;
+    let fin = common::cluster::run_as(
+        dir.path(),
+        back,
+        target(),
+        "run-rollback",
+        &[("from_run", "run-deploy")],
+    )
+    .await;
+    assert_eq!(
+        fin.outcome,
+        Outcome::Finished(RunStatus::Succeeded),
+        "{}",
+        fin.output
+    );
+    assert_eq!(replicas(&c, "api").await, 3);
+    assert_eq!(replicas(&c, "web").await, 2);
+    // A run that does not exist has nothing to put back, and says which.
+    let fin = common::cluster::run_as(
+        dir.path(),
+        back,
+        target(),
+        "run-rollback-2",
+        &[("from_run", "run-nope")],
+    )
+    .await;
+    let err = fin.error_of("scale-back").unwrap();
+    assert!(
+        err.contains(
+            r#"step "stop-traffic" of run "run-nope" changed nothing that can be put back"#
+        ),
+        "{err}"
+    );
 }

@@ -427,6 +427,26 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// What step `step` of another run changed, from that run's journal (read, not locked: the
+    /// run may be live in another tollgate). Nothing when there is no such run or step.
+    fn changes_of_run(&self, run: &str, step: &str) -> Vec<serde_json::Value> {
+        // Journals are STATE/runs/ID/journal.jsonl: the other run is a sibling folder.
+        let Some(runs) = self.journal.path().parent().and_then(|d| d.parent()) else {
+            return Vec::new();
+        };
+        if run.contains('/') || run.contains("..") {
+            return Vec::new();
+        }
+        let path = runs.join(run).join("journal.jsonl");
+        match journal::read_lines(&path) {
+            Ok((lines, _)) => Replay::from_lines(&lines)
+                .changes
+                .remove(step)
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// A `kube.*` action with its strings filled from the variables.
     fn render_action(&self, action: &KubeAction) -> KubeAction {
         action.filled(&|s| vars::render(s, |n| self.vars.get(n).map(|x| x.value.clone())))
@@ -748,6 +768,7 @@ impl Engine {
                                         run.pos,
                                         crate::runbook::kube::Revert {
                                             step: s.id.value.clone(),
+                                            run: None,
                                         },
                                     )),
                                     ..Default::default()
@@ -953,7 +974,10 @@ impl Engine {
             kube: run.kube().map(|action| {
                 let action = self.render_action(&action);
                 let reverting = match &action {
-                    KubeAction::Revert(r) => self.changes.get(&r.step).cloned().unwrap_or_default(),
+                    KubeAction::Revert(r) => match r.run.as_deref().filter(|x| !x.is_empty()) {
+                        Some(run) => self.changes_of_run(run, &r.step),
+                        None => self.changes.get(&r.step).cloned().unwrap_or_default(),
+                    },
                     _ => Vec::new(),
                 };
                 KubeCall {

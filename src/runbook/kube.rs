@@ -174,6 +174,10 @@ pub struct Revert {
     /// The id of the step whose changes are reverted.
     #[serde(default)]
     pub step: String,
+    /// Another run's id (e.g. the deploy a rollback runbook undoes, given as a variable): its
+    /// journal holds the changes. This run's, when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// One native Kubernetes action.
@@ -344,7 +348,10 @@ impl KubeAction {
                     ns(&a.namespace)
                 )
             }
-            KubeAction::Revert(a) => format!("{key} step={}", a.step),
+            KubeAction::Revert(a) => match &a.run {
+                Some(r) if !r.is_empty() => format!("{key} step={} run={r}", a.step),
+                _ => format!("{key} step={}", a.step),
+            },
         }
     }
 }

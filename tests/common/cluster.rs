@@ -93,7 +93,18 @@ impl Finished {
 /// Runs `yaml` (written as `runbook.yaml` in `dir`) against `target`, approving every gate
 /// (typing the confirmation word where asked) and aborting at the first failure gate.
 pub async fn run_in(dir: &Path, yaml: &str, target: Arc<Target>) -> Finished {
-    let spec = super::spec(dir, yaml, &[], false);
+    run_as(dir, yaml, target, "run-1", &[]).await
+}
+
+/// [`run_in`] as run `run_id` (several runs share `dir/state`), with variables set.
+pub async fn run_as(
+    dir: &Path,
+    yaml: &str,
+    target: Arc<Target>,
+    run_id: &str,
+    vars: &[(&str, &str)],
+) -> Finished {
+    let spec = super::spec_as(dir, yaml, vars, false, run_id);
     let jpath = spec.journal.path().to_path_buf();
     let (ev_tx, mut events) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
@@ -133,7 +144,7 @@ pub async fn run_in(dir: &Path, yaml: &str, target: Arc<Target>) -> Finished {
         .await
         .expect("the run ends within the deadline");
     let outcome = handle.await.unwrap().unwrap();
-    let (_, lines) = journal::Journal::open(&jpath, "run-1").unwrap();
+    let (_, lines) = journal::Journal::open(&jpath, run_id).unwrap();
     Finished {
         events: seen,
         outcome,

@@ -14,6 +14,17 @@ use tollgate::engine::journal::{self, Journal, Replay};
 /// `yaml` as `runbook.yaml` in `dir`, checked clean, with `vars` set; `replay` rebuilds the
 /// state from a journal already in `dir/state` (a resume).
 pub fn spec(dir: &Path, yaml: &str, vars: &[(&str, &str)], replay: bool) -> RunSpec {
+    spec_as(dir, yaml, vars, replay, "run-1")
+}
+
+/// [`spec`] for a run with another id (several runs in one state folder).
+pub fn spec_as(
+    dir: &Path,
+    yaml: &str,
+    vars: &[(&str, &str)],
+    replay: bool,
+    run_id: &str,
+) -> RunSpec {
     let path = dir.join("runbook.yaml");
     std::fs::write(&path, yaml).unwrap();
     let loaded = tollgate::runbook::load(&path).unwrap();
@@ -23,13 +34,13 @@ pub fn spec(dir: &Path, yaml: &str, vars: &[(&str, &str)], replay: bool) -> RunS
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let vars = context::resolve(&loaded.runbook, &overrides, &|_| None, None).unwrap();
-    let jpath = journal::journal_path(&dir.join("state"), "run-1");
-    let (journal, lines) = Journal::open(&jpath, "run-1").unwrap();
+    let jpath = journal::journal_path(&dir.join("state"), run_id);
+    let (journal, lines) = Journal::open(&jpath, run_id).unwrap();
     RunSpec {
         runbook: Arc::new(loaded.runbook),
         runbook_path: path,
         digest: loaded.digest,
-        run_id: "run-1".into(),
+        run_id: run_id.into(),
         vars,
         journal,
         replay: replay.then(|| Replay::from_lines(&lines)),

@@ -67,7 +67,10 @@ pub enum Change {
 /// changes is recorded too, so it can be reverted in turn.
 pub async fn revert(cx: &mut Ctx<'_>) -> ActionResult {
     let step = match &cx.call.action {
-        KubeAction::Revert(r) => r.step.clone(),
+        KubeAction::Revert(r) => match r.run.as_deref().filter(|x| !x.is_empty()) {
+            Some(run) => format!("{}\" of run \"{run}", r.step),
+            None => r.step.clone(),
+        },
         _ => String::new(),
     };
     let mut changes = Vec::new();
