@@ -13,6 +13,7 @@ use tollgate::engine::journal::{self, Journal, Replay};
 
 /// `yaml` as `runbook.yaml` in `dir`, checked clean, with `vars` set; `replay` rebuilds the
 /// state from a journal already in `dir/state` (a resume).
+#[allow(dead_code)]
 pub fn spec(dir: &Path, yaml: &str, vars: &[(&str, &str)], replay: bool) -> RunSpec {
     spec_as(dir, yaml, vars, replay, "run-1")
 }
