@@ -697,8 +697,12 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
     let code = rt.block_on(async move {
         let mut printer = Printer::new(std::io::stdout());
         if let Some(t) = &cluster {
-            let _ = t.pin();
-            let _ = printer.event(&Event::Note(format!("kube context {}", t.describe())));
+            let note = match t.pin() {
+                Ok(_) => format!("kube context {}", t.describe()),
+                // Maybe an early step creates it: kube steps say so again when they run.
+                Err(e) => format!("kube context not pinned yet: {e}"),
+            };
+            let _ = printer.event(&Event::Note(note));
         }
         let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster));
         let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
