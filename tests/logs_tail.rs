@@ -401,3 +401,66 @@ async fn api_server_restart_mid_follow_loses_and_repeats_nothing() {
     // The follow said it came back.
     assert!(seen.joined.len() >= 2, "{}", seen.summary());
 }
+
+#[tokio::test]
+async fn job_tail_reads_finished_pods_and_since_leaves_out_older_lines() {
+    let sb = Sandbox::start(Config::fast())
+        .await
+        .expect("sandbox starts");
+    let client = sb.client();
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::default_namespaced(client.clone());
+    let job = serde_json::from_value(json!({
+        "metadata": {"name": "migrate"},
+        "spec": {"template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "registry.local/migrate:1.0"}],
+        }}},
+    }))
+    .unwrap();
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let source = Source::Job {
+        namespace: "default".into(),
+        name: "migrate".into(),
+    };
+    assert_eq!(source.label(), "job/migrate");
+    let (_tail, mut rx) = tail(&client, source.clone(), TailOptions::default());
+    let mut seen = Seen::default();
+    until(&mut rx, &mut seen, "the job's last line", |s| {
+        s.lines
+            .iter()
+            .any(|l| l.text.contains("done: all work items"))
+    })
+    .await;
+    assert!(
+        seen.lines[0].text.contains("starting"),
+        "{}",
+        seen.summary()
+    );
+    assert!(seen.lines.iter().all(|l| l.container == "main"));
+    assert!(seen.errors.is_empty(), "{}", seen.summary());
+
+    // From the first line written after the first one's instant: nothing older comes.
+    let first = seen.lines[0].ts.unwrap();
+    let from = seen
+        .lines
+        .iter()
+        .position(|l| l.ts.unwrap() > first)
+        .expect("lines at two instants");
+    let (_later, mut rx) = tail(
+        &client,
+        source,
+        TailOptions {
+            since: seen.lines[from].ts,
+            ..TailOptions::default()
+        },
+    );
+    let mut later = Seen::default();
+    until(&mut rx, &mut later, "the job's last line again", |s| {
+        s.lines
+            .iter()
+            .any(|l| l.text.contains("done: all work items"))
+    })
+    .await;
+    let texts = |s: &Seen| s.lines.iter().map(|l| l.text.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&later), texts(&seen)[from..].to_vec());
+}

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::{AsyncBufReadExt, StreamExt};
+use futures::{AsyncBufReadExt, FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, LogParams};
@@ -172,7 +172,8 @@ pub fn spawn_tail(
 
 /// What followers and the pod watcher send to the batcher.
 enum Msg {
-    Line(LogLine),
+    /// Lines of one container, at most [`BATCH_LINES`].
+    Lines(Vec<LogLine>),
     Update(LogsUpdate),
 }
 
@@ -201,12 +202,26 @@ async fn batch(mut rx: mpsc::Receiver<Msg>, tx: mpsc::Sender<LogsUpdate>) {
                 }
                 return;
             }
-            Some(Msg::Line(l)) => {
+            Some(Msg::Lines(lines)) => {
+                if buf.len() + lines.len() > BATCH_LINES
+                    && tx
+                        .send(LogsUpdate::Lines(std::mem::take(&mut buf)))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
                 if buf.is_empty() {
                     deadline = Instant::now() + BATCH_TIME;
+                    if lines.len() >= BATCH_LINES {
+                        if tx.send(LogsUpdate::Lines(lines)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     buf.reserve(BATCH_LINES);
                 }
-                buf.push(l);
+                buf.extend(lines);
                 if buf.len() >= BATCH_LINES
                     && tx
                         .send(LogsUpdate::Lines(std::mem::take(&mut buf)))
@@ -572,20 +587,24 @@ impl Follower {
         }
     }
 
-    /// Sends the lines not delivered yet; false when nobody listens.
-    async fn deliver(&mut self, line: &str) -> bool {
+    /// Adds the line to `chunk` unless it was delivered before.
+    fn admit(&mut self, line: &str, chunk: &mut Vec<LogLine>) {
         let (ts, text) = parse_line(line);
         if !self.dedupe.admit(ts, text) {
-            return true;
+            return;
         }
-        let l = LogLine {
+        chunk.push(LogLine {
             pod: self.pod.clone(),
             container: self.container.clone(),
             ts,
             text: text.to_string(),
             source: self.source,
-        };
-        self.out.send(Msg::Line(l)).await.is_ok()
+        });
+    }
+
+    /// Sends a chunk of lines; false when nobody listens.
+    async fn send(&self, chunk: Vec<LogLine>) -> bool {
+        chunk.is_empty() || self.out.send(Msg::Lines(chunk)).await.is_ok()
     }
 
     /// Reads one log stream to its end.
@@ -621,8 +640,29 @@ impl Follower {
                 None => return End::Eof,
                 Some(Err(e)) => return End::Failed(e.to_string()),
                 Some(Ok(line)) => {
-                    if !self.deliver(&line).await {
+                    // With the lines already read, one message for the batcher.
+                    let mut chunk = Vec::new();
+                    self.admit(&line, &mut chunk);
+                    let mut end = None;
+                    for _ in 1..BATCH_LINES {
+                        match lines.next().now_or_never() {
+                            Some(Some(Ok(line))) => self.admit(&line, &mut chunk),
+                            Some(Some(Err(e))) => {
+                                end = Some(End::Failed(e.to_string()));
+                                break;
+                            }
+                            Some(None) => {
+                                end = Some(End::Eof);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if !self.send(chunk).await {
                         return End::Stop;
+                    }
+                    if let Some(end) = end {
+                        return end;
                     }
                 }
             }
