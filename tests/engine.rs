@@ -780,3 +780,24 @@ phases:
     );
     assert_eq!(finished(&seen, "two.undo"), vec![StepStatus::Succeeded]);
 }
+
+#[tokio::test]
+async fn titles_are_filled_from_variables() {
+    let yaml = r#"
+name: titles
+variables:
+  service: { default: payment }
+phases:
+  - id: p
+    title: Release {{ service }}
+    steps:
+      - id: s
+        title: Restart {{ service }}
+        run: "true"
+"#;
+    let mut run = start(yaml, &[]);
+    let phase = run.until(|e| matches!(e, Event::PhaseStarted { .. })).await;
+    assert!(matches!(phase, Event::PhaseStarted { ref title, .. } if title == "Release payment"));
+    let step = run.until(|e| matches!(e, Event::StepStarted { .. })).await;
+    assert!(matches!(step, Event::StepStarted { ref title, .. } if title == "Restart payment"));
+}

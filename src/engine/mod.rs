@@ -488,7 +488,7 @@ impl Engine {
                 let req = GateRequest {
                     id: id.clone(),
                     kind: GateKind::Phase,
-                    title: phase.title.clone(),
+                    title: self.vars.render(&phase.title),
                     message: gate.message.as_ref().map(|m| self.vars.render(m)),
                     destructive: gate.destructive,
                     confirm: gate.destructive.then(|| self.confirm_word(gate, &id)),
@@ -532,7 +532,7 @@ impl Engine {
             }
             self.emit(Event::PhaseStarted {
                 phase: id.clone(),
-                title: phase.title.clone(),
+                title: self.vars.render(&phase.title),
             })
             .await;
             for step in phase.steps.iter().chain(&phase.validation) {
@@ -721,7 +721,7 @@ impl Engine {
         GateRequest {
             id: step.id.value.clone(),
             kind,
-            title: step.title.clone(),
+            title: self.vars.render(&step.title),
             message: None,
             destructive: false,
             confirm: None,
@@ -1014,7 +1014,7 @@ impl Engine {
             })?;
             self.emit(Event::StepStarted {
                 step: id.clone(),
-                title: step.title.clone(),
+                title: self.vars.render(&step.title),
                 attempt,
                 attempts: max,
                 command: self
@@ -1057,6 +1057,7 @@ impl Engine {
             };
             let duration = started.elapsed();
             for change in &outcome.changes {
+                tracing::info!(target: "audit", run_id = %self.run_id, step = %id, change = %change, "changed");
                 self.record(Record::Changed {
                     step: id.clone(),
                     change: change.clone(),

@@ -378,7 +378,7 @@ fn detail_lines(app: &App) -> Vec<Line<'static>> {
                     format!("phase {}", p.id.value),
                     t.text.add_modifier(Modifier::BOLD),
                 ),
-                Span::styled(format!("  {}", p.title), t.text),
+                Span::styled(format!("  {}", app.vars.render(&p.title)), t.text),
             ]));
             if !p.description.is_empty() {
                 out.push(Line::styled(p.description.trim().to_string(), t.text_dim));
@@ -419,7 +419,10 @@ fn detail_lines(app: &App) -> Vec<Line<'static>> {
                 Span::styled(row.id.clone(), t.text.add_modifier(Modifier::BOLD)),
             ];
             if !row.title.is_empty() {
-                head.push(Span::styled(format!("  {}", row.title), t.text));
+                head.push(Span::styled(
+                    format!("  {}", app.vars.render(&row.title)),
+                    t.text,
+                ));
             }
             if let Some(v) = view {
                 if v.attempts > 1 {
