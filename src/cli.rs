@@ -761,6 +761,17 @@ pub fn namespaces_of(rb: &Runbook) -> (String, Vec<String>) {
     (default, all)
 }
 
+/// The runbook's first kube step that names a deployment or job (in phase order, skipping
+/// rollback phases).
+fn first_kube_target(rb: &Runbook) -> Option<crate::runbook::kube::KubeAction> {
+    rb.phases
+        .iter()
+        .filter(|p| !p.rollback)
+        .flat_map(|p| p.steps.iter().chain(&p.validation))
+        .filter_map(|s| s.run.as_ref().and_then(|r| r.kube()))
+        .find(|a| a.deployment().is_some())
+}
+
 fn uses_kube(rb: &Runbook) -> bool {
     fn steps(s: &[runbook::Spanned<runbook::Step>]) -> bool {
         s.iter().any(|s| {
@@ -871,7 +882,11 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         }
         let link = cluster.as_ref().map(|t| {
             let (ns, namespaces) = namespaces_of(&app.runbook);
-            app.cluster = Some(crate::ui::cluster::ClusterView::new(t.describe(), ns));
+            let mut view = crate::ui::cluster::ClusterView::new(t.describe(), ns);
+            if let Some(first) = first_kube_target(&app.runbook) {
+                view.preview(&first.filled(&|s| app.vars.render(s)));
+            }
+            app.cluster = Some(view);
             crate::ui::cluster::Link::start(t.clone(), namespaces)
         });
         let shown = match (crate::ui::term::enter(), signals()) {

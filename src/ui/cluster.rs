@@ -111,6 +111,24 @@ impl ClusterView {
         std::mem::take(&mut self.requests)
     }
 
+    /// Before the first step: show the pods and recent logs (the last ten minutes) of what the
+    /// runbook's first kube step acts on, e.g. the deployment an incident runbook is saving.
+    pub fn preview(&mut self, action: &KubeAction) {
+        let ns = action
+            .namespace()
+            .map(str::to_string)
+            .unwrap_or_else(|| self.namespace.clone());
+        let (focus, source) = focus_of(action, &ns);
+        if focus.is_none() {
+            return;
+        }
+        self.pods.set_focus(focus.into_iter().collect());
+        self.since = Some(Utc::now() - chrono::Duration::minutes(10));
+        if let Some(source) = source {
+            self.follow(source, false);
+        }
+    }
+
     /// A step started: highlight the pods it acts on and follow their logs from now.
     pub fn step_started(&mut self, step: &str, action: Option<&KubeAction>) {
         let now = Utc::now();
@@ -401,5 +419,96 @@ struct WatchGuard(JoinHandle<()>);
 impl Drop for WatchGuard {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::kube::{KubeJob, Scale, SetImage, Wait};
+
+    fn view() -> ClusterView {
+        ClusterView::new("ctx".into(), "shop".into())
+    }
+
+    #[test]
+    fn the_logs_follow_what_the_step_acts_on() {
+        let mut v = view();
+        let set = KubeAction::SetImage(SetImage {
+            deployment: "payment".into(),
+            image: "p:2".into(),
+            ..SetImage::default()
+        });
+        v.step_started("set", Some(&set));
+        assert_eq!(
+            v.take_requests(),
+            vec![Request::Tail {
+                source: Source::Deployment {
+                    namespace: "shop".into(),
+                    name: "payment".into()
+                },
+                since: v.since,
+                previous: false
+            }]
+        );
+        // A job's pods are found by the step's label.
+        let job = KubeAction::Job(KubeJob {
+            name: "migrate".into(),
+            namespace: Some("db".into()),
+            ..KubeJob::default()
+        });
+        v.step_started("migrate-db", Some(&job));
+        assert!(matches!(
+            v.take_requests().as_slice(),
+            [Request::Tail { source: Source::Selector { namespace, selector }, .. }]
+                if namespace == "db" && selector == "tollgate.dev/step=migrate-db"
+        ));
+        // A step about every deployment has no one source: the logs stay.
+        let all = KubeAction::Scale(Scale::default());
+        v.step_started("down", Some(&all));
+        assert!(v.take_requests().is_empty());
+        // A wait with a selector follows it.
+        let wait = KubeAction::Wait(Wait {
+            resource: "pods".into(),
+            selector: Some("app=web".into()),
+            condition: "Ready".into(),
+            ..Wait::default()
+        });
+        v.step_started("w", Some(&wait));
+        assert_eq!(
+            v.source.as_ref().map(Source::label).as_deref(),
+            Some("app=web")
+        );
+    }
+
+    #[test]
+    fn a_source_chosen_by_the_operator_stays_until_given_back() {
+        let mut v = view();
+        v.pinned_source = true;
+        let set = KubeAction::SetImage(SetImage {
+            deployment: "payment".into(),
+            image: "p:2".into(),
+            ..SetImage::default()
+        });
+        v.step_started("set", Some(&set));
+        assert!(v.take_requests().is_empty());
+    }
+
+    #[test]
+    fn before_the_first_step_the_logs_show_the_last_ten_minutes() {
+        let mut v = view();
+        let set = KubeAction::RolloutStatus(crate::runbook::kube::RolloutStatus {
+            deployment: Some("api".into()),
+            namespace: None,
+        });
+        v.preview(&set);
+        let since = v.since.unwrap();
+        let age = Utc::now() - since;
+        assert!(age >= chrono::Duration::minutes(10) && age < chrono::Duration::minutes(11));
+        assert_eq!(v.take_requests().len(), 1);
+        // Not connected yet: the tail is asked for again once the context is pinned.
+        v.on_msg(ClusterMsg::Context("ctx (http://127.0.0.1:1)".into()));
+        assert_eq!(v.take_requests().len(), 1);
+        assert_eq!(v.context, "ctx (http://127.0.0.1:1)");
     }
 }
