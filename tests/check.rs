@@ -469,3 +469,23 @@ fn an_unreadable_file_among_others_still_checks_the_rest() {
     .unwrap();
     assert_eq!(r.stdout, expected);
 }
+
+#[test]
+fn a_kube_step_that_changes_the_cluster_with_no_gate_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ungated.yaml");
+    std::fs::write(
+        &path,
+        "name: ungated\nphases:\n  - id: p\n    steps:\n      - id: look\n        run:\n          kube.get: { resource: pods }\n      - id: down\n        run:\n          kube.scale: { replicas: 0 }\n      - id: gated\n        gate: true\n        run:\n          kube.scale: { replicas: 1 }\n",
+    )
+    .unwrap();
+    let r = check(&[&path]);
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{}:8:9: warning: step `down` changes the cluster (`kube.scale`) with no gate before it; add `gate:` to the step or its phase\n",
+            path.display()
+        )
+    );
+}

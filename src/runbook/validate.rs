@@ -156,6 +156,25 @@ impl Checker<'_> {
             }
             for step in phase.steps.iter().chain(&phase.validation) {
                 self.check_step(pfile, step);
+                // A gate before anything that changes the world: a kube step that changes the
+                // cluster with none before it is worth a second look.
+                let action = step.run.as_ref().and_then(|r| r.kube());
+                if let Some(a) = action
+                    && a.mutates()
+                    && phase.gate.is_none()
+                    && step.effective_gate().is_none()
+                {
+                    self.diags.push(Diag {
+                        file: pfile.to_path_buf(),
+                        pos: step.pos,
+                        severity: super::loader::Severity::Warning,
+                        message: format!(
+                            "step `{}` changes the cluster (`{}`) with no gate before it; add `gate:` to the step or its phase",
+                            step.id.value,
+                            a.key()
+                        ),
+                    });
+                }
             }
         }
     }
