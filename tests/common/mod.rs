@@ -29,7 +29,11 @@ pub fn spec_as(
     let path = dir.join("runbook.yaml");
     std::fs::write(&path, yaml).unwrap();
     let loaded = tollgate::runbook::load(&path).unwrap();
-    assert!(loaded.ok(), "runbook has problems: {:?}", loaded.diags);
+    assert!(
+        loaded.errors().next().is_none(),
+        "runbook has errors: {:?}",
+        loaded.diags
+    );
     let overrides: Vec<(String, String)> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -266,10 +266,16 @@ fn pod_trouble(p: &Pod) -> Option<(String, i32, Option<String>)> {
         .conditions
         .iter()
         .flatten()
-        .find(|c| c.status != "True" && c.reason.is_some())
-        .and_then(|c| c.reason.clone());
+        .find(|c| c.status != "True" && c.reason.is_some());
     let reason = match why {
-        Some(w) if phase == "Pending" => format!("Pending, {w}"),
+        // The scheduler's own words say what is missing, e.g. `0/2 nodes are available: 2
+        // Insufficient memory.`
+        Some(c) if phase == "Pending" => match &c.message {
+            Some(m) if !m.is_empty() => {
+                format!("Pending, {}: {m}", c.reason.clone().unwrap_or_default())
+            }
+            _ => format!("Pending, {}", c.reason.clone().unwrap_or_default()),
+        },
         _ => format!("{phase}, not ready"),
     };
     Some((reason, restarts, unready))
