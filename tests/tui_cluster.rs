@@ -222,6 +222,16 @@ impl Tui {
     }
 }
 
+/// The screen as `a` draws it (160 x 40).
+fn drawn(a: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(160, 40)).unwrap();
+    t.draw(|f| {
+        render::render(a, f);
+    })
+    .unwrap();
+    text(t.backend().buffer(), 160, 40)
+}
+
 fn text(b: &Buffer, w: u16, h: u16) -> String {
     let mut s = String::new();
     for y in 0..h {
@@ -355,6 +365,25 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
         }
     }
     assert!(found, "a CrashLoopBackOff cell in the pods pane:\n{screen}");
+
+    // The logs pane followed the new, crashing pods: their last words are there, with the pods'
+    // prefixes (the deployment's name left out).
+    let gate = t.app.gate.take();
+    t.app.zoom = Some(Pane::Logs);
+    t.until("the crashing pods' logs", |a| {
+        drawn(a).contains("FATAL startup check failed")
+    })
+    .await;
+    let logs = drawn(&t.app);
+    assert!(logs.contains("logs deployment/payment"), "{logs}");
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.trim_start_matches(['│', '┃']).starts_with("payment-")),
+        "prefixes leave the deployment's name out:\n{logs}"
+    );
+    t.app.zoom = None;
+    t.app.gate = gate;
 
     // 3. Roll back from the failure gate: undo, then the rollout completes on 1.1 again.
     t.press(KeyCode::Char('b')).await;
