@@ -5,7 +5,11 @@ mod common;
 
 use std::process::Command;
 
-use common::cluster::Cluster;
+use common::cluster::{Cluster, shop_fixture};
+
+fn fixture() -> String {
+    shop_fixture("shop", &[("api", 2, "registry.local/api:1.0")])
+}
 
 const RUNBOOK: &str = r#"
 name: scale the shop
@@ -27,23 +31,6 @@ phases:
         expect: { output_contains: shop }
 "#;
 
-const FIXTURE: &str = r#"
-apiVersion: v1
-kind: Namespace
-metadata: { name: shop }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: api, namespace: shop }
-spec:
-  replicas: 2
-  selector: { matchLabels: { app: api } }
-  template:
-    metadata: { labels: { app: api } }
-    spec:
-      containers: [{ name: api, image: "registry.local/api:1.0" }]
-"#;
-
 fn tollgate(c: &Cluster, args: &[&str]) -> (i32, String, String) {
     // The binary blocks; the sandbox lives on this test's runtime, so run it off the runtime.
     let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
@@ -63,7 +50,7 @@ fn tollgate(c: &Cluster, args: &[&str]) -> (i32, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runbook_runs_its_kube_steps_against_the_pinned_context() {
     let c = Cluster::start("shop-prod", "default").await;
-    c.load(FIXTURE);
+    c.load(&fixture());
     let rb = c.dir.path().join("scale.yaml");
     std::fs::write(&rb, RUNBOOK).unwrap();
     let rb = rb.to_str().unwrap().to_string();
@@ -103,7 +90,7 @@ async fn a_context_missing_from_the_kubeconfig_fails_the_kube_step_and_says_why(
         "{out}"
     );
     // --context picks another context: the same runbook runs there.
-    c.load(FIXTURE);
+    c.load(&fixture());
     let (code, out, err) = tokio::task::block_in_place(|| {
         tollgate(
             c2,

@@ -20,41 +20,19 @@ use tollgate::ui::cluster::{ClusterMsg, ClusterView, Link};
 use tollgate::ui::render;
 
 mod common;
-use common::cluster::Cluster;
+use common::cluster::{Cluster, shop_fixture};
+
+fn fixture() -> String {
+    shop_fixture(
+        "shop",
+        &[
+            ("payment", 3, "registry.local/payment:1.0"),
+            ("web", 1, "registry.local/web:1.0"),
+        ],
+    )
+}
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-const FIXTURE: &str = r#"
-apiVersion: v1
-kind: Namespace
-metadata: { name: shop }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: payment, namespace: shop }
-spec:
-  replicas: 3
-  selector: { matchLabels: { app: payment } }
-  template:
-    metadata: { labels: { app: payment } }
-    spec:
-      containers:
-        - name: payment
-          image: registry.local/payment:1.0
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web, namespace: shop }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      containers:
-        - name: web
-          image: registry.local/web:1.0
-"#;
 
 const RUNBOOK: &str = r#"
 name: payment release
@@ -112,7 +90,7 @@ struct Tui {
 impl Tui {
     async fn start() -> Tui {
         let c = Cluster::start("shop-prod", "default").await;
-        c.load(FIXTURE);
+        c.load(&fixture());
         let spec = common::spec(c.dir.path(), RUNBOOK, &[], false);
         let runbook = spec.runbook.clone();
         let target = c.target(None, Some("shop-prod"));

@@ -60,6 +60,18 @@ impl Cluster {
     }
 }
 
+/// A fixture: namespace `ns` and, in it, one single-container deployment per `(name, replicas,
+/// image)`, its pods labelled `app: NAME`.
+pub fn shop_fixture(ns: &str, deployments: &[(&str, i32, &str)]) -> String {
+    let mut out = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {ns} }}\n");
+    for (name, replicas, image) in deployments {
+        out.push_str(&format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{ name: {name}, namespace: {ns} }}\nspec:\n  replicas: {replicas}\n  selector: {{ matchLabels: {{ app: {name} }} }}\n  template:\n    metadata: {{ labels: {{ app: {name} }} }}\n    spec:\n      containers: [{{ name: {name}, image: \"{image}\" }}]\n"
+        ));
+    }
+    out
+}
+
 /// The end of a headless run: its events, outcome and journal records.
 pub struct Finished {
     pub events: Vec<Event>,
