@@ -3,6 +3,8 @@
 
 #[allow(dead_code)]
 pub mod cluster;
+#[allow(dead_code)]
+pub mod moto;
 
 use std::path::Path;
 use std::sync::Arc;
