@@ -405,3 +405,109 @@ fn walk(dir: &std::path::Path) -> String {
     }
     out
 }
+
+/// Credentials for the pinned account, but configured for another region than the runbook's:
+/// blocked, and nothing pinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_region_than_the_runbook_names_is_blocked() {
+    let Some(moto) = Moto::start() else { return };
+    let wanted = tollgate::runbook::AwsTarget {
+        account: MOTO_ACCOUNT.into(),
+        region: "eu-west-1".into(),
+        ..Default::default()
+    };
+    let t = tollgate::cloud::aws::AwsTarget::with_overrides(
+        Some(&wanted),
+        tollgate::cloud::aws::Overrides {
+            endpoint_url: Some(moto.endpoint()),
+            credentials: Some(("testing".into(), "testing".into())),
+            region: Some("us-east-1".into()),
+        },
+    );
+    let e = t.checked().await.expect_err("blocked");
+    assert_eq!(
+        e.to_string(),
+        "wrong AWS region: the run is pinned to 123456789012 eu-west-1, but the configuration is for us-east-1; the step was not run"
+    );
+    assert_eq!(t.pinned(), None);
+    // The same credentials in the runbook's region pin.
+    let ok = moto.target(Some(&target(MOTO_ACCOUNT)));
+    let (_, pin) = ok.checked().await.expect("pins");
+    assert_eq!(
+        (pin.account.as_str(), pin.region.as_str()),
+        (MOTO_ACCOUNT, "us-east-1")
+    );
+    assert_eq!(ok.describe(), "123456789012 us-east-1");
+}
+
+/// An abort while `verify` runs stops it and still moves AWSCURRENT back (the executor, driven
+/// directly: the abort is sent when the verify command has said it started).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_during_verify_moves_current_back() {
+    use tollgate::exec::{AwsCall, Executor, Job, OutputSink, Secret};
+    use tollgate::runbook::aws::{AwsAction, SecretsRotate};
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/session-key";
+    let old = create(&moto, id, "old-session-6120").await;
+    let dir = tempfile::tempdir().unwrap();
+    let exec = tollgate::exec::aws::AwsExec {
+        target: moto.target(Some(&target(MOTO_ACCOUNT))),
+    };
+    let job = Job {
+        step: "rotate".into(),
+        script: String::new(),
+        interpreter: Vec::new(),
+        workdir: dir.path().to_path_buf(),
+        env: Vec::new(),
+        timeout: None,
+        keep_stdout: 1 << 20,
+        kube: None,
+        aws: Some(AwsCall {
+            action: AwsAction::SecretsRotate(SecretsRotate {
+                id: id.into(),
+                from_var: Some("NEW".into()),
+                generate: None,
+                verify: Some("echo verify-started; sleep 30".into()),
+            }),
+            secret_values: vec![("NEW".into(), Secret("new-session-7734".into()))],
+        }),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let sink = OutputSink {
+        step: "rotate".into(),
+        events: tx,
+        masker: Default::default(),
+        hold_stdout: false,
+    };
+    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let run = exec.execute(&job, &sink, cancel);
+    tokio::pin!(run);
+    let mut output = String::new();
+    let outcome = tokio::time::timeout(common::moto::DEADLINE, async {
+        loop {
+            tokio::select! {
+                o = &mut run => break o,
+                Some(ev) = rx.recv() => {
+                    if let tollgate::engine::Event::Output { text, .. } = ev {
+                        if text.contains("verify-started") {
+                            let _ = cancel_tx.send(true);
+                        }
+                        output.push_str(&text);
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("the step ends soon after the abort");
+    while let Ok(tollgate::engine::Event::Output { text, .. }) = rx.try_recv() {
+        output.push_str(&text);
+    }
+    assert!(outcome.cancelled, "{outcome:?}");
+    let error = outcome.error.clone().unwrap_or_default();
+    assert!(error.contains("verify was aborted"), "{error}");
+    let (current, _) = stages(&moto, id).await;
+    assert_eq!(current.as_deref(), Some(old.as_str()), "{output}");
+    assert!(output.contains("rolled back"), "{output}");
+    assert!(!output.contains("new-session-7734"), "{output}");
+}

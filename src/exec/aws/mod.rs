@@ -28,6 +28,8 @@ pub struct Ctx<'a> {
     pub changes: Vec<serde_json::Value>,
     /// Secret variables to set.
     pub secrets: Vec<(String, Secret)>,
+    /// When the step's timeout (if any) runs out.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Ctx<'_> {
@@ -136,7 +138,19 @@ async fn run(
         truncated: false,
         changes: Vec::new(),
         secrets: Vec::new(),
+        deadline,
     };
+    // `secrets.rotate` sees aborts and timeouts itself: it stops its `verify` and moves
+    // AWSCURRENT back before it ends, so it is given a little longer and not dropped midway.
+    let own_stop = matches!(call.action, AwsAction::SecretsRotate(_));
+    let hard_stop = async {
+        match deadline {
+            Some(d) if own_stop => tokio::time::sleep_until(d + ROLLBACK_GRACE).await,
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(hard_stop);
     let result = {
         let action = dispatch(&mut cx, &call.action);
         tokio::pin!(action);
@@ -147,7 +161,7 @@ async fn run(
                     outcome.timed_out = true;
                     break None;
                 }
-                changed = cancel.changed() => {
+                changed = cancel.changed(), if !own_stop => {
                     if changed.is_err() || *cancel.borrow() {
                         outcome.cancelled = true;
                         break None;
@@ -161,6 +175,9 @@ async fn run(
         Some(Err(e)) => outcome.error = Some(e),
         None => {}
     }
+    if own_stop && *cancel.borrow() {
+        outcome.cancelled = true;
+    }
     outcome.stdout = std::mem::take(&mut cx.stdout);
     outcome.stdout_truncated = cx.truncated;
     outcome.changes = std::mem::take(&mut cx.changes);
@@ -170,6 +187,9 @@ async fn run(
     }
     outcome
 }
+
+/// How long `secrets.rotate` gets past the step's timeout to move AWSCURRENT back.
+const ROLLBACK_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn dispatch(cx: &mut Ctx<'_>, action: &AwsAction) -> Result<(), String> {
     match action {

@@ -371,7 +371,9 @@ async fn verify(cx: &mut Ctx<'_>, cmd: &str, value: &Secret) -> Result<(), Strin
         interpreter: Vec::new(),
         workdir: cx.job.workdir.clone(),
         env,
-        timeout: cx.job.timeout,
+        timeout: cx
+            .deadline
+            .map(|d| d.saturating_duration_since(tokio::time::Instant::now())),
         keep_stdout: 0,
         kube: None,
         aws: None,
