@@ -511,3 +511,63 @@ async fn an_abort_during_verify_moves_current_back() {
     assert!(output.contains("rolled back"), "{output}");
     assert!(!output.contains("new-session-7734"), "{output}");
 }
+
+/// `json_key` takes one key of a JSON secret; a missing secret or key fails the step, naming
+/// neither value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_takes_one_key_of_a_json_secret() {
+    let Some(moto) = Moto::start() else { return };
+    create(
+        &moto,
+        "labelmint/production/db",
+        r#"{"username": "app", "password": "pw-json-8842-xk"}"#,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ok")).unwrap();
+    std::fs::create_dir_all(dir.path().join("missing")).unwrap();
+    let ok = run(
+        &moto,
+        &dir.path().join("ok"),
+        &runbook(
+            MOTO_ACCOUNT,
+            "  PW: { secret: true }\n",
+            r#"      - id: read
+        run:
+          secrets.get: { id: labelmint/production/db, var: PW, json_key: password }
+      - id: use
+        run: 'test "$(printf %s "$PW" | wc -c)" -eq 15 && echo "pw $PW"'
+"#,
+        ),
+        &[],
+    )
+    .await;
+    assert!(succeeded(&ok), "{:?}\n{}", ok.outcome, ok.output);
+    assert!(
+        ok.output
+            .contains("read labelmint/production/db key password (version "),
+        "{}",
+        ok.output
+    );
+    assert!(ok.output.contains("pw ••••••"), "{}", ok.output);
+    assert_hidden(&ok, "pw-json-8842-xk");
+
+    let missing = run(
+        &moto,
+        &dir.path().join("missing"),
+        &runbook(
+            MOTO_ACCOUNT,
+            "  PW: { secret: true }\n",
+            r#"      - id: read
+        run:
+          secrets.get: { id: labelmint/production/db, var: PW, json_key: token }
+"#,
+        ),
+        &[],
+    )
+    .await;
+    assert!(!succeeded(&missing));
+    let error = missing.error_of("read").expect("the step failed");
+    assert_eq!(error, "secret labelmint/production/db has no key `token`");
+    assert_hidden(&missing, "pw-json-8842-xk");
+}
