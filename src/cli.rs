@@ -7,11 +7,13 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio::sync::mpsc;
 
+use crate::cloud::aws::AwsTarget;
 use crate::cluster::target::Target;
 use crate::engine::context::{self, MASK, Vars};
 use crate::engine::journal::{self, Journal, Replay};
 use crate::engine::{self, Command, Engine, Event, Outcome, RunSpec, RunStatus};
 use crate::exec::Router;
+use crate::exec::aws::AwsExec;
 use crate::exec::kube::KubeExec;
 use crate::headless::{self, Approvals, Printer};
 use crate::runbook::{self, Loaded, Runbook, vars};
@@ -553,6 +555,10 @@ fn plan_step(
             let action = action.filled(&|s| vars.render(s));
             lines.push(format!("{indent}  $ {}", action.describe(ns)));
         }
+        if let Some(action) = run.aws() {
+            let action = action.filled(&|s| vars.render(s));
+            lines.push(format!("{indent}  $ {}", action.describe()));
+        }
         for l in vars.render(run.script().unwrap_or_default()).lines() {
             lines.push(format!("{indent}  $ {l}"));
         }
@@ -693,6 +699,7 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
     let run_id = spec.run_id.clone();
     let approvals = approvals(gates, &spec.who);
     let cluster = pin_cluster(&spec.runbook, gates.context.as_deref());
+    let aws = pin_aws(&spec.runbook);
     let rt = runtime();
     let code = rt.block_on(async move {
         let mut printer = Printer::new(std::io::stdout());
@@ -704,7 +711,15 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
             };
             let _ = printer.event(&Event::Note(note));
         }
-        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster));
+        if let Some(t) = &aws {
+            let note = match t.checked().await {
+                Ok((_, p)) => format!("aws account {} region {}", p.account, p.region),
+                // AWS steps check again, and say so, when they run.
+                Err(e) => format!("aws account not pinned yet: {e}"),
+            };
+            let _ = printer.event(&Event::Note(note));
+        }
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws));
         let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
         let result = handle.await;
         if let Err(e) = drove {
@@ -789,13 +804,41 @@ fn uses_kube(rb: &Runbook) -> bool {
     }) || rb.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
 }
 
-/// The executor of a run: shell steps, and kube steps against the pinned cluster.
-pub fn executor(cluster: &Option<Arc<Target>>) -> Router {
+/// The executor of a run: shell steps, kube steps against the pinned cluster, and AWS steps
+/// against the pinned account.
+pub fn executor(cluster: &Option<Arc<Target>>, aws: &Option<Arc<AwsTarget>>) -> Router {
     let mut r = Router::shell_only();
     if let Some(t) = cluster {
         r.kube = Some(Arc::new(KubeExec { target: t.clone() }));
     }
+    if let Some(t) = aws {
+        r.aws = Some(Arc::new(AwsExec { target: t.clone() }));
+    }
     r
+}
+
+/// The run's AWS account, when the runbook has anything to do with one (`targets.aws` or a
+/// `secrets.*` step); pinned at the first AWS step, through the standard credential chain.
+pub fn pin_aws(rb: &Runbook) -> Option<Arc<AwsTarget>> {
+    let wanted = rb.targets.aws.is_some() || uses_aws(rb);
+    wanted.then(|| Arc::new(AwsTarget::new(rb.targets.aws.as_ref())))
+}
+
+fn uses_aws(rb: &Runbook) -> bool {
+    fn steps(s: &[runbook::Spanned<runbook::Step>]) -> bool {
+        s.iter().any(|s| {
+            [&s.run, &s.undo]
+                .into_iter()
+                .flatten()
+                .any(|r| r.aws().is_some())
+                || s.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
+        })
+    }
+    rb.phases.iter().any(|p| {
+        steps(&p.steps)
+            || steps(&p.validation)
+            || p.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
+    }) || rb.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
 }
 
 /// Starts the engine; a view consumes its events and sends it commands.
@@ -871,9 +914,10 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
     vars.set("run_id", run_id.clone(), false);
     let replay = spec.replay.clone();
     let cluster = pin_cluster(&spec.runbook, gates.context.as_deref());
+    let aws = pin_aws(&spec.runbook);
     let rt = runtime();
     let code = rt.block_on(async move {
-        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster));
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws));
         let mut app = crate::ui::app::App::new(runbook, run_id.clone(), who, theme);
         app.scrollback = gates.scrollback.max(100);
         app.vars = vars;

@@ -2,6 +2,7 @@
 //! that changes the world and a journal that makes every run resumable.
 
 pub mod cli;
+pub mod cloud;
 pub mod cluster;
 pub mod engine;
 pub mod exec;

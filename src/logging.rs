@@ -23,7 +23,22 @@ pub fn init(state_dir: &Path) -> Option<WorkerGuard> {
         .buffered_lines_limit(1024)
         .lossy(false)
         .finish(appender);
-    let filter = EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter =
+        EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The AWS SDK's trace lines describe requests and responses (the ones that carry secret
+    // values): they never reach the log, whatever TOLLGATE_LOG asks for.
+    for target in [
+        "aws_smithy_runtime",
+        "aws_smithy_runtime_api",
+        "aws_smithy_http_client",
+        "aws_sigv4",
+        "aws_runtime",
+        "aws_sdk_secretsmanager",
+    ] {
+        if let Ok(d) = format!("{target}=debug").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)

@@ -689,6 +689,7 @@ async fn revert_directly(
             reverting,
             started: chrono::Utc::now(),
         }),
+        aws: None,
     };
     let (tx, mut rx) = mpsc::channel(256);
     let sink = OutputSink {

@@ -216,7 +216,9 @@ pub fn resolve(
         }
     }
     let mut out = Vars::default();
+    let set_later = rb.set_by_steps();
     for (name, var) in &rb.variables {
+        let later = set_later.contains(name);
         let env_name = var
             .env
             .clone()
@@ -226,7 +228,12 @@ pub fn resolve(
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
-            .or_else(|| env(&env_name))
+            .or_else(|| env(&env_name));
+        if value.is_none() && later {
+            // A `secrets.get` step sets it.
+            continue;
+        }
+        let value = value
             .or_else(|| {
                 if var.prompt {
                     None

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::exec::{Executor, Job, KubeCall, OutputSink, Stream};
+use crate::exec::{AwsCall, Executor, Job, KubeCall, OutputSink, Stream};
 use crate::runbook::kube::KubeAction;
 use crate::runbook::{ChecklistItem, Gate, OnFailure, Phase, Runbook, Step, vars};
 use context::Vars;
@@ -421,6 +421,9 @@ impl Engine {
                 .and_then(|k| k.namespace.clone())
                 .unwrap_or_else(|| "default".into());
             return self.render_action(&action).describe(&ns);
+        }
+        if let Some(action) = run.aws() {
+            return action.filled(&|s| self.vars.render(s)).describe();
         }
         run.script()
             .map(|s| self.vars.render(s))
@@ -992,6 +995,25 @@ impl Engine {
                     started: chrono::Utc::now(),
                 }
             }),
+            aws: run.aws().map(|action| {
+                // Names and files are filled from variables (never secret ones: `check` refuses
+                // them); the values a step stores come from secret variables, passed as such.
+                let action = action
+                    .filled(&|s| vars::render(s, |n| self.vars.get(n).map(|x| x.value.clone())));
+                let secret_values = action
+                    .reads_var()
+                    .and_then(|n| {
+                        self.vars
+                            .get(n)
+                            .map(|v| (n.to_string(), crate::exec::Secret(v.value.clone())))
+                    })
+                    .into_iter()
+                    .collect();
+                AwsCall {
+                    action,
+                    secret_values,
+                }
+            }),
         }
     }
 
@@ -1056,6 +1078,8 @@ impl Engine {
                 }
             };
             let duration = started.elapsed();
+            // Secret values the step read: into the mask first, before anything else is shown.
+            self.set_secrets(&outcome.secrets).await?;
             for change in &outcome.changes {
                 tracing::info!(target: "audit", run_id = %self.run_id, step = %id, change = %change, "changed");
                 self.record(Record::Changed {
@@ -1183,6 +1207,30 @@ impl Engine {
             if ok != Ok(true) {
                 return Err(format!("output does not match `{}`", re.value));
             }
+        }
+        Ok(())
+    }
+
+    /// Sets the secret variables a step read (e.g. `secrets.get`): masked from now on, journaled
+    /// as set without their value.
+    async fn set_secrets(
+        &mut self,
+        secrets: &[(String, crate::exec::Secret)],
+    ) -> Result<(), EngineError> {
+        for (name, value) in secrets {
+            self.vars.set(name, value.0.clone(), true);
+        }
+        for (name, _) in secrets {
+            self.record(Record::VarCaptured {
+                name: name.clone(),
+                value: None,
+                secret: true,
+            })?;
+            self.emit(Event::VarCaptured {
+                name: name.clone(),
+                shown: context::MASK.to_string(),
+            })
+            .await;
         }
         Ok(())
     }

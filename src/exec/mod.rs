@@ -1,5 +1,6 @@
 //! What a step does, behind a small trait. `shell` runs commands; other kinds plug in beside it.
 
+pub mod aws;
 pub mod kube;
 pub mod shell;
 
@@ -35,6 +36,26 @@ pub struct Job {
     pub keep_stdout: usize,
     /// A native Kubernetes step instead of a script.
     pub kube: Option<KubeCall>,
+    /// A native AWS step instead of a script.
+    pub aws: Option<AwsCall>,
+}
+
+/// A secret value: kept out of `Debug` output (and so out of logs and panics).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({})", crate::engine::context::MASK)
+    }
+}
+
+/// A `secrets.*` step, its strings already filled from (non-secret) variables.
+#[derive(Clone, Debug)]
+pub struct AwsCall {
+    pub action: crate::runbook::aws::AwsAction,
+    /// The values of the variables the action reads (`from_var`), by name, filled by the engine.
+    pub secret_values: Vec<(String, Secret)>,
 }
 
 /// A `kube.*` step, its strings already filled from variables.
@@ -61,6 +82,9 @@ pub struct Outcome {
     pub stdout_truncated: bool,
     /// What the step changed, journaled for undo (see [`kube::Change`]).
     pub changes: Vec<serde_json::Value>,
+    /// Secret variables the step sets (`secrets.get`): the engine adds each value to the mask
+    /// before anything else is shown, and journals only that it was set.
+    pub secrets: Vec<(String, Secret)>,
 }
 
 /// Where a running step's output goes: masked, in chunks of whole lines, as engine events.
@@ -108,12 +132,14 @@ pub trait Executor: Send + Sync {
 }
 
 /// Sends each step to the executor of its kind: scripts to the shell, `kube.*` actions to the
-/// cluster (when there is one).
+/// cluster and `secrets.*` actions to AWS (when there is one).
 pub struct Router {
     pub shell: Arc<dyn Executor>,
     pub kube: Option<Arc<dyn Executor>>,
     /// Why there is no cluster, when one was wanted and could not be pinned.
     pub kube_error: Option<String>,
+    /// `secrets.*` steps, against the pinned AWS account.
+    pub aws: Option<Arc<dyn Executor>>,
 }
 
 impl Router {
@@ -122,6 +148,7 @@ impl Router {
             shell: Arc::new(shell::Shell),
             kube: None,
             kube_error: None,
+            aws: None,
         }
     }
 }
@@ -133,6 +160,23 @@ impl Executor for Router {
         sink: &'a OutputSink,
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Outcome> {
+        if let Some(call) = &job.aws {
+            return match &self.aws {
+                Some(a) => a.execute(job, sink, cancel),
+                None => {
+                    let error = format!(
+                        "`{}` needs an AWS account (`targets.aws`), and none is configured",
+                        call.action.key()
+                    );
+                    Box::pin(async move {
+                        Outcome {
+                            error: Some(error),
+                            ..Outcome::default()
+                        }
+                    })
+                }
+            };
+        }
         match (&job.kube, &self.kube) {
             (None, _) => self.shell.execute(job, sink, cancel),
             (Some(_), Some(k)) => k.execute(job, sink, cancel),

@@ -1,5 +1,6 @@
 //! The runbook as data: YAML with positions, the serde model, loading, variables and validation.
 
+pub mod aws;
 pub mod de;
 pub mod kube;
 pub mod loader;

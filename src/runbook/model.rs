@@ -118,6 +118,10 @@ pub struct AwsTarget {
     pub region: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// Another endpoint for every AWS API (e.g. a local emulator); `AWS_ENDPOINT_URL` does the
+    /// same from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -353,6 +357,34 @@ pub struct Run {
         skip_serializing_if = "Option::is_none"
     )]
     pub kube_revert: Option<Spanned<super::kube::Revert>>,
+    /// Check that AWS Secrets Manager secrets exist.
+    #[serde(
+        rename = "secrets.require",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secrets_require: Option<Spanned<super::aws::SecretsRequire>>,
+    /// Create or update a secret from a secret variable or a file.
+    #[serde(
+        rename = "secrets.put",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secrets_put: Option<Spanned<super::aws::SecretsPut>>,
+    /// Read a secret into a secret variable.
+    #[serde(
+        rename = "secrets.get",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secrets_get: Option<Spanned<super::aws::SecretsGet>>,
+    /// Put a new version of a secret, verify it, and roll back on failure.
+    #[serde(
+        rename = "secrets.rotate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secrets_rotate: Option<Spanned<super::aws::SecretsRotate>>,
 }
 
 #[derive(Deserialize)]
@@ -386,6 +418,14 @@ struct RunFields {
     kube_job: Option<Spanned<super::kube::KubeJob>>,
     #[serde(rename = "kube.revert", default)]
     kube_revert: Option<Spanned<super::kube::Revert>>,
+    #[serde(rename = "secrets.require", default)]
+    secrets_require: Option<Spanned<super::aws::SecretsRequire>>,
+    #[serde(rename = "secrets.put", default)]
+    secrets_put: Option<Spanned<super::aws::SecretsPut>>,
+    #[serde(rename = "secrets.get", default)]
+    secrets_get: Option<Spanned<super::aws::SecretsGet>>,
+    #[serde(rename = "secrets.rotate", default)]
+    secrets_rotate: Option<Spanned<super::aws::SecretsRotate>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
@@ -605,9 +645,13 @@ impl Shorthand for Run {
         "kube.get",
         "kube.job",
         "kube.revert",
+        "secrets.require",
+        "secrets.put",
+        "secrets.get",
+        "secrets.rotate",
     ];
     const EXPECTING: &'static str =
-        "a shell command or a mapping with `shell` or a `kube.*` action";
+        "a shell command or a mapping with `shell`, a `kube.*` or a `secrets.*` action";
     fn from_str<E: de::Error>(v: &str) -> Result<Self, E> {
         // The position of a shorthand command is the position of the `run` value, filled in by
         // the Spanned wrapper around it.
@@ -633,6 +677,10 @@ impl Shorthand for Run {
             kube_get: f.kube_get,
             kube_job: f.kube_job,
             kube_revert: f.kube_revert,
+            secrets_require: f.secrets_require,
+            secrets_put: f.secrets_put,
+            secrets_get: f.secrets_get,
+            secrets_rotate: f.secrets_rotate,
         })
     }
 }
@@ -706,6 +754,67 @@ impl Run {
     /// The `kube.*` action of this run, if it is a Kubernetes step.
     pub fn kube(&self) -> Option<super::kube::KubeAction> {
         self.kube_actions().into_iter().next().map(|(_, a)| a)
+    }
+
+    /// Every AWS action given (`secrets.*`), with its position (a valid run has at most one
+    /// action of any kind, and then no `shell`).
+    pub fn aws_actions(&self) -> Vec<(super::Pos, super::aws::AwsAction)> {
+        use super::aws::AwsAction as A;
+        let mut out = Vec::new();
+        if let Some(a) = &self.secrets_require {
+            out.push((a.pos, A::SecretsRequire(a.value.clone())));
+        }
+        if let Some(a) = &self.secrets_put {
+            out.push((a.pos, A::SecretsPut(a.value.clone())));
+        }
+        if let Some(a) = &self.secrets_get {
+            out.push((a.pos, A::SecretsGet(a.value.clone())));
+        }
+        if let Some(a) = &self.secrets_rotate {
+            out.push((a.pos, A::SecretsRotate(a.value.clone())));
+        }
+        out
+    }
+
+    /// The AWS action of this run, if it is an AWS step (and not also a kube one).
+    pub fn aws(&self) -> Option<super::aws::AwsAction> {
+        if self.kube().is_some() {
+            return None;
+        }
+        self.aws_actions().into_iter().next().map(|(_, a)| a)
+    }
+}
+
+impl Runbook {
+    /// The variables that `secrets.get` steps set: they have no value until such a step runs,
+    /// so the start of a run neither asks for them nor requires them.
+    pub fn set_by_steps(&self) -> Vec<String> {
+        fn steps(s: &[Spanned<Step>], out: &mut Vec<String>) {
+            for s in s {
+                for r in [&s.run, &s.undo].into_iter().flatten() {
+                    if let Some(super::aws::AwsAction::SecretsGet(g)) = r.aws()
+                        && !out.contains(&g.var)
+                    {
+                        out.push(g.var.clone());
+                    }
+                }
+                if let Some(f) = &s.on_failure {
+                    steps(&f.steps, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for p in &self.phases {
+            steps(&p.steps, &mut out);
+            steps(&p.validation, &mut out);
+            if let Some(f) = &p.on_failure {
+                steps(&f.steps, &mut out);
+            }
+        }
+        if let Some(f) = &self.on_failure {
+            steps(&f.steps, &mut out);
+        }
+        out
     }
 }
 

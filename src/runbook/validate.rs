@@ -5,6 +5,7 @@ use std::path::Path;
 
 use regex::Regex;
 
+use super::aws::AwsAction;
 use super::de::Spanned;
 use super::kube::KubeAction;
 use super::loader::Diag;
@@ -157,10 +158,19 @@ impl Checker<'_> {
             for step in phase.steps.iter().chain(&phase.validation) {
                 self.check_step(pfile, step);
                 // A gate before anything that changes the world: a kube step that changes the
-                // cluster with none before it is worth a second look.
-                let action = step.run.as_ref().and_then(|r| r.kube());
-                if let Some(a) = action
-                    && a.mutates()
+                // cluster (or an AWS step that changes the account) with none before it is worth
+                // a second look.
+                let run = step.run.as_ref();
+                let mutation = run
+                    .and_then(|r| r.kube())
+                    .filter(|a| a.mutates())
+                    .map(|a| (a.key(), "the cluster"))
+                    .or_else(|| {
+                        run.and_then(|r| r.aws())
+                            .filter(|a| a.mutates())
+                            .map(|a| (a.key(), "the AWS account"))
+                    });
+                if let Some((key, what)) = mutation
                     && phase.gate.is_none()
                     && step.effective_gate().is_none()
                 {
@@ -169,9 +179,8 @@ impl Checker<'_> {
                         pos: step.pos,
                         severity: super::loader::Severity::Warning,
                         message: format!(
-                            "step `{}` changes the cluster (`{}`) with no gate before it; add `gate:` to the step or its phase",
+                            "step `{}` changes {what} (`{key}`) with no gate before it; add `gate:` to the step or its phase",
                             step.id.value,
-                            a.key()
                         ),
                     });
                 }
@@ -394,8 +403,11 @@ impl Checker<'_> {
 
     fn check_run(&mut self, file: &Path, run: &Spanned<Run>) {
         let kube = run.kube_actions();
-        if let Some((pos, _)) = kube.get(1) {
-            let keys: Vec<&str> = kube.iter().map(|(_, a)| a.key()).collect();
+        let aws = run.aws_actions();
+        let mut keyed: Vec<(Pos, &str)> = kube.iter().map(|(p, a)| (*p, a.key())).collect();
+        keyed.extend(aws.iter().map(|(p, a)| (*p, a.key())));
+        if let Some((pos, _)) = keyed.get(1) {
+            let keys: Vec<&str> = keyed.iter().map(|(_, k)| *k).collect();
             self.err(
                 file,
                 *pos,
@@ -419,11 +431,27 @@ impl Checker<'_> {
             self.check_kube(file, pos, action);
             return;
         }
+        if let Some((pos, action)) = aws.first() {
+            let pos = if pos.line == 0 { run.pos } else { *pos };
+            if run.shell.is_some() {
+                self.err(
+                    file,
+                    pos,
+                    format!(
+                        "`{}` and `shell` in one step: give each its own step",
+                        action.key()
+                    ),
+                );
+                return;
+            }
+            self.check_aws(file, pos, action);
+            return;
+        }
         let Some(shell) = &run.shell else {
             self.err(
                 file,
                 run.pos,
-                "`run` needs `shell` (the command to run) or a `kube.*` action",
+                "`run` needs `shell` (the command to run), a `kube.*` or a `secrets.*` action",
             );
             return;
         };
@@ -510,6 +538,147 @@ impl Checker<'_> {
                                 pos,
                                 format!(
                                     "secret variable `{name}` cannot be written into `{key}`: it would be stored in the cluster in the clear (use `env_from` with a Kubernetes Secret)"
+                                ),
+                            ),
+                            Some(false) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_aws(&mut self, file: &Path, pos: Pos, action: &AwsAction) {
+        let key = action.key();
+        let mut ids: Vec<&str> = Vec::new();
+        let missing = |c: &mut Self, field: &str, empty: bool| {
+            if empty {
+                c.err(file, pos, format!("`{key}` needs `{field}`"));
+            }
+        };
+        match action {
+            AwsAction::SecretsRequire(a) => {
+                missing(self, "ids", a.ids.is_empty());
+                ids.extend(a.ids.iter().map(String::as_str));
+            }
+            AwsAction::SecretsPut(a) => {
+                missing(self, "id", a.id.trim().is_empty());
+                match (&a.from_var, &a.from_file) {
+                    (None, None) => self.err(
+                        file,
+                        pos,
+                        format!("`{key}` needs `from_var` or `from_file`"),
+                    ),
+                    (Some(_), Some(_)) => self.err(
+                        file,
+                        pos,
+                        format!("`{key}` takes `from_var` or `from_file`, not both"),
+                    ),
+                    _ => {}
+                }
+                ids.push(&a.id);
+                for t in [&a.from_file, &a.description, &a.kms_key_id]
+                    .into_iter()
+                    .flatten()
+                {
+                    ids.push(t);
+                }
+            }
+            AwsAction::SecretsGet(a) => {
+                missing(self, "id", a.id.trim().is_empty());
+                missing(self, "var", a.var.trim().is_empty());
+                ids.push(&a.id);
+                for t in [&a.version_stage, &a.json_key].into_iter().flatten() {
+                    ids.push(t);
+                }
+                if !a.var.trim().is_empty() {
+                    let declared = self.runbook.variables.get(a.var.as_str());
+                    match declared {
+                        None => {
+                            let msg = format!(
+                                "`{key}` sets `{}`, which is not a declared variable{}; declare it with `secret: true`",
+                                a.var,
+                                self.did_you_mean(&a.var)
+                            );
+                            self.err(file, pos, msg)
+                        }
+                        Some(v) if !v.secret => self.err(
+                            file,
+                            pos,
+                            format!(
+                                "`{key}` sets `{}`, which is not secret: a secret's value may only go into a variable declared `secret: true`",
+                                a.var
+                            ),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+            }
+            AwsAction::SecretsRotate(a) => {
+                missing(self, "id", a.id.trim().is_empty());
+                match (&a.from_var, a.generate) {
+                    (None, None) => {
+                        self.err(file, pos, format!("`{key}` needs `from_var` or `generate`"))
+                    }
+                    (Some(_), Some(_)) => self.err(
+                        file,
+                        pos,
+                        format!("`{key}` takes `from_var` or `generate`, not both"),
+                    ),
+                    (None, Some(n)) if !(8..=4096).contains(&n) => self.err(
+                        file,
+                        pos,
+                        format!("`{key}` generate must be 8 to 4096 characters, not {n}"),
+                    ),
+                    _ => {}
+                }
+                ids.push(&a.id);
+                if let Some(v) = &a.verify {
+                    // A command: secrets only through its environment.
+                    self.check_template(file, pos, v, true);
+                }
+            }
+        }
+        if let Some(name) = action.reads_var() {
+            match self.runbook.variables.get(name) {
+                None => {
+                    let msg = format!(
+                        "`{key}` reads `{name}`, which is not a declared variable{}",
+                        self.did_you_mean(name)
+                    );
+                    self.err(file, pos, msg)
+                }
+                Some(v) if !v.secret => self.err(
+                    file,
+                    pos,
+                    format!(
+                        "`{key}` reads `{name}`, which is not secret: declare it `secret: true` (a secret's value is never shown)"
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        // Names, descriptions and files may use variables; none may be a secret, which would be
+        // shown (and stored in the secret's metadata) in the clear.
+        for t in ids {
+            match parse_template(t) {
+                Err((_, msg)) => self.err(file, pos, msg),
+                Ok(pieces) => {
+                    for p in pieces {
+                        let Piece::Var { name, .. } = p else { continue };
+                        match self.vars.get(name) {
+                            None => {
+                                let msg = format!(
+                                    "unknown variable `{name}`{}",
+                                    self.did_you_mean(name)
+                                );
+                                self.err(file, pos, msg)
+                            }
+                            Some(true) => self.err(
+                                file,
+                                pos,
+                                format!(
+                                    "secret variable `{name}` cannot be written into `{key}`: names and descriptions are shown in the clear (use `from_var` for a value)"
                                 ),
                             ),
                             Some(false) => {}

@@ -1,0 +1,201 @@
+//! Native AWS steps (`secrets.*`), run through the AWS SDK against the pinned account.
+//!
+//! Every step first re-checks the pin ([`crate::cloud::aws::AwsTarget::checked`]): other
+//! credentials or another region block it before anything is sent. An action writes its progress
+//! as lines (masked like any output) that say what happened, never a value; secret values it reads
+//! go back to the engine as secret variables ([`Outcome::secrets`]).
+
+pub mod secrets;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::{AwsCall, BoxFuture, Executor, Job, Outcome, OutputSink, Secret, Stream};
+use crate::cloud::aws::AwsTarget;
+use crate::runbook::aws::AwsAction;
+
+/// What an action gets: the SDK configuration, the call, and where its output goes.
+pub struct Ctx<'a> {
+    pub conf: aws_config::SdkConfig,
+    pub call: &'a AwsCall,
+    pub job: &'a Job,
+    pub sink: &'a OutputSink,
+    pub cancel: watch::Receiver<bool>,
+    stdout: String,
+    truncated: bool,
+    /// What the action changed (journaled, with version ids, never values).
+    pub changes: Vec<serde_json::Value>,
+    /// Secret variables to set.
+    pub secrets: Vec<(String, Secret)>,
+    /// When the step's timeout (if any) runs out.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl Ctx<'_> {
+    /// Shows a line of progress (not part of stdout).
+    pub async fn say(&self, line: impl Into<String>) {
+        let mut l = line.into();
+        l.push('\n');
+        self.sink.send(Stream::Stderr, l).await;
+    }
+
+    /// Writes a line of output: shown, and kept for `expect` and `capture`.
+    pub async fn out(&mut self, line: impl Into<String>) {
+        let mut l = line.into();
+        l.push('\n');
+        if self.job.keep_stdout > 0 {
+            if self.stdout.len() + l.len() <= self.job.keep_stdout {
+                self.stdout.push_str(&l);
+            } else {
+                self.truncated = true;
+            }
+        }
+        self.sink.send(Stream::Stdout, l).await;
+    }
+
+    /// The value of a variable the action reads (`from_var`).
+    pub fn var(&self, name: &str) -> Result<&str, String> {
+        self.call
+            .secret_values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.0.as_str())
+            .ok_or_else(|| format!("variable `{name}` has no value"))
+    }
+}
+
+/// Runs `secrets.*` steps against the pinned AWS account.
+pub struct AwsExec {
+    pub target: Arc<AwsTarget>,
+}
+
+impl Executor for AwsExec {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        sink: &'a OutputSink,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(run(self, job, sink, cancel))
+    }
+}
+
+async fn run(
+    exec: &AwsExec,
+    job: &Job,
+    sink: &OutputSink,
+    mut cancel: watch::Receiver<bool>,
+) -> Outcome {
+    let Some(call) = &job.aws else {
+        return Outcome {
+            error: Some("not an AWS step".into()),
+            ..Outcome::default()
+        };
+    };
+    let mut outcome = Outcome::default();
+    let deadline = job.timeout.map(|t| tokio::time::Instant::now() + t);
+    let hard_stop = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(hard_stop);
+    let conf = {
+        let checked = exec.target.checked();
+        tokio::pin!(checked);
+        loop {
+            tokio::select! {
+                r = &mut checked => break r,
+                _ = &mut hard_stop => {
+                    outcome.timed_out = true;
+                    return outcome;
+                }
+                changed = cancel.changed() => {
+                    if changed.is_err() || *cancel.borrow() {
+                        outcome.cancelled = true;
+                        return outcome;
+                    }
+                }
+            }
+        }
+    };
+    let conf = match conf {
+        Ok((conf, _)) => conf,
+        Err(e) => {
+            outcome.error = Some(e.to_string());
+            return outcome;
+        }
+    };
+    let mut cx = Ctx {
+        conf,
+        call,
+        job,
+        sink,
+        cancel: cancel.clone(),
+        stdout: String::new(),
+        truncated: false,
+        changes: Vec::new(),
+        secrets: Vec::new(),
+        deadline,
+    };
+    // `secrets.rotate` sees aborts and timeouts itself: it stops its `verify` and moves
+    // AWSCURRENT back before it ends, so it is given a little longer and not dropped midway.
+    let own_stop = matches!(call.action, AwsAction::SecretsRotate(_));
+    let hard_stop = async {
+        match deadline {
+            Some(d) if own_stop => tokio::time::sleep_until(d + ROLLBACK_GRACE).await,
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(hard_stop);
+    let result = {
+        let action = dispatch(&mut cx, &call.action);
+        tokio::pin!(action);
+        loop {
+            tokio::select! {
+                r = &mut action => break Some(r),
+                _ = &mut hard_stop => {
+                    outcome.timed_out = true;
+                    break None;
+                }
+                changed = cancel.changed(), if !own_stop => {
+                    if changed.is_err() || *cancel.borrow() {
+                        outcome.cancelled = true;
+                        break None;
+                    }
+                }
+            }
+        }
+    };
+    match result {
+        Some(Ok(())) => outcome.exit_code = Some(0),
+        Some(Err(e)) => outcome.error = Some(e),
+        None => {}
+    }
+    if own_stop && *cancel.borrow() {
+        outcome.cancelled = true;
+    }
+    outcome.stdout = std::mem::take(&mut cx.stdout);
+    outcome.stdout_truncated = cx.truncated;
+    outcome.changes = std::mem::take(&mut cx.changes);
+    // A value read by a step that did not finish is not kept.
+    if outcome.exit_code == Some(0) {
+        outcome.secrets = std::mem::take(&mut cx.secrets);
+    }
+    outcome
+}
+
+/// How long `secrets.rotate` gets past the step's timeout to move AWSCURRENT back.
+const ROLLBACK_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn dispatch(cx: &mut Ctx<'_>, action: &AwsAction) -> Result<(), String> {
+    match action {
+        AwsAction::SecretsRequire(a) => secrets::require(cx, a).await,
+        AwsAction::SecretsPut(a) => secrets::put(cx, a).await,
+        AwsAction::SecretsGet(a) => secrets::get(cx, a).await,
+        AwsAction::SecretsRotate(a) => secrets::rotate(cx, a).await,
+    }
+}

@@ -1,0 +1,573 @@
+//! `secrets.require`, `secrets.put`, `secrets.get` and `secrets.rotate` against moto (a real
+//! AWS API emulator on loopback), through headless runs of runbooks; and the account pin.
+
+mod common;
+
+use base64::Engine as _;
+use common::moto::{Finished, MOTO_ACCOUNT, Moto, run_in};
+use tollgate::engine::journal::Record;
+use tollgate::engine::{Outcome, RunStatus};
+
+fn target(account: &str) -> tollgate::runbook::AwsTarget {
+    tollgate::runbook::AwsTarget {
+        account: account.into(),
+        region: "us-east-1".into(),
+        ..Default::default()
+    }
+}
+
+fn runbook(account: &str, variables: &str, steps: &str) -> String {
+    format!(
+        "name: secrets\ntargets:\n  environment: production\n  aws: {{ account: \"{account}\", region: us-east-1 }}\nvariables:\n  env: {{ default: production }}\n{variables}phases:\n  - id: main\n    gate: true\n    steps:\n{steps}"
+    )
+}
+
+async fn run(moto: &Moto, dir: &std::path::Path, yaml: &str, vars: &[(&str, &str)]) -> Finished {
+    run_in(dir, yaml, moto.target(Some(&target(MOTO_ACCOUNT))), vars).await
+}
+
+fn succeeded(f: &Finished) -> bool {
+    matches!(f.outcome, Outcome::Finished(RunStatus::Succeeded))
+}
+
+/// `value` appears nowhere a person or a file could see it: the steps' output, any event, the
+/// journal, in plain or base64 form.
+fn assert_hidden(f: &Finished, value: &str) {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+    for (what, text) in [
+        ("output", &f.output),
+        ("events", &f.events_text()),
+        ("journal", &f.journal),
+    ] {
+        assert!(!text.contains(value), "the value is in the {what}:\n{text}");
+        assert!(
+            !text.contains(b64.trim_end_matches('=')),
+            "the value's base64 is in the {what}:\n{text}"
+        );
+    }
+}
+
+/// (AWSCURRENT version, AWSPREVIOUS version) of a secret.
+async fn stages(moto: &Moto, id: &str) -> (Option<String>, Option<String>) {
+    let d = moto
+        .client()
+        .await
+        .describe_secret()
+        .secret_id(id)
+        .send()
+        .await
+        .unwrap();
+    let find = |label: &str| {
+        d.version_ids_to_stages().and_then(|m| {
+            m.iter()
+                .find(|(_, l)| l.iter().any(|x| x == label))
+                .map(|(v, _)| v.clone())
+        })
+    };
+    (find("AWSCURRENT"), find("AWSPREVIOUS"))
+}
+
+async fn value_of(moto: &Moto, id: &str) -> String {
+    moto.client()
+        .await
+        .get_secret_value()
+        .secret_id(id)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap()
+        .secret_string()
+        .unwrap()
+        .to_string()
+}
+
+async fn create(moto: &Moto, id: &str, value: &str) -> String {
+    moto.client()
+        .await
+        .create_secret()
+        .name(id)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_passes_when_all_exist_and_names_the_missing_ones() {
+    let Some(moto) = Moto::start() else { return };
+    create(&moto, "labelmint/production/jwt-secret", "one-value-1").await;
+    create(&moto, "labelmint/production/db-url", "two-value-2").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("all")).unwrap();
+    std::fs::create_dir_all(dir.path().join("some")).unwrap();
+
+    let all = run(
+        &moto,
+        &dir.path().join("all"),
+        &runbook(
+            MOTO_ACCOUNT,
+            "",
+            r#"      - id: present
+        run:
+          secrets.require:
+            ids: ["labelmint/{{ env }}/jwt-secret", labelmint/production/db-url]
+"#,
+        ),
+        &[],
+    )
+    .await;
+    assert!(succeeded(&all), "{:?}\n{}", all.outcome, all.output);
+    assert!(
+        all.output
+            .contains("secret labelmint/production/jwt-secret exists"),
+        "{}",
+        all.output
+    );
+    assert!(
+        all.output
+            .contains("secret labelmint/production/db-url exists")
+    );
+
+    let some = run(
+        &moto,
+        &dir.path().join("some"),
+        &runbook(
+            MOTO_ACCOUNT,
+            "",
+            r#"      - id: present
+        run:
+          secrets.require:
+            ids: [labelmint/production/jwt-secret, labelmint/production/stripe-key, labelmint/production/smtp]
+"#,
+        ),
+        &[],
+    )
+    .await;
+    assert!(!succeeded(&some), "{:?}", some.outcome);
+    let error = some.error_of("present").expect("the step failed");
+    assert!(
+        error.contains(
+            "2 of 3 secrets missing: labelmint/production/stripe-key, labelmint/production/smtp"
+        ),
+        "{error}"
+    );
+    assert!(
+        some.output
+            .contains("missing: labelmint/production/stripe-key")
+    );
+    assert!(!some.output.contains("one-value-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_from_a_variable_and_a_file_then_get_reaches_a_later_step_only_through_its_environment()
+{
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = "jwt-Zq9x-s3cr3t-41f7";
+    let from_file = "postgres://app:pa55-w0rd-9c1d@db/labelmint";
+    std::fs::write(dir.path().join("db-url.txt"), from_file).unwrap();
+    let yaml = runbook(
+        MOTO_ACCOUNT,
+        "  JWT: { secret: true, prompt: true }\n  JWT_READ: { secret: true }\n  DB_URL: { secret: true }\n",
+        r#"      - id: put-jwt
+        run:
+          secrets.put:
+            id: "labelmint/{{ env }}/jwt-secret"
+            from_var: JWT
+            description: the API's signing key
+      - id: put-db
+        run:
+          secrets.put: { id: labelmint/production/db-url, from_file: db-url.txt }
+      - id: put-jwt-again
+        run:
+          secrets.put: { id: labelmint/production/jwt-secret, from_var: JWT }
+      - id: get-jwt
+        run:
+          secrets.get: { id: labelmint/production/jwt-secret, var: JWT_READ }
+      - id: get-db
+        run:
+          secrets.get: { id: labelmint/production/db-url, var: DB_URL }
+      - id: use
+        run: |
+          test "$JWT_READ" = "$JWT"
+          echo "jwt is $JWT_READ"
+          echo "db is $DB_URL"
+          printf %s "$DB_URL" | base64
+        expect: { output_contains: "jwt is" }
+"#,
+    );
+    let f = run(&moto, dir.path(), &yaml, &[("JWT", jwt)]).await;
+    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    // AWS holds the values.
+    assert_eq!(
+        value_of(&moto, "labelmint/production/jwt-secret").await,
+        jwt
+    );
+    assert_eq!(
+        value_of(&moto, "labelmint/production/db-url").await,
+        from_file
+    );
+    // The steps say what they did.
+    assert!(
+        f.output
+            .contains("created labelmint/production/jwt-secret (version "),
+        "{}",
+        f.output
+    );
+    assert!(
+        f.output
+            .contains("created labelmint/production/db-url (version ")
+    );
+    assert!(
+        f.output
+            .contains("put labelmint/production/jwt-secret (version ")
+    );
+    assert!(
+        f.output
+            .contains("read labelmint/production/jwt-secret (version ")
+    );
+    assert!(f.output.contains("into JWT_READ"));
+    // The later step saw the values (it echoed them), masked.
+    assert!(f.output.contains("jwt is ••••••"), "{}", f.output);
+    assert!(f.output.contains("db is ••••••"), "{}", f.output);
+    // The variables were journaled as set, without a value.
+    for name in ["JWT_READ", "DB_URL"] {
+        assert!(
+            f.records.iter().any(|r| matches!(r,
+            Record::VarCaptured { name: n, value: None, secret: true } if n == name)),
+            "{name} not journaled as a secret capture"
+        );
+    }
+    assert_hidden(&f, jwt);
+    assert_hidden(&f, from_file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_with_a_passing_verify_keeps_the_new_version_current() {
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/api-key";
+    let old = create(&moto, id, "old-api-key-5521").await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = runbook(
+        MOTO_ACCOUNT,
+        "",
+        r#"      - id: rotate
+        run:
+          secrets.rotate:
+            id: labelmint/production/api-key
+            generate: 40
+            verify: 'test ${#TOLLGATE_SECRET_VALUE} -eq 40 && echo "verifying $TOLLGATE_SECRET_VALUE"'
+"#,
+    );
+    let f = run(&moto, dir.path(), &yaml, &[]).await;
+    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    let (current, previous) = stages(&moto, id).await;
+    assert_ne!(current.as_deref(), Some(old.as_str()));
+    assert_eq!(previous.as_deref(), Some(old.as_str()));
+    let new = value_of(&moto, id).await;
+    assert_eq!(new.len(), 40);
+    assert!(f.output.contains("verify passed"), "{}", f.output);
+    assert!(f.output.contains("verifying ••••••"), "{}", f.output);
+    assert_hidden(&f, &new);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_with_a_failing_verify_moves_current_back_and_fails() {
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/webhook-secret";
+    let old = create(&moto, id, "old-webhook-8812").await;
+    let dir = tempfile::tempdir().unwrap();
+    let new = "new-webhook-value-0042";
+    let yaml = runbook(
+        MOTO_ACCOUNT,
+        "  NEW: { secret: true }\n",
+        r#"      - id: rotate
+        run:
+          secrets.rotate:
+            id: labelmint/production/webhook-secret
+            from_var: NEW
+            verify: 'echo "trying $TOLLGATE_SECRET_VALUE"; exit 3'
+"#,
+    );
+    let f = run(&moto, dir.path(), &yaml, &[("NEW", new)]).await;
+    assert!(!succeeded(&f), "{:?}", f.outcome);
+    let error = f.error_of("rotate").expect("the step failed");
+    assert!(error.contains("verify failed (exit code 3)"), "{error}");
+    assert!(error.contains("back on the previous version"), "{error}");
+    let (current, _) = stages(&moto, id).await;
+    assert_eq!(current.as_deref(), Some(old.as_str()));
+    assert_eq!(value_of(&moto, id).await, "old-webhook-8812");
+    assert!(
+        f.output
+            .contains("rolled back: AWSCURRENT of labelmint/production/webhook-secret is"),
+        "{}",
+        f.output
+    );
+    assert!(f.output.contains("trying ••••••"), "{}", f.output);
+    assert_hidden(&f, new);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_pinned_to_another_account_is_blocked_before_anything_is_sent() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = runbook(
+        "288761728065",
+        "  JWT: { secret: true }\n",
+        r#"      - id: put
+        run:
+          secrets.put: { id: labelmint/production/jwt-secret, from_var: JWT }
+"#,
+    );
+    let f = run_in(
+        dir.path(),
+        &yaml,
+        moto.target(Some(&target("288761728065"))),
+        &[("JWT", "pinned-value-7781")],
+    )
+    .await;
+    assert!(!succeeded(&f), "{:?}", f.outcome);
+    let error = f.error_of("put").expect("the step failed");
+    assert!(
+        error.contains("wrong AWS account: the run is pinned to 288761728065 us-east-1, but the credentials are for 123456789012"),
+        "{error}"
+    );
+    let listed = moto.client().await.list_secrets().send().await.unwrap();
+    assert!(listed.secret_list().is_empty(), "{listed:?}");
+}
+
+/// The command line, headless, with the standard chain given only through the environment of the
+/// child process (`AWS_ENDPOINT_URL`, keys, region): the note names the pinned account, and a
+/// secret read by one step reaches the next through its environment, masked in what is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_run_uses_the_standard_chain_and_notes_the_account() {
+    let Some(moto) = Moto::start() else { return };
+    create(&moto, "labelmint/production/jwt-secret", "chain-value-3391").await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = runbook(
+        MOTO_ACCOUNT,
+        "  JWT: { secret: true }\n",
+        r#"      - id: read
+        run:
+          secrets.get: { id: labelmint/production/jwt-secret, var: JWT }
+      - id: use
+        run: 'test "$(printf %s "$JWT" | wc -c)" -eq 16 && echo "got $JWT"'
+"#,
+    );
+    let file = dir.path().join("runbook.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(["run", "--headless", "--approve-all"])
+        .arg(&file)
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("aws account 123456789012 region us-east-1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("got ••••••"), "{stdout}");
+    assert!(!stdout.contains("chain-value-3391") && !stderr.contains("chain-value-3391"));
+    let journals: String = walk(&dir.path().join("state"));
+    assert!(!journals.is_empty());
+    assert!(!journals.contains("chain-value-3391"), "{journals}");
+}
+
+/// Every file under `dir`, concatenated.
+fn walk(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.push_str(&walk(&p));
+        } else {
+            out.push_str(&String::from_utf8_lossy(
+                &std::fs::read(&p).unwrap_or_default(),
+            ));
+        }
+    }
+    out
+}
+
+/// Credentials for the pinned account, but configured for another region than the runbook's:
+/// blocked, and nothing pinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_region_than_the_runbook_names_is_blocked() {
+    let Some(moto) = Moto::start() else { return };
+    let wanted = tollgate::runbook::AwsTarget {
+        account: MOTO_ACCOUNT.into(),
+        region: "eu-west-1".into(),
+        ..Default::default()
+    };
+    let t = tollgate::cloud::aws::AwsTarget::with_overrides(
+        Some(&wanted),
+        tollgate::cloud::aws::Overrides {
+            endpoint_url: Some(moto.endpoint()),
+            credentials: Some(("testing".into(), "testing".into())),
+            region: Some("us-east-1".into()),
+        },
+    );
+    let e = t.checked().await.expect_err("blocked");
+    assert_eq!(
+        e.to_string(),
+        "wrong AWS region: the run is pinned to 123456789012 eu-west-1, but the configuration is for us-east-1; the step was not run"
+    );
+    assert_eq!(t.pinned(), None);
+    // The same credentials in the runbook's region pin.
+    let ok = moto.target(Some(&target(MOTO_ACCOUNT)));
+    let (_, pin) = ok.checked().await.expect("pins");
+    assert_eq!(
+        (pin.account.as_str(), pin.region.as_str()),
+        (MOTO_ACCOUNT, "us-east-1")
+    );
+    assert_eq!(ok.describe(), "123456789012 us-east-1");
+}
+
+/// An abort while `verify` runs stops it and still moves AWSCURRENT back (the executor, driven
+/// directly: the abort is sent when the verify command has said it started).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_during_verify_moves_current_back() {
+    use tollgate::exec::{AwsCall, Executor, Job, OutputSink, Secret};
+    use tollgate::runbook::aws::{AwsAction, SecretsRotate};
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/session-key";
+    let old = create(&moto, id, "old-session-6120").await;
+    let dir = tempfile::tempdir().unwrap();
+    let exec = tollgate::exec::aws::AwsExec {
+        target: moto.target(Some(&target(MOTO_ACCOUNT))),
+    };
+    let job = Job {
+        step: "rotate".into(),
+        script: String::new(),
+        interpreter: Vec::new(),
+        workdir: dir.path().to_path_buf(),
+        env: Vec::new(),
+        timeout: None,
+        keep_stdout: 1 << 20,
+        kube: None,
+        aws: Some(AwsCall {
+            action: AwsAction::SecretsRotate(SecretsRotate {
+                id: id.into(),
+                from_var: Some("NEW".into()),
+                generate: None,
+                verify: Some("echo verify-started; sleep 30".into()),
+            }),
+            secret_values: vec![("NEW".into(), Secret("new-session-7734".into()))],
+        }),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let sink = OutputSink {
+        step: "rotate".into(),
+        events: tx,
+        masker: Default::default(),
+        hold_stdout: false,
+    };
+    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let run = exec.execute(&job, &sink, cancel);
+    tokio::pin!(run);
+    let mut output = String::new();
+    let outcome = tokio::time::timeout(common::moto::DEADLINE, async {
+        loop {
+            tokio::select! {
+                o = &mut run => break o,
+                Some(ev) = rx.recv() => {
+                    if let tollgate::engine::Event::Output { text, .. } = ev {
+                        if text.contains("verify-started") {
+                            let _ = cancel_tx.send(true);
+                        }
+                        output.push_str(&text);
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("the step ends soon after the abort");
+    while let Ok(tollgate::engine::Event::Output { text, .. }) = rx.try_recv() {
+        output.push_str(&text);
+    }
+    assert!(outcome.cancelled, "{outcome:?}");
+    let error = outcome.error.clone().unwrap_or_default();
+    assert!(error.contains("verify was aborted"), "{error}");
+    let (current, _) = stages(&moto, id).await;
+    assert_eq!(current.as_deref(), Some(old.as_str()), "{output}");
+    assert!(output.contains("rolled back"), "{output}");
+    assert!(!output.contains("new-session-7734"), "{output}");
+}
+
+/// `json_key` takes one key of a JSON secret; a missing secret or key fails the step, naming
+/// neither value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_takes_one_key_of_a_json_secret() {
+    let Some(moto) = Moto::start() else { return };
+    create(
+        &moto,
+        "labelmint/production/db",
+        r#"{"username": "app", "password": "pw-json-8842-xk"}"#,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ok")).unwrap();
+    std::fs::create_dir_all(dir.path().join("missing")).unwrap();
+    let ok = run(
+        &moto,
+        &dir.path().join("ok"),
+        &runbook(
+            MOTO_ACCOUNT,
+            "  PW: { secret: true }\n",
+            r#"      - id: read
+        run:
+          secrets.get: { id: labelmint/production/db, var: PW, json_key: password }
+      - id: use
+        run: 'test "$(printf %s "$PW" | wc -c)" -eq 15 && echo "pw $PW"'
+"#,
+        ),
+        &[],
+    )
+    .await;
+    assert!(succeeded(&ok), "{:?}\n{}", ok.outcome, ok.output);
+    assert!(
+        ok.output
+            .contains("read labelmint/production/db key password (version "),
+        "{}",
+        ok.output
+    );
+    assert!(ok.output.contains("pw ••••••"), "{}", ok.output);
+    assert_hidden(&ok, "pw-json-8842-xk");
+
+    let missing = run(
+        &moto,
+        &dir.path().join("missing"),
+        &runbook(
+            MOTO_ACCOUNT,
+            "  PW: { secret: true }\n",
+            r#"      - id: read
+        run:
+          secrets.get: { id: labelmint/production/db, var: PW, json_key: token }
+"#,
+        ),
+        &[],
+    )
+    .await;
+    assert!(!succeeded(&missing));
+    let error = missing.error_of("read").expect("the step failed");
+    assert_eq!(error, "secret labelmint/production/db has no key `token`");
+    assert_hidden(&missing, "pw-json-8842-xk");
+}

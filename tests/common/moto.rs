@@ -1,0 +1,290 @@
+//! AWS-step tests: a `moto_server` (the AWS API emulator from PyPI, in the venv that
+//! `tests/moto/setup.sh` makes) started by the test on a free loopback port, stopped by PID when
+//! dropped, and a runbook run headless against it with every gate approved.
+//!
+//! `TOLLGATE_SKIP_MOTO=1` skips these tests, as does a venv that cannot be made (no PyPI): they
+//! print why and pass.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tollgate::cloud::aws::{AwsTarget, Overrides};
+use tollgate::engine::journal::{self, Record};
+use tollgate::engine::{
+    Choice, Command as EngineCommand, Decision, Engine, Event, GateKind, Outcome,
+};
+use tollgate::exec::Router;
+use tollgate::exec::aws::AwsExec;
+
+pub const DEADLINE: Duration = Duration::from_secs(60);
+/// The account moto answers for.
+pub const MOTO_ACCOUNT: &str = "123456789012";
+
+fn venv() -> PathBuf {
+    match std::env::var_os("MOTO_VENV") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => {
+            let home = std::env::var_os("HOME").expect("HOME is not set");
+            Path::new(&home).join(".cache/tollgate/moto-venv")
+        }
+    }
+}
+
+/// `moto_server` of the venv, after running `tests/moto/setup.sh` once per test process.
+fn moto_server() -> Result<PathBuf, String> {
+    static SERVER: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto/setup.sh");
+            let out = Command::new("bash")
+                .arg(&setup)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", setup.display()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{} failed ({}):\n{}{}",
+                    setup.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(venv().join("bin/moto_server"))
+        })
+        .clone()
+}
+
+/// A running `moto_server` on 127.0.0.1.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    /// Starts one, or `None` (after saying why) when moto is skipped or cannot be installed.
+    pub fn start() -> Option<Moto> {
+        if std::env::var("TOLLGATE_SKIP_MOTO").as_deref() == Ok("1") {
+            println!("skipped: TOLLGATE_SKIP_MOTO=1, the moto backend is not run");
+            return None;
+        }
+        let server = match moto_server() {
+            Ok(s) => s,
+            Err(e) => {
+                println!("skipped: moto is not installable here: {e}");
+                return None;
+            }
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("moto.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+        let mut moto = Moto {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if moto
+                .get("/moto-api/")
+                .is_some_and(|r| r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.0 200"))
+            {
+                return Some(moto);
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto_server exited ({status}):\n{}", moto.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer within 30 s:\n{}",
+                moto.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A plain HTTP GET of `path`: the whole response, or `None` when it cannot connect.
+    fn get(&self, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    }
+
+    /// A target for this server with moto's test credentials, pinned to what `wanted` names.
+    pub fn target(&self, wanted: Option<&tollgate::runbook::AwsTarget>) -> Arc<AwsTarget> {
+        Arc::new(AwsTarget::with_overrides(
+            wanted,
+            Overrides {
+                endpoint_url: Some(self.endpoint()),
+                credentials: Some(("testing".into(), "testing".into())),
+                region: Some(
+                    wanted
+                        .map(|w| w.region.clone())
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or_else(|| "us-east-1".into()),
+                ),
+            },
+        ))
+    }
+
+    /// An SDK client for checks made by the test itself.
+    pub async fn client(&self) -> aws_sdk_secretsmanager::Client {
+        let conf = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let pid = self.child.id() as libc::pid_t;
+            // SAFETY: plain kill(2) on our own child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- moto log ---\n{}", self.log());
+        }
+    }
+}
+
+/// The end of a headless run: its events, outcome, journal records and journal text.
+pub struct Finished {
+    pub events: Vec<Event>,
+    pub outcome: Outcome,
+    pub records: Vec<Record>,
+    /// Everything the steps printed (stdout and stderr), in order.
+    pub output: String,
+    /// The journal file as written.
+    pub journal: String,
+}
+
+impl Finished {
+    /// The error of the step `id`'s last finish, if it failed.
+    pub fn error_of(&self, id: &str) -> Option<String> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::StepFinished { step, error, .. } if step == id => Some(error.clone()),
+            _ => None,
+        })?
+    }
+
+    /// Every event, as its debug text (what any view could show).
+    pub fn events_text(&self) -> String {
+        self.events.iter().map(|e| format!("{e:?}\n")).collect()
+    }
+}
+
+/// Runs `yaml` (written as `runbook.yaml` in `dir`) against `target`, approving every gate and
+/// aborting at the first failure gate.
+pub async fn run_in(
+    dir: &Path,
+    yaml: &str,
+    target: Arc<AwsTarget>,
+    vars: &[(&str, &str)],
+) -> Finished {
+    let spec = super::spec_as(dir, yaml, vars, false, "run-1");
+    let jpath = spec.journal.path().to_path_buf();
+    let (ev_tx, mut events) = mpsc::channel(1024);
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let mut router = Router::shell_only();
+    router.aws = Some(Arc::new(AwsExec { target }));
+    let engine = Engine::new(spec, Arc::new(router), ev_tx, cmd_rx);
+    let handle = tokio::spawn(engine.run());
+    let mut seen = Vec::new();
+    let mut output = String::new();
+    let drive = async {
+        while let Some(ev) = events.recv().await {
+            match &ev {
+                Event::GateReached(g) => {
+                    let choice = if g.kind == GateKind::Failed {
+                        Choice::Abort
+                    } else {
+                        Choice::Approve
+                    };
+                    let _ = cmd_tx
+                        .send(EngineCommand::Decide(Decision {
+                            gate: g.id.clone(),
+                            choice,
+                            who: "tester@host".into(),
+                            via: "test".into(),
+                            note: None,
+                            typed: g.confirm.clone(),
+                        }))
+                        .await;
+                }
+                Event::Output { text, .. } => output.push_str(text),
+                _ => {}
+            }
+            seen.push(ev);
+        }
+    };
+    tokio::time::timeout(DEADLINE, drive)
+        .await
+        .expect("the run ends within the deadline");
+    let outcome = handle.await.unwrap().unwrap();
+    let journal_text = std::fs::read_to_string(&jpath).unwrap_or_default();
+    let (_, lines) = journal::Journal::open(&jpath, "run-1").unwrap();
+    Finished {
+        events: seen,
+        outcome,
+        records: lines.into_iter().map(|l| l.record).collect(),
+        output,
+        journal: journal_text,
+    }
+}
