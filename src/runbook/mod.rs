@@ -1,6 +1,7 @@
 //! The runbook as data: YAML with positions, the serde model, loading, variables and validation.
 
 pub mod de;
+pub mod docker;
 pub mod kube;
 pub mod loader;
 pub mod model;
