@@ -1,5 +1,6 @@
 //! What a step does, behind a small trait. `shell` runs commands; other kinds plug in beside it.
 
+pub mod docker;
 pub mod kube;
 pub mod shell;
 
