@@ -4,6 +4,8 @@
 #[allow(dead_code)]
 pub mod cluster;
 #[allow(dead_code)]
+pub mod docker;
+#[allow(dead_code)]
 pub mod tmux;
 
 use std::path::Path;
