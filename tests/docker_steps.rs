@@ -48,6 +48,17 @@ async fn run(
     secrets: &[(&str, &str)],
     workdir: &Path,
 ) -> (Outcome, String) {
+    run_within(h, action, secrets, workdir, Duration::from_secs(120)).await
+}
+
+/// [`run`] with a step timeout.
+async fn run_within(
+    h: &DockerHarness,
+    action: DockerAction,
+    secrets: &[(&str, &str)],
+    workdir: &Path,
+    timeout: Duration,
+) -> (Outcome, String) {
     let docker = connect_to(&h.host).await.expect("connect to the daemon");
     let call = DockerCall {
         action,
@@ -74,15 +85,7 @@ async fn run(
         }
         all
     });
-    let outcome = run_docker(
-        &docker,
-        &call,
-        &sink,
-        cancel,
-        Some(Duration::from_secs(120)),
-        KEEP,
-    )
-    .await;
+    let outcome = run_docker(&docker, &call, &sink, cancel, Some(timeout), KEEP).await;
     drop(sink);
     (outcome, collect.await.unwrap())
 }
@@ -143,6 +146,54 @@ async fn build_makes_an_image_with_its_labels_args_and_tags() {
     assert_eq!(outcome.changes.len(), 1);
     assert_eq!(outcome.changes[0]["change"], "built");
     assert_eq!(outcome.changes[0]["image"], id.as_str());
+}
+
+#[tokio::test]
+async fn build_takes_a_dockerfile_path_and_a_target_stage() {
+    let Some(h) = shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    context(dir.path(), DOCKERFILE);
+    std::fs::create_dir_all(dir.path().join("app/build")).unwrap();
+    std::fs::write(
+        dir.path().join("app/build/Dockerfile.multi"),
+        "FROM scratch AS first\nCOPY hello.txt /first.txt\nLABEL stage=first\n\
+         FROM scratch AS second\nCOPY hello.txt /second.txt\nLABEL stage=second\n",
+    )
+    .unwrap();
+    let action = DockerAction::Build(DockerBuild {
+        context: "app".into(),
+        dockerfile: Some("build/Dockerfile.multi".into()),
+        tags: vec!["tollgate-test/stage:first".into()],
+        target: Some("first".into()),
+        ..DockerBuild::default()
+    });
+    let (outcome, output) = run(h, action, &[], dir.path()).await;
+    assert_eq!(outcome.exit_code, Some(0), "{outcome:?}\n{output}");
+    let image = daemon(h)
+        .await
+        .inspect_image("tollgate-test/stage:first")
+        .await
+        .unwrap();
+    let labels = image.config.and_then(|c| c.labels).unwrap_or_default();
+    assert_eq!(labels.get("stage").map(String::as_str), Some("first"));
+}
+
+#[tokio::test]
+async fn build_stops_at_the_step_timeout() {
+    let Some(h) = shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    context(dir.path(), DOCKERFILE);
+    let (outcome, _) = run_within(
+        h,
+        build_action(&["tollgate-test/timeout:1"]),
+        &[],
+        dir.path(),
+        Duration::ZERO,
+    )
+    .await;
+    assert!(outcome.timed_out, "{outcome:?}");
+    assert_eq!(outcome.exit_code, None);
+    assert!(outcome.error.is_none() && outcome.changes.is_empty());
 }
 
 #[tokio::test]
