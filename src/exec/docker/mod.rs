@@ -41,7 +41,8 @@ impl DockerCall {
 }
 
 /// Connects to the daemon `DOCKER_HOST` names (the default socket when unset) and settles on the
-/// API version both sides speak.
+/// API version both sides speak. Only `unix://` sockets are built in (bollard's `pipe` feature):
+/// a `tcp://` host is refused with bollard's "unsupported URI scheme".
 pub async fn connect() -> Result<Docker, String> {
     let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into());
     let docker = Docker::connect_with_defaults()
