@@ -1,6 +1,7 @@
 //! What a step does, behind a small trait. `shell` runs commands; other kinds plug in beside it.
 
 pub mod aws;
+pub mod docker;
 pub mod kube;
 pub mod shell;
 

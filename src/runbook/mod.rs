@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod de;
+pub mod docker;
 pub mod kube;
 pub mod loader;
 pub mod model;

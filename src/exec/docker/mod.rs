@@ -1,0 +1,238 @@
+//! Native Docker steps (`docker.*`), run through bollard against the daemon `DOCKER_HOST` names
+//! (the default socket when unset), at the API version both sides speak.
+//!
+//! As with `kube.*` steps, an action writes its progress as lines (masked like any output), leaves
+//! text in stdout for `expect` and `capture` (`image=sha256:…` after a build or a tag,
+//! `digest=sha256:…` after a push), and returns what it changed, as JSON values for the journal
+//! (`{"change":"built"|"tagged"|"pushed", …}`).
+
+pub mod context;
+mod image;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+use tokio::sync::watch;
+
+use super::{BoxFuture, Executor, Job, Outcome, OutputSink, Stream};
+use crate::runbook::docker::DockerAction;
+
+/// A `docker.*` step, its strings already filled from variables.
+#[derive(Clone, Debug)]
+pub struct DockerCall {
+    pub action: DockerAction,
+    /// `(name, value)` of the secret variables the action names (see
+    /// [`DockerAction::secret_vars`]): a push's registry password. Never shown.
+    pub secrets: Vec<(String, String)>,
+    /// The runbook's folder: a build's context is relative to it.
+    pub workdir: PathBuf,
+}
+
+impl DockerCall {
+    /// The value of the secret variable `name`, if it was handed over.
+    pub fn secret(&self, name: &str) -> Option<&str> {
+        self.secrets
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Connects to the daemon `DOCKER_HOST` names (the default socket when unset) and settles on the
+/// API version both sides speak. Only `unix://` sockets are built in (bollard's `pipe` feature):
+/// a `tcp://` host is refused with bollard's "unsupported URI scheme".
+pub async fn connect() -> Result<Docker, String> {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into());
+    let docker = Docker::connect_with_defaults()
+        .map_err(|e| format!("cannot reach the Docker daemon ({host}): {e}"))?;
+    negotiate(docker, &host).await
+}
+
+/// Connects to the daemon at `host` (`unix:///path`, `tcp://host:port`), as [`connect`].
+pub async fn connect_to(host: &str) -> Result<Docker, String> {
+    let docker = Docker::connect_with_host(host)
+        .map_err(|e| format!("cannot reach the Docker daemon ({host}): {e}"))?;
+    negotiate(docker, host).await
+}
+
+async fn negotiate(docker: Docker, host: &str) -> Result<Docker, String> {
+    docker.negotiate_version().await.map_err(|e| {
+        format!(
+            "cannot reach the Docker daemon ({host}): {}",
+            describe_error(&e)
+        )
+    })
+}
+
+/// A bollard error in one line: the daemon's message when there is one.
+pub fn describe_error(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{} ({status_code})", message.trim()),
+        bollard::errors::Error::DockerStreamError { error } => error.trim().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Finds the [`DockerCall`] of a job (until `Job` carries one, the wiring says where it is).
+pub type CallOf = Arc<dyn Fn(&Job) -> Option<DockerCall> + Send + Sync>;
+
+/// Runs `docker.*` steps against one daemon.
+pub struct DockerExec {
+    pub docker: Docker,
+    pub call_of: CallOf,
+}
+
+impl DockerExec {
+    pub fn new(
+        docker: Docker,
+        call_of: impl Fn(&Job) -> Option<DockerCall> + Send + Sync + 'static,
+    ) -> DockerExec {
+        DockerExec {
+            docker,
+            call_of: Arc::new(call_of),
+        }
+    }
+}
+
+impl Executor for DockerExec {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        sink: &'a OutputSink,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            match (self.call_of)(job) {
+                Some(call) => {
+                    run_docker(
+                        &self.docker,
+                        &call,
+                        sink,
+                        cancel,
+                        job.timeout,
+                        job.keep_stdout,
+                    )
+                    .await
+                }
+                None => Outcome {
+                    error: Some("not a docker step".into()),
+                    ..Outcome::default()
+                },
+            }
+        })
+    }
+}
+
+/// What an action gets: the daemon, the call, and where its output goes.
+pub struct Ctx<'a> {
+    pub docker: &'a Docker,
+    pub call: &'a DockerCall,
+    sink: &'a OutputSink,
+    keep_stdout: usize,
+    stdout: String,
+    truncated: bool,
+    /// What the action changed, in order.
+    pub changes: Vec<serde_json::Value>,
+}
+
+impl Ctx<'_> {
+    /// Shows a line of progress (not part of stdout).
+    pub async fn say(&self, line: impl Into<String>) {
+        let mut l = line.into();
+        l.push('\n');
+        self.sink.send(Stream::Stderr, l).await;
+    }
+
+    /// Writes a line of output: shown, and kept for `expect` and `capture`.
+    pub async fn out(&mut self, line: impl Into<String>) {
+        let mut l = line.into();
+        l.push('\n');
+        if self.keep_stdout > 0 {
+            if self.stdout.len() + l.len() <= self.keep_stdout {
+                self.stdout.push_str(&l);
+            } else {
+                self.truncated = true;
+            }
+        }
+        self.sink.send(Stream::Stdout, l).await;
+    }
+
+    /// Records a change (journaled by the engine when the step ends, whatever its outcome).
+    pub fn changed(&mut self, c: serde_json::Value) {
+        self.changes.push(c);
+    }
+}
+
+/// Runs one `docker.*` action: stops at `timeout` (timed out) or when `cancel` turns true
+/// (cancelled); dropping the daemon's stream there ends the build or push.
+pub async fn run_docker(
+    docker: &Docker,
+    call: &DockerCall,
+    sink: &OutputSink,
+    mut cancel: watch::Receiver<bool>,
+    timeout: Option<Duration>,
+    keep_stdout: usize,
+) -> Outcome {
+    let mut cx = Ctx {
+        docker,
+        call,
+        sink,
+        keep_stdout,
+        stdout: String::new(),
+        truncated: false,
+        changes: Vec::new(),
+    };
+    let mut outcome = Outcome::default();
+    let result = {
+        let action = dispatch(&mut cx);
+        tokio::pin!(action);
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                r = &mut action => break Some(r),
+                _ = &mut deadline => {
+                    outcome.timed_out = true;
+                    break None;
+                }
+                changed = cancel.changed() => {
+                    if changed.is_err() || *cancel.borrow() {
+                        outcome.cancelled = true;
+                        break None;
+                    }
+                }
+            }
+        }
+    };
+    match result {
+        Some(Ok(())) => outcome.exit_code = Some(0),
+        Some(Err(e)) => outcome.error = Some(e),
+        None => {}
+    }
+    outcome.stdout = std::mem::take(&mut cx.stdout);
+    outcome.stdout_truncated = cx.truncated;
+    outcome.changes = std::mem::take(&mut cx.changes);
+    outcome
+}
+
+/// Why an action failed, in one line.
+pub type ActionResult = Result<(), String>;
+
+async fn dispatch(cx: &mut Ctx<'_>) -> ActionResult {
+    let action = cx.call.action.clone();
+    match &action {
+        DockerAction::Build(a) => image::build(cx, a).await,
+        DockerAction::Tag(a) => image::tag(cx, a).await,
+        DockerAction::Push(a) => image::push(cx, a).await,
+    }
+}
