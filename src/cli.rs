@@ -559,6 +559,10 @@ fn plan_step(
             let action = action.filled(&|s| vars.render(s));
             lines.push(format!("{indent}  $ {}", action.describe()));
         }
+        if let Some(action) = run.docker() {
+            let action = action.filled(&|s| vars.render(s));
+            lines.push(format!("{indent}  $ {}", action.describe()));
+        }
         for l in vars.render(run.script().unwrap_or_default()).lines() {
             lines.push(format!("{indent}  $ {l}"));
         }
@@ -788,24 +792,11 @@ fn first_kube_target(rb: &Runbook) -> Option<crate::runbook::kube::KubeAction> {
 }
 
 fn uses_kube(rb: &Runbook) -> bool {
-    fn steps(s: &[runbook::Spanned<runbook::Step>]) -> bool {
-        s.iter().any(|s| {
-            [&s.run, &s.undo]
-                .into_iter()
-                .flatten()
-                .any(|r| r.kube().is_some())
-                || s.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
-        })
-    }
-    rb.phases.iter().any(|p| {
-        steps(&p.steps)
-            || steps(&p.validation)
-            || p.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
-    }) || rb.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
+    any_run(rb, &|r| r.kube().is_some())
 }
 
-/// The executor of a run: shell steps, kube steps against the pinned cluster, and AWS steps
-/// against the pinned account.
+/// The executor of a run: shell steps, kube steps against the pinned cluster, AWS steps against
+/// the pinned account, and docker steps against the local daemon.
 pub fn executor(cluster: &Option<Arc<Target>>, aws: &Option<Arc<AwsTarget>>) -> Router {
     let mut r = Router::shell_only();
     if let Some(t) = cluster {
@@ -814,6 +805,8 @@ pub fn executor(cluster: &Option<Arc<Target>>, aws: &Option<Arc<AwsTarget>>) -> 
     if let Some(t) = aws {
         r.aws = Some(Arc::new(AwsExec { target: t.clone() }));
     }
+    // The daemon is reached at the first docker step, if there is one.
+    r.docker = Some(Arc::new(crate::exec::docker::DockerExec::default()));
     r
 }
 
@@ -825,20 +818,22 @@ pub fn pin_aws(rb: &Runbook) -> Option<Arc<AwsTarget>> {
 }
 
 fn uses_aws(rb: &Runbook) -> bool {
-    fn steps(s: &[runbook::Spanned<runbook::Step>]) -> bool {
+    any_run(rb, &|r| r.aws().is_some())
+}
+
+/// Whether any step's `run` or `undo`, anywhere in the runbook (failure paths included), is `is`.
+fn any_run(rb: &Runbook, is: &dyn Fn(&runbook::Run) -> bool) -> bool {
+    fn steps(s: &[runbook::Spanned<runbook::Step>], is: &dyn Fn(&runbook::Run) -> bool) -> bool {
         s.iter().any(|s| {
-            [&s.run, &s.undo]
-                .into_iter()
-                .flatten()
-                .any(|r| r.aws().is_some())
-                || s.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
+            [&s.run, &s.undo].into_iter().flatten().any(|r| is(r))
+                || s.on_failure.as_ref().is_some_and(|f| steps(&f.steps, is))
         })
     }
     rb.phases.iter().any(|p| {
-        steps(&p.steps)
-            || steps(&p.validation)
-            || p.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
-    }) || rb.on_failure.as_ref().is_some_and(|f| steps(&f.steps))
+        steps(&p.steps, is)
+            || steps(&p.validation, is)
+            || p.on_failure.as_ref().is_some_and(|f| steps(&f.steps, is))
+    }) || rb.on_failure.as_ref().is_some_and(|f| steps(&f.steps, is))
 }
 
 /// Starts the engine; a view consumes its events and sends it commands.

@@ -471,6 +471,7 @@ async fn an_abort_during_verify_moves_current_back() {
             }),
             secret_values: vec![("NEW".into(), Secret("new-session-7734".into()))],
         }),
+        docker: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let sink = OutputSink {

@@ -378,9 +378,7 @@ async fn the_executor_runs_the_call_its_job_carries_and_stops_on_cancel() {
         secrets: Vec::new(),
         workdir: dir.path().to_path_buf(),
     };
-    let exec = DockerExec::new(daemon(h).await, move |job: &Job| {
-        (job.step == "build").then(|| call.clone())
-    });
+    let exec = DockerExec::with(daemon(h).await);
     let job = |step: &str| Job {
         step: step.into(),
         script: String::new(),
@@ -390,6 +388,8 @@ async fn the_executor_runs_the_call_its_job_carries_and_stops_on_cancel() {
         timeout: None,
         keep_stdout: KEEP,
         kube: None,
+        aws: None,
+        docker: (step == "build").then(|| call.clone()),
     };
     let (tx, _rx) = mpsc::channel(4096);
     let sink = OutputSink {
@@ -411,4 +411,81 @@ async fn the_executor_runs_the_call_its_job_carries_and_stops_on_cancel() {
         cancelled.cancelled && cancelled.exit_code.is_none(),
         "{cancelled:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runbook_builds_pushes_and_captures_the_digest_without_showing_the_password() {
+    let Some(h) = shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    context(dir.path(), DOCKERFILE);
+    // Layers of its own: the other tests' pushes to the shared registry neither mount nor skip them.
+    std::fs::write(
+        dir.path().join("app/hello.txt"),
+        "hello from the api runbook\n",
+    )
+    .unwrap();
+    let yaml = r#"
+name: ship the api
+variables:
+  registry: { description: the registry host }
+  registry_password: { secret: true }
+  digest: { default: "" }
+phases:
+  - id: ship
+    gate: true
+    steps:
+      - id: build
+        run:
+          docker.build:
+            context: app
+            tags: ["{{ registry }}/shop/api:1.0"]
+            labels: { org.opencontainers.image.revision: abc1234 }
+      - id: push
+        run:
+          docker.push:
+            image: "{{ registry }}/shop/api:1.0"
+            registry_auth: { username: deployer, password_var: registry_password }
+        capture:
+          - { var: digest, regex: 'digest=(sha256:[0-9a-f]{64})' }
+      - id: show
+        run: echo "deployed digest {{ digest }}"
+"#;
+    let mut router = tollgate::exec::Router::shell_only();
+    router.docker = Some(std::sync::Arc::new(DockerExec::with(daemon(h).await)));
+    let fin = common::cluster::run_with(
+        dir.path(),
+        yaml,
+        router,
+        "run-1",
+        &[
+            ("registry", h.registry.as_str()),
+            ("registry_password", REGISTRY_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(
+        fin.outcome,
+        tollgate::engine::Outcome::Finished(tollgate::engine::RunStatus::Succeeded),
+        "{}",
+        fin.output
+    );
+    let digest = h
+        .manifest_digest("shop/api", "1.0")
+        .expect("the registry has it");
+    assert!(
+        fin.output.contains(&format!("deployed digest {digest}")),
+        "the captured digest is the registry's:\n{}",
+        fin.output
+    );
+    // The push is journaled with its digest; the password is nowhere.
+    assert!(
+        fin.changes_of("push")
+            .iter()
+            .any(|c| c["digest"] == digest.as_str())
+    );
+    let journal =
+        std::fs::read_to_string(dir.path().join("state/runs/run-1/journal.jsonl")).unwrap();
+    for text in [&fin.output, &journal] {
+        assert!(!text.contains(REGISTRY_PASSWORD));
+    }
 }

@@ -690,6 +690,7 @@ async fn revert_directly(
             started: chrono::Utc::now(),
         }),
         aws: None,
+        docker: None,
     };
     let (tx, mut rx) = mpsc::channel(256);
     let sink = OutputSink {

@@ -425,6 +425,9 @@ impl Engine {
         if let Some(action) = run.aws() {
             return action.filled(&|s| self.vars.render(s)).describe();
         }
+        if let Some(action) = run.docker() {
+            return action.filled(&|s| self.vars.render(s)).describe();
+        }
         run.script()
             .map(|s| self.vars.render(s))
             .unwrap_or_default()
@@ -1012,6 +1015,25 @@ impl Engine {
                 AwsCall {
                     action,
                     secret_values,
+                }
+            }),
+            docker: run.docker().map(|action| {
+                // Contexts, tags and args are filled from (non-secret) variables; a registry
+                // password comes from the secret variable the push names, passed as such.
+                let action = action
+                    .filled(&|s| vars::render(s, |n| self.vars.get(n).map(|x| x.value.clone())));
+                let secrets = action
+                    .secret_vars()
+                    .into_iter()
+                    .filter_map(|n| self.vars.get(n).map(|v| (n.to_string(), v.value.clone())))
+                    .collect();
+                crate::exec::docker::DockerCall {
+                    action,
+                    secrets,
+                    workdir: match &run.workdir {
+                        Some(w) => self.dir.join(self.vars.render(w)),
+                        None => self.dir.clone(),
+                    },
                 }
             }),
         }

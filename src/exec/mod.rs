@@ -39,6 +39,8 @@ pub struct Job {
     pub kube: Option<KubeCall>,
     /// A native AWS step instead of a script.
     pub aws: Option<AwsCall>,
+    /// A Docker step instead of a script.
+    pub docker: Option<docker::DockerCall>,
 }
 
 /// A secret value: kept out of `Debug` output (and so out of logs and panics).
@@ -141,6 +143,7 @@ pub struct Router {
     pub kube_error: Option<String>,
     /// `secrets.*` steps, against the pinned AWS account.
     pub aws: Option<Arc<dyn Executor>>,
+    pub docker: Option<Arc<dyn Executor>>,
 }
 
 impl Router {
@@ -150,6 +153,7 @@ impl Router {
             kube: None,
             kube_error: None,
             aws: None,
+            docker: None,
         }
     }
 }
@@ -161,6 +165,17 @@ impl Executor for Router {
         sink: &'a OutputSink,
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Outcome> {
+        if job.docker.is_some() {
+            return match &self.docker {
+                Some(d) => d.execute(job, sink, cancel),
+                None => Box::pin(async move {
+                    Outcome {
+                        error: Some("a docker step, and no Docker executor is configured".into()),
+                        ..Outcome::default()
+                    }
+                }),
+            };
+        }
         if let Some(call) = &job.aws {
             return match &self.aws {
                 Some(a) => a.execute(job, sink, cancel),

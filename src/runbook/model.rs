@@ -385,6 +385,27 @@ pub struct Run {
         skip_serializing_if = "Option::is_none"
     )]
     pub secrets_rotate: Option<Spanned<super::aws::SecretsRotate>>,
+    /// Build an image from a Dockerfile and context.
+    #[serde(
+        rename = "docker.build",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub docker_build: Option<Spanned<super::docker::DockerBuild>>,
+    /// Give an image another name.
+    #[serde(
+        rename = "docker.tag",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub docker_tag: Option<Spanned<super::docker::DockerTag>>,
+    /// Push an image to a registry (the pushed digest is captured).
+    #[serde(
+        rename = "docker.push",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub docker_push: Option<Spanned<super::docker::DockerPush>>,
 }
 
 #[derive(Deserialize)]
@@ -426,6 +447,12 @@ struct RunFields {
     secrets_get: Option<Spanned<super::aws::SecretsGet>>,
     #[serde(rename = "secrets.rotate", default)]
     secrets_rotate: Option<Spanned<super::aws::SecretsRotate>>,
+    #[serde(rename = "docker.build", default)]
+    docker_build: Option<Spanned<super::docker::DockerBuild>>,
+    #[serde(rename = "docker.tag", default)]
+    docker_tag: Option<Spanned<super::docker::DockerTag>>,
+    #[serde(rename = "docker.push", default)]
+    docker_push: Option<Spanned<super::docker::DockerPush>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
@@ -649,9 +676,12 @@ impl Shorthand for Run {
         "secrets.put",
         "secrets.get",
         "secrets.rotate",
+        "docker.build",
+        "docker.tag",
+        "docker.push",
     ];
     const EXPECTING: &'static str =
-        "a shell command or a mapping with `shell`, a `kube.*` or a `secrets.*` action";
+        "a shell command or a mapping with `shell`, a `kube.*`, `secrets.*` or `docker.*` action";
     fn from_str<E: de::Error>(v: &str) -> Result<Self, E> {
         // The position of a shorthand command is the position of the `run` value, filled in by
         // the Spanned wrapper around it.
@@ -681,6 +711,9 @@ impl Shorthand for Run {
             secrets_put: f.secrets_put,
             secrets_get: f.secrets_get,
             secrets_rotate: f.secrets_rotate,
+            docker_build: f.docker_build,
+            docker_tag: f.docker_tag,
+            docker_push: f.docker_push,
         })
     }
 }
@@ -774,6 +807,30 @@ impl Run {
             out.push((a.pos, A::SecretsRotate(a.value.clone())));
         }
         out
+    }
+
+    /// Every Docker action given (`docker.*`), with its position.
+    pub fn docker_actions(&self) -> Vec<(super::Pos, super::docker::DockerAction)> {
+        use super::docker::DockerAction as D;
+        let mut out = Vec::new();
+        if let Some(a) = &self.docker_build {
+            out.push((a.pos, D::Build(a.value.clone())));
+        }
+        if let Some(a) = &self.docker_tag {
+            out.push((a.pos, D::Tag(a.value.clone())));
+        }
+        if let Some(a) = &self.docker_push {
+            out.push((a.pos, D::Push(a.value.clone())));
+        }
+        out
+    }
+
+    /// The Docker action of this run, if it is a Docker step (and nothing else).
+    pub fn docker(&self) -> Option<super::docker::DockerAction> {
+        if self.kube().is_some() || !self.aws_actions().is_empty() {
+            return None;
+        }
+        self.docker_actions().into_iter().next().map(|(_, a)| a)
     }
 
     /// The AWS action of this run, if it is an AWS step (and not also a kube one).

@@ -7,6 +7,7 @@ use regex::Regex;
 
 use super::aws::AwsAction;
 use super::de::Spanned;
+use super::docker::DockerAction;
 use super::kube::KubeAction;
 use super::loader::Diag;
 use super::model::{OnFailure, Run, Runbook, Step, VarType};
@@ -169,6 +170,11 @@ impl Checker<'_> {
                         run.and_then(|r| r.aws())
                             .filter(|a| a.mutates())
                             .map(|a| (a.key(), "the AWS account"))
+                    })
+                    .or_else(|| {
+                        run.and_then(|r| r.docker())
+                            .filter(|a| a.mutates())
+                            .map(|a| (a.key(), "a registry"))
                     });
                 if let Some((key, what)) = mutation
                     && phase.gate.is_none()
@@ -406,6 +412,8 @@ impl Checker<'_> {
         let aws = run.aws_actions();
         let mut keyed: Vec<(Pos, &str)> = kube.iter().map(|(p, a)| (*p, a.key())).collect();
         keyed.extend(aws.iter().map(|(p, a)| (*p, a.key())));
+        let docker = run.docker_actions();
+        keyed.extend(docker.iter().map(|(p, a)| (*p, a.key())));
         if let Some((pos, _)) = keyed.get(1) {
             let keys: Vec<&str> = keyed.iter().map(|(_, k)| *k).collect();
             self.err(
@@ -447,11 +455,27 @@ impl Checker<'_> {
             self.check_aws(file, pos, action);
             return;
         }
+        if let Some((pos, action)) = docker.first() {
+            let pos = if pos.line == 0 { run.pos } else { *pos };
+            if run.shell.is_some() {
+                self.err(
+                    file,
+                    pos,
+                    format!(
+                        "`{}` and `shell` in one step: give each its own step",
+                        action.key()
+                    ),
+                );
+                return;
+            }
+            self.check_docker(file, pos, action);
+            return;
+        }
         let Some(shell) = &run.shell else {
             self.err(
                 file,
                 run.pos,
-                "`run` needs `shell` (the command to run), a `kube.*` or a `secrets.*` action",
+                "`run` needs `shell` (the command to run), a `kube.*`, `secrets.*` or `docker.*` action",
             );
             return;
         };
@@ -679,6 +703,78 @@ impl Checker<'_> {
                                 pos,
                                 format!(
                                     "secret variable `{name}` cannot be written into `{key}`: names and descriptions are shown in the clear (use `from_var` for a value)"
+                                ),
+                            ),
+                            Some(false) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_docker(&mut self, file: &Path, pos: Pos, action: &DockerAction) {
+        let key = action.key();
+        let mut missing = |field: &str, empty: bool| {
+            if empty {
+                self.err(file, pos, format!("`{key}` needs `{field}`"));
+            }
+        };
+        match action {
+            DockerAction::Build(a) => {
+                missing("context", a.context.trim().is_empty());
+                missing("tags", a.tags.is_empty());
+            }
+            DockerAction::Tag(a) => {
+                missing("source", a.source.trim().is_empty());
+                missing("target", a.target.trim().is_empty());
+            }
+            DockerAction::Push(a) => missing("image", a.image.trim().is_empty()),
+        }
+        for name in action.secret_vars() {
+            match self.runbook.variables.get(name) {
+                None => {
+                    let msg = format!(
+                        "`{key}` reads the password from `{name}`, which is not a declared variable{}",
+                        self.did_you_mean(name)
+                    );
+                    self.err(file, pos, msg)
+                }
+                Some(v) if !v.secret => self.err(
+                    file,
+                    pos,
+                    format!(
+                        "`{key}` reads the password from `{name}`, which is not secret: declare it `secret: true`"
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        // Contexts, tags, build args and labels are shown and stored in images: no secrets.
+        let mut texts = Vec::new();
+        collect_strings(
+            &serde_json::to_value(action).unwrap_or_default(),
+            &mut texts,
+        );
+        for t in texts {
+            match parse_template(&t) {
+                Err((_, msg)) => self.err(file, pos, msg),
+                Ok(pieces) => {
+                    for p in pieces {
+                        let Piece::Var { name, .. } = p else { continue };
+                        match self.vars.get(name) {
+                            None => {
+                                let msg = format!(
+                                    "unknown variable `{name}`{}",
+                                    self.did_you_mean(name)
+                                );
+                                self.err(file, pos, msg)
+                            }
+                            Some(true) => self.err(
+                                file,
+                                pos,
+                                format!(
+                                    "secret variable `{name}` cannot be written into `{key}`: build args and labels stay in the image in the clear (a registry password is named by `password_var`)"
                                 ),
                             ),
                             Some(false) => {}

@@ -116,12 +116,24 @@ pub async fn run_as(
     run_id: &str,
     vars: &[(&str, &str)],
 ) -> Finished {
+    let mut router = Router::shell_only();
+    router.kube = Some(Arc::new(KubeExec { target }));
+    run_with(dir, yaml, router, run_id, vars).await
+}
+
+/// A headless run of `yaml` with the executors of `router` (every gate approved, the first
+/// failure gate aborted).
+pub async fn run_with(
+    dir: &Path,
+    yaml: &str,
+    router: Router,
+    run_id: &str,
+    vars: &[(&str, &str)],
+) -> Finished {
     let spec = super::spec_as(dir, yaml, vars, false, run_id);
     let jpath = spec.journal.path().to_path_buf();
     let (ev_tx, mut events) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let mut router = Router::shell_only();
-    router.kube = Some(Arc::new(KubeExec { target }));
     let engine = Engine::new(spec, Arc::new(router), ev_tx, cmd_rx);
     let handle = tokio::spawn(engine.run());
     let mut seen = Vec::new();

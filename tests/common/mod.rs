@@ -4,9 +4,9 @@
 #[allow(dead_code)]
 pub mod cluster;
 #[allow(dead_code)]
-pub mod moto;
-#[allow(dead_code)]
 pub mod docker;
+#[allow(dead_code)]
+pub mod moto;
 #[allow(dead_code)]
 pub mod tmux;
 

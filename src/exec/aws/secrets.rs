@@ -377,6 +377,7 @@ async fn verify(cx: &mut Ctx<'_>, cmd: &str, value: &Secret) -> Result<(), Strin
         keep_stdout: 0,
         kube: None,
         aws: None,
+        docker: None,
     };
     cx.say(format!("verify: {cmd}")).await;
     let o = crate::exec::shell::Shell

@@ -10,7 +10,6 @@ pub mod context;
 mod image;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -78,24 +77,28 @@ pub fn describe_error(e: &bollard::errors::Error) -> String {
     }
 }
 
-/// Finds the [`DockerCall`] of a job (until `Job` carries one, the wiring says where it is).
-pub type CallOf = Arc<dyn Fn(&Job) -> Option<DockerCall> + Send + Sync>;
-
-/// Runs `docker.*` steps against one daemon.
+/// Runs `docker.*` steps against one daemon: `DOCKER_HOST` or the default socket, connected (and
+/// the API version negotiated) at the first docker step, so a run without one never needs a
+/// daemon.
+#[derive(Default)]
 pub struct DockerExec {
-    pub docker: Docker,
-    pub call_of: CallOf,
+    docker: tokio::sync::OnceCell<Result<Docker, String>>,
 }
 
 impl DockerExec {
-    pub fn new(
-        docker: Docker,
-        call_of: impl Fn(&Job) -> Option<DockerCall> + Send + Sync + 'static,
-    ) -> DockerExec {
+    /// An executor for a daemon already connected.
+    pub fn with(docker: Docker) -> DockerExec {
         DockerExec {
-            docker,
-            call_of: Arc::new(call_of),
+            docker: tokio::sync::OnceCell::new_with(Some(Ok(docker))),
         }
+    }
+
+    async fn daemon(&self) -> Result<&Docker, String> {
+        self.docker
+            .get_or_init(connect)
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
@@ -107,20 +110,18 @@ impl Executor for DockerExec {
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            match (self.call_of)(job) {
-                Some(call) => {
-                    run_docker(
-                        &self.docker,
-                        &call,
-                        sink,
-                        cancel,
-                        job.timeout,
-                        job.keep_stdout,
-                    )
-                    .await
-                }
-                None => Outcome {
+            let Some(call) = &job.docker else {
+                return Outcome {
                     error: Some("not a docker step".into()),
+                    ..Outcome::default()
+                };
+            };
+            match self.daemon().await {
+                Ok(docker) => {
+                    run_docker(docker, call, sink, cancel, job.timeout, job.keep_stdout).await
+                }
+                Err(e) => Outcome {
+                    error: Some(e),
                     ..Outcome::default()
                 },
             }
