@@ -871,3 +871,53 @@ phases:
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_image_pins_the_digest_a_push_captured_and_refuses_anything_else() {
+    let c = shop(&[deployment("api", 1, "registry.local/api:1.0")]).await;
+    let digest = format!("sha256:{}", "ab12".repeat(16));
+    let yaml = format!(
+        r#"
+name: deploy what was pushed
+targets:
+  kube: {{ context: prod-east, namespace: shop }}
+variables:
+  digest: {{ default: "{digest}" }}
+  nodigest: {{ default: "latest" }}
+phases:
+  - id: p
+    steps:
+      - id: pinned
+        run:
+          kube.set_image: {{ deployment: api, image: "registry.local/api:1.1", digest: "{{{{ digest }}}}" }}
+      - id: rollout
+        run:
+          kube.rollout_status: {{ deployment: api }}
+        expect: {{ timeout: 30s }}
+      - id: not-a-digest
+        run:
+          kube.set_image: {{ deployment: api, image: "registry.local/api:1.2", digest: "{{{{ nodigest }}}}" }}
+"#
+    );
+    let fin = run(&c, &yaml).await;
+    assert_eq!(
+        fin.outcome,
+        Outcome::Finished(RunStatus::Failed),
+        "{}",
+        fin.output
+    );
+    let pinned = format!("registry.local/api:1.1@{digest}");
+    assert_eq!(image(&c, "api", 0).await, pinned);
+    assert!(
+        fin.output.contains(&format!(
+            "deployment/api container=app: registry.local/api:1.0 → {pinned}"
+        )),
+        "{}",
+        fin.output
+    );
+    assert_eq!(status_of(&fin, "rollout"), Some(StepStatus::Succeeded));
+    let err = fin.error_of("not-a-digest").unwrap();
+    assert!(err.contains("`latest` is not an image digest"), "{err}");
+    // Nothing was changed by the refused step.
+    assert_eq!(image(&c, "api", 0).await, pinned);
+}

@@ -61,6 +61,30 @@ pub struct SetImage {
     pub container: Option<String>,
     #[serde(default)]
     pub image: String,
+    /// The digest the image must have (e.g. the one `docker.push` captured): the deployment is
+    /// pinned to `IMAGE@DIGEST`, so what runs is exactly what was pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+impl SetImage {
+    /// The image reference to deploy: `image`, pinned to `digest` when one is given (any digest
+    /// already in `image` is replaced).
+    pub fn reference(&self) -> String {
+        match self.digest.as_deref().filter(|d| !d.is_empty()) {
+            Some(d) => {
+                let base = self.image.split('@').next().unwrap_or_default();
+                format!("{base}@{d}")
+            }
+            None => self.image.clone(),
+        }
+    }
+}
+
+/// Whether `d` is a content digest as registries give them (`sha256:` and 64 hex digits).
+pub fn is_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Scales one deployment, or every deployment of a namespace. The replica counts it replaced are
@@ -299,7 +323,7 @@ impl KubeAction {
                 "{key} deployment/{} {}={}{}",
                 a.deployment,
                 a.container.as_deref().unwrap_or("*"),
-                a.image,
+                a.reference(),
                 ns(&a.namespace)
             ),
             KubeAction::Scale(a) => format!(

@@ -449,7 +449,14 @@ pub async fn set_image(cx: &mut Ctx<'_>, a: &SetImage) -> ActionResult {
             }
         }
     };
-    set_image_to(cx, &ns, name, &container, init, &from, &a.image).await
+    if let Some(d) = a.digest.as_deref()
+        && !crate::runbook::kube::is_digest(d)
+    {
+        return Err(Failure::Error(format!(
+            "`{d}` is not an image digest (sha256: and 64 hex digits); was the push's digest captured?"
+        )));
+    }
+    set_image_to(cx, &ns, name, &container, init, &from, &a.reference()).await
 }
 
 /// Sets `container`'s image from `from` to `to`, recording it; the same image is said and not
