@@ -6,16 +6,13 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::cluster::{Cluster, DEADLINE, Finished, run_in};
+use common::cluster::{Cluster, Finished, run_in};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tollgate::cluster::target::Target;
-use tollgate::engine::journal::{self};
-use tollgate::engine::{
-    Choice, Command, Decision, Engine, Event, GateKind, Outcome, RunStatus, StepStatus,
-};
+use tollgate::engine::{Event, Outcome, RunStatus, StepStatus};
 use tollgate::exec::Router;
 use tollgate::exec::kube::KubeExec;
 
@@ -89,57 +86,9 @@ async fn run(c: &Cluster, yaml: &str) -> Finished {
 
 /// [`run_in`], but choosing `Rollback` at a failure gate.
 async fn run_rolling_back(dir: &Path, yaml: &str, target: Arc<Target>) -> Finished {
-    let spec = common::spec(dir, yaml, &[], false);
-    let jpath = spec.journal.path().to_path_buf();
-    let (ev_tx, mut events) = mpsc::channel(1024);
-    let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let mut router = Router::shell_only();
     router.kube = Some(Arc::new(KubeExec { target }));
-    let engine = Engine::new(spec, Arc::new(router), ev_tx, cmd_rx);
-    let handle = tokio::spawn(engine.run());
-    let mut seen = Vec::new();
-    let mut output = String::new();
-    let drive = async {
-        while let Some(ev) = events.recv().await {
-            match &ev {
-                Event::GateReached(g) => {
-                    let choice = if g.kind == GateKind::Failed {
-                        if g.choices.contains(&Choice::Rollback) {
-                            Choice::Rollback
-                        } else {
-                            Choice::Abort
-                        }
-                    } else {
-                        Choice::Approve
-                    };
-                    let _ = cmd_tx
-                        .send(Command::Decide(Decision {
-                            gate: g.id.clone(),
-                            choice,
-                            who: "tester@host".into(),
-                            via: "test".into(),
-                            note: None,
-                            typed: g.confirm.clone(),
-                        }))
-                        .await;
-                }
-                Event::Output { text, .. } => output.push_str(text),
-                _ => {}
-            }
-            seen.push(ev);
-        }
-    };
-    tokio::time::timeout(DEADLINE, drive)
-        .await
-        .expect("the run ends within the deadline");
-    let outcome = handle.await.unwrap().unwrap();
-    let (_, lines) = journal::Journal::open(&jpath, "run-1").unwrap();
-    Finished {
-        events: seen,
-        outcome,
-        records: lines.into_iter().map(|l| l.record).collect(),
-        output,
-    }
+    common::cluster::run_deciding(dir, yaml, router, "run-1", &[], true).await
 }
 
 fn status_of(fin: &Finished, id: &str) -> Option<StepStatus> {

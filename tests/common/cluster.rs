@@ -79,6 +79,8 @@ pub struct Finished {
     pub records: Vec<Record>,
     /// Everything the steps printed (stdout and stderr), in order.
     pub output: String,
+    /// The journal file as written.
+    pub journal: String,
 }
 
 impl Finished {
@@ -88,6 +90,11 @@ impl Finished {
             Event::StepFinished { step, error, .. } if step == id => Some(error.clone()),
             _ => None,
         })?
+    }
+
+    /// Every event, as its debug text (what any view could show).
+    pub fn events_text(&self) -> String {
+        self.events.iter().map(|e| format!("{e:?}\n")).collect()
     }
 
     /// The changes the journal holds for step `id`.
@@ -130,6 +137,18 @@ pub async fn run_with(
     run_id: &str,
     vars: &[(&str, &str)],
 ) -> Finished {
+    run_deciding(dir, yaml, router, run_id, vars, false).await
+}
+
+/// [`run_with`]; at a failure gate that offers it, `rollback` chooses Rollback instead of Abort.
+pub async fn run_deciding(
+    dir: &Path,
+    yaml: &str,
+    router: Router,
+    run_id: &str,
+    vars: &[(&str, &str)],
+    rollback: bool,
+) -> Finished {
     let spec = super::spec_as(dir, yaml, vars, false, run_id);
     let jpath = spec.journal.path().to_path_buf();
     let (ev_tx, mut events) = mpsc::channel(1024);
@@ -142,10 +161,12 @@ pub async fn run_with(
         while let Some(ev) = events.recv().await {
             match &ev {
                 Event::GateReached(g) => {
-                    let choice = if g.kind == GateKind::Failed {
-                        Choice::Abort
-                    } else {
-                        Choice::Approve
+                    let choice = match g.kind {
+                        GateKind::Failed if rollback && g.choices.contains(&Choice::Rollback) => {
+                            Choice::Rollback
+                        }
+                        GateKind::Failed => Choice::Abort,
+                        _ => Choice::Approve,
                     };
                     let _ = cmd_tx
                         .send(Command::Decide(Decision {
@@ -168,11 +189,13 @@ pub async fn run_with(
         .await
         .expect("the run ends within the deadline");
     let outcome = handle.await.unwrap().unwrap();
+    let journal_text = std::fs::read_to_string(&jpath).unwrap_or_default();
     let (_, lines) = journal::Journal::open(&jpath, run_id).unwrap();
     Finished {
         events: seen,
         outcome,
         records: lines.into_iter().map(|l| l.record).collect(),
         output,
+        journal: journal_text,
     }
 }

@@ -12,12 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
 use tollgate::cloud::aws::{AwsTarget, Overrides};
-use tollgate::engine::journal::{self, Record};
-use tollgate::engine::{
-    Choice, Command as EngineCommand, Decision, Engine, Event, GateKind, Outcome,
-};
 use tollgate::exec::Router;
 use tollgate::exec::aws::AwsExec;
 
@@ -204,31 +199,7 @@ impl Drop for Moto {
     }
 }
 
-/// The end of a headless run: its events, outcome, journal records and journal text.
-pub struct Finished {
-    pub events: Vec<Event>,
-    pub outcome: Outcome,
-    pub records: Vec<Record>,
-    /// Everything the steps printed (stdout and stderr), in order.
-    pub output: String,
-    /// The journal file as written.
-    pub journal: String,
-}
-
-impl Finished {
-    /// The error of the step `id`'s last finish, if it failed.
-    pub fn error_of(&self, id: &str) -> Option<String> {
-        self.events.iter().rev().find_map(|e| match e {
-            Event::StepFinished { step, error, .. } if step == id => Some(error.clone()),
-            _ => None,
-        })?
-    }
-
-    /// Every event, as its debug text (what any view could show).
-    pub fn events_text(&self) -> String {
-        self.events.iter().map(|e| format!("{e:?}\n")).collect()
-    }
-}
+pub use super::cluster::Finished;
 
 /// Runs `yaml` (written as `runbook.yaml` in `dir`) against `target`, approving every gate and
 /// aborting at the first failure gate.
@@ -238,53 +209,7 @@ pub async fn run_in(
     target: Arc<AwsTarget>,
     vars: &[(&str, &str)],
 ) -> Finished {
-    let spec = super::spec_as(dir, yaml, vars, false, "run-1");
-    let jpath = spec.journal.path().to_path_buf();
-    let (ev_tx, mut events) = mpsc::channel(1024);
-    let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let mut router = Router::shell_only();
     router.aws = Some(Arc::new(AwsExec { target }));
-    let engine = Engine::new(spec, Arc::new(router), ev_tx, cmd_rx);
-    let handle = tokio::spawn(engine.run());
-    let mut seen = Vec::new();
-    let mut output = String::new();
-    let drive = async {
-        while let Some(ev) = events.recv().await {
-            match &ev {
-                Event::GateReached(g) => {
-                    let choice = if g.kind == GateKind::Failed {
-                        Choice::Abort
-                    } else {
-                        Choice::Approve
-                    };
-                    let _ = cmd_tx
-                        .send(EngineCommand::Decide(Decision {
-                            gate: g.id.clone(),
-                            choice,
-                            who: "tester@host".into(),
-                            via: "test".into(),
-                            note: None,
-                            typed: g.confirm.clone(),
-                        }))
-                        .await;
-                }
-                Event::Output { text, .. } => output.push_str(text),
-                _ => {}
-            }
-            seen.push(ev);
-        }
-    };
-    tokio::time::timeout(DEADLINE, drive)
-        .await
-        .expect("the run ends within the deadline");
-    let outcome = handle.await.unwrap().unwrap();
-    let journal_text = std::fs::read_to_string(&jpath).unwrap_or_default();
-    let (_, lines) = journal::Journal::open(&jpath, "run-1").unwrap();
-    Finished {
-        events: seen,
-        outcome,
-        records: lines.into_iter().map(|l| l.record).collect(),
-        output,
-        journal: journal_text,
-    }
+    super::cluster::run_with(dir, yaml, router, "run-1", vars).await
 }
