@@ -78,19 +78,7 @@ impl DockerAction {
     /// The action with every string passed through `f` (filling `{{ var }}` templates). Map keys
     /// (build arg and label names) are kept as written.
     pub fn filled(&self, f: &dyn Fn(&str) -> String) -> DockerAction {
-        fn walk(v: &mut serde_json::Value, f: &dyn Fn(&str) -> String) {
-            match v {
-                serde_json::Value::String(s) => *s = f(s),
-                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, f)),
-                serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(x, f)),
-                _ => {}
-            }
-        }
-        let Ok(mut v) = serde_json::to_value(self) else {
-            return self.clone();
-        };
-        walk(&mut v, f);
-        serde_json::from_value(v).unwrap_or_else(|_| self.clone())
+        super::vars::fill_strings(self, f)
     }
 
     /// The key it is written under, e.g. `docker.push`.

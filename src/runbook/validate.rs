@@ -423,52 +423,21 @@ impl Checker<'_> {
             );
             return;
         }
-        if let Some((pos, action)) = kube.first() {
-            let pos = if pos.line == 0 { run.pos } else { *pos };
+        if let Some(&(pos, key)) = keyed.first() {
+            let pos = if pos.line == 0 { run.pos } else { pos };
             if run.shell.is_some() {
                 self.err(
                     file,
                     pos,
-                    format!(
-                        "`{}` and `shell` in one step: give each its own step",
-                        action.key()
-                    ),
+                    format!("`{key}` and `shell` in one step: give each its own step"),
                 );
-                return;
+            } else if let Some((_, a)) = kube.first() {
+                self.check_kube(file, pos, a);
+            } else if let Some((_, a)) = aws.first() {
+                self.check_aws(file, pos, a);
+            } else if let Some((_, a)) = docker.first() {
+                self.check_docker(file, pos, a);
             }
-            self.check_kube(file, pos, action);
-            return;
-        }
-        if let Some((pos, action)) = aws.first() {
-            let pos = if pos.line == 0 { run.pos } else { *pos };
-            if run.shell.is_some() {
-                self.err(
-                    file,
-                    pos,
-                    format!(
-                        "`{}` and `shell` in one step: give each its own step",
-                        action.key()
-                    ),
-                );
-                return;
-            }
-            self.check_aws(file, pos, action);
-            return;
-        }
-        if let Some((pos, action)) = docker.first() {
-            let pos = if pos.line == 0 { run.pos } else { *pos };
-            if run.shell.is_some() {
-                self.err(
-                    file,
-                    pos,
-                    format!(
-                        "`{}` and `shell` in one step: give each its own step",
-                        action.key()
-                    ),
-                );
-                return;
-            }
-            self.check_docker(file, pos, action);
             return;
         }
         let Some(shell) = &run.shell else {
@@ -543,33 +512,7 @@ impl Checker<'_> {
             &serde_json::to_value(action).unwrap_or_default(),
             &mut texts,
         );
-        for t in texts {
-            match parse_template(&t) {
-                Err((_, msg)) => self.err(file, pos, msg),
-                Ok(pieces) => {
-                    for p in pieces {
-                        let Piece::Var { name, .. } = p else { continue };
-                        match self.vars.get(name) {
-                            None => {
-                                let msg = format!(
-                                    "unknown variable `{name}`{}",
-                                    self.did_you_mean(name)
-                                );
-                                self.err(file, pos, msg)
-                            }
-                            Some(true) => self.err(
-                                file,
-                                pos,
-                                format!(
-                                    "secret variable `{name}` cannot be written into `{key}`: it would be stored in the cluster in the clear (use `env_from` with a Kubernetes Secret)"
-                                ),
-                            ),
-                            Some(false) => {}
-                        }
-                    }
-                }
-            }
-        }
+        self.no_secrets_in(file, pos, key, texts.iter().map(String::as_str), "it would be stored in the cluster in the clear (use `env_from` with a Kubernetes Secret)");
     }
 
     fn check_aws(&mut self, file: &Path, pos: Pos, action: &AwsAction) {
@@ -684,33 +627,13 @@ impl Checker<'_> {
         }
         // Names, descriptions and files may use variables; none may be a secret, which would be
         // shown (and stored in the secret's metadata) in the clear.
-        for t in ids {
-            match parse_template(t) {
-                Err((_, msg)) => self.err(file, pos, msg),
-                Ok(pieces) => {
-                    for p in pieces {
-                        let Piece::Var { name, .. } = p else { continue };
-                        match self.vars.get(name) {
-                            None => {
-                                let msg = format!(
-                                    "unknown variable `{name}`{}",
-                                    self.did_you_mean(name)
-                                );
-                                self.err(file, pos, msg)
-                            }
-                            Some(true) => self.err(
-                                file,
-                                pos,
-                                format!(
-                                    "secret variable `{name}` cannot be written into `{key}`: names and descriptions are shown in the clear (use `from_var` for a value)"
-                                ),
-                            ),
-                            Some(false) => {}
-                        }
-                    }
-                }
-            }
-        }
+        self.no_secrets_in(
+            file,
+            pos,
+            key,
+            ids.iter().copied(),
+            "names and descriptions are shown in the clear (use `from_var` for a value)",
+        );
     }
 
     fn check_docker(&mut self, file: &Path, pos: Pos, action: &DockerAction) {
@@ -756,25 +679,36 @@ impl Checker<'_> {
             &serde_json::to_value(action).unwrap_or_default(),
             &mut texts,
         );
+        self.no_secrets_in(file, pos, key, texts.iter().map(String::as_str), "build args and labels stay in the image in the clear (a registry password is named by `password_var`)");
+    }
+
+    /// Templates in a native step's `texts`: every variable must exist, and none may be secret
+    /// (`why` says where the value would show).
+    fn no_secrets_in<'t>(
+        &mut self,
+        file: &Path,
+        pos: Pos,
+        key: &str,
+        texts: impl Iterator<Item = &'t str>,
+        why: &str,
+    ) {
         for t in texts {
-            match parse_template(&t) {
+            match parse_template(t) {
                 Err((_, msg)) => self.err(file, pos, msg),
                 Ok(pieces) => {
                     for p in pieces {
                         let Piece::Var { name, .. } = p else { continue };
                         match self.vars.get(name) {
                             None => {
-                                let msg = format!(
-                                    "unknown variable `{name}`{}",
-                                    self.did_you_mean(name)
-                                );
+                                let msg =
+                                    format!("unknown variable `{name}`{}", self.did_you_mean(name));
                                 self.err(file, pos, msg)
                             }
                             Some(true) => self.err(
                                 file,
                                 pos,
                                 format!(
-                                    "secret variable `{name}` cannot be written into `{key}`: build args and labels stay in the image in the clear (a registry password is named by `password_var`)"
+                                    "secret variable `{name}` cannot be written into `{key}`: {why}"
                                 ),
                             ),
                             Some(false) => {}

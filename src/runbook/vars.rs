@@ -358,6 +358,27 @@ pub fn truthy(s: &str) -> bool {
     )
 }
 
+/// `t` with every string in it passed through `f` (map keys left as written): how a native
+/// step's fields are filled from variables.
+pub fn fill_strings<T>(t: &T, f: &dyn Fn(&str) -> String) -> T
+where
+    T: Clone + serde::Serialize + serde::de::DeserializeOwned,
+{
+    fn walk(v: &mut serde_json::Value, f: &dyn Fn(&str) -> String) {
+        match v {
+            serde_json::Value::String(s) => *s = f(s),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, f)),
+            serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(x, f)),
+            _ => {}
+        }
+    }
+    let Ok(mut v) = serde_json::to_value(t) else {
+        return t.clone();
+    };
+    walk(&mut v, f);
+    serde_json::from_value(v).unwrap_or_else(|_| t.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
