@@ -122,6 +122,53 @@ impl OutputSink {
     }
 }
 
+/// What a native step (kube, AWS, docker) writes: progress lines, shown only, and output lines,
+/// shown and kept (up to `keep` bytes) for `expect` and `capture`.
+pub struct Lines<'a> {
+    pub sink: &'a OutputSink,
+    keep: usize,
+    stdout: String,
+    truncated: bool,
+}
+
+impl<'a> Lines<'a> {
+    pub fn new(sink: &'a OutputSink, keep: usize) -> Lines<'a> {
+        Lines {
+            sink,
+            keep,
+            stdout: String::new(),
+            truncated: false,
+        }
+    }
+
+    /// Shows a line of progress (not part of stdout).
+    pub async fn say(&self, line: impl Into<String>) {
+        let mut l = line.into();
+        l.push('\n');
+        self.sink.send(Stream::Stderr, l).await;
+    }
+
+    /// Writes a line of output: shown, and kept for `expect` and `capture`.
+    pub async fn out(&mut self, line: impl Into<String>) {
+        let mut l = line.into();
+        l.push('\n');
+        if self.keep > 0 {
+            if self.stdout.len() + l.len() <= self.keep {
+                self.stdout.push_str(&l);
+            } else {
+                self.truncated = true;
+            }
+        }
+        self.sink.send(Stream::Stdout, l).await;
+    }
+
+    /// Moves what was kept into `o`.
+    pub fn finish(&mut self, o: &mut Outcome) {
+        o.stdout = std::mem::take(&mut self.stdout);
+        o.stdout_truncated = self.truncated;
+    }
+}
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Runs one attempt of a step. `cancel` turns true when the operator aborts.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::{AwsCall, BoxFuture, Executor, Job, Outcome, OutputSink, Secret, Stream};
+use super::{AwsCall, BoxFuture, Executor, Job, Lines, Outcome, OutputSink, Secret};
 use crate::cloud::aws::AwsTarget;
 use crate::runbook::aws::AwsAction;
 
@@ -20,10 +20,8 @@ pub struct Ctx<'a> {
     pub conf: aws_config::SdkConfig,
     pub call: &'a AwsCall,
     pub job: &'a Job,
-    pub sink: &'a OutputSink,
+    pub lines: Lines<'a>,
     pub cancel: watch::Receiver<bool>,
-    stdout: String,
-    truncated: bool,
     /// What the action changed (journaled, with version ids, never values).
     pub changes: Vec<serde_json::Value>,
     /// Secret variables to set.
@@ -35,23 +33,12 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Shows a line of progress (not part of stdout).
     pub async fn say(&self, line: impl Into<String>) {
-        let mut l = line.into();
-        l.push('\n');
-        self.sink.send(Stream::Stderr, l).await;
+        self.lines.say(line).await;
     }
 
     /// Writes a line of output: shown, and kept for `expect` and `capture`.
     pub async fn out(&mut self, line: impl Into<String>) {
-        let mut l = line.into();
-        l.push('\n');
-        if self.job.keep_stdout > 0 {
-            if self.stdout.len() + l.len() <= self.job.keep_stdout {
-                self.stdout.push_str(&l);
-            } else {
-                self.truncated = true;
-            }
-        }
-        self.sink.send(Stream::Stdout, l).await;
+        self.lines.out(line).await;
     }
 
     /// The value of a variable the action reads (`from_var`).
@@ -132,10 +119,8 @@ async fn run(
         conf,
         call,
         job,
-        sink,
+        lines: Lines::new(sink, job.keep_stdout),
         cancel: cancel.clone(),
-        stdout: String::new(),
-        truncated: false,
         changes: Vec::new(),
         secrets: Vec::new(),
         deadline,
@@ -178,8 +163,7 @@ async fn run(
     if own_stop && *cancel.borrow() {
         outcome.cancelled = true;
     }
-    outcome.stdout = std::mem::take(&mut cx.stdout);
-    outcome.stdout_truncated = cx.truncated;
+    cx.lines.finish(&mut outcome);
     outcome.changes = std::mem::take(&mut cx.changes);
     // A value read by a step that did not finish is not kept.
     if outcome.exit_code == Some(0) {

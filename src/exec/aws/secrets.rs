@@ -359,7 +359,7 @@ async fn labels_ok(client: &Client, id: &str, new: &str, old: &str) -> Result<()
 /// Runs the `verify` command with the new value in its environment; its output is masked with
 /// the new value added to the mask.
 async fn verify(cx: &mut Ctx<'_>, cmd: &str, value: &Secret) -> Result<(), String> {
-    let mut sink = cx.sink.clone();
+    let mut sink = cx.lines.sink.clone();
     sink.masker.add(&value.0);
     // Its output is shown, not kept: it is the check, not the step's result.
     sink.hold_stdout = false;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bollard::Docker;
 use tokio::sync::watch;
 
-use super::{BoxFuture, Executor, Job, Outcome, OutputSink, Stream};
+use super::{BoxFuture, Executor, Job, Lines, Outcome, OutputSink};
 use crate::runbook::docker::DockerAction;
 
 /// A `docker.*` step, its strings already filled from variables.
@@ -133,10 +133,7 @@ impl Executor for DockerExec {
 pub struct Ctx<'a> {
     pub docker: &'a Docker,
     pub call: &'a DockerCall,
-    sink: &'a OutputSink,
-    keep_stdout: usize,
-    stdout: String,
-    truncated: bool,
+    lines: Lines<'a>,
     /// What the action changed, in order.
     pub changes: Vec<serde_json::Value>,
 }
@@ -144,23 +141,12 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Shows a line of progress (not part of stdout).
     pub async fn say(&self, line: impl Into<String>) {
-        let mut l = line.into();
-        l.push('\n');
-        self.sink.send(Stream::Stderr, l).await;
+        self.lines.say(line).await;
     }
 
     /// Writes a line of output: shown, and kept for `expect` and `capture`.
     pub async fn out(&mut self, line: impl Into<String>) {
-        let mut l = line.into();
-        l.push('\n');
-        if self.keep_stdout > 0 {
-            if self.stdout.len() + l.len() <= self.keep_stdout {
-                self.stdout.push_str(&l);
-            } else {
-                self.truncated = true;
-            }
-        }
-        self.sink.send(Stream::Stdout, l).await;
+        self.lines.out(line).await;
     }
 
     /// Records a change (journaled by the engine when the step ends, whatever its outcome).
@@ -182,10 +168,7 @@ pub async fn run_docker(
     let mut cx = Ctx {
         docker,
         call,
-        sink,
-        keep_stdout,
-        stdout: String::new(),
-        truncated: false,
+        lines: Lines::new(sink, keep_stdout),
         changes: Vec::new(),
     };
     let mut outcome = Outcome::default();
@@ -220,8 +203,7 @@ pub async fn run_docker(
         Some(Err(e)) => outcome.error = Some(e),
         None => {}
     }
-    outcome.stdout = std::mem::take(&mut cx.stdout);
-    outcome.stdout_truncated = cx.truncated;
+    cx.lines.finish(&mut outcome);
     outcome.changes = std::mem::take(&mut cx.changes);
     outcome
 }

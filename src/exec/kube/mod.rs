@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 pub use change::Change;
 
-use super::{BoxFuture, Executor, Job, KubeCall, Outcome, OutputSink, Stream};
+use super::{BoxFuture, Executor, Job, KubeCall, Lines, Outcome, OutputSink};
 use crate::cluster::target::Target;
 use crate::runbook::kube::KubeAction;
 
@@ -38,9 +38,7 @@ pub struct Ctx<'a> {
     pub ns: String,
     pub call: &'a KubeCall,
     pub job: &'a Job,
-    sink: &'a OutputSink,
-    stdout: String,
-    truncated: bool,
+    lines: Lines<'a>,
     /// What the action changed, in order.
     pub changes: Vec<Change>,
     /// When the step's timeout (if any) runs out: long waits stop here and say why.
@@ -50,23 +48,12 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Shows a line of progress (not part of stdout).
     pub async fn say(&self, line: impl Into<String>) {
-        let mut l = line.into();
-        l.push('\n');
-        self.sink.send(Stream::Stderr, l).await;
+        self.lines.say(line).await;
     }
 
     /// Writes a line of output: shown, and kept for `expect` and `capture`.
     pub async fn out(&mut self, line: impl Into<String>) {
-        let mut l = line.into();
-        l.push('\n');
-        if self.job.keep_stdout > 0 {
-            if self.stdout.len() + l.len() <= self.job.keep_stdout {
-                self.stdout.push_str(&l);
-            } else {
-                self.truncated = true;
-            }
-        }
-        self.sink.send(Stream::Stdout, l).await;
+        self.lines.out(line).await;
     }
 
     /// Records a change (journaled by the engine when the step ends, whatever its outcome).
@@ -133,9 +120,7 @@ async fn run(
         ns,
         call,
         job,
-        sink,
-        stdout: String::new(),
-        truncated: false,
+        lines: Lines::new(sink, job.keep_stdout),
         changes: Vec::new(),
         deadline,
     };
@@ -177,8 +162,7 @@ async fn run(
         Some(Err(Failure::Error(e))) => outcome.error = Some(e),
         None => {}
     }
-    outcome.stdout = std::mem::take(&mut cx.stdout);
-    outcome.stdout_truncated = cx.truncated;
+    cx.lines.finish(&mut outcome);
     outcome.changes = cx
         .changes
         .iter()
