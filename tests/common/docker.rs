@@ -132,6 +132,77 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Re
     exchange(stream, &req)
 }
 
+/// Starts `docker-registry` on a free 127.0.0.1 port, storing under `dir/registry`, with basic auth
+/// for `users` and, when given, `extra` YAML lines appended to its configuration. Waits until it
+/// answers (401 without credentials). Gives its address and PID; stop it with [`terminate`].
+pub fn start_registry(dir: &Path, users: &[(&str, &str)], extra: Option<&str>) -> (String, u32) {
+    std::fs::create_dir_all(dir.join("registry")).unwrap();
+    let mut entries = Vec::new();
+    for (user, password) in users {
+        let line = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("run htpasswd");
+        assert!(line.status.success(), "htpasswd failed");
+        entries.extend_from_slice(String::from_utf8_lossy(&line.stdout).trim().as_bytes());
+        entries.push(b'\n');
+    }
+    std::fs::write(dir.join("htpasswd"), &entries).unwrap();
+    let registry = format!("127.0.0.1:{}", free_port());
+    std::fs::write(
+        dir.join("registry.yml"),
+        format!(
+            "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {registry}, relativeurls: true}}\nauth: {{htpasswd: {{realm: basic-realm, path: {}}}}}\n{}",
+            dir.join("registry").display(),
+            dir.join("htpasswd").display(),
+            extra.unwrap_or_default(),
+        ),
+    )
+    .unwrap();
+    let reg_log = dir.join("registry.log");
+    let mut reg = Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.join("registry.yml"))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&reg_log).unwrap())
+        .stderr(Stdio::from(
+            std::fs::File::options()
+                .append(true)
+                .open(&reg_log)
+                .unwrap(),
+        ))
+        .spawn()
+        .expect("start docker-registry");
+    let pid = reg.id();
+    let addr = registry.clone();
+    wait_for(
+        "docker-registry",
+        &mut reg,
+        &reg_log,
+        Duration::from_secs(30),
+        || matches!(http_get(&addr, "/v2/", &[]), Ok((401, _, _))),
+    );
+    (registry, pid)
+}
+
+/// Whether the tools a registry needs are installed (and not skipped); says why not.
+pub fn registry_tools() -> bool {
+    if std::env::var("TOLLGATE_SKIP_DOCKER").as_deref() == Ok("1") {
+        return false;
+    }
+    let missing: Vec<&str> = ["docker-registry", "htpasswd"]
+        .into_iter()
+        .filter(|t| !on_path(t))
+        .collect();
+    if !missing.is_empty() {
+        println!(
+            "skipped: {} not installed (bash tests/docker/setup.sh installs them)",
+            missing.join(", ")
+        );
+    }
+    missing.is_empty()
+}
+
 fn ping(socket: &Path) -> bool {
     let Ok(stream) = std::os::unix::net::UnixStream::connect(socket) else {
         return false;
@@ -171,7 +242,7 @@ impl DockerHarness {
             .tempdir()
             .unwrap()
             .keep();
-        for d in ["data", "exec", "registry"] {
+        for d in ["data", "exec"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
         let socket = dir.join("docker.sock");
@@ -218,47 +289,10 @@ impl DockerHarness {
         );
         eprintln!("dockerd ready in {:.1?}", started.elapsed());
 
-        let htpasswd = Command::new("htpasswd")
-            .args(["-Bbn", REGISTRY_USER, REGISTRY_PASSWORD])
-            .output()
-            .expect("run htpasswd");
-        assert!(htpasswd.status.success(), "htpasswd failed");
-        std::fs::write(dir.join("htpasswd"), &htpasswd.stdout).unwrap();
-        let port = free_port();
-        let registry = format!("127.0.0.1:{port}");
-        std::fs::write(
-            dir.join("registry.yml"),
-            format!(
-                "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {registry}}}\nauth: {{htpasswd: {{realm: basic-realm, path: {}}}}}\n",
-                dir.join("registry").display(),
-                dir.join("htpasswd").display()
-            ),
-        )
-        .unwrap();
-        let reg_log = dir.join("registry.log");
-        let mut reg = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.join("registry.yml"))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&reg_log).unwrap())
-            .stderr(Stdio::from(
-                std::fs::File::options()
-                    .append(true)
-                    .open(&reg_log)
-                    .unwrap(),
-            ))
-            .spawn()
-            .expect("start docker-registry");
+        let (registry, registry_pid) =
+            start_registry(&dir, &[(REGISTRY_USER, REGISTRY_PASSWORD)], None);
         h.registry = registry;
-        h.registry_pid = reg.id();
-        let addr = h.registry.clone();
-        wait_for(
-            "docker-registry",
-            &mut reg,
-            &reg_log,
-            Duration::from_secs(30),
-            || matches!(http_get(&addr, "/v2/", &[]), Ok((401, _, _))),
-        );
+        h.registry_pid = registry_pid;
         Some(h)
     }
 
@@ -316,7 +350,7 @@ impl DockerHarness {
 }
 
 /// SIGTERM, a wait of up to `grace`, then SIGKILL; reaps the child.
-fn terminate(pid: u32, grace: Duration) {
+pub fn terminate(pid: u32, grace: Duration) {
     let pid = pid as i32;
     if pid <= 0 {
         return;

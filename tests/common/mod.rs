@@ -6,6 +6,8 @@ pub mod cluster;
 #[allow(dead_code)]
 pub mod docker;
 #[allow(dead_code)]
+pub mod ecr;
+#[allow(dead_code)]
 pub mod moto;
 #[allow(dead_code)]
 pub mod tmux;

@@ -66,6 +66,11 @@ pub struct Moto {
 impl Moto {
     /// Starts one, or `None` (after saying why) when moto is skipped or cannot be installed.
     pub fn start() -> Option<Moto> {
+        Moto::start_as(MOTO_ACCOUNT)
+    }
+
+    /// [`Moto::start`] with the caller's account (what STS answers, what ECR tokens are for).
+    pub fn start_as(account: &str) -> Option<Moto> {
         if std::env::var("TOLLGATE_SKIP_MOTO").as_deref() == Ok("1") {
             println!("skipped: TOLLGATE_SKIP_MOTO=1, the moto backend is not run");
             return None;
@@ -86,6 +91,7 @@ impl Moto {
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_ACCOUNT_ID", account)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
