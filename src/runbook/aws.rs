@@ -1,7 +1,7 @@
 //! Native AWS steps, as data. Each is one `secrets.*` key of a step's `run`, acting on AWS Secrets
 //! Manager in the runbook's pinned account and region (`targets.aws`). Secret ids may use
-//! `{{ var }}` of non-secret variables; secret values come only from secret variables or files,
-//! and go only into secret variables.
+//! `{{ var }}` of non-secret variables; the values a step stores come from variables or files and
+//! are never shown, and the secrets it reads go only into secret variables.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,8 @@ pub struct SecretsPut {
     /// The secret's name or ARN.
     #[serde(default)]
     pub id: String,
-    /// A variable (declared `secret: true`) holding the value.
+    /// A variable holding the value: a secret one, or any other (e.g. a captured contract
+    /// address). The value is never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_var: Option<String>,
     /// A file holding the value, relative to the runbook's folder.
@@ -62,7 +63,7 @@ pub struct SecretsRotate {
     /// The secret's name or ARN; it must exist.
     #[serde(default)]
     pub id: String,
-    /// A variable (declared `secret: true`) holding the new value.
+    /// A variable holding the new value (a secret one, or any other); never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_var: Option<String>,
     /// Generate a random value of this many characters (letters and digits).

@@ -606,24 +606,16 @@ impl Checker<'_> {
                 }
             }
         }
-        if let Some(name) = action.reads_var() {
-            match self.runbook.variables.get(name) {
-                None => {
-                    let msg = format!(
-                        "`{key}` reads `{name}`, which is not a declared variable{}",
-                        self.did_you_mean(name)
-                    );
-                    self.err(file, pos, msg)
-                }
-                Some(v) if !v.secret => self.err(
-                    file,
-                    pos,
-                    format!(
-                        "`{key}` reads `{name}`, which is not secret: declare it `secret: true` (a secret's value is never shown)"
-                    ),
-                ),
-                Some(_) => {}
-            }
+        // Any variable may be stored (a secret one, or e.g. a captured contract address): the
+        // step never shows the value.
+        if let Some(name) = action.reads_var()
+            && !self.vars.contains_key(name)
+        {
+            let msg = format!(
+                "`{key}` reads `{name}`, which is not a declared or captured variable{}",
+                self.did_you_mean(name)
+            );
+            self.err(file, pos, msg)
         }
         // Names, descriptions and files may use variables; none may be a secret, which would be
         // shown (and stored in the secret's metadata) in the clear.
