@@ -457,6 +457,7 @@ fn plan_shows_the_steps_and_the_variable_a_login_sets() {
         "  ecr_password = <set by a step>  (step, secret)",
         "    $ aws.identity",
         "    $ ecr.login into=ecr_password",
+        "    $ docker.login {{ ecr_registry }} as AWS (password from $ecr_password)",
         "    $ ecr.ensure_repository labelmint/web scan-on-push=true tag-mutability=IMMUTABLE",
         "      $ ecr.describe_images labelmint/web tags=1.4.2,latest digest=sha256:0000000000000000000000000000000000000000000000000000000000000000",
         "    $ secrets.put labelmint/production/contract-address from-var=contract_address",

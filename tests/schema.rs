@@ -53,6 +53,7 @@ fn schema_has_every_native_action() {
         "ecr.describe_images",
         "aws.identity",
         "docker.push",
+        "docker.login",
     ] {
         assert!(run.get(key).is_some(), "`run` has no `{key}`: {run}");
     }

@@ -430,6 +430,13 @@ pub struct Run {
         skip_serializing_if = "Option::is_none"
     )]
     pub docker_push: Option<Spanned<super::docker::DockerPush>>,
+    /// Check registry credentials with the Docker daemon, as `docker login` does.
+    #[serde(
+        rename = "docker.login",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub docker_login: Option<Spanned<super::docker::DockerLogin>>,
 }
 
 #[derive(Deserialize)]
@@ -486,6 +493,8 @@ struct RunFields {
     docker_tag: Option<Spanned<super::docker::DockerTag>>,
     #[serde(rename = "docker.push", default)]
     docker_push: Option<Spanned<super::docker::DockerPush>>,
+    #[serde(rename = "docker.login", default)]
+    docker_login: Option<Spanned<super::docker::DockerLogin>>,
 }
 
 /// A field whose key, once written, counts as given even with an empty value: `Option` would
@@ -732,6 +741,7 @@ impl Shorthand for Run {
         "docker.build",
         "docker.tag",
         "docker.push",
+        "docker.login",
     ];
     const EXPECTING: &'static str = "a shell command or a mapping with `shell`, a `kube.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action";
     fn from_str<E: de::Error>(v: &str) -> Result<Self, E> {
@@ -770,6 +780,7 @@ impl Shorthand for Run {
             docker_build: f.docker_build,
             docker_tag: f.docker_tag,
             docker_push: f.docker_push,
+            docker_login: f.docker_login,
         })
     }
 }
@@ -889,6 +900,9 @@ impl Run {
         }
         if let Some(a) = &self.docker_push {
             out.push((a.pos, D::Push(a.value.clone())));
+        }
+        if let Some(a) = &self.docker_login {
+            out.push((a.pos, D::Login(a.value.clone())));
         }
         out
     }

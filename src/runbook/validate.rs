@@ -704,9 +704,26 @@ impl Checker<'_> {
                 missing("source", a.source.trim().is_empty());
                 missing("target", a.target.trim().is_empty());
             }
-            DockerAction::Push(a) => missing("image", a.image.trim().is_empty()),
+            DockerAction::Push(a) => {
+                missing("image", a.image.trim().is_empty());
+                if let Some(auth) = &a.registry_auth {
+                    missing(
+                        "registry_auth.password_var",
+                        auth.password_var.trim().is_empty(),
+                    );
+                }
+            }
+            DockerAction::Login(a) => {
+                missing("registry", a.registry.trim().is_empty());
+                missing("username", a.username.trim().is_empty());
+                missing("password_var", a.password_var.trim().is_empty());
+            }
         }
-        for name in action.secret_vars() {
+        for name in action
+            .secret_vars()
+            .into_iter()
+            .filter(|n| !n.trim().is_empty())
+        {
             match self.runbook.variables.get(name) {
                 None => {
                     let msg = format!(
