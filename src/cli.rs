@@ -373,6 +373,7 @@ fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
     if !rb.variables.is_empty() {
         lines.push("variables:".into());
     }
+    let set_later = rb.set_by_steps();
     for (name, var) in &rb.variables {
         let env_name = var
             .env
@@ -397,6 +398,7 @@ fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
                     *src,
                 )
             }
+            None if set_later.contains(name) => ("<set by a step>".to_string(), "step"),
             None if var.prompt => ("<asked at start>".to_string(), "prompt"),
             None => (format!("<unset: --var {name}=… or {env_name}>"), "missing"),
         };
@@ -811,7 +813,7 @@ pub fn executor(cluster: &Option<Arc<Target>>, aws: &Option<Arc<AwsTarget>>) -> 
 }
 
 /// The run's AWS account, when the runbook has anything to do with one (`targets.aws` or a
-/// `secrets.*` step); pinned at the first AWS step, through the standard credential chain.
+/// `secrets.*`, `ecr.*` or `aws.identity` step); pinned at the first AWS step, through the standard credential chain.
 pub fn pin_aws(rb: &Runbook) -> Option<Arc<AwsTarget>> {
     let wanted = rb.targets.aws.is_some() || uses_aws(rb);
     wanted.then(|| Arc::new(AwsTarget::new(rb.targets.aws.as_ref())))

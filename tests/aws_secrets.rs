@@ -572,3 +572,52 @@ async fn get_takes_one_key_of_a_json_secret() {
     assert_eq!(error, "secret labelmint/production/db has no key `token`");
     assert_hidden(&missing, "pw-json-8842-xk");
 }
+
+/// `from_var` may name any variable, e.g. a contract address a step captured in the clear: the
+/// value is stored, and the `secrets.put` step itself never prints it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_from_a_captured_plain_variable_stores_it_without_printing_it() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let address = "EQDk2VTvn04SUKJrW7rXahzdF8_Qi6utb0wj43InCu9vdjrR";
+    let yaml = runbook(
+        MOTO_ACCOUNT,
+        "",
+        &format!(
+            r#"      - id: deploy-contract
+        run: echo "deployed at address={address}"
+        capture:
+          - {{ var: contract_address, regex: 'address=(\S+)' }}
+      - id: store
+        run:
+          secrets.put: {{ id: labelmint/production/contract-address, from_var: contract_address }}
+"#
+        ),
+    );
+    let f = run(&moto, dir.path(), &yaml, &[]).await;
+    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert_eq!(
+        value_of(&moto, "labelmint/production/contract-address").await,
+        address
+    );
+    let stored: String = f
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            tollgate::engine::Event::Output { step, text, .. } if step == "store" => {
+                Some(text.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        stored.contains("created labelmint/production/contract-address (version "),
+        "{stored}"
+    );
+    assert!(!stored.contains(address), "{stored}");
+    assert!(
+        !f.changes_of("store")
+            .iter()
+            .any(|c| c.to_string().contains(address))
+    );
+}

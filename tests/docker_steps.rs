@@ -1,4 +1,4 @@
-//! `docker.build`, `docker.tag` and `docker.push` against a real Docker daemon and an
+//! `docker.build`, `docker.tag`, `docker.push` and `docker.login` against a real Docker daemon and an
 //! htpasswd-protected registry (both private to this test process, see `common/docker.rs`).
 //! Where they cannot run, each test says so and passes.
 
@@ -13,7 +13,9 @@ use tokio::sync::{mpsc, watch};
 use tollgate::engine::Event;
 use tollgate::exec::docker::{DockerCall, DockerExec, connect_to, run_docker};
 use tollgate::exec::{Executor, Job, Outcome, OutputSink};
-use tollgate::runbook::docker::{DockerAction, DockerBuild, DockerPush, DockerTag, RegistryAuth};
+use tollgate::runbook::docker::{
+    DockerAction, DockerBuild, DockerLogin, DockerPush, DockerTag, RegistryAuth,
+};
 
 const KEEP: usize = 64 * 1024;
 const WRONG_PASSWORD: &str = "not-the-pass-93d1";
@@ -365,6 +367,75 @@ async fn push_without_the_secret_value_says_which_variable() {
     assert_eq!(
         outcome.error.as_deref(),
         Some("the secret variable REGISTRY_PASSWORD (registry_auth.password_var) has no value")
+    );
+}
+
+fn login_action(h: &DockerHarness) -> DockerAction {
+    DockerAction::Login(DockerLogin {
+        registry: h.registry.clone(),
+        username: REGISTRY_USER.into(),
+        password_var: "REGISTRY_PASSWORD".into(),
+    })
+}
+
+#[tokio::test]
+async fn login_with_the_right_password_succeeds() {
+    let Some(h) = shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, output) = run(
+        h,
+        login_action(h),
+        &[("REGISTRY_PASSWORD", REGISTRY_PASSWORD)],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(outcome.exit_code, Some(0), "{outcome:?}\n{output}");
+    assert_eq!(outcome.stdout, "Login Succeeded\n");
+    assert!(
+        output.contains(&format!(
+            "checking the credentials for {} as {REGISTRY_USER}",
+            h.registry
+        )),
+        "{output}"
+    );
+    // A check, not a change.
+    assert!(outcome.changes.is_empty());
+    assert!(!output.contains(REGISTRY_PASSWORD));
+    assert!(!format!("{outcome:?}").contains(REGISTRY_PASSWORD));
+}
+
+#[tokio::test]
+async fn login_with_a_wrong_password_fails_with_the_daemons_message() {
+    let Some(h) = shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, output) = run(
+        h,
+        login_action(h),
+        &[("REGISTRY_PASSWORD", WRONG_PASSWORD)],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(outcome.exit_code, None);
+    let error = outcome.error.clone().unwrap_or_default();
+    eprintln!("--- wrong password ---\n{output}{error}");
+    assert!(
+        error.starts_with(&format!(
+            "login to {} as {REGISTRY_USER} failed: ",
+            h.registry
+        )) && error.to_lowercase().contains("unauthorized")
+            && error.ends_with("(check the user and the password in $REGISTRY_PASSWORD)"),
+        "{error}"
+    );
+    assert!(outcome.stdout.is_empty());
+    for secret in [WRONG_PASSWORD, REGISTRY_PASSWORD] {
+        assert!(!output.contains(secret), "{output}");
+        assert!(!format!("{outcome:?}").contains(secret));
+    }
+
+    let (outcome, _) = run(h, login_action(h), &[], dir.path()).await;
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some("the secret variable REGISTRY_PASSWORD (password_var) has no value")
     );
 }
 

@@ -40,6 +40,34 @@ fn schema_is_json_with_the_main_definitions() {
     );
 }
 
+/// Every native action is a key of `run` in the schema, and `aws.identity` may be written bare.
+#[test]
+fn schema_has_every_native_action() {
+    let out = Command::new(BIN).arg("schema").output().unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &schema["$defs"]["Run"]["anyOf"][1]["properties"];
+    for key in [
+        "secrets.put",
+        "ecr.login",
+        "ecr.ensure_repository",
+        "ecr.describe_images",
+        "aws.identity",
+        "docker.push",
+        "docker.login",
+    ] {
+        assert!(run.get(key).is_some(), "`run` has no `{key}`: {run}");
+    }
+    let identity = &schema["$defs"]["AwsIdentity"]["anyOf"];
+    assert_eq!(
+        identity[0],
+        serde_json::json!({"type": "null"}),
+        "{identity}"
+    );
+    assert_eq!(identity[1]["additionalProperties"], false, "{identity}");
+    let mutability = &schema["$defs"]["TagMutability"];
+    assert!(mutability.to_string().contains("IMMUTABLE"), "{mutability}");
+}
+
 /// `*.yaml` under `dir`, recursively, leaving out `parts/` folders (fragments that are only
 /// included, not runbooks of their own), `manifests/` folders (what `kube.apply` steps apply)
 /// and `cluster.yaml` (sandbox fixtures: Kubernetes manifests, loaded by

@@ -1000,7 +1000,8 @@ impl Engine {
             }),
             aws: run.aws().map(|action| {
                 // Names and files are filled from variables (never secret ones: `check` refuses
-                // them); the values a step stores come from secret variables, passed as such.
+                // them); the value a step stores comes from the variable `from_var` names (secret
+                // or not), passed as a `Secret`: the step never prints it.
                 let action = action
                     .filled(&|s| vars::render(s, |n| self.vars.get(n).map(|x| x.value.clone())));
                 let secret_values = action

@@ -53,7 +53,8 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// A `secrets.*` step, its strings already filled from (non-secret) variables.
+/// An AWS step (`secrets.*`, `ecr.*`, `aws.identity`), its strings already filled from
+/// (non-secret) variables.
 #[derive(Clone, Debug)]
 pub struct AwsCall {
     pub action: crate::runbook::aws::AwsAction,
@@ -85,7 +86,7 @@ pub struct Outcome {
     pub stdout_truncated: bool,
     /// What the step changed, journaled for undo (see [`kube::Change`]).
     pub changes: Vec<serde_json::Value>,
-    /// Secret variables the step sets (`secrets.get`): the engine adds each value to the mask
+    /// Secret variables the step sets (`secrets.get`, `ecr.login`): the engine adds each value to the mask
     /// before anything else is shown, and journals only that it was set.
     pub secrets: Vec<(String, Secret)>,
 }
@@ -182,13 +183,13 @@ pub trait Executor: Send + Sync {
 }
 
 /// Sends each step to the executor of its kind: scripts to the shell, `kube.*` actions to the
-/// cluster and `secrets.*` actions to AWS (when there is one).
+/// cluster and AWS actions (`secrets.*`, `ecr.*`, `aws.identity`) to AWS (when there is one).
 pub struct Router {
     pub shell: Arc<dyn Executor>,
     pub kube: Option<Arc<dyn Executor>>,
     /// Why there is no cluster, when one was wanted and could not be pinned.
     pub kube_error: Option<String>,
-    /// `secrets.*` steps, against the pinned AWS account.
+    /// AWS steps, against the pinned AWS account.
     pub aws: Option<Arc<dyn Executor>>,
     pub docker: Option<Arc<dyn Executor>>,
 }

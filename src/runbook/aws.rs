@@ -1,7 +1,8 @@
-//! Native AWS steps, as data. Each is one `secrets.*` key of a step's `run`, acting on AWS Secrets
-//! Manager in the runbook's pinned account and region (`targets.aws`). Secret ids may use
-//! `{{ var }}` of non-secret variables; secret values come only from secret variables or files,
-//! and go only into secret variables.
+//! Native AWS steps, as data. Each is one key of a step's `run` — `secrets.*` on AWS Secrets
+//! Manager, `ecr.*` on ECR, `aws.identity` — acting in the runbook's pinned account and region
+//! (`targets.aws`). Names may use `{{ var }}` of non-secret variables; the values a step stores
+//! come from variables or files and are never shown, and the secrets it reads go only into secret
+//! variables.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,8 @@ pub struct SecretsPut {
     /// The secret's name or ARN.
     #[serde(default)]
     pub id: String,
-    /// A variable (declared `secret: true`) holding the value.
+    /// A variable holding the value: a secret one, or any other (e.g. a captured contract
+    /// address). The value is never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_var: Option<String>,
     /// A file holding the value, relative to the runbook's folder.
@@ -62,7 +64,7 @@ pub struct SecretsRotate {
     /// The secret's name or ARN; it must exist.
     #[serde(default)]
     pub id: String,
-    /// A variable (declared `secret: true`) holding the new value.
+    /// A variable holding the new value (a secret one, or any other); never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_var: Option<String>,
     /// Generate a random value of this many characters (letters and digits).
@@ -74,6 +76,79 @@ pub struct SecretsRotate {
     pub verify: Option<String>,
 }
 
+/// Gets an ECR authorization token (`GetAuthorizationToken`) and puts its password into a secret
+/// variable; prints `registry=HOST`, `username=AWS` and `expires=…`, never the token.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcrLogin {
+    /// The variable the registry password goes into; it must be declared `secret: true`.
+    #[serde(default)]
+    pub password_var: String,
+    /// The registry host to print (`registry=HOST`), as written; the host of the token's proxy
+    /// endpoint when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// The registry (an account id) to get the token for; the pinned account when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+}
+
+/// Whether an ECR repository's tags may be moved to another image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum TagMutability {
+    #[serde(rename = "MUTABLE")]
+    Mutable,
+    #[serde(rename = "IMMUTABLE")]
+    Immutable,
+}
+
+impl TagMutability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagMutability::Mutable => "MUTABLE",
+            TagMutability::Immutable => "IMMUTABLE",
+        }
+    }
+}
+
+/// Creates an ECR repository unless it exists; prints `created NAME (URI)` or `exists NAME (URI)`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcrEnsureRepository {
+    /// The repository's name, e.g. `labelmint-web`.
+    #[serde(default)]
+    pub name: String,
+    /// Scan each image when it is pushed (when creating; ECR's default is no).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_on_push: Option<bool>,
+    /// `MUTABLE` or `IMMUTABLE` tags (when creating; ECR's default is `MUTABLE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_mutability: Option<TagMutability>,
+}
+
+/// Lists a repository's images, one line each (`TAG… digest=sha256:… pushed=… size=…`); fails
+/// when a wanted tag is missing or points to another digest than `digest`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcrDescribeImages {
+    /// The repository's name.
+    #[serde(default)]
+    pub repository: String,
+    /// Tags that must exist; every image of the repository is listed when left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The digest the tags must point to (`sha256:…`, e.g. what `docker.push` captured); without
+    /// `tags`, an image with this digest must exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// Shows who the credentials are (STS `GetCallerIdentity`): `account=… arn=… region=…`. Written
+/// `aws.identity: {}`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwsIdentity {}
+
 /// One native AWS action.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AwsAction {
@@ -81,6 +156,10 @@ pub enum AwsAction {
     SecretsPut(SecretsPut),
     SecretsGet(SecretsGet),
     SecretsRotate(SecretsRotate),
+    EcrLogin(EcrLogin),
+    EcrEnsureRepository(EcrEnsureRepository),
+    EcrDescribeImages(EcrDescribeImages),
+    Identity(AwsIdentity),
 }
 
 /// The environment variable a `secrets.rotate` `verify` command finds the new value in.
@@ -99,15 +178,33 @@ impl AwsAction {
             AwsAction::SecretsPut(_) => "secrets.put",
             AwsAction::SecretsGet(_) => "secrets.get",
             AwsAction::SecretsRotate(_) => "secrets.rotate",
+            AwsAction::EcrLogin(_) => "ecr.login",
+            AwsAction::EcrEnsureRepository(_) => "ecr.ensure_repository",
+            AwsAction::EcrDescribeImages(_) => "ecr.describe_images",
+            AwsAction::Identity(_) => "aws.identity",
         }
     }
 
     /// Whether it changes the AWS account.
     pub fn mutates(&self) -> bool {
-        matches!(self, AwsAction::SecretsPut(_) | AwsAction::SecretsRotate(_))
+        matches!(
+            self,
+            AwsAction::SecretsPut(_)
+                | AwsAction::SecretsRotate(_)
+                | AwsAction::EcrEnsureRepository(_)
+        )
     }
 
-    /// The variables whose values it reads (`from_var`).
+    /// The secret variable it sets (`secrets.get`'s `var`, `ecr.login`'s `password_var`).
+    pub fn sets_var(&self) -> Option<&str> {
+        match self {
+            AwsAction::SecretsGet(a) => Some(a.var.as_str()),
+            AwsAction::EcrLogin(a) => Some(a.password_var.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The variable whose value it reads (`from_var`).
     pub fn reads_var(&self) -> Option<&str> {
         match self {
             AwsAction::SecretsPut(a) => a.from_var.as_deref(),
@@ -152,6 +249,108 @@ impl AwsAction {
                 opt("generate", &a.generate.map(|n| n.to_string())),
                 opt("verify", &a.verify.as_ref().map(|v| format!("{v:?}"))),
             ),
+            AwsAction::EcrLogin(a) => format!(
+                "{key} into={}{}{}",
+                a.password_var,
+                opt("registry-id", &a.registry_id),
+                opt("registry", &a.registry),
+            ),
+            AwsAction::EcrEnsureRepository(a) => format!(
+                "{key} {}{}{}",
+                a.name,
+                opt("scan-on-push", &a.scan_on_push.map(|b| b.to_string())),
+                opt(
+                    "tag-mutability",
+                    &a.tag_mutability.map(|m| m.as_str().to_string())
+                ),
+            ),
+            AwsAction::EcrDescribeImages(a) => format!(
+                "{key} {}{}{}",
+                a.repository,
+                opt("tags", &(!a.tags.is_empty()).then(|| a.tags.join(","))),
+                opt("digest", &a.digest),
+            ),
+            AwsAction::Identity(_) => key.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecr_and_identity_keys_mutation_and_variables() {
+        let login = AwsAction::EcrLogin(EcrLogin {
+            password_var: "ECR_PASSWORD".into(),
+            ..EcrLogin::default()
+        });
+        let ensure = AwsAction::EcrEnsureRepository(EcrEnsureRepository::default());
+        let images = AwsAction::EcrDescribeImages(EcrDescribeImages::default());
+        let who = AwsAction::Identity(AwsIdentity {});
+        assert_eq!(
+            [login.key(), ensure.key(), images.key(), who.key()],
+            [
+                "ecr.login",
+                "ecr.ensure_repository",
+                "ecr.describe_images",
+                "aws.identity"
+            ]
+        );
+        assert!(ensure.mutates());
+        assert!(!login.mutates() && !images.mutates() && !who.mutates());
+        assert_eq!(login.sets_var(), Some("ECR_PASSWORD"));
+        assert_eq!(login.reads_var(), None);
+    }
+
+    #[test]
+    fn describe_is_one_line_without_values() {
+        let f = |s: &str| s.replace("{{ version }}", "1.4.2");
+        let login = AwsAction::EcrLogin(EcrLogin {
+            password_var: "ECR_PASSWORD".into(),
+            registry: Some("127.0.0.1:5000".into()),
+            registry_id: Some("123456789012".into()),
+        });
+        assert_eq!(
+            login.describe(),
+            "ecr.login into=ECR_PASSWORD registry-id=123456789012 registry=127.0.0.1:5000"
+        );
+        let ensure = AwsAction::EcrEnsureRepository(EcrEnsureRepository {
+            name: "labelmint-web".into(),
+            scan_on_push: Some(true),
+            tag_mutability: Some(TagMutability::Immutable),
+        });
+        assert_eq!(
+            ensure.describe(),
+            "ecr.ensure_repository labelmint-web scan-on-push=true tag-mutability=IMMUTABLE"
+        );
+        let images = AwsAction::EcrDescribeImages(EcrDescribeImages {
+            repository: "labelmint-web".into(),
+            tags: vec!["{{ version }}".into(), "latest".into()],
+            digest: Some("sha256:abc".into()),
+        });
+        assert_eq!(
+            images.filled(&f).describe(),
+            "ecr.describe_images labelmint-web tags=1.4.2,latest digest=sha256:abc"
+        );
+        assert_eq!(
+            AwsAction::Identity(AwsIdentity {}).describe(),
+            "aws.identity"
+        );
+    }
+
+    #[test]
+    fn tag_mutability_is_written_in_capitals() {
+        let e: EcrEnsureRepository =
+            serde_json::from_str(r#"{"name":"web","tag_mutability":"IMMUTABLE"}"#).unwrap();
+        assert_eq!(e.tag_mutability, Some(TagMutability::Immutable));
+        assert!(
+            serde_json::from_str::<EcrEnsureRepository>(
+                r#"{"name":"w","tag_mutability":"immutable"}"#
+            )
+            .is_err()
+        );
+        assert!(serde_json::from_str::<AwsIdentity>("{}").is_ok());
+        assert!(serde_json::from_str::<AwsIdentity>(r#"{"account":"1"}"#).is_err());
     }
 }

@@ -546,6 +546,9 @@ fn list(items: &[&str]) -> String {
 }
 
 fn unknown_key(key: &str, fields: &[&str]) -> String {
+    if fields.is_empty() {
+        return format!("unknown key `{key}`: this mapping takes no keys (write `{{}}`)");
+    }
     let common_prefix = |f: &str| {
         key.chars()
             .zip(f.chars())

@@ -66,12 +66,29 @@ pub struct DockerPush {
     pub registry_auth: Option<RegistryAuth>,
 }
 
+/// Checks registry credentials with the daemon (`POST /auth`, what `docker login` does) and
+/// prints `Login Succeeded`. Nothing is stored: a push takes its own `registry_auth`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerLogin {
+    /// The registry host, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com` (what `ecr.login`
+    /// printed as `registry=`).
+    #[serde(default)]
+    pub registry: String,
+    #[serde(default)]
+    pub username: String,
+    /// The name of a secret variable holding the password (not the password itself).
+    #[serde(default)]
+    pub password_var: String,
+}
+
 /// One native Docker action.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DockerAction {
     Build(DockerBuild),
     Tag(DockerTag),
     Push(DockerPush),
+    Login(DockerLogin),
 }
 
 impl DockerAction {
@@ -87,11 +104,12 @@ impl DockerAction {
             DockerAction::Build(_) => "docker.build",
             DockerAction::Tag(_) => "docker.tag",
             DockerAction::Push(_) => "docker.push",
+            DockerAction::Login(_) => "docker.login",
         }
     }
 
     /// Whether it changes the world beyond this machine's daemon: a push does; a build or a tag
-    /// only adds images and names to the local daemon.
+    /// only adds images and names to the local daemon, and a login only checks credentials.
     pub fn mutates(&self) -> bool {
         matches!(self, DockerAction::Push(_))
     }
@@ -103,6 +121,7 @@ impl DockerAction {
                 registry_auth: Some(a),
                 ..
             }) => vec![a.password_var.as_str()],
+            DockerAction::Login(a) => vec![a.password_var.as_str()],
             _ => Vec::new(),
         }
     }
@@ -139,6 +158,10 @@ impl DockerAction {
                 ),
                 None => format!("{key} {}", a.image),
             },
+            DockerAction::Login(a) => format!(
+                "{key} {} as {} (password from ${})",
+                a.registry, a.username, a.password_var
+            ),
         }
     }
 }
@@ -166,6 +189,24 @@ mod tests {
         assert_eq!(push().key(), "docker.push");
         assert!(!build.mutates() && !tag.mutates() && push().mutates());
         assert_eq!(push().secret_vars(), vec!["REGISTRY_TOKEN"]);
+        let login = DockerAction::Login(DockerLogin {
+            registry: "{{ registry }}".into(),
+            username: "AWS".into(),
+            password_var: "ECR_PASSWORD".into(),
+        });
+        assert_eq!(login.key(), "docker.login");
+        assert!(!login.mutates());
+        assert_eq!(login.secret_vars(), vec!["ECR_PASSWORD"]);
+        let f = |s: &str| {
+            s.replace(
+                "{{ registry }}",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            )
+        };
+        assert_eq!(
+            login.filled(&f).describe(),
+            "docker.login 123456789012.dkr.ecr.us-east-1.amazonaws.com as AWS (password from $ECR_PASSWORD)"
+        );
     }
 
     #[test]

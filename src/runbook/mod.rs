@@ -19,8 +19,8 @@ pub use yaml::Pos;
 /// The JSON Schema of the runbook format, for editors.
 pub fn schema() -> serde_json::Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(Runbook)).unwrap_or_default();
-    // The shorthand forms (`gate: true`, `run: "cmd"`, `retries: 3`, checklist strings) are
-    // accepted by the loader; say so in the schema too.
+    // The shorthand forms (`gate: true`, `run: "cmd"`, `retries: 3`, checklist strings,
+    // `aws.identity:` without a value) are accepted by the loader; say so in the schema too.
     if let Some(defs) = schema.get_mut("$defs").and_then(|d| d.as_object_mut()) {
         for (name, short) in [
             (
@@ -33,6 +33,7 @@ pub fn schema() -> serde_json::Value {
                 serde_json::json!({"type": "integer", "minimum": 0}),
             ),
             ("ChecklistItem", serde_json::json!({"type": "string"})),
+            ("AwsIdentity", serde_json::json!({"type": "null"})),
         ] {
             if let Some(def) = defs.get_mut(name) {
                 let full = def.take();

@@ -385,6 +385,30 @@ pub struct Run {
         skip_serializing_if = "Option::is_none"
     )]
     pub secrets_rotate: Option<Spanned<super::aws::SecretsRotate>>,
+    /// Get an ECR login token; its password goes into a secret variable.
+    #[serde(rename = "ecr.login", default, skip_serializing_if = "Option::is_none")]
+    pub ecr_login: Option<Spanned<super::aws::EcrLogin>>,
+    /// Create an ECR repository unless it exists.
+    #[serde(
+        rename = "ecr.ensure_repository",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ecr_ensure_repository: Option<Spanned<super::aws::EcrEnsureRepository>>,
+    /// List an ECR repository's images; check that tags exist (with a digest).
+    #[serde(
+        rename = "ecr.describe_images",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ecr_describe_images: Option<Spanned<super::aws::EcrDescribeImages>>,
+    /// Show the AWS account, identity and region in use (`aws.identity: {}`).
+    #[serde(
+        rename = "aws.identity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub aws_identity: Option<Spanned<super::aws::AwsIdentity>>,
     /// Build an image from a Dockerfile and context.
     #[serde(
         rename = "docker.build",
@@ -406,6 +430,13 @@ pub struct Run {
         skip_serializing_if = "Option::is_none"
     )]
     pub docker_push: Option<Spanned<super::docker::DockerPush>>,
+    /// Check registry credentials with the Docker daemon, as `docker login` does.
+    #[serde(
+        rename = "docker.login",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub docker_login: Option<Spanned<super::docker::DockerLogin>>,
 }
 
 #[derive(Deserialize)]
@@ -447,12 +478,39 @@ struct RunFields {
     secrets_get: Option<Spanned<super::aws::SecretsGet>>,
     #[serde(rename = "secrets.rotate", default)]
     secrets_rotate: Option<Spanned<super::aws::SecretsRotate>>,
+    #[serde(rename = "ecr.login", default)]
+    ecr_login: Option<Spanned<super::aws::EcrLogin>>,
+    #[serde(rename = "ecr.ensure_repository", default)]
+    ecr_ensure_repository: Option<Spanned<super::aws::EcrEnsureRepository>>,
+    #[serde(rename = "ecr.describe_images", default)]
+    ecr_describe_images: Option<Spanned<super::aws::EcrDescribeImages>>,
+    /// Present even when written without a value (`aws.identity:`).
+    #[serde(rename = "aws.identity", default)]
+    aws_identity: Present<Spanned<super::aws::AwsIdentity>>,
     #[serde(rename = "docker.build", default)]
     docker_build: Option<Spanned<super::docker::DockerBuild>>,
     #[serde(rename = "docker.tag", default)]
     docker_tag: Option<Spanned<super::docker::DockerTag>>,
     #[serde(rename = "docker.push", default)]
     docker_push: Option<Spanned<super::docker::DockerPush>>,
+    #[serde(rename = "docker.login", default)]
+    docker_login: Option<Spanned<super::docker::DockerLogin>>,
+}
+
+/// A field whose key, once written, counts as given even with an empty value: `Option` would
+/// read `key:` (null) as absent.
+struct Present<T>(Option<T>);
+
+impl<T> Default for Present<T> {
+    fn default() -> Self {
+        Present(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Present<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(|t| Present(Some(t)))
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
@@ -676,12 +734,16 @@ impl Shorthand for Run {
         "secrets.put",
         "secrets.get",
         "secrets.rotate",
+        "ecr.login",
+        "ecr.ensure_repository",
+        "ecr.describe_images",
+        "aws.identity",
         "docker.build",
         "docker.tag",
         "docker.push",
+        "docker.login",
     ];
-    const EXPECTING: &'static str =
-        "a shell command or a mapping with `shell`, a `kube.*`, `secrets.*` or `docker.*` action";
+    const EXPECTING: &'static str = "a shell command or a mapping with `shell`, a `kube.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action";
     fn from_str<E: de::Error>(v: &str) -> Result<Self, E> {
         // The position of a shorthand command is the position of the `run` value, filled in by
         // the Spanned wrapper around it.
@@ -711,9 +773,14 @@ impl Shorthand for Run {
             secrets_put: f.secrets_put,
             secrets_get: f.secrets_get,
             secrets_rotate: f.secrets_rotate,
+            ecr_login: f.ecr_login,
+            ecr_ensure_repository: f.ecr_ensure_repository,
+            ecr_describe_images: f.ecr_describe_images,
+            aws_identity: f.aws_identity.0,
             docker_build: f.docker_build,
             docker_tag: f.docker_tag,
             docker_push: f.docker_push,
+            docker_login: f.docker_login,
         })
     }
 }
@@ -789,8 +856,8 @@ impl Run {
         self.kube_actions().into_iter().next().map(|(_, a)| a)
     }
 
-    /// Every AWS action given (`secrets.*`), with its position (a valid run has at most one
-    /// action of any kind, and then no `shell`).
+    /// Every AWS action given (`secrets.*`, `ecr.*`, `aws.identity`), with its position (a valid
+    /// run has at most one action of any kind, and then no `shell`).
     pub fn aws_actions(&self) -> Vec<(super::Pos, super::aws::AwsAction)> {
         use super::aws::AwsAction as A;
         let mut out = Vec::new();
@@ -805,6 +872,18 @@ impl Run {
         }
         if let Some(a) = &self.secrets_rotate {
             out.push((a.pos, A::SecretsRotate(a.value.clone())));
+        }
+        if let Some(a) = &self.ecr_login {
+            out.push((a.pos, A::EcrLogin(a.value.clone())));
+        }
+        if let Some(a) = &self.ecr_ensure_repository {
+            out.push((a.pos, A::EcrEnsureRepository(a.value.clone())));
+        }
+        if let Some(a) = &self.ecr_describe_images {
+            out.push((a.pos, A::EcrDescribeImages(a.value.clone())));
+        }
+        if let Some(a) = &self.aws_identity {
+            out.push((a.pos, A::Identity(a.value.clone())));
         }
         out
     }
@@ -821,6 +900,9 @@ impl Run {
         }
         if let Some(a) = &self.docker_push {
             out.push((a.pos, D::Push(a.value.clone())));
+        }
+        if let Some(a) = &self.docker_login {
+            out.push((a.pos, D::Login(a.value.clone())));
         }
         out
     }
@@ -843,16 +925,18 @@ impl Run {
 }
 
 impl Runbook {
-    /// The variables that `secrets.get` steps set: they have no value until such a step runs,
-    /// so the start of a run neither asks for them nor requires them.
+    /// The variables that steps set (`secrets.get`'s `var`, `ecr.login`'s `password_var`): they
+    /// have no value until such a step runs, so the start of a run neither asks for them nor
+    /// requires them.
     pub fn set_by_steps(&self) -> Vec<String> {
         fn steps(s: &[Spanned<Step>], out: &mut Vec<String>) {
             for s in s {
                 for r in [&s.run, &s.undo].into_iter().flatten() {
-                    if let Some(super::aws::AwsAction::SecretsGet(g)) = r.aws()
-                        && !out.contains(&g.var)
+                    if let Some(action) = r.aws()
+                        && let Some(var) = action.sets_var()
+                        && !out.iter().any(|v| v == var)
                     {
-                        out.push(g.var.clone());
+                        out.push(var.to_string());
                     }
                 }
                 if let Some(f) = &s.on_failure {

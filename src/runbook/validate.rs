@@ -444,7 +444,7 @@ impl Checker<'_> {
             self.err(
                 file,
                 run.pos,
-                "`run` needs `shell` (the command to run), a `kube.*`, `secrets.*` or `docker.*` action",
+                "`run` needs `shell` (the command to run), a `kube.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action",
             );
             return;
         };
@@ -558,28 +558,6 @@ impl Checker<'_> {
                 for t in [&a.version_stage, &a.json_key].into_iter().flatten() {
                     ids.push(t);
                 }
-                if !a.var.trim().is_empty() {
-                    let declared = self.runbook.variables.get(a.var.as_str());
-                    match declared {
-                        None => {
-                            let msg = format!(
-                                "`{key}` sets `{}`, which is not a declared variable{}; declare it with `secret: true`",
-                                a.var,
-                                self.did_you_mean(&a.var)
-                            );
-                            self.err(file, pos, msg)
-                        }
-                        Some(v) if !v.secret => self.err(
-                            file,
-                            pos,
-                            format!(
-                                "`{key}` sets `{}`, which is not secret: a secret's value may only go into a variable declared `secret: true`",
-                                a.var
-                            ),
-                        ),
-                        Some(_) => {}
-                    }
-                }
             }
             AwsAction::SecretsRotate(a) => {
                 missing(self, "id", a.id.trim().is_empty());
@@ -605,12 +583,58 @@ impl Checker<'_> {
                     self.check_template(file, pos, v, true);
                 }
             }
+            AwsAction::EcrLogin(a) => {
+                missing(self, "password_var", a.password_var.trim().is_empty());
+                if let Some(id) = a.registry_id.as_deref().filter(|r| !r.contains("{{"))
+                    && !(id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()))
+                {
+                    self.err(
+                        file,
+                        pos,
+                        format!("`{key}` registry_id `{id}` is not a 12-digit account id"),
+                    );
+                }
+                for t in [&a.registry, &a.registry_id].into_iter().flatten() {
+                    ids.push(t);
+                }
+            }
+            AwsAction::EcrEnsureRepository(a) => {
+                missing(self, "name", a.name.trim().is_empty());
+                self.check_repository_name(file, pos, key, &a.name);
+                ids.push(&a.name);
+            }
+            AwsAction::EcrDescribeImages(a) => {
+                missing(self, "repository", a.repository.trim().is_empty());
+                self.check_repository_name(file, pos, key, &a.repository);
+                ids.push(&a.repository);
+                for t in &a.tags {
+                    if t.trim().is_empty() {
+                        self.err(file, pos, format!("`{key}` has an empty tag"));
+                    }
+                    ids.push(t);
+                }
+                if let Some(d) = &a.digest {
+                    if !d.contains("{{") && !is_digest(d) {
+                        self.err(
+                            file,
+                            pos,
+                            format!(
+                                "`{key}` digest `{d}` is not a digest (`sha256:` and 64 hex digits)"
+                            ),
+                        );
+                    }
+                    ids.push(d);
+                }
+            }
+            AwsAction::Identity(_) => {}
         }
-        if let Some(name) = action.reads_var() {
+        if let Some(name) = action.sets_var()
+            && !name.trim().is_empty()
+        {
             match self.runbook.variables.get(name) {
                 None => {
                     let msg = format!(
-                        "`{key}` reads `{name}`, which is not a declared variable{}",
+                        "`{key}` sets `{name}`, which is not a declared variable{}; declare it with `secret: true`",
                         self.did_you_mean(name)
                     );
                     self.err(file, pos, msg)
@@ -619,20 +643,48 @@ impl Checker<'_> {
                     file,
                     pos,
                     format!(
-                        "`{key}` reads `{name}`, which is not secret: declare it `secret: true` (a secret's value is never shown)"
+                        "`{key}` sets `{name}`, which is not secret: a secret's value may only go into a variable declared `secret: true`"
                     ),
                 ),
                 Some(_) => {}
             }
         }
+        // Any variable may be stored (a secret one, or e.g. a captured contract address): the
+        // step never shows the value.
+        if let Some(name) = action.reads_var()
+            && !self.vars.contains_key(name)
+        {
+            let msg = format!(
+                "`{key}` reads `{name}`, which is not a declared or captured variable{}",
+                self.did_you_mean(name)
+            );
+            self.err(file, pos, msg)
+        }
         // Names, descriptions and files may use variables; none may be a secret, which would be
         // shown (and stored in the secret's metadata) in the clear.
-        self.no_secrets_in(
+        let why = if key.starts_with("secrets.") {
+            "names and descriptions are shown in the clear (use `from_var` for a value)"
+        } else {
+            "names, tags and digests are shown in the clear"
+        };
+        self.no_secrets_in(file, pos, key, ids.iter().copied(), why);
+    }
+
+    /// An ECR repository name as written (templates are checked once filled, by ECR).
+    fn check_repository_name(&mut self, file: &Path, pos: Pos, key: &str, name: &str) {
+        static NAME: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+            Regex::new(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+                .expect("a valid pattern")
+        });
+        if name.trim().is_empty() || name.contains("{{") || NAME.is_match(name) {
+            return;
+        }
+        self.err(
             file,
             pos,
-            key,
-            ids.iter().copied(),
-            "names and descriptions are shown in the clear (use `from_var` for a value)",
+            format!(
+                "`{key}`: `{name}` is not an ECR repository name (lowercase letters, digits, `.`, `_`, `-`, and `/` between parts)"
+            ),
         );
     }
 
@@ -652,9 +704,26 @@ impl Checker<'_> {
                 missing("source", a.source.trim().is_empty());
                 missing("target", a.target.trim().is_empty());
             }
-            DockerAction::Push(a) => missing("image", a.image.trim().is_empty()),
+            DockerAction::Push(a) => {
+                missing("image", a.image.trim().is_empty());
+                if let Some(auth) = &a.registry_auth {
+                    missing(
+                        "registry_auth.password_var",
+                        auth.password_var.trim().is_empty(),
+                    );
+                }
+            }
+            DockerAction::Login(a) => {
+                missing("registry", a.registry.trim().is_empty());
+                missing("username", a.username.trim().is_empty());
+                missing("password_var", a.password_var.trim().is_empty());
+            }
         }
-        for name in action.secret_vars() {
+        for name in action
+            .secret_vars()
+            .into_iter()
+            .filter(|n| !n.trim().is_empty())
+        {
             match self.runbook.variables.get(name) {
                 None => {
                     let msg = format!(
@@ -871,6 +940,15 @@ pub fn all_steps(rb: &Runbook) -> Vec<&Step> {
         add(&mut out, &p.validation);
     }
     out
+}
+
+/// `sha256:` and 64 lowercase hex digits.
+fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
 }
 
 fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {

@@ -162,6 +162,26 @@ impl Moto {
         ))
     }
 
+    /// An ECR client for what a test sets up and checks itself.
+    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+        let conf = aws_sdk_ecr::Config::builder()
+            .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecr::config::Region::new("us-east-1"))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        aws_sdk_ecr::Client::from_conf(conf)
+    }
+
     /// An SDK client for checks made by the test itself.
     pub async fn client(&self) -> aws_sdk_secretsmanager::Client {
         let conf = aws_sdk_secretsmanager::Config::builder()

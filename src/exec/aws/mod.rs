@@ -1,10 +1,12 @@
-//! Native AWS steps (`secrets.*`), run through the AWS SDK against the pinned account.
+//! Native AWS steps (`secrets.*`, `ecr.*`, `aws.identity`), run through the AWS SDK against the
+//! pinned account.
 //!
 //! Every step first re-checks the pin ([`crate::cloud::aws::AwsTarget::checked`]): other
 //! credentials or another region block it before anything is sent. An action writes its progress
 //! as lines (masked like any output) that say what happened, never a value; secret values it reads
 //! go back to the engine as secret variables ([`Outcome::secrets`]).
 
+pub mod ecr;
 pub mod secrets;
 
 use std::sync::Arc;
@@ -12,12 +14,14 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::{AwsCall, BoxFuture, Executor, Job, Lines, Outcome, OutputSink, Secret};
-use crate::cloud::aws::AwsTarget;
+use crate::cloud::aws::{AwsTarget, Pin, one_line};
 use crate::runbook::aws::AwsAction;
 
 /// What an action gets: the SDK configuration, the call, and where its output goes.
 pub struct Ctx<'a> {
     pub conf: aws_config::SdkConfig,
+    /// The account and region the step was checked against.
+    pub pin: Pin,
     pub call: &'a AwsCall,
     pub job: &'a Job,
     pub lines: Lines<'a>,
@@ -52,7 +56,7 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs `secrets.*` steps against the pinned AWS account.
+/// Runs `secrets.*`, `ecr.*` and `aws.identity` steps against the pinned AWS account.
 pub struct AwsExec {
     pub target: Arc<AwsTarget>,
 }
@@ -108,8 +112,8 @@ async fn run(
             }
         }
     };
-    let conf = match conf {
-        Ok((conf, _)) => conf,
+    let (conf, pin) = match conf {
+        Ok(checked) => checked,
         Err(e) => {
             outcome.error = Some(e.to_string());
             return outcome;
@@ -117,6 +121,7 @@ async fn run(
     };
     let mut cx = Ctx {
         conf,
+        pin,
         call,
         job,
         lines: Lines::new(sink, job.keep_stdout),
@@ -181,5 +186,29 @@ async fn dispatch(cx: &mut Ctx<'_>, action: &AwsAction) -> Result<(), String> {
         AwsAction::SecretsPut(a) => secrets::put(cx, a).await,
         AwsAction::SecretsGet(a) => secrets::get(cx, a).await,
         AwsAction::SecretsRotate(a) => secrets::rotate(cx, a).await,
+        AwsAction::EcrLogin(a) => ecr::login(cx, a).await,
+        AwsAction::EcrEnsureRepository(a) => ecr::ensure_repository(cx, a).await,
+        AwsAction::EcrDescribeImages(a) => ecr::describe_images(cx, a).await,
+        AwsAction::Identity(_) => identity(cx).await,
     }
+}
+
+/// `aws.identity`: who the credentials are, in the account and region the pin check accepted.
+async fn identity(cx: &mut Ctx<'_>) -> Result<(), String> {
+    let who = aws_sdk_sts::Client::new(&cx.conf)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "asking STS who the credentials are: {}",
+                one_line(&aws_sdk_sts::error::DisplayErrorContext(&e).to_string())
+            )
+        })?;
+    let account = who.account().unwrap_or(cx.pin.account.as_str()).to_string();
+    let arn = who.arn().unwrap_or("unknown").to_string();
+    let region = cx.pin.region.clone();
+    cx.out(format!("account={account} arn={arn} region={region}"))
+        .await;
+    Ok(())
 }

@@ -8,6 +8,7 @@
 
 pub mod context;
 mod image;
+pub mod login;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use crate::runbook::docker::DockerAction;
 pub struct DockerCall {
     pub action: DockerAction,
     /// `(name, value)` of the secret variables the action names (see
-    /// [`DockerAction::secret_vars`]): a push's registry password. Never shown.
+    /// [`DockerAction::secret_vars`]): a push's or a login's registry password. Never shown.
     pub secrets: Vec<(String, String)>,
     /// The runbook's folder: a build's context is relative to it.
     pub workdir: PathBuf,
@@ -217,5 +218,6 @@ async fn dispatch(cx: &mut Ctx<'_>) -> ActionResult {
         DockerAction::Build(a) => image::build(cx, a).await,
         DockerAction::Tag(a) => image::tag(cx, a).await,
         DockerAction::Push(a) => image::push(cx, a).await,
+        DockerAction::Login(a) => login::login(cx, a).await,
     }
 }
