@@ -63,6 +63,10 @@ pub struct GateFlags {
     /// Mark this interrupted step as done without re-running it; may be repeated.
     #[arg(long, value_name = "STEP_ID")]
     pub mark_done: Vec<String>,
+    /// Do not run this phase or step: it is journaled as skipped, by you, via --skip (even a
+    /// step that failed before, on resume); may be repeated.
+    #[arg(long, value_name = "ID")]
+    pub skip: Vec<String>,
     /// Plain line output instead of the interface (always, when there is no terminal).
     #[arg(long)]
     pub headless: bool,
@@ -725,7 +729,7 @@ fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
             };
             let _ = printer.event(&Event::Note(note));
         }
-        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws));
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
         let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
         let result = handle.await;
         if let Err(e) = drove {
@@ -819,6 +823,25 @@ pub fn pin_aws(rb: &Runbook) -> Option<Arc<AwsTarget>> {
     wanted.then(|| Arc::new(AwsTarget::new(rb.targets.aws.as_ref())))
 }
 
+/// Every `--skip` names a phase or a step (of a phase, or its validation) of the runbook.
+fn check_skip(rb: &Runbook, ids: &[String]) -> Result<(), String> {
+    for id in ids {
+        let known = rb.phases.iter().any(|p| {
+            p.id.value == *id
+                || p.steps
+                    .iter()
+                    .chain(&p.validation)
+                    .any(|s| s.id.value == *id)
+        });
+        if !known {
+            return Err(format!(
+                "--skip {id}: the runbook has no phase or step `{id}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn uses_aws(rb: &Runbook) -> bool {
     any_run(rb, &|r| r.aws().is_some())
 }
@@ -842,10 +865,12 @@ fn any_run(rb: &Runbook, is: &dyn Fn(&runbook::Run) -> bool) -> bool {
 fn start_engine(
     spec: RunSpec,
     executor: Router,
+    skip: &[String],
 ) -> (EngineTask, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
     let (ev_tx, ev_rx) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx);
+    let engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx)
+        .skipping(skip.iter().cloned(), "--skip");
     (tokio::spawn(engine.run()), ev_rx, cmd_tx)
 }
 
@@ -914,7 +939,7 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
     let aws = pin_aws(&spec.runbook);
     let rt = runtime();
     let code = rt.block_on(async move {
-        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws));
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
         let mut app = crate::ui::app::App::new(runbook, run_id.clone(), who, theme);
         app.scrollback = gates.scrollback.max(100);
         app.vars = vars;
@@ -964,6 +989,10 @@ fn run(state_dir: &Path, file: &Path, overrides: &[(String, String)], gates: Gat
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(e) = check_skip(&loaded.runbook, &gates.skip) {
+        eprintln!("tollgate: {e}");
+        return exit::USAGE;
+    }
     let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
     let vars = match context::resolve(&loaded.runbook, overrides, &env_lookup, Some(prompt)) {
         Ok(v) => v,
@@ -1039,6 +1068,10 @@ fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(e) = check_skip(&loaded.runbook, &gates.skip) {
+        eprintln!("tollgate: {e}");
+        return exit::USAGE;
+    }
     if loaded.digest != replay.digest {
         eprintln!(
             "tollgate: warning: {} changed since run {run_id} started; finished steps stay finished",

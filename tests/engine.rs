@@ -29,11 +29,23 @@ mod common;
 use common::spec;
 
 fn start_in(dir: tempfile::TempDir, yaml: &str, vars: &[(&str, &str)], replay: bool) -> Run {
+    start_skipping(dir, yaml, vars, replay, &[])
+}
+
+/// [`start_in`] with phases and steps the operator chose not to run (`--skip`).
+fn start_skipping(
+    dir: tempfile::TempDir,
+    yaml: &str,
+    vars: &[(&str, &str)],
+    replay: bool,
+    skip: &[&str],
+) -> Run {
     let spec = spec(dir.path(), yaml, vars, replay);
     let journal = spec.journal.path().to_path_buf();
     let (ev_tx, events) = mpsc::channel(256);
     let (commands, cmd_rx) = mpsc::channel(16);
-    let engine = Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx);
+    let engine = Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx)
+        .skipping(skip.iter().map(|s| s.to_string()), "--skip");
     let handle = tokio::spawn(engine.run());
     Run {
         dir,
@@ -800,4 +812,76 @@ phases:
     assert!(matches!(phase, Event::PhaseStarted { ref title, .. } if title == "Release payment"));
     let step = run.until(|e| matches!(e, Event::StepStarted { .. })).await;
     assert!(matches!(step, Event::StepStarted { ref title, .. } if title == "Restart payment"));
+}
+
+/// `--skip`: a phase and a step not run, each journaled as the operator's decision; on resume, a
+/// step that failed before is skipped instead of asked about, and the run goes on after it.
+#[tokio::test]
+async fn skipped_phases_and_steps_are_decisions_in_the_journal() {
+    let yaml = r#"
+name: skip
+phases:
+  - id: p
+    steps:
+      - id: one
+        run: echo one >> "$runbook_dir/ran"
+      - id: two
+        run: echo two >> "$runbook_dir/ran"
+      - id: three
+        run: echo three >> "$runbook_dir/ran"
+  - id: q
+    steps:
+      - id: four
+        run: echo four >> "$runbook_dir/ran"
+"#;
+    let run = start_skipping(
+        tempfile::tempdir().unwrap(),
+        yaml,
+        &[],
+        false,
+        &["two", "q"],
+    );
+    let (outcome, _, dir, journal) = run.finish().await;
+    assert_eq!(outcome, Outcome::Finished(RunStatus::Succeeded));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ran")).unwrap(),
+        "one\nthree\n"
+    );
+    let skipped: Vec<(String, GateKind, String)> = records(&journal)
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::GateDecided {
+                gate,
+                kind,
+                choice: Choice::Skip,
+                via,
+                ..
+            } => Some((gate, kind, via)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            ("two".into(), GateKind::Step, "--skip".into()),
+            ("q".into(), GateKind::Phase, "--skip".into())
+        ]
+    );
+
+    // Resumed with `two` failed in the first session: skipped, not retried.
+    let yaml2 = yaml.replace("echo two >>", "exit 1; echo two >>");
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = start_in(dir, &yaml2, &[], false);
+    let gate = first.gate().await;
+    assert_eq!(gate.id, "two");
+    first.decide("two", Choice::Abort, None).await;
+    let (outcome, _, dir, _) = first.finish().await;
+    assert_eq!(outcome, Outcome::Finished(RunStatus::Failed));
+    let again = start_skipping(dir, &yaml2, &[], true, &["two"]);
+    let (outcome, _, dir, _) = again.finish().await;
+    assert_eq!(outcome, Outcome::Finished(RunStatus::Succeeded));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ran")).unwrap(),
+        "one\nthree\nfour\n"
+    );
 }

@@ -240,6 +240,9 @@ pub struct Engine {
     aborted: bool,
     /// What each step changed (from the journal and this session), for `kube.revert` and undo.
     changes: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+    /// Phases and steps the operator chose not to run (`--skip`).
+    skip: std::collections::BTreeSet<String>,
+    skip_via: String,
 }
 
 pub fn now_rfc3339() -> String {
@@ -298,7 +301,44 @@ impl Engine {
             executor,
             aborted: false,
             changes,
+            skip: Default::default(),
+            skip_via: String::new(),
         }
+    }
+
+    /// Phases and steps not to run: each is journaled as skipped, with who chose it and `via`
+    /// (e.g. `--skip`) as a decision, when the run reaches it. Ids the runbook lacks are ignored
+    /// (the caller checks them).
+    pub fn skipping(mut self, ids: impl IntoIterator<Item = String>, via: &str) -> Engine {
+        self.skip = ids.into_iter().collect();
+        self.skip_via = via.to_string();
+        self
+    }
+
+    /// Records the operator's choice not to run `id` (a phase or a step), if they made it.
+    async fn skipped_by_choice(&mut self, id: &str, kind: GateKind) -> Result<bool, EngineError> {
+        if !self.skip.contains(id) {
+            return Ok(false);
+        }
+        let who = self.who.clone();
+        let via = self.skip_via.clone();
+        self.record(Record::GateDecided {
+            gate: id.to_string(),
+            kind,
+            choice: Choice::Skip,
+            who: who.clone(),
+            via: via.clone(),
+            note: None,
+        })?;
+        tracing::info!(target: "audit", run_id = %self.run_id, gate = %id, kind = ?kind, choice = Choice::Skip.word(), who = %who, via = %via, "skipped by choice");
+        self.emit(Event::GateDecided {
+            gate: id.to_string(),
+            choice: Choice::Skip,
+            who,
+            via,
+        })
+        .await;
+        Ok(true)
     }
 
     async fn emit(&self, ev: Event) {
@@ -470,7 +510,7 @@ impl Engine {
             ) {
                 return Ok(Flow::Next);
             }
-            if self.when_false(&phase.when) {
+            if self.when_false(&phase.when) || self.skipped_by_choice(&id, GateKind::Phase).await? {
                 self.finish_phase(&id, StepStatus::Skipped).await?;
                 return Ok(Flow::Next);
             }
@@ -622,6 +662,14 @@ impl Engine {
             let id = step.id.value.clone();
             let target = self.failure_target(Some(step), phase);
             let mut pending_failure: Option<String> = None;
+            let finished = matches!(
+                self.replay.steps.get(&id),
+                Some(StepStatus::Succeeded | StepStatus::Skipped)
+            );
+            // Chosen before the run (`--skip`): even a step that failed or was interrupted.
+            if !finished && self.skipped_by_choice(&id, GateKind::Step).await? {
+                return self.skip_step(&id).await;
+            }
             match self.replay.steps.get(&id).copied() {
                 Some(StepStatus::Succeeded | StepStatus::Skipped) => return Ok(Flow::Next),
                 Some(StepStatus::Interrupted) => {
