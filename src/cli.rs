@@ -919,6 +919,18 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         if let Some(replay) = &replay {
             app.seed(replay);
         }
+        let aws_pin = aws.as_ref().map(|t| {
+            app.aws = Some(crate::ui::app::AwsBanner::new(
+                app.runbook.targets.aws.as_ref(),
+            ));
+            // Pinned now if it can be, as a headless run does, so the banner shows the account
+            // before the first gate; AWS steps check again when they run.
+            let early = t.clone();
+            tokio::spawn(async move {
+                let _ = early.checked().await;
+            });
+            t.watch_pin()
+        });
         let link = cluster.as_ref().map(|t| {
             let (ns, namespaces) = namespaces_of(&app.runbook);
             let mut view = crate::ui::cluster::ClusterView::new(t.describe(), ns);
@@ -931,14 +943,18 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         let shown = match (crate::ui::term::enter(), signals()) {
             (Ok((mut terminal, guard)), Ok(signals)) => {
                 let input = ratatui::crossterm::event::EventStream::new();
-                let r = crate::ui::run_loop_with_cluster(
+                let feeds = crate::ui::Feeds {
+                    cluster: link,
+                    aws: aws_pin,
+                };
+                let r = crate::ui::run_loop_with(
                     &mut terminal,
                     &mut app,
                     ev_rx,
                     input,
                     cmd_tx,
                     signals,
-                    link,
+                    feeds,
                 )
                 .await;
                 drop(guard);

@@ -15,7 +15,7 @@ use tollgate::engine::{
     Command, Engine, EngineError, Event, Outcome, RunSpec, RunStatus, StepStatus,
 };
 use tollgate::theme::Theme;
-use tollgate::ui::app::{Action, App, RunState};
+use tollgate::ui::app::{Action, App, AwsBanner, RunState};
 use tollgate::ui::render;
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -563,4 +563,34 @@ phases:
     t.gate_seen();
     t.key(KeyCode::Char('m')).await;
     assert_eq!(t.finish().await, Outcome::Finished(RunStatus::Succeeded));
+}
+
+#[tokio::test]
+async fn the_banner_shows_the_aws_account_and_region() {
+    let mut t = Tui::start(DEPLOY, "dark");
+    let banner = |screen: &str| screen.lines().nth(1).unwrap_or_default().to_string();
+    // No AWS in the run: nothing about it.
+    assert!(!banner(&t.screen(160, 45)).contains("aws"));
+    t.app.aws = Some(AwsBanner::new(t.app.runbook.targets.aws.as_ref()));
+    let line = banner(&t.screen(160, 45));
+    assert!(
+        line.contains("· aws 123456789012/us-east-1 (not pinned yet) "),
+        "{line}"
+    );
+    t.app.on_aws_pin("123456789012".into(), "us-east-1".into());
+    let screen = t.screen(160, 45);
+    let line = banner(&screen);
+    assert!(line.contains("· aws 123456789012/us-east-1 "), "{line}");
+    assert!(!line.contains("not pinned"), "{line}");
+    assert!(
+        t.app
+            .recent
+            .back()
+            .is_some_and(|e| e.ends_with("aws account 123456789012 region us-east-1")),
+        "{:?}",
+        t.app.recent
+    );
+    snap!("aws_pinned", screen);
+    // A runbook with AWS steps and no `targets.aws`: nothing to show until pinned.
+    assert_eq!(AwsBanner::new(None).text(), "not pinned yet");
 }

@@ -106,6 +106,48 @@ pub struct GateDialog {
     pub message: Option<String>,
 }
 
+/// The AWS account and region the banner shows, for a run with `targets.aws` or AWS steps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsBanner {
+    /// What the runbook names (`targets.aws`), empty where it names nothing: shown until pinned.
+    pub wanted_account: String,
+    pub wanted_region: String,
+    /// The account and region pinned at the first AWS call.
+    pub pinned: Option<(String, String)>,
+}
+
+impl AwsBanner {
+    pub fn new(wanted: Option<&crate::runbook::AwsTarget>) -> AwsBanner {
+        AwsBanner {
+            wanted_account: wanted.map(|w| w.account.clone()).unwrap_or_default(),
+            wanted_region: wanted.map(|w| w.region.clone()).unwrap_or_default(),
+            pinned: None,
+        }
+    }
+
+    /// `123456789012/us-east-1` once pinned; before, what the runbook names, or that nothing is.
+    pub fn text(&self) -> String {
+        if let Some((account, region)) = &self.pinned {
+            return format!("{account}/{region}");
+        }
+        if self.wanted_account.is_empty() && self.wanted_region.is_empty() {
+            return "not pinned yet".into();
+        }
+        let or_unknown = |s: &str| {
+            if s.is_empty() {
+                "?".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        format!(
+            "{}/{} (not pinned yet)",
+            or_unknown(&self.wanted_account),
+            or_unknown(&self.wanted_region)
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunState {
     Running,
@@ -189,6 +231,8 @@ pub struct App {
     pub vars: Vars,
     /// The pods and logs panes, when the run has a cluster.
     pub cluster: Option<super::cluster::ClusterView>,
+    /// The AWS account and region, when the run has anything to do with AWS.
+    pub aws: Option<AwsBanner>,
     /// The wall clock at the last draw (pod ages).
     pub wall_clock: chrono::DateTime<chrono::Utc>,
     /// A fixed wall clock (tests' snapshots).
@@ -255,6 +299,7 @@ impl App {
             gate_guard: GATE_GUARD,
             vars: Vars::default(),
             cluster: None,
+            aws: None,
             wall_clock: chrono::Utc::now(),
             frozen_clock: None,
         }
@@ -417,6 +462,20 @@ impl App {
             c.on_msg(m);
             self.dirty = true;
         }
+    }
+
+    /// The AWS account and region were pinned (at the start, or by the first AWS step).
+    pub fn on_aws_pin(&mut self, account: String, region: String) {
+        let pin = Some((account, region));
+        let Some(a) = self.aws.as_mut().filter(|a| a.pinned != pin) else {
+            return;
+        };
+        a.pinned = pin;
+        if let Some((account, region)) = &a.pinned {
+            let text = format!("aws account {account} region {region}");
+            self.note(text);
+        }
+        self.dirty = true;
     }
 
     pub fn on_engine(&mut self, ev: Event) {

@@ -221,6 +221,12 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
             .spans
             .push(Span::styled(format!("· kube {} ", c.context), t.banner));
     }
+    if let Some(a) = &app.aws {
+        // The AWS account and region steps run against: pinned, or what is still awaited.
+        second
+            .spans
+            .push(Span::styled(format!("· aws {} ", a.text()), t.banner));
+    }
     let p = Paragraph::new(vec![Line::from(first), second]).style(t.banner);
     f.render_widget(p, area);
 }
