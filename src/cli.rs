@@ -644,7 +644,7 @@ fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> {
     let _ = write!(err, "{name}{desc}{hint}: ");
     let _ = err.flush();
     let line = if var.secret {
-        read_hidden()
+        headless::read_hidden()
     } else {
         let mut s = String::new();
         std::io::stdin().read_line(&mut s).ok().map(|_| s)
@@ -654,25 +654,6 @@ fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> {
         return var.default.as_ref().map(|d| d.value.clone());
     }
     Some(line)
-}
-
-fn read_hidden() -> Option<String> {
-    let fd = libc::STDIN_FILENO;
-    // SAFETY: termios calls on stdin with a zeroed struct filled by tcgetattr.
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
-    let saved = term;
-    if ok {
-        term.c_lflag &= !libc::ECHO;
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
-    }
-    let mut s = String::new();
-    let r = std::io::stdin().read_line(&mut s);
-    if ok {
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-    }
-    eprintln!();
-    r.ok().map(|_| s)
 }
 
 fn approvals(gates: &GateFlags, who: &str) -> Approvals {

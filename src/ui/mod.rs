@@ -129,14 +129,18 @@ where
         tokio::select! {
             ev = engine.recv(), if engine_open => match ev {
                 Some(ev) => {
-                    let opens_gate = matches!(ev, Event::GateReached(_));
+                    let opens_gate =
+                        matches!(ev, Event::GateReached(_) | Event::ValueRequested(_));
                     app.on_engine(ev);
                     let mut n = 0;
                     let batch_start = Instant::now();
                     while n < BATCH && batch_start.elapsed() < BATCH_TIME {
                         match engine.try_recv() {
                             Ok(ev) => {
-                                let gate = matches!(ev, Event::GateReached(_));
+                                let gate = matches!(
+                                    ev,
+                                    Event::GateReached(_) | Event::ValueRequested(_)
+                                );
                                 app.on_engine(ev);
                                 if gate {
                                     flush_input(&mut input).await;
