@@ -650,7 +650,7 @@ fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> {
     let _ = write!(err, "{name}{desc}{hint}: ");
     let _ = err.flush();
     let line = if var.secret {
-        read_hidden()
+        headless::read_hidden()
     } else {
         let mut s = String::new();
         std::io::stdin().read_line(&mut s).ok().map(|_| s)
@@ -660,25 +660,6 @@ fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> {
         return var.default.as_ref().map(|d| d.value.clone());
     }
     Some(line)
-}
-
-fn read_hidden() -> Option<String> {
-    let fd = libc::STDIN_FILENO;
-    // SAFETY: termios calls on stdin with a zeroed struct filled by tcgetattr.
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
-    let saved = term;
-    if ok {
-        term.c_lflag &= !libc::ECHO;
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
-    }
-    let mut s = String::new();
-    let r = std::io::stdin().read_line(&mut s);
-    if ok {
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-    }
-    eprintln!();
-    r.ok().map(|_| s)
 }
 
 fn approvals(gates: &GateFlags, who: &str) -> Approvals {
@@ -946,6 +927,18 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         if let Some(replay) = &replay {
             app.seed(replay);
         }
+        let aws_pin = aws.as_ref().map(|t| {
+            app.aws = Some(crate::ui::app::AwsBanner::new(
+                app.runbook.targets.aws.as_ref(),
+            ));
+            // Pinned now if it can be, as a headless run does, so the banner shows the account
+            // before the first gate; AWS steps check again when they run.
+            let early = t.clone();
+            tokio::spawn(async move {
+                let _ = early.checked().await;
+            });
+            t.watch_pin()
+        });
         let link = cluster.as_ref().map(|t| {
             let (ns, namespaces) = namespaces_of(&app.runbook);
             let mut view = crate::ui::cluster::ClusterView::new(t.describe(), ns);
@@ -958,14 +951,18 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         let shown = match (crate::ui::term::enter(), signals()) {
             (Ok((mut terminal, guard)), Ok(signals)) => {
                 let input = ratatui::crossterm::event::EventStream::new();
-                let r = crate::ui::run_loop_with_cluster(
+                let feeds = crate::ui::Feeds {
+                    cluster: link,
+                    aws: aws_pin,
+                };
+                let r = crate::ui::run_loop_with(
                     &mut terminal,
                     &mut app,
                     ev_rx,
                     input,
                     cmd_tx,
                     signals,
-                    link,
+                    feeds,
                 )
                 .await;
                 drop(guard);

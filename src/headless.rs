@@ -6,9 +6,9 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use tokio::sync::mpsc;
 
 use crate::engine::{
-    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus,
+    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus, ValueRequest,
 };
-use crate::exec::Stream;
+use crate::exec::{Secret, Stream};
 
 /// How gates are answered when nobody is asked.
 #[derive(Clone, Debug, Default)]
@@ -234,6 +234,13 @@ impl<W: Write> Printer<W> {
                 }
                 Ok(())
             }
+            Event::ValueRequested(req) => self.line(
+                "??",
+                &format!(
+                    "step {} asks for a value, typed at a prompt and not shown: {} ({})",
+                    req.step, req.prompt, req.purpose
+                ),
+            ),
             Event::GateDecided {
                 gate,
                 choice,
@@ -392,6 +399,78 @@ fn ask(req: &GateRequest, who: &str) -> Option<Decision> {
     }
 }
 
+/// The echo of the terminal on stdin, off until dropped.
+pub struct NoEcho {
+    saved: Option<libc::termios>,
+}
+
+impl NoEcho {
+    pub fn start() -> NoEcho {
+        let fd = libc::STDIN_FILENO;
+        // SAFETY: termios calls on stdin with a zeroed struct filled by tcgetattr.
+        let mut term: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
+            return NoEcho { saved: None };
+        }
+        let saved = term;
+        term.c_lflag &= !libc::ECHO;
+        // SAFETY: as above, with the struct tcgetattr filled.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
+        NoEcho { saved: Some(saved) }
+    }
+}
+
+impl Drop for NoEcho {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            // SAFETY: restores what tcgetattr returned.
+            unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved) };
+        }
+    }
+}
+
+/// Reads a line from stdin without echo; `None` at the end of input.
+pub fn read_hidden() -> Option<String> {
+    let quiet = NoEcho::start();
+    let line = read_line();
+    drop(quiet);
+    eprintln!();
+    line
+}
+
+/// A line from stdin without its line end; `None` at the end of input.
+fn read_line() -> Option<String> {
+    let mut s = String::new();
+    match io::stdin().lock().read_line(&mut s) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(s.trim_end_matches(['\n', '\r']).to_string()),
+    }
+}
+
+/// The reason a prompt cannot be answered without a terminal.
+pub const NO_TERMINAL: &str = "needs a value typed at a prompt; no terminal";
+
+/// Asks on the terminal for a value without echo: the value, or why there is none. Ctrl-C
+/// aborts the step; the echo is back on whatever happens.
+async fn ask_value(req: &ValueRequest) -> Option<Result<Secret, String>> {
+    // The echo goes off before the prompt shows, so nothing typed after it is echoed.
+    let quiet = NoEcho::start();
+    let mut err = io::stderr();
+    let _ = write!(err, "{} (typed, not shown): ", req.prompt);
+    let _ = err.flush();
+    let reading = tokio::task::spawn_blocking(read_line);
+    let answer = tokio::select! {
+        line = reading => Some(match line.ok().flatten() {
+            Some(v) => Ok(Secret(v)),
+            None => Err("no value was typed (end of input); nothing was stored".to_string()),
+        }),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    drop(quiet);
+    let _ = writeln!(err);
+    answer
+}
+
 /// How long the printer waits for more output before writing what it has.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
@@ -448,6 +527,35 @@ pub async fn drive<W: Write>(
             }
         };
         out.run(|p| p.event(&ev));
+        if let Event::ValueRequested(req) = &ev {
+            out.run(|p| p.flush());
+            let value = if interactive {
+                // A signal at the prompt aborts the step, as it does while a step runs; the
+                // prompt is dropped, and the echo back on.
+                let asked = tokio::select! {
+                    answer = ask_value(req) => answer,
+                    _ = term.recv() => None,
+                    _ = hup.recv() => None,
+                };
+                match asked {
+                    Some(v) => v,
+                    None => {
+                        out.run(|p| p.line("!!", "interrupted at the prompt: aborting"));
+                        let _ = commands.send(Command::Abort).await;
+                        continue;
+                    }
+                }
+            } else {
+                Err(NO_TERMINAL.to_string())
+            };
+            let _ = commands
+                .send(Command::Value {
+                    step: req.step.clone(),
+                    value,
+                })
+                .await;
+            continue;
+        }
         if let Event::GateReached(req) = &ev {
             out.run(|p| p.flush());
             let decision = match approvals.decide(req) {

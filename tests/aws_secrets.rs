@@ -4,9 +4,9 @@
 mod common;
 
 use base64::Engine as _;
-use common::moto::{Finished, MOTO_ACCOUNT, Moto, run_in};
+use common::moto::{Finished, MOTO_ACCOUNT, Moto, run_in, run_typing_in};
 use tollgate::engine::journal::Record;
-use tollgate::engine::{Outcome, RunStatus};
+use tollgate::engine::{Event, Outcome, RunStatus, ValueRequest};
 
 fn target(account: &str) -> tollgate::runbook::AwsTarget {
     tollgate::runbook::AwsTarget {
@@ -243,6 +243,104 @@ async fn put_from_a_variable_and_a_file_then_get_reaches_a_later_step_only_throu
     }
     assert_hidden(&f, jwt);
     assert_hidden(&f, from_file);
+}
+
+/// A value typed at the masked prompt (answered here as a view would) lands in AWS, is masked in
+/// everything shown from then on (a later step that prints it literally shows the mask), and is
+/// in no event nor the journal. Declined, the step fails saying why and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_from_a_masked_prompt_stores_the_typed_value_and_shows_it_nowhere() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let typed = "typed-webhook-Kx81-secret";
+    // A later step comes by the value some other way and prints it.
+    std::fs::write(dir.path().join("leak.txt"), typed).unwrap();
+    let yaml = runbook(
+        MOTO_ACCOUNT,
+        "",
+        r#"      - id: put-typed
+        run:
+          secrets.put:
+            id: "labelmint/{{ env }}/webhook-token"
+            prompt: "The new webhook token for {{ env }}"
+            description: the webhook's token
+      - id: echo
+        run: 'echo "leaked: $(cat leak.txt)"'
+"#,
+    );
+    let f = run_typing_in(
+        dir.path(),
+        &yaml,
+        moto.target(Some(&target(MOTO_ACCOUNT))),
+        &[],
+        &[("put-typed", typed)],
+    )
+    .await;
+    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert_eq!(
+        value_of(&moto, "labelmint/production/webhook-token").await,
+        typed
+    );
+    let asked: Vec<&ValueRequest> = f
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ValueRequested(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [&ValueRequest {
+            step: "put-typed".into(),
+            prompt: "The new webhook token for production".into(),
+            purpose: "secrets.put labelmint/production/webhook-token".into(),
+        }]
+    );
+    // The command shown names the prompt, never a value.
+    let started = f.events.iter().find_map(|e| match e {
+        Event::StepStarted { step, command, .. } if step == "put-typed" => Some(command.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        started.as_deref(),
+        Some(
+            "secrets.put labelmint/production/webhook-token from a masked prompt (\"The new webhook token for production\") description=\"the webhook's token\""
+        )
+    );
+    assert!(
+        f.output
+            .contains("created labelmint/production/webhook-token (version "),
+        "{}",
+        f.output
+    );
+    assert!(f.output.contains("leaked: ••••••"), "{}", f.output);
+    assert_hidden(&f, typed);
+
+    // Declined at the prompt: the step fails saying so, and nothing is stored.
+    std::fs::create_dir_all(dir.path().join("declined")).unwrap();
+    let declined = run_typing_in(
+        &dir.path().join("declined"),
+        &runbook(
+            MOTO_ACCOUNT,
+            "",
+            r#"      - id: put-typed
+        run:
+          secrets.put: { id: labelmint/production/other-token, prompt: "Another token" }
+"#,
+        ),
+        moto.target(Some(&target(MOTO_ACCOUNT))),
+        &[],
+        &[],
+    )
+    .await;
+    assert!(!succeeded(&declined), "{:?}", declined.outcome);
+    assert_eq!(
+        declined.error_of("put-typed").as_deref(),
+        Some("secrets.put labelmint/production/other-token: the test types nothing here")
+    );
+    let listed = moto.client().await.list_secrets().send().await.unwrap();
+    assert_eq!(listed.secret_list().len(), 1, "{listed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -388,3 +388,74 @@ phases:
         })
     );
 }
+
+/// A `secrets.put` that asks for a value typed at a masked prompt fails, saying so, when there is
+/// no terminal to type it at: no value is guessed, and AWS is never called for it.
+#[test]
+fn a_masked_prompt_without_a_terminal_fails_the_step() {
+    let env = Env::new();
+    let runbook = env.tmp.path().join("prompt.yaml");
+    std::fs::write(
+        &runbook,
+        r#"
+name: typed token
+targets:
+  aws: { account: "123456789012", region: us-east-1 }
+phases:
+  - id: p
+    gate: true
+    steps:
+      - id: put
+        run:
+          secrets.put: { id: app/token, prompt: "The API token" }
+      - id: after
+        run: echo after
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("--state-dir")
+        .arg(env.state())
+        .args(["run", "--headless", "--approve-all"])
+        .arg(&runbook)
+        // Nothing answers here: the pin at the start fails at once, and says so.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "?? step put asks for a value, typed at a prompt and not shown: The API token (secrets.put app/token)"
+        ),
+        "{stdout}"
+    );
+    let failed = stdout
+        .lines()
+        .find(|l| l.contains("!! step put failed"))
+        .unwrap_or_else(|| panic!("no failure line:\n{stdout}"));
+    assert!(
+        failed.ends_with(": secrets.put app/token: needs a value typed at a prompt; no terminal"),
+        "{failed}"
+    );
+    assert!(!stdout.contains("step after"), "{stdout}");
+    let (_, records) = env.only_run();
+    assert!(
+        records.iter().any(|r| matches!(
+            r,
+            Record::RunFinished {
+                status: RunStatus::Failed
+            }
+        )),
+        "{records:?}"
+    );
+}

@@ -14,8 +14,9 @@ use tollgate::engine::journal;
 use tollgate::engine::{
     Command, Engine, EngineError, Event, Outcome, RunSpec, RunStatus, StepStatus,
 };
+use tollgate::exec::{BoxFuture, Executor, Job, OutputSink, Stream};
 use tollgate::theme::Theme;
-use tollgate::ui::app::{Action, App, RunState};
+use tollgate::ui::app::{Action, App, AwsBanner, RunState};
 use tollgate::ui::render;
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -36,12 +37,16 @@ fn spec(dir: &std::path::Path, yaml: &str) -> RunSpec {
 
 impl Tui {
     fn start(yaml: &str, theme: &str) -> Tui {
+        Tui::start_with(yaml, theme, Arc::new(tollgate::exec::shell::Shell))
+    }
+
+    fn start_with(yaml: &str, theme: &str, executor: Arc<dyn Executor>) -> Tui {
         let dir = tempfile::tempdir().unwrap();
         let spec = spec(dir.path(), yaml);
         let runbook = spec.runbook.clone();
         let (ev_tx, events) = mpsc::channel(1024);
         let (commands, cmd_rx) = mpsc::channel(16);
-        let engine = Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx);
+        let engine = Engine::new(spec, executor, ev_tx, cmd_rx);
         let handle = Some(tokio::spawn(engine.run()));
         let app = App::new(
             runbook,
@@ -100,6 +105,9 @@ impl Tui {
     fn gate_seen(&mut self) {
         if let Some(g) = self.app.gate.as_mut() {
             g.opened = Instant::now() - Duration::from_secs(1);
+        }
+        if let Some(p) = self.app.prompt.as_mut() {
+            p.opened = Instant::now() - Duration::from_secs(1);
         }
     }
 
@@ -563,4 +571,149 @@ phases:
     t.gate_seen();
     t.key(KeyCode::Char('m')).await;
     assert_eq!(t.finish().await, Outcome::Finished(RunStatus::Succeeded));
+}
+
+#[tokio::test]
+async fn the_banner_shows_the_aws_account_and_region() {
+    let mut t = Tui::start(DEPLOY, "dark");
+    let banner = |screen: &str| screen.lines().nth(1).unwrap_or_default().to_string();
+    // No AWS in the run: nothing about it.
+    assert!(!banner(&t.screen(160, 45)).contains("aws"));
+    t.app.aws = Some(AwsBanner::new(t.app.runbook.targets.aws.as_ref()));
+    let line = banner(&t.screen(160, 45));
+    assert!(
+        line.contains("· aws 123456789012/us-east-1 (not pinned yet) "),
+        "{line}"
+    );
+    t.app.on_aws_pin("123456789012".into(), "us-east-1".into());
+    let screen = t.screen(160, 45);
+    let line = banner(&screen);
+    assert!(line.contains("· aws 123456789012/us-east-1 "), "{line}");
+    assert!(!line.contains("not pinned"), "{line}");
+    assert!(
+        t.app
+            .recent
+            .back()
+            .is_some_and(|e| e.ends_with("aws account 123456789012 region us-east-1")),
+        "{:?}",
+        t.app.recent
+    );
+    snap!("aws_pinned", screen);
+    // A runbook with AWS steps and no `targets.aws`: nothing to show until pinned.
+    assert_eq!(AwsBanner::new(None).text(), "not pinned yet");
+}
+
+/// Stands in for the AWS executor: keeps the value typed at the prompt, and echoes it back as a
+/// careless command would.
+struct Keeper(std::sync::Mutex<Vec<String>>);
+
+impl Executor for Keeper {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        sink: &'a OutputSink,
+        _cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> BoxFuture<'a, tollgate::exec::Outcome> {
+        Box::pin(async move {
+            let typed = job
+                .aws
+                .as_ref()
+                .and_then(|c| {
+                    c.secret_values
+                        .iter()
+                        .find(|(n, _)| n == tollgate::exec::TYPED)
+                })
+                .map(|(_, v)| v.0.clone())
+                .unwrap_or_default();
+            sink.send(Stream::Stdout, format!("stored {typed}\n")).await;
+            self.0.lock().unwrap().push(typed);
+            tollgate::exec::Outcome {
+                exit_code: Some(0),
+                ..Default::default()
+            }
+        })
+    }
+}
+
+const TYPED_SECRET: &str = r#"
+name: typed secret
+targets:
+  aws: { account: "123456789012", region: us-east-1 }
+phases:
+  - id: p
+    steps:
+      - id: store
+        title: Store the new token
+        run:
+          secrets.put: { id: app/token, prompt: "The new API token" }
+"#;
+
+#[tokio::test]
+async fn a_masked_prompt_shows_bullets_only_and_hands_the_value_to_the_step() {
+    let typed = "hunter2-Zq9-typed";
+    let keeper = Arc::new(Keeper(Default::default()));
+    let mut t = Tui::start_with(TYPED_SECRET, "dark", keeper.clone());
+    t.until("the prompt", |a| a.prompt.is_some()).await;
+    let screen = t.screen(120, 30);
+    assert!(screen.contains("SECRET VALUE"), "{screen}");
+    assert!(screen.contains("The new API token"), "{screen}");
+    assert!(screen.contains("waiting for a value"), "{screen}");
+    // A key typed before the dialog could be read is not part of the value.
+    t.key(KeyCode::Char('a')).await;
+    assert_eq!(t.app.prompt.as_ref().unwrap().typed_len(), 0);
+    t.gate_seen();
+    t.type_text(typed).await;
+    t.key(KeyCode::Backspace).await;
+    t.type_text("d").await;
+    let screen = t.screen(120, 30);
+    let bullets = "•".repeat(typed.chars().count());
+    assert!(screen.contains(&format!("value: {bullets}▏")), "{screen}");
+    assert!(screen.contains("17 characters"), "{screen}");
+    assert!(!screen.contains(typed), "{screen}");
+    // Neither the screen nor any state's debug text holds the value.
+    assert!(!format!("{:?}", t.app.prompt).contains(typed));
+    snap!("value_prompt", screen);
+    t.key(KeyCode::Enter).await;
+    assert!(t.app.prompt.is_none());
+    t.until("the run ends", |a| matches!(a.state, RunState::Finished(_)))
+        .await;
+    assert_eq!(*keeper.0.lock().unwrap(), [typed.to_string()]);
+    assert_eq!(t.app.step_status("store"), StepStatus::Succeeded);
+    // The step echoed the value: what arrived was masked.
+    let screen = t.screen(120, 30);
+    assert!(screen.contains("stored ••••••"), "{screen}");
+    assert!(!screen.contains(typed), "{screen}");
+}
+
+#[tokio::test]
+async fn esc_at_a_masked_prompt_fails_the_step_and_stores_nothing() {
+    let keeper = Arc::new(Keeper(Default::default()));
+    let mut t = Tui::start_with(TYPED_SECRET, "dark", keeper.clone());
+    t.until("the prompt", |a| a.prompt.is_some()).await;
+    t.gate_seen();
+    t.type_text("half-typed").await;
+    // Pasted text is typed too, without its final line end.
+    t.app.on_input(TermEvent::Paste("-more\r\n".into()));
+    assert_eq!(t.app.prompt.as_ref().unwrap().typed_len(), 15);
+    t.key(KeyCode::Esc).await;
+    assert!(t.app.prompt.is_none());
+    t.until("the failure dialog", |a| a.gate.is_some()).await;
+    let screen = t.screen(160, 45);
+    assert!(
+        screen.contains(
+            "secrets.put app/token: no value was typed (Esc at the prompt); nothing was stored"
+        ),
+        "{screen}"
+    );
+    assert!(!screen.contains("half-typed"), "{screen}");
+    assert_eq!(t.app.step_status("store"), StepStatus::Failed);
+    // Retry asks again.
+    t.gate_seen();
+    t.key(KeyCode::Char('t')).await;
+    t.until("the prompt again", |a| a.prompt.is_some()).await;
+    t.gate_seen();
+    t.type_text("second-try-value").await;
+    t.key(KeyCode::Enter).await;
+    assert_eq!(t.finish().await, Outcome::Finished(RunStatus::Succeeded));
+    assert_eq!(*keeper.0.lock().unwrap(), ["second-try-value".to_string()]);
 }

@@ -61,6 +61,8 @@ pub struct AwsTarget {
     overrides: Overrides,
     conf: tokio::sync::OnceCell<SdkConfig>,
     pin: Mutex<Option<Pin>>,
+    /// The pin as it is taken, for views that show it (the interface's banner).
+    pin_seen: tokio::sync::watch::Sender<Option<Pin>>,
 }
 
 /// The SDK's HTTP client: rustls with the ring provider (the one kube uses too).
@@ -85,7 +87,13 @@ impl AwsTarget {
             overrides,
             conf: tokio::sync::OnceCell::new(),
             pin: Mutex::new(None),
+            pin_seen: tokio::sync::watch::channel(None).0,
         }
+    }
+
+    /// The pin now and whenever it is taken (once: it never changes after).
+    pub fn watch_pin(&self) -> tokio::sync::watch::Receiver<Option<Pin>> {
+        self.pin_seen.subscribe()
     }
 
     /// The pin so far (none before the first AWS step).
@@ -213,6 +221,7 @@ impl AwsTarget {
         }
         if pin.is_none() {
             *pin = Some(found.clone());
+            self.pin_seen.send_replace(Some(found.clone()));
         }
         Ok((conf, found))
     }

@@ -37,6 +37,11 @@ impl Vars {
         self.values.insert(name.to_string(), Var { value, secret });
     }
 
+    /// Masks `value` from now on, like a secret variable's, without keeping it.
+    pub fn mask_value(&mut self, value: &str) {
+        self.masker.add(value);
+    }
+
     pub fn masker(&self) -> &Masker {
         &self.masker
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::exec::{AwsCall, Executor, Job, KubeCall, OutputSink, Stream};
+use crate::exec::{AwsCall, Executor, Job, KubeCall, OutputSink, Secret, Stream};
 use crate::runbook::kube::KubeAction;
 use crate::runbook::{ChecklistItem, Gate, OnFailure, Phase, Runbook, Step, vars};
 use context::Vars;
@@ -116,9 +116,26 @@ pub struct Decision {
     pub typed: Option<String>,
 }
 
+/// A step asks a person for a value typed at a masked prompt (`secrets.put` with `prompt`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueRequest {
+    /// The step that asks.
+    pub step: String,
+    /// The text to show.
+    pub prompt: String,
+    /// What the value is for, e.g. `secrets.put labelmint/production/jwt-secret`.
+    pub purpose: String,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     Decide(Decision),
+    /// The answer to a [`ValueRequest`] of step `step`: the value typed, or why there is none
+    /// (the step then fails with that reason).
+    Value {
+        step: String,
+        value: Result<Secret, String>,
+    },
     /// Stop the running step (its whole process group) and end the run as aborted.
     Abort,
     /// The view cannot decide the open gate: stop here, resumable.
@@ -141,6 +158,9 @@ pub enum Event {
         status: StepStatus,
     },
     GateReached(GateRequest),
+    /// A running step waits for a value typed at a masked prompt: answered by
+    /// [`Command::Value`].
+    ValueRequested(ValueRequest),
     GateDecided {
         gate: String,
         choice: Choice,
@@ -207,6 +227,13 @@ pub enum EngineError {
 enum Flow {
     Next,
     Stop(Outcome),
+}
+
+/// Why a prompt got no value.
+enum Unanswered {
+    Aborted,
+    /// The view could not ask, or the person declined: the reason.
+    No(String),
 }
 
 /// Everything a run needs to start or resume.
@@ -921,6 +948,8 @@ impl Engine {
                         .decided(&req, Choice::Abort, self.who.clone(), "abort".into(), None)
                         .await;
                 }
+                // An answer to a prompt that is no longer open.
+                Some(Command::Value { .. }) => {}
                 Some(Command::Decide(d)) => {
                     let refusal = if d.gate != req.id {
                         Some(format!("the open gate is `{}`, not `{}`", req.id, d.gate))
@@ -1099,8 +1128,10 @@ impl Engine {
         let backoff = retries.and_then(|r| r.backoff).unwrap_or(2.0);
         let first = self.replay.attempts.get(&id).copied().unwrap_or(0);
         let mut last_error = String::new();
+        // A value typed at a prompt serves this step's retries; a retry chosen at the failure
+        // gate asks again.
+        let mut typed: Option<Secret> = None;
         for attempt in 1..=max {
-            let job = self.job(step);
             self.record(Record::StepStarted {
                 step: id.clone(),
                 attempt: first + attempt,
@@ -1118,6 +1149,39 @@ impl Engine {
             })
             .await;
             let started = Instant::now();
+            if typed.is_none()
+                && let Some((req, what)) = self.value_request(step)
+            {
+                match self.ask_value(req).await {
+                    Ok(value) => typed = Some(value),
+                    Err(why) => {
+                        let (error, attempt) = match why {
+                            Unanswered::Aborted => {
+                                ("aborted by the operator".to_string(), Attempt::Aborted)
+                            }
+                            Unanswered::No(why) => {
+                                let e = format!("{what}: {why}");
+                                (e.clone(), Attempt::Failed(e))
+                            }
+                        };
+                        self.finish_step(
+                            &id,
+                            StepStatus::Failed,
+                            None,
+                            started.elapsed(),
+                            Some(error),
+                        )
+                        .await?;
+                        // Not retried by itself: nothing was tried.
+                        return Ok(attempt);
+                    }
+                }
+            }
+            let mut job = self.job(step);
+            if let (Some(value), Some(call)) = (&typed, job.aws.as_mut()) {
+                call.secret_values
+                    .push((crate::exec::TYPED.to_string(), value.clone()));
+            }
             let sink = OutputSink {
                 step: id.clone(),
                 events: self.events.clone(),
@@ -1144,7 +1208,7 @@ impl Engine {
                             })
                             .await;
                         }
-                        Some(Command::Pause(_)) => {}
+                        Some(Command::Pause(_) | Command::Value { .. }) => {}
                     },
                 }
             };
@@ -1226,6 +1290,78 @@ impl Engine {
             }
         }
         Ok(Attempt::Failed(last_error))
+    }
+
+    /// What a step asks to be typed at a masked prompt (a `secrets.put` with `prompt`), and
+    /// what its failure is called (`secrets.put ID`).
+    fn value_request(&self, step: &Step) -> Option<(ValueRequest, String)> {
+        let action = step.run.as_ref()?.aws()?.filled(&|s| self.vars.render(s));
+        let crate::runbook::aws::AwsAction::SecretsPut(put) = &action else {
+            return None;
+        };
+        let prompt = put.prompt.clone()?;
+        let what = format!("{} {}", action.key(), put.id);
+        Some((
+            ValueRequest {
+                step: step.id.value.clone(),
+                prompt,
+                purpose: what.clone(),
+            },
+            what,
+        ))
+    }
+
+    /// Asks the view for a value typed at a masked prompt and waits for it. The value is masked
+    /// from then on, like a secret variable's; it is never journaled nor kept past the step.
+    async fn ask_value(&mut self, req: ValueRequest) -> Result<Secret, Unanswered> {
+        // Nothing sent before the prompt opened answers it.
+        while let Ok(cmd) = self.commands.try_recv() {
+            if cmd == Command::Abort {
+                self.aborted = true;
+            }
+        }
+        if self.aborted {
+            return Err(Unanswered::Aborted);
+        }
+        self.emit(Event::ValueRequested(req.clone())).await;
+        loop {
+            let cmd = if self.commands_open {
+                self.commands.recv().await
+            } else {
+                None
+            };
+            match cmd {
+                None => {
+                    self.commands_open = false;
+                    return Err(Unanswered::No(
+                        "needs a value typed at a prompt; no one is there to type it".into(),
+                    ));
+                }
+                Some(Command::Abort) => {
+                    self.aborted = true;
+                    return Err(Unanswered::Aborted);
+                }
+                Some(Command::Pause(reason)) => return Err(Unanswered::No(reason)),
+                Some(Command::Decide(d)) => {
+                    self.emit(Event::DecisionRefused {
+                        gate: d.gate,
+                        reason: "no gate is open (a value is being asked for)".into(),
+                    })
+                    .await;
+                }
+                Some(Command::Value { step, value }) if step == req.step => {
+                    return match value {
+                        Ok(v) => {
+                            self.vars.mask_value(&v.0);
+                            Ok(v)
+                        }
+                        Err(why) => Err(Unanswered::No(why)),
+                    };
+                }
+                // An answer to an earlier prompt.
+                Some(Command::Value { .. }) => {}
+            }
+        }
     }
 
     /// Shows the stdout of a step that captured a secret, with the secret masked.

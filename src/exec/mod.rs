@@ -58,9 +58,14 @@ impl std::fmt::Debug for Secret {
 #[derive(Clone, Debug)]
 pub struct AwsCall {
     pub action: crate::runbook::aws::AwsAction,
-    /// The values of the variables the action reads (`from_var`), by name, filled by the engine.
+    /// The values of the variables the action reads (`from_var`), by name, filled by the engine;
+    /// a value typed at the step's masked prompt under [`TYPED`].
     pub secret_values: Vec<(String, Secret)>,
 }
+
+/// The name a value typed at a masked prompt has in [`AwsCall::secret_values`]: no variable can
+/// be named like this.
+pub const TYPED: &str = "(typed at the prompt)";
 
 /// A `kube.*` step, its strings already filled from variables.
 #[derive(Clone, Debug)]

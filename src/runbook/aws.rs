@@ -16,7 +16,8 @@ pub struct SecretsRequire {
     pub ids: Vec<String>,
 }
 
-/// Creates a secret, or puts a new version of it, from a secret variable or a file.
+/// Creates a secret, or puts a new version of it, from a secret variable, a file, or a value
+/// typed at a masked prompt.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsPut {
@@ -30,6 +31,10 @@ pub struct SecretsPut {
     /// A file holding the value, relative to the runbook's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_file: Option<String>,
+    /// Ask for the value when the step runs, typed at a masked prompt that shows this text; the
+    /// value is masked like a secret variable's and never written down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
     /// The secret's description (set on create and on update).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -225,10 +230,14 @@ impl AwsAction {
         match self {
             AwsAction::SecretsRequire(a) => format!("{key} {}", a.ids.join(" ")),
             AwsAction::SecretsPut(a) => format!(
-                "{key} {}{}{}{}{}",
+                "{key} {}{}{}{}{}{}",
                 a.id,
                 opt("from-var", &a.from_var),
                 opt("from-file", &a.from_file),
+                a.prompt
+                    .as_ref()
+                    .map(|p| format!(" from a masked prompt ({p:?})"))
+                    .unwrap_or_default(),
                 opt(
                     "description",
                     &a.description.as_ref().map(|d| format!("{d:?}"))

@@ -530,21 +530,35 @@ impl Checker<'_> {
             }
             AwsAction::SecretsPut(a) => {
                 missing(self, "id", a.id.trim().is_empty());
-                match (&a.from_var, &a.from_file) {
-                    (None, None) => self.err(
+                let sources = [
+                    a.from_var.is_some(),
+                    a.from_file.is_some(),
+                    a.prompt.is_some(),
+                ];
+                match sources.iter().filter(|s| **s).count() {
+                    0 => self.err(
                         file,
                         pos,
-                        format!("`{key}` needs `from_var` or `from_file`"),
+                        format!("`{key}` needs one of `from_var`, `from_file` or `prompt`"),
                     ),
-                    (Some(_), Some(_)) => self.err(
+                    1 => {}
+                    _ => self.err(
                         file,
                         pos,
-                        format!("`{key}` takes `from_var` or `from_file`, not both"),
+                        format!(
+                            "`{key}` takes one of `from_var`, `from_file` or `prompt`, not more"
+                        ),
                     ),
-                    _ => {}
+                }
+                if a.prompt.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                    self.err(
+                        file,
+                        pos,
+                        format!("`{key}` `prompt` needs the text to show"),
+                    );
                 }
                 ids.push(&a.id);
-                for t in [&a.from_file, &a.description, &a.kms_key_id]
+                for t in [&a.from_file, &a.prompt, &a.description, &a.kms_key_id]
                     .into_iter()
                     .flatten()
                 {

@@ -14,8 +14,9 @@ use ratatui::layout::Rect;
 use super::output::OutputBuffer;
 use crate::engine::context::Vars;
 use crate::engine::{
-    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus,
+    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus, ValueRequest,
 };
+use crate::exec::Secret;
 use crate::runbook::{Runbook, Step};
 use crate::theme::Theme;
 
@@ -106,6 +107,68 @@ pub struct GateDialog {
     pub message: Option<String>,
 }
 
+/// The AWS account and region the banner shows, for a run with `targets.aws` or AWS steps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsBanner {
+    /// What the runbook names (`targets.aws`), empty where it names nothing: shown until pinned.
+    pub wanted_account: String,
+    pub wanted_region: String,
+    /// The account and region pinned at the first AWS call.
+    pub pinned: Option<(String, String)>,
+}
+
+impl AwsBanner {
+    pub fn new(wanted: Option<&crate::runbook::AwsTarget>) -> AwsBanner {
+        AwsBanner {
+            wanted_account: wanted.map(|w| w.account.clone()).unwrap_or_default(),
+            wanted_region: wanted.map(|w| w.region.clone()).unwrap_or_default(),
+            pinned: None,
+        }
+    }
+
+    /// `123456789012/us-east-1` once pinned; before, what the runbook names, or that nothing is.
+    pub fn text(&self) -> String {
+        if let Some((account, region)) = &self.pinned {
+            return format!("{account}/{region}");
+        }
+        if self.wanted_account.is_empty() && self.wanted_region.is_empty() {
+            return "not pinned yet".into();
+        }
+        let or_unknown = |s: &str| {
+            if s.is_empty() {
+                "?".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        format!(
+            "{}/{} (not pinned yet)",
+            or_unknown(&self.wanted_account),
+            or_unknown(&self.wanted_region)
+        )
+    }
+}
+
+/// The masked prompt a step opened (a `secrets.put` with `prompt`).
+#[derive(Clone, Debug)]
+pub struct ValueDialog {
+    pub req: ValueRequest,
+    /// What has been typed: drawn only as one `•` per character, and handed to the engine on
+    /// Enter (its `Debug` shows a mask).
+    pub typed: Secret,
+    pub opened: Instant,
+}
+
+impl ValueDialog {
+    /// How many characters have been typed (all the screen shows of them).
+    pub fn typed_len(&self) -> usize {
+        self.typed.0.chars().count()
+    }
+}
+
+/// Why a masked prompt gave no value when Esc closed it.
+pub const PROMPT_CANCELLED: &str = "no value was typed (Esc at the prompt); nothing was stored";
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunState {
     Running,
@@ -163,6 +226,8 @@ pub struct App {
     pub current_step: Option<String>,
     pub recent: VecDeque<String>,
     pub gate: Option<GateDialog>,
+    /// A step's masked prompt, while it waits for a value.
+    pub prompt: Option<ValueDialog>,
     pub confirm: Option<Confirm>,
     pub focus: Pane,
     pub zoom: Option<Pane>,
@@ -189,6 +254,8 @@ pub struct App {
     pub vars: Vars,
     /// The pods and logs panes, when the run has a cluster.
     pub cluster: Option<super::cluster::ClusterView>,
+    /// The AWS account and region, when the run has anything to do with AWS.
+    pub aws: Option<AwsBanner>,
     /// The wall clock at the last draw (pod ages).
     pub wall_clock: chrono::DateTime<chrono::Utc>,
     /// A fixed wall clock (tests' snapshots).
@@ -234,6 +301,7 @@ impl App {
             current_step: None,
             recent: VecDeque::new(),
             gate: None,
+            prompt: None,
             confirm: None,
             focus: Pane::Output,
             zoom: None,
@@ -255,6 +323,7 @@ impl App {
             gate_guard: GATE_GUARD,
             vars: Vars::default(),
             cluster: None,
+            aws: None,
             wall_clock: chrono::Utc::now(),
             frozen_clock: None,
         }
@@ -419,6 +488,20 @@ impl App {
         }
     }
 
+    /// The AWS account and region were pinned (at the start, or by the first AWS step).
+    pub fn on_aws_pin(&mut self, account: String, region: String) {
+        let pin = Some((account, region));
+        let Some(a) = self.aws.as_mut().filter(|a| a.pinned != pin) else {
+            return;
+        };
+        a.pinned = pin;
+        if let Some((account, region)) = &a.pinned {
+            let text = format!("aws account {account} region {region}");
+            self.note(text);
+        }
+        self.dirty = true;
+    }
+
     pub fn on_engine(&mut self, ev: Event) {
         self.dirty = true;
         match ev {
@@ -480,6 +563,21 @@ impl App {
                     focus,
                     opened: self.now.max(Instant::now()),
                     message: None,
+                });
+            }
+            Event::ValueRequested(req) => {
+                self.note(format!(
+                    "step {} asks for a value (masked prompt)",
+                    req.step
+                ));
+                if self.follow_current {
+                    self.select_id(&req.step);
+                }
+                self.help = false;
+                self.prompt = Some(ValueDialog {
+                    req,
+                    typed: Secret::default(),
+                    opened: self.now.max(Instant::now()),
                 });
             }
             Event::GateDecided {
@@ -563,6 +661,10 @@ impl App {
                 duration,
                 error,
             } => {
+                // A prompt still open for the step (it was aborted) has nothing left to answer.
+                if self.prompt.as_ref().is_some_and(|p| p.req.step == step) {
+                    self.prompt = None;
+                }
                 let v = self.view(&step);
                 v.status = status;
                 v.exit_code = exit_code;
@@ -591,11 +693,13 @@ impl App {
             Event::RunPaused { reason } => {
                 self.note(format!("run paused: {reason}"));
                 self.gate = None;
+                self.prompt = None;
                 self.state = RunState::Paused(reason);
             }
             Event::RunFinished { status } => {
                 self.note(format!("run {}", crate::headless::run_status_word(status)));
                 self.gate = None;
+                self.prompt = None;
                 self.state = RunState::Finished(status);
             }
         }
@@ -614,6 +718,7 @@ impl App {
                 self.on_mouse(m);
                 Vec::new()
             }
+            TermEvent::Paste(text) if self.prompt.is_some() => self.on_prompt_paste(&text),
             TermEvent::FocusLost => {
                 self.focused = false;
                 Vec::new()
@@ -642,6 +747,9 @@ impl App {
                 self.help = false;
             }
             return Vec::new();
+        }
+        if self.prompt.is_some() {
+            return self.on_prompt_key(k);
         }
         if self.gate.is_some() {
             return self.on_gate_key(k);
@@ -886,7 +994,7 @@ impl App {
             None
         };
         let Some(pane) = pane else { return };
-        if self.gate.is_some() || self.help || self.confirm.is_some() {
+        if self.gate.is_some() || self.prompt.is_some() || self.help || self.confirm.is_some() {
             return;
         }
         match m.kind {
@@ -912,6 +1020,72 @@ impl App {
             }
             _ => {}
         }
+    }
+
+    /// Whether a dialog opened at `opened` takes keys now: not in its first moments (keys typed
+    /// before it could be read, as at a gate), nor while the window is not focused.
+    fn takes_keys(&self, opened: Instant) -> bool {
+        self.focused && Instant::now().duration_since(opened) >= self.gate_guard
+    }
+
+    /// A key at the masked prompt: typed characters are kept (shown as bullets), Enter hands
+    /// the value to the engine, Esc declines (the step fails).
+    fn on_prompt_key(&mut self, k: KeyEvent) -> Vec<Action> {
+        let Some(opened) = self.prompt.as_ref().map(|p| p.opened) else {
+            return Vec::new();
+        };
+        if !self.takes_keys(opened) {
+            return Vec::new();
+        }
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        let Some(p) = self.prompt.as_mut() else {
+            return Vec::new();
+        };
+        match k.code {
+            KeyCode::Enter => {
+                let p = self.prompt.take().expect("open");
+                vec![Action::Send(Command::Value {
+                    step: p.req.step,
+                    value: Ok(p.typed),
+                })]
+            }
+            KeyCode::Esc => {
+                let p = self.prompt.take().expect("open");
+                vec![Action::Send(Command::Value {
+                    step: p.req.step,
+                    value: Err(PROMPT_CANCELLED.into()),
+                })]
+            }
+            KeyCode::Backspace => {
+                p.typed.0.pop();
+                Vec::new()
+            }
+            KeyCode::Char('u') if ctrl => {
+                p.typed.0.clear();
+                Vec::new()
+            }
+            KeyCode::Char(c) if !ctrl && !k.modifiers.contains(KeyModifiers::ALT) => {
+                p.typed.0.push(c);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Pasted text at the masked prompt, line ends as `\n` (a terminal sends `\r`), without a
+    /// final one.
+    fn on_prompt_paste(&mut self, text: &str) -> Vec<Action> {
+        let Some(opened) = self.prompt.as_ref().map(|p| p.opened) else {
+            return Vec::new();
+        };
+        if !self.takes_keys(opened) {
+            return Vec::new();
+        }
+        if let Some(p) = self.prompt.as_mut() {
+            let text = text.replace("\r\n", "\n").replace('\r', "\n");
+            p.typed.0.push_str(text.trim_end_matches('\n'));
+        }
+        Vec::new()
     }
 
     fn on_gate_key(&mut self, k: KeyEvent) -> Vec<Action> {
@@ -1055,6 +1229,13 @@ impl App {
         }
         if self.help {
             return vec![("esc", "close help")];
+        }
+        if self.prompt.is_some() {
+            return vec![
+                ("type", "the value (not shown)"),
+                ("enter", "use it"),
+                ("esc", "cancel: the step fails"),
+            ];
         }
         if let Some(g) = &self.gate {
             return match g.focus {

@@ -17,7 +17,7 @@ use futures::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::Event as TermEvent;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::engine::{Command, Event};
 use app::{Action, App};
@@ -54,29 +54,53 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
     I: Stream<Item = io::Result<TermEvent>> + Unpin,
 {
-    run_loop_with_cluster(terminal, app, engine, input, commands, signals, None).await
+    run_loop_with(
+        terminal,
+        app,
+        engine,
+        input,
+        commands,
+        signals,
+        Feeds::default(),
+    )
+    .await
 }
 
-/// [`run_loop`] with the pods and logs panes fed by `cluster` (the app's `cluster` state must be
-/// set).
-pub async fn run_loop_with_cluster<B, I>(
+/// What the interface shows besides the engine's events.
+#[derive(Default)]
+pub struct Feeds {
+    /// The pods and logs panes (the app's `cluster` state must be set).
+    pub cluster: Option<(cluster::Link, mpsc::Receiver<cluster::ClusterMsg>)>,
+    /// The AWS account and region once pinned, for the banner (the app's `aws` state must be
+    /// set).
+    pub aws: Option<watch::Receiver<Option<crate::cloud::aws::Pin>>>,
+}
+
+/// [`run_loop`] with the pods, logs and banner fed by `feeds`.
+pub async fn run_loop_with<B, I>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     mut engine: mpsc::Receiver<Event>,
     mut input: I,
     commands: mpsc::Sender<Command>,
     mut signals: impl Stream<Item = ()> + Unpin,
-    cluster: Option<(cluster::Link, mpsc::Receiver<cluster::ClusterMsg>)>,
+    feeds: Feeds,
 ) -> io::Result<Exit>
 where
     B: Backend,
     B::Error: std::error::Error + Send + Sync + 'static,
     I: Stream<Item = io::Result<TermEvent>> + Unpin,
 {
-    let (mut link, mut cluster_rx) = match cluster {
+    let (mut link, mut cluster_rx) = match feeds.cluster {
         Some((l, rx)) => (Some(l), Some(rx)),
         None => (None, None),
     };
+    let mut aws_pin = feeds.aws;
+    if let Some(rx) = aws_pin.as_mut()
+        && let Some(p) = rx.borrow_and_update().clone()
+    {
+        app.on_aws_pin(p.account, p.region);
+    }
     let mut engine_open = true;
     let mut last_draw: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -105,14 +129,18 @@ where
         tokio::select! {
             ev = engine.recv(), if engine_open => match ev {
                 Some(ev) => {
-                    let opens_gate = matches!(ev, Event::GateReached(_));
+                    let opens_gate =
+                        matches!(ev, Event::GateReached(_) | Event::ValueRequested(_));
                     app.on_engine(ev);
                     let mut n = 0;
                     let batch_start = Instant::now();
                     while n < BATCH && batch_start.elapsed() < BATCH_TIME {
                         match engine.try_recv() {
                             Ok(ev) => {
-                                let gate = matches!(ev, Event::GateReached(_));
+                                let gate = matches!(
+                                    ev,
+                                    Event::GateReached(_) | Event::ValueRequested(_)
+                                );
                                 app.on_engine(ev);
                                 if gate {
                                     flush_input(&mut input).await;
@@ -164,6 +192,21 @@ where
                     n += 1;
                 }
             }
+            changed = async {
+                match aws_pin.as_mut() {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => match changed {
+                Ok(()) => {
+                    let pin = aws_pin.as_mut().and_then(|rx| rx.borrow_and_update().clone());
+                    if let Some(p) = pin {
+                        app.on_aws_pin(p.account, p.region);
+                    }
+                }
+                // The target is gone (the run is over): nothing more will be pinned.
+                Err(_) => aws_pin = None,
+            },
             Some(()) = signals.next() => {
                 let _ = commands.send(Command::Abort).await;
                 return Ok(Exit::Signal);

@@ -52,7 +52,7 @@ fn short(d: std::time::Duration) -> String {
 }
 
 fn block<'a>(app: &App, title: String, pane: Pane) -> Block<'a> {
-    let focused = app.focus == pane && app.gate.is_none();
+    let focused = app.focus == pane && app.gate.is_none() && app.prompt.is_none();
     Block::default()
         .borders(Borders::ALL)
         .border_type(if focused {
@@ -161,6 +161,9 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
     if app.gate.is_some() {
         render_gate(app, f, area);
     }
+    if app.prompt.is_some() {
+        render_prompt(app, f, area);
+    }
     if let Some(c) = app.confirm {
         render_confirm(app, f, area, c);
     }
@@ -181,6 +184,7 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
     let (done, total) = app.progress();
     let state = match &app.state {
         RunState::Running if app.gate.is_some() => "waiting at a gate".to_string(),
+        RunState::Running if app.prompt.is_some() => "waiting for a value".to_string(),
         RunState::Running => "running".to_string(),
         RunState::Paused(_) => "paused".to_string(),
         RunState::Finished(s) => crate::headless::run_status_word(*s).to_string(),
@@ -220,6 +224,12 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
         second
             .spans
             .push(Span::styled(format!("· kube {} ", c.context), t.banner));
+    }
+    if let Some(a) = &app.aws {
+        // The AWS account and region steps run against: pinned, or what is still awaited.
+        second
+            .spans
+            .push(Span::styled(format!("· aws {} ", a.text()), t.banner));
     }
     let p = Paragraph::new(vec![Line::from(first), second]).style(t.banner);
     f.render_widget(p, area);
@@ -818,6 +828,58 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) {
         .title(Span::styled(
             format!(" {kind} "),
             border.add_modifier(Modifier::BOLD),
+        ));
+    f.render_widget(Paragraph::new(lines).block(b).wrap(Wrap { trim: false }), r);
+}
+
+/// The masked prompt: what the value is for, and one `•` per character typed, never the value.
+fn render_prompt(app: &App, f: &mut Frame, area: Rect) {
+    let Some(p) = &app.prompt else { return };
+    let t = &app.theme;
+    let kind = "SECRET VALUE";
+    let mut lines: Vec<Line> = vec![
+        Line::from(vec![
+            Span::styled(
+                format!("step {}", p.req.step),
+                t.dialog.add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(format!(" — {}", p.req.purpose), t.dialog),
+        ]),
+        Line::styled(p.req.prompt.clone(), t.dialog),
+        Line::styled(
+            "typed, not shown; masked wherever it would appear, never written down",
+            t.text_dim,
+        ),
+        Line::raw(""),
+    ];
+    let n = p.typed_len();
+    lines.push(Line::from(vec![
+        Span::styled("value: ", t.text_dim),
+        Span::styled(
+            format!("{}▏", "•".repeat(n)),
+            t.dialog.add_modifier(Modifier::REVERSED),
+        ),
+        Span::styled(
+            format!("  {n} character{}", if n == 1 { "" } else { "s" }),
+            t.text_dim,
+        ),
+    ]));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "[enter] use it   [esc] cancel (the step fails)",
+        t.key_hint,
+    ));
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, 60, h);
+    f.render_widget(Clear, r);
+    let b = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(t.dialog_border)
+        .style(t.dialog)
+        .title(Span::styled(
+            format!(" {kind} "),
+            t.dialog_border.add_modifier(Modifier::BOLD),
         ));
     f.render_widget(Paragraph::new(lines).block(b).wrap(Wrap { trim: false }), r);
 }

@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 use tollgate::cluster::target::Target;
 use tollgate::engine::journal::{self, Record};
 use tollgate::engine::{Choice, Command, Decision, Engine, Event, GateKind, Outcome};
-use tollgate::exec::Router;
 use tollgate::exec::kube::KubeExec;
+use tollgate::exec::{Router, Secret};
 use tollgate::sandbox::{Config, Sandbox};
 
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -149,6 +149,20 @@ pub async fn run_deciding(
     vars: &[(&str, &str)],
     rollback: bool,
 ) -> Finished {
+    run_typing(dir, yaml, router, run_id, vars, rollback, &[]).await
+}
+
+/// [`run_deciding`], answering the masked prompts steps open with `typed` (step, value); a prompt
+/// of a step not listed is declined.
+pub async fn run_typing(
+    dir: &Path,
+    yaml: &str,
+    router: Router,
+    run_id: &str,
+    vars: &[(&str, &str)],
+    rollback: bool,
+    typed: &[(&str, &str)],
+) -> Finished {
     let spec = super::spec_as(dir, yaml, vars, false, run_id);
     let jpath = spec.journal.path().to_path_buf();
     let (ev_tx, mut events) = mpsc::channel(1024);
@@ -177,6 +191,19 @@ pub async fn run_deciding(
                             note: None,
                             typed: g.confirm.clone(),
                         }))
+                        .await;
+                }
+                Event::ValueRequested(req) => {
+                    let value = typed
+                        .iter()
+                        .find(|(step, _)| *step == req.step)
+                        .map(|(_, v)| Secret(v.to_string()))
+                        .ok_or_else(|| "the test types nothing here".to_string());
+                    let _ = cmd_tx
+                        .send(Command::Value {
+                            step: req.step.clone(),
+                            value,
+                        })
                         .await;
                 }
                 Event::Output { text, .. } => output.push_str(text),

@@ -235,7 +235,18 @@ pub async fn run_in(
     target: Arc<AwsTarget>,
     vars: &[(&str, &str)],
 ) -> Finished {
+    run_typing_in(dir, yaml, target, vars, &[]).await
+}
+
+/// [`run_in`], typing `typed` (step, value) at the masked prompts steps open.
+pub async fn run_typing_in(
+    dir: &Path,
+    yaml: &str,
+    target: Arc<AwsTarget>,
+    vars: &[(&str, &str)],
+    typed: &[(&str, &str)],
+) -> Finished {
     let mut router = Router::shell_only();
     router.aws = Some(Arc::new(AwsExec { target }));
-    super::cluster::run_with(dir, yaml, router, "run-1", vars).await
+    super::cluster::run_typing(dir, yaml, router, "run-1", vars, false, typed).await
 }

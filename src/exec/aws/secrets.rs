@@ -83,13 +83,20 @@ pub async fn require(cx: &mut Ctx<'_>, a: &SecretsRequire) -> Result<(), String>
     }
 }
 
-/// The value a `secrets.put` stores: the variable's, or the file's contents.
+/// The value a `secrets.put` stores: the variable's, the one typed at the prompt, or the file's
+/// contents.
 async fn put_value(cx: &Ctx<'_>, a: &SecretsPut) -> Result<String, String> {
     if let Some(var) = &a.from_var {
         return cx.var(var).map(str::to_string);
     }
+    if a.prompt.is_some() {
+        return cx
+            .var(crate::exec::TYPED)
+            .map(str::to_string)
+            .map_err(|_| format!("no value was typed for {}", a.id));
+    }
     let Some(file) = &a.from_file else {
-        return Err("`secrets.put` needs `from_var` or `from_file`".into());
+        return Err("`secrets.put` needs `from_var`, `from_file` or `prompt`".into());
     };
     let path = cx.job.workdir.join(file);
     let bytes = tokio::fs::read(&path)
