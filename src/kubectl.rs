@@ -366,7 +366,13 @@ pub async fn restart_from(
         .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.get(RESTARTED_AT))
         .cloned();
-    let at = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = chrono::Local::now();
+    let mut at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // A second restart within the same second would change nothing (and restart nothing):
+    // then the value carries milliseconds, so the pod template changes.
+    if before.as_deref() == Some(at.as_str()) {
+        at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    }
     set_restarted_at(client, ns, name, Some(&at)).await?;
     Ok((before, at))
 }

@@ -870,3 +870,32 @@ phases:
     // Nothing was changed by the refused step.
     assert_eq!(image(&c, "api", 0).await, pinned);
 }
+
+/// Two restarts of one deployment within a second both restart it: the second value differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_restarts_in_one_second_both_change_the_template() {
+    let c = shop(&[deployment("api", 1, "registry.local/api:1.0")]).await;
+    let fin = run(
+        &c,
+        &runbook(
+            r#"      - id: first
+        run:
+          kube.restart: { deployment: api }
+      - id: second
+        run:
+          kube.restart: { deployment: api }
+"#,
+        ),
+    )
+    .await;
+    assert_eq!(
+        fin.outcome,
+        Outcome::Finished(RunStatus::Succeeded),
+        "{}",
+        fin.output
+    );
+    let first = fin.changes_of("first")[0]["to"].clone();
+    let second = fin.changes_of("second");
+    assert_eq!(second[0]["from"], first, "{second:?}");
+    assert_ne!(second[0]["to"], first, "{second:?}");
+}
