@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::exec::{AwsCall, Executor, Job, KubeCall, OutputSink, Secret, Stream};
+use crate::runbook::aws::AwsAction;
 use crate::runbook::kube::KubeAction;
 use crate::runbook::{ChecklistItem, Gate, OnFailure, Phase, Runbook, Step, vars};
 use context::Vars;
@@ -265,7 +266,8 @@ pub struct Engine {
     executor: Arc<dyn Executor>,
     /// Set when the operator aborts while no gate is open.
     aborted: bool,
-    /// What each step changed (from the journal and this session), for `kube.revert` and undo.
+    /// What each step changed (from the journal and this session), for `kube.revert`,
+    /// `secrets.revert` and undo.
     changes: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
     /// Phases and steps the operator chose not to run (`--skip`).
     skip: std::collections::BTreeSet<String>,
@@ -517,6 +519,15 @@ impl Engine {
                 .remove(step)
                 .unwrap_or_default(),
             Err(_) => Vec::new(),
+        }
+    }
+
+    /// What the step a revert names changed, oldest first: from this run, or from the journal of
+    /// the run it names.
+    fn reverting(&self, r: &crate::runbook::Revert) -> Vec<serde_json::Value> {
+        match r.run.as_deref().filter(|x| !x.is_empty()) {
+            Some(run) => self.changes_of_run(run, &r.step),
+            None => self.changes.get(&r.step).cloned().unwrap_or_default(),
         }
     }
 
@@ -1057,10 +1068,7 @@ impl Engine {
             kube: run.kube().map(|action| {
                 let action = self.render_action(&action);
                 let reverting = match &action {
-                    KubeAction::Revert(r) => match r.run.as_deref().filter(|x| !x.is_empty()) {
-                        Some(run) => self.changes_of_run(run, &r.step),
-                        None => self.changes.get(&r.step).cloned().unwrap_or_default(),
-                    },
+                    KubeAction::Revert(r) => self.reverting(r),
                     _ => Vec::new(),
                 };
                 KubeCall {
@@ -1090,9 +1098,14 @@ impl Engine {
                     })
                     .into_iter()
                     .collect();
+                let reverting = match &action {
+                    AwsAction::SecretsRevert(r) => self.reverting(r),
+                    _ => Vec::new(),
+                };
                 AwsCall {
                     action,
                     secret_values,
+                    reverting,
                 }
             }),
             docker: run.docker().map(|action| {
