@@ -497,7 +497,7 @@ async fn exists(moto: &Moto, name: &str) -> bool {
 
 /// `secrets.revert` of an `ecr.ensure_repository` that created a repository, from a rollback run:
 /// deleted while empty (never forced); refused, naming the image count, once images were put in
-/// it.
+/// it. A failing phase with `undo: true` deletes the repository it created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revert_deletes_a_created_repository_only_while_it_is_empty() {
     let Some(moto) = Moto::start() else { return };
@@ -558,4 +558,25 @@ async fn revert_deletes_a_created_repository_only_while_it_is_empty() {
     );
     assert!(exists(&moto, "labelmint-api").await);
     assert!(f.changes_of("api-back").is_empty());
+
+    // The engine's undo of a failing phase deletes the (empty) repository it created.
+    let undo = format!(
+        "name: ecr\ntargets:\n  environment: production\n  aws: {{ account: \"{MOTO_ACCOUNT}\", region: us-east-1 }}\n{}",
+        r#"phases:
+  - id: registry
+    gate: true
+    on_failure: { undo: true }
+    steps:
+      - id: worker
+        run:
+          ecr.ensure_repository: { name: labelmint-worker }
+      - id: push
+        run: exit 1
+"#
+    );
+    let f = run_as(dir.path(), &undo, t(), "run-undo", &[], true).await;
+    assert!(!succeeded(&f), "{:?}", f.outcome);
+    assert_eq!(f.changes_of("worker")[0]["aws"], "repository_created");
+    assert_eq!(f.changes_of("worker.undo")[0]["aws"], "repository_deleted");
+    assert!(!exists(&moto, "labelmint-worker").await, "{}", f.output);
 }

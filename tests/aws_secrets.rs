@@ -886,6 +886,96 @@ async fn a_version_put_since_is_left_as_it_is_and_the_revert_fails() {
     assert!(f.changes_of("back").is_empty());
 }
 
+/// A phase that fails after a `secrets.put` on an existing secret and one that created a secret:
+/// the engine undoes both with `secrets.revert`, newest first; the read-only step is not undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_phase_with_undo_reverts_its_secret_puts() {
+    let Some(moto) = Moto::start() else { return };
+    let existing = "labelmint/production/db-url";
+    let before = create(&moto, existing, "db-url-before-Wq12").await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "name: release\ntargets:\n  environment: production\n  aws: {{ account: \"{MOTO_ACCOUNT}\", region: us-east-1 }}\nvariables:\n  DB: {{ secret: true }}\n  KEY: {{ secret: true }}\n{}",
+        r#"phases:
+  - id: release
+    gate: true
+    on_failure: { undo: true }
+    steps:
+      - id: check
+        run:
+          secrets.require: { ids: [labelmint/production/db-url] }
+      - id: put-db
+        run:
+          secrets.put: { id: labelmint/production/db-url, from_var: DB }
+      - id: put-key
+        run:
+          secrets.put: { id: labelmint/production/api-key, from_var: KEY }
+      - id: migrate
+        run: exit 1
+"#
+    );
+    let f = common::moto::run_as(
+        dir.path(),
+        &yaml,
+        moto.target(Some(&target(MOTO_ACCOUNT))),
+        "run-1",
+        &[("DB", "db-url-new-Hh83"), ("KEY", "api-key-Jd44")],
+        true,
+    )
+    .await;
+    assert!(!succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    let undone: Vec<&str> = f
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepStarted { step, command, .. } if step.ends_with(".undo") => {
+                Some(command.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        undone,
+        ["secrets.revert step=put-key", "secrets.revert step=put-db"]
+    );
+    let finished = |id: &str| {
+        f.events.iter().rev().find_map(|e| match e {
+            Event::StepFinished { step, status, .. } if step == id => Some(*status),
+            _ => None,
+        })
+    };
+    for id in ["put-key.undo", "put-db.undo"] {
+        assert_eq!(
+            finished(id),
+            Some(tollgate::engine::StepStatus::Succeeded),
+            "{id}\n{}",
+            f.output
+        );
+    }
+    assert_eq!(finished("check.undo"), None);
+    // The existing secret is back on its version; the new one is scheduled for deletion.
+    let (current, _) = stages(&moto, existing).await;
+    assert_eq!(current.as_deref(), Some(before.as_str()));
+    assert_eq!(value_of(&moto, existing).await, "db-url-before-Wq12");
+    let key = moto
+        .client()
+        .await
+        .describe_secret()
+        .secret_id("labelmint/production/api-key")
+        .send()
+        .await
+        .unwrap();
+    assert!(key.deleted_date().is_some(), "{key:?}");
+    assert_eq!(
+        f.changes_of("put-db.undo")[0]["aws"],
+        "secret_reverted",
+        "{}",
+        f.journal
+    );
+    assert_hidden(&f, "db-url-new-Hh83");
+    assert_hidden(&f, "api-key-Jd44");
+}
+
 /// A rollback runbook, a run of its own, puts back what a step of the deploy's run changed
 /// (`run:` from a variable); the same revert pinned to another account is blocked first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -848,24 +848,18 @@ impl Engine {
                 .filter(|s| self.replay.steps.get(s.id.as_str()) == Some(&StepStatus::Succeeded));
             let undos: Vec<Step> = done
                 .filter_map(|s| {
-                    // A kube step that journaled its changes is undone by putting them back.
+                    // A step that journaled its changes, with no `undo` of its own, is undone
+                    // by putting them back with the revert action of its family (`kube.revert`,
+                    // `secrets.revert`).
                     let run = s.undo.clone().or_else(|| {
                         let run = s.run.as_ref()?;
-                        let mutates = run.kube().is_some_and(|a| a.mutates());
-                        (mutates && self.changes.contains_key(s.id.as_str())).then(|| {
-                            crate::runbook::Spanned::new(
-                                run.pos,
-                                crate::runbook::Run {
-                                    kube_revert: Some(crate::runbook::Spanned::new(
-                                        run.pos,
-                                        crate::runbook::kube::Revert {
-                                            step: s.id.value.clone(),
-                                            run: None,
-                                        },
-                                    )),
-                                    ..Default::default()
-                                },
-                            )
+                        let by = run.reverted_by()?;
+                        self.changes.contains_key(s.id.as_str()).then(|| {
+                            let revert = crate::runbook::Revert {
+                                step: s.id.value.clone(),
+                                run: None,
+                            };
+                            crate::runbook::Spanned::new(run.pos, by.run(run.pos, revert))
                         })
                     })?;
                     Some(Step {
