@@ -9,7 +9,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::moto::{Finished, MOTO_ACCOUNT, Moto, run_in};
+use common::moto::{Finished, MOTO_ACCOUNT, Moto, run_as, run_in};
 use tollgate::engine::journal::Record;
 use tollgate::engine::{Outcome, RunStatus};
 
@@ -64,12 +64,18 @@ fn digest(fill: char) -> String {
 
 /// A repository with one image tagged `tags`, whose digest is `digest`.
 async fn seed(moto: &Moto, repo: &str, tags: &[&str], digest: &str) {
-    let ecr = moto.ecr();
-    ecr.create_repository()
+    moto.ecr()
+        .create_repository()
         .repository_name(repo)
         .send()
         .await
         .unwrap();
+    put_image(moto, repo, tags, digest).await;
+}
+
+/// An image tagged `tags`, whose digest is `digest`, put in an existing repository.
+async fn put_image(moto: &Moto, repo: &str, tags: &[&str], digest: &str) {
+    let ecr = moto.ecr();
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -467,4 +473,110 @@ fn plan_shows_the_steps_and_the_variable_a_login_sets() {
             "no line {line:?} in:\n{stdout}"
         );
     }
+}
+
+/// Whether repository `name` exists.
+async fn exists(moto: &Moto, name: &str) -> bool {
+    match moto
+        .ecr()
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+    {
+        Ok(d) => !d.repositories().is_empty(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_repository_not_found_exception()) =>
+        {
+            false
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+/// `secrets.revert` of an `ecr.ensure_repository` that created a repository, from a rollback run:
+/// deleted while empty (never forced); refused, naming the image count, once images were put in
+/// it. A failing phase with `undo: true` deletes the repository it created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_deletes_a_created_repository_only_while_it_is_empty() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = || moto.target(Some(&target(MOTO_ACCOUNT)));
+    let deploy = runbook(
+        MOTO_ACCOUNT,
+        "",
+        r#"      - id: web
+        run:
+          ecr.ensure_repository: { name: "{{ repo }}" }
+      - id: api
+        run:
+          ecr.ensure_repository: { name: labelmint-api }
+"#,
+    );
+    let d = run_as(dir.path(), &deploy, t(), "run-deploy", &[], false).await;
+    assert!(succeeded(&d), "{:?}\n{}", d.outcome, d.output);
+    // Images pushed to one of them since.
+    put_image(&moto, "labelmint-api", &["1.4.2"], &digest('a')).await;
+    put_image(&moto, "labelmint-api", &["1.4.3"], &digest('b')).await;
+    let back = runbook(
+        MOTO_ACCOUNT,
+        "  from_run: { description: the run whose changes are put back }\n",
+        r#"      - id: web-back
+        run:
+          secrets.revert: { step: web, run: "{{ from_run }}" }
+      - id: api-back
+        run:
+          secrets.revert: { step: api, run: "{{ from_run }}" }
+"#,
+    );
+    let f = run_as(
+        dir.path(),
+        &back,
+        t(),
+        "run-rollback",
+        &[("from_run", "run-deploy")],
+        false,
+    )
+    .await;
+    assert!(!succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(!exists(&moto, "labelmint-web").await);
+    assert!(
+        f.output.contains(
+            "deleted repository labelmint-web (the step had created it; it had no images)\n"
+        ),
+        "{}",
+        f.output
+    );
+    let deleted = f.changes_of("web-back");
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0]["aws"], "repository_deleted");
+    assert_eq!(deleted[0]["name"], "labelmint-web");
+    assert_eq!(
+        f.error_of("api-back").as_deref(),
+        Some("repository labelmint-api has 2 images; not deleted (only an empty repository is)")
+    );
+    assert!(exists(&moto, "labelmint-api").await);
+    assert!(f.changes_of("api-back").is_empty());
+
+    // The engine's undo of a failing phase deletes the (empty) repository it created.
+    let undo = format!(
+        "name: ecr\ntargets:\n  environment: production\n  aws: {{ account: \"{MOTO_ACCOUNT}\", region: us-east-1 }}\n{}",
+        r#"phases:
+  - id: registry
+    gate: true
+    on_failure: { undo: true }
+    steps:
+      - id: worker
+        run:
+          ecr.ensure_repository: { name: labelmint-worker }
+      - id: push
+        run: exit 1
+"#
+    );
+    let f = run_as(dir.path(), &undo, t(), "run-undo", &[], true).await;
+    assert!(!succeeded(&f), "{:?}", f.outcome);
+    assert_eq!(f.changes_of("worker")[0]["aws"], "repository_created");
+    assert_eq!(f.changes_of("worker.undo")[0]["aws"], "repository_deleted");
+    assert!(!exists(&moto, "labelmint-worker").await, "{}", f.output);
 }

@@ -568,6 +568,7 @@ async fn an_abort_during_verify_moves_current_back() {
                 verify: Some("echo verify-started; sleep 30".into()),
             }),
             secret_values: vec![("NEW".into(), Secret("new-session-7734".into()))],
+            reverting: Vec::new(),
         }),
         docker: None,
     };
@@ -717,5 +718,476 @@ async fn put_from_a_captured_plain_variable_stores_it_without_printing_it() {
         !f.changes_of("store")
             .iter()
             .any(|c| c.to_string().contains(address))
+    );
+}
+
+/// The version a step's journaled change names (`version`).
+fn version_of(f: &Finished, step: &str) -> String {
+    let changes = f.changes_of(step);
+    assert_eq!(changes.len(), 1, "{step}: {changes:?}");
+    changes[0]["version"].as_str().unwrap().to_string()
+}
+
+fn short(version: &str) -> String {
+    format!("{}…", &version[..8])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_of_a_second_put_makes_the_first_version_current_again() {
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/jwt-secret";
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = ("first-jwt-Qm41-value", "second-jwt-Lp07-value");
+    let yaml = runbook(
+        MOTO_ACCOUNT,
+        "  ONE: { secret: true }\n  TWO: { secret: true }\n",
+        r#"      - id: put-one
+        run:
+          secrets.put: { id: "labelmint/{{ env }}/jwt-secret", from_var: ONE }
+      - id: put-two
+        run:
+          secrets.put: { id: labelmint/production/jwt-secret, from_var: TWO }
+      - id: back
+        run:
+          secrets.revert: { step: put-two }
+"#,
+    );
+    let f = run(&moto, dir.path(), &yaml, &[("ONE", first), ("TWO", second)]).await;
+    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    let (v1, v2) = (version_of(&f, "put-one"), version_of(&f, "put-two"));
+    let (current, _) = stages(&moto, id).await;
+    assert_eq!(current.as_deref(), Some(v1.as_str()));
+    assert_eq!(value_of(&moto, id).await, first);
+    // One line for the change, naming versions only.
+    assert!(
+        f.output.contains(&format!(
+            "{id}: AWSCURRENT is back on {} (the step had put {})\n",
+            short(&v1),
+            short(&v2)
+        )),
+        "{}",
+        f.output
+    );
+    let started = f.events.iter().find_map(|e| match e {
+        Event::StepStarted { step, command, .. } if step == "back" => Some(command.clone()),
+        _ => None,
+    });
+    assert_eq!(started.as_deref(), Some("secrets.revert step=put-two"));
+    // What the revert did is journaled, as a change of its own kind.
+    assert_eq!(
+        f.changes_of("back"),
+        vec![serde_json::json!({"aws": "secret_reverted", "id": id, "version": v1, "from": v2})]
+    );
+    assert_hidden(&f, first);
+    assert_hidden(&f, second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_of_a_created_secret_schedules_its_deletion_with_a_recovery_window() {
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/webhook-token";
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = runbook(
+        MOTO_ACCOUNT,
+        "  TOKEN: { secret: true }\n",
+        r#"      - id: put
+        run:
+          secrets.put: { id: labelmint/production/webhook-token, from_var: TOKEN }
+      - id: back
+        run:
+          secrets.revert: { step: put }
+      - id: again
+        run:
+          secrets.revert: { step: put }
+"#,
+    );
+    let f = run(&moto, dir.path(), &yaml, &[("TOKEN", "webhook-Vb62-value")]).await;
+    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    let d = moto
+        .client()
+        .await
+        .describe_secret()
+        .secret_id(id)
+        .send()
+        .await
+        .unwrap();
+    let deleted = d.deleted_date().expect("the deletion is scheduled");
+    // Scheduled, not done: restorable for the recovery window.
+    let days = (deleted.secs() - chrono::Utc::now().timestamp()) as f64 / 86_400.0;
+    assert!((6.9..=7.1).contains(&days), "deleted in {days} days");
+    assert!(
+        f.output
+            .contains(&format!("{id} scheduled for deletion on ")),
+        "{}",
+        f.output
+    );
+    assert!(
+        f.output.contains(&format!(
+            "(the step had created it); it can be restored for 7 days: aws secretsmanager restore-secret --secret-id {id}\n"
+        )),
+        "{}",
+        f.output
+    );
+    let back = f.changes_of("back");
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!(back[0]["aws"], "secret_deletion_scheduled");
+    assert_eq!(back[0]["recovery_days"], 7);
+    assert_eq!(back[0]["version"], version_of(&f, "put"));
+    // Once scheduled, there is nothing more to do.
+    assert!(
+        f.output
+            .contains(&format!("{id} is already scheduled for deletion (on ")),
+        "{}",
+        f.output
+    );
+    assert!(f.changes_of("again").is_empty());
+    assert_hidden(&f, "webhook-Vb62-value");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_put_since_is_left_as_it_is_and_the_revert_fails() {
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/jwt-secret";
+    let before = create(&moto, id, "jwt-before-Ka90").await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = runbook(
+        MOTO_ACCOUNT,
+        "  NEW: { secret: true }\n  OTHER: { secret: true }\n",
+        r#"      - id: put
+        run:
+          secrets.put: { id: labelmint/production/jwt-secret, from_var: NEW }
+      - id: someone-else
+        run:
+          secrets.put: { id: labelmint/production/jwt-secret, from_var: OTHER }
+      - id: back
+        run:
+          secrets.revert: { step: put }
+"#,
+    );
+    let f = run(
+        &moto,
+        dir.path(),
+        &yaml,
+        &[("NEW", "jwt-new-Ty55"), ("OTHER", "jwt-other-Rr31")],
+    )
+    .await;
+    assert!(!succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    let other = version_of(&f, "someone-else");
+    let refusal = format!(
+        "{id} changed since (AWSCURRENT is {}, not the version the step put); left as it is",
+        short(&other)
+    );
+    assert_eq!(f.error_of("back").as_deref(), Some(refusal.as_str()));
+    assert!(f.output.contains(&format!("{refusal}\n")), "{}", f.output);
+    // Nothing was moved, nor journaled as moved.
+    let (current, _) = stages(&moto, id).await;
+    assert_eq!(current.as_deref(), Some(other.as_str()));
+    assert_ne!(other, before);
+    assert!(f.changes_of("back").is_empty());
+}
+
+/// A phase that fails after a `secrets.put` on an existing secret and one that created a secret:
+/// the engine undoes both with `secrets.revert`, newest first; the read-only step is not undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_phase_with_undo_reverts_its_secret_puts() {
+    let Some(moto) = Moto::start() else { return };
+    let existing = "labelmint/production/db-url";
+    let before = create(&moto, existing, "db-url-before-Wq12").await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "name: release\ntargets:\n  environment: production\n  aws: {{ account: \"{MOTO_ACCOUNT}\", region: us-east-1 }}\nvariables:\n  DB: {{ secret: true }}\n  KEY: {{ secret: true }}\n{}",
+        r#"phases:
+  - id: release
+    gate: true
+    on_failure: { undo: true }
+    steps:
+      - id: check
+        run:
+          secrets.require: { ids: [labelmint/production/db-url] }
+      - id: put-db
+        run:
+          secrets.put: { id: labelmint/production/db-url, from_var: DB }
+      - id: put-key
+        run:
+          secrets.put: { id: labelmint/production/api-key, from_var: KEY }
+      - id: migrate
+        run: exit 1
+"#
+    );
+    let f = common::moto::run_as(
+        dir.path(),
+        &yaml,
+        moto.target(Some(&target(MOTO_ACCOUNT))),
+        "run-1",
+        &[("DB", "db-url-new-Hh83"), ("KEY", "api-key-Jd44")],
+        true,
+    )
+    .await;
+    assert!(!succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    let undone: Vec<&str> = f
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepStarted { step, command, .. } if step.ends_with(".undo") => {
+                Some(command.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        undone,
+        ["secrets.revert step=put-key", "secrets.revert step=put-db"]
+    );
+    let finished = |id: &str| {
+        f.events.iter().rev().find_map(|e| match e {
+            Event::StepFinished { step, status, .. } if step == id => Some(*status),
+            _ => None,
+        })
+    };
+    for id in ["put-key.undo", "put-db.undo"] {
+        assert_eq!(
+            finished(id),
+            Some(tollgate::engine::StepStatus::Succeeded),
+            "{id}\n{}",
+            f.output
+        );
+    }
+    assert_eq!(finished("check.undo"), None);
+    // The existing secret is back on its version; the new one is scheduled for deletion.
+    let (current, _) = stages(&moto, existing).await;
+    assert_eq!(current.as_deref(), Some(before.as_str()));
+    assert_eq!(value_of(&moto, existing).await, "db-url-before-Wq12");
+    let key = moto
+        .client()
+        .await
+        .describe_secret()
+        .secret_id("labelmint/production/api-key")
+        .send()
+        .await
+        .unwrap();
+    assert!(key.deleted_date().is_some(), "{key:?}");
+    assert_eq!(
+        f.changes_of("put-db.undo")[0]["aws"],
+        "secret_reverted",
+        "{}",
+        f.journal
+    );
+    assert_hidden(&f, "db-url-new-Hh83");
+    assert_hidden(&f, "api-key-Jd44");
+}
+
+/// A rollback runbook, a run of its own, puts back what a step of the deploy's run changed
+/// (`run:` from a variable); the same revert pinned to another account is blocked first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_runbook_reverts_a_put_of_another_run() {
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/jwt-secret";
+    let before = create(&moto, id, "jwt-before-Pz70").await;
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = runbook(
+        MOTO_ACCOUNT,
+        "  JWT: { secret: true }\n",
+        r#"      - id: put-jwt
+        run:
+          secrets.put: { id: labelmint/production/jwt-secret, from_var: JWT }
+"#,
+    );
+    let t = || moto.target(Some(&target(MOTO_ACCOUNT)));
+    let d = common::moto::run_as(
+        dir.path(),
+        &deploy,
+        t(),
+        "run-deploy",
+        &[("JWT", "jwt-deployed-Xc19")],
+        false,
+    )
+    .await;
+    assert!(succeeded(&d), "{:?}\n{}", d.outcome, d.output);
+    let rollback = |account: &str| {
+        format!(
+            "name: roll back\ntargets:\n  environment: production\n  aws: {{ account: \"{account}\", region: us-east-1 }}\nvariables:\n  from_run: {{ description: the run whose changes are put back }}\n{}",
+            r#"phases:
+  - id: restore
+    gate: true
+    steps:
+      - id: jwt-back
+        run:
+          secrets.revert: { step: put-jwt, run: "{{ from_run }}" }
+"#
+        )
+    };
+    // Pinned to another account: blocked before anything is sent.
+    let wrong = tollgate::runbook::AwsTarget {
+        account: "288761728065".into(),
+        region: "us-east-1".into(),
+        ..Default::default()
+    };
+    let blocked = common::moto::run_as(
+        dir.path(),
+        &rollback("288761728065"),
+        moto.target(Some(&wrong)),
+        "run-rollback-wrong",
+        &[("from_run", "run-deploy")],
+        false,
+    )
+    .await;
+    let error = blocked.error_of("jwt-back").expect("blocked");
+    assert!(
+        error.starts_with("wrong AWS account: the run is pinned to 288761728065 us-east-1"),
+        "{error}"
+    );
+    assert_ne!(stages(&moto, id).await.0.as_deref(), Some(before.as_str()));
+
+    let f = common::moto::run_as(
+        dir.path(),
+        &rollback(MOTO_ACCOUNT),
+        t(),
+        "run-rollback",
+        &[("from_run", "run-deploy")],
+        false,
+    )
+    .await;
+    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert_eq!(stages(&moto, id).await.0.as_deref(), Some(before.as_str()));
+    assert_eq!(value_of(&moto, id).await, "jwt-before-Pz70");
+    assert_eq!(f.changes_of("jwt-back")[0]["aws"], "secret_reverted");
+    // A run that does not exist has nothing to put back, and says which.
+    let none = common::moto::run_as(
+        dir.path(),
+        &rollback(MOTO_ACCOUNT),
+        t(),
+        "run-rollback-2",
+        &[("from_run", "run-nope")],
+        false,
+    )
+    .await;
+    assert_eq!(
+        none.error_of("jwt-back").as_deref(),
+        Some(r#"step "put-jwt" of run "run-nope" changed nothing in AWS that can be put back"#)
+    );
+}
+
+/// `secrets.revert` straight through the executor, reverting `reverting`.
+async fn revert_directly(
+    moto: &Moto,
+    reverting: Vec<serde_json::Value>,
+) -> (tollgate::exec::Outcome, String) {
+    use tollgate::exec::{AwsCall, Executor, Job, OutputSink};
+    use tollgate::runbook::Revert;
+    use tollgate::runbook::aws::AwsAction;
+    let exec = tollgate::exec::aws::AwsExec {
+        target: moto.target(Some(&target(MOTO_ACCOUNT))),
+    };
+    let job = Job {
+        step: "back".into(),
+        script: String::new(),
+        interpreter: Vec::new(),
+        workdir: std::env::temp_dir(),
+        env: Vec::new(),
+        timeout: None,
+        keep_stdout: 1 << 20,
+        kube: None,
+        aws: Some(AwsCall {
+            action: AwsAction::SecretsRevert(Revert {
+                step: "deploy".into(),
+                run: None,
+            }),
+            secret_values: Vec::new(),
+            reverting,
+        }),
+        docker: None,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let sink = OutputSink {
+        step: "back".into(),
+        events: tx,
+        masker: Default::default(),
+        hold_stdout: false,
+    };
+    let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let outcome = tokio::time::timeout(common::moto::DEADLINE, exec.execute(&job, &sink, cancel))
+        .await
+        .expect("the revert ends");
+    drop(sink);
+    let mut output = String::new();
+    while let Some(ev) = rx.recv().await {
+        if let Event::Output { text, .. } = ev {
+            output.push_str(&text);
+        }
+    }
+    (outcome, output)
+}
+
+/// A run's journal holds the cluster's changes and AWS's: `secrets.revert` puts back only AWS's,
+/// says what it leaves (a rotation already rolled back, a kind it does not know, a revert's own
+/// change), and goes on past a change it refuses before failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_takes_only_aws_changes_and_says_what_it_leaves() {
+    use serde_json::json;
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/session-key";
+    let v1 = create(&moto, id, "session-one-Bb20").await;
+    let v2 = moto
+        .client()
+        .await
+        .put_secret_value()
+        .secret_id(id)
+        .secret_string("session-two-Nn88")
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string();
+    let scaled =
+        json!({"change": "scaled", "namespace": "shop", "deployment": "api", "from": 3, "to": 0});
+    let (outcome, output) = revert_directly(
+        &moto,
+        vec![
+            json!({"aws": "secret_put", "id": id, "version": v2, "previous": v1}),
+            scaled.clone(),
+            json!({"aws": "secret_rolled_back", "id": "labelmint/production/other", "version": "a1b2c3d4e5f6", "from": "f6e5d4c3b2a1"}),
+            json!({"aws": "secret_put", "id": "labelmint/production/orphan", "version": "0a0b0c0d0e0f", "previous": null}),
+            json!({"aws": "bucket_emptied", "bucket": "labelmint-assets"}),
+            json!({"aws": "secret_reverted", "id": id, "version": v1, "from": v2}),
+        ],
+    )
+    .await;
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some(
+            "labelmint/production/orphan had no AWSCURRENT version before the step; left as it is"
+        ),
+        "{output}"
+    );
+    // Newest first, one line each; the cluster's change is not AWS's to put back.
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{id}: AWSCURRENT was moved back by a revert; a revert is not put back")
+                .as_str(),
+            "an AWS change of a kind tollgate does not know (`bucket_emptied`): nothing to put back",
+            "labelmint/production/orphan had no AWSCURRENT version before the step; left as it is",
+            "labelmint/production/other: the step had already moved AWSCURRENT back to a1b2c3d4…; nothing to do",
+            format!(
+                "{id}: AWSCURRENT is back on {} (the step had put {})",
+                short(&v1),
+                short(&v2)
+            )
+            .as_str(),
+        ],
+        "{output}"
+    );
+    assert_eq!(stages(&moto, id).await.0.as_deref(), Some(v1.as_str()));
+    assert_eq!(outcome.changes.len(), 1, "{:?}", outcome.changes);
+
+    // Only the cluster's changes: nothing here for `secrets.revert`.
+    let (outcome, _) = revert_directly(&moto, vec![scaled]).await;
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some(
+            "step \"deploy\" changed nothing in AWS that can be put back: what it journaled is not in AWS (`kube.revert` puts back a kube step's changes)"
+        )
     );
 }

@@ -754,6 +754,34 @@ async fn a_revert_that_fails_halfway_keeps_what_it_already_put_back() {
     assert_eq!(replicas(&c, "api").await, 3);
 }
 
+/// A run's journal holds AWS's changes too: `kube.revert` leaves them to `secrets.revert`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_leaves_aws_changes_alone() {
+    let c = shop(&[deployment("api", 0, "registry.local/api:1.0")]).await;
+    let put = json!({"aws": "secret_put", "id": "labelmint/production/jwt-secret",
+        "version": "v2", "previous": "v1"});
+    let (outcome, output) = revert_directly(
+        &c,
+        vec![
+            json!({"change": "scaled", "namespace": "shop", "deployment": "api", "from": 2, "to": 0}),
+            put.clone(),
+        ],
+    )
+    .await;
+    assert_eq!(outcome.error, None, "{output}");
+    assert_eq!(replicas(&c, "api").await, 2);
+    assert!(!output.contains("jwt-secret"), "{output}");
+    assert_eq!(outcome.changes.len(), 1);
+
+    let (outcome, _) = revert_directly(&c, vec![put]).await;
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some(
+            "step \"earlier\" changed nothing in the cluster that can be put back: its changes are in AWS (`secrets.revert` puts them back)"
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_runbook_reverts_what_another_run_changed() {
     let c = shop(&[

@@ -48,6 +48,8 @@ fn schema_has_every_native_action() {
     let run = &schema["$defs"]["Run"]["anyOf"][1]["properties"];
     for key in [
         "secrets.put",
+        "secrets.revert",
+        "kube.revert",
         "ecr.login",
         "ecr.ensure_repository",
         "ecr.describe_images",

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::exec::{AwsCall, Executor, Job, KubeCall, OutputSink, Secret, Stream};
+use crate::runbook::aws::AwsAction;
 use crate::runbook::kube::KubeAction;
 use crate::runbook::{ChecklistItem, Gate, OnFailure, Phase, Runbook, Step, vars};
 use context::Vars;
@@ -265,7 +266,8 @@ pub struct Engine {
     executor: Arc<dyn Executor>,
     /// Set when the operator aborts while no gate is open.
     aborted: bool,
-    /// What each step changed (from the journal and this session), for `kube.revert` and undo.
+    /// What each step changed (from the journal and this session), for `kube.revert`,
+    /// `secrets.revert` and undo.
     changes: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
     /// Phases and steps the operator chose not to run (`--skip`).
     skip: std::collections::BTreeSet<String>,
@@ -517,6 +519,15 @@ impl Engine {
                 .remove(step)
                 .unwrap_or_default(),
             Err(_) => Vec::new(),
+        }
+    }
+
+    /// What the step a revert names changed, oldest first: from this run, or from the journal of
+    /// the run it names.
+    fn reverting(&self, r: &crate::runbook::Revert) -> Vec<serde_json::Value> {
+        match r.run.as_deref().filter(|x| !x.is_empty()) {
+            Some(run) => self.changes_of_run(run, &r.step),
+            None => self.changes.get(&r.step).cloned().unwrap_or_default(),
         }
     }
 
@@ -837,24 +848,18 @@ impl Engine {
                 .filter(|s| self.replay.steps.get(s.id.as_str()) == Some(&StepStatus::Succeeded));
             let undos: Vec<Step> = done
                 .filter_map(|s| {
-                    // A kube step that journaled its changes is undone by putting them back.
+                    // A step that journaled its changes, with no `undo` of its own, is undone
+                    // by putting them back with the revert action of its family (`kube.revert`,
+                    // `secrets.revert`).
                     let run = s.undo.clone().or_else(|| {
                         let run = s.run.as_ref()?;
-                        let mutates = run.kube().is_some_and(|a| a.mutates());
-                        (mutates && self.changes.contains_key(s.id.as_str())).then(|| {
-                            crate::runbook::Spanned::new(
-                                run.pos,
-                                crate::runbook::Run {
-                                    kube_revert: Some(crate::runbook::Spanned::new(
-                                        run.pos,
-                                        crate::runbook::kube::Revert {
-                                            step: s.id.value.clone(),
-                                            run: None,
-                                        },
-                                    )),
-                                    ..Default::default()
-                                },
-                            )
+                        let by = run.reverted_by()?;
+                        self.changes.contains_key(s.id.as_str()).then(|| {
+                            let revert = crate::runbook::Revert {
+                                step: s.id.value.clone(),
+                                run: None,
+                            };
+                            crate::runbook::Spanned::new(run.pos, by.run(run.pos, revert))
                         })
                     })?;
                     Some(Step {
@@ -1057,10 +1062,7 @@ impl Engine {
             kube: run.kube().map(|action| {
                 let action = self.render_action(&action);
                 let reverting = match &action {
-                    KubeAction::Revert(r) => match r.run.as_deref().filter(|x| !x.is_empty()) {
-                        Some(run) => self.changes_of_run(run, &r.step),
-                        None => self.changes.get(&r.step).cloned().unwrap_or_default(),
-                    },
+                    KubeAction::Revert(r) => self.reverting(r),
                     _ => Vec::new(),
                 };
                 KubeCall {
@@ -1090,9 +1092,14 @@ impl Engine {
                     })
                     .into_iter()
                     .collect();
+                let reverting = match &action {
+                    AwsAction::SecretsRevert(r) => self.reverting(r),
+                    _ => Vec::new(),
+                };
                 AwsCall {
                     action,
                     secret_values,
+                    reverting,
                 }
             }),
             docker: run.docker().map(|action| {

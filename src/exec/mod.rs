@@ -61,6 +61,8 @@ pub struct AwsCall {
     /// The values of the variables the action reads (`from_var`), by name, filled by the engine;
     /// a value typed at the step's masked prompt under [`TYPED`].
     pub secret_values: Vec<(String, Secret)>,
+    /// For `secrets.revert`: what the named step changed, as journaled, oldest first.
+    pub reverting: Vec<serde_json::Value>,
 }
 
 /// The name a value typed at a masked prompt has in [`AwsCall::secret_values`]: no variable can
@@ -89,7 +91,7 @@ pub struct Outcome {
     pub error: Option<String>,
     pub stdout: String,
     pub stdout_truncated: bool,
-    /// What the step changed, journaled for undo (see [`kube::Change`]).
+    /// What the step changed, journaled for undo (see [`kube::Change`], [`aws::change::Change`]).
     pub changes: Vec<serde_json::Value>,
     /// Secret variables the step sets (`secrets.get`, `ecr.login`): the engine adds each value to the mask
     /// before anything else is shown, and journals only that it was set.

@@ -7,6 +7,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::model::{Revert, RevertAction};
+
 /// Checks that secrets exist; reports the missing ones (never a value).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +163,8 @@ pub enum AwsAction {
     SecretsPut(SecretsPut),
     SecretsGet(SecretsGet),
     SecretsRotate(SecretsRotate),
+    /// `secrets.revert`: puts back what an AWS step changed, from the journal.
+    SecretsRevert(Revert),
     EcrLogin(EcrLogin),
     EcrEnsureRepository(EcrEnsureRepository),
     EcrDescribeImages(EcrDescribeImages),
@@ -183,6 +187,7 @@ impl AwsAction {
             AwsAction::SecretsPut(_) => "secrets.put",
             AwsAction::SecretsGet(_) => "secrets.get",
             AwsAction::SecretsRotate(_) => "secrets.rotate",
+            AwsAction::SecretsRevert(_) => "secrets.revert",
             AwsAction::EcrLogin(_) => "ecr.login",
             AwsAction::EcrEnsureRepository(_) => "ecr.ensure_repository",
             AwsAction::EcrDescribeImages(_) => "ecr.describe_images",
@@ -196,8 +201,16 @@ impl AwsAction {
             self,
             AwsAction::SecretsPut(_)
                 | AwsAction::SecretsRotate(_)
+                | AwsAction::SecretsRevert(_)
                 | AwsAction::EcrEnsureRepository(_)
         )
+    }
+
+    /// The action that puts back what it journaled: `secrets.revert`, for any that changes the
+    /// account, except `secrets.revert` itself (what a revert did is not put back again).
+    pub fn reverted_by(&self) -> Option<RevertAction> {
+        (self.mutates() && !matches!(self, AwsAction::SecretsRevert(_)))
+            .then_some(RevertAction::Aws)
     }
 
     /// The secret variable it sets (`secrets.get`'s `var`, `ecr.login`'s `password_var`).
@@ -258,6 +271,7 @@ impl AwsAction {
                 opt("generate", &a.generate.map(|n| n.to_string())),
                 opt("verify", &a.verify.as_ref().map(|v| format!("{v:?}"))),
             ),
+            AwsAction::SecretsRevert(a) => format!("{key} {}", a.describe()),
             AwsAction::EcrLogin(a) => format!(
                 "{key} into={}{}{}",
                 a.password_var,
@@ -346,6 +360,39 @@ mod tests {
             AwsAction::Identity(AwsIdentity {}).describe(),
             "aws.identity"
         );
+    }
+
+    #[test]
+    fn what_changes_the_account_is_reverted_by_secrets_revert_except_a_revert() {
+        let revert = AwsAction::SecretsRevert(Revert {
+            step: "put-jwt".into(),
+            run: Some("{{ from_run }}".into()),
+        });
+        assert_eq!(revert.key(), "secrets.revert");
+        assert!(revert.mutates());
+        assert_eq!(revert.reverted_by(), None);
+        assert_eq!(
+            revert
+                .filled(&|s| s.replace("{{ from_run }}", "run-7"))
+                .describe(),
+            "secrets.revert step=put-jwt run=run-7"
+        );
+        for a in [
+            AwsAction::SecretsPut(SecretsPut::default()),
+            AwsAction::SecretsRotate(SecretsRotate::default()),
+            AwsAction::EcrEnsureRepository(EcrEnsureRepository::default()),
+        ] {
+            assert_eq!(a.reverted_by(), Some(RevertAction::Aws), "{}", a.key());
+        }
+        for a in [
+            AwsAction::SecretsRequire(SecretsRequire::default()),
+            AwsAction::SecretsGet(SecretsGet::default()),
+            AwsAction::EcrLogin(EcrLogin::default()),
+            AwsAction::EcrDescribeImages(EcrDescribeImages::default()),
+            AwsAction::Identity(AwsIdentity {}),
+        ] {
+            assert_eq!(a.reverted_by(), None, "{}", a.key());
+        }
     }
 
     #[test]

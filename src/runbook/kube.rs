@@ -6,6 +6,9 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::model::Revert;
+use super::model::RevertAction;
+
 /// Server-side apply of manifests, showing what changed.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -191,19 +194,6 @@ pub struct KubeJob {
     pub keep: bool,
 }
 
-/// Puts back what an earlier step of this run changed, from the journal.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Revert {
-    /// The id of the step whose changes are reverted.
-    #[serde(default)]
-    pub step: String,
-    /// Another run's id (e.g. the deploy a rollback runbook undoes, given as a variable): its
-    /// journal holds the changes. This run's, when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run: Option<String>,
-}
-
 /// One native Kubernetes action.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum KubeAction {
@@ -247,6 +237,12 @@ impl KubeAction {
             self,
             KubeAction::RolloutStatus(_) | KubeAction::Wait(_) | KubeAction::Get(_)
         )
+    }
+
+    /// The action that puts back what it journaled: `kube.revert`, for any that changes the
+    /// cluster (a `kube.revert` included: its changes are put back in turn).
+    pub fn reverted_by(&self) -> Option<RevertAction> {
+        self.mutates().then_some(RevertAction::Kube)
     }
 
     /// The namespace it names, if any.
@@ -360,10 +356,7 @@ impl KubeAction {
                     ns(&a.namespace)
                 )
             }
-            KubeAction::Revert(a) => match &a.run {
-                Some(r) if !r.is_empty() => format!("{key} step={} run={r}", a.step),
-                _ => format!("{key} step={}", a.step),
-            },
+            KubeAction::Revert(a) => format!("{key} {}", a.describe()),
         }
     }
 }

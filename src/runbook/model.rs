@@ -356,7 +356,7 @@ pub struct Run {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub kube_revert: Option<Spanned<super::kube::Revert>>,
+    pub kube_revert: Option<Spanned<Revert>>,
     /// Check that AWS Secrets Manager secrets exist.
     #[serde(
         rename = "secrets.require",
@@ -385,6 +385,13 @@ pub struct Run {
         skip_serializing_if = "Option::is_none"
     )]
     pub secrets_rotate: Option<Spanned<super::aws::SecretsRotate>>,
+    /// Put back what an earlier AWS step changed.
+    #[serde(
+        rename = "secrets.revert",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secrets_revert: Option<Spanned<Revert>>,
     /// Get an ECR login token; its password goes into a secret variable.
     #[serde(rename = "ecr.login", default, skip_serializing_if = "Option::is_none")]
     pub ecr_login: Option<Spanned<super::aws::EcrLogin>>,
@@ -469,7 +476,7 @@ struct RunFields {
     #[serde(rename = "kube.job", default)]
     kube_job: Option<Spanned<super::kube::KubeJob>>,
     #[serde(rename = "kube.revert", default)]
-    kube_revert: Option<Spanned<super::kube::Revert>>,
+    kube_revert: Option<Spanned<Revert>>,
     #[serde(rename = "secrets.require", default)]
     secrets_require: Option<Spanned<super::aws::SecretsRequire>>,
     #[serde(rename = "secrets.put", default)]
@@ -478,6 +485,8 @@ struct RunFields {
     secrets_get: Option<Spanned<super::aws::SecretsGet>>,
     #[serde(rename = "secrets.rotate", default)]
     secrets_rotate: Option<Spanned<super::aws::SecretsRotate>>,
+    #[serde(rename = "secrets.revert", default)]
+    secrets_revert: Option<Spanned<Revert>>,
     #[serde(rename = "ecr.login", default)]
     ecr_login: Option<Spanned<super::aws::EcrLogin>>,
     #[serde(rename = "ecr.ensure_repository", default)]
@@ -593,6 +602,66 @@ pub struct OnFailure {
     /// First run the `undo` of every step of the failing phase that had succeeded, newest first.
     #[serde(default)]
     pub undo: bool,
+}
+
+/// Puts back what a step changed, newest change first, from the journal: an earlier step of this
+/// run, or of another run.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Revert {
+    /// The id of the step whose changes are reverted.
+    #[serde(default)]
+    pub step: String,
+    /// Another run's id (e.g. the deploy a rollback runbook undoes, given as a variable): its
+    /// journal holds the changes. This run's, when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+impl Revert {
+    /// `step=ID`, with ` run=RUN` when it names another run.
+    pub fn describe(&self) -> String {
+        match self.run.as_deref().filter(|r| !r.is_empty()) {
+            Some(r) => format!("step={} run={r}", self.step),
+            None => format!("step={}", self.step),
+        }
+    }
+}
+
+/// The actions that put back what a step journaled, one per family of steps that journal
+/// changes they can undo: each family says which one undoes its actions
+/// ([`super::kube::KubeAction::reverted_by`], [`super::aws::AwsAction::reverted_by`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevertAction {
+    /// `kube.revert`: what a kube step changed in the cluster.
+    Kube,
+    /// `secrets.revert`: what an AWS step changed in the account.
+    Aws,
+}
+
+impl RevertAction {
+    /// The key it is written under.
+    pub fn key(self) -> &'static str {
+        match self {
+            RevertAction::Kube => "kube.revert",
+            RevertAction::Aws => "secrets.revert",
+        }
+    }
+
+    /// A `run` holding just this action, reverting `revert`.
+    pub fn run(self, pos: super::Pos, revert: Revert) -> Run {
+        let revert = Some(Spanned::new(pos, revert));
+        match self {
+            RevertAction::Kube => Run {
+                kube_revert: revert,
+                ..Run::default()
+            },
+            RevertAction::Aws => Run {
+                secrets_revert: revert,
+                ..Run::default()
+            },
+        }
+    }
 }
 
 // ---- shorthand forms -------------------------------------------------------------------------
@@ -734,6 +803,7 @@ impl Shorthand for Run {
         "secrets.put",
         "secrets.get",
         "secrets.rotate",
+        "secrets.revert",
         "ecr.login",
         "ecr.ensure_repository",
         "ecr.describe_images",
@@ -773,6 +843,7 @@ impl Shorthand for Run {
             secrets_put: f.secrets_put,
             secrets_get: f.secrets_get,
             secrets_rotate: f.secrets_rotate,
+            secrets_revert: f.secrets_revert,
             ecr_login: f.ecr_login,
             ecr_ensure_repository: f.ecr_ensure_repository,
             ecr_describe_images: f.ecr_describe_images,
@@ -873,6 +944,9 @@ impl Run {
         if let Some(a) = &self.secrets_rotate {
             out.push((a.pos, A::SecretsRotate(a.value.clone())));
         }
+        if let Some(a) = &self.secrets_revert {
+            out.push((a.pos, A::SecretsRevert(a.value.clone())));
+        }
         if let Some(a) = &self.ecr_login {
             out.push((a.pos, A::EcrLogin(a.value.clone())));
         }
@@ -913,6 +987,15 @@ impl Run {
             return None;
         }
         self.docker_actions().into_iter().next().map(|(_, a)| a)
+    }
+
+    /// The action that puts back what this run's action journals, when its family has one and
+    /// the action changes anything (see [`RevertAction`]).
+    pub fn reverted_by(&self) -> Option<RevertAction> {
+        if let Some(a) = self.kube() {
+            return a.reverted_by();
+        }
+        self.aws().and_then(|a| a.reverted_by())
     }
 
     /// The AWS action of this run, if it is an AWS step (and not also a kube one).
@@ -978,5 +1061,50 @@ impl Step {
             }),
             (None, false) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::Pos;
+
+    #[test]
+    fn each_family_names_the_revert_that_undoes_its_steps() {
+        let revert = |step: &str| Revert {
+            step: step.into(),
+            run: None,
+        };
+        let pos = Pos::new(3, 7);
+        let kube = RevertAction::Kube.run(pos, revert("down"));
+        assert_eq!(
+            kube.kube(),
+            Some(super::super::kube::KubeAction::Revert(revert("down")))
+        );
+        let aws = RevertAction::Aws.run(pos, revert("put-jwt"));
+        assert_eq!(
+            aws.aws(),
+            Some(super::super::aws::AwsAction::SecretsRevert(revert(
+                "put-jwt"
+            )))
+        );
+        assert_eq!(aws.secrets_revert.as_ref().map(|r| r.pos), Some(pos));
+        // A kube revert changes the cluster and is put back in turn; an AWS one is not.
+        assert_eq!(kube.reverted_by(), Some(RevertAction::Kube));
+        assert_eq!(aws.reverted_by(), None);
+        let put = Run {
+            secrets_put: Some(Spanned::new(pos, Default::default())),
+            ..Run::default()
+        };
+        assert_eq!(put.reverted_by(), Some(RevertAction::Aws));
+        let shell = Run {
+            shell: Some(Spanned::new(pos, "echo hi".into())),
+            ..Run::default()
+        };
+        assert_eq!(shell.reverted_by(), None);
+        assert_eq!(
+            [RevertAction::Kube.key(), RevertAction::Aws.key()],
+            ["kube.revert", "secrets.revert"]
+        );
     }
 }

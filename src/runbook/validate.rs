@@ -10,7 +10,7 @@ use super::de::Spanned;
 use super::docker::DockerAction;
 use super::kube::KubeAction;
 use super::loader::Diag;
-use super::model::{OnFailure, Run, Runbook, Step, VarType};
+use super::model::{OnFailure, Revert, RevertAction, Run, Runbook, Step, VarType};
 use super::vars::{self, Piece, is_var_name, parse_template};
 use super::yaml::{Node, Pos};
 
@@ -499,7 +499,10 @@ impl Checker<'_> {
                 missing("name", a.name.trim().is_empty());
                 missing("image", a.image.trim().is_empty());
             }
-            KubeAction::Revert(a) => missing("step", a.step.trim().is_empty()),
+            KubeAction::Revert(a) => {
+                missing("step", a.step.trim().is_empty());
+                self.check_revert(file, pos, RevertAction::Kube, a);
+            }
             KubeAction::Scale(a) if a.replicas < 0 => {
                 self.err(file, pos, format!("`{key}` replicas must be 0 or more"))
             }
@@ -640,6 +643,14 @@ impl Checker<'_> {
                     ids.push(d);
                 }
             }
+            AwsAction::SecretsRevert(a) => {
+                missing(self, "step", a.step.trim().is_empty());
+                self.check_revert(file, pos, RevertAction::Aws, a);
+                ids.push(&a.step);
+                if let Some(r) = &a.run {
+                    ids.push(r);
+                }
+            }
             AwsAction::Identity(_) => {}
         }
         if let Some(name) = action.sets_var()
@@ -682,6 +693,63 @@ impl Checker<'_> {
             "names, tags and digests are shown in the clear"
         };
         self.no_secrets_in(file, pos, key, ids.iter().copied(), why);
+    }
+
+    /// A revert of a step of this run (no `run`) names a step of this runbook whose changes
+    /// this revert action puts back.
+    fn check_revert(&mut self, file: &Path, pos: Pos, by: RevertAction, r: &Revert) {
+        let key = by.key();
+        let id = r.step.trim();
+        if id.is_empty() || id.contains("{{") || r.run.as_deref().is_some_and(|x| !x.is_empty()) {
+            return;
+        }
+        let steps = all_steps(self.runbook);
+        let Some(step) = steps.iter().find(|s| s.id.value == id) else {
+            let near = steps
+                .iter()
+                .map(|s| (super::de::edit_distance(id, &s.id), s.id.as_str()))
+                .filter(|(d, _)| *d <= 2.max(id.len() / 3))
+                .min()
+                .map_or_else(String::new, |(_, s)| format!(" (did you mean `{s}`?)"));
+            self.err(
+                file,
+                pos,
+                format!("`{key}`: there is no step `{id}` in this runbook{near}; give `run` to revert a step of another run"),
+            );
+            return;
+        };
+        let run = step.run.as_ref();
+        let action = run
+            .and_then(|r| {
+                r.kube()
+                    .map(|a| a.key())
+                    .or_else(|| r.aws().map(|a| a.key()))
+            })
+            .or_else(|| run.and_then(|r| r.docker()).map(|a| a.key()));
+        let what = action.map_or_else(|| "a shell command".to_string(), |k| format!("`{k}`"));
+        match run.and_then(|r| r.reverted_by()) {
+            Some(b) if b == by => {}
+            Some(other) => self.err(
+                file,
+                pos,
+                format!(
+                    "`{key}` cannot put back step `{id}` ({what}); `{}` does",
+                    other.key()
+                ),
+            ),
+            None if action == Some(key) => self.err(
+                file,
+                pos,
+                format!(
+                    "`{key}`: step `{id}` is itself a `{key}`; what a revert did is not put back"
+                ),
+            ),
+            None => self.err(
+                file,
+                pos,
+                format!("`{key}`: step `{id}` ({what}) journals no change it can put back"),
+            ),
+        }
     }
 
     /// An ECR repository name as written (templates are checked once filled, by ECR).

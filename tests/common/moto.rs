@@ -238,6 +238,21 @@ pub async fn run_in(
     run_typing_in(dir, yaml, target, vars, &[]).await
 }
 
+/// [`run_in`] as run `run_id` (runs in one `dir` share its state folder: one can revert what
+/// another changed); at a failure gate that offers it, `rollback` chooses Rollback.
+pub async fn run_as(
+    dir: &Path,
+    yaml: &str,
+    target: Arc<AwsTarget>,
+    run_id: &str,
+    vars: &[(&str, &str)],
+    rollback: bool,
+) -> Finished {
+    let mut router = Router::shell_only();
+    router.aws = Some(Arc::new(AwsExec { target }));
+    super::cluster::run_typing(dir, yaml, router, run_id, vars, rollback, &[]).await
+}
+
 /// [`run_in`], typing `typed` (step, value) at the masked prompts steps open.
 pub async fn run_typing_in(
     dir: &Path,

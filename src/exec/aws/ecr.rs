@@ -1,28 +1,27 @@
 //! `ecr.login`, `ecr.ensure_repository` and `ecr.describe_images` on Amazon ECR. Lines say what
 //! happened (registry hosts, repository URIs, tags and digests), never a token or a password.
 
+use super::Ctx;
+use super::change::Change;
+use crate::cloud::aws::one_line;
+use crate::exec::Secret;
+use crate::runbook::aws::{EcrDescribeImages, EcrEnsureRepository, EcrLogin};
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::DisplayErrorContext;
 use aws_sdk_ecr::primitives::DateTime;
 use aws_sdk_ecr::types::{ImageDetail, ImageIdentifier, ImageScanningConfiguration, Repository};
 use base64::Engine as _;
-use serde_json::json;
-
-use super::Ctx;
-use crate::cloud::aws::one_line;
-use crate::exec::Secret;
-use crate::runbook::aws::{EcrDescribeImages, EcrEnsureRepository, EcrLogin};
 
 fn client(cx: &Ctx<'_>) -> Client {
     Client::new(&cx.conf)
 }
 
-fn sdk_error<E: std::error::Error + 'static>(what: &str, e: E) -> String {
+pub(super) fn sdk_error<E: std::error::Error + 'static>(what: &str, e: E) -> String {
     format!("{what}: {}", one_line(&DisplayErrorContext(&e).to_string()))
 }
 
 /// `2015-01-01T00:00:00Z`.
-fn timestamp(t: &DateTime) -> String {
+pub(super) fn timestamp(t: &DateTime) -> String {
     chrono::DateTime::from_timestamp(t.secs(), 0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_else(|| t.secs().to_string())
@@ -119,7 +118,7 @@ pub async fn login(cx: &mut Ctx<'_>, a: &EcrLogin) -> Result<(), String> {
 }
 
 /// The repository named `name`, `None` when there is none.
-async fn repository(client: &Client, name: &str) -> Result<Option<Repository>, String> {
+pub(super) async fn repository(client: &Client, name: &str) -> Result<Option<Repository>, String> {
     match client
         .describe_repositories()
         .repository_names(name)
@@ -197,12 +196,11 @@ pub async fn ensure_repository(cx: &mut Ctx<'_>, a: &EcrEnsureRepository) -> Res
     };
     let r = made.repository();
     let uri = r.and_then(|r| r.repository_uri()).unwrap_or_default();
-    cx.changes.push(json!({
-        "aws": "repository_created",
-        "name": a.name,
-        "uri": uri,
-        "arn": r.and_then(|r| r.repository_arn()),
-    }));
+    cx.changed(Change::RepositoryCreated {
+        name: a.name.clone(),
+        uri: uri.to_string(),
+        arn: r.and_then(|r| r.repository_arn()).map(str::to_string),
+    });
     cx.out(format!("created {} ({uri})", a.name)).await;
     Ok(())
 }
@@ -259,12 +257,12 @@ pub fn image_line(i: &ImageDetail) -> String {
 }
 
 /// Why an image look-up found nothing that should be there.
-enum Lookup {
+pub(super) enum Lookup {
     Found(Vec<ImageDetail>),
     NoImage,
 }
 
-async fn images(
+pub(super) async fn images(
     client: &Client,
     repository: &str,
     id: Option<ImageIdentifier>,

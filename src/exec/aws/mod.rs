@@ -6,6 +6,7 @@
 //! as lines (masked like any output) that say what happened, never a value; secret values it reads
 //! go back to the engine as secret variables ([`Outcome::secrets`]).
 
+pub mod change;
 pub mod ecr;
 pub mod secrets;
 
@@ -43,6 +44,11 @@ impl Ctx<'_> {
     /// Writes a line of output: shown, and kept for `expect` and `capture`.
     pub async fn out(&mut self, line: impl Into<String>) {
         self.lines.out(line).await;
+    }
+
+    /// Records a change, to be journaled.
+    pub fn changed(&mut self, c: change::Change) {
+        self.changes.push(c.to_value());
     }
 
     /// The value of a variable the action reads (`from_var`).
@@ -186,6 +192,7 @@ async fn dispatch(cx: &mut Ctx<'_>, action: &AwsAction) -> Result<(), String> {
         AwsAction::SecretsPut(a) => secrets::put(cx, a).await,
         AwsAction::SecretsGet(a) => secrets::get(cx, a).await,
         AwsAction::SecretsRotate(a) => secrets::rotate(cx, a).await,
+        AwsAction::SecretsRevert(a) => change::revert(cx, a).await,
         AwsAction::EcrLogin(a) => ecr::login(cx, a).await,
         AwsAction::EcrEnsureRepository(a) => ecr::ensure_repository(cx, a).await,
         AwsAction::EcrDescribeImages(a) => ecr::describe_images(cx, a).await,

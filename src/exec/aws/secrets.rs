@@ -1,28 +1,27 @@
 //! `secrets.require`, `secrets.put`, `secrets.get` and `secrets.rotate` on AWS Secrets Manager.
 //! Lines say what happened (names, version ids, staging labels), never a value.
 
-use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use serde_json::json;
-
 use super::Ctx;
+use super::change::Change;
 use crate::cloud::aws::one_line;
 use crate::exec::{Executor, Job, Secret};
 use crate::runbook::aws::{SecretsGet, SecretsPut, SecretsRequire, SecretsRotate, VERIFY_ENV};
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
-const CURRENT: &str = "AWSCURRENT";
+pub(super) const CURRENT: &str = "AWSCURRENT";
 const PREVIOUS: &str = "AWSPREVIOUS";
 
 fn client(cx: &Ctx<'_>) -> Client {
     Client::new(&cx.conf)
 }
 
-fn sdk_error<E: std::error::Error + 'static>(what: &str, e: E) -> String {
+pub(super) fn sdk_error<E: std::error::Error + 'static>(what: &str, e: E) -> String {
     format!("{what}: {}", one_line(&DisplayErrorContext(&e).to_string()))
 }
 
 /// A short form of a version id, e.g. `3f2a9c1e…`.
-fn short(version: &str) -> String {
+pub(super) fn short(version: &str) -> String {
     if version.chars().count() > 8 {
         format!("{}…", version.chars().take(8).collect::<String>())
     } else {
@@ -52,7 +51,7 @@ async fn versions(client: &Client, id: &str) -> Result<Option<Vec<(String, Vec<S
 }
 
 /// The version that carries `label`, if any.
-fn with_label(versions: &[(String, Vec<String>)], label: &str) -> Option<String> {
+pub(super) fn with_label(versions: &[(String, Vec<String>)], label: &str) -> Option<String> {
     versions
         .iter()
         .find(|(_, labels)| labels.iter().any(|l| l == label))
@@ -126,9 +125,10 @@ pub async fn put(cx: &mut Ctx<'_>, a: &SecretsPut) -> Result<(), String> {
             .await
             .map_err(|e| sdk_error(&format!("creating secret {}", a.id), e))?;
         let version = made.version_id().unwrap_or_default().to_string();
-        cx.changes.push(json!({
-            "aws": "secret_created", "id": a.id, "version": version,
-        }));
+        cx.changed(Change::SecretCreated {
+            id: a.id.clone(),
+            version: version.clone(),
+        });
         cx.out(format!("created {} (version {})", a.id, short(&version)))
             .await;
         return Ok(());
@@ -159,9 +159,11 @@ pub async fn put(cx: &mut Ctx<'_>, a: &SecretsPut) -> Result<(), String> {
             .unwrap_or_default()
             .to_string()
     };
-    cx.changes.push(json!({
-        "aws": "secret_put", "id": a.id, "version": version, "previous": previous,
-    }));
+    cx.changed(Change::SecretPut {
+        id: a.id.clone(),
+        version: version.clone(),
+        previous,
+    });
     cx.out(format!("put {} (version {})", a.id, short(&version)))
         .await;
     Ok(())
@@ -268,9 +270,11 @@ pub async fn rotate(cx: &mut Ctx<'_>, a: &SecretsRotate) -> Result<(), String> {
         .version_id()
         .unwrap_or_default()
         .to_string();
-    cx.changes.push(json!({
-        "aws": "secret_rotated", "id": a.id, "version": new, "previous": old,
-    }));
+    cx.changed(Change::SecretRotated {
+        id: a.id.clone(),
+        version: new.clone(),
+        previous: Some(old.clone()),
+    });
     cx.out(format!(
         "put {} (version {}, was {})",
         a.id,
@@ -325,9 +329,11 @@ pub async fn rotate(cx: &mut Ctx<'_>, a: &SecretsRotate) -> Result<(), String> {
             current.as_deref().unwrap_or("nothing")
         ));
     }
-    cx.changes.push(json!({
-        "aws": "secret_rolled_back", "id": a.id, "version": old, "from": new,
-    }));
+    cx.changed(Change::SecretRolledBack {
+        id: a.id.clone(),
+        version: old.clone(),
+        from: new.clone(),
+    });
     cx.out(format!(
         "rolled back: {CURRENT} of {} is {} again",
         a.id,

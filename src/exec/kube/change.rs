@@ -74,7 +74,13 @@ pub async fn revert(cx: &mut Ctx<'_>) -> ActionResult {
         _ => String::new(),
     };
     let mut changes = Vec::new();
-    for v in &cx.call.reverting {
+    // AWS changes (a run's journal holds both) are `secrets.revert`'s to put back.
+    let (aws, cluster): (Vec<_>, Vec<_>) = cx
+        .call
+        .reverting
+        .iter()
+        .partition(|v| crate::exec::aws::change::is_aws(v));
+    for v in cluster {
         let c: Change = serde_json::from_value(v.clone()).map_err(|e| {
             Failure::Error(format!(
                 "step \"{step}\" journaled a change that cannot be read ({e}): {v}"
@@ -83,9 +89,13 @@ pub async fn revert(cx: &mut Ctx<'_>) -> ActionResult {
         changes.push(c);
     }
     if changes.is_empty() {
-        return Err(Failure::Error(format!(
-            "step \"{step}\" changed nothing that can be put back"
-        )));
+        return Err(Failure::Error(if aws.is_empty() {
+            format!("step \"{step}\" changed nothing that can be put back")
+        } else {
+            format!(
+                "step \"{step}\" changed nothing in the cluster that can be put back: its changes are in AWS (`secrets.revert` puts them back)"
+            )
+        }));
     }
     for c in changes.iter().rev() {
         put_back(cx, c).await?;
