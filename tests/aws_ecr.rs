@@ -9,30 +9,24 @@
 mod common;
 
 use base64::Engine as _;
-use common::moto::{Finished, MOTO_ACCOUNT, Moto, run_as, run_in};
+use common::moto::{Finished, MOTO_ACCOUNT, Moto, aws_runbook, aws_target, run_as, run_in};
 use tollgate::engine::journal::Record;
-use tollgate::engine::{Outcome, RunStatus};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 /// The password in moto's login token for its account.
 const PASSWORD: &str = "123456789012-auth-token";
 
-fn target(account: &str) -> tollgate::runbook::AwsTarget {
-    tollgate::runbook::AwsTarget {
-        account: account.into(),
-        region: "us-east-1".into(),
-        ..Default::default()
-    }
-}
-
 fn runbook(account: &str, variables: &str, steps: &str) -> String {
-    format!(
-        "name: ecr\ntargets:\n  environment: production\n  aws: {{ account: \"{account}\", region: us-east-1 }}\nvariables:\n  repo: {{ default: labelmint-web }}\n{variables}phases:\n  - id: main\n    gate: true\n    steps:\n{steps}"
+    aws_runbook(
+        "ecr",
+        account,
+        &format!("  repo: {{ default: labelmint-web }}\n{variables}"),
+        steps,
     )
 }
 
 async fn run(moto: &Moto, dir: &std::path::Path, yaml: &str) -> Finished {
-    run_in(dir, yaml, moto.target(Some(&target(MOTO_ACCOUNT))), &[]).await
+    run_in(dir, yaml, moto.target(Some(&aws_target(MOTO_ACCOUNT))), &[]).await
 }
 
 /// Runs `yaml` in a fresh folder under `dir` named `name`.
@@ -40,10 +34,6 @@ async fn run_named(moto: &Moto, dir: &std::path::Path, name: &str, yaml: &str) -
     let sub = dir.join(name);
     std::fs::create_dir_all(&sub).unwrap();
     run(moto, &sub, yaml).await
-}
-
-fn succeeded(f: &Finished) -> bool {
-    matches!(f.outcome, Outcome::Finished(RunStatus::Succeeded))
 }
 
 /// `value` appears nowhere a person or a file could see it: the steps' output, any event, the
@@ -124,7 +114,7 @@ async fn login_puts_the_password_in_a_secret_variable_and_prints_the_registry() 
 "#,
     );
     let f = run(&moto, dir.path(), &yaml).await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     // The later step had the password in its environment.
     assert_eq!(
         std::fs::read_to_string(dir.path().join("password.txt")).unwrap(),
@@ -173,7 +163,7 @@ async fn login_to_another_registry_id_with_the_host_written_out() {
 "#,
     );
     let f = run(&moto, dir.path(), &yaml).await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     // The token of the registry asked for.
     assert_eq!(
         std::fs::read_to_string(dir.path().join("password.txt")).unwrap(),
@@ -206,7 +196,7 @@ async fn ensure_repository_creates_it_once_then_finds_it() {
         &runbook(MOTO_ACCOUNT, "", steps),
     )
     .await;
-    assert!(succeeded(&first), "{:?}\n{}", first.outcome, first.output);
+    assert!(first.succeeded(), "{:?}\n{}", first.outcome, first.output);
     assert!(
         first
             .output
@@ -247,7 +237,7 @@ async fn ensure_repository_creates_it_once_then_finds_it() {
     );
     let second = run_named(&moto, dir.path(), "second", &again).await;
     assert!(
-        succeeded(&second),
+        second.succeeded(),
         "{:?}\n{}",
         second.outcome,
         second.output
@@ -296,7 +286,7 @@ async fn describe_images_finds_the_tags_with_the_pushed_digest_and_names_what_is
         &images(&format!(r#", tags: ["1.4.2", latest], digest: "{pushed}""#)),
     )
     .await;
-    assert!(succeeded(&ok), "{:?}\n{}", ok.outcome, ok.output);
+    assert!(ok.succeeded(), "{:?}\n{}", ok.outcome, ok.output);
     let lines: Vec<&str> = ok
         .output
         .lines()
@@ -312,7 +302,7 @@ async fn describe_images_finds_the_tags_with_the_pushed_digest_and_names_what_is
 
     // Every image, without tags.
     let all = run_named(&moto, dir.path(), "all", &images("")).await;
-    assert!(succeeded(&all), "{:?}\n{}", all.outcome, all.output);
+    assert!(all.succeeded(), "{:?}\n{}", all.outcome, all.output);
     assert!(
         all.output
             .contains(&format!("1.4.2 latest digest={pushed} ")),
@@ -328,7 +318,7 @@ async fn describe_images_finds_the_tags_with_the_pushed_digest_and_names_what_is
         &images(r#", tags: ["1.4.2", "1.4.3"]"#),
     )
     .await;
-    assert!(!succeeded(&missing), "{:?}", missing.outcome);
+    assert!(!missing.succeeded(), "{:?}", missing.outcome);
     assert_eq!(
         missing.error_of("images").as_deref(),
         Some("labelmint-web: no image tagged 1.4.3")
@@ -344,7 +334,7 @@ async fn describe_images_finds_the_tags_with_the_pushed_digest_and_names_what_is
         &images(&format!(r#", tags: ["1.4.2"], digest: "{other}""#)),
     )
     .await;
-    assert!(!succeeded(&mismatch), "{:?}", mismatch.outcome);
+    assert!(!mismatch.succeeded(), "{:?}", mismatch.outcome);
     assert_eq!(
         mismatch.error_of("images"),
         Some(format!("labelmint-web:1.4.2 is {pushed}, not {other}"))
@@ -373,7 +363,7 @@ async fn describe_images_finds_the_tags_with_the_pushed_digest_and_names_what_is
 "#,
     );
     let no_repo = run_named(&moto, dir.path(), "no-repo", &yaml).await;
-    assert!(!succeeded(&no_repo), "{:?}", no_repo.outcome);
+    assert!(!no_repo.succeeded(), "{:?}", no_repo.outcome);
     assert_eq!(
         no_repo.error_of("images").as_deref(),
         Some("ECR repository labelmint-api does not exist")
@@ -400,7 +390,7 @@ async fn identity_prints_the_account_the_run_is_pinned_to() {
 "#,
     );
     let f = run(&moto, dir.path(), &yaml).await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     let lines: Vec<&str> = f
         .output
         .lines()
@@ -433,11 +423,11 @@ async fn a_run_pinned_to_another_account_creates_no_repository() {
     let f = run_in(
         dir.path(),
         &yaml,
-        moto.target(Some(&target("288761728065"))),
+        moto.target(Some(&aws_target("288761728065"))),
         &[],
     )
     .await;
-    assert!(!succeeded(&f), "{:?}", f.outcome);
+    assert!(!f.succeeded(), "{:?}", f.outcome);
     let error = f.error_of("repo").expect("the step failed");
     assert!(
         error.contains("wrong AWS account: the run is pinned to 288761728065 us-east-1, but the credentials are for 123456789012"),
@@ -502,7 +492,7 @@ async fn exists(moto: &Moto, name: &str) -> bool {
 async fn revert_deletes_a_created_repository_only_while_it_is_empty() {
     let Some(moto) = Moto::start() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let t = || moto.target(Some(&target(MOTO_ACCOUNT)));
+    let t = || moto.target(Some(&aws_target(MOTO_ACCOUNT)));
     let deploy = runbook(
         MOTO_ACCOUNT,
         "",
@@ -515,7 +505,7 @@ async fn revert_deletes_a_created_repository_only_while_it_is_empty() {
 "#,
     );
     let d = run_as(dir.path(), &deploy, t(), "run-deploy", &[], false).await;
-    assert!(succeeded(&d), "{:?}\n{}", d.outcome, d.output);
+    assert!(d.succeeded(), "{:?}\n{}", d.outcome, d.output);
     // Images pushed to one of them since.
     put_image(&moto, "labelmint-api", &["1.4.2"], &digest('a')).await;
     put_image(&moto, "labelmint-api", &["1.4.3"], &digest('b')).await;
@@ -539,7 +529,7 @@ async fn revert_deletes_a_created_repository_only_while_it_is_empty() {
         false,
     )
     .await;
-    assert!(!succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(!f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     assert!(!exists(&moto, "labelmint-web").await);
     assert!(
         f.output.contains(
@@ -575,7 +565,7 @@ async fn revert_deletes_a_created_repository_only_while_it_is_empty() {
 "#
     );
     let f = run_as(dir.path(), &undo, t(), "run-undo", &[], true).await;
-    assert!(!succeeded(&f), "{:?}", f.outcome);
+    assert!(!f.succeeded(), "{:?}", f.outcome);
     assert_eq!(f.changes_of("worker")[0]["aws"], "repository_created");
     assert_eq!(f.changes_of("worker.undo")[0]["aws"], "repository_deleted");
     assert!(!exists(&moto, "labelmint-worker").await, "{}", f.output);

@@ -4,30 +4,27 @@
 mod common;
 
 use base64::Engine as _;
-use common::moto::{Finished, MOTO_ACCOUNT, Moto, run_in, run_typing_in};
+use common::moto::{Finished, MOTO_ACCOUNT, Moto, aws_runbook, aws_target, run_in, run_typing_in};
 use tollgate::engine::journal::Record;
-use tollgate::engine::{Event, Outcome, RunStatus, ValueRequest};
-
-fn target(account: &str) -> tollgate::runbook::AwsTarget {
-    tollgate::runbook::AwsTarget {
-        account: account.into(),
-        region: "us-east-1".into(),
-        ..Default::default()
-    }
-}
+use tollgate::engine::{Event, ValueRequest};
 
 fn runbook(account: &str, variables: &str, steps: &str) -> String {
-    format!(
-        "name: secrets\ntargets:\n  environment: production\n  aws: {{ account: \"{account}\", region: us-east-1 }}\nvariables:\n  env: {{ default: production }}\n{variables}phases:\n  - id: main\n    gate: true\n    steps:\n{steps}"
+    aws_runbook(
+        "secrets",
+        account,
+        &format!("  env: {{ default: production }}\n{variables}"),
+        steps,
     )
 }
 
 async fn run(moto: &Moto, dir: &std::path::Path, yaml: &str, vars: &[(&str, &str)]) -> Finished {
-    run_in(dir, yaml, moto.target(Some(&target(MOTO_ACCOUNT))), vars).await
-}
-
-fn succeeded(f: &Finished) -> bool {
-    matches!(f.outcome, Outcome::Finished(RunStatus::Succeeded))
+    run_in(
+        dir,
+        yaml,
+        moto.target(Some(&aws_target(MOTO_ACCOUNT))),
+        vars,
+    )
+    .await
 }
 
 /// `value` appears nowhere a person or a file could see it: the steps' output, any event, the
@@ -119,7 +116,7 @@ async fn require_passes_when_all_exist_and_names_the_missing_ones() {
         &[],
     )
     .await;
-    assert!(succeeded(&all), "{:?}\n{}", all.outcome, all.output);
+    assert!(all.succeeded(), "{:?}\n{}", all.outcome, all.output);
     assert!(
         all.output
             .contains("secret labelmint/production/jwt-secret exists"),
@@ -146,7 +143,7 @@ async fn require_passes_when_all_exist_and_names_the_missing_ones() {
         &[],
     )
     .await;
-    assert!(!succeeded(&some), "{:?}", some.outcome);
+    assert!(!some.succeeded(), "{:?}", some.outcome);
     let error = some.error_of("present").expect("the step failed");
     assert!(
         error.contains(
@@ -200,7 +197,7 @@ async fn put_from_a_variable_and_a_file_then_get_reaches_a_later_step_only_throu
 "#,
     );
     let f = run(&moto, dir.path(), &yaml, &[("JWT", jwt)]).await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     // AWS holds the values.
     assert_eq!(
         value_of(&moto, "labelmint/production/jwt-secret").await,
@@ -271,12 +268,12 @@ async fn put_from_a_masked_prompt_stores_the_typed_value_and_shows_it_nowhere() 
     let f = run_typing_in(
         dir.path(),
         &yaml,
-        moto.target(Some(&target(MOTO_ACCOUNT))),
+        moto.target(Some(&aws_target(MOTO_ACCOUNT))),
         &[],
         &[("put-typed", typed)],
     )
     .await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     assert_eq!(
         value_of(&moto, "labelmint/production/webhook-token").await,
         typed
@@ -329,12 +326,12 @@ async fn put_from_a_masked_prompt_stores_the_typed_value_and_shows_it_nowhere() 
           secrets.put: { id: labelmint/production/other-token, prompt: "Another token" }
 "#,
         ),
-        moto.target(Some(&target(MOTO_ACCOUNT))),
+        moto.target(Some(&aws_target(MOTO_ACCOUNT))),
         &[],
         &[],
     )
     .await;
-    assert!(!succeeded(&declined), "{:?}", declined.outcome);
+    assert!(!declined.succeeded(), "{:?}", declined.outcome);
     assert_eq!(
         declined.error_of("put-typed").as_deref(),
         Some("secrets.put labelmint/production/other-token: the test types nothing here")
@@ -361,7 +358,7 @@ async fn rotate_with_a_passing_verify_keeps_the_new_version_current() {
 "#,
     );
     let f = run(&moto, dir.path(), &yaml, &[]).await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     let (current, previous) = stages(&moto, id).await;
     assert_ne!(current.as_deref(), Some(old.as_str()));
     assert_eq!(previous.as_deref(), Some(old.as_str()));
@@ -391,7 +388,7 @@ async fn rotate_with_a_failing_verify_moves_current_back_and_fails() {
 "#,
     );
     let f = run(&moto, dir.path(), &yaml, &[("NEW", new)]).await;
-    assert!(!succeeded(&f), "{:?}", f.outcome);
+    assert!(!f.succeeded(), "{:?}", f.outcome);
     let error = f.error_of("rotate").expect("the step failed");
     assert!(error.contains("verify failed (exit code 3)"), "{error}");
     assert!(error.contains("back on the previous version"), "{error}");
@@ -423,11 +420,11 @@ async fn a_run_pinned_to_another_account_is_blocked_before_anything_is_sent() {
     let f = run_in(
         dir.path(),
         &yaml,
-        moto.target(Some(&target("288761728065"))),
+        moto.target(Some(&aws_target("288761728065"))),
         &[("JWT", "pinned-value-7781")],
     )
     .await;
-    assert!(!succeeded(&f), "{:?}", f.outcome);
+    assert!(!f.succeeded(), "{:?}", f.outcome);
     let error = f.error_of("put").expect("the step failed");
     assert!(
         error.contains("wrong AWS account: the run is pinned to 288761728065 us-east-1, but the credentials are for 123456789012"),
@@ -529,7 +526,7 @@ async fn another_region_than_the_runbook_names_is_blocked() {
     );
     assert_eq!(t.pinned(), None);
     // The same credentials in the runbook's region pin.
-    let ok = moto.target(Some(&target(MOTO_ACCOUNT)));
+    let ok = moto.target(Some(&aws_target(MOTO_ACCOUNT)));
     let (_, pin) = ok.checked().await.expect("pins");
     assert_eq!(
         (pin.account.as_str(), pin.region.as_str()),
@@ -549,7 +546,7 @@ async fn an_abort_during_verify_moves_current_back() {
     let old = create(&moto, id, "old-session-6120").await;
     let dir = tempfile::tempdir().unwrap();
     let exec = tollgate::exec::aws::AwsExec {
-        target: moto.target(Some(&target(MOTO_ACCOUNT))),
+        target: moto.target(Some(&aws_target(MOTO_ACCOUNT))),
     };
     let job = Job {
         step: "rotate".into(),
@@ -642,7 +639,7 @@ async fn get_takes_one_key_of_a_json_secret() {
         &[],
     )
     .await;
-    assert!(succeeded(&ok), "{:?}\n{}", ok.outcome, ok.output);
+    assert!(ok.succeeded(), "{:?}\n{}", ok.outcome, ok.output);
     assert!(
         ok.output
             .contains("read labelmint/production/db key password (version "),
@@ -666,7 +663,7 @@ async fn get_takes_one_key_of_a_json_secret() {
         &[],
     )
     .await;
-    assert!(!succeeded(&missing));
+    assert!(!missing.succeeded());
     let error = missing.error_of("read").expect("the step failed");
     assert_eq!(error, "secret labelmint/production/db has no key `token`");
     assert_hidden(&missing, "pw-json-8842-xk");
@@ -694,7 +691,7 @@ async fn put_from_a_captured_plain_variable_stores_it_without_printing_it() {
         ),
     );
     let f = run(&moto, dir.path(), &yaml, &[]).await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     assert_eq!(
         value_of(&moto, "labelmint/production/contract-address").await,
         address
@@ -753,7 +750,7 @@ async fn revert_of_a_second_put_makes_the_first_version_current_again() {
 "#,
     );
     let f = run(&moto, dir.path(), &yaml, &[("ONE", first), ("TWO", second)]).await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     let (v1, v2) = (version_of(&f, "put-one"), version_of(&f, "put-two"));
     let (current, _) = stages(&moto, id).await;
     assert_eq!(current.as_deref(), Some(v1.as_str()));
@@ -802,7 +799,7 @@ async fn revert_of_a_created_secret_schedules_its_deletion_with_a_recovery_windo
 "#,
     );
     let f = run(&moto, dir.path(), &yaml, &[("TOKEN", "webhook-Vb62-value")]).await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     let d = moto
         .client()
         .await
@@ -871,7 +868,7 @@ async fn a_version_put_since_is_left_as_it_is_and_the_revert_fails() {
         &[("NEW", "jwt-new-Ty55"), ("OTHER", "jwt-other-Rr31")],
     )
     .await;
-    assert!(!succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(!f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     let other = version_of(&f, "someone-else");
     let refusal = format!(
         "{id} changed since (AWSCURRENT is {}, not the version the step put); left as it is",
@@ -917,13 +914,13 @@ async fn a_failing_phase_with_undo_reverts_its_secret_puts() {
     let f = common::moto::run_as(
         dir.path(),
         &yaml,
-        moto.target(Some(&target(MOTO_ACCOUNT))),
+        moto.target(Some(&aws_target(MOTO_ACCOUNT))),
         "run-1",
         &[("DB", "db-url-new-Hh83"), ("KEY", "api-key-Jd44")],
         true,
     )
     .await;
-    assert!(!succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(!f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     let undone: Vec<&str> = f
         .events
         .iter()
@@ -992,7 +989,7 @@ async fn a_rollback_runbook_reverts_a_put_of_another_run() {
           secrets.put: { id: labelmint/production/jwt-secret, from_var: JWT }
 "#,
     );
-    let t = || moto.target(Some(&target(MOTO_ACCOUNT)));
+    let t = || moto.target(Some(&aws_target(MOTO_ACCOUNT)));
     let d = common::moto::run_as(
         dir.path(),
         &deploy,
@@ -1002,7 +999,7 @@ async fn a_rollback_runbook_reverts_a_put_of_another_run() {
         false,
     )
     .await;
-    assert!(succeeded(&d), "{:?}\n{}", d.outcome, d.output);
+    assert!(d.succeeded(), "{:?}\n{}", d.outcome, d.output);
     let rollback = |account: &str| {
         format!(
             "name: roll back\ntargets:\n  environment: production\n  aws: {{ account: \"{account}\", region: us-east-1 }}\nvariables:\n  from_run: {{ description: the run whose changes are put back }}\n{}",
@@ -1047,7 +1044,7 @@ async fn a_rollback_runbook_reverts_a_put_of_another_run() {
         false,
     )
     .await;
-    assert!(succeeded(&f), "{:?}\n{}", f.outcome, f.output);
+    assert!(f.succeeded(), "{:?}\n{}", f.outcome, f.output);
     assert_eq!(stages(&moto, id).await.0.as_deref(), Some(before.as_str()));
     assert_eq!(value_of(&moto, id).await, "jwt-before-Pz70");
     assert_eq!(f.changes_of("jwt-back")[0]["aws"], "secret_reverted");
@@ -1076,7 +1073,7 @@ async fn revert_directly(
     use tollgate::runbook::Revert;
     use tollgate::runbook::aws::AwsAction;
     let exec = tollgate::exec::aws::AwsExec {
-        target: moto.target(Some(&target(MOTO_ACCOUNT))),
+        target: moto.target(Some(&aws_target(MOTO_ACCOUNT))),
     };
     let job = Job {
         step: "back".into(),

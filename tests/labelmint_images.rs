@@ -99,17 +99,6 @@ fn skipped(runbook: &Path) -> Vec<String> {
     out
 }
 
-fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 /// The registry's digest of `name:tag`, asked with ECR's credentials.
 fn registry_digest(ecr: &EcrRegistry, name: &str, tag: &str) -> String {
     let auth = format!(
@@ -264,27 +253,14 @@ async fn phases_1_and_4_run_headless_against_aws_and_a_registry() {
         forms.extend(value.lines().map(str::to_string));
         forms.push(base64::engine::general_purpose::STANDARD.encode(value));
     }
-    let mut places = vec![
-        ("stdout".to_string(), stdout.clone()),
-        ("stderr".into(), stderr),
-    ];
-    let mut written = Vec::new();
-    files_under(&state, &mut written);
-    for p in written {
-        let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
-        places.push((p.display().to_string(), text));
-    }
+    let places = common::places(&stdout, &stderr, &state);
     let journal = places
         .iter()
         .filter(|(p, _)| p.contains("journal"))
         .map(|(_, t)| t.as_str())
         .collect::<String>();
     assert!(journal.contains("pushed"), "pushes journaled:\n{journal}");
-    for form in &forms {
-        for (place, text) in &places {
-            assert!(!text.contains(form.as_str()), "{form:?} reached {place}");
-        }
-    }
+    common::assert_in_none(&places, &forms);
 }
 
 /// Credentials of another account: phase 1 stops at its first AWS step, before any secret is

@@ -85,6 +85,13 @@ pub struct Finished {
 
 impl Finished {
     /// The error of the step `id`'s last finish, if it failed.
+    pub fn succeeded(&self) -> bool {
+        matches!(
+            self.outcome,
+            tollgate::engine::Outcome::Finished(tollgate::engine::RunStatus::Succeeded)
+        )
+    }
+
     pub fn error_of(&self, id: &str) -> Option<String> {
         self.events.iter().rev().find_map(|e| match e {
             Event::StepFinished { step, error, .. } if step == id => Some(error.clone()),

@@ -60,3 +60,46 @@ pub fn spec_as(
         who: "tester@host".into(),
     }
 }
+
+/// Where a run could have shown or kept a value: its stdout and stderr (when given) and the text
+/// of every file it wrote under its state folder, as `(place, text)`. Fails when no journal is
+/// among the files, so a run that wrote nothing cannot pass for one that leaked nothing.
+#[allow(dead_code)]
+pub fn places(stdout: &str, stderr: &str, state: &Path) -> Vec<(String, String)> {
+    fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files_under(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut written = Vec::new();
+    files_under(state, &mut written);
+    assert!(
+        written.iter().any(|p| p.ends_with("journal.jsonl")),
+        "no journal under {}: {written:?}",
+        state.display()
+    );
+    let mut out = vec![
+        ("stdout".to_string(), stdout.to_string()),
+        ("stderr".to_string(), stderr.to_string()),
+    ];
+    for p in written {
+        let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+        out.push((p.display().to_string(), text));
+    }
+    out
+}
+
+/// Fails, naming the form and the place, if any of `forms` is in any of `places`.
+#[allow(dead_code)]
+pub fn assert_in_none(places: &[(String, String)], forms: &[String]) {
+    for form in forms {
+        for (place, text) in places {
+            assert!(!text.contains(form.as_str()), "{form:?} reached {place}");
+        }
+    }
+}

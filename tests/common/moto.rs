@@ -265,3 +265,20 @@ pub async fn run_typing_in(
     router.aws = Some(Arc::new(AwsExec { target }));
     super::cluster::run_typing(dir, yaml, router, "run-1", vars, false, typed).await
 }
+
+/// What a runbook's `targets.aws` names: `account` in us-east-1.
+pub fn aws_target(account: &str) -> tollgate::runbook::AwsTarget {
+    tollgate::runbook::AwsTarget {
+        account: account.into(),
+        region: "us-east-1".into(),
+        ..Default::default()
+    }
+}
+
+/// A runbook `name` whose target is `account` in us-east-1, with `variables` (lines under
+/// `variables:`) and one gated phase of `steps` (lines under `steps:`).
+pub fn aws_runbook(name: &str, account: &str, variables: &str, steps: &str) -> String {
+    format!(
+        "name: {name}\ntargets:\n  environment: production\n  aws: {{ account: \"{account}\", region: us-east-1 }}\nvariables:\n{variables}phases:\n  - id: main\n    gate: true\n    steps:\n{steps}"
+    )
+}
