@@ -349,24 +349,8 @@ impl Engine {
         if !self.skip.contains(id) {
             return Ok(false);
         }
-        let who = self.who.clone();
-        let via = self.skip_via.clone();
-        self.record(Record::GateDecided {
-            gate: id.to_string(),
-            kind,
-            choice: Choice::Skip,
-            who: who.clone(),
-            via: via.clone(),
-            note: None,
-        })?;
-        tracing::info!(target: "audit", run_id = %self.run_id, gate = %id, kind = ?kind, choice = Choice::Skip.word(), who = %who, via = %via, "skipped by choice");
-        self.emit(Event::GateDecided {
-            gate: id.to_string(),
-            choice: Choice::Skip,
-            who,
-            via,
-        })
-        .await;
+        let (who, via) = (self.who.clone(), self.skip_via.clone());
+        let _ = self.decided(id, kind, Choice::Skip, who, via, None).await?;
         Ok(true)
     }
 
@@ -929,7 +913,14 @@ impl Engine {
         tracing::info!(target: "audit", run_id = %self.run_id, gate = %req.id, kind = ?req.kind, "gate reached");
         if self.aborted {
             return self
-                .decided(&req, Choice::Abort, self.who.clone(), "abort".into(), None)
+                .decided(
+                    &req.id,
+                    req.kind,
+                    Choice::Abort,
+                    self.who.clone(),
+                    "abort".into(),
+                    None,
+                )
                 .await;
         }
         self.emit(Event::GateReached(req.clone())).await;
@@ -950,7 +941,14 @@ impl Engine {
                 Some(Command::Pause(reason)) => return Ok(Err(Outcome::Paused(reason))),
                 Some(Command::Abort) => {
                     return self
-                        .decided(&req, Choice::Abort, self.who.clone(), "abort".into(), None)
+                        .decided(
+                            &req.id,
+                            req.kind,
+                            Choice::Abort,
+                            self.who.clone(),
+                            "abort".into(),
+                            None,
+                        )
                         .await;
                 }
                 // An answer to a prompt that is no longer open.
@@ -982,34 +980,39 @@ impl Engine {
                         .await;
                         continue;
                     }
-                    return self.decided(&req, d.choice, d.who, d.via, d.note).await;
+                    return self
+                        .decided(&req.id, req.kind, d.choice, d.who, d.via, d.note)
+                        .await;
                 }
             }
         }
     }
 
+    /// Journals, audits and announces a decision on gate `id` (or a choice made before the run,
+    /// such as `--skip`).
     async fn decided(
         &mut self,
-        req: &GateRequest,
+        id: &str,
+        kind: GateKind,
         choice: Choice,
         who: String,
         via: String,
         note: Option<String>,
     ) -> Result<Result<Choice, Outcome>, EngineError> {
         self.record(Record::GateDecided {
-            gate: req.id.clone(),
-            kind: req.kind,
+            gate: id.to_string(),
+            kind,
             choice,
             who: who.clone(),
             via: via.clone(),
             note: note.clone(),
         })?;
-        tracing::info!(target: "audit", run_id = %self.run_id, gate = %req.id, kind = ?req.kind, choice = choice.word(), who = %who, via = %via, note = ?note, "gate decided");
-        if matches!(req.kind, GateKind::Phase | GateKind::Step) {
-            self.replay.approved.insert(req.id.clone(), choice);
+        tracing::info!(target: "audit", run_id = %self.run_id, gate = %id, kind = ?kind, choice = choice.word(), who = %who, via = %via, note = ?note, "gate decided");
+        if matches!(kind, GateKind::Phase | GateKind::Step) {
+            self.replay.approved.insert(id.to_string(), choice);
         }
         self.emit(Event::GateDecided {
-            gate: req.id.clone(),
+            gate: id.to_string(),
             choice,
             who,
             via,
