@@ -24,10 +24,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
 use tokio::sync::mpsc;
-use tollgate::cluster::logs::{LogsUpdate, Source, TailOptions, spawn_tail};
-use tollgate::sandbox::{Config, Sandbox, Timing};
-use tollgate::theme::Theme;
-use tollgate::ui::logs::LogsPane;
+use tollgate::live::logs::{LogsUpdate, Source, TailOptions, spawn_tail};
+use tollgate::ui::logs_pane::LogsPane;
+use tollgate::ui::theme::Theme;
+use tollgate_sandbox::{Config, Sandbox, Timing};
 
 /// Lines a writer may be ahead of the pane (the hub keeps 10,000 per container).
 const AHEAD: u64 = 4_000;

@@ -28,11 +28,11 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tollgate::cluster::pods::{PodsUpdate, spawn_watch};
-use tollgate::sandbox::resources::by_kind;
-use tollgate::sandbox::{Config, Sandbox};
-use tollgate::theme::Theme;
-use tollgate::ui::pods::PodsPane;
+use tollgate::live::pods::{PodsUpdate, spawn_watch};
+use tollgate::ui::pods_pane::PodsPane;
+use tollgate::ui::theme::Theme;
+use tollgate_sandbox::resources::by_kind;
+use tollgate_sandbox::{Config, Sandbox};
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

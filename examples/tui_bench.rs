@@ -25,9 +25,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tollgate::engine::Event;
 use tollgate::exec::Stream;
-use tollgate::theme::Theme;
 use tollgate::ui::app::App;
 use tollgate::ui::render;
+use tollgate::ui::theme::Theme;
 
 const LINES: usize = 100_000;
 /// Lines per `Output` event while filling the scrollback, about what a 64 KiB read holds.

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio::sync::mpsc;
 
-use crate::cloud::aws::AwsTarget;
-use crate::cluster::target::Target;
 use crate::engine::context::{self, MASK, Vars};
 use crate::engine::journal::{self, Journal, Replay};
 use crate::engine::{self, Command, Engine, Event, Outcome, RunSpec, RunStatus};
@@ -17,6 +15,8 @@ use crate::exec::aws::AwsExec;
 use crate::exec::kube::KubeExec;
 use crate::headless::{self, Approvals, Printer};
 use crate::runbook::{self, Loaded, Runbook, vars};
+use crate::target::PinnedAccount;
+use crate::target::PinnedCluster;
 
 /// Exit codes, as documented in the README.
 pub mod exit {
@@ -200,7 +200,7 @@ pub fn main_with(cli: Cli) -> i32 {
         } => {
             let kubeconfig =
                 kubeconfig.unwrap_or_else(|| state_dir.join("sandbox").join("kubeconfig"));
-            let timing = crate::sandbox::Timing { speed, log_rate };
+            let timing = tollgate_sandbox::Timing { speed, log_rate };
             sandbox(
                 fixture,
                 port,
@@ -216,12 +216,12 @@ pub fn main_with(cli: Cli) -> i32 {
 fn sandbox(
     fixtures: Vec<PathBuf>,
     port: u16,
-    timing: crate::sandbox::Timing,
+    timing: tollgate_sandbox::Timing,
     no_controllers: bool,
     kubeconfig: &Path,
     (namespace, context): (&str, &str),
 ) -> i32 {
-    use crate::sandbox::{Config, Sandbox, StartError};
+    use tollgate_sandbox::{Config, Sandbox, StartError};
     if !(timing.speed.is_finite() && timing.speed > 0.0) {
         eprintln!(
             "tollgate: --speed must be a positive number, not {}",
@@ -726,10 +726,10 @@ type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
 
 /// The run's cluster, when the runbook has anything to do with one (a kube target, a kube step,
 /// or `--context`); pinned at its first use.
-pub fn pin_cluster(rb: &Runbook, context: Option<&str>) -> Option<Arc<Target>> {
+pub fn pin_cluster(rb: &Runbook, context: Option<&str>) -> Option<Arc<PinnedCluster>> {
     let wanted = context.is_some() || rb.targets.kube.is_some() || uses_kube(rb);
     let runbook_ctx = rb.targets.kube.as_ref().map(|k| k.context.as_str());
-    wanted.then(|| Arc::new(Target::new(context, runbook_ctx)))
+    wanted.then(|| Arc::new(PinnedCluster::new(context, runbook_ctx)))
 }
 
 /// The namespace of kube steps that name none, and every namespace the runbook's kube steps
@@ -784,7 +784,7 @@ fn uses_kube(rb: &Runbook) -> bool {
 
 /// The executor of a run: shell steps, kube steps against the pinned cluster, AWS steps against
 /// the pinned account, and docker steps against the local daemon.
-pub fn executor(cluster: &Option<Arc<Target>>, aws: &Option<Arc<AwsTarget>>) -> Router {
+pub fn executor(cluster: &Option<Arc<PinnedCluster>>, aws: &Option<Arc<PinnedAccount>>) -> Router {
     let mut r = Router::shell_only();
     if let Some(t) = cluster {
         r.kube = Some(Arc::new(KubeExec { target: t.clone() }));
@@ -799,9 +799,9 @@ pub fn executor(cluster: &Option<Arc<Target>>, aws: &Option<Arc<AwsTarget>>) -> 
 
 /// The run's AWS account, when the runbook has anything to do with one (`targets.aws` or a
 /// `secrets.*`, `ecr.*` or `aws.identity` step); pinned at the first AWS step, through the standard credential chain.
-pub fn pin_aws(rb: &Runbook) -> Option<Arc<AwsTarget>> {
+pub fn pin_aws(rb: &Runbook) -> Option<Arc<PinnedAccount>> {
     let wanted = rb.targets.aws.is_some() || uses_aws(rb);
-    wanted.then(|| Arc::new(AwsTarget::new(rb.targets.aws.as_ref())))
+    wanted.then(|| Arc::new(PinnedAccount::new(rb.targets.aws.as_ref())))
 }
 
 /// Every `--skip` names a phase or a step (of a phase, or its validation) of the runbook.
@@ -867,7 +867,7 @@ fn conclude(
             match &outcome {
                 Outcome::Paused(reason) => eprintln!("tollgate: run {run_id} paused: {reason}"),
                 Outcome::Finished(s) if interface => {
-                    println!("run {run_id}: {}", headless::run_status_word(*s));
+                    println!("run {run_id}: {}", s.word());
                 }
                 Outcome::Finished(_) => {}
             }
@@ -901,7 +901,7 @@ fn signals() -> std::io::Result<impl futures::Stream<Item = ()> + Unpin> {
 }
 
 fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
-    use crate::theme::Theme;
+    use crate::ui::theme::Theme;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = match Theme::load(&gates.theme, Theme::user_dir().as_deref(), no_color) {
         Ok(t) => t,
@@ -946,7 +946,7 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
                 view.preview(&first.filled(&|s| app.vars.render(s)));
             }
             app.cluster = Some(view);
-            crate::ui::cluster::Link::start(t.clone(), namespaces)
+            crate::live::Link::start(t.clone(), namespaces)
         });
         let shown = match (crate::ui::term::enter(), signals()) {
             (Ok((mut terminal, guard)), Ok(signals)) => {
@@ -1114,7 +1114,7 @@ fn runs(state_dir: &Path) -> i32 {
         match r {
             Ok(r) => {
                 let status = match (r.status, &r.paused) {
-                    (Some(s), _) => headless::run_status_word(s).to_string(),
+                    (Some(s), _) => s.word().to_string(),
                     (None, Some(_)) => "paused".to_string(),
                     (None, None) if is_locked(state_dir, &id) => "running".to_string(),
                     (None, None) => "interrupted".to_string(),

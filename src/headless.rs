@@ -5,10 +5,10 @@ use std::io::{self, BufRead, IsTerminal, Write};
 
 use tokio::sync::mpsc;
 
-use crate::engine::{
-    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus, ValueRequest,
+use crate::protocol::{
+    Choice, Command, Decision, Event, GateKind, GateRequest, Secret, StepStatus, Stream,
+    ValueRequest,
 };
-use crate::exec::{Secret, Stream};
 
 /// How gates are answered when nobody is asked.
 #[derive(Clone, Debug, Default)]
@@ -198,7 +198,7 @@ impl<W: Write> Printer<W> {
                 self.line("==", &format!("phase {phase}: {title}"))
             }
             Event::PhaseFinished { phase, status } => {
-                self.line("==", &format!("phase {phase} {}", status_word(*status)))
+                self.line("==", &format!("phase {phase} {}", status.word()))
             }
             Event::GateReached(req) => {
                 let what = match req.kind {
@@ -285,7 +285,7 @@ impl<W: Write> Printer<W> {
                 };
                 let mut text = format!(
                     "step {step} {} in {:.1}s",
-                    status_word(*status),
+                    status.word(),
                     duration.as_secs_f64()
                 );
                 if let Some(c) = exit_code {
@@ -312,32 +312,8 @@ impl<W: Write> Printer<W> {
             }
             Event::Note(n) => self.line("..", n),
             Event::RunPaused { reason } => self.line("==", &format!("run paused: {reason}")),
-            Event::RunFinished { status } => {
-                self.line("==", &format!("run {}", run_status_word(*status)))
-            }
+            Event::RunFinished { status } => self.line("==", &format!("run {}", status.word())),
         }
-    }
-}
-
-pub fn status_word(s: StepStatus) -> &'static str {
-    match s {
-        StepStatus::Pending => "pending",
-        StepStatus::AwaitingGate => "awaiting gate",
-        StepStatus::Running => "running",
-        StepStatus::Succeeded => "succeeded",
-        StepStatus::Failed => "failed",
-        StepStatus::Skipped => "skipped",
-        StepStatus::Interrupted => "interrupted",
-    }
-}
-
-pub fn run_status_word(s: RunStatus) -> &'static str {
-    match s {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::RolledBack => "rolled back",
-        RunStatus::Aborted => "aborted",
-        RunStatus::Rejected => "rejected at a gate",
     }
 }
 

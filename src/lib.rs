@@ -2,14 +2,12 @@
 //! that changes the world and a journal that makes every run resumable.
 
 pub mod cli;
-pub mod cloud;
-pub mod cluster;
 pub mod engine;
 pub mod exec;
 pub mod headless;
-pub mod kubectl;
+pub mod live;
 pub mod logging;
+pub mod protocol;
 pub mod runbook;
-pub mod sandbox;
-pub mod theme;
+pub mod target;
 pub mod ui;

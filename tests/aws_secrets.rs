@@ -511,9 +511,9 @@ async fn another_region_than_the_runbook_names_is_blocked() {
         region: "eu-west-1".into(),
         ..Default::default()
     };
-    let t = tollgate::cloud::aws::AwsTarget::with_overrides(
+    let t = tollgate::target::PinnedAccount::with_overrides(
         Some(&wanted),
-        tollgate::cloud::aws::Overrides {
+        tollgate::target::aws::Overrides {
             endpoint_url: Some(moto.endpoint()),
             credentials: Some(("testing".into(), "testing".into())),
             region: Some("us-east-1".into()),

@@ -8,7 +8,7 @@
 //!   not tuned to the quirks of its own sandbox. The venv is made by `tests/kmock/setup.sh` on
 //!   first use (6-11 s cold, a few ms warm). `TOLLGATE_SKIP_KMOCK=1` skips these tests (they print
 //!   that and pass); otherwise a backend that cannot be installed or started fails them.
-//! * **tollgate's sandbox** (`tollgate::sandbox`): see `sandbox_backend()`.
+//! * **tollgate's sandbox** (`tollgate_sandbox`): see `sandbox_backend()`.
 //!
 //! The bodies are strict, real-Kubernetes expectations. Each difference of a backend that
 //! they tolerate is a named flag in [`Quirks`]; the sandbox runs with none of them set.
@@ -118,7 +118,7 @@ enum BackendKind {
     Kmock(#[allow(dead_code)] KmockProcess),
     /// tollgate's sandbox, in process, without controllers (nothing changes objects but the
     /// test, as on kmock); dropping it stops the server.
-    Sandbox(Box<tollgate::sandbox::Sandbox>),
+    Sandbox(Box<tollgate_sandbox::Sandbox>),
 }
 
 impl Backend {
@@ -157,9 +157,9 @@ fn client_for(addr: &str, namespace: &str) -> Client {
 
 /// tollgate's sandbox on 127.0.0.1, port 0, with the test namespace created.
 async fn sandbox_backend() -> Backend {
-    let sb = tollgate::sandbox::Sandbox::start(tollgate::sandbox::Config {
+    let sb = tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config {
         no_controllers: true,
-        ..tollgate::sandbox::Config::fast()
+        ..tollgate_sandbox::Config::fast()
     })
     .await
     .expect("sandbox starts");

@@ -11,10 +11,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use serde_json::json;
 use tokio::sync::mpsc;
-use tollgate::cluster::target::Target;
 use tollgate::engine::{Event, Outcome, RunStatus, StepStatus};
 use tollgate::exec::Router;
 use tollgate::exec::kube::KubeExec;
+use tollgate::target::PinnedCluster;
 
 /// A deployment of one container `app` whose readiness probe waits 5 s: a container that
 /// crashes after 2 s is never ready.
@@ -85,7 +85,7 @@ async fn run(c: &Cluster, yaml: &str) -> Finished {
 }
 
 /// [`run_in`], but choosing `Rollback` at a failure gate.
-async fn run_rolling_back(dir: &Path, yaml: &str, target: Arc<Target>) -> Finished {
+async fn run_rolling_back(dir: &Path, yaml: &str, target: Arc<PinnedCluster>) -> Finished {
     let mut router = Router::shell_only();
     router.kube = Some(Arc::new(KubeExec { target }));
     common::cluster::run_deciding(dir, yaml, router, "run-1", &[], true).await

@@ -3,8 +3,8 @@
 mod common;
 
 use common::cluster::{Cluster, run_in};
-use tollgate::cluster::target::{Source, Target, TargetError};
 use tollgate::engine::{Outcome, RunStatus};
+use tollgate::target::kube::{ClusterError, PinnedCluster, Source};
 
 const GET_NS: &str = r#"
 name: pinned
@@ -33,7 +33,7 @@ async fn pins_the_runbook_context_and_reports_a_missing_one() {
     assert_eq!(pin.source, Source::Runbook);
     // Pinned at first use: a context that does not exist yet (created by an early step) is fine
     // until a kube step needs it.
-    let later = Target::in_file(Some(&c.kubeconfig), None, Some("made-by-step-2"));
+    let later = PinnedCluster::in_file(Some(&c.kubeconfig), None, Some("made-by-step-2"));
     assert!(later.pinned().is_none());
     assert!(
         later
@@ -41,12 +41,12 @@ async fn pins_the_runbook_context_and_reports_a_missing_one() {
             .contains("made-by-step-2 (not connected yet)")
     );
     // --context wins over the runbook's context.
-    let err = Target::pin_in_file(Some(&c.kubeconfig), Some("staging"), Some("prod-east"))
+    let err = PinnedCluster::pin_in_file(Some(&c.kubeconfig), Some("staging"), Some("prod-east"))
         .err()
         .expect("no such context");
     assert_eq!(
         err,
-        TargetError::NoContext {
+        ClusterError::NoContext {
             context: "staging".into(),
             available: "prod-east".into()
         }
@@ -95,9 +95,9 @@ async fn another_cluster_behind_the_same_address_is_refused() {
     let port = c.sb.addr().port();
     drop(std::mem::replace(
         &mut c.sb,
-        tollgate::sandbox::Sandbox::start(tollgate::sandbox::Config {
+        tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config {
             port: 0,
-            ..tollgate::sandbox::Config::fast()
+            ..tollgate_sandbox::Config::fast()
         })
         .await
         .unwrap(),
@@ -105,9 +105,9 @@ async fn another_cluster_behind_the_same_address_is_refused() {
     // Rebind the old port with a new cluster.
     let deadline = std::time::Instant::now() + common::cluster::DEADLINE;
     let replacement = loop {
-        match tollgate::sandbox::Sandbox::start(tollgate::sandbox::Config {
+        match tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config {
             port,
-            ..tollgate::sandbox::Config::fast()
+            ..tollgate_sandbox::Config::fast()
         })
         .await
         {

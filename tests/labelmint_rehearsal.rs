@@ -65,9 +65,9 @@ fn rehearsal(ids: &[&str], timeout: &str) -> String {
 async fn the_first_deploy_kube_steps_rehearse_against_labelmints_cluster() {
     // The fixture is loaded at start, as `tollgate sandbox --fixture` does (its two nodes are then
     // the only ones).
-    let config = tollgate::sandbox::Config {
+    let config = tollgate_sandbox::Config {
         fixtures: vec![Path::new(ROOT).join("runbooks/labelmint/cluster.yaml")],
-        ..tollgate::sandbox::Config::fast()
+        ..tollgate_sandbox::Config::fast()
     };
     let c = Cluster::start_with(config, CONTEXT, "default").await;
     // The runbook's manifests folder, where `kube.apply` looks for it.

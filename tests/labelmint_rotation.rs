@@ -179,7 +179,7 @@ fn autoscaled_nodes() -> String {
 }
 
 fn pods(c: &Cluster) -> Vec<Arc<Value>> {
-    let rt = tollgate::sandbox::resources::by_kind("Pod");
+    let rt = tollgate_sandbox::resources::by_kind("Pod");
     c.sb.store().list(rt, Some(NS), &|_| true).0
 }
 
@@ -193,9 +193,9 @@ fn ready(pod: &Value) -> bool {
 
 /// LabelMint's cluster as the fixture has it: two nodes, payment-backend Pending.
 async fn design_cluster() -> Cluster {
-    let config = tollgate::sandbox::Config {
+    let config = tollgate_sandbox::Config {
         fixtures: vec![Path::new(ROOT).join("runbooks/labelmint/cluster.yaml")],
-        ..tollgate::sandbox::Config::fast()
+        ..tollgate_sandbox::Config::fast()
     };
     Cluster::start_with(config, CONTEXT, "default").await
 }
@@ -228,7 +228,7 @@ async fn cluster() -> Cluster {
 }
 
 fn deployment(c: &Cluster, name: &str) -> Arc<Value> {
-    let rt = tollgate::sandbox::resources::by_kind("Deployment");
+    let rt = tollgate_sandbox::resources::by_kind("Deployment");
     c.sb.store().get(rt, NS, name).unwrap()
 }
 

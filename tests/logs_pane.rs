@@ -7,9 +7,9 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Modifier;
-use tollgate::cluster::logs::{LogLine, LogsUpdate, Source};
-use tollgate::theme::Theme;
-use tollgate::ui::logs::{LogsPane, source_style};
+use tollgate::live::logs::{LogLine, LogsUpdate, Source};
+use tollgate::ui::logs_pane::{LogsPane, source_style};
+use tollgate::ui::theme::Theme;
 
 const PODS: [&str; 3] = [
     "payment-backend-7c9d5f-x2kq",

@@ -13,8 +13,8 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
-use tollgate::cluster::logs::{LogLine, LogsUpdate, Source, TailOptions, spawn_tail};
-use tollgate::sandbox::{Config, Sandbox, Timing};
+use tollgate::live::logs::{LogLine, LogsUpdate, Source, TailOptions, spawn_tail};
+use tollgate_sandbox::{Config, Sandbox, Timing};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -137,7 +137,7 @@ fn tail(
     (TailGuard(spawn_tail(client.clone(), source, opts, tx)), rx)
 }
 
-struct TailGuard(#[allow(dead_code)] tollgate::cluster::logs::TailHandle);
+struct TailGuard(#[allow(dead_code)] tollgate::live::logs::TailHandle);
 
 /// Writes `seq FROM` .. `seq TO` (not included) into the counter pod's log.
 fn write(sb: &Sandbox, from: u32, to: u32) {

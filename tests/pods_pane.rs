@@ -18,12 +18,12 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Style;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tollgate::cluster::pods::{self, Focus, PodsUpdate, spawn_watch};
-use tollgate::sandbox::resources::by_kind;
-use tollgate::sandbox::store::Part;
-use tollgate::sandbox::{Config, Sandbox};
-use tollgate::theme::Theme;
-use tollgate::ui::pods::PodsPane;
+use tollgate::live::pods::{self, Focus, PodsUpdate, spawn_watch};
+use tollgate::ui::pods_pane::PodsPane;
+use tollgate::ui::theme::Theme;
+use tollgate_sandbox::resources::by_kind;
+use tollgate_sandbox::store::Part;
+use tollgate_sandbox::{Config, Sandbox};
 
 /// Longest wait for anything (real seconds; at speed 50 this is over 16 simulated minutes).
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -374,7 +374,7 @@ async fn an_expired_watch_relists_and_the_pane_converges_to_the_store() {
     }
     let mut d = Driven::start(sb.client(), &["default"]);
     d.until("30 pods listed", |p| {
-        p.len() == 30 && *p.connection() == tollgate::ui::pods::Connection::Connected
+        p.len() == 30 && *p.connection() == tollgate::ui::pods_pane::Connection::Connected
     })
     .await;
     assert_eq!(d.relists, 1);
@@ -454,7 +454,7 @@ async fn an_expired_watch_relists_and_the_pane_converges_to_the_store() {
     );
     assert_eq!(
         *d.pane.connection(),
-        tollgate::ui::pods::Connection::Connected
+        tollgate::ui::pods_pane::Connection::Connected
     );
 }
 
@@ -544,7 +544,7 @@ async fn an_unreachable_cluster_says_so_and_retries() {
     d.until("a disconnection", |p| {
         matches!(
             p.connection(),
-            tollgate::ui::pods::Connection::Reconnecting { .. }
+            tollgate::ui::pods_pane::Connection::Reconnecting { .. }
         )
     })
     .await;
@@ -602,7 +602,7 @@ async fn a_restarted_api_server_is_relisted_after_the_disconnection() {
     d.until("a disconnection", |p| {
         matches!(
             p.connection(),
-            tollgate::ui::pods::Connection::Reconnecting { .. }
+            tollgate::ui::pods_pane::Connection::Reconnecting { .. }
         )
     })
     .await;
@@ -618,7 +618,7 @@ async fn a_restarted_api_server_is_relisted_after_the_disconnection() {
     }
     d.until("the second server's pods, connected", |p| {
         pod_names(p) == ["default/b-1", "default/b-2"]
-            && *p.connection() == tollgate::ui::pods::Connection::Connected
+            && *p.connection() == tollgate::ui::pods_pane::Connection::Connected
     })
     .await;
     assert!(d.disconnects >= 1 && d.relists >= 2);

@@ -16,7 +16,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Discovery;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use tollgate::sandbox::{Config, Sandbox};
+use tollgate_sandbox::{Config, Sandbox};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -1579,7 +1579,7 @@ async fn api_server_restart_cuts_watches_and_keeps_the_store() {
     // The store keeps working meanwhile, as etcd does.
     sb.store()
         .create(
-            tollgate::sandbox::resources::by_kind("Pod"),
+            tollgate_sandbox::resources::by_kind("Pod"),
             "default",
             serde_json::to_value(pod("during", json!({"app": "web"}))).unwrap(),
             false,

@@ -17,8 +17,38 @@ use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, Po
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use tollgate::kubectl;
-use tollgate::sandbox::{Config, Sandbox};
+/// kubectl's rollout commands, one observation or action each, on tollgate's client-side operations.
+mod kubectl {
+    pub use tollgate::exec::kube::kubectl::{RolloutError, RolloutStatus};
+    use tollgate::exec::kube::kubectl::{get_deployment, restart_from, rollback, status_of};
+
+    pub async fn rollout_status(
+        client: &kube::Client,
+        ns: &str,
+        name: &str,
+        revision: Option<i64>,
+    ) -> Result<RolloutStatus, RolloutError> {
+        status_of(&get_deployment(client, ns, name).await?, revision)
+    }
+
+    pub async fn rollout_undo(
+        client: &kube::Client,
+        ns: &str,
+        name: &str,
+        to_revision: Option<i64>,
+    ) -> Result<i64, RolloutError> {
+        Ok(rollback(client, ns, name, to_revision).await?.to_revision)
+    }
+
+    pub async fn restart(
+        client: &kube::Client,
+        ns: &str,
+        name: &str,
+    ) -> Result<String, RolloutError> {
+        Ok(restart_from(client, ns, name).await?.1)
+    }
+}
+use tollgate_sandbox::{Config, Sandbox};
 
 /// Longest wait for anything (real seconds; at speed 50 this is over 16 simulated minutes).
 const DEADLINE: Duration = Duration::from_secs(20);

@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
-use tollgate::sandbox::{Config, Sandbox, Store, fixture, resources};
+use tollgate_sandbox::{Config, Sandbox, Store, fixture, resources};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use ratatui::style::{Color, Modifier, Style};
-use tollgate::theme::{Theme, ThemeError};
+use tollgate::ui::theme::{Theme, ThemeError};
 
 fn themes_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("themes")

@@ -39,12 +39,10 @@ fn a_rollout_in_the_interface_with_pods_and_logs() {
     let fixture_file = dir.path().join("cluster.yaml");
     std::fs::write(&fixture_file, fixture()).unwrap();
     let sb = rt
-        .block_on(tollgate::sandbox::Sandbox::start(
-            tollgate::sandbox::Config {
-                fixtures: vec![fixture_file],
-                ..tollgate::sandbox::Config::fast()
-            },
-        ))
+        .block_on(tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config {
+            fixtures: vec![fixture_file],
+            ..tollgate_sandbox::Config::fast()
+        }))
         .unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, sb.kubeconfig_for("default", "shop-prod")).unwrap();

@@ -15,9 +15,9 @@ use tollgate::engine::{
     Command, Engine, EngineError, Event, Outcome, RunSpec, RunStatus, StepStatus,
 };
 use tollgate::exec::{BoxFuture, Executor, Job, OutputSink, Stream};
-use tollgate::theme::Theme;
 use tollgate::ui::app::{Action, App, AwsBanner, RunState};
 use tollgate::ui::render;
+use tollgate::ui::theme::Theme;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 

@@ -14,10 +14,11 @@ use tokio::task::JoinHandle;
 use tollgate::engine::{Command, Engine, EngineError, Event, Outcome, RunStatus, StepStatus};
 use tollgate::exec::Router;
 use tollgate::exec::kube::KubeExec;
-use tollgate::theme::Theme;
+use tollgate::live::{ClusterMsg, Link};
 use tollgate::ui::app::{Action, App, Pane};
-use tollgate::ui::cluster::{ClusterMsg, ClusterView, Link};
+use tollgate::ui::cluster::ClusterView;
 use tollgate::ui::render;
+use tollgate::ui::theme::Theme;
 
 mod common;
 use common::cluster::{Cluster, shop_fixture};
@@ -221,7 +222,7 @@ fn text(b: &Buffer, w: u16, h: u16) -> String {
     s
 }
 
-fn pods(a: &App) -> Vec<tollgate::cluster::pods::PodRow> {
+fn pods(a: &App) -> Vec<tollgate::live::pods::PodRow> {
     a.cluster
         .as_ref()
         .map(|c| c.pods.rows().cloned().collect())

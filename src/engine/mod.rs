@@ -12,205 +12,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::exec::{AwsCall, Executor, Job, KubeCall, OutputSink, Secret, Stream};
+use crate::exec::{AwsCall, Executor, Job, KubeCall, OutputSink};
+pub use crate::protocol::{
+    ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, Secret,
+    StepStatus, Stream, ValueRequest,
+};
 use crate::runbook::aws::AwsAction;
 use crate::runbook::kube::KubeAction;
-use crate::runbook::{ChecklistItem, Gate, OnFailure, Phase, Runbook, Step, vars};
+use crate::runbook::{Gate, OnFailure, Phase, Runbook, Step, vars};
 use context::Vars;
 use journal::{Journal, JournalError, Record, Replay};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Pending,
-    AwaitingGate,
-    Running,
-    Succeeded,
-    Failed,
-    Skipped,
-    Interrupted,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Succeeded,
-    Failed,
-    RolledBack,
-    Aborted,
-    Rejected,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GateKind {
-    /// Before a phase.
-    Phase,
-    /// Before a step.
-    Step,
-    /// A step was running when tollgate died: re-run it, mark it done, or abort.
-    Interrupted,
-    /// A step failed: retry, skip, roll back, or abort.
-    Failed,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Choice {
-    Approve,
-    Reject,
-    Skip,
-    Retry,
-    MarkDone,
-    Rollback,
-    Abort,
-}
-
-impl Choice {
-    pub fn word(self) -> &'static str {
-        match self {
-            Choice::Approve => "approve",
-            Choice::Reject => "reject",
-            Choice::Skip => "skip",
-            Choice::Retry => "retry",
-            Choice::MarkDone => "mark-done",
-            Choice::Rollback => "rollback",
-            Choice::Abort => "abort",
-        }
-    }
-}
-
-/// What a gate asks, with everything the approver needs to see.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GateRequest {
-    /// The phase or step id; what `--approve` names.
-    pub id: String,
-    pub kind: GateKind,
-    pub title: String,
-    pub message: Option<String>,
-    pub destructive: bool,
-    /// The word a destructive approval must carry.
-    pub confirm: Option<String>,
-    /// The commands about to run, variables filled in, secrets masked.
-    pub commands: Vec<String>,
-    pub checklist: Vec<ChecklistItem>,
-    pub choices: Vec<Choice>,
-    pub production: bool,
-    /// For a failed step: why.
-    pub error: Option<String>,
-}
-
-/// A person's answer to a gate.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
-    pub gate: String,
-    pub choice: Choice,
-    /// `user@host`.
-    pub who: String,
-    /// How it was given: `terminal`, `--approve`, `--approve-all`, `automatic`, …
-    pub via: String,
-    pub note: Option<String>,
-    /// The confirmation word as typed, for destructive gates.
-    pub typed: Option<String>,
-}
-
-/// A step asks a person for a value typed at a masked prompt (`secrets.put` with `prompt`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ValueRequest {
-    /// The step that asks.
-    pub step: String,
-    /// The text to show.
-    pub prompt: String,
-    /// What the value is for, e.g. `secrets.put labelmint/production/jwt-secret`.
-    pub purpose: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Command {
-    Decide(Decision),
-    /// The answer to a [`ValueRequest`] of step `step`: the value typed, or why there is none
-    /// (the step then fails with that reason).
-    Value {
-        step: String,
-        value: Result<Secret, String>,
-    },
-    /// Stop the running step (its whole process group) and end the run as aborted.
-    Abort,
-    /// The view cannot decide the open gate: stop here, resumable.
-    Pause(String),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    RunStarted {
-        run_id: String,
-        runbook: String,
-        resumed: bool,
-    },
-    PhaseStarted {
-        phase: String,
-        title: String,
-    },
-    PhaseFinished {
-        phase: String,
-        status: StepStatus,
-    },
-    GateReached(GateRequest),
-    /// A running step waits for a value typed at a masked prompt: answered by
-    /// [`Command::Value`].
-    ValueRequested(ValueRequest),
-    GateDecided {
-        gate: String,
-        choice: Choice,
-        who: String,
-        via: String,
-    },
-    /// A decision that did not fit the open gate (wrong gate, choice or confirmation word).
-    DecisionRefused {
-        gate: String,
-        reason: String,
-    },
-    StepStarted {
-        step: String,
-        title: String,
-        attempt: u32,
-        attempts: u32,
-        command: String,
-    },
-    /// One or more whole lines, each ending in `\n`, secrets masked.
-    Output {
-        step: String,
-        stream: Stream,
-        text: String,
-    },
-    StepFinished {
-        step: String,
-        status: StepStatus,
-        exit_code: Option<i32>,
-        duration: Duration,
-        error: Option<String>,
-    },
-    RetryScheduled {
-        step: String,
-        next_attempt: u32,
-        delay: Duration,
-    },
-    VarCaptured {
-        name: String,
-        /// Masked when secret.
-        shown: String,
-    },
-    Note(String),
-    RunPaused {
-        reason: String,
-    },
-    RunFinished {
-        status: RunStatus,
-    },
-}
 
 /// How a run ended: finished with a status, or paused at a gate (resumable).
 #[derive(Clone, Debug, PartialEq)]
@@ -961,10 +774,7 @@ impl Engine {
                             "`{}` is not a choice at this gate",
                             d.choice.word()
                         ))
-                    } else if req.destructive
-                        && d.choice == Choice::Approve
-                        && d.typed.as_deref().map(str::trim) != req.confirm.as_deref()
-                    {
+                    } else if d.choice == Choice::Approve && !req.confirmed_by(d.typed.as_deref()) {
                         Some(format!(
                             "approving needs the confirmation word `{}` typed",
                             req.confirm.as_deref().unwrap_or_default()

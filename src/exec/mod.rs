@@ -11,18 +11,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::Event;
-use crate::engine::context::Masker;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
+use crate::protocol::{Event, Masker};
+pub use crate::protocol::{Secret, Stream};
 
 /// One attempt of a step, fully resolved.
 #[derive(Clone, Debug)]
@@ -41,16 +33,6 @@ pub struct Job {
     pub aws: Option<AwsCall>,
     /// A Docker step instead of a script.
     pub docker: Option<docker::DockerCall>,
-}
-
-/// A secret value: kept out of `Debug` output (and so out of logs and panics).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret({})", crate::engine::context::MASK)
-    }
 }
 
 /// An AWS step (`secrets.*`, `ecr.*`, `aws.identity`), its strings already filled from

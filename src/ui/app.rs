@@ -13,12 +13,12 @@ use ratatui::layout::Rect;
 
 use super::output::OutputBuffer;
 use crate::engine::context::Vars;
-use crate::engine::{
-    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, StepStatus, ValueRequest,
+use crate::protocol::{
+    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, Secret, StepStatus,
+    ValueRequest,
 };
-use crate::exec::Secret;
 use crate::runbook::{Runbook, Step};
-use crate::theme::Theme;
+use crate::ui::theme::Theme;
 
 /// Keys that arrive this soon after a dialog opens were typed before it was seen: ignored.
 pub const GATE_GUARD: Duration = Duration::from_millis(300);
@@ -481,7 +481,7 @@ impl App {
 
     /// Applies one engine event.
     /// A message from the cluster side (pods, logs, a pod's detail, the live context).
-    pub fn on_cluster(&mut self, m: super::cluster::ClusterMsg) {
+    pub fn on_cluster(&mut self, m: crate::live::ClusterMsg) {
         if let Some(c) = self.cluster.as_mut() {
             c.on_msg(m);
             self.dirty = true;
@@ -526,10 +526,7 @@ impl App {
                 }
             }
             Event::PhaseFinished { phase, status } => {
-                self.note(format!(
-                    "phase {phase} {}",
-                    crate::headless::status_word(status)
-                ));
+                self.note(format!("phase {phase} {}", status.word()));
                 self.phases.insert(phase, status);
             }
             Event::GateReached(req) => {
@@ -670,7 +667,7 @@ impl App {
                 v.exit_code = exit_code;
                 v.duration = Some(duration);
                 v.error = error.clone();
-                let mut text = format!("step {step} {}", crate::headless::status_word(status));
+                let mut text = format!("step {step} {}", status.word());
                 if let Some(e) = error {
                     text.push_str(&format!(": {e}"));
                 }
@@ -697,7 +694,7 @@ impl App {
                 self.state = RunState::Paused(reason);
             }
             Event::RunFinished { status } => {
-                self.note(format!("run {}", crate::headless::run_status_word(status)));
+                self.note(format!("run {}", status.word()));
                 self.gate = None;
                 self.prompt = None;
                 self.state = RunState::Finished(status);
@@ -1201,7 +1198,7 @@ impl App {
                 g.focus = DialogFocus::Checklist(g.ticks.iter().position(|t| !t).unwrap_or(0));
                 return Vec::new();
             }
-            if g.req.destructive && Some(g.typed.trim()) != g.req.confirm.as_deref() {
+            if !g.req.confirmed_by(Some(&g.typed)) {
                 g.message = Some(format!(
                     "type `{}` to approve",
                     g.req.confirm.as_deref().unwrap_or_default()

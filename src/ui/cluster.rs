@@ -1,52 +1,17 @@
 //! The pods and logs panes in the app: their state ([`ClusterView`], part of the app's state),
-//! the messages that change it ([`ClusterMsg`]), what it asks for ([`Request`]), and the
-//! [`Link`] that does the asking (connects, watches pods, tails logs, fetches a pod's detail)
-//! and only ever sends messages back.
-
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+//! changed by the messages of the [`crate::live::Link`] ([`ClusterMsg`]), gathering what it asks
+//! of it ([`Request`]).
 
 use chrono::{DateTime, Utc};
-use kube::Client;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-use super::logs::LogsPane;
-use super::pods::PodsPane;
-use crate::cluster::logs::{LogsUpdate, Source, TailHandle, TailOptions, spawn_tail};
-use crate::cluster::pods::{Focus, PodDetail, PodsUpdate, describe, spawn_watch};
-use crate::cluster::target::Target;
+use super::logs_pane::LogsPane;
+use super::pods_pane::PodsPane;
+use crate::live::link::LOG_LINES;
+use crate::live::logs::Source;
+use crate::live::pods::{Focus, PodsUpdate};
+use crate::live::{ClusterMsg, Request};
 use crate::runbook::kube::KubeAction;
-
-/// Lines the logs pane keeps.
-pub const LOG_LINES: usize = 20_000;
-
-/// What the cluster side tells the app.
-#[derive(Debug)]
-pub enum ClusterMsg {
-    Pods(PodsUpdate),
-    Logs(LogsUpdate),
-    Detail(PodDetail),
-    /// The live context for the banner (`CONTEXT (SERVER)`), once pinned.
-    Context(String),
-    /// A request could not be carried out (no cluster yet, describe failed).
-    Problem(String),
-}
-
-/// What the app asks of the cluster side.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Request {
-    Tail {
-        source: Source,
-        since: Option<DateTime<Utc>>,
-        previous: bool,
-    },
-    Describe {
-        namespace: String,
-        name: String,
-    },
-}
 
 /// The panes' state.
 pub struct ClusterView {
@@ -143,7 +108,7 @@ impl ClusterView {
         let (focus, source) = match action {
             // A job's name gets a random suffix; its pods carry the step's label.
             KubeAction::Job(_) => {
-                let selector = format!("{}={step}", crate::exec::kube::STEP_LABEL);
+                let selector = format!("{}={step}", crate::protocol::STEP_LABEL);
                 (
                     Some(Focus::Selector {
                         namespace: ns.clone(),
@@ -288,138 +253,6 @@ fn job_focus(namespace: &str, name: &str) -> (Option<Focus>, Option<Source>) {
             name: name.to_string(),
         }),
     )
-}
-
-/// The cluster side of the panes: connects (retrying with back-off until the context can be
-/// pinned), watches pods, tails logs, fetches details; sends everything back as [`ClusterMsg`].
-pub struct Link {
-    client: Arc<Mutex<Option<Client>>>,
-    tx: mpsc::Sender<ClusterMsg>,
-    tasks: Vec<JoinHandle<()>>,
-    tail: Option<(TailHandle, JoinHandle<()>)>,
-}
-
-impl Link {
-    /// Starts connecting to `target` and watching the pods of `namespaces`.
-    pub fn start(
-        target: Arc<Target>,
-        namespaces: Vec<String>,
-    ) -> (Link, mpsc::Receiver<ClusterMsg>) {
-        let (tx, rx) = mpsc::channel(1024);
-        let client = Arc::new(Mutex::new(None));
-        let connector = tokio::spawn(connect(target, namespaces, client.clone(), tx.clone()));
-        (
-            Link {
-                client,
-                tx,
-                tasks: vec![connector],
-                tail: None,
-            },
-            rx,
-        )
-    }
-
-    fn client(&self) -> Option<Client> {
-        self.client.lock().ok().and_then(|c| c.clone())
-    }
-
-    pub fn handle(&mut self, req: Request) {
-        let Some(client) = self.client() else {
-            // Asked again once connected (see `ClusterMsg::Context`).
-            return;
-        };
-        match req {
-            Request::Tail {
-                source,
-                since,
-                previous,
-            } => {
-                self.tail = None;
-                let (ltx, mut lrx) = mpsc::channel(64);
-                let opts = TailOptions {
-                    since,
-                    container: None,
-                    previous,
-                };
-                let handle = spawn_tail(client, source, opts, ltx);
-                let tx = self.tx.clone();
-                let fwd = tokio::spawn(async move {
-                    while let Some(u) = lrx.recv().await {
-                        if tx.send(ClusterMsg::Logs(u)).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-                self.tail = Some((handle, fwd));
-            }
-            Request::Describe { namespace, name } => {
-                let tx = self.tx.clone();
-                self.tasks.push(tokio::spawn(async move {
-                    let msg = match describe(client, &namespace, &name).await {
-                        Ok(d) => ClusterMsg::Detail(d),
-                        Err(e) => ClusterMsg::Problem(format!("pod {name}: {e}")),
-                    };
-                    let _ = tx.send(msg).await;
-                }));
-            }
-        }
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        if let Some((_, fwd)) = &self.tail {
-            fwd.abort();
-        }
-    }
-}
-
-async fn connect(
-    target: Arc<Target>,
-    namespaces: Vec<String>,
-    slot: Arc<Mutex<Option<Client>>>,
-    tx: mpsc::Sender<ClusterMsg>,
-) {
-    let mut delay = Duration::from_millis(500);
-    let client = loop {
-        match target.client().await {
-            Ok(c) => break c,
-            Err(e) => {
-                let error = format!("no cluster reachable: {e}");
-                if tx
-                    .send(ClusterMsg::Pods(PodsUpdate::Disconnected { error }))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    };
-    if let Ok(mut s) = slot.lock() {
-        *s = Some(client.clone());
-    }
-    let _ = tx.send(ClusterMsg::Context(target.describe())).await;
-    let (ptx, mut prx) = mpsc::channel(1024);
-    let _watch = WatchGuard(spawn_watch(client, namespaces, ptx));
-    while let Some(u) = prx.recv().await {
-        if tx.send(ClusterMsg::Pods(u)).await.is_err() {
-            break;
-        }
-    }
-}
-
-struct WatchGuard(JoinHandle<()>);
-
-impl Drop for WatchGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 #[cfg(test)]

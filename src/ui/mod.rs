@@ -5,10 +5,11 @@
 pub mod ansi;
 pub mod app;
 pub mod cluster;
-pub mod logs;
+pub mod logs_pane;
 pub mod output;
-pub mod pods;
+pub mod pods_pane;
 pub mod render;
+pub mod theme;
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::Event as TermEvent;
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::{Command, Event};
+use crate::protocol::{Command, Event};
 use app::{Action, App};
 
 /// At most this often a frame is drawn (60 per second).
@@ -70,10 +71,10 @@ where
 #[derive(Default)]
 pub struct Feeds {
     /// The pods and logs panes (the app's `cluster` state must be set).
-    pub cluster: Option<(cluster::Link, mpsc::Receiver<cluster::ClusterMsg>)>,
+    pub cluster: Option<(crate::live::Link, mpsc::Receiver<crate::live::ClusterMsg>)>,
     /// The AWS account and region once pinned, for the banner (the app's `aws` state must be
     /// set).
-    pub aws: Option<watch::Receiver<Option<crate::cloud::aws::Pin>>>,
+    pub aws: Option<watch::Receiver<Option<crate::target::aws::AccountPin>>>,
 }
 
 /// [`run_loop`] with the pods, logs and banner fed by `feeds`.

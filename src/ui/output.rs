@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::exec::Stream;
+use crate::protocol::Stream;
 
 /// One line, borrowed from the buffer.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -8,8 +8,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::ansi;
 use super::app::{App, Areas, Confirm, DialogFocus, Pane, RowKind, RunState, key_for};
-use crate::engine::{GateKind, StepStatus};
-use crate::exec::Stream;
+use crate::protocol::{GateKind, StepStatus, Stream};
 
 /// The symbol of a status: every status has one, so no state is told by colour alone.
 pub fn symbol(s: StepStatus) -> &'static str {
@@ -187,7 +186,7 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
         RunState::Running if app.prompt.is_some() => "waiting for a value".to_string(),
         RunState::Running => "running".to_string(),
         RunState::Paused(_) => "paused".to_string(),
-        RunState::Finished(s) => crate::headless::run_status_word(*s).to_string(),
+        RunState::Finished(s) => s.word().to_string(),
     };
     let target_style = if tg.production {
         t.banner_production

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tollgate::cluster::target::Target;
 use tollgate::engine::journal::{self, Record};
 use tollgate::engine::{Choice, Command, Decision, Engine, Event, GateKind, Outcome};
 use tollgate::exec::kube::KubeExec;
 use tollgate::exec::{Router, Secret};
-use tollgate::sandbox::{Config, Sandbox};
+use tollgate::target::PinnedCluster;
+use tollgate_sandbox::{Config, Sandbox};
 
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -40,13 +40,13 @@ impl Cluster {
     }
 
     /// A target pinned through this cluster's kubeconfig (`--context` = `flag`).
-    pub fn target(&self, flag: Option<&str>, runbook: Option<&str>) -> Arc<Target> {
-        Arc::new(Target::pin_in_file(Some(&self.kubeconfig), flag, runbook).expect("pins"))
+    pub fn target(&self, flag: Option<&str>, runbook: Option<&str>) -> Arc<PinnedCluster> {
+        Arc::new(PinnedCluster::pin_in_file(Some(&self.kubeconfig), flag, runbook).expect("pins"))
     }
 
     /// Creates namespace `ns` (through the store, as a fixture would).
     pub fn namespace(&self, ns: &str) {
-        let rt = tollgate::sandbox::resources::by_kind("Namespace");
+        let rt = tollgate_sandbox::resources::by_kind("Namespace");
         let _ =
             self.sb
                 .store()
@@ -55,7 +55,7 @@ impl Cluster {
 
     /// Loads a fixture (a YAML stream of manifests) into the store.
     pub fn load(&self, yaml: &str) {
-        tollgate::sandbox::fixture::load_str(self.sb.store(), yaml, "fixture.yaml")
+        tollgate_sandbox::fixture::load_str(self.sb.store(), yaml, "fixture.yaml")
             .expect("fixture loads");
     }
 }
@@ -118,7 +118,7 @@ impl Finished {
 
 /// Runs `yaml` (written as `runbook.yaml` in `dir`) against `target`, approving every gate
 /// (typing the confirmation word where asked) and aborting at the first failure gate.
-pub async fn run_in(dir: &Path, yaml: &str, target: Arc<Target>) -> Finished {
+pub async fn run_in(dir: &Path, yaml: &str, target: Arc<PinnedCluster>) -> Finished {
     run_as(dir, yaml, target, "run-1", &[]).await
 }
 
@@ -126,7 +126,7 @@ pub async fn run_in(dir: &Path, yaml: &str, target: Arc<Target>) -> Finished {
 pub async fn run_as(
     dir: &Path,
     yaml: &str,
-    target: Arc<Target>,
+    target: Arc<PinnedCluster>,
     run_id: &str,
     vars: &[(&str, &str)],
 ) -> Finished {

@@ -12,9 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use tollgate::cloud::aws::{AwsTarget, Overrides};
 use tollgate::exec::Router;
 use tollgate::exec::aws::AwsExec;
+use tollgate::target::aws::{Overrides, PinnedAccount};
 
 pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The account moto answers for.
@@ -146,8 +146,8 @@ impl Moto {
     }
 
     /// A target for this server with moto's test credentials, pinned to what `wanted` names.
-    pub fn target(&self, wanted: Option<&tollgate::runbook::AwsTarget>) -> Arc<AwsTarget> {
-        Arc::new(AwsTarget::with_overrides(
+    pub fn target(&self, wanted: Option<&tollgate::runbook::AwsTarget>) -> Arc<PinnedAccount> {
+        Arc::new(PinnedAccount::with_overrides(
             wanted,
             Overrides {
                 endpoint_url: Some(self.endpoint()),
@@ -232,7 +232,7 @@ pub use super::cluster::Finished;
 pub async fn run_in(
     dir: &Path,
     yaml: &str,
-    target: Arc<AwsTarget>,
+    target: Arc<PinnedAccount>,
     vars: &[(&str, &str)],
 ) -> Finished {
     run_typing_in(dir, yaml, target, vars, &[]).await
@@ -243,7 +243,7 @@ pub async fn run_in(
 pub async fn run_as(
     dir: &Path,
     yaml: &str,
-    target: Arc<AwsTarget>,
+    target: Arc<PinnedAccount>,
     run_id: &str,
     vars: &[(&str, &str)],
     rollback: bool,
@@ -257,7 +257,7 @@ pub async fn run_as(
 pub async fn run_typing_in(
     dir: &Path,
     yaml: &str,
-    target: Arc<AwsTarget>,
+    target: Arc<PinnedAccount>,
     vars: &[(&str, &str)],
     typed: &[(&str, &str)],
 ) -> Finished {

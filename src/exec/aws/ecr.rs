@@ -3,9 +3,9 @@
 
 use super::Ctx;
 use super::change::Change;
-use crate::cloud::aws::one_line;
 use crate::exec::Secret;
 use crate::runbook::aws::{EcrDescribeImages, EcrEnsureRepository, EcrLogin};
+use crate::target::aws::one_line;
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::DisplayErrorContext;
 use aws_sdk_ecr::primitives::DateTime;

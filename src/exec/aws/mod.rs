@@ -1,7 +1,7 @@
 //! Native AWS steps (`secrets.*`, `ecr.*`, `aws.identity`), run through the AWS SDK against the
 //! pinned account.
 //!
-//! Every step first re-checks the pin ([`crate::cloud::aws::AwsTarget::checked`]): other
+//! Every step first re-checks the pin ([`crate::target::PinnedAccount::checked`]): other
 //! credentials or another region block it before anything is sent. An action writes its progress
 //! as lines (masked like any output) that say what happened, never a value; secret values it reads
 //! go back to the engine as secret variables ([`Outcome::secrets`]).
@@ -15,14 +15,14 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::{AwsCall, BoxFuture, Executor, Job, Lines, Outcome, OutputSink, Secret};
-use crate::cloud::aws::{AwsTarget, Pin, one_line};
 use crate::runbook::aws::AwsAction;
+use crate::target::aws::{AccountPin, PinnedAccount, one_line};
 
 /// What an action gets: the SDK configuration, the call, and where its output goes.
 pub struct Ctx<'a> {
     pub conf: aws_config::SdkConfig,
     /// The account and region the step was checked against.
-    pub pin: Pin,
+    pub pin: AccountPin,
     pub call: &'a AwsCall,
     pub job: &'a Job,
     pub lines: Lines<'a>,
@@ -64,7 +64,7 @@ impl Ctx<'_> {
 
 /// Runs `secrets.*`, `ecr.*` and `aws.identity` steps against the pinned AWS account.
 pub struct AwsExec {
-    pub target: Arc<AwsTarget>,
+    pub target: Arc<PinnedAccount>,
 }
 
 impl Executor for AwsExec {

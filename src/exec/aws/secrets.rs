@@ -3,9 +3,9 @@
 
 use super::Ctx;
 use super::change::Change;
-use crate::cloud::aws::one_line;
 use crate::exec::{Executor, Job, Secret};
 use crate::runbook::aws::{SecretsGet, SecretsPut, SecretsRequire, SecretsRotate, VERIFY_ENV};
+use crate::target::aws::one_line;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 

@@ -1,6 +1,6 @@
 //! Native Kubernetes steps (`kube.*`), run through kube-rs against the pinned cluster.
 //!
-//! Every step first re-checks the pin ([`crate::cluster::target::Target::checked_client`]): a
+//! Every step first re-checks the pin ([`crate::target::PinnedCluster::checked_client`]): a
 //! changed context or another cluster blocks it before anything is sent. An action writes its
 //! progress as lines (masked like any output), may leave text in stdout for `expect` and `capture`,
 //! and returns what it changed ([`Change`]), which the engine journals so `undo` and `kube.revert`
@@ -11,6 +11,7 @@ pub mod change;
 pub mod get;
 pub mod job;
 pub mod jsonpath;
+pub mod kubectl;
 pub mod rollout;
 pub mod scale;
 pub mod wait;
@@ -24,12 +25,12 @@ use tokio::sync::watch;
 pub use change::Change;
 
 use super::{BoxFuture, Executor, Job, KubeCall, Lines, Outcome, OutputSink};
-use crate::cluster::target::Target;
 use crate::runbook::kube::KubeAction;
+use crate::target::PinnedCluster;
 
 /// The label a `kube.job`'s pods carry: the id of the step that ran it (the pods pane and the
 /// logs pane find them by it).
-pub const STEP_LABEL: &str = "tollgate.dev/step";
+pub use crate::protocol::STEP_LABEL;
 
 /// What an action gets: the client, the namespace it acts in, and where its output goes.
 pub struct Ctx<'a> {
@@ -70,7 +71,7 @@ impl Ctx<'_> {
 
 /// Runs `kube.*` steps against the pinned cluster.
 pub struct KubeExec {
-    pub target: Arc<Target>,
+    pub target: Arc<PinnedCluster>,
 }
 
 impl Executor for KubeExec {

@@ -11,9 +11,9 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
+use super::kubectl::{self, RolloutError};
 use super::scale::{deployment, deployments_in, not_found};
 use super::{ActionResult, Change, Ctx, Failure, describe_error};
-use crate::kubectl::{self, RolloutError};
 use crate::runbook::kube::{Restart, RolloutStatus, RolloutUndo, SetImage};
 
 /// Log lines shown of each failing pod.

@@ -16,7 +16,7 @@ use crate::runbook::model::AwsTarget as Wanted;
 
 /// What a run is pinned to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pin {
+pub struct AccountPin {
     pub account: String,
     pub region: String,
 }
@@ -56,13 +56,13 @@ pub enum AwsError {
 
 /// The AWS side of a run: the runbook's target, the SDK configuration (loaded at first use) and
 /// the pin.
-pub struct AwsTarget {
+pub struct PinnedAccount {
     wanted: Option<Wanted>,
     overrides: Overrides,
     conf: tokio::sync::OnceCell<SdkConfig>,
-    pin: Mutex<Option<Pin>>,
+    pin: Mutex<Option<AccountPin>>,
     /// The pin as it is taken, for views that show it (the interface's banner).
-    pin_seen: tokio::sync::watch::Sender<Option<Pin>>,
+    pin_seen: tokio::sync::watch::Sender<Option<AccountPin>>,
 }
 
 /// The SDK's HTTP client: rustls with the ring provider (the one kube uses too).
@@ -74,15 +74,15 @@ fn http_client() -> aws_sdk_secretsmanager::config::SharedHttpClient {
         .build_https()
 }
 
-impl AwsTarget {
+impl PinnedAccount {
     /// The standard chain, pinned to the runbook's `targets.aws` (when it has one).
-    pub fn new(wanted: Option<&Wanted>) -> AwsTarget {
-        AwsTarget::with_overrides(wanted, Overrides::default())
+    pub fn new(wanted: Option<&Wanted>) -> PinnedAccount {
+        PinnedAccount::with_overrides(wanted, Overrides::default())
     }
 
-    /// Like [`AwsTarget::new`], with some settings given explicitly.
-    pub fn with_overrides(wanted: Option<&Wanted>, overrides: Overrides) -> AwsTarget {
-        AwsTarget {
+    /// Like [`PinnedAccount::new`], with some settings given explicitly.
+    pub fn with_overrides(wanted: Option<&Wanted>, overrides: Overrides) -> PinnedAccount {
+        PinnedAccount {
             wanted: wanted.cloned(),
             overrides,
             conf: tokio::sync::OnceCell::new(),
@@ -92,12 +92,12 @@ impl AwsTarget {
     }
 
     /// The pin now and whenever it is taken (once: it never changes after).
-    pub fn watch_pin(&self) -> tokio::sync::watch::Receiver<Option<Pin>> {
+    pub fn watch_pin(&self) -> tokio::sync::watch::Receiver<Option<AccountPin>> {
         self.pin_seen.subscribe()
     }
 
     /// The pin so far (none before the first AWS step).
-    pub fn pinned(&self) -> Option<Pin> {
+    pub fn pinned(&self) -> Option<AccountPin> {
         self.pin.lock().ok().and_then(|p| p.clone())
     }
 
@@ -175,7 +175,7 @@ impl AwsTarget {
 
     /// Asks STS who the credentials are and checks the account and region against the target
     /// (and the pin, after the first time). Returns the configuration to make clients from.
-    pub async fn checked(&self) -> Result<(SdkConfig, Pin), AwsError> {
+    pub async fn checked(&self) -> Result<(SdkConfig, AccountPin), AwsError> {
         let conf = self.config().await;
         let region = self.region_of(conf).ok_or(AwsError::NoRegion)?;
         let conf = conf
@@ -188,7 +188,7 @@ impl AwsTarget {
             .await
             .map_err(|e| AwsError::Identity(one_line(&DisplayErrorContext(&e).to_string())))?;
         let account = who.account().unwrap_or_default().to_string();
-        let found = Pin { account, region };
+        let found = AccountPin { account, region };
         let mut pin = self.pin.lock().unwrap_or_else(|e| e.into_inner());
         let (p_account, p_region) = match (&*pin, &self.wanted) {
             (Some(p), _) => (p.account.clone(), p.region.clone()),

@@ -19,8 +19,8 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
-use crate::cluster::pods::{Focus, Health, PodDetail, PodRow, PodsUpdate};
-use crate::theme::Theme;
+use crate::live::pods::{Focus, Health, PodDetail, PodRow, PodsUpdate};
+use crate::ui::theme::Theme;
 
 /// A pod's key: namespace, name.
 pub type Key = (String, String);
@@ -571,7 +571,7 @@ impl PodsPane {
     }
 
     /// The pod whose detail was asked for (Enter), once: the app fetches it with
-    /// [`crate::cluster::pods::describe`] and hands it to [`PodsPane::set_detail`].
+    /// [`crate::live::pods::describe`] and hands it to [`PodsPane::set_detail`].
     pub fn wants_detail(&mut self) -> Option<(String, String)> {
         self.wants_detail.take()
     }

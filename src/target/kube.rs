@@ -30,7 +30,7 @@ pub enum Source {
 
 /// What a run is pinned to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pin {
+pub struct ClusterPin {
     pub context: String,
     pub server: String,
     /// The context's namespace (`default` when it names none).
@@ -39,7 +39,7 @@ pub struct Pin {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
+pub enum ClusterError {
     #[error("no kubeconfig: {0}")]
     NoKubeconfig(String),
     #[error("context `{context}` is not in the kubeconfig (it has: {available})")]
@@ -64,11 +64,11 @@ pub enum TargetError {
 
 /// Reads the kubeconfig: from `file` when given, else the standard way; `None` when there is
 /// none at all.
-fn read_kubeconfig(file: Option<&Path>) -> Result<Option<Kubeconfig>, TargetError> {
+fn read_kubeconfig(file: Option<&Path>) -> Result<Option<Kubeconfig>, ClusterError> {
     if let Some(f) = file {
         return Kubeconfig::read_from(f)
             .map(Some)
-            .map_err(|e| TargetError::Config(e.to_string()));
+            .map_err(|e| ClusterError::Config(e.to_string()));
     }
     let paths = std::env::var_os("KUBECONFIG")
         .map(|v| std::env::split_paths(&v).any(|p| p.exists()))
@@ -81,7 +81,7 @@ fn read_kubeconfig(file: Option<&Path>) -> Result<Option<Kubeconfig>, TargetErro
     }
     Kubeconfig::read()
         .map(Some)
-        .map_err(|e| TargetError::Config(e.to_string()))
+        .map_err(|e| ClusterError::Config(e.to_string()))
 }
 
 fn in_cluster() -> bool {
@@ -93,19 +93,19 @@ pub fn resolve(
     file: Option<&Path>,
     flag: Option<&str>,
     runbook: Option<&str>,
-) -> Result<Pin, TargetError> {
+) -> Result<ClusterPin, ClusterError> {
     let Some(kc) = read_kubeconfig(file)? else {
         if in_cluster() && flag.is_none() {
             let config =
-                kube::Config::incluster().map_err(|e| TargetError::Config(e.to_string()))?;
-            return Ok(Pin {
+                kube::Config::incluster().map_err(|e| ClusterError::Config(e.to_string()))?;
+            return Ok(ClusterPin {
                 context: "in-cluster".into(),
                 server: config.cluster_url.to_string(),
                 namespace: config.default_namespace,
                 source: Source::InCluster,
             });
         }
-        return Err(TargetError::NoKubeconfig(
+        return Err(ClusterError::NoKubeconfig(
             "set KUBECONFIG or create ~/.kube/config".into(),
         ));
     };
@@ -113,14 +113,14 @@ pub fn resolve(
         (Some(f), _) => (f.to_string(), Source::Flag),
         (None, Some(r)) => (r.to_string(), Source::Runbook),
         (None, None) => (
-            kc.current_context.clone().ok_or(TargetError::NoCurrent)?,
+            kc.current_context.clone().ok_or(ClusterError::NoCurrent)?,
             Source::Current,
         ),
     };
     pin_in(&kc, &context, source)
 }
 
-fn pin_in(kc: &Kubeconfig, context: &str, source: Source) -> Result<Pin, TargetError> {
+fn pin_in(kc: &Kubeconfig, context: &str, source: Source) -> Result<ClusterPin, ClusterError> {
     let Some(ctx) = kc
         .contexts
         .iter()
@@ -128,7 +128,7 @@ fn pin_in(kc: &Kubeconfig, context: &str, source: Source) -> Result<Pin, TargetE
         .and_then(|c| c.context.as_ref())
     else {
         let available: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
-        return Err(TargetError::NoContext {
+        return Err(ClusterError::NoContext {
             context: context.to_string(),
             available: if available.is_empty() {
                 "none".into()
@@ -143,8 +143,8 @@ fn pin_in(kc: &Kubeconfig, context: &str, source: Source) -> Result<Pin, TargetE
         .find(|c| c.name == ctx.cluster)
         .and_then(|c| c.cluster.as_ref())
         .and_then(|c| c.server.clone())
-        .ok_or_else(|| TargetError::NoServer(context.to_string()))?;
-    Ok(Pin {
+        .ok_or_else(|| ClusterError::NoServer(context.to_string()))?;
+    Ok(ClusterPin {
         context: context.to_string(),
         server,
         namespace: ctx.namespace.clone().unwrap_or_else(|| "default".into()),
@@ -155,26 +155,30 @@ fn pin_in(kc: &Kubeconfig, context: &str, source: Source) -> Result<Pin, TargetE
 /// A connection to the pinned cluster, checked before use. The pin is taken the first time it
 /// is needed (a runbook may create its context in an early step, e.g. `aws eks
 /// update-kubeconfig`) and never moves after that.
-pub struct Target {
+pub struct PinnedCluster {
     /// The kubeconfig file, when not found the standard way.
     file: Option<PathBuf>,
     flag: Option<String>,
     runbook: Option<String>,
-    pin: Mutex<Option<Pin>>,
+    pin: Mutex<Option<ClusterPin>>,
     client: Mutex<Option<Client>>,
     /// The cluster's identity, learnt on the first connection.
     identity: Mutex<Option<String>>,
 }
 
-impl Target {
+impl PinnedCluster {
     /// A target for `--context` (`flag`) or the runbook's context, in the standard kubeconfig.
-    pub fn new(flag: Option<&str>, runbook: Option<&str>) -> Target {
-        Target::in_file(None, flag, runbook)
+    pub fn new(flag: Option<&str>, runbook: Option<&str>) -> PinnedCluster {
+        PinnedCluster::in_file(None, flag, runbook)
     }
 
     /// A target whose kubeconfig is `file` (tests, and tools that keep their own kubeconfig).
-    pub fn in_file(file: Option<&Path>, flag: Option<&str>, runbook: Option<&str>) -> Target {
-        Target {
+    pub fn in_file(
+        file: Option<&Path>,
+        flag: Option<&str>,
+        runbook: Option<&str>,
+    ) -> PinnedCluster {
+        PinnedCluster {
             file: file.map(Path::to_path_buf),
             flag: flag.map(str::to_string),
             runbook: runbook.filter(|r| !r.is_empty()).map(str::to_string),
@@ -184,19 +188,19 @@ impl Target {
         }
     }
 
-    /// Pins now (see [`Target::pin`]), failing when the context cannot be resolved.
+    /// Pins now (see [`PinnedCluster::pin`]), failing when the context cannot be resolved.
     pub fn pin_in_file(
         file: Option<&Path>,
         flag: Option<&str>,
         runbook: Option<&str>,
-    ) -> Result<Target, TargetError> {
-        let t = Target::in_file(file, flag, runbook);
+    ) -> Result<PinnedCluster, ClusterError> {
+        let t = PinnedCluster::in_file(file, flag, runbook);
         t.pin()?;
         Ok(t)
     }
 
     /// The pin: taken on the first call, the same ever after.
-    pub fn pin(&self) -> Result<Pin, TargetError> {
+    pub fn pin(&self) -> Result<ClusterPin, ClusterError> {
         let mut slot = self.pin.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = slot.as_ref() {
             return Ok(p.clone());
@@ -211,7 +215,7 @@ impl Target {
     }
 
     /// The pin if it has been taken.
-    pub fn pinned(&self) -> Option<Pin> {
+    pub fn pinned(&self) -> Option<ClusterPin> {
         self.pin.lock().ok().and_then(|p| p.clone())
     }
 
@@ -237,14 +241,14 @@ impl Target {
     }
 
     /// Resolves the context again: it must still be the pinned one, with the same server.
-    pub fn recheck(&self) -> Result<Pin, TargetError> {
+    pub fn recheck(&self) -> Result<ClusterPin, ClusterError> {
         let pin = self.pin()?;
         if pin.source == Source::InCluster {
             return Ok(pin);
         }
         let flag = (pin.source == Source::Flag).then_some(pin.context.as_str());
         let runbook = (pin.source == Source::Runbook).then_some(pin.context.as_str());
-        let mismatch = |found: String| TargetError::Mismatch {
+        let mismatch = |found: String| ClusterError::Mismatch {
             pinned: pin.context.clone(),
             pinned_server: pin.server.clone(),
             found,
@@ -269,25 +273,25 @@ impl Target {
     }
 
     /// A client for the pinned context, built once.
-    pub async fn client(&self) -> Result<Client, TargetError> {
+    pub async fn client(&self) -> Result<Client, ClusterError> {
         if let Some(c) = self.client.lock().ok().and_then(|c| c.clone()) {
             return Ok(c);
         }
         let pin = self.pin()?;
         let config = if pin.source == Source::InCluster {
-            kube::Config::incluster().map_err(|e| TargetError::Config(e.to_string()))?
+            kube::Config::incluster().map_err(|e| ClusterError::Config(e.to_string()))?
         } else {
             let kc = read_kubeconfig(self.file.as_deref())?
-                .ok_or_else(|| TargetError::NoKubeconfig("it has gone".into()))?;
+                .ok_or_else(|| ClusterError::NoKubeconfig("it has gone".into()))?;
             let options = KubeConfigOptions {
                 context: Some(pin.context.clone()),
                 ..KubeConfigOptions::default()
             };
             kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
-                .map_err(|e| TargetError::Config(e.to_string()))?
+                .map_err(|e| ClusterError::Config(e.to_string()))?
         };
-        let client = Client::try_from(config).map_err(|e| TargetError::Config(e.to_string()))?;
+        let client = Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
         if let Ok(mut slot) = self.client.lock() {
             *slot = Some(client.clone());
         }
@@ -296,7 +300,7 @@ impl Target {
 
     /// Re-checks the pin, connects, and makes sure the API server is the same cluster as the
     /// first time (its `kube-system` namespace uid). Called before every kube step.
-    pub async fn checked_client(&self) -> Result<(Client, Pin), TargetError> {
+    pub async fn checked_client(&self) -> Result<(Client, ClusterPin), ClusterError> {
         let pin = self.recheck()?;
         let client = self.client().await?;
         let ns: Api<Namespace> = Api::all(client.clone());
@@ -304,7 +308,7 @@ impl Target {
             Ok(n) => n.metadata.uid,
             Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => None,
             Err(e) => {
-                return Err(TargetError::Unreachable {
+                return Err(ClusterError::Unreachable {
                     server: pin.server.clone(),
                     error: e.to_string(),
                 });
@@ -314,7 +318,7 @@ impl Target {
             return Ok((client, pin));
         };
         match (known.as_ref(), uid) {
-            (Some(k), Some(u)) if *k != u => Err(TargetError::Mismatch {
+            (Some(k), Some(u)) if *k != u => Err(ClusterError::Mismatch {
                 pinned: pin.context.clone(),
                 pinned_server: pin.server.clone(),
                 found: format!(

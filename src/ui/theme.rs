@@ -31,9 +31,9 @@ use toml::de::{DeTable, DeValue};
 
 /// The built-in themes, in the order they are listed to users; the first is the default.
 const BUILTINS: &[(&str, &str)] = &[
-    ("dark", include_str!("../themes/dark.toml")),
-    ("light", include_str!("../themes/light.toml")),
-    ("presenter", include_str!("../themes/presenter.toml")),
+    ("dark", include_str!("../../themes/dark.toml")),
+    ("light", include_str!("../../themes/light.toml")),
+    ("presenter", include_str!("../../themes/presenter.toml")),
 ];
 
 const BUILTIN_NAMES: &[&str] = &["dark", "light", "presenter"];

@@ -2,14 +2,14 @@
 //! the ones `kubectl rollout undo|status|restart` would make, so what it does to a cluster (or the
 //! sandbox) is what kubectl would do.
 //!
-//! - [`rollout_undo`]: `DeploymentRollbacker.Rollback` (`kubectl/pkg/polymorphichelpers/rollback.go`):
+//! - [`rollback`]: `DeploymentRollbacker.Rollback` (`kubectl/pkg/polymorphichelpers/rollback.go`):
 //!   the replica sets the Deployment controls, the previous revision (or the one asked for), then one
 //!   JSON patch replacing `spec.template` with that replica set's template minus `pod-template-hash`
 //!   and `metadata.annotations` with the replica set's (the deployment's own revision annotations
 //!   kept). The deployment controller then finds the old replica set as its new one and gives it the
 //!   next revision number.
-//! - [`rollout_status`]: `DeploymentStatusViewer.Status` (`polymorphichelpers/rollout_status.go`).
-//! - [`restart`]: `ObjectRestarter`: a strategic merge patch setting the template annotation
+//! - [`status_of`]: `DeploymentStatusViewer.Status` (`polymorphichelpers/rollout_status.go`).
+//! - [`restart_from`]: `ObjectRestarter`: a strategic merge patch setting the template annotation
 //!   `kubectl.kubernetes.io/restartedAt`.
 
 use std::collections::BTreeMap;
@@ -150,7 +150,7 @@ async fn replica_sets_of(
         .collect())
 }
 
-async fn get_deployment(
+pub async fn get_deployment(
     client: &kube::Client,
     ns: &str,
     name: &str,
@@ -160,17 +160,6 @@ async fn get_deployment(
         Some(d) => Ok(d),
         None => Err(RolloutError::NotFound(name.to_string())),
     }
-}
-
-/// `kubectl rollout undo deployment/NAME [--to-revision=N]`: returns the revision rolled back to.
-/// When the template already matches that revision nothing is patched ("skipped rollback").
-pub async fn rollout_undo(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    to_revision: Option<i64>,
-) -> Result<i64, RolloutError> {
-    Ok(rollback(client, ns, name, to_revision).await?.to_revision)
 }
 
 /// What a rollback did.
@@ -184,7 +173,9 @@ pub struct Rollback {
     pub skipped: bool,
 }
 
-/// [`rollout_undo`], saying also which revision was live and whether anything was patched.
+/// `kubectl rollout undo deployment/NAME [--to-revision=N]`: the revision rolled back to, which
+/// was live, and whether anything was patched (when the template already matches that revision
+/// nothing is: "skipped rollback").
 pub async fn rollback(
     client: &kube::Client,
     ns: &str,
@@ -270,17 +261,6 @@ pub async fn rollback(
     Ok(done(false))
 }
 
-/// `kubectl rollout status deployment/NAME [--revision=N]`, one observation.
-pub async fn rollout_status(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    revision: Option<i64>,
-) -> Result<RolloutStatus, RolloutError> {
-    let d = get_deployment(client, ns, name).await?;
-    status_of(&d, revision)
-}
-
 /// `DeploymentStatusViewer.Status` on a Deployment already read.
 pub fn status_of(d: &Deployment, revision: Option<i64>) -> Result<RolloutStatus, RolloutError> {
     let name = d.metadata.name.clone().unwrap_or_default();
@@ -344,12 +324,8 @@ pub fn status_of(d: &Deployment, revision: Option<i64>) -> Result<RolloutStatus,
 /// The pod template annotation a rolling restart sets.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
-/// `kubectl rollout restart deployment/NAME`: returns the `restartedAt` value set.
-pub async fn restart(client: &kube::Client, ns: &str, name: &str) -> Result<String, RolloutError> {
-    Ok(restart_from(client, ns, name).await?.1)
-}
-
-/// [`restart`], returning also the annotation's value before (none when it had none).
+/// `kubectl rollout restart deployment/NAME`: the `restartedAt` value before (none when it had
+/// none) and the one set.
 pub async fn restart_from(
     client: &kube::Client,
     ns: &str,

@@ -974,7 +974,7 @@ pub fn put_condition(conds: &mut Vec<Value>, mut cond: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::{LogHub, Store, Timing};
+    use crate::{LogHub, Store, Timing};
 
     pub(crate) fn ctx() -> Arc<Ctx> {
         let store = Store::new();
@@ -984,7 +984,7 @@ mod tests {
             json!({"metadata": {"name": "default"}}),
             false,
         );
-        crate::sandbox::fixture::ensure_node(&store);
+        crate::fixture::ensure_node(&store);
         Arc::new(Ctx {
             store,
             logs: LogHub::new(),

@@ -565,8 +565,8 @@ mod tests {
 
     #[test]
     fn filters() {
-        let node = crate::sandbox::fixture::default_node("n1");
-        let used = crate::sandbox::controllers::NodeUsage::default();
+        let node = crate::fixture::default_node("n1");
+        let used = crate::controllers::NodeUsage::default();
         let big = json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "8"}}}]}});
         assert_eq!(
             filter(&big, &node, &used),

@@ -1,4 +1,4 @@
-//! The logs pane: what a [`crate::cluster::logs`] tail reports, kept in a bounded ring, with
+//! The logs pane: what a [`crate::live::logs`] tail reports, kept in a bounded ring, with
 //! follow and pause, search, a filter, timestamps and wrapping; drawn as a pure function of its
 //! state, formatting only the lines in view.
 //!
@@ -20,8 +20,8 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::ansi;
-use crate::cluster::logs::LogsUpdate;
-use crate::theme::Theme;
+use crate::live::logs::LogsUpdate;
+use crate::ui::theme::Theme;
 
 /// Lines a pane keeps unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 20_000;

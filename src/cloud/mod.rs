@@ -1,3 +1,0 @@
-//! Cloud accounts a run talks to, pinned like the cluster is.
-
-pub mod aws;

@@ -1,0 +1,202 @@
+//! What the engine says to its views (events) and what they answer (commands): the wire format a
+//! follower terminal reads, free of any view's types.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::secret::Secret;
+use super::status::{RunStatus, StepStatus};
+
+/// Which stream of a step a line of output came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A manual checklist item as a gate shows it: text and command filled from variables.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateKind {
+    /// Before a phase.
+    Phase,
+    /// Before a step.
+    Step,
+    /// A step was running when tollgate died: re-run it, mark it done, or abort.
+    Interrupted,
+    /// A step failed: retry, skip, roll back, or abort.
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    Approve,
+    Reject,
+    Skip,
+    Retry,
+    MarkDone,
+    Rollback,
+    Abort,
+}
+
+impl Choice {
+    pub fn word(self) -> &'static str {
+        match self {
+            Choice::Approve => "approve",
+            Choice::Reject => "reject",
+            Choice::Skip => "skip",
+            Choice::Retry => "retry",
+            Choice::MarkDone => "mark-done",
+            Choice::Rollback => "rollback",
+            Choice::Abort => "abort",
+        }
+    }
+}
+
+/// What a gate asks, with everything the approver needs to see.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateRequest {
+    /// The phase or step id; what `--approve` names.
+    pub id: String,
+    pub kind: GateKind,
+    pub title: String,
+    pub message: Option<String>,
+    pub destructive: bool,
+    /// The word a destructive approval must carry.
+    pub confirm: Option<String>,
+    /// The commands about to run, variables filled in, secrets masked.
+    pub commands: Vec<String>,
+    pub checklist: Vec<ChecklistItem>,
+    pub choices: Vec<Choice>,
+    pub production: bool,
+    /// For a failed step: why.
+    pub error: Option<String>,
+}
+
+/// A person's answer to a gate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub gate: String,
+    pub choice: Choice,
+    /// `user@host`.
+    pub who: String,
+    /// How it was given: `terminal`, `--approve`, `--approve-all`, `automatic`, …
+    pub via: String,
+    pub note: Option<String>,
+    /// The confirmation word as typed, for destructive gates.
+    pub typed: Option<String>,
+}
+
+/// A step asks a person for a value typed at a masked prompt (`secrets.put` with `prompt`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValueRequest {
+    /// The step that asks.
+    pub step: String,
+    /// The text to show.
+    pub prompt: String,
+    /// What the value is for, e.g. `secrets.put labelmint/production/jwt-secret`.
+    pub purpose: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    Decide(Decision),
+    /// The answer to a [`ValueRequest`] of step `step`: the value typed, or why there is none
+    /// (the step then fails with that reason).
+    Value {
+        step: String,
+        value: Result<Secret, String>,
+    },
+    /// Stop the running step (its whole process group) and end the run as aborted.
+    Abort,
+    /// The view cannot decide the open gate: stop here, resumable.
+    Pause(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        resumed: bool,
+    },
+    PhaseStarted {
+        phase: String,
+        title: String,
+    },
+    PhaseFinished {
+        phase: String,
+        status: StepStatus,
+    },
+    GateReached(GateRequest),
+    /// A running step waits for a value typed at a masked prompt: answered by
+    /// [`Command::Value`].
+    ValueRequested(ValueRequest),
+    GateDecided {
+        gate: String,
+        choice: Choice,
+        who: String,
+        via: String,
+    },
+    /// A decision that did not fit the open gate (wrong gate, choice or confirmation word).
+    DecisionRefused {
+        gate: String,
+        reason: String,
+    },
+    StepStarted {
+        step: String,
+        title: String,
+        attempt: u32,
+        attempts: u32,
+        command: String,
+    },
+    /// One or more whole lines, each ending in `\n`, secrets masked.
+    Output {
+        step: String,
+        stream: Stream,
+        text: String,
+    },
+    StepFinished {
+        step: String,
+        status: StepStatus,
+        exit_code: Option<i32>,
+        duration: Duration,
+        error: Option<String>,
+    },
+    RetryScheduled {
+        step: String,
+        next_attempt: u32,
+        delay: Duration,
+    },
+    VarCaptured {
+        name: String,
+        /// Masked when secret.
+        shown: String,
+    },
+    Note(String),
+    RunPaused {
+        reason: String,
+    },
+    RunFinished {
+        status: RunStatus,
+    },
+}
+
+impl GateRequest {
+    /// Whether `typed` is the confirmation word this gate needs before an approval: the one rule,
+    /// for every view and the engine. A gate that is not destructive needs none.
+    pub fn confirmed_by(&self, typed: Option<&str>) -> bool {
+        !self.destructive || typed.map(str::trim) == self.confirm.as_deref()
+    }
+}

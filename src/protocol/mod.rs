@@ -1,0 +1,17 @@
+//! What the engine and its views say to each other: events and commands, statuses, output
+//! streams, and the mask that keeps secrets out of all of them. Below the engine, the executors
+//! and every view; imports nothing of tollgate.
+
+pub mod event;
+pub mod secret;
+pub mod status;
+
+pub use event::{
+    ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, Stream, ValueRequest,
+};
+pub use secret::{MASK, Masker, Secret, secret_forms};
+pub use status::{RunStatus, StepStatus};
+
+/// The label the kube executor puts on a `kube.job`'s Job and pods, naming the step: how the
+/// panes find the pods of a step whose Job name has a random suffix.
+pub const STEP_LABEL: &str = "tollgate.dev/step";
