@@ -776,6 +776,7 @@ fn first_kube_target(rb: &Runbook) -> Option<crate::runbook::kube::KubeAction> {
         .flat_map(|p| p.steps.iter().chain(&p.validation))
         .filter_map(|s| s.run.as_ref().and_then(|r| r.kube()))
         .find(|a| a.deployment().is_some())
+        .cloned()
 }
 
 fn uses_kube(rb: &Runbook) -> bool {

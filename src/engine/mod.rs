@@ -286,7 +286,7 @@ impl Engine {
                 .as_ref()
                 .and_then(|k| k.namespace.clone())
                 .unwrap_or_else(|| "default".into());
-            return self.render_action(&action).describe(&ns);
+            return self.render_action(action).describe(&ns);
         }
         if let Some(action) = run.aws() {
             return action.filled(&|s| self.vars.render(s)).describe();
@@ -656,7 +656,12 @@ impl Engine {
                                 step: s.id.value.clone(),
                                 run: None,
                             };
-                            crate::runbook::Spanned::new(run.pos, by.run(run.pos, revert))
+                            crate::runbook::Spanned::new(
+                                run.pos,
+                                crate::runbook::Run::of(crate::runbook::Action::reverting(
+                                    by, revert,
+                                )),
+                            )
                         })
                     })?;
                     Some(Step {
@@ -873,7 +878,7 @@ impl Engine {
                 .and_then(|t| vars::parse_duration(t).ok()),
             keep_stdout: keep,
             kube: run.kube().map(|action| {
-                let action = self.render_action(&action);
+                let action = self.render_action(action);
                 let reverting = match &action {
                     KubeAction::Revert(r) => self.reverting(r),
                     _ => Vec::new(),

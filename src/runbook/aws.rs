@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::model::{Revert, RevertAction};
+use super::revert::{Revert, RevertAction};
 
 /// Checks that secrets exist; reports the missing ones (never a value).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]

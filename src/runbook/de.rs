@@ -18,6 +18,23 @@ const SPANNED: &str = "$tollgate::Spanned";
 const SPANNED_LINE: &str = "$line";
 const SPANNED_COL: &str = "$col";
 const SPANNED_VALUE: &str = "$value";
+/// A name starting with this tells the deserializer that a scalar is acceptable where a mapping is
+/// also (see `shorthand.rs`).
+pub const SHORTHAND: &str = "$short:";
+
+thread_local! {
+    /// Problems reported while a value is read ([`report`]), with their positions when known.
+    static REPORTED: RefCell<Vec<(Option<Pos>, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reports a problem found while a value is read, and lets reading go on (the value read is then
+/// still checked, so every problem in the file is found). `None` places it at the value: the
+/// position of the innermost [`Spanned`] being read.
+pub fn report(pos: Option<Pos>, message: impl Into<String>) {
+    let message = message.into();
+    REPORTED.with(|r| r.borrow_mut().push((pos, message)));
+}
+
 /// The error a [`Spanned`] value sees when the problem inside it was already recorded: it takes
 /// its default and reading goes on, so problems after it in the file are found too.
 const RECORDED: &str = "$tollgate::recorded";
@@ -155,21 +172,50 @@ struct Ctx {
 
 impl Ctx {
     fn record(&self, pos: Pos, message: String) {
+        RECORDED_COUNT.with(|c| c.set(c.get() + 1));
         self.problems.borrow_mut().push(Problem { pos, message });
     }
 }
 
+thread_local! {
+    static RECORDED_COUNT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many problems reading has recorded so far on this thread: a value that reads its keys can
+/// tell whether something among them was already found wrong (and not say more about it).
+pub fn recorded_so_far() -> usize {
+    RECORDED_COUNT.with(|c| c.get())
+}
+
 /// Deserialises `T` from `node`, returning it with every problem found (it is usable only when
 /// there are none).
-pub fn from_node<'de, T: Deserialize<'de>>(node: &Node) -> Result<T, Vec<Problem>> {
+///
+/// Problems [`report`]ed while reading come back beside a usable value: the value is then checked
+/// further, so they are listed with everything else found wrong.
+pub fn from_node<'de, T: Deserialize<'de>>(node: &Node) -> Result<(T, Vec<Problem>), Vec<Problem>> {
     let ctx = Ctx::default();
+    let before = REPORTED.with(|r| r.borrow().len());
     let result = T::deserialize(NodeDe { node, ctx: &ctx });
+    let reported: Vec<Problem> = REPORTED.with(|r| {
+        r.borrow_mut()
+            .drain(before..)
+            .map(|(pos, message)| Problem {
+                pos: pos.unwrap_or(node.pos),
+                message,
+            })
+            .collect()
+    });
     let mut problems = ctx.problems.into_inner();
     problems.sort_by_key(|p| p.pos);
     match result {
-        Ok(v) if problems.is_empty() => Ok(v),
-        Ok(_) => Err(problems),
+        Ok(v) if problems.is_empty() => Ok((v, reported)),
+        Ok(_) => {
+            problems.extend(reported);
+            problems.sort_by_key(|p| p.pos);
+            Err(problems)
+        }
         Err(e) => {
+            problems.extend(reported);
             if let Some(pos) = e.pos {
                 problems.push(Problem {
                     pos,
@@ -449,7 +495,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                 step: 0,
             });
         }
-        if name.starts_with(super::model::SHORTHAND)
+        if name.starts_with(SHORTHAND)
             && let Kind::Scalar { value, .. } = &self.node.kind
         {
             // The shorthand visitors say what they expected; add what was found.
@@ -673,20 +719,29 @@ impl<'de, 'a> de::MapAccess<'de> for SpannedAccess<'a> {
         match self.step {
             1 => seed.deserialize(self.node.pos.line.into_deserializer()),
             2 => seed.deserialize(self.node.pos.col.into_deserializer()),
-            _ => seed
-                .deserialize(NodeDe {
+            _ => {
+                let before = REPORTED.with(|r| r.borrow().len());
+                let value = seed.deserialize(NodeDe {
                     node: self.node,
                     ctx: self.ctx,
-                })
-                .map_err(|e| {
-                    if e.message != RECORDED {
-                        self.ctx.record(e.pos.unwrap_or(self.node.pos), e.message);
+                });
+                let pos = self.node.pos;
+                REPORTED.with(|r| {
+                    for (at, _) in r.borrow_mut().iter_mut().skip(before) {
+                        at.get_or_insert(pos);
                     }
-                    Error {
-                        pos: None,
-                        message: RECORDED.into(),
-                    }
-                }),
+                });
+                value
+            }
+            .map_err(|e| {
+                if e.message != RECORDED {
+                    self.ctx.record(e.pos.unwrap_or(self.node.pos), e.message);
+                }
+                Error {
+                    pos: None,
+                    message: RECORDED.into(),
+                }
+            }),
         }
     }
 }
@@ -814,7 +869,8 @@ mod tests {
     #[test]
     fn spanned_values_know_where_they_are() {
         let n = parse("items:\n  - name: a\n", Budget::default()).unwrap();
-        let o = from_node::<Outer>(&n).unwrap();
+        let (o, reported) = from_node::<Outer>(&n).unwrap();
+        assert!(reported.is_empty());
         assert_eq!(o.items[0].pos, Pos::new(2, 5));
         assert_eq!(o.items[0].name, "a");
     }

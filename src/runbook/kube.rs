@@ -6,8 +6,8 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use super::model::Revert;
-use super::model::RevertAction;
+pub use super::revert::Revert;
+use super::revert::RevertAction;
 
 /// Server-side apply of manifests, showing what changed.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]

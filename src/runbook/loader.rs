@@ -1,56 +1,14 @@
 //! Reading a runbook file: size and encoding checks, YAML, the model, includes, validation.
 
-use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::de::{Problem, from_node};
+use super::diag::{Diag, Severity};
 use super::model::{Fragment, Phase, Runbook};
 use super::yaml::{self, Budget, Kind, Pos};
 use super::{secrets, validate};
 use crate::runbook::de::Spanned;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-/// One line of `tollgate check`: `file:line:col: message`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Diag {
-    pub file: PathBuf,
-    pub pos: Pos,
-    pub severity: Severity,
-    pub message: String,
-}
-
-impl Diag {
-    pub fn error(file: &Path, pos: Pos, message: impl Into<String>) -> Self {
-        Diag {
-            file: file.to_path_buf(),
-            pos,
-            severity: Severity::Error,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Diag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pos = if self.pos.line == 0 {
-            Pos::new(1, 1)
-        } else {
-            self.pos
-        };
-        write!(f, "{}:{}:{}: ", self.file.display(), pos.line, pos.col)?;
-        if self.severity == Severity::Warning {
-            f.write_str("warning: ")?;
-        }
-        // One problem, one line: a value quoted in a message may span lines.
-        f.write_str(&self.message.replace('\r', "\\r").replace('\n', "\\n"))
-    }
-}
 
 /// The file could not be read at all (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +164,7 @@ pub fn load(path: &Path) -> Result<Loaded, Unreadable> {
     let mut runbook = Runbook::default();
     if let Some(node) = read_tree(path, &mut diags)? {
         match from_node::<Runbook>(&node) {
-            Ok(rb) => {
+            Ok((rb, reported)) => {
                 runbook = rb;
                 let mut stack = vec![canonical(path)];
                 runbook.phases = expand(
@@ -219,6 +177,9 @@ pub fn load(path: &Path) -> Result<Loaded, Unreadable> {
                 if diags.iter().all(|d| d.severity != Severity::Error) {
                     validate::validate_tree(&runbook, path, Some(&node), &mut diags);
                 }
+                // Problems found while reading that left a usable runbook (a step with two
+                // actions): listed with the rest.
+                diags.extend(problems_to_diags(path, reported));
             }
             Err(problems) => diags.extend(problems_to_diags(path, problems)),
         }
@@ -315,7 +276,10 @@ fn expand(
             continue;
         };
         let fragment = match from_node::<Fragment>(&node) {
-            Ok(f) => f,
+            Ok((f, reported)) => {
+                diags.extend(problems_to_diags(&target, reported));
+                f
+            }
             Err(problems) => {
                 diags.extend(problems_to_diags(&target, problems));
                 continue;

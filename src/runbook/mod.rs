@@ -1,19 +1,26 @@
 //! The runbook as data: YAML with positions, the serde model, loading, variables and validation.
 
+pub mod action;
 pub mod aws;
 pub mod de;
+pub mod diag;
 pub mod docker;
 pub mod kube;
 pub mod loader;
 pub mod model;
+pub mod revert;
 pub mod secrets;
+pub mod shorthand;
 pub mod validate;
 pub mod vars;
 pub mod yaml;
 
+pub use action::{Action, Run};
 pub use de::Spanned;
-pub use loader::{Diag, Loaded, Severity, Unreadable, load};
+pub use diag::{Diag, Severity};
+pub use loader::{Loaded, Unreadable, load};
 pub use model::*;
+pub use revert::{Revert, RevertAction};
 pub use yaml::Pos;
 
 /// The JSON Schema of the runbook format, for editors.

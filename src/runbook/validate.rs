@@ -5,12 +5,14 @@ use std::path::Path;
 
 use regex::Regex;
 
+use super::action::{Action, Run};
 use super::aws::AwsAction;
 use super::de::Spanned;
+use super::diag::{Diag, Severity};
 use super::docker::DockerAction;
 use super::kube::KubeAction;
-use super::loader::Diag;
-use super::model::{OnFailure, Revert, RevertAction, Run, Runbook, Step, VarType};
+use super::model::{OnFailure, Runbook, Step, VarType};
+use super::revert::{Revert, RevertAction};
 use super::vars::{self, Piece, is_var_name, parse_template};
 use super::yaml::{Node, Pos};
 
@@ -183,7 +185,7 @@ impl Checker<'_> {
                     self.diags.push(Diag {
                         file: pfile.to_path_buf(),
                         pos: step.pos,
-                        severity: super::loader::Severity::Warning,
+                        severity: Severity::Warning,
                         message: format!(
                             "step `{}` changes {what} (`{key}`) with no gate before it; add `gate:` to the step or its phase",
                             step.id.value,
@@ -408,50 +410,13 @@ impl Checker<'_> {
     }
 
     fn check_run(&mut self, file: &Path, run: &Spanned<Run>) {
-        let kube = run.kube_actions();
-        let aws = run.aws_actions();
-        let mut keyed: Vec<(Pos, &str)> = kube.iter().map(|(p, a)| (*p, a.key())).collect();
-        keyed.extend(aws.iter().map(|(p, a)| (*p, a.key())));
-        let docker = run.docker_actions();
-        keyed.extend(docker.iter().map(|(p, a)| (*p, a.key())));
-        if let Some((pos, _)) = keyed.get(1) {
-            let keys: Vec<&str> = keyed.iter().map(|(_, k)| *k).collect();
-            self.err(
-                file,
-                *pos,
-                format!("a step runs one action; this one has {}", keys.join(", ")),
-            );
-            return;
-        }
-        if let Some(&(pos, key)) = keyed.first() {
-            let pos = if pos.line == 0 { run.pos } else { pos };
-            if run.shell.is_some() {
-                self.err(
-                    file,
-                    pos,
-                    format!("`{key}` and `shell` in one step: give each its own step"),
-                );
-            } else if let Some((_, a)) = kube.first() {
-                self.check_kube(file, pos, a);
-            } else if let Some((_, a)) = aws.first() {
-                self.check_aws(file, pos, a);
-            } else if let Some((_, a)) = docker.first() {
-                self.check_docker(file, pos, a);
-            }
-            return;
-        }
-        let Some(shell) = &run.shell else {
-            self.err(
-                file,
-                run.pos,
-                "`run` needs `shell` (the command to run), a `kube.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action",
-            );
-            return;
-        };
-        let pos = if shell.pos.line == 0 {
-            run.pos
-        } else {
-            shell.pos
+        // One action per step is enforced as the file is read (`action.rs`).
+        let pos = run.pos_or(run.pos);
+        let shell = match &run.action {
+            Action::Kube(a) => return self.check_kube(file, pos, a),
+            Action::Aws(a) => return self.check_aws(file, pos, a),
+            Action::Docker(a) => return self.check_docker(file, pos, a),
+            Action::Shell(shell) => shell,
         };
         if shell.trim().is_empty() {
             self.err(file, pos, "the shell command is empty");
@@ -719,13 +684,7 @@ impl Checker<'_> {
             return;
         };
         let run = step.run.as_ref();
-        let action = run
-            .and_then(|r| {
-                r.kube()
-                    .map(|a| a.key())
-                    .or_else(|| r.aws().map(|a| a.key()))
-            })
-            .or_else(|| run.and_then(|r| r.docker()).map(|a| a.key()));
+        let action = run.map(|r| r.action.key()).filter(|k| *k != "shell");
         let what = action.map_or_else(|| "a shell command".to_string(), |k| format!("`{k}`"));
         match run.and_then(|r| r.reverted_by()) {
             Some(b) if b == by => {}
