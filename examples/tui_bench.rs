@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tollgate::engine::Event;
-use tollgate::exec::Stream;
+use tollgate::protocol::Stream;
 use tollgate::ui::app::App;
 use tollgate::ui::render;
 use tollgate::ui::theme::Theme;

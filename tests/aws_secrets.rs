@@ -539,7 +539,8 @@ async fn another_region_than_the_runbook_names_is_blocked() {
 /// directly: the abort is sent when the verify command has said it started).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_during_verify_moves_current_back() {
-    use tollgate::exec::{AwsCall, Executor, Job, OutputSink, Secret};
+    use tollgate::exec::{AwsCall, Executor, Job, OutputSink};
+    use tollgate::protocol::Secret;
     use tollgate::runbook::aws::{AwsAction, SecretsRotate};
     let Some(moto) = Moto::start() else { return };
     let id = "labelmint/production/session-key";
@@ -549,15 +550,14 @@ async fn an_abort_during_verify_moves_current_back() {
         target: moto.target(Some(&aws_target(MOTO_ACCOUNT))),
     };
     let job = Job {
-        step: "rotate".into(),
-        script: String::new(),
-        interpreter: Vec::new(),
-        workdir: dir.path().to_path_buf(),
-        env: Vec::new(),
-        timeout: None,
-        keep_stdout: 1 << 20,
-        kube: None,
-        aws: Some(AwsCall {
+        common: tollgate::exec::JobCommon {
+            step: "rotate".into(),
+            workdir: dir.path().to_path_buf(),
+            env: Vec::new(),
+            timeout: None,
+            keep_stdout: 1 << 20,
+        },
+        work: tollgate::exec::Work::Aws(AwsCall {
             action: AwsAction::SecretsRotate(SecretsRotate {
                 id: id.into(),
                 from_var: Some("NEW".into()),
@@ -567,7 +567,6 @@ async fn an_abort_during_verify_moves_current_back() {
             secret_values: vec![("NEW".into(), Secret("new-session-7734".into()))],
             reverting: Vec::new(),
         }),
-        docker: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let sink = OutputSink {
@@ -1076,15 +1075,14 @@ async fn revert_directly(
         target: moto.target(Some(&aws_target(MOTO_ACCOUNT))),
     };
     let job = Job {
-        step: "back".into(),
-        script: String::new(),
-        interpreter: Vec::new(),
-        workdir: std::env::temp_dir(),
-        env: Vec::new(),
-        timeout: None,
-        keep_stdout: 1 << 20,
-        kube: None,
-        aws: Some(AwsCall {
+        common: tollgate::exec::JobCommon {
+            step: "back".into(),
+            workdir: std::env::temp_dir(),
+            env: Vec::new(),
+            timeout: None,
+            keep_stdout: 1 << 20,
+        },
+        work: tollgate::exec::Work::Aws(AwsCall {
             action: AwsAction::SecretsRevert(Revert {
                 step: "deploy".into(),
                 run: None,
@@ -1092,7 +1090,6 @@ async fn revert_directly(
             secret_values: Vec::new(),
             reverting,
         }),
-        docker: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let sink = OutputSink {

@@ -450,17 +450,20 @@ async fn the_executor_runs_the_call_its_job_carries_and_stops_on_cancel() {
         workdir: dir.path().to_path_buf(),
     };
     let exec = DockerExec::with(daemon(h).await);
+    // A job of another family is not the docker executor's.
     let job = |step: &str| Job {
-        step: step.into(),
-        script: String::new(),
-        interpreter: Vec::new(),
-        workdir: dir.path().to_path_buf(),
-        env: Vec::new(),
-        timeout: None,
-        keep_stdout: KEEP,
-        kube: None,
-        aws: None,
-        docker: (step == "build").then(|| call.clone()),
+        common: tollgate::exec::JobCommon {
+            step: step.into(),
+            workdir: dir.path().to_path_buf(),
+            env: Vec::new(),
+            timeout: None,
+            keep_stdout: KEEP,
+        },
+        work: if step == "build" {
+            tollgate::exec::Work::Docker(call.clone())
+        } else {
+            tollgate::exec::Work::Shell(Default::default())
+        },
     };
     let (tx, _rx) = mpsc::channel(4096);
     let sink = OutputSink {

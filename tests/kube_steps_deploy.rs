@@ -622,14 +622,14 @@ async fn revert_directly(
         target: c.target(None, Some("prod-east")),
     };
     let job = Job {
-        step: "back".into(),
-        script: String::new(),
-        interpreter: Vec::new(),
-        workdir: c.dir.path().to_path_buf(),
-        env: Vec::new(),
-        timeout: None,
-        keep_stdout: 1 << 20,
-        kube: Some(KubeCall {
+        common: tollgate::exec::JobCommon {
+            step: "back".into(),
+            workdir: c.dir.path().to_path_buf(),
+            env: Vec::new(),
+            timeout: None,
+            keep_stdout: 1 << 20,
+        },
+        work: tollgate::exec::Work::Kube(KubeCall {
             action: KubeAction::Revert(Revert {
                 step: "earlier".into(),
                 run: None,
@@ -638,8 +638,6 @@ async fn revert_directly(
             reverting,
             started: chrono::Utc::now(),
         }),
-        aws: None,
-        docker: None,
     };
     let (tx, mut rx) = mpsc::channel(256);
     let sink = OutputSink {

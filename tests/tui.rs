@@ -14,7 +14,8 @@ use tollgate::engine::journal;
 use tollgate::engine::{
     Command, Engine, EngineError, Event, Outcome, RunSpec, RunStatus, StepStatus,
 };
-use tollgate::exec::{BoxFuture, Executor, Job, OutputSink, Stream};
+use tollgate::exec::{BoxFuture, Executor, Job, OutputSink};
+use tollgate::protocol::Stream;
 use tollgate::ui::app::{Action, App, AwsBanner, RunState};
 use tollgate::ui::render;
 use tollgate::ui::theme::Theme;
@@ -615,9 +616,11 @@ impl Executor for Keeper {
         _cancel: tokio::sync::watch::Receiver<bool>,
     ) -> BoxFuture<'a, tollgate::exec::Outcome> {
         Box::pin(async move {
-            let typed = job
-                .aws
-                .as_ref()
+            let call = match &job.work {
+                tollgate::exec::Work::Aws(c) => Some(c),
+                _ => None,
+            };
+            let typed = call
                 .and_then(|c| {
                     c.secret_values
                         .iter()

@@ -3,57 +3,7 @@
 use regex::Regex;
 
 use crate::runbook::Capture;
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// Parses `.a.b[0].c` (a leading dot is optional; `["key with dots"]` also works).
-pub fn parse_json_path(path: &str) -> Result<Vec<Seg>, String> {
-    let bad = |why: &str| format!("invalid JSON path `{path}`: {why}");
-    let mut segs = Vec::new();
-    let s = path.trim();
-    let mut rest = s.strip_prefix('$').unwrap_or(s);
-    if rest.is_empty() || rest == "." {
-        return Ok(segs);
-    }
-    if !rest.starts_with('.') && !rest.starts_with('[') {
-        let end = rest.find(['.', '[']).unwrap_or(rest.len());
-        segs.push(Seg::Key(rest[..end].to_string()));
-        rest = &rest[end..];
-    }
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            if end == 0 {
-                return Err(bad("empty key"));
-            }
-            segs.push(Seg::Key(r[..end].to_string()));
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').ok_or_else(|| bad("`[` without `]`"))?;
-            let inner = r[..end].trim();
-            if let Some(q) = inner
-                .strip_prefix('"')
-                .and_then(|q| q.strip_suffix('"'))
-                .or_else(|| inner.strip_prefix('\'').and_then(|q| q.strip_suffix('\'')))
-            {
-                segs.push(Seg::Key(q.to_string()));
-            } else {
-                let i = inner
-                    .parse::<usize>()
-                    .map_err(|_| bad("an index is a number, a key is quoted"))?;
-                segs.push(Seg::Index(i));
-            }
-            rest = &r[end + 1..];
-        } else {
-            return Err(bad("expected `.` or `[`"));
-        }
-    }
-    Ok(segs)
-}
+use crate::runbook::jsonpath::Query;
 
 /// The captured value, or why there is none.
 pub fn extract(cap: &Capture, stdout: &str) -> Result<String, String> {
@@ -69,22 +19,15 @@ pub fn extract(cap: &Capture, stdout: &str) -> Result<String, String> {
         return Ok(m.as_str().to_string());
     }
     if let Some(path) = &cap.json {
-        let segs = parse_json_path(path)?;
+        let query = Query::parse(path)?;
         let value: serde_json::Value = serde_json::from_str(stdout.trim())
             .map_err(|e| format!("capture `{}`: the output is not JSON ({e})", cap.var.value))?;
-        let mut cur = &value;
-        for seg in &segs {
-            let next = match seg {
-                Seg::Key(k) => cur.get(k.as_str()),
-                Seg::Index(i) => cur.get(*i),
-            };
-            cur = next.ok_or_else(|| {
-                format!(
-                    "capture `{}`: `{}` is not in the output",
-                    cap.var.value, path.value
-                )
-            })?;
-        }
+        let cur = query.first(&value).ok_or_else(|| {
+            format!(
+                "capture `{}`: `{}` is not in the output",
+                cap.var.value, path.value
+            )
+        })?;
         return Ok(match cur {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -121,7 +64,19 @@ mod tests {
         assert_eq!(extract(&cap(None, Some("n")), json).unwrap(), "3");
         assert!(extract(&cap(None, Some(".items[1]")), json).is_err());
         assert_eq!(extract(&cap(None, None), "  abc\n").unwrap(), "abc");
-        assert!(parse_json_path(".a[x]").is_err());
-        assert!(parse_json_path(".a..b").is_err());
+        assert!(Query::parse(".a[x]").is_err());
+        assert!(Query::parse(".a[0").is_err());
+        // The one JSON path language: a capture takes what a kube.get template does.
+        assert_eq!(
+            extract(
+                &cap(
+                    None,
+                    Some(r#".items[?(@.metadata.name=="web-1")].metadata.name"#)
+                ),
+                json
+            )
+            .unwrap(),
+            "web-1"
+        );
     }
 }

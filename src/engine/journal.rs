@@ -11,7 +11,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Choice, GateKind, RunStatus, StepStatus};
+use crate::protocol::{Choice, GateKind, RunStatus, StepStatus};
+
+/// The time a record was written, as the journal writes it.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -168,7 +173,7 @@ impl Journal {
         self.seq += 1;
         let line = Line {
             seq: self.seq,
-            at: super::now_rfc3339(),
+            at: now_rfc3339(),
             record,
         };
         let mut text = serde_json::to_string(&line).expect("journal records serialize");

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod de;
 pub mod diag;
 pub mod docker;
+pub mod jsonpath;
 pub mod kube;
 pub mod loader;
 pub mod model;

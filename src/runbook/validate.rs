@@ -397,7 +397,7 @@ impl Checker<'_> {
                     }
                 }
                 (None, Some(j)) => {
-                    if let Err(msg) = crate::engine::capture::parse_json_path(j) {
+                    if let Err(msg) = super::jsonpath::Query::parse(j) {
                         self.err(file, j.pos, msg);
                     }
                 }

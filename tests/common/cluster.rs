@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tollgate::engine::journal::{self, Record};
 use tollgate::engine::{Choice, Command, Decision, Engine, Event, GateKind, Outcome};
+use tollgate::exec::Router;
 use tollgate::exec::kube::KubeExec;
-use tollgate::exec::{Router, Secret};
+use tollgate::protocol::Secret;
 use tollgate::target::PinnedCluster;
 use tollgate_sandbox::{Config, Sandbox};
 

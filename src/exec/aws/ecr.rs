@@ -1,9 +1,9 @@
 //! `ecr.login`, `ecr.ensure_repository` and `ecr.describe_images` on Amazon ECR. Lines say what
 //! happened (registry hosts, repository URIs, tags and digests), never a token or a password.
 
-use super::Ctx;
 use super::change::Change;
-use crate::exec::Secret;
+use super::step::AwsStep;
+use crate::protocol::Secret;
 use crate::runbook::aws::{EcrDescribeImages, EcrEnsureRepository, EcrLogin};
 use crate::target::aws::one_line;
 use aws_sdk_ecr::Client;
@@ -12,7 +12,7 @@ use aws_sdk_ecr::primitives::DateTime;
 use aws_sdk_ecr::types::{ImageDetail, ImageIdentifier, ImageScanningConfiguration, Repository};
 use base64::Engine as _;
 
-fn client(cx: &Ctx<'_>) -> Client {
+fn client(cx: &AwsStep<'_>) -> Client {
     Client::new(&cx.conf)
 }
 
@@ -54,7 +54,7 @@ pub fn decode_token(token: &str) -> Result<(String, Secret), String> {
     }
 }
 
-pub async fn login(cx: &mut Ctx<'_>, a: &EcrLogin) -> Result<(), String> {
+pub async fn login(cx: &mut AwsStep<'_>, a: &EcrLogin) -> Result<(), String> {
     let registry_id = a
         .registry_id
         .clone()
@@ -161,7 +161,10 @@ fn differences(r: &Repository, a: &EcrEnsureRepository) -> Vec<String> {
     out
 }
 
-pub async fn ensure_repository(cx: &mut Ctx<'_>, a: &EcrEnsureRepository) -> Result<(), String> {
+pub async fn ensure_repository(
+    cx: &mut AwsStep<'_>,
+    a: &EcrEnsureRepository,
+) -> Result<(), String> {
     let client = client(cx);
     if let Some(r) = repository(&client, &a.name).await? {
         return exists(cx, &r, a).await;
@@ -205,7 +208,11 @@ pub async fn ensure_repository(cx: &mut Ctx<'_>, a: &EcrEnsureRepository) -> Res
     Ok(())
 }
 
-async fn exists(cx: &mut Ctx<'_>, r: &Repository, a: &EcrEnsureRepository) -> Result<(), String> {
+async fn exists(
+    cx: &mut AwsStep<'_>,
+    r: &Repository,
+    a: &EcrEnsureRepository,
+) -> Result<(), String> {
     for d in differences(r, a) {
         cx.say(format!("note: {} has {d}; it is left as it is", a.name))
             .await;
@@ -299,7 +306,7 @@ pub(super) async fn images(
     }
 }
 
-pub async fn describe_images(cx: &mut Ctx<'_>, a: &EcrDescribeImages) -> Result<(), String> {
+pub async fn describe_images(cx: &mut AwsStep<'_>, a: &EcrDescribeImages) -> Result<(), String> {
     let client = client(cx);
     let repo = &a.repository;
     let mut shown: Vec<ImageDetail> = Vec::new();

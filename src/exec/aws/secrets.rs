@@ -1,9 +1,12 @@
 //! `secrets.require`, `secrets.put`, `secrets.get` and `secrets.rotate` on AWS Secrets Manager.
 //! Lines say what happened (names, version ids, staging labels), never a value.
 
-use super::Ctx;
+use super::call::TYPED;
 use super::change::Change;
-use crate::exec::{Executor, Job, Secret};
+use super::step::AwsStep;
+use crate::exec::job::{Executor, Job, JobCommon, Work};
+use crate::exec::shell::{Shell, ShellCall};
+use crate::protocol::Secret;
 use crate::runbook::aws::{SecretsGet, SecretsPut, SecretsRequire, SecretsRotate, VERIFY_ENV};
 use crate::target::aws::one_line;
 use aws_sdk_secretsmanager::Client;
@@ -12,7 +15,7 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 pub(super) const CURRENT: &str = "AWSCURRENT";
 const PREVIOUS: &str = "AWSPREVIOUS";
 
-fn client(cx: &Ctx<'_>) -> Client {
+fn client(cx: &AwsStep<'_>) -> Client {
     Client::new(&cx.conf)
 }
 
@@ -58,7 +61,7 @@ pub(super) fn with_label(versions: &[(String, Vec<String>)], label: &str) -> Opt
         .map(|(v, _)| v.clone())
 }
 
-pub async fn require(cx: &mut Ctx<'_>, a: &SecretsRequire) -> Result<(), String> {
+pub async fn require(cx: &mut AwsStep<'_>, a: &SecretsRequire) -> Result<(), String> {
     let client = client(cx);
     let mut missing = Vec::new();
     for id in &a.ids {
@@ -84,13 +87,13 @@ pub async fn require(cx: &mut Ctx<'_>, a: &SecretsRequire) -> Result<(), String>
 
 /// The value a `secrets.put` stores: the variable's, the one typed at the prompt, or the file's
 /// contents.
-async fn put_value(cx: &Ctx<'_>, a: &SecretsPut) -> Result<String, String> {
+async fn put_value(cx: &AwsStep<'_>, a: &SecretsPut) -> Result<String, String> {
     if let Some(var) = &a.from_var {
         return cx.var(var).map(str::to_string);
     }
     if a.prompt.is_some() {
         return cx
-            .var(crate::exec::TYPED)
+            .var(TYPED)
             .map(str::to_string)
             .map_err(|_| format!("no value was typed for {}", a.id));
     }
@@ -104,7 +107,7 @@ async fn put_value(cx: &Ctx<'_>, a: &SecretsPut) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
 }
 
-pub async fn put(cx: &mut Ctx<'_>, a: &SecretsPut) -> Result<(), String> {
+pub async fn put(cx: &mut AwsStep<'_>, a: &SecretsPut) -> Result<(), String> {
     let value = Secret(put_value(cx, a).await?);
     if value.0.is_empty() {
         return Err(format!(
@@ -169,7 +172,7 @@ pub async fn put(cx: &mut Ctx<'_>, a: &SecretsPut) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn get(cx: &mut Ctx<'_>, a: &SecretsGet) -> Result<(), String> {
+pub async fn get(cx: &mut AwsStep<'_>, a: &SecretsGet) -> Result<(), String> {
     let client = client(cx);
     let stage = a.version_stage.clone().unwrap_or_else(|| CURRENT.into());
     let got = client
@@ -226,7 +229,7 @@ pub async fn get(cx: &mut Ctx<'_>, a: &SecretsGet) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn rotate(cx: &mut Ctx<'_>, a: &SecretsRotate) -> Result<(), String> {
+pub async fn rotate(cx: &mut AwsStep<'_>, a: &SecretsRotate) -> Result<(), String> {
     let client = client(cx);
     let Some(before) = versions(&client, &a.id).await? else {
         return Err(format!(
@@ -371,31 +374,28 @@ async fn labels_ok(client: &Client, id: &str, new: &str, old: &str) -> Result<()
 
 /// Runs the `verify` command with the new value in its environment; its output is masked with
 /// the new value added to the mask.
-async fn verify(cx: &mut Ctx<'_>, cmd: &str, value: &Secret) -> Result<(), String> {
-    let mut sink = cx.lines.sink.clone();
+async fn verify(cx: &mut AwsStep<'_>, cmd: &str, value: &Secret) -> Result<(), String> {
+    let mut sink = cx.io.lines.sink.clone();
     sink.masker.add(&value.0);
     // Its output is shown, not kept: it is the check, not the step's result.
     sink.hold_stdout = false;
     let mut env = cx.job.env.clone();
     env.push((VERIFY_ENV.into(), value.0.clone()));
     let job = Job {
-        step: cx.job.step.clone(),
-        script: cmd.to_string(),
-        interpreter: Vec::new(),
-        workdir: cx.job.workdir.clone(),
-        env,
-        timeout: cx
-            .deadline
-            .map(|d| d.saturating_duration_since(tokio::time::Instant::now())),
-        keep_stdout: 0,
-        kube: None,
-        aws: None,
-        docker: None,
+        common: JobCommon {
+            step: cx.job.step.clone(),
+            workdir: cx.job.workdir.clone(),
+            env,
+            timeout: cx.remaining(),
+            keep_stdout: 0,
+        },
+        work: Work::Shell(ShellCall {
+            script: cmd.to_string(),
+            interpreter: Vec::new(),
+        }),
     };
     cx.say(format!("verify: {cmd}")).await;
-    let o = crate::exec::shell::Shell
-        .execute(&job, &sink, cx.cancel.clone())
-        .await;
+    let o = Shell.execute(&job, &sink, cx.cancel.clone()).await;
     match (o.exit_code, o.signal, &o.error) {
         (_, _, Some(e)) => Err(format!("verify could not run: {e}")),
         (Some(0), _, _) if !o.timed_out && !o.cancelled => {

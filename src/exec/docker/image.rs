@@ -9,7 +9,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use serde_json::json;
 
-use super::{ActionResult, Ctx, context, describe_error};
+use super::{ActionResult, DockerStep, context, describe_error};
 use crate::runbook::docker::{DockerBuild, DockerPush, DockerTag};
 
 /// `repo:tag` as `(repo, tag)`; the tag is `latest` when left out. A registry's port is not a tag.
@@ -45,7 +45,7 @@ pub fn digest_in(status: &str) -> Option<String> {
 }
 
 /// The full id of a local image, `None` when there is no such image.
-async fn image_id(cx: &Ctx<'_>, name: &str) -> Result<Option<String>, String> {
+async fn image_id(cx: &DockerStep<'_>, name: &str) -> Result<Option<String>, String> {
     match cx.docker.inspect_image(name).await {
         Ok(i) => Ok(i.id),
         Err(bollard::errors::Error::DockerResponseServerError {
@@ -58,7 +58,7 @@ async fn image_id(cx: &Ctx<'_>, name: &str) -> Result<Option<String>, String> {
     }
 }
 
-pub async fn build(cx: &mut Ctx<'_>, a: &DockerBuild) -> ActionResult {
+pub async fn build(cx: &mut DockerStep<'_>, a: &DockerBuild) -> ActionResult {
     if a.context.trim().is_empty() {
         return Err("docker.build needs a context folder".into());
     }
@@ -173,7 +173,7 @@ pub async fn build(cx: &mut Ctx<'_>, a: &DockerBuild) -> ActionResult {
     Ok(())
 }
 
-pub async fn tag(cx: &mut Ctx<'_>, a: &DockerTag) -> ActionResult {
+pub async fn tag(cx: &mut DockerStep<'_>, a: &DockerTag) -> ActionResult {
     if a.source.trim().is_empty() || a.target.trim().is_empty() {
         return Err("docker.tag needs a source and a target".into());
     }
@@ -242,7 +242,7 @@ fn push_failed(a: &DockerPush, msg: &str) -> String {
     }
 }
 
-pub async fn push(cx: &mut Ctx<'_>, a: &DockerPush) -> ActionResult {
+pub async fn push(cx: &mut DockerStep<'_>, a: &DockerPush) -> ActionResult {
     if a.image.trim().is_empty() {
         return Err("docker.push needs an image".into());
     }

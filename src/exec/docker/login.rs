@@ -4,7 +4,7 @@ use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use hyper::http::uri::PathAndQuery;
 
-use super::{ActionResult, Ctx, describe_error};
+use super::{ActionResult, DockerStep, describe_error};
 use crate::runbook::docker::DockerLogin;
 
 /// The daemon's answer to a good login.
@@ -53,7 +53,7 @@ pub async fn check_auth(
     })
 }
 
-pub async fn login(cx: &mut Ctx<'_>, a: &DockerLogin) -> ActionResult {
+pub async fn login(cx: &mut DockerStep<'_>, a: &DockerLogin) -> ActionResult {
     if a.registry.trim().is_empty() || a.username.trim().is_empty() {
         return Err("docker.login needs a registry and a username".into());
     }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::change::Change;
 use super::get::{Kind, Kinds, MASKED};
-use super::{ActionResult, Ctx, Failure, describe_error};
+use super::{ActionResult, Failure, KubeStep, describe_error};
 use crate::runbook::kube::Apply;
 
 /// One manifest and where it came from.
@@ -39,7 +39,7 @@ impl Manifest {
 /// Largest manifest file read.
 const MAX_BYTES: u64 = 16 * 1024 * 1024;
 
-pub async fn apply(cx: &mut Ctx<'_>, a: &Apply) -> ActionResult {
+pub async fn apply(cx: &mut KubeStep<'_>, a: &Apply) -> ActionResult {
     let mut manifests = Vec::new();
     for f in &a.files {
         manifests.extend(read_path(&cx.job.workdir, f)?);
@@ -126,7 +126,7 @@ fn check_shape(m: &Manifest) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn apply_one(cx: &mut Ctx<'_>, kind: &Kind, m: &Manifest, force: bool) -> ActionResult {
+async fn apply_one(cx: &mut KubeStep<'_>, kind: &Kind, m: &Manifest, force: bool) -> ActionResult {
     let name = m.str("/metadata/name").to_string();
     let ns = kind.namespaced.then(|| match m.str("/metadata/namespace") {
         "" => cx.ns.clone(),

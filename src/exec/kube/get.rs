@@ -7,7 +7,8 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use serde_json::{Value, json};
 
-use super::{ActionResult, Ctx, Failure, describe_error, jsonpath};
+use super::{ActionResult, Failure, KubeStep, describe_error};
+use crate::runbook::jsonpath;
 use crate::runbook::kube::Get;
 
 /// One resource type the server serves.
@@ -212,7 +213,7 @@ pub fn mask_secret(v: &mut Value) {
     }
 }
 
-pub async fn get(cx: &mut Ctx<'_>, a: &Get) -> ActionResult {
+pub async fn get(cx: &mut KubeStep<'_>, a: &Get) -> ActionResult {
     let (res, name) = split_resource(&a.resource)?;
     let template = match &a.jsonpath {
         Some(t) => Some(jsonpath::JsonPath::parse(t)?),

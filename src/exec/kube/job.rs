@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::change::Change;
-use super::{ActionResult, Ctx, Failure, describe_error};
+use super::{ActionResult, Failure, KubeStep, describe_error};
 use crate::runbook::kube::KubeJob;
 
 /// How long the logs may take to catch up once the job has finished.
@@ -158,7 +158,7 @@ fn finished(job: &Job) -> Option<bool> {
     None
 }
 
-pub async fn job(cx: &mut Ctx<'_>, a: &KubeJob) -> ActionResult {
+pub async fn job(cx: &mut KubeStep<'_>, a: &KubeJob) -> ActionResult {
     let ns = cx.ns.clone();
     let jobs: Api<Job> = Api::namespaced(cx.client.clone(), &ns);
     let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &ns);
@@ -263,14 +263,12 @@ pub async fn job(cx: &mut Ctx<'_>, a: &KubeJob) -> ActionResult {
         }
     };
     guard.disarm();
-    if let Some(Change::JobRan {
-        succeeded: s,
-        deleted: d,
-        ..
-    }) = cx.changes.last_mut()
+    // The change recorded when the job was created, now with how it ended.
+    if let Some(last) = cx.changes.last_mut()
+        && let Ok(Change::JobRan { .. }) = serde_json::from_value::<Change>(last.clone())
     {
-        *s = succeeded;
-        *d = deleted;
+        last["succeeded"] = serde_json::Value::Bool(succeeded);
+        last["deleted"] = serde_json::Value::Bool(deleted);
     }
     result
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::kubectl::{self, RolloutError};
 use super::scale::{deployment, deployments_in, not_found};
-use super::{ActionResult, Change, Ctx, Failure, describe_error};
+use super::{ActionResult, Change, Failure, KubeStep, describe_error};
 use crate::runbook::kube::{Restart, RolloutStatus, RolloutUndo, SetImage};
 
 /// Log lines shown of each failing pod.
@@ -30,7 +30,7 @@ fn rollout_failure(e: RolloutError, ns: &str, name: &str) -> Failure {
 }
 
 /// The deployments an action names: the one, or every one of the namespace.
-async fn names(cx: &Ctx<'_>, ns: &str, one: Option<&String>) -> Result<Vec<String>, Failure> {
+async fn names(cx: &KubeStep<'_>, ns: &str, one: Option<&String>) -> Result<Vec<String>, Failure> {
     match one {
         Some(d) => Ok(vec![d.clone()]),
         None => {
@@ -59,7 +59,7 @@ fn missing(name: &str, message: &str) -> String {
     format!("deployment \"{name}\": {what}")
 }
 
-pub async fn status(cx: &mut Ctx<'_>, a: &RolloutStatus) -> ActionResult {
+pub async fn status(cx: &mut KubeStep<'_>, a: &RolloutStatus) -> ActionResult {
     let ns = cx.ns.clone();
     let api: Api<Deployment> = Api::namespaced(cx.client.clone(), &ns);
     let mut config = watcher::Config::default();
@@ -283,7 +283,7 @@ fn pod_trouble(p: &Pod) -> Option<(String, i32, Option<String>)> {
 
 /// Describes the failing pods of `deps`, each with its last log lines (shown as progress), and
 /// returns one line per pod for the error.
-async fn diagnose(cx: &Ctx<'_>, ns: &str, deps: &[&Deployment]) -> Vec<String> {
+async fn diagnose(cx: &KubeStep<'_>, ns: &str, deps: &[&Deployment]) -> Vec<String> {
     let pods: Api<Pod> = Api::namespaced(cx.client.clone(), ns);
     let mut lines = Vec::new();
     for d in deps {
@@ -353,14 +353,14 @@ async fn pod_log_tail(
 
 // ---- kube.rollout_undo ---------------------------------------------------------------------
 
-pub async fn undo(cx: &mut Ctx<'_>, a: &RolloutUndo) -> ActionResult {
+pub async fn undo(cx: &mut KubeStep<'_>, a: &RolloutUndo) -> ActionResult {
     let ns = cx.ns.clone();
     undo_to(cx, &ns, &a.deployment, a.to_revision).await
 }
 
 /// Rolls `name` back (to `to`, else the previous revision), recording it.
 pub(super) async fn undo_to(
-    cx: &mut Ctx<'_>,
+    cx: &mut KubeStep<'_>,
     ns: &str,
     name: &str,
     to: Option<i64>,
@@ -392,7 +392,7 @@ pub(super) async fn undo_to(
 
 // ---- kube.set_image ------------------------------------------------------------------------
 
-pub async fn set_image(cx: &mut Ctx<'_>, a: &SetImage) -> ActionResult {
+pub async fn set_image(cx: &mut KubeStep<'_>, a: &SetImage) -> ActionResult {
     let ns = cx.ns.clone();
     let name = &a.deployment;
     let d = deployment(cx, &ns, name).await?;
@@ -462,7 +462,7 @@ pub async fn set_image(cx: &mut Ctx<'_>, a: &SetImage) -> ActionResult {
 /// Sets `container`'s image from `from` to `to`, recording it; the same image is said and not
 /// recorded.
 pub(super) async fn set_image_to(
-    cx: &mut Ctx<'_>,
+    cx: &mut KubeStep<'_>,
     ns: &str,
     name: &str,
     container: &str,
@@ -504,7 +504,7 @@ pub(super) async fn set_image_to(
 
 /// The current image of `container` of deployment `name`, and whether it is an init container.
 pub(super) async fn image_of(
-    cx: &Ctx<'_>,
+    cx: &KubeStep<'_>,
     ns: &str,
     name: &str,
     container: &str,
@@ -529,7 +529,7 @@ pub(super) async fn image_of(
 
 // ---- kube.restart --------------------------------------------------------------------------
 
-pub async fn restart(cx: &mut Ctx<'_>, a: &Restart) -> ActionResult {
+pub async fn restart(cx: &mut KubeStep<'_>, a: &Restart) -> ActionResult {
     let ns = cx.ns.clone();
     for name in names(cx, &ns, a.deployment.as_ref()).await? {
         let (from, at) = kubectl::restart_from(&cx.client, &ns, &name)
@@ -549,7 +549,7 @@ pub async fn restart(cx: &mut Ctx<'_>, a: &Restart) -> ActionResult {
 
 /// Puts a restart back: the annotation as it was before, or none.
 pub(super) async fn unrestart(
-    cx: &mut Ctx<'_>,
+    cx: &mut KubeStep<'_>,
     ns: &str,
     name: &str,
     back_to: Option<&str>,

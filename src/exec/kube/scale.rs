@@ -5,10 +5,10 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use super::{ActionResult, Change, Ctx, Failure, describe_error};
+use super::{ActionResult, Change, Failure, KubeStep, describe_error};
 use crate::runbook::kube::Scale;
 
-pub async fn scale(cx: &mut Ctx<'_>, a: &Scale) -> ActionResult {
+pub async fn scale(cx: &mut KubeStep<'_>, a: &Scale) -> ActionResult {
     if a.replicas < 0 {
         return Err(Failure::Error(format!(
             "replicas must be 0 or more, not {}",
@@ -35,7 +35,7 @@ pub async fn scale(cx: &mut Ctx<'_>, a: &Scale) -> ActionResult {
 }
 
 /// The names of the deployments of `ns`, sorted.
-pub(super) async fn deployments_in(cx: &Ctx<'_>, ns: &str) -> Result<Vec<String>, Failure> {
+pub(super) async fn deployments_in(cx: &KubeStep<'_>, ns: &str) -> Result<Vec<String>, Failure> {
     let api: Api<Deployment> = Api::namespaced(cx.client.clone(), ns);
     let mut names: Vec<String> = api
         .list(&ListParams::default())
@@ -56,14 +56,23 @@ pub(super) fn not_found(ns: &str, name: &str) -> Failure {
 }
 
 /// A deployment, or the error saying it is not there.
-pub(super) async fn deployment(cx: &Ctx<'_>, ns: &str, name: &str) -> Result<Deployment, Failure> {
+pub(super) async fn deployment(
+    cx: &KubeStep<'_>,
+    ns: &str,
+    name: &str,
+) -> Result<Deployment, Failure> {
     let api: Api<Deployment> = Api::namespaced(cx.client.clone(), ns);
     api.get_opt(name).await?.ok_or_else(|| not_found(ns, name))
 }
 
 /// Scales `name` to `to`, recording the change when the count was another; an unchanged count is
 /// said and not recorded.
-pub(super) async fn scale_one(cx: &mut Ctx<'_>, ns: &str, name: &str, to: i32) -> ActionResult {
+pub(super) async fn scale_one(
+    cx: &mut KubeStep<'_>,
+    ns: &str,
+    name: &str,
+    to: i32,
+) -> ActionResult {
     let api: Api<Deployment> = Api::namespaced(cx.client.clone(), ns);
     let from = match api.get_scale(name).await {
         Ok(s) => s.spec.and_then(|s| s.replicas).unwrap_or(0),

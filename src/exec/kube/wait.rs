@@ -21,8 +21,8 @@ use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 
 use super::get::{Kind, resolve, split_resource};
-use super::jsonpath::JsonPath;
-use super::{ActionResult, Ctx, Failure, describe_error};
+use super::{ActionResult, Failure, KubeStep, describe_error};
+use crate::runbook::jsonpath::JsonPath;
 use crate::runbook::kube::Wait;
 
 const PHASES: [&str; 5] = ["Pending", "Running", "Succeeded", "Failed", "Unknown"];
@@ -164,7 +164,7 @@ fn key_of(o: &DynamicObject) -> String {
 /// Names shown when saying which objects do not meet the condition.
 const NAMES_SHOWN: usize = 5;
 
-pub async fn wait(cx: &mut Ctx<'_>, a: &Wait) -> ActionResult {
+pub async fn wait(cx: &mut KubeStep<'_>, a: &Wait) -> ActionResult {
     let (res, name) = split_resource(&a.resource)?;
     let kind = resolve(&cx.client, res).await?;
     let cond = Cond::parse(&a.condition, &kind.ar.kind)?;

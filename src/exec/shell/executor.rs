@@ -8,7 +8,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::watch;
 
-use super::{BoxFuture, Executor, Job, Outcome, OutputSink, Stream};
+use super::call::ShellCall;
+use crate::exec::job::{Executor, Job, JobCommon, Work};
+use crate::exec::step::{BoxFuture, Kept, Outcome, OutputSink, until_stop};
+use crate::protocol::Stream;
 
 /// How long a group gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
@@ -18,8 +21,6 @@ const CHUNK: usize = 64 * 1024;
 const PIPE_SIZE: i32 = 1024 * 1024;
 /// How many chunks may wait for the view before a pump stops reading.
 const QUEUED: usize = 16;
-
-pub const DEFAULT_INTERPRETER: &[&str] = &["sh", "-e", "-c"];
 
 #[derive(Default)]
 pub struct Shell;
@@ -31,7 +32,12 @@ impl Executor for Shell {
         sink: &'a OutputSink,
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Outcome> {
-        Box::pin(run(job, sink, cancel))
+        Box::pin(async move {
+            match &job.work {
+                Work::Shell(work) => run(&job.common, work, sink, cancel).await,
+                _ => Outcome::failed("not a shell step"),
+            }
+        })
     }
 }
 
@@ -44,15 +50,23 @@ fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
-async fn run(job: &Job, sink: &OutputSink, mut cancel: watch::Receiver<bool>) -> Outcome {
-    let interp: Vec<String> = if job.interpreter.is_empty() {
-        DEFAULT_INTERPRETER.iter().map(|s| s.to_string()).collect()
+async fn run(
+    job: &JobCommon,
+    work: &ShellCall,
+    sink: &OutputSink,
+    mut cancel: watch::Receiver<bool>,
+) -> Outcome {
+    let interp: Vec<String> = if work.interpreter.is_empty() {
+        super::DEFAULT_INTERPRETER
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
-        job.interpreter.clone()
+        work.interpreter.clone()
     };
     let mut cmd = Command::new(&interp[0]);
     cmd.args(&interp[1..])
-        .arg(&job.script)
+        .arg(&work.script)
         .current_dir(&job.workdir)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -97,27 +111,30 @@ async fn run(job: &Job, sink: &OutputSink, mut cancel: watch::Receiver<bool>) ->
 
     let mut outcome = Outcome::default();
     let deadline = job.timeout.map(|t| tokio::time::Instant::now() + t);
-    let sleep_until = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(sleep_until);
-
     let mut kept: Option<(String, bool)> = None;
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            r = &mut readers, if kept.is_none() => { kept = Some(r.0); }
-            _ = &mut sleep_until, if !outcome.timed_out => {
-                outcome.timed_out = true;
-                stop_group(pgid, &mut child).await;
+    let status = {
+        // The process ends, its output read as it comes (kept when the readers finish first).
+        let ended = async {
+            loop {
+                tokio::select! {
+                    status = child.wait() => break status,
+                    r = &mut readers, if kept.is_none() => { kept = Some(r.0); }
+                }
             }
-            changed = cancel.changed(), if !outcome.cancelled => {
-                if changed.is_err() || *cancel.borrow() {
-                    outcome.cancelled = true;
-                    stop_group(pgid, &mut child).await;
+        };
+        tokio::pin!(ended);
+        match until_stop(&mut ended, deadline, &mut cancel, true).await {
+            Ok(status) => status,
+            Err(stop) => {
+                stop.mark(&mut outcome);
+                // SIGTERM to the group, then SIGKILL if it has not gone after the grace period.
+                signal_group(pgid, libc::SIGTERM);
+                match tokio::time::timeout(GRACE, &mut ended).await {
+                    Ok(status) => status,
+                    Err(_) => {
+                        signal_group(pgid, libc::SIGKILL);
+                        ended.await
+                    }
                 }
             }
         }
@@ -145,14 +162,6 @@ async fn run(job: &Job, sink: &OutputSink, mut cancel: watch::Receiver<bool>) ->
     outcome
 }
 
-/// SIGTERM to the group, then SIGKILL if it has not gone after the grace period.
-async fn stop_group(pgid: i32, child: &mut tokio::process::Child) {
-    signal_group(pgid, libc::SIGTERM);
-    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-        signal_group(pgid, libc::SIGKILL);
-    }
-}
-
 /// Forwards a pipe in chunks of whole lines; returns what it kept of it (up to `keep` bytes).
 async fn pump(
     mut pipe: impl AsyncRead + Unpin,
@@ -161,21 +170,14 @@ async fn pump(
     keep: usize,
 ) -> (String, bool) {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-    let mut kept = String::new();
-    let mut truncated = false;
-    let emit = |bytes: &[u8], kept: &mut String, truncated: &mut bool| -> String {
+    let mut kept = Kept::new(keep);
+    let emit = |bytes: &[u8], kept: &mut Kept| -> String {
         // The strict check is much faster on valid (the usual) input; both give the same text.
         let text = match std::str::from_utf8(bytes) {
             Ok(s) => s.to_owned(),
             Err(_) => String::from_utf8_lossy(bytes).into_owned(),
         };
-        if keep > 0 {
-            if kept.len() + text.len() <= keep {
-                kept.push_str(&text);
-            } else {
-                *truncated = true;
-            }
-        }
+        kept.push(&text);
         text
     };
     loop {
@@ -195,10 +197,10 @@ async fn pump(
         if n == 0 {
             if !buf.is_empty() {
                 buf.push(b'\n');
-                let text = emit(&buf, &mut kept, &mut truncated);
+                let text = emit(&buf, &mut kept);
                 sink.send(stream, text).await;
             }
-            return (kept, truncated);
+            return kept.finish();
         }
         let cut = match buf.iter().rposition(|&b| b == b'\n') {
             Some(i) => i + 1,
@@ -209,7 +211,7 @@ async fn pump(
             }
             None => continue,
         };
-        let text = emit(&buf[..cut], &mut kept, &mut truncated);
+        let text = emit(&buf[..cut], &mut kept);
         buf.drain(..cut);
         sink.send(stream, text).await;
     }

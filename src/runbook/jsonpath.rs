@@ -1,4 +1,6 @@
-//! kubectl's JSONPath templates, the subset runbooks use.
+//! kubectl's JSONPath templates, the subset runbooks use — the one JSON path language of the
+//! format: `kube.get` and `kube.wait` templates ([`JsonPath`]) and the paths captures take
+//! ([`Query`]).
 //!
 //! A template is text with actions in braces, as `kubectl get -o jsonpath=...` takes it
 //! (`k8s.io/client-go/util/jsonpath`):
@@ -124,6 +126,34 @@ impl JsonPath {
         let mut out = String::new();
         render_nodes(&self.nodes, data, &mut out);
         out
+    }
+}
+
+/// One path into a JSON document, as a capture names it (`json: .items[0].metadata.name`): the
+/// same paths as a template's actions, without the braces; a leading `.` or `$` is optional.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    path: Path,
+}
+
+impl Query {
+    pub fn parse(path: &str) -> Result<Query, String> {
+        let s = path.trim();
+        let normal = if s.is_empty() || s == "$" || s == "." {
+            "$".to_string()
+        } else if s.starts_with(['.', '$', '[']) {
+            s.to_string()
+        } else {
+            format!(".{s}")
+        };
+        parse_path(&normal)
+            .map(|path| Query { path })
+            .map_err(|why| format!("invalid JSON path `{path}`: {why}"))
+    }
+
+    /// The first value at the path in `data`, if there is one.
+    pub fn first<'a>(&self, data: &'a Value) -> Option<&'a Value> {
+        eval(&self.path, data).into_iter().next()
     }
 }
 

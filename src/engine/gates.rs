@@ -1,0 +1,220 @@
+//! Gates and prompts: what a gate asks, waiting for a decision that fits it (the right gate, a
+//! listed choice, the confirmation word), journaling it, and values typed at a masked prompt.
+
+use super::outcome::{EngineError, Outcome, Unanswered};
+use super::state::Engine;
+use super::transition::Transition;
+use crate::protocol::{Choice, Command, Event, GateKind, GateRequest, Secret, ValueRequest};
+use crate::runbook::Step;
+
+impl Engine {
+    /// Opens a gate and waits for a decision that fits it. `Ok(Err(..))` means paused.
+    pub(super) async fn gate(
+        &mut self,
+        req: GateRequest,
+    ) -> Result<Result<Choice, Outcome>, EngineError> {
+        // Nothing decided before the gate opened counts.
+        while let Ok(cmd) = self.commands.try_recv() {
+            if cmd == Command::Abort {
+                self.aborted = true;
+            }
+        }
+        self.transition(Transition::GateReached(req.clone()))
+            .await?;
+        if self.aborted {
+            return self
+                .decided(
+                    &req.id,
+                    req.kind,
+                    Choice::Abort,
+                    self.who.clone(),
+                    "abort".into(),
+                    None,
+                )
+                .await;
+        }
+        loop {
+            let cmd = if self.commands_open {
+                self.commands.recv().await
+            } else {
+                None
+            };
+            match cmd {
+                None => {
+                    self.commands_open = false;
+                    return Ok(Err(Outcome::Paused(format!(
+                        "gate `{}` is waiting for a decision",
+                        req.id
+                    ))));
+                }
+                Some(Command::Pause(reason)) => return Ok(Err(Outcome::Paused(reason))),
+                Some(Command::Abort) => {
+                    return self
+                        .decided(
+                            &req.id,
+                            req.kind,
+                            Choice::Abort,
+                            self.who.clone(),
+                            "abort".into(),
+                            None,
+                        )
+                        .await;
+                }
+                // An answer to a prompt that is no longer open.
+                Some(Command::Value { .. }) => {}
+                Some(Command::Decide(d)) => {
+                    let refusal = if d.gate != req.id {
+                        Some(format!("the open gate is `{}`, not `{}`", req.id, d.gate))
+                    } else if !req.choices.contains(&d.choice) && d.choice != Choice::Abort {
+                        Some(format!(
+                            "`{}` is not a choice at this gate",
+                            d.choice.word()
+                        ))
+                    } else if d.choice == Choice::Approve && !req.confirmed_by(d.typed.as_deref()) {
+                        Some(format!(
+                            "approving needs the confirmation word `{}` typed",
+                            req.confirm.as_deref().unwrap_or_default()
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = refusal {
+                        self.emit(Event::DecisionRefused {
+                            gate: req.id.clone(),
+                            reason,
+                        })
+                        .await;
+                        continue;
+                    }
+                    return self
+                        .decided(&req.id, req.kind, d.choice, d.who, d.via, d.note)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Journals, audits and announces a decision on gate `id` (or a choice made before the run,
+    /// such as `--skip`).
+    pub(super) async fn decided(
+        &mut self,
+        id: &str,
+        kind: GateKind,
+        choice: Choice,
+        who: String,
+        via: String,
+        note: Option<String>,
+    ) -> Result<Result<Choice, Outcome>, EngineError> {
+        self.transition(Transition::GateDecided {
+            gate: id.to_string(),
+            kind,
+            choice,
+            who,
+            via,
+            note,
+        })
+        .await?;
+        if matches!(kind, GateKind::Phase | GateKind::Step) {
+            self.replay.approved.insert(id.to_string(), choice);
+        }
+        Ok(Ok(choice))
+    }
+
+    pub(super) fn decision_request(
+        &self,
+        step: &Step,
+        kind: GateKind,
+        choices: Vec<Choice>,
+        error: Option<String>,
+    ) -> GateRequest {
+        GateRequest {
+            id: step.id.value.clone(),
+            kind,
+            title: self.vars.render(&step.title),
+            message: None,
+            destructive: false,
+            confirm: None,
+            commands: vec![self.step_command(step)],
+            checklist: Vec::new(),
+            choices,
+            production: self.runbook.targets.production,
+            error,
+        }
+    }
+
+    pub(super) fn already_approved(&self, gate: &str) -> bool {
+        self.replay.approved.get(gate) == Some(&Choice::Approve)
+    }
+
+    /// What a step asks to be typed at a masked prompt (a `secrets.put` with `prompt`), and
+    /// what its failure is called (`secrets.put ID`).
+    pub(super) fn value_request(&self, step: &Step) -> Option<(ValueRequest, String)> {
+        let action = step.run.as_ref()?.aws()?.filled(&|s| self.vars.render(s));
+        let crate::runbook::aws::AwsAction::SecretsPut(put) = &action else {
+            return None;
+        };
+        let prompt = put.prompt.clone()?;
+        let what = format!("{} {}", action.key(), put.id);
+        Some((
+            ValueRequest {
+                step: step.id.value.clone(),
+                prompt,
+                purpose: what.clone(),
+            },
+            what,
+        ))
+    }
+
+    /// Asks the view for a value typed at a masked prompt and waits for it. The value is masked
+    /// from then on, like a secret variable's; it is never journaled nor kept past the step.
+    pub(super) async fn ask_value(&mut self, req: ValueRequest) -> Result<Secret, Unanswered> {
+        // Nothing sent before the prompt opened answers it.
+        while let Ok(cmd) = self.commands.try_recv() {
+            if cmd == Command::Abort {
+                self.aborted = true;
+            }
+        }
+        if self.aborted {
+            return Err(Unanswered::Aborted);
+        }
+        self.emit(Event::ValueRequested(req.clone())).await;
+        loop {
+            let cmd = if self.commands_open {
+                self.commands.recv().await
+            } else {
+                None
+            };
+            match cmd {
+                None => {
+                    self.commands_open = false;
+                    return Err(Unanswered::No(
+                        "needs a value typed at a prompt; no one is there to type it".into(),
+                    ));
+                }
+                Some(Command::Abort) => {
+                    self.aborted = true;
+                    return Err(Unanswered::Aborted);
+                }
+                Some(Command::Pause(reason)) => return Err(Unanswered::No(reason)),
+                Some(Command::Decide(d)) => {
+                    self.emit(Event::DecisionRefused {
+                        gate: d.gate,
+                        reason: "no gate is open (a value is being asked for)".into(),
+                    })
+                    .await;
+                }
+                Some(Command::Value { step, value }) if step == req.step => {
+                    return match value {
+                        Ok(v) => {
+                            self.vars.mask_value(&v.0);
+                            Ok(v)
+                        }
+                        Err(why) => Err(Unanswered::No(why)),
+                    };
+                }
+                // An answer to an earlier prompt.
+                Some(Command::Value { .. }) => {}
+            }
+        }
+    }
+}

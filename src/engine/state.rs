@@ -1,0 +1,158 @@
+//! The engine's state: what a run needs to start or resume, the [`Engine`] itself, and the small
+//! helpers every part of it uses.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::context::Vars;
+use super::journal::{Journal, Replay};
+use crate::exec::Executor;
+use crate::protocol::{Command, Event};
+use crate::runbook::{Gate, Runbook, Step, vars};
+
+/// Everything a run needs to start or resume.
+pub struct RunSpec {
+    pub runbook: Arc<Runbook>,
+    pub runbook_path: PathBuf,
+    pub digest: String,
+    pub run_id: String,
+    pub vars: Vars,
+    pub journal: Journal,
+    pub replay: Option<Replay>,
+    pub who: String,
+}
+
+/// A run in progress: its runbook, variables, journal and channels. Its behaviour is spread by
+/// concern over `run.rs` (phases and steps), `gates.rs`, `attempts.rs`, `rollback.rs` and
+/// `transition.rs` (what every transition writes).
+pub struct Engine {
+    pub(super) runbook: Arc<Runbook>,
+    pub(super) dir: PathBuf,
+    pub(super) run_id: String,
+    pub(super) vars: Vars,
+    pub(super) journal: Journal,
+    pub(super) replay: Replay,
+    pub(super) resumed: bool,
+    pub(super) who: String,
+    pub(super) runbook_path: PathBuf,
+    pub(super) digest: String,
+    pub(super) events: mpsc::Sender<Event>,
+    pub(super) commands: mpsc::Receiver<Command>,
+    pub(super) commands_open: bool,
+    pub(super) executor: Arc<dyn Executor>,
+    /// Set when the operator aborts while no gate is open.
+    pub(super) aborted: bool,
+    /// What each step changed (from the journal and this session), for `kube.revert`,
+    /// `secrets.revert` and undo.
+    pub(super) changes: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+    /// Phases and steps the operator chose not to run (`--skip`).
+    pub(super) skip: std::collections::BTreeSet<String>,
+    pub(super) skip_via: String,
+}
+
+/// A new run id: time-ordered, unique enough for one operator's machine.
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let nanos = now.timestamp_subsec_nanos();
+    let mix = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{mix:04x}", now.format("%Y%m%d-%H%M%S"))
+}
+
+impl Engine {
+    pub fn new(
+        spec: RunSpec,
+        executor: Arc<dyn Executor>,
+        events: mpsc::Sender<Event>,
+        commands: mpsc::Receiver<Command>,
+    ) -> Engine {
+        let dir = spec
+            .runbook_path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let mut vars = spec.vars;
+        vars.set("run_id", spec.run_id.clone(), false);
+        vars.set("runbook_dir", dir.display().to_string(), false);
+        vars.set("runbook_name", spec.runbook.name.value.clone(), false);
+        let resumed = spec.replay.is_some();
+        let changes = spec
+            .replay
+            .as_ref()
+            .map(|r| r.changes.clone())
+            .unwrap_or_default();
+        Engine {
+            runbook: spec.runbook,
+            dir,
+            run_id: spec.run_id,
+            vars,
+            journal: spec.journal,
+            replay: spec.replay.unwrap_or_default(),
+            resumed,
+            who: spec.who,
+            runbook_path: spec.runbook_path,
+            digest: spec.digest,
+            events,
+            commands,
+            commands_open: true,
+            executor,
+            aborted: false,
+            changes,
+            skip: Default::default(),
+            skip_via: String::new(),
+        }
+    }
+
+    /// Phases and steps not to run: each is journaled as skipped, with who chose it and `via`
+    /// (e.g. `--skip`) as a decision, when the run reaches it. Ids the runbook lacks are ignored
+    /// (the caller checks them).
+    pub fn skipping(mut self, ids: impl IntoIterator<Item = String>, via: &str) -> Engine {
+        self.skip = ids.into_iter().collect();
+        self.skip_via = via.to_string();
+        self
+    }
+
+    pub(super) async fn emit(&self, ev: Event) {
+        let _ = self.events.send(ev).await;
+    }
+
+    pub(super) fn when_false(&self, when: &Option<crate::runbook::Spanned<String>>) -> bool {
+        match when {
+            None => false,
+            Some(w) => match vars::parse_when(w) {
+                Ok(expr) => !expr.eval(&self.vars.all()),
+                Err(_) => false,
+            },
+        }
+    }
+
+    pub(super) fn confirm_word(&self, gate: &Gate, owner: &str) -> String {
+        gate.confirm
+            .as_ref()
+            .map(|c| self.vars.render(c))
+            .or_else(|| self.runbook.targets.environment.clone())
+            .unwrap_or_else(|| owner.to_string())
+    }
+
+    /// The one line shown for a step before it runs: its action, variables filled (secret ones
+    /// masked).
+    pub(super) fn step_command(&self, step: &Step) -> String {
+        let Some(run) = step.run.as_ref() else {
+            return String::new();
+        };
+        let ns = self
+            .runbook
+            .targets
+            .kube
+            .as_ref()
+            .and_then(|k| k.namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        run.action.filled(&|s| self.vars.render(s)).describe(&ns)
+    }
+}

@@ -1,0 +1,250 @@
+//! `kube.revert`: puts back what a step changed, from what it journaled.
+
+use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+use kube::discovery::Scope;
+
+use super::change::Change;
+use super::step::{ActionResult, Failure, KubeStep, describe_error};
+use super::{rollout, scale};
+use crate::runbook::kube::KubeAction;
+
+/// `kube.revert`: puts back what the named step changed, newest change first. What the revert
+/// changes is recorded too, so it can be reverted in turn.
+pub async fn revert(cx: &mut KubeStep<'_>) -> ActionResult {
+    let step = match &cx.call.action {
+        KubeAction::Revert(r) => match r.run.as_deref().filter(|x| !x.is_empty()) {
+            Some(run) => format!("{}\" of run \"{run}", r.step),
+            None => r.step.clone(),
+        },
+        _ => String::new(),
+    };
+    let mut changes = Vec::new();
+    // AWS changes (a run's journal holds both) are `secrets.revert`'s to put back.
+    let (aws, cluster): (Vec<_>, Vec<_>) = cx
+        .call
+        .reverting
+        .iter()
+        .partition(|v| crate::exec::aws::change::is_aws(v));
+    for v in cluster {
+        let c: Change = serde_json::from_value(v.clone()).map_err(|e| {
+            Failure::Error(format!(
+                "step \"{step}\" journaled a change that cannot be read ({e}): {v}"
+            ))
+        })?;
+        changes.push(c);
+    }
+    if changes.is_empty() {
+        return Err(Failure::Error(if aws.is_empty() {
+            format!("step \"{step}\" changed nothing that can be put back")
+        } else {
+            format!(
+                "step \"{step}\" changed nothing in the cluster that can be put back: its changes are in AWS (`secrets.revert` puts them back)"
+            )
+        }));
+    }
+    for c in changes.iter().rev() {
+        put_back(cx, c).await?;
+    }
+    Ok(())
+}
+
+/// Puts one change back.
+async fn put_back(cx: &mut KubeStep<'_>, c: &Change) -> ActionResult {
+    match c {
+        Change::Scaled {
+            namespace,
+            deployment,
+            from,
+            ..
+        } => scale::scale_one(cx, namespace, deployment, *from).await,
+        Change::Image {
+            namespace,
+            deployment,
+            container,
+            from,
+            ..
+        } => {
+            let (now, init) = rollout::image_of(cx, namespace, deployment, container).await?;
+            rollout::set_image_to(cx, namespace, deployment, container, init, &now, from).await
+        }
+        Change::Restarted {
+            namespace,
+            deployment,
+            from,
+            ..
+        } => rollout::unrestart(cx, namespace, deployment, from.as_deref()).await,
+        Change::RolledBack {
+            namespace,
+            deployment,
+            from_revision,
+            ..
+        } => rollout::undo_to(cx, namespace, deployment, Some(*from_revision)).await,
+        Change::Applied {
+            namespace,
+            api_version,
+            kind,
+            name,
+            created,
+            before,
+        } => {
+            unapply(
+                cx,
+                namespace.as_deref(),
+                api_version,
+                kind,
+                name,
+                *created,
+                before.as_ref(),
+            )
+            .await
+        }
+        Change::JobRan {
+            namespace, name, ..
+        } => {
+            cx.say(format!(
+                "job/{name} (namespace {namespace}) ran: nothing to put back"
+            ))
+            .await;
+            Ok(())
+        }
+    }
+}
+
+/// An object's API, found through discovery.
+async fn dynamic_api(
+    cx: &KubeStep<'_>,
+    namespace: Option<&str>,
+    api_version: &str,
+    kind: &str,
+) -> Result<Api<DynamicObject>, Failure> {
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (ar, caps) = kube::discovery::pinned_kind(&cx.client, &gvk)
+        .await
+        .map_err(|e| {
+            Failure::Error(format!(
+                "cannot find the API of {api_version} {kind}: {}",
+                describe_error(&e)
+            ))
+        })?;
+    Ok(match (caps.scope, namespace) {
+        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(cx.client.clone(), ns, &ar),
+        (Scope::Namespaced, None) => Api::namespaced_with(cx.client.clone(), &cx.ns, &ar),
+        (Scope::Cluster, _) => Api::all_with(cx.client.clone(), &ar),
+    })
+}
+
+/// An object as it can be written back: without status and the fields the server sets.
+fn writable(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        for k in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "managedFields",
+            "selfLink",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            m.remove(k);
+        }
+    }
+    v
+}
+
+/// Puts an applied object back: deletes it when the apply created it, else replaces it with what
+/// it was (created again when it has gone since).
+async fn unapply(
+    cx: &mut KubeStep<'_>,
+    namespace: Option<&str>,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    created: bool,
+    before: Option<&serde_json::Value>,
+) -> ActionResult {
+    let api = dynamic_api(cx, namespace, api_version, kind).await?;
+    let what = format!("{}/{name}", kind.to_ascii_lowercase());
+    let current = api.get_opt(name).await?;
+    if created {
+        let Some(current) = current else {
+            cx.say(format!("{what} is already gone")).await;
+            return Ok(());
+        };
+        api.delete(name, &DeleteParams::background())
+            .await
+            .map_err(|e| Failure::Error(format!("cannot delete {what}: {}", describe_error(&e))))?;
+        cx.changed(Change::Applied {
+            namespace: namespace.map(str::to_string),
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
+            created: false,
+            // A Secret's values stay out of the journal (see `apply::stripped`).
+            before: serde_json::to_value(&current).ok().map(|mut v| {
+                v["kind"] = serde_json::json!(kind);
+                super::apply::stripped(&writable(v))
+            }),
+        });
+        cx.out(format!("{what} deleted (the step had created it)"))
+            .await;
+        return Ok(());
+    }
+    if kind == "Secret" {
+        return Err(Failure::Error(format!(
+            "{what} cannot be put back: its earlier values are secret and were not journaled; restore it from where it came from"
+        )));
+    }
+    let Some(before) = before else {
+        return Err(Failure::Error(format!(
+            "{what} was changed but the journal does not hold it as it was"
+        )));
+    };
+    let mut obj: DynamicObject = serde_json::from_value(writable(before.clone()))
+        .map_err(|e| Failure::Error(format!("the journaled {what} cannot be read: {e}")))?;
+    if obj.types.is_none() {
+        obj.types = Some(kube::api::TypeMeta {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        });
+    }
+    let pp = PostParams {
+        field_manager: Some("tollgate".into()),
+        ..PostParams::default()
+    };
+    let was = match &current {
+        Some(cur) => {
+            obj.metadata.resource_version = cur.metadata.resource_version.clone();
+            api.replace(name, &pp, &obj).await.map_err(|e| {
+                Failure::Error(format!("cannot put {what} back: {}", describe_error(&e)))
+            })?;
+            serde_json::to_value(cur).ok().map(writable)
+        }
+        None => {
+            api.create(&pp, &obj).await.map_err(|e| {
+                Failure::Error(format!(
+                    "cannot create {what} again: {}",
+                    describe_error(&e)
+                ))
+            })?;
+            None
+        }
+    };
+    cx.changed(Change::Applied {
+        namespace: namespace.map(str::to_string),
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        created: was.is_none(),
+        before: was,
+    });
+    cx.out(format!("{what} put back as it was")).await;
+    Ok(())
+}
