@@ -25,6 +25,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tollgate::engine::Event;
 use tollgate::exec::Stream;
+use tollgate::ui::Config;
 use tollgate::ui::app::App;
 use tollgate::ui::render;
 use tollgate::ui::theme::Theme;
@@ -75,12 +76,12 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
 fn load_app(path: &Path) -> App {
     let loaded = tollgate::runbook::load(path).expect("readable runbook");
     assert!(loaded.ok(), "{:?}", loaded.diags);
-    App::new(
+    App::new(Config::new(
         Arc::new(loaded.runbook),
-        "20260101-000000-bnch".into(),
-        "bench@host".into(),
+        "20260101-000000-bnch",
+        "bench@host",
         Theme::builtin("dark").expect("built-in theme"),
-    )
+    ))
 }
 
 /// Load + `App::new` + the first `render` into a fresh 160×45 terminal, as the binary does

@@ -17,6 +17,8 @@ use crate::headless::{self, Approvals, Printer};
 use crate::runbook::{self, Loaded, Runbook, vars};
 use crate::target::PinnedAccount;
 use crate::target::PinnedCluster;
+use crate::ui;
+use crate::ui::theme::{Theme, ThemeError};
 
 /// Exit codes, as documented in the README.
 pub mod exit {
@@ -901,9 +903,7 @@ fn signals() -> std::io::Result<impl futures::Stream<Item = ()> + Unpin> {
 }
 
 fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
-    use crate::ui::theme::Theme;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let theme = match Theme::load(&gates.theme, Theme::user_dir().as_deref(), no_color) {
+    let theme = match interface_theme(&gates.theme) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("tollgate: {e}");
@@ -911,65 +911,20 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
         }
     };
     let run_id = spec.run_id.clone();
-    let runbook = spec.runbook.clone();
-    let who = spec.who.clone();
-    let mut vars = spec.vars.clone();
-    vars.set("run_id", run_id.clone(), false);
-    let replay = spec.replay.clone();
     let cluster = pin_cluster(&spec.runbook, gates.context.as_deref());
     let aws = pin_aws(&spec.runbook);
+    let config = interface_config(
+        &spec,
+        theme,
+        gates.scrollback,
+        cluster.as_deref(),
+        aws.is_some(),
+    );
     let rt = runtime();
     let code = rt.block_on(async move {
-        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
-        let mut app = crate::ui::app::App::new(runbook, run_id.clone(), who, theme);
-        app.scrollback = gates.scrollback.max(100);
-        app.vars = vars;
-        if let Some(replay) = &replay {
-            app.seed(replay);
-        }
-        let aws_pin = aws.as_ref().map(|t| {
-            app.aws = Some(crate::ui::app::AwsBanner::new(
-                app.runbook.targets.aws.as_ref(),
-            ));
-            // Pinned now if it can be, as a headless run does, so the banner shows the account
-            // before the first gate; AWS steps check again when they run.
-            let early = t.clone();
-            tokio::spawn(async move {
-                let _ = early.checked().await;
-            });
-            t.watch_pin()
-        });
-        let link = cluster.as_ref().map(|t| {
-            let (ns, namespaces) = namespaces_of(&app.runbook);
-            let mut view = crate::ui::cluster::ClusterView::new(t.describe(), ns);
-            if let Some(first) = first_kube_target(&app.runbook) {
-                view.preview(&first.filled(&|s| app.vars.render(s)));
-            }
-            app.cluster = Some(view);
-            crate::live::Link::start(t.clone(), namespaces)
-        });
-        let shown = match (crate::ui::term::enter(), signals()) {
-            (Ok((mut terminal, guard)), Ok(signals)) => {
-                let input = ratatui::crossterm::event::EventStream::new();
-                let feeds = crate::ui::Feeds {
-                    cluster: link,
-                    aws: aws_pin,
-                };
-                let r = crate::ui::run_loop_with(
-                    &mut terminal,
-                    &mut app,
-                    ev_rx,
-                    input,
-                    cmd_tx,
-                    signals,
-                    feeds,
-                )
-                .await;
-                drop(guard);
-                r
-            }
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
+        let (handle, events, commands) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
+        let channels = ui::Channels { events, commands };
+        let shown = show_interface(config, channels, cluster.as_ref(), aws.as_ref()).await;
         // With the interface gone, the engine pauses at the next gate (or finishes an abort).
         let result = handle.await;
         if let Err(e) = shown {
@@ -979,6 +934,77 @@ fn execute_tui(spec: RunSpec, gates: &GateFlags) -> i32 {
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// The interface's theme by name: built in, or from the user's themes folder; without colour
+/// when `NO_COLOR` is set.
+fn interface_theme(name: &str) -> Result<Theme, ThemeError> {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    Theme::load(name, Theme::user_dir().as_deref(), no_color)
+}
+
+/// What the interface starts with: the run, its variables (and its id among them), what a
+/// resumed run had done, and the AWS banner and cluster panes when the run reaches them.
+fn interface_config(
+    spec: &RunSpec,
+    theme: Theme,
+    scrollback: usize,
+    cluster: Option<&PinnedCluster>,
+    aws: bool,
+) -> ui::Config {
+    let mut vars = spec.vars.clone();
+    vars.set("run_id", spec.run_id.clone(), false);
+    let cluster = cluster.map(|t| ui::ClusterPanes {
+        context: t.describe(),
+        namespace: namespaces_of(&spec.runbook).0,
+        preview: first_kube_target(&spec.runbook),
+    });
+    ui::Config {
+        scrollback: scrollback.max(100),
+        vars,
+        replay: spec.replay.clone(),
+        aws,
+        cluster,
+        ..ui::Config::new(
+            spec.runbook.clone(),
+            spec.run_id.clone(),
+            spec.who.clone(),
+            theme,
+        )
+    }
+}
+
+/// Shows the interface on the terminal until the operator quits or a signal arrives, with the
+/// AWS banner and the pods and logs panes fed from the run's targets.
+async fn show_interface(
+    config: ui::Config,
+    channels: ui::Channels,
+    cluster: Option<&Arc<PinnedCluster>>,
+    aws: Option<&Arc<PinnedAccount>>,
+) -> std::io::Result<ui::Exit> {
+    let aws = aws.map(|t| {
+        // Pinned now if it can be, as a headless run does, so the banner shows the account
+        // before the first gate; AWS steps check again when they run.
+        let early = t.clone();
+        tokio::spawn(async move {
+            let _ = early.checked().await;
+        });
+        t.watch_pin()
+    });
+    let cluster = cluster.map(|t| {
+        let (_, namespaces) = namespaces_of(&config.runbook);
+        crate::live::Link::start(t.clone(), namespaces)
+    });
+    match (ui::term::enter(), signals()) {
+        (Ok((mut terminal, guard)), Ok(signals)) => {
+            let input = ratatui::crossterm::event::EventStream::new();
+            let feeds = ui::Feeds { cluster, aws };
+            let shown = ui::run(&mut terminal, config, channels, input, signals, feeds).await;
+            drop(guard);
+            shown
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
 }
 
 fn run(state_dir: &Path, file: &Path, overrides: &[(String, String)], gates: GateFlags) -> i32 {

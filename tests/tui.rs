@@ -15,6 +15,7 @@ use tollgate::engine::{
     Command, Engine, EngineError, Event, Outcome, RunSpec, RunStatus, StepStatus,
 };
 use tollgate::exec::{BoxFuture, Executor, Job, OutputSink, Stream};
+use tollgate::ui::Config;
 use tollgate::ui::app::{Action, App, AwsBanner, RunState};
 use tollgate::ui::render;
 use tollgate::ui::theme::Theme;
@@ -48,12 +49,12 @@ impl Tui {
         let (commands, cmd_rx) = mpsc::channel(16);
         let engine = Engine::new(spec, executor, ev_tx, cmd_rx);
         let handle = Some(tokio::spawn(engine.run()));
-        let app = App::new(
+        let app = App::new(Config::new(
             runbook,
-            "run-1".into(),
-            "tester@host".into(),
+            "run-1",
+            "tester@host",
             Theme::builtin(theme).unwrap(),
-        );
+        ));
         Tui {
             app,
             events,
@@ -420,12 +421,12 @@ phases:
     let handle = tokio::spawn(
         Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
     );
-    let mut app = App::new(
+    let mut app = App::new(Config::new(
         runbook,
-        "run-1".into(),
-        "t@h".into(),
+        "run-1",
+        "t@h",
         Theme::builtin("dark").unwrap(),
-    );
+    ));
     app.gate_guard = Duration::ZERO;
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let (keys, input) = futures::channel::mpsc::unbounded();
@@ -545,12 +546,12 @@ phases:
     let handle = Some(tokio::spawn(
         Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
     ));
-    let app = App::new(
+    let app = App::new(Config::new(
         runbook,
-        "run-1".into(),
-        "t@h".into(),
+        "run-1",
+        "t@h",
         Theme::builtin("dark").unwrap(),
-    );
+    ));
     let mut t = Tui {
         app,
         events,

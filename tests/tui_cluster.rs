@@ -15,6 +15,7 @@ use tollgate::engine::{Command, Engine, EngineError, Event, Outcome, RunStatus, 
 use tollgate::exec::Router;
 use tollgate::exec::kube::KubeExec;
 use tollgate::live::{ClusterMsg, Link};
+use tollgate::ui::Config;
 use tollgate::ui::app::{Action, App, Pane};
 use tollgate::ui::cluster::ClusterView;
 use tollgate::ui::render;
@@ -102,12 +103,12 @@ impl Tui {
             target: target.clone(),
         }));
         let engine = Engine::new(spec, Arc::new(router), ev_tx, cmd_rx);
-        let mut app = App::new(
+        let mut app = App::new(Config::new(
             runbook,
-            "run-1".into(),
-            "tester@host".into(),
+            "run-1",
+            "tester@host",
             Theme::builtin("dark").unwrap(),
-        );
+        ));
         app.cluster = Some(ClusterView::new(target.describe(), "shop".into()));
         let (link, cluster_rx) = Link::start(target, vec!["shop".into()]);
         let mut t = Tui {

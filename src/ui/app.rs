@@ -11,8 +11,11 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::Rect;
 
+use super::cluster::ClusterView;
+use super::config::Config;
 use super::output::OutputBuffer;
 use crate::engine::context::Vars;
+use crate::engine::journal::Replay;
 use crate::protocol::{
     Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, Secret, StepStatus,
     ValueRequest,
@@ -20,8 +23,6 @@ use crate::protocol::{
 use crate::runbook::{Runbook, Step};
 use crate::ui::theme::Theme;
 
-/// Keys that arrive this soon after a dialog opens were typed before it was seen: ignored.
-pub const GATE_GUARD: Duration = Duration::from_millis(300);
 pub const RECENT_EVENTS: usize = 500;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,7 +254,7 @@ pub struct App {
     /// Values to fill into commands not yet run (secrets masked).
     pub vars: Vars,
     /// The pods and logs panes, when the run has a cluster.
-    pub cluster: Option<super::cluster::ClusterView>,
+    pub cluster: Option<ClusterView>,
     /// The AWS account and region, when the run has anything to do with AWS.
     pub aws: Option<AwsBanner>,
     /// The wall clock at the last draw (pod ages).
@@ -267,7 +268,21 @@ fn clock() -> String {
 }
 
 impl App {
-    pub fn new(runbook: Arc<Runbook>, run_id: String, who: String, theme: Theme) -> App {
+    /// The interface's state at the start of a run (or of a resumed run's new session).
+    pub fn new(config: Config) -> App {
+        let Config {
+            runbook,
+            run_id,
+            who,
+            theme,
+            scrollback,
+            vars,
+            replay,
+            aws,
+            cluster,
+            gate_guard,
+            frozen_clock,
+        } = config;
         let mut rows = Vec::new();
         for p in &runbook.phases {
             rows.push(Row {
@@ -286,8 +301,16 @@ impl App {
                 rows.push(step_row(s, &p.id.value, validation));
             }
         }
+        let aws = aws.then(|| AwsBanner::new(runbook.targets.aws.as_ref()));
+        let cluster = cluster.map(|c| {
+            let mut view = ClusterView::new(c.context, c.namespace);
+            if let Some(first) = &c.preview {
+                view.preview(&first.filled(&|s| vars.render(s)));
+            }
+            view
+        });
         let now = Instant::now();
-        App {
+        let mut app = App {
             runbook,
             run_id,
             who,
@@ -314,23 +337,27 @@ impl App {
             tree_scroll: 0,
             state: RunState::Running,
             message: None,
-            scrollback: 100_000,
+            scrollback,
             started: now,
             now,
             focused: true,
             areas: Areas::default(),
             dirty: true,
-            gate_guard: GATE_GUARD,
-            vars: Vars::default(),
-            cluster: None,
-            aws: None,
-            wall_clock: chrono::Utc::now(),
-            frozen_clock: None,
+            gate_guard,
+            vars,
+            cluster,
+            aws,
+            wall_clock: frozen_clock.unwrap_or_else(chrono::Utc::now),
+            frozen_clock,
+        };
+        if let Some(replay) = &replay {
+            app.seed(replay);
         }
+        app
     }
 
     /// Shows what a resumed run had already done before this session.
-    pub fn seed(&mut self, replay: &crate::engine::journal::Replay) {
+    fn seed(&mut self, replay: &Replay) {
         for (id, status) in &replay.steps {
             self.view(id).status = *status;
         }
