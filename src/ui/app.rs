@@ -16,6 +16,7 @@ use super::config::Config;
 use super::output::OutputBuffer;
 use crate::engine::context::Vars;
 use crate::engine::journal::Replay;
+use crate::live::Request;
 use crate::protocol::{
     Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, Secret, StepStatus,
     ValueRequest,
@@ -212,55 +213,55 @@ pub struct Areas {
 }
 
 pub struct App {
-    pub runbook: Arc<Runbook>,
-    pub run_id: String,
-    pub who: String,
-    pub theme: Theme,
-    pub rows: Vec<Row>,
-    pub steps: HashMap<String, StepView>,
-    pub phases: HashMap<String, StepStatus>,
-    pub checklist_done: HashMap<String, Vec<bool>>,
+    pub(super) runbook: Arc<Runbook>,
+    pub(super) run_id: String,
+    who: String,
+    pub(super) theme: Theme,
+    pub(super) rows: Vec<Row>,
+    pub(super) steps: HashMap<String, StepView>,
+    pub(super) phases: HashMap<String, StepStatus>,
+    pub(super) checklist_done: HashMap<String, Vec<bool>>,
     /// The row selected in the tree.
-    pub selected: usize,
+    pub(super) selected: usize,
     /// The selection follows the step that runs.
-    pub follow_current: bool,
-    pub current_step: Option<String>,
-    pub recent: VecDeque<String>,
-    pub gate: Option<GateDialog>,
+    follow_current: bool,
+    current_step: Option<String>,
+    pub(super) recent: VecDeque<String>,
+    pub(super) gate: Option<GateDialog>,
     /// A step's masked prompt, while it waits for a value.
-    pub prompt: Option<ValueDialog>,
-    pub confirm: Option<Confirm>,
-    pub focus: Pane,
-    pub zoom: Option<Pane>,
-    pub help: bool,
-    pub search: Search,
-    pub wrap: bool,
-    pub timestamps: bool,
+    pub(super) prompt: Option<ValueDialog>,
+    pub(super) confirm: Option<Confirm>,
+    pub(super) focus: Pane,
+    pub(super) zoom: Option<Pane>,
+    pub(super) help: bool,
+    pub(super) search: Search,
+    pub(super) wrap: bool,
+    pub(super) timestamps: bool,
     /// Lines scrolled back from the end of the output; 0 follows new output.
-    pub scroll: usize,
-    pub side_scroll: usize,
-    pub tree_scroll: usize,
-    pub state: RunState,
-    pub message: Option<String>,
-    pub scrollback: usize,
-    pub started: Instant,
-    pub now: Instant,
+    pub(super) scroll: usize,
+    pub(super) side_scroll: usize,
+    tree_scroll: usize,
+    pub(super) state: RunState,
+    pub(super) message: Option<String>,
+    scrollback: usize,
+    pub(super) started: Instant,
+    pub(super) now: Instant,
     /// Whether the terminal window has focus (no decisions while it has not).
-    pub focused: bool,
-    pub areas: Areas,
-    pub dirty: bool,
+    focused: bool,
+    pub(super) areas: Areas,
+    pub(super) dirty: bool,
     /// Keys this soon after a dialog opens are ignored.
-    pub gate_guard: Duration,
+    gate_guard: Duration,
     /// Values to fill into commands not yet run (secrets masked).
-    pub vars: Vars,
+    pub(super) vars: Vars,
     /// The pods and logs panes, when the run has a cluster.
-    pub cluster: Option<ClusterView>,
+    pub(super) cluster: Option<ClusterView>,
     /// The AWS account and region, when the run has anything to do with AWS.
-    pub aws: Option<AwsBanner>,
+    pub(super) aws: Option<AwsBanner>,
     /// The wall clock at the last draw (pod ages).
-    pub wall_clock: chrono::DateTime<chrono::Utc>,
+    pub(super) wall_clock: chrono::DateTime<chrono::Utc>,
     /// A fixed wall clock (tests' snapshots).
-    pub frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
+    frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn clock() -> String {
@@ -365,6 +366,128 @@ impl App {
             self.phases.insert(id.clone(), *status);
         }
         self.dirty = true;
+    }
+
+    pub fn runbook(&self) -> &Arc<Runbook> {
+        &self.runbook
+    }
+
+    /// The rows of the phases tree, in order.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// What the interface knows of a step that has started (or was done before a resume).
+    pub fn step(&self, id: &str) -> Option<&StepView> {
+        self.steps.get(id)
+    }
+
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// The latest events, oldest first, each with its time.
+    pub fn recent(&self) -> &VecDeque<String> {
+        &self.recent
+    }
+
+    /// The gate's dialog, while a gate waits for a decision.
+    pub fn gate(&self) -> Option<&GateDialog> {
+        self.gate.as_ref()
+    }
+
+    pub fn gate_mut(&mut self) -> Option<&mut GateDialog> {
+        self.gate.as_mut()
+    }
+
+    /// Takes the gate's dialog off the screen (to look at what is under it); see
+    /// [`App::restore_gate`].
+    pub fn take_gate(&mut self) -> Option<GateDialog> {
+        self.dirty = true;
+        self.gate.take()
+    }
+
+    pub fn restore_gate(&mut self, gate: Option<GateDialog>) {
+        self.dirty = true;
+        self.gate = gate;
+    }
+
+    /// A step's masked prompt, while it waits for a value.
+    pub fn prompt(&self) -> Option<&ValueDialog> {
+        self.prompt.as_ref()
+    }
+
+    pub fn prompt_mut(&mut self) -> Option<&mut ValueDialog> {
+        self.prompt.as_mut()
+    }
+
+    /// The question on screen (abort the running step? quit?), if any.
+    pub fn confirm(&self) -> Option<Confirm> {
+        self.confirm
+    }
+
+    pub fn shows_help(&self) -> bool {
+        self.help
+    }
+
+    pub fn search(&self) -> &Search {
+        &self.search
+    }
+
+    pub fn search_mut(&mut self) -> &mut Search {
+        self.dirty = true;
+        &mut self.search
+    }
+
+    /// Whether long output lines wrap.
+    pub fn wraps(&self) -> bool {
+        self.wrap
+    }
+
+    pub fn set_wrap(&mut self, wrap: bool) {
+        self.dirty = true;
+        self.wrap = wrap;
+    }
+
+    pub fn set_focus(&mut self, pane: Pane) {
+        self.dirty = true;
+        self.focus = pane;
+    }
+
+    /// Shows one pane alone, or (`None`) all of them.
+    pub fn set_zoom(&mut self, pane: Option<Pane>) {
+        self.dirty = true;
+        self.zoom = pane;
+    }
+
+    /// The pods and logs panes, when the run has a cluster.
+    pub fn cluster(&self) -> Option<&ClusterView> {
+        self.cluster.as_ref()
+    }
+
+    /// What the pods and logs panes ask of the watches since the last call.
+    pub fn take_cluster_requests(&mut self) -> Vec<Request> {
+        self.cluster
+            .as_mut()
+            .map(ClusterView::take_requests)
+            .unwrap_or_default()
+    }
+
+    /// When the interface started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Sets the time the next frame is drawn at: `now` for elapsed times, and the wall clock
+    /// (pod ages), the frozen one if there is one.
+    pub fn set_clock(&mut self, now: Instant) {
+        self.now = now;
+        self.wall_clock = self.frozen_clock.unwrap_or_else(chrono::Utc::now);
+    }
+
+    /// Where the panes were drawn last (mouse clicks land by them).
+    pub fn areas(&self) -> Areas {
+        self.areas
     }
 
     pub fn step_def(&self, id: &str) -> Option<&Step> {

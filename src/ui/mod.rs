@@ -153,15 +153,14 @@ where
         if app.dirty {
             let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME);
             if due {
-                app.now = Instant::now();
-                app.wall_clock = app.frozen_clock.unwrap_or_else(chrono::Utc::now);
+                app.set_clock(Instant::now());
                 terminal.draw(|f| draw(app, f)).map_err(io::Error::other)?;
                 app.dirty = false;
                 last_draw = Some(Instant::now());
             }
         }
-        if let (Some(link), Some(c)) = (link.as_mut(), app.cluster.as_mut()) {
-            for req in c.take_requests() {
+        if let Some(link) = link.as_mut() {
+            for req in app.take_cluster_requests() {
                 link.handle(req);
             }
         }
