@@ -257,7 +257,7 @@ async fn start_running_gate_destructive_typing_and_failure() {
 
     t.until("the smoke test fails", |a| {
         a.gate()
-            .is_some_and(|g| g.req.kind == tollgate::engine::GateKind::Failed)
+            .is_some_and(|g| g.request.kind == tollgate::engine::GateKind::Failed)
     })
     .await;
     let screen = t.screen(160, 45);

@@ -293,7 +293,7 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
         c.context
     );
     t.until("the gate before the bad release", |a| {
-        a.gate().is_some_and(|g| g.req.id == "bad-release")
+        a.gate().is_some_and(|g| g.request.id == "bad-release")
     })
     .await;
     // The pods pane alone (the gate's dialog set aside for the picture).
@@ -307,7 +307,7 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
     // 2. A crashlooping rollout: new pods crash, the step fails with the reason.
     t.press(KeyCode::Char('a')).await;
     t.until("the bad rollout failed", |a| {
-        a.gate().is_some_and(|g| g.req.id == "rollout-bad")
+        a.gate().is_some_and(|g| g.request.id == "rollout-bad")
     })
     .await;
     t.until("a crashlooping pod shows", |a| crashing(a) >= 1)

@@ -98,7 +98,7 @@ pub enum DialogFocus {
 
 #[derive(Clone, Debug)]
 pub struct GateDialog {
-    pub req: GateRequest,
+    pub request: GateRequest,
     /// No choice is highlighted when the dialog opens: Enter alone never decides.
     pub selected: Option<usize>,
     pub typed: String,
@@ -154,7 +154,7 @@ impl AwsBanner {
 /// The masked prompt a step opened (a `secrets.put` with `prompt`).
 #[derive(Clone, Debug)]
 pub struct ValueDialog {
-    pub req: ValueRequest,
+    pub request: ValueRequest,
     /// What has been typed: drawn only as one `•` per character, and handed to the engine on
     /// Enter (its `Debug` shows a mask).
     pub typed: Secret,
@@ -702,7 +702,7 @@ impl App {
                 self.help = false;
                 self.confirm = None;
                 self.gate = Some(GateDialog {
-                    req,
+                    request: req,
                     selected: None,
                     typed: String::new(),
                     note: String::new(),
@@ -722,7 +722,7 @@ impl App {
                 }
                 self.help = false;
                 self.prompt = Some(ValueDialog {
-                    req,
+                    request: req,
                     typed: Secret::default(),
                     opened: self.now.max(Instant::now()),
                 });
@@ -734,10 +734,10 @@ impl App {
                 via,
             } => {
                 self.note(format!("gate {gate}: {} by {who} ({via})", choice.word()));
-                if self.gate.as_ref().is_some_and(|g| g.req.id == gate)
+                if self.gate.as_ref().is_some_and(|g| g.request.id == gate)
                     && let Some(g) = self.gate.take()
                 {
-                    self.checklist_done.insert(g.req.id.clone(), g.ticks);
+                    self.checklist_done.insert(g.request.id.clone(), g.ticks);
                 }
                 if self.phases.get(&gate) == Some(&StepStatus::AwaitingGate) {
                     self.phases.insert(gate, StepStatus::Pending);
@@ -809,7 +809,7 @@ impl App {
                 error,
             } => {
                 // A prompt still open for the step (it was aborted) has nothing left to answer.
-                if self.prompt.as_ref().is_some_and(|p| p.req.step == step) {
+                if self.prompt.as_ref().is_some_and(|p| p.request.step == step) {
                     self.prompt = None;
                 }
                 let v = self.view(&step);
@@ -1192,14 +1192,14 @@ impl App {
             KeyCode::Enter => {
                 let p = self.prompt.take().expect("open");
                 vec![Action::Send(Command::Value {
-                    step: p.req.step,
+                    step: p.request.step,
                     value: Ok(p.typed),
                 })]
             }
             KeyCode::Esc => {
                 let p = self.prompt.take().expect("open");
                 vec![Action::Send(Command::Value {
-                    step: p.req.step,
+                    step: p.request.step,
                     value: Err(PROMPT_CANCELLED.into()),
                 })]
             }
@@ -1297,7 +1297,7 @@ impl App {
                     }
                     // The choice keys work from the checklist too (x ticks here).
                     KeyCode::Char(c) => {
-                        if let Some(choice) = choice_for_key(c, &g.req.choices) {
+                        if let Some(choice) = choice_for_key(c, &g.request.choices) {
                             return self.decide(choice);
                         }
                     }
@@ -1306,7 +1306,7 @@ impl App {
                 Vec::new()
             }
             DialogFocus::Choices => {
-                let choices = g.req.choices.clone();
+                let choices = g.request.choices.clone();
                 match k.code {
                     KeyCode::Left | KeyCode::Char('h') => {
                         g.selected = Some(g.selected.map_or(0, |s| s.saturating_sub(1)));
@@ -1348,10 +1348,10 @@ impl App {
                 g.focus = DialogFocus::Checklist(g.ticks.iter().position(|t| !t).unwrap_or(0));
                 return Vec::new();
             }
-            if !g.req.confirmed_by(Some(&g.typed)) {
+            if !g.request.confirmed_by(Some(&g.typed)) {
                 g.message = Some(format!(
                     "type `{}` to approve",
-                    g.req.confirm.as_deref().unwrap_or_default()
+                    g.request.confirm.as_deref().unwrap_or_default()
                 ));
                 g.focus = DialogFocus::Confirm;
                 return Vec::new();
@@ -1359,12 +1359,12 @@ impl App {
         }
         let note = g.note.trim().to_string();
         vec![Action::Send(Command::Decide(Decision {
-            gate: g.req.id.clone(),
+            gate: g.request.id.clone(),
             choice,
             who: self.who.clone(),
             via: "interface".into(),
             note: (!note.is_empty()).then_some(note),
-            typed: (g.req.destructive && choice == Choice::Approve)
+            typed: (g.request.destructive && choice == Choice::Approve)
                 .then(|| g.typed.trim().to_string()),
         }))]
     }
@@ -1395,7 +1395,7 @@ impl App {
                 }
                 DialogFocus::Choices => {
                     let mut h: Vec<(&str, &str)> = g
-                        .req
+                        .request
                         .choices
                         .iter()
                         .map(|c| (key_for(*c), c.word()))
@@ -1470,7 +1470,7 @@ fn step_row(s: &Step, phase: &str, validation: bool) -> Row {
 
 fn next_focus(g: &GateDialog, forward: bool) -> DialogFocus {
     let mut order = Vec::new();
-    if g.req.destructive {
+    if g.request.destructive {
         order.push(DialogFocus::Confirm);
     }
     order.extend((0..g.ticks.len()).map(DialogFocus::Checklist));
