@@ -25,6 +25,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tollgate::engine::Event;
 use tollgate::protocol::Stream;
+use tollgate::ui::Config;
 use tollgate::ui::app::App;
 use tollgate::ui::render;
 use tollgate::ui::theme::Theme;
@@ -75,12 +76,12 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
 fn load_app(path: &Path) -> App {
     let loaded = tollgate::runbook::load(path).expect("readable runbook");
     assert!(loaded.ok(), "{:?}", loaded.diags);
-    App::new(
+    App::new(Config::new(
         Arc::new(loaded.runbook),
-        "20260101-000000-bnch".into(),
-        "bench@host".into(),
+        "20260101-000000-bnch",
+        "bench@host",
         Theme::builtin("dark").expect("built-in theme"),
-    )
+    ))
 }
 
 /// Load + `App::new` + the first `render` into a fresh 160×45 terminal, as the binary does
@@ -95,7 +96,7 @@ fn first_frame(path: &Path) -> (Duration, Duration, Duration) {
     })
     .expect("draw");
     let t2 = Instant::now();
-    assert!(app.rows.len() >= 550, "{} rows", app.rows.len());
+    assert!(app.rows().len() >= 550, "{} rows", app.rows().len());
     (t2 - t0, t1 - t0, t2 - t1)
 }
 
@@ -181,14 +182,14 @@ fn frame_table(label: &str, path: &Path, step: &str, n_frames: usize) -> Vec<f64
         assert_eq!(app.shown_step(), Some(step));
     }
     let filled = fill(&mut full, step);
-    let held = full.steps[step].output.len();
+    let held = full.step(step).unwrap().output.len();
     assert_eq!(held, LINES);
     assert!(screen_has(&full, &format!("line {}", LINES - 2)));
 
     // A search as after `/batch 99` Enter: every visible line is checked for the query, the
     // matches highlighted, the current one reversed.
     let query = "batch 99";
-    full.search.current = Some(LINES - 3);
+    full.search_mut().current = Some(LINES - 3);
     // (name, the full app or the empty one, wrap, search)
     let cases = [
         ("empty output pane (baseline)", false, false, false),
@@ -213,8 +214,8 @@ fn frame_table(label: &str, path: &Path, step: &str, n_frames: usize) -> Vec<f64
     for i in 0..n_frames + 50 {
         for ((_, is_full, wrap, search), (term, timing)) in cases.iter().zip(timings.iter_mut()) {
             let app = if *is_full { &mut full } else { &mut empty };
-            app.wrap = *wrap;
-            app.search.query = if *search { query.into() } else { String::new() };
+            app.set_wrap(*wrap);
+            app.search_mut().query = if *search { query.into() } else { String::new() };
             if i == 0 && *search {
                 assert!(screen_has(app, query));
             }
@@ -291,7 +292,7 @@ fn ingest_seq(path: &Path, n: usize) -> (Duration, usize, u64) {
         });
     }
     let took = t0.elapsed();
-    let out = &app.steps[step].output;
+    let out = &app.step(step).unwrap().output;
     assert_eq!(
         out.get(out.len() - 1).map(|l| l.text.to_string()),
         Some(n.to_string())
@@ -307,7 +308,7 @@ struct Timing {
 /// Draws one frame of the app; returns how long `render` alone took and the whole
 /// `Terminal::draw` (render, ratatui's diff against the previous frame, the backend).
 fn frame(app: &mut App, term: &mut Terminal<TestBackend>) -> (Duration, Duration) {
-    app.now = Instant::now();
+    app.set_clock(Instant::now());
     let mut r = Duration::ZERO;
     let t0 = Instant::now();
     term.draw(|f| {

@@ -4,9 +4,9 @@ fn main() {
     let cli = tollgate::cli::Cli::parse();
     if !matches!(
         cli.command,
-        tollgate::cli::Cmd::Run { .. }
-            | tollgate::cli::Cmd::Resume { .. }
-            | tollgate::cli::Cmd::Demo { .. }
+        tollgate::cli::Command::Run { .. }
+            | tollgate::cli::Command::Resume { .. }
+            | tollgate::cli::Command::Demo { .. }
     ) {
         // Listing commands piped into `head` end quietly, as other command-line tools do.
         // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.

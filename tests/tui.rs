@@ -16,6 +16,7 @@ use tollgate::engine::{
 };
 use tollgate::exec::{BoxFuture, Executor, Job, OutputSink};
 use tollgate::protocol::Stream;
+use tollgate::ui::Config;
 use tollgate::ui::app::{Action, App, AwsBanner, RunState};
 use tollgate::ui::render;
 use tollgate::ui::theme::Theme;
@@ -49,12 +50,12 @@ impl Tui {
         let (commands, cmd_rx) = mpsc::channel(16);
         let engine = Engine::new(spec, executor, ev_tx, cmd_rx);
         let handle = Some(tokio::spawn(engine.run()));
-        let app = App::new(
+        let app = App::new(Config::new(
             runbook,
-            "run-1".into(),
-            "tester@host".into(),
+            "run-1",
+            "tester@host",
             Theme::builtin(theme).unwrap(),
-        );
+        ));
         Tui {
             app,
             events,
@@ -104,16 +105,16 @@ impl Tui {
 
     /// A dialog that has been on screen long enough to be read.
     fn gate_seen(&mut self) {
-        if let Some(g) = self.app.gate.as_mut() {
+        if let Some(g) = self.app.gate_mut() {
             g.opened = Instant::now() - Duration::from_secs(1);
         }
-        if let Some(p) = self.app.prompt.as_mut() {
+        if let Some(p) = self.app.prompt_mut() {
             p.opened = Instant::now() - Duration::from_secs(1);
         }
     }
 
     fn buffer(&mut self, w: u16, h: u16) -> Buffer {
-        self.app.now = self.app.started;
+        self.app.set_clock(self.app.started());
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
         t.draw(|f| {
             render::render(&self.app, f);
@@ -222,12 +223,12 @@ async fn start_running_gate_destructive_typing_and_failure() {
     let mut t = Tui::start(DEPLOY, "dark");
     snap!("start", t.screen(160, 45));
 
-    t.until("the migrate gate", |a| a.gate.is_some()).await;
+    t.until("the migrate gate", |a| a.gate().is_some()).await;
     snap!("running_with_output_then_gate", t.screen(160, 45));
 
     // A stray key typed before the dialog could be read does nothing.
     t.key(KeyCode::Char('a')).await;
-    assert!(t.app.gate.as_ref().unwrap().typed.is_empty());
+    assert!(t.app.gate().unwrap().typed.is_empty());
 
     t.gate_seen();
     // Approving without the checklist and the word is refused by the dialog itself.
@@ -235,9 +236,9 @@ async fn start_running_gate_destructive_typing_and_failure() {
     t.key(KeyCode::Tab).await; // → note
     t.key(KeyCode::Tab).await; // → choices
     t.key(KeyCode::Enter).await; // no button chosen: nothing
-    assert!(t.app.gate.is_some());
+    assert!(t.app.gate().is_some());
     t.key(KeyCode::Char('a')).await;
-    let g = t.app.gate.as_ref().unwrap();
+    let g = t.app.gate().unwrap();
     assert_eq!(
         g.message.as_deref(),
         Some("tick every checklist item first (space)")
@@ -247,7 +248,7 @@ async fn start_running_gate_destructive_typing_and_failure() {
     t.type_text("backup 14:02").await;
     t.key(KeyCode::Tab).await; // → choices
     t.key(KeyCode::Char('a')).await;
-    let g = t.app.gate.as_ref().unwrap();
+    let g = t.app.gate().unwrap();
     assert_eq!(g.message.as_deref(), Some("type `production` to approve"));
     t.type_text("producti").await;
     snap!("destructive_gate_typing", t.screen(160, 45));
@@ -256,9 +257,8 @@ async fn start_running_gate_destructive_typing_and_failure() {
     t.key(KeyCode::Char('a')).await;
 
     t.until("the smoke test fails", |a| {
-        a.gate
-            .as_ref()
-            .is_some_and(|g| g.req.kind == tollgate::engine::GateKind::Failed)
+        a.gate()
+            .is_some_and(|g| g.request.kind == tollgate::engine::GateKind::Failed)
     })
     .await;
     let screen = t.screen(160, 45);
@@ -280,7 +280,7 @@ async fn start_running_gate_destructive_typing_and_failure() {
 async fn gate_colours_are_the_themes() {
     for theme_name in Theme::builtin_names() {
         let mut t = Tui::start(DEPLOY, theme_name);
-        t.until("the gate", |a| a.gate.is_some()).await;
+        t.until("the gate", |a| a.gate().is_some()).await;
         let theme = Theme::builtin(theme_name).unwrap();
         let b = t.buffer(160, 45);
         let (x, y) = find(&b, "type `production` to approve").unwrap();
@@ -312,18 +312,20 @@ phases:
           while [ $i -le 50 ]; do echo "tail $i"; i=$((i+1)); done
 "#;
     let mut t = Tui::start(yaml, "dark");
-    t.until("the run ends", |a| matches!(a.state, RunState::Finished(_)))
-        .await;
+    t.until("the run ends", |a| {
+        matches!(a.state(), RunState::Finished(_))
+    })
+    .await;
     t.key(KeyCode::Char('?')).await;
-    assert!(t.app.help);
+    assert!(t.app.shows_help());
     snap!("help", t.screen(120, 40));
     t.key(KeyCode::Esc).await;
-    assert!(!t.app.help);
+    assert!(!t.app.shows_help());
 
     t.key(KeyCode::Char('/')).await;
     t.type_text("disk full").await;
     t.key(KeyCode::Enter).await;
-    assert_eq!(t.app.search.current, Some(300));
+    assert_eq!(t.app.search().current, Some(300));
     let screen = t.screen(120, 40);
     assert!(screen.contains("error: disk full"), "{screen}");
     snap!("search", screen);
@@ -340,9 +342,9 @@ phases:
 
     // n finds nothing newer; N finds nothing older.
     t.key(KeyCode::Char('n')).await;
-    assert!(t.app.search.not_found);
+    assert!(t.app.search().not_found);
     t.key(KeyCode::Char('w')).await;
-    assert!(t.app.wrap);
+    assert!(t.app.wraps());
     t.key(KeyCode::Char('q')).await;
 }
 
@@ -357,19 +359,21 @@ phases:
       - { id: s, run: "true" }
 "#;
     let mut t = Tui::start(yaml, "dark");
-    t.until("the gate", |a| a.gate.is_some()).await;
+    t.until("the gate", |a| a.gate().is_some()).await;
     // Within the guard time after opening: ignored.
     t.key(KeyCode::Char('a')).await;
-    assert!(t.app.gate.is_some());
+    assert!(t.app.gate().is_some());
     // Not focused: ignored.
     t.gate_seen();
     t.app.on_input(TermEvent::FocusLost);
     t.key(KeyCode::Char('a')).await;
-    assert!(t.app.gate.is_some());
+    assert!(t.app.gate().is_some());
     t.app.on_input(TermEvent::FocusGained);
     t.key(KeyCode::Char('a')).await;
-    t.until("the run ends", |a| matches!(a.state, RunState::Finished(_)))
-        .await;
+    t.until("the run ends", |a| {
+        matches!(a.state(), RunState::Finished(_))
+    })
+    .await;
     assert_eq!(t.app.step_status("s"), StepStatus::Succeeded);
 }
 
@@ -387,18 +391,18 @@ phases:
 "#;
     let mut t = Tui::start(yaml, "dark");
     t.until("output", |a| {
-        a.steps.get("wait").is_some_and(|s| !s.output.is_empty())
+        a.step("wait").is_some_and(|s| !s.output.is_empty())
     })
     .await;
     t.key_mod(KeyCode::Char('c'), KeyModifiers::CONTROL).await;
-    assert!(t.app.confirm.is_some());
+    assert!(t.app.confirm().is_some());
     snap!("ctrl_c_confirm", t.screen(120, 30));
     t.key(KeyCode::Char('n')).await;
-    assert!(t.app.confirm.is_none());
+    assert!(t.app.confirm().is_none());
     t.key_mod(KeyCode::Char('c'), KeyModifiers::CONTROL).await;
     t.key(KeyCode::Char('y')).await;
     t.until("aborted", |a| {
-        matches!(a.state, RunState::Finished(RunStatus::Aborted))
+        matches!(a.state(), RunState::Finished(RunStatus::Aborted))
     })
     .await;
 }
@@ -421,13 +425,10 @@ phases:
     let handle = tokio::spawn(
         Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
     );
-    let mut app = App::new(
-        runbook,
-        "run-1".into(),
-        "t@h".into(),
-        Theme::builtin("dark").unwrap(),
-    );
-    app.gate_guard = Duration::ZERO;
+    let mut app = App::new(Config {
+        gate_guard: Duration::ZERO,
+        ..Config::new(runbook, "run-1", "t@h", Theme::builtin("dark").unwrap())
+    });
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let (keys, input) = futures::channel::mpsc::unbounded();
     let jpath = journal::journal_path(&dir.path().join("state"), "run-1");
@@ -500,7 +501,7 @@ phases:
 "#;
     let mut t = Tui::start(yaml, "dark");
     t.until("live output", |a| {
-        a.steps.get("compile").is_some_and(|s| s.output.len() >= 4)
+        a.step("compile").is_some_and(|s| s.output.len() >= 4)
     })
     .await;
     let screen = t.screen(140, 30);
@@ -515,8 +516,10 @@ phases:
     let theme = Theme::builtin("dark").unwrap();
     assert_eq!(b[(x, y)].fg, theme.step_running.fg.unwrap());
     std::fs::write(t._dir.path().join("go"), "").unwrap();
-    t.until("the run ends", |a| matches!(a.state, RunState::Finished(_)))
-        .await;
+    t.until("the run ends", |a| {
+        matches!(a.state(), RunState::Finished(_))
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -546,12 +549,12 @@ phases:
     let handle = Some(tokio::spawn(
         Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
     ));
-    let app = App::new(
+    let app = App::new(Config::new(
         runbook,
-        "run-1".into(),
-        "t@h".into(),
+        "run-1",
+        "t@h",
         Theme::builtin("dark").unwrap(),
-    );
+    ));
     let mut t = Tui {
         app,
         events,
@@ -559,7 +562,7 @@ phases:
         handle,
         _dir: dir,
     };
-    t.until("the interrupted dialog", |a| a.gate.is_some())
+    t.until("the interrupted dialog", |a| a.gate().is_some())
         .await;
     let screen = t.screen(120, 30);
     assert!(screen.contains("STEP INTERRUPTED"), "{screen}");
@@ -580,7 +583,13 @@ async fn the_banner_shows_the_aws_account_and_region() {
     let banner = |screen: &str| screen.lines().nth(1).unwrap_or_default().to_string();
     // No AWS in the run: nothing about it.
     assert!(!banner(&t.screen(160, 45)).contains("aws"));
-    t.app.aws = Some(AwsBanner::new(t.app.runbook.targets.aws.as_ref()));
+    // The same run with AWS in it: the banner names the runbook's account until it is pinned.
+    let runbook = t.app.runbook().clone();
+    let theme = Theme::builtin("dark").unwrap();
+    t.app = App::new(Config {
+        aws: true,
+        ..Config::new(runbook, "run-1", "tester@host", theme)
+    });
     let line = banner(&t.screen(160, 45));
     assert!(
         line.contains("· aws 123456789012/us-east-1 (not pinned yet) "),
@@ -593,11 +602,11 @@ async fn the_banner_shows_the_aws_account_and_region() {
     assert!(!line.contains("not pinned"), "{line}");
     assert!(
         t.app
-            .recent
+            .recent()
             .back()
             .is_some_and(|e| e.ends_with("aws account 123456789012 region us-east-1")),
         "{:?}",
-        t.app.recent
+        t.app.recent()
     );
     snap!("aws_pinned", screen);
     // A runbook with AWS steps and no `targets.aws`: nothing to show until pinned.
@@ -656,14 +665,14 @@ async fn a_masked_prompt_shows_bullets_only_and_hands_the_value_to_the_step() {
     let typed = "hunter2-Zq9-typed";
     let keeper = Arc::new(Keeper(Default::default()));
     let mut t = Tui::start_with(TYPED_SECRET, "dark", keeper.clone());
-    t.until("the prompt", |a| a.prompt.is_some()).await;
+    t.until("the prompt", |a| a.prompt().is_some()).await;
     let screen = t.screen(120, 30);
     assert!(screen.contains("SECRET VALUE"), "{screen}");
     assert!(screen.contains("The new API token"), "{screen}");
     assert!(screen.contains("waiting for a value"), "{screen}");
     // A key typed before the dialog could be read is not part of the value.
     t.key(KeyCode::Char('a')).await;
-    assert_eq!(t.app.prompt.as_ref().unwrap().typed_len(), 0);
+    assert_eq!(t.app.prompt().unwrap().typed_len(), 0);
     t.gate_seen();
     t.type_text(typed).await;
     t.key(KeyCode::Backspace).await;
@@ -674,12 +683,14 @@ async fn a_masked_prompt_shows_bullets_only_and_hands_the_value_to_the_step() {
     assert!(screen.contains("17 characters"), "{screen}");
     assert!(!screen.contains(typed), "{screen}");
     // Neither the screen nor any state's debug text holds the value.
-    assert!(!format!("{:?}", t.app.prompt).contains(typed));
+    assert!(!format!("{:?}", t.app.prompt()).contains(typed));
     snap!("value_prompt", screen);
     t.key(KeyCode::Enter).await;
-    assert!(t.app.prompt.is_none());
-    t.until("the run ends", |a| matches!(a.state, RunState::Finished(_)))
-        .await;
+    assert!(t.app.prompt().is_none());
+    t.until("the run ends", |a| {
+        matches!(a.state(), RunState::Finished(_))
+    })
+    .await;
     assert_eq!(*keeper.0.lock().unwrap(), [typed.to_string()]);
     assert_eq!(t.app.step_status("store"), StepStatus::Succeeded);
     // The step echoed the value: what arrived was masked.
@@ -692,15 +703,15 @@ async fn a_masked_prompt_shows_bullets_only_and_hands_the_value_to_the_step() {
 async fn esc_at_a_masked_prompt_fails_the_step_and_stores_nothing() {
     let keeper = Arc::new(Keeper(Default::default()));
     let mut t = Tui::start_with(TYPED_SECRET, "dark", keeper.clone());
-    t.until("the prompt", |a| a.prompt.is_some()).await;
+    t.until("the prompt", |a| a.prompt().is_some()).await;
     t.gate_seen();
     t.type_text("half-typed").await;
     // Pasted text is typed too, without its final line end.
     t.app.on_input(TermEvent::Paste("-more\r\n".into()));
-    assert_eq!(t.app.prompt.as_ref().unwrap().typed_len(), 15);
+    assert_eq!(t.app.prompt().unwrap().typed_len(), 15);
     t.key(KeyCode::Esc).await;
-    assert!(t.app.prompt.is_none());
-    t.until("the failure dialog", |a| a.gate.is_some()).await;
+    assert!(t.app.prompt().is_none());
+    t.until("the failure dialog", |a| a.gate().is_some()).await;
     let screen = t.screen(160, 45);
     assert!(
         screen.contains(
@@ -713,7 +724,7 @@ async fn esc_at_a_masked_prompt_fails_the_step_and_stores_nothing() {
     // Retry asks again.
     t.gate_seen();
     t.key(KeyCode::Char('t')).await;
-    t.until("the prompt again", |a| a.prompt.is_some()).await;
+    t.until("the prompt again", |a| a.prompt().is_some()).await;
     t.gate_seen();
     t.type_text("second-try-value").await;
     t.key(KeyCode::Enter).await;

@@ -16,9 +16,9 @@ use tollgate::exec::Router;
 use tollgate::exec::kube::KubeExec;
 use tollgate::live::{ClusterMsg, Link};
 use tollgate::ui::app::{Action, App, Pane};
-use tollgate::ui::cluster::ClusterView;
 use tollgate::ui::render;
 use tollgate::ui::theme::Theme;
+use tollgate::ui::{ClusterPanes, Config};
 
 mod common;
 use common::cluster::{Cluster, shop_fixture};
@@ -102,13 +102,19 @@ impl Tui {
             target: target.clone(),
         }));
         let engine = Engine::new(spec, Arc::new(router), ev_tx, cmd_rx);
-        let mut app = App::new(
-            runbook,
-            "run-1".into(),
-            "tester@host".into(),
-            Theme::builtin("dark").unwrap(),
-        );
-        app.cluster = Some(ClusterView::new(target.describe(), "shop".into()));
+        let app = App::new(Config {
+            cluster: Some(ClusterPanes {
+                context: target.describe(),
+                namespace: "shop".into(),
+                preview: None,
+            }),
+            ..Config::new(
+                runbook,
+                "run-1",
+                "tester@host",
+                Theme::builtin("dark").unwrap(),
+            )
+        });
         let (link, cluster_rx) = Link::start(target, vec!["shop".into()]);
         let mut t = Tui {
             app,
@@ -133,10 +139,8 @@ impl Tui {
     async fn until(&mut self, what: &str, pred: impl Fn(&App) -> bool) {
         let r = tokio::time::timeout(DEADLINE, async {
             loop {
-                if let Some(c) = self.app.cluster.as_mut() {
-                    for req in c.take_requests() {
-                        self.link.handle(req);
-                    }
+                for req in self.app.take_cluster_requests() {
+                    self.link.handle(req);
                 }
                 if pred(&self.app) {
                     return true;
@@ -169,7 +173,7 @@ impl Tui {
 
     /// Answers the open gate (seen long enough to be read) with a key.
     async fn press(&mut self, code: KeyCode) {
-        if let Some(g) = self.app.gate.as_mut() {
+        if let Some(g) = self.app.gate_mut() {
             g.opened = Instant::now() - Duration::from_secs(1);
         }
         let actions = self
@@ -183,15 +187,9 @@ impl Tui {
     }
 
     fn buffer(&mut self, w: u16, h: u16) -> Buffer {
-        self.app.now = self.app.started;
-        self.app.wall_clock = chrono::Utc::now();
+        self.app.set_clock(self.app.started());
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-        let mut areas = self.app.areas;
-        t.draw(|f| {
-            areas = render::render(&self.app, f);
-        })
-        .unwrap();
-        self.app.areas = areas;
+        t.draw(|f| tollgate::ui::draw(&mut self.app, f)).unwrap();
         t.backend().buffer().clone()
     }
 
@@ -223,8 +221,7 @@ fn text(b: &Buffer, w: u16, h: u16) -> String {
 }
 
 fn pods(a: &App) -> Vec<tollgate::live::pods::PodRow> {
-    a.cluster
-        .as_ref()
+    a.cluster()
         .map(|c| c.pods.rows().cloned().collect())
         .unwrap_or_default()
 }
@@ -284,7 +281,7 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
                 == 3
     })
     .await;
-    let c = t.app.cluster.as_ref().unwrap();
+    let c = t.app.cluster().unwrap();
     assert_eq!(
         c.source.as_ref().map(|s| s.label()).as_deref(),
         Some("deployment/payment"),
@@ -296,29 +293,28 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
         c.context
     );
     t.until("the gate before the bad release", |a| {
-        a.gate.as_ref().is_some_and(|g| g.req.id == "bad-release")
+        a.gate().is_some_and(|g| g.request.id == "bad-release")
     })
     .await;
     // The pods pane alone (the gate's dialog set aside for the picture).
-    let gate = t.app.gate.take();
-    t.app.focus = Pane::Pods;
-    t.app.zoom = Some(Pane::Pods);
+    let gate = t.app.take_gate();
+    t.app.set_focus(Pane::Pods);
+    t.app.set_zoom(Some(Pane::Pods));
     settings().bind(|| insta::assert_snapshot!("after_rolling_update", t.screen(120, 14)));
-    t.app.zoom = None;
-    t.app.gate = gate;
+    t.app.set_zoom(None);
+    t.app.restore_gate(gate);
 
     // 2. A crashlooping rollout: new pods crash, the step fails with the reason.
     t.press(KeyCode::Char('a')).await;
     t.until("the bad rollout failed", |a| {
-        a.gate.as_ref().is_some_and(|g| g.req.id == "rollout-bad")
+        a.gate().is_some_and(|g| g.request.id == "rollout-bad")
     })
     .await;
     t.until("a crashlooping pod shows", |a| crashing(a) >= 1)
         .await;
     let err = t
         .app
-        .steps
-        .get("rollout-bad")
+        .step("rollout-bad")
         .and_then(|v| v.error.clone())
         .unwrap_or_default();
     assert!(!err.is_empty());
@@ -329,7 +325,7 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
     );
     // The crashing pod's status cell is in the failed colour, and the step's pods come first.
     let b = t.buffer(200, 50);
-    let area = t.app.areas.pods;
+    let area = t.app.areas().pods;
     let theme = Theme::builtin("dark").unwrap();
     let mut found = false;
     for y in area.y..area.y + area.height {
@@ -347,8 +343,8 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
 
     // The logs pane followed the new, crashing pods: their last words are there, with the pods'
     // prefixes (the deployment's name left out).
-    let gate = t.app.gate.take();
-    t.app.zoom = Some(Pane::Logs);
+    let gate = t.app.take_gate();
+    t.app.set_zoom(Some(Pane::Logs));
     t.until("the crashing pods' logs", |a| {
         drawn(a).contains("FATAL startup check failed")
     })
@@ -361,8 +357,8 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
             .any(|l| l.trim_start_matches(['│', '┃']).starts_with("payment-")),
         "prefixes leave the deployment's name out:\n{logs}"
     );
-    t.app.zoom = None;
-    t.app.gate = gate;
+    t.app.set_zoom(None);
+    t.app.restore_gate(gate);
 
     // 3. Roll back from the failure gate: undo, then the rollout completes on 1.1 again.
     t.press(KeyCode::Char('b')).await;
@@ -381,13 +377,13 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
                 == 3
     })
     .await;
-    t.app.focus = Pane::Pods;
-    t.app.zoom = Some(Pane::Pods);
+    t.app.set_focus(Pane::Pods);
+    t.app.set_zoom(Some(Pane::Pods));
     settings().bind(|| insta::assert_snapshot!("after_undo", t.screen(120, 14)));
-    t.app.zoom = None;
+    t.app.set_zoom(None);
 
     // The logs pane followed the deployment's pods through all of it.
-    let logs = t.app.cluster.as_ref().unwrap().logs.len();
+    let logs = t.app.cluster().unwrap().logs.len();
     assert!(logs > 0, "log lines arrived");
 
     let (closed, _) = mpsc::channel(1);

@@ -11,8 +11,12 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::Rect;
 
+use super::cluster::ClusterView;
+use super::config::Config;
 use super::output::OutputBuffer;
 use crate::engine::context::Vars;
+use crate::engine::journal::Replay;
+use crate::live::Request;
 use crate::protocol::{
     Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, Secret, StepStatus,
     ValueRequest,
@@ -20,8 +24,6 @@ use crate::protocol::{
 use crate::runbook::{Runbook, Step};
 use crate::ui::theme::Theme;
 
-/// Keys that arrive this soon after a dialog opens were typed before it was seen: ignored.
-pub const GATE_GUARD: Duration = Duration::from_millis(300);
 pub const RECENT_EVENTS: usize = 500;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +98,7 @@ pub enum DialogFocus {
 
 #[derive(Clone, Debug)]
 pub struct GateDialog {
-    pub req: GateRequest,
+    pub request: GateRequest,
     /// No choice is highlighted when the dialog opens: Enter alone never decides.
     pub selected: Option<usize>,
     pub typed: String,
@@ -152,7 +154,7 @@ impl AwsBanner {
 /// The masked prompt a step opened (a `secrets.put` with `prompt`).
 #[derive(Clone, Debug)]
 pub struct ValueDialog {
-    pub req: ValueRequest,
+    pub request: ValueRequest,
     /// What has been typed: drawn only as one `•` per character, and handed to the engine on
     /// Enter (its `Debug` shows a mask).
     pub typed: Secret,
@@ -211,55 +213,55 @@ pub struct Areas {
 }
 
 pub struct App {
-    pub runbook: Arc<Runbook>,
-    pub run_id: String,
-    pub who: String,
-    pub theme: Theme,
-    pub rows: Vec<Row>,
-    pub steps: HashMap<String, StepView>,
-    pub phases: HashMap<String, StepStatus>,
-    pub checklist_done: HashMap<String, Vec<bool>>,
+    pub(super) runbook: Arc<Runbook>,
+    pub(super) run_id: String,
+    who: String,
+    pub(super) theme: Theme,
+    pub(super) rows: Vec<Row>,
+    pub(super) steps: HashMap<String, StepView>,
+    pub(super) phases: HashMap<String, StepStatus>,
+    pub(super) checklist_done: HashMap<String, Vec<bool>>,
     /// The row selected in the tree.
-    pub selected: usize,
+    pub(super) selected: usize,
     /// The selection follows the step that runs.
-    pub follow_current: bool,
-    pub current_step: Option<String>,
-    pub recent: VecDeque<String>,
-    pub gate: Option<GateDialog>,
+    follow_current: bool,
+    current_step: Option<String>,
+    pub(super) recent: VecDeque<String>,
+    pub(super) gate: Option<GateDialog>,
     /// A step's masked prompt, while it waits for a value.
-    pub prompt: Option<ValueDialog>,
-    pub confirm: Option<Confirm>,
-    pub focus: Pane,
-    pub zoom: Option<Pane>,
-    pub help: bool,
-    pub search: Search,
-    pub wrap: bool,
-    pub timestamps: bool,
+    pub(super) prompt: Option<ValueDialog>,
+    pub(super) confirm: Option<Confirm>,
+    pub(super) focus: Pane,
+    pub(super) zoom: Option<Pane>,
+    pub(super) help: bool,
+    pub(super) search: Search,
+    pub(super) wrap: bool,
+    pub(super) timestamps: bool,
     /// Lines scrolled back from the end of the output; 0 follows new output.
-    pub scroll: usize,
-    pub side_scroll: usize,
-    pub tree_scroll: usize,
-    pub state: RunState,
-    pub message: Option<String>,
-    pub scrollback: usize,
-    pub started: Instant,
-    pub now: Instant,
+    pub(super) scroll: usize,
+    pub(super) side_scroll: usize,
+    tree_scroll: usize,
+    pub(super) state: RunState,
+    pub(super) message: Option<String>,
+    scrollback: usize,
+    pub(super) started: Instant,
+    pub(super) now: Instant,
     /// Whether the terminal window has focus (no decisions while it has not).
-    pub focused: bool,
-    pub areas: Areas,
-    pub dirty: bool,
+    focused: bool,
+    pub(super) areas: Areas,
+    pub(super) dirty: bool,
     /// Keys this soon after a dialog opens are ignored.
-    pub gate_guard: Duration,
+    gate_guard: Duration,
     /// Values to fill into commands not yet run (secrets masked).
-    pub vars: Vars,
+    pub(super) vars: Vars,
     /// The pods and logs panes, when the run has a cluster.
-    pub cluster: Option<super::cluster::ClusterView>,
+    pub(super) cluster: Option<ClusterView>,
     /// The AWS account and region, when the run has anything to do with AWS.
-    pub aws: Option<AwsBanner>,
+    pub(super) aws: Option<AwsBanner>,
     /// The wall clock at the last draw (pod ages).
-    pub wall_clock: chrono::DateTime<chrono::Utc>,
+    pub(super) wall_clock: chrono::DateTime<chrono::Utc>,
     /// A fixed wall clock (tests' snapshots).
-    pub frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
+    frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn clock() -> String {
@@ -267,7 +269,21 @@ fn clock() -> String {
 }
 
 impl App {
-    pub fn new(runbook: Arc<Runbook>, run_id: String, who: String, theme: Theme) -> App {
+    /// The interface's state at the start of a run (or of a resumed run's new session).
+    pub fn new(config: Config) -> App {
+        let Config {
+            runbook,
+            run_id,
+            who,
+            theme,
+            scrollback,
+            vars,
+            replay,
+            aws,
+            cluster,
+            gate_guard,
+            frozen_clock,
+        } = config;
         let mut rows = Vec::new();
         for p in &runbook.phases {
             rows.push(Row {
@@ -286,8 +302,16 @@ impl App {
                 rows.push(step_row(s, &p.id.value, validation));
             }
         }
+        let aws = aws.then(|| AwsBanner::new(runbook.targets.aws.as_ref()));
+        let cluster = cluster.map(|c| {
+            let mut view = ClusterView::new(c.context, c.namespace);
+            if let Some(first) = &c.preview {
+                view.preview(&first.filled(&|s| vars.render(s)));
+            }
+            view
+        });
         let now = Instant::now();
-        App {
+        let mut app = App {
             runbook,
             run_id,
             who,
@@ -314,23 +338,27 @@ impl App {
             tree_scroll: 0,
             state: RunState::Running,
             message: None,
-            scrollback: 100_000,
+            scrollback,
             started: now,
             now,
             focused: true,
             areas: Areas::default(),
             dirty: true,
-            gate_guard: GATE_GUARD,
-            vars: Vars::default(),
-            cluster: None,
-            aws: None,
-            wall_clock: chrono::Utc::now(),
-            frozen_clock: None,
+            gate_guard,
+            vars,
+            cluster,
+            aws,
+            wall_clock: frozen_clock.unwrap_or_else(chrono::Utc::now),
+            frozen_clock,
+        };
+        if let Some(replay) = &replay {
+            app.seed(replay);
         }
+        app
     }
 
     /// Shows what a resumed run had already done before this session.
-    pub fn seed(&mut self, replay: &crate::engine::journal::Replay) {
+    fn seed(&mut self, replay: &Replay) {
         for (id, status) in &replay.steps {
             self.view(id).status = *status;
         }
@@ -338,6 +366,128 @@ impl App {
             self.phases.insert(id.clone(), *status);
         }
         self.dirty = true;
+    }
+
+    pub fn runbook(&self) -> &Arc<Runbook> {
+        &self.runbook
+    }
+
+    /// The rows of the phases tree, in order.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// What the interface knows of a step that has started (or was done before a resume).
+    pub fn step(&self, id: &str) -> Option<&StepView> {
+        self.steps.get(id)
+    }
+
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// The latest events, oldest first, each with its time.
+    pub fn recent(&self) -> &VecDeque<String> {
+        &self.recent
+    }
+
+    /// The gate's dialog, while a gate waits for a decision.
+    pub fn gate(&self) -> Option<&GateDialog> {
+        self.gate.as_ref()
+    }
+
+    pub fn gate_mut(&mut self) -> Option<&mut GateDialog> {
+        self.gate.as_mut()
+    }
+
+    /// Takes the gate's dialog off the screen (to look at what is under it); see
+    /// [`App::restore_gate`].
+    pub fn take_gate(&mut self) -> Option<GateDialog> {
+        self.dirty = true;
+        self.gate.take()
+    }
+
+    pub fn restore_gate(&mut self, gate: Option<GateDialog>) {
+        self.dirty = true;
+        self.gate = gate;
+    }
+
+    /// A step's masked prompt, while it waits for a value.
+    pub fn prompt(&self) -> Option<&ValueDialog> {
+        self.prompt.as_ref()
+    }
+
+    pub fn prompt_mut(&mut self) -> Option<&mut ValueDialog> {
+        self.prompt.as_mut()
+    }
+
+    /// The question on screen (abort the running step? quit?), if any.
+    pub fn confirm(&self) -> Option<Confirm> {
+        self.confirm
+    }
+
+    pub fn shows_help(&self) -> bool {
+        self.help
+    }
+
+    pub fn search(&self) -> &Search {
+        &self.search
+    }
+
+    pub fn search_mut(&mut self) -> &mut Search {
+        self.dirty = true;
+        &mut self.search
+    }
+
+    /// Whether long output lines wrap.
+    pub fn wraps(&self) -> bool {
+        self.wrap
+    }
+
+    pub fn set_wrap(&mut self, wrap: bool) {
+        self.dirty = true;
+        self.wrap = wrap;
+    }
+
+    pub fn set_focus(&mut self, pane: Pane) {
+        self.dirty = true;
+        self.focus = pane;
+    }
+
+    /// Shows one pane alone, or (`None`) all of them.
+    pub fn set_zoom(&mut self, pane: Option<Pane>) {
+        self.dirty = true;
+        self.zoom = pane;
+    }
+
+    /// The pods and logs panes, when the run has a cluster.
+    pub fn cluster(&self) -> Option<&ClusterView> {
+        self.cluster.as_ref()
+    }
+
+    /// What the pods and logs panes ask of the watches since the last call.
+    pub fn take_cluster_requests(&mut self) -> Vec<Request> {
+        self.cluster
+            .as_mut()
+            .map(ClusterView::take_requests)
+            .unwrap_or_default()
+    }
+
+    /// When the interface started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Sets the time the next frame is drawn at: `now` for elapsed times, and the wall clock
+    /// (pod ages), the frozen one if there is one.
+    pub fn set_clock(&mut self, now: Instant) {
+        self.now = now;
+        self.wall_clock = self.frozen_clock.unwrap_or_else(chrono::Utc::now);
+    }
+
+    /// Where the panes were drawn last (mouse clicks land by them).
+    pub fn areas(&self) -> Areas {
+        self.areas
     }
 
     pub fn step_def(&self, id: &str) -> Option<&Step> {
@@ -552,7 +702,7 @@ impl App {
                 self.help = false;
                 self.confirm = None;
                 self.gate = Some(GateDialog {
-                    req,
+                    request: req,
                     selected: None,
                     typed: String::new(),
                     note: String::new(),
@@ -572,7 +722,7 @@ impl App {
                 }
                 self.help = false;
                 self.prompt = Some(ValueDialog {
-                    req,
+                    request: req,
                     typed: Secret::default(),
                     opened: self.now.max(Instant::now()),
                 });
@@ -584,10 +734,10 @@ impl App {
                 via,
             } => {
                 self.note(format!("gate {gate}: {} by {who} ({via})", choice.word()));
-                if self.gate.as_ref().is_some_and(|g| g.req.id == gate)
+                if self.gate.as_ref().is_some_and(|g| g.request.id == gate)
                     && let Some(g) = self.gate.take()
                 {
-                    self.checklist_done.insert(g.req.id.clone(), g.ticks);
+                    self.checklist_done.insert(g.request.id.clone(), g.ticks);
                 }
                 if self.phases.get(&gate) == Some(&StepStatus::AwaitingGate) {
                     self.phases.insert(gate, StepStatus::Pending);
@@ -659,7 +809,7 @@ impl App {
                 error,
             } => {
                 // A prompt still open for the step (it was aborted) has nothing left to answer.
-                if self.prompt.as_ref().is_some_and(|p| p.req.step == step) {
+                if self.prompt.as_ref().is_some_and(|p| p.request.step == step) {
                     self.prompt = None;
                 }
                 let v = self.view(&step);
@@ -1042,14 +1192,14 @@ impl App {
             KeyCode::Enter => {
                 let p = self.prompt.take().expect("open");
                 vec![Action::Send(Command::Value {
-                    step: p.req.step,
+                    step: p.request.step,
                     value: Ok(p.typed),
                 })]
             }
             KeyCode::Esc => {
                 let p = self.prompt.take().expect("open");
                 vec![Action::Send(Command::Value {
-                    step: p.req.step,
+                    step: p.request.step,
                     value: Err(PROMPT_CANCELLED.into()),
                 })]
             }
@@ -1147,7 +1297,7 @@ impl App {
                     }
                     // The choice keys work from the checklist too (x ticks here).
                     KeyCode::Char(c) => {
-                        if let Some(choice) = choice_for_key(c, &g.req.choices) {
+                        if let Some(choice) = choice_for_key(c, &g.request.choices) {
                             return self.decide(choice);
                         }
                     }
@@ -1156,7 +1306,7 @@ impl App {
                 Vec::new()
             }
             DialogFocus::Choices => {
-                let choices = g.req.choices.clone();
+                let choices = g.request.choices.clone();
                 match k.code {
                     KeyCode::Left | KeyCode::Char('h') => {
                         g.selected = Some(g.selected.map_or(0, |s| s.saturating_sub(1)));
@@ -1198,10 +1348,10 @@ impl App {
                 g.focus = DialogFocus::Checklist(g.ticks.iter().position(|t| !t).unwrap_or(0));
                 return Vec::new();
             }
-            if !g.req.confirmed_by(Some(&g.typed)) {
+            if !g.request.confirmed_by(Some(&g.typed)) {
                 g.message = Some(format!(
                     "type `{}` to approve",
-                    g.req.confirm.as_deref().unwrap_or_default()
+                    g.request.confirm.as_deref().unwrap_or_default()
                 ));
                 g.focus = DialogFocus::Confirm;
                 return Vec::new();
@@ -1209,12 +1359,12 @@ impl App {
         }
         let note = g.note.trim().to_string();
         vec![Action::Send(Command::Decide(Decision {
-            gate: g.req.id.clone(),
+            gate: g.request.id.clone(),
             choice,
             who: self.who.clone(),
             via: "interface".into(),
             note: (!note.is_empty()).then_some(note),
-            typed: (g.req.destructive && choice == Choice::Approve)
+            typed: (g.request.destructive && choice == Choice::Approve)
                 .then(|| g.typed.trim().to_string()),
         }))]
     }
@@ -1245,7 +1395,7 @@ impl App {
                 }
                 DialogFocus::Choices => {
                     let mut h: Vec<(&str, &str)> = g
-                        .req
+                        .request
                         .choices
                         .iter()
                         .map(|c| (key_for(*c), c.word()))
@@ -1320,7 +1470,7 @@ fn step_row(s: &Step, phase: &str, validation: bool) -> Row {
 
 fn next_focus(g: &GateDialog, forward: bool) -> DialogFocus {
     let mut order = Vec::new();
-    if g.req.destructive {
+    if g.request.destructive {
         order.push(DialogFocus::Confirm);
     }
     order.extend((0..g.ticks.len()).map(DialogFocus::Checklist));

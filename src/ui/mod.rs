@@ -1,10 +1,12 @@
-//! The terminal interface: another view of the engine's events. State lives in [`app::App`],
-//! drawing in [`render`], and the loop here ties the engine, the keyboard and the screen
-//! together, drawing only when something changed and at most 60 times a second.
+//! The terminal interface: another view of the engine's events. It is started with [`run`],
+//! from a [`Config`]. State lives in [`app::App`], drawing in [`render`], and the loop here ties
+//! the engine, the keyboard and the screen together, drawing only when something changed and at
+//! most 60 times a second.
 
 pub mod ansi;
 pub mod app;
 pub mod cluster;
+pub mod config;
 pub mod logs_pane;
 pub mod output;
 pub mod pods_pane;
@@ -15,13 +17,14 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::Event as TermEvent;
+use ratatui::{Frame, Terminal};
 use tokio::sync::{mpsc, watch};
 
 use crate::protocol::{Command, Event};
 use app::{Action, App};
+pub use config::{ClusterPanes, Config};
 
 /// At most this often a frame is drawn (60 per second).
 pub const FRAME: Duration = Duration::from_micros(16_667);
@@ -38,6 +41,46 @@ pub enum Exit {
     Quit,
     /// A termination signal arrived.
     Signal,
+}
+
+/// The engine's side of the interface: its events in, the operator's commands out.
+pub struct Channels {
+    pub events: mpsc::Receiver<Event>,
+    pub commands: mpsc::Sender<Command>,
+}
+
+/// Starts the interface for a run and runs it until the operator quits (after the run ends, or
+/// leaving it resumable) or a signal arrives. The feeds' panes are shown only when `config` asks
+/// for them (`aws`, `cluster`).
+pub async fn run<B, I>(
+    terminal: &mut Terminal<B>,
+    config: Config,
+    channels: Channels,
+    input: I,
+    signals: impl Stream<Item = ()> + Unpin,
+    feeds: Feeds,
+) -> io::Result<Exit>
+where
+    B: Backend,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    I: Stream<Item = io::Result<TermEvent>> + Unpin,
+{
+    let mut app = App::new(config);
+    run_loop_with(
+        terminal,
+        &mut app,
+        channels.events,
+        input,
+        channels.commands,
+        signals,
+        feeds,
+    )
+    .await
+}
+
+/// Draws one frame of `app`, and keeps where the panes went (for mouse clicks).
+pub fn draw(app: &mut App, frame: &mut Frame) {
+    app.areas = render::render(app, frame);
 }
 
 /// Runs the interface until the operator quits (after the run ends, or leaving it resumable).
@@ -70,10 +113,10 @@ where
 /// What the interface shows besides the engine's events.
 #[derive(Default)]
 pub struct Feeds {
-    /// The pods and logs panes (the app's `cluster` state must be set).
+    /// The pods and logs panes (shown when the config's `cluster` is set).
     pub cluster: Option<(crate::live::Link, mpsc::Receiver<crate::live::ClusterMsg>)>,
-    /// The AWS account and region once pinned, for the banner (the app's `aws` state must be
-    /// set).
+    /// The AWS account and region once pinned, for the banner (shown when the config's `aws`
+    /// is set).
     pub aws: Option<watch::Receiver<Option<crate::target::aws::AccountPin>>>,
 }
 
@@ -110,19 +153,14 @@ where
         if app.dirty {
             let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME);
             if due {
-                app.now = Instant::now();
-                app.wall_clock = app.frozen_clock.unwrap_or_else(chrono::Utc::now);
-                let mut areas = app.areas;
-                terminal
-                    .draw(|f| areas = render::render(app, f))
-                    .map_err(io::Error::other)?;
-                app.areas = areas;
+                app.set_clock(Instant::now());
+                terminal.draw(|f| draw(app, f)).map_err(io::Error::other)?;
                 app.dirty = false;
                 last_draw = Some(Instant::now());
             }
         }
-        if let (Some(link), Some(c)) = (link.as_mut(), app.cluster.as_mut()) {
-            for req in c.take_requests() {
+        if let Some(link) = link.as_mut() {
+            for req in app.take_cluster_requests() {
                 link.handle(req);
             }
         }

@@ -681,7 +681,7 @@ fn centered(area: Rect, w_pct: u16, h: u16) -> Rect {
 fn render_gate(app: &App, f: &mut Frame, area: Rect) {
     let Some(g) = &app.gate else { return };
     let t = &app.theme;
-    let req = &g.req;
+    let req = &g.request;
     let (kind, border) = match req.kind {
         GateKind::Phase => ("GATE before phase", t.dialog_border),
         GateKind::Step => ("GATE before step", t.dialog_border),
@@ -839,12 +839,12 @@ fn render_prompt(app: &App, f: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = vec![
         Line::from(vec![
             Span::styled(
-                format!("step {}", p.req.step),
+                format!("step {}", p.request.step),
                 t.dialog.add_modifier(Modifier::BOLD),
             ),
-            Span::styled(format!(" — {}", p.req.purpose), t.dialog),
+            Span::styled(format!(" — {}", p.request.purpose), t.dialog),
         ]),
-        Line::styled(p.req.prompt.clone(), t.dialog),
+        Line::styled(p.request.prompt.clone(), t.dialog),
         Line::styled(
             "typed, not shown; masked wherever it would appear, never written down",
             t.text_dim,

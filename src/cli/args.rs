@@ -1,0 +1,129 @@
+//! The command line's arguments: the commands, their flags, and `--var NAME=VALUE`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::runbook::vars;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Run deployment and incident runbooks, with a gate before anything that changes the world"
+)]
+pub struct Cli {
+    /// Where journals and audit logs live (default: $TOLLGATE_STATE_DIR, $XDG_STATE_HOME/tollgate or ~/.local/state/tollgate).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GateFlags {
+    /// Approve this gate (a phase or step id) without asking; may be repeated.
+    #[arg(long, value_name = "GATE_ID")]
+    pub approve: Vec<String>,
+    /// Approve every gate without asking (recorded as such in the journal and audit log).
+    #[arg(long)]
+    pub approve_all: bool,
+    /// Re-run this step if it was interrupted or failed; may be repeated.
+    #[arg(long, value_name = "STEP_ID")]
+    pub rerun: Vec<String>,
+    /// Mark this interrupted step as done without re-running it; may be repeated.
+    #[arg(long, value_name = "STEP_ID")]
+    pub mark_done: Vec<String>,
+    /// Do not run this phase or step: it is journaled as skipped, by you, via --skip (even a
+    /// step that failed before, on resume); may be repeated.
+    #[arg(long, value_name = "ID")]
+    pub skip: Vec<String>,
+    /// Plain line output instead of the interface (always, when there is no terminal).
+    #[arg(long)]
+    pub headless: bool,
+    /// Colour theme of the interface: dark, light, presenter, or one from the user themes folder.
+    #[arg(long, value_name = "NAME", default_value = "dark")]
+    pub theme: String,
+    /// Lines of output kept per step in the interface.
+    #[arg(long, value_name = "LINES", default_value_t = 100_000)]
+    pub scrollback: usize,
+    /// The kube context to run against instead of the runbook's `targets.kube.context`.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse and validate runbooks: every problem as `file:line:col: message`.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show every phase, gate, checklist item and step with variables filled in. Runs nothing.
+    Plan {
+        file: PathBuf,
+        /// Set a variable: NAME=VALUE.
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+    },
+    /// Run a runbook.
+    Run {
+        file: PathBuf,
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        #[command(flatten)]
+        gates: GateFlags,
+    },
+    /// Run the built-in demo runbook (needs only `sh`).
+    Demo {
+        #[command(flatten)]
+        gates: GateFlags,
+    },
+    /// Resume a run where it stopped (default: the latest unfinished run).
+    Resume {
+        run_id: Option<String>,
+        #[command(flatten)]
+        gates: GateFlags,
+    },
+    /// List runs with their status.
+    Runs,
+    /// Print the JSON Schema of the runbook format.
+    Schema,
+    /// Serve an in-memory Kubernetes API on 127.0.0.1, with controllers, to rehearse runbooks against.
+    Sandbox {
+        /// A YAML stream of Kubernetes manifests to start from; may be repeated.
+        #[arg(long, value_name = "FILE")]
+        fixture: Vec<PathBuf>,
+        /// Port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Divide every simulated delay by this (pods start, roll and crash faster).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Log lines each running container writes per simulated second.
+        #[arg(long, value_name = "LINES", default_value_t = 1.0)]
+        log_rate: f64,
+        /// Where to write the kubeconfig (default: STATE_DIR/sandbox/kubeconfig).
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<PathBuf>,
+        /// The kubeconfig context's namespace.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// The kubeconfig context's name, e.g. the context a runbook is pinned to.
+        #[arg(long, value_name = "NAME", default_value = "tollgate-sandbox")]
+        context: String,
+        /// Serve the API alone: no controllers (nothing schedules, starts or rolls out).
+        #[arg(long)]
+        no_controllers: bool,
+    },
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    if !vars::is_var_name(k) {
+        return Err(format!("`{k}` is not a variable name"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}

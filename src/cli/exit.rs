@@ -1,0 +1,13 @@
+//! Exit codes, as documented in the README.
+
+pub const OK: i32 = 0;
+/// `check`: problems found. `run`/`resume`: a step failed (a rollback may have run).
+pub const FAILED: i32 = 1;
+/// Bad usage, an unreadable file, or a runbook with errors.
+pub const USAGE: i32 = 2;
+/// Stopped at a gate no one could decide; the run is resumable.
+pub const PAUSED: i32 = 3;
+/// Rejected at a gate or aborted by the operator; the run is resumable.
+pub const ABORTED: i32 = 4;
+/// The journal could not be written or read, the run is not found, or it is in use.
+pub const STATE: i32 = 5;

@@ -1,0 +1,63 @@
+//! The command line: check, plan, run, resume, demo, runs, schema, sandbox. The arguments are
+//! in [`args`]; each command in its own file; this file only dispatches.
+
+mod args;
+pub mod exit;
+mod interface;
+mod load;
+mod plan;
+mod run;
+mod runs;
+mod sandbox;
+mod wiring;
+
+pub use args::{Cli, Command, GateFlags};
+pub use wiring::{executor, namespaces_of, pin_aws, pin_cluster};
+
+use crate::engine::journal;
+use crate::runbook;
+
+/// Runs a command; returns the process's exit code (see [`exit`]).
+pub fn main_with(cli: Cli) -> i32 {
+    let state_dir = cli
+        .state_dir
+        .clone()
+        .unwrap_or_else(journal::default_state_dir);
+    match cli.command {
+        Command::Check { files } => load::check(&files),
+        Command::Plan { file, vars } => plan::plan(&file, &vars),
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&runbook::schema()).unwrap_or_default()
+            );
+            exit::OK
+        }
+        Command::Runs => runs::runs(&state_dir),
+        Command::Run { file, vars, gates } => run::run(&state_dir, &file, &vars, gates),
+        Command::Demo { gates } => run::demo(&state_dir, gates),
+        Command::Resume { run_id, gates } => run::resume(&state_dir, run_id, gates),
+        Command::Sandbox {
+            fixture,
+            port,
+            speed,
+            log_rate,
+            kubeconfig,
+            namespace,
+            context,
+            no_controllers,
+        } => {
+            let kubeconfig =
+                kubeconfig.unwrap_or_else(|| state_dir.join("sandbox").join("kubeconfig"));
+            let timing = tollgate_sandbox::Timing { speed, log_rate };
+            sandbox::sandbox(
+                fixture,
+                port,
+                timing,
+                no_controllers,
+                &kubeconfig,
+                (&namespace, &context),
+            )
+        }
+    }
+}

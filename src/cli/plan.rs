@@ -1,0 +1,274 @@
+//! `plan`: every phase, gate, checklist item and step of a runbook, with its variables filled
+//! in (secrets masked) and what decides whether each runs. Runs nothing.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::exit;
+use super::load::{env_lookup, load_usable};
+use crate::engine::context::{MASK, Vars};
+use crate::runbook::{self, Runbook, vars};
+
+pub(super) fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
+    let loaded = match load_usable(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rb = &loaded.runbook;
+    for (k, _) in overrides {
+        if !rb.variables.contains_key(k) {
+            eprintln!("tollgate: --var {k}: the runbook declares no variable `{k}`");
+            return exit::USAGE;
+        }
+    }
+    let mut vars = Vars::default();
+    let mut lines = Vec::new();
+    lines.push(format!("runbook: {}  ({})", rb.name.value, file.display()));
+    lines.push(format!("targets: {}", describe_targets(rb)));
+    if !rb.variables.is_empty() {
+        lines.push("variables:".into());
+    }
+    let set_later = rb.set_by_steps();
+    for (name, var) in &rb.variables {
+        let env_name = var
+            .env
+            .clone()
+            .unwrap_or_else(|| format!("TOLLGATE_VAR_{name}"));
+        let found = overrides
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| (v.clone(), "--var"))
+            .or_else(|| env_lookup(&env_name).map(|v| (v, "environment")))
+            .or_else(|| var.default.as_ref().map(|d| (d.value.clone(), "default")));
+        let (shown, source) = match &found {
+            Some((v, src)) => {
+                vars.set(name, v.clone(), var.secret);
+                (
+                    if var.secret {
+                        MASK.to_string()
+                    } else {
+                        v.clone()
+                    },
+                    *src,
+                )
+            }
+            None if set_later.contains(name) => ("<set by a step>".to_string(), "step"),
+            None if var.prompt => ("<asked at start>".to_string(), "prompt"),
+            None => (format!("<unset: --var {name}=… or {env_name}>"), "missing"),
+        };
+        let secret = if var.secret { ", secret" } else { "" };
+        lines.push(format!("  {name} = {shown}  ({source}{secret})"));
+    }
+    if !rb.description.is_empty() {
+        lines.insert(1, format!("  {}", vars.render(rb.description.trim())));
+    }
+    vars.set("run_id", "<run id>".into(), false);
+    vars.set("runbook_dir", loaded.dir().display().to_string(), false);
+    vars.set("runbook_name", rb.name.value.clone(), false);
+    let all = vars.all();
+    let skipped = |when: &Option<runbook::Spanned<String>>| -> Option<String> {
+        let w = when.as_ref()?;
+        let expr = vars::parse_when(w).ok()?;
+        let mut used = Vec::new();
+        expr.vars(&mut used);
+        if used.iter().any(|u| !all.contains_key(u)) {
+            return Some(format!("runs only if `{}` (decided at run time)", w.value));
+        }
+        (!expr.eval(&all)).then(|| format!("SKIPPED: `{}` is false", w.value))
+    };
+    let mut n = 0;
+    for phase in &rb.phases {
+        n += 1;
+        let kind = if phase.rollback {
+            "rollback phase"
+        } else {
+            "phase"
+        };
+        lines.push(String::new());
+        lines.push(format!(
+            "{kind} {n}. {} — {}",
+            phase.id.value,
+            vars.render(&phase.title)
+        ));
+        if let Some(s) = skipped(&phase.when) {
+            lines.push(format!("  ({s})"));
+        }
+        if !phase.description.is_empty() {
+            for l in phase.description.trim().lines() {
+                lines.push(format!("  {l}"));
+            }
+        }
+        if let Some(g) = &phase.gate {
+            lines.push(format!("  GATE {}", describe_gate(&vars, rb, g, &phase.id)));
+        }
+        for item in &phase.checklist {
+            lines.push(format!("  [ ] {}", vars.render(&item.text)));
+            if let Some(c) = &item.command {
+                lines.push(format!("      verify: {}", vars.render(c)));
+            }
+        }
+        for step in &phase.steps {
+            plan_step(&mut lines, &vars, rb, step, "  ", &skipped);
+        }
+        if !phase.validation.is_empty() {
+            lines.push("  validation:".into());
+            for step in &phase.validation {
+                plan_step(&mut lines, &vars, rb, step, "    ", &skipped);
+            }
+        }
+        if let Some(f) = &phase.on_failure {
+            lines.push(format!("  on failure: {}", describe_failure(f)));
+        }
+    }
+    if let Some(f) = &rb.on_failure {
+        lines.push(String::new());
+        lines.push(format!("on failure (any step): {}", describe_failure(f)));
+    }
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        let _ = writeln!(out, "{}", vars.masker().mask(&l));
+    }
+    exit::OK
+}
+
+fn describe_targets(rb: &Runbook) -> String {
+    let mut parts = rb.targets.summary();
+    if rb.targets.production {
+        parts.insert(1.min(parts.len()), "PRODUCTION".into());
+    }
+    if parts.is_empty() {
+        "none (local)".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn describe_gate(vars: &Vars, rb: &Runbook, g: &runbook::Gate, owner: &str) -> String {
+    let mut s = format!("`{owner}`");
+    if let Some(m) = &g.message {
+        s.push_str(&format!(": {}", vars.render(m)));
+    }
+    if g.destructive {
+        let word = g
+            .confirm
+            .as_ref()
+            .map(|c| vars.render(c))
+            .or_else(|| rb.targets.environment.clone())
+            .unwrap_or_else(|| owner.to_string());
+        s.push_str(&format!(" [destructive: type `{word}`]"));
+    }
+    s
+}
+
+fn describe_failure(f: &runbook::OnFailure) -> String {
+    let mut parts = Vec::new();
+    if f.undo {
+        parts.push("undo the phase's finished steps".to_string());
+    }
+    if !f.steps.is_empty() {
+        let ids: Vec<&str> = f.steps.iter().map(|s| s.id.as_str()).collect();
+        parts.push(format!("run {}", ids.join(", ")));
+    }
+    if let Some(g) = &f.goto {
+        parts.push(format!("roll back with phase `{}`", g.value));
+    }
+    if let Some(r) = &f.runbook {
+        parts.push(format!("follow runbook `{}`", r.value));
+    }
+    parts.join(", then ")
+}
+
+fn plan_step(
+    lines: &mut Vec<String>,
+    vars: &Vars,
+    rb: &Runbook,
+    step: &runbook::Step,
+    indent: &str,
+    skipped: &dyn Fn(&Option<runbook::Spanned<String>>) -> Option<String>,
+) {
+    lines.push(format!(
+        "{indent}step {} — {}",
+        step.id.value,
+        vars.render(&step.title)
+    ));
+    if let Some(s) = skipped(&step.when) {
+        lines.push(format!("{indent}  ({s})"));
+    }
+    if let Some(g) = step.effective_gate() {
+        lines.push(format!(
+            "{indent}  GATE {}",
+            describe_gate(vars, rb, &g, &step.id)
+        ));
+    }
+    if let Some(run) = &step.run {
+        if let Some(action) = run.kube() {
+            let ns = rb
+                .targets
+                .kube
+                .as_ref()
+                .and_then(|k| k.namespace.as_deref())
+                .unwrap_or("default");
+            let action = action.filled(&|s| vars.render(s));
+            lines.push(format!("{indent}  $ {}", action.describe(ns)));
+        }
+        if let Some(action) = run.aws() {
+            let action = action.filled(&|s| vars.render(s));
+            lines.push(format!("{indent}  $ {}", action.describe()));
+        }
+        if let Some(action) = run.docker() {
+            let action = action.filled(&|s| vars.render(s));
+            lines.push(format!("{indent}  $ {}", action.describe()));
+        }
+        for l in vars.render(run.script().unwrap_or_default()).lines() {
+            lines.push(format!("{indent}  $ {l}"));
+        }
+    }
+    let e = &step.expect;
+    let mut expect = vec![format!("exit {}", e.exit_code.unwrap_or(0))];
+    if let Some(s) = &e.output_contains {
+        expect.push(format!("output contains `{}`", vars.render(s)));
+    }
+    if let Some(s) = &e.output_not_contains {
+        expect.push(format!("output lacks `{}`", vars.render(s)));
+    }
+    if let Some(s) = &e.output_matches {
+        expect.push(format!("output matches `{}`", s.value));
+    }
+    if let Some(t) = &e.timeout {
+        expect.push(format!("within {}", t.value));
+    }
+    lines.push(format!("{indent}  expect: {}", expect.join(", ")));
+    if let Some(r) = &step.retries {
+        let delay = r.delay.as_ref().map_or("1s", |d| d.as_str());
+        lines.push(format!(
+            "{indent}  retries: {} (first after {delay}, backoff ×{})",
+            r.attempts,
+            r.backoff.unwrap_or(2.0)
+        ));
+    }
+    for c in &step.capture {
+        let how = match (&c.regex, &c.json) {
+            (Some(r), _) => format!("regex `{}`", r.value),
+            (_, Some(j)) => format!("json `{}`", j.value),
+            _ => "whole output".into(),
+        };
+        let secret = if c.secret { ", secret" } else { "" };
+        lines.push(format!(
+            "{indent}  capture: {} from {how}{secret}",
+            c.var.value
+        ));
+    }
+    if let Some(f) = &step.on_failure {
+        lines.push(format!("{indent}  on failure: {}", describe_failure(f)));
+        for s in &f.steps {
+            plan_step(lines, vars, rb, s, &format!("{indent}    "), skipped);
+        }
+    }
+    if let Some(u) = &step.undo {
+        lines.push(format!("{indent}  undo:"));
+        for l in vars.render(u.script().unwrap_or_default()).lines() {
+            lines.push(format!("{indent}    $ {l}"));
+        }
+    }
+}

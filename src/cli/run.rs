@@ -1,0 +1,355 @@
+//! `run`, `resume` and `demo`: the runbook loaded, its variables resolved, the journal opened,
+//! the engine started and shown (in the interface or headless), and the exit code from how the
+//! run ended.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::args::GateFlags;
+use super::exit;
+use super::interface;
+use super::load::{env_lookup, load_usable};
+use super::wiring::{check_skip, executor, pin_aws, pin_cluster};
+use crate::engine::context;
+use crate::engine::journal::{self, Journal, Replay};
+use crate::engine::{self, Command, Engine, Event, Outcome, RunSpec, RunStatus};
+use crate::exec::Router;
+use crate::headless::{self, Approvals, Printer};
+use crate::runbook;
+use crate::ui;
+
+const DEMO: &str = include_str!("../../runbooks/demo/first-deploy.yaml");
+
+/// The built-in demo runbook, written to the state folder and run from there.
+pub(super) fn demo(state_dir: &Path, gates: GateFlags) -> i32 {
+    let dir = state_dir.join("demo");
+    let path = dir.join("first-deploy.yaml");
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, DEMO)) {
+        eprintln!(
+            "tollgate: cannot write the demo runbook to {}: {e}",
+            dir.display()
+        );
+        return exit::STATE;
+    }
+    run(state_dir, &path, &[], gates)
+}
+
+pub(super) fn run(
+    state_dir: &Path,
+    file: &Path,
+    overrides: &[(String, String)],
+    gates: GateFlags,
+) -> i32 {
+    let loaded = match load_usable(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if let Err(e) = check_skip(&loaded.runbook, &gates.skip) {
+        eprintln!("tollgate: {e}");
+        return exit::USAGE;
+    }
+    let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
+    let vars = match context::resolve(&loaded.runbook, overrides, &env_lookup, Some(prompt)) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::USAGE;
+        }
+    };
+    let _guard = crate::logging::init(state_dir);
+    let run_id = engine::new_run_id();
+    let path = journal::journal_path(state_dir, &run_id);
+    let journal = match Journal::open(&path, &run_id) {
+        Ok((j, _)) => j,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::STATE;
+        }
+    };
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let spec = RunSpec {
+        runbook: Arc::new(loaded.runbook),
+        runbook_path: abs,
+        digest: loaded.digest,
+        run_id,
+        vars,
+        journal,
+        replay: None,
+        who: context::who(),
+    };
+    execute(spec, &gates)
+}
+
+pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags) -> i32 {
+    let run_id = match run_id {
+        Some(id) => id,
+        None => {
+            let latest = journal::list_runs(state_dir).into_iter().find(|(_, r)| {
+                r.as_ref()
+                    .is_ok_and(|r| r.status != Some(RunStatus::Succeeded))
+            });
+            match latest {
+                Some((id, _)) => id,
+                None => {
+                    eprintln!("tollgate: no unfinished run in {}", state_dir.display());
+                    return exit::STATE;
+                }
+            }
+        }
+    };
+    let path = journal::journal_path(state_dir, &run_id);
+    if !path.is_file() {
+        eprintln!("tollgate: no run `{run_id}` in {}", state_dir.display());
+        return exit::STATE;
+    }
+    let (journal, lines) = match Journal::open(&path, &run_id) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::STATE;
+        }
+    };
+    let replay = Replay::from_lines(&lines);
+    if replay.run_id.is_empty() {
+        eprintln!("tollgate: run `{run_id}` never started; start it again with `tollgate run`");
+        return exit::STATE;
+    }
+    if replay.status == Some(RunStatus::Succeeded) {
+        println!("run {run_id} already succeeded; nothing to resume");
+        return exit::OK;
+    }
+    let file = PathBuf::from(&replay.runbook);
+    let loaded = match load_usable(&file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if let Err(e) = check_skip(&loaded.runbook, &gates.skip) {
+        eprintln!("tollgate: {e}");
+        return exit::USAGE;
+    }
+    if loaded.digest != replay.digest {
+        eprintln!(
+            "tollgate: warning: {} changed since run {run_id} started; finished steps stay finished",
+            file.display()
+        );
+    }
+    let overrides: Vec<(String, String)> = replay
+        .vars
+        .iter()
+        .filter(|(k, _)| loaded.runbook.variables.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
+    let vars = match context::resolve(&loaded.runbook, &overrides, &env_lookup, Some(prompt)) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::USAGE;
+        }
+    };
+    let _guard = crate::logging::init(state_dir);
+    let spec = RunSpec {
+        runbook: Arc::new(loaded.runbook),
+        runbook_path: file,
+        digest: loaded.digest,
+        run_id,
+        vars,
+        journal,
+        replay: Some(replay),
+        who: context::who(),
+    };
+    execute(spec, &gates)
+}
+
+/// Asks for a variable on the terminal; secrets without echo.
+fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let mut err = std::io::stderr();
+    let hint = var
+        .default
+        .as_ref()
+        .filter(|_| !var.secret)
+        .map(|d| format!(" [{}]", d.value))
+        .unwrap_or_default();
+    let desc = if var.description.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", var.description)
+    };
+    let _ = write!(err, "{name}{desc}{hint}: ");
+    let _ = err.flush();
+    let line = if var.secret {
+        headless::read_hidden()
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s).ok().map(|_| s)
+    }?;
+    let line = line.trim_end_matches(['\n', '\r']).to_string();
+    if line.is_empty() {
+        return var.default.as_ref().map(|d| d.value.clone());
+    }
+    Some(line)
+}
+
+/// Runs the engine, shown in the interface on a terminal, or headless.
+fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if terminal && !gates.headless {
+        return execute_interface(spec, gates);
+    }
+    execute_headless(spec, gates)
+}
+
+/// Runs the engine shown in the terminal interface.
+fn execute_interface(spec: RunSpec, gates: &GateFlags) -> i32 {
+    let theme = match interface::theme(&gates.theme) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            return exit::USAGE;
+        }
+    };
+    let run_id = spec.run_id.clone();
+    let cluster = pin_cluster(&spec.runbook, gates.context.as_deref());
+    let aws = pin_aws(&spec.runbook);
+    let config = interface::config(
+        &spec,
+        theme,
+        gates.scrollback,
+        cluster.as_deref(),
+        aws.is_some(),
+    );
+    let rt = runtime();
+    let code = rt.block_on(async move {
+        let (handle, events, commands) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
+        let channels = ui::Channels { events, commands };
+        let shown = interface::show(config, channels, cluster.as_ref(), aws.as_ref()).await;
+        // With the interface gone, the engine pauses at the next gate (or finishes an abort).
+        let result = handle.await;
+        if let Err(e) = shown {
+            eprintln!("tollgate: the interface failed: {e}");
+        }
+        conclude(result, &run_id, true)
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+/// Runs the engine with plain line output: gates decided by the flags, or asked on the terminal.
+fn execute_headless(spec: RunSpec, gates: &GateFlags) -> i32 {
+    let run_id = spec.run_id.clone();
+    let approvals = approvals(gates, &spec.who);
+    let cluster = pin_cluster(&spec.runbook, gates.context.as_deref());
+    let aws = pin_aws(&spec.runbook);
+    let rt = runtime();
+    let code = rt.block_on(async move {
+        let mut printer = Printer::new(std::io::stdout());
+        if let Some(t) = &cluster {
+            let note = match t.pin() {
+                Ok(_) => format!("kube context {}", t.describe()),
+                // Maybe an early step creates it: kube steps say so again when they run.
+                Err(e) => format!("kube context not pinned yet: {e}"),
+            };
+            let _ = printer.event(&Event::Note(note));
+        }
+        if let Some(t) = &aws {
+            let note = match t.checked().await {
+                Ok((_, p)) => format!("aws account {} region {}", p.account, p.region),
+                // AWS steps check again, and say so, when they run.
+                Err(e) => format!("aws account not pinned yet: {e}"),
+            };
+            let _ = printer.event(&Event::Note(note));
+        }
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
+        let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
+        let result = handle.await;
+        if let Err(e) = drove {
+            eprintln!("tollgate: writing output: {e}");
+        }
+        conclude(result, &run_id, false)
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+/// How a headless run's gates are decided: by the flags, else asked when there is a terminal.
+fn approvals(gates: &GateFlags, who: &str) -> Approvals {
+    Approvals {
+        approve: gates.approve.clone(),
+        approve_all: gates.approve_all,
+        rerun: gates.rerun.clone(),
+        mark_done: gates.mark_done.clone(),
+        interactive: std::io::stdin().is_terminal(),
+        who: who.to_string(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
+
+/// Starts the engine; a view consumes its events and sends it commands.
+fn start_engine(
+    spec: RunSpec,
+    executor: Router,
+    skip: &[String],
+) -> (EngineTask, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
+    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx)
+        .skipping(skip.iter().cloned(), "--skip");
+    (tokio::spawn(engine.run()), ev_rx, cmd_tx)
+}
+
+/// Says how the run ended and returns the exit code. After the interface has gone, the
+/// outcome is also printed, since the screen that showed it is no longer there.
+fn conclude(
+    result: Result<Result<Outcome, engine::EngineError>, tokio::task::JoinError>,
+    run_id: &str,
+    interface: bool,
+) -> i32 {
+    match result {
+        Ok(Ok(outcome)) => {
+            match &outcome {
+                Outcome::Paused(reason) => eprintln!("tollgate: run {run_id} paused: {reason}"),
+                Outcome::Finished(s) if interface => {
+                    println!("run {run_id}: {}", s.word());
+                }
+                Outcome::Finished(_) => {}
+            }
+            if !matches!(outcome, Outcome::Finished(RunStatus::Succeeded)) {
+                eprintln!("tollgate: resume with: tollgate resume {run_id}");
+            }
+            exit_for(&outcome)
+        }
+        Ok(Err(e)) => {
+            eprintln!("tollgate: {e}");
+            exit::STATE
+        }
+        Err(e) => {
+            eprintln!("tollgate: the engine stopped unexpectedly: {e}");
+            exit::STATE
+        }
+    }
+}
+
+/// The exit code of how a run ended.
+fn exit_for(outcome: &Outcome) -> i32 {
+    match outcome {
+        Outcome::Finished(RunStatus::Succeeded) => exit::OK,
+        Outcome::Finished(RunStatus::Failed | RunStatus::RolledBack) => exit::FAILED,
+        Outcome::Finished(RunStatus::Aborted | RunStatus::Rejected) => exit::ABORTED,
+        Outcome::Paused(_) => exit::PAUSED,
+    }
+}

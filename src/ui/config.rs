@@ -1,0 +1,78 @@
+//! What the interface starts with: the run it shows, and how. The caller says what it knows in
+//! one value; the interface builds its state from it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::context::Vars;
+use crate::engine::journal::Replay;
+use crate::runbook::Runbook;
+use crate::runbook::kube::KubeAction;
+use crate::ui::theme::Theme;
+
+/// Keys that arrive this soon after a dialog opens were typed before it was seen: ignored.
+pub const GATE_GUARD: Duration = Duration::from_millis(300);
+
+/// Lines of output kept per step unless said otherwise.
+pub const SCROLLBACK: usize = 100_000;
+
+/// How the interface is started for one run.
+pub struct Config {
+    pub runbook: Arc<Runbook>,
+    pub run_id: String,
+    /// Who decides the gates (recorded with each decision).
+    pub who: String,
+    pub theme: Theme,
+    /// Lines of output kept per step.
+    pub scrollback: usize,
+    /// Values to fill into commands not yet run (secrets masked).
+    pub vars: Vars,
+    /// What a resumed run had already done before this session.
+    pub replay: Option<Replay>,
+    /// Whether the run has anything to do with AWS: the banner then shows the account and region
+    /// (what `targets.aws` names until they are pinned).
+    pub aws: bool,
+    /// The pods and logs panes, when the run has a cluster.
+    pub cluster: Option<ClusterPanes>,
+    /// Keys this soon after a dialog opens are ignored.
+    pub gate_guard: Duration,
+    /// A fixed wall clock for pod ages (snapshots); the system's when `None`.
+    pub frozen_clock: Option<DateTime<Utc>>,
+}
+
+impl Config {
+    /// A run with no cluster, no AWS, no variables and nothing done before.
+    pub fn new(
+        runbook: Arc<Runbook>,
+        run_id: impl Into<String>,
+        who: impl Into<String>,
+        theme: Theme,
+    ) -> Config {
+        Config {
+            runbook,
+            run_id: run_id.into(),
+            who: who.into(),
+            theme,
+            scrollback: SCROLLBACK,
+            vars: Vars::default(),
+            replay: None,
+            aws: false,
+            cluster: None,
+            gate_guard: GATE_GUARD,
+            frozen_clock: None,
+        }
+    }
+}
+
+/// The pods and logs panes of a run with a cluster.
+pub struct ClusterPanes {
+    /// The pinned context as the panes name it until the watch reports the live one.
+    pub context: String,
+    /// The namespace of kube steps that name none.
+    pub namespace: String,
+    /// The kube step whose pods and logs are shown before any step runs (its variables are
+    /// filled in from [`Config::vars`]).
+    pub preview: Option<KubeAction>,
+}
