@@ -10,4 +10,5 @@ pub mod logging;
 pub mod protocol;
 pub mod runbook;
 pub mod target;
+pub mod text;
 pub mod ui;

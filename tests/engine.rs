@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tollgate::engine::context::MASK;
 use tollgate::engine::journal::{self, Journal, Record};
+use tollgate::engine::variables::MASK;
 use tollgate::engine::{
     Choice, Command, Decision, Engine, EngineError, Event, GateKind, GateRequest, Outcome,
     RunStatus, StepStatus,

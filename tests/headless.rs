@@ -122,7 +122,7 @@ fn the_demo_runs_end_to_end_with_scripted_approvals() {
         "{line}"
     );
     let (_, records) = env.only_run();
-    let host = tollgate::engine::context::hostname();
+    let host = tollgate::engine::variables::hostname();
     let who = format!("ops-tester@{host}");
     assert_eq!(
         decisions(&records),

@@ -156,7 +156,7 @@ phases:
             _ => None,
         })
         .collect();
-    let who = format!("keyboard-user@{}", tollgate::engine::context::hostname());
+    let who = format!("keyboard-user@{}", tollgate::engine::variables::hostname());
     assert_eq!(
         decided,
         vec![(

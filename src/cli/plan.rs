@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::exit;
 use super::load::{env_lookup, load_usable};
-use crate::engine::context::{MASK, Vars};
+use crate::engine::variables::{MASK, Vars};
 use crate::runbook::{self, Runbook, vars};
 
 pub(super) fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {

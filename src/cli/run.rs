@@ -13,8 +13,8 @@ use super::exit;
 use super::interface;
 use super::load::{env_lookup, load_usable};
 use super::wiring::{check_skip, executor, pin_aws, pin_cluster};
-use crate::engine::context;
 use crate::engine::journal::{self, Journal, Replay};
+use crate::engine::variables;
 use crate::engine::{self, Command, Engine, Event, Outcome, RunSpec, RunStatus};
 use crate::exec::Router;
 use crate::headless::{self, Approvals, Printer};
@@ -52,7 +52,7 @@ pub(super) fn run(
         return exit::USAGE;
     }
     let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
-    let vars = match context::resolve(&loaded.runbook, overrides, &env_lookup, Some(prompt)) {
+    let vars = match variables::resolve(&loaded.runbook, overrides, &env_lookup, Some(prompt)) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("tollgate: {e}");
@@ -78,7 +78,7 @@ pub(super) fn run(
         vars,
         journal,
         replay: None,
-        who: context::who(),
+        who: variables::who(),
     };
     execute(spec, &gates)
 }
@@ -143,7 +143,7 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
-    let vars = match context::resolve(&loaded.runbook, &overrides, &env_lookup, Some(prompt)) {
+    let vars = match variables::resolve(&loaded.runbook, &overrides, &env_lookup, Some(prompt)) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("tollgate: {e}");
@@ -159,7 +159,7 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         vars,
         journal,
         replay: Some(replay),
-        who: context::who(),
+        who: variables::who(),
     };
     execute(spec, &gates)
 }

@@ -7,15 +7,15 @@
 
 mod attempts;
 pub mod capture;
-pub mod context;
 mod gates;
 pub mod journal;
 pub mod outcome;
+mod phases;
 mod rollback;
-mod run;
 pub mod state;
 pub mod transition;
 mod values;
+pub mod variables;
 
 pub use journal::now_rfc3339;
 pub use outcome::{EngineError, Outcome};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::context::Vars;
 use super::journal::{Journal, Replay};
+use super::variables::Vars;
 use crate::exec::Executor;
 use crate::protocol::{Command, Event};
 use crate::runbook::{Gate, Runbook, Step, vars};

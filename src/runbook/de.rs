@@ -166,11 +166,11 @@ fn tidy(msg: &str) -> String {
 }
 
 #[derive(Default)]
-struct Ctx {
+struct Recorder {
     problems: RefCell<Vec<Problem>>,
 }
 
-impl Ctx {
+impl Recorder {
     fn record(&self, pos: Pos, message: String) {
         RECORDED_COUNT.with(|c| c.set(c.get() + 1));
         self.problems.borrow_mut().push(Problem { pos, message });
@@ -193,7 +193,7 @@ pub fn recorded_so_far() -> usize {
 /// Problems [`report`]ed while reading come back beside a usable value: the value is then checked
 /// further, so they are listed with everything else found wrong.
 pub fn from_node<'de, T: Deserialize<'de>>(node: &Node) -> Result<(T, Vec<Problem>), Vec<Problem>> {
-    let ctx = Ctx::default();
+    let ctx = Recorder::default();
     let before = REPORTED.with(|r| r.borrow().len());
     let result = T::deserialize(NodeDe { node, ctx: &ctx });
     let reported: Vec<Problem> = REPORTED.with(|r| {
@@ -236,7 +236,7 @@ pub fn from_node<'de, T: Deserialize<'de>>(node: &Node) -> Result<(T, Vec<Proble
 
 struct NodeDe<'a> {
     node: &'a Node,
-    ctx: &'a Ctx,
+    ctx: &'a Recorder,
 }
 
 impl<'a> NodeDe<'a> {
@@ -603,7 +603,7 @@ fn unknown_key(key: &str, fields: &[&str]) -> String {
     };
     let best = fields
         .iter()
-        .map(|f| (edit_distance(key, f), f))
+        .map(|f| (crate::text::edit_distance(key, f), f))
         .min()
         .filter(|(d, _)| *d <= 2.max(key.len() / 3))
         // `retry` for `retries`: far in edits, but plainly the same word.
@@ -620,24 +620,9 @@ fn unknown_key(key: &str, fields: &[&str]) -> String {
     }
 }
 
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 struct SeqAccess<'a> {
     items: std::slice::Iter<'a, Node>,
-    ctx: &'a Ctx,
+    ctx: &'a Recorder,
 }
 
 impl<'de, 'a> de::SeqAccess<'de> for SeqAccess<'a> {
@@ -664,7 +649,7 @@ impl<'de, 'a> de::SeqAccess<'de> for SeqAccess<'a> {
 struct MapAccess<'a> {
     entries: std::vec::IntoIter<&'a (Node, Node)>,
     value: Option<&'a Node>,
-    ctx: &'a Ctx,
+    ctx: &'a Recorder,
 }
 
 impl<'de, 'a> de::MapAccess<'de> for MapAccess<'a> {
@@ -696,7 +681,7 @@ impl<'de, 'a> de::MapAccess<'de> for MapAccess<'a> {
 
 struct SpannedAccess<'a> {
     node: &'a Node,
-    ctx: &'a Ctx,
+    ctx: &'a Recorder,
     step: u8,
 }
 
@@ -749,7 +734,7 @@ impl<'de, 'a> de::MapAccess<'de> for SpannedAccess<'a> {
 struct EnumAccess<'a> {
     tag: &'a str,
     content: Option<&'a Node>,
-    ctx: &'a Ctx,
+    ctx: &'a Recorder,
     pos: Pos,
 }
 

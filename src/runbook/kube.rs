@@ -86,8 +86,12 @@ impl SetImage {
 
 /// Whether `d` is a content digest as registries give them (`sha256:` and 64 hex digits).
 pub fn is_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    // OCI digests are lower-case hex.
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Scales one deployment, or every deployment of a namespace. The replica counts it replaced are

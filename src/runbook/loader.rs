@@ -7,7 +7,7 @@ use super::de::{Problem, from_node};
 use super::diag::{Diag, Severity};
 use super::model::{Fragment, Phase, Runbook};
 use super::yaml::{self, Budget, Kind, Pos};
-use super::{secrets, validate};
+use super::{literal_secrets, validate};
 use crate::runbook::de::Spanned;
 
 /// The file could not be read at all (exit code 2).
@@ -101,7 +101,7 @@ fn read_tree(path: &Path, diags: &mut Vec<Diag>) -> Result<Option<yaml::Node>, U
         ));
         return Ok(None);
     }
-    for f in secrets::scan(text) {
+    for f in literal_secrets::scan(text) {
         diags.push(Diag {
             file: path.to_path_buf(),
             pos: f.pos,

@@ -54,7 +54,7 @@ impl Checker<'_> {
     fn did_you_mean(&self, name: &str) -> String {
         self.vars
             .keys()
-            .map(|k| (super::de::edit_distance(name, k), k))
+            .map(|k| (crate::text::edit_distance(name, k), k))
             .filter(|(d, _)| *d <= 2.max(name.len() / 3))
             .min()
             .map_or_else(String::new, |(_, k)| format!(" (did you mean `{k}`?)"))
@@ -596,7 +596,7 @@ impl Checker<'_> {
                     ids.push(t);
                 }
                 if let Some(d) = &a.digest {
-                    if !d.contains("{{") && !is_digest(d) {
+                    if !d.contains("{{") && !super::kube::is_digest(d) {
                         self.err(
                             file,
                             pos,
@@ -672,7 +672,7 @@ impl Checker<'_> {
         let Some(step) = steps.iter().find(|s| s.id.value == id) else {
             let near = steps
                 .iter()
-                .map(|s| (super::de::edit_distance(id, &s.id), s.id.as_str()))
+                .map(|s| (crate::text::edit_distance(id, &s.id), s.id.as_str()))
                 .filter(|(d, _)| *d <= 2.max(id.len() / 3))
                 .min()
                 .map_or_else(String::new, |(_, s)| format!(" (did you mean `{s}`?)"));
@@ -960,7 +960,7 @@ fn first_line(s: &str) -> String {
 }
 
 /// Every step of the runbook, including validation and on_failure steps, in file order.
-pub fn all_steps(rb: &Runbook) -> Vec<&Step> {
+pub fn all_steps(runbook: &Runbook) -> Vec<&Step> {
     let mut out = Vec::new();
     fn add<'a>(out: &mut Vec<&'a Step>, steps: &'a [Spanned<Step>]) {
         for s in steps {
@@ -970,10 +970,10 @@ pub fn all_steps(rb: &Runbook) -> Vec<&Step> {
             }
         }
     }
-    if let Some(f) = &rb.on_failure {
+    if let Some(f) = &runbook.on_failure {
         add(&mut out, &f.steps);
     }
-    for p in &rb.phases {
+    for p in &runbook.phases {
         if let Some(f) = &p.on_failure {
             add(&mut out, &f.steps);
         }
@@ -981,15 +981,6 @@ pub fn all_steps(rb: &Runbook) -> Vec<&Step> {
         add(&mut out, &p.validation);
     }
     out
-}
-
-/// `sha256:` and 64 lowercase hex digits.
-fn is_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-    })
 }
 
 fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {

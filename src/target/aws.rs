@@ -186,7 +186,9 @@ impl PinnedAccount {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| AwsError::Identity(one_line(&DisplayErrorContext(&e).to_string())))?;
+            .map_err(|e| {
+                AwsError::Identity(crate::text::one_line(&DisplayErrorContext(&e).to_string()))
+            })?;
         let account = who.account().unwrap_or_default().to_string();
         let found = AccountPin { account, region };
         let mut pin = self.pin.lock().unwrap_or_else(|e| e.into_inner());
@@ -225,9 +227,4 @@ impl PinnedAccount {
         }
         Ok((conf, found))
     }
-}
-
-/// An SDK error on one line.
-pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

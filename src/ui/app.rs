@@ -14,8 +14,8 @@ use ratatui::layout::Rect;
 use super::cluster::ClusterView;
 use super::config::Config;
 use super::output::OutputBuffer;
-use crate::engine::context::Vars;
 use crate::engine::journal::Replay;
+use crate::engine::variables::Vars;
 use crate::live::Request;
 use crate::protocol::{
     Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, Secret, StepStatus,

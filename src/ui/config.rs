@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::context::Vars;
 use crate::engine::journal::Replay;
+use crate::engine::variables::Vars;
 use crate::runbook::Runbook;
 use crate::runbook::kube::KubeAction;
 use crate::ui::theme::Theme;

@@ -538,7 +538,7 @@ fn parse_file(path: &Path, text: &str) -> Result<ThemeFile, ThemeError> {
                 column: 0,
             },
         },
-        message: one_line(e.message()),
+        message: crate::text::one_line(e.message()),
     })?;
 
     let mut file = ThemeFile {
@@ -729,17 +729,10 @@ fn unknown_key(
 
 /// The text of a value as written in the file, for messages.
 fn value_text(src: &Source, value: &Spanned<DeValue>) -> String {
-    src.text
-        .get(value.span())
-        .map_or_else(|| value.get_ref().type_str().to_owned(), one_line)
-}
-
-fn one_line(s: &str) -> String {
-    s.trim()
-        .lines()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join("; ")
+    src.text.get(value.span()).map_or_else(
+        || value.get_ref().type_str().to_owned(),
+        |s| crate::text::one_line(s),
+    )
 }
 
 /// The known key nearest to a misspelling, if it is near enough to be what was meant.
@@ -747,27 +740,10 @@ fn closest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
     let word = word.to_ascii_lowercase();
     known
         .iter()
-        .map(|k| (edit_distance(&word, k), *k))
+        .map(|k| (crate::text::edit_distance(&word, k), *k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -940,7 +916,7 @@ progress = { fg = 0x10 }
             Some("gate_pending")
         );
         assert_eq!(closest("wallpaper", Theme::MEANINGS), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(crate::text::edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

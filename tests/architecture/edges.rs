@@ -9,6 +9,13 @@ use std::path::Path;
 /// module of the crate (cli, main, logging) may import anything.
 pub const NEVER: &[(&str, &[&str])] = &[
     (
+        "text",
+        &[
+            "protocol", "runbook", "engine", "exec", "target", "live", "ui", "headless", "cli",
+            "logging",
+        ],
+    ),
+    (
         "protocol",
         &[
             "runbook", "engine", "exec", "target", "live", "ui", "headless", "cli", "logging",

@@ -16,8 +16,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tollgate::engine::RunSpec;
-use tollgate::engine::context;
 use tollgate::engine::journal::{self, Journal, Replay};
+use tollgate::engine::variables;
 
 /// `yaml` as `runbook.yaml` in `dir`, checked clean, with `vars` set; `replay` rebuilds the
 /// state from a journal already in `dir/state` (a resume).
@@ -46,9 +46,9 @@ pub fn spec_as(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let vars = context::resolve(&loaded.runbook, &overrides, &|_| None, None).unwrap();
+    let vars = variables::resolve(&loaded.runbook, &overrides, &|_| None, None).unwrap();
     let jpath = journal::journal_path(&dir.join("state"), run_id);
-    let (journal, lines) = Journal::open(&jpath, run_id).unwrap();
+    let (journal, lines) = open_when_free(&jpath, run_id);
     RunSpec {
         runbook: Arc::new(loaded.runbook),
         runbook_path: path,
@@ -100,6 +100,26 @@ pub fn assert_in_none(places: &[(String, String)], forms: &[String]) {
     for form in forms {
         for (place, text) in places {
             assert!(!text.contains(form.as_str()), "{form:?} reached {place}");
+        }
+    }
+}
+
+/// Opens a run's journal, waiting (up to a deadline) while it is locked: a shell step of another
+/// test in this process, forked while this run's journal was open, holds a copy of its descriptor
+/// (and so its lock) until it execs.
+pub fn open_when_free(
+    path: &std::path::Path,
+    run_id: &str,
+) -> (Journal, Vec<tollgate::engine::journal::Line>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match Journal::open(path, run_id) {
+            Err(tollgate::engine::journal::JournalError::Locked(_))
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::yield_now();
+            }
+            other => return other.expect("the journal opens"),
         }
     }
 }

@@ -5,7 +5,7 @@ use super::change::Change;
 use super::step::AwsStep;
 use crate::protocol::Secret;
 use crate::runbook::aws::{EcrDescribeImages, EcrEnsureRepository, EcrLogin};
-use crate::target::aws::one_line;
+use crate::text::one_line;
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::DisplayErrorContext;
 use aws_sdk_ecr::primitives::DateTime;

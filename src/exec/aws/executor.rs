@@ -11,7 +11,8 @@ use super::{ecr, revert, secrets};
 use crate::exec::job::{Executor, Job, JobCommon, Work};
 use crate::exec::step::{BoxFuture, Outcome, OutputSink, StepIo, until_stop};
 use crate::runbook::aws::AwsAction;
-use crate::target::aws::{PinnedAccount, one_line};
+use crate::target::aws::PinnedAccount;
+use crate::text::one_line;
 
 /// Runs `secrets.*`, `ecr.*` and `aws.identity` steps against the pinned AWS account.
 pub struct AwsExec {

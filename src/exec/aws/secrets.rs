@@ -8,7 +8,7 @@ use crate::exec::job::{Executor, Job, JobCommon, Work};
 use crate::exec::shell::{Shell, ShellCall};
 use crate::protocol::Secret;
 use crate::runbook::aws::{SecretsGet, SecretsPut, SecretsRequire, SecretsRotate, VERIFY_ENV};
-use crate::target::aws::one_line;
+use crate::text::one_line;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 

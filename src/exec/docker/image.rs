@@ -9,7 +9,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use serde_json::json;
 
-use super::{ActionResult, DockerStep, context, describe_error};
+use super::{ActionResult, DockerStep, build_context, describe_error};
 use crate::runbook::docker::{DockerBuild, DockerPush, DockerTag};
 
 /// `repo:tag` as `(repo, tag)`; the tag is `latest` when left out. A registry's port is not a tag.
@@ -82,7 +82,7 @@ pub async fn build(cx: &mut DockerStep<'_>, a: &DockerBuild) -> ActionResult {
     }
     let tarball = {
         let (dir, dockerfile) = (dir.clone(), dockerfile.clone());
-        tokio::task::spawn_blocking(move || context::tar_context(&dir, &dockerfile))
+        tokio::task::spawn_blocking(move || build_context::tar_context(&dir, &dockerfile))
             .await
             .map_err(|e| format!("cannot pack the build context: {e}"))??
     };

@@ -6,8 +6,8 @@
 //! `digest=sha256:…` after a push), and returns what it changed, as JSON values for the journal
 //! (`{"change":"built"|"tagged"|"pushed", …}`).
 
+pub mod build_context;
 pub mod call;
-pub mod context;
 pub mod daemon;
 pub mod executor;
 mod image;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::step::{ActionResult, Failure, KubeStep};
-use super::{apply, get, job, revert, rollout, scale, wait};
+use super::{apply, batch_job, get, revert, rollout, scale, wait};
 use crate::exec::job::{Executor, Job, JobCommon, Work};
 use crate::exec::kube::call::KubeCall;
 use crate::exec::step::{BoxFuture, Outcome, OutputSink, StepIo, until_stop};
@@ -102,7 +102,7 @@ async fn dispatch(cx: &mut KubeStep<'_>, action: &KubeAction) -> ActionResult {
         KubeAction::Restart(a) => rollout::restart(cx, a).await,
         KubeAction::Wait(a) => wait::wait(cx, a).await,
         KubeAction::Get(a) => get::get(cx, a).await,
-        KubeAction::Job(a) => job::job(cx, a).await,
+        KubeAction::Job(a) => batch_job::job(cx, a).await,
         KubeAction::Revert(_) => revert::revert(cx).await,
     }
 }

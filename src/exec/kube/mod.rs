@@ -7,11 +7,11 @@
 //! ([`revert`]) can put it back.
 
 pub mod apply;
+pub mod batch_job;
 pub mod call;
 pub mod change;
 pub mod executor;
 pub mod get;
-pub mod job;
 pub mod kubectl;
 pub mod revert;
 pub mod rollout;
