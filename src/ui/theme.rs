@@ -731,7 +731,7 @@ fn unknown_key(
 fn value_text(src: &Source, value: &Spanned<DeValue>) -> String {
     src.text.get(value.span()).map_or_else(
         || value.get_ref().type_str().to_owned(),
-        |s| crate::text::one_line(s),
+        crate::text::one_line,
     )
 }
 
