@@ -3,10 +3,12 @@
 //!
 //! Runbooks are rehearsed against it and tollgate's own tests talk to it through kube-rs exactly as they
 //! would to a real cluster. Its modules, from the bottom up:
+//! - [`object`], [`go_format`]: reading and writing objects held as JSON, and Go's formatting of the
+//!   messages copied from Kubernetes;
 //! - [`resources`]: the served types and discovery documents;
 //! - [`store`]: objects as JSON with the API server's write rules, and the change history watches read;
-//! - [`selector`], [`patch`], [`defaults`]: label/field selectors, the four patch types, defaulting and
-//!   validation;
+//! - [`selector`], [`patch`], [`defaults`], [`validation`]: label/field selectors, the four patch
+//!   types, defaulting and validation;
 //! - [`logs`]: container logs, previous instances and followers;
 //! - [`controllers`]: deployment, replica set, scheduler, kubelet and job controllers, with events;
 //! - [`server`]: the REST paths, watch and log streaming;
@@ -16,12 +18,15 @@ pub mod controllers;
 pub mod defaults;
 pub mod error;
 pub mod fixture;
+pub mod go_format;
 pub mod logs;
+pub mod object;
 pub mod patch;
 pub mod resources;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod validation;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -18,7 +18,10 @@
 //!
 //! Nothing here panics on any input.
 
-use super::selector::go_quote;
+use super::go_format::{
+    GO_MAP_TYPE, GO_SLICE_TYPE, go_map, go_quote, go_slice, go_type, go_value, json_kind,
+};
+use super::object::metadata_mut;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -544,8 +547,6 @@ const ERR_BAD_PATCH_FORMAT_FOR_RETAIN_KEYS: &str = "invalid patch format of reta
 const ERR_BAD_PATCH_FORMAT_FOR_SET_ELEMENT_ORDER: &str =
     "invalid patch format of setElementOrder list";
 const ERR_NO_LIST_OF_LISTS: &str = "lists of lists are not supported";
-const GO_MAP_TYPE: &str = "map[string]interface {}";
-const GO_SLICE_TYPE: &str = "[]interface {}";
 
 /// Strategic merge patch as the API server applies it to built-in types of kind `kind`
 /// (`strategicpatch.StrategicMergeMapPatch` with `MergeParallelList` and `IgnoreUnmatchedNulls`).
@@ -755,8 +756,8 @@ fn validate_patch_with_set_order_list(
     if pi < non_delete.len() && si >= order.len() {
         return Err(format!(
             "the order in patch list:\n{}\n doesn't match {SET_ELEMENT_ORDER_PREFIX} list:\n{}",
-            go_v_slice(patch_list),
-            go_v_slice(order)
+            go_slice(patch_list),
+            go_slice(order)
         ));
     }
     Ok(())
@@ -863,7 +864,7 @@ fn slice_element_kind(slices: &[&[Value]]) -> Result<ElemKind, String> {
                     prev = Some(k);
                 }
                 Some(p) if p != k => {
-                    let all: Vec<String> = slices.iter().map(|s| go_v_slice(s)).collect();
+                    let all: Vec<String> = slices.iter().map(|s| go_slice(s)).collect();
                     return Err(format!(
                         "list element types are not identical: [{}]",
                         all.join(" ")
@@ -1256,7 +1257,7 @@ fn sanitize(v: Value) -> Value {
 fn err_no_merge_key(m: &JMap, key: &str) -> String {
     format!(
         "map: {} does not contain declared merge key: {key}",
-        go_v_map(m)
+        go_map(m)
     )
 }
 
@@ -1267,9 +1268,9 @@ fn err_bad_arg_type(expected: &str, actual: &Value) -> String {
 fn err_bad_patch_type(t: &Value, m: &JMap) -> String {
     let t = match t {
         Value::String(s) => s.clone(),
-        other => format!("%!s({}={})", go_type(other), go_v(other)),
+        other => format!("%!s({}={})", go_type(other), go_value(other)),
     };
-    format!("unknown patch type: {t} in map: {}", go_v_map(m))
+    format!("unknown patch type: {t} in map: {}", go_map(m))
 }
 
 // =============================================================================================
@@ -1321,7 +1322,7 @@ impl PathElement {
     fn display(&self) -> String {
         let scalar = |v: &Value| match v {
             Value::String(s) => go_quote(s),
-            other => go_v(other),
+            other => go_value(other),
         };
         match self {
             PathElement::Field(n) => format!(".{n}"),
@@ -2040,27 +2041,19 @@ fn set_managed_fields(obj: &mut Value, mut entries: Vec<ManagedEntry>) {
                 &b.subresource,
             ))
     });
-    let Value::Object(root) = obj else {
+    if !obj.is_object() {
         return;
-    };
+    }
     if entries.is_empty() {
-        if let Some(Value::Object(meta)) = root.get_mut("metadata") {
+        if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
             meta.remove("managedFields");
         }
         return;
     }
-    let meta = root
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(JMap::new()));
-    if !meta.is_object() {
-        *meta = Value::Object(JMap::new());
-    }
-    if let Value::Object(meta) = meta {
-        meta.insert(
-            "managedFields".into(),
-            Value::Array(entries.iter().map(ManagedEntry::encode).collect()),
-        );
-    }
+    metadata_mut(obj).insert(
+        "managedFields".into(),
+        Value::Array(entries.iter().map(ManagedEntry::encode).collect()),
+    );
 }
 
 fn without_managed_fields(v: &Value) -> Value {
@@ -2342,17 +2335,6 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 fn json_string(s: &str) -> String {
     Value::String(s.to_string()).to_string()
 }
@@ -2374,45 +2356,6 @@ fn canonical_json(v: &Value) -> String {
             a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
         ),
         other => other.to_string(),
-    }
-}
-
-/// Go's `%v` for a decoded JSON value.
-fn go_v(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => go_v_slice(a),
-        Value::Object(m) => go_v_map(m),
-    }
-}
-
-fn go_v_slice(a: &[Value]) -> String {
-    format!("[{}]", a.iter().map(go_v).collect::<Vec<_>>().join(" "))
-}
-
-fn go_v_map(m: &JMap) -> String {
-    let mut pairs: Vec<(&String, &Value)> = m.iter().collect();
-    pairs.sort_by(|a, b| a.0.cmp(b.0));
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}:{}", go_v(v)))
-        .collect();
-    format!("map[{}]", inner.join(" "))
-}
-
-/// The Go type name of a decoded JSON value (`reflect.TypeOf`).
-fn go_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "%!s(<nil>)",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "int64",
-        Value::Number(_) => "float64",
-        Value::String(_) => "string",
-        Value::Array(_) => GO_SLICE_TYPE,
-        Value::Object(_) => GO_MAP_TYPE,
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::error::ApiError;
 use super::logs::Follower;
+use super::object::{name_of, namespace_of};
 use super::patch;
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
@@ -424,11 +425,8 @@ async fn collection(
             if remaining > 0
                 && let Some(last) = items.last()
             {
-                metadata["continue"] = json!(encode_continue(
-                    rv,
-                    store::namespace_of(last),
-                    store::name_of(last)
-                ));
+                metadata["continue"] =
+                    json!(encode_continue(rv, namespace_of(last), name_of(last)));
                 metadata["remainingItemCount"] = json!(remaining);
             }
             let kind = format!("{}List", rt.kind);
@@ -476,10 +474,7 @@ async fn collection(
             let (items, _) = ctx.store.list(rt, ns.as_deref(), &keep);
             let mut deleted = Vec::new();
             for it in items {
-                match ctx
-                    .store
-                    .delete(rt, store::namespace_of(&it), store::name_of(&it), &opts)
-                {
+                match ctx.store.delete(rt, namespace_of(&it), name_of(&it), &opts) {
                     Ok(d) => deleted.push(d),
                     Err(e) if e.code == 404 => {}
                     Err(e) => return Err(e),
@@ -652,10 +647,10 @@ fn server_side_apply(
     };
     let force = flag(q, "force");
     let config = parse_yaml_or_json(body)?;
-    if store::name_of(&config) != name {
+    if name_of(&config) != name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({}) does not match the name on the URL ({name})",
-            store::name_of(&config)
+            name_of(&config)
         )));
     }
     let now = store::now();

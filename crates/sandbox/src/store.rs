@@ -9,11 +9,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::defaults;
 use super::error::ApiError;
+use super::object::{meta, metadata_mut, name_of, namespace_of, resource_version_of, uid_of};
 use super::resources::{RESOURCES, ResourceType, by_kind};
+use super::validation::{
+    dns1123_label_error, dns1123_subdomain_error, is_dns1123_label, is_dns1123_subdomain,
+};
 
 /// How many changes the history keeps; a watch from an older resourceVersion gets 410 Gone.
 pub const HISTORY: usize = 20_000;
@@ -159,46 +163,6 @@ pub fn random_suffix(n: usize) -> String {
         .collect()
 }
 
-pub fn meta(obj: &Value) -> Option<&Map<String, Value>> {
-    obj.get("metadata").and_then(Value::as_object)
-}
-
-pub fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-pub fn namespace_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-pub fn uid_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn rv_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.is_object() {
-        *obj = json!({});
-    }
-    let map = obj.as_object_mut().expect("object");
-    let m = map.entry("metadata").or_insert_with(|| json!({}));
-    if !m.is_object() {
-        *m = json!({});
-    }
-    m.as_object_mut().expect("object")
-}
-
 /// Whether this kind carries `metadata.generation`.
 fn has_generation(rt: &ResourceType) -> bool {
     matches!(
@@ -219,32 +183,11 @@ fn spec_part(obj: &Value) -> Value {
     v
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !p.starts_with('-')
-                && !p.ends_with('-')
-        })
-}
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && !s.contains('.') && is_dns_subdomain(s)
-}
-
-fn name_rule(rt: &ResourceType) -> (fn(&str) -> bool, &'static str) {
+/// Which names a kind accepts, and what an invalid one is told.
+fn name_rule(rt: &ResourceType) -> (fn(&str) -> Vec<String>, String) {
     match rt.kind {
-        "Namespace" | "Service" => (
-            is_dns_label,
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-        ),
-        _ => (
-            is_dns_subdomain,
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-        ),
+        "Namespace" | "Service" => (is_dns1123_label, dns1123_label_error()),
+        _ => (is_dns1123_subdomain, dns1123_subdomain_error()),
     }
 }
 
@@ -495,8 +438,8 @@ impl Store {
             }
         }
         let name = name_of(&obj).to_string();
-        let (valid, rule) = name_rule(rt);
-        if !valid(&name) {
+        let (check, rule) = name_rule(rt);
+        if !check(&name).is_empty() {
             return Err(ApiError::invalid(
                 rt,
                 &name,
@@ -598,13 +541,13 @@ impl Store {
                 name_of(&obj)
             )));
         }
-        let want_rv = rv_of(&obj).to_string();
+        let want_rv = resource_version_of(&obj).to_string();
         let mut inner = self.lock();
         let ns = if rt.namespaced { ns } else { "" };
         let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
-        if !want_rv.is_empty() && want_rv != rv_of(&current) {
+        if !want_rv.is_empty() && want_rv != resource_version_of(&current) {
             return Err(ApiError::conflict(rt, name));
         }
         let next = merge_update(rt, &current, obj, part);
@@ -648,8 +591,8 @@ impl Store {
                 name_of(&edited)
             )));
         }
-        let want_rv = rv_of(&edited).to_string();
-        if !want_rv.is_empty() && want_rv != rv_of(&current) {
+        let want_rv = resource_version_of(&edited).to_string();
+        if !want_rv.is_empty() && want_rv != resource_version_of(&current) {
             return Err(ApiError::conflict(rt, name));
         }
         let next = merge_update(rt, &current, edited, part);
@@ -671,7 +614,10 @@ impl Store {
             return Err(ApiError::invalid(rt, &name, errors));
         }
         // The stored resourceVersion is compared, not the one in the request.
-        metadata_mut(&mut next).insert("resourceVersion".into(), json!(rv_of(&current)));
+        metadata_mut(&mut next).insert(
+            "resourceVersion".into(),
+            json!(resource_version_of(&current)),
+        );
         if next == *current {
             return Ok(current);
         }
@@ -744,14 +690,14 @@ impl Store {
             ));
         }
         if let Some(rv) = &opts.precondition_rv
-            && rv != rv_of(&current)
+            && rv != resource_version_of(&current)
         {
             return Err(ApiError::conflict_msg(
                 rt,
                 name,
                 format!(
                     "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    rv_of(&current)
+                    resource_version_of(&current)
                 ),
             ));
         }

@@ -36,9 +36,9 @@ use super::super::error::ApiError;
 use super::super::resources::by_kind;
 use super::super::store::{self, DeleteOptions};
 use super::events::Source;
-use super::{
-    Manager, Ptr, Work, controller_ref, controller_ref_to, instant_of_time, int_at, key_of,
-    labels_of, name_of, selector_matches, str_at, uid_of,
+use super::{Manager, Work, controller_ref, controller_ref_to, instant_of_time, selector_matches};
+use crate::object::{
+    PointerLookup, child_object, int_at, key_of, labels_of, metadata_mut, name_of, str_at, uid_of,
 };
 
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -191,8 +191,8 @@ pub fn max_unavailable(d: &Value) -> i64 {
         return 0;
     }
     let (_, u) = resolve_fenceposts(
-        d.ptr("/spec/strategy/rollingUpdate/maxSurge"),
-        d.ptr("/spec/strategy/rollingUpdate/maxUnavailable"),
+        d.at("/spec/strategy/rollingUpdate/maxSurge"),
+        d.at("/spec/strategy/rollingUpdate/maxUnavailable"),
         r,
     );
     u.min(r)
@@ -204,8 +204,8 @@ pub fn max_surge(d: &Value) -> i64 {
         return 0;
     }
     resolve_fenceposts(
-        d.ptr("/spec/strategy/rollingUpdate/maxSurge"),
-        d.ptr("/spec/strategy/rollingUpdate/maxUnavailable"),
+        d.at("/spec/strategy/rollingUpdate/maxSurge"),
+        d.at("/spec/strategy/rollingUpdate/maxUnavailable"),
         replicas(d),
     )
     .0
@@ -216,7 +216,7 @@ fn rs_replicas(rs: &Value) -> i64 {
 }
 
 fn annotation<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.ptr("/metadata/annotations")
+    v.at("/metadata/annotations")
         .and_then(|a| a.get(k))
         .and_then(Value::as_str)
 }
@@ -229,11 +229,7 @@ pub fn revision(v: &Value) -> i64 {
 }
 
 fn set_annotation(v: &mut Value, k: &str, val: &str) {
-    let md = &mut v["metadata"];
-    if !md.get("annotations").is_some_and(Value::is_object) {
-        md["annotations"] = json!({});
-    }
-    md["annotations"][k] = json!(val);
+    child_object(metadata_mut(v), "annotations").insert(k.into(), json!(val));
 }
 
 fn created(v: &Value) -> (String, String) {
@@ -244,7 +240,7 @@ fn created(v: &Value) -> (String, String) {
 }
 
 fn has_progress_deadline(d: &Value) -> bool {
-    d.ptr("/spec/progressDeadlineSeconds")
+    d.at("/spec/progressDeadlineSeconds")
         .and_then(Value::as_i64)
         .is_some_and(|p| p != i64::from(i32::MAX))
 }
@@ -336,10 +332,10 @@ fn calculate_status(all: &[Value], new_rs: Option<&Value>, d: &Value) -> Value {
     );
     put(&mut st, "availableReplicas", available);
     put(&mut st, "unavailableReplicas", unavailable);
-    if let Some(c) = d.ptr("/status/collisionCount") {
+    if let Some(c) = d.at("/status/collisionCount") {
         st.insert("collisionCount".into(), c.clone());
     }
-    if let Some(c) = d.ptr("/status/conditions") {
+    if let Some(c) = d.at("/status/conditions") {
         st.insert("conditions".into(), c.clone());
     }
     let mut status = Value::Object(st);
@@ -412,12 +408,12 @@ fn set_replicas_annotations(rs: &mut Value, desired: i64, max: i64) -> bool {
 /// `SetNewReplicaSetAnnotations`.
 fn set_new_rs_annotations(d: &Value, rs: &mut Value, new_revision: i64, exists: bool) -> bool {
     let mut changed = false;
-    if let Some(anns) = d.ptr("/metadata/annotations").and_then(Value::as_object) {
+    if let Some(anns) = d.at("/metadata/annotations").and_then(Value::as_object) {
         for (k, v) in anns {
             if ANNOTATIONS_TO_SKIP.contains(&k.as_str()) {
                 continue;
             }
-            if rs.ptr("/metadata/annotations").and_then(|a| a.get(k)) == Some(v) {
+            if rs.at("/metadata/annotations").and_then(|a| a.get(k)) == Some(v) {
                 continue;
             }
             set_annotation(rs, k, v.as_str().unwrap_or(""));
@@ -484,7 +480,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
 
 impl Sync<'_> {
     fn run(&mut self) -> R<()> {
-        let sel = self.d.ptr("/spec/selector").cloned().unwrap_or(Value::Null);
+        let sel = self.d.at("/spec/selector").cloned().unwrap_or(Value::Null);
         let everything = sel.is_null()
             || sel.as_object().is_some_and(|o| {
                 o.values().all(|v| {
@@ -512,12 +508,12 @@ impl Sync<'_> {
             return Ok(());
         }
         let rs_list = self.replica_sets()?;
-        if self.d.ptr("/metadata/deletionTimestamp").is_some() {
+        if self.d.at("/metadata/deletionTimestamp").is_some() {
             let (new_rs, old) = self.all_and_sync_revision(&rs_list, false)?;
             return self.sync_deployment_status(&old, new_rs.as_ref());
         }
         self.check_paused_conditions()?;
-        if self.d.ptr("/spec/paused").and_then(Value::as_bool) == Some(true) {
+        if self.d.at("/spec/paused").and_then(Value::as_bool) == Some(true) {
             return self.sync_scale(&rs_list);
         }
         if self.is_scaling_event(&rs_list)? {
@@ -539,8 +535,8 @@ impl Sync<'_> {
         let rt = by_kind("ReplicaSet");
         let (ns, _) = self.key();
         let uid = uid_of(&self.d).to_string();
-        let sel = self.d.ptr("/spec/selector").cloned();
-        let deleting = self.d.ptr("/metadata/deletionTimestamp").is_some();
+        let sel = self.d.at("/spec/selector").cloned();
+        let deleting = self.d.at("/metadata/deletionTimestamp").is_some();
         let store = self.m.ctx.store.clone();
         let mut out = Vec::new();
         let owned: Vec<(String, String)> = self
@@ -585,7 +581,7 @@ impl Sync<'_> {
                     continue;
                 };
                 if controller_ref(&rs).is_some()
-                    || rs.ptr("/metadata/deletionTimestamp").is_some()
+                    || rs.at("/metadata/deletionTimestamp").is_some()
                     || !selector_matches(sel.as_ref(), labels_of(&rs))
                 {
                     continue;
@@ -634,7 +630,7 @@ impl Sync<'_> {
         let (ns, name) = self.key();
         let rv = str_at(&self.d, "/metadata/resourceVersion").to_string();
         let status = self.d.get("status").cloned().unwrap_or(json!({}));
-        let anns = self.d.ptr("/metadata/annotations").cloned();
+        let anns = self.d.at("/metadata/annotations").cloned();
         let generation = int_at(&self.d, "/metadata/generation", 0);
         let saved = self.m.write(by_kind("Deployment"), &ns, &name, &rv, |o| {
             if int_at(o, "/metadata/generation", 0) == generation {
@@ -703,7 +699,7 @@ impl Sync<'_> {
             return Ok(());
         }
         let paused_exists = cond.is_some_and(|c| str_at(c, "/reason") == "DeploymentPaused");
-        let paused = self.d.ptr("/spec/paused").and_then(Value::as_bool) == Some(true);
+        let paused = self.d.at("/spec/paused").and_then(Value::as_bool) == Some(true);
         let mut st = status.clone();
         if paused && !paused_exists {
             set_condition(
@@ -741,8 +737,8 @@ impl Sync<'_> {
     ) -> R<(Option<Value>, Vec<Value>)> {
         let new_idx = rs_list.iter().position(|r| {
             equal_ignore_hash(
-                r.ptr("/spec/template").unwrap_or(&Value::Null),
-                self.d.ptr("/spec/template").unwrap_or(&Value::Null),
+                r.at("/spec/template").unwrap_or(&Value::Null),
+                self.d.at("/spec/template").unwrap_or(&Value::Null),
             )
         });
         let old: Vec<Value> = rs_list
@@ -805,8 +801,8 @@ impl Sync<'_> {
             return Ok(None);
         }
         let (ns, dname) = self.key();
-        let collision = self.d.ptr("/status/collisionCount").and_then(Value::as_i64);
-        let template = self.d.ptr("/spec/template").cloned().unwrap_or(json!({}));
+        let collision = self.d.at("/status/collisionCount").and_then(Value::as_i64);
+        let template = self.d.at("/spec/template").cloned().unwrap_or(json!({}));
         let hash = compute_hash(&template, collision);
         let mut tmpl = template.clone();
         if !tmpl.get("metadata").is_some_and(Value::is_object) {
@@ -816,7 +812,7 @@ impl Sync<'_> {
             tmpl["metadata"]["labels"] = json!({});
         }
         tmpl["metadata"]["labels"][HASH_LABEL] = json!(hash);
-        let mut selector = self.d.ptr("/spec/selector").cloned().unwrap_or(json!({}));
+        let mut selector = self.d.at("/spec/selector").cloned().unwrap_or(json!({}));
         if !selector.get("matchLabels").is_some_and(Value::is_object) {
             selector["matchLabels"] = json!({});
         }
@@ -856,7 +852,7 @@ impl Sync<'_> {
                 if owned
                     && equal_ignore_hash(
                         &template,
-                        cur.ptr("/spec/template").unwrap_or(&Value::Null),
+                        cur.at("/spec/template").unwrap_or(&Value::Null),
                     )
                 {
                     (*cur).clone()
@@ -932,7 +928,7 @@ impl Sync<'_> {
         if !is_rolling(&self.d) {
             return Ok(r);
         }
-        let surge = scaled_value(self.d.ptr("/spec/strategy/rollingUpdate/maxSurge"), r, true)
+        let surge = scaled_value(self.d.at("/spec/strategy/rollingUpdate/maxSurge"), r, true)
             .map_err(ApiError::bad_request)?;
         let current = spec_sum(all);
         let max_total = r + surge;
@@ -994,7 +990,7 @@ impl Sync<'_> {
         self.scale(new_rs.as_ref(), &old)?;
         let rs_list = self.replica_sets()?;
         let (new_rs, old) = self.all_and_sync_revision(&rs_list, false)?;
-        if self.d.ptr("/spec/paused").and_then(Value::as_bool) == Some(true) {
+        if self.d.at("/spec/paused").and_then(Value::as_bool) == Some(true) {
             self.cleanup(&old)?;
         }
         self.sync_deployment_status(&old, new_rs.as_ref())
@@ -1252,14 +1248,14 @@ impl Sync<'_> {
     fn cleanup(&mut self, old: &[Value]) -> R<()> {
         let Some(limit) = self
             .d
-            .ptr("/spec/revisionHistoryLimit")
+            .at("/spec/revisionHistoryLimit")
             .and_then(Value::as_i64)
         else {
             return Ok(());
         };
         let mut alive: Vec<Value> = old
             .iter()
-            .filter(|r| r.ptr("/metadata/deletionTimestamp").is_none())
+            .filter(|r| r.at("/metadata/deletionTimestamp").is_none())
             .cloned()
             .collect();
         let diff = alive.len() as i64 - limit;
@@ -1381,7 +1377,7 @@ impl Sync<'_> {
         }
         // Replica failures of the replica sets move to the deployment.
         let failure = all.iter().find_map(|r| {
-            r.ptr("/status/conditions")
+            r.at("/status/conditions")
                 .and_then(Value::as_array)
                 .and_then(|cs| cs.iter().find(|c| str_at(c, "/type") == "ReplicaFailure"))
                 .cloned()

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::super::resources::by_kind;
 use super::super::store::{self, Store};
-use super::{name_of, namespace_of, uid_of};
+use crate::object::{name_of, namespace_of, uid_of};
 
 /// Who reports an event.
 #[derive(Clone, Copy, Debug)]

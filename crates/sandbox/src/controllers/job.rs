@@ -28,9 +28,10 @@ use super::super::store::{self, DeleteOptions};
 use super::events::Source;
 use super::replicaset::{claim_pods, pod_from_template};
 use super::{
-    Manager, Ptr, Work, condition, condition_true, int_at, is_pod_active, is_pod_ready,
-    is_terminal, key_of, name_of, put_condition, str_at, uid_of,
+    Manager, Work, condition, condition_true, is_pod_active, is_pod_ready, is_terminal,
+    put_condition,
 };
+use crate::object::{PointerLookup, int_at, key_of, name_of, str_at, uid_of};
 
 const COMPONENT: &str = "job-controller";
 /// `DefaultJobPodFailureBackOff` and `MaxJobPodFailureBackOff`, in simulated seconds.
@@ -74,7 +75,7 @@ fn past_backoff_limit_on_failure(job: &Value, pods: &[Arc<Value>]) -> bool {
         if matches!(str_at(p, "/status/phase"), "Running" | "Pending") {
             for list in ["initContainerStatuses", "containerStatuses"] {
                 for c in p
-                    .ptr(&format!("/status/{list}"))
+                    .at(&format!("/status/{list}"))
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
@@ -97,7 +98,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let Ok(job) = m.ctx.store.get(jrt, ns, name) else {
         return;
     };
-    if job.ptr("/metadata/deletionTimestamp").is_some() {
+    if job.at("/metadata/deletionTimestamp").is_some() {
         return;
     }
     let uid = uid_of(&job).to_string();
@@ -136,7 +137,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
             rt.counted.insert(puid);
             rt.failures_since_success = 0;
         } else if phase == "Failed"
-            || (p.ptr("/metadata/deletionTimestamp").is_some() && phase != "Succeeded")
+            || (p.at("/metadata/deletionTimestamp").is_some() && phase != "Succeeded")
         {
             failed += 1;
             rt.counted.insert(puid);
@@ -149,7 +150,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let mut active: Vec<Arc<Value>> = pods.iter().filter(|p| is_pod_active(p)).cloned().collect();
     let terminating = pods
         .iter()
-        .filter(|p| p.ptr("/metadata/deletionTimestamp").is_some() && !is_terminal(p))
+        .filter(|p| p.at("/metadata/deletionTimestamp").is_some() && !is_terminal(p))
         .count() as i64;
     let mut conds: Vec<Value> = status
         .get("conditions")
@@ -157,7 +158,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         .cloned()
         .unwrap_or_default();
     let mut events: Vec<(&str, String, String)> = Vec::new();
-    let suspended = job.ptr("/spec/suspend").and_then(Value::as_bool) == Some(true);
+    let suspended = job.at("/spec/suspend").and_then(Value::as_bool) == Some(true);
     if !finished {
         if suspended {
             if !condition_true(&job, "Suspended") {
@@ -203,7 +204,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
                         "Job has reached the specified backoff limit",
                     ));
                 } else if let Some(ads) = job
-                    .ptr("/spec/activeDeadlineSeconds")
+                    .at("/spec/activeDeadlineSeconds")
                     .and_then(Value::as_i64)
                 {
                     let started =
@@ -240,7 +241,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
                 if target.is_none() {
                     manage(m, &job, &mut active, succeeded, failures, last_failure, now);
                 }
-                let completions = job.ptr("/spec/completions").and_then(Value::as_i64);
+                let completions = job.at("/spec/completions").and_then(Value::as_i64);
                 let complete = match completions {
                     None => succeeded > 0,
                     Some(c) => succeeded >= c,
@@ -337,7 +338,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
 /// (foreground, its pods with it) that long after it finished.
 fn ttl_after_finished(m: &mut Manager, job: &Value) {
     let Some(ttl) = job
-        .ptr("/spec/ttlSecondsAfterFinished")
+        .at("/spec/ttlSecondsAfterFinished")
         .and_then(Value::as_i64)
     else {
         return;
@@ -401,7 +402,7 @@ fn manage(
     now: Instant,
 ) {
     let parallelism = int_at(job, "/spec/parallelism", 1).max(0);
-    let want = match job.ptr("/spec/completions").and_then(Value::as_i64) {
+    let want = match job.at("/spec/completions").and_then(Value::as_i64) {
         Some(c) => (c - succeeded).clamp(0, parallelism),
         None => {
             if succeeded > 0 {
@@ -433,7 +434,7 @@ fn manage(
             return;
         }
     }
-    let template = job.ptr("/spec/template").cloned().unwrap_or(json!({}));
+    let template = job.at("/spec/template").cloned().unwrap_or(json!({}));
     for _ in 0..(want - have).min(500) {
         let pod = pod_from_template(&template, job, "Job");
         match store.create(by_kind("Pod"), &key.0, pod, false) {

@@ -57,7 +57,9 @@ use tokio::time::Instant;
 use super::super::resources::by_kind;
 use super::super::store::{self, Part};
 use super::events::Source;
-use super::{Key, Manager, Ptr, Work, condition, controller_ref, int_at, name_of, str_at, uid_of};
+use super::{Key, Manager, Work, condition, controller_ref};
+use crate::go_format::go_duration;
+use crate::object::{PointerLookup, int_at, key_of, name_of, str_at, uid_of};
 
 /// Delays of a pod's life, in simulated seconds.
 #[derive(Clone, Debug)]
@@ -193,29 +195,6 @@ fn random_hex64() -> String {
     (0..4)
         .map(|_| format!("{:016x}", fastrand::u64(..)))
         .collect()
-}
-
-/// Go's `time.Duration.String()` for a non-negative duration, truncated to milliseconds.
-pub fn go_duration(secs: f64) -> String {
-    let ms = (secs * 1000.0).floor() as i64;
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let trim = |s: String| {
-        let s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-        format!("{s}s")
-    };
-    if ms < 60_000 {
-        return trim(format!("{:.3}", ms as f64 / 1000.0));
-    }
-    let m = ms / 60_000;
-    let rest = trim(format!("{:.3}", (ms % 60_000) as f64 / 1000.0));
-    let rest = if rest == "s" { "0s".to_string() } else { rest };
-    if m < 60 {
-        format!("{m}m{rest}")
-    } else {
-        format!("{}h{}m{rest}", m / 60, m % 60)
-    }
 }
 
 /// The kubelet's `flowcontrol.Backoff` for one key: 10 s doubling to 300 s.
@@ -511,7 +490,7 @@ fn new_ctr(spec: &Value, init: bool, batch: bool) -> Ctr {
         }
     }
     let port = spec
-        .ptr("/ports/0/containerPort")
+        .at("/ports/0/containerPort")
         .and_then(Value::as_i64)
         .unwrap_or(8080);
     Ctr {
@@ -566,7 +545,7 @@ fn new_pod_rt(m: &mut Manager, pod: &Value, now: Instant) -> PodRt {
     let run_to_completion = batch || policy != Policy::Always;
     let mut ctrs = Vec::new();
     for c in pod
-        .ptr("/spec/initContainers")
+        .at("/spec/initContainers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -574,7 +553,7 @@ fn new_pod_rt(m: &mut Manager, pod: &Value, now: Instant) -> PodRt {
         ctrs.push(new_ctr(c, true, false));
     }
     for c in pod
-        .ptr("/spec/containers")
+        .at("/spec/containers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -619,7 +598,7 @@ fn adopt_status(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) {
         return;
     }
     let statuses: Vec<Value> = pod
-        .ptr("/status/containerStatuses")
+        .at("/status/containerStatuses")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
@@ -630,7 +609,7 @@ fn adopt_status(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) {
         rt.ip = Some(m.kubelet.allocate_ip());
     }
     rt.sandbox_ready = true;
-    let (ns, pname) = super::key_of(pod);
+    let (ns, pname) = key_of(pod);
     for c in rt.ctrs.iter_mut() {
         let st = statuses.iter().find(|s| str_at(s, "/name") == c.name);
         let Some(st) = st else {
@@ -651,9 +630,9 @@ fn adopt_status(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) {
             .to_string();
         c.has_run = true;
         c.last = st
-            .ptr("/lastState/terminated")
+            .at("/lastState/terminated")
             .map(|t| json!({"terminated": t}));
-        if let Some(r) = st.ptr("/state/running") {
+        if let Some(r) = st.at("/state/running") {
             c.state = CState::Running {
                 started_at: str_at(r, "/startedAt").to_string(),
             };
@@ -667,7 +646,7 @@ fn adopt_status(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) {
                 c.next = Some((now + m.ctx.timing.delay(dur), Act::Exit));
             }
             m.ctx.logs.start(&ns, &pname, &c.name);
-        } else if let Some(t) = st.ptr("/state/terminated") {
+        } else if let Some(t) = st.at("/state/terminated") {
             c.state = CState::Terminated {
                 code: int_at(t, "/exitCode", 0),
                 reason: str_at(t, "/reason").to_string(),
@@ -681,7 +660,7 @@ fn adopt_status(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) {
 fn host_ip(m: &Manager, node: &str) -> String {
     if let Some(n) = m.idx.nodes.get(node) {
         let addrs = n
-            .ptr("/status/addresses")
+            .at("/status/addresses")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -978,7 +957,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     if node.is_empty() {
         return;
     }
-    let deleting = pod.ptr("/metadata/deletionTimestamp").is_some();
+    let deleting = pod.at("/metadata/deletionTimestamp").is_some();
     if !m.idx.nodes.contains_key(&node) {
         // No kubelet runs there; a deleted pod is cleaned up as the pod GC would.
         if deleting {
@@ -1072,7 +1051,7 @@ fn log_interval(m: &Manager) -> Duration {
 fn restart_changed(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) {
     for (list, init) in [("/spec/initContainers", true), ("/spec/containers", false)] {
         let specs: Vec<Value> = pod
-            .ptr(list)
+            .at(list)
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -1251,7 +1230,7 @@ fn step(
     now: Instant,
 ) {
     let node = rt.node.clone();
-    let (ns, pname) = super::key_of(pod);
+    let (ns, pname) = key_of(pod);
     let timing = m.ctx.timing.clone();
     let unit = timing.delay(1.0);
     let delays = m.kubelet.delays.clone();
@@ -1555,7 +1534,7 @@ fn schedule_probes(c: &mut Ctr, now: Instant, unit: Duration, started: bool) {
 
 fn probe_tick(m: &mut Manager, rt: &mut PodRt, i: usize, k: usize, pod: &Value, at: Instant) {
     let node = rt.node.clone();
-    let (ns, pname) = super::key_of(pod);
+    let (ns, pname) = key_of(pod);
     let unit = m.ctx.timing.delay(1.0);
     let ip = rt.ip.map(ip_string).unwrap_or_default();
     let c = rt.ctrs[i].clone();
@@ -1641,7 +1620,7 @@ fn stop(
     reason: &str,
     at: Instant,
 ) {
-    let (ns, pname) = super::key_of(pod);
+    let (ns, pname) = key_of(pod);
     let policy = rt.policy;
     let c = &mut rt.ctrs[i];
     let started_at = match &c.state {
@@ -1685,7 +1664,7 @@ fn stop(
 
 /// Stop a pod being deleted; true when it is gone.
 fn terminate(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) -> bool {
-    let (ns, pname) = super::key_of(pod);
+    let (ns, pname) = key_of(pod);
     let node = rt.node.clone();
     if rt.terminating.is_none() {
         let grace = int_at(pod, "/metadata/deletionGracePeriodSeconds", 30).max(0) as f64;
@@ -1974,7 +1953,7 @@ fn write_status(m: &mut Manager, rt: &mut PodRt, pod: &Value) {
     let host_ip = rt.host_ip.clone();
     let pod_ip = rt.ip.map(ip_string);
     let start_time = rt.start_time.clone();
-    let (ns, name) = super::key_of(pod);
+    let (ns, name) = key_of(pod);
     let _ = m
         .ctx
         .store
@@ -2050,15 +2029,6 @@ mod tests {
             normalize_image("localhost:5000/web"),
             "localhost:5000/web:latest"
         );
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration(0.5), "500ms");
-        assert_eq!(go_duration(1.5), "1.5s");
-        assert_eq!(go_duration(10.0), "10s");
-        assert_eq!(go_duration(300.0), "5m0s");
-        assert_eq!(go_duration(80.25), "1m20.25s");
     }
 
     #[test]

@@ -49,6 +49,7 @@ use tokio::time::Instant;
 
 use super::Ctx;
 use super::error::ApiError;
+use super::object::{PointerLookup, key_of, labels_of, name_of, str_at, uid_of};
 use super::resources::{ResourceType, by_kind};
 use super::selector::LabelSelector;
 use super::store::{Change, EventType, Part};
@@ -600,7 +601,7 @@ impl Manager {
                 .unwrap_or_default();
             for d in names {
                 if let Ok(dep) = self.ctx.store.get(by_kind("Deployment"), &key.0, &d)
-                    && selector_matches(dep.ptr("/spec/selector"), labels)
+                    && selector_matches(dep.at("/spec/selector"), labels)
                 {
                     self.enqueue(Work::Deployment((key.0.clone(), d)));
                 }
@@ -649,7 +650,7 @@ impl Manager {
             return;
         }
         if node.is_empty() {
-            if obj.ptr("/metadata/deletionTimestamp").is_none() {
+            if obj.at("/metadata/deletionTimestamp").is_none() {
                 self.enqueue(Work::Schedule(key));
             }
             return;
@@ -674,7 +675,7 @@ impl Manager {
 
     /// An orphan pod appeared or changed its labels: queue the controllers whose selector matches.
     fn offer_orphan(&mut self, key: &Key, pod: &Value) {
-        if pod.ptr("/metadata/deletionTimestamp").is_some() {
+        if pod.at("/metadata/deletionTimestamp").is_some() {
             return;
         }
         let labels = labels_of(pod);
@@ -687,7 +688,7 @@ impl Manager {
             .unwrap_or_default();
         for n in rs_names {
             if let Ok(rs) = store.get(by_kind("ReplicaSet"), &key.0, &n)
-                && selector_matches(rs.ptr("/spec/selector"), labels)
+                && selector_matches(rs.at("/spec/selector"), labels)
             {
                 let ck = (key.0.clone(), n);
                 self.adopt
@@ -705,7 +706,7 @@ impl Manager {
             .unwrap_or_default();
         for n in job_names {
             if let Ok(j) = store.get(by_kind("Job"), &key.0, &n)
-                && selector_matches(j.ptr("/spec/selector"), labels)
+                && selector_matches(j.at("/spec/selector"), labels)
             {
                 let ck = (key.0.clone(), n);
                 self.adopt
@@ -771,77 +772,9 @@ impl Manager {
 
 // --- helpers shared by the controllers ---------------------------------------------------------
 
-/// `metadata.name` ("" when absent).
-pub fn name_of(v: &Value) -> &str {
-    str_at(v, "/metadata/name")
-}
-
-/// `metadata.namespace` ("" when absent).
-pub fn namespace_of(v: &Value) -> &str {
-    str_at(v, "/metadata/namespace")
-}
-
-/// `metadata.uid` ("" when absent).
-pub fn uid_of(v: &Value) -> &str {
-    str_at(v, "/metadata/uid")
-}
-
-/// (namespace, name) of an object.
-pub fn key_of(v: &Value) -> Key {
-    (namespace_of(v).to_string(), name_of(v).to_string())
-}
-
-/// `Value::pointer` without an allocation per token (serde_json unescapes every token with
-/// `str::replace`); the controllers look paths up on every object they touch.
-pub trait Ptr {
-    fn ptr(&self, pointer: &str) -> Option<&Value>;
-}
-
-impl Ptr for Value {
-    fn ptr(&self, pointer: &str) -> Option<&Value> {
-        if pointer.is_empty() {
-            return Some(self);
-        }
-        if !pointer.starts_with('/') {
-            return None;
-        }
-        if pointer.contains('~') {
-            return self.pointer(pointer);
-        }
-        let mut cur = self;
-        for token in pointer[1..].split('/') {
-            cur = match cur {
-                Value::Object(m) => m.get(token)?,
-                Value::Array(a) => {
-                    if token.len() > 1 && token.starts_with('0') || token.starts_with('+') {
-                        return None;
-                    }
-                    a.get(token.parse::<usize>().ok()?)?
-                }
-                _ => return None,
-            };
-        }
-        Some(cur)
-    }
-}
-
-/// The string at a JSON pointer, "" when absent.
-pub fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.ptr(ptr).and_then(Value::as_str).unwrap_or("")
-}
-
-/// The integer at a JSON pointer, `default` when absent.
-pub fn int_at(v: &Value, ptr: &str, default: i64) -> i64 {
-    v.ptr(ptr).and_then(Value::as_i64).unwrap_or(default)
-}
-
-pub fn labels_of(v: &Value) -> Option<&Map<String, Value>> {
-    v.ptr("/metadata/labels").and_then(Value::as_object)
-}
-
 /// The owner reference with `controller: true`.
 pub fn controller_ref(v: &Value) -> Option<&Value> {
-    v.ptr("/metadata/ownerReferences")
+    v.at("/metadata/ownerReferences")
         .and_then(Value::as_array)?
         .iter()
         .find(|r| r.get("controller") == Some(&Value::Bool(true)))
@@ -894,7 +827,7 @@ impl Selector {
 
 /// `status.conditions[type=t]`.
 pub fn condition<'a>(obj: &'a Value, t: &str) -> Option<&'a Value> {
-    obj.ptr("/status/conditions")
+    obj.at("/status/conditions")
         .and_then(Value::as_array)?
         .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
@@ -910,7 +843,7 @@ pub fn is_terminal(pod: &Value) -> bool {
 
 /// `controller.IsPodActive`.
 pub fn is_pod_active(pod: &Value) -> bool {
-    !is_terminal(pod) && pod.ptr("/metadata/deletionTimestamp").is_none()
+    !is_terminal(pod) && pod.at("/metadata/deletionTimestamp").is_none()
 }
 
 /// `podutil.IsPodReady`.
@@ -1030,17 +963,6 @@ mod tests {
         assert!(idx.pods_on_node["n1"].by_owner.is_empty());
         idx.index_pod(&k, None);
         assert!(!idx.orphan_pods.contains_key("ns"));
-    }
-
-    #[test]
-    fn ptr_matches_pointer() {
-        let v = json!({"a": {"b": [1, {"c": "x"}], "d/e": 2, "0": 3}});
-        for p in [
-            "", "/a", "/a/b/1/c", "/a/b/0", "/a/b/01", "/a/b/9", "/a/d~1e", "/a/0", "/x", "a",
-            "/a/b/-",
-        ] {
-            assert_eq!(v.ptr(p), v.pointer(p), "{p}");
-        }
     }
 
     #[test]

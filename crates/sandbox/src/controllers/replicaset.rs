@@ -23,8 +23,11 @@ use super::super::resources::by_kind;
 use super::super::store::{self, DeleteOptions};
 use super::events::Source;
 use super::{
-    Key, Manager, Ptr, Work, controller_ref, controller_ref_to, int_at, is_pod_active,
-    is_pod_ready, key_of, labels_of, name_of, put_condition, str_at, uid_of,
+    Key, Manager, Work, controller_ref, controller_ref_to, is_pod_active, is_pod_ready,
+    put_condition,
+};
+use crate::object::{
+    PointerLookup, int_at, key_of, labels_of, metadata_mut, name_of, str_at, uid_of,
 };
 
 /// Most pods created or deleted in one sync.
@@ -48,7 +51,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     if m.throttled(&work, if spec_pending { Duration::ZERO } else { gap }) {
         return;
     }
-    let deleting = rs.ptr("/metadata/deletionTimestamp").is_some();
+    let deleting = rs.at("/metadata/deletionTimestamp").is_some();
     let pods = claim_pods(m, &rs, "ReplicaSet");
     let active: Vec<Arc<Value>> = pods.into_iter().filter(|p| is_pod_active(p)).collect();
     let mut failure = None;
@@ -70,8 +73,8 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
     let store = m.ctx.store.clone();
     let (ns, name) = key_of(owner);
     let uid = uid_of(owner).to_string();
-    let deleting = owner.ptr("/metadata/deletionTimestamp").is_some();
-    let sel = super::Selector::new(owner.ptr("/spec/selector"));
+    let deleting = owner.at("/metadata/deletionTimestamp").is_some();
+    let sel = super::Selector::new(owner.at("/spec/selector"));
     let mut out = Vec::new();
     let owned: Vec<Key> = m
         .idx
@@ -92,7 +95,7 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
         }
         if sel.matches(labels_of(&p)) || deleting {
             out.push(p);
-        } else if p.ptr("/metadata/deletionTimestamp").is_none() {
+        } else if p.at("/metadata/deletionTimestamp").is_none() {
             // Release: the pod's labels no longer match.
             let rv = str_at(&p, "/metadata/resourceVersion").to_string();
             let _ = m.write(prt, &k.0, &k.1, &rv, |o| {
@@ -102,7 +105,7 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
                 {
                     refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(&uid));
                 }
-                if o.ptr("/metadata/ownerReferences")
+                if o.at("/metadata/ownerReferences")
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.is_empty())
                     && let Some(md) = o.get_mut("metadata").and_then(Value::as_object_mut)
@@ -134,7 +137,7 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
             continue;
         };
         if controller_ref(&p).is_some()
-            || p.ptr("/metadata/deletionTimestamp").is_some()
+            || p.at("/metadata/deletionTimestamp").is_some()
             || !sel.matches(labels_of(&p))
         {
             continue;
@@ -142,10 +145,12 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
         let rv = str_at(&p, "/metadata/resourceVersion").to_string();
         let oref = controller_ref_to(owner, kind);
         if let Ok(adopted) = m.write(prt, &ns, &pname, &rv, |o| {
-            let md = &mut o["metadata"];
+            let md = metadata_mut(o);
             match md.get_mut("ownerReferences").and_then(Value::as_array_mut) {
                 Some(a) => a.push(oref),
-                None => md["ownerReferences"] = json!([oref]),
+                None => {
+                    md.insert("ownerReferences".into(), json!([oref]));
+                }
             }
         }) {
             out.push(adopted);
@@ -159,7 +164,7 @@ pub fn pod_from_template(template: &Value, owner: &Value, kind: &str) -> Value {
     let mut meta = Map::new();
     meta.insert("generateName".into(), json!(format!("{}-", name_of(owner))));
     for k in ["labels", "annotations", "finalizers"] {
-        if let Some(v) = template.ptr(&format!("/metadata/{k}"))
+        if let Some(v) = template.at(&format!("/metadata/{k}"))
             && !v.is_null()
         {
             meta.insert(k.into(), v.clone());
@@ -191,7 +196,7 @@ fn manage_replicas(
     let (ns, _) = key_of(rs);
     if active.len() < want {
         let n = (want - active.len()).min(BURST);
-        let template = rs.ptr("/spec/template").cloned().unwrap_or(json!({}));
+        let template = rs.at("/spec/template").cloned().unwrap_or(json!({}));
         for _ in 0..n {
             let pod = pod_from_template(&template, rs, "ReplicaSet");
             match store.create(prt, &ns, pod, false) {
@@ -322,7 +327,7 @@ pub fn pods_to_delete(
         _ => 0,
     };
     let max_restarts = |p: &Value| {
-        p.ptr("/status/containerStatuses")
+        p.at("/status/containerStatuses")
             .and_then(Value::as_array)
             .map(|cs| {
                 cs.iter()
@@ -338,7 +343,7 @@ pub fn pods_to_delete(
             let node = str_at(p, "/spec/nodeName");
             let ready = is_pod_ready(p);
             let cost: i64 = p
-                .ptr("/metadata/annotations")
+                .at("/metadata/annotations")
                 .and_then(|a| a.get("controller.kubernetes.io/pod-deletion-cost"))
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse().ok())
@@ -386,7 +391,7 @@ fn update_status(
 ) {
     let min_ready = int_at(rs, "/spec/minReadySeconds", 0);
     let template_labels = rs
-        .ptr("/spec/template/metadata/labels")
+        .at("/spec/template/metadata/labels")
         .and_then(Value::as_object);
     let now = Instant::now();
     let (mut labeled, mut ready, mut available) = (0i64, 0i64, 0i64);

@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 use super::super::resources::by_kind;
 use super::super::store;
 use super::events::Source;
-use super::{Key, Manager, Ptr, Work, condition, controller_ref, labels_of, str_at};
+use super::{Key, Manager, Work, condition, controller_ref};
+use crate::object::{PointerLookup, labels_of, str_at};
 
 /// What the scheduler parses once per version of a node.
 struct NodeCache {
@@ -90,8 +91,8 @@ pub fn parse_quantity_milli(q: &Value) -> Option<i128> {
 
 fn container_requests(c: &Value) -> (i64, i64) {
     let get = |res: &str| {
-        c.ptr(&format!("/resources/requests/{res}"))
-            .or_else(|| c.ptr(&format!("/resources/limits/{res}")))
+        c.at(&format!("/resources/requests/{res}"))
+            .or_else(|| c.at(&format!("/resources/limits/{res}")))
             .and_then(parse_quantity_milli)
             .unwrap_or(0)
     };
@@ -105,7 +106,7 @@ pub fn pod_requests(pod: &Value) -> (i64, i64) {
     let mut cpu = 0;
     let mut mem = 0;
     for c in pod
-        .ptr("/spec/containers")
+        .at("/spec/containers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -117,7 +118,7 @@ pub fn pod_requests(pod: &Value) -> (i64, i64) {
     // Sidecars (restartable init containers) run alongside; other init containers run before.
     let (mut side_cpu, mut side_mem, mut init_cpu, mut init_mem) = (0, 0, 0, 0);
     for c in pod
-        .ptr("/spec/initContainers")
+        .at("/spec/initContainers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -138,7 +139,7 @@ pub fn pod_requests(pod: &Value) -> (i64, i64) {
 }
 
 fn tolerates(pod: &Value, key: &str, value: &str, effect: &str) -> bool {
-    pod.ptr("/spec/tolerations")
+    pod.at("/spec/tolerations")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -157,7 +158,7 @@ fn tolerates(pod: &Value, key: &str, value: &str, effect: &str) -> bool {
 
 fn node_taints(node: &Value) -> Vec<(String, String, String)> {
     let mut out: Vec<(String, String, String)> = node
-        .ptr("/spec/taints")
+        .at("/spec/taints")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -215,7 +216,7 @@ fn expr_matches(e: &Value, labels: Option<&serde_json::Map<String, Value>>) -> b
 
 fn affinity_matches(pod: &Value, node: &Value) -> bool {
     let labels = labels_of(node);
-    if let Some(sel) = pod.ptr("/spec/nodeSelector").and_then(Value::as_object) {
+    if let Some(sel) = pod.at("/spec/nodeSelector").and_then(Value::as_object) {
         for (k, v) in sel {
             if labels.and_then(|l| l.get(k)) != Some(v) {
                 return false;
@@ -223,7 +224,7 @@ fn affinity_matches(pod: &Value, node: &Value) -> bool {
         }
     }
     let terms = pod
-        .ptr("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+        .at("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
         .and_then(Value::as_array);
     match terms {
         None => true,
@@ -241,8 +242,8 @@ fn affinity_matches(pod: &Value, node: &Value) -> bool {
 pub type Unfit = (Vec<String>, bool);
 
 fn allocatable(node: &Value, res: &str) -> Option<i128> {
-    node.ptr(&format!("/status/allocatable/{res}"))
-        .or_else(|| node.ptr(&format!("/status/capacity/{res}")))
+    node.at(&format!("/status/allocatable/{res}"))
+        .or_else(|| node.at(&format!("/status/capacity/{res}")))
         .and_then(parse_quantity_milli)
 }
 
@@ -285,7 +286,7 @@ pub fn filter_with(
     taints: &[(String, String, String)],
     used: &super::NodeUsage,
 ) -> Result<(), Unfit> {
-    if node.ptr("/spec/unschedulable").and_then(Value::as_bool) == Some(true)
+    if node.at("/spec/unschedulable").and_then(Value::as_bool) == Some(true)
         && !tolerates(pod, "node.kubernetes.io/unschedulable", "", "NoSchedule")
     {
         return Err((vec!["node(s) were unschedulable".into()], false));
@@ -373,7 +374,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     };
     let key = (ns.to_string(), name.to_string());
     if !str_at(&pod, "/spec/nodeName").is_empty()
-        || pod.ptr("/metadata/deletionTimestamp").is_some()
+        || pod.at("/metadata/deletionTimestamp").is_some()
         || !matches!(
             str_at(&pod, "/spec/schedulerName"),
             "" | "default-scheduler"
