@@ -42,9 +42,9 @@ impl EventType {
 /// One write, as watches see it.
 #[derive(Debug)]
 pub struct Change {
-    pub rv: u64,
+    pub resource_version: u64,
     pub event: EventType,
-    pub rt: &'static ResourceType,
+    pub resource: &'static ResourceType,
     pub namespace: String,
     /// The object after the write (for a delete: as it was, with the delete's resourceVersion).
     pub object: Arc<Value>,
@@ -72,7 +72,7 @@ pub struct DeleteOptions {
     pub propagation: Option<String>,
     pub grace_period_seconds: Option<i64>,
     pub precondition_uid: Option<String>,
-    pub precondition_rv: Option<String>,
+    pub precondition_resource_version: Option<String>,
     pub dry_run: bool,
 }
 
@@ -236,22 +236,26 @@ impl Store {
         max: usize,
     ) -> Result<(Vec<Arc<Change>>, u64), ApiError> {
         let inner = self.lock();
-        let oldest = inner.history.front().map(|c| c.rv).unwrap_or(inner.rv + 1);
+        let oldest = inner
+            .history
+            .front()
+            .map(|c| c.resource_version)
+            .unwrap_or(inner.rv + 1);
         if rv + 1 < oldest && inner.history.len() >= inner.history_limit {
             return Err(ApiError::gone(format!(
                 "too old resource version: {rv} ({})",
                 oldest - 1
             )));
         }
-        let start = inner.history.partition_point(|c| c.rv <= rv);
+        let start = inner.history.partition_point(|c| c.resource_version <= rv);
         let mut out = Vec::new();
         let mut upto = inner.rv.max(rv);
         for c in inner.history.range(start..) {
             if out.len() >= max {
-                upto = c.rv - 1;
+                upto = c.resource_version - 1;
                 break;
             }
-            if std::ptr::eq(c.rt, rt) && ns.is_none_or(|n| n == c.namespace) {
+            if std::ptr::eq(c.resource, rt) && ns.is_none_or(|n| n == c.namespace) {
                 out.push(c.clone());
             }
         }
@@ -285,9 +289,9 @@ impl Store {
             inner.link(idx, &k, &obj);
         }
         inner.history.push_back(Arc::new(Change {
-            rv,
+            resource_version: rv,
             event,
-            rt,
+            resource: rt,
             namespace: ns,
             object: obj.clone(),
             old,
@@ -689,7 +693,7 @@ impl Store {
                 ),
             ));
         }
-        if let Some(rv) = &opts.precondition_rv
+        if let Some(rv) = &opts.precondition_resource_version
             && rv != resource_version_of(&current)
         {
             return Err(ApiError::conflict_msg(

@@ -468,7 +468,7 @@ struct Sync<'a> {
 }
 
 pub fn sync(m: &mut Manager, ns: &str, name: &str) {
-    let Ok(d) = m.ctx.store.get(by_kind("Deployment"), ns, name) else {
+    let Ok(d) = m.shared.store.get(by_kind("Deployment"), ns, name) else {
         return;
     };
     let mut s = Sync { m, d: (*d).clone() };
@@ -490,7 +490,7 @@ impl Sync<'_> {
                 })
             });
         if everything {
-            let store = self.m.ctx.store.clone();
+            let store = self.m.shared.store.clone();
             self.m.events.emit(
                 &store,
                 &self.d,
@@ -537,11 +537,11 @@ impl Sync<'_> {
         let uid = uid_of(&self.d).to_string();
         let sel = self.d.at("/spec/selector").cloned();
         let deleting = self.d.at("/metadata/deletionTimestamp").is_some();
-        let store = self.m.ctx.store.clone();
+        let store = self.m.shared.store.clone();
         let mut out = Vec::new();
         let owned: Vec<(String, String)> = self
             .m
-            .idx
+            .index
             .rs_by_owner
             .get(&uid)
             .map(|s| s.iter().cloned().collect())
@@ -571,7 +571,7 @@ impl Sync<'_> {
         if !deleting {
             let orphans: Vec<String> = self
                 .m
-                .idx
+                .index
                 .orphan_rs
                 .get(&ns)
                 .map(|s| s.iter().cloned().collect())
@@ -612,13 +612,13 @@ impl Sync<'_> {
         for rs in sets {
             for k in self
                 .m
-                .idx
+                .index
                 .pods_by_owner
                 .get(uid_of(rs))
                 .into_iter()
                 .flatten()
             {
-                if let Ok(p) = self.m.ctx.store.get(prt, &k.0, &k.1) {
+                if let Ok(p) = self.m.shared.store.get(prt, &k.0, &k.1) {
                     out.push(p);
                 }
             }
@@ -658,7 +658,7 @@ impl Sync<'_> {
     }
 
     fn emit(&mut self, msg: &str) {
-        let store = self.m.ctx.store.clone();
+        let store = self.m.shared.store.clone();
         self.m.events.emit(
             &store,
             &self.d,
@@ -839,7 +839,7 @@ impl Sync<'_> {
         let count = self.new_rs_new_replicas(&all, &rs)?;
         rs["spec"]["replicas"] = json!(count);
         set_new_rs_annotations(&self.d, &mut rs, new_revision, false);
-        let store = self.m.ctx.store.clone();
+        let store = self.m.shared.store.clone();
         let rt = by_kind("ReplicaSet");
         let mut already = false;
         let created_rs = match store.create(rt, &ns, rs, false) {
@@ -877,7 +877,7 @@ impl Sync<'_> {
                     self.d["status"] = st;
                     let _ = self.update_status();
                 }
-                let store = self.m.ctx.store.clone();
+                let store = self.m.shared.store.clone();
                 self.m.events.emit(
                     &store,
                     &self.d,
@@ -1267,7 +1267,7 @@ impl Sync<'_> {
                 .cmp(&revision(b))
                 .then_with(|| created(a).cmp(&created(b)))
         });
-        let store = self.m.ctx.store.clone();
+        let store = self.m.shared.store.clone();
         for rs in alive.iter().take(diff as usize) {
             if status_int(rs, "replicas") != 0
                 || rs_replicas(rs) != 0
@@ -1359,7 +1359,7 @@ impl Sync<'_> {
                 let timed_out = reason == "ProgressDeadlineExceeded"
                     || (reason != "NewReplicaSetAvailable" && {
                         let pds = int_at(&self.d, "/spec/progressDeadlineSeconds", 600);
-                        self.progress_instant(&c) + self.m.ctx.timing.delay(pds as f64)
+                        self.progress_instant(&c) + self.m.shared.timing.delay(pds as f64)
                             < Instant::now()
                     });
                 if timed_out {
@@ -1419,8 +1419,9 @@ impl Sync<'_> {
             return;
         }
         let pds = int_at(&self.d, "/spec/progressDeadlineSeconds", 600) as f64;
-        let at =
-            self.progress_instant(c) + self.m.ctx.timing.delay(pds) + self.m.ctx.timing.delay(1.0);
+        let at = self.progress_instant(c)
+            + self.m.shared.timing.delay(pds)
+            + self.m.shared.timing.delay(1.0);
         let key = self.key();
         self.m.schedule(Work::Deployment(key), at);
     }

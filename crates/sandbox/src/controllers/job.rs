@@ -95,14 +95,14 @@ fn past_backoff_limit_on_failure(job: &Value, pods: &[Arc<Value>]) -> bool {
 
 pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let jrt = by_kind("Job");
-    let Ok(job) = m.ctx.store.get(jrt, ns, name) else {
+    let Ok(job) = m.shared.store.get(jrt, ns, name) else {
         return;
     };
     if job.at("/metadata/deletionTimestamp").is_some() {
         return;
     }
     let uid = uid_of(&job).to_string();
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     let pods = claim_pods(m, &job, "Job");
     let now = Instant::now();
     let finished = condition_true(&job, "Complete") || condition_true(&job, "Failed");
@@ -209,7 +209,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
                 {
                     let started =
                         super::instant_of_time(str_at(&status, "/startTime")).unwrap_or(now);
-                    let deadline = started + m.ctx.timing.delay(ads as f64);
+                    let deadline = started + m.shared.timing.delay(ads as f64);
                     if now >= deadline {
                         target = Some(new_condition(
                             "FailureTarget",
@@ -356,7 +356,7 @@ fn ttl_after_finished(m: &mut Manager, job: &Value) {
     let since = since
         .or_else(|| super::instant_of_time(finished_at))
         .unwrap_or(now);
-    let at = since + m.ctx.timing.delay(ttl.max(0) as f64);
+    let at = since + m.shared.timing.delay(ttl.max(0) as f64);
     if now < at {
         m.schedule(Work::Job(key), at);
         return;
@@ -366,11 +366,11 @@ fn ttl_after_finished(m: &mut Manager, job: &Value) {
         precondition_uid: Some(uid_of(job).to_string()),
         ..DeleteOptions::default()
     };
-    let _ = m.ctx.store.delete(by_kind("Job"), &ns, &name, &opts);
+    let _ = m.shared.store.delete(by_kind("Job"), &ns, &name, &opts);
 }
 
 fn delete_pods(m: &mut Manager, job: &Value, pods: &[Arc<Value>]) {
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     for p in pods {
         let (ns, name) = key_of(p);
         if store
@@ -413,7 +413,7 @@ fn manage(
         }
     };
     let have = active.len() as i64;
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     let key = key_of(job);
     if have > want {
         let surplus: Vec<Arc<Value>> = active.drain(want as usize..).collect();
@@ -428,7 +428,7 @@ fn manage(
     {
         let secs =
             (POD_FAILURE_BACKOFF * 2f64.powi(failures as i32 - 1)).min(MAX_POD_FAILURE_BACKOFF);
-        let until = last + m.ctx.timing.delay(secs);
+        let until = last + m.shared.timing.delay(secs);
         if now < until {
             m.schedule(Work::Job(key), until);
             return;

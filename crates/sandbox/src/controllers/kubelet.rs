@@ -426,7 +426,7 @@ pub fn forget(m: &mut Manager, key: &Key, uid: &str) {
         }
         m.cancel(&Work::Pod(key.clone()));
         m.cancel(&Work::Logs(key.clone()));
-        m.ctx.logs.remove_pod(&key.0, &key.1);
+        m.shared.logs.remove_pod(&key.0, &key.1);
     }
 }
 
@@ -575,7 +575,7 @@ fn new_pod_rt(m: &mut Manager, pod: &Value, now: Instant) -> PodRt {
         ip: None,
         host_ip,
         start_time: str_at(pod, "/status/startTime").to_string(),
-        sandbox_at: now + m.ctx.timing.delay(m.kubelet.delays.sandbox),
+        sandbox_at: now + m.shared.timing.delay(m.kubelet.delays.sandbox),
         sandbox_ready: false,
         ctrs,
         policy,
@@ -643,9 +643,9 @@ fn adopt_status(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) {
             c.exit = exit_plan(c, rt.policy);
             if c.exit.is_some() {
                 let dur = exit_after(c, &m.kubelet.delays);
-                c.next = Some((now + m.ctx.timing.delay(dur), Act::Exit));
+                c.next = Some((now + m.shared.timing.delay(dur), Act::Exit));
             }
-            m.ctx.logs.start(&ns, &pname, &c.name);
+            m.shared.logs.start(&ns, &pname, &c.name);
         } else if let Some(t) = st.at("/state/terminated") {
             c.state = CState::Terminated {
                 code: int_at(t, "/exitCode", 0),
@@ -658,7 +658,7 @@ fn adopt_status(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) {
 }
 
 fn host_ip(m: &Manager, node: &str) -> String {
-    if let Some(n) = m.idx.nodes.get(node) {
+    if let Some(n) = m.index.nodes.get(node) {
         let addrs = n
             .at("/status/addresses")
             .and_then(Value::as_array)
@@ -668,7 +668,7 @@ fn host_ip(m: &Manager, node: &str) -> String {
             return str_at(a, "/address").to_string();
         }
     }
-    let idx = m.idx.nodes.keys().position(|k| k == node).unwrap_or(0);
+    let idx = m.index.nodes.keys().position(|k| k == node).unwrap_or(0);
     format!("172.18.0.{}", 2 + idx % 250)
 }
 
@@ -878,7 +878,7 @@ fn exit_lines(c: &Ctr, code: i64, reason: &str) -> Vec<String> {
 
 /// Simulated seconds in a real duration.
 fn sim_secs(m: &Manager, d: Duration) -> f64 {
-    let unit = m.ctx.timing.delay(1.0).as_secs_f64();
+    let unit = m.shared.timing.delay(1.0).as_secs_f64();
     if unit > 0.0 {
         d.as_secs_f64() / unit
     } else {
@@ -949,7 +949,7 @@ fn probe_failure(c: &Ctr, p: &Probe, ip: &str, listening: bool) -> String {
 pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let key: Key = (ns.to_string(), name.to_string());
     let prt = by_kind("Pod");
-    let Ok(pod) = m.ctx.store.get(prt, ns, name) else {
+    let Ok(pod) = m.shared.store.get(prt, ns, name) else {
         forget(m, &key, "");
         return;
     };
@@ -958,10 +958,10 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         return;
     }
     let deleting = pod.at("/metadata/deletionTimestamp").is_some();
-    if !m.idx.nodes.contains_key(&node) {
+    if !m.index.nodes.contains_key(&node) {
         // No kubelet runs there; a deleted pod is cleaned up as the pod GC would.
         if deleting {
-            let _ = m.ctx.store.remove_now(prt, ns, name);
+            let _ = m.shared.store.remove_now(prt, ns, name);
         }
         return;
     }
@@ -1014,7 +1014,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         .ctrs
         .iter()
         .any(|c| matches!(c.state, CState::Running { .. }));
-    let start_logs = running && !rt.logging && m.ctx.timing.log_rate > 0.0;
+    let start_logs = running && !rt.logging && m.shared.timing.log_rate > 0.0;
     if start_logs {
         rt.logging = true;
     }
@@ -1034,12 +1034,12 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
 pub const LOG_BUDGET: f64 = 2000.0;
 
 fn log_interval(m: &Manager) -> Duration {
-    let rate = m.ctx.timing.log_rate;
+    let rate = m.shared.timing.log_rate;
     if rate <= 0.0 {
         return Duration::from_secs(3600);
     }
     let share = Duration::from_secs_f64(m.kubelet.pods.len() as f64 / LOG_BUDGET);
-    m.ctx
+    m.shared
         .timing
         .delay(1.0 / rate)
         .max(Duration::from_millis(50))
@@ -1109,7 +1109,7 @@ pub fn log_tick(m: &mut Manager, ns: &str, name: &str) {
             any = true;
             let line = periodic_line(c, c.lines);
             c.lines += 1;
-            m.ctx.logs.append(ns, name, &c.name, &line);
+            m.shared.logs.append(ns, name, &c.name, &line);
         }
     }
     rt.logging = any && rt.terminating.is_none();
@@ -1131,7 +1131,7 @@ fn emit(
     reason: &str,
     msg: &str,
 ) {
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     let fp = c.map(field_path);
     m.events.emit(
         &store,
@@ -1231,7 +1231,7 @@ fn step(
 ) {
     let node = rt.node.clone();
     let (ns, pname) = key_of(pod);
-    let timing = m.ctx.timing.clone();
+    let timing = m.shared.timing.clone();
     let unit = timing.delay(1.0);
     let delays = m.kubelet.delays.clone();
     match act {
@@ -1432,7 +1432,7 @@ fn step(
                 "Started",
                 &format!("Started container {name}"),
             );
-            m.ctx.logs.start(&ns, &pname, &name);
+            m.shared.logs.start(&ns, &pname, &name);
             let policy = rt.policy;
             let c = &mut rt.ctrs[i];
             if c.has_run {
@@ -1465,14 +1465,14 @@ fn step(
                 c.next = Some((now + timing.delay(exit_after(c, &delays)), Act::Exit));
             }
             for l in startup_lines(c) {
-                m.ctx.logs.append(&ns, &pname, &name, &l);
+                m.shared.logs.append(&ns, &pname, &name, &l);
             }
         }
         Act::Exit => {
             let (code, reason) = rt.ctrs[i].exit.unwrap_or((0, "Completed"));
             let c = rt.ctrs[i].clone();
             for l in exit_lines(&c, code, reason) {
-                m.ctx.logs.append(&ns, &pname, &c.name, &l);
+                m.shared.logs.append(&ns, &pname, &c.name, &l);
             }
             stop(m, rt, i, pod, code, reason, at);
         }
@@ -1535,7 +1535,7 @@ fn schedule_probes(c: &mut Ctr, now: Instant, unit: Duration, started: bool) {
 fn probe_tick(m: &mut Manager, rt: &mut PodRt, i: usize, k: usize, pod: &Value, at: Instant) {
     let node = rt.node.clone();
     let (ns, pname) = key_of(pod);
-    let unit = m.ctx.timing.delay(1.0);
+    let unit = m.shared.timing.delay(1.0);
     let ip = rt.ip.map(ip_string).unwrap_or_default();
     let c = rt.ctrs[i].clone();
     let p = c.probes[k].clone();
@@ -1560,7 +1560,7 @@ fn probe_tick(m: &mut Manager, rt: &mut PodRt, i: usize, k: usize, pod: &Value, 
                 "{} WARN  health check failing: worker pool exhausted, 0/16 workers responsive",
                 ts()
             );
-            m.ctx.logs.append(&ns, &pname, &c.name, &line);
+            m.shared.logs.append(&ns, &pname, &c.name, &line);
         }
         let msg = format!(
             "{} probe failed: {}",
@@ -1650,7 +1650,7 @@ fn stop(
     for p in c.probes.iter_mut() {
         p.next = None;
     }
-    m.ctx.logs.stop(&ns, &pname, &c.name);
+    m.shared.logs.stop(&ns, &pname, &c.name);
     let restart = c.sidecar
         || match policy {
             Policy::Always => true,
@@ -1669,7 +1669,7 @@ fn terminate(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) -> bool
     if rt.terminating.is_none() {
         let grace = int_at(pod, "/metadata/deletionGracePeriodSeconds", 30).max(0) as f64;
         let wait = grace.min(m.kubelet.delays.max_grace);
-        rt.terminating = Some(now + m.ctx.timing.delay(wait));
+        rt.terminating = Some(now + m.shared.timing.delay(wait));
         for i in 0..rt.ctrs.len() {
             let c = rt.ctrs[i].clone();
             if matches!(c.state, CState::Running { .. }) {
@@ -1683,7 +1683,7 @@ fn terminate(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) -> bool
                     &format!("Stopping container {}", c.name),
                 );
                 let line = format!("{} INFO  received SIGTERM, shutting down gracefully", ts());
-                m.ctx.logs.append(&ns, &pname, &c.name, &line);
+                m.shared.logs.append(&ns, &pname, &c.name, &line);
             }
             let cc = &mut rt.ctrs[i];
             cc.ready = false;
@@ -1713,13 +1713,13 @@ fn terminate(m: &mut Manager, rt: &mut PodRt, pod: &Value, now: Instant) -> bool
     }
     write_status(m, rt, pod);
     let key: Key = (ns.clone(), pname.clone());
-    let _ = m.ctx.store.remove_now(by_kind("Pod"), &ns, &pname);
+    let _ = m.shared.store.remove_now(by_kind("Pod"), &ns, &pname);
     if let Some(ip) = rt.ip {
         m.kubelet.ips.remove(&ip);
     }
     m.cancel(&Work::Pod(key.clone()));
     m.cancel(&Work::Logs(key));
-    m.ctx.logs.remove_pod(&ns, &pname);
+    m.shared.logs.remove_pod(&ns, &pname);
     m.ready_since.remove(&rt.uid);
     true
 }
@@ -1955,7 +1955,7 @@ fn write_status(m: &mut Manager, rt: &mut PodRt, pod: &Value) {
     let start_time = rt.start_time.clone();
     let (ns, name) = key_of(pod);
     let _ = m
-        .ctx
+        .shared
         .store
         .modify(by_kind("Pod"), &ns, &name, Part::All, |o| {
             if uid_of(o) != rt.uid {

@@ -47,11 +47,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::Ctx;
 use super::error::ApiError;
 use super::object::{PointerLookup, key_of, labels_of, name_of, str_at, uid_of};
 use super::resources::{ResourceType, by_kind};
 use super::selector::LabelSelector;
+use super::shared::Shared;
 use super::store::{Change, EventType, Part};
 
 /// A namespaced object's key: (namespace, name).
@@ -81,8 +81,8 @@ pub enum Work {
 }
 
 /// Start the controllers on the current runtime.
-pub fn spawn(ctx: Arc<Ctx>) -> Vec<tokio::task::JoinHandle<()>> {
-    let manager = Manager::new(ctx);
+pub fn spawn(shared: Arc<Shared>) -> Vec<tokio::task::JoinHandle<()>> {
+    let manager = Manager::new(shared);
     vec![tokio::spawn(manager.run())]
 }
 
@@ -274,9 +274,9 @@ impl Index {
 
 /// The controllers' shared state and the loop that drives them.
 pub struct Manager {
-    pub ctx: Arc<Ctx>,
+    pub shared: Arc<Shared>,
     cursors: HashMap<&'static str, u64>,
-    pub idx: Index,
+    pub index: Index,
     queue: VecDeque<Work>,
     queued: HashSet<Work>,
     timers: BinaryHeap<Reverse<(Instant, u64, Work)>>,
@@ -298,11 +298,11 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(ctx: Arc<Ctx>) -> Manager {
+    pub fn new(shared: Arc<Shared>) -> Manager {
         Manager {
-            ctx,
+            shared,
             cursors: HashMap::new(),
-            idx: Index::default(),
+            index: Index::default(),
             queue: VecDeque::new(),
             queued: HashSet::new(),
             timers: BinaryHeap::new(),
@@ -322,7 +322,7 @@ impl Manager {
 
     /// The controllers' loop: runs until the store goes away or the task is aborted.
     pub async fn run(mut self) {
-        let mut rx = self.ctx.store.subscribe();
+        let mut rx = self.shared.store.subscribe();
         rx.borrow_and_update();
         self.resync_all();
         let mut changed = false;
@@ -391,7 +391,7 @@ impl Manager {
 
     /// Queue a work item after `secs` simulated seconds.
     pub fn schedule_in(&mut self, w: Work, secs: f64) {
-        let at = Instant::now() + self.ctx.timing.delay(secs);
+        let at = Instant::now() + self.shared.timing.delay(secs);
         self.schedule(w, at);
     }
 
@@ -468,8 +468,8 @@ impl Manager {
 
     /// List everything, rebuild the indexes and queue every object: at start and after a lost cursor.
     pub fn resync_all(&mut self) {
-        self.idx = Index::default();
-        let store = self.ctx.store.clone();
+        self.index = Index::default();
+        let store = self.shared.store.clone();
         for kind in KINDS {
             let rt = by_kind(kind);
             let (items, rv) = store.list(rt, None, &|_| true);
@@ -478,25 +478,25 @@ impl Manager {
                 let key = key_of(&it);
                 match kind {
                     "Node" => {
-                        self.idx.nodes.insert(key.1.clone(), it.clone());
+                        self.index.nodes.insert(key.1.clone(), it.clone());
                     }
                     "Deployment" => {
-                        Index::index_named(&mut self.idx.deploys_by_ns, &key, true);
+                        Index::index_named(&mut self.index.deploys_by_ns, &key, true);
                         self.scan_orphans.insert(("Deployment", key.clone()));
                         self.enqueue(Work::Deployment(key));
                     }
                     "ReplicaSet" => {
-                        self.idx.index_rs(&key, Some(&it));
+                        self.index.index_rs(&key, Some(&it));
                         self.scan_orphans.insert(("ReplicaSet", key.clone()));
                         self.enqueue(Work::ReplicaSet(key));
                     }
                     "Job" => {
-                        Index::index_named(&mut self.idx.jobs_by_ns, &key, true);
+                        Index::index_named(&mut self.index.jobs_by_ns, &key, true);
                         self.scan_orphans.insert(("Job", key.clone()));
                         self.enqueue(Work::Job(key));
                     }
                     _ => {
-                        self.idx.index_pod(&key, Some(&it));
+                        self.index.index_pod(&key, Some(&it));
                         if str_at(&it, "/spec/nodeName").is_empty() {
                             self.enqueue(Work::Schedule(key));
                         } else {
@@ -509,7 +509,7 @@ impl Manager {
     }
 
     fn ingest(&mut self) {
-        let store = self.ctx.store.clone();
+        let store = self.shared.store.clone();
         for kind in KINDS {
             let rt = by_kind(kind);
             loop {
@@ -536,17 +536,17 @@ impl Manager {
     fn on_change(&mut self, c: &Change) {
         let key = key_of(&c.object);
         let deleted = c.event == EventType::Deleted;
-        match c.rt.kind {
+        match c.resource.kind {
             "Node" => {
                 if deleted {
-                    self.idx.nodes.remove(&key.1);
+                    self.index.nodes.remove(&key.1);
                 } else {
-                    self.idx.nodes.insert(key.1.clone(), c.object.clone());
+                    self.index.nodes.insert(key.1.clone(), c.object.clone());
                 }
                 self.scheduler_wake();
             }
             "Deployment" => {
-                Index::index_named(&mut self.idx.deploys_by_ns, &key, !deleted);
+                Index::index_named(&mut self.index.deploys_by_ns, &key, !deleted);
                 if deleted {
                     self.deployments.forget(uid_of(&c.object));
                 } else if !status_only(c) {
@@ -555,7 +555,7 @@ impl Manager {
                 }
             }
             "Job" => {
-                Index::index_named(&mut self.idx.jobs_by_ns, &key, !deleted);
+                Index::index_named(&mut self.index.jobs_by_ns, &key, !deleted);
                 if deleted {
                     self.jobs.forget(uid_of(&c.object));
                 } else if !status_only(c) {
@@ -573,7 +573,7 @@ impl Manager {
         if deleted {
             self.last_run.remove(&Work::ReplicaSet(key.clone()));
         }
-        self.idx.index_rs(&key, (!deleted).then_some(&*c.object));
+        self.index.index_rs(&key, (!deleted).then_some(&*c.object));
         // The replica set acts on its new spec before its deployment looks at it again.
         if !deleted && !status_only(c) {
             self.scan_orphans.insert(("ReplicaSet", key.clone()));
@@ -594,13 +594,13 @@ impl Manager {
             // An orphan: the deployments whose selector matches may adopt it.
             let labels = labels_of(&c.object);
             let names: Vec<String> = self
-                .idx
+                .index
                 .deploys_by_ns
                 .get(&key.0)
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default();
             for d in names {
-                if let Ok(dep) = self.ctx.store.get(by_kind("Deployment"), &key.0, &d)
+                if let Ok(dep) = self.shared.store.get(by_kind("Deployment"), &key.0, &d)
                     && selector_matches(dep.at("/spec/selector"), labels)
                 {
                     self.enqueue(Work::Deployment((key.0.clone(), d)));
@@ -612,7 +612,7 @@ impl Manager {
     fn on_pod(&mut self, c: &Change, key: Key, deleted: bool) {
         let obj = &c.object;
         let old = c.old.as_deref();
-        self.idx.index_pod(&key, (!deleted).then_some(&**obj));
+        self.index.index_pod(&key, (!deleted).then_some(&**obj));
         // The controllers of the pod, before and after.
         for o in [Some(&**obj), old].into_iter().flatten() {
             if let Some(r) = controller_ref(o) {
@@ -621,7 +621,7 @@ impl Manager {
                     "ReplicaSet" => {
                         let rs_key = (key.0.clone(), name);
                         if deleted
-                            && let Some((_, kind, dname)) = self.idx.rs_owner.get(&rs_key)
+                            && let Some((_, kind, dname)) = self.index.rs_owner.get(&rs_key)
                             && kind == "Deployment"
                         {
                             // A Recreate rollout waits for the old pods to be gone.
@@ -679,9 +679,9 @@ impl Manager {
             return;
         }
         let labels = labels_of(pod);
-        let store = self.ctx.store.clone();
+        let store = self.shared.store.clone();
         let rs_names: Vec<String> = self
-            .idx
+            .index
             .rs_by_ns
             .get(&key.0)
             .map(|s| s.iter().cloned().collect())
@@ -699,7 +699,7 @@ impl Manager {
             }
         }
         let job_names: Vec<String> = self
-            .idx
+            .index
             .jobs_by_ns
             .get(&key.0)
             .map(|s| s.iter().cloned().collect())
@@ -737,7 +737,7 @@ impl Manager {
         rv: &str,
         f: impl FnOnce(&mut Value),
     ) -> Result<Arc<Value>, ApiError> {
-        self.ctx.store.modify(rt, ns, name, Part::All, |o| {
+        self.shared.store.modify(rt, ns, name, Part::All, |o| {
             if str_at(o, "/metadata/resourceVersion") != rv {
                 return Err(ApiError::conflict(rt, name));
             }
@@ -766,7 +766,7 @@ impl Manager {
         if min_ready <= 0 {
             return Some(since);
         }
-        Some(since + self.ctx.timing.delay(min_ready as f64))
+        Some(since + self.shared.timing.delay(min_ready as f64))
     }
 }
 
@@ -909,7 +909,7 @@ mod tests {
     use super::*;
     use crate::{LogHub, Store, Timing};
 
-    pub(crate) fn ctx() -> Arc<Ctx> {
+    pub(crate) fn shared() -> Arc<Shared> {
         let store = Store::new();
         let _ = store.create(
             by_kind("Namespace"),
@@ -918,7 +918,7 @@ mod tests {
             false,
         );
         crate::fixture::ensure_node(&store);
-        Arc::new(Ctx {
+        Arc::new(Shared {
             store,
             logs: LogHub::new(),
             timing: Timing {
@@ -930,7 +930,7 @@ mod tests {
 
     #[test]
     fn timers_keep_the_earliest() {
-        let mut m = Manager::new(ctx());
+        let mut m = Manager::new(shared());
         let w = Work::Pod(("a".into(), "b".into()));
         let now = Instant::now();
         m.schedule(w.clone(), now + Duration::from_secs(10));

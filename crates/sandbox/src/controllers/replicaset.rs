@@ -37,7 +37,7 @@ const COMPONENT: &str = "replicaset-controller";
 
 pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let rt = by_kind("ReplicaSet");
-    let Ok(rs) = m.ctx.store.get(rt, ns, name) else {
+    let Ok(rs) = m.shared.store.get(rt, ns, name) else {
         return;
     };
     // A sync reads every pod of the replica set: one that has not a new spec to act on runs at
@@ -45,7 +45,11 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     // a second while thousands of its pods change).
     let spec_pending =
         int_at(&rs, "/metadata/generation", 0) != int_at(&rs, "/status/observedGeneration", 0);
-    let n = m.idx.pods_by_owner.get(uid_of(&rs)).map_or(0, |s| s.len()) as u64;
+    let n = m
+        .index
+        .pods_by_owner
+        .get(uid_of(&rs))
+        .map_or(0, |s| s.len()) as u64;
     let gap = Duration::from_millis(10) + Duration::from_micros(20 * n);
     let work = Work::ReplicaSet((ns.to_string(), name.to_string()));
     if m.throttled(&work, if spec_pending { Duration::ZERO } else { gap }) {
@@ -70,14 +74,14 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
 /// The pods a controller (a ReplicaSet or a Job) owns after adoption and release, read fresh.
 pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc<Value>> {
     let prt = by_kind("Pod");
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     let (ns, name) = key_of(owner);
     let uid = uid_of(owner).to_string();
     let deleting = owner.at("/metadata/deletionTimestamp").is_some();
     let sel = super::Selector::new(owner.at("/spec/selector"));
     let mut out = Vec::new();
     let owned: Vec<Key> = m
-        .idx
+        .index
         .pods_by_owner
         .get(&uid)
         .map(|s| s.iter().cloned().collect())
@@ -118,7 +122,7 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
     let ckey = (kind, (ns.clone(), name.clone()));
     let candidates: Vec<String> = if m.scan_orphans.remove(&ckey) {
         m.adopt.remove(&ckey);
-        m.idx
+        m.index
             .orphan_pods
             .get(&ns)
             .map(|s| s.iter().cloned().collect())
@@ -191,7 +195,7 @@ fn manage_replicas(
 ) -> (Option<(String, String)>, Vec<String>) {
     let mut deleted = Vec::new();
     let want = int_at(rs, "/spec/replicas", 1).max(0) as usize;
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     let prt = by_kind("Pod");
     let (ns, _) = key_of(rs);
     if active.len() < want {
@@ -271,10 +275,10 @@ fn related_pods(m: &Manager, rs: &Value) -> Vec<Arc<Value>> {
     let prt = by_kind("Pod");
     let mut owners = vec![uid_of(rs).to_string()];
     if let Some(r) = controller_ref(rs)
-        && let Some(sets) = m.idx.rs_by_owner.get(str_at(r, "/uid"))
+        && let Some(sets) = m.index.rs_by_owner.get(str_at(r, "/uid"))
     {
         for k in sets {
-            if let Ok(o) = m.ctx.store.get(by_kind("ReplicaSet"), &k.0, &k.1) {
+            if let Ok(o) = m.shared.store.get(by_kind("ReplicaSet"), &k.0, &k.1) {
                 owners.push(uid_of(&o).to_string());
             }
         }
@@ -283,8 +287,8 @@ fn related_pods(m: &Manager, rs: &Value) -> Vec<Arc<Value>> {
     owners.dedup();
     let mut out = Vec::new();
     for o in owners {
-        for k in m.idx.pods_by_owner.get(&o).into_iter().flatten() {
-            if let Ok(p) = m.ctx.store.get(prt, &k.0, &k.1) {
+        for k in m.index.pods_by_owner.get(&o).into_iter().flatten() {
+            if let Ok(p) = m.shared.store.get(prt, &k.0, &k.1) {
                 out.push(p);
             }
         }

@@ -369,7 +369,7 @@ pub fn fit_error(num_nodes: usize, unfit: &[Unfit], preempt_never: bool) -> Stri
 
 pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let prt = by_kind("Pod");
-    let Ok(pod) = m.ctx.store.get(prt, ns, name) else {
+    let Ok(pod) = m.shared.store.get(prt, ns, name) else {
         return;
     };
     let key = (ns.to_string(), name.to_string());
@@ -388,7 +388,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let empty = super::NodeUsage::default();
     let mut unfit = Vec::new();
     let mut best: Option<((i64, i64, usize, u32), String)> = None;
-    for (nname, node) in &m.idx.nodes {
+    for (nname, node) in &m.index.nodes {
         let nrv = str_at(node, "/metadata/resourceVersion");
         if m.scheduler.allocs.get(nname).is_none_or(|c| c.rv != nrv) {
             let c = NodeCache {
@@ -402,7 +402,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
             continue;
         };
         let alloc = cache.alloc;
-        let used = m.idx.pods_on_node.get(nname).unwrap_or(&empty);
+        let used = m.index.pods_on_node.get(nname).unwrap_or(&empty);
         match filter_with(&pod, (cpu, mem), node, &alloc, &cache.taints, used) {
             Err(u) => unfit.push(u),
             Ok(()) => {
@@ -426,7 +426,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
             }
         }
     }
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     match best {
         Some((_, node)) => {
             let rv = str_at(&pod, "/metadata/resourceVersion").to_string();
@@ -447,7 +447,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
             match bound {
                 Ok(b) => {
                     m.scheduler.parked.remove(&key);
-                    m.idx.bind(&key, &node, &b);
+                    m.index.bind(&key, &node, &b);
                     let msg = format!("Successfully assigned {ns}/{name} to {node}");
                     m.events.emit(
                         &store,
@@ -464,10 +464,10 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         }
         None => {
             let never = str_at(&pod, "/spec/preemptionPolicy") == "Never";
-            let msg = if m.idx.nodes.is_empty() {
+            let msg = if m.index.nodes.is_empty() {
                 "no nodes available to schedule pods".to_string()
             } else {
-                fit_error(m.idx.nodes.len(), &unfit, never)
+                fit_error(m.index.nodes.len(), &unfit, never)
             };
             let rv = str_at(&pod, "/metadata/resourceVersion").to_string();
             let now = store::now();
