@@ -73,8 +73,11 @@ pub fn resource_version_of(obj: &Value) -> &str {
     str_at(obj, "/metadata/resourceVersion")
 }
 
+/// A namespaced object's key: (namespace, name).
+pub type Key = (String, String);
+
 /// (namespace, name) of an object.
-pub fn key_of(obj: &Value) -> (String, String) {
+pub fn key_of(obj: &Value) -> Key {
     (namespace_of(obj).to_string(), name_of(obj).to_string())
 }
 

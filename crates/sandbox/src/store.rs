@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::defaults;
 use super::error::ApiError;
-use super::object::{meta, metadata_mut, name_of, namespace_of, resource_version_of, uid_of};
+use super::object::{Key, meta, metadata_mut, name_of, namespace_of, resource_version_of, uid_of};
 use super::resources::{RESOURCES, ResourceType, by_kind};
 use super::validation::{
     dns1123_label_error, dns1123_subdomain_error, is_dns1123_label, is_dns1123_subdomain,
@@ -75,8 +75,6 @@ pub struct DeleteOptions {
     pub precondition_resource_version: Option<String>,
     pub dry_run: bool,
 }
-
-type Key = (String, String);
 
 struct Inner {
     rv: u64,

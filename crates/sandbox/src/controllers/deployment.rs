@@ -26,20 +26,22 @@
 //!   revision first, once a rollout completes.
 //! - Events: ScalingReplicaSet "Scaled up replica set web-5d8f6c7b9 from 0 to 3".
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::super::error::ApiError;
-use super::super::resources::by_kind;
-use super::super::store::{self, DeleteOptions};
+use super::conditions::{instant_of_time, status_condition};
 use super::events::Source;
-use super::{Manager, Work, controller_ref, controller_ref_to, instant_of_time, selector_matches};
+use super::fnv::fnv32a;
+use super::manager::{Manager, Work};
+use super::owners::{controller_ref, controller_ref_to, selector_matches};
+use crate::error::ApiError;
 use crate::object::{
     PointerLookup, child_object, int_at, key_of, labels_of, metadata_mut, name_of, str_at, uid_of,
 };
+use crate::resources::by_kind;
+use crate::store::{self, DeleteOptions};
 
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 pub const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
@@ -58,29 +60,7 @@ pub const ANNOTATIONS_TO_SKIP: [&str; 6] = [
 const MAX_REV_HISTORY_CHARS: usize = 2000;
 const COMPONENT: &str = "deployment-controller";
 
-/// What the controller remembers between syncs: when it last saw progress, precisely.
-#[derive(Default)]
-pub struct State {
-    progress: HashMap<String, (String, Instant)>,
-}
-
-impl State {
-    pub fn forget(&mut self, uid: &str) {
-        self.progress.remove(uid);
-    }
-}
-
 // --- pure helpers --------------------------------------------------------------------------------
-
-/// FNV-32a.
-pub fn fnv32a(data: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in data {
-        h ^= u32::from(*b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
 
 /// `rand.SafeEncodeString`: each character mapped into an alphabet without vowels or confusables.
 pub fn safe_encode(s: &str) -> String {
@@ -257,14 +237,6 @@ fn status_int(v: &Value, field: &str) -> i64 {
     int_at(v, &format!("/status/{field}"), 0)
 }
 
-fn get_cond<'a>(status: &'a Value, t: &str) -> Option<&'a Value> {
-    status
-        .get("conditions")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| str_at(c, "/type") == t)
-}
-
 fn new_condition(t: &str, status: &str, reason: &str, message: &str) -> Value {
     let now = store::now();
     json!({"type": t, "status": status, "lastUpdateTime": now, "lastTransitionTime": now,
@@ -275,7 +247,7 @@ fn new_condition(t: &str, status: &str, reason: &str, message: &str) -> Value {
 /// when the status is; the condition moves to the end.
 fn set_condition(status: &mut Value, mut cond: Value) {
     let t = str_at(&cond, "/type").to_string();
-    if let Some(cur) = get_cond(status, &t) {
+    if let Some(cur) = status_condition(status, &t) {
         if str_at(cur, "/status") == str_at(&cond, "/status")
             && str_at(cur, "/reason") == str_at(&cond, "/reason")
         {
@@ -677,9 +649,9 @@ impl Sync<'_> {
         let old = self
             .d
             .get("status")
-            .and_then(|s| get_cond(s, "Progressing"))
+            .and_then(|s| status_condition(s, "Progressing"))
             .cloned();
-        if let Some(c) = get_cond(status, "Progressing")
+        if let Some(c) = status_condition(status, "Progressing")
             && old.as_ref() != Some(c)
         {
             let t = str_at(c, "/lastUpdateTime").to_string();
@@ -694,7 +666,7 @@ impl Sync<'_> {
             return Ok(());
         }
         let status = self.d.get("status").cloned().unwrap_or(json!({}));
-        let cond = get_cond(&status, "Progressing");
+        let cond = status_condition(&status, "Progressing");
         if cond.is_some_and(|c| str_at(c, "/reason") == "ProgressDeadlineExceeded") {
             return Ok(());
         }
@@ -777,7 +749,8 @@ impl Sync<'_> {
                 needs = true;
             }
             let status = self.d.get("status").cloned().unwrap_or(json!({}));
-            if has_progress_deadline(&self.d) && get_cond(&status, "Progressing").is_none() {
+            if has_progress_deadline(&self.d) && status_condition(&status, "Progressing").is_none()
+            {
                 let mut st = status;
                 set_condition(
                     &mut st,
@@ -1316,7 +1289,7 @@ impl Sync<'_> {
             remove_condition(&mut st, "Progressing");
         }
         let old_status = self.d.get("status").cloned().unwrap_or(json!({}));
-        let current = get_cond(&old_status, "Progressing").cloned();
+        let current = status_condition(&old_status, "Progressing").cloned();
         let is_complete = int_at(&st, "/replicas", 0) == int_at(&st, "/updatedReplicas", 0)
             && current
                 .as_ref()
@@ -1353,7 +1326,7 @@ impl Sync<'_> {
                     remove_condition(&mut st, "Progressing");
                 }
                 set_condition(&mut st, c);
-            } else if let Some(c) = get_cond(&st, "Progressing").cloned() {
+            } else if let Some(c) = status_condition(&st, "Progressing").cloned() {
                 // DeploymentTimedOut
                 let reason = str_at(&c, "/reason");
                 let timed_out = reason == "ProgressDeadlineExceeded"
@@ -1412,7 +1385,7 @@ impl Sync<'_> {
         if !has_progress_deadline(&self.d) {
             return;
         }
-        let Some(c) = get_cond(st, "Progressing") else {
+        let Some(c) = status_condition(st, "Progressing") else {
             return;
         };
         if deployment_complete(&self.d, st) || str_at(c, "/reason") == "ProgressDeadlineExceeded" {

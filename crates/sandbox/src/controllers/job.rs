@@ -17,47 +17,26 @@
 //! `controller-uid`, `job-name`). The `batch.kubernetes.io/job-tracking` finalizer is not used: each
 //! finished pod is counted once by uid in memory instead.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::super::resources::by_kind;
-use super::super::store::{self, DeleteOptions};
-use super::events::Source;
-use super::replicaset::{claim_pods, pod_from_template};
-use super::{
-    Manager, Work, condition, condition_true, is_pod_active, is_pod_ready, is_terminal,
+use super::conditions::{
+    condition, condition_true, instant_of_time, is_pod_active, is_pod_ready, is_terminal,
     put_condition,
 };
+use super::events::Source;
+use super::manager::{Manager, Work};
+use super::replicaset::{claim_pods, pod_from_template};
 use crate::object::{PointerLookup, int_at, key_of, name_of, str_at, uid_of};
+use crate::resources::by_kind;
+use crate::store::{self, DeleteOptions};
 
 const COMPONENT: &str = "job-controller";
 /// `DefaultJobPodFailureBackOff` and `MaxJobPodFailureBackOff`, in simulated seconds.
 const POD_FAILURE_BACKOFF: f64 = 10.0;
 const MAX_POD_FAILURE_BACKOFF: f64 = 600.0;
-
-#[derive(Default)]
-struct JobRt {
-    counted: HashSet<String>,
-    failures_since_success: u32,
-    last_failure: Option<Instant>,
-}
-
-/// Per job: the pods already counted, the failure back-off and when it finished.
-#[derive(Default)]
-pub struct State {
-    jobs: HashMap<String, JobRt>,
-    finished: HashMap<String, Instant>,
-}
-
-impl State {
-    pub fn forget(&mut self, uid: &str) {
-        self.jobs.remove(uid);
-        self.finished.remove(uid);
-    }
-}
 
 fn new_condition(t: &str, reason: &str, message: &str) -> Value {
     let now = store::now();
@@ -207,8 +186,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
                     .at("/spec/activeDeadlineSeconds")
                     .and_then(Value::as_i64)
                 {
-                    let started =
-                        super::instant_of_time(str_at(&status, "/startTime")).unwrap_or(now);
+                    let started = instant_of_time(str_at(&status, "/startTime")).unwrap_or(now);
                     let deadline = started + m.shared.timing.delay(ads as f64);
                     if now >= deadline {
                         target = Some(new_condition(
@@ -354,7 +332,7 @@ fn ttl_after_finished(m: &mut Manager, job: &Value) {
     let now = Instant::now();
     let since = m.jobs.finished.get(uid_of(job)).copied();
     let since = since
-        .or_else(|| super::instant_of_time(finished_at))
+        .or_else(|| instant_of_time(finished_at))
         .unwrap_or(now);
     let at = since + m.shared.timing.delay(ttl.max(0) as f64);
     if now < at {

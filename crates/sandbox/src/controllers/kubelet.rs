@@ -54,12 +54,16 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::super::resources::by_kind;
-use super::super::store::{self, Part};
+use super::conditions::{condition, is_terminal};
 use super::events::Source;
-use super::{Key, Manager, Work, condition, controller_ref};
+use super::fnv::fnv32a;
+use super::manager::{Manager, Work};
+use super::owners::controller_ref;
+use crate::error::ApiError;
 use crate::go_format::go_duration;
-use crate::object::{PointerLookup, int_at, key_of, name_of, str_at, uid_of};
+use crate::object::{Key, PointerLookup, int_at, key_of, name_of, str_at, uid_of};
+use crate::resources::by_kind;
+use crate::store::{self, Part};
 
 /// Delays of a pod's life, in simulated seconds.
 #[derive(Clone, Debug)]
@@ -183,7 +187,7 @@ pub fn normalize_image(image: &str) -> String {
 
 fn hex64(seed: &str) -> String {
     let mut out = String::new();
-    let mut h = super::deployment::fnv32a(seed.as_bytes());
+    let mut h = fnv32a(seed.as_bytes());
     while out.len() < 64 {
         h = h.wrapping_mul(0x0100_0193) ^ 0x9e37_79b9;
         out.push_str(&format!("{h:08x}"));
@@ -976,7 +980,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let mut rt = match m.kubelet.pods.remove(&key) {
         Some(rt) => rt,
         None => {
-            if super::is_terminal(&pod) && !deleting {
+            if is_terminal(&pod) && !deleting {
                 return;
             }
             new_pod_rt(m, &pod, now)
@@ -1337,7 +1341,7 @@ fn step(
                 "Pulling",
                 &format!("Pulling image \"{image}\""),
             );
-            let h = super::deployment::fnv32a(image.as_bytes());
+            let h = fnv32a(image.as_bytes());
             let mut secs = delays.pull + delays.pull_spread * f64::from(h % 1000) / 1000.0;
             if c.rule == ImageRule::Slow && !c.probes.iter().any(|p| p.kind == ProbeKind::Readiness)
             {
@@ -1388,8 +1392,7 @@ fn step(
                 .pull_started
                 .map(|s| sim_secs(m, now.saturating_duration_since(s)))
                 .unwrap_or(delays.pull);
-            let size =
-                20_000_000 + u64::from(super::deployment::fnv32a(image.as_bytes())) % 180_000_000;
+            let size = 20_000_000 + u64::from(fnv32a(image.as_bytes())) % 180_000_000;
             let d = go_duration(took);
             emit(
                 m,
@@ -1959,10 +1962,7 @@ fn write_status(m: &mut Manager, rt: &mut PodRt, pod: &Value) {
         .store
         .modify(by_kind("Pod"), &ns, &name, Part::All, |o| {
             if uid_of(o) != rt.uid {
-                return Err(super::super::error::ApiError::conflict(
-                    by_kind("Pod"),
-                    &name,
-                ));
+                return Err(ApiError::conflict(by_kind("Pod"), &name));
             }
             let old = o.get("status").cloned().unwrap_or(json!({}));
             let mut st = json!({

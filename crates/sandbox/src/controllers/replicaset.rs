@@ -19,16 +19,15 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::super::resources::by_kind;
-use super::super::store::{self, DeleteOptions};
+use super::conditions::{condition, is_pod_active, is_pod_ready, parse_time, put_condition};
 use super::events::Source;
-use super::{
-    Key, Manager, Work, controller_ref, controller_ref_to, is_pod_active, is_pod_ready,
-    put_condition,
-};
+use super::manager::{Manager, Work};
+use super::owners::{Selector, controller_ref, controller_ref_to};
 use crate::object::{
-    PointerLookup, int_at, key_of, labels_of, metadata_mut, name_of, str_at, uid_of,
+    Key, PointerLookup, int_at, key_of, labels_of, metadata_mut, name_of, str_at, uid_of,
 };
+use crate::resources::by_kind;
+use crate::store::{self, DeleteOptions};
 
 /// Most pods created or deleted in one sync.
 pub const BURST: usize = 500;
@@ -78,7 +77,7 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
     let (ns, name) = key_of(owner);
     let uid = uid_of(owner).to_string();
     let deleting = owner.at("/metadata/deletionTimestamp").is_some();
-    let sel = super::Selector::new(owner.at("/spec/selector"));
+    let sel = Selector::new(owner.at("/spec/selector"));
     let mut out = Vec::new();
     let owned: Vec<Key> = m
         .index
@@ -355,16 +354,13 @@ pub fn pods_to_delete(
             let ready_time = if ready {
                 log2_bucket(
                     now,
-                    super::condition(p, "Ready")
-                        .and_then(|c| super::parse_time(str_at(c, "/lastTransitionTime"))),
+                    condition(p, "Ready")
+                        .and_then(|c| parse_time(str_at(c, "/lastTransitionTime"))),
                 )
             } else {
                 0
             };
-            let created = log2_bucket(
-                now,
-                super::parse_time(str_at(p, "/metadata/creationTimestamp")),
-            );
+            let created = log2_bucket(now, parse_time(str_at(p, "/metadata/creationTimestamp")));
             let key = (
                 !node.is_empty(),
                 phase_ord(p),
