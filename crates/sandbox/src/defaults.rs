@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::object::{child_object, metadata_mut, name_of, object_mut, uid_of};
+use super::object::{child_object, labels_of, metadata_mut, name_of, object_mut, uid_of};
 use super::resources::ResourceType;
 use super::selector::LabelSelector;
 
@@ -198,10 +198,7 @@ fn prepare_job(obj: &mut Value) {
         .pointer("/spec/template/metadata/labels")
         .filter(|l| l.is_object())
         .is_some();
-    let job_labels_empty = obj
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .is_none_or(|l| l.is_empty());
+    let job_labels_empty = labels_of(obj).is_none_or(|l| l.is_empty());
     if manual {
         return;
     }

@@ -38,7 +38,8 @@ use super::manager::{Manager, Work};
 use super::owners::{controller_ref, controller_ref_to, selector_matches};
 use crate::error::ApiError;
 use crate::object::{
-    PointerLookup, child_object, int_at, key_of, labels_of, metadata_mut, name_of, str_at, uid_of,
+    PointerLookup, child_object, int_at, key_of, labels_of, metadata_mut, name_of,
+    resource_version_of, str_at, uid_of,
 };
 use crate::resources::by_kind;
 use crate::store::{self, DeleteOptions};
@@ -528,7 +529,7 @@ impl Sync<'_> {
             if deleting || selector_matches(sel.as_ref(), labels_of(&rs)) {
                 out.push((*rs).clone());
             } else {
-                let rv = str_at(&rs, "/metadata/resourceVersion").to_string();
+                let rv = resource_version_of(&rs).to_string();
                 let _ = self.m.write(rt, &k.0, &k.1, &rv, |o| {
                     if let Some(a) = o
                         .pointer_mut("/metadata/ownerReferences")
@@ -558,7 +559,7 @@ impl Sync<'_> {
                 {
                     continue;
                 }
-                let rv = str_at(&rs, "/metadata/resourceVersion").to_string();
+                let rv = resource_version_of(&rs).to_string();
                 let oref = controller_ref_to(&self.d, "Deployment");
                 if let Ok(a) = self.m.write(rt, &ns, &n, &rv, |o| {
                     match o
@@ -600,7 +601,7 @@ impl Sync<'_> {
 
     fn update_status(&mut self) -> R<()> {
         let (ns, name) = self.key();
-        let rv = str_at(&self.d, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(&self.d).to_string();
         let status = self.d.get("status").cloned().unwrap_or(json!({}));
         let anns = self.d.at("/metadata/annotations").cloned();
         let generation = int_at(&self.d, "/metadata/generation", 0);
@@ -621,7 +622,7 @@ impl Sync<'_> {
 
     fn update_rs(&mut self, rs: &Value) -> R<Value> {
         let (ns, name) = key_of(rs);
-        let rv = str_at(rs, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(rs).to_string();
         let next = rs.clone();
         let saved = self.m.write(by_kind("ReplicaSet"), &ns, &name, &rv, |o| {
             *o = next;

@@ -29,7 +29,7 @@ use super::conditions::{
 use super::events::Source;
 use super::manager::{Manager, Work};
 use super::replicaset::{claim_pods, pod_from_template};
-use crate::object::{PointerLookup, int_at, key_of, name_of, str_at, uid_of};
+use crate::object::{PointerLookup, int_at, key_of, name_of, resource_version_of, str_at, uid_of};
 use crate::resources::by_kind;
 use crate::store::{self, DeleteOptions};
 
@@ -287,7 +287,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         st.insert("conditions".into(), json!(conds));
     }
     if job.get("status") != Some(&status) {
-        let rv = str_at(&job, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(&job).to_string();
         if m.write(jrt, ns, name, &rv, |o| o["status"] = status)
             .is_err()
         {

@@ -15,7 +15,7 @@ use super::index::Index;
 use super::kubelet::Kubelet;
 use super::memory::{DeploymentMemory, JobMemory, SchedulerMemory};
 use crate::error::ApiError;
-use crate::object::{Key, str_at, uid_of};
+use crate::object::{Key, resource_version_of, str_at, uid_of};
 use crate::resources::ResourceType;
 use crate::shared::Shared;
 use crate::store::Part;
@@ -165,7 +165,7 @@ impl Manager {
         f: impl FnOnce(&mut Value),
     ) -> Result<Arc<Value>, ApiError> {
         self.shared.store.modify(rt, ns, name, Part::All, |o| {
-            if str_at(o, "/metadata/resourceVersion") != rv {
+            if resource_version_of(o) != rv {
                 return Err(ApiError::conflict(rt, name));
             }
             f(o);

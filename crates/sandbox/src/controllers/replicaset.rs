@@ -24,7 +24,8 @@ use super::events::Source;
 use super::manager::{Manager, Work};
 use super::owners::{Selector, controller_ref, controller_ref_to};
 use crate::object::{
-    Key, PointerLookup, int_at, key_of, labels_of, metadata_mut, name_of, str_at, uid_of,
+    Key, PointerLookup, int_at, key_of, labels_of, metadata_mut, name_of, resource_version_of,
+    str_at, uid_of,
 };
 use crate::resources::by_kind;
 use crate::store::{self, DeleteOptions};
@@ -100,7 +101,7 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
             out.push(p);
         } else if p.at("/metadata/deletionTimestamp").is_none() {
             // Release: the pod's labels no longer match.
-            let rv = str_at(&p, "/metadata/resourceVersion").to_string();
+            let rv = resource_version_of(&p).to_string();
             let _ = m.write(prt, &k.0, &k.1, &rv, |o| {
                 if let Some(refs) = o
                     .pointer_mut("/metadata/ownerReferences")
@@ -145,7 +146,7 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
         {
             continue;
         }
-        let rv = str_at(&p, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(&p).to_string();
         let oref = controller_ref_to(owner, kind);
         if let Ok(adopted) = m.write(prt, &ns, &pname, &rv, |o| {
             let md = metadata_mut(o);
@@ -458,7 +459,7 @@ fn update_status(
     }
     let (ns, name) = key_of(rs);
     if rs.get("status") != Some(&status) {
-        let rv = str_at(rs, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(rs).to_string();
         if m.write(by_kind("ReplicaSet"), &ns, &name, &rv, |o| {
             o["status"] = status
         })

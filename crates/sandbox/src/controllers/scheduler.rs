@@ -29,7 +29,7 @@ use super::memory::NodeCache;
 use super::node_fit::{Allocatable, filter_with, fit_error, node_taints};
 use super::owners::controller_ref;
 use super::pod_requests::pod_requests;
-use crate::object::{PointerLookup, str_at};
+use crate::object::{PointerLookup, resource_version_of, str_at};
 use crate::resources::by_kind;
 use crate::store;
 
@@ -56,7 +56,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let mut unfit = Vec::new();
     let mut best: Option<((i64, i64, usize, u32), String)> = None;
     for (nname, node) in &m.index.nodes {
-        let nrv = str_at(node, "/metadata/resourceVersion");
+        let nrv = resource_version_of(node);
         if m.scheduler
             .nodes
             .get(nname)
@@ -100,7 +100,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let store = m.shared.store.clone();
     match best {
         Some((_, node)) => {
-            let rv = str_at(&pod, "/metadata/resourceVersion").to_string();
+            let rv = resource_version_of(&pod).to_string();
             let now = store::now();
             let bound = m.write(prt, ns, name, &rv, |o| {
                 o["spec"]["nodeName"] = json!(node);
@@ -140,7 +140,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
             } else {
                 fit_error(m.index.nodes.len(), &unfit, never)
             };
-            let rv = str_at(&pod, "/metadata/resourceVersion").to_string();
+            let rv = resource_version_of(&pod).to_string();
             let now = store::now();
             let m2 = msg.clone();
             let _ = m.write(prt, ns, name, &rv, |o| {

@@ -18,7 +18,7 @@ use crate::controllers::events::Source;
 use crate::controllers::fnv::fnv32a;
 use crate::controllers::manager::Manager;
 use crate::go_format::go_duration;
-use crate::object::{key_of, name_of, str_at, uid_of};
+use crate::object::{key_of, name_of, namespace_of, uid_of};
 use crate::store;
 
 /// Record an event about a pod's container, from the kubelet of `node`.
@@ -55,12 +55,7 @@ fn field_path(c: &Container) -> String {
 
 /// The pod's identity as the kubelet formats it (`format.Pod`).
 fn pod_desc(pod: &Value) -> String {
-    format!(
-        "{}_{}({})",
-        name_of(pod),
-        str_at(pod, "/metadata/namespace"),
-        uid_of(pod)
-    )
+    format!("{}_{}({})", name_of(pod), namespace_of(pod), uid_of(pod))
 }
 
 /// Simulated seconds in a real duration.
