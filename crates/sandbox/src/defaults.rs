@@ -3,20 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::object::{child_object, labels_of, metadata_mut, name_of, object_mut, uid_of};
 use super::resources::ResourceType;
 use super::selector::LabelSelector;
-
-fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
-    if !v.is_object() {
-        *v = json!({});
-    }
-    let m = v.as_object_mut().expect("object");
-    let e = m.entry(key).or_insert_with(|| json!({}));
-    if !e.is_object() {
-        *e = json!({});
-    }
-    e.as_object_mut().expect("object")
-}
 
 fn default(m: &mut Map<String, Value>, key: &str, value: Value) {
     if m.get(key).is_none_or(Value::is_null) {
@@ -73,7 +62,7 @@ fn default_template(spec: &mut Map<String, Value>) {
         if let Some(ps) = t.get_mut("spec") {
             default_pod_spec(ps);
         }
-        obj_mut(t, "metadata");
+        object_mut(t, "metadata");
     }
 }
 
@@ -86,7 +75,7 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
             }
         }
         "Deployment" => {
-            let spec = obj_mut(obj, "spec");
+            let spec = object_mut(obj, "spec");
             default(spec, "replicas", json!(1));
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "progressDeadlineSeconds", json!(600));
@@ -106,12 +95,12 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
             default_template(spec);
         }
         "ReplicaSet" => {
-            let spec = obj_mut(obj, "spec");
+            let spec = object_mut(obj, "spec");
             default(spec, "replicas", json!(1));
             default_template(spec);
         }
         "Job" => {
-            let spec = obj_mut(obj, "spec");
+            let spec = object_mut(obj, "spec");
             default(spec, "completions", json!(1));
             default(spec, "parallelism", json!(1));
             default(spec, "backoffLimit", json!(6));
@@ -120,7 +109,7 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
             default_template(spec);
         }
         "Service" => {
-            let spec = obj_mut(obj, "spec");
+            let spec = object_mut(obj, "spec");
             default(spec, "type", json!("ClusterIP"));
             default(spec, "sessionAffinity", json!("None"));
             if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
@@ -184,9 +173,9 @@ pub fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
         }
         "Namespace" => {
             m.insert("status".into(), json!({"phase": "Active"}));
-            let spec = obj_mut(obj, "spec");
+            let spec = object_mut(obj, "spec");
             default(spec, "finalizers", json!(["kubernetes"]));
-            let meta = obj_mut(obj, "metadata");
+            let meta = metadata_mut(obj);
             let name = meta.get("name").cloned().unwrap_or(json!(""));
             let labels = meta.entry("labels").or_insert_with(|| json!({}));
             if let Some(l) = labels.as_object_mut() {
@@ -203,30 +192,19 @@ pub fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
 /// the same map in Go, so such a Job ends up with the generated labels too.
 fn prepare_job(obj: &mut Value) {
     let manual = obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true);
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let uid = obj
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = name_of(obj).to_string();
+    let uid = uid_of(obj).to_string();
     let template_labels = obj
         .pointer("/spec/template/metadata/labels")
         .filter(|l| l.is_object())
         .is_some();
-    let job_labels_empty = obj
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .is_none_or(|l| l.is_empty());
+    let job_labels_empty = labels_of(obj).is_none_or(|l| l.is_empty());
     if manual {
         return;
     }
-    let spec = obj_mut(obj, "spec");
+    let spec = object_mut(obj, "spec");
     let template = spec.entry("template").or_insert_with(|| json!({}));
-    let labels = obj_mut(obj_mut_value(template, "metadata"), "labels");
+    let labels = child_object(object_mut(template, "metadata"), "labels");
     for (k, v) in [
         ("batch.kubernetes.io/controller-uid", &uid),
         ("batch.kubernetes.io/job-name", &name),
@@ -238,22 +216,13 @@ fn prepare_job(obj: &mut Value) {
         }
     }
     let labels = Value::Object(labels.clone());
-    let selector = spec.entry("selector").or_insert_with(|| json!({}));
-    if !selector.is_object() {
-        *selector = json!({});
-    }
-    let ml = obj_mut(selector, "matchLabels");
+    let ml = child_object(child_object(spec, "selector"), "matchLabels");
     if !ml.contains_key("batch.kubernetes.io/controller-uid") {
         ml.insert("batch.kubernetes.io/controller-uid".into(), json!(uid));
     }
     if job_labels_empty && template_labels {
-        obj_mut(obj, "metadata").insert("labels".into(), labels);
+        metadata_mut(obj).insert("labels".into(), labels);
     }
-}
-
-fn obj_mut_value<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
-    obj_mut(v, key);
-    &mut v[key]
 }
 
 /// The pod's QoS class from its containers' requests and limits.
@@ -290,7 +259,7 @@ pub fn qos_class(spec: &Value) -> &'static str {
 
 /// Give a ClusterIP service an address from 10.96.0.0/12, unless it has one or is headless.
 pub fn allocate_cluster_ip(obj: &mut Value, next: &mut u32) {
-    let spec = obj_mut(obj, "spec");
+    let spec = object_mut(obj, "spec");
     if spec.get("type") == Some(&json!("ExternalName")) {
         return;
     }

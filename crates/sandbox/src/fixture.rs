@@ -4,8 +4,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::object::{name_of, namespace_of};
 use super::resources::{self, find_api_version_kind};
-use super::store::{Store, name_of, namespace_of};
+use super::store::Store;
 
 /// Largest fixture file read.
 const MAX_BYTES: u64 = 16 * 1024 * 1024;

@@ -3,12 +3,15 @@
 //!
 //! Runbooks are rehearsed against it and tollgate's own tests talk to it through kube-rs exactly as they
 //! would to a real cluster. Its modules, from the bottom up:
+//! - [`object`], [`go_format`]: reading and writing objects held as JSON, and Go's formatting of the
+//!   messages copied from Kubernetes;
 //! - [`resources`]: the served types and discovery documents;
 //! - [`store`]: objects as JSON with the API server's write rules, and the change history watches read;
-//! - [`selector`], [`patch`], [`defaults`]: label/field selectors, the four patch types, defaulting and
-//!   validation;
+//! - [`selector`], [`patch`], [`defaults`], [`validation`]: label/field selectors, the four patch
+//!   types, defaulting and validation;
 //! - [`logs`]: container logs, previous instances and followers;
 //! - [`controllers`]: deployment, replica set, scheduler, kubelet and job controllers, with events;
+//! - [`shared`]: what the controllers and the server share (store, logs, [`Timing`]);
 //! - [`server`]: the REST paths, watch and log streaming;
 //! - [`fixture`]: a YAML stream of manifests loaded at start.
 
@@ -16,12 +19,16 @@ pub mod controllers;
 pub mod defaults;
 pub mod error;
 pub mod fixture;
+pub mod go_format;
 pub mod logs;
+pub mod object;
 pub mod patch;
 pub mod resources;
 pub mod selector;
 pub mod server;
+pub mod shared;
 pub mod store;
+pub mod validation;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,44 +39,8 @@ use serde_json::json;
 
 pub use error::ApiError;
 pub use logs::LogHub;
+pub use shared::{Shared, Timing};
 pub use store::Store;
-
-/// How fast simulated time runs and how chatty containers are.
-#[derive(Clone, Debug)]
-pub struct Timing {
-    /// Every delay is divided by this: 1.0 is a watchable pace, 50 suits tests.
-    pub speed: f64,
-    /// Log lines a running container writes per second (before `speed`); 0 for none.
-    pub log_rate: f64,
-}
-
-impl Default for Timing {
-    fn default() -> Timing {
-        Timing {
-            speed: 1.0,
-            log_rate: 1.0,
-        }
-    }
-}
-
-impl Timing {
-    /// A delay of `secs` simulated seconds, in real time.
-    pub fn delay(&self, secs: f64) -> Duration {
-        let speed = if self.speed.is_finite() && self.speed > 0.0 {
-            self.speed
-        } else {
-            1.0
-        };
-        Duration::from_secs_f64((secs / speed).clamp(0.0, 86_400.0))
-    }
-}
-
-/// What the controllers and the server share.
-pub struct Ctx {
-    pub store: Arc<Store>,
-    pub logs: Arc<LogHub>,
-    pub timing: Timing,
-}
 
 /// How to start a sandbox.
 #[derive(Clone, Debug, Default)]
@@ -114,9 +85,9 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(ctx: Arc<Ctx>, listener: tokio::net::TcpListener) -> Server {
+    fn spawn(shared: Arc<Shared>, listener: tokio::net::TcpListener) -> Server {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve_until(ctx, listener, async move {
+        let task = tokio::spawn(server::serve_until(shared, listener, async move {
             let _ = stopped.await;
         }));
         Server { task, stop }
@@ -125,7 +96,7 @@ impl Server {
 
 /// A running sandbox. Dropping it stops the server and the controllers.
 pub struct Sandbox {
-    ctx: Arc<Ctx>,
+    shared: Arc<Shared>,
     addr: SocketAddr,
     /// `None` while the API server is stopped ([`Sandbox::stop_api`]).
     server: Option<Server>,
@@ -138,21 +109,21 @@ const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "k
 impl Sandbox {
     /// Start a sandbox on the current tokio runtime.
     pub async fn start(config: Config) -> Result<Sandbox, StartError> {
-        let ctx = Arc::new(Ctx {
+        let shared = Arc::new(Shared {
             store: Store::with_history(config.history.unwrap_or(store::HISTORY)),
             logs: LogHub::new(),
             timing: config.timing.clone(),
         });
         let nsrt = resources::by_kind("Namespace");
         for ns in SYSTEM_NAMESPACES {
-            let _ = ctx
+            let _ = shared
                 .store
                 .create(nsrt, "", json!({"metadata": {"name": ns}}), false);
         }
         for f in &config.fixtures {
-            fixture::load_file(&ctx.store, f).map_err(StartError::Fixture)?;
+            fixture::load_file(&shared.store, f).map_err(StartError::Fixture)?;
         }
-        fixture::ensure_node(&ctx.store);
+        fixture::ensure_node(&shared.store);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
             .await
             .map_err(|source| StartError::Bind {
@@ -163,13 +134,13 @@ impl Sandbox {
             port: config.port,
             source,
         })?;
-        let server = Some(Server::spawn(ctx.clone(), listener));
+        let server = Some(Server::spawn(shared.clone(), listener));
         let mut tasks = Vec::new();
         if !config.no_controllers {
-            tasks.extend(controllers::spawn(ctx.clone()));
+            tasks.extend(controllers::spawn(shared.clone()));
         }
         Ok(Sandbox {
-            ctx,
+            shared,
             addr,
             server,
             tasks,
@@ -211,7 +182,7 @@ impl Sandbox {
                 Err(source) => return Err(StartError::Bind { port, source }),
             }
         };
-        self.server = Some(Server::spawn(self.ctx.clone(), listener));
+        self.server = Some(Server::spawn(self.shared.clone(), listener));
         Ok(())
     }
 
@@ -225,15 +196,15 @@ impl Sandbox {
     }
 
     pub fn store(&self) -> &Arc<Store> {
-        &self.ctx.store
+        &self.shared.store
     }
 
     pub fn logs(&self) -> &Arc<LogHub> {
-        &self.ctx.logs
+        &self.shared.logs
     }
 
-    pub fn ctx(&self) -> &Arc<Ctx> {
-        &self.ctx
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// A kubeconfig for this sandbox, with `namespace` as the context's default.

@@ -13,12 +13,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::error::ApiError;
 use super::logs::Follower;
+use super::object::{name_of, namespace_of};
 use super::patch;
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
+use super::shared::Shared;
 use super::store::{self, DeleteOptions, EventType, Part};
 
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -132,15 +133,15 @@ fn flag(q: &Query, k: &str) -> bool {
 }
 
 /// Serve the sandbox on `listener` until the task is dropped.
-pub async fn serve(ctx: Arc<Ctx>, listener: tokio::net::TcpListener) {
-    serve_until(ctx, listener, std::future::pending()).await
+pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
+    serve_until(shared, listener, std::future::pending()).await
 }
 
 /// Serve the sandbox on `listener` until `shutdown` completes, then stop listening and close every
 /// open connection, endless watches and log follows included (their clients see the connection
 /// drop, as when an API server restarts).
 pub async fn serve_until(
-    ctx: Arc<Ctx>,
+    shared: Arc<Shared>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -159,12 +160,12 @@ pub async fn serve_until(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let ctx = ctx.clone();
+        let shared = shared.clone();
         conns.spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
             let svc = hyper::service::service_fn(move |req| {
-                let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(shared, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(io, svc)
@@ -174,8 +175,8 @@ pub async fn serve_until(
     }
 }
 
-async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
-    match dispatch(ctx, req).await {
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    match dispatch(shared, req).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
@@ -229,7 +230,7 @@ fn parse_yaml_or_json(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
 }
 
-async fn dispatch(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let Some(r) = route(req.uri().path()) else {
         return Err(ApiError::path_not_found());
     };
@@ -278,16 +279,16 @@ async fn dispatch(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Body
             let q = query(&req);
             let ns_str = ns.clone().unwrap_or_default();
             match (name, sub) {
-                (None, _) => collection(ctx, req, rt, ns, q).await,
-                (Some(name), None) => item(ctx, req, rt, &ns_str, &name, q, Part::Main).await,
+                (None, _) => collection(shared, req, rt, ns, q).await,
+                (Some(name), None) => item(shared, req, rt, &ns_str, &name, q, Part::Main).await,
                 (Some(name), Some(sub)) => {
                     if !rt.subresources.contains(&sub.as_str()) {
                         return Err(ApiError::path_not_found());
                     }
                     match sub.as_str() {
-                        "log" => pod_log(ctx, req, &ns_str, &name, q).await,
-                        "scale" => scale(ctx, req, rt, &ns_str, &name, q).await,
-                        _ => item(ctx, req, rt, &ns_str, &name, q, Part::Status).await,
+                        "log" => pod_log(shared, req, &ns_str, &name, q).await,
+                        "scale" => scale(shared, req, rt, &ns_str, &name, q).await,
+                        _ => item(shared, req, rt, &ns_str, &name, q, Part::Status).await,
                     }
                 }
             }
@@ -379,7 +380,7 @@ fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
 }
 
 async fn collection(
-    ctx: Arc<Ctx>,
+    shared: Arc<Shared>,
     req: Request<Incoming>,
     rt: &'static ResourceType,
     ns: Option<String>,
@@ -390,7 +391,7 @@ async fn collection(
     }
     let method = req.method().clone();
     match method {
-        Method::GET if flag(&q, "watch") => watch(ctx, rt, ns, q),
+        Method::GET if flag(&q, "watch") => watch(shared, rt, ns, q),
         Method::GET => {
             let filter = Filter::from_query(rt, &q)?;
             let limit = q
@@ -404,15 +405,15 @@ async fn collection(
             if let (Some(rv), Some("Exact")) = (
                 q.get("resourceVersion").and_then(|r| r.parse::<u64>().ok()),
                 q.get("resourceVersionMatch").map(String::as_str),
-            ) && rv != ctx.store.resource_version()
+            ) && rv != shared.store.resource_version()
             {
                 return Err(ApiError::gone(format!(
                     "too old resource version: {rv} ({})",
-                    ctx.store.resource_version()
+                    shared.store.resource_version()
                 )));
             }
             let keep = |v: &Value| filter.matches(v);
-            let (items, rv, remaining) = ctx.store.list_page(
+            let (items, rv, remaining) = shared.store.list_page(
                 rt,
                 ns.as_deref(),
                 after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
@@ -424,11 +425,8 @@ async fn collection(
             if remaining > 0
                 && let Some(last) = items.last()
             {
-                metadata["continue"] = json!(encode_continue(
-                    rv,
-                    store::namespace_of(last),
-                    store::name_of(last)
-                ));
+                metadata["continue"] =
+                    json!(encode_continue(rv, namespace_of(last), name_of(last)));
                 metadata["remainingItemCount"] = json!(remaining);
             }
             let kind = format!("{}List", rt.kind);
@@ -465,7 +463,7 @@ async fn collection(
                 return Err(ApiError::path_not_found());
             }
             patch::record_update(&mut obj, None, &manager, &store::now());
-            let created = ctx.store.create(rt, &ns, obj, dry)?;
+            let created = shared.store.create(rt, &ns, obj, dry)?;
             Ok(json_response(201, &created))
         }
         Method::DELETE => {
@@ -473,12 +471,12 @@ async fn collection(
             let (body, _) = read_body(req).await?;
             let opts = delete_options(&q, &body)?;
             let keep = |v: &Value| filter.matches(v);
-            let (items, _) = ctx.store.list(rt, ns.as_deref(), &keep);
+            let (items, _) = shared.store.list(rt, ns.as_deref(), &keep);
             let mut deleted = Vec::new();
             for it in items {
-                match ctx
+                match shared
                     .store
-                    .delete(rt, store::namespace_of(&it), store::name_of(&it), &opts)
+                    .delete(rt, namespace_of(&it), name_of(&it), &opts)
                 {
                     Ok(d) => deleted.push(d),
                     Err(e) if e.code == 404 => {}
@@ -488,7 +486,7 @@ async fn collection(
             let out = ListOut {
                 kind: format!("{}List", rt.kind),
                 api_version: rt.api_version(),
-                metadata: json!({"resourceVersion": ctx.store.resource_version().to_string()}),
+                metadata: json!({"resourceVersion": shared.store.resource_version().to_string()}),
                 items: Items(&deleted),
             };
             let body = serde_json::to_vec(&out).unwrap_or_default();
@@ -527,7 +525,7 @@ fn delete_options(q: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
             .pointer("/preconditions/uid")
             .and_then(Value::as_str)
             .map(str::to_string);
-        o.precondition_rv = v
+        o.precondition_resource_version = v
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
             .map(str::to_string);
@@ -585,7 +583,7 @@ fn is_apply(ct: &str) -> bool {
 /// One object, or its status (`part`): get, replace, patch (any type, or apply) and, for the
 /// object itself, delete.
 async fn item(
-    ctx: Arc<Ctx>,
+    shared: Arc<Shared>,
     req: Request<Incoming>,
     rt: &'static ResourceType,
     ns: &str,
@@ -597,24 +595,24 @@ async fn item(
     let manager = field_manager(&req, &q);
     let method = req.method().clone();
     match method {
-        Method::GET => Ok(json_response(200, &ctx.store.get(rt, ns, name)?)),
+        Method::GET => Ok(json_response(200, &shared.store.get(rt, ns, name)?)),
         Method::PUT => {
             let (body, _) = read_body(req).await?;
             let mut obj = parse_yaml_or_json(&body)?;
-            let before = ctx.store.get(rt, ns, name).ok();
+            let before = shared.store.get(rt, ns, name).ok();
             patch::record_update(&mut obj, before.as_deref(), &manager, &store::now());
             Ok(json_response(
                 200,
-                &ctx.store.update(rt, ns, name, obj, part, dry)?,
+                &shared.store.update(rt, ns, name, obj, part, dry)?,
             ))
         }
         Method::PATCH => {
             let (body, ct) = read_body(req).await?;
             if is_apply(&ct) {
-                return server_side_apply(&ctx, rt, ns, name, &body, &q, dry, part);
+                return server_side_apply(&shared, rt, ns, name, &body, &q, dry, part);
             }
             let now = store::now();
-            let r = ctx.store.modify_opts(rt, ns, name, part, dry, |obj| {
+            let r = shared.store.modify_opts(rt, ns, name, part, dry, |obj| {
                 let before = obj.clone();
                 apply_patch(rt, obj, &body, &ct)?;
                 patch::record_update(obj, Some(&before), &manager, &now);
@@ -625,9 +623,9 @@ async fn item(
         Method::DELETE if part == Part::Main => {
             let (body, _) = read_body(req).await?;
             let opts = delete_options(&q, &body)?;
-            let r = ctx.store.delete(rt, ns, name, &opts)?;
+            let r = shared.store.delete(rt, ns, name, &opts)?;
             let pending = r.pointer("/metadata/deletionTimestamp").is_some()
-                && ctx.store.get(rt, ns, name).is_ok();
+                && shared.store.get(rt, ns, name).is_ok();
             Ok(json_response(if pending { 202 } else { 200 }, &r))
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -636,7 +634,7 @@ async fn item(
 
 #[allow(clippy::too_many_arguments)]
 fn server_side_apply(
-    ctx: &Ctx,
+    shared: &Shared,
     rt: &'static ResourceType,
     ns: &str,
     name: &str,
@@ -652,10 +650,10 @@ fn server_side_apply(
     };
     let force = flag(q, "force");
     let config = parse_yaml_or_json(body)?;
-    if store::name_of(&config) != name {
+    if name_of(&config) != name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({}) does not match the name on the URL ({name})",
-            store::name_of(&config)
+            name_of(&config)
         )));
     }
     let now = store::now();
@@ -685,15 +683,18 @@ fn server_side_apply(
         e.details = Some(json!({"name": name, "kind": rt.plural, "causes": causes}));
         e
     };
-    match ctx.store.get(rt, ns, name) {
+    match shared.store.get(rt, ns, name) {
         Err(e) if e.code == 404 && part == Part::Main => {
             let created =
                 patch::apply(None, &config, rt.kind, manager, force, &now).map_err(conflict)?;
-            Ok(json_response(201, &ctx.store.create(rt, ns, created, dry)?))
+            Ok(json_response(
+                201,
+                &shared.store.create(rt, ns, created, dry)?,
+            ))
         }
         Err(e) => Err(e),
         Ok(_) => {
-            let r = ctx.store.modify_opts(rt, ns, name, part, dry, |obj| {
+            let r = shared.store.modify_opts(rt, ns, name, part, dry, |obj| {
                 let mut next = patch::apply(Some(obj), &config, rt.kind, manager, force, &now)
                     .map_err(conflict)?;
                 // The apply carries no resourceVersion precondition unless the config names one.
@@ -769,7 +770,7 @@ fn scale_of(obj: &Value) -> Value {
 }
 
 async fn scale(
-    ctx: Arc<Ctx>,
+    shared: Arc<Shared>,
     req: Request<Incoming>,
     rt: &'static ResourceType,
     ns: &str,
@@ -809,13 +810,13 @@ async fn scale(
     };
     match method {
         Method::GET => {
-            let obj = ctx.store.get(rt, ns, name)?;
+            let obj = shared.store.get(rt, ns, name)?;
             Ok(json_response(200, &scale_of(&obj)))
         }
         Method::PUT => {
             let (body, _) = read_body(req).await?;
             let s = parse_json(&body)?;
-            let r = ctx
+            let r = shared
                 .store
                 .modify_opts(rt, ns, name, Part::Main, dry, |obj| {
                     set(obj, &s, true)?;
@@ -828,7 +829,7 @@ async fn scale(
         }
         Method::PATCH => {
             let (body, ct) = read_body(req).await?;
-            let r = ctx
+            let r = shared
                 .store
                 .modify_opts(rt, ns, name, Part::Main, dry, |obj| {
                     let mut s = scale_of(obj);
@@ -900,7 +901,7 @@ fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Value {
 }
 
 fn watch(
-    ctx: Arc<Ctx>,
+    shared: Arc<Shared>,
     rt: &'static ResourceType,
     ns: Option<String>,
     q: Query,
@@ -924,13 +925,13 @@ fn watch(
     let (tx, resp) = streaming("application/json");
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut notify = ctx.store.subscribe();
+        let mut notify = shared.store.subscribe();
         let ns = ns.as_deref();
         let mut cursor = match start_rv {
             Some(rv) if !send_initial => rv,
             _ => {
                 let keep = |v: &Value| filter.matches(v);
-                let (items, rv) = ctx.store.list(rt, ns, &keep);
+                let (items, rv) = shared.store.list(rt, ns, &keep);
                 for it in &items {
                     if tx
                         .send(Ok(Frame::data(watch_line("ADDED", it))))
@@ -955,7 +956,7 @@ fn watch(
         };
         loop {
             notify.borrow_and_update();
-            match ctx.store.changes_since(rt, ns, cursor, WATCH_BATCH) {
+            match shared.store.changes_since(rt, ns, cursor, WATCH_BATCH) {
                 Err(e) => {
                     let _ = tx
                         .send(Ok(Frame::data(watch_line("ERROR", &e.status()))))
@@ -1023,7 +1024,7 @@ fn format_line(l: &super::logs::LogLine, timestamps: bool) -> String {
 }
 
 async fn pod_log(
-    ctx: Arc<Ctx>,
+    shared: Arc<Shared>,
     req: Request<Incoming>,
     ns: &str,
     name: &str,
@@ -1033,7 +1034,7 @@ async fn pod_log(
         return Err(ApiError::method_not_allowed());
     }
     let rt = resources::by_kind("Pod");
-    let pod = ctx.store.get(rt, ns, name)?;
+    let pod = shared.store.get(rt, ns, name)?;
     let container_names = |list: &str| -> Vec<String> {
         pod.pointer(list)
             .and_then(Value::as_array)
@@ -1062,7 +1063,7 @@ async fn pod_log(
         }
     };
     let previous = flag(&q, "previous");
-    let Some(log) = ctx.logs.instance(ns, name, &container, previous) else {
+    let Some(log) = shared.logs.instance(ns, name, &container, previous) else {
         if previous {
             return Err(ApiError::bad_request(format!(
                 "previous terminated container \"{container}\" in pod \"{name}\" not found"

@@ -9,11 +9,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::defaults;
 use super::error::ApiError;
+use super::object::{Key, meta, metadata_mut, name_of, namespace_of, resource_version_of, uid_of};
 use super::resources::{RESOURCES, ResourceType, by_kind};
+use super::validation::{
+    dns1123_label_error, dns1123_subdomain_error, is_dns1123_label, is_dns1123_subdomain,
+};
 
 /// How many changes the history keeps; a watch from an older resourceVersion gets 410 Gone.
 pub const HISTORY: usize = 20_000;
@@ -38,9 +42,9 @@ impl EventType {
 /// One write, as watches see it.
 #[derive(Debug)]
 pub struct Change {
-    pub rv: u64,
+    pub resource_version: u64,
     pub event: EventType,
-    pub rt: &'static ResourceType,
+    pub resource: &'static ResourceType,
     pub namespace: String,
     /// The object after the write (for a delete: as it was, with the delete's resourceVersion).
     pub object: Arc<Value>,
@@ -68,11 +72,9 @@ pub struct DeleteOptions {
     pub propagation: Option<String>,
     pub grace_period_seconds: Option<i64>,
     pub precondition_uid: Option<String>,
-    pub precondition_rv: Option<String>,
+    pub precondition_resource_version: Option<String>,
     pub dry_run: bool,
 }
-
-type Key = (String, String);
 
 struct Inner {
     rv: u64,
@@ -159,46 +161,6 @@ pub fn random_suffix(n: usize) -> String {
         .collect()
 }
 
-pub fn meta(obj: &Value) -> Option<&Map<String, Value>> {
-    obj.get("metadata").and_then(Value::as_object)
-}
-
-pub fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-pub fn namespace_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-pub fn uid_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn rv_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.is_object() {
-        *obj = json!({});
-    }
-    let map = obj.as_object_mut().expect("object");
-    let m = map.entry("metadata").or_insert_with(|| json!({}));
-    if !m.is_object() {
-        *m = json!({});
-    }
-    m.as_object_mut().expect("object")
-}
-
 /// Whether this kind carries `metadata.generation`.
 fn has_generation(rt: &ResourceType) -> bool {
     matches!(
@@ -219,32 +181,11 @@ fn spec_part(obj: &Value) -> Value {
     v
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !p.starts_with('-')
-                && !p.ends_with('-')
-        })
-}
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && !s.contains('.') && is_dns_subdomain(s)
-}
-
-fn name_rule(rt: &ResourceType) -> (fn(&str) -> bool, &'static str) {
+/// Which names a kind accepts, and what an invalid one is told.
+fn name_rule(rt: &ResourceType) -> (fn(&str) -> Vec<String>, String) {
     match rt.kind {
-        "Namespace" | "Service" => (
-            is_dns_label,
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-        ),
-        _ => (
-            is_dns_subdomain,
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-        ),
+        "Namespace" | "Service" => (is_dns1123_label, dns1123_label_error()),
+        _ => (is_dns1123_subdomain, dns1123_subdomain_error()),
     }
 }
 
@@ -293,22 +234,26 @@ impl Store {
         max: usize,
     ) -> Result<(Vec<Arc<Change>>, u64), ApiError> {
         let inner = self.lock();
-        let oldest = inner.history.front().map(|c| c.rv).unwrap_or(inner.rv + 1);
+        let oldest = inner
+            .history
+            .front()
+            .map(|c| c.resource_version)
+            .unwrap_or(inner.rv + 1);
         if rv + 1 < oldest && inner.history.len() >= inner.history_limit {
             return Err(ApiError::gone(format!(
                 "too old resource version: {rv} ({})",
                 oldest - 1
             )));
         }
-        let start = inner.history.partition_point(|c| c.rv <= rv);
+        let start = inner.history.partition_point(|c| c.resource_version <= rv);
         let mut out = Vec::new();
         let mut upto = inner.rv.max(rv);
         for c in inner.history.range(start..) {
             if out.len() >= max {
-                upto = c.rv - 1;
+                upto = c.resource_version - 1;
                 break;
             }
-            if std::ptr::eq(c.rt, rt) && ns.is_none_or(|n| n == c.namespace) {
+            if std::ptr::eq(c.resource, rt) && ns.is_none_or(|n| n == c.namespace) {
                 out.push(c.clone());
             }
         }
@@ -342,9 +287,9 @@ impl Store {
             inner.link(idx, &k, &obj);
         }
         inner.history.push_back(Arc::new(Change {
-            rv,
+            resource_version: rv,
             event,
-            rt,
+            resource: rt,
             namespace: ns,
             object: obj.clone(),
             old,
@@ -495,8 +440,8 @@ impl Store {
             }
         }
         let name = name_of(&obj).to_string();
-        let (valid, rule) = name_rule(rt);
-        if !valid(&name) {
+        let (check, rule) = name_rule(rt);
+        if !check(&name).is_empty() {
             return Err(ApiError::invalid(
                 rt,
                 &name,
@@ -598,13 +543,13 @@ impl Store {
                 name_of(&obj)
             )));
         }
-        let want_rv = rv_of(&obj).to_string();
+        let want_rv = resource_version_of(&obj).to_string();
         let mut inner = self.lock();
         let ns = if rt.namespaced { ns } else { "" };
         let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
-        if !want_rv.is_empty() && want_rv != rv_of(&current) {
+        if !want_rv.is_empty() && want_rv != resource_version_of(&current) {
             return Err(ApiError::conflict(rt, name));
         }
         let next = merge_update(rt, &current, obj, part);
@@ -648,8 +593,8 @@ impl Store {
                 name_of(&edited)
             )));
         }
-        let want_rv = rv_of(&edited).to_string();
-        if !want_rv.is_empty() && want_rv != rv_of(&current) {
+        let want_rv = resource_version_of(&edited).to_string();
+        if !want_rv.is_empty() && want_rv != resource_version_of(&current) {
             return Err(ApiError::conflict(rt, name));
         }
         let next = merge_update(rt, &current, edited, part);
@@ -671,7 +616,10 @@ impl Store {
             return Err(ApiError::invalid(rt, &name, errors));
         }
         // The stored resourceVersion is compared, not the one in the request.
-        metadata_mut(&mut next).insert("resourceVersion".into(), json!(rv_of(&current)));
+        metadata_mut(&mut next).insert(
+            "resourceVersion".into(),
+            json!(resource_version_of(&current)),
+        );
         if next == *current {
             return Ok(current);
         }
@@ -743,15 +691,15 @@ impl Store {
                 ),
             ));
         }
-        if let Some(rv) = &opts.precondition_rv
-            && rv != rv_of(&current)
+        if let Some(rv) = &opts.precondition_resource_version
+            && rv != resource_version_of(&current)
         {
             return Err(ApiError::conflict_msg(
                 rt,
                 name,
                 format!(
                     "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    rv_of(&current)
+                    resource_version_of(&current)
                 ),
             ));
         }

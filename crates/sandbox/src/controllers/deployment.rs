@@ -26,20 +26,23 @@
 //!   revision first, once a rollout completes.
 //! - Events: ScalingReplicaSet "Scaled up replica set web-5d8f6c7b9 from 0 to 3".
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::super::error::ApiError;
-use super::super::resources::by_kind;
-use super::super::store::{self, DeleteOptions};
+use super::conditions::{instant_of_time, status_condition};
 use super::events::Source;
-use super::{
-    Manager, Ptr, Work, controller_ref, controller_ref_to, instant_of_time, int_at, key_of,
-    labels_of, name_of, selector_matches, str_at, uid_of,
+use super::fnv::fnv32a;
+use super::manager::{Manager, Work};
+use super::owners::{controller_ref, controller_ref_to, selector_matches};
+use crate::error::ApiError;
+use crate::object::{
+    PointerLookup, child_object, int_at, key_of, labels_of, metadata_mut, name_of,
+    resource_version_of, str_at, uid_of,
 };
+use crate::resources::by_kind;
+use crate::store::{self, DeleteOptions};
 
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 pub const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
@@ -58,29 +61,7 @@ pub const ANNOTATIONS_TO_SKIP: [&str; 6] = [
 const MAX_REV_HISTORY_CHARS: usize = 2000;
 const COMPONENT: &str = "deployment-controller";
 
-/// What the controller remembers between syncs: when it last saw progress, precisely.
-#[derive(Default)]
-pub struct State {
-    progress: HashMap<String, (String, Instant)>,
-}
-
-impl State {
-    pub fn forget(&mut self, uid: &str) {
-        self.progress.remove(uid);
-    }
-}
-
 // --- pure helpers --------------------------------------------------------------------------------
-
-/// FNV-32a.
-pub fn fnv32a(data: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in data {
-        h ^= u32::from(*b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
 
 /// `rand.SafeEncodeString`: each character mapped into an alphabet without vowels or confusables.
 pub fn safe_encode(s: &str) -> String {
@@ -191,8 +172,8 @@ pub fn max_unavailable(d: &Value) -> i64 {
         return 0;
     }
     let (_, u) = resolve_fenceposts(
-        d.ptr("/spec/strategy/rollingUpdate/maxSurge"),
-        d.ptr("/spec/strategy/rollingUpdate/maxUnavailable"),
+        d.at("/spec/strategy/rollingUpdate/maxSurge"),
+        d.at("/spec/strategy/rollingUpdate/maxUnavailable"),
         r,
     );
     u.min(r)
@@ -204,8 +185,8 @@ pub fn max_surge(d: &Value) -> i64 {
         return 0;
     }
     resolve_fenceposts(
-        d.ptr("/spec/strategy/rollingUpdate/maxSurge"),
-        d.ptr("/spec/strategy/rollingUpdate/maxUnavailable"),
+        d.at("/spec/strategy/rollingUpdate/maxSurge"),
+        d.at("/spec/strategy/rollingUpdate/maxUnavailable"),
         replicas(d),
     )
     .0
@@ -216,7 +197,7 @@ fn rs_replicas(rs: &Value) -> i64 {
 }
 
 fn annotation<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.ptr("/metadata/annotations")
+    v.at("/metadata/annotations")
         .and_then(|a| a.get(k))
         .and_then(Value::as_str)
 }
@@ -229,11 +210,7 @@ pub fn revision(v: &Value) -> i64 {
 }
 
 fn set_annotation(v: &mut Value, k: &str, val: &str) {
-    let md = &mut v["metadata"];
-    if !md.get("annotations").is_some_and(Value::is_object) {
-        md["annotations"] = json!({});
-    }
-    md["annotations"][k] = json!(val);
+    child_object(metadata_mut(v), "annotations").insert(k.into(), json!(val));
 }
 
 fn created(v: &Value) -> (String, String) {
@@ -244,7 +221,7 @@ fn created(v: &Value) -> (String, String) {
 }
 
 fn has_progress_deadline(d: &Value) -> bool {
-    d.ptr("/spec/progressDeadlineSeconds")
+    d.at("/spec/progressDeadlineSeconds")
         .and_then(Value::as_i64)
         .is_some_and(|p| p != i64::from(i32::MAX))
 }
@@ -261,14 +238,6 @@ fn status_int(v: &Value, field: &str) -> i64 {
     int_at(v, &format!("/status/{field}"), 0)
 }
 
-fn get_cond<'a>(status: &'a Value, t: &str) -> Option<&'a Value> {
-    status
-        .get("conditions")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| str_at(c, "/type") == t)
-}
-
 fn new_condition(t: &str, status: &str, reason: &str, message: &str) -> Value {
     let now = store::now();
     json!({"type": t, "status": status, "lastUpdateTime": now, "lastTransitionTime": now,
@@ -279,7 +248,7 @@ fn new_condition(t: &str, status: &str, reason: &str, message: &str) -> Value {
 /// when the status is; the condition moves to the end.
 fn set_condition(status: &mut Value, mut cond: Value) {
     let t = str_at(&cond, "/type").to_string();
-    if let Some(cur) = get_cond(status, &t) {
+    if let Some(cur) = status_condition(status, &t) {
         if str_at(cur, "/status") == str_at(&cond, "/status")
             && str_at(cur, "/reason") == str_at(&cond, "/reason")
         {
@@ -336,10 +305,10 @@ fn calculate_status(all: &[Value], new_rs: Option<&Value>, d: &Value) -> Value {
     );
     put(&mut st, "availableReplicas", available);
     put(&mut st, "unavailableReplicas", unavailable);
-    if let Some(c) = d.ptr("/status/collisionCount") {
+    if let Some(c) = d.at("/status/collisionCount") {
         st.insert("collisionCount".into(), c.clone());
     }
-    if let Some(c) = d.ptr("/status/conditions") {
+    if let Some(c) = d.at("/status/conditions") {
         st.insert("conditions".into(), c.clone());
     }
     let mut status = Value::Object(st);
@@ -412,12 +381,12 @@ fn set_replicas_annotations(rs: &mut Value, desired: i64, max: i64) -> bool {
 /// `SetNewReplicaSetAnnotations`.
 fn set_new_rs_annotations(d: &Value, rs: &mut Value, new_revision: i64, exists: bool) -> bool {
     let mut changed = false;
-    if let Some(anns) = d.ptr("/metadata/annotations").and_then(Value::as_object) {
+    if let Some(anns) = d.at("/metadata/annotations").and_then(Value::as_object) {
         for (k, v) in anns {
             if ANNOTATIONS_TO_SKIP.contains(&k.as_str()) {
                 continue;
             }
-            if rs.ptr("/metadata/annotations").and_then(|a| a.get(k)) == Some(v) {
+            if rs.at("/metadata/annotations").and_then(|a| a.get(k)) == Some(v) {
                 continue;
             }
             set_annotation(rs, k, v.as_str().unwrap_or(""));
@@ -472,7 +441,7 @@ struct Sync<'a> {
 }
 
 pub fn sync(m: &mut Manager, ns: &str, name: &str) {
-    let Ok(d) = m.ctx.store.get(by_kind("Deployment"), ns, name) else {
+    let Ok(d) = m.shared.store.get(by_kind("Deployment"), ns, name) else {
         return;
     };
     let mut s = Sync { m, d: (*d).clone() };
@@ -484,7 +453,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
 
 impl Sync<'_> {
     fn run(&mut self) -> R<()> {
-        let sel = self.d.ptr("/spec/selector").cloned().unwrap_or(Value::Null);
+        let sel = self.d.at("/spec/selector").cloned().unwrap_or(Value::Null);
         let everything = sel.is_null()
             || sel.as_object().is_some_and(|o| {
                 o.values().all(|v| {
@@ -494,7 +463,7 @@ impl Sync<'_> {
                 })
             });
         if everything {
-            let store = self.m.ctx.store.clone();
+            let store = self.m.shared.store.clone();
             self.m.events.emit(
                 &store,
                 &self.d,
@@ -512,12 +481,12 @@ impl Sync<'_> {
             return Ok(());
         }
         let rs_list = self.replica_sets()?;
-        if self.d.ptr("/metadata/deletionTimestamp").is_some() {
+        if self.d.at("/metadata/deletionTimestamp").is_some() {
             let (new_rs, old) = self.all_and_sync_revision(&rs_list, false)?;
             return self.sync_deployment_status(&old, new_rs.as_ref());
         }
         self.check_paused_conditions()?;
-        if self.d.ptr("/spec/paused").and_then(Value::as_bool) == Some(true) {
+        if self.d.at("/spec/paused").and_then(Value::as_bool) == Some(true) {
             return self.sync_scale(&rs_list);
         }
         if self.is_scaling_event(&rs_list)? {
@@ -539,13 +508,13 @@ impl Sync<'_> {
         let rt = by_kind("ReplicaSet");
         let (ns, _) = self.key();
         let uid = uid_of(&self.d).to_string();
-        let sel = self.d.ptr("/spec/selector").cloned();
-        let deleting = self.d.ptr("/metadata/deletionTimestamp").is_some();
-        let store = self.m.ctx.store.clone();
+        let sel = self.d.at("/spec/selector").cloned();
+        let deleting = self.d.at("/metadata/deletionTimestamp").is_some();
+        let store = self.m.shared.store.clone();
         let mut out = Vec::new();
         let owned: Vec<(String, String)> = self
             .m
-            .idx
+            .index
             .rs_by_owner
             .get(&uid)
             .map(|s| s.iter().cloned().collect())
@@ -560,7 +529,7 @@ impl Sync<'_> {
             if deleting || selector_matches(sel.as_ref(), labels_of(&rs)) {
                 out.push((*rs).clone());
             } else {
-                let rv = str_at(&rs, "/metadata/resourceVersion").to_string();
+                let rv = resource_version_of(&rs).to_string();
                 let _ = self.m.write(rt, &k.0, &k.1, &rv, |o| {
                     if let Some(a) = o
                         .pointer_mut("/metadata/ownerReferences")
@@ -575,7 +544,7 @@ impl Sync<'_> {
         if !deleting {
             let orphans: Vec<String> = self
                 .m
-                .idx
+                .index
                 .orphan_rs
                 .get(&ns)
                 .map(|s| s.iter().cloned().collect())
@@ -585,12 +554,12 @@ impl Sync<'_> {
                     continue;
                 };
                 if controller_ref(&rs).is_some()
-                    || rs.ptr("/metadata/deletionTimestamp").is_some()
+                    || rs.at("/metadata/deletionTimestamp").is_some()
                     || !selector_matches(sel.as_ref(), labels_of(&rs))
                 {
                     continue;
                 }
-                let rv = str_at(&rs, "/metadata/resourceVersion").to_string();
+                let rv = resource_version_of(&rs).to_string();
                 let oref = controller_ref_to(&self.d, "Deployment");
                 if let Ok(a) = self.m.write(rt, &ns, &n, &rv, |o| {
                     match o
@@ -616,13 +585,13 @@ impl Sync<'_> {
         for rs in sets {
             for k in self
                 .m
-                .idx
+                .index
                 .pods_by_owner
                 .get(uid_of(rs))
                 .into_iter()
                 .flatten()
             {
-                if let Ok(p) = self.m.ctx.store.get(prt, &k.0, &k.1) {
+                if let Ok(p) = self.m.shared.store.get(prt, &k.0, &k.1) {
                     out.push(p);
                 }
             }
@@ -632,9 +601,9 @@ impl Sync<'_> {
 
     fn update_status(&mut self) -> R<()> {
         let (ns, name) = self.key();
-        let rv = str_at(&self.d, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(&self.d).to_string();
         let status = self.d.get("status").cloned().unwrap_or(json!({}));
-        let anns = self.d.ptr("/metadata/annotations").cloned();
+        let anns = self.d.at("/metadata/annotations").cloned();
         let generation = int_at(&self.d, "/metadata/generation", 0);
         let saved = self.m.write(by_kind("Deployment"), &ns, &name, &rv, |o| {
             if int_at(o, "/metadata/generation", 0) == generation {
@@ -653,7 +622,7 @@ impl Sync<'_> {
 
     fn update_rs(&mut self, rs: &Value) -> R<Value> {
         let (ns, name) = key_of(rs);
-        let rv = str_at(rs, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(rs).to_string();
         let next = rs.clone();
         let saved = self.m.write(by_kind("ReplicaSet"), &ns, &name, &rv, |o| {
             *o = next;
@@ -662,7 +631,7 @@ impl Sync<'_> {
     }
 
     fn emit(&mut self, msg: &str) {
-        let store = self.m.ctx.store.clone();
+        let store = self.m.shared.store.clone();
         self.m.events.emit(
             &store,
             &self.d,
@@ -681,9 +650,9 @@ impl Sync<'_> {
         let old = self
             .d
             .get("status")
-            .and_then(|s| get_cond(s, "Progressing"))
+            .and_then(|s| status_condition(s, "Progressing"))
             .cloned();
-        if let Some(c) = get_cond(status, "Progressing")
+        if let Some(c) = status_condition(status, "Progressing")
             && old.as_ref() != Some(c)
         {
             let t = str_at(c, "/lastUpdateTime").to_string();
@@ -698,12 +667,12 @@ impl Sync<'_> {
             return Ok(());
         }
         let status = self.d.get("status").cloned().unwrap_or(json!({}));
-        let cond = get_cond(&status, "Progressing");
+        let cond = status_condition(&status, "Progressing");
         if cond.is_some_and(|c| str_at(c, "/reason") == "ProgressDeadlineExceeded") {
             return Ok(());
         }
         let paused_exists = cond.is_some_and(|c| str_at(c, "/reason") == "DeploymentPaused");
-        let paused = self.d.ptr("/spec/paused").and_then(Value::as_bool) == Some(true);
+        let paused = self.d.at("/spec/paused").and_then(Value::as_bool) == Some(true);
         let mut st = status.clone();
         if paused && !paused_exists {
             set_condition(
@@ -741,8 +710,8 @@ impl Sync<'_> {
     ) -> R<(Option<Value>, Vec<Value>)> {
         let new_idx = rs_list.iter().position(|r| {
             equal_ignore_hash(
-                r.ptr("/spec/template").unwrap_or(&Value::Null),
-                self.d.ptr("/spec/template").unwrap_or(&Value::Null),
+                r.at("/spec/template").unwrap_or(&Value::Null),
+                self.d.at("/spec/template").unwrap_or(&Value::Null),
             )
         });
         let old: Vec<Value> = rs_list
@@ -781,7 +750,8 @@ impl Sync<'_> {
                 needs = true;
             }
             let status = self.d.get("status").cloned().unwrap_or(json!({}));
-            if has_progress_deadline(&self.d) && get_cond(&status, "Progressing").is_none() {
+            if has_progress_deadline(&self.d) && status_condition(&status, "Progressing").is_none()
+            {
                 let mut st = status;
                 set_condition(
                     &mut st,
@@ -805,8 +775,8 @@ impl Sync<'_> {
             return Ok(None);
         }
         let (ns, dname) = self.key();
-        let collision = self.d.ptr("/status/collisionCount").and_then(Value::as_i64);
-        let template = self.d.ptr("/spec/template").cloned().unwrap_or(json!({}));
+        let collision = self.d.at("/status/collisionCount").and_then(Value::as_i64);
+        let template = self.d.at("/spec/template").cloned().unwrap_or(json!({}));
         let hash = compute_hash(&template, collision);
         let mut tmpl = template.clone();
         if !tmpl.get("metadata").is_some_and(Value::is_object) {
@@ -816,7 +786,7 @@ impl Sync<'_> {
             tmpl["metadata"]["labels"] = json!({});
         }
         tmpl["metadata"]["labels"][HASH_LABEL] = json!(hash);
-        let mut selector = self.d.ptr("/spec/selector").cloned().unwrap_or(json!({}));
+        let mut selector = self.d.at("/spec/selector").cloned().unwrap_or(json!({}));
         if !selector.get("matchLabels").is_some_and(Value::is_object) {
             selector["matchLabels"] = json!({});
         }
@@ -843,7 +813,7 @@ impl Sync<'_> {
         let count = self.new_rs_new_replicas(&all, &rs)?;
         rs["spec"]["replicas"] = json!(count);
         set_new_rs_annotations(&self.d, &mut rs, new_revision, false);
-        let store = self.m.ctx.store.clone();
+        let store = self.m.shared.store.clone();
         let rt = by_kind("ReplicaSet");
         let mut already = false;
         let created_rs = match store.create(rt, &ns, rs, false) {
@@ -856,7 +826,7 @@ impl Sync<'_> {
                 if owned
                     && equal_ignore_hash(
                         &template,
-                        cur.ptr("/spec/template").unwrap_or(&Value::Null),
+                        cur.at("/spec/template").unwrap_or(&Value::Null),
                     )
                 {
                     (*cur).clone()
@@ -881,7 +851,7 @@ impl Sync<'_> {
                     self.d["status"] = st;
                     let _ = self.update_status();
                 }
-                let store = self.m.ctx.store.clone();
+                let store = self.m.shared.store.clone();
                 self.m.events.emit(
                     &store,
                     &self.d,
@@ -932,7 +902,7 @@ impl Sync<'_> {
         if !is_rolling(&self.d) {
             return Ok(r);
         }
-        let surge = scaled_value(self.d.ptr("/spec/strategy/rollingUpdate/maxSurge"), r, true)
+        let surge = scaled_value(self.d.at("/spec/strategy/rollingUpdate/maxSurge"), r, true)
             .map_err(ApiError::bad_request)?;
         let current = spec_sum(all);
         let max_total = r + surge;
@@ -994,7 +964,7 @@ impl Sync<'_> {
         self.scale(new_rs.as_ref(), &old)?;
         let rs_list = self.replica_sets()?;
         let (new_rs, old) = self.all_and_sync_revision(&rs_list, false)?;
-        if self.d.ptr("/spec/paused").and_then(Value::as_bool) == Some(true) {
+        if self.d.at("/spec/paused").and_then(Value::as_bool) == Some(true) {
             self.cleanup(&old)?;
         }
         self.sync_deployment_status(&old, new_rs.as_ref())
@@ -1252,14 +1222,14 @@ impl Sync<'_> {
     fn cleanup(&mut self, old: &[Value]) -> R<()> {
         let Some(limit) = self
             .d
-            .ptr("/spec/revisionHistoryLimit")
+            .at("/spec/revisionHistoryLimit")
             .and_then(Value::as_i64)
         else {
             return Ok(());
         };
         let mut alive: Vec<Value> = old
             .iter()
-            .filter(|r| r.ptr("/metadata/deletionTimestamp").is_none())
+            .filter(|r| r.at("/metadata/deletionTimestamp").is_none())
             .cloned()
             .collect();
         let diff = alive.len() as i64 - limit;
@@ -1271,7 +1241,7 @@ impl Sync<'_> {
                 .cmp(&revision(b))
                 .then_with(|| created(a).cmp(&created(b)))
         });
-        let store = self.m.ctx.store.clone();
+        let store = self.m.shared.store.clone();
         for rs in alive.iter().take(diff as usize) {
             if status_int(rs, "replicas") != 0
                 || rs_replicas(rs) != 0
@@ -1320,7 +1290,7 @@ impl Sync<'_> {
             remove_condition(&mut st, "Progressing");
         }
         let old_status = self.d.get("status").cloned().unwrap_or(json!({}));
-        let current = get_cond(&old_status, "Progressing").cloned();
+        let current = status_condition(&old_status, "Progressing").cloned();
         let is_complete = int_at(&st, "/replicas", 0) == int_at(&st, "/updatedReplicas", 0)
             && current
                 .as_ref()
@@ -1357,13 +1327,13 @@ impl Sync<'_> {
                     remove_condition(&mut st, "Progressing");
                 }
                 set_condition(&mut st, c);
-            } else if let Some(c) = get_cond(&st, "Progressing").cloned() {
+            } else if let Some(c) = status_condition(&st, "Progressing").cloned() {
                 // DeploymentTimedOut
                 let reason = str_at(&c, "/reason");
                 let timed_out = reason == "ProgressDeadlineExceeded"
                     || (reason != "NewReplicaSetAvailable" && {
                         let pds = int_at(&self.d, "/spec/progressDeadlineSeconds", 600);
-                        self.progress_instant(&c) + self.m.ctx.timing.delay(pds as f64)
+                        self.progress_instant(&c) + self.m.shared.timing.delay(pds as f64)
                             < Instant::now()
                     });
                 if timed_out {
@@ -1381,7 +1351,7 @@ impl Sync<'_> {
         }
         // Replica failures of the replica sets move to the deployment.
         let failure = all.iter().find_map(|r| {
-            r.ptr("/status/conditions")
+            r.at("/status/conditions")
                 .and_then(Value::as_array)
                 .and_then(|cs| cs.iter().find(|c| str_at(c, "/type") == "ReplicaFailure"))
                 .cloned()
@@ -1416,15 +1386,16 @@ impl Sync<'_> {
         if !has_progress_deadline(&self.d) {
             return;
         }
-        let Some(c) = get_cond(st, "Progressing") else {
+        let Some(c) = status_condition(st, "Progressing") else {
             return;
         };
         if deployment_complete(&self.d, st) || str_at(c, "/reason") == "ProgressDeadlineExceeded" {
             return;
         }
         let pds = int_at(&self.d, "/spec/progressDeadlineSeconds", 600) as f64;
-        let at =
-            self.progress_instant(c) + self.m.ctx.timing.delay(pds) + self.m.ctx.timing.delay(1.0);
+        let at = self.progress_instant(c)
+            + self.m.shared.timing.delay(pds)
+            + self.m.shared.timing.delay(1.0);
         let key = self.key();
         self.m.schedule(Work::Deployment(key), at);
     }

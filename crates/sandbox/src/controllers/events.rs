@@ -14,9 +14,9 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::super::resources::by_kind;
-use super::super::store::{self, Store};
-use super::{name_of, namespace_of, uid_of};
+use crate::object::{name_of, namespace_of, uid_of};
+use crate::resources::by_kind;
+use crate::store::{self, Store};
 
 /// Who reports an event.
 #[derive(Clone, Copy, Debug)]

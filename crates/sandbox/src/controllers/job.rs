@@ -17,46 +17,26 @@
 //! `controller-uid`, `job-name`). The `batch.kubernetes.io/job-tracking` finalizer is not used: each
 //! finished pod is counted once by uid in memory instead.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::super::resources::by_kind;
-use super::super::store::{self, DeleteOptions};
-use super::events::Source;
-use super::replicaset::{claim_pods, pod_from_template};
-use super::{
-    Manager, Ptr, Work, condition, condition_true, int_at, is_pod_active, is_pod_ready,
-    is_terminal, key_of, name_of, put_condition, str_at, uid_of,
+use super::conditions::{
+    condition, condition_true, instant_of_time, is_pod_active, is_pod_ready, is_terminal,
+    put_condition,
 };
+use super::events::Source;
+use super::manager::{Manager, Work};
+use super::replicaset::{claim_pods, pod_from_template};
+use crate::object::{PointerLookup, int_at, key_of, name_of, resource_version_of, str_at, uid_of};
+use crate::resources::by_kind;
+use crate::store::{self, DeleteOptions};
 
 const COMPONENT: &str = "job-controller";
 /// `DefaultJobPodFailureBackOff` and `MaxJobPodFailureBackOff`, in simulated seconds.
 const POD_FAILURE_BACKOFF: f64 = 10.0;
 const MAX_POD_FAILURE_BACKOFF: f64 = 600.0;
-
-#[derive(Default)]
-struct JobRt {
-    counted: HashSet<String>,
-    failures_since_success: u32,
-    last_failure: Option<Instant>,
-}
-
-/// Per job: the pods already counted, the failure back-off and when it finished.
-#[derive(Default)]
-pub struct State {
-    jobs: HashMap<String, JobRt>,
-    finished: HashMap<String, Instant>,
-}
-
-impl State {
-    pub fn forget(&mut self, uid: &str) {
-        self.jobs.remove(uid);
-        self.finished.remove(uid);
-    }
-}
 
 fn new_condition(t: &str, reason: &str, message: &str) -> Value {
     let now = store::now();
@@ -74,7 +54,7 @@ fn past_backoff_limit_on_failure(job: &Value, pods: &[Arc<Value>]) -> bool {
         if matches!(str_at(p, "/status/phase"), "Running" | "Pending") {
             for list in ["initContainerStatuses", "containerStatuses"] {
                 for c in p
-                    .ptr(&format!("/status/{list}"))
+                    .at(&format!("/status/{list}"))
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
@@ -94,14 +74,14 @@ fn past_backoff_limit_on_failure(job: &Value, pods: &[Arc<Value>]) -> bool {
 
 pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let jrt = by_kind("Job");
-    let Ok(job) = m.ctx.store.get(jrt, ns, name) else {
+    let Ok(job) = m.shared.store.get(jrt, ns, name) else {
         return;
     };
-    if job.ptr("/metadata/deletionTimestamp").is_some() {
+    if job.at("/metadata/deletionTimestamp").is_some() {
         return;
     }
     let uid = uid_of(&job).to_string();
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     let pods = claim_pods(m, &job, "Job");
     let now = Instant::now();
     let finished = condition_true(&job, "Complete") || condition_true(&job, "Failed");
@@ -136,7 +116,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
             rt.counted.insert(puid);
             rt.failures_since_success = 0;
         } else if phase == "Failed"
-            || (p.ptr("/metadata/deletionTimestamp").is_some() && phase != "Succeeded")
+            || (p.at("/metadata/deletionTimestamp").is_some() && phase != "Succeeded")
         {
             failed += 1;
             rt.counted.insert(puid);
@@ -149,7 +129,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let mut active: Vec<Arc<Value>> = pods.iter().filter(|p| is_pod_active(p)).cloned().collect();
     let terminating = pods
         .iter()
-        .filter(|p| p.ptr("/metadata/deletionTimestamp").is_some() && !is_terminal(p))
+        .filter(|p| p.at("/metadata/deletionTimestamp").is_some() && !is_terminal(p))
         .count() as i64;
     let mut conds: Vec<Value> = status
         .get("conditions")
@@ -157,7 +137,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         .cloned()
         .unwrap_or_default();
     let mut events: Vec<(&str, String, String)> = Vec::new();
-    let suspended = job.ptr("/spec/suspend").and_then(Value::as_bool) == Some(true);
+    let suspended = job.at("/spec/suspend").and_then(Value::as_bool) == Some(true);
     if !finished {
         if suspended {
             if !condition_true(&job, "Suspended") {
@@ -203,12 +183,11 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
                         "Job has reached the specified backoff limit",
                     ));
                 } else if let Some(ads) = job
-                    .ptr("/spec/activeDeadlineSeconds")
+                    .at("/spec/activeDeadlineSeconds")
                     .and_then(Value::as_i64)
                 {
-                    let started =
-                        super::instant_of_time(str_at(&status, "/startTime")).unwrap_or(now);
-                    let deadline = started + m.ctx.timing.delay(ads as f64);
+                    let started = instant_of_time(str_at(&status, "/startTime")).unwrap_or(now);
+                    let deadline = started + m.shared.timing.delay(ads as f64);
                     if now >= deadline {
                         target = Some(new_condition(
                             "FailureTarget",
@@ -240,7 +219,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
                 if target.is_none() {
                     manage(m, &job, &mut active, succeeded, failures, last_failure, now);
                 }
-                let completions = job.ptr("/spec/completions").and_then(Value::as_i64);
+                let completions = job.at("/spec/completions").and_then(Value::as_i64);
                 let complete = match completions {
                     None => succeeded > 0,
                     Some(c) => succeeded >= c,
@@ -308,7 +287,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         st.insert("conditions".into(), json!(conds));
     }
     if job.get("status") != Some(&status) {
-        let rv = str_at(&job, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(&job).to_string();
         if m.write(jrt, ns, name, &rv, |o| o["status"] = status)
             .is_err()
         {
@@ -337,7 +316,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
 /// (foreground, its pods with it) that long after it finished.
 fn ttl_after_finished(m: &mut Manager, job: &Value) {
     let Some(ttl) = job
-        .ptr("/spec/ttlSecondsAfterFinished")
+        .at("/spec/ttlSecondsAfterFinished")
         .and_then(Value::as_i64)
     else {
         return;
@@ -353,9 +332,9 @@ fn ttl_after_finished(m: &mut Manager, job: &Value) {
     let now = Instant::now();
     let since = m.jobs.finished.get(uid_of(job)).copied();
     let since = since
-        .or_else(|| super::instant_of_time(finished_at))
+        .or_else(|| instant_of_time(finished_at))
         .unwrap_or(now);
-    let at = since + m.ctx.timing.delay(ttl.max(0) as f64);
+    let at = since + m.shared.timing.delay(ttl.max(0) as f64);
     if now < at {
         m.schedule(Work::Job(key), at);
         return;
@@ -365,11 +344,11 @@ fn ttl_after_finished(m: &mut Manager, job: &Value) {
         precondition_uid: Some(uid_of(job).to_string()),
         ..DeleteOptions::default()
     };
-    let _ = m.ctx.store.delete(by_kind("Job"), &ns, &name, &opts);
+    let _ = m.shared.store.delete(by_kind("Job"), &ns, &name, &opts);
 }
 
 fn delete_pods(m: &mut Manager, job: &Value, pods: &[Arc<Value>]) {
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     for p in pods {
         let (ns, name) = key_of(p);
         if store
@@ -401,7 +380,7 @@ fn manage(
     now: Instant,
 ) {
     let parallelism = int_at(job, "/spec/parallelism", 1).max(0);
-    let want = match job.ptr("/spec/completions").and_then(Value::as_i64) {
+    let want = match job.at("/spec/completions").and_then(Value::as_i64) {
         Some(c) => (c - succeeded).clamp(0, parallelism),
         None => {
             if succeeded > 0 {
@@ -412,7 +391,7 @@ fn manage(
         }
     };
     let have = active.len() as i64;
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     let key = key_of(job);
     if have > want {
         let surplus: Vec<Arc<Value>> = active.drain(want as usize..).collect();
@@ -427,13 +406,13 @@ fn manage(
     {
         let secs =
             (POD_FAILURE_BACKOFF * 2f64.powi(failures as i32 - 1)).min(MAX_POD_FAILURE_BACKOFF);
-        let until = last + m.ctx.timing.delay(secs);
+        let until = last + m.shared.timing.delay(secs);
         if now < until {
             m.schedule(Work::Job(key), until);
             return;
         }
     }
-    let template = job.ptr("/spec/template").cloned().unwrap_or(json!({}));
+    let template = job.at("/spec/template").cloned().unwrap_or(json!({}));
     for _ in 0..(want - have).min(500) {
         let pod = pod_from_template(&template, job, "Job");
         match store.create(by_kind("Pod"), &key.0, pod, false) {

@@ -19,13 +19,16 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::super::resources::by_kind;
-use super::super::store::{self, DeleteOptions};
+use super::conditions::{condition, is_pod_active, is_pod_ready, parse_time, put_condition};
 use super::events::Source;
-use super::{
-    Key, Manager, Ptr, Work, controller_ref, controller_ref_to, int_at, is_pod_active,
-    is_pod_ready, key_of, labels_of, name_of, put_condition, str_at, uid_of,
+use super::manager::{Manager, Work};
+use super::owners::{Selector, controller_ref, controller_ref_to};
+use crate::object::{
+    Key, PointerLookup, int_at, key_of, labels_of, metadata_mut, name_of, resource_version_of,
+    str_at, uid_of,
 };
+use crate::resources::by_kind;
+use crate::store::{self, DeleteOptions};
 
 /// Most pods created or deleted in one sync.
 pub const BURST: usize = 500;
@@ -34,7 +37,7 @@ const COMPONENT: &str = "replicaset-controller";
 
 pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let rt = by_kind("ReplicaSet");
-    let Ok(rs) = m.ctx.store.get(rt, ns, name) else {
+    let Ok(rs) = m.shared.store.get(rt, ns, name) else {
         return;
     };
     // A sync reads every pod of the replica set: one that has not a new spec to act on runs at
@@ -42,13 +45,17 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     // a second while thousands of its pods change).
     let spec_pending =
         int_at(&rs, "/metadata/generation", 0) != int_at(&rs, "/status/observedGeneration", 0);
-    let n = m.idx.pods_by_owner.get(uid_of(&rs)).map_or(0, |s| s.len()) as u64;
+    let n = m
+        .index
+        .pods_by_owner
+        .get(uid_of(&rs))
+        .map_or(0, |s| s.len()) as u64;
     let gap = Duration::from_millis(10) + Duration::from_micros(20 * n);
     let work = Work::ReplicaSet((ns.to_string(), name.to_string()));
     if m.throttled(&work, if spec_pending { Duration::ZERO } else { gap }) {
         return;
     }
-    let deleting = rs.ptr("/metadata/deletionTimestamp").is_some();
+    let deleting = rs.at("/metadata/deletionTimestamp").is_some();
     let pods = claim_pods(m, &rs, "ReplicaSet");
     let active: Vec<Arc<Value>> = pods.into_iter().filter(|p| is_pod_active(p)).collect();
     let mut failure = None;
@@ -67,14 +74,14 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
 /// The pods a controller (a ReplicaSet or a Job) owns after adoption and release, read fresh.
 pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc<Value>> {
     let prt = by_kind("Pod");
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     let (ns, name) = key_of(owner);
     let uid = uid_of(owner).to_string();
-    let deleting = owner.ptr("/metadata/deletionTimestamp").is_some();
-    let sel = super::Selector::new(owner.ptr("/spec/selector"));
+    let deleting = owner.at("/metadata/deletionTimestamp").is_some();
+    let sel = Selector::new(owner.at("/spec/selector"));
     let mut out = Vec::new();
     let owned: Vec<Key> = m
-        .idx
+        .index
         .pods_by_owner
         .get(&uid)
         .map(|s| s.iter().cloned().collect())
@@ -92,9 +99,9 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
         }
         if sel.matches(labels_of(&p)) || deleting {
             out.push(p);
-        } else if p.ptr("/metadata/deletionTimestamp").is_none() {
+        } else if p.at("/metadata/deletionTimestamp").is_none() {
             // Release: the pod's labels no longer match.
-            let rv = str_at(&p, "/metadata/resourceVersion").to_string();
+            let rv = resource_version_of(&p).to_string();
             let _ = m.write(prt, &k.0, &k.1, &rv, |o| {
                 if let Some(refs) = o
                     .pointer_mut("/metadata/ownerReferences")
@@ -102,7 +109,7 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
                 {
                     refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(&uid));
                 }
-                if o.ptr("/metadata/ownerReferences")
+                if o.at("/metadata/ownerReferences")
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.is_empty())
                     && let Some(md) = o.get_mut("metadata").and_then(Value::as_object_mut)
@@ -115,7 +122,7 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
     let ckey = (kind, (ns.clone(), name.clone()));
     let candidates: Vec<String> = if m.scan_orphans.remove(&ckey) {
         m.adopt.remove(&ckey);
-        m.idx
+        m.index
             .orphan_pods
             .get(&ns)
             .map(|s| s.iter().cloned().collect())
@@ -134,18 +141,20 @@ pub fn claim_pods(m: &mut Manager, owner: &Value, kind: &'static str) -> Vec<Arc
             continue;
         };
         if controller_ref(&p).is_some()
-            || p.ptr("/metadata/deletionTimestamp").is_some()
+            || p.at("/metadata/deletionTimestamp").is_some()
             || !sel.matches(labels_of(&p))
         {
             continue;
         }
-        let rv = str_at(&p, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(&p).to_string();
         let oref = controller_ref_to(owner, kind);
         if let Ok(adopted) = m.write(prt, &ns, &pname, &rv, |o| {
-            let md = &mut o["metadata"];
+            let md = metadata_mut(o);
             match md.get_mut("ownerReferences").and_then(Value::as_array_mut) {
                 Some(a) => a.push(oref),
-                None => md["ownerReferences"] = json!([oref]),
+                None => {
+                    md.insert("ownerReferences".into(), json!([oref]));
+                }
             }
         }) {
             out.push(adopted);
@@ -159,7 +168,7 @@ pub fn pod_from_template(template: &Value, owner: &Value, kind: &str) -> Value {
     let mut meta = Map::new();
     meta.insert("generateName".into(), json!(format!("{}-", name_of(owner))));
     for k in ["labels", "annotations", "finalizers"] {
-        if let Some(v) = template.ptr(&format!("/metadata/{k}"))
+        if let Some(v) = template.at(&format!("/metadata/{k}"))
             && !v.is_null()
         {
             meta.insert(k.into(), v.clone());
@@ -186,12 +195,12 @@ fn manage_replicas(
 ) -> (Option<(String, String)>, Vec<String>) {
     let mut deleted = Vec::new();
     let want = int_at(rs, "/spec/replicas", 1).max(0) as usize;
-    let store = m.ctx.store.clone();
+    let store = m.shared.store.clone();
     let prt = by_kind("Pod");
     let (ns, _) = key_of(rs);
     if active.len() < want {
         let n = (want - active.len()).min(BURST);
-        let template = rs.ptr("/spec/template").cloned().unwrap_or(json!({}));
+        let template = rs.at("/spec/template").cloned().unwrap_or(json!({}));
         for _ in 0..n {
             let pod = pod_from_template(&template, rs, "ReplicaSet");
             match store.create(prt, &ns, pod, false) {
@@ -266,10 +275,10 @@ fn related_pods(m: &Manager, rs: &Value) -> Vec<Arc<Value>> {
     let prt = by_kind("Pod");
     let mut owners = vec![uid_of(rs).to_string()];
     if let Some(r) = controller_ref(rs)
-        && let Some(sets) = m.idx.rs_by_owner.get(str_at(r, "/uid"))
+        && let Some(sets) = m.index.rs_by_owner.get(str_at(r, "/uid"))
     {
         for k in sets {
-            if let Ok(o) = m.ctx.store.get(by_kind("ReplicaSet"), &k.0, &k.1) {
+            if let Ok(o) = m.shared.store.get(by_kind("ReplicaSet"), &k.0, &k.1) {
                 owners.push(uid_of(&o).to_string());
             }
         }
@@ -278,8 +287,8 @@ fn related_pods(m: &Manager, rs: &Value) -> Vec<Arc<Value>> {
     owners.dedup();
     let mut out = Vec::new();
     for o in owners {
-        for k in m.idx.pods_by_owner.get(&o).into_iter().flatten() {
-            if let Ok(p) = m.ctx.store.get(prt, &k.0, &k.1) {
+        for k in m.index.pods_by_owner.get(&o).into_iter().flatten() {
+            if let Ok(p) = m.shared.store.get(prt, &k.0, &k.1) {
                 out.push(p);
             }
         }
@@ -322,7 +331,7 @@ pub fn pods_to_delete(
         _ => 0,
     };
     let max_restarts = |p: &Value| {
-        p.ptr("/status/containerStatuses")
+        p.at("/status/containerStatuses")
             .and_then(Value::as_array)
             .map(|cs| {
                 cs.iter()
@@ -338,7 +347,7 @@ pub fn pods_to_delete(
             let node = str_at(p, "/spec/nodeName");
             let ready = is_pod_ready(p);
             let cost: i64 = p
-                .ptr("/metadata/annotations")
+                .at("/metadata/annotations")
                 .and_then(|a| a.get("controller.kubernetes.io/pod-deletion-cost"))
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse().ok())
@@ -346,16 +355,13 @@ pub fn pods_to_delete(
             let ready_time = if ready {
                 log2_bucket(
                     now,
-                    super::condition(p, "Ready")
-                        .and_then(|c| super::parse_time(str_at(c, "/lastTransitionTime"))),
+                    condition(p, "Ready")
+                        .and_then(|c| parse_time(str_at(c, "/lastTransitionTime"))),
                 )
             } else {
                 0
             };
-            let created = log2_bucket(
-                now,
-                super::parse_time(str_at(p, "/metadata/creationTimestamp")),
-            );
+            let created = log2_bucket(now, parse_time(str_at(p, "/metadata/creationTimestamp")));
             let key = (
                 !node.is_empty(),
                 phase_ord(p),
@@ -386,7 +392,7 @@ fn update_status(
 ) {
     let min_ready = int_at(rs, "/spec/minReadySeconds", 0);
     let template_labels = rs
-        .ptr("/spec/template/metadata/labels")
+        .at("/spec/template/metadata/labels")
         .and_then(Value::as_object);
     let now = Instant::now();
     let (mut labeled, mut ready, mut available) = (0i64, 0i64, 0i64);
@@ -453,7 +459,7 @@ fn update_status(
     }
     let (ns, name) = key_of(rs);
     if rs.get("status") != Some(&status) {
-        let rv = str_at(rs, "/metadata/resourceVersion").to_string();
+        let rv = resource_version_of(rs).to_string();
         if m.write(by_kind("ReplicaSet"), &ns, &name, &rv, |o| {
             o["status"] = status
         })
