@@ -442,7 +442,7 @@ async fn a_run_pinned_to_another_account_creates_no_repository() {
 #[test]
 fn plan_shows_the_steps_and_the_variable_a_login_sets() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["plan", "tests/runbooks/valid/aws-steps.yaml"])
+        .args(["plan", "tests/fixtures/runbooks/valid/aws-steps.yaml"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("TOLLGATE_VAR_ecr_password")
         .output()

@@ -1,7 +1,8 @@
-//! `tollgate check` against the runbook corpus in tests/runbooks and against hostile input.
+//! `tollgate check` against the runbook corpus in tests/fixtures/runbooks and against hostile
+//! input.
 //!
-//! - Every `tests/runbooks/valid/*.yaml` checks clean: no output, exit 0.
-//! - Every `tests/runbooks/invalid/NAME.yaml` prints exactly `NAME.expected` and exits 1.
+//! - Every `tests/fixtures/runbooks/valid/*.yaml` checks clean: no output, exit 0.
+//! - Every `tests/fixtures/runbooks/invalid/NAME.yaml` prints exactly `NAME.expected` and exits 1.
 //!   After a deliberate change to the messages, `TOLLGATE_BLESS=1 cargo test --test check`
 //!   rewrites the `.expected` files; review the diff before keeping it.
 //! - Files only meant to be included live in `parts/` folders and are not checked on their own.
@@ -115,7 +116,7 @@ fn diff_view(expected: &str, actual: &str) -> String {
 
 #[test]
 fn valid_runbooks_check_clean() {
-    let files = runbooks_in("tests/runbooks/valid");
+    let files = runbooks_in("tests/fixtures/runbooks/valid");
     assert!(
         files.len() >= 6,
         "expected at least 6 valid runbooks, found {}",
@@ -143,7 +144,7 @@ fn valid_runbooks_check_clean() {
 
 #[test]
 fn invalid_runbooks_print_exactly_what_is_expected() {
-    let files = runbooks_in("tests/runbooks/invalid");
+    let files = runbooks_in("tests/fixtures/runbooks/invalid");
     assert!(
         files.len() >= 35,
         "expected at least 35 invalid runbooks, found {}",
@@ -196,7 +197,7 @@ fn invalid_runbooks_print_exactly_what_is_expected() {
 
 #[test]
 fn every_expected_file_has_its_runbook() {
-    let dir = Path::new(ROOT).join("tests/runbooks/invalid");
+    let dir = Path::new(ROOT).join("tests/fixtures/runbooks/invalid");
     let orphans: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -211,7 +212,7 @@ fn every_expected_file_has_its_runbook() {
 
 #[test]
 fn several_files_in_one_call_report_each_in_turn() {
-    let files = runbooks_in("tests/runbooks/invalid");
+    let files = runbooks_in("tests/fixtures/runbooks/invalid");
     let expected: String = files
         .iter()
         .map(|f| {
@@ -219,7 +220,7 @@ fn several_files_in_one_call_report_each_in_turn() {
                 .unwrap_or_default()
         })
         .collect();
-    let mut args = vec!["tests/runbooks/valid/gates.yaml".to_string()];
+    let mut args = vec!["tests/fixtures/runbooks/valid/gates.yaml".to_string()];
     args.extend(files);
     let r = check(&args);
     assert_eq!(r.status.code(), Some(1), "stderr: {}", r.stderr);
@@ -432,11 +433,12 @@ fn the_literal_key_in_the_labelmint_design_is_flagged() {
 
 #[test]
 fn a_missing_file_is_unreadable() {
-    let r = check(&["tests/runbooks/no-such-runbook.yaml"]);
+    let r = check(&["tests/fixtures/runbooks/no-such-runbook.yaml"]);
     assert_eq!(r.status.code(), Some(2), "stdout: {}", r.stdout);
     assert!(r.stdout.is_empty(), "stdout: {}", r.stdout);
     assert!(
-        r.stderr.contains("tests/runbooks/no-such-runbook.yaml")
+        r.stderr
+            .contains("tests/fixtures/runbooks/no-such-runbook.yaml")
             && r.stderr.contains("cannot read"),
         "stderr: {}",
         r.stderr
@@ -446,10 +448,10 @@ fn a_missing_file_is_unreadable() {
 
 #[test]
 fn a_directory_is_unreadable() {
-    let r = check(&["tests/runbooks/valid"]);
+    let r = check(&["tests/fixtures/runbooks/valid"]);
     assert_eq!(r.status.code(), Some(2), "stdout: {}", r.stdout);
     assert!(
-        r.stderr.contains("tests/runbooks/valid") && r.stderr.contains("directory"),
+        r.stderr.contains("tests/fixtures/runbooks/valid") && r.stderr.contains("directory"),
         "stderr: {}",
         r.stderr
     );
@@ -459,12 +461,12 @@ fn a_directory_is_unreadable() {
 #[test]
 fn an_unreadable_file_among_others_still_checks_the_rest() {
     let r = check(&[
-        "tests/runbooks/no-such-runbook.yaml",
-        "tests/runbooks/invalid/unknown-key-top.yaml",
+        "tests/fixtures/runbooks/no-such-runbook.yaml",
+        "tests/fixtures/runbooks/invalid/unknown-key-top.yaml",
     ]);
     assert_eq!(r.status.code(), Some(2));
     let expected = std::fs::read_to_string(
-        Path::new(ROOT).join("tests/runbooks/invalid/unknown-key-top.expected"),
+        Path::new(ROOT).join("tests/fixtures/runbooks/invalid/unknown-key-top.expected"),
     )
     .unwrap();
     assert_eq!(r.stdout, expected);

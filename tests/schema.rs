@@ -100,7 +100,11 @@ fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
 fn every_shipped_and_example_runbook_checks_clean() {
     let root = Path::new(ROOT);
     let mut files = Vec::new();
-    runbooks_under(&root.join("tests/runbooks/valid"), &mut files, false);
+    runbooks_under(
+        &root.join("tests/fixtures/runbooks/valid"),
+        &mut files,
+        false,
+    );
     runbooks_under(&root.join("runbooks"), &mut files, true);
     files.sort();
     assert!(
