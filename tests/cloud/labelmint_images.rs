@@ -8,15 +8,15 @@
 //! the operator's laptop or the Internet: `check-tools` (helm, psql… are not installed here),
 //! `find-hosted-zone` (Route53 through the AWS CLI) and `dns-delegated` (`dig` against public DNS).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use common::docker::{http_get, shared};
-use common::ecr::{EcrRegistry, token_password};
-use common::moto::Moto;
+
+use crate::common;
+use crate::common::docker::{http_get, shared};
+use crate::common::ecr::{EcrRegistry, token_password};
+use crate::common::moto::Moto;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const ACCOUNT: &str = "288761728065";

@@ -1,12 +1,9 @@
 //! Deployment steps against the sandbox: `kube.scale`, `kube.set_image`, `kube.restart`,
 //! `kube.rollout_undo`, `kube.rollout_status` and `kube.revert`, with what they journal.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
-use common::cluster::{Cluster, Finished, run_in};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use serde_json::json;
@@ -15,6 +12,9 @@ use tollgate::engine::{Event, Outcome, RunStatus, StepStatus};
 use tollgate::exec::Router;
 use tollgate::exec::kube::KubeExec;
 use tollgate::target::PinnedCluster;
+
+use crate::common;
+use crate::common::cluster::{Cluster, Finished, run_in};
 
 /// A deployment of one container `app` whose readiness probe waits 5 s: a container that
 /// crashes after 2 s is never ready.

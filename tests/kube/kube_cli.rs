@@ -1,11 +1,9 @@
 //! `tollgate run` with kube steps, as an operator runs it: the binary, headless, against a sandbox
 //! the test starts, through a kubeconfig named by `KUBECONFIG`.
 
-mod common;
-
 use std::process::Command;
 
-use common::cluster::{Cluster, shop_fixture};
+use crate::common::cluster::{Cluster, shop_fixture};
 
 fn fixture() -> String {
     shop_fixture("shop", &[("api", 2, "registry.local/api:1.0")])

@@ -3,11 +3,10 @@
 //! shows only bullets; the value typed lands in AWS and on no screen nor file. Without tmux or
 //! moto the test prints a note and passes.
 
-mod common;
-use common::moto::Moto;
-use common::tmux::{DEADLINE, POLL, PROBE_RETRY, Tmux, sh_quote, tmux_installed};
-
 use std::time::Instant;
+
+use crate::common::moto::Moto;
+use crate::common::tmux::{DEADLINE, POLL, PROBE_RETRY, Tmux, sh_quote, tmux_installed};
 
 const RUNBOOK: &str = r#"
 name: typed token

@@ -3,13 +3,12 @@
 //! (`runbooks/labelmint/cluster.yaml`, faithful to seed 000). The rehearsal finds what the design's
 //! sizing leads to: `payment-backend` cannot be scheduled on two t3.small nodes.
 
-mod common;
-
 use std::path::Path;
 
-use common::cluster::{Cluster, run_as};
 use serde_json::{Value, json};
 use tollgate::engine::{Outcome, RunStatus};
+
+use crate::common::cluster::{Cluster, run_as};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CONTEXT: &str = "arn:aws:eks:us-east-1:288761728065:cluster/labelmint-production";

@@ -1,10 +1,10 @@
 //! Target pinning: kube steps run only against the cluster the run was pinned to.
 
-mod common;
-
-use common::cluster::{Cluster, run_in};
 use tollgate::engine::{Outcome, RunStatus};
 use tollgate::target::kube::{ClusterError, PinnedCluster, Source};
+
+use crate::common;
+use crate::common::cluster::{Cluster, run_in};
 
 const GET_NS: &str = r#"
 name: pinned

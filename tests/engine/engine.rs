@@ -14,6 +14,8 @@ use tollgate::engine::{
     RunStatus, StepStatus,
 };
 
+use crate::common::spec;
+
 const DEADLINE: Duration = Duration::from_secs(20);
 
 struct Run {
@@ -24,9 +26,6 @@ struct Run {
     seen: Vec<Event>,
     journal: PathBuf,
 }
-
-mod common;
-use common::spec;
 
 fn start_in(dir: tempfile::TempDir, yaml: &str, vars: &[(&str, &str)], replay: bool) -> Run {
     start_skipping(dir, yaml, vars, replay, &[])

@@ -2,9 +2,8 @@
 //! test starts, through the kubeconfig in `KUBECONFIG`. The pods and logs panes fill before the
 //! first step, the gate is answered with a key, the rollout is followed to its end.
 
-mod common;
-use common::cluster::shop_fixture;
-use common::tmux::{Tmux, sh_quote, tmux_installed};
+use crate::common::cluster::shop_fixture;
+use crate::common::tmux::{Tmux, sh_quote, tmux_installed};
 
 fn fixture() -> String {
     shop_fixture("shop", &[("payment", 2, "registry.local/payment:1.0")])

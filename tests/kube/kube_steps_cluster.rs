@@ -1,13 +1,12 @@
 //! `kube.apply`, `kube.get`, `kube.wait` and `kube.job` against a sandbox cluster, through a
 //! headless run of a runbook.
 
-mod common;
-
-use common::cluster::{Cluster, Finished, run_in};
 use k8s_openapi::api::batch::v1::Job;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::Value;
+
+use crate::common::cluster::{Cluster, Finished, run_in};
 
 const DEPLOYMENT: &str = r#"
 apiVersion: apps/v1

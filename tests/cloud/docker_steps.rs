@@ -2,13 +2,10 @@
 //! htpasswd-protected registry (both private to this test process, see `common/docker.rs`).
 //! Where they cannot run, each test says so and passes.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
 use bollard::Docker;
-use common::docker::{DockerHarness, REGISTRY_PASSWORD, REGISTRY_USER, shared};
 use tokio::sync::{mpsc, watch};
 use tollgate::engine::Event;
 use tollgate::exec::docker::{DockerCall, DockerExec, connect_to, run_docker};
@@ -16,6 +13,9 @@ use tollgate::exec::{Executor, Job, Outcome, OutputSink};
 use tollgate::runbook::docker::{
     DockerAction, DockerBuild, DockerLogin, DockerPush, DockerTag, RegistryAuth,
 };
+
+use crate::common;
+use crate::common::docker::{DockerHarness, REGISTRY_PASSWORD, REGISTRY_USER, shared};
 
 const KEEP: usize = 64 * 1024;
 const WRONG_PASSWORD: &str = "not-the-pass-93d1";

@@ -19,6 +19,8 @@ use tollgate::ui::app::{Action, App, AwsBanner, RunState};
 use tollgate::ui::render;
 use tollgate::ui::theme::Theme;
 
+use crate::common;
+
 const DEADLINE: Duration = Duration::from_secs(20);
 
 struct Tui {
@@ -28,8 +30,6 @@ struct Tui {
     handle: Option<JoinHandle<Result<Outcome, EngineError>>>,
     _dir: tempfile::TempDir,
 }
-
-mod common;
 
 fn spec(dir: &std::path::Path, yaml: &str) -> RunSpec {
     common::spec(dir, yaml, &[], false)

@@ -1,12 +1,14 @@
 //! `secrets.require`, `secrets.put`, `secrets.get` and `secrets.rotate` against moto (a real
 //! AWS API emulator on loopback), through headless runs of runbooks; and the account pin.
 
-mod common;
-
 use base64::Engine as _;
-use common::moto::{Finished, MOTO_ACCOUNT, Moto, aws_runbook, aws_target, run_in, run_typing_in};
 use tollgate::engine::journal::Record;
 use tollgate::engine::{Event, ValueRequest};
+
+use crate::common;
+use crate::common::moto::{
+    Finished, MOTO_ACCOUNT, Moto, aws_runbook, aws_target, run_in, run_typing_in,
+};
 
 fn runbook(account: &str, variables: &str, steps: &str) -> String {
     aws_runbook(

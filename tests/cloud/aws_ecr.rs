@@ -6,11 +6,10 @@
 //! `https://{account}.dkr.ecr.{region}.amazonaws.com` and an expiry in 2015; `PutImage` takes
 //! the digest to give an image, which is how these tests seed one.
 
-mod common;
-
 use base64::Engine as _;
-use common::moto::{Finished, MOTO_ACCOUNT, Moto, aws_runbook, aws_target, run_as, run_in};
 use tollgate::engine::journal::Record;
+
+use crate::common::moto::{Finished, MOTO_ACCOUNT, Moto, aws_runbook, aws_target, run_as, run_in};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 /// The password in moto's login token for its account.

@@ -20,8 +20,8 @@ use tollgate::ui::cluster::ClusterView;
 use tollgate::ui::render;
 use tollgate::ui::theme::Theme;
 
-mod common;
-use common::cluster::{Cluster, shop_fixture};
+use crate::common;
+use crate::common::cluster::{Cluster, shop_fixture};
 
 fn fixture() -> String {
     shop_fixture(

@@ -12,8 +12,7 @@ use std::time::Instant;
 use tollgate::engine::journal::{self, Record};
 use tollgate::engine::{Choice, GateKind, RunStatus};
 
-mod common;
-use common::tmux::{DEADLINE, POLL, Tmux, sh_quote, tmux_installed};
+use crate::common::tmux::{DEADLINE, POLL, Tmux, sh_quote, tmux_installed};
 
 /// Everything one test's runs keep: a temporary folder with the state folder, a wrapper that
 /// records tollgate's pid and `exec`s it (so the pid is tollgate's own), and the files `stty -a`

@@ -15,8 +15,6 @@
 //! runbook's preflight refuses to go on with Pending pods. The design's autoscaler (min 2, max 4)
 //! would add nodes for them; the sandbox has none, so the test adds the two it may add.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -26,9 +24,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::cluster::Cluster;
-use common::moto::Moto;
 use serde_json::Value;
+
+use crate::common;
+use crate::common::cluster::Cluster;
+use crate::common::moto::Moto;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const ACCOUNT: &str = "288761728065";

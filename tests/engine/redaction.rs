@@ -7,11 +7,11 @@
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-mod common;
-use common::tmux::{DEADLINE, POLL, Tmux, sh_quote, tmux_installed};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+use crate::common;
+use crate::common::tmux::{DEADLINE, POLL, Tmux, sh_quote, tmux_installed};
 
 const SECRET: &str = "pl4nted s3cret/with+chars?&=";
 const KEY: &str = "-----BEGIN TEST KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQ\nAASCBKcwggSjAgEAAoIBAQC7\n-----END TEST KEY-----";
