@@ -34,7 +34,8 @@ pub struct DockerHarness {
 static SHARED: OnceLock<Option<DockerHarness>> = OnceLock::new();
 
 /// One harness for the whole test process, stopped when it exits; `None` (after saying why)
-/// where it cannot run.
+/// where it cannot run. Every module of the binary shares it (in `cloud`: `docker_steps` and
+/// `labelmint_images`), so each names its images and repositories apart from the others'.
 pub fn shared() -> Option<&'static DockerHarness> {
     SHARED
         .get_or_init(|| {

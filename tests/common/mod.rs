@@ -14,10 +14,11 @@ pub mod tmux;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tollgate::engine::RunSpec;
 use tollgate::engine::context;
-use tollgate::engine::journal::{self, Journal, Replay};
+use tollgate::engine::journal::{self, Journal, JournalError, Line, Replay};
 
 /// `yaml` as `runbook.yaml` in `dir`, checked clean, with `vars` set; `replay` rebuilds the
 /// state from a journal already in `dir/state` (a resume).
@@ -48,7 +49,7 @@ pub fn spec_as(
         .collect();
     let vars = context::resolve(&loaded.runbook, &overrides, &|_| None, None).unwrap();
     let jpath = journal::journal_path(&dir.join("state"), run_id);
-    let (journal, lines) = Journal::open(&jpath, run_id).unwrap();
+    let (journal, lines) = open_journal(&jpath, run_id);
     RunSpec {
         runbook: Arc::new(loaded.runbook),
         runbook_path: path,
@@ -58,6 +59,29 @@ pub fn spec_as(
         journal,
         replay: replay.then(|| Replay::from_lines(&lines)),
         who: "tester@host".into(),
+    }
+}
+
+/// How long a journal may stay locked by someone else's fork before [`open_journal`] gives up.
+const JOURNAL_LOCK_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Opens run `run_id`'s journal for writing, as the run it starts or resumes will.
+///
+/// The tests of an area share one process, and a child that any of them forks (a shell step of an
+/// engine running in process, a `tmux` or `tollgate` command) holds a copy of every descriptor the
+/// process has open until it execs: a journal open at that moment, and its lock, outlive their
+/// closing for that long. A test that finishes a run and opens its journal again (a resume) can
+/// meet that lock; it is asked for again until [`JOURNAL_LOCK_DEADLINE`], and a lock held longer
+/// than that fails the test as before.
+fn open_journal(path: &Path, run_id: &str) -> (Journal, Vec<Line>) {
+    let deadline = Instant::now() + JOURNAL_LOCK_DEADLINE;
+    loop {
+        match Journal::open(path, run_id) {
+            Err(JournalError::Locked(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            opened => return opened.unwrap(),
+        }
     }
 }
 

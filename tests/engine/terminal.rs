@@ -1,7 +1,7 @@
 //! The real binary on a pseudo-terminal: gates and secret variables asked at the keyboard.
 
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,21 +14,28 @@ struct Pty {
     screen: Arc<Mutex<String>>,
 }
 
+/// A pseudo-terminal's master and slave, both close-on-exec from the moment they are opened.
+/// The other tests of this binary run in the same process and fork children of their own (shell
+/// steps, tmux, the binary); `openpty` would hand those children both ends too.
 fn openpty() -> (OwnedFd, OwnedFd) {
-    let mut master = 0;
-    let mut slave = 0;
-    // SAFETY: openpty fills two descriptors we then own.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty failed");
-    unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
+    // SAFETY: plain libc calls; each descriptor is owned as soon as it is opened, and `name`
+    // is a NUL-terminated path once `ptsname_r` succeeds.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(master >= 0, "posix_openpt failed");
+        let master = OwnedFd::from_raw_fd(master);
+        assert_eq!(libc::grantpt(master.as_raw_fd()), 0, "grantpt failed");
+        assert_eq!(libc::unlockpt(master.as_raw_fd()), 0, "unlockpt failed");
+        let mut name = [0 as libc::c_char; 128];
+        let rc = libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len());
+        assert_eq!(rc, 0, "ptsname_r failed");
+        let slave = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(slave >= 0, "opening the pty's slave failed");
+        (master, OwnedFd::from_raw_fd(slave))
+    }
 }
 
 impl Pty {
