@@ -1,6 +1,6 @@
 //! `docker.build`, `docker.tag`, `docker.push` and `docker.login` against a real Docker daemon and an
-//! htpasswd-protected registry (both private to this test process, see `common/docker.rs`).
-//! Where they cannot run, each test says so and passes.
+//! htpasswd-protected registry (both private to this test binary, shared by its modules, see
+//! `common/docker.rs`). Where they cannot run, each test says so and passes.
 
 use std::path::Path;
 use std::time::Duration;

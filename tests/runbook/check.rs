@@ -3,8 +3,8 @@
 //!
 //! - Every `tests/fixtures/runbooks/valid/*.yaml` checks clean: no output, exit 0.
 //! - Every `tests/fixtures/runbooks/invalid/NAME.yaml` prints exactly `NAME.expected` and exits 1.
-//!   After a deliberate change to the messages, `TOLLGATE_BLESS=1 cargo test --test check`
-//!   rewrites the `.expected` files; review the diff before keeping it.
+//!   After a deliberate change to the messages, `TOLLGATE_BLESS=1 cargo test --test runbook
+//!   check::` rewrites the `.expected` files; review the diff before keeping it.
 //! - Files only meant to be included live in `parts/` folders and are not checked on their own.
 
 use std::fmt::Write as _;

@@ -73,7 +73,7 @@ fn schema_has_every_native_action() {
 /// `*.yaml` under `dir`, recursively, leaving out `parts/` folders (fragments that are only
 /// included, not runbooks of their own), `manifests/` folders (what `kube.apply` steps apply)
 /// and `cluster.yaml` (sandbox fixtures: Kubernetes manifests, loaded by
-/// tests/sandbox_fixtures.rs).
+/// tests/sandbox/sandbox_fixtures.rs).
 fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
