@@ -18,8 +18,7 @@
 # NODES ready nodes (110 pods each), then a Deployment of each BASELINE size (comma-separated) and
 # one of REPLICAS replicas, each in its own namespace and watched until all replicas are updated,
 # ready and available; the sandbox's CPU time (utime + stime from /proc/PID/stat) and RSS are read
-# around each. Skipped, and reported
-# as not measured, while src/sandbox/controllers.rs is still the temporary stub.
+# around each.
 #
 # Settings (environment): PASSES (default "api controllers"), PODS (5000), SMALL (50),
 # CONCURRENCY (32), WATCHERS (10), WRITES (500), ROUNDS (2), LIST_RUNS (20), BURST (2000),
@@ -157,17 +156,12 @@ fi
 
 if want controllers; then
     echo "## pass controllers: $NODES nodes, Deployments of $BASELINE then $REPLICAS replicas, --speed $SPEED"
-    if grep -qs 'TEMPORARY STUB' "$root/src/sandbox/controllers.rs"; then
-        echo '{"metric":"rollout","measured":false,"why":"src/sandbox/controllers.rs is the temporary stub"}'
-        echo "# controllers pass: not measured (the controllers are a stub in this build)"
-    else
-        start_sandbox controllers --speed "$SPEED"
-        proc_line empty
-        "$example" deploy "$url" --nodes "$NODES" --replicas "$REPLICAS" --baseline "$BASELINE" \
-            --deadline-secs "$DEADLINE_S" --pid "$pid"
-        proc_line after_rollout
-        stop_sandbox
-    fi
+    start_sandbox controllers --speed "$SPEED"
+    proc_line empty
+    "$example" deploy "$url" --nodes "$NODES" --replicas "$REPLICAS" --baseline "$BASELINE" \
+        --deadline-secs "$DEADLINE_S" --pid "$pid"
+    proc_line after_rollout
+    stop_sandbox
 fi
 
 busy1=$(machine_cpu)

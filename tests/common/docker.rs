@@ -31,25 +31,33 @@ pub struct DockerHarness {
     stopped: AtomicBool,
 }
 
-static SHARED: OnceLock<Option<DockerHarness>> = OnceLock::new();
+/// The shared harness, or why there is none.
+static SHARED: OnceLock<Result<DockerHarness, String>> = OnceLock::new();
 
-/// One harness for the whole test process, stopped when it exits; `None` (after saying why)
-/// where it cannot run.
+/// One harness for the whole test process, stopped when it exits; `None` where it cannot run,
+/// after saying why (to every test that asks, not only the first). Every module of the binary
+/// shares it (in `cloud`: `docker_steps` and `labelmint_images`), so each names its images and
+/// repositories apart from the others'.
 pub fn shared() -> Option<&'static DockerHarness> {
-    SHARED
-        .get_or_init(|| {
-            let h = DockerHarness::start();
-            if h.is_some() {
-                // SAFETY: registering a plain `extern "C"` function.
-                unsafe { libc::atexit(stop_shared) };
-            }
-            h
-        })
-        .as_ref()
+    let h = SHARED.get_or_init(|| {
+        let h = DockerHarness::start();
+        if h.is_ok() {
+            // SAFETY: registering a plain `extern "C"` function.
+            unsafe { libc::atexit(stop_shared) };
+        }
+        h
+    });
+    match h {
+        Ok(h) => Some(h),
+        Err(why) => {
+            println!("skipped: {why}");
+            None
+        }
+    }
 }
 
 extern "C" fn stop_shared() {
-    if let Some(Some(h)) = SHARED.get() {
+    if let Some(Ok(h)) = SHARED.get() {
         h.stop();
     }
 }
@@ -215,27 +223,24 @@ fn ping(socket: &Path) -> bool {
 }
 
 impl DockerHarness {
-    /// Starts dockerd and the registry, or says why not and gives `None`.
-    pub fn start() -> Option<DockerHarness> {
+    /// Starts dockerd and the registry, or gives why not.
+    pub fn start() -> Result<DockerHarness, String> {
         if std::env::var("TOLLGATE_SKIP_DOCKER").as_deref() == Ok("1") {
-            println!("skipped: TOLLGATE_SKIP_DOCKER=1, no Docker daemon is started");
-            return None;
+            return Err("TOLLGATE_SKIP_DOCKER=1, no Docker daemon is started".into());
         }
         let missing: Vec<&str> = ["dockerd", "docker-registry", "htpasswd"]
             .into_iter()
             .filter(|t| !on_path(t))
             .collect();
         if !missing.is_empty() {
-            println!(
-                "skipped: {} not installed (bash tests/docker/setup.sh installs them)",
+            return Err(format!(
+                "{} not installed (bash tests/docker/setup.sh installs them)",
                 missing.join(", ")
-            );
-            return None;
+            ));
         }
         // SAFETY: a plain libc query.
         if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: dockerd needs root");
-            return None;
+            return Err("dockerd needs root".into());
         }
         let dir = tempfile::Builder::new()
             .prefix("tgdock")
@@ -293,7 +298,7 @@ impl DockerHarness {
             start_registry(&dir, &[(REGISTRY_USER, REGISTRY_PASSWORD)], None);
         h.registry = registry;
         h.registry_pid = registry_pid;
-        Some(h)
+        Ok(h)
     }
 
     /// `Authorization: Basic …` for the registry's user.

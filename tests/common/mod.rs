@@ -14,9 +14,10 @@ pub mod tmux;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tollgate::engine::RunSpec;
-use tollgate::engine::journal::{self, Journal, Replay};
+use tollgate::engine::journal::{self, Journal, JournalError, Line, Replay};
 use tollgate::engine::variables;
 
 /// `yaml` as `runbook.yaml` in `dir`, checked clean, with `vars` set; `replay` rebuilds the
@@ -48,7 +49,7 @@ pub fn spec_as(
         .collect();
     let vars = variables::resolve(&loaded.runbook, &overrides, &|_| None, None).unwrap();
     let jpath = journal::journal_path(&dir.join("state"), run_id);
-    let (journal, lines) = open_when_free(&jpath, run_id);
+    let (journal, lines) = open_journal(&jpath, run_id);
     RunSpec {
         runbook: Arc::new(loaded.runbook),
         runbook_path: path,
@@ -58,6 +59,29 @@ pub fn spec_as(
         journal,
         replay: replay.then(|| Replay::from_lines(&lines)),
         who: "tester@host".into(),
+    }
+}
+
+/// How long a journal may stay locked by someone else's fork before [`open_journal`] gives up.
+const JOURNAL_LOCK_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Opens run `run_id`'s journal for writing, as the run it starts or resumes will.
+///
+/// The tests of an area share one process, and a child that any of them forks (a shell step of an
+/// engine running in process, a `tmux` or `tollgate` command) holds a copy of every descriptor the
+/// process has open until it execs: a journal open at that moment, and its lock, outlive their
+/// closing for that long. A test that finishes a run and opens its journal again (a resume) can
+/// meet that lock; it is asked for again until [`JOURNAL_LOCK_DEADLINE`], and a lock held longer
+/// than that fails the test as before.
+fn open_journal(path: &Path, run_id: &str) -> (Journal, Vec<Line>) {
+    let deadline = Instant::now() + JOURNAL_LOCK_DEADLINE;
+    loop {
+        match Journal::open(path, run_id) {
+            Err(JournalError::Locked(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            opened => return opened.unwrap(),
+        }
     }
 }
 
@@ -104,22 +128,3 @@ pub fn assert_in_none(places: &[(String, String)], forms: &[String]) {
     }
 }
 
-/// Opens a run's journal, waiting (up to a deadline) while it is locked: a shell step of another
-/// test in this process, forked while this run's journal was open, holds a copy of its descriptor
-/// (and so its lock) until it execs.
-pub fn open_when_free(
-    path: &std::path::Path,
-    run_id: &str,
-) -> (Journal, Vec<tollgate::engine::journal::Line>) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        match Journal::open(path, run_id) {
-            Err(tollgate::engine::journal::JournalError::Locked(_))
-                if std::time::Instant::now() < deadline =>
-            {
-                std::thread::yield_now();
-            }
-            other => return other.expect("the journal opens"),
-        }
-    }
-}

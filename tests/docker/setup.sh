@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs (idempotently) what tests/docker_steps.rs runs against: a Docker daemon (dockerd), a
-# container registry (docker-registry, distribution 2.8) and htpasswd for its basic auth.
+# Installs (idempotently) what tests/cloud/docker_steps.rs and labelmint_images.rs run against:
+# a Docker daemon (dockerd), a container registry (docker-registry, distribution 2.8) and htpasswd
+# for its basic auth.
 # The tests start their own private dockerd and registry; they skip, with a note, without them.
 set -euo pipefail
 

@@ -1,6 +1,6 @@
 """A kmock-based Kubernetes API emulator that kube-rs can talk to.
 
-Used by tests/kube_compat.rs as the independent backend (next to tollgate's own sandbox),
+Used by tests/kube/kube_compat.rs as the independent backend (next to tollgate's own sandbox),
 so that tollgate's client code is not tuned to the sandbox's quirks. Run it with the venv
 made by tests/kmock/setup.sh:
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (idempotently) the Python venv with the `kmock` Kubernetes API emulator that
-# tests/kube_compat.rs runs its kube-rs conformance tests against (see tests/kmock/server.py).
+# tests/kube/kube_compat.rs runs its kube-rs conformance tests against (see tests/kmock/server.py).
 #
 #   KMOCK_VENV   venv location (default: $HOME/.cache/tollgate/kmock-venv)
 #   PYTHON       interpreter that creates the venv (default: python3; kmock needs >= 3.11)

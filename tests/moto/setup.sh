@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates (idempotently) the Python venv with `moto`, the AWS API emulator that tests/aws_secrets.rs
-# runs Secrets Manager and STS calls against (`moto_server`, bound to 127.0.0.1 by the tests).
+# Creates (idempotently) the Python venv with `moto`, the AWS API emulator that the AWS tests
+# (tests/cloud/, tests/ui/tmux_aws.rs) run Secrets Manager, ECR and STS calls against
+# (`moto_server`, bound to 127.0.0.1 by the tests).
 #
 #   MOTO_VENV   venv location (default: $HOME/.cache/tollgate/moto-venv)
 #   PYTHON      interpreter that creates the venv (default: python3)

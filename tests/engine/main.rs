@@ -1,0 +1,14 @@
+//! The engine and the real binary without an interface: gates, retries, captures, failures and
+//! resume in process; the binary headless, killed at any point and resumed, on a pseudo-terminal;
+//! and secrets kept out of every output.
+//!
+//! One test binary for the area, a module per former test file.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod crash;
+mod engine;
+mod headless;
+mod redaction;
+mod terminal;

@@ -1,0 +1,493 @@
+//! `tollgate check` against the runbook corpus in tests/fixtures/runbooks and against hostile
+//! input.
+//!
+//! - Every `tests/fixtures/runbooks/valid/*.yaml` checks clean: no output, exit 0.
+//! - Every `tests/fixtures/runbooks/invalid/NAME.yaml` prints exactly `NAME.expected` and exits 1.
+//!   After a deliberate change to the messages, `TOLLGATE_BLESS=1 cargo test --test runbook
+//!   check::` rewrites the `.expected` files; review the diff before keeping it.
+//! - Files only meant to be included live in `parts/` folders and are not checked on their own.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// Only a guard against a hang; a healthy check takes a fraction of this.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+/// Runs `tollgate check ARGS...` from the crate root, killing it if it outlives [`DEADLINE`].
+fn check<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    let start = Instant::now();
+    let mut child = Command::new(BIN)
+        .arg("check")
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tollgate");
+    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        out_pipe.read_to_end(&mut s).ok();
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        err_pipe.read_to_end(&mut s).ok();
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for tollgate") {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            child.kill().ok();
+            child.wait().ok();
+            let names: Vec<String> = args
+                .iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect();
+            panic!(
+                "`tollgate check {}` still running after {DEADLINE:?}",
+                names.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = start.elapsed();
+    Run {
+        status,
+        stdout: String::from_utf8_lossy(&out_thread.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&err_thread.join().unwrap()).into_owned(),
+        took,
+    }
+}
+
+/// The `*.yaml` files directly in `dir` (relative to the crate root), sorted.
+fn runbooks_in(dir: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(Path::new(ROOT).join(dir))
+        .unwrap_or_else(|e| panic!("read {dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Expected and actual output side by side, line by line, marking the lines that differ.
+fn diff_view(expected: &str, actual: &str) -> String {
+    let exp: Vec<&str> = expected.lines().collect();
+    let act: Vec<&str> = actual.lines().collect();
+    let mut out = String::new();
+    for i in 0..exp.len().max(act.len()) {
+        match (exp.get(i), act.get(i)) {
+            (Some(e), Some(a)) if e == a => writeln!(out, "    {e}").unwrap(),
+            (e, a) => {
+                if let Some(e) = e {
+                    writeln!(out, "  - {e}").unwrap();
+                }
+                if let Some(a) = a {
+                    writeln!(out, "  + {a}").unwrap();
+                }
+            }
+        }
+    }
+    if expected.ends_with('\n') != actual.ends_with('\n') && !expected.is_empty() {
+        writeln!(out, "  (the final newline differs)").unwrap();
+    }
+    out
+}
+
+#[test]
+fn valid_runbooks_check_clean() {
+    let files = runbooks_in("tests/fixtures/runbooks/valid");
+    assert!(
+        files.len() >= 6,
+        "expected at least 6 valid runbooks, found {}",
+        files.len()
+    );
+    let mut failures = String::new();
+    for f in &files {
+        let r = check(&[f]);
+        if r.status.code() != Some(0) || !r.stdout.is_empty() || !r.stderr.is_empty() {
+            writeln!(
+                failures,
+                "{f}: exit {:?}\n{}{}",
+                r.status.code(),
+                r.stdout,
+                r.stderr
+            )
+            .unwrap();
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "valid runbooks with problems:\n{failures}"
+    );
+}
+
+#[test]
+fn invalid_runbooks_print_exactly_what_is_expected() {
+    let files = runbooks_in("tests/fixtures/runbooks/invalid");
+    assert!(
+        files.len() >= 35,
+        "expected at least 35 invalid runbooks, found {}",
+        files.len()
+    );
+    let bless = std::env::var_os("TOLLGATE_BLESS").is_some();
+    let mut failures = String::new();
+    for f in &files {
+        let expected_path = Path::new(ROOT).join(f).with_extension("expected");
+        let r = check(&[f]);
+        if bless {
+            std::fs::write(&expected_path, &r.stdout).unwrap();
+        }
+        let Ok(expected) = std::fs::read_to_string(&expected_path) else {
+            writeln!(
+                failures,
+                "{f}: no {} (its output is:\n{})",
+                expected_path.display(),
+                r.stdout
+            )
+            .unwrap();
+            continue;
+        };
+        if expected.trim().is_empty() {
+            writeln!(failures, "{f}: the .expected file is empty").unwrap();
+        }
+        if r.status.code() != Some(1) {
+            writeln!(
+                failures,
+                "{f}: exit {:?}, expected 1; stderr:\n{}",
+                r.status.code(),
+                r.stderr
+            )
+            .unwrap();
+        }
+        if r.stdout != expected {
+            writeln!(
+                failures,
+                "{f}: output differs (- expected, + actual):\n{}",
+                diff_view(&expected, &r.stdout)
+            )
+            .unwrap();
+        }
+        if r.stderr.contains("panicked") {
+            writeln!(failures, "{f}: panicked:\n{}", r.stderr).unwrap();
+        }
+    }
+    assert!(failures.is_empty(), "\n{failures}");
+}
+
+#[test]
+fn every_expected_file_has_its_runbook() {
+    let dir = Path::new(ROOT).join("tests/fixtures/runbooks/invalid");
+    let orphans: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "expected"))
+        .filter(|p| !p.with_extension("yaml").is_file())
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        ".expected files without a runbook: {orphans:?}"
+    );
+}
+
+#[test]
+fn several_files_in_one_call_report_each_in_turn() {
+    let files = runbooks_in("tests/fixtures/runbooks/invalid");
+    let expected: String = files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(Path::new(ROOT).join(f).with_extension("expected"))
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut args = vec!["tests/fixtures/runbooks/valid/gates.yaml".to_string()];
+    args.extend(files);
+    let r = check(&args);
+    assert_eq!(r.status.code(), Some(1), "stderr: {}", r.stderr);
+    assert!(
+        r.stdout == expected,
+        "output differs (- expected, + actual):\n{}",
+        diff_view(&expected, &r.stdout)
+    );
+}
+
+// ---- hostile input -------------------------------------------------------------------------
+
+/// A small deterministic generator, so a failure can be reproduced.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn alias_bomb() -> Vec<u8> {
+    let mut s = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    let mut prev = 'a';
+    for c in 'b'..='i' {
+        let refs = vec![format!("*{prev}"); 9].join(", ");
+        s.push_str(&format!("{c}: &{c} [{refs}]\n"));
+        prev = c;
+    }
+    s.into_bytes()
+}
+
+fn base64_junk(len: usize) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let r = rng.next();
+        for i in 0..8 {
+            out.push(ALPHABET[((r >> (i * 8)) & 63) as usize]);
+        }
+        if out.len() % 77 == 76 {
+            out.push(b'\n');
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+fn binary_junk(len: usize) -> Vec<u8> {
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    (0..len).map(|_| rng.next() as u8).collect()
+}
+
+fn deep_lists(depth: usize) -> Vec<u8> {
+    "[".repeat(depth).into_bytes()
+}
+
+fn deep_flow_mappings(depth: usize) -> Vec<u8> {
+    format!("{}1{}", "{a: ".repeat(depth), "}".repeat(depth)).into_bytes()
+}
+
+fn deep_block_mappings(depth: usize) -> Vec<u8> {
+    (0..depth)
+        .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn many_keys(count: usize) -> Vec<u8> {
+    (0..count)
+        .map(|i| format!("k{i}: {i}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Checks a generated file: one line naming it with a position, exit 1, no panic, no hang.
+fn assert_refused(name: &str, bytes: &[u8], message_hint: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let r = check(&[&path]);
+    let shown = path.display().to_string();
+    assert_ne!(
+        r.status.code(),
+        Some(101),
+        "{name}: panicked:\n{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("panicked"),
+        "{name}: panicked:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "{name}: exit code\nstdout: {}\nstderr: {}",
+        r.stdout,
+        r.stderr
+    );
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{name}: expected one line, got:\n{}",
+        r.stdout
+    );
+    let rest = lines[0]
+        .strip_prefix(&format!("{shown}:"))
+        .unwrap_or_else(|| panic!("{name}: the line does not name the file: {}", lines[0]));
+    let mut parts = rest.splitn(3, ':');
+    let line = parts.next().unwrap_or_default();
+    let col = parts.next().unwrap_or_default();
+    let message = parts.next().unwrap_or_default().trim();
+    assert!(
+        line.parse::<u32>().is_ok_and(|n| n >= 1) && col.parse::<u32>().is_ok_and(|n| n >= 1),
+        "{name}: no line:col position in: {}",
+        lines[0]
+    );
+    assert!(
+        message.contains(message_hint),
+        "{name}: expected the message to mention {message_hint:?}: {}",
+        lines[0]
+    );
+    assert!(r.took < DEADLINE, "{name}: took {:?}", r.took);
+}
+
+#[test]
+fn alias_bomb_is_refused() {
+    assert_refused("bomb.yaml", &alias_bomb(), "alias");
+}
+
+#[test]
+fn fifty_megabytes_of_junk_is_refused() {
+    assert_refused("junk.yaml", &base64_junk(50 * 1024 * 1024), "larger");
+}
+
+#[test]
+fn binary_bytes_are_refused() {
+    assert_refused("random.yaml", &binary_junk(64 * 1024), "UTF-8");
+}
+
+#[test]
+fn ten_thousand_nested_lists_are_refused() {
+    assert_refused("lists.yaml", &deep_lists(10_000), "nesting");
+}
+
+#[test]
+fn ten_thousand_nested_mappings_are_refused() {
+    assert_refused("mappings.yaml", &deep_flow_mappings(10_000), "nesting");
+}
+
+#[test]
+fn deeply_indented_mappings_are_refused() {
+    // 2,000 levels of block indentation fit under the size cap; 10,000 would not.
+    assert_refused("indented.yaml", &deep_block_mappings(2_000), "nesting");
+}
+
+#[test]
+fn a_mapping_with_too_many_keys_is_refused_quickly() {
+    assert_refused("keys.yaml", &many_keys(150_000), "values");
+}
+
+// ---- the source documents ------------------------------------------------------------------
+
+#[test]
+fn the_literal_key_in_the_labelmint_design_is_flagged() {
+    let seed = "../shared/seeds/000_063bfdb7e38fdd61.txt";
+    let Ok(text) = std::fs::read_to_string(Path::new(ROOT).join(seed)) else {
+        eprintln!("note: {seed} is absent; skipping the literal-secret check on it");
+        return;
+    };
+    let marker = "export TON_PRIVATE_KEY=";
+    let (index, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(marker))
+        .expect("the seed has an `export TON_PRIVATE_KEY=` line");
+    let line_no = index + 1;
+    let value = line[line.find(marker).unwrap() + marker.len()..]
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'');
+
+    let r = check(&[seed]);
+    assert_eq!(r.status.code(), Some(1), "stderr: {}", r.stderr);
+    let prefix = format!("{seed}:{line_no}:");
+    let flagged = r.stdout.lines().any(|l| {
+        l.starts_with(&prefix)
+            && l.contains(": warning: literal secret")
+            && l.contains("TON_PRIVATE_KEY")
+    });
+    assert!(
+        flagged,
+        "no `warning: literal secret` naming TON_PRIVATE_KEY at line {line_no}; output:\n{}",
+        r.stdout
+    );
+    // The finding names the variable; it never repeats the secret.
+    assert!(value.len() >= 16, "the key value was not found on its line");
+    assert!(
+        !r.stdout.contains(value) && !r.stderr.contains(value),
+        "the output repeats the secret value"
+    );
+}
+
+// ---- files that cannot be read ---------------------------------------------------------------
+
+#[test]
+fn a_missing_file_is_unreadable() {
+    let r = check(&["tests/fixtures/runbooks/no-such-runbook.yaml"]);
+    assert_eq!(r.status.code(), Some(2), "stdout: {}", r.stdout);
+    assert!(r.stdout.is_empty(), "stdout: {}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("tests/fixtures/runbooks/no-such-runbook.yaml")
+            && r.stderr.contains("cannot read"),
+        "stderr: {}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "stderr: {}", r.stderr);
+}
+
+#[test]
+fn a_directory_is_unreadable() {
+    let r = check(&["tests/fixtures/runbooks/valid"]);
+    assert_eq!(r.status.code(), Some(2), "stdout: {}", r.stdout);
+    assert!(
+        r.stderr.contains("tests/fixtures/runbooks/valid") && r.stderr.contains("directory"),
+        "stderr: {}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "stderr: {}", r.stderr);
+}
+
+#[test]
+fn an_unreadable_file_among_others_still_checks_the_rest() {
+    let r = check(&[
+        "tests/fixtures/runbooks/no-such-runbook.yaml",
+        "tests/fixtures/runbooks/invalid/unknown-key-top.yaml",
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    let expected = std::fs::read_to_string(
+        Path::new(ROOT).join("tests/fixtures/runbooks/invalid/unknown-key-top.expected"),
+    )
+    .unwrap();
+    assert_eq!(r.stdout, expected);
+}
+
+#[test]
+fn a_kube_step_that_changes_the_cluster_with_no_gate_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ungated.yaml");
+    std::fs::write(
+        &path,
+        "name: ungated\nphases:\n  - id: p\n    steps:\n      - id: look\n        run:\n          kube.get: { resource: pods }\n      - id: down\n        run:\n          kube.scale: { replicas: 0 }\n      - id: gated\n        gate: true\n        run:\n          kube.scale: { replicas: 1 }\n",
+    )
+    .unwrap();
+    let r = check(&[&path]);
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{}:8:9: warning: step `down` changes the cluster (`kube.scale`) with no gate before it; add `gate:` to the step or its phase\n",
+            path.display()
+        )
+    );
+}

@@ -1,0 +1,9 @@
+//! The sandbox cluster itself: its API and controllers as kube-rs sees them, `tollgate sandbox`
+//! as an operator starts it, and the cluster fixtures shipped with the runbooks.
+//!
+//! One test binary for the area, a module per former test file.
+
+mod sandbox_api;
+mod sandbox_cli;
+mod sandbox_controllers;
+mod sandbox_fixtures;

@@ -1,0 +1,16 @@
+//! The interface: whole screens on a test terminal (snapshots under `snapshots/`), the pods and
+//! logs panes, themes, and the real binary driven inside tmux.
+//!
+//! One test binary for the area, a module per former test file.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod logs_pane;
+mod pods_pane;
+mod themes;
+mod tmux;
+mod tmux_aws;
+mod tmux_cluster;
+mod tui;
+mod tui_cluster;
