@@ -1,9 +1,9 @@
 //! What a run is pinned to, checked again before every step that reaches it: the Kubernetes
-//! cluster ([`kube`]: context, API server, cluster identity) and the AWS account ([`aws`]: account
+//! cluster ([`cluster`]: context, API server, cluster identity) and the AWS account ([`account`]: account
 //! and region).
 
-pub mod aws;
-pub mod kube;
+pub mod account;
+pub mod cluster;
 
-pub use aws::{AccountPin, PinnedAccount};
-pub use kube::{ClusterPin, PinnedCluster};
+pub use account::{AccountPin, PinnedAccount};
+pub use cluster::{ClusterPin, PinnedCluster};

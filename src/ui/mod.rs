@@ -117,7 +117,7 @@ pub struct Feeds {
     pub cluster: Option<(crate::live::Link, mpsc::Receiver<crate::live::ClusterMsg>)>,
     /// The AWS account and region once pinned, for the banner (shown when the config's `aws`
     /// is set).
-    pub aws: Option<watch::Receiver<Option<crate::target::aws::AccountPin>>>,
+    pub aws: Option<watch::Receiver<Option<crate::target::account::AccountPin>>>,
 }
 
 /// [`run_loop`] with the pods, logs and banner fed by `feeds`.

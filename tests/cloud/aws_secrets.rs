@@ -515,7 +515,7 @@ async fn another_region_than_the_runbook_names_is_blocked() {
     };
     let t = tollgate::target::PinnedAccount::with_overrides(
         Some(&wanted),
-        tollgate::target::aws::Overrides {
+        tollgate::target::account::Overrides {
             endpoint_url: Some(moto.endpoint()),
             credentials: Some(("testing".into(), "testing".into())),
             region: Some("us-east-1".into()),

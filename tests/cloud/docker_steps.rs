@@ -526,7 +526,7 @@ phases:
 "#;
     let mut router = tollgate::exec::Router::shell_only();
     router.docker = Some(std::sync::Arc::new(DockerExec::with(daemon(h).await)));
-    let fin = common::cluster::run_with(
+    let fin = common::sandbox_cluster::run_with(
         dir.path(),
         yaml,
         router,

@@ -27,8 +27,8 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::common;
-use crate::common::cluster::Cluster;
 use crate::common::moto::Moto;
+use crate::common::sandbox_cluster::Cluster;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const ACCOUNT: &str = "288761728065";

@@ -2,13 +2,13 @@
 //! ready to start, its journal under the folder's `state/`.
 
 #[allow(dead_code)]
-pub mod cluster;
-#[allow(dead_code)]
 pub mod docker;
 #[allow(dead_code)]
 pub mod ecr;
 #[allow(dead_code)]
 pub mod moto;
+#[allow(dead_code)]
+pub mod sandbox_cluster;
 #[allow(dead_code)]
 pub mod tmux;
 
@@ -127,4 +127,3 @@ pub fn assert_in_none(places: &[(String, String)], forms: &[String]) {
         }
     }
 }
-

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tollgate::exec::Router;
 use tollgate::exec::aws::AwsExec;
-use tollgate::target::aws::{Overrides, PinnedAccount};
+use tollgate::target::account::{Overrides, PinnedAccount};
 
 pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The account moto answers for.
@@ -225,7 +225,7 @@ impl Drop for Moto {
     }
 }
 
-pub use super::cluster::Finished;
+pub use super::sandbox_cluster::Finished;
 
 /// Runs `yaml` (written as `runbook.yaml` in `dir`) against `target`, approving every gate and
 /// aborting at the first failure gate.
@@ -250,7 +250,7 @@ pub async fn run_as(
 ) -> Finished {
     let mut router = Router::shell_only();
     router.aws = Some(Arc::new(AwsExec { target }));
-    super::cluster::run_typing(dir, yaml, router, run_id, vars, rollback, &[]).await
+    super::sandbox_cluster::run_typing(dir, yaml, router, run_id, vars, rollback, &[]).await
 }
 
 /// [`run_in`], typing `typed` (step, value) at the masked prompts steps open.
@@ -263,7 +263,7 @@ pub async fn run_typing_in(
 ) -> Finished {
     let mut router = Router::shell_only();
     router.aws = Some(Arc::new(AwsExec { target }));
-    super::cluster::run_typing(dir, yaml, router, "run-1", vars, false, typed).await
+    super::sandbox_cluster::run_typing(dir, yaml, router, "run-1", vars, false, typed).await
 }
 
 /// What a runbook's `targets.aws` names: `account` in us-east-1.

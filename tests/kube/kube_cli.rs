@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::common::cluster::{Cluster, shop_fixture};
+use crate::common::sandbox_cluster::{Cluster, shop_fixture};
 
 fn fixture() -> String {
     shop_fixture("shop", &[("api", 2, "registry.local/api:1.0")])

@@ -6,7 +6,7 @@ use kube::Api;
 use kube::api::ListParams;
 use serde_json::Value;
 
-use crate::common::cluster::{Cluster, Finished, run_in};
+use crate::common::sandbox_cluster::{Cluster, Finished, run_in};
 
 const DEPLOYMENT: &str = r#"
 apiVersion: apps/v1

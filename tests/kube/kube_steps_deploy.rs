@@ -14,7 +14,7 @@ use tollgate::exec::kube::KubeExec;
 use tollgate::target::PinnedCluster;
 
 use crate::common;
-use crate::common::cluster::{Cluster, Finished, run_in};
+use crate::common::sandbox_cluster::{Cluster, Finished, run_in};
 
 /// A deployment of one container `app` whose readiness probe waits 5 s: a container that
 /// crashes after 2 s is never ready.
@@ -88,7 +88,7 @@ async fn run(c: &Cluster, yaml: &str) -> Finished {
 async fn run_rolling_back(dir: &Path, yaml: &str, target: Arc<PinnedCluster>) -> Finished {
     let mut router = Router::shell_only();
     router.kube = Some(Arc::new(KubeExec { target }));
-    common::cluster::run_deciding(dir, yaml, router, "run-1", &[], true).await
+    common::sandbox_cluster::run_deciding(dir, yaml, router, "run-1", &[], true).await
 }
 
 fn status_of(fin: &Finished, id: &str) -> Option<StepStatus> {
@@ -796,7 +796,8 @@ async fn a_rollback_runbook_reverts_what_another_run_changed() {
 "#,
     );
     let target = || c.target(None, Some("prod-east"));
-    let first = common::cluster::run_as(dir.path(), &down, target(), "run-deploy", &[]).await;
+    let first =
+        common::sandbox_cluster::run_as(dir.path(), &down, target(), "run-deploy", &[]).await;
     assert_eq!(first.outcome, Outcome::Finished(RunStatus::Succeeded));
     assert_eq!(replicas(&c, "api").await, 0);
     // The rollback runbook, a run of its own, names that run.
@@ -813,7 +814,7 @@ phases:
         run:
           kube.revert: { step: stop-traffic, run: "{{ from_run }}" }
 "#;
-    let fin = common::cluster::run_as(
+    let fin = common::sandbox_cluster::run_as(
         dir.path(),
         back,
         target(),
@@ -830,7 +831,7 @@ phases:
     assert_eq!(replicas(&c, "api").await, 3);
     assert_eq!(replicas(&c, "web").await, 2);
     // A run that does not exist has nothing to put back, and says which.
-    let fin = common::cluster::run_as(
+    let fin = common::sandbox_cluster::run_as(
         dir.path(),
         back,
         target(),

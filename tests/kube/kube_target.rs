@@ -1,10 +1,10 @@
 //! Target pinning: kube steps run only against the cluster the run was pinned to.
 
 use tollgate::engine::{Outcome, RunStatus};
-use tollgate::target::kube::{ClusterError, PinnedCluster, Source};
+use tollgate::target::cluster::{ClusterError, PinnedCluster, Source};
 
 use crate::common;
-use crate::common::cluster::{Cluster, run_in};
+use crate::common::sandbox_cluster::{Cluster, run_in};
 
 const GET_NS: &str = r#"
 name: pinned
@@ -103,7 +103,7 @@ async fn another_cluster_behind_the_same_address_is_refused() {
         .unwrap(),
     ));
     // Rebind the old port with a new cluster.
-    let deadline = std::time::Instant::now() + common::cluster::DEADLINE;
+    let deadline = std::time::Instant::now() + common::sandbox_cluster::DEADLINE;
     let replacement = loop {
         match tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config {
             port,

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use tollgate::engine::{Outcome, RunStatus};
 
-use crate::common::cluster::{Cluster, run_as};
+use crate::common::sandbox_cluster::{Cluster, run_as};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CONTEXT: &str = "arn:aws:eks:us-east-1:288761728065:cluster/labelmint-production";

@@ -2,7 +2,7 @@
 //! test starts, through the kubeconfig in `KUBECONFIG`. The pods and logs panes fill before the
 //! first step, the gate is answered with a key, the rollout is followed to its end.
 
-use crate::common::cluster::shop_fixture;
+use crate::common::sandbox_cluster::shop_fixture;
 use crate::common::tmux::{Tmux, sh_quote, tmux_installed};
 
 fn fixture() -> String {

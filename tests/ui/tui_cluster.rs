@@ -21,7 +21,7 @@ use tollgate::ui::theme::Theme;
 use tollgate::ui::{ClusterPanes, Config};
 
 use crate::common;
-use crate::common::cluster::{Cluster, shop_fixture};
+use crate::common::sandbox_cluster::{Cluster, shop_fixture};
 
 fn fixture() -> String {
     shop_fixture(

@@ -11,7 +11,7 @@ use super::{ecr, revert, secrets};
 use crate::exec::job::{Executor, Job, JobCommon, Work};
 use crate::exec::step::{BoxFuture, Outcome, OutputSink, StepIo, until_stop};
 use crate::runbook::aws::AwsAction;
-use crate::target::aws::PinnedAccount;
+use crate::target::account::PinnedAccount;
 use crate::text::one_line;
 
 /// Runs `secrets.*`, `ecr.*` and `aws.identity` steps against the pinned AWS account.
