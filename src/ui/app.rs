@@ -5,217 +5,21 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ratatui::crossterm::event::{
-    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent,
-    MouseEventKind,
-};
-use ratatui::layout::Rect;
-
 use super::cluster::ClusterView;
 use super::config::Config;
 use super::output::OutputBuffer;
+pub use super::state::*;
 use crate::engine::journal::Replay;
 use crate::engine::variables::Vars;
 use crate::live::Request;
-use crate::protocol::{
-    Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, Secret, StepStatus,
-    ValueRequest,
-};
+use crate::protocol::{Event, GateKind, Secret, StepStatus};
 use crate::runbook::{Runbook, Step};
 use crate::ui::theme::Theme;
-
-pub const RECENT_EVENTS: usize = 500;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pane {
-    Tree,
-    Output,
-    Side,
-    Pods,
-    Logs,
-}
-
-impl Pane {
-    /// The next pane in Tab order; the pods and logs panes only when there is a cluster.
-    fn next(self, cluster: bool) -> Pane {
-        match self {
-            Pane::Tree => Pane::Output,
-            Pane::Output if cluster => Pane::Pods,
-            Pane::Output => Pane::Side,
-            Pane::Pods => Pane::Logs,
-            Pane::Logs => Pane::Side,
-            Pane::Side => Pane::Tree,
-        }
-    }
-
-    fn prev(self, cluster: bool) -> Pane {
-        let mut p = self;
-        // Five panes at most: four steps forward is one back.
-        for _ in 0..if cluster { 4 } else { 2 } {
-            p = p.next(cluster);
-        }
-        p
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum RowKind {
-    Phase { rollback: bool },
-    Step { validation: bool },
-}
-
-/// One line of the phases tree.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Row {
-    pub id: String,
-    pub title: String,
-    pub kind: RowKind,
-    pub gate: bool,
-    pub destructive: bool,
-    pub phase: String,
-}
-
-#[derive(Clone, Debug)]
-pub struct StepView {
-    pub status: StepStatus,
-    pub attempt: u32,
-    pub attempts: u32,
-    pub command: String,
-    pub started: Option<Instant>,
-    pub duration: Option<Duration>,
-    pub exit_code: Option<i32>,
-    pub error: Option<String>,
-    pub output: OutputBuffer,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DialogFocus {
-    Confirm,
-    Note,
-    Checklist(usize),
-    Choices,
-}
-
-#[derive(Clone, Debug)]
-pub struct GateDialog {
-    pub request: GateRequest,
-    /// No choice is highlighted when the dialog opens: Enter alone never decides.
-    pub selected: Option<usize>,
-    pub typed: String,
-    pub note: String,
-    pub ticks: Vec<bool>,
-    pub focus: DialogFocus,
-    pub opened: Instant,
-    pub message: Option<String>,
-}
-
-/// The AWS account and region the banner shows, for a run with `targets.aws` or AWS steps.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AwsBanner {
-    /// What the runbook names (`targets.aws`), empty where it names nothing: shown until pinned.
-    pub wanted_account: String,
-    pub wanted_region: String,
-    /// The account and region pinned at the first AWS call.
-    pub pinned: Option<(String, String)>,
-}
-
-impl AwsBanner {
-    pub fn new(wanted: Option<&crate::runbook::AwsTarget>) -> AwsBanner {
-        AwsBanner {
-            wanted_account: wanted.map(|w| w.account.clone()).unwrap_or_default(),
-            wanted_region: wanted.map(|w| w.region.clone()).unwrap_or_default(),
-            pinned: None,
-        }
-    }
-
-    /// `123456789012/us-east-1` once pinned; before, what the runbook names, or that nothing is.
-    pub fn text(&self) -> String {
-        if let Some((account, region)) = &self.pinned {
-            return format!("{account}/{region}");
-        }
-        if self.wanted_account.is_empty() && self.wanted_region.is_empty() {
-            return "not pinned yet".into();
-        }
-        let or_unknown = |s: &str| {
-            if s.is_empty() {
-                "?".to_string()
-            } else {
-                s.to_string()
-            }
-        };
-        format!(
-            "{}/{} (not pinned yet)",
-            or_unknown(&self.wanted_account),
-            or_unknown(&self.wanted_region)
-        )
-    }
-}
-
-/// The masked prompt a step opened (a `secrets.put` with `prompt`).
-#[derive(Clone, Debug)]
-pub struct ValueDialog {
-    pub request: ValueRequest,
-    /// What has been typed: drawn only as one `•` per character, and handed to the engine on
-    /// Enter (its `Debug` shows a mask).
-    pub typed: Secret,
-    pub opened: Instant,
-}
-
-impl ValueDialog {
-    /// How many characters have been typed (all the screen shows of them).
-    pub fn typed_len(&self) -> usize {
-        self.typed.0.chars().count()
-    }
-}
-
-/// Why a masked prompt gave no value when Esc closed it.
-pub const PROMPT_CANCELLED: &str = "no value was typed (Esc at the prompt); nothing was stored";
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum RunState {
-    Running,
-    Paused(String),
-    Finished(RunStatus),
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Search {
-    pub editing: bool,
-    pub query: String,
-    /// The line the last jump landed on.
-    pub current: Option<usize>,
-    pub not_found: bool,
-}
-
-/// What the loop must do after an input.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    Send(Command),
-    Quit,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Confirm {
-    /// Ctrl-C while a step runs: abort it?
-    AbortStep,
-    /// q while the run is not finished.
-    Quit,
-}
-
-/// Where the panes were drawn last, for mouse clicks.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Areas {
-    pub tree: Rect,
-    pub output: Rect,
-    pub side: Rect,
-    pub pods: Rect,
-    pub logs: Rect,
-}
 
 pub struct App {
     pub(super) runbook: Arc<Runbook>,
     pub(super) run_id: String,
-    who: String,
+    pub(super) who: String,
     pub(super) theme: Theme,
     pub(super) rows: Vec<Row>,
     pub(super) steps: HashMap<String, StepView>,
@@ -224,8 +28,8 @@ pub struct App {
     /// The row selected in the tree.
     pub(super) selected: usize,
     /// The selection follows the step that runs.
-    follow_current: bool,
-    current_step: Option<String>,
+    pub(super) follow_current: bool,
+    pub(super) current_step: Option<String>,
     pub(super) recent: VecDeque<String>,
     pub(super) gate: Option<GateDialog>,
     /// A step's masked prompt, while it waits for a value.
@@ -240,18 +44,18 @@ pub struct App {
     /// Lines scrolled back from the end of the output; 0 follows new output.
     pub(super) scroll: usize,
     pub(super) side_scroll: usize,
-    tree_scroll: usize,
+    pub(super) tree_scroll: usize,
     pub(super) state: RunState,
     pub(super) message: Option<String>,
-    scrollback: usize,
+    pub(super) scrollback: usize,
     pub(super) started: Instant,
     pub(super) now: Instant,
     /// Whether the terminal window has focus (no decisions while it has not).
-    focused: bool,
+    pub(super) focused: bool,
     pub(super) areas: Areas,
     pub(super) dirty: bool,
     /// Keys this soon after a dialog opens are ignored.
-    gate_guard: Duration,
+    pub(super) gate_guard: Duration,
     /// Values to fill into commands not yet run (secrets masked).
     pub(super) vars: Vars,
     /// The pods and logs panes, when the run has a cluster.
@@ -261,7 +65,7 @@ pub struct App {
     /// The wall clock at the last draw (pod ages).
     pub(super) wall_clock: chrono::DateTime<chrono::Utc>,
     /// A fixed wall clock (tests' snapshots).
-    frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
+    pub(super) frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn clock() -> String {
@@ -358,7 +162,7 @@ impl App {
     }
 
     /// Shows what a resumed run had already done before this session.
-    fn seed(&mut self, replay: &Replay) {
+    pub(super) fn seed(&mut self, replay: &Replay) {
         for (id, status) in &replay.steps {
             self.view(id).status = *status;
         }
@@ -565,14 +369,14 @@ impl App {
         (done, steps.len())
     }
 
-    fn note(&mut self, text: String) {
+    pub(super) fn note(&mut self, text: String) {
         if self.recent.len() == RECENT_EVENTS {
             self.recent.pop_front();
         }
         self.recent.push_back(format!("{} {text}", &clock()[..8]));
     }
 
-    fn select_id(&mut self, id: &str) {
+    pub(super) fn select_id(&mut self, id: &str) {
         if let Some(i) = self.rows.iter().position(|r| r.id == id) {
             if self.selected != i {
                 self.scroll = 0;
@@ -582,7 +386,7 @@ impl App {
         }
     }
 
-    fn ensure_row(&mut self, id: &str, title: &str) {
+    pub(super) fn ensure_row(&mut self, id: &str, title: &str) {
         if self.rows.iter().any(|r| r.id == id) {
             return;
         }
@@ -612,7 +416,7 @@ impl App {
         self.rows.insert(at.min(self.rows.len()), row);
     }
 
-    fn view(&mut self, id: &str) -> &mut StepView {
+    pub(super) fn view(&mut self, id: &str) -> &mut StepView {
         let cap = self.scrollback;
         self.steps
             .entry(id.to_string())
@@ -851,609 +655,6 @@ impl App {
             }
         }
     }
-
-    fn step_running(&self) -> bool {
-        self.steps.values().any(|s| s.status == StepStatus::Running)
-    }
-
-    /// Applies one terminal event; returns what the loop must do.
-    pub fn on_input(&mut self, ev: TermEvent) -> Vec<Action> {
-        self.dirty = true;
-        match ev {
-            TermEvent::Key(k) if k.kind != KeyEventKind::Release => self.on_key(k),
-            TermEvent::Mouse(m) => {
-                self.on_mouse(m);
-                Vec::new()
-            }
-            TermEvent::Paste(text) if self.prompt.is_some() => self.on_prompt_paste(&text),
-            TermEvent::FocusLost => {
-                self.focused = false;
-                Vec::new()
-            }
-            TermEvent::FocusGained => {
-                self.focused = true;
-                Vec::new()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    pub fn on_key(&mut self, k: KeyEvent) -> Vec<Action> {
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && k.code == KeyCode::Char('c') {
-            return self.on_ctrl_c();
-        }
-        if let Some(c) = self.confirm {
-            return self.on_confirm(c, k);
-        }
-        if self.help {
-            if matches!(
-                k.code,
-                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
-            ) {
-                self.help = false;
-            }
-            return Vec::new();
-        }
-        if self.prompt.is_some() {
-            return self.on_prompt_key(k);
-        }
-        if self.gate.is_some() {
-            return self.on_gate_key(k);
-        }
-        if self.search.editing {
-            self.on_search_key(k);
-            return Vec::new();
-        }
-        self.message = None;
-        // The pods and logs panes have keys of their own; what they leave is the app's.
-        if let Some(c) = self.cluster.as_mut() {
-            let handled = match self.focus {
-                Pane::Pods => c.pods_key(k),
-                Pane::Logs => c.logs_key(k),
-                _ => false,
-            };
-            if handled {
-                return Vec::new();
-            }
-        }
-        match k.code {
-            KeyCode::Char('q') => {
-                if matches!(self.state, RunState::Running) {
-                    self.confirm = Some(Confirm::Quit);
-                } else {
-                    return vec![Action::Quit];
-                }
-            }
-            KeyCode::Char('?') => self.help = true,
-            KeyCode::Tab => self.focus = self.focus.next(self.cluster.is_some()),
-            KeyCode::BackTab => self.focus = self.focus.prev(self.cluster.is_some()),
-            KeyCode::Char('z') => {
-                self.zoom = if self.zoom.is_some() {
-                    None
-                } else {
-                    Some(self.focus)
-                };
-            }
-            KeyCode::Esc => {
-                self.zoom = None;
-                self.search = Search::default();
-            }
-            KeyCode::Char('f') => {
-                self.follow_current = !self.follow_current;
-                if self.follow_current {
-                    self.scroll = 0;
-                    if let Some(c) = self.current_step.clone() {
-                        self.select_id(&c);
-                    }
-                }
-            }
-            KeyCode::Char('w') => self.wrap = !self.wrap,
-            KeyCode::Char('t') => self.timestamps = !self.timestamps,
-            KeyCode::Char('/') => {
-                self.search = Search {
-                    editing: true,
-                    ..Search::default()
-                };
-            }
-            KeyCode::Char('n') => self.jump(true),
-            KeyCode::Char('N') => self.jump(false),
-            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
-            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
-            KeyCode::PageUp => self.move_by(-20),
-            KeyCode::PageDown => self.move_by(20),
-            KeyCode::Home | KeyCode::Char('g') => self.move_to(true),
-            KeyCode::End | KeyCode::Char('G') => self.move_to(false),
-            KeyCode::Enter if self.focus == Pane::Tree => self.focus = Pane::Output,
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn on_ctrl_c(&mut self) -> Vec<Action> {
-        match self.confirm {
-            Some(Confirm::AbortStep) => {
-                self.confirm = None;
-                return vec![Action::Send(Command::Abort)];
-            }
-            _ if !matches!(self.state, RunState::Running) => return vec![Action::Quit],
-            _ => {}
-        }
-        self.confirm = Some(if self.step_running() {
-            Confirm::AbortStep
-        } else {
-            Confirm::Quit
-        });
-        Vec::new()
-    }
-
-    fn on_confirm(&mut self, c: Confirm, k: KeyEvent) -> Vec<Action> {
-        match k.code {
-            KeyCode::Char('y') => {
-                self.confirm = None;
-                match c {
-                    Confirm::AbortStep => vec![Action::Send(Command::Abort)],
-                    Confirm::Quit if self.step_running() => {
-                        vec![Action::Send(Command::Abort), Action::Quit]
-                    }
-                    Confirm::Quit => vec![
-                        Action::Send(Command::Pause("the operator quit the interface".into())),
-                        Action::Quit,
-                    ],
-                }
-            }
-            KeyCode::Char('n') | KeyCode::Esc => {
-                self.confirm = None;
-                Vec::new()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    fn on_search_key(&mut self, k: KeyEvent) {
-        match k.code {
-            KeyCode::Esc => self.search = Search::default(),
-            KeyCode::Enter => {
-                self.search.editing = false;
-                self.jump(false);
-            }
-            KeyCode::Backspace => {
-                self.search.query.pop();
-            }
-            KeyCode::Char(c) => self.search.query.push(c),
-            _ => {}
-        }
-    }
-
-    /// Moves to the next (`forward`, towards newer lines) or previous match.
-    fn jump(&mut self, forward: bool) {
-        let q = self.search.query.clone();
-        if q.is_empty() {
-            return;
-        }
-        let Some(id) = self.shown_step().map(String::from) else {
-            return;
-        };
-        let Some(v) = self.steps.get(&id) else { return };
-        let len = v.output.len();
-        if len == 0 {
-            return;
-        }
-        let from = self
-            .search
-            .current
-            .unwrap_or(len.saturating_sub(1 + self.scroll));
-        let hit = |i: usize| super::ansi::strip(v.output.get(i).unwrap().text).contains(&q);
-        let found = if forward {
-            (from + 1..len).find(|&i| hit(i))
-        } else if self.search.current.is_none() {
-            (0..=from).rev().find(|&i| hit(i))
-        } else {
-            (0..from).rev().find(|&i| hit(i))
-        };
-        match found {
-            Some(i) => {
-                self.search.current = Some(i);
-                self.search.not_found = false;
-                // The match in the middle of the pane, with what follows it in view.
-                let half = (self.areas.output.height as usize).saturating_sub(2) / 2;
-                self.scroll = (len - 1 - i).saturating_sub(half);
-                self.follow_current = false;
-            }
-            None => self.search.not_found = true,
-        }
-    }
-
-    fn output_len(&self) -> usize {
-        self.shown_step()
-            .and_then(|s| self.steps.get(s))
-            .map_or(0, |v| v.output.len())
-    }
-
-    fn move_by(&mut self, delta: isize) {
-        match self.focus {
-            Pane::Tree => {
-                let n = self.rows.len() as isize;
-                let i = (self.selected as isize + delta).clamp(0, (n - 1).max(0)) as usize;
-                if i != self.selected {
-                    self.selected = i;
-                    self.scroll = 0;
-                    self.search.current = None;
-                    self.follow_current = false;
-                }
-            }
-            Pane::Output => {
-                // Up scrolls back in time.
-                let max = self.output_len().saturating_sub(1) as isize;
-                self.scroll = (self.scroll as isize - delta).clamp(0, max) as usize;
-            }
-            Pane::Side => {
-                let max = self.recent.len().saturating_sub(1) as isize;
-                self.side_scroll = (self.side_scroll as isize - delta).clamp(0, max) as usize;
-            }
-            Pane::Pods | Pane::Logs => {}
-        }
-    }
-
-    fn move_to(&mut self, start: bool) {
-        match self.focus {
-            Pane::Tree => {
-                self.selected = if start {
-                    0
-                } else {
-                    self.rows.len().saturating_sub(1)
-                };
-                self.follow_current = false;
-            }
-            Pane::Output => {
-                self.scroll = if start {
-                    self.output_len().saturating_sub(1)
-                } else {
-                    0
-                };
-            }
-            Pane::Side => {
-                self.side_scroll = if start {
-                    self.recent.len().saturating_sub(1)
-                } else {
-                    0
-                };
-            }
-            Pane::Pods | Pane::Logs => {}
-        }
-    }
-
-    fn on_mouse(&mut self, m: MouseEvent) {
-        let at = |r: Rect| {
-            m.column >= r.x && m.column < r.x + r.width && m.row >= r.y && m.row < r.y + r.height
-        };
-        let pane = if at(self.areas.tree) {
-            Some(Pane::Tree)
-        } else if at(self.areas.output) {
-            Some(Pane::Output)
-        } else if at(self.areas.side) {
-            Some(Pane::Side)
-        } else if at(self.areas.pods) {
-            Some(Pane::Pods)
-        } else if at(self.areas.logs) {
-            Some(Pane::Logs)
-        } else {
-            None
-        };
-        let Some(pane) = pane else { return };
-        if self.gate.is_some() || self.prompt.is_some() || self.help || self.confirm.is_some() {
-            return;
-        }
-        match m.kind {
-            MouseEventKind::ScrollUp => {
-                self.focus = pane;
-                self.move_by(-3);
-            }
-            MouseEventKind::ScrollDown => {
-                self.focus = pane;
-                self.move_by(3);
-            }
-            MouseEventKind::Down(MouseButton::Left) => {
-                self.focus = pane;
-                if pane == Pane::Tree {
-                    let row =
-                        (m.row.saturating_sub(self.areas.tree.y + 1)) as usize + self.tree_scroll;
-                    if row < self.rows.len() {
-                        self.selected = row;
-                        self.scroll = 0;
-                        self.follow_current = false;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Whether a dialog opened at `opened` takes keys now: not in its first moments (keys typed
-    /// before it could be read, as at a gate), nor while the window is not focused.
-    fn takes_keys(&self, opened: Instant) -> bool {
-        self.focused && Instant::now().duration_since(opened) >= self.gate_guard
-    }
-
-    /// A key at the masked prompt: typed characters are kept (shown as bullets), Enter hands
-    /// the value to the engine, Esc declines (the step fails).
-    fn on_prompt_key(&mut self, k: KeyEvent) -> Vec<Action> {
-        let Some(opened) = self.prompt.as_ref().map(|p| p.opened) else {
-            return Vec::new();
-        };
-        if !self.takes_keys(opened) {
-            return Vec::new();
-        }
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-        let Some(p) = self.prompt.as_mut() else {
-            return Vec::new();
-        };
-        match k.code {
-            KeyCode::Enter => {
-                let p = self.prompt.take().expect("open");
-                vec![Action::Send(Command::Value {
-                    step: p.request.step,
-                    value: Ok(p.typed),
-                })]
-            }
-            KeyCode::Esc => {
-                let p = self.prompt.take().expect("open");
-                vec![Action::Send(Command::Value {
-                    step: p.request.step,
-                    value: Err(PROMPT_CANCELLED.into()),
-                })]
-            }
-            KeyCode::Backspace => {
-                p.typed.0.pop();
-                Vec::new()
-            }
-            KeyCode::Char('u') if ctrl => {
-                p.typed.0.clear();
-                Vec::new()
-            }
-            KeyCode::Char(c) if !ctrl && !k.modifiers.contains(KeyModifiers::ALT) => {
-                p.typed.0.push(c);
-                Vec::new()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// Pasted text at the masked prompt, line ends as `\n` (a terminal sends `\r`), without a
-    /// final one.
-    fn on_prompt_paste(&mut self, text: &str) -> Vec<Action> {
-        let Some(opened) = self.prompt.as_ref().map(|p| p.opened) else {
-            return Vec::new();
-        };
-        if !self.takes_keys(opened) {
-            return Vec::new();
-        }
-        if let Some(p) = self.prompt.as_mut() {
-            let text = text.replace("\r\n", "\n").replace('\r', "\n");
-            p.typed.0.push_str(text.trim_end_matches('\n'));
-        }
-        Vec::new()
-    }
-
-    fn on_gate_key(&mut self, k: KeyEvent) -> Vec<Action> {
-        let Some(g) = self.gate.as_mut() else {
-            return Vec::new();
-        };
-        // Keys typed before the dialog could be read, or while the window is not focused, do
-        // not decide anything.
-        if !self.focused || Instant::now().duration_since(g.opened) < self.gate_guard {
-            return Vec::new();
-        }
-        g.message = None;
-        let text_focus = matches!(g.focus, DialogFocus::Confirm | DialogFocus::Note);
-        match k.code {
-            KeyCode::Tab => {
-                g.focus = next_focus(g, true);
-                return Vec::new();
-            }
-            KeyCode::BackTab => {
-                g.focus = next_focus(g, false);
-                return Vec::new();
-            }
-            KeyCode::Char('?') if !text_focus => {
-                self.help = true;
-                return Vec::new();
-            }
-            _ => {}
-        }
-        match g.focus {
-            DialogFocus::Confirm | DialogFocus::Note => {
-                let field = if g.focus == DialogFocus::Confirm {
-                    &mut g.typed
-                } else {
-                    &mut g.note
-                };
-                match k.code {
-                    KeyCode::Char(c) => field.push(c),
-                    KeyCode::Backspace => {
-                        field.pop();
-                    }
-                    KeyCode::Enter | KeyCode::Esc => g.focus = DialogFocus::Choices,
-                    _ => {}
-                }
-                Vec::new()
-            }
-            DialogFocus::Checklist(i) => {
-                match k.code {
-                    KeyCode::Char(' ') | KeyCode::Char('x') | KeyCode::Enter => {
-                        if let Some(t) = g.ticks.get_mut(i) {
-                            *t = !*t;
-                        }
-                    }
-                    KeyCode::Up | KeyCode::Char('k') if i > 0 => {
-                        g.focus = DialogFocus::Checklist(i - 1)
-                    }
-                    KeyCode::Down | KeyCode::Char('j') => {
-                        g.focus = if i + 1 < g.ticks.len() {
-                            DialogFocus::Checklist(i + 1)
-                        } else {
-                            DialogFocus::Choices
-                        }
-                    }
-                    // The choice keys work from the checklist too (x ticks here).
-                    KeyCode::Char(c) => {
-                        if let Some(choice) = choice_for_key(c, &g.request.choices) {
-                            return self.decide(choice);
-                        }
-                    }
-                    _ => {}
-                }
-                Vec::new()
-            }
-            DialogFocus::Choices => {
-                let choices = g.request.choices.clone();
-                match k.code {
-                    KeyCode::Left | KeyCode::Char('h') => {
-                        g.selected = Some(g.selected.map_or(0, |s| s.saturating_sub(1)));
-                        Vec::new()
-                    }
-                    KeyCode::Right | KeyCode::Char('l') => {
-                        g.selected = Some(g.selected.map_or(0, |s| (s + 1).min(choices.len() - 1)));
-                        Vec::new()
-                    }
-                    KeyCode::Char('n') => {
-                        g.focus = DialogFocus::Note;
-                        Vec::new()
-                    }
-                    KeyCode::Enter => match g.selected.and_then(|i| choices.get(i)).copied() {
-                        Some(c) => self.decide(c),
-                        None => {
-                            g.message = Some("choose with ←/→ or a key first".into());
-                            Vec::new()
-                        }
-                    },
-                    KeyCode::Char(c) => match choice_for_key(c, &choices) {
-                        Some(choice) => self.decide(choice),
-                        None => Vec::new(),
-                    },
-                    _ => Vec::new(),
-                }
-            }
-        }
-    }
-
-    /// Sends a decision for the open gate, after the dialog's own checks.
-    fn decide(&mut self, choice: Choice) -> Vec<Action> {
-        let Some(g) = self.gate.as_mut() else {
-            return Vec::new();
-        };
-        if choice == Choice::Approve {
-            if g.ticks.iter().any(|t| !t) {
-                g.message = Some("tick every checklist item first (space)".into());
-                g.focus = DialogFocus::Checklist(g.ticks.iter().position(|t| !t).unwrap_or(0));
-                return Vec::new();
-            }
-            if !g.request.confirmed_by(Some(&g.typed)) {
-                g.message = Some(format!(
-                    "type `{}` to approve",
-                    g.request.confirm.as_deref().unwrap_or_default()
-                ));
-                g.focus = DialogFocus::Confirm;
-                return Vec::new();
-            }
-        }
-        let note = g.note.trim().to_string();
-        vec![Action::Send(Command::Decide(Decision {
-            gate: g.request.id.clone(),
-            choice,
-            who: self.who.clone(),
-            via: "interface".into(),
-            note: (!note.is_empty()).then_some(note),
-            typed: (g.request.destructive && choice == Choice::Approve)
-                .then(|| g.typed.trim().to_string()),
-        }))]
-    }
-
-    /// The keys that work right now, for the status line.
-    pub fn hints(&self) -> Vec<(&'static str, &'static str)> {
-        if self.confirm.is_some() {
-            return vec![("y", "yes"), ("n", "no")];
-        }
-        if self.help {
-            return vec![("esc", "close help")];
-        }
-        if self.prompt.is_some() {
-            return vec![
-                ("type", "the value (not shown)"),
-                ("enter", "use it"),
-                ("esc", "cancel: the step fails"),
-            ];
-        }
-        if let Some(g) = &self.gate {
-            return match g.focus {
-                DialogFocus::Confirm => {
-                    vec![("type", "the word"), ("tab", "next"), ("enter", "done")]
-                }
-                DialogFocus::Note => vec![("type", "a note"), ("tab", "next"), ("enter", "done")],
-                DialogFocus::Checklist(_) => {
-                    vec![("space", "tick"), ("↑↓", "move"), ("tab", "next")]
-                }
-                DialogFocus::Choices => {
-                    let mut h: Vec<(&str, &str)> = g
-                        .request
-                        .choices
-                        .iter()
-                        .map(|c| (key_for(*c), c.word()))
-                        .collect();
-                    h.push(("n", "note"));
-                    h.push(("tab", "next"));
-                    h
-                }
-            };
-        }
-        if self.search.editing {
-            return vec![("enter", "find"), ("esc", "cancel")];
-        }
-        match self.focus {
-            Pane::Pods if self.cluster.is_some() => {
-                return vec![
-                    ("↑↓", "move"),
-                    ("enter", "detail"),
-                    ("l/L", "logs pod/owner"),
-                    ("s", "sort"),
-                    ("/", "filter"),
-                    ("o", "group"),
-                    ("tab", "pane"),
-                    ("z", "zoom"),
-                ];
-            }
-            Pane::Logs if self.cluster.is_some() => {
-                return vec![
-                    ("↑↓", "scroll"),
-                    ("space", "pause/follow"),
-                    ("/", "search"),
-                    ("F", "filter"),
-                    ("p", "previous"),
-                    ("t", "times"),
-                    ("tab", "pane"),
-                    ("z", "zoom"),
-                ];
-            }
-            _ => {}
-        }
-        let mut h = vec![
-            ("↑↓", "move"),
-            ("tab", "pane"),
-            ("z", "zoom"),
-            ("/", "search"),
-        ];
-        if !self.search.query.is_empty() {
-            h.push(("n/N", "next/prev"));
-        }
-        h.extend([
-            ("f", "follow"),
-            ("w", "wrap"),
-            ("t", "times"),
-            ("?", "help"),
-            ("q", "quit"),
-        ]);
-        h
-    }
 }
 
 fn step_row(s: &Step, phase: &str, validation: bool) -> Row {
@@ -1466,41 +667,4 @@ fn step_row(s: &Step, phase: &str, validation: bool) -> Row {
         destructive: gate.is_some_and(|g| g.destructive),
         phase: phase.to_string(),
     }
-}
-
-fn next_focus(g: &GateDialog, forward: bool) -> DialogFocus {
-    let mut order = Vec::new();
-    if g.request.destructive {
-        order.push(DialogFocus::Confirm);
-    }
-    order.extend((0..g.ticks.len()).map(DialogFocus::Checklist));
-    order.push(DialogFocus::Note);
-    order.push(DialogFocus::Choices);
-    let i = order.iter().position(|f| *f == g.focus).unwrap_or(0);
-    let n = order.len();
-    order[if forward {
-        (i + 1) % n
-    } else {
-        (i + n - 1) % n
-    }]
-}
-
-/// The key that picks a choice in a dialog.
-pub fn key_for(c: Choice) -> &'static str {
-    match c {
-        Choice::Approve => "a",
-        Choice::Reject => "r",
-        Choice::Skip => "s",
-        Choice::Retry => "t",
-        Choice::MarkDone => "m",
-        Choice::Rollback => "b",
-        Choice::Abort => "x",
-    }
-}
-
-fn choice_for_key(c: char, choices: &[Choice]) -> Option<Choice> {
-    choices
-        .iter()
-        .copied()
-        .find(|ch| key_for(*ch).starts_with(c))
 }

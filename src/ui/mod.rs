@@ -7,10 +7,13 @@ pub mod ansi;
 pub mod app;
 pub mod cluster;
 pub mod config;
+pub mod dialogs;
+pub mod input;
 pub mod logs_pane;
 pub mod output;
 pub mod pods_pane;
 pub mod render;
+pub mod state;
 pub mod theme;
 
 use std::io;

@@ -7,7 +7,9 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::ansi;
-use super::app::{App, Areas, Confirm, DialogFocus, Pane, RowKind, RunState, key_for};
+use super::app::App;
+use super::dialogs::key_for;
+use super::state::{Areas, Confirm, DialogFocus, Pane, RowKind, RunState};
 use crate::protocol::{GateKind, StepStatus, Stream};
 
 /// The symbol of a status: every status has one, so no state is told by colour alone.

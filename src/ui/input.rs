@@ -1,0 +1,426 @@
+//! Keys and the mouse: how input moves the selection, scrolls, searches, asks to quit, and what the
+//! footer says each key does.
+
+use std::time::Instant;
+
+use ratatui::crossterm::event::{
+    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent,
+    MouseEventKind,
+};
+use ratatui::layout::Rect;
+
+use super::app::App;
+use super::dialogs::key_for;
+use super::state::*;
+use crate::protocol::{Command, StepStatus};
+
+impl App {
+    pub(super) fn step_running(&self) -> bool {
+        self.steps.values().any(|s| s.status == StepStatus::Running)
+    }
+
+    /// Applies one terminal event; returns what the loop must do.
+    pub fn on_input(&mut self, ev: TermEvent) -> Vec<Action> {
+        self.dirty = true;
+        match ev {
+            TermEvent::Key(k) if k.kind != KeyEventKind::Release => self.on_key(k),
+            TermEvent::Mouse(m) => {
+                self.on_mouse(m);
+                Vec::new()
+            }
+            TermEvent::Paste(text) if self.prompt.is_some() => self.on_prompt_paste(&text),
+            TermEvent::FocusLost => {
+                self.focused = false;
+                Vec::new()
+            }
+            TermEvent::FocusGained => {
+                self.focused = true;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn on_key(&mut self, k: KeyEvent) -> Vec<Action> {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && k.code == KeyCode::Char('c') {
+            return self.on_ctrl_c();
+        }
+        if let Some(c) = self.confirm {
+            return self.on_confirm(c, k);
+        }
+        if self.help {
+            if matches!(
+                k.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+            ) {
+                self.help = false;
+            }
+            return Vec::new();
+        }
+        if self.prompt.is_some() {
+            return self.on_prompt_key(k);
+        }
+        if self.gate.is_some() {
+            return self.on_gate_key(k);
+        }
+        if self.search.editing {
+            self.on_search_key(k);
+            return Vec::new();
+        }
+        self.message = None;
+        // The pods and logs panes have keys of their own; what they leave is the app's.
+        if let Some(c) = self.cluster.as_mut() {
+            let handled = match self.focus {
+                Pane::Pods => c.pods_key(k),
+                Pane::Logs => c.logs_key(k),
+                _ => false,
+            };
+            if handled {
+                return Vec::new();
+            }
+        }
+        match k.code {
+            KeyCode::Char('q') => {
+                if matches!(self.state, RunState::Running) {
+                    self.confirm = Some(Confirm::Quit);
+                } else {
+                    return vec![Action::Quit];
+                }
+            }
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Tab => self.focus = self.focus.next(self.cluster.is_some()),
+            KeyCode::BackTab => self.focus = self.focus.prev(self.cluster.is_some()),
+            KeyCode::Char('z') => {
+                self.zoom = if self.zoom.is_some() {
+                    None
+                } else {
+                    Some(self.focus)
+                };
+            }
+            KeyCode::Esc => {
+                self.zoom = None;
+                self.search = Search::default();
+            }
+            KeyCode::Char('f') => {
+                self.follow_current = !self.follow_current;
+                if self.follow_current {
+                    self.scroll = 0;
+                    if let Some(c) = self.current_step.clone() {
+                        self.select_id(&c);
+                    }
+                }
+            }
+            KeyCode::Char('w') => self.wrap = !self.wrap,
+            KeyCode::Char('t') => self.timestamps = !self.timestamps,
+            KeyCode::Char('/') => {
+                self.search = Search {
+                    editing: true,
+                    ..Search::default()
+                };
+            }
+            KeyCode::Char('n') => self.jump(true),
+            KeyCode::Char('N') => self.jump(false),
+            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
+            KeyCode::PageUp => self.move_by(-20),
+            KeyCode::PageDown => self.move_by(20),
+            KeyCode::Home | KeyCode::Char('g') => self.move_to(true),
+            KeyCode::End | KeyCode::Char('G') => self.move_to(false),
+            KeyCode::Enter if self.focus == Pane::Tree => self.focus = Pane::Output,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    pub(super) fn on_ctrl_c(&mut self) -> Vec<Action> {
+        match self.confirm {
+            Some(Confirm::AbortStep) => {
+                self.confirm = None;
+                return vec![Action::Send(Command::Abort)];
+            }
+            _ if !matches!(self.state, RunState::Running) => return vec![Action::Quit],
+            _ => {}
+        }
+        self.confirm = Some(if self.step_running() {
+            Confirm::AbortStep
+        } else {
+            Confirm::Quit
+        });
+        Vec::new()
+    }
+
+    pub(super) fn on_confirm(&mut self, c: Confirm, k: KeyEvent) -> Vec<Action> {
+        match k.code {
+            KeyCode::Char('y') => {
+                self.confirm = None;
+                match c {
+                    Confirm::AbortStep => vec![Action::Send(Command::Abort)],
+                    Confirm::Quit if self.step_running() => {
+                        vec![Action::Send(Command::Abort), Action::Quit]
+                    }
+                    Confirm::Quit => vec![
+                        Action::Send(Command::Pause("the operator quit the interface".into())),
+                        Action::Quit,
+                    ],
+                }
+            }
+            KeyCode::Char('n') | KeyCode::Esc => {
+                self.confirm = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub(super) fn on_search_key(&mut self, k: KeyEvent) {
+        match k.code {
+            KeyCode::Esc => self.search = Search::default(),
+            KeyCode::Enter => {
+                self.search.editing = false;
+                self.jump(false);
+            }
+            KeyCode::Backspace => {
+                self.search.query.pop();
+            }
+            KeyCode::Char(c) => self.search.query.push(c),
+            _ => {}
+        }
+    }
+
+    /// Moves to the next (`forward`, towards newer lines) or previous match.
+    pub(super) fn jump(&mut self, forward: bool) {
+        let q = self.search.query.clone();
+        if q.is_empty() {
+            return;
+        }
+        let Some(id) = self.shown_step().map(String::from) else {
+            return;
+        };
+        let Some(v) = self.steps.get(&id) else { return };
+        let len = v.output.len();
+        if len == 0 {
+            return;
+        }
+        let from = self
+            .search
+            .current
+            .unwrap_or(len.saturating_sub(1 + self.scroll));
+        let hit = |i: usize| super::ansi::strip(v.output.get(i).unwrap().text).contains(&q);
+        let found = if forward {
+            (from + 1..len).find(|&i| hit(i))
+        } else if self.search.current.is_none() {
+            (0..=from).rev().find(|&i| hit(i))
+        } else {
+            (0..from).rev().find(|&i| hit(i))
+        };
+        match found {
+            Some(i) => {
+                self.search.current = Some(i);
+                self.search.not_found = false;
+                // The match in the middle of the pane, with what follows it in view.
+                let half = (self.areas.output.height as usize).saturating_sub(2) / 2;
+                self.scroll = (len - 1 - i).saturating_sub(half);
+                self.follow_current = false;
+            }
+            None => self.search.not_found = true,
+        }
+    }
+
+    pub(super) fn output_len(&self) -> usize {
+        self.shown_step()
+            .and_then(|s| self.steps.get(s))
+            .map_or(0, |v| v.output.len())
+    }
+
+    pub(super) fn move_by(&mut self, delta: isize) {
+        match self.focus {
+            Pane::Tree => {
+                let n = self.rows.len() as isize;
+                let i = (self.selected as isize + delta).clamp(0, (n - 1).max(0)) as usize;
+                if i != self.selected {
+                    self.selected = i;
+                    self.scroll = 0;
+                    self.search.current = None;
+                    self.follow_current = false;
+                }
+            }
+            Pane::Output => {
+                // Up scrolls back in time.
+                let max = self.output_len().saturating_sub(1) as isize;
+                self.scroll = (self.scroll as isize - delta).clamp(0, max) as usize;
+            }
+            Pane::Side => {
+                let max = self.recent.len().saturating_sub(1) as isize;
+                self.side_scroll = (self.side_scroll as isize - delta).clamp(0, max) as usize;
+            }
+            Pane::Pods | Pane::Logs => {}
+        }
+    }
+
+    pub(super) fn move_to(&mut self, start: bool) {
+        match self.focus {
+            Pane::Tree => {
+                self.selected = if start {
+                    0
+                } else {
+                    self.rows.len().saturating_sub(1)
+                };
+                self.follow_current = false;
+            }
+            Pane::Output => {
+                self.scroll = if start {
+                    self.output_len().saturating_sub(1)
+                } else {
+                    0
+                };
+            }
+            Pane::Side => {
+                self.side_scroll = if start {
+                    self.recent.len().saturating_sub(1)
+                } else {
+                    0
+                };
+            }
+            Pane::Pods | Pane::Logs => {}
+        }
+    }
+
+    pub(super) fn on_mouse(&mut self, m: MouseEvent) {
+        let at = |r: Rect| {
+            m.column >= r.x && m.column < r.x + r.width && m.row >= r.y && m.row < r.y + r.height
+        };
+        let pane = if at(self.areas.tree) {
+            Some(Pane::Tree)
+        } else if at(self.areas.output) {
+            Some(Pane::Output)
+        } else if at(self.areas.side) {
+            Some(Pane::Side)
+        } else if at(self.areas.pods) {
+            Some(Pane::Pods)
+        } else if at(self.areas.logs) {
+            Some(Pane::Logs)
+        } else {
+            None
+        };
+        let Some(pane) = pane else { return };
+        if self.gate.is_some() || self.prompt.is_some() || self.help || self.confirm.is_some() {
+            return;
+        }
+        match m.kind {
+            MouseEventKind::ScrollUp => {
+                self.focus = pane;
+                self.move_by(-3);
+            }
+            MouseEventKind::ScrollDown => {
+                self.focus = pane;
+                self.move_by(3);
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                self.focus = pane;
+                if pane == Pane::Tree {
+                    let row =
+                        (m.row.saturating_sub(self.areas.tree.y + 1)) as usize + self.tree_scroll;
+                    if row < self.rows.len() {
+                        self.selected = row;
+                        self.scroll = 0;
+                        self.follow_current = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a dialog opened at `opened` takes keys now: not in its first moments (keys typed
+    /// before it could be read, as at a gate), nor while the window is not focused.
+    pub(super) fn takes_keys(&self, opened: Instant) -> bool {
+        self.focused && Instant::now().duration_since(opened) >= self.gate_guard
+    }
+
+    /// The keys that work right now, for the status line.
+    pub fn hints(&self) -> Vec<(&'static str, &'static str)> {
+        if self.confirm.is_some() {
+            return vec![("y", "yes"), ("n", "no")];
+        }
+        if self.help {
+            return vec![("esc", "close help")];
+        }
+        if self.prompt.is_some() {
+            return vec![
+                ("type", "the value (not shown)"),
+                ("enter", "use it"),
+                ("esc", "cancel: the step fails"),
+            ];
+        }
+        if let Some(g) = &self.gate {
+            return match g.focus {
+                DialogFocus::Confirm => {
+                    vec![("type", "the word"), ("tab", "next"), ("enter", "done")]
+                }
+                DialogFocus::Note => vec![("type", "a note"), ("tab", "next"), ("enter", "done")],
+                DialogFocus::Checklist(_) => {
+                    vec![("space", "tick"), ("↑↓", "move"), ("tab", "next")]
+                }
+                DialogFocus::Choices => {
+                    let mut h: Vec<(&str, &str)> = g
+                        .request
+                        .choices
+                        .iter()
+                        .map(|c| (key_for(*c), c.word()))
+                        .collect();
+                    h.push(("n", "note"));
+                    h.push(("tab", "next"));
+                    h
+                }
+            };
+        }
+        if self.search.editing {
+            return vec![("enter", "find"), ("esc", "cancel")];
+        }
+        match self.focus {
+            Pane::Pods if self.cluster.is_some() => {
+                return vec![
+                    ("↑↓", "move"),
+                    ("enter", "detail"),
+                    ("l/L", "logs pod/owner"),
+                    ("s", "sort"),
+                    ("/", "filter"),
+                    ("o", "group"),
+                    ("tab", "pane"),
+                    ("z", "zoom"),
+                ];
+            }
+            Pane::Logs if self.cluster.is_some() => {
+                return vec![
+                    ("↑↓", "scroll"),
+                    ("space", "pause/follow"),
+                    ("/", "search"),
+                    ("F", "filter"),
+                    ("p", "previous"),
+                    ("t", "times"),
+                    ("tab", "pane"),
+                    ("z", "zoom"),
+                ];
+            }
+            _ => {}
+        }
+        let mut h = vec![
+            ("↑↓", "move"),
+            ("tab", "pane"),
+            ("z", "zoom"),
+            ("/", "search"),
+        ];
+        if !self.search.query.is_empty() {
+            h.push(("n/N", "next/prev"));
+        }
+        h.extend([
+            ("f", "follow"),
+            ("w", "wrap"),
+            ("t", "times"),
+            ("?", "help"),
+            ("q", "quit"),
+        ]);
+        h
+    }
+}

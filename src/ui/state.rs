@@ -1,0 +1,197 @@
+//! The interface's state types: panes, rows, dialogs, the banner, search; what the loop is told to
+//! do. The [`super::app::App`] holds them.
+
+use std::time::{Duration, Instant};
+
+use ratatui::layout::Rect;
+
+use super::output::OutputBuffer;
+use crate::protocol::{Command, GateRequest, RunStatus, Secret, StepStatus, ValueRequest};
+
+pub const RECENT_EVENTS: usize = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    Tree,
+    Output,
+    Side,
+    Pods,
+    Logs,
+}
+
+impl Pane {
+    /// The next pane in Tab order; the pods and logs panes only when there is a cluster.
+    pub(super) fn next(self, cluster: bool) -> Pane {
+        match self {
+            Pane::Tree => Pane::Output,
+            Pane::Output if cluster => Pane::Pods,
+            Pane::Output => Pane::Side,
+            Pane::Pods => Pane::Logs,
+            Pane::Logs => Pane::Side,
+            Pane::Side => Pane::Tree,
+        }
+    }
+
+    pub(super) fn prev(self, cluster: bool) -> Pane {
+        let mut p = self;
+        // Five panes at most: four steps forward is one back.
+        for _ in 0..if cluster { 4 } else { 2 } {
+            p = p.next(cluster);
+        }
+        p
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowKind {
+    Phase { rollback: bool },
+    Step { validation: bool },
+}
+
+/// One line of the phases tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub id: String,
+    pub title: String,
+    pub kind: RowKind,
+    pub gate: bool,
+    pub destructive: bool,
+    pub phase: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct StepView {
+    pub status: StepStatus,
+    pub attempt: u32,
+    pub attempts: u32,
+    pub command: String,
+    pub started: Option<Instant>,
+    pub duration: Option<Duration>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub output: OutputBuffer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialogFocus {
+    Confirm,
+    Note,
+    Checklist(usize),
+    Choices,
+}
+
+#[derive(Clone, Debug)]
+pub struct GateDialog {
+    pub request: GateRequest,
+    /// No choice is highlighted when the dialog opens: Enter alone never decides.
+    pub selected: Option<usize>,
+    pub typed: String,
+    pub note: String,
+    pub ticks: Vec<bool>,
+    pub focus: DialogFocus,
+    pub opened: Instant,
+    pub message: Option<String>,
+}
+
+/// The AWS account and region the banner shows, for a run with `targets.aws` or AWS steps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsBanner {
+    /// What the runbook names (`targets.aws`), empty where it names nothing: shown until pinned.
+    pub wanted_account: String,
+    pub wanted_region: String,
+    /// The account and region pinned at the first AWS call.
+    pub pinned: Option<(String, String)>,
+}
+
+impl AwsBanner {
+    pub fn new(wanted: Option<&crate::runbook::AwsTarget>) -> AwsBanner {
+        AwsBanner {
+            wanted_account: wanted.map(|w| w.account.clone()).unwrap_or_default(),
+            wanted_region: wanted.map(|w| w.region.clone()).unwrap_or_default(),
+            pinned: None,
+        }
+    }
+
+    /// `123456789012/us-east-1` once pinned; before, what the runbook names, or that nothing is.
+    pub fn text(&self) -> String {
+        if let Some((account, region)) = &self.pinned {
+            return format!("{account}/{region}");
+        }
+        if self.wanted_account.is_empty() && self.wanted_region.is_empty() {
+            return "not pinned yet".into();
+        }
+        let or_unknown = |s: &str| {
+            if s.is_empty() {
+                "?".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        format!(
+            "{}/{} (not pinned yet)",
+            or_unknown(&self.wanted_account),
+            or_unknown(&self.wanted_region)
+        )
+    }
+}
+
+/// The masked prompt a step opened (a `secrets.put` with `prompt`).
+#[derive(Clone, Debug)]
+pub struct ValueDialog {
+    pub request: ValueRequest,
+    /// What has been typed: drawn only as one `•` per character, and handed to the engine on
+    /// Enter (its `Debug` shows a mask).
+    pub typed: Secret,
+    pub opened: Instant,
+}
+
+impl ValueDialog {
+    /// How many characters have been typed (all the screen shows of them).
+    pub fn typed_len(&self) -> usize {
+        self.typed.0.chars().count()
+    }
+}
+
+/// Why a masked prompt gave no value when Esc closed it.
+pub const PROMPT_CANCELLED: &str = "no value was typed (Esc at the prompt); nothing was stored";
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    Running,
+    Paused(String),
+    Finished(RunStatus),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    pub editing: bool,
+    pub query: String,
+    /// The line the last jump landed on.
+    pub current: Option<usize>,
+    pub not_found: bool,
+}
+
+/// What the loop must do after an input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Send(Command),
+    Quit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// Ctrl-C while a step runs: abort it?
+    AbortStep,
+    /// q while the run is not finished.
+    Quit,
+}
+
+/// Where the panes were drawn last, for mouse clicks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Areas {
+    pub tree: Rect,
+    pub output: Rect,
+    pub side: Rect,
+    pub pods: Rect,
+    pub logs: Rect,
+}
