@@ -200,3 +200,62 @@ impl GateRequest {
         !self.destructive || typed.map(str::trim) == self.confirm.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events are the wire format a follower reads: every kind goes to JSON and back unchanged,
+    /// and a typed value never rides along.
+    #[test]
+    fn events_round_trip_through_json() {
+        let gate = GateRequest {
+            id: "deploy".into(),
+            kind: GateKind::Phase,
+            title: "Deploy".into(),
+            message: Some("ship it".into()),
+            destructive: true,
+            confirm: Some("prod".into()),
+            commands: vec!["kubectl apply -f x".into()],
+            checklist: vec![ChecklistItem {
+                text: "backups taken".into(),
+                command: None,
+            }],
+            choices: vec![Choice::Approve, Choice::Reject],
+            production: true,
+            error: None,
+        };
+        let events = vec![
+            Event::RunStarted {
+                run_id: "r".into(),
+                runbook: "rb".into(),
+                resumed: false,
+            },
+            Event::GateReached(gate.clone()),
+            Event::Output {
+                step: "s".into(),
+                stream: Stream::Stderr,
+                text: "line\n".into(),
+            },
+            Event::StepFinished {
+                step: "s".into(),
+                status: StepStatus::Failed,
+                exit_code: Some(3),
+                duration: Duration::from_millis(1500),
+                error: Some("exit code 3, expected 0".into()),
+            },
+            Event::Note("hello".into()),
+            Event::RunFinished {
+                status: RunStatus::RolledBack,
+            },
+        ];
+        for e in events {
+            let json = serde_json::to_string(&e).expect("serialises");
+            let back: Event = serde_json::from_str(&json).expect("deserialises");
+            assert_eq!(back, e, "{json}");
+        }
+        assert!(gate.confirmed_by(Some(" prod ")));
+        assert!(!gate.confirmed_by(Some("pro")));
+        assert!(!gate.confirmed_by(None));
+    }
+}
