@@ -16,6 +16,10 @@ use super::revert::{Revert, RevertAction};
 use super::vars::{self, Piece, is_var_name, parse_template};
 use super::yaml::{Node, Pos};
 
+/// The longest id a phase or step may have: a Kubernetes label value (a `kube.job`'s pods carry
+/// their step's id) is at most 63 characters.
+pub const MAX_ID_LEN: usize = 63;
+
 /// Variables every run has.
 pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook_dir", "runbook_name"];
 
@@ -270,15 +274,23 @@ impl Checker<'_> {
             && id.chars().all(|c| {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
             });
-        if !valid {
-            self.err(
-                file,
-                id.pos,
+        let long = id.chars().count() > MAX_ID_LEN;
+        if !valid || long {
+            // A long id is shown cut: the line stays one line.
+            let shown: String = if long {
+                format!("{}…", id.chars().take(40).collect::<String>())
+            } else {
+                id.value.clone()
+            };
+            let why = if valid {
                 format!(
-                    "id `{}` must be lowercase letters, digits, `-`, `_` or `.`",
-                    id.value
-                ),
-            );
+                    "id `{shown}` is {} characters long; ids are at most {MAX_ID_LEN} (a step's id labels the pods of its `kube.job`, and is typed in `--approve`)",
+                    id.chars().count()
+                )
+            } else {
+                format!("id `{shown}` must be lowercase letters, digits, `-`, `_` or `.`")
+            };
+            self.err(file, id.pos, why);
             return;
         }
         if let Some((f, first)) = self.ids.get(id.as_str()) {

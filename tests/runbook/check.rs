@@ -491,3 +491,35 @@ fn a_kube_step_that_changes_the_cluster_with_no_gate_is_flagged() {
         )
     );
 }
+
+#[test]
+fn ids_longer_than_a_label_are_refused_in_one_short_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "a".repeat(200_000);
+    let at_limit = "b".repeat(63);
+    let file = dir.path().join("long-ids.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: long ids\nphases:\n  - id: {huge}\n    steps:\n      - id: {at_limit}\n        run: echo ok\n"
+        ),
+    )
+    .unwrap();
+    let r = check(&[&file]);
+    assert_eq!(r.status.code(), Some(1), "{}{}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one problem, the 63-character id is fine: {lines:?}"
+    );
+    assert!(
+        lines[0].ends_with(&format!(
+            ":3:9: id `{}…` is 200000 characters long; ids are at most 63 (a step's id labels the pods of its `kube.job`, and is typed in `--approve`)",
+            "a".repeat(40)
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].len() < 300, "the line stays short");
+}
