@@ -59,13 +59,10 @@ pub(super) fn sandbox(
                 return exit::STATE;
             }
         };
-        let written = kubeconfig
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|_| std::fs::write(kubeconfig, sb.kubeconfig_for(namespace, context)));
-        if let Err(e) = written {
-            eprintln!("tollgate: cannot write {}: {e}", kubeconfig.display());
-            return exit::STATE;
+        let text = format!("{MARKER}\n{}", sb.kubeconfig_for(namespace, context));
+        if let Err(e) = write_kubeconfig(kubeconfig, &text) {
+            eprintln!("tollgate: {e}");
+            return e.code();
         }
         println!("sandbox: Kubernetes API on {}", sb.url());
         println!("kubeconfig: {}", kubeconfig.display());
@@ -74,7 +71,7 @@ pub(super) fn sandbox(
         let _ = std::io::stdout().flush();
         wait_for_stop().await;
         drop(sb);
-        let _ = std::fs::remove_file(kubeconfig);
+        remove_kubeconfig(kubeconfig, &text);
         exit::OK
     })
 }
@@ -103,5 +100,85 @@ async fn wait_for_stop() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
         _ = hup => {}
+    }
+}
+
+/// The first line of every kubeconfig the sandbox writes: a file without it was not written by
+/// the sandbox, and is never overwritten nor removed.
+const MARKER: &str = "# written by `tollgate sandbox`; removed when it stops";
+
+/// Why the kubeconfig could not be written.
+#[derive(Debug, thiserror::Error)]
+enum KubeconfigError {
+    #[error(
+        "{0} is a symbolic link; the sandbox writes its kubeconfig only to a path of its own (give another --kubeconfig)"
+    )]
+    Symlink(String),
+    #[error(
+        "{0} exists and was not written by `tollgate sandbox`; it is left as it is (remove it, or give another --kubeconfig)"
+    )]
+    NotOurs(String),
+    #[error("cannot write {0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+impl KubeconfigError {
+    fn code(&self) -> i32 {
+        match self {
+            KubeconfigError::Symlink(_) | KubeconfigError::NotOurs(_) => exit::USAGE,
+            KubeconfigError::Io(..) => exit::STATE,
+        }
+    }
+}
+
+/// Writes the sandbox's kubeconfig at `path`, readable by its owner only: never through a
+/// symbolic link, and never over a file the sandbox did not write (one that starts with
+/// [`MARKER`] is a sandbox's left over after a crash, and is replaced).
+fn write_kubeconfig(path: &Path, text: &str) -> Result<(), KubeconfigError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let shown = path.display().to_string();
+    let io = |e| KubeconfigError::Io(shown.clone(), e);
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(KubeconfigError::Symlink(shown)),
+        Ok(_) => {
+            let ours = std::fs::read_to_string(path)
+                .map(|t| t.lines().next() == Some(MARKER))
+                .unwrap_or(false);
+            if !ours {
+                return Err(KubeconfigError::NotOurs(shown));
+            }
+            std::fs::remove_file(path).map_err(io)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(io)?;
+    }
+    // A new file only (a link or file put there since the check is refused), mode 0600 whatever
+    // the umask.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+/// Removes the kubeconfig when it is still the one the sandbox wrote (not replaced since).
+fn remove_kubeconfig(path: &Path, text: &str) {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link && std::fs::read_to_string(path).is_ok_and(|t| t == text) {
+        let _ = std::fs::remove_file(path);
     }
 }
