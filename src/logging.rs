@@ -1,5 +1,6 @@
-//! The audit log: run start and end, every gate and who decided it, every step result. Written
-//! to rolling daily files under the state dir, never to the terminal.
+//! The diagnostic log (`tracing`, level from `TOLLGATE_LOG`, default info): rolling daily files
+//! `STATE/logs/tollgate.DATE.log`, never the terminal. The audit log is the engine's own
+//! (`engine/audit.rs`), written line by line before the engine acts.
 
 use std::path::Path;
 
@@ -7,18 +8,18 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-/// Starts the audit log; keep the guard alive for the life of the process so lines are flushed.
+/// Starts the diagnostic log; keep the guard alive for the life of the process so lines are flushed.
 pub fn init(state_dir: &Path) -> Option<WorkerGuard> {
     let dir = state_dir.join("logs");
     std::fs::create_dir_all(&dir).ok()?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("audit")
+        .filename_prefix("tollgate")
         .filename_suffix("log")
         .max_log_files(90)
         .build(&dir)
         .ok()?;
-    // The audit log writes a few lines per step; a small queue starts faster and keeps RSS low.
+    // A few lines per step at most; a small queue starts faster and keeps RSS low.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(1024)
         .lossy(false)

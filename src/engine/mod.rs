@@ -6,6 +6,7 @@
 //! audited and announced by one function ([`transition`]).
 
 mod attempts;
+pub mod audit;
 pub mod capture;
 mod gates;
 pub mod journal;

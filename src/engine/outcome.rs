@@ -1,5 +1,6 @@
 //! How a run, a phase, a step or a prompt ended, inside the engine and out of it.
 
+use super::audit::AuditError;
 use super::journal::JournalError;
 use crate::protocol::RunStatus;
 
@@ -14,6 +15,8 @@ pub enum Outcome {
 pub enum EngineError {
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 /// Whether the run goes on after a phase or step.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::audit::AuditLog;
 use super::journal::{Journal, Replay};
 use super::variables::Vars;
 use crate::exec::Executor;
@@ -33,6 +34,8 @@ pub struct Engine {
     pub(super) run_id: String,
     pub(super) vars: Vars,
     pub(super) journal: Journal,
+    /// Where the audit lines go: the state folder's `logs/`.
+    pub(super) audit: AuditLog,
     pub(super) replay: Replay,
     pub(super) resumed: bool,
     pub(super) who: String,
@@ -92,6 +95,7 @@ impl Engine {
             dir,
             run_id: spec.run_id,
             vars,
+            audit: AuditLog::of_journal(spec.journal.path()),
             journal: spec.journal,
             replay: spec.replay.unwrap_or_default(),
             resumed,

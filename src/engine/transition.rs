@@ -1,10 +1,11 @@
 //! Every transition of a run, described once and written three ways by one function
-//! ([`Engine::transition`]): the journal record (made durable before anything acts on it, or with
-//! the next record when nothing does), the audit log line, and the event the views show.
+//! ([`Engine::transition`]): the audit log line and the journal record (made durable before anything
+//! acts on it, or with the next record when nothing does), then the event the views show.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::audit::field;
 use super::journal::Record;
 use super::outcome::EngineError;
 use super::state::Engine;
@@ -186,19 +187,24 @@ impl Transition {
     }
 
     /// The audit log's line, if this transition has one.
-    fn audit(&self, run_id: &str) {
-        match self {
+    fn audit(&self, run_id: &str) -> Option<String> {
+        let run = field("run_id", run_id);
+        Some(match self {
             Transition::RunStarted {
                 runbook_path, who, ..
-            } => {
-                tracing::info!(target: "audit", run_id = %run_id, runbook = %runbook_path, who = %who, "run started")
-            }
+            } => format!(
+                "run started {run} {} {}",
+                field("runbook", runbook_path),
+                field("who", who)
+            ),
             Transition::RunResumed { who, .. } => {
-                tracing::info!(target: "audit", run_id = %run_id, who = %who, "run resumed")
+                format!("run resumed {run} {}", field("who", who))
             }
-            Transition::GateReached(req) => {
-                tracing::info!(target: "audit", run_id = %run_id, gate = %req.id, kind = ?req.kind, "gate reached")
-            }
+            Transition::GateReached(req) => format!(
+                "gate reached {run} {} {}",
+                field("gate", &req.id),
+                field("kind", req.kind.word())
+            ),
             Transition::GateDecided {
                 gate,
                 kind,
@@ -207,7 +213,19 @@ impl Transition {
                 via,
                 note,
             } => {
-                tracing::info!(target: "audit", run_id = %run_id, gate = %gate, kind = ?kind, choice = choice.word(), who = %who, via = %via, note = ?note, "gate decided")
+                let mut line = format!(
+                    "gate decided {run} {} {} {} {} {}",
+                    field("gate", gate),
+                    field("kind", kind.word()),
+                    field("choice", choice.word()),
+                    field("who", who),
+                    field("via", via)
+                );
+                if let Some(n) = note {
+                    line.push(' ');
+                    line.push_str(&field("note", n));
+                }
+                line
             }
             Transition::StepFinished {
                 step,
@@ -215,22 +233,33 @@ impl Transition {
                 exit_code,
                 ..
             } => {
-                tracing::info!(target: "audit", run_id = %run_id, step = %step, status = ?status, exit_code = ?exit_code, "step finished")
+                let mut line = format!(
+                    "step finished {run} {} {}",
+                    field("step", step),
+                    field("status", status.word())
+                );
+                if let Some(c) = exit_code {
+                    line.push(' ');
+                    line.push_str(&field("exit_code", &c.to_string()));
+                }
+                line
             }
-            Transition::Changed { step, change } => {
-                tracing::info!(target: "audit", run_id = %run_id, step = %step, change = %change, "changed")
-            }
+            Transition::Changed { step, change } => format!(
+                "changed {run} {} {}",
+                field("step", step),
+                field("change", &change.to_string())
+            ),
             Transition::RunPaused { reason } => {
-                tracing::info!(target: "audit", run_id = %run_id, reason = %reason, "run paused")
+                format!("run paused {run} {}", field("reason", reason))
             }
             Transition::RunFinished { status } => {
-                tracing::info!(target: "audit", run_id = %run_id, status = ?status, "run finished")
+                format!("run finished {run} {}", field("status", status.word()))
             }
             Transition::PhaseStarted { .. }
             | Transition::PhaseFinished { .. }
             | Transition::StepStarted { .. }
-            | Transition::VarCaptured { .. } => {}
-        }
+            | Transition::VarCaptured { .. } => return None,
+        })
     }
 
     /// The event the views show, if this transition has one.
@@ -300,16 +329,19 @@ impl Transition {
 }
 
 impl Engine {
-    /// Journals, audits and announces one transition, in that order: nothing is shown, and
-    /// nothing acts on it, before it is in the journal.
+    /// Audits, journals and announces one transition, in that order: nothing is shown, and
+    /// nothing acts on it, before it is in the audit log and the journal. When either cannot be
+    /// written the run stops here (exit 5), before anything acts on it.
     pub(super) async fn transition(&mut self, t: Transition) -> Result<(), EngineError> {
+        if let Some(line) = t.audit(&self.run_id) {
+            self.audit.write(&line)?;
+        }
         if let Some((record, durability)) = t.record(&self.run_id) {
             match durability {
                 Durability::Now => self.journal.append(record)?,
                 Durability::WithNext => self.journal.append_unsynced(record)?,
             }
         }
-        t.audit(&self.run_id);
         if let Some(event) = t.event(&self.run_id) {
             self.emit(event).await;
         }

@@ -49,6 +49,18 @@ pub enum Choice {
     Abort,
 }
 
+impl GateKind {
+    /// The word logs and views use for the kind of gate.
+    pub fn word(self) -> &'static str {
+        match self {
+            GateKind::Phase => "phase",
+            GateKind::Step => "step",
+            GateKind::Interrupted => "interrupted",
+            GateKind::Failed => "failed",
+        }
+    }
+}
+
 impl Choice {
     pub fn word(self) -> &'static str {
         match self {

@@ -459,3 +459,60 @@ phases:
         "{records:?}"
     );
 }
+
+#[test]
+fn a_decision_the_audit_log_cannot_hold_is_not_acted_on() {
+    let env = Env::new();
+    let book = env.tmp.path().join("audit.yaml");
+    let logs = env.state().join("logs");
+    let ran = env.tmp.path().join("ran");
+    std::fs::write(
+        &book,
+        format!(
+            r#"name: the audit log goes away
+phases:
+  - id: prepare
+    steps:
+      - id: break-the-log
+        run: rm -rf '{logs}' && printf 'not a folder' > '{logs}'
+  - id: change
+    gate: true
+    steps:
+      - id: act
+        run: touch '{ran}'
+"#,
+            logs = logs.display(),
+            ran = ran.display()
+        ),
+    )
+    .unwrap();
+    let out = env.tollgate(&[
+        "run",
+        book.to_str().unwrap(),
+        "--headless",
+        "--approve",
+        "change",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("cannot write the audit log") && stderr.contains("stopped before acting"),
+        "{stderr}"
+    );
+    assert!(!ran.exists(), "the step behind the gate ran");
+    let (_, records) = env.only_run();
+    assert!(decisions(&records).is_empty(), "{records:?}");
+}
+
+#[test]
+fn the_audit_log_says_kinds_and_statuses_in_words() {
+    let env = Env::new();
+    let out = env.tollgate(&["run", DEMO, "--headless", "--approve-all"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let audit = audit_log(&env.state());
+    assert!(audit.contains("gate decided"), "{audit}");
+    assert!(audit.contains(" kind=phase "), "{audit}");
+    assert!(audit.contains("status=succeeded"), "{audit}");
+    assert!(!audit.contains("Some("), "{audit}");
+    assert!(!audit.contains("None"), "{audit}");
+}
