@@ -13,9 +13,10 @@ use crate::protocol::{
 /// How gates are answered when nobody is asked.
 #[derive(Clone, Debug, Default)]
 pub struct Approvals {
-    /// Gate ids approved up front (`--approve ID`).
-    pub approve: Vec<String>,
-    /// Every gate approved (`--approve-all`), recorded as such.
+    /// Gate ids approved up front (`--approve ID`), each with the confirmation word given with it
+    /// (`--approve ID=WORD`): a destructive gate passes only with its word.
+    pub approve: Vec<(String, Option<String>)>,
+    /// Every gate that is not destructive approved (`--approve-all`), recorded as such.
     pub approve_all: bool,
     /// Steps to re-run when they were interrupted or failed (`--rerun ID`).
     pub rerun: Vec<String>,
@@ -26,16 +27,33 @@ pub struct Approvals {
     pub who: String,
 }
 
+/// `ID` or `ID=WORD`, as `--approve` takes it.
+pub fn approval(arg: &str) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((id, word)) => (id.to_string(), Some(word.to_string())),
+        None => (arg.to_string(), None),
+    }
+}
+
 impl Approvals {
-    /// The decision flags give for a gate, if any.
+    /// The decision flags give for a gate, if any. Approving from a flag confirms the gate's
+    /// checklist (recorded as confirmed via that flag); a destructive gate also needs its
+    /// confirmation word, given as `--approve ID=WORD` (`--approve-all` never passes one).
     pub fn decide(&self, req: &GateRequest) -> Option<Decision> {
         let id = req.id.as_str();
         let listed = |list: &[String]| list.iter().any(|g| g == id);
+        let approved = self.approve.iter().find(|(g, _)| g == id);
+        let mut typed = None;
         let (choice, via) = match req.kind {
-            GateKind::Phase | GateKind::Step if listed(&self.approve) => {
+            GateKind::Phase | GateKind::Step if approved.is_some() => {
+                let word = approved.and_then(|(_, w)| w.clone());
+                if req.destructive && word.is_none() {
+                    return None;
+                }
+                typed = word.filter(|_| req.destructive);
                 (Choice::Approve, "--approve")
             }
-            GateKind::Phase | GateKind::Step if self.approve_all => {
+            GateKind::Phase | GateKind::Step if self.approve_all && !req.destructive => {
                 (Choice::Approve, "--approve-all")
             }
             GateKind::Interrupted | GateKind::Failed if listed(&self.rerun) => {
@@ -61,8 +79,27 @@ impl Approvals {
             who: self.who.clone(),
             via: via.into(),
             note: None,
-            typed: req.confirm.clone(),
+            typed,
+            checklist: if choice == Choice::Approve {
+                vec![true; req.checklist.len()]
+            } else {
+                Vec::new()
+            },
         })
+    }
+
+    /// What to pass to decide `req` when the flags did not: the line `resume` needs.
+    pub fn hint(&self, req: &GateRequest) -> String {
+        let word = req.confirm.as_deref().unwrap_or("WORD");
+        match req.kind {
+            GateKind::Phase | GateKind::Step if req.destructive => format!(
+                "--approve {}={word} (a destructive gate passes only with its confirmation word; --approve-all never passes one)",
+                req.id
+            ),
+            GateKind::Phase | GateKind::Step => format!("--approve {}", req.id),
+            GateKind::Interrupted => format!("--rerun {} or --mark-done {}", req.id, req.id),
+            GateKind::Failed => format!("--rerun {}", req.id),
+        }
     }
 }
 
@@ -359,6 +396,26 @@ fn ask(req: &GateRequest, who: &str) -> Option<Decision> {
             }
             typed = Some(t.trim().to_string());
         }
+        // Approving confirms the checklist, item by item.
+        let mut checklist = Vec::new();
+        if choice == Choice::Approve {
+            for item in &req.checklist {
+                let _ = write!(err, "  [ ] {} — done? (yes/no): ", item.text);
+                let _ = err.flush();
+                let mut t = String::new();
+                if stdin.lock().read_line(&mut t).ok()? == 0 {
+                    return None;
+                }
+                checklist.push(matches!(
+                    t.trim().to_ascii_lowercase().as_str(),
+                    "y" | "yes"
+                ));
+            }
+            if checklist.iter().any(|c| !c) {
+                let _ = writeln!(err, "  not every item is done; the gate stays closed");
+                continue;
+            }
+        }
         let _ = write!(err, "  note (optional): ");
         let _ = err.flush();
         let mut note = String::new();
@@ -371,6 +428,7 @@ fn ask(req: &GateRequest, who: &str) -> Option<Decision> {
             via: "terminal".into(),
             note: (!note.is_empty()).then(|| note.to_string()),
             typed,
+            checklist,
         });
     }
 }
@@ -467,6 +525,8 @@ pub async fn drive<W: Write>(
         printer,
         failed: None,
     };
+    // The gate the flags just decided, until the engine says what it made of it.
+    let mut flagged: Option<String> = None;
     loop {
         let ev = match events.try_recv() {
             Ok(ev) => ev,
@@ -532,10 +592,25 @@ pub async fn drive<W: Write>(
                 .await;
             continue;
         }
+        // A decision the flags gave and the engine refused (a wrong confirmation word): no one
+        // here can give another, so the run stops at the gate, resumable.
+        if let Event::DecisionRefused { gate, reason } = &ev
+            && flagged.as_deref() == Some(gate.as_str())
+        {
+            flagged = None;
+            let _ = commands
+                .send(Command::Pause(format!("gate `{gate}`: {reason}")))
+                .await;
+            continue;
+        }
         if let Event::GateReached(req) = &ev {
             out.run(|p| p.flush());
+            flagged = None;
             let decision = match approvals.decide(req) {
-                Some(d) => Some(d),
+                Some(d) => {
+                    flagged = Some(req.id.clone());
+                    Some(d)
+                }
                 None if interactive => {
                     let req = req.clone();
                     let who = approvals.who.clone();
@@ -557,13 +632,7 @@ pub async fn drive<W: Write>(
             let cmd = match decision {
                 Some(d) => Command::Decide(d),
                 None => {
-                    let hint = match req.kind {
-                        GateKind::Phase | GateKind::Step => format!("--approve {}", req.id),
-                        GateKind::Interrupted => {
-                            format!("--rerun {} or --mark-done {}", req.id, req.id)
-                        }
-                        GateKind::Failed => format!("--rerun {}", req.id),
-                    };
+                    let hint = approvals.hint(req);
                     Command::Pause(format!(
                         "gate `{}` needs a decision and no one can be asked here; resume with {hint}",
                         req.id

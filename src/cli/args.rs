@@ -22,10 +22,12 @@ pub struct Cli {
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GateFlags {
-    /// Approve this gate (a phase or step id) without asking; may be repeated.
-    #[arg(long, value_name = "GATE_ID")]
+    /// Approve this gate (a phase or step id) without asking, its checklist confirmed; a
+    /// destructive gate needs its confirmation word: ID=WORD. May be repeated.
+    #[arg(long, value_name = "GATE_ID[=WORD]")]
     pub approve: Vec<String>,
-    /// Approve every gate without asking (recorded as such in the journal and audit log).
+    /// Approve every gate that is not destructive without asking (recorded as such in the
+    /// journal and audit log); a destructive gate still needs --approve ID=WORD.
     #[arg(long)]
     pub approve_all: bool,
     /// Re-run this step if it was interrupted or failed; may be repeated.

@@ -280,7 +280,11 @@ fn execute_headless(spec: RunSpec, gates: &GateFlags) -> i32 {
 /// How a headless run's gates are decided: by the flags, else asked when there is a terminal.
 fn approvals(gates: &GateFlags, who: &str) -> Approvals {
     Approvals {
-        approve: gates.approve.clone(),
+        approve: gates
+            .approve
+            .iter()
+            .map(|a| headless::approval(a))
+            .collect(),
         approve_all: gates.approve_all,
         rerun: gates.rerun.clone(),
         mark_done: gates.mark_done.clone(),

@@ -1,11 +1,44 @@
 //! Gates and prompts: what a gate asks, waiting for a decision that fits it (the right gate, a
 //! listed choice, the confirmation word), journaling it, and values typed at a masked prompt.
 
+use super::journal::ConfirmedItem;
 use super::outcome::{EngineError, Outcome, Unanswered};
 use super::state::Engine;
 use super::transition::Transition;
-use crate::protocol::{Choice, Command, Event, GateKind, GateRequest, Secret, ValueRequest};
+use crate::protocol::{
+    Choice, Command, Decision, Event, GateKind, GateRequest, Secret, ValueRequest,
+};
 use crate::runbook::Step;
+
+/// What the gate a decision was made at asked for.
+#[derive(Clone, Debug, Default)]
+pub(super) struct AtGate {
+    destructive: bool,
+    /// Each checklist item and whether the person confirmed it.
+    checklist: Vec<ConfirmedItem>,
+}
+
+impl AtGate {
+    fn of(req: &GateRequest, ticked: &[bool]) -> AtGate {
+        AtGate {
+            destructive: req.destructive,
+            checklist: req
+                .checklist
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ConfirmedItem {
+                    item: c.text.clone(),
+                    confirmed: ticked.get(i).copied().unwrap_or(false),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Approving a gate with a checklist needs every item confirmed, one by one.
+fn every_item_confirmed(req: &GateRequest, d: &Decision) -> bool {
+    d.checklist.len() == req.checklist.len() && d.checklist.iter().all(|t| *t)
+}
 
 impl Engine {
     /// Opens a gate and waits for a decision that fits it. `Ok(Err(..))` means paused.
@@ -23,13 +56,14 @@ impl Engine {
             .await?;
         if self.aborted {
             return self
-                .decided(
+                .decided_at(
                     &req.id,
                     req.kind,
                     Choice::Abort,
                     self.who.clone(),
                     "abort".into(),
                     None,
+                    AtGate::of(&req, &[]),
                 )
                 .await;
         }
@@ -50,13 +84,14 @@ impl Engine {
                 Some(Command::Pause(reason)) => return Ok(Err(Outcome::Paused(reason))),
                 Some(Command::Abort) => {
                     return self
-                        .decided(
+                        .decided_at(
                             &req.id,
                             req.kind,
                             Choice::Abort,
                             self.who.clone(),
                             "abort".into(),
                             None,
+                            AtGate::of(&req, &[]),
                         )
                         .await;
                 }
@@ -75,6 +110,12 @@ impl Engine {
                             "approving needs the confirmation word `{}` typed",
                             req.confirm.as_deref().unwrap_or_default()
                         ))
+                    } else if d.choice == Choice::Approve && !every_item_confirmed(&req, &d) {
+                        Some(format!(
+                            "approving needs every checklist item confirmed ({} of {})",
+                            d.checklist.iter().filter(|t| **t).count(),
+                            req.checklist.len()
+                        ))
                     } else {
                         None
                     };
@@ -86,8 +127,9 @@ impl Engine {
                         .await;
                         continue;
                     }
+                    let at = AtGate::of(&req, &d.checklist);
                     return self
-                        .decided(&req.id, req.kind, d.choice, d.who, d.via, d.note)
+                        .decided_at(&req.id, req.kind, d.choice, d.who, d.via, d.note, at)
                         .await;
                 }
             }
@@ -105,6 +147,23 @@ impl Engine {
         via: String,
         note: Option<String>,
     ) -> Result<Result<Choice, Outcome>, EngineError> {
+        self.decided_at(id, kind, choice, who, via, note, AtGate::default())
+            .await
+    }
+
+    /// [`Engine::decided`], saying also what the gate was: destructive or not, and which of its
+    /// checklist items the person confirmed.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn decided_at(
+        &mut self,
+        id: &str,
+        kind: GateKind,
+        choice: Choice,
+        who: String,
+        via: String,
+        note: Option<String>,
+        at: AtGate,
+    ) -> Result<Result<Choice, Outcome>, EngineError> {
         self.transition(Transition::GateDecided {
             gate: id.to_string(),
             kind,
@@ -112,6 +171,8 @@ impl Engine {
             who,
             via,
             note,
+            destructive: at.destructive,
+            checklist: at.checklist,
         })
         .await?;
         if matches!(kind, GateKind::Phase | GateKind::Step) {

@@ -53,6 +53,12 @@ pub enum Record {
         via: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// The gate needed its confirmation word.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        destructive: bool,
+        /// Each checklist item of the gate, and whether the person confirmed it (how: `via`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        checklist: Vec<ConfirmedItem>,
     },
     StepStarted {
         step: String,
@@ -85,6 +91,13 @@ pub enum Record {
     RunFinished {
         status: RunStatus,
     },
+}
+
+/// A checklist item as a decision left it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmedItem {
+    pub item: String,
+    pub confirmed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::audit::field;
-use super::journal::Record;
+use super::journal::{ConfirmedItem, Record};
 use super::outcome::EngineError;
 use super::state::Engine;
 use crate::protocol::{Choice, Event, GateKind, GateRequest, MASK, RunStatus, StepStatus};
@@ -44,6 +44,8 @@ pub enum Transition {
         who: String,
         via: String,
         note: Option<String>,
+        destructive: bool,
+        checklist: Vec<ConfirmedItem>,
     },
     StepStarted {
         step: String,
@@ -134,6 +136,8 @@ impl Transition {
                 who,
                 via,
                 note,
+                destructive,
+                checklist,
             } => (
                 Record::GateDecided {
                     gate,
@@ -142,6 +146,8 @@ impl Transition {
                     who,
                     via,
                     note,
+                    destructive,
+                    checklist,
                 },
                 Now,
             ),
@@ -212,6 +218,8 @@ impl Transition {
                 who,
                 via,
                 note,
+                destructive,
+                checklist,
             } => {
                 let mut line = format!(
                     "gate decided {run} {} {} {} {} {}",
@@ -221,6 +229,17 @@ impl Transition {
                     field("who", who),
                     field("via", via)
                 );
+                if *destructive {
+                    line.push_str(" destructive=true");
+                }
+                if !checklist.is_empty() {
+                    let confirmed = checklist.iter().filter(|c| c.confirmed).count();
+                    line.push(' ');
+                    line.push_str(&field(
+                        "checklist",
+                        &format!("{confirmed}/{} confirmed", checklist.len()),
+                    ));
+                }
                 if let Some(n) = note {
                     line.push(' ');
                     line.push_str(&field("note", n));

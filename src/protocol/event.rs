@@ -107,6 +107,10 @@ pub struct Decision {
     pub note: Option<String>,
     /// The confirmation word as typed, for destructive gates.
     pub typed: Option<String>,
+    /// For each item of the gate's checklist, in order: whether the person confirmed it.
+    /// Approving needs every one.
+    #[serde(default)]
+    pub checklist: Vec<bool>,
 }
 
 /// A step asks a person for a value typed at a masked prompt (`secrets.put` with `prompt`).

@@ -201,6 +201,11 @@ impl App {
             note: (!note.is_empty()).then_some(note),
             typed: (g.request.destructive && choice == Choice::Approve)
                 .then(|| g.typed.trim().to_string()),
+            checklist: if choice == Choice::Approve {
+                g.ticks.clone()
+            } else {
+                Vec::new()
+            },
         }))]
     }
 }

@@ -142,6 +142,8 @@ fn run_phases(
     cmd.arg("--state-dir")
         .arg(tmp.join("state"))
         .args(["run", "--headless", "--approve-all"])
+        // Phase 1's gate is destructive: it passes only with its confirmation word.
+        .args(["--approve", "pre-deployment-setup=production"])
         .args(extra)
         .arg(&runbook)
         .arg("--var")

@@ -328,7 +328,7 @@ struct Run {
     state: PathBuf,
 }
 
-/// `tollgate run --headless --approve-all` of the real runbook, against moto, the sandbox and the
+/// `tollgate run --headless --approve-all` (and each destructive gate's word) of the real runbook, against moto, the sandbox and the
 /// toncenter stand-in; `env` plants the secret variables, `skip` adds to [`NOT_HERE`].
 fn run(
     tmp: &Path,
@@ -345,6 +345,13 @@ fn run(
     cmd.arg("--state-dir")
         .arg(&state)
         .args(["run", "--headless", "--approve-all"])
+        // The destructive gates pass only with their confirmation words.
+        .args(["--approve", "ton-wallet-key=production"])
+        .args(["--approve", "database-credentials=labelmint-production"])
+        .args([
+            "--approve",
+            "restore-database-password=labelmint-production",
+        ])
         .arg(Path::new(ROOT).join("runbooks/labelmint/rotate-secrets.yaml"))
         .arg("--var")
         .arg(format!("toncenter_api={}", toncenter.base))

@@ -198,6 +198,7 @@ pub async fn run_typing(
                             via: "test".into(),
                             note: None,
                             typed: g.confirm.clone(),
+                            checklist: vec![true; g.checklist.len()],
                         }))
                         .await;
                 }

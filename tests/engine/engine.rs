@@ -88,7 +88,18 @@ impl Run {
         }
     }
 
+    /// Decides gate `gate` as a person would: an approval confirms every item of the checklist
+    /// the gate showed.
     async fn decide(&self, gate: &str, choice: Choice, typed: Option<&str>) {
+        let items = self
+            .seen
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::GateReached(g) if g.id == gate => Some(g.checklist.len()),
+                _ => None,
+            })
+            .unwrap_or(0);
         self.commands
             .send(Command::Decide(Decision {
                 gate: gate.into(),
@@ -97,6 +108,11 @@ impl Run {
                 via: "test".into(),
                 note: Some("checked by test".into()),
                 typed: typed.map(String::from),
+                checklist: if choice == Choice::Approve {
+                    vec![true; items]
+                } else {
+                    Vec::new()
+                },
             }))
             .await
             .unwrap();
@@ -250,6 +266,8 @@ async fn a_gate_opens_only_for_a_decision_that_fits_it() {
             who: "tester@host".into(),
             via: "test".into(),
             note: Some("checked by test".into()),
+            destructive: true,
+            checklist: Vec::new(),
         }]
     );
 }
@@ -642,6 +660,8 @@ phases:
             who: "tester@host".into(),
             via: "test".into(),
             note: None,
+            destructive: false,
+            checklist: Vec::new(),
         })
         .unwrap();
         j.append(Record::PhaseStarted { phase: "p".into() })

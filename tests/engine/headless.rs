@@ -91,7 +91,7 @@ fn the_demo_runs_end_to_end_with_scripted_approvals() {
         "--approve",
         "build",
         "--approve",
-        "deploy",
+        "deploy=demo",
     ]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -193,7 +193,23 @@ fn without_approval_a_gate_stops_the_run_and_resume_finishes_it() {
         "{stderr}"
     );
 
+    assert!(stderr.contains("--approve deploy=demo"), "{stderr}");
+
+    // The destructive gate: an approval without its word, or with the wrong one, does not pass.
     let out = env.tollgate(&["resume", "--headless", "--approve", "deploy"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stderr.contains("--approve deploy=demo"), "{stderr}");
+    let out = env.tollgate(&["resume", "--headless", "--approve", "deploy=prod"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("approving needs the confirmation word `demo` typed"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("step compile"), "{stdout}");
+
+    let out = env.tollgate(&["resume", "--headless", "--approve", "deploy=demo"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
@@ -219,7 +235,7 @@ fn a_failed_verification_follows_the_rollback_path() {
         "--approve",
         "build",
         "--approve",
-        "deploy",
+        "deploy=demo",
         "--approve",
         "rollback",
     ]);
@@ -253,17 +269,91 @@ fn a_failed_verification_follows_the_rollback_path() {
 }
 
 #[test]
-fn approve_all_is_recorded_as_such() {
+fn approve_all_is_recorded_as_such_and_never_passes_a_destructive_gate() {
     let env = Env::new();
     let out = env.tollgate(&["run", DEMO, "--headless", "--approve-all"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("gate `deploy` needs a decision")
+            && stderr.contains("--approve deploy=demo")
+            && stderr.contains("--approve-all never passes one"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("step push"),
+        "ran past the gate:\n{stdout}"
+    );
     let (_, records) = env.only_run();
     let d = decisions(&records);
-    assert_eq!(d.len(), 3);
+    assert_eq!(d.len(), 2, "{d:?}");
     assert!(
         d.iter().all(|(_, _, _, via)| via == "--approve-all"),
         "{d:?}"
     );
+    let out = env.tollgate(&[
+        "resume",
+        "--headless",
+        "--approve-all",
+        "--approve",
+        "deploy=demo",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+#[test]
+fn a_decision_records_whether_the_gate_was_destructive_and_its_checklist() {
+    let env = Env::new();
+    let out = env.tollgate(&[
+        "run",
+        DEMO,
+        "--headless",
+        "--approve",
+        "preflight",
+        "--approve",
+        "build",
+        "--approve",
+        "deploy=demo",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let (_, records) = env.only_run();
+    let gates: Vec<(String, bool, Vec<(String, bool)>)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::GateDecided {
+                gate,
+                destructive,
+                checklist,
+                ..
+            } => Some((
+                gate.clone(),
+                *destructive,
+                checklist
+                    .iter()
+                    .map(|c| (c.item.clone(), c.confirmed))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let deploy = gates
+        .iter()
+        .find(|(g, ..)| g == "deploy")
+        .expect("deploy decided");
+    assert!(deploy.1, "{gates:?}");
+    let preflight = gates
+        .iter()
+        .find(|(g, ..)| g == "preflight")
+        .expect("preflight decided");
+    assert!(!preflight.1, "{gates:?}");
+    assert!(
+        !preflight.2.is_empty() && preflight.2.iter().all(|(_, confirmed)| *confirmed),
+        "{gates:?}"
+    );
+    let audit = audit_log(&env.state());
+    assert!(audit.contains("gate=deploy"), "{audit}");
+    assert!(audit.contains("destructive=true"), "{audit}");
+    assert!(audit.contains("confirmed"), "{audit}");
 }
 
 #[test]
@@ -507,7 +597,14 @@ phases:
 #[test]
 fn the_audit_log_says_kinds_and_statuses_in_words() {
     let env = Env::new();
-    let out = env.tollgate(&["run", DEMO, "--headless", "--approve-all"]);
+    let out = env.tollgate(&[
+        "run",
+        DEMO,
+        "--headless",
+        "--approve-all",
+        "--approve",
+        "deploy=demo",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let audit = audit_log(&env.state());
     assert!(audit.contains("gate decided"), "{audit}");
