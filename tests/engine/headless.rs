@@ -317,7 +317,8 @@ fn a_decision_records_whether_the_gate_was_destructive_and_its_checklist() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let (_, records) = env.only_run();
-    let gates: Vec<(String, bool, Vec<(String, bool)>)> = records
+    type Decided = (String, bool, Vec<(String, bool)>);
+    let gates: Vec<Decided> = records
         .iter()
         .filter_map(|r| match r {
             Record::GateDecided {
