@@ -12,7 +12,7 @@ use super::args::GateFlags;
 use super::exit;
 use super::interface;
 use super::load::{env_lookup, load_usable};
-use super::wiring::{check_skip, executor, pin_aws, pin_cluster};
+use super::wiring::{check_ids, executor, pin_aws, pin_cluster};
 use crate::engine::journal::{self, Journal, Replay};
 use crate::engine::variables;
 use crate::engine::{self, Command, Engine, Event, Outcome, RunSpec, RunStatus};
@@ -47,7 +47,7 @@ pub(super) fn run(
         Ok(l) => l,
         Err(code) => return code,
     };
-    if let Err(e) = check_skip(&loaded.runbook, &gates.skip) {
+    if let Err(e) = check_ids(&loaded.runbook, &gates, None) {
         eprintln!("tollgate: {e}");
         return exit::USAGE;
     }
@@ -126,7 +126,7 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         Ok(l) => l,
         Err(code) => return code,
     };
-    if let Err(e) = check_skip(&loaded.runbook, &gates.skip) {
+    if let Err(e) = check_ids(&loaded.runbook, &gates, Some(&replay)) {
         eprintln!("tollgate: {e}");
         return exit::USAGE;
     }

@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use super::args::GateFlags;
+use crate::engine::journal::Replay;
 use crate::exec::Router;
 use crate::exec::aws::AwsExec;
 use crate::exec::kube::KubeExec;
+use crate::protocol::StepStatus;
 use crate::runbook::kube::KubeAction;
 use crate::runbook::{self, Runbook};
 use crate::target::{PinnedAccount, PinnedCluster};
@@ -89,18 +92,82 @@ pub fn executor(cluster: &Option<Arc<PinnedCluster>>, aws: &Option<Arc<PinnedAcc
 }
 
 /// Every `--skip` names a phase or a step (of a phase, or its validation) of the runbook.
-pub(super) fn check_skip(runbook: &Runbook, ids: &[String]) -> Result<(), String> {
-    for id in ids {
-        let known = runbook.phases.iter().any(|p| {
-            p.id.value == *id
-                || p.steps
-                    .iter()
-                    .chain(&p.validation)
-                    .any(|s| s.id.value == *id)
-        });
-        if !known {
+/// Every id the flags name is one the runbook has, and one the flag can act on: `--skip` and
+/// `--approve` a phase or step; `--rerun` a step that was interrupted or failed in the run being
+/// resumed, `--mark-done` one that was interrupted (neither means anything to a new run). A typo
+/// is refused before anything starts, with the nearest id.
+pub(super) fn check_ids(
+    runbook: &Runbook,
+    gates: &GateFlags,
+    replay: Option<&Replay>,
+) -> Result<(), String> {
+    let phases: Vec<&str> = runbook.phases.iter().map(|p| p.id.as_str()).collect();
+    let steps: Vec<&str> = runbook
+        .phases
+        .iter()
+        .flat_map(|p| p.steps.iter().chain(&p.validation))
+        .map(|s| s.id.as_str())
+        .collect();
+    let known = |id: &str| phases.contains(&id) || steps.contains(&id);
+    let near = |id: &str| {
+        phases
+            .iter()
+            .chain(&steps)
+            .map(|k| (crate::text::edit_distance(id, k), *k))
+            .filter(|(d, k)| *d > 0 && *d <= 2.max(k.len() / 4))
+            .min_by_key(|(d, _)| *d)
+            .map_or_else(String::new, |(_, k)| format!(" (did you mean `{k}`?)"))
+    };
+    let approves = gates
+        .approve
+        .iter()
+        .map(|a| a.split_once('=').map_or(a.as_str(), |(id, _)| id));
+    for (flag, id) in gates
+        .skip
+        .iter()
+        .map(|i| ("--skip", i.as_str()))
+        .chain(approves.map(|i| ("--approve", i)))
+    {
+        if !known(id) {
             return Err(format!(
-                "--skip {id}: the runbook has no phase or step `{id}`"
+                "{flag} {id}: the runbook has no phase or step `{id}`{}",
+                near(id)
+            ));
+        }
+    }
+    for (flag, id, can) in gates
+        .rerun
+        .iter()
+        .map(|i| ("--rerun", i.as_str(), "interrupted or failed"))
+        .chain(
+            gates
+                .mark_done
+                .iter()
+                .map(|i| ("--mark-done", i.as_str(), "interrupted")),
+        )
+    {
+        if !steps.contains(&id) {
+            return Err(format!(
+                "{flag} {id}: the runbook has no step `{id}`{}",
+                near(id)
+            ));
+        }
+        let status = replay.and_then(|r| r.steps.get(id).copied());
+        let fits = matches!(
+            (flag, status),
+            (
+                "--rerun",
+                Some(StepStatus::Interrupted | StepStatus::Failed)
+            ) | ("--mark-done", Some(StepStatus::Interrupted))
+        );
+        if !fits {
+            let was = match status {
+                None if replay.is_none() => "this is a new run".to_string(),
+                None => "it has not run".to_string(),
+                Some(s) => format!("it {}", s.word()),
+            };
+            return Err(format!(
+                "{flag} {id}: only a step that was {can} can be given; {was}"
             ));
         }
     }

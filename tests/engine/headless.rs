@@ -614,3 +614,49 @@ fn the_audit_log_says_kinds_and_statuses_in_words() {
     assert!(!audit.contains("Some("), "{audit}");
     assert!(!audit.contains("None"), "{audit}");
 }
+
+#[test]
+fn ids_the_flags_cannot_act_on_are_refused_before_anything_starts() {
+    let env = Env::new();
+    let out = env.tollgate(&["run", DEMO, "--headless", "--approve", "deplo"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "--approve deplo: the runbook has no phase or step `deplo` (did you mean `deploy`?)"
+        ),
+        "{stderr}"
+    );
+    let out = env.tollgate(&["run", DEMO, "--headless", "--approve", "deplo=demo"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = env.tollgate(&["run", DEMO, "--headless", "--mark-done", "check-tools"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--mark-done check-tools: only a step that was interrupted can be given; this is a new run"),
+        "{stderr}"
+    );
+    assert!(
+        journal::list_runs(&env.state()).is_empty(),
+        "a refused invocation started a run"
+    );
+    // A paused run: `compile` never ran, `check-tools` succeeded; neither can be marked done.
+    let out = env.tollgate(&["run", DEMO, "--headless", "--approve", "preflight"]);
+    assert_eq!(out.status.code(), Some(3));
+    for (flag, id, why) in [
+        ("--mark-done", "compile", "it has not run"),
+        ("--mark-done", "check-tools", "it succeeded"),
+        ("--rerun", "check-tools", "it succeeded"),
+        ("--rerun", "compil", "(did you mean `compile`?)"),
+    ] {
+        let out = env.tollgate(&["resume", "--headless", flag, id]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {id}: {stdout}\n{stderr}"
+        );
+        assert!(stderr.contains(why), "{flag} {id}: {stderr}");
+        assert!(!stdout.contains(">> step"), "{flag} {id}: ran a step");
+    }
+}
