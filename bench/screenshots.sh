@@ -84,7 +84,8 @@ press_until() {
 # Presses KEY at the open gate GATE until the journal records its decision.
 decide() {
     local key=$1 gate=$2 tries=0
-    until tm send-keys -t shot "$key" && journal_has "\"event\":\"gate_decided\",\"gate\":\"$gate\"" 500; do
+    # A key chooses a button; Enter decides it.
+    until tm send-keys -t shot "$key" Enter && journal_has "\"event\":\"gate_decided\",\"gate\":\"$gate\"" 500; do
         ((++tries < 40)) || fail "gate $gate was never decided"
     done
 }

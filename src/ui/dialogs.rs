@@ -130,10 +130,11 @@ impl App {
                             DialogFocus::Choices
                         }
                     }
-                    // The choice keys work from the checklist too (x ticks here).
+                    // The choice keys choose from the checklist too (x ticks here); Enter on the
+                    // choices then decides.
                     KeyCode::Char(c) => {
                         if let Some(choice) = choice_for_key(c, &g.request.choices) {
-                            return self.decide(choice);
+                            choose(g, choice);
                         }
                     }
                     _ => {}
@@ -162,10 +163,21 @@ impl App {
                             Vec::new()
                         }
                     },
-                    KeyCode::Char(c) => match choice_for_key(c, &choices) {
-                        Some(choice) => self.decide(choice),
-                        None => Vec::new(),
-                    },
+                    // A key chooses, it never decides: no word typed here by mistake (the
+                    // confirmation word after focus left its field) can answer the gate.
+                    KeyCode::Char(c) => {
+                        match choice_for_key(c, &choices) {
+                            Some(choice) => choose(g, choice),
+                            // Typing: back into the confirmation word.
+                            None if g.request.destructive && c.is_alphanumeric() => {
+                                g.focus = DialogFocus::Confirm;
+                                g.selected = None;
+                                g.typed.push(c);
+                            }
+                            None => {}
+                        }
+                        Vec::new()
+                    }
                     _ => Vec::new(),
                 }
             }
@@ -180,6 +192,7 @@ impl App {
         if choice == Choice::Approve {
             if g.ticks.iter().any(|t| !t) {
                 g.message = Some("tick every checklist item first (space)".into());
+                g.selected = None;
                 g.focus = DialogFocus::Checklist(g.ticks.iter().position(|t| !t).unwrap_or(0));
                 return Vec::new();
             }
@@ -189,6 +202,7 @@ impl App {
                     g.request.confirm.as_deref().unwrap_or_default()
                 ));
                 g.focus = DialogFocus::Confirm;
+                g.selected = None;
                 return Vec::new();
             }
         }
@@ -208,6 +222,13 @@ impl App {
             },
         }))]
     }
+}
+
+/// Highlights `choice`: Enter then decides it.
+fn choose(g: &mut GateDialog, choice: Choice) {
+    g.selected = g.request.choices.iter().position(|c| *c == choice);
+    g.focus = DialogFocus::Choices;
+    g.message = Some(format!("Enter to {}", choice.word()));
 }
 
 fn next_focus(g: &GateDialog, forward: bool) -> DialogFocus {

@@ -234,7 +234,7 @@ fn no_form_of_a_secret_reaches_a_screen_of_the_interface() {
     t.probe("ui", "Enter", "Enter asks for a choice", |x| {
         x.contains("choose with ←/→ or a key first")
     });
-    s.press(&["x"], "the run ended as failed", |x| {
+    s.press(&["x", "Enter"], "the run ended as failed", |x| {
         x.lines()
             .nth(1)
             .is_some_and(|banner| banner.trim_end().ends_with("· failed"))

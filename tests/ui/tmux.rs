@@ -140,8 +140,12 @@ const CHOOSE_FIRST: &str = "choose with ←/→ or a key first";
 /// The preflight gate: both checklist items ticked, then approved.
 fn pass_preflight(t: &Tmux, pane: &str) {
     t.wait_text(pane, PREFLIGHT);
-    // Approving with the checklist open is refused with a message, however often it is pressed.
-    t.probe(pane, "a", "approve refused", |s| {
+    // `a` only chooses approve (once the dialog takes keys); Enter then decides, and approving
+    // with the checklist open is refused with a message.
+    t.probe(pane, "a", "approve chosen", |s| {
+        s.contains("Enter to approve")
+    });
+    t.press(pane, &["Enter"], "approve refused", |s| {
         s.contains("tick every checklist item first")
     });
     t.press(pane, &["Space"], "first item ticked", |s| {
@@ -150,7 +154,7 @@ fn pass_preflight(t: &Tmux, pane: &str) {
     t.press(pane, &["Down", "Space"], "second item ticked", |s| {
         s.contains("[x] Scratch space is writable")
     });
-    t.press(pane, &["a"], "the preflight gate closed", |s| {
+    t.press(pane, &["a", "Enter"], "the preflight gate closed", |s| {
         !s.contains(PREFLIGHT)
     });
     t.wait(
@@ -173,7 +177,7 @@ fn pass_build(t: &Tmux, pane: &str) {
     t.probe(pane, "Enter", "Enter asks for a choice", |s| {
         s.contains(CHOOSE_FIRST)
     });
-    t.press(pane, &["a"], "the build gate closed", |s| {
+    t.press(pane, &["a", "Enter"], "the build gate closed", |s| {
         !s.contains(BUILD)
     });
     t.wait(pane, "compile running with output", |s| {
@@ -230,9 +234,12 @@ fn gates_kill_resume_and_quit() {
     t.probe("resume", "Enter", "Enter asks for a choice", |s| {
         s.contains(CHOOSE_FIRST)
     });
-    t.press("resume", &["t"], "the interrupted dialog closed", |s| {
-        !s.contains("STEP INTERRUPTED")
-    });
+    t.press(
+        "resume",
+        &["t", "Enter"],
+        "the interrupted dialog closed",
+        |s| !s.contains("STEP INTERRUPTED"),
+    );
     t.wait("resume", "compile and package succeeded", |s| {
         s.contains("✓ compile") && s.contains("✓ package")
     });
@@ -256,9 +263,12 @@ fn gates_kill_resume_and_quit() {
     t.press("resume", &["Tab"], "the note field", |s| {
         s.contains("note: ▏")
     });
-    t.press("resume", &["Tab", "a"], "the deploy gate closed", |s| {
-        !s.contains(DEPLOY)
-    });
+    t.press(
+        "resume",
+        &["Tab", "a", "Enter"],
+        "the deploy gate closed",
+        |s| !s.contains(DEPLOY),
+    );
 
     // Every step succeeded: those of this session (the scheduler refused the first call of
     // reserve-capacity, so its second attempt is shown) and those finished before the kill,

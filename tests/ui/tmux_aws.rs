@@ -96,7 +96,7 @@ fn the_banner_shows_the_pinned_account_and_the_prompt_shows_bullets_only() {
     t.probe("main", "Enter", "Enter asks for a choice", |s| {
         s.contains("choose with ←/→ or a key first")
     });
-    t.press("main", &["a"], "the gate closed", |s| {
+    t.press("main", &["a", "Enter"], "the gate closed", |s| {
         !s.contains("GATE before phase store")
     });
     t.wait("main", "the masked prompt", |s| {

@@ -71,7 +71,10 @@ fn a_rollout_in_the_interface_with_pods_and_logs() {
     );
     assert!(screen.contains("GATE before phase release"), "{screen}");
 
-    t.probe("main", "a", "the gate passes", |s| {
+    t.probe("main", "a", "approve chosen", |s| {
+        s.contains("Enter to approve")
+    });
+    t.press("main", &["Enter"], "the gate passes", |s| {
         !s.contains("GATE before phase release")
     });
     t.wait_text("main", "deployment \"payment\" successfully rolled out");
@@ -79,8 +82,12 @@ fn a_rollout_in_the_interface_with_pods_and_logs() {
     // The run is over: `q` leaves, and the outcome is printed on the restored terminal.
     t.keys("main", &["q"]);
     t.wait("main", "the outcome on the shell", |s| {
-        s.lines()
-            .any(|l| l.starts_with("run ") && l.ends_with(": succeeded"))
+        // The command may have been typed before the pane's shell printed its prompt: the
+        // prompt then stands at the start of the line the outcome is printed on.
+        s.lines().any(|l| {
+            let l = l.trim_start_matches("# ");
+            l.starts_with("run ") && l.ends_with(": succeeded")
+        })
     });
     drop(sb);
 }

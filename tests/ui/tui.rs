@@ -238,6 +238,7 @@ async fn start_running_gate_destructive_typing_and_failure() {
     t.key(KeyCode::Enter).await; // no button chosen: nothing
     assert!(t.app.gate().is_some());
     t.key(KeyCode::Char('a')).await;
+    t.key(KeyCode::Enter).await; // the chosen button decides
     let g = t.app.gate().unwrap();
     assert_eq!(
         g.message.as_deref(),
@@ -248,6 +249,7 @@ async fn start_running_gate_destructive_typing_and_failure() {
     t.type_text("backup 14:02").await;
     t.key(KeyCode::Tab).await; // → choices
     t.key(KeyCode::Char('a')).await;
+    t.key(KeyCode::Enter).await; // the chosen button decides
     let g = t.app.gate().unwrap();
     assert_eq!(g.message.as_deref(), Some("type `production` to approve"));
     t.type_text("producti").await;
@@ -255,6 +257,7 @@ async fn start_running_gate_destructive_typing_and_failure() {
     t.type_text("on").await;
     t.key(KeyCode::Enter).await; // leave the field
     t.key(KeyCode::Char('a')).await;
+    t.key(KeyCode::Enter).await; // the chosen button decides
 
     t.until("the smoke test fails", |a| {
         a.gate()
@@ -272,6 +275,7 @@ async fn start_running_gate_destructive_typing_and_failure() {
     assert_eq!(b[(x, y)].fg, theme.step_failed.fg.unwrap());
     t.gate_seen();
     t.key(KeyCode::Char('s')).await; // skip: allowed for this step
+    t.key(KeyCode::Enter).await; // the chosen button decides
     let outcome = t.finish().await;
     assert_eq!(outcome, Outcome::Finished(RunStatus::Succeeded));
 }
@@ -370,6 +374,7 @@ phases:
     assert!(t.app.gate().is_some());
     t.app.on_input(TermEvent::FocusGained);
     t.key(KeyCode::Char('a')).await;
+    t.key(KeyCode::Enter).await; // the chosen button decides
     t.until("the run ends", |a| {
         matches!(a.state(), RunState::Finished(_))
     })
@@ -433,8 +438,9 @@ phases:
     let (keys, input) = futures::channel::mpsc::unbounded();
     let jpath = journal::journal_path(&dir.path().join("state"), "run-1");
     let feeder = tokio::spawn(async move {
-        // Like a person: press `a` until the gate is decided (a key that arrives before the
-        // dialog is on screen is dropped, as it must be), then `q` once the run has finished.
+        // Like a person: press `a` then Enter until the gate is decided (a key that arrives
+        // before the dialog is on screen is dropped, as it must be), then `q` once the run has
+        // finished.
         let key = |c| {
             Ok(TermEvent::Key(KeyEvent::new(
                 KeyCode::Char(c),
@@ -445,6 +451,10 @@ phases:
         while !journal().contains("gate_decided") {
             if journal().contains("gate_reached") {
                 let _ = keys.unbounded_send(key('a'));
+                let _ = keys.unbounded_send(Ok(TermEvent::Key(KeyEvent::new(
+                    KeyCode::Enter,
+                    KeyModifiers::NONE,
+                ))));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -574,6 +584,7 @@ phases:
     snap!("interrupted_after_resume", screen);
     t.gate_seen();
     t.key(KeyCode::Char('m')).await;
+    t.key(KeyCode::Enter).await; // the chosen button decides
     assert_eq!(t.finish().await, Outcome::Finished(RunStatus::Succeeded));
 }
 
@@ -672,6 +683,7 @@ async fn a_masked_prompt_shows_bullets_only_and_hands_the_value_to_the_step() {
     assert!(screen.contains("waiting for a value"), "{screen}");
     // A key typed before the dialog could be read is not part of the value.
     t.key(KeyCode::Char('a')).await;
+    t.key(KeyCode::Enter).await; // the chosen button decides
     assert_eq!(t.app.prompt().unwrap().typed_len(), 0);
     t.gate_seen();
     t.type_text(typed).await;
@@ -724,6 +736,7 @@ async fn esc_at_a_masked_prompt_fails_the_step_and_stores_nothing() {
     // Retry asks again.
     t.gate_seen();
     t.key(KeyCode::Char('t')).await;
+    t.key(KeyCode::Enter).await; // the chosen button decides
     t.until("the prompt again", |a| a.prompt().is_some()).await;
     t.gate_seen();
     t.type_text("second-try-value").await;

@@ -306,6 +306,7 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
 
     // 2. A crashlooping rollout: new pods crash, the step fails with the reason.
     t.press(KeyCode::Char('a')).await;
+    t.press(KeyCode::Enter).await; // the chosen button decides
     t.until("the bad rollout failed", |a| {
         a.gate().is_some_and(|g| g.request.id == "rollout-bad")
     })
@@ -362,6 +363,7 @@ async fn rolling_update_crashloop_and_undo_in_the_panes() {
 
     // 3. Roll back from the failure gate: undo, then the rollout completes on 1.1 again.
     t.press(KeyCode::Char('b')).await;
+    t.press(KeyCode::Enter).await; // the chosen button decides
     t.until("the undo rolled out", |a| {
         status(a, "rollout-undone") == StepStatus::Succeeded
     })
