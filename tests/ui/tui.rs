@@ -744,3 +744,39 @@ async fn esc_at_a_masked_prompt_fails_the_step_and_stores_nothing() {
     assert_eq!(t.finish().await, Outcome::Finished(RunStatus::Succeeded));
     assert_eq!(*keeper.0.lock().unwrap(), ["second-try-value".to_string()]);
 }
+
+#[tokio::test]
+async fn no_word_typed_by_mistake_decides_a_gate() {
+    let yaml = r#"
+name: typed words
+targets: { environment: prod }
+phases:
+  - id: p
+    gate: { destructive: true }
+    steps:
+      - { id: s, run: "true" }
+"#;
+    let mut t = Tui::start(yaml, "dark");
+    t.until("the gate", |a| a.gate().is_some()).await;
+    t.gate_seen();
+    // The word field first: `a`, then Enter leaves it for the buttons...
+    t.key(KeyCode::Char('a')).await;
+    t.key(KeyCode::Enter).await;
+    // ...and the rest of the word, typed there, neither approves nor rejects (`r` is reject's
+    // key): it goes back into the field.
+    t.type_text("prod").await;
+    let g = t.app.gate().expect("the gate is still open");
+    assert_eq!(g.typed, "aprod");
+    // At the buttons (word → note → buttons), every choice key only chooses; none decides
+    // without Enter.
+    t.key(KeyCode::Tab).await;
+    t.key(KeyCode::Tab).await;
+    for c in ['a', 'r'] {
+        t.key(KeyCode::Char(c)).await;
+        assert!(t.app.gate().is_some(), "`{c}` decided the gate");
+    }
+    t.key(KeyCode::Char('r')).await;
+    t.key(KeyCode::Enter).await;
+    let outcome = t.finish().await;
+    assert_eq!(outcome, Outcome::Finished(RunStatus::Rejected));
+}
