@@ -67,11 +67,25 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
     vars.set("runbook_dir", loaded.dir().display().to_string(), false);
     vars.set("runbook_name", rb.name.value.clone(), false);
     let all = vars.all();
+    // Variables a step sets when it runs (its captures, and what AWS steps read): a condition on
+    // one is decided only then.
+    let mut at_run_time: Vec<String> = runbook::validate::all_steps(rb)
+        .iter()
+        .flat_map(|s| s.capture.iter().map(|c| c.var.value.clone()))
+        .collect();
+    at_run_time.extend(set_later.iter().cloned());
     let skipped = |when: &Option<runbook::Spanned<String>>| -> Option<String> {
         let w = when.as_ref()?;
         let expr = vars::parse_when(w).ok()?;
         let mut used = Vec::new();
         expr.vars(&mut used);
+        // A value a step captures is known only when the run gets there, whatever its default.
+        if let Some(captured) = used.iter().find(|u| at_run_time.contains(*u)) {
+            return Some(format!(
+                "runs only if `{}`: depends on `{captured}`, captured at run time",
+                w.value
+            ));
+        }
         if used.iter().any(|u| !all.contains_key(u)) {
             return Some(format!("runs only if `{}` (decided at run time)", w.value));
         }

@@ -660,3 +660,39 @@ fn ids_the_flags_cannot_act_on_are_refused_before_anything_starts() {
         assert!(!stdout.contains(">> step"), "{flag} {id}: ran a step");
     }
 }
+
+#[test]
+fn plan_shows_a_phase_whose_condition_waits_for_a_captured_value() {
+    let env = Env::new();
+    let book = env.tmp.path().join("captured.yaml");
+    std::fs::write(
+        &book,
+        r#"name: decided by a capture
+variables:
+  needs_migration: { default: "false" }
+phases:
+  - id: inspect
+    steps:
+      - id: look
+        run: echo true
+        capture: [{ var: needs_migration }]
+  - id: migrate
+    when: needs_migration == 'true'
+    gate: { destructive: true }
+    steps:
+      - id: alter-tables
+        run: echo altering
+"#,
+    )
+    .unwrap();
+    let out = env.tollgate(&["plan", book.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("SKIPPED"), "{stdout}");
+    assert!(
+        stdout.contains("runs only if `needs_migration == 'true'`: depends on `needs_migration`, captured at run time"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("GATE `migrate`"), "{stdout}");
+    assert!(stdout.contains("$ echo altering"), "{stdout}");
+}
