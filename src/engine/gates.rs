@@ -55,17 +55,7 @@ impl Engine {
         self.transition(Transition::GateReached(req.clone()))
             .await?;
         if self.aborted {
-            return self
-                .decided_at(
-                    &req.id,
-                    req.kind,
-                    Choice::Abort,
-                    self.who.clone(),
-                    "abort".into(),
-                    None,
-                    AtGate::of(&req, &[]),
-                )
-                .await;
+            return self.aborted_at(&req).await;
         }
         loop {
             let cmd = if self.commands_open {
@@ -82,19 +72,7 @@ impl Engine {
                     ))));
                 }
                 Some(Command::Pause(reason)) => return Ok(Err(Outcome::Paused(reason))),
-                Some(Command::Abort) => {
-                    return self
-                        .decided_at(
-                            &req.id,
-                            req.kind,
-                            Choice::Abort,
-                            self.who.clone(),
-                            "abort".into(),
-                            None,
-                            AtGate::of(&req, &[]),
-                        )
-                        .await;
-                }
+                Some(Command::Abort) => return self.aborted_at(&req).await,
                 // An answer to a prompt that is no longer open.
                 Some(Command::Value { .. }) => {}
                 Some(Command::Decide(d)) => {
@@ -134,6 +112,25 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The operator aborted while gate `req` was open (or before it opened).
+    async fn aborted_at(
+        &mut self,
+        req: &GateRequest,
+    ) -> Result<Result<Choice, Outcome>, EngineError> {
+        let who = self.who.clone();
+        let at = AtGate::of(req, &[]);
+        self.decided_at(
+            &req.id,
+            req.kind,
+            Choice::Abort,
+            who,
+            "abort".into(),
+            None,
+            at,
+        )
+        .await
     }
 
     /// Journals, audits and announces a decision on gate `id` (or a choice made before the run,

@@ -303,7 +303,7 @@ fn skipping_an_unknown_id_starts_nothing() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(
         stderr.trim(),
-        "tollgate: --skip dns-delegatd: the runbook has no phase or step `dns-delegatd`"
+        "tollgate: --skip dns-delegatd: the runbook has no phase or step `dns-delegatd` (did you mean `dns-delegated`?)"
     );
     assert!(!state.join("runs").exists(), "no run was started");
 }
