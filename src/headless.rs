@@ -21,6 +21,10 @@ pub struct Approvals {
     pub rerun: Vec<String>,
     /// Interrupted steps to mark done (`--mark-done ID`).
     pub mark_done: Vec<String>,
+    /// Stop what interrupted steps left running (`--kill-survivors`).
+    pub kill_survivors: bool,
+    /// Wait until what interrupted steps left running has ended (`--wait`).
+    pub wait_survivors: bool,
     /// Ask on the terminal for anything not decided above.
     pub interactive: bool,
     pub who: String,
@@ -37,6 +41,15 @@ impl Approvals {
             }
             GateKind::Phase | GateKind::Step if self.approve_all => {
                 (Choice::Approve, "--approve-all")
+            }
+            GateKind::Interrupted if req.choices.contains(&Choice::KillSurvivors) => {
+                if self.kill_survivors {
+                    (Choice::KillSurvivors, "--kill-survivors")
+                } else if self.wait_survivors {
+                    (Choice::WaitSurvivors, "--wait")
+                } else {
+                    return None;
+                }
             }
             GateKind::Interrupted | GateKind::Failed if listed(&self.rerun) => {
                 (Choice::Retry, "--rerun")
@@ -559,6 +572,9 @@ pub async fn drive<W: Write>(
                 None => {
                     let hint = match req.kind {
                         GateKind::Phase | GateKind::Step => format!("--approve {}", req.id),
+                        GateKind::Interrupted if req.choices.contains(&Choice::KillSurvivors) => {
+                            "--kill-survivors or --wait".to_string()
+                        }
                         GateKind::Interrupted => {
                             format!("--rerun {} or --mark-done {}", req.id, req.id)
                         }

@@ -67,6 +67,11 @@ pub enum Transition {
         step: String,
         change: serde_json::Value,
     },
+    /// A process the step started, held until this is durable.
+    StepProcess {
+        step: String,
+        proc: crate::exec::procs::ProcStart,
+    },
     /// A variable set by a step: `value` is `None` for a secret (never journaled nor shown).
     VarCaptured {
         name: String,
@@ -172,6 +177,16 @@ impl Transition {
                 Now,
             ),
             Transition::Changed { step, change } => (Record::Changed { step, change }, Now),
+            Transition::StepProcess { step, proc } => (
+                Record::StepProcess {
+                    step,
+                    pgid: proc.pgid,
+                    pid: proc.pid,
+                    start_ticks: proc.start_ticks,
+                    boot_id: proc.boot_id,
+                },
+                Now,
+            ),
             Transition::VarCaptured { name, value } => (
                 Record::VarCaptured {
                     secret: value.is_none(),
@@ -225,6 +240,9 @@ impl Transition {
             }
             Transition::RunFinished { status } => {
                 tracing::info!(target: "audit", run_id = %run_id, status = ?status, "run finished")
+            }
+            Transition::StepProcess { step, proc } => {
+                tracing::info!(target: "audit", run_id = %run_id, step = %step, pgid = proc.pgid, pid = proc.pid, "step process started")
             }
             Transition::PhaseStarted { .. }
             | Transition::PhaseFinished { .. }
@@ -288,7 +306,7 @@ impl Transition {
                 duration,
                 error,
             },
-            Transition::Changed { .. } => return None,
+            Transition::Changed { .. } | Transition::StepProcess { .. } => return None,
             Transition::VarCaptured { name, value } => Event::VarCaptured {
                 name,
                 shown: value.unwrap_or_else(|| MASK.to_string()),
