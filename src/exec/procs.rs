@@ -129,25 +129,21 @@ fn command_line(pid: i32) -> String {
     }
 }
 
-/// The local time `ticks` after boot.
+/// The local time `ticks` after boot. From the uptime (which, like start times, counts time
+/// suspended), not `btime`, which drifts from it on a machine that has slept.
 fn since(ticks: u64) -> String {
-    let btime = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("btime "))
-            .and_then(|v| v.trim().parse::<i64>().ok())
+    let uptime = std::fs::read_to_string("/proc/uptime").ok().and_then(|s| {
+        s.split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
     });
     // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    match btime {
-        Some(b) => {
-            let secs = b + (ticks / hz) as i64;
-            chrono::DateTime::from_timestamp(secs, 0)
-                .map(|t| {
-                    t.with_timezone(&chrono::Local)
-                        .format("%Y-%m-%d %H:%M:%S")
-                        .to_string()
-                })
-                .unwrap_or_default()
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    match uptime {
+        Some(up) => {
+            let ago = (up - ticks as f64 / hz).max(0.0);
+            let at = chrono::Local::now() - chrono::Duration::milliseconds((ago * 1000.0) as i64);
+            at.format("%Y-%m-%d %H:%M:%S").to_string()
         }
         None => String::new(),
     }
