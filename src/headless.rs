@@ -22,6 +22,10 @@ pub struct Approvals {
     pub rerun: Vec<String>,
     /// Interrupted steps to mark done (`--mark-done ID`).
     pub mark_done: Vec<String>,
+    /// Stop what interrupted steps left running (`--kill-survivors`).
+    pub kill_survivors: bool,
+    /// Wait until what interrupted steps left running has ended (`--wait`).
+    pub wait_survivors: bool,
     /// Ask on the terminal for anything not decided above.
     pub interactive: bool,
     pub who: String,
@@ -55,6 +59,15 @@ impl Approvals {
             }
             GateKind::Phase | GateKind::Step if self.approve_all && !req.destructive => {
                 (Choice::Approve, "--approve-all")
+            }
+            GateKind::Interrupted if req.choices.contains(&Choice::KillSurvivors) => {
+                if self.kill_survivors {
+                    (Choice::KillSurvivors, "--kill-survivors")
+                } else if self.wait_survivors {
+                    (Choice::WaitSurvivors, "--wait")
+                } else {
+                    return None;
+                }
             }
             GateKind::Interrupted | GateKind::Failed if listed(&self.rerun) => {
                 (Choice::Retry, "--rerun")
@@ -97,6 +110,9 @@ impl Approvals {
                 req.id
             ),
             GateKind::Phase | GateKind::Step => format!("--approve {}", req.id),
+            GateKind::Interrupted if req.choices.contains(&Choice::KillSurvivors) => {
+                "--kill-survivors or --wait".to_string()
+            }
             GateKind::Interrupted => format!("--rerun {} or --mark-done {}", req.id, req.id),
             GateKind::Failed => format!("--rerun {}", req.id),
         }

@@ -36,6 +36,13 @@ pub struct GateFlags {
     /// Mark this interrupted step as done without re-running it; may be repeated.
     #[arg(long, value_name = "STEP_ID")]
     pub mark_done: Vec<String>,
+    /// On resume, stop what an interrupted step left running (SIGTERM, then SIGKILL) before
+    /// anything re-runs.
+    #[arg(long)]
+    pub kill_survivors: bool,
+    /// On resume, wait until what an interrupted step left running has ended.
+    #[arg(long = "wait")]
+    pub wait_survivors: bool,
     /// Do not run this phase or step: it is journaled as skipped, by you, via --skip (even a
     /// step that failed before, on resume); may be repeated.
     #[arg(long, value_name = "ID")]

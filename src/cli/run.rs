@@ -14,6 +14,7 @@ use super::interface;
 use super::load::{env_lookup, load_usable};
 use super::wiring::{check_ids, executor, pin_aws, pin_cluster};
 use crate::engine::journal::{self, Journal, Replay};
+use crate::engine::survivors;
 use crate::engine::variables;
 use crate::engine::{self, Command, Engine, Event, Outcome, RunSpec, RunStatus};
 use crate::exec::Router;
@@ -121,6 +122,10 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         println!("run {run_id} already succeeded; nothing to resume");
         return exit::OK;
     }
+    if let Some(line) = survivors_refused(&replay, &gates) {
+        eprintln!("tollgate: {line}");
+        return exit::STATE;
+    }
     let file = PathBuf::from(&replay.runbook);
     let loaded = match load_usable(&file) {
         Ok(l) => l,
@@ -162,6 +167,35 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         who: variables::who(),
     };
     execute(spec, &gates)
+}
+
+/// Why a headless resume may not go on: an interrupted step's processes still run and neither
+/// `--kill-survivors` nor `--wait` says what to do about them (the interface asks instead).
+fn survivors_refused(replay: &Replay, gates: &GateFlags) -> Option<String> {
+    if gates.kill_survivors || gates.wait_survivors || !headless_view(gates) {
+        return None;
+    }
+    let found: Vec<String> = replay
+        .steps
+        .iter()
+        .filter(|(_, s)| **s == engine::StepStatus::Interrupted)
+        .filter_map(|(id, _)| {
+            let found = survivors::still_running(replay.processes.get(id)?);
+            (!found.is_empty()).then(|| format!("{id}: {}", survivors::describe(&found)))
+        })
+        .collect();
+    (!found.is_empty()).then(|| {
+        format!(
+            "interrupted step still running ({}); resume with --kill-survivors or --wait",
+            found.join("; ")
+        )
+    })
+}
+
+/// Whether the run is shown as plain lines (no terminal, or `--headless`).
+fn headless_view(gates: &GateFlags) -> bool {
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    !terminal || gates.headless
 }
 
 /// Asks for a variable on the terminal; secrets without echo.
@@ -288,6 +322,8 @@ fn approvals(gates: &GateFlags, who: &str) -> Approvals {
         approve_all: gates.approve_all,
         rerun: gates.rerun.clone(),
         mark_done: gates.mark_done.clone(),
+        kill_survivors: gates.kill_survivors,
+        wait_survivors: gates.wait_survivors,
         interactive: std::io::stdin().is_terminal(),
         who: who.to_string(),
     }

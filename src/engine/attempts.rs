@@ -72,6 +72,8 @@ impl Engine {
                 }
             }
             let mut job = self.job(step);
+            let (started_tx, mut started_rx) = tokio::sync::mpsc::channel(1);
+            job.common.started = Some(started_tx);
             if let (Some(value), Work::Aws(call)) = (&typed, &mut job.work) {
                 call.secret_values.push((TYPED.to_string(), value.clone()));
             }
@@ -88,6 +90,15 @@ impl Engine {
             let outcome = loop {
                 tokio::select! {
                     o = &mut exec => break o,
+                    Some(started) = started_rx.recv() => {
+                        // Journaled (fsync'ed) before the process is released to run.
+                        self.transition(Transition::StepProcess {
+                            step: id.clone(),
+                            proc: started.proc,
+                        })
+                        .await?;
+                        let _ = started.ack.send(());
+                    }
                     cmd = self.commands.recv(), if self.commands_open => match cmd {
                         None => self.commands_open = false,
                         Some(Command::Abort) => {
@@ -224,6 +235,7 @@ impl Engine {
                     .as_ref()
                     .and_then(|t| vars::parse_duration(t).ok()),
                 keep_stdout: keep,
+                started: None,
             },
             work: Work::of(&run, &values),
         }

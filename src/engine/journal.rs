@@ -73,6 +73,15 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A process a step started, journaled before it runs: its group, pid and start time (clock
+    /// ticks since boot, on boot `boot_id`), so a resumed run can tell whether it still runs.
+    StepProcess {
+        step: String,
+        pgid: i32,
+        pid: i32,
+        start_ticks: u64,
+        boot_id: String,
+    },
     /// What a step changed in the world (e.g. the replica count a scale replaced), for undo.
     Changed {
         step: String,
@@ -255,6 +264,8 @@ pub struct Replay {
     pub last_at: String,
     pub paused: Option<String>,
     pub attempts: BTreeMap<String, u32>,
+    /// The processes each step's last attempt started.
+    pub processes: BTreeMap<String, Vec<crate::exec::procs::ProcStart>>,
     /// What each step changed, oldest first.
     pub changes: BTreeMap<String, Vec<serde_json::Value>>,
 }
@@ -303,7 +314,22 @@ impl Replay {
                 Record::StepStarted { step, attempt } => {
                     r.steps.insert(step.clone(), StepStatus::Running);
                     r.attempts.insert(step.clone(), *attempt);
+                    r.processes.remove(step);
                 }
+                Record::StepProcess {
+                    step,
+                    pgid,
+                    pid,
+                    start_ticks,
+                    boot_id,
+                } => r.processes.entry(step.clone()).or_default().push(
+                    crate::exec::procs::ProcStart {
+                        pgid: *pgid,
+                        pid: *pid,
+                        start_ticks: *start_ticks,
+                        boot_id: boot_id.clone(),
+                    },
+                ),
                 Record::StepFinished { step, status, .. } => {
                     r.steps.insert(step.clone(), *status);
                 }

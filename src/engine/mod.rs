@@ -14,6 +14,7 @@ pub mod outcome;
 mod phases;
 mod rollback;
 pub mod state;
+pub mod survivors;
 pub mod transition;
 mod values;
 pub mod variables;

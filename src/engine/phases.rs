@@ -218,6 +218,10 @@ impl Engine {
             match self.replay.steps.get(&id).copied() {
                 Some(StepStatus::Succeeded | StepStatus::Skipped) => return Ok(Flow::Next),
                 Some(StepStatus::Interrupted) => {
+                    // Never a second copy beside what the first left running.
+                    if let Err(stop) = self.survivors(step).await? {
+                        return Ok(Flow::Stop(stop));
+                    }
                     let req = self.decision_request(
                         step,
                         GateKind::Interrupted,

@@ -70,6 +70,11 @@ pub enum Transition {
         step: String,
         change: serde_json::Value,
     },
+    /// A process the step started, held until this is durable.
+    StepProcess {
+        step: String,
+        proc: crate::exec::procs::ProcStart,
+    },
     /// A variable set by a step: `value` is `None` for a secret (never journaled nor shown).
     VarCaptured {
         name: String,
@@ -179,6 +184,16 @@ impl Transition {
                 Now,
             ),
             Transition::Changed { step, change } => (Record::Changed { step, change }, Now),
+            Transition::StepProcess { step, proc } => (
+                Record::StepProcess {
+                    step,
+                    pgid: proc.pgid,
+                    pid: proc.pid,
+                    start_ticks: proc.start_ticks,
+                    boot_id: proc.boot_id,
+                },
+                Now,
+            ),
             Transition::VarCaptured { name, value } => (
                 Record::VarCaptured {
                     secret: value.is_none(),
@@ -274,6 +289,12 @@ impl Transition {
             Transition::RunFinished { status } => {
                 format!("run finished {run} {}", field("status", status.word()))
             }
+            Transition::StepProcess { step, proc } => format!(
+                "step process started {run} {} {} {}",
+                field("step", step),
+                field("pgid", &proc.pgid.to_string()),
+                field("pid", &proc.pid.to_string())
+            ),
             Transition::PhaseStarted { .. }
             | Transition::PhaseFinished { .. }
             | Transition::StepStarted { .. }
@@ -336,7 +357,7 @@ impl Transition {
                 duration,
                 error,
             },
-            Transition::Changed { .. } => return None,
+            Transition::Changed { .. } | Transition::StepProcess { .. } => return None,
             Transition::VarCaptured { name, value } => Event::VarCaptured {
                 name,
                 shown: value.unwrap_or_else(|| MASK.to_string()),

@@ -35,6 +35,8 @@ pub struct JobCommon {
     pub timeout: Option<Duration>,
     /// Keep stdout (up to this many bytes) for expectations and captures.
     pub keep_stdout: usize,
+    /// Where the processes the step starts are reported, each held until it is recorded.
+    pub started: Option<super::procs::StartedTx>,
 }
 
 /// The family's own part of a job.

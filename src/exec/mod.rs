@@ -11,6 +11,7 @@ pub mod aws;
 pub mod docker;
 pub mod job;
 pub mod kube;
+pub mod procs;
 pub mod router;
 pub mod shell;
 pub mod step;

@@ -31,7 +31,8 @@ pub enum GateKind {
     Phase,
     /// Before a step.
     Step,
-    /// A step was running when tollgate died: re-run it, mark it done, or abort.
+    /// A step was running when tollgate died: re-run it, mark it done, or abort (first, if its
+    /// processes still run: kill them, wait for them, or abort).
     Interrupted,
     /// A step failed: retry, skip, roll back, or abort.
     Failed,
@@ -47,6 +48,10 @@ pub enum Choice {
     MarkDone,
     Rollback,
     Abort,
+    /// Processes of an interrupted step still run: stop them (SIGTERM, then SIGKILL), then decide.
+    KillSurvivors,
+    /// Processes of an interrupted step still run: wait until they end, then decide.
+    WaitSurvivors,
 }
 
 impl GateKind {
@@ -71,6 +76,8 @@ impl Choice {
             Choice::MarkDone => "mark-done",
             Choice::Rollback => "rollback",
             Choice::Abort => "abort",
+            Choice::KillSurvivors => "kill-survivors",
+            Choice::WaitSurvivors => "wait",
         }
     }
 }

@@ -258,6 +258,8 @@ pub fn key_for(c: Choice) -> &'static str {
         Choice::MarkDone => "m",
         Choice::Rollback => "b",
         Choice::Abort => "x",
+        Choice::KillSurvivors => "k",
+        Choice::WaitSurvivors => "w",
     }
 }
 

@@ -937,6 +937,10 @@ const HELP: &[(&str, &str)] = &[
     ),
     (
         "",
+        "k kill / w wait for what an interrupted step left running, before it re-runs",
+    ),
+    (
+        "",
         "Tab moves between the checklist, the confirmation word, the note and the choices;",
     ),
     (

@@ -558,6 +558,7 @@ async fn an_abort_during_verify_moves_current_back() {
             env: Vec::new(),
             timeout: None,
             keep_stdout: 1 << 20,
+            started: None,
         },
         work: tollgate::exec::Work::Aws(AwsCall {
             action: AwsAction::SecretsRotate(SecretsRotate {
@@ -1083,6 +1084,7 @@ async fn revert_directly(
             env: Vec::new(),
             timeout: None,
             keep_stdout: 1 << 20,
+            started: None,
         },
         work: tollgate::exec::Work::Aws(AwsCall {
             action: AwsAction::SecretsRevert(Revert {

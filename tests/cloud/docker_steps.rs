@@ -458,6 +458,7 @@ async fn the_executor_runs_the_call_its_job_carries_and_stops_on_cancel() {
             env: Vec::new(),
             timeout: None,
             keep_stdout: KEEP,
+            started: None,
         },
         work: if step == "build" {
             tollgate::exec::Work::Docker(call.clone())

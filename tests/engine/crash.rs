@@ -76,7 +76,8 @@ fn sigkill_at_any_point_then_resume_never_reruns_a_step_unasked() {
 
         // Resume until done, answering only what is asked.
         let mut interrupted: Option<(String, bool)> = None;
-        let mut flags: Vec<String> = vec!["--approve-all".into()];
+        // A step killed mid-way may leave its `sleep` running a moment: wait for it.
+        let mut flags: Vec<String> = vec!["--approve-all".into(), "--wait".into()];
         let mut finished = false;
         for _ in 0..4 {
             let state = dir.join("state");

@@ -628,6 +628,7 @@ async fn revert_directly(
             env: Vec::new(),
             timeout: None,
             keep_stdout: 1 << 20,
+            started: None,
         },
         work: tollgate::exec::Work::Kube(KubeCall {
             action: KubeAction::Revert(Revert {

@@ -780,3 +780,105 @@ phases:
     let outcome = t.finish().await;
     assert_eq!(outcome, Outcome::Finished(RunStatus::Rejected));
 }
+
+#[tokio::test]
+async fn an_interrupted_step_with_survivors_offers_kill_or_wait_first() {
+    use std::os::unix::process::CommandExt;
+    use tollgate::engine::journal::{Record, Replay};
+    use tollgate::exec::procs;
+    let yaml = r#"
+name: resumed
+phases:
+  - id: p
+    steps:
+      - { id: one, run: "true" }
+"#;
+    // What the killed attempt left running: a process in the group the journal recorded.
+    let mut survivor = std::process::Command::new("sleep")
+        .arg("30")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = survivor.id() as i32;
+    let proc = procs::ProcStart {
+        pgid: pid,
+        pid,
+        start_ticks: procs::start_ticks(pid).unwrap(),
+        boot_id: procs::boot_id(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), yaml);
+    spec.journal
+        .append(Record::StepStarted {
+            step: "one".into(),
+            attempt: 1,
+        })
+        .unwrap();
+    spec.journal
+        .append(Record::StepProcess {
+            step: "one".into(),
+            pgid: proc.pgid,
+            pid: proc.pid,
+            start_ticks: proc.start_ticks,
+            boot_id: proc.boot_id.clone(),
+        })
+        .unwrap();
+    let path = spec.journal.path().to_path_buf();
+    let lines = journal::read_lines(&path).unwrap().0;
+    spec.replay = Some(Replay::from_lines(&lines));
+    let runbook = spec.runbook.clone();
+    let (ev_tx, events) = mpsc::channel(1024);
+    let (commands, cmd_rx) = mpsc::channel(16);
+    let handle = Some(tokio::spawn(
+        Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
+    ));
+    let app = App::new(Config::new(
+        runbook,
+        "run-1",
+        "t@h",
+        Theme::builtin("dark").unwrap(),
+    ));
+    let mut t = Tui {
+        app,
+        events,
+        commands,
+        handle,
+        _dir: dir,
+    };
+    t.until("the survivors dialog", |a| a.gate().is_some())
+        .await;
+    let screen = t.screen(160, 40);
+    assert!(
+        screen.contains("[k] kill-survivors") && screen.contains("[w] wait"),
+        "{screen}"
+    );
+    assert!(!screen.contains("[t] retry"), "{screen}");
+    assert!(
+        screen.contains(&format!("pid {pid} `sleep 30`")),
+        "{screen}"
+    );
+    t.gate_seen();
+    t.key(KeyCode::Char('k')).await;
+    t.key(KeyCode::Enter).await; // the chosen button decides
+    // Then the usual choice, once nothing of the first attempt runs.
+    t.until("the interrupted dialog", |a| {
+        a.gate().is_some_and(|g| {
+            g.request
+                .choices
+                .contains(&tollgate::protocol::Choice::Retry)
+        })
+    })
+    .await;
+    assert!(procs::survivors(&proc).is_empty());
+    let _ = survivor.wait();
+    // The choice is a decision in the journal, by who made it, via the interface.
+    let lines = journal::read_lines(&path).unwrap().0;
+    assert!(lines.iter().any(|l| matches!(
+        &l.record,
+        Record::GateDecided { choice: tollgate::protocol::Choice::KillSurvivors, via, .. } if via == "interface"
+    )));
+    t.gate_seen();
+    t.key(KeyCode::Char('m')).await;
+    t.key(KeyCode::Enter).await; // the chosen button decides
+    assert_eq!(t.finish().await, Outcome::Finished(RunStatus::Succeeded));
+}

@@ -388,6 +388,7 @@ async fn verify(cx: &mut AwsStep<'_>, cmd: &str, value: &Secret) -> Result<(), S
             env,
             timeout: cx.remaining(),
             keep_stdout: 0,
+            started: cx.job.started.clone(),
         },
         work: Work::Shell(ShellCall {
             script: cmd.to_string(),

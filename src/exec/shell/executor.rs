@@ -9,6 +9,7 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use super::call::ShellCall;
+use super::hold;
 use crate::exec::job::{Executor, Job, JobCommon, Work};
 use crate::exec::step::{BoxFuture, Kept, Outcome, OutputSink, until_stop};
 use crate::protocol::Stream;
@@ -82,7 +83,16 @@ async fn run(
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
+    // Held until the engine has journaled it, so a resumed run knows what to look for.
+    let mut keeper = None;
+    let spawned = match &job.started {
+        Some(report) => hold::spawn(cmd, report.clone()).await.map(|(c, k)| {
+            keeper = Some(k);
+            c
+        }),
+        None => cmd.spawn(),
+    };
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             return Outcome {
@@ -148,6 +158,7 @@ async fn run(
             .ok()
             .map(|r| r.0);
     }
+    drop(keeper);
     let (stdout, truncated) = kept.unwrap_or_default();
     outcome.stdout = stdout;
     outcome.stdout_truncated = truncated;

@@ -3,6 +3,7 @@
 
 pub mod call;
 pub mod executor;
+mod hold;
 
 pub use call::{ShellCall, work};
 pub use executor::Shell;
