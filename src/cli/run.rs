@@ -27,7 +27,7 @@ const DEMO: &str = include_str!("../../runbooks/demo/first-deploy.yaml");
 pub(super) fn demo(state_dir: &Path, gates: GateFlags) -> i32 {
     let dir = state_dir.join("demo");
     let path = dir.join("first-deploy.yaml");
-    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, DEMO)) {
+    if let Err(e) = journal::create_private_dir(&dir).and_then(|_| write_private(&path, DEMO)) {
         eprintln!(
             "tollgate: cannot write the demo runbook to {}: {e}",
             dir.display()
@@ -35,6 +35,20 @@ pub(super) fn demo(state_dir: &Path, gates: GateFlags) -> i32 {
         return exit::STATE;
     }
     run(state_dir, &path, &[], gates)
+}
+
+/// Writes `text` to `path`, readable and writable by its owner only (0600), whatever the umask.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // A file left by an earlier version keeps its mode when opened: set it.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())
 }
 
 pub(super) fn run(

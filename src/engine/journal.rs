@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -133,12 +134,13 @@ impl Journal {
     /// Opens (creating if needed) a run's journal for appending, after trimming a torn last line.
     pub fn open(path: &Path, run_id: &str) -> Result<(Journal, Vec<Line>), JournalError> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io_err(path))?;
+            create_private_dir(dir).map_err(io_err(path))?;
         }
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .map_err(io_err(path))?;
         // SAFETY: flock on a valid open descriptor; released when the file is closed or the
@@ -188,6 +190,15 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Creates `dir` and its missing parents readable by their owner only (0700), whatever the umask:
+/// another local user must not read a run's records, nor forge them.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Reads every complete line; returns them and the byte length they cover.
