@@ -101,12 +101,18 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
     let run_id = match run_id {
         Some(id) => id,
         None => {
+            // The latest run not known to have succeeded: one whose journal cannot be read is
+            // named with the reason, never passed over for an older one.
             let latest = journal::list_runs(state_dir).into_iter().find(|(_, r)| {
                 r.as_ref()
-                    .is_ok_and(|r| r.status != Some(RunStatus::Succeeded))
+                    .map_or(true, |r| r.status != Some(RunStatus::Succeeded))
             });
             match latest {
-                Some((id, _)) => id,
+                Some((id, Ok(_))) => id,
+                Some((id, Err(e))) => {
+                    eprintln!("tollgate: the latest unfinished run, {id}, cannot be resumed: {e}");
+                    return exit::STATE;
+                }
                 None => {
                     eprintln!("tollgate: no unfinished run in {}", state_dir.display());
                     return exit::STATE;

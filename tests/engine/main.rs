@@ -11,5 +11,6 @@ mod crash;
 mod engine;
 mod headless;
 mod redaction;
+mod resume_latest;
 mod state_modes;
 mod terminal;
