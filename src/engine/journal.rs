@@ -80,6 +80,14 @@ pub enum Record {
         value: Option<String>,
         secret: bool,
     },
+    /// A step failed attempt `next_attempt - 1` of `attempts` and waits `delay_ms` before the
+    /// next: a crash during the wait resumes with that attempt, not as a final failure.
+    RetryScheduled {
+        step: String,
+        next_attempt: u32,
+        attempts: u32,
+        delay_ms: u64,
+    },
     RunPaused {
         reason: String,
     },
@@ -255,6 +263,19 @@ pub struct Replay {
     pub attempts: BTreeMap<String, u32>,
     /// What each step changed, oldest first.
     pub changes: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Steps that failed an attempt and were waiting to try again when the run stopped.
+    pub retries: BTreeMap<String, PendingRetry>,
+}
+
+/// A retry that was scheduled and had not started when the run stopped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PendingRetry {
+    /// The attempt to make next, of `attempts`, counted as the step's runbook counts them.
+    pub next_attempt: u32,
+    pub attempts: u32,
+    pub delay_ms: u64,
+    /// When it was scheduled (RFC 3339).
+    pub at: String,
 }
 
 impl Replay {
@@ -299,6 +320,7 @@ impl Replay {
                     }
                 }
                 Record::StepStarted { step, attempt } => {
+                    r.retries.remove(step);
                     r.steps.insert(step.clone(), StepStatus::Running);
                     r.attempts.insert(step.clone(), *attempt);
                 }
@@ -321,8 +343,32 @@ impl Replay {
                         .or_default()
                         .push(change.clone());
                 }
-                Record::RunPaused { reason } => r.paused = Some(reason.clone()),
-                Record::RunFinished { status } => r.status = Some(*status),
+                Record::RetryScheduled {
+                    step,
+                    next_attempt,
+                    attempts,
+                    delay_ms,
+                } => {
+                    r.retries.insert(
+                        step.clone(),
+                        PendingRetry {
+                            next_attempt: *next_attempt,
+                            attempts: *attempts,
+                            delay_ms: *delay_ms,
+                            at: line.at.clone(),
+                        },
+                    );
+                }
+                // A session that ended on purpose (an abort while waiting) gave up its retries:
+                // only a crash leaves one pending.
+                Record::RunPaused { reason } => {
+                    r.paused = Some(reason.clone());
+                    r.retries.clear();
+                }
+                Record::RunFinished { status } => {
+                    r.status = Some(*status);
+                    r.retries.clear();
+                }
             }
         }
         // A step that started and never finished was running when the process died.

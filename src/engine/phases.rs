@@ -207,6 +207,7 @@ impl Engine {
             let id = step.id.value.clone();
             let target = self.failure_target(Some(step), phase);
             let mut pending_failure: Option<String> = None;
+            let mut pending_retry = None;
             let finished = matches!(
                 self.replay.steps.get(&id),
                 Some(StepStatus::Succeeded | StepStatus::Skipped)
@@ -241,12 +242,22 @@ impl Engine {
                         Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Aborted))),
                     }
                 }
+                // Killed while waiting to try again: the remaining attempts are still due.
+                Some(StepStatus::Failed)
+                    if self
+                        .replay
+                        .retries
+                        .get(&id)
+                        .is_some_and(|p| p.next_attempt <= step.attempts()) =>
+                {
+                    pending_retry = self.replay.retries.remove(&id);
+                }
                 Some(StepStatus::Failed) => {
                     pending_failure = Some("the step failed in an earlier session".into());
                 }
                 _ => {}
             }
-            if pending_failure.is_none() {
+            if pending_failure.is_none() && pending_retry.is_none() {
                 if self.when_false(&step.when) {
                     return self.skip_step(&id).await;
                 }
@@ -299,7 +310,7 @@ impl Engine {
                         Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Failed))),
                     }
                 }
-                match self.attempts(step).await? {
+                match self.attempts(step, pending_retry.take()).await? {
                     Attempt::Ok => return Ok(Flow::Next),
                     Attempt::Aborted => {
                         return Ok(Flow::Stop(Outcome::Finished(RunStatus::Aborted)));

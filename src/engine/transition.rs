@@ -72,6 +72,13 @@ pub enum Transition {
         name: String,
         value: Option<String>,
     },
+    /// A failed attempt will be followed by `next_attempt` of `attempts` after `delay`.
+    RetryScheduled {
+        step: String,
+        next_attempt: u32,
+        attempts: u32,
+        delay: Duration,
+    },
     RunPaused {
         reason: String,
     },
@@ -180,6 +187,21 @@ impl Transition {
                 },
                 Now,
             ),
+            // Durable before the wait: a crash during it resumes with the next attempt.
+            Transition::RetryScheduled {
+                step,
+                next_attempt,
+                attempts,
+                delay,
+            } => (
+                Record::RetryScheduled {
+                    step,
+                    next_attempt,
+                    attempts,
+                    delay_ms: delay.as_millis() as u64,
+                },
+                Now,
+            ),
             Transition::RunPaused { reason } => (Record::RunPaused { reason }, Now),
             Transition::RunFinished { status } => (Record::RunFinished { status }, Now),
         })
@@ -219,6 +241,14 @@ impl Transition {
             }
             Transition::Changed { step, change } => {
                 tracing::info!(target: "audit", run_id = %run_id, step = %step, change = %change, "changed")
+            }
+            Transition::RetryScheduled {
+                step,
+                next_attempt,
+                attempts,
+                delay,
+            } => {
+                tracing::info!(target: "audit", run_id = %run_id, step = %step, next_attempt, attempts, delay_ms = delay.as_millis() as u64, "retry scheduled")
             }
             Transition::RunPaused { reason } => {
                 tracing::info!(target: "audit", run_id = %run_id, reason = %reason, "run paused")
@@ -292,6 +322,16 @@ impl Transition {
             Transition::VarCaptured { name, value } => Event::VarCaptured {
                 name,
                 shown: value.unwrap_or_else(|| MASK.to_string()),
+            },
+            Transition::RetryScheduled {
+                step,
+                next_attempt,
+                delay,
+                ..
+            } => Event::RetryScheduled {
+                step,
+                next_attempt,
+                delay,
             },
             Transition::RunPaused { reason } => Event::RunPaused { reason },
             Transition::RunFinished { status } => Event::RunFinished { status },

@@ -12,5 +12,6 @@ mod engine;
 mod headless;
 mod redaction;
 mod resume_latest;
+mod retry_resume;
 mod state_modes;
 mod terminal;
