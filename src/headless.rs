@@ -206,6 +206,7 @@ impl<W: Write> Printer<W> {
                     GateKind::Step => "gate before step",
                     GateKind::Interrupted => "interrupted step",
                     GateKind::Failed => "failed step",
+                    GateKind::RunbookChanged => "changed runbook",
                 };
                 let mut text = format!("{what} {}", req.id);
                 if !req.title.is_empty() {
@@ -563,6 +564,7 @@ pub async fn drive<W: Write>(
                             format!("--rerun {} or --mark-done {}", req.id, req.id)
                         }
                         GateKind::Failed => format!("--rerun {}", req.id),
+                        GateKind::RunbookChanged => "--accept-changed-runbook".to_string(),
                     };
                     Command::Pause(format!(
                         "gate `{}` needs a decision and no one can be asked here; resume with {hint}",

@@ -132,6 +132,11 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
             return exit::STATE;
         }
     };
+    // Nothing acts on a journal that tollgate could not have written.
+    if let Err(e) = journal::checked(&path, &lines) {
+        eprintln!("tollgate: {e}");
+        return exit::STATE;
+    }
     let replay = Replay::from_lines(&lines);
     if replay.run_id.is_empty() {
         eprintln!("tollgate: run `{run_id}` never started; start it again with `tollgate run`");
@@ -150,11 +155,10 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         eprintln!("tollgate: {e}");
         return exit::USAGE;
     }
-    if loaded.digest != replay.digest {
-        eprintln!(
-            "tollgate: warning: {} changed since run {run_id} started; finished steps stay finished",
-            file.display()
-        );
+    if let Err(e) = replay.same_runbook(&path, &file, &loaded.digest, gates.accept_changed_runbook)
+    {
+        eprintln!("tollgate: {e}");
+        return exit::STATE;
     }
     let overrides: Vec<(String, String)> = replay
         .vars
@@ -246,7 +250,7 @@ fn execute_interface(spec: RunSpec, gates: &GateFlags) -> i32 {
     );
     let rt = runtime();
     let code = rt.block_on(async move {
-        let (handle, events, commands) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
+        let (handle, events, commands) = start_engine(spec, executor(&cluster, &aws), gates);
         let channels = ui::Channels { events, commands };
         let shown = interface::show(config, channels, cluster.as_ref(), aws.as_ref()).await;
         // With the interface gone, the engine pauses at the next gate (or finishes an abort).
@@ -285,7 +289,7 @@ fn execute_headless(spec: RunSpec, gates: &GateFlags) -> i32 {
             };
             let _ = printer.event(&Event::Note(note));
         }
-        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), gates);
         let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
         let result = handle.await;
         if let Err(e) = drove {
@@ -323,12 +327,15 @@ type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
 fn start_engine(
     spec: RunSpec,
     executor: Router,
-    skip: &[String],
+    gates: &GateFlags,
 ) -> (EngineTask, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
     let (ev_tx, ev_rx) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx)
-        .skipping(skip.iter().cloned(), "--skip");
+    let mut engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx)
+        .skipping(gates.skip.iter().cloned(), "--skip");
+    if gates.accept_changed_runbook {
+        engine = engine.accepting_changed_runbook("--accept-changed-runbook");
+    }
     (tokio::spawn(engine.run()), ev_rx, cmd_tx)
 }
 

@@ -24,6 +24,32 @@ impl Engine {
                     self.vars.set(&k, v, false);
                 }
             }
+            self.replay.same_runbook(
+                self.journal.path(),
+                &self.runbook_path,
+                &self.digest,
+                self.accept_change_via.is_some(),
+            )?;
+            if self.digest != self.replay.digest
+                && let Some(via) = self.accept_change_via.clone()
+            {
+                let note = format!(
+                    "{} changed since this run last ran it (digest {})",
+                    self.runbook_path.display(),
+                    self.replay.digest
+                );
+                let (gate, who) = (self.digest.clone(), self.who.clone());
+                let _ = self
+                    .decided(
+                        &gate,
+                        GateKind::RunbookChanged,
+                        Choice::Approve,
+                        who,
+                        via,
+                        Some(note),
+                    )
+                    .await?;
+            }
             self.transition(Transition::RunResumed {
                 runbook_name: self.runbook.name.value.clone(),
                 who: self.who.clone(),

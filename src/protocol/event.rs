@@ -35,6 +35,9 @@ pub enum GateKind {
     Interrupted,
     /// A step failed: retry, skip, roll back, or abort.
     Failed,
+    /// The runbook changed since the run started: going on with it was accepted before the
+    /// resume (`--accept-changed-runbook`). Journaled as a decision, never opened as a gate.
+    RunbookChanged,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

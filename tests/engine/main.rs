@@ -10,6 +10,7 @@ mod common;
 mod crash;
 mod engine;
 mod headless;
+mod journal_integrity;
 mod redaction;
 mod resume_latest;
 mod retry_resume;
