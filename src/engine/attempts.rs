@@ -36,10 +36,16 @@ impl Engine {
             (base.as_secs_f64() * backoff.powi(start as i32 - 1)).min(300.0),
         );
         let first = self.replay.attempts.get(&id).copied().unwrap_or(0);
-        if let Some(p) = &pending
-            && self.wait_retry(left_of(p)).await
-        {
-            return Ok(Attempt::Aborted);
+        if let Some(p) = &pending {
+            let left = left_of(p);
+            self.emit(Event::Note(format!(
+                "step {id}: attempt {start}/{max}, scheduled before the restart, in {:.1}s",
+                left.as_secs_f64()
+            )))
+            .await;
+            if self.wait_retry(left).await {
+                return Ok(Attempt::Aborted);
+            }
         }
         let mut last_error = String::new();
         // A value typed at a prompt serves this step's retries; a retry chosen at the failure

@@ -60,6 +60,10 @@ fn a_kill_while_waiting_to_retry_resumes_with_the_next_attempt() {
     let out = bin.run(&["resume", "--headless"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("step flaky: attempt 2/3, scheduled before the restart, in "),
+        "{stdout}"
+    );
     assert!(stdout.contains("step flaky (attempt 2/3)"), "{stdout}");
     assert!(stdout.contains("fine on attempt 2"), "{stdout}");
     assert_eq!(attempts(&bin), 2);
