@@ -115,6 +115,7 @@ impl Approvals {
             }
             GateKind::Interrupted => format!("--rerun {} or --mark-done {}", req.id, req.id),
             GateKind::Failed => format!("--rerun {}", req.id),
+            GateKind::RunbookChanged => "--accept-changed-runbook".to_string(),
         }
     }
 }
@@ -259,6 +260,7 @@ impl<W: Write> Printer<W> {
                     GateKind::Step => "gate before step",
                     GateKind::Interrupted => "interrupted step",
                     GateKind::Failed => "failed step",
+                    GateKind::RunbookChanged => "changed runbook",
                 };
                 let mut text = format!("{what} {}", req.id);
                 if !req.title.is_empty() {

@@ -1,8 +1,11 @@
-//! The diagnostic log (`tracing`, level from `TOLLGATE_LOG`, default info): rolling daily files
-//! `STATE/logs/tollgate.DATE.log`, never the terminal. The audit log is the engine's own
-//! (`engine/audit.rs`), written line by line before the engine acts.
+//! The diagnostic log (`tracing`, level from `TOLLGATE_LOG`, default info): daily files
+//! `STATE/logs/tollgate.YYYY-MM-DD.log` (0600), never the terminal. The audit log is the engine's
+//! own (`engine/audit.rs`), written line by line before the engine acts.
 
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
@@ -11,14 +14,12 @@ use tracing_subscriber::fmt::format::FmtSpan;
 /// Starts the diagnostic log; keep the guard alive for the life of the process so lines are flushed.
 pub fn init(state_dir: &Path) -> Option<WorkerGuard> {
     let dir = state_dir.join("logs");
-    std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::Builder::new()
-        .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("tollgate")
-        .filename_suffix("log")
-        .max_log_files(90)
-        .build(&dir)
-        .ok()?;
+    crate::engine::journal::create_private_dir(&dir).ok()?;
+    let appender = DailyFile {
+        dir,
+        day: String::new(),
+        file: None,
+    };
     // A few lines per step at most; a small queue starts faster and keeps RSS low.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(1024)
@@ -48,4 +49,63 @@ pub fn init(state_dir: &Path) -> Option<WorkerGuard> {
         .try_init()
         .ok()?;
     Some(guard)
+}
+
+/// How many daily audit files are kept.
+const KEEP: usize = 90;
+
+/// The diagnostic log's files, `tollgate.YYYY-MM-DD.log` (UTC days), each created readable and writable
+/// by its owner only (0600) whatever the umask, the oldest beyond [`KEEP`] removed.
+struct DailyFile {
+    dir: PathBuf,
+    day: String,
+    file: Option<File>,
+}
+
+impl DailyFile {
+    fn today(&mut self) -> io::Result<&mut File> {
+        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        if self.file.is_none() || day != self.day {
+            let path = self.dir.join(format!("tollgate.{day}.log"));
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)?;
+            // A file an earlier version made keeps its mode when opened: set it.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            self.file = Some(file);
+            self.day = day;
+            self.prune();
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    fn prune(&self) {
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with("tollgate.") && n.ends_with(".log"))
+            .collect();
+        names.sort();
+        let extra = names.len().saturating_sub(KEEP);
+        for name in &names[..extra] {
+            let _ = std::fs::remove_file(self.dir.join(name));
+        }
+    }
+}
+
+impl Write for DailyFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.today()?.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
 }

@@ -59,6 +59,9 @@ pub struct GateFlags {
     /// The kube context to run against instead of the runbook's `targets.kube.context`.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Set by `resume --accept-changed-runbook`.
+    #[arg(skip)]
+    pub accept_changed_runbook: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -91,6 +94,10 @@ pub enum Command {
     /// Resume a run where it stopped (default: the latest unfinished run).
     Resume {
         run_id: Option<String>,
+        /// Go on with a runbook that changed since the run last ran it (journaled and audited as
+        /// your decision).
+        #[arg(long)]
+        accept_changed_runbook: bool,
         #[command(flatten)]
         gates: GateFlags,
     },

@@ -36,7 +36,14 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Runs => runs::runs(&state_dir),
         Command::Run { file, vars, gates } => run::run(&state_dir, &file, &vars, gates),
         Command::Demo { gates } => run::demo(&state_dir, gates),
-        Command::Resume { run_id, gates } => run::resume(&state_dir, run_id, gates),
+        Command::Resume {
+            run_id,
+            accept_changed_runbook,
+            mut gates,
+        } => {
+            gates.accept_changed_runbook = accept_changed_runbook;
+            run::resume(&state_dir, run_id, gates)
+        }
         Command::Sandbox {
             fixture,
             port,

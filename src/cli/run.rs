@@ -28,7 +28,7 @@ const DEMO: &str = include_str!("../../runbooks/demo/first-deploy.yaml");
 pub(super) fn demo(state_dir: &Path, gates: GateFlags) -> i32 {
     let dir = state_dir.join("demo");
     let path = dir.join("first-deploy.yaml");
-    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, DEMO)) {
+    if let Err(e) = journal::create_private_dir(&dir).and_then(|_| write_private(&path, DEMO)) {
         eprintln!(
             "tollgate: cannot write the demo runbook to {}: {e}",
             dir.display()
@@ -36,6 +36,20 @@ pub(super) fn demo(state_dir: &Path, gates: GateFlags) -> i32 {
         return exit::STATE;
     }
     run(state_dir, &path, &[], gates)
+}
+
+/// Writes `text` to `path`, readable and writable by its owner only (0600), whatever the umask.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // A file left by an earlier version keeps its mode when opened: set it.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())
 }
 
 pub(super) fn run(
@@ -88,12 +102,18 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
     let run_id = match run_id {
         Some(id) => id,
         None => {
+            // The latest run not known to have succeeded: one whose journal cannot be read is
+            // named with the reason, never passed over for an older one.
             let latest = journal::list_runs(state_dir).into_iter().find(|(_, r)| {
                 r.as_ref()
-                    .is_ok_and(|r| r.status != Some(RunStatus::Succeeded))
+                    .map_or(true, |r| r.status != Some(RunStatus::Succeeded))
             });
             match latest {
-                Some((id, _)) => id,
+                Some((id, Ok(_))) => id,
+                Some((id, Err(e))) => {
+                    eprintln!("tollgate: the latest unfinished run, {id}, cannot be resumed: {e}");
+                    return exit::STATE;
+                }
                 None => {
                     eprintln!("tollgate: no unfinished run in {}", state_dir.display());
                     return exit::STATE;
@@ -113,6 +133,11 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
             return exit::STATE;
         }
     };
+    // Nothing acts on a journal that tollgate could not have written.
+    if let Err(e) = journal::checked(&path, &lines) {
+        eprintln!("tollgate: {e}");
+        return exit::STATE;
+    }
     let replay = Replay::from_lines(&lines);
     if replay.run_id.is_empty() {
         eprintln!("tollgate: run `{run_id}` never started; start it again with `tollgate run`");
@@ -135,11 +160,10 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         eprintln!("tollgate: {e}");
         return exit::USAGE;
     }
-    if loaded.digest != replay.digest {
-        eprintln!(
-            "tollgate: warning: {} changed since run {run_id} started; finished steps stay finished",
-            file.display()
-        );
+    if let Err(e) = replay.same_runbook(&path, &file, &loaded.digest, gates.accept_changed_runbook)
+    {
+        eprintln!("tollgate: {e}");
+        return exit::STATE;
     }
     let overrides: Vec<(String, String)> = replay
         .vars
@@ -260,7 +284,7 @@ fn execute_interface(spec: RunSpec, gates: &GateFlags) -> i32 {
     );
     let rt = runtime();
     let code = rt.block_on(async move {
-        let (handle, events, commands) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
+        let (handle, events, commands) = start_engine(spec, executor(&cluster, &aws), gates);
         let channels = ui::Channels { events, commands };
         let shown = interface::show(config, channels, cluster.as_ref(), aws.as_ref()).await;
         // With the interface gone, the engine pauses at the next gate (or finishes an abort).
@@ -299,7 +323,7 @@ fn execute_headless(spec: RunSpec, gates: &GateFlags) -> i32 {
             };
             let _ = printer.event(&Event::Note(note));
         }
-        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), &gates.skip);
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), gates);
         let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
         let result = handle.await;
         if let Err(e) = drove {
@@ -343,12 +367,15 @@ type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
 fn start_engine(
     spec: RunSpec,
     executor: Router,
-    skip: &[String],
+    gates: &GateFlags,
 ) -> (EngineTask, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
     let (ev_tx, ev_rx) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx)
-        .skipping(skip.iter().cloned(), "--skip");
+    let mut engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx)
+        .skipping(gates.skip.iter().cloned(), "--skip");
+    if gates.accept_changed_runbook {
+        engine = engine.accepting_changed_runbook("--accept-changed-runbook");
+    }
     (tokio::spawn(engine.run()), ev_rx, cmd_tx)
 }
 

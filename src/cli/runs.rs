@@ -26,7 +26,14 @@ pub(super) fn runs(state_dir: &Path) -> i32 {
                     r.started_at, r.runbook_name
                 );
             }
-            Err(e) => println!("{id:<22} {:<14} {:<25} {e}", "unreadable", ""),
+            Err(e) => {
+                // Every line parses, but not as a journal tollgate wrote: `resume` refuses it.
+                let status = match e {
+                    journal::JournalError::Invalid { .. } => "not resumable",
+                    _ => "unreadable",
+                };
+                println!("{id:<22} {status:<14} {:<25} {e}", "");
+            }
         }
     }
     exit::OK

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::capture;
+use super::journal::PendingRetry;
 use super::outcome::{Attempt, EngineError, Unanswered};
 use super::state::Engine;
 use super::transition::Transition;
@@ -14,27 +15,49 @@ use crate::protocol::{Command, Event, Secret, StepStatus, Stream};
 use crate::runbook::{Step, vars};
 
 impl Engine {
-    pub(super) async fn attempts(&mut self, step: &Step) -> Result<Attempt, EngineError> {
+    /// Runs a step's attempts, from the first, or — when `pending` is a retry the journal had
+    /// scheduled when the run stopped — from that attempt, after what was left of its delay.
+    pub(super) async fn attempts(
+        &mut self,
+        step: &Step,
+        pending: Option<PendingRetry>,
+    ) -> Result<Attempt, EngineError> {
         let id = step.id.value.clone();
         let max = step.attempts();
         let retries = step.retries.as_ref();
-        let mut delay = retries
+        let base = retries
             .and_then(|r| r.delay.as_ref())
             .and_then(|d| vars::parse_duration(d).ok())
             .unwrap_or(Duration::from_secs(1));
         let backoff = retries.and_then(|r| r.backoff).unwrap_or(2.0);
+        let start = pending.as_ref().map_or(1, |p| p.next_attempt.clamp(1, max));
+        // The delay after attempt k is the base times backoff^(k-1), at most 5 minutes.
+        let mut delay = Duration::from_secs_f64(
+            (base.as_secs_f64() * backoff.powi(start as i32 - 1)).min(300.0),
+        );
         let first = self.replay.attempts.get(&id).copied().unwrap_or(0);
+        if let Some(p) = &pending {
+            let left = left_of(p);
+            self.emit(Event::Note(format!(
+                "step {id}: attempt {start}/{max}, scheduled before the restart, in {:.1}s",
+                left.as_secs_f64()
+            )))
+            .await;
+            if self.wait_retry(left).await {
+                return Ok(Attempt::Aborted);
+            }
+        }
         let mut last_error = String::new();
         // A value typed at a prompt serves this step's retries; a retry chosen at the failure
         // gate asks again.
         let mut typed: Option<Secret> = None;
-        for attempt in 1..=max {
+        for attempt in start..=max {
             self.transition(Transition::StepStarted {
                 step: id.clone(),
                 title: self.vars.render(&step.title),
                 attempt,
                 attempts: max,
-                attempt_in_run: first + attempt,
+                attempt_in_run: first + attempt - start + 1,
                 command: self
                     .vars
                     .masker()
@@ -172,28 +195,36 @@ impl Engine {
                 return Ok(Attempt::Aborted);
             }
             if attempt < max {
-                self.emit(Event::RetryScheduled {
+                self.transition(Transition::RetryScheduled {
                     step: id.clone(),
                     next_attempt: attempt + 1,
+                    attempts: max,
                     delay,
                 })
-                .await;
-                let sleep = tokio::time::sleep(delay);
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        _ = &mut sleep => break,
-                        cmd = self.commands.recv(), if self.commands_open => match cmd {
-                            None => self.commands_open = false,
-                            Some(Command::Abort) => return Ok(Attempt::Aborted),
-                            Some(_) => {}
-                        },
-                    }
+                .await?;
+                if self.wait_retry(delay).await {
+                    return Ok(Attempt::Aborted);
                 }
                 delay = Duration::from_secs_f64((delay.as_secs_f64() * backoff).min(300.0));
             }
         }
         Ok(Attempt::Failed(last_error))
+    }
+
+    /// Waits before a retry; true when the operator aborted meanwhile.
+    async fn wait_retry(&mut self, delay: Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return false,
+                cmd = self.commands.recv(), if self.commands_open => match cmd {
+                    None => self.commands_open = false,
+                    Some(Command::Abort) => return true,
+                    Some(_) => {}
+                },
+            }
+        }
     }
 
     pub(super) fn job(&self, step: &Step) -> Job {
@@ -328,4 +359,17 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// What is left of a pending retry's delay: its delay less the time since it was scheduled
+/// (all of it if that time cannot be read, none of it once it has passed).
+fn left_of(p: &PendingRetry) -> Duration {
+    let delay = Duration::from_millis(p.delay_ms);
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(&p.at) else {
+        return delay;
+    };
+    let since = chrono::Utc::now().signed_duration_since(at);
+    since
+        .to_std()
+        .map_or(delay, |since| delay.saturating_sub(since))
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -94,6 +95,14 @@ pub enum Record {
         value: Option<String>,
         secret: bool,
     },
+    /// A step failed attempt `next_attempt - 1` of `attempts` and waits `delay_ms` before the
+    /// next: a crash during the wait resumes with that attempt, not as a final failure.
+    RetryScheduled {
+        step: String,
+        next_attempt: u32,
+        attempts: u32,
+        delay_ms: u64,
+    },
     RunPaused {
         reason: String,
     },
@@ -142,6 +151,13 @@ pub enum JournalError {
     },
     #[error("no run `{0}` in {1}")]
     NotFound(String, String),
+    /// Every line parses, but together they are not a journal tollgate wrote (see [`check`]).
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
@@ -155,12 +171,13 @@ impl Journal {
     /// Opens (creating if needed) a run's journal for appending, after trimming a torn last line.
     pub fn open(path: &Path, run_id: &str) -> Result<(Journal, Vec<Line>), JournalError> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io_err(path))?;
+            create_private_dir(dir).map_err(io_err(path))?;
         }
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .map_err(io_err(path))?;
         // SAFETY: flock on a valid open descriptor; released when the file is closed or the
@@ -210,6 +227,15 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Creates `dir` and its missing parents readable by their owner only (0700), whatever the umask:
+/// another local user must not read a run's records, nor forge them.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Reads every complete line; returns them and the byte length they cover.
@@ -268,12 +294,52 @@ pub struct Replay {
     pub processes: BTreeMap<String, Vec<crate::exec::procs::ProcStart>>,
     /// What each step changed, oldest first.
     pub changes: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Steps that failed an attempt and were waiting to try again when the run stopped.
+    pub retries: BTreeMap<String, PendingRetry>,
+    /// The line that set `digest` (the run's start, or the resume that accepted a change).
+    pub digest_line: usize,
+}
+
+impl Replay {
+    /// Refuses to resume with a runbook whose digest is not the one this run last ran with,
+    /// unless the change was accepted.
+    pub fn same_runbook(
+        &self,
+        journal: &Path,
+        runbook: &Path,
+        digest: &str,
+        accepted: bool,
+    ) -> Result<(), JournalError> {
+        if digest == self.digest || accepted {
+            return Ok(());
+        }
+        Err(JournalError::Invalid {
+            path: journal.to_path_buf(),
+            line: self.digest_line,
+            message: format!(
+                "{} changed since this run last ran it (digest {}, now {digest}); resume with --accept-changed-runbook to go on with it",
+                runbook.display(),
+                self.digest
+            ),
+        })
+    }
+}
+
+/// A retry that was scheduled and had not started when the run stopped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PendingRetry {
+    /// The attempt to make next, of `attempts`, counted as the step's runbook counts them.
+    pub next_attempt: u32,
+    pub attempts: u32,
+    pub delay_ms: u64,
+    /// When it was scheduled (RFC 3339).
+    pub at: String,
 }
 
 impl Replay {
     pub fn from_lines(lines: &[Line]) -> Replay {
         let mut r = Replay::default();
-        for line in lines {
+        for (n, line) in lines.iter().enumerate() {
             if r.started_at.is_empty() {
                 r.started_at = line.at.clone();
             }
@@ -291,11 +357,16 @@ impl Replay {
                     r.runbook = runbook.clone();
                     r.runbook_name = runbook_name.clone();
                     r.digest = digest.clone();
+                    r.digest_line = n + 1;
                     r.vars = vars.clone();
                 }
-                Record::RunResumed { .. } => {
+                Record::RunResumed { digest, .. } => {
                     r.status = None;
                     r.paused = None;
+                    if *digest != r.digest {
+                        r.digest = digest.clone();
+                        r.digest_line = n + 1;
+                    }
                 }
                 Record::PhaseStarted { phase } => {
                     r.phases.insert(phase.clone(), StepStatus::Running);
@@ -312,6 +383,7 @@ impl Replay {
                     }
                 }
                 Record::StepStarted { step, attempt } => {
+                    r.retries.remove(step);
                     r.steps.insert(step.clone(), StepStatus::Running);
                     r.attempts.insert(step.clone(), *attempt);
                     r.processes.remove(step);
@@ -349,8 +421,32 @@ impl Replay {
                         .or_default()
                         .push(change.clone());
                 }
-                Record::RunPaused { reason } => r.paused = Some(reason.clone()),
-                Record::RunFinished { status } => r.status = Some(*status),
+                Record::RetryScheduled {
+                    step,
+                    next_attempt,
+                    attempts,
+                    delay_ms,
+                } => {
+                    r.retries.insert(
+                        step.clone(),
+                        PendingRetry {
+                            next_attempt: *next_attempt,
+                            attempts: *attempts,
+                            delay_ms: *delay_ms,
+                            at: line.at.clone(),
+                        },
+                    );
+                }
+                // A session that ended on purpose (an abort while waiting) gave up its retries:
+                // only a crash leaves one pending.
+                Record::RunPaused { reason } => {
+                    r.paused = Some(reason.clone());
+                    r.retries.clear();
+                }
+                Record::RunFinished { status } => {
+                    r.status = Some(*status);
+                    r.retries.clear();
+                }
             }
         }
         // A step that started and never finished was running when the process died.
@@ -361,6 +457,120 @@ impl Replay {
         }
         r
     }
+}
+
+/// Checks that `lines` are a journal tollgate could have written, before anything acts on them:
+/// the first record starts the run and no other does; sequence numbers run 1, 2, 3, … with no gap;
+/// times never go backwards; a decision is the record right after its own gate's `gate_reached`
+/// (except a skip chosen before the run, `--skip`, followed at once by that phase or step
+/// finished as skipped, and an accepted change of runbook, followed at once by the resume that
+/// uses it); a resume with another runbook digest comes right after that change was accepted;
+/// a retry is scheduled right after its step failed. Returns the 1-based line and what is wrong.
+pub fn check(lines: &[Line]) -> Result<(), (usize, String)> {
+    let mut prev_at: Option<chrono::DateTime<chrono::FixedOffset>> = None;
+    let mut digest = "";
+    for (i, line) in lines.iter().enumerate() {
+        let n = i + 1;
+        let fail = |m: String| Err((n, m));
+        if line.seq != n as u64 {
+            return fail(format!(
+                "sequence number {} where {n} was due (records missing, added or reordered)",
+                line.seq
+            ));
+        }
+        let at = match chrono::DateTime::parse_from_rfc3339(&line.at) {
+            Ok(at) => at,
+            Err(e) => return fail(format!("time `{}` is not an RFC 3339 time: {e}", line.at)),
+        };
+        if let Some(p) = prev_at
+            && at < p
+        {
+            return fail(format!(
+                "time {} is before the previous record's {}",
+                line.at,
+                p.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            ));
+        }
+        prev_at = Some(at);
+        let prev = i.checked_sub(1).map(|j| &lines[j].record);
+        let next = lines.get(i + 1).map(|l| &l.record);
+        match (&line.record, i) {
+            (Record::RunStarted { digest: d, .. }, 0) => digest = d,
+            (Record::RunStarted { .. }, _) => return fail("a second `run_started`".into()),
+            (_, 0) => return fail("the first record is not `run_started`".into()),
+            (Record::RunResumed { digest: d, .. }, _) => {
+                if d != digest
+                    && !matches!(prev, Some(Record::GateDecided { kind: GateKind::RunbookChanged, choice: Choice::Approve, gate, .. }) if gate == d)
+                {
+                    return fail(format!(
+                        "resumed with runbook digest {d} (was {digest}) and no accepted change before it"
+                    ));
+                }
+                digest = d;
+            }
+            (
+                Record::GateDecided {
+                    gate, kind, choice, ..
+                },
+                _,
+            ) => {
+                let reached = matches!(prev, Some(Record::GateReached { gate: g, kind: k }) if g == gate && k == kind);
+                let skipped_before = *choice == Choice::Skip
+                    && matches!(kind, GateKind::Phase | GateKind::Step)
+                    && match next {
+                        None => true,
+                        Some(Record::PhaseFinished { phase, status }) => {
+                            *kind == GateKind::Phase
+                                && phase == gate
+                                && *status == StepStatus::Skipped
+                        }
+                        Some(Record::StepFinished { step, status, .. }) => {
+                            *kind == GateKind::Step
+                                && step == gate
+                                && *status == StepStatus::Skipped
+                        }
+                        Some(_) => false,
+                    };
+                let change_accepted = *kind == GateKind::RunbookChanged
+                    && *choice == Choice::Approve
+                    && match next {
+                        None => true,
+                        Some(Record::RunResumed { digest: d, .. }) => d == gate,
+                        Some(_) => false,
+                    };
+                if !(reached || skipped_before || change_accepted) {
+                    return fail(format!(
+                        "decision `{}` for gate `{gate}`, which was not open (the record before it is not its `gate_reached`)",
+                        choice.word()
+                    ));
+                }
+            }
+            (Record::RetryScheduled { step, .. }, _) if !matches!(prev, Some(Record::StepFinished { step: s, status: StepStatus::Failed, .. }) if s == step) =>
+            {
+                return fail(format!(
+                    "retry of step `{step}` scheduled, but the record before it is not that step failing"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A run's journal read, checked ([`check`]) and replayed.
+pub fn read_replay(path: &Path) -> Result<Replay, JournalError> {
+    let (lines, _) = read_lines(path)?;
+    checked(path, &lines)?;
+    Ok(Replay::from_lines(&lines))
+}
+
+/// [`check`] as a [`JournalError::Invalid`] naming the journal `path`.
+pub fn checked(path: &Path, lines: &[Line]) -> Result<(), JournalError> {
+    check(lines).map_err(|(line, message)| JournalError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        message,
+    })
 }
 
 /// Where runs and logs live: `--state-dir`, `TOLLGATE_STATE_DIR`, `$XDG_STATE_HOME/tollgate`, or
@@ -394,8 +604,224 @@ pub fn list_runs(state_dir: &Path) -> Vec<(String, Result<Replay, JournalError>)
     ids.reverse();
     ids.into_iter()
         .map(|id| {
-            let r = read_lines(&journal_path(state_dir, &id)).map(|(l, _)| Replay::from_lines(&l));
+            let r = read_replay(&journal_path(state_dir, &id));
             (id, r)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(digest: &str) -> Record {
+        Record::RunStarted {
+            run_id: "r".into(),
+            runbook: "rb.yaml".into(),
+            runbook_name: "rb".into(),
+            digest: digest.into(),
+            vars: BTreeMap::new(),
+            who: "a@h".into(),
+        }
+    }
+
+    fn reached(gate: &str) -> Record {
+        Record::GateReached {
+            gate: gate.into(),
+            kind: GateKind::Phase,
+        }
+    }
+
+    fn decided(gate: &str, kind: GateKind, choice: Choice) -> Record {
+        Record::GateDecided {
+            gate: gate.into(),
+            kind,
+            choice,
+            who: "a@h".into(),
+            via: "--approve".into(),
+            note: None,
+            destructive: false,
+            checklist: Vec::new(),
+        }
+    }
+
+    fn step_finished(step: &str, status: StepStatus) -> Record {
+        Record::StepFinished {
+            step: step.into(),
+            status,
+            exit_code: None,
+            duration_ms: 0,
+            error: None,
+        }
+    }
+
+    fn retry(step: &str) -> Record {
+        Record::RetryScheduled {
+            step: step.into(),
+            next_attempt: 2,
+            attempts: 3,
+            delay_ms: 1000,
+        }
+    }
+
+    /// Numbered from 1, a second apart.
+    fn journal(records: Vec<Record>) -> Vec<Line> {
+        records
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| Line {
+                seq: i as u64 + 1,
+                at: format!("2026-01-01T00:00:{i:02}.000Z"),
+                record,
+            })
+            .collect()
+    }
+
+    fn refused(lines: &[Line]) -> (usize, String) {
+        check(lines).expect_err("accepted")
+    }
+
+    #[test]
+    fn a_journal_as_tollgate_writes_it_passes() {
+        let lines = journal(vec![
+            started("d1"),
+            reached("p"),
+            decided("p", GateKind::Phase, Choice::Approve),
+            Record::StepStarted {
+                step: "s".into(),
+                attempt: 1,
+            },
+            step_finished("s", StepStatus::Failed),
+            retry("s"),
+            decided("t", GateKind::Step, Choice::Skip),
+            step_finished("t", StepStatus::Skipped),
+            Record::RunPaused { reason: "x".into() },
+            decided("d2", GateKind::RunbookChanged, Choice::Approve),
+            Record::RunResumed {
+                who: "a@h".into(),
+                digest: "d2".into(),
+            },
+            Record::RunFinished {
+                status: RunStatus::Succeeded,
+            },
+        ]);
+        assert_eq!(check(&lines), Ok(()));
+        let replay = Replay::from_lines(&lines);
+        assert_eq!((replay.digest.as_str(), replay.digest_line), ("d2", 11));
+    }
+
+    #[test]
+    fn a_gap_or_a_repeat_in_sequence_numbers_is_refused() {
+        let mut lines = journal(vec![started("d"), reached("p"), reached("q")]);
+        lines[2].seq = 4;
+        assert_eq!(refused(&lines).0, 3);
+        lines[2].seq = 2;
+        assert!(
+            refused(&lines)
+                .1
+                .contains("sequence number 2 where 3 was due")
+        );
+    }
+
+    #[test]
+    fn a_time_before_the_previous_record_is_refused() {
+        let mut lines = journal(vec![started("d"), reached("p")]);
+        lines[1].at = "2025-12-31T23:59:59Z".into();
+        let (line, why) = refused(&lines);
+        assert_eq!(line, 2);
+        assert!(why.contains("is before the previous record"), "{why}");
+    }
+
+    #[test]
+    fn the_first_record_starts_the_run_and_no_other_does() {
+        assert_eq!(refused(&journal(vec![reached("p")])).0, 1);
+        assert_eq!(refused(&journal(vec![started("d"), started("d")])).0, 2);
+    }
+
+    #[test]
+    fn a_decision_is_only_for_the_gate_open_right_before_it() {
+        // Another gate.
+        let lines = journal(vec![
+            started("d"),
+            reached("p"),
+            decided("q", GateKind::Phase, Choice::Approve),
+        ]);
+        assert_eq!(refused(&lines).0, 3);
+        // The gate, but after the run paused there.
+        let lines = journal(vec![
+            started("d"),
+            reached("p"),
+            Record::RunPaused { reason: "x".into() },
+            decided("p", GateKind::Phase, Choice::Approve),
+        ]);
+        let (line, why) = refused(&lines);
+        assert_eq!(line, 4);
+        assert!(why.contains("gate `p`, which was not open"), "{why}");
+        // The gate, but of another kind.
+        let lines = journal(vec![
+            started("d"),
+            reached("p"),
+            decided("p", GateKind::Failed, Choice::Retry),
+        ]);
+        assert_eq!(refused(&lines).0, 3);
+    }
+
+    #[test]
+    fn a_decision_without_its_gate_is_only_a_skip_followed_by_that_skip() {
+        let lines = journal(vec![
+            started("d"),
+            decided("t", GateKind::Step, Choice::Skip),
+            step_finished("t", StepStatus::Succeeded),
+        ]);
+        assert_eq!(refused(&lines).0, 2);
+        let lines = journal(vec![
+            started("d"),
+            decided("t", GateKind::Step, Choice::Approve),
+        ]);
+        assert_eq!(refused(&lines).0, 2);
+    }
+
+    #[test]
+    fn a_resume_with_another_runbook_needs_the_change_accepted_right_before_it() {
+        let resumed = |digest: &str| Record::RunResumed {
+            who: "a@h".into(),
+            digest: digest.into(),
+        };
+        let lines = journal(vec![started("d1"), resumed("d2")]);
+        let (line, why) = refused(&lines);
+        assert_eq!(line, 2);
+        assert!(why.contains("no accepted change"), "{why}");
+        // Accepted for another digest.
+        let lines = journal(vec![
+            started("d1"),
+            decided("d3", GateKind::RunbookChanged, Choice::Approve),
+            resumed("d2"),
+        ]);
+        assert_eq!(refused(&lines).0, 2);
+    }
+
+    #[test]
+    fn a_retry_is_scheduled_only_right_after_its_step_failed() {
+        let lines = journal(vec![
+            started("d"),
+            step_finished("s", StepStatus::Succeeded),
+            retry("s"),
+        ]);
+        assert_eq!(refused(&lines).0, 3);
+    }
+
+    #[test]
+    fn a_pending_retry_is_replayed_until_its_attempt_starts_or_the_session_ends() {
+        let mut records = vec![
+            started("d"),
+            step_finished("s", StepStatus::Failed),
+            retry("s"),
+        ];
+        let r = Replay::from_lines(&journal(records.clone()));
+        assert_eq!(r.retries.get("s").map(|p| p.next_attempt), Some(2));
+        records.push(Record::RunFinished {
+            status: RunStatus::Aborted,
+        });
+        assert!(Replay::from_lines(&journal(records)).retries.is_empty());
+    }
 }

@@ -24,6 +24,32 @@ impl Engine {
                     self.vars.set(&k, v, false);
                 }
             }
+            self.replay.same_runbook(
+                self.journal.path(),
+                &self.runbook_path,
+                &self.digest,
+                self.accept_change_via.is_some(),
+            )?;
+            if self.digest != self.replay.digest
+                && let Some(via) = self.accept_change_via.clone()
+            {
+                let note = format!(
+                    "{} changed since this run last ran it (digest {})",
+                    self.runbook_path.display(),
+                    self.replay.digest
+                );
+                let (gate, who) = (self.digest.clone(), self.who.clone());
+                let _ = self
+                    .decided(
+                        &gate,
+                        GateKind::RunbookChanged,
+                        Choice::Approve,
+                        who,
+                        via,
+                        Some(note),
+                    )
+                    .await?;
+            }
             self.transition(Transition::RunResumed {
                 runbook_name: self.runbook.name.value.clone(),
                 who: self.who.clone(),
@@ -207,6 +233,7 @@ impl Engine {
             let id = step.id.value.clone();
             let target = self.failure_target(Some(step), phase);
             let mut pending_failure: Option<String> = None;
+            let mut pending_retry = None;
             let finished = matches!(
                 self.replay.steps.get(&id),
                 Some(StepStatus::Succeeded | StepStatus::Skipped)
@@ -245,12 +272,22 @@ impl Engine {
                         Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Aborted))),
                     }
                 }
+                // Killed while waiting to try again: the remaining attempts are still due.
+                Some(StepStatus::Failed)
+                    if self
+                        .replay
+                        .retries
+                        .get(&id)
+                        .is_some_and(|p| p.next_attempt <= step.attempts()) =>
+                {
+                    pending_retry = self.replay.retries.remove(&id);
+                }
                 Some(StepStatus::Failed) => {
                     pending_failure = Some("the step failed in an earlier session".into());
                 }
                 _ => {}
             }
-            if pending_failure.is_none() {
+            if pending_failure.is_none() && pending_retry.is_none() {
                 if self.when_false(&step.when) {
                     return self.skip_step(&id).await;
                 }
@@ -303,7 +340,7 @@ impl Engine {
                         Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Failed))),
                     }
                 }
-                match self.attempts(step).await? {
+                match self.attempts(step, pending_retry.take()).await? {
                     Attempt::Ok => return Ok(Flow::Next),
                     Attempt::Aborted => {
                         return Ok(Flow::Stop(Outcome::Finished(RunStatus::Aborted)));

@@ -53,6 +53,8 @@ pub struct Engine {
     /// Phases and steps the operator chose not to run (`--skip`).
     pub(super) skip: std::collections::BTreeSet<String>,
     pub(super) skip_via: String,
+    /// How the operator accepted going on with a changed runbook (`--accept-changed-runbook`).
+    pub(super) accept_change_via: Option<String>,
 }
 
 /// A new run id: time-ordered, unique enough for one operator's machine.
@@ -110,6 +112,7 @@ impl Engine {
             changes,
             skip: Default::default(),
             skip_via: String::new(),
+            accept_change_via: None,
         }
     }
 
@@ -119,6 +122,13 @@ impl Engine {
     pub fn skipping(mut self, ids: impl IntoIterator<Item = String>, via: &str) -> Engine {
         self.skip = ids.into_iter().collect();
         self.skip_via = via.to_string();
+        self
+    }
+
+    /// Accepts, on resume, a runbook that changed since the run last ran it: journaled and
+    /// audited as a decision by the operator, `via` (e.g. `--accept-changed-runbook`).
+    pub fn accepting_changed_runbook(mut self, via: &str) -> Engine {
+        self.accept_change_via = Some(via.to_string());
         self
     }
 

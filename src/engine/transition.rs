@@ -80,6 +80,13 @@ pub enum Transition {
         name: String,
         value: Option<String>,
     },
+    /// A failed attempt will be followed by `next_attempt` of `attempts` after `delay`.
+    RetryScheduled {
+        step: String,
+        next_attempt: u32,
+        attempts: u32,
+        delay: Duration,
+    },
     RunPaused {
         reason: String,
     },
@@ -202,6 +209,21 @@ impl Transition {
                 },
                 Now,
             ),
+            // Durable before the wait: a crash during it resumes with the next attempt.
+            Transition::RetryScheduled {
+                step,
+                next_attempt,
+                attempts,
+                delay,
+            } => (
+                Record::RetryScheduled {
+                    step,
+                    next_attempt,
+                    attempts,
+                    delay_ms: delay.as_millis() as u64,
+                },
+                Now,
+            ),
             Transition::RunPaused { reason } => (Record::RunPaused { reason }, Now),
             Transition::RunFinished { status } => (Record::RunFinished { status }, Now),
         })
@@ -283,6 +305,18 @@ impl Transition {
                 field("step", step),
                 field("change", &change.to_string())
             ),
+            Transition::RetryScheduled {
+                step,
+                next_attempt,
+                attempts,
+                delay,
+            } => format!(
+                "retry scheduled {run} {} {} {} {}",
+                field("step", step),
+                field("next_attempt", &next_attempt.to_string()),
+                field("attempts", &attempts.to_string()),
+                field("delay_ms", &delay.as_millis().to_string())
+            ),
             Transition::RunPaused { reason } => {
                 format!("run paused {run} {}", field("reason", reason))
             }
@@ -361,6 +395,16 @@ impl Transition {
             Transition::VarCaptured { name, value } => Event::VarCaptured {
                 name,
                 shown: value.unwrap_or_else(|| MASK.to_string()),
+            },
+            Transition::RetryScheduled {
+                step,
+                next_attempt,
+                delay,
+                ..
+            } => Event::RetryScheduled {
+                step,
+                next_attempt,
+                delay,
             },
             Transition::RunPaused { reason } => Event::RunPaused { reason },
             Transition::RunFinished { status } => Event::RunFinished { status },

@@ -36,6 +36,9 @@ pub enum GateKind {
     Interrupted,
     /// A step failed: retry, skip, roll back, or abort.
     Failed,
+    /// The runbook changed since the run started: going on with it was accepted before the
+    /// resume (`--accept-changed-runbook`). Journaled as a decision, never opened as a gate.
+    RunbookChanged,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +65,7 @@ impl GateKind {
             GateKind::Step => "step",
             GateKind::Interrupted => "interrupted",
             GateKind::Failed => "failed",
+            GateKind::RunbookChanged => "runbook changed",
         }
     }
 }

@@ -689,6 +689,7 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) {
         GateKind::Step => ("GATE before step", t.dialog_border),
         GateKind::Failed => ("STEP FAILED", t.step_failed),
         GateKind::Interrupted => ("STEP INTERRUPTED", t.step_interrupted),
+        GateKind::RunbookChanged => ("RUNBOOK CHANGED", t.dialog_border),
     };
     let border = if req.destructive {
         t.destructive

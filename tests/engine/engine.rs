@@ -640,6 +640,10 @@ phases:
         run: echo three >> "$runbook_dir/ran"
 "#;
     let dir = tempfile::tempdir().unwrap();
+    // The same runbook the resume loads: a resume with another one must be accepted first.
+    let rb = dir.path().join("runbook.yaml");
+    std::fs::write(&rb, yaml).unwrap();
+    let digest = tollgate::runbook::load(&rb).unwrap().digest;
     // A journal as a crash leaves it: gate approved, `one` done, `two` started, a torn line.
     let jpath = journal::journal_path(&dir.path().join("state"), "run-1");
     {
@@ -648,9 +652,14 @@ phases:
             run_id: "run-1".into(),
             runbook: "runbook.yaml".into(),
             runbook_name: "resume".into(),
-            digest: "x".into(),
+            digest,
             vars: Default::default(),
             who: "tester@host".into(),
+        })
+        .unwrap();
+        j.append(Record::GateReached {
+            gate: "p".into(),
+            kind: GateKind::Phase,
         })
         .unwrap();
         j.append(Record::GateDecided {

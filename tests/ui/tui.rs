@@ -545,6 +545,17 @@ phases:
 "#;
     let dir = tempfile::tempdir().unwrap();
     let mut spec = spec(dir.path(), yaml);
+    // The run as it started, with this runbook: a resume with another must be accepted first.
+    spec.journal
+        .append(Record::RunStarted {
+            run_id: "run-1".into(),
+            runbook: spec.runbook_path.display().to_string(),
+            runbook_name: "resumed".into(),
+            digest: spec.digest.clone(),
+            vars: Default::default(),
+            who: "t@h".into(),
+        })
+        .unwrap();
     spec.journal
         .append(Record::StepStarted {
             step: "one".into(),
