@@ -11,4 +11,5 @@ mod crash;
 mod engine;
 mod headless;
 mod redaction;
+mod secrets;
 mod terminal;

@@ -491,3 +491,44 @@ fn a_kube_step_that_changes_the_cluster_with_no_gate_is_flagged() {
         )
     );
 }
+
+#[test]
+fn a_capture_that_can_see_a_secret_steps_output_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captures.yaml");
+    std::fs::write(
+        &path,
+        r#"name: captures
+variables:
+  pw: { secret: true }
+phases:
+  - id: p
+    steps:
+      - id: reads
+        run: 'echo "token=$pw"'
+        capture: [{ var: captok, regex: 'token=(\S+)' }]
+      - id: through-env
+        run:
+          shell: echo "$LOGIN"
+          env: { LOGIN: "{{ pw }}" }
+        capture: [{ var: login }]
+      - id: declared
+        run: 'echo "${pw}"'
+        capture: [{ var: kept, secret: true }]
+      - id: unrelated
+        run: 'echo "$password"'
+        capture: [{ var: other }]
+"#,
+    )
+    .unwrap();
+    let r = check(&[&path]);
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    let p = path.display();
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{p}:9:25: warning: capture `captok` can see the output of step `reads`, which reads secret `pw`; declare it `secret: true` (a value holding the secret is masked and not journaled)\n\
+             {p}:14:25: warning: capture `login` can see the output of step `through-env`, which reads secret `pw`; declare it `secret: true` (a value holding the secret is masked and not journaled)\n"
+        )
+    );
+}
