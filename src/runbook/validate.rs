@@ -198,22 +198,16 @@ impl Checker<'_> {
     }
 
     /// A capture into a variable that is not secret, from a step that can print a secret (its
-    /// command, environment or action names a secret variable): the value is masked and kept out
+    /// command or environment names a secret variable, as `$name`, `${name}` or `{{ name }}`): the value is masked and kept out
     /// of the journal when it holds the secret, but it is worth declaring `secret: true`.
     fn check_capture_sees_secret(&mut self, file: &Path, step: &Spanned<Step>) {
         let Some(run) = &step.run else { return };
         let mut texts: Vec<String> = run.env.values().cloned().collect();
+        // Native actions never print a value; a rotation's `verify` is a command that may.
         match &run.action {
             Action::Shell(cmd) => texts.push(cmd.clone()),
-            Action::Kube(a) => {
-                collect_strings(&serde_json::to_value(a).unwrap_or_default(), &mut texts)
-            }
-            Action::Aws(a) => {
-                collect_strings(&serde_json::to_value(a).unwrap_or_default(), &mut texts)
-            }
-            Action::Docker(a) => {
-                collect_strings(&serde_json::to_value(a).unwrap_or_default(), &mut texts)
-            }
+            Action::Aws(AwsAction::SecretsRotate(a)) => texts.extend(a.verify.clone()),
+            Action::Kube(_) | Action::Aws(_) | Action::Docker(_) => {}
         }
         let mut secrets: Vec<&String> = self
             .vars
@@ -1032,12 +1026,8 @@ pub fn all_steps(runbook: &Runbook) -> Vec<&Step> {
     out
 }
 
-/// Whether `text` names variable `name`: `$name`, `${name}`, `{{ name }}`, or is the name itself
-/// (an action's `from_var`, `password_var`, `var`).
+/// Whether `text` names variable `name`: `$name`, `${name}` or `{{ name }}`.
 fn names_var(text: &str, name: &str) -> bool {
-    if text == name {
-        return true;
-    }
     let word_at = |i: usize| {
         let rest = &text[i..];
         rest.starts_with(name)

@@ -527,8 +527,8 @@ phases:
     assert_eq!(
         r.stdout,
         format!(
-            "{p}:9:25: warning: capture `captok` can see the output of step `reads`, which reads secret `pw`; declare it `secret: true` (a value holding the secret is masked and not journaled)\n\
-             {p}:14:25: warning: capture `login` can see the output of step `through-env`, which reads secret `pw`; declare it `secret: true` (a value holding the secret is masked and not journaled)\n"
+            "{p}:9:26: warning: capture `captok` can see the output of step `reads`, which reads secret `pw`; declare it `secret: true` (a value holding the secret is masked and not journaled)\n\
+             {p}:14:26: warning: capture `login` can see the output of step `through-env`, which reads secret `pw`; declare it `secret: true` (a value holding the secret is masked and not journaled)\n"
         )
     );
 }
