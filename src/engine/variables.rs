@@ -142,7 +142,8 @@ pub fn resolve(
             ));
         };
         check_value(name, var, &value)?;
-        if var.secret && value.trim().chars().count() < MIN_MASKED {
+        // Empty is allowed: nothing to hide (e.g. "keep the current one").
+        if var.secret && (1..MIN_MASKED).contains(&value.trim().chars().count()) {
             return Err(format!(
                 "variable `{name}`: a secret must be at least {MIN_MASKED} characters (a shorter one cannot be masked without masking ordinary text)"
             ));
@@ -159,13 +160,14 @@ pub fn env_name(name: &str, var: &crate::runbook::Variable) -> String {
         .unwrap_or_else(|| format!("TOLLGATE_VAR_{name}"))
 }
 
-/// Refuses `--var` for a secret variable, naming where its value comes from instead.
+/// Refuses `--var` with a value for a secret variable, naming where its value comes from instead.
 pub fn refuse_secret_overrides(rb: &Runbook, overrides: &[(String, String)]) -> Result<(), String> {
-    for (k, _) in overrides {
+    for (k, v) in overrides {
         let Some(var) = rb.variables.get(k) else {
             return Err(format!("--var {k}: the runbook declares no variable `{k}`"));
         };
-        if var.secret {
+        // `--var NAME=` (empty) leaves nothing in history: it stays the way to say "none".
+        if var.secret && !v.is_empty() {
             return Err(format!(
                 "--var {k}: `{k}` is secret and a command line stays in shell history and `ps`; set {}, answer its prompt, or pass --var-file {k}=PATH",
                 env_name(k, var)
