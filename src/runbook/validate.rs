@@ -224,7 +224,7 @@ impl Checker<'_> {
             return;
         };
         for cap in &step.capture {
-            if cap.secret || self.vars.get(cap.var.as_str()) == Some(&true) {
+            if cap.secret || cap.public || self.vars.get(cap.var.as_str()) == Some(&true) {
                 continue;
             }
             self.diags.push(Diag {
@@ -232,7 +232,7 @@ impl Checker<'_> {
                 pos: cap.var.pos,
                 severity: Severity::Warning,
                 message: format!(
-                    "capture `{}` can see the output of step `{}`, which reads secret `{seen}`; declare it `secret: true` (a value holding the secret is masked and not journaled)",
+                    "capture `{}` can see the output of step `{}`, which reads secret `{seen}`; declare it `secret: true`, or `public: true` if it cannot hold the secret (a value holding it is masked and not journaled either way)",
                     cap.var.value, step.id.value
                 ),
             });

@@ -518,6 +518,9 @@ phases:
       - id: unrelated
         run: 'echo "$password"'
         capture: [{ var: other }]
+      - id: said-public
+        run: 'echo "$pw" >/dev/null; echo address=0:abc'
+        capture: [{ var: address, regex: 'address=(\S+)', public: true }]
 "#,
     )
     .unwrap();
@@ -527,8 +530,8 @@ phases:
     assert_eq!(
         r.stdout,
         format!(
-            "{p}:9:26: warning: capture `captok` can see the output of step `reads`, which reads secret `pw`; declare it `secret: true` (a value holding the secret is masked and not journaled)\n\
-             {p}:14:26: warning: capture `login` can see the output of step `through-env`, which reads secret `pw`; declare it `secret: true` (a value holding the secret is masked and not journaled)\n"
+            "{p}:9:26: warning: capture `captok` can see the output of step `reads`, which reads secret `pw`; declare it `secret: true`, or `public: true` if it cannot hold the secret (a value holding it is masked and not journaled either way)\n\
+             {p}:14:26: warning: capture `login` can see the output of step `through-env`, which reads secret `pw`; declare it `secret: true`, or `public: true` if it cannot hold the secret (a value holding it is masked and not journaled either way)\n"
         )
     );
 }
