@@ -62,6 +62,10 @@ pub struct GateFlags {
     /// Set by `resume --accept-changed-runbook`.
     #[arg(skip)]
     pub accept_changed_runbook: bool,
+    /// Set a variable from a file (a secret's way in besides its environment variable and a
+    /// prompt): NAME=PATH, refused when the file is readable by group or others; may be repeated.
+    #[arg(long = "var-file", value_name = "NAME=PATH", value_parser = parse_var_file)]
+    pub var_file: Vec<(String, PathBuf)>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -74,13 +78,14 @@ pub enum Command {
     /// Show every phase, gate, checklist item and step with variables filled in. Runs nothing.
     Plan {
         file: PathBuf,
-        /// Set a variable: NAME=VALUE.
+        /// Set a variable: NAME=VALUE (not a secret one).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
     },
     /// Run a runbook.
     Run {
         file: PathBuf,
+        /// Set a variable: NAME=VALUE (not a secret one: see --var-file).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
         #[command(flatten)]
@@ -142,4 +147,12 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         return Err(format!("`{k}` is not a variable name"));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+fn parse_var_file(s: &str) -> Result<(String, PathBuf), String> {
+    let (k, v) = parse_var(s).map_err(|e| e.replace("NAME=VALUE", "NAME=PATH"))?;
+    if v.is_empty() {
+        return Err(format!("`{s}` names no file"));
+    }
+    Ok((k, PathBuf::from(v)))
 }

@@ -15,11 +15,9 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
         Err(code) => return code,
     };
     let rb = &loaded.runbook;
-    for (k, _) in overrides {
-        if !rb.variables.contains_key(k) {
-            eprintln!("tollgate: --var {k}: the runbook declares no variable `{k}`");
-            return exit::USAGE;
-        }
+    if let Err(e) = crate::engine::variables::refuse_secret_overrides(rb, overrides) {
+        eprintln!("tollgate: {e}");
+        return exit::USAGE;
     }
     let mut vars = Vars::default();
     let mut lines = Vec::new();

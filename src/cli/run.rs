@@ -67,7 +67,13 @@ pub(super) fn run(
         return exit::USAGE;
     }
     let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
-    let vars = match variables::resolve(&loaded.runbook, overrides, &env_lookup, Some(prompt)) {
+    let vars = match variables::resolve(
+        &loaded.runbook,
+        overrides,
+        &gates.var_file,
+        &env_lookup,
+        Some(prompt),
+    ) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("tollgate: {e}");
@@ -168,11 +174,17 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
     let overrides: Vec<(String, String)> = replay
         .vars
         .iter()
-        .filter(|(k, _)| loaded.runbook.variables.contains_key(*k))
+        .filter(|(k, _)| loaded.runbook.variables.get(*k).is_some_and(|v| !v.secret))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
-    let vars = match variables::resolve(&loaded.runbook, &overrides, &env_lookup, Some(prompt)) {
+    let vars = match variables::resolve(
+        &loaded.runbook,
+        &overrides,
+        &gates.var_file,
+        &env_lookup,
+        Some(prompt),
+    ) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("tollgate: {e}");

@@ -348,7 +348,11 @@ impl Engine {
     pub(super) async fn capture(&mut self, step: &Step, stdout: &str) -> Result<(), String> {
         for cap in &step.capture {
             let value = capture::extract(cap, stdout)?;
-            let secret = cap.secret || self.vars.get(&cap.var).is_some_and(|v| v.secret);
+            // A value holding a secret (in any form the mask knows) is a secret itself: masked,
+            // never journaled, whatever the variable was declared as.
+            let secret = cap.secret
+                || self.vars.get(&cap.var).is_some_and(|v| v.secret)
+                || self.vars.masker().contains(&value);
             self.vars.set(&cap.var, value.clone(), secret);
             self.transition(Transition::VarCaptured {
                 name: cap.var.value.clone(),

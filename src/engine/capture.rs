@@ -47,6 +47,7 @@ mod tests {
             regex: regex.map(|r| Spanned::new(Default::default(), r.into())),
             json: json.map(|j| Spanned::new(Default::default(), j.into())),
             secret: false,
+            public: false,
         }
     }
 

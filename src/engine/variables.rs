@@ -2,13 +2,14 @@
 //! at the keyboard.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use regex::Regex;
 
 use crate::runbook::{Runbook, VarType, vars};
 
-pub use crate::protocol::{MASK, Masker};
+pub use crate::protocol::{MASK, MIN_MASKED, Masker};
 
 #[derive(Clone, Debug)]
 pub struct Var {
@@ -87,31 +88,39 @@ impl Vars {
 /// Asks a person for a variable's value.
 pub type Prompt<'a> = &'a dyn Fn(&str, &crate::runbook::Variable) -> Option<String>;
 
-/// Where a variable's value comes from, in order: `--var`, the environment, the default, a prompt.
+/// Where a variable's value comes from, in order: `--var`, `--var-file`, the environment, the
+/// default, a prompt. A secret never comes from `--var` (it would stay in the shell's history and
+/// in `ps`), and is refused when too short to be masked.
 pub fn resolve(
     rb: &Runbook,
     overrides: &[(String, String)],
+    files: &[(String, PathBuf)],
     env: &dyn Fn(&str) -> Option<String>,
     prompt: Option<Prompt<'_>>,
 ) -> Result<Vars, String> {
-    for (k, _) in overrides {
+    refuse_secret_overrides(rb, overrides)?;
+    for (k, _) in files {
         if !rb.variables.contains_key(k) {
-            return Err(format!("--var {k}: the runbook declares no variable `{k}`"));
+            return Err(format!(
+                "--var-file {k}: the runbook declares no variable `{k}`"
+            ));
         }
     }
     let mut out = Vars::default();
     let set_later = rb.set_by_steps();
     for (name, var) in &rb.variables {
         let later = set_later.contains(name);
-        let env_name = var
-            .env
-            .clone()
-            .unwrap_or_else(|| format!("TOLLGATE_VAR_{name}"));
+        let env_name = env_name(name, var);
+        let from_file = match files.iter().rev().find(|(k, _)| k == name) {
+            Some((_, path)) => Some(read_var_file(name, path)?),
+            None => None,
+        };
         let value = overrides
             .iter()
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
+            .or(from_file)
             .or_else(|| env(&env_name));
         if value.is_none() && later {
             // A `secrets.get` step sets it.
@@ -133,9 +142,64 @@ pub fn resolve(
             ));
         };
         check_value(name, var, &value)?;
+        // Empty is allowed: nothing to hide (e.g. "keep the current one").
+        if var.secret && (1..MIN_MASKED).contains(&value.trim().chars().count()) {
+            return Err(format!(
+                "variable `{name}`: a secret must be at least {MIN_MASKED} characters (a shorter one cannot be masked without masking ordinary text)"
+            ));
+        }
         out.set(name, value, var.secret);
     }
     Ok(out)
+}
+
+/// The environment variable a variable is read from.
+pub fn env_name(name: &str, var: &crate::runbook::Variable) -> String {
+    var.env
+        .clone()
+        .unwrap_or_else(|| format!("TOLLGATE_VAR_{name}"))
+}
+
+/// Refuses `--var` with a value for a secret variable, naming where its value comes from instead.
+pub fn refuse_secret_overrides(rb: &Runbook, overrides: &[(String, String)]) -> Result<(), String> {
+    for (k, v) in overrides {
+        let Some(var) = rb.variables.get(k) else {
+            return Err(format!("--var {k}: the runbook declares no variable `{k}`"));
+        };
+        // `--var NAME=` (empty) leaves nothing in history: it stays the way to say "none".
+        if var.secret && !v.is_empty() {
+            return Err(format!(
+                "--var {k}: `{k}` is secret and a command line stays in shell history and `ps`; set {}, answer its prompt, or pass --var-file {k}=PATH",
+                env_name(k, var)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The value in a `--var-file` (one trailing newline dropped), refused when the file is readable
+/// by its group or others.
+pub fn read_var_file(name: &str, path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let shown = path.display();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("--var-file {name}={shown}: cannot read it: {e}"))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o044 != 0 {
+        return Err(format!(
+            "--var-file {name}={shown}: readable by group or others (mode {:o}); `chmod 600 {shown}` first",
+            mode & 0o777
+        ));
+    }
+    let mut text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--var-file {name}={shown}: cannot read it: {e}"))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 pub fn check_value(name: &str, var: &crate::runbook::Variable, value: &str) -> Result<(), String> {

@@ -9,7 +9,7 @@ pub mod status;
 pub use event::{
     ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, Stream, ValueRequest,
 };
-pub use secret::{MASK, Masker, Secret, secret_forms};
+pub use secret::{MASK, MIN_MASKED, Masker, Secret, secret_forms};
 pub use status::{RunStatus, StepStatus};
 
 /// The label the kube executor puts on a `kube.job`'s Job and pods, naming the step: how the

@@ -345,6 +345,11 @@ pub struct Capture {
     /// The value is a secret: masked everywhere and passed on only through the environment.
     #[serde(default)]
     pub secret: bool,
+    /// The value is meant to be shown and journaled although the step sees a secret (e.g. an
+    /// address a deploy prints): `check` does not warn. A value that holds a secret is masked
+    /// and kept out of the journal all the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
 }
 
 /// Where a failure leads: steps to run, a rollback phase, or another runbook.

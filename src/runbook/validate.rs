@@ -164,6 +164,7 @@ impl Checker<'_> {
             }
             for step in phase.steps.iter().chain(&phase.validation) {
                 self.check_step(pfile, step);
+                self.check_capture_sees_secret(pfile, step);
                 // A gate before anything that changes the world: a kube step that changes the
                 // cluster (or an AWS step that changes the account) with none before it is worth
                 // a second look.
@@ -197,6 +198,48 @@ impl Checker<'_> {
                     });
                 }
             }
+        }
+    }
+
+    /// A capture into a variable that is not secret, from a step that can print a secret (its
+    /// command or environment names a secret variable, as `$name`, `${name}` or `{{ name }}`): the value is masked and kept out
+    /// of the journal when it holds the secret, but it is worth declaring `secret: true`.
+    fn check_capture_sees_secret(&mut self, file: &Path, step: &Spanned<Step>) {
+        let Some(run) = &step.run else { return };
+        let mut texts: Vec<String> = run.env.values().cloned().collect();
+        // Native actions never print a value; a rotation's `verify` is a command that may.
+        match &run.action {
+            Action::Shell(cmd) => texts.push(cmd.clone()),
+            Action::Aws(AwsAction::SecretsRotate(a)) => texts.extend(a.verify.clone()),
+            Action::Kube(_) | Action::Aws(_) | Action::Docker(_) => {}
+        }
+        let mut secrets: Vec<&String> = self
+            .vars
+            .iter()
+            .filter(|(_, secret)| **secret)
+            .map(|(name, _)| name)
+            .collect();
+        secrets.sort();
+        let Some(seen) = secrets
+            .into_iter()
+            .find(|name| texts.iter().any(|t| names_var(t, name)))
+            .cloned()
+        else {
+            return;
+        };
+        for cap in &step.capture {
+            if cap.secret || cap.public || self.vars.get(cap.var.as_str()) == Some(&true) {
+                continue;
+            }
+            self.diags.push(Diag {
+                file: file.to_path_buf(),
+                pos: cap.var.pos,
+                severity: Severity::Warning,
+                message: format!(
+                    "capture `{}` can see the output of step `{}`, which reads secret `{seen}`; declare it `secret: true`, or `public: true` if it cannot hold the secret (a value holding it is masked and not journaled either way)",
+                    cap.var.value, step.id.value
+                ),
+            });
         }
     }
 
@@ -993,6 +1036,26 @@ pub fn all_steps(runbook: &Runbook) -> Vec<&Step> {
         add(&mut out, &p.validation);
     }
     out
+}
+
+/// Whether `text` names variable `name`: `$name`, `${name}` or `{{ name }}`.
+fn names_var(text: &str, name: &str) -> bool {
+    let word_at = |i: usize| {
+        let rest = &text[i..];
+        rest.starts_with(name)
+            && !rest[name.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let b = text.as_bytes();
+    (0..b.len()).any(|i| {
+        (b[i] == b'$' && (word_at(i + 1) || (b.get(i + 1) == Some(&b'{') && word_at(i + 2))))
+            || (b[i] == b'{' && b.get(i + 1) == Some(&b'{') && {
+                let inner = text[i + 2..].trim_start();
+                inner.starts_with(name) && inner[name.len()..].trim_start().starts_with("}}")
+            })
+    })
 }
 
 fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {

@@ -152,8 +152,8 @@ fn run_phases(
         .arg(format!("image_tag={head}"))
         .arg("--var")
         .arg("ton_wallet_address=EQD-planted-wallet")
-        .arg("--var")
-        .arg("db_password=unused-in-these-phases");
+        // A secret never comes from the command line.
+        .env("TOLLGATE_VAR_db_password", "unused-in-these-phases");
     if let Some(ecr) = ecr {
         cmd.arg("--var").arg(format!("ecr_registry={ecr}"));
     }

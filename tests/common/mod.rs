@@ -45,11 +45,23 @@ pub fn spec_as(
         "runbook has errors: {:?}",
         loaded.diags
     );
+    // Secret values never come from `--var`: they are given as their environment variables.
+    let is_secret = |k: &str| loaded.runbook.variables.get(k).is_some_and(|v| v.secret);
     let overrides: Vec<(String, String)> = vars
         .iter()
+        .filter(|(k, _)| !is_secret(k))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let vars = variables::resolve(&loaded.runbook, &overrides, &|_| None, None).unwrap();
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .filter(|(k, _)| is_secret(k))
+        .map(|(k, v)| {
+            let var = &loaded.runbook.variables[*k];
+            (variables::env_name(k, var), v.to_string())
+        })
+        .collect();
+    let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let vars = variables::resolve(&loaded.runbook, &overrides, &[], &lookup, None).unwrap();
     let jpath = journal::journal_path(&dir.join("state"), run_id);
     let (journal, lines) = open_journal(&jpath, run_id);
     RunSpec {

@@ -14,6 +14,7 @@ mod journal_integrity;
 mod redaction;
 mod resume_latest;
 mod retry_resume;
+mod secrets;
 mod state_modes;
 mod survivors;
 mod terminal;

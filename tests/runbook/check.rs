@@ -523,3 +523,47 @@ fn ids_longer_than_a_label_are_refused_in_one_short_line() {
     );
     assert!(lines[0].len() < 300, "the line stays short");
 }
+
+#[test]
+fn a_capture_that_can_see_a_secret_steps_output_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captures.yaml");
+    std::fs::write(
+        &path,
+        r#"name: captures
+variables:
+  pw: { secret: true }
+phases:
+  - id: p
+    steps:
+      - id: reads
+        run: 'echo "token=$pw"'
+        capture: [{ var: captok, regex: 'token=(\S+)' }]
+      - id: through-env
+        run:
+          shell: echo "$LOGIN"
+          env: { LOGIN: "{{ pw }}" }
+        capture: [{ var: login }]
+      - id: declared
+        run: 'echo "${pw}"'
+        capture: [{ var: kept, secret: true }]
+      - id: unrelated
+        run: 'echo "$password"'
+        capture: [{ var: other }]
+      - id: said-public
+        run: 'echo "$pw" >/dev/null; echo address=0:abc'
+        capture: [{ var: address, regex: 'address=(\S+)', public: true }]
+"#,
+    )
+    .unwrap();
+    let r = check(&[&path]);
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    let p = path.display();
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{p}:9:26: warning: capture `captok` can see the output of step `reads`, which reads secret `pw`; declare it `secret: true`, or `public: true` if it cannot hold the secret (a value holding it is masked and not journaled either way)\n\
+             {p}:14:26: warning: capture `login` can see the output of step `through-env`, which reads secret `pw`; declare it `secret: true`, or `public: true` if it cannot hold the secret (a value holding it is masked and not journaled either way)\n"
+        )
+    );
+}

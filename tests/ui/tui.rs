@@ -43,8 +43,17 @@ impl Tui {
     }
 
     fn start_with(yaml: &str, theme: &str, executor: Arc<dyn Executor>) -> Tui {
+        Tui::start_full(yaml, theme, executor, &[])
+    }
+
+    fn start_full(
+        yaml: &str,
+        theme: &str,
+        executor: Arc<dyn Executor>,
+        vars: &[(&str, &str)],
+    ) -> Tui {
         let dir = tempfile::tempdir().unwrap();
-        let spec = spec(dir.path(), yaml);
+        let spec = common::spec(dir.path(), yaml, vars, false);
         let runbook = spec.runbook.clone();
         let (ev_tx, events) = mpsc::channel(1024);
         let (commands, cmd_rx) = mpsc::channel(16);
@@ -820,6 +829,16 @@ phases:
     let dir = tempfile::tempdir().unwrap();
     let mut spec = spec(dir.path(), yaml);
     spec.journal
+        .append(Record::RunStarted {
+            run_id: "run-1".into(),
+            runbook: spec.runbook_path.display().to_string(),
+            runbook_name: "resumed".into(),
+            digest: spec.digest.clone(),
+            vars: Default::default(),
+            who: "t@h".into(),
+        })
+        .unwrap();
+    spec.journal
         .append(Record::StepStarted {
             step: "one".into(),
             attempt: 1,
@@ -892,4 +911,41 @@ phases:
     t.key(KeyCode::Char('m')).await;
     t.key(KeyCode::Enter).await; // the chosen button decides
     assert_eq!(t.finish().await, Outcome::Finished(RunStatus::Succeeded));
+}
+
+#[tokio::test]
+async fn a_captured_value_holding_a_secret_is_masked_in_the_events_and_the_step_header() {
+    let yaml = r#"
+name: captures
+variables:
+  pw: { secret: true }
+phases:
+  - id: p
+    steps:
+      - id: print
+        run: 'echo "token=$pw"'
+        capture: [{ var: captok, regex: 'token=(\S+)' }]
+      - id: show
+        title: 'using {{ captok }}'
+        run: 'echo "got {{ captok }}"'
+"#;
+    let mut t = Tui::start_full(
+        yaml,
+        "dark",
+        Arc::new(tollgate::exec::shell::Shell),
+        &[("pw", "hunter2")],
+    );
+    t.until("the run ends", |a| {
+        matches!(a.state(), RunState::Finished(_))
+    })
+    .await;
+    let screen = t.screen(160, 45);
+    assert!(
+        screen.contains("captured captok = ••••••"),
+        "the events pane says what was captured, masked:\n{screen}"
+    );
+    assert!(screen.contains("using ••••••"), "{screen}");
+    // The last step stays selected: its header (the command filled in) and its output.
+    assert!(screen.contains("got ••••••"), "{screen}");
+    assert!(!screen.to_lowercase().contains("hunter2"), "{screen}");
 }
