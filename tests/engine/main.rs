@@ -10,5 +10,6 @@ mod common;
 mod crash;
 mod engine;
 mod headless;
+mod long_lines;
 mod redaction;
 mod terminal;
