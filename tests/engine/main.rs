@@ -10,6 +10,7 @@ mod common;
 mod crash;
 mod engine;
 mod headless;
+mod headless_escapes;
 mod long_lines;
 mod redaction;
 mod terminal;
