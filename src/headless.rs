@@ -1,6 +1,7 @@
 //! The headless view: plain, timestamped, line-prefixed output, and gates answered from the
 //! terminal or from `--approve` flags. Only another consumer of the engine's events.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, IsTerminal, Write};
 
 use tokio::sync::mpsc;
@@ -9,6 +10,7 @@ use crate::protocol::{
     Choice, Command, Decision, Event, GateKind, GateRequest, Secret, StepStatus, Stream,
     ValueRequest,
 };
+use crate::text;
 
 /// How gates are answered when nobody is asked.
 #[derive(Clone, Debug, Default)]
@@ -121,9 +123,91 @@ impl Approvals {
 }
 
 /// Writes events as lines: `HH:MM:SS.mmm <mark> <text>`; output lines as
-/// `HH:MM:SS.mmm <step> | line` (stderr: `<step> ! line`).
+/// `HH:MM:SS.mmm <step> | line` (stderr: `<step> ! line`). Colours are kept and every other
+/// control sequence dropped ([`text::terminal_safe`]), in output and in every value printed,
+/// unless `raw`.
 pub struct Printer<W: Write> {
     out: io::BufWriter<W>,
+    /// Pass output on as it is (`--raw-output`).
+    raw: bool,
+    /// The terminal modes raw output turned on, to turn off at the end.
+    modes: Modes,
+}
+
+/// The DEC private modes raw output set (`ESC [ ? N h`) and reset (`… l`), as they stand.
+#[derive(Default)]
+struct Modes {
+    /// Mode number and whether it is now away from its usual state.
+    changed: Vec<(u32, bool)>,
+    coloured: bool,
+}
+
+/// Modes a program may leave changed, and the state a terminal usually has them in: mouse
+/// reporting, focus events, bracketed paste, the alternate screen and application keys off; the
+/// cursor shown.
+const USUAL_MODES: &[(u32, bool)] = &[
+    (1, false),
+    (9, false),
+    (25, true),
+    (47, false),
+    (1000, false),
+    (1001, false),
+    (1002, false),
+    (1003, false),
+    (1004, false),
+    (1005, false),
+    (1006, false),
+    (1015, false),
+    (1047, false),
+    (1049, false),
+    (2004, false),
+];
+
+impl Modes {
+    /// Notes the mode changes in raw output.
+    fn scan(&mut self, text: &[u8]) {
+        if text.contains(&b'\x1b') && text.windows(2).any(|w| w == b"\x1b[") {
+            self.coloured = true;
+        }
+        let mut rest = text;
+        while let Some(at) = rest.windows(3).position(|w| w == b"\x1b[?") {
+            rest = &rest[at + 3..];
+            let end = rest
+                .iter()
+                .position(|c| !(c.is_ascii_digit() || *c == b';'))
+                .unwrap_or(rest.len());
+            let on = match rest.get(end) {
+                Some(b'h') => true,
+                Some(b'l') => false,
+                _ => continue,
+            };
+            for n in std::str::from_utf8(&rest[..end]).unwrap_or("").split(';') {
+                let Ok(n) = n.parse::<u32>() else { continue };
+                let Some((_, usual)) = USUAL_MODES.iter().find(|(m, _)| *m == n) else {
+                    continue;
+                };
+                match self.changed.iter_mut().find(|(m, _)| *m == n) {
+                    Some(m) => m.1 = on != *usual,
+                    None => self.changed.push((n, on != *usual)),
+                }
+            }
+        }
+    }
+
+    /// What puts the modes back, and the colours.
+    fn restore(&self) -> String {
+        let mut s = String::new();
+        for (n, changed) in self.changed.iter().rev() {
+            if *changed {
+                let usual = USUAL_MODES.iter().any(|(m, u)| m == n && *u);
+                s.push_str(&format!("\x1b[?{n}{}", if usual { 'h' } else { 'l' }));
+            }
+        }
+        if self.coloured {
+            s.push_str("\x1b[0m");
+        }
+        s
+    }
 }
 
 fn stamp() -> String {
@@ -134,7 +218,26 @@ impl<W: Write> Printer<W> {
     pub fn new(out: W) -> Self {
         Printer {
             out: io::BufWriter::with_capacity(64 * 1024, out),
+            raw: false,
+            modes: Modes::default(),
         }
+    }
+
+    /// Output passed on as it is, escape sequences and all (`--raw-output`).
+    pub fn raw(mut self, raw: bool) -> Self {
+        self.raw = raw;
+        self
+    }
+
+    /// Puts back the terminal modes that raw output changed and left so (mouse reporting,
+    /// bracketed paste, the alternate screen, a hidden cursor, …), and the colours.
+    pub fn restore_terminal(&mut self) -> io::Result<()> {
+        let restore = self.modes.restore();
+        self.modes = Modes::default();
+        if !restore.is_empty() {
+            self.out.write_all(restore.as_bytes())?;
+        }
+        self.out.flush()
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -142,6 +245,11 @@ impl<W: Write> Printer<W> {
     }
 
     fn line(&mut self, mark: &str, text: &str) -> io::Result<()> {
+        let text = if self.raw {
+            Cow::Borrowed(text)
+        } else {
+            text::terminal_safe(text)
+        };
         writeln!(self.out, "{} {mark} {text}", stamp())
     }
 
@@ -163,6 +271,12 @@ impl<W: Write> Printer<W> {
                     let x = u64::from_le_bytes(word.try_into().expect("eight bytes"))
                         ^ (ONES * u64::from(b'\n'));
                     !(((x & !HIGH) + !HIGH) | x) & HIGH
+                };
+                let (text, step) = if self.raw {
+                    self.modes.scan(text.as_bytes());
+                    (Cow::Borrowed(text.as_str()), Cow::Borrowed(step.as_str()))
+                } else {
+                    (text::terminal_safe(text), text::terminal_safe(step))
                 };
                 let text = text.as_bytes();
                 if text.is_empty() {

@@ -50,6 +50,10 @@ pub struct GateFlags {
     /// Plain line output instead of the interface (always, when there is no terminal).
     #[arg(long)]
     pub headless: bool,
+    /// Headless: pass step output on as it is, escape sequences and all (e.g. for output written
+    /// to a file); by default colours are kept and every other control sequence dropped.
+    #[arg(long)]
+    pub raw_output: bool,
     /// Colour theme of the interface: dark, light, presenter, or one from the user themes folder.
     #[arg(long, value_name = "NAME", default_value = "dark")]
     pub theme: String,

@@ -318,7 +318,7 @@ fn execute_headless(spec: RunSpec, gates: &GateFlags) -> i32 {
     let aws = pin_aws(&spec.runbook);
     let rt = runtime();
     let code = rt.block_on(async move {
-        let mut printer = Printer::new(std::io::stdout());
+        let mut printer = Printer::new(std::io::stdout()).raw(gates.raw_output);
         if let Some(t) = &cluster {
             let note = match t.pin() {
                 Ok(_) => format!("kube context {}", t.describe()),
@@ -336,7 +336,10 @@ fn execute_headless(spec: RunSpec, gates: &GateFlags) -> i32 {
             let _ = printer.event(&Event::Note(note));
         }
         let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), gates);
-        let drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
+        let mut drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
+        if drove.is_ok() && std::io::stdout().is_terminal() {
+            drove = printer.restore_terminal();
+        }
         let result = handle.await;
         if let Err(e) = drove {
             eprintln!("tollgate: writing output: {e}");

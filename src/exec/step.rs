@@ -74,11 +74,12 @@ impl OutputSink {
 }
 
 /// Keeps what a step printed, up to `keep` bytes, for `expect` and `capture`; says when it had to
-/// stop keeping. Shell steps and native steps keep their output through this one rule.
+/// stop keeping. Shell steps and native steps keep their output through this one rule. Bytes are
+/// kept as they came (a line shown in pieces is kept whole), and stop at the first that do not fit.
 #[derive(Default)]
 pub struct Kept {
     keep: usize,
-    text: String,
+    text: Vec<u8>,
     truncated: bool,
 }
 
@@ -91,11 +92,15 @@ impl Kept {
     }
 
     pub fn push(&mut self, text: &str) {
-        if self.keep == 0 {
+        self.push_bytes(text.as_bytes());
+    }
+
+    pub fn push_bytes(&mut self, bytes: &[u8]) {
+        if self.keep == 0 || self.truncated || bytes.is_empty() {
             return;
         }
-        if self.text.len() + text.len() <= self.keep {
-            self.text.push_str(text);
+        if self.text.len() + bytes.len() <= self.keep {
+            self.text.extend_from_slice(bytes);
         } else {
             self.truncated = true;
         }
@@ -103,7 +108,11 @@ impl Kept {
 
     /// What was kept, and whether some was not.
     pub fn finish(self) -> (String, bool) {
-        (self.text, self.truncated)
+        let text = match String::from_utf8(self.text) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        (text, self.truncated)
     }
 }
 

@@ -22,6 +22,8 @@ impl std::fmt::Debug for Secret {
 pub struct Masker {
     secrets: Arc<Vec<String>>,
     matcher: Option<Arc<aho_corasick::AhoCorasick>>,
+    /// The length of the longest form, in bytes.
+    longest: usize,
 }
 
 /// Shortest secret masked: shorter values would mask ordinary text everywhere, so a secret
@@ -147,7 +149,38 @@ impl Masker {
             .build(&list)
             .ok()
             .map(Arc::new);
+        self.longest = list.first().map_or(0, String::len);
         self.secrets = Arc::new(list);
+    }
+
+    /// The length in bytes of the longest text masked: text split into pieces is masked as
+    /// it would be whole if each cut is made where [`Masker::cut_at`] says, with at least this
+    /// much of what follows the cut in hand.
+    pub fn longest(&self) -> usize {
+        self.longest
+    }
+
+    /// Where to cut `text` at `at` or before so that no masked text is split: `at`, or the start
+    /// of the masked text that straddles it (its end, if that starts the text). `text` should
+    /// hold at least [`Masker::longest`] bytes past `at` when there are that many.
+    pub fn cut_at(&self, text: &[u8], at: usize) -> usize {
+        let Some(m) = &self.matcher else {
+            return at;
+        };
+        let end = text.len().min(at + self.longest);
+        for hit in m.find_iter(&text[..end]) {
+            if hit.start() >= at {
+                break;
+            }
+            if hit.end() > at {
+                return if hit.start() > 0 {
+                    hit.start()
+                } else {
+                    hit.end()
+                };
+            }
+        }
+        at
     }
 
     pub fn is_empty(&self) -> bool {

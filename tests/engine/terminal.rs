@@ -177,3 +177,39 @@ phases:
     let journal_text = std::fs::read_to_string(journal::journal_path(&state, &runs[0].0)).unwrap();
     assert!(!journal_text.contains("Tok-3xample-9931"));
 }
+
+#[test]
+fn raw_output_leaves_the_terminal_modes_as_it_found_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rb = tmp.path().join("modes.yaml");
+    std::fs::write(
+        &rb,
+        r#"
+name: modes
+phases:
+  - id: p
+    steps:
+      - id: grab
+        run: printf 'mouse\033[?1000h\033[?1006h paste\033[?2004h alt\033[?1049h hidden\033[?25l shown\033[?1006l\n'
+"#,
+    )
+    .unwrap();
+    let (pty, mut child) = Pty::spawn(
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .arg("--state-dir")
+            .arg(tmp.path().join("state"))
+            .args(["run", rb.to_str().unwrap(), "--headless", "--raw-output"]),
+    );
+    pty.wait_for("== run succeeded", 1);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    // After the run's last line: each mode the step left changed put back, newest first; the
+    // one it put back itself (1006) left alone.
+    pty.wait_for("\x1b[?1000l", 1);
+    let screen = pty.screen.lock().unwrap().clone();
+    let end = &screen[screen.find("== run succeeded").unwrap()..];
+    assert!(
+        end.contains("\x1b[?25h\x1b[?1049l\x1b[?2004l\x1b[?1000l\x1b[0m"),
+        "{end:?}"
+    );
+    assert!(!end.contains("1006"), "{end:?}");
+}

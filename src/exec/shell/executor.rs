@@ -16,8 +16,13 @@ use crate::protocol::Stream;
 
 /// How long a group gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
-/// Read size; output is forwarded in chunks of whole lines up to about this size.
+/// Read size; output is forwarded in chunks of whole lines of about this size.
 const CHUNK: usize = 64 * 1024;
+/// The longest line passed on whole to masking and the views; a longer one is shown in pieces
+/// (kept whole for `expect` and `capture`).
+pub const LINE_MAX: usize = 1024 * 1024;
+/// Ends each piece of a line longer than [`LINE_MAX`] but the last.
+pub const CONTINUED: char = '⏎';
 /// Size asked for the stdout pipe.
 const PIPE_SIZE: i32 = 1024 * 1024;
 /// How many chunks may wait for the view before a pump stops reading.
@@ -174,6 +179,8 @@ async fn run(
 }
 
 /// Forwards a pipe in chunks of whole lines; returns what it kept of it (up to `keep` bytes).
+/// A line longer than [`LINE_MAX`] is shown in pieces of at most that size, each but the last
+/// ending in [`CONTINUED`]; no piece ends inside a secret, and what is kept is the line whole.
 async fn pump(
     mut pipe: impl AsyncRead + Unpin,
     stream: Stream,
@@ -182,15 +189,15 @@ async fn pump(
 ) -> (String, bool) {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut kept = Kept::new(keep);
-    let emit = |bytes: &[u8], kept: &mut Kept| -> String {
+    let text = |bytes: &[u8]| -> String {
         // The strict check is much faster on valid (the usual) input; both give the same text.
-        let text = match std::str::from_utf8(bytes) {
+        match std::str::from_utf8(bytes) {
             Ok(s) => s.to_owned(),
             Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-        };
-        kept.push(&text);
-        text
+        }
     };
+    // How much of a long line must be in hand past a cut, so a secret across it is seen whole.
+    let ahead = sink.masker.longest();
     loop {
         // Read on only while the view is at most QUEUED chunks behind. The event channel is
         // bounded in events, not bytes: a view slower than the step (a big output to a file,
@@ -205,25 +212,76 @@ async fn pump(
         buf.resize(start + CHUNK, 0);
         let n = pipe.read(&mut buf[start..]).await.unwrap_or_default();
         buf.truncate(start + n);
+        kept.push_bytes(&buf[start..]);
         if n == 0 {
             if !buf.is_empty() {
+                kept.push_bytes(b"\n");
                 buf.push(b'\n');
-                let text = emit(&buf, &mut kept);
-                sink.send(stream, text).await;
+                // What is left has no line end but the one just added: a long line's last
+                // pieces, cut as the line ends here.
+                let mut end = buf.len() - 1;
+                while end > LINE_MAX {
+                    let cut = piece_end(&buf, LINE_MAX, &sink.masker);
+                    sink.send(stream, continued(text(&buf[..cut]))).await;
+                    buf.drain(..cut);
+                    end = buf.len() - 1;
+                }
+                sink.send(stream, text(&buf)).await;
             }
             return kept.finish();
         }
-        let cut = match buf.iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            // One very long line: pass it on in pieces rather than hold it all.
-            None if buf.len() >= CHUNK => {
-                buf.push(b'\n');
-                buf.len()
+        // The carried part has no line end: only the new bytes can hold one, and only a line
+        // begun in the carried part can be longer than a read.
+        let mut first = None;
+        if buf.len() > LINE_MAX {
+            first = buf[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| start + i);
+            loop {
+                let end = first.unwrap_or(buf.len());
+                if end <= LINE_MAX || (first.is_none() && buf.len() < LINE_MAX + ahead) {
+                    break;
+                }
+                let cut = piece_end(&buf[..end], LINE_MAX, &sink.masker);
+                sink.send(stream, continued(text(&buf[..cut]))).await;
+                buf.drain(..cut);
+                first = first.map(|f| f - cut);
             }
-            None => continue,
+            if first.is_none() {
+                continue;
+            }
+        }
+        let from = if first.is_some() {
+            0
+        } else {
+            start.min(buf.len())
         };
-        let text = emit(&buf[..cut], &mut kept);
+        let Some(last) = buf[from..].iter().rposition(|&b| b == b'\n') else {
+            continue;
+        };
+        let cut = from + last + 1;
+        let chunk = text(&buf[..cut]);
         buf.drain(..cut);
-        sink.send(stream, text).await;
+        sink.send(stream, chunk).await;
     }
+}
+
+/// Where the piece of an over-long line at the start of `line` ends: at `at` or before, on a
+/// character boundary, not inside a secret.
+fn piece_end(line: &[u8], at: usize, masker: &crate::protocol::Masker) -> usize {
+    let mut cut = masker.cut_at(line, at).clamp(1, line.len());
+    // Back to the start of a UTF-8 character (at most three continuation bytes).
+    let floor = cut.saturating_sub(3).max(1);
+    while cut > floor && cut < line.len() && (line[cut] & 0xc0) == 0x80 {
+        cut -= 1;
+    }
+    cut
+}
+
+/// A piece of a line that goes on in the next one: marked so.
+fn continued(mut piece: String) -> String {
+    piece.push(CONTINUED);
+    piece.push('\n');
+    piece
 }
