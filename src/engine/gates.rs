@@ -107,7 +107,7 @@ impl Engine {
                     }
                     let at = AtGate::of(&req, &d.checklist);
                     return self
-                        .decided_at(&req.id, req.kind, d.choice, d.who, d.via, d.note, at)
+                        .decided(&req.id, req.kind, d.choice, d.who, d.via, d.note, at)
                         .await;
                 }
             }
@@ -121,7 +121,7 @@ impl Engine {
     ) -> Result<Result<Choice, Outcome>, EngineError> {
         let who = self.who.clone();
         let at = AtGate::of(req, &[]);
-        self.decided_at(
+        self.decided(
             &req.id,
             req.kind,
             Choice::Abort,
@@ -134,24 +134,10 @@ impl Engine {
     }
 
     /// Journals, audits and announces a decision on gate `id` (or a choice made before the run,
-    /// such as `--skip`).
-    pub(super) async fn decided(
-        &mut self,
-        id: &str,
-        kind: GateKind,
-        choice: Choice,
-        who: String,
-        via: String,
-        note: Option<String>,
-    ) -> Result<Result<Choice, Outcome>, EngineError> {
-        self.decided_at(id, kind, choice, who, via, note, AtGate::default())
-            .await
-    }
-
-    /// [`Engine::decided`], saying also what the gate was: destructive or not, and which of its
+    /// such as `--skip`), saying also what the gate was: destructive or not, and which of its
     /// checklist items the person confirmed.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn decided_at(
+    pub(super) async fn decided(
         &mut self,
         id: &str,
         kind: GateKind,

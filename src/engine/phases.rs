@@ -2,6 +2,7 @@
 //! each phase and step is marked finished.
 use std::time::Duration;
 
+use super::gates::AtGate;
 use super::outcome::{Attempt, EngineError, Flow, Outcome};
 use super::state::Engine;
 use super::transition::Transition;
@@ -47,6 +48,7 @@ impl Engine {
                         who,
                         via,
                         Some(note),
+                        AtGate::default(),
                     )
                     .await?;
             }
@@ -213,7 +215,9 @@ impl Engine {
             return Ok(false);
         }
         let (who, via) = (self.who.clone(), self.skip_via.clone());
-        let _ = self.decided(id, kind, Choice::Skip, who, via, None).await?;
+        let _ = self
+            .decided(id, kind, Choice::Skip, who, via, None, AtGate::default())
+            .await?;
         Ok(true)
     }
 
