@@ -64,42 +64,52 @@ pub(super) fn sandbox(
             eprintln!("tollgate: {e}");
             return e.code();
         }
+        let stops = Stops::listen();
         println!("sandbox: Kubernetes API on {}", sb.url());
         println!("kubeconfig: {}", kubeconfig.display());
         println!("  export KUBECONFIG={}", kubeconfig.display());
         println!("stop with Ctrl-C");
         let _ = std::io::stdout().flush();
-        wait_for_stop().await;
+        stops.wait().await;
         drop(sb);
         remove_kubeconfig(kubeconfig, &text);
         exit::OK
     })
 }
 
-async fn wait_for_stop() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
+/// Ctrl-C, SIGTERM and SIGHUP, listened for from the moment this is made: made before the
+/// sandbox says it is ready, a signal sent as soon as it does is not lost (nor kills it outright).
+struct Stops {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stops {
+    fn listen() -> Stops {
+        use tokio::signal::unix::{SignalKind, signal};
+        Stops {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
+            hangup: signal(SignalKind::hangup()).ok(),
         }
-    };
-    let hup = async {
-        match hup.as_mut() {
-            Some(s) => {
-                s.recv().await;
+    }
+
+    /// Until one of them arrives.
+    async fn wait(mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            None => std::future::pending::<()>().await,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-        _ = hup => {}
+        tokio::select! {
+            _ = one(&mut self.interrupt) => {}
+            _ = one(&mut self.terminate) => {}
+            _ = one(&mut self.hangup) => {}
+        }
     }
 }
 
