@@ -94,6 +94,31 @@ impl Tui {
     }
 
     /// Presses a key; what the app asks for is sent to the engine.
+    /// The run `spec` resumes from what its journal holds, with the interface on it.
+    fn resumed(mut spec: RunSpec, dir: tempfile::TempDir) -> Tui {
+        let lines = journal::read_lines(spec.journal.path()).unwrap().0;
+        spec.replay = Some(journal::Replay::from_lines(&lines));
+        let runbook = spec.runbook.clone();
+        let (ev_tx, events) = mpsc::channel(1024);
+        let (commands, cmd_rx) = mpsc::channel(16);
+        let handle = Some(tokio::spawn(
+            Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
+        ));
+        let app = App::new(Config::new(
+            runbook,
+            "run-1",
+            "t@h",
+            Theme::builtin("dark").unwrap(),
+        ));
+        Tui {
+            app,
+            events,
+            commands,
+            handle,
+            _dir: dir,
+        }
+    }
+
     async fn key(&mut self, code: KeyCode) {
         self.key_mod(code, KeyModifiers::NONE).await;
     }
@@ -543,7 +568,7 @@ phases:
 
 #[tokio::test]
 async fn an_interrupted_step_after_resume_offers_its_choices() {
-    use tollgate::engine::journal::{Record, Replay};
+    use tollgate::engine::journal::Record;
     let yaml = r#"
 name: resumed
 phases:
@@ -571,27 +596,7 @@ phases:
             attempt: 1,
         })
         .unwrap();
-    let lines = journal::read_lines(spec.journal.path()).unwrap().0;
-    spec.replay = Some(Replay::from_lines(&lines));
-    let runbook = spec.runbook.clone();
-    let (ev_tx, events) = mpsc::channel(1024);
-    let (commands, cmd_rx) = mpsc::channel(16);
-    let handle = Some(tokio::spawn(
-        Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
-    ));
-    let app = App::new(Config::new(
-        runbook,
-        "run-1",
-        "t@h",
-        Theme::builtin("dark").unwrap(),
-    ));
-    let mut t = Tui {
-        app,
-        events,
-        commands,
-        handle,
-        _dir: dir,
-    };
+    let mut t = Tui::resumed(spec, dir);
     t.until("the interrupted dialog", |a| a.gate().is_some())
         .await;
     let screen = t.screen(120, 30);
@@ -804,7 +809,7 @@ phases:
 #[tokio::test]
 async fn an_interrupted_step_with_survivors_offers_kill_or_wait_first() {
     use std::os::unix::process::CommandExt;
-    use tollgate::engine::journal::{Record, Replay};
+    use tollgate::engine::journal::Record;
     use tollgate::exec::procs;
     let yaml = r#"
 name: resumed
@@ -854,27 +859,7 @@ phases:
         })
         .unwrap();
     let path = spec.journal.path().to_path_buf();
-    let lines = journal::read_lines(&path).unwrap().0;
-    spec.replay = Some(Replay::from_lines(&lines));
-    let runbook = spec.runbook.clone();
-    let (ev_tx, events) = mpsc::channel(1024);
-    let (commands, cmd_rx) = mpsc::channel(16);
-    let handle = Some(tokio::spawn(
-        Engine::new(spec, Arc::new(tollgate::exec::shell::Shell), ev_tx, cmd_rx).run(),
-    ));
-    let app = App::new(Config::new(
-        runbook,
-        "run-1",
-        "t@h",
-        Theme::builtin("dark").unwrap(),
-    ));
-    let mut t = Tui {
-        app,
-        events,
-        commands,
-        handle,
-        _dir: dir,
-    };
+    let mut t = Tui::resumed(spec, dir);
     t.until("the survivors dialog", |a| a.gate().is_some())
         .await;
     let screen = t.screen(160, 40);
