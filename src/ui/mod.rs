@@ -7,6 +7,7 @@ pub mod ansi;
 pub mod app;
 pub mod cluster;
 pub mod config;
+pub mod contrast;
 pub mod dialogs;
 pub mod input;
 pub mod logs_pane;

@@ -812,7 +812,7 @@ impl PodsPane {
                 }
             };
             if i == sel {
-                line = line.patch_style(theme.selection);
+                line = theme.selected(line);
             }
             lines.push(line);
         }

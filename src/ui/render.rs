@@ -334,7 +334,7 @@ fn render_tree(app: &App, f: &mut Frame, area: Rect) {
         }
         let mut line = Line::from(spans);
         if i == app.selected {
-            line = line.style(t.selection);
+            line = t.selected(line);
         }
         lines.push(line);
     }

@@ -26,6 +26,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -206,6 +207,26 @@ impl Theme {
         let mut theme = Theme::plain(name);
         file.apply_to(&mut theme);
         Some(theme)
+    }
+
+    /// `line` as the selected row: the selection's colours win over every span's own (a span's
+    /// foreground under a reversed bar would become the bar's colour, and could vanish), the
+    /// spans keep their other modifiers but `dim`.
+    pub fn selected<'a>(&self, mut line: Line<'a>) -> Line<'a> {
+        let sel = self.selection;
+        for span in &mut line.spans {
+            let mut style = span.style;
+            style.fg = sel.fg.or(style.fg);
+            style.bg = sel.bg.or(style.bg);
+            span.style = style.patch(Style {
+                fg: None,
+                bg: None,
+                ..sel
+            });
+            span.style = span.style.remove_modifier(Modifier::DIM);
+        }
+        line.style = line.style.patch(sel);
+        line
     }
 
     /// The names of the built-in themes, the default first.
