@@ -77,9 +77,8 @@ pub struct StepView {
     pub not_kept: Option<Vec<OutputLine>>,
 }
 
-/// What the output pane says of a step that ran in an earlier session.
-pub const OUTPUT_NOT_KEPT: &str =
-    "output not available in this session: the step ran in an earlier one";
+/// What the output pane says of a step that ran in an earlier session (its output is not kept).
+pub const OUTPUT_NOT_KEPT: &str = "output not available in this session";
 
 impl StepView {
     /// Whether the step's output is from an earlier session and not kept.
