@@ -417,10 +417,7 @@ fn sigterm_restores_the_terminal() {
 fn banner_clock(screen: &str, run_id: &str) -> u64 {
     let banner = line_with(screen, &format!("run {run_id} · "));
     let clock = banner.split(" · ").nth(1).unwrap().trim();
-    let hms: Vec<u64> = clock
-        .split(':')
-        .map(|n| n.parse().unwrap())
-        .collect();
+    let hms: Vec<u64> = clock.split(':').map(|n| n.parse().unwrap()).collect();
     hms[0] * 3600 + hms[1] * 60 + hms[2]
 }
 
@@ -444,7 +441,10 @@ fn resume_of_a_failed_run_shows_what_it_had_done() {
         .unwrap();
     let printed = String::from_utf8_lossy(&first.stdout);
     assert_eq!(first.status.code(), Some(3), "{printed}");
-    assert!(printed.contains("smoke-test ! smoke test: HTTP 503"), "{printed}");
+    assert!(
+        printed.contains("smoke-test ! smoke test: HTTP 503"),
+        "{printed}"
+    );
     let run_id = setup.run_id();
     let lines = journal::read_lines(&journal::journal_path(&setup.state, &run_id))
         .unwrap()
@@ -465,10 +465,18 @@ fn resume_of_a_failed_run_shows_what_it_had_done() {
         "{screen}"
     );
     // Phases and steps as they ended, with their durations and the checklists confirmed.
-    assert!(line_with(&screen, "✓ preflight").contains("☐2/2"), "{screen}");
+    assert!(
+        line_with(&screen, "✓ preflight").contains("☐2/2"),
+        "{screen}"
+    );
     assert!(line_with(&screen, "deploy ◆!").contains("☐1/1"), "{screen}");
     let duration = regex::Regex::new(r"\d+\.\ds").unwrap();
-    for step in ["✓ check-tools", "✓ compile", "✓ switch-release", "✗ smoke-test (check)"] {
+    for step in [
+        "✓ check-tools",
+        "✓ compile",
+        "✓ switch-release",
+        "✗ smoke-test (check)",
+    ] {
         assert!(
             duration.is_match(line_with(&screen, step)),
             "no duration for {step}:\n{screen}"
@@ -494,7 +502,9 @@ fn resume_of_a_failed_run_shows_what_it_had_done() {
     assert!(!screen.contains("0 lines"), "{screen}");
 
     // Aborted, the run ends failed, and `q` quits.
-    t.probe("resume", "x", "abort chosen", |s| s.contains("Enter to abort"));
+    t.probe("resume", "x", "abort chosen", |s| {
+        s.contains("Enter to abort")
+    });
     t.press("resume", &["Enter"], "the run failed", |s| {
         s.lines()
             .nth(1)
