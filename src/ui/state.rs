@@ -83,7 +83,7 @@ pub const OUTPUT_NOT_KEPT: &str = "output not available in this session";
 impl StepView {
     /// Whether the step's output is from an earlier session and not kept.
     pub fn output_not_kept(&self) -> bool {
-        self.not_kept.is_some() && self.output.len() == 0
+        self.not_kept.is_some() && self.output.is_empty()
     }
 }
 
