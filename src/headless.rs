@@ -415,6 +415,7 @@ impl<W: Write> Printer<W> {
                 choice,
                 who,
                 via,
+                ..
             } => self.line(
                 "??",
                 &format!("gate {gate}: {} by {who} via {via}", choice.word()),
@@ -482,8 +483,61 @@ impl<W: Write> Printer<W> {
             Event::Note(n) => self.line("..", n),
             Event::RunPaused { reason } => self.line("==", &format!("run paused: {reason}")),
             Event::RunFinished { status } => self.line("==", &format!("run {}", status.word())),
+            Event::History(h) => self.history(h),
+            // Headless printed the output when it ran; the summary says what each step did.
+            Event::OutputNotKept { .. } => Ok(()),
         }
     }
+
+    /// A resumed run's earlier sessions in short: when the run started, then one line per step
+    /// that finished, at the time it did.
+    fn history(&mut self, h: &crate::protocol::History) -> io::Result<()> {
+        let finished = h
+            .entries
+            .iter()
+            .filter(|p| matches!(p.event, Event::StepFinished { .. }))
+            .count();
+        self.line(
+            "==",
+            &format!(
+                "before this session: run started {}, {finished} step{} finished",
+                local_time(&h.started_at, "%Y-%m-%d %H:%M:%S"),
+                if finished == 1 { "" } else { "s" }
+            ),
+        )?;
+        for p in &h.entries {
+            if let Event::StepFinished {
+                step,
+                status,
+                exit_code,
+                duration,
+                error,
+            } = &p.event
+            {
+                let mut text = format!(
+                    "earlier, at {}: step {step} {} in {:.1}s",
+                    local_time(&p.at, "%H:%M:%S"),
+                    status.word(),
+                    duration.as_secs_f64()
+                );
+                if let Some(c) = exit_code {
+                    text.push_str(&format!(" (exit {c})"));
+                }
+                if let Some(e) = error {
+                    text.push_str(&format!(": {e}"));
+                }
+                self.line("==", &text)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An RFC 3339 time in local time, as `format` (as it is if it is not one).
+fn local_time(at: &str, format: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| t.with_timezone(&chrono::Local).format(format).to_string())
+        .unwrap_or_else(|_| at.to_string())
 }
 
 /// Asks on the terminal. Runs on a blocking thread.

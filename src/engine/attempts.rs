@@ -87,6 +87,7 @@ impl Engine {
                             None,
                             started.elapsed(),
                             Some(error),
+                            Vec::new(),
                         )
                         .await?;
                         // Not retried by itself: nothing was tried.
@@ -105,6 +106,7 @@ impl Engine {
                 events: self.events.clone(),
                 masker: self.vars.masker().clone(),
                 hold_stdout: step.capture.iter().any(|c| c.secret),
+                last: Default::default(),
             };
             let (cancel_tx, cancel_rx) = watch::channel(false);
             let executor = self.executor.clone();
@@ -169,6 +171,7 @@ impl Engine {
                                 outcome.exit_code,
                                 duration,
                                 None,
+                                Vec::new(),
                             )
                             .await?;
                             return Ok(Attempt::Ok);
@@ -189,6 +192,7 @@ impl Engine {
                 outcome.exit_code,
                 duration,
                 Some(last_error.clone()),
+                sink.last.take(),
             )
             .await?;
             if outcome.cancelled || self.aborted {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{Choice, GateKind, RunStatus, StepStatus};
+use crate::protocol::{Choice, GateKind, OutputLine, RunStatus, StepStatus};
 
 /// The time a record was written, as the journal writes it.
 pub fn now_rfc3339() -> String {
@@ -64,6 +64,13 @@ pub enum Record {
     StepStarted {
         step: String,
         attempt: u32,
+        /// How many attempts this session's run of the step may make (absent in older journals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempts: Option<u32>,
+        /// The step's action as shown when it started: variables filled, secrets masked
+        /// (absent in older journals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
     },
     StepFinished {
         step: String,
@@ -73,6 +80,9 @@ pub enum Record {
         duration_ms: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// A failed step's last lines of output, masked as they were shown.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        last: Vec<OutputLine>,
     },
     /// A process a step started, journaled before it runs: its group, pid and start time (clock
     /// ticks since boot, on boot `boot_id`), so a resumed run can tell whether it still runs.
@@ -298,6 +308,10 @@ pub struct Replay {
     pub retries: BTreeMap<String, PendingRetry>,
     /// The line that set `digest` (the run's start, or the resume that accepted a change).
     pub digest_line: usize,
+    /// Why each step last failed, as journaled (secrets masked), when it did.
+    pub errors: BTreeMap<String, String>,
+    /// Every record, in order: what the views are shown of the run's earlier sessions.
+    pub past: Vec<Line>,
 }
 
 impl Replay {
@@ -382,7 +396,7 @@ impl Replay {
                         r.approved.insert(gate.clone(), *choice);
                     }
                 }
-                Record::StepStarted { step, attempt } => {
+                Record::StepStarted { step, attempt, .. } => {
                     r.retries.remove(step);
                     r.steps.insert(step.clone(), StepStatus::Running);
                     r.attempts.insert(step.clone(), *attempt);
@@ -402,8 +416,19 @@ impl Replay {
                         boot_id: boot_id.clone(),
                     },
                 ),
-                Record::StepFinished { step, status, .. } => {
+                Record::StepFinished {
+                    step,
+                    status,
+                    error,
+                    ..
+                } => {
                     r.steps.insert(step.clone(), *status);
+                    match error {
+                        Some(e) if *status == StepStatus::Failed => {
+                            r.errors.insert(step.clone(), e.clone())
+                        }
+                        _ => r.errors.remove(step),
+                    };
                 }
                 Record::VarCaptured {
                     name,
@@ -449,6 +474,7 @@ impl Replay {
                 }
             }
         }
+        r.past = lines.to_vec();
         // A step that started and never finished was running when the process died.
         for status in r.steps.values_mut().chain(r.phases.values_mut()) {
             if *status == StepStatus::Running {
@@ -652,6 +678,7 @@ mod tests {
             exit_code: None,
             duration_ms: 0,
             error: None,
+            last: Vec::new(),
         }
     }
 
@@ -690,6 +717,8 @@ mod tests {
             Record::StepStarted {
                 step: "s".into(),
                 attempt: 1,
+                attempts: None,
+                command: None,
             },
             step_finished("s", StepStatus::Failed),
             retry("s"),

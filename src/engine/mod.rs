@@ -9,6 +9,7 @@ mod attempts;
 pub mod audit;
 pub mod capture;
 mod gates;
+mod history;
 pub mod journal;
 pub mod outcome;
 mod phases;
@@ -24,6 +25,6 @@ pub use outcome::{EngineError, Outcome};
 pub use state::{Engine, RunSpec, new_run_id};
 
 pub use crate::protocol::{
-    ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, RunStatus, Secret,
-    StepStatus, Stream, ValueRequest,
+    ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, History, OutputLine,
+    Past, RunStatus, Secret, StepStatus, Stream, ValueRequest,
 };

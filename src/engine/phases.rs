@@ -7,23 +7,27 @@ use super::outcome::{Attempt, EngineError, Flow, Outcome};
 use super::state::Engine;
 use super::transition::Transition;
 use crate::exec::BoxFuture;
-use crate::protocol::{ChecklistItem, Choice, Event, GateKind, GateRequest, RunStatus, StepStatus};
+use crate::protocol::{
+    ChecklistItem, Choice, Event, GateKind, GateRequest, OutputLine, RunStatus, StepStatus,
+};
 use crate::runbook::{Gate, Phase, Step};
 
 impl Engine {
     /// Runs (or resumes) to the end, a pause at a gate, or an abort.
     pub async fn run(mut self) -> Result<Outcome, EngineError> {
         if self.resumed {
+            for (k, v) in self.replay.vars.clone() {
+                if self.vars.get(&k).is_none() {
+                    self.vars.set(&k, v, false);
+                }
+            }
+            // The past first, so every view shows what this session goes on from.
+            self.emit(Event::History(self.history())).await;
             for name in self.replay.secret_captures.clone() {
                 self.emit(Event::Note(format!(
                     "secret `{name}` captured before the restart is not kept; steps that need it must capture it again"
                 )))
                 .await;
-            }
-            for (k, v) in self.replay.vars.clone() {
-                if self.vars.get(&k).is_none() {
-                    self.vars.set(&k, v, false);
-                }
             }
             self.replay.same_runbook(
                 self.journal.path(),
@@ -223,8 +227,15 @@ impl Engine {
 
     /// Records a step as skipped (by its condition or the operator) and moves on.
     pub(super) async fn skip_step(&mut self, id: &str) -> Result<Flow, EngineError> {
-        self.finish_step(id, StepStatus::Skipped, None, Duration::ZERO, None)
-            .await?;
+        self.finish_step(
+            id,
+            StepStatus::Skipped,
+            None,
+            Duration::ZERO,
+            None,
+            Vec::new(),
+        )
+        .await?;
         Ok(Flow::Next)
     }
 
@@ -269,6 +280,7 @@ impl Engine {
                                 None,
                                 Duration::ZERO,
                                 None,
+                                Vec::new(),
                             )
                             .await?;
                             return Ok(Flow::Next);
@@ -287,7 +299,10 @@ impl Engine {
                     pending_retry = self.replay.retries.remove(&id);
                 }
                 Some(StepStatus::Failed) => {
-                    pending_failure = Some("the step failed in an earlier session".into());
+                    pending_failure = Some(match self.replay.errors.get(&id) {
+                        Some(e) => format!("{e} (in an earlier session)"),
+                        None => "the step failed in an earlier session".into(),
+                    });
                 }
                 _ => {}
             }
@@ -362,14 +377,29 @@ impl Engine {
         exit_code: Option<i32>,
         duration: Duration,
         error: Option<String>,
+        last: Vec<OutputLine>,
     ) -> Result<(), EngineError> {
-        let error = error.map(|e| self.vars.masker().mask(&e).into_owned());
+        let masker = self.vars.masker();
+        let error = error.map(|e| masker.mask(&e).into_owned());
+        // Masked again with what is known now (a secret the step itself read): the journal
+        // keeps these lines.
+        let last = if status == StepStatus::Failed {
+            last.into_iter()
+                .map(|l| OutputLine {
+                    stream: l.stream,
+                    text: masker.mask(&l.text).into_owned(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.transition(Transition::StepFinished {
             step: id.to_string(),
             status,
             exit_code,
             duration,
             error,
+            last,
         })
         .await?;
         self.replay.steps.insert(id.to_string(), status);

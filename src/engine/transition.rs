@@ -9,7 +9,9 @@ use super::audit::field;
 use super::journal::{ConfirmedItem, Record};
 use super::outcome::EngineError;
 use super::state::Engine;
-use crate::protocol::{Choice, Event, GateKind, GateRequest, MASK, RunStatus, StepStatus};
+use crate::protocol::{
+    Choice, Event, GateKind, GateRequest, MASK, OutputLine, RunStatus, StepStatus,
+};
 
 /// One transition of a run.
 #[derive(Clone, Debug)]
@@ -65,6 +67,8 @@ pub enum Transition {
         duration: Duration,
         /// Secrets masked.
         error: Option<String>,
+        /// A failed step's last lines of output, secrets masked.
+        last: Vec<OutputLine>,
     },
     Changed {
         step: String,
@@ -166,11 +170,15 @@ impl Transition {
             Transition::StepStarted {
                 step,
                 attempt_in_run,
+                attempts,
+                command,
                 ..
             } => (
                 Record::StepStarted {
                     step,
                     attempt: attempt_in_run,
+                    attempts: Some(attempts),
+                    command: Some(command),
                 },
                 Now,
             ),
@@ -180,6 +188,7 @@ impl Transition {
                 exit_code,
                 duration,
                 error,
+                last,
             } => (
                 Record::StepFinished {
                     step,
@@ -187,6 +196,7 @@ impl Transition {
                     exit_code,
                     duration_ms: duration.as_millis() as u64,
                     error,
+                    last,
                 },
                 Now,
             ),
@@ -357,12 +367,14 @@ impl Transition {
                 choice,
                 who,
                 via,
+                checklist,
                 ..
             } => Event::GateDecided {
                 gate,
                 choice,
                 who,
                 via,
+                checklist: checklist.iter().map(|c| c.confirmed).collect(),
             },
             Transition::StepStarted {
                 step,
@@ -384,6 +396,7 @@ impl Transition {
                 exit_code,
                 duration,
                 error,
+                ..
             } => Event::StepFinished {
                 step,
                 status,

@@ -23,5 +23,5 @@ pub use job::{Executor, Job, JobCommon, Work};
 pub use kube::KubeCall;
 pub use router::Router;
 pub use shell::ShellCall;
-pub use step::{BoxFuture, Kept, Lines, Outcome, OutputSink, StepIo, Stop, until_stop};
+pub use step::{BoxFuture, Kept, LastLines, Lines, Outcome, OutputSink, StepIo, Stop, until_stop};
 pub use values::RunValues;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::protocol::{Event, Masker, Secret, Stream};
+use crate::protocol::{Event, Masker, OutputLine, Secret, Stream};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -50,6 +50,47 @@ pub struct OutputSink {
     /// Hold stdout back (the step captures a secret from it): the engine shows it, masked,
     /// once the value is known.
     pub hold_stdout: bool,
+    /// The last lines shown, masked: what the journal keeps of a failed step's output.
+    pub last: LastLines,
+}
+
+/// The last [`LastLines::KEEP`] lines a step showed (masked as shown), each cut to
+/// [`LastLines::WIDTH`] characters, shared by the sink's clones.
+#[derive(Clone, Debug, Default)]
+pub struct LastLines(std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<OutputLine>>>);
+
+impl LastLines {
+    pub const KEEP: usize = 5;
+    pub const WIDTH: usize = 500;
+
+    /// Keeps the last lines of a chunk of whole lines.
+    pub fn push(&self, stream: Stream, text: &str) {
+        let Ok(mut last) = self.0.lock() else {
+            return;
+        };
+        // From the end: a chunk may hold many lines, and only the last few matter.
+        let mut lines: Vec<&str> = text.split_terminator('\n').rev().take(Self::KEEP).collect();
+        lines.reverse();
+        for line in lines {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if last.len() == Self::KEEP {
+                last.pop_front();
+            }
+            let mut text: String = line.chars().take(Self::WIDTH).collect();
+            if text.len() < line.len() {
+                text.push('…');
+            }
+            last.push_back(OutputLine { stream, text });
+        }
+    }
+
+    /// The lines kept, oldest first; none are kept after.
+    pub fn take(&self) -> Vec<OutputLine> {
+        self.0
+            .lock()
+            .map(|mut l| l.drain(..).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl OutputSink {
@@ -61,6 +102,7 @@ impl OutputSink {
             std::borrow::Cow::Borrowed(_) => text,
             std::borrow::Cow::Owned(masked) => masked,
         };
+        self.last.push(stream, &text);
         // A view that has gone away does not stop the step.
         let _ = self
             .events

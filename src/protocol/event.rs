@@ -16,6 +16,32 @@ pub enum Stream {
     Stderr,
 }
 
+/// One line a step showed, secrets masked (without its line end).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLine {
+    pub stream: Stream,
+    pub text: String,
+}
+
+/// What a resumed run had done before this session, as the events that showed it then, each with
+/// the time its journal record was written: sent once, before anything of the new session, so
+/// every view rebuilds the past from the same source. Views apply these as they would live events,
+/// without treating them as happening now.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// When the run first started (RFC 3339).
+    pub started_at: String,
+    pub entries: Vec<Past>,
+}
+
+/// One event of an earlier session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Past {
+    /// When it happened (RFC 3339).
+    pub at: String,
+    pub event: Event,
+}
+
 /// A manual checklist item as a gate shows it: text and command filled from variables.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChecklistItem {
@@ -175,6 +201,9 @@ pub enum Event {
         choice: Choice,
         who: String,
         via: String,
+        /// For each item of the gate's checklist, in order: whether it was confirmed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        checklist: Vec<bool>,
     },
     /// A decision that did not fit the open gate (wrong gate, choice or confirmation word).
     DecisionRefused {
@@ -212,6 +241,14 @@ pub enum Event {
         shown: String,
     },
     Note(String),
+    /// What the run had done before this session (sent first on a resume).
+    History(History),
+    /// A step ran in an earlier session: what it printed then is not kept, so its output is not
+    /// available in this session; `last` holds the last lines its journal kept (a failed step's).
+    OutputNotKept {
+        step: String,
+        last: Vec<OutputLine>,
+    },
     RunPaused {
         reason: String,
     },
@@ -272,6 +309,26 @@ mod tests {
                 error: Some("exit code 3, expected 0".into()),
             },
             Event::Note("hello".into()),
+            Event::History(History {
+                started_at: "2026-01-01T00:00:00.000Z".into(),
+                entries: vec![Past {
+                    at: "2026-01-01T00:00:01.000Z".into(),
+                    event: Event::GateDecided {
+                        gate: "deploy".into(),
+                        choice: Choice::Approve,
+                        who: "a@h".into(),
+                        via: "interface".into(),
+                        checklist: vec![true],
+                    },
+                }],
+            }),
+            Event::OutputNotKept {
+                step: "s".into(),
+                last: vec![OutputLine {
+                    stream: Stream::Stderr,
+                    text: "smoke test: HTTP 503".into(),
+                }],
+            },
             Event::RunFinished {
                 status: RunStatus::RolledBack,
             },

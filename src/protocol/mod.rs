@@ -7,7 +7,8 @@ pub mod secret;
 pub mod status;
 
 pub use event::{
-    ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, Stream, ValueRequest,
+    ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, History, OutputLine,
+    Past, Stream, ValueRequest,
 };
 pub use secret::{MASK, MIN_MASKED, Masker, Secret, secret_forms};
 pub use status::{RunStatus, StepStatus};

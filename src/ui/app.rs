@@ -12,7 +12,7 @@ pub use super::state::*;
 use crate::engine::journal::Replay;
 use crate::engine::variables::Vars;
 use crate::live::Request;
-use crate::protocol::{Event, GateKind, Secret, StepStatus};
+use crate::protocol::{Event, GateKind, History, Secret, StepStatus};
 use crate::runbook::{Runbook, Step};
 use crate::ui::theme::Theme;
 
@@ -66,6 +66,8 @@ pub struct App {
     pub(super) wall_clock: chrono::DateTime<chrono::Utc>,
     /// A fixed wall clock (tests' snapshots).
     pub(super) frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
+    /// While the events of earlier sessions are applied: the time of the one being applied.
+    pub(super) replaying: Option<String>,
 }
 
 fn clock() -> String {
@@ -154,6 +156,7 @@ impl App {
             aws,
             wall_clock: frozen_clock.unwrap_or_else(chrono::Utc::now),
             frozen_clock,
+            replaying: None,
         };
         if let Some(replay) = &replay {
             app.seed(replay);
@@ -373,7 +376,55 @@ impl App {
         if self.recent.len() == RECENT_EVENTS {
             self.recent.pop_front();
         }
-        self.recent.push_back(format!("{} {text}", &clock()[..8]));
+        // An event of an earlier session is shown at the time it happened.
+        let at = match &self.replaying {
+            Some(at) => chrono::DateTime::parse_from_rfc3339(at)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_else(|_| "--:--:--".into()),
+            None => clock()[..8].to_string(),
+        };
+        self.recent.push_back(format!("{at} {text}"));
+    }
+
+    /// Rebuilds what earlier sessions of a resumed run showed, from its journal: each event
+    /// applied as it was then, at its time, without starting anything now. What was running when
+    /// tollgate stopped is interrupted, and the run's clock counts from when it first started.
+    fn on_history(&mut self, h: History) {
+        for past in h.entries {
+            if matches!(past.event, Event::History(_)) {
+                continue;
+            }
+            self.replaying = Some(past.at);
+            self.on_engine(past.event);
+        }
+        self.replaying = None;
+        for v in self.steps.values_mut() {
+            if v.status == StepStatus::Running {
+                v.status = StepStatus::Interrupted;
+            }
+            v.started = None;
+        }
+        for s in self.phases.values_mut() {
+            if *s == StepStatus::Running {
+                *s = StepStatus::Interrupted;
+            }
+        }
+        self.state = RunState::Running;
+        self.gate = None;
+        self.prompt = None;
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&h.started_at) {
+            let since = chrono::Utc::now()
+                .signed_duration_since(t)
+                .to_std()
+                .unwrap_or_default();
+            if let Some(started) = Instant::now().checked_sub(since) {
+                self.started = started;
+            }
+        }
     }
 
     pub(super) fn select_id(&mut self, id: &str) {
@@ -430,6 +481,7 @@ impl App {
                 exit_code: None,
                 error: None,
                 output: OutputBuffer::new(cap),
+                not_kept: None,
             })
     }
 
@@ -536,12 +588,17 @@ impl App {
                 choice,
                 who,
                 via,
+                checklist,
             } => {
                 self.note(format!("gate {gate}: {} by {who} ({via})", choice.word()));
                 if self.gate.as_ref().is_some_and(|g| g.request.id == gate)
                     && let Some(g) = self.gate.take()
                 {
                     self.checklist_done.insert(g.request.id.clone(), g.ticks);
+                }
+                // What the decision confirmed, as journaled (the only source for a past one).
+                if !checklist.is_empty() {
+                    self.checklist_done.insert(gate.clone(), checklist);
                 }
                 if self.phases.get(&gate) == Some(&StepStatus::AwaitingGate) {
                     self.phases.insert(gate, StepStatus::Pending);
@@ -568,7 +625,8 @@ impl App {
             } => {
                 self.ensure_row(&step, &title);
                 self.current_step = Some(step.clone());
-                if self.cluster.is_some() {
+                let live = self.replaying.is_none();
+                if live && self.cluster.is_some() {
                     let action = self
                         .step_def(&step)
                         .and_then(|s| s.run.as_ref())
@@ -583,10 +641,14 @@ impl App {
                 v.attempt = attempt;
                 v.attempts = attempts;
                 v.command = command;
-                v.started = Some(Instant::now());
+                // A step of an earlier session has no clock running here.
+                v.started = live.then(Instant::now);
                 v.duration = None;
                 v.error = None;
                 v.exit_code = None;
+                if live {
+                    v.not_kept = None;
+                }
                 let of = if attempts > 1 {
                     format!(" (attempt {attempt}/{attempts})")
                 } else {
@@ -641,6 +703,8 @@ impl App {
                 self.vars.set(&name, shown, false);
             }
             Event::Note(n) => self.note(n),
+            Event::History(h) => self.on_history(h),
+            Event::OutputNotKept { step, last } => self.view(&step).not_kept = Some(last),
             Event::RunPaused { reason } => {
                 self.note(format!("run paused: {reason}"));
                 self.gate = None;

@@ -541,6 +541,9 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
     let step = app.shown_step();
     let view = step.and_then(|s| app.steps.get(s));
+    // A step of an earlier session: one line says its output is not here, not "0 lines".
+    let not_kept = view.is_some_and(|v| v.output_not_kept());
+    let view = view.filter(|_| !not_kept);
     let mut flags = Vec::new();
     if app.scroll == 0 {
         flags.push("follow");
@@ -574,7 +577,9 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
     let inner = b.inner(area);
     f.render_widget(b, area);
     let Some(v) = view else {
-        let msg = if step.is_some() {
+        let msg = if not_kept {
+            super::state::OUTPUT_NOT_KEPT
+        } else if step.is_some() {
             "no output yet"
         } else {
             "select a step to see its output"
@@ -741,6 +746,15 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) {
                     t.text_dim
                 };
                 lines.push(Line::styled(format!("  │ {}", ansi::strip(l.text)), style));
+            }
+            // Failed in an earlier session: the last lines its journal kept.
+            for l in v.not_kept.iter().flatten().filter(|_| n == 0) {
+                let style = if l.stream == Stream::Stderr {
+                    t.stderr
+                } else {
+                    t.text_dim
+                };
+                lines.push(Line::styled(format!("  │ {}", ansi::strip(&l.text)), style));
             }
         }
     }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use ratatui::layout::Rect;
 
 use super::output::OutputBuffer;
-use crate::protocol::{Command, GateRequest, RunStatus, Secret, StepStatus, ValueRequest};
+use crate::protocol::{
+    Command, GateRequest, OutputLine, RunStatus, Secret, StepStatus, ValueRequest,
+};
 
 pub const RECENT_EVENTS: usize = 500;
 
@@ -70,6 +72,19 @@ pub struct StepView {
     pub exit_code: Option<i32>,
     pub error: Option<String>,
     pub output: OutputBuffer,
+    /// The step ran in an earlier session, whose output is not kept: the last lines its journal
+    /// kept (a failed step's), until it runs again in this one.
+    pub not_kept: Option<Vec<OutputLine>>,
+}
+
+/// What the output pane says of a step that ran in an earlier session (its output is not kept).
+pub const OUTPUT_NOT_KEPT: &str = "output not available in this session";
+
+impl StepView {
+    /// Whether the step's output is from an earlier session and not kept.
+    pub fn output_not_kept(&self) -> bool {
+        self.not_kept.is_some() && self.output.is_empty()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -577,6 +577,7 @@ async fn an_abort_during_verify_moves_current_back() {
         events: tx,
         masker: Default::default(),
         hold_stdout: false,
+        last: Default::default(),
     };
     let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let run = exec.execute(&job, &sink, cancel);
@@ -1101,6 +1102,7 @@ async fn revert_directly(
         events: tx,
         masker: Default::default(),
         hold_stdout: false,
+        last: Default::default(),
     };
     let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let outcome = tokio::time::timeout(common::moto::DEADLINE, exec.execute(&job, &sink, cancel))

@@ -76,6 +76,7 @@ async fn run_within(
         events: tx,
         masker: Default::default(),
         hold_stdout: false,
+        last: Default::default(),
     };
     let (_cancel_tx, cancel) = watch::channel(false);
     let collect = tokio::spawn(async move {
@@ -472,6 +473,7 @@ async fn the_executor_runs_the_call_its_job_carries_and_stops_on_cancel() {
         events: tx,
         masker: Default::default(),
         hold_stdout: false,
+        last: Default::default(),
     };
     let (_keep, cancel) = watch::channel(false);
     let outcome = exec.execute(&job("build"), &sink, cancel.clone()).await;

@@ -678,6 +678,8 @@ phases:
         j.append(Record::StepStarted {
             step: "one".into(),
             attempt: 1,
+            attempts: None,
+            command: None,
         })
         .unwrap();
         j.append(Record::StepFinished {
@@ -686,11 +688,14 @@ phases:
             exit_code: Some(0),
             duration_ms: 1,
             error: None,
+            last: Vec::new(),
         })
         .unwrap();
         j.append(Record::StepStarted {
             step: "two".into(),
             attempt: 1,
+            attempts: None,
+            command: None,
         })
         .unwrap();
     }

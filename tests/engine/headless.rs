@@ -185,8 +185,14 @@ fn without_approval_a_gate_stops_the_run_and_resume_finishes_it() {
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
     assert!(stdout.contains("compile | compiling module 8/8"));
     assert!(
-        !stdout.contains("step check-tools"),
+        !stdout.contains(">> step check-tools"),
         "a finished step ran again"
+    );
+    // What the first session did, in short, before this one goes on.
+    assert!(
+        stdout.contains("== before this session: run started ")
+            && stdout.contains(": step check-tools succeeded in "),
+        "{stdout}"
     );
     assert!(
         stderr.contains("gate `deploy` needs a decision"),
@@ -207,13 +213,13 @@ fn without_approval_a_gate_stops_the_run_and_resume_finishes_it() {
         stderr.contains("approving needs the confirmation word `demo` typed"),
         "{stderr}"
     );
-    assert!(!stdout.contains("step compile"), "{stdout}");
+    assert!(!stdout.contains(">> step compile"), "{stdout}");
 
     let out = env.tollgate(&["resume", "--headless", "--approve", "deploy=demo"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
-        !stdout.contains("step compile"),
+        !stdout.contains(">> step compile"),
         "a finished step ran again"
     );
     assert!(stdout.contains("== run succeeded"));

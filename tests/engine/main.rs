@@ -11,6 +11,7 @@ mod crash;
 mod engine;
 mod headless;
 mod headless_escapes;
+mod history;
 mod journal_integrity;
 mod long_lines;
 mod redaction;

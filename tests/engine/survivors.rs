@@ -223,6 +223,7 @@ async fn an_unrecorded_step_process_never_runs() {
         events: ev_tx,
         masker: Default::default(),
         hold_stdout: false,
+        last: Default::default(),
     };
     let (_cancel_tx, cancel_rx) = watch::channel(false);
     let shell = tollgate::exec::shell::Shell;

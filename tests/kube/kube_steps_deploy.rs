@@ -646,6 +646,7 @@ async fn revert_directly(
         events: tx,
         masker: Default::default(),
         hold_stdout: false,
+        last: Default::default(),
     };
     let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let outcome = exec.execute(&job, &sink, cancel).await;

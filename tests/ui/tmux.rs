@@ -412,3 +412,105 @@ fn sigterm_restores_the_terminal() {
         "{listing}"
     );
 }
+
+/// The banner's clock (`run ID · HH:MM:SS`), in seconds.
+fn banner_clock(screen: &str, run_id: &str) -> u64 {
+    let banner = line_with(screen, &format!("run {run_id} · "));
+    let clock = banner.split(" · ").nth(1).unwrap().trim();
+    let hms: Vec<u64> = clock.split(':').map(|n| n.parse().unwrap()).collect();
+    hms[0] * 3600 + hms[1] * 60 + hms[2]
+}
+
+#[test]
+fn resume_of_a_failed_run_shows_what_it_had_done() {
+    if !tmux_installed() {
+        return;
+    }
+    let setup = Setup::new();
+    // The first session, headless: every gate approved by flag, the smoke test made to fail; the
+    // run stops at the rollback gate no one can decide there.
+    let first = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .env("TMPDIR", setup.dir())
+        .arg("--state-dir")
+        .arg(&setup.state)
+        .args(["run", setup.runbook.to_str().unwrap(), "--headless"])
+        .args(["--var", "break_verification=true"])
+        .args(["--approve", "preflight", "--approve", "build"])
+        .args(["--approve", "deploy=demo"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&first.stdout);
+    assert_eq!(first.status.code(), Some(3), "{printed}");
+    assert!(
+        printed.contains("smoke-test ! smoke test: HTTP 503"),
+        "{printed}"
+    );
+    let run_id = setup.run_id();
+    let lines = journal::read_lines(&journal::journal_path(&setup.state, &run_id))
+        .unwrap()
+        .0;
+    let started = chrono::DateTime::parse_from_rfc3339(&lines[0].at).unwrap();
+
+    // Resumed in the interface: the failure dialog of the step that failed then, with its error
+    // and last lines, over the screen of everything done before.
+    let mut t = Tmux::new("history");
+    t.shell("resume", setup.dir());
+    let since = (chrono::Utc::now() - started.to_utc()).num_seconds() as u64;
+    t.command("resume", &setup.line("resume", "stty-quit"));
+    let screen = t.wait("resume", "the failure dialog over the run's past", |s| {
+        all(s, &["STEP FAILED smoke-test", "│ smoke test: HTTP 503"])
+    });
+    assert!(
+        screen.contains("error: exit code 1, expected 0 (in an earlier session)"),
+        "{screen}"
+    );
+    // Phases and steps as they ended, with their durations and the checklists confirmed.
+    assert!(
+        line_with(&screen, "✓ preflight").contains("☐2/2"),
+        "{screen}"
+    );
+    assert!(line_with(&screen, "deploy ◆!").contains("☐1/1"), "{screen}");
+    let duration = regex::Regex::new(r"\d+\.\ds").unwrap();
+    for step in [
+        "✓ check-tools",
+        "✓ compile",
+        "✓ switch-release",
+        "✗ smoke-test (check)",
+    ] {
+        assert!(
+            duration.is_match(line_with(&screen, step)),
+            "no duration for {step}:\n{screen}"
+        );
+    }
+    // The events of the first session, decisions with who and how.
+    assert!(screen.contains("step compile succeeded"), "{screen}");
+    assert!(screen.contains("gate deploy: approve by"), "{screen}");
+    assert!(screen.contains("(--approve)"), "{screen}");
+    assert!(screen.contains("run resumed"), "{screen}");
+    // The commands as they ran, variables filled; the clock counts from the run's start.
+    assert!(!screen.contains("{{"), "{screen}");
+    assert!(
+        screen.contains(&format!("tollgate-demo-{run_id}/current")),
+        "{screen}"
+    );
+    assert!(banner_clock(&screen, &run_id) >= since, "{screen}");
+    // A step of the first session has no output here, and the pane says so.
+    assert!(
+        screen.contains("output not available in this session"),
+        "{screen}"
+    );
+    assert!(!screen.contains("0 lines"), "{screen}");
+
+    // Aborted, the run ends failed, and `q` quits.
+    t.probe("resume", "x", "abort chosen", |s| {
+        s.contains("Enter to abort")
+    });
+    t.press("resume", &["Enter"], "the run failed", |s| {
+        s.lines()
+            .nth(1)
+            .is_some_and(|banner| banner.trim_end().ends_with("· failed"))
+    });
+    t.keys("resume", &["q"]);
+    let stty = setup.wait_file("stty-quit", &t, "resume");
+    assert_cooked(&stty, "`q`");
+}

@@ -594,6 +594,8 @@ phases:
         .append(Record::StepStarted {
             step: "one".into(),
             attempt: 1,
+            attempts: None,
+            command: None,
         })
         .unwrap();
     let mut t = Tui::resumed(spec, dir);
@@ -847,6 +849,8 @@ phases:
         .append(Record::StepStarted {
             step: "one".into(),
             attempt: 1,
+            attempts: None,
+            command: None,
         })
         .unwrap();
     spec.journal
