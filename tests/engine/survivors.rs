@@ -11,13 +11,14 @@ use tollgate::engine::journal::{self, Record};
 use tollgate::exec::procs::{self, ProcStart};
 use tollgate::exec::{Executor, Job, JobCommon, OutputSink, ShellCall, Work};
 
-/// A step that writes `start`, leaves `sleep` running in its group for `secs`, and writes `end`.
+/// A step that starts `sleep` in its group for `secs`, then writes `start`, waits, and writes
+/// `end`: once `start` is written, the `sleep` exists.
 fn runbook(dir: &Path, secs: u32) -> PathBuf {
     let rb = dir.join("rb.yaml");
     std::fs::write(
         &rb,
         format!(
-            "name: survivors\nphases:\n  - id: p\n    steps:\n      - id: long\n        run: |\n          echo start >> \"$runbook_dir/ran\"\n          sleep {secs}\n          echo end >> \"$runbook_dir/ran\"\n"
+            "name: survivors\nphases:\n  - id: p\n    steps:\n      - id: long\n        run: |\n          sleep {secs} &\n          echo start >> \"$runbook_dir/ran\"\n          wait\n          echo end >> \"$runbook_dir/ran\"\n"
         ),
     )
     .unwrap();
@@ -84,7 +85,8 @@ fn a_step_process_is_journaled_before_the_step_runs() {
     assert!(p.start_ticks > 0 && !p.boot_id.is_empty());
     // The interpreter dies with tollgate; its `sleep` does not.
     wait_for("the shell to die with tollgate", || {
-        procs::survivors(p).len() == 1
+        let found = procs::survivors(p);
+        found.len() == 1 && found[0].command.starts_with("sleep")
     });
     let found = procs::survivors(p);
     assert!(found[0].command.starts_with("sleep 30"), "{found:?}");
