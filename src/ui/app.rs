@@ -211,6 +211,53 @@ impl App {
         self.gate.take()
     }
 
+    /// Follows the running step and its new output (one press, whatever was scrolled or
+    /// selected before).
+    pub(super) fn follow(&mut self) {
+        self.follow_current = true;
+        self.scroll = 0;
+        if let Some(c) = self.current_step.clone() {
+            self.select_id(&c);
+        }
+    }
+
+    /// The output pane's size inside its border, as last drawn.
+    fn output_inner(&self) -> (usize, usize) {
+        let a = self.areas.output;
+        (
+            a.height.saturating_sub(2) as usize,
+            a.width.saturating_sub(2) as usize,
+        )
+    }
+
+    /// The furthest the output scrolls back with the pane still full (the first line at the
+    /// top).
+    pub(super) fn output_max_scroll(&self) -> usize {
+        let Some(v) = self.shown_step().and_then(|s| self.steps.get(s)) else {
+            return 0;
+        };
+        let (h, w) = self.output_inner();
+        super::render::output_max_scroll(self, &v.output, h, w)
+    }
+
+    /// The events pane's size inside its border, as last drawn.
+    fn side_inner(&self) -> (usize, usize) {
+        let a = self.areas.side;
+        (
+            a.height.saturating_sub(2) as usize,
+            a.width.saturating_sub(2) as usize,
+        )
+    }
+
+    /// The furthest the events pane scrolls back, in rows, with the pane still full.
+    pub(super) fn side_max_scroll(&self) -> usize {
+        let (h, w) = self.side_inner();
+        if w == 0 {
+            return self.recent.len().saturating_sub(1);
+        }
+        super::render::event_rows(self, w).len().saturating_sub(h)
+    }
+
     pub fn restore_gate(&mut self, gate: Option<GateDialog>) {
         self.dirty = true;
         self.gate = gate;
@@ -251,6 +298,11 @@ impl App {
     pub fn set_wrap(&mut self, wrap: bool) {
         self.dirty = true;
         self.wrap = wrap;
+    }
+
+    /// The pane that takes the keys.
+    pub fn focus(&self) -> Pane {
+        self.focus
     }
 
     pub fn set_focus(&mut self, pane: Pane) {
@@ -373,7 +425,13 @@ impl App {
         if self.recent.len() == RECENT_EVENTS {
             self.recent.pop_front();
         }
-        self.recent.push_back(format!("{} {text}", &clock()[..8]));
+        let entry = format!("{} {text}", &clock()[..8]);
+        let (_, w) = self.side_inner();
+        if self.side_scroll > 0 && w > 0 {
+            // Scrolled back: the same rows stay in view.
+            self.side_scroll += super::render::wrap_words(&entry, w).len();
+        }
+        self.recent.push_back(entry);
     }
 
     pub(super) fn select_id(&mut self, id: &str) {
@@ -600,9 +658,18 @@ impl App {
             Event::Output { step, stream, text } => {
                 let at: Arc<str> = Arc::from(clock());
                 self.view(&step).output.push_chunk(stream, &at, &text);
-                if self.shown_step() == Some(step.as_str()) && self.scroll > 0 {
-                    // Stay on the same lines while scrolled back.
-                    self.scroll += text.matches('\n').count();
+                if self.shown_step() == Some(step.as_str()) {
+                    if self.scroll > 0 {
+                        // Stay on the same lines while scrolled back.
+                        self.scroll += text.matches('\n').count();
+                    }
+                    let q = &self.search.query;
+                    if self.search.current.is_some() && !q.is_empty() {
+                        self.search.matches += text
+                            .lines()
+                            .filter(|l| super::ansi::strip(l).contains(q.as_str()))
+                            .count();
+                    }
                 }
             }
             Event::StepFinished {

@@ -212,10 +212,7 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
     ));
     let second = Line::from(vec![
         Span::styled(format!(" run {} ", app.run_id), t.banner),
-        Span::styled(
-            format!("· {} ", hms(app.now.duration_since(app.started))),
-            t.banner,
-        ),
+        Span::styled(format!("· {} ", hms(app.now.duration_since(app.started))), t.banner),
         Span::styled(format!("· {done}/{total} steps "), t.progress),
         Span::styled(format!("· {state} "), t.banner),
     ]);
@@ -514,10 +511,18 @@ fn output_line(app: &App, line: super::output::OutLine<'_>, hit: bool) -> Line<'
     if !q.is_empty() && !app.search.editing || (app.search.editing && !q.is_empty()) {
         let plain = ansi::strip(line.text);
         if plain.contains(q.as_str()) {
+            // The current match apart from the others, whatever the theme's match style:
+            // reversed the other way, bold and underlined.
+            let m = t.search_match;
+            let hl = match (hit, m.add_modifier.contains(Modifier::REVERSED)) {
+                (false, _) => m,
+                (true, true) => m.remove_modifier(Modifier::REVERSED),
+                (true, false) => m.add_modifier(Modifier::REVERSED),
+            };
             let hl = if hit {
-                t.search_match.add_modifier(Modifier::REVERSED)
+                hl.add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
             } else {
-                t.search_match
+                hl
             };
             let mut rest = plain.as_str();
             while let Some(i) = rest.find(q.as_str()) {
@@ -569,6 +574,10 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
     if !flags.is_empty() {
         parts.push(flags.join(" "));
     }
+    let s = &app.search;
+    if !s.editing && !s.not_found && s.current.is_some() {
+        parts.push(format!("/{} {}/{}", s.query, s.index, s.matches));
+    }
     let title = format!(" {} ", parts.join(" · "));
     let b = block(app, title, Pane::Output);
     let inner = b.inner(area);
@@ -583,34 +592,9 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
         return;
     };
     let h = inner.height as usize;
-    let w = inner.width.max(1) as usize;
-    let len = v.output.len();
-    let end = len.saturating_sub(app.scroll);
-    // Walk back from the last visible line until the pane is full.
-    let mut lines: Vec<Line> = Vec::new();
-    let mut used = 0usize;
-    let mut i = end;
-    while i > 0 && used < h {
-        i -= 1;
-        let line = v.output.get(i).expect("index in range");
-        let rendered = output_line(app, line, app.search.current == Some(i));
-        let rows = if app.wrap {
-            rendered.width().max(1).div_ceil(w)
-        } else {
-            1
-        };
-        used += rows;
-        lines.push(rendered);
-    }
-    lines.reverse();
-    let mut p = Paragraph::new(Text::from(lines));
-    if app.wrap {
-        p = p.wrap(Wrap { trim: false });
-        if used > h {
-            p = p.scroll(((used - h) as u16, 0));
-        }
-    }
-    f.render_widget(p, inner);
+    let w = inner.width as usize;
+    let rows = output_rows(app, &v.output, h, w);
+    f.render_widget(Paragraph::new(Text::from(rows)), inner);
     if app.search.editing || app.search.not_found {
         let text = if app.search.not_found {
             format!(" /{} — not found ", app.search.query)
@@ -626,6 +610,144 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
         f.render_widget(Clear, r);
         f.render_widget(Paragraph::new(Span::styled(text, t.key_hint)), r);
     }
+}
+
+/// The rows of output a pane `h` rows high and `w` wide shows: the lines up to `app.scroll`
+/// lines back from the newest, their last rows at the bottom; or, when those do not fill the
+/// pane, the first lines from the top. Never a blank row while there is more output.
+fn output_rows(
+    app: &App,
+    out: &super::output::OutputBuffer,
+    h: usize,
+    w: usize,
+) -> Vec<Line<'static>> {
+    let len = out.len();
+    let end = len.saturating_sub(app.scroll);
+    let rows_of = |i: usize| -> Vec<Line<'static>> {
+        let Some(line) = out.get(i) else {
+            return Vec::new();
+        };
+        let rendered = output_line(app, line, app.search.current == Some(i));
+        if app.wrap {
+            wrap_chars(rendered, w)
+        } else {
+            vec![rendered]
+        }
+    };
+    // Back from the last line shown until the pane is full.
+    let mut back: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut used = 0;
+    let mut i = end;
+    while i > 0 && used < h {
+        i -= 1;
+        let r = rows_of(i);
+        used += r.len();
+        back.push(r);
+    }
+    if used >= h && i > 0 {
+        let rows: Vec<Line<'static>> = back.into_iter().rev().flatten().collect();
+        return rows[rows.len() - h..].to_vec();
+    }
+    // The first line is in view: the page starts with it, and goes on past `end` if need be.
+    let mut rows: Vec<Line<'static>> = back.into_iter().rev().flatten().collect();
+    let mut j = end;
+    while rows.len() < h && j < len {
+        rows.extend(rows_of(j));
+        j += 1;
+    }
+    rows.truncate(h);
+    rows
+}
+
+/// The largest `scroll` (lines back from the newest) that still fills a pane `h` rows high and
+/// `w` wide: the one that shows the first line at the top.
+pub(super) fn output_max_scroll(
+    app: &App,
+    out: &super::output::OutputBuffer,
+    h: usize,
+    w: usize,
+) -> usize {
+    let len = out.len();
+    let mut used = 0;
+    for i in 0..len {
+        used += match out.get(i) {
+            Some(line) if app.wrap => wrap_chars(output_line(app, line, false), w).len(),
+            _ => 1,
+        };
+        if used >= h {
+            return len - (i + 1);
+        }
+    }
+    0
+}
+
+/// Cuts a line into rows at most `w` columns wide, by characters, as a terminal wraps.
+pub(super) fn wrap_chars(line: Line<'static>, w: usize) -> Vec<Line<'static>> {
+    let w = w.max(1);
+    let style = line.style;
+    let mut rows: Vec<Line<'static>> = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut cur_w = 0;
+    for span in line.spans {
+        let text = span.content.as_ref();
+        let mut start = 0;
+        for (i, c) in text.char_indices() {
+            let cw = Span::raw(&text[i..i + c.len_utf8()]).width();
+            if cur_w + cw > w && cur_w > 0 {
+                if i > start {
+                    cur.push(Span::styled(text[start..i].to_string(), span.style));
+                }
+                rows.push(Line::from(std::mem::take(&mut cur)).style(style));
+                cur_w = 0;
+                start = i;
+            }
+            cur_w += cw;
+        }
+        if start < text.len() {
+            cur.push(Span::styled(text[start..].to_string(), span.style));
+        }
+    }
+    rows.push(Line::from(cur).style(style));
+    rows
+}
+
+/// Cuts text into rows at most `w` columns wide, between words where it can, inside a word
+/// longer than a row.
+pub(super) fn wrap_words(text: &str, w: usize) -> Vec<String> {
+    let w = w.max(1);
+    let width = |s: &str| Span::raw(s).width();
+    let mut rows = Vec::new();
+    let mut cur = String::new();
+    let mut cur_w = 0;
+    for (k, word) in text.split(' ').enumerate() {
+        let ww = width(word);
+        if k > 0 && cur_w + 1 + ww <= w {
+            cur.push(' ');
+            cur.push_str(word);
+            cur_w += 1 + ww;
+            continue;
+        }
+        if k > 0 {
+            rows.push(std::mem::take(&mut cur));
+            cur_w = 0;
+        }
+        for c in word.chars() {
+            let cw = width(c.encode_utf8(&mut [0; 4]));
+            if cur_w + cw > w && cur_w > 0 {
+                rows.push(std::mem::take(&mut cur));
+                cur_w = 0;
+            }
+            cur.push(c);
+            cur_w += cw;
+        }
+    }
+    rows.push(cur);
+    rows
+}
+
+/// Every row of the events pane at width `w`, oldest first.
+pub(super) fn event_rows(app: &App, w: usize) -> Vec<String> {
+    app.recent.iter().flat_map(|e| wrap_words(e, w)).collect()
 }
 
 fn render_pods(app: &App, f: &mut Frame, area: Rect) {
@@ -646,27 +768,17 @@ fn render_side(app: &App, f: &mut Frame, area: Rect) {
     let inner = b.inner(area);
     f.render_widget(b, area);
     let h = inner.height as usize;
-    let w = inner.width.max(1) as usize;
-    let end = app.recent.len().saturating_sub(app.side_scroll);
-    // Newest at the bottom: take entries from the end until their wrapped rows fill the pane.
-    let mut lines: Vec<Line> = Vec::new();
-    let mut used = 0;
-    for s in app.recent.iter().take(end).rev() {
-        if used >= h {
-            break;
-        }
-        let line = Line::styled(s.clone(), app.theme.text_dim);
-        used += line.width().max(1).div_ceil(w);
-        lines.push(line);
-    }
-    lines.reverse();
-    let skip = used.saturating_sub(h) as u16;
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((skip, 0)),
-        inner,
-    );
+    let rows = event_rows(app, inner.width as usize);
+    // Newest at the bottom, `side_scroll` rows back; never past the oldest.
+    let end = rows
+        .len()
+        .saturating_sub(app.side_scroll)
+        .max(h.min(rows.len()));
+    let lines: Vec<Line> = rows[end.saturating_sub(h)..end]
+        .iter()
+        .map(|r| Line::styled(r.clone(), app.theme.text_dim))
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn centered(area: Rect, w_pct: u16, h: u16) -> Rect {

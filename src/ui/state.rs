@@ -168,6 +168,9 @@ pub struct Search {
     pub query: String,
     /// The line the last jump landed on.
     pub current: Option<usize>,
+    /// Which match that is (from 1, oldest first), of how many lines that match.
+    pub index: usize,
+    pub matches: usize,
     pub not_found: bool,
 }
 

@@ -7,6 +7,7 @@
 mod common;
 
 mod logs_pane;
+mod panes;
 mod pods_pane;
 mod themes;
 mod tmux;
