@@ -50,6 +50,13 @@ pub struct App {
     pub(super) scrollback: usize,
     pub(super) started: Instant,
     pub(super) now: Instant,
+    /// When the run finished or paused (by the app's clock): the banner's clock stops there.
+    pub(super) ended: Option<Instant>,
+    /// Gates decided in this session.
+    pub(super) gates_decided: usize,
+    /// The phase shown waiting while a failed or interrupted step's dialog is open: the gate,
+    /// the phase, and the phase's status before.
+    pub(super) gate_phase: Option<(String, String, StepStatus)>,
     /// Whether the terminal window has focus (no decisions while it has not).
     pub(super) focused: bool,
     pub(super) areas: Areas,
@@ -145,6 +152,9 @@ impl App {
             scrollback,
             started: now,
             now,
+            ended: None,
+            gates_decided: 0,
+            gate_phase: None,
             focused: true,
             areas: Areas::default(),
             dirty: true,
@@ -208,7 +218,48 @@ impl App {
     /// [`App::restore_gate`].
     pub fn take_gate(&mut self) -> Option<GateDialog> {
         self.dirty = true;
-        self.gate.take()
+        let g = self.gate.take();
+        // What was ticked stays on screen while the dialog is away.
+        if let Some(g) = &g {
+            self.checklist_done
+                .insert(g.request.id.clone(), g.ticks.clone());
+        }
+        g
+    }
+
+    /// The checklist items of a phase ticked so far: in its open gate's dialog, or when it was
+    /// last decided or put away.
+    pub fn ticks(&self, phase: &str) -> Option<&[bool]> {
+        match &self.gate {
+            Some(g) if g.request.id == phase => Some(&g.ticks),
+            _ => self.checklist_done.get(phase).map(Vec::as_slice),
+        }
+    }
+
+    /// How long the run has taken: until now, or until it finished (or paused).
+    pub fn elapsed(&self) -> Duration {
+        self.ended
+            .unwrap_or(self.now)
+            .saturating_duration_since(self.started)
+    }
+
+    /// What a finished run did: `succeeded in 00:00:49: 9 ok · 0 failed · 1 skipped · 3 gates
+    /// decided`.
+    pub fn summary(&self) -> Option<String> {
+        let RunState::Finished(status) = &self.state else {
+            return None;
+        };
+        let count = |s: StepStatus| self.steps.values().filter(|v| v.status == s).count();
+        let gates = self.gates_decided;
+        Some(format!(
+            "{} in {}: {} ok · {} failed · {} skipped · {gates} gate{} decided",
+            status.word(),
+            super::render::hms(self.elapsed()),
+            count(StepStatus::Succeeded),
+            count(StepStatus::Failed),
+            count(StepStatus::Skipped),
+            if gates == 1 { "" } else { "s" },
+        ))
     }
 
     /// Follows the running step and its new output (one press, whatever was scrolled or
@@ -546,6 +597,22 @@ impl App {
                 if self.follow_current {
                     self.select_id(&req.id);
                 }
+                if matches!(req.kind, GateKind::Failed | GateKind::Interrupted) {
+                    // Nothing runs while the failure waits for a decision: the phase waits too.
+                    let phase = self
+                        .rows
+                        .iter()
+                        .find(|r| r.id == req.id)
+                        .map(|r| r.phase.clone())
+                        .filter(|p| !p.is_empty());
+                    if let Some(phase) = phase {
+                        let before = self
+                            .phases
+                            .insert(phase.clone(), StepStatus::AwaitingGate)
+                            .unwrap_or(StepStatus::Pending);
+                        self.gate_phase = Some((req.id.clone(), phase, before));
+                    }
+                }
                 if req.kind == GateKind::Interrupted {
                     self.view(&req.id).status = StepStatus::Interrupted;
                 } else if matches!(req.kind, GateKind::Phase) {
@@ -596,6 +663,13 @@ impl App {
                 via,
             } => {
                 self.note(format!("gate {gate}: {} by {who} ({via})", choice.word()));
+                self.gates_decided += 1;
+                if self.gate_phase.as_ref().is_some_and(|(g, ..)| *g == gate)
+                    && let Some((_, phase, before)) = self.gate_phase.take()
+                    && self.phases.get(&phase) == Some(&StepStatus::AwaitingGate)
+                {
+                    self.phases.insert(phase, before);
+                }
                 if self.gate.as_ref().is_some_and(|g| g.request.id == gate)
                     && let Some(g) = self.gate.take()
                 {
@@ -709,16 +783,24 @@ impl App {
             }
             Event::Note(n) => self.note(n),
             Event::RunPaused { reason } => {
+                self.ended.get_or_insert(self.now);
                 self.note(format!("run paused: {reason}"));
                 self.gate = None;
                 self.prompt = None;
                 self.state = RunState::Paused(reason);
             }
             Event::RunFinished { status } => {
-                self.note(format!("run {}", status.word()));
+                self.ended.get_or_insert(self.now);
                 self.gate = None;
                 self.prompt = None;
+                if let Some((_, phase, before)) = self.gate_phase.take()
+                    && self.phases.get(&phase) == Some(&StepStatus::AwaitingGate)
+                {
+                    self.phases.insert(phase, before);
+                }
                 self.state = RunState::Finished(status);
+                let summary = self.summary().unwrap_or_default();
+                self.note(format!("run {summary}"));
             }
         }
     }

@@ -38,7 +38,7 @@ fn status_style(app: &App, s: StepStatus) -> Style {
     }
 }
 
-fn hms(d: std::time::Duration) -> String {
+pub(super) fn hms(d: std::time::Duration) -> String {
     let s = d.as_secs();
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
@@ -212,7 +212,7 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
     ));
     let second = Line::from(vec![
         Span::styled(format!(" run {} ", app.run_id), t.banner),
-        Span::styled(format!("· {} ", hms(app.now.duration_since(app.started))), t.banner),
+        Span::styled(format!("· {} ", hms(app.elapsed())), t.banner),
         Span::styled(format!("· {done}/{total} steps "), t.progress),
         Span::styled(format!("· {state} "), t.banner),
     ]);
@@ -318,8 +318,7 @@ fn render_tree(app: &App, f: &mut Frame, area: Rect) {
                 .map_or(0, |p| p.checklist.len());
             if items > 0 {
                 let ticked = app
-                    .checklist_done
-                    .get(&row.id)
+                    .ticks(&row.id)
                     .map_or(0, |v| v.iter().filter(|x| **x).count());
                 let style = if ticked == items {
                     t.checklist_done
@@ -373,6 +372,17 @@ fn render_center(app: &App, f: &mut Frame, area: Rect, areas: &mut Areas) {
 fn detail_lines(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
     let mut out = Vec::new();
+    if let (Some(summary), RunState::Finished(status)) = (app.summary(), &app.state) {
+        let style = if *status == crate::protocol::RunStatus::Succeeded {
+            t.step_ok
+        } else {
+            t.step_failed
+        };
+        out.push(Line::styled(
+            format!("run {summary}"),
+            style.add_modifier(Modifier::BOLD),
+        ));
+    }
     let Some(row) = app.selected_row() else {
         return out;
     };
@@ -405,7 +415,7 @@ fn detail_lines(app: &App) -> Vec<Line<'static>> {
                     },
                 ));
             }
-            let ticks = app.checklist_done.get(&p.id.value);
+            let ticks = app.ticks(&p.id.value);
             for (i, item) in p.checklist.iter().enumerate() {
                 let done = ticks.and_then(|v| v.get(i)).copied().unwrap_or(false);
                 out.push(Line::styled(

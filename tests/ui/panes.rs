@@ -14,8 +14,8 @@ use ratatui::style::Modifier;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tollgate::engine::{Command, Engine, EngineError, Event, Outcome, RunStatus, StepStatus};
-use tollgate::protocol::Stream;
-use tollgate::ui::app::{Action, App, Pane};
+use tollgate::protocol::{Choice, GateKind, Stream};
+use tollgate::ui::app::{Action, App, Pane, RunState};
 use tollgate::ui::theme::Theme;
 use tollgate::ui::Config;
 
@@ -396,4 +396,115 @@ fn the_events_pane_reaches_its_newest_line_through_wrapped_rows() {
     // One Down scrolls one row.
     s.key(KeyCode::Down);
     assert_eq!(inner_rows(&s.buffer(120, 40), pane)[0], rows[1]);
+}
+
+const GATES: &str = r#"
+name: gates
+phases:
+  - id: preflight
+    gate: true
+    checklist:
+      - Change ticket approved
+      - Scratch space is writable
+    steps:
+      - { id: check, run: "echo checked" }
+  - id: verify
+    steps:
+      - id: smoke
+        run: "echo failing >&2; exit 2"
+"#;
+
+#[tokio::test]
+async fn ticks_show_in_the_tree_and_step_pane_and_a_failure_is_not_running() {
+    let mut s = Screen::with(GATES, true, |c| c);
+    s.until("the gate", |a| a.gate().is_some()).await;
+    s.gate_seen();
+    s.key(KeyCode::Char(' '));
+    s.key(KeyCode::Down);
+    s.key(KeyCode::Char(' '));
+    let screen = s.screen(160, 45);
+    assert!(screen.contains("preflight ◆ ☐2/2"), "{screen}");
+    // Under the dialog, the step pane says the same.
+    let gate = s.app.take_gate();
+    let screen = s.screen(160, 45);
+    assert!(screen.contains("[x] Change ticket approved"), "{screen}");
+    assert!(screen.contains("[x] Scratch space is writable"), "{screen}");
+    assert!(!screen.contains("[ ]"), "{screen}");
+    s.app.restore_gate(gate);
+    s.gate_seen();
+    s.key(KeyCode::Tab);
+    s.key(KeyCode::Tab);
+    s.key(KeyCode::Char('a'));
+    s.key(KeyCode::Enter);
+    s.until("the failure dialog", |a| {
+        a.gate().is_some_and(|g| g.request.kind == GateKind::Failed)
+    })
+    .await;
+    let screen = s.screen(160, 45);
+    assert!(screen.contains("◆ verify"), "{screen}");
+    assert!(!screen.contains("▶"), "{screen}");
+    assert!(screen.contains("✗ smoke"), "{screen}");
+    s.gate_seen();
+    s.key(KeyCode::Char('x'));
+    s.key(KeyCode::Enter);
+    s.until("the end", |a| matches!(a.state(), RunState::Finished(_)))
+        .await;
+    let screen = s.screen(160, 45);
+    assert!(screen.contains("✗ verify"), "{screen}");
+    drop(s.commands.take());
+    let _ = s.handle.take().unwrap().await;
+}
+
+#[test]
+fn a_finished_runs_clock_stops_at_its_duration_and_its_summary_shows() {
+    let yaml = r#"
+name: summary
+phases:
+  - id: p
+    gate: true
+    steps:
+      - { id: one, run: "true" }
+      - { id: two, run: "true" }
+      - { id: three, run: "true" }
+"#;
+    let mut s = Screen::new(yaml);
+    let t0 = s.app.started();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    s.app.set_clock(at(10));
+    s.app.on_engine(Event::GateDecided {
+        gate: "p".into(),
+        choice: Choice::Approve,
+        who: "t@h".into(),
+        via: "interface".into(),
+    });
+    for (step, status) in [
+        ("one", StepStatus::Succeeded),
+        ("two", StepStatus::Skipped),
+        ("three", StepStatus::Succeeded),
+    ] {
+        started(&mut s, step);
+        s.app.on_engine(Event::StepFinished {
+            step: step.into(),
+            status,
+            exit_code: Some(0),
+            duration: Duration::from_secs(1),
+            error: None,
+        });
+    }
+    s.app.set_clock(at(30));
+    assert!(s.screen(120, 30).contains("· 00:00:30 ·"));
+    s.app.set_clock(at(49));
+    s.app.on_engine(Event::RunFinished {
+        status: RunStatus::Succeeded,
+    });
+    // Keys later: the clock stays at the run's duration.
+    s.app.set_clock(at(89));
+    s.key(KeyCode::Down);
+    let screen = s.screen(160, 45);
+    assert!(screen.contains("00:00:49"), "{screen}");
+    assert!(!screen.contains("00:01:29"), "{screen}");
+    assert!(
+        screen.contains("succeeded in 00:00:49: 2 ok · 0 failed · 1 skipped · 1 gate decided"),
+        "{screen}"
+    );
 }
