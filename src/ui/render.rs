@@ -126,7 +126,11 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
             areas.side = side;
             render_tree(app, f, tree);
             render_side(app, f, side);
-            render_center(app, f, center, &mut areas);
+            if right_w > 0 {
+                render_center(app, f, center, &mut areas);
+            } else {
+                render_switched(app, f, center, &mut areas, &[Pane::Pods, Pane::Logs]);
+            }
             if right_w > 0 {
                 let [pods, logs] =
                     Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)])
@@ -151,11 +155,13 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
             ])
             .areas(body);
             areas.tree = tree;
-            areas.side = side;
             render_tree(app, f, tree);
-            render_center(app, f, center, &mut areas);
             if side_w > 0 {
+                areas.side = side;
+                render_center(app, f, center, &mut areas);
                 render_side(app, f, side);
+            } else {
+                render_switched(app, f, center, &mut areas, &[Pane::Side]);
             }
         }
     }
@@ -172,6 +178,54 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
         render_help(app, f, area);
     }
     areas
+}
+
+/// The middle of a screen too narrow for every pane: a tab bar naming the output and the panes
+/// that have no room of their own (`hidden`), and under it the output, or the hidden pane that
+/// has the focus, switched in.
+fn render_switched(app: &App, f: &mut Frame, area: Rect, areas: &mut Areas, hidden: &[Pane]) {
+    let t = &app.theme;
+    let shown = if hidden.contains(&app.focus) {
+        app.focus
+    } else {
+        Pane::Output
+    };
+    let [bar, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let name = |p: Pane| match p {
+        Pane::Tree => "phases",
+        Pane::Output => "output",
+        Pane::Side => "events",
+        Pane::Pods => "pods",
+        Pane::Logs => "logs",
+    };
+    let mut spans = Vec::new();
+    for p in std::iter::once(Pane::Output).chain(hidden.iter().copied()) {
+        let style = if p == shown {
+            t.key_hint.add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            t.text_dim
+        };
+        let mark = if p == shown { "▸" } else { " " };
+        spans.push(Span::styled(format!("{mark}{} ", name(p)), style));
+        spans.push(Span::raw(" "));
+    }
+    spans.push(Span::styled("tab: next pane", t.text_dim));
+    f.render_widget(Paragraph::new(Line::from(spans)), bar);
+    match shown {
+        Pane::Side => {
+            areas.side = rest;
+            render_side(app, f, rest);
+        }
+        Pane::Pods => {
+            areas.pods = rest;
+            render_pods(app, f, rest);
+        }
+        Pane::Logs => {
+            areas.logs = rest;
+            render_logs(app, f, rest);
+        }
+        _ => render_center(app, f, rest, areas),
+    }
 }
 
 fn render_banner(app: &App, f: &mut Frame, area: Rect) {

@@ -17,7 +17,7 @@ use tollgate::engine::{Command, Engine, EngineError, Event, Outcome, RunStatus, 
 use tollgate::protocol::{Choice, GateKind, Stream};
 use tollgate::ui::app::{Action, App, Pane, RunState};
 use tollgate::ui::theme::Theme;
-use tollgate::ui::Config;
+use tollgate::ui::{ClusterPanes, Config};
 
 use crate::common;
 
@@ -507,4 +507,67 @@ phases:
         screen.contains("succeeded in 00:00:49: 2 ok · 0 failed · 1 skipped · 1 gate decided"),
         "{screen}"
     );
+}
+
+const NARROW: &str = r#"
+name: narrow
+phases:
+  - id: p
+    steps:
+      - { id: one, run: "echo one" }
+"#;
+
+#[test]
+fn at_100_columns_tab_switches_in_the_hidden_events_pane_and_a_tab_bar_says_so() {
+    let mut s = Screen::new(NARROW);
+    started(&mut s, "one");
+    output(&mut s, "one", "one\n".into());
+    s.app
+        .on_engine(Event::Note("a note for the events pane".into()));
+    let screen = s.screen(100, 30);
+    assert!(!screen.contains("a note for the events pane"), "{screen}");
+    assert!(
+        screen.contains("events"),
+        "the tab bar names the hidden pane:\n{screen}"
+    );
+    s.key(KeyCode::Tab);
+    assert_eq!(s.app.focus(), Pane::Side);
+    let screen = s.screen(100, 30);
+    assert!(screen.contains("a note for the events pane"), "{screen}");
+    snap!("narrow_events_switched_in", screen);
+    assert!(s.app.areas().side.width > 0);
+    // Tab again: the tree, and the output back in the middle.
+    s.key(KeyCode::Tab);
+    assert_eq!(s.app.focus(), Pane::Tree);
+    let screen = s.screen(100, 30);
+    assert!(!screen.contains("a note for the events pane"), "{screen}");
+    assert!(screen.contains("output: one"), "{screen}");
+}
+
+#[test]
+fn at_100_columns_with_a_cluster_the_pods_and_logs_panes_are_switched_in() {
+    let mut s = Screen::with(NARROW, false, |c| Config {
+        cluster: Some(ClusterPanes {
+            context: "sandbox".into(),
+            namespace: "demo".into(),
+            preview: None,
+        }),
+        ..c
+    });
+    let screen = s.screen(100, 30);
+    assert!(
+        screen.contains("pods") && screen.contains("logs"),
+        "the tab bar names the hidden panes:\n{screen}"
+    );
+    s.key(KeyCode::Tab);
+    assert_eq!(s.app.focus(), Pane::Pods);
+    let b = s.buffer(100, 30);
+    let pods = s.app.areas().pods;
+    assert!(pods.width > 0 && pods.height > 0, "{}", text(&b));
+    snap!("narrow_pods_switched_in", text(&b));
+    s.key(KeyCode::Tab);
+    assert_eq!(s.app.focus(), Pane::Logs);
+    s.buffer(100, 30);
+    assert!(s.app.areas().logs.width > 0);
+    assert_eq!(s.app.areas().pods.width, 0);
 }
