@@ -254,7 +254,7 @@ impl App {
         Some(format!(
             "{} in {}: {} ok · {} failed · {} skipped · {gates} gate{} decided",
             status.word(),
-            super::render::hms(self.elapsed()),
+            hms(self.elapsed()),
             count(StepStatus::Succeeded),
             count(StepStatus::Failed),
             count(StepStatus::Skipped),
@@ -288,7 +288,39 @@ impl App {
             return 0;
         };
         let (h, w) = self.output_inner();
-        super::render::output_max_scroll(self, &v.output, h, w)
+        let out = &v.output;
+        let len = out.len();
+        let mut used = 0;
+        for i in 0..len {
+            used += match out.get(i) {
+                // The line as drawn: its time, the stderr mark, its text without escapes.
+                Some(line) if self.wrap => {
+                    let mut plain = String::new();
+                    if self.timestamps {
+                        plain.push_str(line.at);
+                        plain.push(' ');
+                    }
+                    if line.stream == crate::protocol::Stream::Stderr {
+                        plain.push('▌');
+                    }
+                    plain.push_str(&super::ansi::strip(line.text));
+                    super::output::char_rows(&plain, w)
+                }
+                _ => 1,
+            };
+            if used >= h {
+                return len - (i + 1);
+            }
+        }
+        0
+    }
+
+    /// Every row of the events pane at width `w`, oldest first.
+    pub(super) fn event_rows(&self, w: usize) -> Vec<String> {
+        self.recent
+            .iter()
+            .flat_map(|e| super::output::wrap_words(e, w))
+            .collect()
     }
 
     /// The events pane's size inside its border, as last drawn.
@@ -306,7 +338,7 @@ impl App {
         if w == 0 {
             return self.recent.len().saturating_sub(1);
         }
-        super::render::event_rows(self, w).len().saturating_sub(h)
+        self.event_rows(w).len().saturating_sub(h)
     }
 
     pub fn restore_gate(&mut self, gate: Option<GateDialog>) {
@@ -480,7 +512,7 @@ impl App {
         let (_, w) = self.side_inner();
         if self.side_scroll > 0 && w > 0 {
             // Scrolled back: the same rows stay in view.
-            self.side_scroll += super::render::wrap_words(&entry, w).len();
+            self.side_scroll += super::output::wrap_words(&entry, w).len();
         }
         self.recent.push_back(entry);
     }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use super::ansi;
 use super::app::App;
 use super::dialogs::key_for;
-use super::state::{Areas, Confirm, DialogFocus, Pane, RowKind, RunState};
+use super::state::{Areas, Confirm, DialogFocus, Pane, RowKind, RunState, hms};
 use crate::protocol::{GateKind, StepStatus, Stream};
 
 /// The symbol of a status: every status has one, so no state is told by colour alone.
@@ -36,11 +36,6 @@ fn status_style(app: &App, s: StepStatus) -> Style {
         StepStatus::Skipped => t.step_skipped,
         StepStatus::Interrupted => t.step_interrupted,
     }
-}
-
-pub(super) fn hms(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
 fn short(d: std::time::Duration) -> String {
@@ -723,28 +718,6 @@ fn output_rows(
     rows
 }
 
-/// The largest `scroll` (lines back from the newest) that still fills a pane `h` rows high and
-/// `w` wide: the one that shows the first line at the top.
-pub(super) fn output_max_scroll(
-    app: &App,
-    out: &super::output::OutputBuffer,
-    h: usize,
-    w: usize,
-) -> usize {
-    let len = out.len();
-    let mut used = 0;
-    for i in 0..len {
-        used += match out.get(i) {
-            Some(line) if app.wrap => wrap_chars(output_line(app, line, false), w).len(),
-            _ => 1,
-        };
-        if used >= h {
-            return len - (i + 1);
-        }
-    }
-    0
-}
-
 /// Cuts a line into rows at most `w` columns wide, by characters, as a terminal wraps.
 pub(super) fn wrap_chars(line: Line<'static>, w: usize) -> Vec<Line<'static>> {
     let w = w.max(1);
@@ -775,45 +748,6 @@ pub(super) fn wrap_chars(line: Line<'static>, w: usize) -> Vec<Line<'static>> {
     rows
 }
 
-/// Cuts text into rows at most `w` columns wide, between words where it can, inside a word
-/// longer than a row.
-pub(super) fn wrap_words(text: &str, w: usize) -> Vec<String> {
-    let w = w.max(1);
-    let width = |s: &str| Span::raw(s).width();
-    let mut rows = Vec::new();
-    let mut cur = String::new();
-    let mut cur_w = 0;
-    for (k, word) in text.split(' ').enumerate() {
-        let ww = width(word);
-        if k > 0 && cur_w + 1 + ww <= w {
-            cur.push(' ');
-            cur.push_str(word);
-            cur_w += 1 + ww;
-            continue;
-        }
-        if k > 0 {
-            rows.push(std::mem::take(&mut cur));
-            cur_w = 0;
-        }
-        for c in word.chars() {
-            let cw = width(c.encode_utf8(&mut [0; 4]));
-            if cur_w + cw > w && cur_w > 0 {
-                rows.push(std::mem::take(&mut cur));
-                cur_w = 0;
-            }
-            cur.push(c);
-            cur_w += cw;
-        }
-    }
-    rows.push(cur);
-    rows
-}
-
-/// Every row of the events pane at width `w`, oldest first.
-pub(super) fn event_rows(app: &App, w: usize) -> Vec<String> {
-    app.recent.iter().flat_map(|e| wrap_words(e, w)).collect()
-}
-
 fn render_pods(app: &App, f: &mut Frame, area: Rect) {
     if let Some(c) = &app.cluster {
         c.pods
@@ -832,7 +766,7 @@ fn render_side(app: &App, f: &mut Frame, area: Rect) {
     let inner = b.inner(area);
     f.render_widget(b, area);
     let h = inner.height as usize;
-    let rows = event_rows(app, inner.width as usize);
+    let rows = app.event_rows(inner.width as usize);
     // Newest at the bottom, `side_scroll` rows back; never past the oldest.
     let end = rows
         .len()

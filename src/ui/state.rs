@@ -10,6 +10,12 @@ use crate::protocol::{Command, GateRequest, RunStatus, Secret, StepStatus, Value
 
 pub const RECENT_EVENTS: usize = 500;
 
+/// `HH:MM:SS`.
+pub fn hms(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pane {
     Tree,
