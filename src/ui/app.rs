@@ -50,6 +50,13 @@ pub struct App {
     pub(super) scrollback: usize,
     pub(super) started: Instant,
     pub(super) now: Instant,
+    /// When the run finished or paused (by the app's clock): the banner's clock stops there.
+    pub(super) ended: Option<Instant>,
+    /// Gates decided in this session.
+    pub(super) gates_decided: usize,
+    /// The phase shown waiting while a failed or interrupted step's dialog is open: the gate,
+    /// the phase, and the phase's status before.
+    pub(super) gate_phase: Option<(String, String, StepStatus)>,
     /// Whether the terminal window has focus (no decisions while it has not).
     pub(super) focused: bool,
     pub(super) areas: Areas,
@@ -147,6 +154,9 @@ impl App {
             scrollback,
             started: now,
             now,
+            ended: None,
+            gates_decided: 0,
+            gate_phase: None,
             focused: true,
             areas: Areas::default(),
             dirty: true,
@@ -211,7 +221,127 @@ impl App {
     /// [`App::restore_gate`].
     pub fn take_gate(&mut self) -> Option<GateDialog> {
         self.dirty = true;
-        self.gate.take()
+        let g = self.gate.take();
+        // What was ticked stays on screen while the dialog is away.
+        if let Some(g) = &g {
+            self.checklist_done
+                .insert(g.request.id.clone(), g.ticks.clone());
+        }
+        g
+    }
+
+    /// The checklist items of a phase ticked so far: in its open gate's dialog, or when it was
+    /// last decided or put away.
+    pub fn ticks(&self, phase: &str) -> Option<&[bool]> {
+        match &self.gate {
+            Some(g) if g.request.id == phase => Some(&g.ticks),
+            _ => self.checklist_done.get(phase).map(Vec::as_slice),
+        }
+    }
+
+    /// How long the run has taken: until now, or until it finished (or paused).
+    pub fn elapsed(&self) -> Duration {
+        self.ended
+            .unwrap_or(self.now)
+            .saturating_duration_since(self.started)
+    }
+
+    /// What a finished run did: `succeeded in 00:00:49: 9 ok · 0 failed · 1 skipped · 3 gates
+    /// decided`.
+    pub fn summary(&self) -> Option<String> {
+        let RunState::Finished(status) = &self.state else {
+            return None;
+        };
+        let count = |s: StepStatus| self.steps.values().filter(|v| v.status == s).count();
+        let gates = self.gates_decided;
+        Some(format!(
+            "{} in {}: {} ok · {} failed · {} skipped · {gates} gate{} decided",
+            status.word(),
+            hms(self.elapsed()),
+            count(StepStatus::Succeeded),
+            count(StepStatus::Failed),
+            count(StepStatus::Skipped),
+            if gates == 1 { "" } else { "s" },
+        ))
+    }
+
+    /// Follows the running step and its new output (one press, whatever was scrolled or
+    /// selected before).
+    pub(super) fn follow(&mut self) {
+        self.follow_current = true;
+        self.scroll = 0;
+        if let Some(c) = self.current_step.clone() {
+            self.select_id(&c);
+        }
+    }
+
+    /// The output pane's size inside its border, as last drawn.
+    fn output_inner(&self) -> (usize, usize) {
+        let a = self.areas.output;
+        (
+            a.height.saturating_sub(2) as usize,
+            a.width.saturating_sub(2) as usize,
+        )
+    }
+
+    /// The furthest the output scrolls back with the pane still full (the first line at the
+    /// top).
+    pub(super) fn output_max_scroll(&self) -> usize {
+        let Some(v) = self.shown_step().and_then(|s| self.steps.get(s)) else {
+            return 0;
+        };
+        let (h, w) = self.output_inner();
+        let out = &v.output;
+        let len = out.len();
+        let mut used = 0;
+        for i in 0..len {
+            used += match out.get(i) {
+                // The line as drawn: its time, the stderr mark, its text without escapes.
+                Some(line) if self.wrap => {
+                    let mut plain = String::new();
+                    if self.timestamps {
+                        plain.push_str(line.at);
+                        plain.push(' ');
+                    }
+                    if line.stream == crate::protocol::Stream::Stderr {
+                        plain.push('▌');
+                    }
+                    plain.push_str(&super::ansi::strip(line.text));
+                    super::output::char_rows(&plain, w)
+                }
+                _ => 1,
+            };
+            if used >= h {
+                return len - (i + 1);
+            }
+        }
+        0
+    }
+
+    /// Every row of the events pane at width `w`, oldest first.
+    pub(super) fn event_rows(&self, w: usize) -> Vec<String> {
+        self.recent
+            .iter()
+            .flat_map(|e| super::output::wrap_words(e, w))
+            .collect()
+    }
+
+    /// The events pane's size inside its border, as last drawn.
+    fn side_inner(&self) -> (usize, usize) {
+        let a = self.areas.side;
+        (
+            a.height.saturating_sub(2) as usize,
+            a.width.saturating_sub(2) as usize,
+        )
+    }
+
+    /// The furthest the events pane scrolls back, in rows, with the pane still full.
+    pub(super) fn side_max_scroll(&self) -> usize {
+        let (h, w) = self.side_inner();
+        if w == 0 {
+            return self.recent.len().saturating_sub(1);
+        }
+        self.event_rows(w).len().saturating_sub(h)
     }
 
     pub fn restore_gate(&mut self, gate: Option<GateDialog>) {
@@ -254,6 +384,11 @@ impl App {
     pub fn set_wrap(&mut self, wrap: bool) {
         self.dirty = true;
         self.wrap = wrap;
+    }
+
+    /// The pane that takes the keys.
+    pub fn focus(&self) -> Pane {
+        self.focus
     }
 
     pub fn set_focus(&mut self, pane: Pane) {
@@ -387,7 +522,13 @@ impl App {
                 .unwrap_or_else(|_| "--:--:--".into()),
             None => clock()[..8].to_string(),
         };
-        self.recent.push_back(format!("{at} {text}"));
+        let entry = format!("{at} {text}");
+        let (_, w) = self.side_inner();
+        if self.side_scroll > 0 && w > 0 {
+            // Scrolled back: the same rows stay in view.
+            self.side_scroll += super::output::wrap_words(&entry, w).len();
+        }
+        self.recent.push_back(entry);
     }
 
     /// Rebuilds what earlier sessions of a resumed run showed, from its journal: each event
@@ -540,6 +681,22 @@ impl App {
                 if self.follow_current {
                     self.select_id(&req.id);
                 }
+                if matches!(req.kind, GateKind::Failed | GateKind::Interrupted) {
+                    // Nothing runs while the failure waits for a decision: the phase waits too.
+                    let phase = self
+                        .rows
+                        .iter()
+                        .find(|r| r.id == req.id)
+                        .map(|r| r.phase.clone())
+                        .filter(|p| !p.is_empty());
+                    if let Some(phase) = phase {
+                        let before = self
+                            .phases
+                            .insert(phase.clone(), StepStatus::AwaitingGate)
+                            .unwrap_or(StepStatus::Pending);
+                        self.gate_phase = Some((req.id.clone(), phase, before));
+                    }
+                }
                 if req.kind == GateKind::Interrupted {
                     self.view(&req.id).status = StepStatus::Interrupted;
                 } else if matches!(req.kind, GateKind::Phase) {
@@ -591,6 +748,13 @@ impl App {
                 checklist,
             } => {
                 self.note(format!("gate {gate}: {} by {who} ({via})", choice.word()));
+                self.gates_decided += 1;
+                if self.gate_phase.as_ref().is_some_and(|(g, ..)| *g == gate)
+                    && let Some((_, phase, before)) = self.gate_phase.take()
+                    && self.phases.get(&phase) == Some(&StepStatus::AwaitingGate)
+                {
+                    self.phases.insert(phase, before);
+                }
                 if self.gate.as_ref().is_some_and(|g| g.request.id == gate)
                     && let Some(g) = self.gate.take()
                 {
@@ -662,9 +826,18 @@ impl App {
             Event::Output { step, stream, text } => {
                 let at: Arc<str> = Arc::from(clock());
                 self.view(&step).output.push_chunk(stream, &at, &text);
-                if self.shown_step() == Some(step.as_str()) && self.scroll > 0 {
-                    // Stay on the same lines while scrolled back.
-                    self.scroll += text.matches('\n').count();
+                if self.shown_step() == Some(step.as_str()) {
+                    if self.scroll > 0 {
+                        // Stay on the same lines while scrolled back.
+                        self.scroll += text.matches('\n').count();
+                    }
+                    let q = &self.search.query;
+                    if self.search.current.is_some() && !q.is_empty() {
+                        self.search.matches += text
+                            .lines()
+                            .filter(|l| super::ansi::strip(l).contains(q.as_str()))
+                            .count();
+                    }
                 }
             }
             Event::StepFinished {
@@ -706,16 +879,24 @@ impl App {
             Event::History(h) => self.on_history(h),
             Event::OutputNotKept { step, last } => self.view(&step).not_kept = Some(last),
             Event::RunPaused { reason } => {
+                self.ended.get_or_insert(self.now);
                 self.note(format!("run paused: {reason}"));
                 self.gate = None;
                 self.prompt = None;
                 self.state = RunState::Paused(reason);
             }
             Event::RunFinished { status } => {
-                self.note(format!("run {}", status.word()));
+                self.ended.get_or_insert(self.now);
                 self.gate = None;
                 self.prompt = None;
+                if let Some((_, phase, before)) = self.gate_phase.take()
+                    && self.phases.get(&phase) == Some(&StepStatus::AwaitingGate)
+                {
+                    self.phases.insert(phase, before);
+                }
                 self.state = RunState::Finished(status);
+                let summary = self.summary().unwrap_or_default();
+                self.note(format!("run {summary}"));
             }
         }
     }

@@ -102,15 +102,7 @@ impl App {
                 self.zoom = None;
                 self.search = Search::default();
             }
-            KeyCode::Char('f') => {
-                self.follow_current = !self.follow_current;
-                if self.follow_current {
-                    self.scroll = 0;
-                    if let Some(c) = self.current_step.clone() {
-                        self.select_id(&c);
-                    }
-                }
-            }
+            KeyCode::Char('f') => self.follow(),
             KeyCode::Char('w') => self.wrap = !self.wrap,
             KeyCode::Char('t') => self.timestamps = !self.timestamps,
             KeyCode::Char('/') => {
@@ -206,31 +198,40 @@ impl App {
             .search
             .current
             .unwrap_or(len.saturating_sub(1 + self.scroll));
-        let hit = |i: usize| super::ansi::strip(v.output.get(i).unwrap().text).contains(&q);
+        let hits: Vec<usize> = (0..len)
+            .filter(|&i| {
+                v.output
+                    .get(i)
+                    .is_some_and(|l| super::ansi::strip(l.text).contains(&q))
+            })
+            .collect();
+        // Past the last match (or the first), around to the other end.
         let found = if forward {
-            (from + 1..len).find(|&i| hit(i))
+            hits.iter().find(|&&i| i > from).or(hits.first())
         } else if self.search.current.is_none() {
-            (0..=from).rev().find(|&i| hit(i))
+            hits.iter().rev().find(|&&i| i <= from).or(hits.last())
         } else {
-            (0..from).rev().find(|&i| hit(i))
+            hits.iter().rev().find(|&&i| i < from).or(hits.last())
         };
-        match found {
+        match found.copied() {
             Some(i) => {
                 self.search.current = Some(i);
+                self.search.index = hits.partition_point(|&h| h < i) + 1;
+                self.search.matches = hits.len();
                 self.search.not_found = false;
                 // The match in the middle of the pane, with what follows it in view.
                 let half = (self.areas.output.height as usize).saturating_sub(2) / 2;
-                self.scroll = (len - 1 - i).saturating_sub(half);
+                self.scroll = (len - 1 - i)
+                    .saturating_sub(half)
+                    .min(self.output_max_scroll());
                 self.follow_current = false;
             }
-            None => self.search.not_found = true,
+            None => {
+                self.search.current = None;
+                self.search.matches = 0;
+                self.search.not_found = true;
+            }
         }
-    }
-
-    pub(super) fn output_len(&self) -> usize {
-        self.shown_step()
-            .and_then(|s| self.steps.get(s))
-            .map_or(0, |v| v.output.len())
     }
 
     pub(super) fn move_by(&mut self, delta: isize) {
@@ -246,13 +247,16 @@ impl App {
                 }
             }
             Pane::Output => {
-                // Up scrolls back in time.
-                let max = self.output_len().saturating_sub(1) as isize;
-                self.scroll = (self.scroll as isize - delta).clamp(0, max) as usize;
+                // Up scrolls back in time, no further than a full page from the top.
+                let max = self.output_max_scroll();
+                let at = self.scroll.min(max) as isize;
+                self.scroll = (at - delta).clamp(0, max as isize) as usize;
             }
             Pane::Side => {
-                let max = self.recent.len().saturating_sub(1) as isize;
-                self.side_scroll = (self.side_scroll as isize - delta).clamp(0, max) as usize;
+                // In rows, wrapped ones counted.
+                let max = self.side_max_scroll();
+                let at = self.side_scroll.min(max) as isize;
+                self.side_scroll = (at - delta).clamp(0, max as isize) as usize;
             }
             Pane::Pods | Pane::Logs => {}
         }
@@ -269,18 +273,10 @@ impl App {
                 self.follow_current = false;
             }
             Pane::Output => {
-                self.scroll = if start {
-                    self.output_len().saturating_sub(1)
-                } else {
-                    0
-                };
+                self.scroll = if start { self.output_max_scroll() } else { 0 };
             }
             Pane::Side => {
-                self.side_scroll = if start {
-                    self.recent.len().saturating_sub(1)
-                } else {
-                    0
-                };
+                self.side_scroll = if start { self.side_max_scroll() } else { 0 };
             }
             Pane::Pods | Pane::Logs => {}
         }

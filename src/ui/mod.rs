@@ -172,6 +172,8 @@ where
         tokio::select! {
             ev = engine.recv(), if engine_open => match ev {
                 Some(ev) => {
+                    // Events are timed by the clock frames are drawn by (the end of the run).
+                    app.set_clock(Instant::now());
                     let opens_gate =
                         matches!(ev, Event::GateReached(_) | Event::ValueRequested(_));
                     app.on_engine(ev);

@@ -149,6 +149,57 @@ impl OutputBuffer {
     }
 }
 
+/// Cuts text into rows at most `w` columns wide, between words where it can, inside a word
+/// longer than a row.
+pub fn wrap_words(text: &str, w: usize) -> Vec<String> {
+    let w = w.max(1);
+    let width = |s: &str| ratatui::text::Span::raw(s).width();
+    let mut rows = Vec::new();
+    let mut cur = String::new();
+    let mut cur_w = 0;
+    for (k, word) in text.split(' ').enumerate() {
+        let ww = width(word);
+        if k > 0 && cur_w + 1 + ww <= w {
+            cur.push(' ');
+            cur.push_str(word);
+            cur_w += 1 + ww;
+            continue;
+        }
+        if k > 0 {
+            rows.push(std::mem::take(&mut cur));
+            cur_w = 0;
+        }
+        for c in word.chars() {
+            let cw = width(c.encode_utf8(&mut [0; 4]));
+            if cur_w + cw > w && cur_w > 0 {
+                rows.push(std::mem::take(&mut cur));
+                cur_w = 0;
+            }
+            cur.push(c);
+            cur_w += cw;
+        }
+    }
+    rows.push(cur);
+    rows
+}
+
+/// How many rows a text takes cut by characters at `w` columns, as a terminal wraps it (and
+/// as the output pane draws a line wrapped).
+pub fn char_rows(text: &str, w: usize) -> usize {
+    let w = w.max(1);
+    let mut rows = 1;
+    let mut cur = 0;
+    for (i, c) in text.char_indices() {
+        let cw = ratatui::text::Span::raw(&text[i..i + c.len_utf8()]).width();
+        if cur + cw > w && cur > 0 {
+            rows += 1;
+            cur = 0;
+        }
+        cur += cw;
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use super::ansi;
 use super::app::App;
 use super::dialogs::key_for;
-use super::state::{Areas, Confirm, DialogFocus, Pane, RowKind, RunState};
+use super::state::{Areas, Confirm, DialogFocus, Pane, RowKind, RunState, hms};
 use crate::protocol::{GateKind, StepStatus, Stream};
 
 /// The symbol of a status: every status has one, so no state is told by colour alone.
@@ -36,11 +36,6 @@ fn status_style(app: &App, s: StepStatus) -> Style {
         StepStatus::Skipped => t.step_skipped,
         StepStatus::Interrupted => t.step_interrupted,
     }
-}
-
-fn hms(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
 fn short(d: std::time::Duration) -> String {
@@ -126,7 +121,11 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
             areas.side = side;
             render_tree(app, f, tree);
             render_side(app, f, side);
-            render_center(app, f, center, &mut areas);
+            if right_w > 0 {
+                render_center(app, f, center, &mut areas);
+            } else {
+                render_switched(app, f, center, &mut areas, &[Pane::Pods, Pane::Logs]);
+            }
             if right_w > 0 {
                 let [pods, logs] =
                     Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)])
@@ -151,11 +150,13 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
             ])
             .areas(body);
             areas.tree = tree;
-            areas.side = side;
             render_tree(app, f, tree);
-            render_center(app, f, center, &mut areas);
             if side_w > 0 {
+                areas.side = side;
+                render_center(app, f, center, &mut areas);
                 render_side(app, f, side);
+            } else {
+                render_switched(app, f, center, &mut areas, &[Pane::Side]);
             }
         }
     }
@@ -172,6 +173,54 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
         render_help(app, f, area);
     }
     areas
+}
+
+/// The middle of a screen too narrow for every pane: a tab bar naming the output and the panes
+/// that have no room of their own (`hidden`), and under it the output, or the hidden pane that
+/// has the focus, switched in.
+fn render_switched(app: &App, f: &mut Frame, area: Rect, areas: &mut Areas, hidden: &[Pane]) {
+    let t = &app.theme;
+    let shown = if hidden.contains(&app.focus) {
+        app.focus
+    } else {
+        Pane::Output
+    };
+    let [bar, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let name = |p: Pane| match p {
+        Pane::Tree => "phases",
+        Pane::Output => "output",
+        Pane::Side => "events",
+        Pane::Pods => "pods",
+        Pane::Logs => "logs",
+    };
+    let mut spans = Vec::new();
+    for p in std::iter::once(Pane::Output).chain(hidden.iter().copied()) {
+        let style = if p == shown {
+            t.key_hint.add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            t.text_dim
+        };
+        let mark = if p == shown { "▸" } else { " " };
+        spans.push(Span::styled(format!("{mark}{} ", name(p)), style));
+        spans.push(Span::raw(" "));
+    }
+    spans.push(Span::styled("tab: next pane", t.text_dim));
+    f.render_widget(Paragraph::new(Line::from(spans)), bar);
+    match shown {
+        Pane::Side => {
+            areas.side = rest;
+            render_side(app, f, rest);
+        }
+        Pane::Pods => {
+            areas.pods = rest;
+            render_pods(app, f, rest);
+        }
+        Pane::Logs => {
+            areas.logs = rest;
+            render_logs(app, f, rest);
+        }
+        _ => render_center(app, f, rest, areas),
+    }
 }
 
 fn render_banner(app: &App, f: &mut Frame, area: Rect) {
@@ -212,10 +261,7 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
     ));
     let second = Line::from(vec![
         Span::styled(format!(" run {} ", app.run_id), t.banner),
-        Span::styled(
-            format!("· {} ", hms(app.now.duration_since(app.started))),
-            t.banner,
-        ),
+        Span::styled(format!("· {} ", hms(app.elapsed())), t.banner),
         Span::styled(format!("· {done}/{total} steps "), t.progress),
         Span::styled(format!("· {state} "), t.banner),
     ]);
@@ -321,8 +367,7 @@ fn render_tree(app: &App, f: &mut Frame, area: Rect) {
                 .map_or(0, |p| p.checklist.len());
             if items > 0 {
                 let ticked = app
-                    .checklist_done
-                    .get(&row.id)
+                    .ticks(&row.id)
                     .map_or(0, |v| v.iter().filter(|x| **x).count());
                 let style = if ticked == items {
                     t.checklist_done
@@ -376,6 +421,17 @@ fn render_center(app: &App, f: &mut Frame, area: Rect, areas: &mut Areas) {
 fn detail_lines(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
     let mut out = Vec::new();
+    if let (Some(summary), RunState::Finished(status)) = (app.summary(), &app.state) {
+        let style = if *status == crate::protocol::RunStatus::Succeeded {
+            t.step_ok
+        } else {
+            t.step_failed
+        };
+        out.push(Line::styled(
+            format!("run {summary}"),
+            style.add_modifier(Modifier::BOLD),
+        ));
+    }
     let Some(row) = app.selected_row() else {
         return out;
     };
@@ -408,7 +464,7 @@ fn detail_lines(app: &App) -> Vec<Line<'static>> {
                     },
                 ));
             }
-            let ticks = app.checklist_done.get(&p.id.value);
+            let ticks = app.ticks(&p.id.value);
             for (i, item) in p.checklist.iter().enumerate() {
                 let done = ticks.and_then(|v| v.get(i)).copied().unwrap_or(false);
                 out.push(Line::styled(
@@ -514,10 +570,18 @@ fn output_line(app: &App, line: super::output::OutLine<'_>, hit: bool) -> Line<'
     if !q.is_empty() && !app.search.editing || (app.search.editing && !q.is_empty()) {
         let plain = ansi::strip(line.text);
         if plain.contains(q.as_str()) {
+            // The current match apart from the others, whatever the theme's match style:
+            // reversed the other way, bold and underlined.
+            let m = t.search_match;
+            let hl = match (hit, m.add_modifier.contains(Modifier::REVERSED)) {
+                (false, _) => m,
+                (true, true) => m.remove_modifier(Modifier::REVERSED),
+                (true, false) => m.add_modifier(Modifier::REVERSED),
+            };
             let hl = if hit {
-                t.search_match.add_modifier(Modifier::REVERSED)
+                hl.add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
             } else {
-                t.search_match
+                hl
             };
             let mut rest = plain.as_str();
             while let Some(i) = rest.find(q.as_str()) {
@@ -572,6 +636,10 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
     if !flags.is_empty() {
         parts.push(flags.join(" "));
     }
+    let s = &app.search;
+    if !s.editing && !s.not_found && s.current.is_some() {
+        parts.push(format!("/{} {}/{}", s.query, s.index, s.matches));
+    }
     let title = format!(" {} ", parts.join(" · "));
     let b = block(app, title, Pane::Output);
     let inner = b.inner(area);
@@ -588,34 +656,9 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
         return;
     };
     let h = inner.height as usize;
-    let w = inner.width.max(1) as usize;
-    let len = v.output.len();
-    let end = len.saturating_sub(app.scroll);
-    // Walk back from the last visible line until the pane is full.
-    let mut lines: Vec<Line> = Vec::new();
-    let mut used = 0usize;
-    let mut i = end;
-    while i > 0 && used < h {
-        i -= 1;
-        let line = v.output.get(i).expect("index in range");
-        let rendered = output_line(app, line, app.search.current == Some(i));
-        let rows = if app.wrap {
-            rendered.width().max(1).div_ceil(w)
-        } else {
-            1
-        };
-        used += rows;
-        lines.push(rendered);
-    }
-    lines.reverse();
-    let mut p = Paragraph::new(Text::from(lines));
-    if app.wrap {
-        p = p.wrap(Wrap { trim: false });
-        if used > h {
-            p = p.scroll(((used - h) as u16, 0));
-        }
-    }
-    f.render_widget(p, inner);
+    let w = inner.width as usize;
+    let rows = output_rows(app, &v.output, h, w);
+    f.render_widget(Paragraph::new(Text::from(rows)), inner);
     if app.search.editing || app.search.not_found {
         let text = if app.search.not_found {
             format!(" /{} — not found ", app.search.query)
@@ -631,6 +674,83 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
         f.render_widget(Clear, r);
         f.render_widget(Paragraph::new(Span::styled(text, t.key_hint)), r);
     }
+}
+
+/// The rows of output a pane `h` rows high and `w` wide shows: the lines up to `app.scroll`
+/// lines back from the newest, their last rows at the bottom; or, when those do not fill the
+/// pane, the first lines from the top. Never a blank row while there is more output.
+fn output_rows(
+    app: &App,
+    out: &super::output::OutputBuffer,
+    h: usize,
+    w: usize,
+) -> Vec<Line<'static>> {
+    let len = out.len();
+    let end = len.saturating_sub(app.scroll);
+    let rows_of = |i: usize| -> Vec<Line<'static>> {
+        let Some(line) = out.get(i) else {
+            return Vec::new();
+        };
+        let rendered = output_line(app, line, app.search.current == Some(i));
+        if app.wrap {
+            wrap_chars(rendered, w)
+        } else {
+            vec![rendered]
+        }
+    };
+    // Back from the last line shown until the pane is full.
+    let mut back: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut used = 0;
+    let mut i = end;
+    while i > 0 && used < h {
+        i -= 1;
+        let r = rows_of(i);
+        used += r.len();
+        back.push(r);
+    }
+    if used >= h && i > 0 {
+        let rows: Vec<Line<'static>> = back.into_iter().rev().flatten().collect();
+        return rows[rows.len() - h..].to_vec();
+    }
+    // The first line is in view: the page starts with it, and goes on past `end` if need be.
+    let mut rows: Vec<Line<'static>> = back.into_iter().rev().flatten().collect();
+    let mut j = end;
+    while rows.len() < h && j < len {
+        rows.extend(rows_of(j));
+        j += 1;
+    }
+    rows.truncate(h);
+    rows
+}
+
+/// Cuts a line into rows at most `w` columns wide, by characters, as a terminal wraps.
+pub(super) fn wrap_chars(line: Line<'static>, w: usize) -> Vec<Line<'static>> {
+    let w = w.max(1);
+    let style = line.style;
+    let mut rows: Vec<Line<'static>> = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut cur_w = 0;
+    for span in line.spans {
+        let text = span.content.as_ref();
+        let mut start = 0;
+        for (i, c) in text.char_indices() {
+            let cw = Span::raw(&text[i..i + c.len_utf8()]).width();
+            if cur_w + cw > w && cur_w > 0 {
+                if i > start {
+                    cur.push(Span::styled(text[start..i].to_string(), span.style));
+                }
+                rows.push(Line::from(std::mem::take(&mut cur)).style(style));
+                cur_w = 0;
+                start = i;
+            }
+            cur_w += cw;
+        }
+        if start < text.len() {
+            cur.push(Span::styled(text[start..].to_string(), span.style));
+        }
+    }
+    rows.push(Line::from(cur).style(style));
+    rows
 }
 
 fn render_pods(app: &App, f: &mut Frame, area: Rect) {
@@ -651,27 +771,17 @@ fn render_side(app: &App, f: &mut Frame, area: Rect) {
     let inner = b.inner(area);
     f.render_widget(b, area);
     let h = inner.height as usize;
-    let w = inner.width.max(1) as usize;
-    let end = app.recent.len().saturating_sub(app.side_scroll);
-    // Newest at the bottom: take entries from the end until their wrapped rows fill the pane.
-    let mut lines: Vec<Line> = Vec::new();
-    let mut used = 0;
-    for s in app.recent.iter().take(end).rev() {
-        if used >= h {
-            break;
-        }
-        let line = Line::styled(s.clone(), app.theme.text_dim);
-        used += line.width().max(1).div_ceil(w);
-        lines.push(line);
-    }
-    lines.reverse();
-    let skip = used.saturating_sub(h) as u16;
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((skip, 0)),
-        inner,
-    );
+    let rows = app.event_rows(inner.width as usize);
+    // Newest at the bottom, `side_scroll` rows back; never past the oldest.
+    let end = rows
+        .len()
+        .saturating_sub(app.side_scroll)
+        .max(h.min(rows.len()));
+    let lines: Vec<Line> = rows[end.saturating_sub(h)..end]
+        .iter()
+        .map(|r| Line::styled(r.clone(), app.theme.text_dim))
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn centered(area: Rect, w_pct: u16, h: u16) -> Rect {

@@ -12,6 +12,12 @@ use crate::protocol::{
 
 pub const RECENT_EVENTS: usize = 500;
 
+/// `HH:MM:SS`.
+pub fn hms(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pane {
     Tree,
@@ -183,6 +189,9 @@ pub struct Search {
     pub query: String,
     /// The line the last jump landed on.
     pub current: Option<usize>,
+    /// Which match that is (from 1, oldest first), of how many lines that match.
+    pub index: usize,
+    pub matches: usize,
     pub not_found: bool,
 }
 

@@ -8,6 +8,7 @@ mod common;
 
 mod contrast;
 mod logs_pane;
+mod panes;
 mod pods_pane;
 mod themes;
 mod tmux;

@@ -369,18 +369,22 @@ phases:
     snap!("search", screen);
     let b = t.buffer(120, 40);
     let (_, out_y) = find(&b, "output: chatty").unwrap();
-    let (x, y) = find_from(&b, "disk full", out_y).unwrap();
+    let (x, y) = find_from(&b, "disk full", out_y + 1).unwrap();
     let theme = Theme::builtin("dark").unwrap();
     assert_eq!(b[(x, y)].fg, theme.search_match.fg.unwrap_or(b[(x, y)].fg));
+    // The current match is underlined (the others are not).
     assert!(
         b[(x, y)]
             .modifier
-            .contains(ratatui::style::Modifier::REVERSED)
+            .contains(ratatui::style::Modifier::UNDERLINED)
     );
 
-    // n finds nothing newer; N finds nothing older.
+    // The only match: n and N go around to it again.
     t.key(KeyCode::Char('n')).await;
-    assert!(t.app.search().not_found);
+    assert!(!t.app.search().not_found);
+    assert_eq!(t.app.search().current, Some(300));
+    t.key(KeyCode::Char('N')).await;
+    assert_eq!(t.app.search().current, Some(300));
     t.key(KeyCode::Char('w')).await;
     assert!(t.app.wraps());
     t.key(KeyCode::Char('q')).await;
