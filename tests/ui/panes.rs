@@ -476,6 +476,7 @@ phases:
         choice: Choice::Approve,
         who: "t@h".into(),
         via: "interface".into(),
+        checklist: Vec::new(),
     });
     for (step, status) in [
         ("one", StepStatus::Succeeded),
