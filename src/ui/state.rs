@@ -74,9 +74,10 @@ pub struct StepView {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DialogFocus {
+    /// An item of the checklist: drawn first, so first in Tab order.
+    Checklist(usize),
     Confirm,
     Note,
-    Checklist(usize),
     Choices,
 }
 
@@ -91,6 +92,10 @@ pub struct GateDialog {
     pub focus: DialogFocus,
     pub opened: Instant,
     pub message: Option<String>,
+    /// Hidden (Esc) to look at the panes: the gate stays open, `d` shows it again.
+    pub hidden: bool,
+    /// Lines of what will run scrolled past (PgDn), when they do not all fit.
+    pub scroll: usize,
 }
 
 /// The AWS account and region the banner shows, for a run with `targets.aws` or AWS steps.
@@ -194,4 +199,6 @@ pub struct Areas {
     pub side: Rect,
     pub pods: Rect,
     pub logs: Rect,
+    /// How far what will run can scroll in the gate's dialog (PgDn stops there).
+    pub gate_scroll_max: usize,
 }

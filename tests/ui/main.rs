@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod dialogs;
 mod logs_pane;
 mod pods_pane;
 mod themes;
