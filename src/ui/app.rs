@@ -67,7 +67,7 @@ pub struct App {
     /// A fixed wall clock (tests' snapshots).
     pub(super) frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
     /// What the dialogs keep besides the open gate: the flags' approvals, decisions to send.
-    pub(super) dialogs: super::dialogs::Dialogs,
+    pub(super) dialogs: super::state::Dialogs,
 }
 
 fn clock() -> String {
@@ -157,7 +157,7 @@ impl App {
             aws,
             wall_clock: frozen_clock.unwrap_or_else(chrono::Utc::now),
             frozen_clock,
-            dialogs: super::dialogs::Dialogs::new(approvals),
+            dialogs: super::state::Dialogs::new(approvals),
         };
         if let Some(replay) = &replay {
             app.seed(replay);

@@ -6,33 +6,9 @@ use std::time::Instant;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::app::App;
-use super::input::edit_field;
+use super::field::edit_field;
 use super::state::*;
-use crate::protocol::approvals::Approvals;
 use crate::protocol::{Choice, Command, Decision, GateRequest};
-
-/// What the dialogs keep besides the open gate.
-#[derive(Debug, Default)]
-pub struct Dialogs {
-    /// The command line's approvals (`--approve ID[=WORD]`, `--approve-all`, `--rerun`, …).
-    approvals: Approvals,
-    /// Decisions made without a key (by the flags), for the loop to send.
-    outbox: Vec<Command>,
-    /// Rows of the help scrolled past.
-    pub(super) help_scroll: usize,
-}
-
-impl Dialogs {
-    pub fn new(mut approvals: Approvals) -> Dialogs {
-        // Someone is at the interface: a failure the flags do not decide is asked, never
-        // decided for them.
-        approvals.interactive = true;
-        Dialogs {
-            approvals,
-            ..Dialogs::default()
-        }
-    }
-}
 
 impl App {
     /// Opens the dialog of a gate the engine reached, unless the command line's flags decide it

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod dialogs;
+pub mod field;
 pub mod fit;
 pub mod input;
 pub mod keys;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use ratatui::layout::Rect;
 
 use super::output::OutputBuffer;
+use crate::protocol::approvals::Approvals;
 use crate::protocol::{Command, GateRequest, RunStatus, Secret, StepStatus, ValueRequest};
 
 pub const RECENT_EVENTS: usize = 500;
@@ -201,4 +202,27 @@ pub struct Areas {
     pub logs: Rect,
     /// How far what will run can scroll in the gate's dialog (PgDn stops there).
     pub gate_scroll_max: usize,
+}
+
+/// What the dialogs keep besides the open gate.
+#[derive(Debug, Default)]
+pub struct Dialogs {
+    /// The command line's approvals (`--approve ID[=WORD]`, `--approve-all`, `--rerun`, …).
+    pub(super) approvals: Approvals,
+    /// Decisions made without a key (by the flags), for the loop to send.
+    pub(super) outbox: Vec<Command>,
+    /// Rows of the help scrolled past.
+    pub(super) help_scroll: usize,
+}
+
+impl Dialogs {
+    pub fn new(mut approvals: Approvals) -> Dialogs {
+        // Someone is at the interface: a failure the flags do not decide is asked, never
+        // decided for them.
+        approvals.interactive = true;
+        Dialogs {
+            approvals,
+            ..Dialogs::default()
+        }
+    }
 }
