@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::wiring::{first_kube_target, namespaces_of};
 use crate::engine::RunSpec;
+use crate::protocol::approvals::Approvals;
 use crate::target::{PinnedAccount, PinnedCluster};
 use crate::ui;
 use crate::ui::theme::{Theme, ThemeError};
@@ -17,13 +18,15 @@ pub(super) fn theme(name: &str) -> Result<Theme, ThemeError> {
 }
 
 /// What the interface starts with: the run, its variables (and its id among them), what a
-/// resumed run had done, and the AWS banner and cluster panes when the run reaches them.
+/// resumed run had done, the AWS banner and cluster panes when the run reaches them, and the
+/// gates the command line's flags decide (`--approve`: the same rule as headless).
 pub(super) fn config(
     spec: &RunSpec,
     theme: Theme,
     scrollback: usize,
     cluster: Option<&PinnedCluster>,
     aws: bool,
+    approvals: Approvals,
 ) -> ui::Config {
     let mut vars = spec.vars.clone();
     vars.set("run_id", spec.run_id.clone(), false);
@@ -38,6 +41,7 @@ pub(super) fn config(
         replay: spec.replay.clone(),
         aws,
         cluster,
+        approvals,
         ..ui::Config::new(
             spec.runbook.clone(),
             spec.run_id.clone(),

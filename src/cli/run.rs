@@ -293,6 +293,7 @@ fn execute_interface(spec: RunSpec, gates: &GateFlags) -> i32 {
         gates.scrollback,
         cluster.as_deref(),
         aws.is_some(),
+        approvals(gates, &spec.who),
     );
     let rt = runtime();
     let code = rt.block_on(async move {

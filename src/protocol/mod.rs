@@ -2,6 +2,7 @@
 //! streams, and the mask that keeps secrets out of all of them. Below the engine, the executors
 //! and every view; imports nothing of tollgate.
 
+pub mod approvals;
 pub mod event;
 pub mod secret;
 pub mod status;

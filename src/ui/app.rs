@@ -75,6 +75,8 @@ pub struct App {
     pub(super) frozen_clock: Option<chrono::DateTime<chrono::Utc>>,
     /// While the events of earlier sessions are applied: the time of the one being applied.
     pub(super) replaying: Option<String>,
+    /// What the dialogs keep besides the open gate: the flags' approvals, decisions to send.
+    pub(super) dialogs: super::state::Dialogs,
 }
 
 fn clock() -> String {
@@ -96,6 +98,7 @@ impl App {
             cluster,
             gate_guard,
             frozen_clock,
+            approvals,
         } = config;
         let mut rows = Vec::new();
         for p in &runbook.phases {
@@ -167,6 +170,7 @@ impl App {
             wall_clock: frozen_clock.unwrap_or_else(chrono::Utc::now),
             frozen_clock,
             replaying: None,
+            dialogs: super::state::Dialogs::new(approvals),
         };
         if let Some(replay) = &replay {
             app.seed(replay);
@@ -704,26 +708,7 @@ impl App {
                 } else if req.kind == GateKind::Step {
                     self.view(&req.id).status = StepStatus::AwaitingGate;
                 }
-                let ticks = vec![false; req.checklist.len()];
-                let focus = if req.destructive {
-                    DialogFocus::Confirm
-                } else if !req.checklist.is_empty() {
-                    DialogFocus::Checklist(0)
-                } else {
-                    DialogFocus::Choices
-                };
-                self.help = false;
-                self.confirm = None;
-                self.gate = Some(GateDialog {
-                    request: req,
-                    selected: None,
-                    typed: String::new(),
-                    note: String::new(),
-                    ticks,
-                    focus,
-                    opened: self.now.max(Instant::now()),
-                    message: None,
-                });
+                self.open_gate(req);
             }
             Event::ValueRequested(req) => {
                 self.note(format!(

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::journal::Replay;
 use crate::engine::variables::Vars;
+use crate::protocol::approvals::Approvals;
 use crate::runbook::Runbook;
 use crate::runbook::kube::KubeAction;
 use crate::ui::theme::Theme;
@@ -40,6 +41,8 @@ pub struct Config {
     pub gate_guard: Duration,
     /// A fixed wall clock for pod ages (snapshots); the system's when `None`.
     pub frozen_clock: Option<DateTime<Utc>>,
+    /// Gates decided by the command line's flags (`--approve`), by the same rule as headless.
+    pub approvals: Approvals,
 }
 
 impl Config {
@@ -62,6 +65,7 @@ impl Config {
             cluster: None,
             gate_guard: GATE_GUARD,
             frozen_clock: None,
+            approvals: Approvals::default(),
         }
     }
 }

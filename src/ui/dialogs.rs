@@ -6,10 +6,84 @@ use std::time::Instant;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::app::App;
+use super::field::edit_field;
 use super::state::*;
-use crate::protocol::{Choice, Command, Decision};
+use crate::protocol::{Choice, Command, Decision, GateRequest};
 
 impl App {
+    /// Opens the dialog of a gate the engine reached, unless the command line's flags decide it
+    /// (the same rule as headless: a destructive gate only with its word, `--approve ID=WORD`).
+    pub(super) fn open_gate(&mut self, req: GateRequest) {
+        if let Some(d) = self.dialogs.approvals.decide(&req) {
+            self.note(format!(
+                "gate {}: {} by the flag {} (pre-approved)",
+                req.id,
+                d.choice.word(),
+                d.via
+            ));
+            self.dialogs.outbox.push(Command::Decide(d));
+        } else if req.destructive
+            && self
+                .dialogs
+                .approvals
+                .approve
+                .iter()
+                .any(|(g, w)| *g == req.id && w.is_none())
+        {
+            self.note(format!(
+                "gate {}: --approve {} does not pass a destructive gate; it needs --approve {}=WORD",
+                req.id, req.id, req.id
+            ));
+        }
+        let ticks = vec![false; req.checklist.len()];
+        // The first thing to do: the checklist (drawn first), else the word, else choosing.
+        let focus = if !req.checklist.is_empty() {
+            DialogFocus::Checklist(0)
+        } else if req.destructive {
+            DialogFocus::Confirm
+        } else {
+            DialogFocus::Choices
+        };
+        self.help = false;
+        self.confirm = None;
+        self.gate = Some(GateDialog {
+            request: req,
+            selected: None,
+            typed: String::new(),
+            note: String::new(),
+            ticks,
+            focus,
+            opened: self.now.max(Instant::now()),
+            message: None,
+            hidden: false,
+            scroll: 0,
+        });
+    }
+
+    /// Decisions the flags made, for the loop to send to the engine.
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.dialogs.outbox)
+    }
+
+    /// Whether a gate's dialog is on screen (open and not hidden).
+    pub fn gate_shown(&self) -> bool {
+        self.gate.as_ref().is_some_and(|g| !g.hidden)
+    }
+
+    /// Whether a gate is open but hidden to look at the panes.
+    pub fn gate_hidden(&self) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.hidden)
+    }
+
+    /// Shows the hidden gate again; keys are taken after the guard time, as when it opened.
+    pub(super) fn show_gate(&mut self) {
+        let now = self.now.max(Instant::now());
+        if let Some(g) = self.gate.as_mut() {
+            g.hidden = false;
+            g.opened = now;
+        }
+    }
+
     /// A key at the masked prompt: typed characters are kept (shown as bullets), Enter hands
     /// the value to the engine, Esc declines (the step fails).
     pub(super) fn on_prompt_key(&mut self, k: KeyEvent) -> Vec<Action> {
@@ -19,7 +93,6 @@ impl App {
         if !self.takes_keys(opened) {
             return Vec::new();
         }
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         let Some(p) = self.prompt.as_mut() else {
             return Vec::new();
         };
@@ -38,19 +111,10 @@ impl App {
                     value: Err(PROMPT_CANCELLED.into()),
                 })]
             }
-            KeyCode::Backspace => {
-                p.typed.0.pop();
+            _ => {
+                edit_field(&mut p.typed.0, &k);
                 Vec::new()
             }
-            KeyCode::Char('u') if ctrl => {
-                p.typed.0.clear();
-                Vec::new()
-            }
-            KeyCode::Char(c) if !ctrl && !k.modifiers.contains(KeyModifiers::ALT) => {
-                p.typed.0.push(c);
-                Vec::new()
-            }
-            _ => Vec::new(),
         }
     }
 
@@ -71,6 +135,7 @@ impl App {
     }
 
     pub(super) fn on_gate_key(&mut self, k: KeyEvent) -> Vec<Action> {
+        let body = self.areas.gate_scroll_max;
         let Some(g) = self.gate.as_mut() else {
             return Vec::new();
         };
@@ -81,7 +146,15 @@ impl App {
         }
         g.message = None;
         let text_focus = matches!(g.focus, DialogFocus::Confirm | DialogFocus::Note);
+        let plain = !k
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
         match k.code {
+            // Out of the way, to read the panes; the gate stays open (`d` brings it back).
+            KeyCode::Esc => {
+                g.hidden = true;
+                return Vec::new();
+            }
             KeyCode::Tab => {
                 g.focus = next_focus(g, true);
                 return Vec::new();
@@ -90,8 +163,17 @@ impl App {
                 g.focus = next_focus(g, false);
                 return Vec::new();
             }
-            KeyCode::Char('?') if !text_focus => {
+            KeyCode::PageDown => {
+                g.scroll = (g.scroll + 5).min(body);
+                return Vec::new();
+            }
+            KeyCode::PageUp => {
+                g.scroll = g.scroll.saturating_sub(5);
+                return Vec::new();
+            }
+            KeyCode::Char('?') if !text_focus && plain => {
                 self.help = true;
+                self.dialogs.help_scroll = 0;
                 return Vec::new();
             }
             _ => {}
@@ -104,35 +186,33 @@ impl App {
                     &mut g.note
                 };
                 match k.code {
-                    KeyCode::Char(c) => field.push(c),
-                    KeyCode::Backspace => {
-                        field.pop();
+                    KeyCode::Enter => g.focus = DialogFocus::Choices,
+                    _ => {
+                        edit_field(field, &k);
                     }
-                    KeyCode::Enter | KeyCode::Esc => g.focus = DialogFocus::Choices,
-                    _ => {}
                 }
                 Vec::new()
             }
             DialogFocus::Checklist(i) => {
                 match k.code {
-                    KeyCode::Char(' ') | KeyCode::Char('x') | KeyCode::Enter => {
+                    KeyCode::Char(' ') | KeyCode::Char('x') | KeyCode::Enter if plain => {
                         if let Some(t) = g.ticks.get_mut(i) {
                             *t = !*t;
                         }
                     }
-                    KeyCode::Up | KeyCode::Char('k') if i > 0 => {
+                    KeyCode::Up | KeyCode::Char('k') if i > 0 && plain => {
                         g.focus = DialogFocus::Checklist(i - 1)
                     }
-                    KeyCode::Down | KeyCode::Char('j') => {
+                    KeyCode::Down | KeyCode::Char('j') if plain => {
                         g.focus = if i + 1 < g.ticks.len() {
                             DialogFocus::Checklist(i + 1)
                         } else {
-                            DialogFocus::Choices
+                            next_focus(g, true)
                         }
                     }
                     // The choice keys choose from the checklist too (x ticks here); Enter on the
                     // choices then decides.
-                    KeyCode::Char(c) => {
+                    KeyCode::Char(c) if plain => {
                         if let Some(choice) = choice_for_key(c, &g.request.choices) {
                             choose(g, choice);
                         }
@@ -143,13 +223,19 @@ impl App {
             }
             DialogFocus::Choices => {
                 let choices = g.request.choices.clone();
+                if !plain {
+                    return Vec::new();
+                }
                 match k.code {
                     KeyCode::Left | KeyCode::Char('h') => {
                         g.selected = Some(g.selected.map_or(0, |s| s.saturating_sub(1)));
                         Vec::new()
                     }
                     KeyCode::Right | KeyCode::Char('l') => {
-                        g.selected = Some(g.selected.map_or(0, |s| (s + 1).min(choices.len() - 1)));
+                        g.selected = Some(
+                            g.selected
+                                .map_or(0, |s| (s + 1).min(choices.len().saturating_sub(1))),
+                        );
                         Vec::new()
                     }
                     KeyCode::Char('n') => {
@@ -197,10 +283,13 @@ impl App {
                 return Vec::new();
             }
             if !g.request.confirmed_by(Some(&g.typed)) {
-                g.message = Some(format!(
-                    "type `{}` to approve",
-                    g.request.confirm.as_deref().unwrap_or_default()
-                ));
+                let word = g.request.confirm.as_deref().unwrap_or_default();
+                let typed = g.typed.trim();
+                g.message = Some(if typed.is_empty() {
+                    format!("type `{word}` to approve")
+                } else {
+                    format!("`{typed}` does not match: type `{word}` to approve")
+                });
                 g.focus = DialogFocus::Confirm;
                 g.selected = None;
                 return Vec::new();
@@ -231,12 +320,12 @@ fn choose(g: &mut GateDialog, choice: Choice) {
     g.message = Some(format!("Enter to {}", choice.word()));
 }
 
+/// Tab order: the order the dialog draws its controls in.
 fn next_focus(g: &GateDialog, forward: bool) -> DialogFocus {
-    let mut order = Vec::new();
+    let mut order: Vec<DialogFocus> = (0..g.ticks.len()).map(DialogFocus::Checklist).collect();
     if g.request.destructive {
         order.push(DialogFocus::Confirm);
     }
-    order.extend((0..g.ticks.len()).map(DialogFocus::Checklist));
     order.push(DialogFocus::Note);
     order.push(DialogFocus::Choices);
     let i = order.iter().position(|f| *f == g.focus).unwrap_or(0);

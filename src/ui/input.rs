@@ -11,6 +11,7 @@ use ratatui::layout::Rect;
 
 use super::app::App;
 use super::dialogs::key_for;
+use super::field::edit_field;
 use super::state::*;
 use crate::protocol::{Command, StepStatus};
 
@@ -50,18 +51,25 @@ impl App {
             return self.on_confirm(c, k);
         }
         if self.help {
-            if matches!(
-                k.code,
-                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
-            ) {
-                self.help = false;
+            match k.code {
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') => self.help = false,
+                KeyCode::Down | KeyCode::Char('j') => self.dialogs.help_scroll += 1,
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.dialogs.help_scroll = self.dialogs.help_scroll.saturating_sub(1)
+                }
+                KeyCode::PageDown | KeyCode::Char(' ') => self.dialogs.help_scroll += 10,
+                KeyCode::PageUp => {
+                    self.dialogs.help_scroll = self.dialogs.help_scroll.saturating_sub(10)
+                }
+                KeyCode::Home | KeyCode::Char('g') => self.dialogs.help_scroll = 0,
+                _ => {}
             }
             return Vec::new();
         }
         if self.prompt.is_some() {
             return self.on_prompt_key(k);
         }
-        if self.gate.is_some() {
+        if self.gate_shown() {
             return self.on_gate_key(k);
         }
         if self.search.editing {
@@ -88,7 +96,12 @@ impl App {
                     return vec![Action::Quit];
                 }
             }
-            KeyCode::Char('?') => self.help = true,
+            KeyCode::Char('?') => {
+                self.help = true;
+                self.dialogs.help_scroll = 0;
+            }
+            // Back to the gate that Esc hid.
+            KeyCode::Char('d') if self.gate_hidden() => self.show_gate(),
             KeyCode::Tab => self.focus = self.focus.next(self.cluster.is_some()),
             KeyCode::BackTab => self.focus = self.focus.prev(self.cluster.is_some()),
             KeyCode::Char('z') => {
@@ -172,11 +185,9 @@ impl App {
                 self.search.editing = false;
                 self.jump(false);
             }
-            KeyCode::Backspace => {
-                self.search.query.pop();
+            _ => {
+                edit_field(&mut self.search.query, &k);
             }
-            KeyCode::Char(c) => self.search.query.push(c),
-            _ => {}
         }
     }
 
@@ -300,7 +311,7 @@ impl App {
             None
         };
         let Some(pane) = pane else { return };
-        if self.gate.is_some() || self.prompt.is_some() || self.help || self.confirm.is_some() {
+        if self.gate_shown() || self.prompt.is_some() || self.help || self.confirm.is_some() {
             return;
         }
         match m.kind {
@@ -334,27 +345,37 @@ impl App {
         self.focused && Instant::now().duration_since(opened) >= self.gate_guard
     }
 
-    /// The keys that work right now, for the status line.
+    /// The keys that work right now, for the status line. The footer keeps the ones that say
+    /// how to leave ([`ESSENTIAL`]) when it cannot show them all.
     pub fn hints(&self) -> Vec<(&'static str, &'static str)> {
         if self.confirm.is_some() {
             return vec![("y", "yes"), ("n", "no")];
         }
         if self.help {
-            return vec![("esc", "close help")];
+            return vec![("↑↓ pgdn", "scroll"), ("esc", "close help")];
         }
         if self.prompt.is_some() {
             return vec![
                 ("type", "the value (not shown)"),
                 ("enter", "use it"),
+                ("^U", "clear"),
                 ("esc", "cancel: the step fails"),
             ];
         }
-        if let Some(g) = &self.gate {
-            return match g.focus {
-                DialogFocus::Confirm => {
-                    vec![("type", "the word"), ("tab", "next"), ("enter", "done")]
-                }
-                DialogFocus::Note => vec![("type", "a note"), ("tab", "next"), ("enter", "done")],
+        if let Some(g) = self.gate.as_ref().filter(|g| !g.hidden) {
+            let mut h: Vec<(&str, &str)> = match g.focus {
+                DialogFocus::Confirm => vec![
+                    ("type", "the word"),
+                    ("^U/^W", "clear/word"),
+                    ("tab", "next"),
+                    ("enter", "done"),
+                ],
+                DialogFocus::Note => vec![
+                    ("type", "a note"),
+                    ("^U/^W", "clear/word"),
+                    ("tab", "next"),
+                    ("enter", "done"),
+                ],
                 DialogFocus::Checklist(_) => {
                     vec![("space", "tick"), ("↑↓", "move"), ("tab", "next")]
                 }
@@ -365,58 +386,48 @@ impl App {
                         .iter()
                         .map(|c| (key_for(*c), c.word()))
                         .collect();
+                    h.push(("enter", "decide"));
                     h.push(("n", "note"));
                     h.push(("tab", "next"));
                     h
                 }
             };
+            if self.areas.gate_scroll_max > 0 {
+                h.push(("pgdn", "more"));
+            }
+            h.push(("esc", "hide: see the panes"));
+            h.push(("^C", "quit"));
+            return h;
         }
         if self.search.editing {
             return vec![("enter", "find"), ("esc", "cancel")];
         }
+        let mut h = Vec::new();
+        if self.gate_hidden() {
+            h.push(("d", "back to the gate"));
+        }
         match self.focus {
             Pane::Pods if self.cluster.is_some() => {
-                return vec![
-                    ("↑↓", "move"),
-                    ("enter", "detail"),
-                    ("l/L", "logs pod/owner"),
-                    ("s", "sort"),
-                    ("/", "filter"),
-                    ("o", "group"),
-                    ("tab", "pane"),
-                    ("z", "zoom"),
-                ];
+                h.extend(super::keys::hints(super::keys::PODS));
+                h.extend([("tab", "pane"), ("z", "zoom"), ("?", "help"), ("q", "quit")]);
+                return h;
             }
             Pane::Logs if self.cluster.is_some() => {
-                return vec![
-                    ("↑↓", "scroll"),
-                    ("space", "pause/follow"),
-                    ("/", "search"),
-                    ("F", "filter"),
-                    ("p", "previous"),
-                    ("t", "times"),
-                    ("tab", "pane"),
-                    ("z", "zoom"),
-                ];
+                h.extend(super::keys::hints(super::keys::LOGS));
+                h.extend([("tab", "pane"), ("z", "zoom"), ("?", "help"), ("q", "quit")]);
+                return h;
             }
             _ => {}
         }
-        let mut h = vec![
-            ("↑↓", "move"),
-            ("tab", "pane"),
-            ("z", "zoom"),
-            ("/", "search"),
-        ];
-        if !self.search.query.is_empty() {
-            h.push(("n/N", "next/prev"));
+        for (k, what) in super::keys::hints(super::keys::MAIN) {
+            h.push((k, what));
+            if k == "/" && !self.search.query.is_empty() {
+                h.push(("n/N", "next/prev"));
+            }
         }
-        h.extend([
-            ("f", "follow"),
-            ("w", "wrap"),
-            ("t", "times"),
-            ("?", "help"),
-            ("q", "quit"),
-        ]);
         h
     }
 }
+
+/// The footer's keys that say how to leave or go back: the last it drops.
+pub const ESSENTIAL: &[&str] = &["?", "q", "esc", "^C", "d", "y", "n", "enter"];

@@ -9,7 +9,10 @@ pub mod cluster;
 pub mod config;
 pub mod contrast;
 pub mod dialogs;
+pub mod field;
+pub mod fit;
 pub mod input;
+pub mod keys;
 pub mod logs_pane;
 pub mod output;
 pub mod pods_pane;
@@ -194,6 +197,10 @@ where
                             }
                             Err(_) => break,
                         }
+                    }
+                    // Gates the command line's flags decided (`--approve`).
+                    for cmd in app.take_commands() {
+                        let _ = commands.send(cmd).await;
                     }
                     if opens_gate {
                         // Keys typed before the gate was on screen never answer it.

@@ -6,10 +6,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-use super::ansi;
 use super::app::App;
 use super::dialogs::key_for;
 use super::state::{Areas, Confirm, DialogFocus, Pane, RowKind, RunState, hms};
+use super::{ansi, fit, keys};
 use crate::protocol::{GateKind, StepStatus, Stream};
 
 /// The symbol of a status: every status has one, so no state is told by colour alone.
@@ -48,7 +48,7 @@ fn short(d: std::time::Duration) -> String {
 }
 
 fn block<'a>(app: &App, title: String, pane: Pane) -> Block<'a> {
-    let focused = app.focus == pane && app.gate.is_none() && app.prompt.is_none();
+    let focused = app.focus == pane && !app.gate_shown() && app.prompt.is_none();
     Block::default()
         .borders(Borders::ALL)
         .border_type(if focused {
@@ -160,8 +160,8 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
             }
         }
     }
-    if app.gate.is_some() {
-        render_gate(app, f, area);
+    if app.gate_shown() {
+        areas.gate_scroll_max = render_gate(app, f, area);
     }
     if app.prompt.is_some() {
         render_prompt(app, f, area);
@@ -223,16 +223,41 @@ fn render_switched(app: &App, f: &mut Frame, area: Rect, areas: &mut Areas, hidd
     }
 }
 
+/// A kube context as the banner shows it when room is short: `…/labelmint-production` for
+/// `arn:aws:eks:…:cluster/labelmint-production`, the server left out unless it says the
+/// context is not connected yet.
+fn short_context(context: &str) -> String {
+    let (name, rest) = match context.split_once(" (") {
+        Some((n, r)) => (n, format!(" ({r}")),
+        None => (context, String::new()),
+    };
+    let name = match name.rsplit_once('/') {
+        Some((_, last)) if !last.is_empty() => format!("…/{last}"),
+        _ => name.to_string(),
+    };
+    let rest = if rest.contains("not ") {
+        rest
+    } else {
+        String::new()
+    };
+    format!("{name}{rest}")
+}
+
 fn render_banner(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
     let rb = &app.runbook;
     let tg = &rb.targets;
+    let w = area.width as usize;
     let mut targets = tg.summary();
     if targets.is_empty() {
         targets.push("local".into());
     }
     let (done, total) = app.progress();
     let state = match &app.state {
+        RunState::Running if app.gate_hidden() => {
+            let id = app.gate.as_ref().map_or("", |g| g.request.id.as_str());
+            format!("◆ waiting at gate {id} (hidden: d shows it)")
+        }
         RunState::Running if app.gate.is_some() => "waiting at a gate".to_string(),
         RunState::Running if app.prompt.is_some() => "waiting for a value".to_string(),
         RunState::Running => "running".to_string(),
@@ -259,45 +284,99 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
         format!(" {} ", targets.join(" · ")),
         target_style,
     ));
-    let second = Line::from(vec![
-        Span::styled(format!(" run {} ", app.run_id), t.banner),
-        Span::styled(format!("· {} ", hms(app.elapsed())), t.banner),
-        Span::styled(format!("· {done}/{total} steps "), t.progress),
-        Span::styled(format!("· {state} "), t.banner),
-    ]);
-    let mut second = second;
-    if let Some(c) = &app.cluster {
-        // The context kube steps run against, live: the one pinned, or the one still awaited.
-        second
-            .spans
-            .push(Span::styled(format!("· kube {} ", c.context), t.banner));
-    }
-    if let Some(a) = &app.aws {
-        // The AWS account and region steps run against: pinned, or what is still awaited.
-        second
-            .spans
-            .push(Span::styled(format!("· aws {} ", a.text()), t.banner));
-    }
-    let p = Paragraph::new(vec![Line::from(first), second]).style(t.banner);
+    // The second line, shortened to fit: the least important parts first (the context's long
+    // name and server, the AWS wording, the run id, the clock); never the state.
+    let state_style = if app.gate_hidden() {
+        t.gate_pending.add_modifier(Modifier::BOLD)
+    } else {
+        t.banner
+    };
+    let kube = app.cluster.as_ref().map(|c| c.context.clone());
+    let aws = app.aws.as_ref().map(|a| a.text());
+    let build = |level: usize| -> Line<'static> {
+        let mut spans = Vec::new();
+        if level < 3 {
+            spans.push(Span::styled(format!(" run {} ", app.run_id), t.banner));
+        }
+        if level < 4 {
+            spans.push(Span::styled(
+                format!("· {} ", hms(app.elapsed())),
+                t.banner,
+            ));
+        }
+        let dot = if level < 4 { "· " } else { " " };
+        spans.push(Span::styled(
+            format!("{dot}{done}/{total} steps "),
+            t.progress,
+        ));
+        spans.push(Span::styled(format!("· {state} "), state_style));
+        if let Some(k) = &kube {
+            // The context kube steps run against, live: the one pinned, or the one awaited.
+            let k = if level >= 1 {
+                short_context(k)
+            } else {
+                k.clone()
+            };
+            spans.push(Span::styled(format!("· kube {k} "), t.banner));
+        }
+        if let Some(a) = &aws {
+            // The AWS account and region steps run against: pinned, or what is still awaited.
+            let a = if level >= 2 {
+                a.replace(" (not pinned yet)", " (not pinned)")
+            } else {
+                a.clone()
+            };
+            spans.push(Span::styled(format!("· aws {a} "), t.banner));
+        }
+        Line::from(spans)
+    };
+    let second = (0..5)
+        .map(build)
+        .find(|l| l.width() <= w)
+        .unwrap_or_else(|| fit::line(build(4), w));
+    let p = Paragraph::new(vec![fit::line(Line::from(first), w), second]).style(t.banner);
     f.render_widget(p, area);
 }
 
 fn render_status(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
+    let w = area.width as usize;
+    let mut hints = app.hints();
+    let hint_w = |h: &[(&str, &str)]| -> usize {
+        h.iter()
+            .map(|(k, what)| fit::width(k) + fit::width(what) + 5)
+            .sum()
+    };
+    // What does not fit goes, the keys that say how to leave or get help last; a `…` says
+    // something went.
+    let mut dropped = false;
+    while hint_w(&hints) + if dropped { 2 } else { 0 } > w {
+        let Some(i) = hints
+            .iter()
+            .rposition(|(k, _)| !super::input::ESSENTIAL.contains(k))
+        else {
+            break;
+        };
+        hints.remove(i);
+        dropped = true;
+    }
     let mut spans = Vec::new();
-    for (k, what) in app.hints() {
+    for (k, what) in hints {
         spans.push(Span::styled(
             format!(" {k} "),
             t.key_hint.add_modifier(Modifier::REVERSED),
         ));
         spans.push(Span::styled(format!(" {what}  "), t.text_dim));
     }
+    if dropped {
+        spans.push(Span::styled("… ", t.text_dim));
+    }
     if let Some(m) = &app.message {
         spans.push(Span::styled(m.clone(), t.step_failed));
     } else if let RunState::Paused(r) = &app.state {
         spans.push(Span::styled(format!("paused: {r}"), t.gate_pending));
     }
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    f.render_widget(Paragraph::new(fit::line(Line::from(spans), w)), area);
 }
 
 fn render_tree(app: &App, f: &mut Frame, area: Rect) {
@@ -784,8 +863,30 @@ fn render_side(app: &App, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-fn centered(area: Rect, w_pct: u16, h: u16) -> Rect {
-    let w = (area.width * w_pct / 100).max(40).min(area.width);
+/// Where dialogs go: between the banner and the footer (so the footer's keys stay readable),
+/// or the whole screen when it is too small for that.
+fn dialog_area(area: Rect) -> Rect {
+    if area.height >= 12 {
+        Rect {
+            y: area.y + 2,
+            height: area.height - 3,
+            ..area
+        }
+    } else {
+        area
+    }
+}
+
+/// A dialog's width: most of a small screen, `pct` of a large one.
+fn dialog_width(area: Rect, pct: u16) -> u16 {
+    (area.width * pct / 100)
+        .max(area.width.saturating_sub(4).min(76))
+        .min(area.width)
+}
+
+/// A box of `w`×`h` in the middle of `area`.
+fn middle(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
     let h = h.min(area.height);
     Rect {
         x: area.x + (area.width - w) / 2,
@@ -795,8 +896,116 @@ fn centered(area: Rect, w_pct: u16, h: u16) -> Rect {
     }
 }
 
-fn render_gate(app: &App, f: &mut Frame, area: Rect) {
-    let Some(g) = &app.gate else { return };
+/// The mark before the focused control: seen without colour too.
+const FOCUS: &str = "▶ ";
+const UNFOCUSED: &str = "  ";
+
+/// What a gate's dialog shows of what will run (or ran, for a failure), one logical line each:
+/// the part that scrolls, and is cut first when the screen is small.
+pub fn gate_body(app: &App, req: &crate::protocol::GateRequest) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    if req.error.is_some()
+        && let Some(v) = app.steps.get(&req.id)
+    {
+        let style = |stream: Stream| {
+            if stream == Stream::Stderr {
+                t.stderr
+            } else {
+                t.text_dim
+            }
+        };
+        let n = v.output.len();
+        if n > 0 {
+            lines.push(Line::styled("last output:", t.text_dim));
+            for i in n.saturating_sub(5)..n {
+                let l = v.output.get(i).expect("in range");
+                lines.push(Line::styled(
+                    format!("  │ {}", ansi::strip(l.text)),
+                    style(l.stream),
+                ));
+            }
+        } else if let Some(kept) = v.not_kept.as_ref().filter(|k| !k.is_empty()) {
+            // Failed in an earlier session: the last lines its journal kept.
+            lines.push(Line::styled("last output (earlier session):", t.text_dim));
+            for l in kept {
+                lines.push(Line::styled(
+                    format!("  │ {}", ansi::strip(&l.text)),
+                    style(l.stream),
+                ));
+            }
+        }
+    }
+    let commands: Vec<&String> = req.commands.iter().filter(|c| !c.is_empty()).collect();
+    if !commands.is_empty() {
+        let mut label = match req.kind {
+            GateKind::Failed => "failed:".to_string(),
+            GateKind::Interrupted => "was running when tollgate stopped:".to_string(),
+            _ => "about to run:".to_string(),
+        };
+        if commands.iter().any(|c| c.contains("{{")) {
+            label = format!(
+                "{} ({{{{ … }}}}: filled when the step runs)",
+                label.trim_end_matches(':')
+            );
+            label.push(':');
+        }
+        lines.push(Line::styled(label, t.text_dim));
+        for c in commands {
+            for l in c.lines() {
+                lines.push(Line::styled(format!("  $ {l}"), t.dialog));
+            }
+        }
+    }
+    lines
+}
+
+/// Lines wrapped to `w` columns, each line's text kept in its first span's style.
+fn wrap_lines(lines: Vec<Line<'static>>, w: usize, indent: &str) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for l in lines {
+        let style = l.spans.first().map_or(l.style, |s| s.style);
+        let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+        out.extend(fit::wrapped(&text, w, indent, style));
+    }
+    out
+}
+
+/// A text field: its label, what is typed, and a cursor when focused (the whole line reversed
+/// and marked, so focus shows in every theme and without colour).
+fn field_line(
+    app: &App,
+    focused: bool,
+    label: Span<'static>,
+    value: String,
+    after: Option<Span<'static>>,
+) -> Line<'static> {
+    let t = &app.theme;
+    let mut spans = vec![
+        Span::styled(
+            if focused { FOCUS } else { UNFOCUSED },
+            t.key_hint.add_modifier(Modifier::BOLD),
+        ),
+        label,
+        Span::styled(
+            format!("{value}{}", if focused { "▏" } else { "" }),
+            if focused {
+                t.dialog.add_modifier(Modifier::REVERSED | Modifier::BOLD)
+            } else {
+                t.dialog.add_modifier(Modifier::UNDERLINED)
+            },
+        ),
+    ];
+    spans.extend(after);
+    Line::from(spans)
+}
+
+/// Draws the gate's dialog; returns how far what will run can scroll in it.
+fn render_gate(app: &App, f: &mut Frame, area: Rect) -> usize {
+    let Some(g) = &app.gate else { return 0 };
+    if g.hidden {
+        return 0;
+    }
     let t = &app.theme;
     let req = &g.request;
     let (kind, border) = match req.kind {
@@ -811,15 +1020,19 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) {
     } else {
         border
     };
-    let mut lines: Vec<Line> = Vec::new();
-    let mut head = vec![Span::styled(
-        format!("{kind} {}", req.id),
-        t.dialog.add_modifier(Modifier::BOLD),
-    )];
+    let outer = dialog_area(area);
+    let w = dialog_width(outer, 70);
+    let iw = w.saturating_sub(2) as usize;
+
+    // The header: what the gate is. Kept after the controls, before what will run.
+    let mut header: Vec<Line> = Vec::new();
+    let mut title = format!("{kind} {}", req.id);
     if !req.title.is_empty() {
-        head.push(Span::styled(format!(" — {}", req.title), t.dialog));
+        title.push_str(&format!(" — {}", req.title));
     }
-    lines.push(Line::from(head));
+    let mut title_rows = fit::wrapped(&title, iw, "  ", t.dialog.add_modifier(Modifier::BOLD));
+    title_rows.truncate(2);
+    header.extend(title_rows);
     let mut tags = Vec::new();
     if req.production {
         tags.push(Span::styled(" PRODUCTION ", t.banner_production));
@@ -839,50 +1052,23 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) {
         ));
     }
     if !tags.is_empty() {
-        lines.push(Line::from(tags));
+        header.push(fit::line(Line::from(tags), iw));
     }
     if let Some(m) = &req.message {
-        lines.push(Line::styled(m.clone(), t.dialog));
+        header.extend(fit::wrapped(m, iw, "", t.dialog));
     }
     if let Some(e) = &req.error {
-        lines.push(Line::styled(format!("error: {e}"), t.step_failed));
-        if let Some(v) = app.steps.get(&req.id) {
-            let n = v.output.len();
-            for i in n.saturating_sub(5)..n {
-                let l = v.output.get(i).expect("in range");
-                let style = if l.stream == Stream::Stderr {
-                    t.stderr
-                } else {
-                    t.text_dim
-                };
-                lines.push(Line::styled(format!("  │ {}", ansi::strip(l.text)), style));
-            }
-            // Failed in an earlier session: the last lines its journal kept.
-            for l in v.not_kept.iter().flatten().filter(|_| n == 0) {
-                let style = if l.stream == Stream::Stderr {
-                    t.stderr
-                } else {
-                    t.text_dim
-                };
-                lines.push(Line::styled(format!("  │ {}", ansi::strip(&l.text)), style));
-            }
+        let mut rows = fit::wrapped(&format!("error: {e}"), iw, "  ", t.step_failed);
+        if rows.len() > 3 {
+            rows.truncate(3);
+            let last: String = rows[2].spans.iter().map(|s| s.content.as_ref()).collect();
+            rows[2] = Line::styled(fit::cut(&format!("{last}…"), iw), t.step_failed);
         }
+        header.extend(rows);
     }
-    let commands: Vec<&String> = req.commands.iter().filter(|c| !c.is_empty()).collect();
-    if !commands.is_empty() {
-        lines.push(Line::styled("about to run:", t.text_dim));
-        let mut shown = 0;
-        'outer: for c in commands {
-            for l in c.lines() {
-                if shown == 10 {
-                    lines.push(Line::styled("  …", t.text_dim));
-                    break 'outer;
-                }
-                lines.push(Line::styled(format!("  $ {l}"), t.dialog));
-                shown += 1;
-            }
-        }
-    }
+
+    // The controls: always on screen.
+    let mut controls: Vec<Line> = Vec::new();
     for (i, item) in req.checklist.iter().enumerate() {
         let done = g.ticks.get(i).copied().unwrap_or(false);
         let focus = g.focus == DialogFocus::Checklist(i);
@@ -892,59 +1078,123 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) {
             t.checklist_open
         };
         if focus {
-            style = style.add_modifier(Modifier::REVERSED);
+            style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
         }
-        lines.push(Line::styled(
-            format!("{} {}", if done { "[x]" } else { "[ ]" }, item.text),
-            style,
-        ));
+        let text = format!(
+            "{}{} {}",
+            if focus { FOCUS } else { UNFOCUSED },
+            if done { "[x]" } else { "[ ]" },
+            item.text
+        );
+        controls.extend(fit::wrapped(&text, iw, "      ", style));
     }
     if req.destructive {
         let word = req.confirm.clone().unwrap_or_default();
         let focus = g.focus == DialogFocus::Confirm;
-        lines.push(Line::from(vec![
-            Span::styled(format!("type `{word}` to approve: "), t.destructive),
-            Span::styled(
-                format!("{}{}", g.typed, if focus { "▏" } else { "" }),
-                if focus {
-                    t.dialog.add_modifier(Modifier::REVERSED)
-                } else {
-                    t.dialog
-                },
+        let typed = g.typed.trim();
+        let verdict = if typed.is_empty() {
+            None
+        } else if req.confirmed_by(Some(&g.typed)) {
+            Some(Span::styled("  ✓ matches", t.step_ok))
+        } else {
+            Some(Span::styled("  ✗ does not match", t.step_failed))
+        };
+        controls.push(fit::line(
+            field_line(
+                app,
+                focus,
+                Span::styled(format!("type `{word}` to approve: "), t.destructive),
+                g.typed.clone(),
+                verdict,
             ),
-        ]));
-    }
-    let note_focus = g.focus == DialogFocus::Note;
-    lines.push(Line::from(vec![
-        Span::styled("note: ", t.text_dim),
-        Span::styled(
-            format!("{}{}", g.note, if note_focus { "▏" } else { "" }),
-            if note_focus {
-                t.dialog.add_modifier(Modifier::REVERSED)
-            } else {
-                t.dialog
-            },
-        ),
-    ]));
-    lines.push(Line::raw(""));
-    let mut buttons = Vec::new();
-    for (i, c) in req.choices.iter().enumerate() {
-        let mut style = t.key_hint;
-        if g.selected == Some(i) && g.focus == DialogFocus::Choices {
-            style = style.add_modifier(Modifier::REVERSED);
-        }
-        buttons.push(Span::styled(
-            format!("[{}] {}", key_for(*c), c.word()),
-            style,
+            iw,
         ));
-        buttons.push(Span::raw("   "));
     }
-    lines.push(Line::from(buttons));
-    if let Some(m) = &g.message {
-        lines.push(Line::styled(m.clone(), t.step_failed));
+    controls.push(fit::line(
+        field_line(
+            app,
+            g.focus == DialogFocus::Note,
+            Span::styled("note: ", t.text_dim),
+            g.note.clone(),
+            None,
+        ),
+        iw,
+    ));
+    controls.push(Line::raw(""));
+    // The buttons, in as many rows as they need; the chosen one reversed, the row marked when
+    // it has the focus.
+    let on_choices = g.focus == DialogFocus::Choices;
+    let mut row: Vec<Span> = vec![Span::styled(
+        if on_choices { FOCUS } else { UNFOCUSED },
+        t.key_hint.add_modifier(Modifier::BOLD),
+    )];
+    let mut used = 2;
+    for (i, c) in req.choices.iter().enumerate() {
+        let text = format!("[{}] {}", key_for(*c), c.word());
+        let tw = fit::width(&text);
+        if used + tw > iw && used > 2 {
+            controls.push(Line::from(std::mem::take(&mut row)));
+            row.push(Span::raw(UNFOCUSED));
+            used = 2;
+        }
+        let mut style = t.key_hint;
+        if g.selected == Some(i) && on_choices {
+            style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
+        } else if on_choices {
+            style = style.add_modifier(Modifier::UNDERLINED);
+        }
+        row.push(Span::styled(text, style));
+        row.push(Span::raw("   "));
+        used += tw + 3;
     }
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, 70, h);
+    controls.push(fit::line(Line::from(row), iw));
+    let message = g.message.clone().or_else(|| {
+        (on_choices && g.selected.is_none())
+            .then(|| "choose with ←/→ or a key, then Enter".to_string())
+    });
+    if let Some(m) = message {
+        let style = if g.message.is_some() {
+            t.step_failed
+        } else {
+            t.text_dim
+        };
+        controls.extend(fit::wrapped(&m, iw, "", style));
+    }
+
+    // What will run: what room is left, scrolled, with a mark saying how much more there is.
+    let body = wrap_lines(gate_body(app, req), iw, "      ");
+    let room = outer.height.saturating_sub(2) as usize;
+    let min_body = body.len().min(2);
+    while header.len() > 1 && header.len() + controls.len() + min_body > room {
+        header.pop();
+    }
+    let body_rows = room.saturating_sub(header.len() + controls.len());
+    let mut lines = header;
+    let mut scroll_max = 0;
+    if body.len() <= body_rows {
+        lines.extend(body);
+    } else if body_rows > 0 {
+        let window = body_rows - 1;
+        let max = body.len() - window;
+        scroll_max = max;
+        let from = g.scroll.min(max);
+        let below = body.len() - from - window;
+        lines.extend(body[from..from + window].iter().cloned());
+        let mark = match (from, below) {
+            (0, b) => format!("  ↓ {b} more line{} (PgDn)", if b == 1 { "" } else { "s" }),
+            (a, 0) => format!("  ↑ {a} line{} above (PgUp)", if a == 1 { "" } else { "s" }),
+            (a, b) => format!("  ↑ {a} above, ↓ {b} more (PgUp/PgDn)"),
+        };
+        lines.push(Line::styled(
+            fit::cut(&mark, iw),
+            t.key_hint.add_modifier(Modifier::ITALIC),
+        ));
+    }
+    // On a screen too small even for the controls, the top goes first.
+    let skip = (lines.len() + controls.len()).saturating_sub(room);
+    lines.extend(controls);
+    let lines: Vec<Line> = lines.into_iter().skip(skip).collect();
+    let r = middle(outer, w, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     let b = Block::default()
         .borders(Borders::ALL)
@@ -955,7 +1205,8 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) {
             format!(" {kind} "),
             border.add_modifier(Modifier::BOLD),
         ));
-    f.render_widget(Paragraph::new(lines).block(b).wrap(Wrap { trim: false }), r);
+    f.render_widget(Paragraph::new(lines).block(b), r);
+    scroll_max
 }
 
 /// The masked prompt: what the value is for, and one `•` per character typed, never the value.
@@ -963,40 +1214,54 @@ fn render_prompt(app: &App, f: &mut Frame, area: Rect) {
     let Some(p) = &app.prompt else { return };
     let t = &app.theme;
     let kind = "SECRET VALUE";
-    let mut lines: Vec<Line> = vec![
-        Line::from(vec![
-            Span::styled(
-                format!("step {}", p.request.step),
-                t.dialog.add_modifier(Modifier::BOLD),
+    let outer = dialog_area(area);
+    let w = dialog_width(outer, 60);
+    let iw = w.saturating_sub(2) as usize;
+    let mut head: Vec<Line> = fit::wrapped(
+        &format!("step {} — {}", p.request.step, p.request.purpose),
+        iw,
+        "  ",
+        t.dialog.add_modifier(Modifier::BOLD),
+    );
+    head.extend(fit::wrapped(&p.request.prompt, iw, "", t.dialog));
+    head.extend(fit::wrapped(
+        "typed, not shown; masked wherever it would appear, never written down",
+        iw,
+        "",
+        t.text_dim,
+    ));
+    let n = p.typed_len();
+    let controls = vec![
+        Line::raw(""),
+        fit::line(
+            field_line(
+                app,
+                true,
+                Span::styled("value: ", t.text_dim),
+                "•".repeat(n),
+                Some(Span::styled(
+                    format!("  {n} character{}", if n == 1 { "" } else { "s" }),
+                    t.text_dim,
+                )),
             ),
-            Span::styled(format!(" — {}", p.request.purpose), t.dialog),
-        ]),
-        Line::styled(p.request.prompt.clone(), t.dialog),
-        Line::styled(
-            "typed, not shown; masked wherever it would appear, never written down",
-            t.text_dim,
+            iw,
         ),
         Line::raw(""),
+        fit::line(
+            Line::styled(
+                "  [enter] use it   [esc] cancel (the step fails)   [^U] clear",
+                t.key_hint,
+            ),
+            iw,
+        ),
     ];
-    let n = p.typed_len();
-    lines.push(Line::from(vec![
-        Span::styled("value: ", t.text_dim),
-        Span::styled(
-            format!("{}▏", "•".repeat(n)),
-            t.dialog.add_modifier(Modifier::REVERSED),
-        ),
-        Span::styled(
-            format!("  {n} character{}", if n == 1 { "" } else { "s" }),
-            t.text_dim,
-        ),
-    ]));
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        "[enter] use it   [esc] cancel (the step fails)",
-        t.key_hint,
-    ));
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, 60, h);
+    let room = outer.height.saturating_sub(2) as usize;
+    head.truncate(room.saturating_sub(controls.len()).max(1));
+    let mut lines = head;
+    lines.extend(controls);
+    let skip = lines.len().saturating_sub(room);
+    let lines: Vec<Line> = lines.into_iter().skip(skip).collect();
+    let r = middle(outer, w, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     let b = Block::default()
         .borders(Borders::ALL)
@@ -1007,7 +1272,7 @@ fn render_prompt(app: &App, f: &mut Frame, area: Rect) {
             format!(" {kind} "),
             t.dialog_border.add_modifier(Modifier::BOLD),
         ));
-    f.render_widget(Paragraph::new(lines).block(b).wrap(Wrap { trim: false }), r);
+    f.render_widget(Paragraph::new(lines).block(b), r);
 }
 
 fn render_confirm(app: &App, f: &mut Frame, area: Rect, c: Confirm) {
@@ -1021,77 +1286,111 @@ fn render_confirm(app: &App, f: &mut Frame, area: Rect, c: Confirm) {
             app.run_id
         ),
     };
-    let lines = vec![
-        Line::styled(text, t.dialog),
-        Line::raw(""),
-        Line::styled("[y] yes    [n] no", t.key_hint),
-    ];
-    let r = centered(area, 50, 6);
+    let outer = dialog_area(area);
+    let w = (outer.width / 2).max(44).min(outer.width);
+    let iw = w.saturating_sub(2) as usize;
+    let room = outer.height.saturating_sub(2) as usize;
+    let mut lines = fit::wrapped(&text, iw, "", t.dialog);
+    lines.truncate(room.saturating_sub(2).max(1));
+    lines.push(Line::raw(""));
+    lines.push(fit::line(Line::styled("[y] yes    [n] no", t.key_hint), iw));
+    let skip = lines.len().saturating_sub(room);
+    let lines: Vec<Line> = lines.into_iter().skip(skip).collect();
+    let r = middle(outer, w, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     let b = Block::default()
         .borders(Borders::ALL)
         .border_style(t.dialog_border)
         .style(t.dialog);
-    f.render_widget(Paragraph::new(lines).block(b).wrap(Wrap { trim: false }), r);
+    f.render_widget(Paragraph::new(lines).block(b), r);
 }
 
-const HELP: &[(&str, &str)] = &[
-    (
-        "↑ ↓  j k",
-        "move in the focused pane (the tree selects a step; output scrolls)",
-    ),
-    ("PgUp PgDn", "move a page"),
-    ("Home End  g G", "first / last"),
-    ("Tab  Shift-Tab", "next / previous pane"),
-    ("Enter", "show the selected step's output"),
-    (
-        "z",
-        "zoom the focused pane to full screen (again or Esc: back)",
-    ),
-    ("f", "follow the running step and new output"),
-    ("/", "search the output; n / N next / previous match"),
-    ("w", "wrap long lines"),
-    ("t", "show timestamps"),
-    ("mouse", "wheel scrolls, click selects"),
-    ("Ctrl-C", "abort the running step (asks first)"),
-    ("q", "quit (the run can be resumed)"),
-    ("", ""),
-    (
-        "at a gate",
-        "a approve · r reject · s skip · b rollback · t retry · m mark done · x abort",
-    ),
-    (
-        "",
-        "k kill / w wait for what an interrupted step left running, before it re-runs",
-    ),
-    (
-        "",
-        "Tab moves between the checklist, the confirmation word, the note and the choices;",
-    ),
-    (
-        "",
-        "space ticks a checklist item; Enter decides only on a chosen button",
-    ),
-    ("?", "this help (Esc closes)"),
-];
+/// One section of the help as rows of `w` columns: its title, then each key and what it does.
+fn help_rows(app: &App, s: &keys::Section, w: usize) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let mut rows = vec![Line::styled(
+        format!("{:>16}", s.title),
+        t.title.add_modifier(Modifier::BOLD),
+    )];
+    for k in s.keys {
+        let text = fit::wrap(k.help, w.saturating_sub(18).max(10), "");
+        for (i, part) in text.into_iter().enumerate() {
+            let keys = if i == 0 { k.keys } else { "" };
+            rows.push(fit::line(
+                Line::from(vec![
+                    Span::styled(format!("{keys:>16}  "), t.key_hint),
+                    Span::styled(part, t.dialog),
+                ]),
+                w,
+            ));
+        }
+    }
+    rows
+}
 
+/// Every key, from [`keys::SECTIONS`]: in two columns when the screen is wide enough, else one
+/// that scrolls (↓ / PgDn), with a mark saying there is more.
 fn render_help(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let lines: Vec<Line> = HELP
+    let outer = dialog_area(area);
+    let w = dialog_width(outer, 90);
+    let iw = w.saturating_sub(2) as usize;
+    let room = outer.height.saturating_sub(2) as usize;
+    let two = iw >= 2 * 84 + 2;
+    let col_w = if two { (iw - 2) / 2 } else { iw };
+    let mut columns: Vec<Vec<Line>> = vec![Vec::new()];
+    let all: usize = keys::SECTIONS
         .iter()
-        .map(|(k, v)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>16}  "), t.key_hint),
-                Span::styled(v.to_string(), t.dialog),
-            ])
-        })
-        .collect();
-    let r = centered(area, 80, lines.len() as u16 + 2);
+        .map(|s| help_rows(app, s, col_w).len() + 1)
+        .sum();
+    for s in keys::SECTIONS {
+        let rows = help_rows(app, s, col_w);
+        let first = columns.len() == 1;
+        let filled = columns.last().map_or(0, |c| c.len());
+        if two && first && filled > 0 && filled + rows.len() > all / 2 + 2 {
+            columns.push(Vec::new());
+        }
+        let col = columns.last_mut().expect("one");
+        if !col.is_empty() {
+            col.push(Line::raw(""));
+        }
+        col.extend(rows);
+    }
+    let lines: Vec<Line> = if columns.len() == 2 {
+        let (l, r) = (&columns[0], &columns[1]);
+        (0..l.len().max(r.len()))
+            .map(|i| {
+                let mut spans = Vec::new();
+                let left = l.get(i).cloned().unwrap_or_default();
+                let pad = col_w.saturating_sub(left.width()) + 2;
+                spans.extend(left.spans);
+                spans.push(Span::raw(" ".repeat(pad)));
+                spans.extend(r.get(i).cloned().unwrap_or_default().spans);
+                Line::from(spans)
+            })
+            .collect()
+    } else {
+        columns.into_iter().next().unwrap_or_default()
+    };
+    let total = lines.len();
+    let max = total.saturating_sub(room);
+    let from = app.dialogs.help_scroll.min(max);
+    let shown: Vec<Line> = lines.into_iter().skip(from).take(room).collect();
+    let r = middle(outer, w, shown.len() as u16 + 2);
     f.render_widget(Clear, r);
-    let b = Block::default()
+    let mut b = Block::default()
         .borders(Borders::ALL)
         .border_style(t.dialog_border)
         .style(t.dialog)
         .title(Span::styled(" keys ", t.title));
-    f.render_widget(Paragraph::new(lines).block(b), r);
+    if max > 0 {
+        let below = max - from;
+        let mark = match (from, below) {
+            (0, b) => format!(" ↓ {b} more rows (↓ PgDn) "),
+            (a, 0) => format!(" ↑ {a} rows above (↑ PgUp) "),
+            (a, b) => format!(" ↑ {a} above · ↓ {b} more "),
+        };
+        b = b.title_bottom(Span::styled(mark, t.key_hint.add_modifier(Modifier::BOLD)));
+    }
+    f.render_widget(Paragraph::new(shown).block(b), r);
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use ratatui::layout::Rect;
 
 use super::output::OutputBuffer;
+use crate::protocol::approvals::Approvals;
 use crate::protocol::{
     Command, GateRequest, OutputLine, RunStatus, Secret, StepStatus, ValueRequest,
 };
@@ -95,9 +96,10 @@ impl StepView {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DialogFocus {
+    /// An item of the checklist: drawn first, so first in Tab order.
+    Checklist(usize),
     Confirm,
     Note,
-    Checklist(usize),
     Choices,
 }
 
@@ -112,6 +114,10 @@ pub struct GateDialog {
     pub focus: DialogFocus,
     pub opened: Instant,
     pub message: Option<String>,
+    /// Hidden (Esc) to look at the panes: the gate stays open, `d` shows it again.
+    pub hidden: bool,
+    /// Lines of what will run scrolled past (PgDn), when they do not all fit.
+    pub scroll: usize,
 }
 
 /// The AWS account and region the banner shows, for a run with `targets.aws` or AWS steps.
@@ -218,4 +224,29 @@ pub struct Areas {
     pub side: Rect,
     pub pods: Rect,
     pub logs: Rect,
+    /// How far what will run can scroll in the gate's dialog (PgDn stops there).
+    pub gate_scroll_max: usize,
+}
+
+/// What the dialogs keep besides the open gate.
+#[derive(Debug, Default)]
+pub struct Dialogs {
+    /// The command line's approvals (`--approve ID[=WORD]`, `--approve-all`, `--rerun`, …).
+    pub(super) approvals: Approvals,
+    /// Decisions made without a key (by the flags), for the loop to send.
+    pub(super) outbox: Vec<Command>,
+    /// Rows of the help scrolled past.
+    pub(super) help_scroll: usize,
+}
+
+impl Dialogs {
+    pub fn new(mut approvals: Approvals) -> Dialogs {
+        // Someone is at the interface: a failure the flags do not decide is asked, never
+        // decided for them.
+        approvals.interactive = true;
+        Dialogs {
+            approvals,
+            ..Dialogs::default()
+        }
+    }
 }

@@ -7,6 +7,7 @@
 mod common;
 
 mod contrast;
+mod dialogs;
 mod logs_pane;
 mod panes;
 mod pods_pane;

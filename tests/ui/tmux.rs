@@ -251,22 +251,59 @@ fn gates_kill_resume_and_quit() {
         s.contains("✓ compile") && s.contains("✓ package")
     });
 
-    t.wait("resume", "the destructive deploy gate", |s| {
-        all(s, &[DEPLOY, "DESTRUCTIVE", "type `demo` to approve: ▏"])
+    t.wait(
+        "resume",
+        "the destructive deploy gate, on its checklist",
+        |s| {
+            all(
+                s,
+                &[
+                    DEPLOY,
+                    "DESTRUCTIVE",
+                    "▶ [ ] Someone is watching the dashboards",
+                    "[a] approve",
+                ],
+            )
+        },
+    );
+    // Esc hides the dialog to look at the panes: the gate stays open and the banner says so;
+    // `d` brings it back.
+    t.probe("resume", "Escape", "the dialog hidden", |s| {
+        !s.contains(DEPLOY) && s.contains("hidden: d shows it")
     });
-    // The dialog opens in the confirmation field; Enter leaves it for the buttons, and a second
-    // Enter there only asks for a choice.
-    t.probe("resume", "Enter", "the confirmation field left", |s| {
-        !s.contains("to approve: ▏")
+    t.press("resume", &["d"], "the dialog back", |s| s.contains(DEPLOY));
+    // Shown again, it ignores keys for a moment, as when it opened.
+    t.probe("resume", "a", "approve chosen", |s| {
+        s.contains("Enter to approve")
     });
-    t.press("resume", &["Tab"], "back in the confirmation field", |s| {
-        s.contains("to approve: ▏")
+    t.press("resume", &["Enter"], "approve refused", |s| {
+        s.contains("tick every checklist item first")
     });
-    t.type_text("resume", "demo");
-    t.wait_text("resume", "type `demo` to approve: demo▏");
-    t.press("resume", &["Tab", "Space"], "the checklist ticked", |s| {
+    t.press("resume", &["Space"], "the checklist ticked", |s| {
         s.contains("[x] Someone is watching the dashboards")
     });
+    t.press("resume", &["Tab"], "the confirmation field", |s| {
+        s.contains("to approve: ▏")
+    });
+    t.type_text("resume", "dex");
+    t.wait_text("resume", "type `demo` to approve: dex▏");
+    // Ctrl-W deletes the word, Ctrl-U clears: neither types a letter.
+    t.press("resume", &["C-w"], "the word deleted", |s| {
+        s.contains("to approve: ▏")
+    });
+    t.type_text("resume", "dem");
+    t.press("resume", &["C-u"], "the field cleared", |s| {
+        s.contains("to approve: ▏")
+    });
+    t.type_text("resume", "dem");
+    t.press(
+        "resume",
+        &["Enter", "a", "Enter"],
+        "a wrong word refused",
+        |s| s.contains("`dem` does not match"),
+    );
+    t.type_text("resume", "o");
+    t.wait_text("resume", "type `demo` to approve: demo▏  ✓ matches");
     t.press("resume", &["Tab"], "the note field", |s| {
         s.contains("note: ▏")
     });

@@ -266,7 +266,11 @@ async fn start_running_gate_destructive_typing_and_failure() {
 
     t.gate_seen();
     // Approving without the checklist and the word is refused by the dialog itself.
-    t.key(KeyCode::Tab).await; // confirm → checklist
+    assert_eq!(
+        t.app.gate().unwrap().focus,
+        tollgate::ui::state::DialogFocus::Checklist(0)
+    );
+    t.key(KeyCode::Tab).await; // checklist → confirm
     t.key(KeyCode::Tab).await; // → note
     t.key(KeyCode::Tab).await; // → choices
     t.key(KeyCode::Enter).await; // no button chosen: nothing
@@ -279,6 +283,7 @@ async fn start_running_gate_destructive_typing_and_failure() {
         Some("tick every checklist item first (space)")
     );
     t.key(KeyCode::Char(' ')).await; // tick the item
+    t.key(KeyCode::Tab).await; // → confirm
     t.key(KeyCode::Tab).await; // → note
     t.type_text("backup 14:02").await;
     t.key(KeyCode::Tab).await; // → choices
