@@ -286,8 +286,9 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
     ));
     // The second line, shortened to fit: the least important parts first (the context's long
     // name and server, the AWS wording, the run id, the clock); never the state.
+    // A hidden gate stands out as the banner reversed: as readable as the banner, in any theme.
     let state_style = if app.gate_hidden() {
-        t.gate_pending.add_modifier(Modifier::BOLD)
+        t.banner.add_modifier(Modifier::BOLD | Modifier::REVERSED)
     } else {
         t.banner
     };
@@ -299,10 +300,7 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
             spans.push(Span::styled(format!(" run {} ", app.run_id), t.banner));
         }
         if level < 4 {
-            spans.push(Span::styled(
-                format!("· {} ", hms(app.elapsed())),
-                t.banner,
-            ));
+            spans.push(Span::styled(format!("· {} ", hms(app.elapsed())), t.banner));
         }
         let dot = if level < 4 { "· " } else { " " };
         spans.push(Span::styled(

@@ -442,7 +442,7 @@ async fn ticks_show_in_the_tree_and_step_pane_and_a_failure_is_not_running() {
     .await;
     let screen = s.screen(160, 45);
     assert!(screen.contains("◆ verify"), "{screen}");
-    assert!(!screen.contains("▶"), "{screen}");
+    assert!(!screen.contains("▶ verify"), "{screen}");
     assert!(screen.contains("✗ smoke"), "{screen}");
     s.gate_seen();
     s.key(KeyCode::Char('x'));
