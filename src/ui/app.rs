@@ -558,7 +558,9 @@ impl App {
                 *s = StepStatus::Interrupted;
             }
         }
+        // An earlier session that ended (paused, failed) stopped the clock: this one goes on.
         self.state = RunState::Running;
+        self.ended = None;
         self.gate = None;
         self.prompt = None;
         if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&h.started_at) {

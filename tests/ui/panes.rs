@@ -14,7 +14,7 @@ use ratatui::style::Modifier;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tollgate::engine::{Command, Engine, EngineError, Event, Outcome, RunStatus, StepStatus};
-use tollgate::protocol::{Choice, GateKind, Stream};
+use tollgate::protocol::{Choice, GateKind, History, Past, Stream};
 use tollgate::ui::app::{Action, App, Pane, RunState};
 use tollgate::ui::theme::Theme;
 use tollgate::ui::{ClusterPanes, Config};
@@ -508,6 +508,50 @@ phases:
         screen.contains("succeeded in 00:00:49: 2 ok · 0 failed · 1 skipped · 1 gate decided"),
         "{screen}"
     );
+}
+
+#[test]
+fn a_resumed_runs_clock_runs_again_after_an_earlier_session_that_ended() {
+    let yaml = r#"
+name: resumed
+phases:
+  - id: p
+    steps:
+      - { id: one, run: "true" }
+"#;
+    let mut s = Screen::new(yaml);
+    // The first session paused 10 minutes ago; this one goes on.
+    let first = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let past = |secs: i64, event: Event| Past {
+        at: (first + chrono::Duration::seconds(secs)).to_rfc3339(),
+        event,
+    };
+    s.app.on_engine(Event::History(History {
+        started_at: first.to_rfc3339(),
+        entries: vec![
+            past(
+                0,
+                Event::RunStarted {
+                    run_id: "run-1".into(),
+                    runbook: "resumed".into(),
+                    resumed: false,
+                },
+            ),
+            past(
+                5,
+                Event::RunPaused {
+                    reason: "no one at the gate".into(),
+                },
+            ),
+        ],
+    }));
+    let now = Instant::now();
+    s.app.set_clock(now);
+    let at_start = s.app.elapsed();
+    assert!(at_start >= Duration::from_secs(599), "{at_start:?}");
+    s.app.set_clock(now + Duration::from_secs(30));
+    assert_eq!(s.app.elapsed(), at_start + Duration::from_secs(30));
+    assert_eq!(*s.app.state(), RunState::Running);
 }
 
 const NARROW: &str = r#"
