@@ -41,7 +41,9 @@ pub struct Survivor {
 impl Survivor {
     /// `pid 123 `sleep 30` since 22:01:05`.
     pub fn describe(&self) -> String {
-        format!("pid {} `{}` since {}", self.pid, self.command, self.since)
+        // A script's command line spans lines: said on one, as every message is.
+        let command = crate::text::one_line(&crate::text::terminal_safe(&self.command));
+        format!("pid {} `{command}` since {}", self.pid, self.since)
     }
 }
 
@@ -181,5 +183,26 @@ pub async fn stop(p: &ProcStart, grace: Duration, deadline: Duration) -> Vec<Sur
     match tokio::time::timeout(deadline, gone(p)).await {
         Ok(()) => Vec::new(),
         Err(_) => survivors(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_survivor_is_described_on_one_line_without_escapes() {
+        let s = Survivor {
+            pid: 7,
+            command: "sh -e -c sleep 30 &\necho start\n\u{1b}[2Jwait\n".into(),
+            since: "2026-12-05 10:00:00".into(),
+        };
+        let d = s.describe();
+        assert_eq!(d.lines().count(), 1, "{d}");
+        assert!(!d.contains('\u{1b}'), "{d}");
+        assert!(
+            d.starts_with("pid 7 `sh -e -c sleep 30 &; echo start;"),
+            "{d}"
+        );
     }
 }
