@@ -28,6 +28,8 @@ pub struct ClusterView {
     /// When the current step started: logs start there.
     pub since: Option<DateTime<Utc>>,
     pub problem: Option<String>,
+    /// The tail the logs pane shows; updates of earlier tails are dropped.
+    tail: u64,
     requests: Vec<Request>,
 }
 
@@ -42,6 +44,7 @@ impl ClusterView {
             pinned_source: false,
             since: None,
             problem: None,
+            tail: 0,
             requests: Vec::new(),
         }
     }
@@ -54,16 +57,22 @@ impl ClusterView {
                 }
                 self.pods.apply(u)
             }
-            ClusterMsg::Logs(u) => self.logs.apply(u),
+            ClusterMsg::Logs { tail, update } => {
+                if tail == self.tail {
+                    self.logs.apply(update)
+                }
+            }
             ClusterMsg::Detail(d) => self.pods.set_detail(d),
             ClusterMsg::Context(c) => {
                 self.context = c;
                 // Connected now: start the tail that was waiting for it.
                 if let Some(source) = self.source.clone() {
+                    let previous = self.logs.previous();
                     self.requests.push(Request::Tail {
+                        tail: self.tail,
                         source,
-                        since: self.since,
-                        previous: false,
+                        since: if previous { None } else { self.since },
+                        previous,
                     });
                 }
             }
@@ -130,11 +139,15 @@ impl ClusterView {
         }
     }
 
+    /// Starts a new tail of `source` (its current or previous instances); the pane shows only
+    /// its lines.
     fn follow(&mut self, source: Source, previous: bool) {
-        self.logs.set_source_label(source.label());
-        self.logs.set_pod_prefix(source.pod_prefix());
+        self.tail += 1;
+        self.logs
+            .start(source.label(), source.pod_prefix(), previous);
         self.source = Some(source.clone());
         self.requests.push(Request::Tail {
+            tail: self.tail,
             source,
             since: if previous { None } else { self.since },
             previous,
@@ -191,12 +204,26 @@ impl ClusterView {
         handled
     }
 
+    /// Keys for the logs pane. `p` switches between the previous instances and the current
+    /// ones; a pod known not to have restarted has no previous instance, and the pane says so
+    /// and keeps following.
     pub fn logs_key(&mut self, k: KeyEvent) -> bool {
         let handled = self.logs.on_key(k);
         if self.logs.wants_previous()
             && let Some(source) = self.source.clone()
         {
-            self.follow(source, true);
+            let previous = !self.logs.previous();
+            if previous
+                && let Source::Pod { namespace, name } = &source
+                && let Some(row) = self.pods.get(namespace, name)
+                && row.restarts == 0
+            {
+                self.logs.notice(format!(
+                    "pod/{name} has no previous instance (it has not restarted); still following"
+                ));
+            } else {
+                self.follow(source, previous);
+            }
         }
         handled
     }
@@ -276,6 +303,7 @@ mod tests {
         assert_eq!(
             v.take_requests(),
             vec![Request::Tail {
+                tail: 1,
                 source: Source::Deployment {
                     namespace: "shop".into(),
                     name: "payment".into()
