@@ -894,13 +894,16 @@ impl PodsPane {
 
     fn render_empty(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let lines: Vec<Line> = match &self.conn {
-            Connection::Reconnecting { error, .. } => vec![
-                Line::from(Span::styled(
+            Connection::Reconnecting { error, .. } => {
+                let mut lines = vec![Line::from(Span::styled(
                     "no cluster reachable — retrying",
                     theme.pod_failed,
-                )),
-                Line::from(Span::styled(error.clone(), theme.text_dim)),
-            ],
+                ))];
+                // The error whole (it names the file or server at fault), over several rows.
+                let error = Line::from(Span::styled(error.clone(), theme.text_dim));
+                lines.extend(wrap(error, area.width as usize, 0));
+                lines
+            }
             Connection::Connecting => vec![Line::from(Span::styled(
                 "waiting for the cluster…",
                 theme.text_dim,

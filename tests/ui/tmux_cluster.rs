@@ -92,19 +92,30 @@ fn a_rollout_in_the_interface_with_pods_and_logs() {
     drop(sb);
 }
 
-/// Where the title of the logs pane starts: (row, column of its corner).
-fn logs_box(grid: &[Vec<char>]) -> Option<(usize, usize)> {
+/// Where the title of the pane `name` starts: (row, column of its corner).
+fn find_box(grid: &[Vec<char>], name: &str) -> Option<(usize, usize)> {
     grid.iter().enumerate().find_map(|(y, row)| {
         let s: String = row.iter().collect();
-        let byte = s.find("┌ logs ").or_else(|| s.find("┏ logs "))?;
+        let byte = s
+            .find(&format!("┌ {name} "))
+            .or_else(|| s.find(&format!("┏ {name} ")))?;
         Some((y, s[..byte].chars().count()))
     })
 }
 
+fn logs_box(grid: &[Vec<char>]) -> Option<(usize, usize)> {
+    find_box(grid, "logs")
+}
+
 /// The rows inside the logs pane, as text.
 fn pane_rows(screen: &str) -> Vec<String> {
+    box_rows(screen, "logs")
+}
+
+/// The rows inside the pane `name`, as text.
+fn box_rows(screen: &str, name: &str) -> Vec<String> {
     let grid: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
-    let Some((top, at)) = logs_box(&grid) else {
+    let Some((top, at)) = find_box(&grid, name) else {
         return Vec::new();
     };
     let row = &grid[top];
@@ -225,7 +236,25 @@ async fn crash_loop(sb: &tollgate_sandbox::Sandbox) -> CrashLooping {
                 .iter()
                 .filter_map(|p| p.metadata.name.clone())
                 .filter(|n| *n != crashing)
-                .collect();
+                .collect::<Vec<String>>();
+            // As an API server answers: a pod that has not restarted has no previous log.
+            let previous = kube::api::LogParams {
+                previous: true,
+                ..Default::default()
+            };
+            match pods.logs(&healthy[0], &previous).await {
+                Err(kube::Error::Api(s)) => {
+                    assert_eq!(s.code, 400);
+                    assert!(
+                        s.message.starts_with("previous terminated container"),
+                        "{}",
+                        s.message
+                    );
+                }
+                other => panic!("previous log of a pod that has not restarted: {other:?}"),
+            }
+            let text = pods.logs(&crashing, &previous).await.unwrap();
+            assert!(text.contains("FATAL startup check failed"), "{text}");
             return CrashLooping {
                 pods,
                 crashing,
@@ -463,4 +492,38 @@ fn pick(t: &Tmux, pod: &str) {
     t.press("main", &["Escape"], "no filter", |s| s.contains(" pods 4 "));
     t.keys("main", &["Tab"]);
     zoom_logs(t, &format!("logs pod/{pod} · 1 pod · following"));
+}
+
+#[test]
+fn a_kubeconfig_that_does_not_exist_is_named() {
+    if !tmux_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("watch.yaml");
+    std::fs::write(&runbook, WATCH_RUNBOOK).unwrap();
+    let missing = dir.path().join("gone").join("kubeconfig");
+    let mut t = Tmux::new("nokubeconfig");
+    t.shell("main", dir.path());
+    let line = format!(
+        "KUBECONFIG={} {} --state-dir {} run {}",
+        sh_quote(missing.to_str().unwrap()),
+        sh_quote(env!("CARGO_BIN_EXE_tollgate")),
+        sh_quote(dir.path().join("state").to_str().unwrap()),
+        sh_quote(runbook.to_str().unwrap()),
+    );
+    t.command("main", &line);
+    let want = format!(
+        "KUBECONFIG names {}, which does not exist",
+        missing.display()
+    );
+    t.wait("main", "the missing kubeconfig named", |s| {
+        // The message wraps inside the pods pane: read it across its rows.
+        let flat: String = box_rows(s, "pods")
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .collect();
+        let want: String = want.split_whitespace().collect();
+        flat.contains(&want)
+    });
 }
