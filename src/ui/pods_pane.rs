@@ -1194,8 +1194,7 @@ mod tests {
             [
                 "  why: 0/2 nodes are",
                 "    available: 2",
-                "    Insufficient",
-                "    memory."
+                "    Insufficient memory."
             ]
         );
         let rows = wrap(Line::from("abcdefghij"), 4, 1);
