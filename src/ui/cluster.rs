@@ -343,6 +343,74 @@ mod tests {
     }
 
     #[test]
+    fn what_an_earlier_tail_still_sends_is_dropped_and_p_switches_back() {
+        use crate::live::logs::{LogLine, LogsUpdate};
+        let mut v = view();
+        let set = KubeAction::SetImage(SetImage {
+            deployment: "payment".into(),
+            image: "p:2".into(),
+            ..SetImage::default()
+        });
+        v.step_started("set", Some(&set));
+        let line = |pod: &str| {
+            LogsUpdate::Lines(vec![LogLine {
+                pod: pod.into(),
+                container: "app".into(),
+                ts: None,
+                text: "GET /".into(),
+                source: 0,
+            }])
+        };
+        v.on_msg(ClusterMsg::Logs {
+            tail: 1,
+            update: line("payment-a"),
+        });
+        assert_eq!(v.logs.len(), 1);
+        // Another source: the pane starts empty; the old tail's late lines are not shown.
+        v.follow(
+            Source::Pod {
+                namespace: "shop".into(),
+                name: "payment-b".into(),
+            },
+            false,
+        );
+        assert!(v.logs.is_empty());
+        v.on_msg(ClusterMsg::Logs {
+            tail: 1,
+            update: line("payment-a"),
+        });
+        assert!(v.logs.is_empty());
+        v.on_msg(ClusterMsg::Logs {
+            tail: 2,
+            update: line("payment-b"),
+        });
+        assert_eq!(v.logs.len(), 1);
+        // `p` reads the previous instances, `p` again the current ones.
+        let p = KeyEvent::from(KeyCode::Char('p'));
+        v.take_requests();
+        v.logs_key(p);
+        assert!(matches!(
+            v.take_requests().as_slice(),
+            [Request::Tail {
+                tail: 3,
+                previous: true,
+                since: None,
+                ..
+            }]
+        ));
+        v.logs_key(p);
+        assert!(matches!(
+            v.take_requests().as_slice(),
+            [Request::Tail {
+                tail: 4,
+                previous: false,
+                ..
+            }]
+        ));
+        assert!(!v.logs.previous());
+    }
+
+    #[test]
     fn a_source_chosen_by_the_operator_stays_until_given_back() {
         let mut v = view();
         v.pinned_source = true;
