@@ -21,7 +21,12 @@ pub const LOG_LINES: usize = 20_000;
 #[derive(Debug)]
 pub enum ClusterMsg {
     Pods(PodsUpdate),
-    Logs(LogsUpdate),
+    /// What the tail asked for as `Request::Tail { tail, .. }` reports: a view drops the
+    /// updates of tails it has replaced (they may still be on their way).
+    Logs {
+        tail: u64,
+        update: LogsUpdate,
+    },
     Detail(PodDetail),
     /// The live context for the banner (`CONTEXT (SERVER)`), once pinned.
     Context(String),
@@ -32,7 +37,9 @@ pub enum ClusterMsg {
 /// What the app asks of the cluster side.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Request {
+    /// Replaces the running tail. `tail` tags its updates ([`ClusterMsg::Logs`]).
     Tail {
+        tail: u64,
         source: Source,
         since: Option<DateTime<Utc>>,
         previous: bool,
@@ -83,11 +90,15 @@ impl Link {
         };
         match req {
             Request::Tail {
+                tail,
                 source,
                 since,
                 previous,
             } => {
-                self.tail = None;
+                if let Some((old, fwd)) = self.tail.take() {
+                    old.stop();
+                    fwd.abort();
+                }
                 let (ltx, mut lrx) = mpsc::channel(64);
                 let opts = TailOptions {
                     since,
@@ -97,8 +108,8 @@ impl Link {
                 let handle = spawn_tail(client, source, opts, ltx);
                 let tx = self.tx.clone();
                 let fwd = tokio::spawn(async move {
-                    while let Some(u) = lrx.recv().await {
-                        if tx.send(ClusterMsg::Logs(u)).await.is_err() {
+                    while let Some(update) = lrx.recv().await {
+                        if tx.send(ClusterMsg::Logs { tail, update }).await.is_err() {
                             break;
                         }
                     }

@@ -96,7 +96,8 @@ pub struct TailOptions {
     pub since: Option<DateTime<Utc>>,
     /// Only this container of each pod; `None` is every container (init containers included).
     pub container: Option<String>,
-    /// The previous instance of each container that has restarted, read once (no follow).
+    /// The previous instance of each container (the run its status's `lastState.terminated`
+    /// names), read once (no follow); a container without one is reported as an error.
     pub previous: bool,
 }
 
@@ -254,7 +255,8 @@ async fn batch(mut rx: mpsc::Receiver<Msg>, tx: mpsc::Sender<LogsUpdate>) {
 struct CState {
     restarts: i32,
     running: bool,
-    /// It has a log to read: running or terminated (for `previous`: it has restarted).
+    /// It has a log to read: running, terminated, or waiting to restart after a run (for
+    /// `previous`: always, the API server says when there is none).
     loggable: bool,
     /// The pod is gone.
     gone: bool,
@@ -264,15 +266,13 @@ fn container_state(cs: &ContainerStatus, previous: bool) -> CState {
     let state = cs.state.as_ref();
     let running = state.is_some_and(|s| s.running.is_some());
     let terminated = state.is_some_and(|s| s.terminated.is_some());
-    let loggable = if previous {
-        cs.restart_count > 0
-            || cs
-                .last_state
-                .as_ref()
-                .is_some_and(|s| s.terminated.is_some())
-    } else {
-        running || terminated
-    };
+    // A container in CrashLoopBackOff is waiting, and its log is the run that just ended.
+    let has_run = cs.restart_count > 0
+        || cs
+            .last_state
+            .as_ref()
+            .is_some_and(|s| s.terminated.is_some());
+    let loggable = previous || running || terminated || has_run;
     CState {
         restarts: cs.restart_count,
         running,
@@ -616,7 +616,7 @@ impl Follower {
             .await
         {
             Ok(r) => r,
-            Err(e) => return End::Failed(e.to_string()),
+            Err(e) => return End::Failed(error_text(&e)),
         };
         if failed_before && !previous && !self.update(self.joined()).await {
             return End::Stop;
@@ -741,15 +741,24 @@ impl Follower {
             .await;
     }
 
-    /// Reads the previous instance's log once.
+    /// Reads the previous instance's log once; says so when there is none.
     async fn previous(mut self) {
         if !self.update(self.joined()).await {
             return;
         }
         if let End::Failed(e) = self.stream(true, false).await {
-            let msg = format!("{}/{}: {e}", self.pod, self.container);
+            let msg = format!("{} {}: {e}", self.pod, self.container);
             let _ = self.update(LogsUpdate::Error(msg)).await;
         }
+    }
+}
+
+/// An error in one line: the API server's own message when it gave one (`previous terminated
+/// container "app" in pod "web-0" not found`).
+fn error_text(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
+        e => e.to_string(),
     }
 }
 

@@ -58,6 +58,12 @@ pub struct PodRow {
     pub owner: Option<Owner>,
     pub labels: BTreeMap<String, String>,
     pub health: Health,
+    /// Why the pod is not running, in a word: the scheduler's reason for a pod it has not
+    /// placed (`Unschedulable`), or a waiting container's (`CrashLoopBackOff`, `ErrImagePull`).
+    pub reason: Option<String>,
+    /// The sentence that goes with it: `0/2 nodes are available: 2 Insufficient memory.`,
+    /// `back-off 40s restarting failed container=…`.
+    pub message: Option<String>,
 }
 
 fn time(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<DateTime<Utc>> {
@@ -241,6 +247,43 @@ fn kubectl_status(pod: &Pod) -> (String, u32, u32) {
     (reason, ready, restarts)
 }
 
+/// The scheduler's reason and message for a pod it has not placed, else the first waiting
+/// container's (init containers first) that has a reason other than the usual way to start.
+fn why_of(pod: &Pod) -> (Option<String>, Option<String>) {
+    let Some(st) = pod.status.as_ref() else {
+        return (None, None);
+    };
+    let unscheduled = st
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.is_some());
+    if let Some(c) = unscheduled {
+        return (
+            c.reason.clone(),
+            c.message.clone().filter(|m| !m.is_empty()),
+        );
+    }
+    let waiting = st
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(st.container_statuses.iter().flatten())
+        .filter_map(|c| c.state.as_ref()?.waiting.as_ref())
+        .find(|w| {
+            w.reason
+                .as_deref()
+                .is_some_and(|r| !r.is_empty() && r != "PodInitializing")
+        });
+    match waiting {
+        Some(w) => (
+            w.reason.clone(),
+            w.message.clone().filter(|m| !m.is_empty()),
+        ),
+        None => (None, None),
+    }
+}
+
 fn health_of(status: &str, phase: &str, ready: (u32, u32)) -> Health {
     if phase == "Failed" || is_failure(status) {
         Health::Failed
@@ -266,6 +309,7 @@ impl PodRow {
             .and_then(|s| s.phase.clone())
             .unwrap_or_else(|| "Pending".into());
         let health = health_of(&status, &phase, (ready, total));
+        let (reason, message) = why_of(pod);
         PodRow {
             namespace: m.namespace.clone().unwrap_or_default(),
             name: m.name.clone().unwrap_or_default(),
@@ -285,6 +329,17 @@ impl PodRow {
             owner: owner_of(pod),
             labels: m.labels.clone().unwrap_or_default(),
             health,
+            reason,
+            message,
+        }
+    }
+
+    /// The STATUS column as the pane shows it: kubectl's word, and for a pod still Pending why
+    /// (`Pending (Unschedulable)`).
+    pub fn status_text(&self) -> String {
+        match &self.reason {
+            Some(r) if self.status == "Pending" => format!("Pending ({r})"),
+            _ => self.status.clone(),
         }
     }
 }
@@ -505,11 +560,24 @@ pub struct ContainerDetail {
     pub state: String,
     /// The waiting or terminated reason.
     pub reason: Option<String>,
+    /// The waiting or terminated message (`back-off 40s restarting failed container=…`).
+    pub message: Option<String>,
     pub exit_code: Option<i32>,
     pub ready: bool,
     pub restarts: u32,
     /// The previous run's end: its reason and exit code (`Error (exit 1)`).
     pub last_termination: Option<String>,
+    /// The previous run (`lastState.terminated`): its reason, exit code and when it ended.
+    pub last: Option<LastRun>,
+}
+
+/// How a container's previous run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastRun {
+    pub reason: Option<String>,
+    pub exit_code: i32,
+    pub signal: Option<i32>,
+    pub finished: Option<DateTime<Utc>>,
 }
 
 /// A pod condition.
@@ -550,19 +618,33 @@ fn container_detail(
     init: bool,
 ) -> ContainerDetail {
     let state = c.and_then(|c| c.state.as_ref());
-    let (word, reason, exit_code) = match state {
+    let (word, reason, message, exit_code) = match state {
         Some(ContainerState {
             running: Some(_), ..
-        }) => ("Running", None, None),
+        }) => ("Running", None, None, None),
         Some(ContainerState {
             terminated: Some(t),
             ..
-        }) => ("Terminated", t.reason.clone(), Some(t.exit_code)),
+        }) => (
+            "Terminated",
+            t.reason.clone(),
+            t.message.clone(),
+            Some(t.exit_code),
+        ),
         Some(ContainerState {
             waiting: Some(w), ..
-        }) => ("Waiting", w.reason.clone(), None),
-        _ => ("Unknown", None, None),
+        }) => ("Waiting", w.reason.clone(), w.message.clone(), None),
+        _ => ("Unknown", None, None, None),
     };
+    let last = c
+        .and_then(|c| c.last_state.as_ref())
+        .and_then(|s| s.terminated.as_ref())
+        .map(|t| LastRun {
+            reason: t.reason.clone().filter(|r| !r.is_empty()),
+            exit_code: t.exit_code,
+            signal: t.signal.filter(|s| *s != 0),
+            finished: t.finished_at.as_ref().and_then(time),
+        });
     let last_termination = c
         .and_then(|c| c.last_state.as_ref())
         .and_then(|s| s.terminated.as_ref())
@@ -579,10 +661,12 @@ fn container_detail(
         init,
         state: word.to_string(),
         reason,
+        message: message.filter(|m| !m.is_empty()),
         exit_code,
         ready: c.is_some_and(|c| c.ready),
         restarts: c.map_or(0, |c| count(c.restart_count)),
         last_termination,
+        last,
     }
 }
 
@@ -912,6 +996,31 @@ mod tests {
     }
 
     #[test]
+    fn why_a_pod_is_not_running() {
+        let r = status(
+            json!({"spec": {"nodeName": null}, "status": {"phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/2 nodes are available: 2 Insufficient memory."}]}}),
+        );
+        assert_eq!(r.status, "Pending");
+        assert_eq!(r.status_text(), "Pending (Unschedulable)");
+        assert_eq!(
+            r.message.as_deref(),
+            Some("0/2 nodes are available: 2 Insufficient memory.")
+        );
+        let r = status(json!({"status": {"containerStatuses": [ctr(
+            json!({"waiting": {"reason": "CrashLoopBackOff",
+                "message": "back-off 40s restarting failed container=app pod=p_default(u1)"}}),
+            false, 6)]}}));
+        assert_eq!(r.status_text(), "CrashLoopBackOff");
+        assert_eq!(r.reason.as_deref(), Some("CrashLoopBackOff"));
+        assert!(r.message.unwrap().starts_with("back-off 40s"));
+        let r = status(json!({"status": {"containerStatuses": [
+            ctr(json!({"running": {}}), true, 0)]}}));
+        assert_eq!((r.reason, r.message), (None, None));
+    }
+
+    #[test]
     fn deletion_is_terminating() {
         let r = status(json!({
             "metadata": {"deletionTimestamp": "2025-01-01T00:01:00Z"},
@@ -1045,6 +1154,15 @@ mod tests {
                 2,
                 Some("Error (exit 1)")
             )
+        );
+        assert_eq!(
+            c.last,
+            Some(LastRun {
+                reason: Some("Error".into()),
+                exit_code: 1,
+                signal: None,
+                finished: None
+            })
         );
         assert_eq!(
             d.conditions[0].reason.as_deref(),

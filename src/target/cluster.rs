@@ -84,6 +84,30 @@ fn read_kubeconfig(file: Option<&Path>) -> Result<Option<Kubeconfig>, ClusterErr
         .map_err(|e| ClusterError::Config(e.to_string()))
 }
 
+/// Which files were looked for and are not there: those `KUBECONFIG` names, else
+/// `~/.kube/config`.
+fn missing_kubeconfig(env: Option<&std::ffi::OsStr>, home: Option<&std::ffi::OsStr>) -> String {
+    let named: Vec<String> = env
+        .map(|v| {
+            std::env::split_paths(v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    match named.as_slice() {
+        [] => {
+            let file = home.map_or_else(
+                || "~/.kube/config".to_string(),
+                |h| Path::new(h).join(".kube/config").display().to_string(),
+            );
+            format!("{file} does not exist and KUBECONFIG is not set")
+        }
+        [one] => format!("KUBECONFIG names {one}, which does not exist"),
+        many => format!("KUBECONFIG names {}; none of them exists", many.join(", ")),
+    }
+}
+
 fn in_cluster() -> bool {
     std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
 }
@@ -105,9 +129,10 @@ pub fn resolve(
                 source: Source::InCluster,
             });
         }
-        return Err(ClusterError::NoKubeconfig(
-            "set KUBECONFIG or create ~/.kube/config".into(),
-        ));
+        return Err(ClusterError::NoKubeconfig(missing_kubeconfig(
+            std::env::var_os("KUBECONFIG").as_deref(),
+            std::env::var_os("HOME").as_deref(),
+        )));
     };
     let (context, source) = match (flag, runbook.filter(|r| !r.is_empty())) {
         (Some(f), _) => (f.to_string(), Source::Flag),
@@ -331,5 +356,34 @@ impl PinnedCluster {
             }
             _ => Ok((client, pin)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn a_missing_kubeconfig_is_named() {
+        assert_eq!(
+            missing_kubeconfig(
+                Some(OsStr::new("/tmp/x/kubeconfig")),
+                Some(OsStr::new("/home/u"))
+            ),
+            "KUBECONFIG names /tmp/x/kubeconfig, which does not exist"
+        );
+        assert_eq!(
+            missing_kubeconfig(Some(OsStr::new("/a:/b")), None),
+            "KUBECONFIG names /a, /b; none of them exists"
+        );
+        assert_eq!(
+            missing_kubeconfig(Some(OsStr::new("")), Some(OsStr::new("/home/u"))),
+            "/home/u/.kube/config does not exist and KUBECONFIG is not set"
+        );
+        assert_eq!(
+            missing_kubeconfig(None, None),
+            "~/.kube/config does not exist and KUBECONFIG is not set"
+        );
     }
 }

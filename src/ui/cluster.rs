@@ -28,6 +28,8 @@ pub struct ClusterView {
     /// When the current step started: logs start there.
     pub since: Option<DateTime<Utc>>,
     pub problem: Option<String>,
+    /// The tail the logs pane shows; updates of earlier tails are dropped.
+    tail: u64,
     requests: Vec<Request>,
 }
 
@@ -42,6 +44,7 @@ impl ClusterView {
             pinned_source: false,
             since: None,
             problem: None,
+            tail: 0,
             requests: Vec::new(),
         }
     }
@@ -54,16 +57,22 @@ impl ClusterView {
                 }
                 self.pods.apply(u)
             }
-            ClusterMsg::Logs(u) => self.logs.apply(u),
+            ClusterMsg::Logs { tail, update } => {
+                if tail == self.tail {
+                    self.logs.apply(update)
+                }
+            }
             ClusterMsg::Detail(d) => self.pods.set_detail(d),
             ClusterMsg::Context(c) => {
                 self.context = c;
                 // Connected now: start the tail that was waiting for it.
                 if let Some(source) = self.source.clone() {
+                    let previous = self.logs.previous();
                     self.requests.push(Request::Tail {
+                        tail: self.tail,
                         source,
-                        since: self.since,
-                        previous: false,
+                        since: if previous { None } else { self.since },
+                        previous,
                     });
                 }
             }
@@ -130,11 +139,15 @@ impl ClusterView {
         }
     }
 
+    /// Starts a new tail of `source` (its current or previous instances); the pane shows only
+    /// its lines.
     fn follow(&mut self, source: Source, previous: bool) {
-        self.logs.set_source_label(source.label());
-        self.logs.set_pod_prefix(source.pod_prefix());
+        self.tail += 1;
+        self.logs
+            .start(source.label(), source.pod_prefix(), previous);
         self.source = Some(source.clone());
         self.requests.push(Request::Tail {
+            tail: self.tail,
             source,
             since: if previous { None } else { self.since },
             previous,
@@ -191,12 +204,26 @@ impl ClusterView {
         handled
     }
 
+    /// Keys for the logs pane. `p` switches between the previous instances and the current
+    /// ones; a pod known not to have restarted has no previous instance, and the pane says so
+    /// and keeps following.
     pub fn logs_key(&mut self, k: KeyEvent) -> bool {
         let handled = self.logs.on_key(k);
         if self.logs.wants_previous()
             && let Some(source) = self.source.clone()
         {
-            self.follow(source, true);
+            let previous = !self.logs.previous();
+            if previous
+                && let Source::Pod { namespace, name } = &source
+                && let Some(row) = self.pods.get(namespace, name)
+                && row.restarts == 0
+            {
+                self.logs.notice(format!(
+                    "pod/{name} has no previous instance (it has not restarted); still following"
+                ));
+            } else {
+                self.follow(source, previous);
+            }
         }
         handled
     }
@@ -276,6 +303,7 @@ mod tests {
         assert_eq!(
             v.take_requests(),
             vec![Request::Tail {
+                tail: 1,
                 source: Source::Deployment {
                     namespace: "shop".into(),
                     name: "payment".into()
@@ -312,6 +340,74 @@ mod tests {
             v.source.as_ref().map(Source::label).as_deref(),
             Some("app=web")
         );
+    }
+
+    #[test]
+    fn what_an_earlier_tail_still_sends_is_dropped_and_p_switches_back() {
+        use crate::live::logs::{LogLine, LogsUpdate};
+        let mut v = view();
+        let set = KubeAction::SetImage(SetImage {
+            deployment: "payment".into(),
+            image: "p:2".into(),
+            ..SetImage::default()
+        });
+        v.step_started("set", Some(&set));
+        let line = |pod: &str| {
+            LogsUpdate::Lines(vec![LogLine {
+                pod: pod.into(),
+                container: "app".into(),
+                ts: None,
+                text: "GET /".into(),
+                source: 0,
+            }])
+        };
+        v.on_msg(ClusterMsg::Logs {
+            tail: 1,
+            update: line("payment-a"),
+        });
+        assert_eq!(v.logs.len(), 1);
+        // Another source: the pane starts empty; the old tail's late lines are not shown.
+        v.follow(
+            Source::Pod {
+                namespace: "shop".into(),
+                name: "payment-b".into(),
+            },
+            false,
+        );
+        assert!(v.logs.is_empty());
+        v.on_msg(ClusterMsg::Logs {
+            tail: 1,
+            update: line("payment-a"),
+        });
+        assert!(v.logs.is_empty());
+        v.on_msg(ClusterMsg::Logs {
+            tail: 2,
+            update: line("payment-b"),
+        });
+        assert_eq!(v.logs.len(), 1);
+        // `p` reads the previous instances, `p` again the current ones.
+        let p = KeyEvent::from(KeyCode::Char('p'));
+        v.take_requests();
+        v.logs_key(p);
+        assert!(matches!(
+            v.take_requests().as_slice(),
+            [Request::Tail {
+                tail: 3,
+                previous: true,
+                since: None,
+                ..
+            }]
+        ));
+        v.logs_key(p);
+        assert!(matches!(
+            v.take_requests().as_slice(),
+            [Request::Tail {
+                tail: 4,
+                previous: false,
+                ..
+            }]
+        ));
+        assert!(!v.logs.previous());
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //!
 //! Keys (when the pane has the focus): `j`/`k`/`PgDn`/`PgUp` scroll, `g` the oldest line, `G` or
 //! `End` follow again, `space` pause or follow, `/` search (`n` newer, `N` older match), `F`
-//! show only matching lines, `p` ask for the previous instances' logs, `t` timestamps, `w` wrap,
-//! `Esc` clear the search.
+//! show only matching lines, `p` the previous instances' logs (again: the current ones), `t`
+//! timestamps, `w` wrap, `Esc` clear the search.
+//!
+//! A new tail ([`LogsPane::start`]) empties the pane: every line shown is of what the title names.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -34,6 +36,8 @@ enum Kind {
     Left,
     Reconnecting,
     Error,
+    /// Something the pane says itself (`p` on a pod that has not restarted).
+    Note,
 }
 
 #[derive(Clone, Debug)]
@@ -81,6 +85,8 @@ pub struct LogsPane {
     timestamps: bool,
     wrap: bool,
     wants_previous: bool,
+    /// The tail reads the previous instances (once): nothing more is coming.
+    previous: bool,
     /// Rows of text the last frame had, for paging.
     height: Cell<u16>,
 }
@@ -123,6 +129,7 @@ impl LogsPane {
             timestamps: false,
             wrap: false,
             wants_previous: false,
+            previous: false,
             height: Cell::new(20),
         }
     }
@@ -135,6 +142,34 @@ impl LogsPane {
     /// The start every pod name shares (`payment-backend-`), left out of line prefixes.
     pub fn set_pod_prefix(&mut self, prefix: Option<String>) {
         self.pod_prefix = prefix;
+    }
+
+    /// A new tail starts: what the pane held (lines, pods, paused place, search position) is of
+    /// another source or instance and goes; the search text, filter, timestamps and wrap stay.
+    pub fn start(&mut self, label: String, pod_prefix: Option<String>, previous: bool) {
+        self.label = label;
+        self.pod_prefix = pod_prefix;
+        self.previous = previous;
+        self.entries.clear();
+        self.dropped = 0;
+        self.pods.clear();
+        self.reconnecting.clear();
+        self.names.clear();
+        self.follow = true;
+        self.anchor = 0;
+        self.new_since_pause = 0;
+        self.current = None;
+        self.not_found = false;
+    }
+
+    /// Whether the pane shows previous instances (`p`).
+    pub fn previous(&self) -> bool {
+        self.previous
+    }
+
+    /// A line the pane says itself, among the log lines.
+    pub fn notice(&mut self, text: String) {
+        self.note(Kind::Note, "", "", text);
     }
 
     /// Lines (and join/leave notes) kept.
@@ -173,7 +208,8 @@ impl LogsPane {
         self.timestamps = on;
     }
 
-    /// Whether `p` was pressed since the last call: the app then tails the previous instances.
+    /// Whether `p` was pressed since the last call: the app then tails the previous instances,
+    /// or the current ones again if [`LogsPane::previous`].
     pub fn wants_previous(&mut self) -> bool {
         std::mem::take(&mut self.wants_previous)
     }
@@ -500,7 +536,10 @@ impl LogsPane {
         }];
         let n = self.pods.len();
         parts.push(format!("{n} pod{}", if n == 1 { "" } else { "s" }));
-        let mut status = if self.follow {
+        let mut status = if self.previous {
+            // Read once: nothing follows.
+            "previous instances".to_string()
+        } else if self.follow {
             "following".to_string()
         } else {
             format!("paused (+{} new)", self.new_since_pause)
@@ -544,6 +583,10 @@ impl LogsPane {
             Kind::Line => {}
             Kind::Error => {
                 spans.push(Span::styled(format!("! {}", e.text), theme.stderr));
+                return Line::from(spans);
+            }
+            Kind::Note => {
+                spans.push(Span::styled(format!("── {}", e.text), theme.text_dim));
                 return Line::from(spans);
             }
             _ => {
@@ -665,15 +708,15 @@ impl LogsPane {
             .iter()
             .filter_map(|&i| self.get(i).map(|e| (i, e)))
             .collect();
-        let widths = entries.iter().filter(|(_, e)| e.kind != Kind::Error).fold(
-            (0, 0),
-            |(pw, cw), (_, e)| {
+        let widths = entries
+            .iter()
+            .filter(|(_, e)| !matches!(e.kind, Kind::Error | Kind::Note))
+            .fold((0, 0), |(pw, cw), (_, e)| {
                 (
                     pw.max(self.short(&e.pod).chars().count()),
                     cw.max(e.container.chars().count()),
                 )
-            },
-        );
+            });
         let lines: Vec<Line> = entries
             .iter()
             .map(|(i, e)| self.line(*i, e, theme, widths))

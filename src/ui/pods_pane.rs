@@ -116,7 +116,10 @@ struct View {
     pods: usize,
     name_w: usize,
     status_w: usize,
+    /// NODE's width, at most [`NODE_MAX`] unless there is room to spare.
     node_w: usize,
+    /// The longest node name.
+    node_full: usize,
 }
 
 struct DetailView {
@@ -254,6 +257,8 @@ const RESTARTS_W: usize = 8;
 const AGE_W: usize = 6;
 const IMAGE_MIN: usize = 12;
 const NAME_MIN: usize = 16;
+/// Narrowest NODE column worth showing (a longer node name is cut).
+const NODE_MIN: usize = 8;
 /// Longest STATUS and NODE columns.
 const STATUS_MAX: usize = 24;
 const NODE_MAX: usize = 24;
@@ -281,10 +286,17 @@ impl Col {
     }
 }
 
-/// The columns that fit in `width` and their widths: NAME always, the others dropped from the
-/// right until the rest fits.
+/// The columns that fit in `width` and their widths. NAME gets its room first (a pod is told
+/// apart by the end of its name), only READY and STATUS before it when names are very long;
+/// then the others in order while they fit, NODE cut rather than dropped; what is left widens
+/// IMAGE, or NAME when IMAGE is not shown.
 fn layout(width: usize, v: &View, indent: usize) -> (usize, Vec<(Col, usize)>) {
+    let avail = width.saturating_sub(MARK_W);
     let name_want = (v.name_w + indent).max(4);
+    let first = READY_W + GAP + v.status_w + GAP;
+    let mut name_w = name_want
+        .min(avail.saturating_sub(first).max(NAME_MIN))
+        .min(avail);
     let all = [
         (Col::Ready, READY_W),
         (Col::Status, v.status_w),
@@ -293,22 +305,31 @@ fn layout(width: usize, v: &View, indent: usize) -> (usize, Vec<(Col, usize)>) {
         (Col::Node, v.node_w),
         (Col::Image, IMAGE_MIN),
     ];
-    let avail = width.saturating_sub(MARK_W);
-    let mut n = all.len();
-    loop {
-        let used: usize = all[..n].iter().map(|(_, w)| w + GAP).sum();
-        if n == 0 || used + name_want.min(NAME_MIN) <= avail {
+    let mut used = name_w;
+    let mut cols: Vec<(Col, usize)> = Vec::new();
+    for (c, w) in all {
+        let room = avail.saturating_sub(used + GAP);
+        if w <= room {
+            cols.push((c, w));
+            used += GAP + w;
+        } else {
+            if c == Col::Node && room >= NODE_MIN {
+                cols.push((c, room));
+                used += GAP + room;
+            }
             break;
         }
-        n -= 1;
     }
-    let mut cols: Vec<(Col, usize)> = all[..n].to_vec();
-    let fixed: usize = cols.iter().map(|(_, w)| w + GAP).sum();
-    let room = avail.saturating_sub(fixed);
-    let has_image = cols.last().is_some_and(|(c, _)| *c == Col::Image);
-    let name_w = if has_image { name_want.min(room) } else { room };
-    if has_image && let Some(last) = cols.last_mut() {
-        last.1 += room - name_w;
+    let mut left = avail.saturating_sub(used);
+    // Room to spare: first the rest of a long node name.
+    if let Some((_, w)) = cols.iter_mut().find(|(c, _)| *c == Col::Node) {
+        let more = v.node_full.saturating_sub(*w).min(left);
+        *w += more;
+        left -= more;
+    }
+    match cols.last_mut() {
+        Some((Col::Image, w)) => *w += left,
+        _ => name_w += left,
     }
     (name_w, cols)
 }
@@ -378,8 +399,8 @@ impl PodsPane {
             && self.touched(old) == self.touched(new)
             && self.passes(old) == self.passes(new)
             && (!self.group || (old.owner == new.owner && old.health == new.health))
-            && new.status.chars().count() <= v.status_w
-            && new.node.as_deref().map_or(0, |n| n.chars().count()) <= v.node_w
+            && new.status_text().chars().count() <= v.status_w
+            && new.node.as_deref().map_or(0, |n| n.chars().count()) <= v.node_full
     }
 
     pub fn set_focus(&mut self, f: Vec<Focus>) {
@@ -479,6 +500,7 @@ impl PodsPane {
             name_w: 4,
             status_w: 6,
             node_w: 4,
+            node_full: 4,
         };
         let mut i = 0;
         while i < shown.len() {
@@ -505,7 +527,7 @@ impl PodsPane {
             }
             for &(touched, r) in &shown[i..end] {
                 v.name_w = v.name_w.max(r.name.chars().count());
-                v.status_w = v.status_w.max(r.status.chars().count());
+                v.status_w = v.status_w.max(r.status_text().chars().count());
                 v.node_w = v
                     .node_w
                     .max(r.node.as_deref().map_or(0, |n| n.chars().count()));
@@ -517,6 +539,7 @@ impl PodsPane {
             i = end;
         }
         v.status_w = v.status_w.min(STATUS_MAX);
+        v.node_full = v.node_w;
         v.node_w = v.node_w.min(NODE_MAX);
         // Keep the selected pod selected; if it went, keep the place.
         let want = self.selected_key.borrow().clone();
@@ -848,7 +871,7 @@ impl PodsPane {
             spans.push(Span::styled("  ", base));
             let (text, style) = match c {
                 Col::Ready => (format!("{}/{}", r.ready.0, r.ready.1), base),
-                Col::Status => (r.status.clone(), base.patch(health)),
+                Col::Status => (r.status_text(), base.patch(health)),
                 Col::Restarts => (r.restarts.to_string(), base),
                 Col::Age => (
                     r.created
@@ -871,13 +894,16 @@ impl PodsPane {
 
     fn render_empty(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let lines: Vec<Line> = match &self.conn {
-            Connection::Reconnecting { error, .. } => vec![
-                Line::from(Span::styled(
+            Connection::Reconnecting { error, .. } => {
+                let mut lines = vec![Line::from(Span::styled(
                     "no cluster reachable — retrying",
                     theme.pod_failed,
-                )),
-                Line::from(Span::styled(error.clone(), theme.text_dim)),
-            ],
+                ))];
+                // The error whole (it names the file or server at fault), over several rows.
+                let error = Line::from(Span::styled(error.clone(), theme.text_dim));
+                lines.extend(wrap(error, area.width as usize, 0));
+                lines
+            }
             Connection::Connecting => vec![Line::from(Span::styled(
                 "waiting for the cluster…",
                 theme.text_dim,
@@ -919,7 +945,7 @@ impl PodsPane {
         match row {
             Some(r) => {
                 head.push(Span::raw("  "));
-                head.push(Span::styled(r.status.clone(), health_style(r.health)));
+                head.push(Span::styled(r.status_text(), health_style(r.health)));
                 head.push(Span::styled(
                     format!(
                         "  {}/{} ready  {} restarts  node {}  {}",
@@ -968,7 +994,7 @@ impl PodsPane {
             if let Some(e) = c.exit_code {
                 state.push_str(&format!(" (exit {e})"));
             }
-            let mut spans = vec![
+            let spans = vec![
                 Span::styled(format!("  {mark} "), style),
                 Span::raw(format!(
                     "{}{}  ",
@@ -979,10 +1005,27 @@ impl PodsPane {
                 Span::styled(state, style),
                 Span::styled(format!("  restarts {}", c.restarts), theme.text_dim),
             ];
-            if let Some(l) = &c.last_termination {
-                spans.push(Span::styled(format!("  last: {l}"), theme.text_dim));
-            }
             lines.push(Line::from(spans));
+            if let Some(m) = &c.message {
+                lines.push(Line::from(Span::styled(format!("      {m}"), style)));
+            }
+            if let Some(l) = &c.last {
+                let mut text = format!(
+                    "      last state: Terminated{}, exit code {}",
+                    l.reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default(),
+                    l.exit_code
+                );
+                if let Some(sig) = l.signal {
+                    text.push_str(&format!(", signal {sig}"));
+                }
+                if let Some(t) = l.finished {
+                    text.push_str(&format!(", {} ago", human_age((now - t).num_seconds())));
+                }
+                lines.push(Line::from(Span::styled(text, theme.text_dim)));
+            }
         }
         lines.push(section("conditions"));
         for c in &d.conditions {
@@ -1029,11 +1072,80 @@ impl PodsPane {
                 Span::styled(format!("{}{times}", e.message), theme.text_dim),
             ]));
         }
+        // Long reasons, messages and names wrap, under the text they continue.
+        let width = area.width as usize;
+        let rows: Vec<Line> = lines
+            .into_iter()
+            .flat_map(|l| {
+                let lead = l
+                    .spans
+                    .first()
+                    .map_or(0, |s| s.content.len() - s.content.trim_start().len());
+                wrap(l, width, lead + 2)
+            })
+            .collect();
         let h = area.height as usize;
-        let top = dv.scroll.min(lines.len().saturating_sub(h));
-        let shown: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
+        let top = dv.scroll.min(rows.len().saturating_sub(h));
+        let shown: Vec<Line> = rows.into_iter().skip(top).take(h).collect();
         f.render_widget(Paragraph::new(shown), area);
     }
+}
+
+/// `line` in rows of at most `width` characters, broken at a space where there is one, the
+/// rows after the first indented by `indent` (at most half the width).
+fn wrap(line: Line<'static>, width: usize, indent: usize) -> Vec<Line<'static>> {
+    let chars: Vec<(char, Style)> = line
+        .spans
+        .iter()
+        .flat_map(|s| {
+            let style = line.style.patch(s.style);
+            s.content.chars().map(move |c| (c, style))
+        })
+        .collect();
+    if width == 0 || chars.len() <= width {
+        return vec![line];
+    }
+    let indent = indent.min(width / 2);
+    let mut rows = Vec::new();
+    let mut at = 0;
+    let mut first = true;
+    while at < chars.len() {
+        let room = if first { width } else { width - indent };
+        let rest = &chars[at..];
+        let take = if rest.len() <= room {
+            rest.len()
+        } else {
+            // The last space that leaves something on this row, else a hard cut.
+            match (1..=room).rev().find(|&i| rest[i].0 == ' ') {
+                Some(i) => i,
+                None => room,
+            }
+        };
+        let mut spans: Vec<Span<'static>> = Vec::new();
+        if !first {
+            spans.push(Span::raw(" ".repeat(indent)));
+        }
+        let mut run = String::new();
+        let mut style = rest.first().map(|c| c.1).unwrap_or_default();
+        for &(c, st) in &rest[..take] {
+            if st != style && !run.is_empty() {
+                spans.push(Span::styled(std::mem::take(&mut run), style));
+            }
+            style = st;
+            run.push(c);
+        }
+        if !run.is_empty() {
+            spans.push(Span::styled(run, style));
+        }
+        rows.push(Line::from(spans));
+        at += take;
+        // The space a row was broken at starts no row.
+        while at < chars.len() && chars[at].0 == ' ' {
+            at += 1;
+        }
+        first = false;
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -1061,6 +1173,34 @@ mod tests {
         ] {
             assert_eq!(human_age(s), want, "{s}");
         }
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_under_the_text() {
+        let text = |l: &Line| {
+            l.spans
+                .iter()
+                .map(|s| s.content.as_ref())
+                .collect::<String>()
+        };
+        let rows = wrap(
+            Line::from("  why: 0/2 nodes are available: 2 Insufficient memory."),
+            24,
+            4,
+        );
+        let rows: Vec<String> = rows.iter().map(text).collect();
+        assert_eq!(
+            rows,
+            [
+                "  why: 0/2 nodes are",
+                "    available: 2",
+                "    Insufficient memory."
+            ]
+        );
+        let rows = wrap(Line::from("abcdefghij"), 4, 1);
+        let rows: Vec<String> = rows.iter().map(text).collect();
+        assert_eq!(rows, ["abcd", " efg", " hij"]);
+        assert_eq!(wrap(Line::from("short"), 0, 0).len(), 1);
     }
 
     #[test]

@@ -518,7 +518,7 @@ async fn pod_detail_has_containers_conditions_and_the_pods_events() {
         &format!("pod default/{name}"),
         "containers",
         "Waiting CrashLoopBackOff",
-        "last: Error (exit 1)",
+        "last state: Terminated (Error), exit code 1",
         "conditions",
         "PodScheduled",
         "events",
@@ -675,4 +675,144 @@ async fn several_namespaces_are_merged_and_a_relist_keeps_the_others() {
         screen.contains("o-2") && !screen.contains("d-1"),
         "{screen}"
     );
+}
+
+/// Three pods as a cluster in trouble shows them: one serving on a node with a long name, one
+/// crash-looping, one the scheduler cannot place.
+fn troubled_pods() -> Vec<Pod> {
+    let base = |name: &str, node: Option<&str>, status: Value| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "shop", "uid": name,
+                "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"nodeName": node, "containers": [{"name": "app",
+                "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/api-gateway:1.4.2"}]},
+            "status": status,
+        }))
+        .expect("pod")
+    };
+    vec![
+        base(
+            "api-gateway-68d9f7c5b4-x2x9k",
+            Some("ip-10-0-1-23.ec2.internal"),
+            json!({"phase": "Running", "containerStatuses": [{"name": "app", "image": "x",
+                "imageID": "", "ready": true, "restartCount": 0,
+                "state": {"running": {"startedAt": "2026-01-01T00:00:05Z"}}}]}),
+        ),
+        base(
+            "api-gateway-85b4c6d9f7-f28tr",
+            Some("ip-10-0-1-23.ec2.internal"),
+            json!({"phase": "Running", "containerStatuses": [{"name": "app", "image": "x",
+                "imageID": "", "ready": false, "restartCount": 6,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message":
+                    "back-off 2m40s restarting failed container=app pod=api-gateway-85b4c6d9f7-f28tr_shop(api-gateway-85b4c6d9f7-f28tr)"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                    "startedAt": "2026-01-01T00:09:00Z", "finishedAt": "2026-01-01T00:09:02Z"}}}]}),
+        ),
+        base(
+            "payment-backend-7c9d8b6f5d-q8wzn",
+            None,
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/2 nodes are available: 2 Insufficient memory. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."}]}),
+        ),
+    ]
+}
+
+fn troubled_pane() -> PodsPane {
+    let mut p = PodsPane::new();
+    p.apply(PodsUpdate::Relisted {
+        rows: troubled_pods().iter().map(pods::PodRow::from_pod).collect(),
+    });
+    p.apply(PodsUpdate::Connected);
+    p
+}
+
+fn ten_minutes_in() -> DateTime<Utc> {
+    "2026-01-01T00:10:00Z".parse().unwrap()
+}
+
+#[test]
+fn the_pod_name_gets_its_room_first_at_every_width() {
+    let p = troubled_pane();
+    for w in [80u16, 100, 120, 200] {
+        let b = draw(&p, w, 6, ten_minutes_in());
+        let screen = text(&b);
+        for pod in troubled_pods() {
+            let name = pod.name_any();
+            assert!(
+                screen.contains(&name),
+                "{name} cut at {w} columns:\n{screen}"
+            );
+        }
+        // Why a pod is not running is in the list.
+        assert!(screen.contains("Pending (Unschedulable)"), "{w}:\n{screen}");
+        assert!(screen.contains("CrashLoopBackOff"), "{w}:\n{screen}");
+        insta::assert_snapshot!(format!("pods_width_{w}"), screen);
+    }
+    // With room, the node's whole name.
+    let wide = text(&draw(&p, 120, 6, ten_minutes_in()));
+    assert!(wide.contains("ip-10-0-1-23.ec2.internal"), "{wide}");
+}
+
+#[test]
+fn pod_detail_wraps_and_tells_the_last_state_and_exit_code() {
+    let mut p = troubled_pane();
+    let pods = troubled_pods();
+    let event: k8s_openapi::api::core::v1::Event = serde_json::from_value(json!({
+        "metadata": {"name": "e1", "namespace": "shop"},
+        "involvedObject": {"kind": "Pod", "name": "payment-backend-7c9d8b6f5d-q8wzn"},
+        "type": "Warning", "reason": "FailedScheduling", "count": 3,
+        "lastTimestamp": "2026-01-01T00:09:30Z",
+        "message": "0/2 nodes are available: 2 Insufficient memory. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."}))
+    .unwrap();
+    // Inside the borders, without spaces: the text as read across its wrapped rows (a word
+    // longer than a row is cut where the row ends).
+    let flat = |s: &str| {
+        s.lines()
+            .map(|l| l.trim_matches(|c| matches!(c, '┃' | '━' | '┏' | '┓' | '┗' | '┛')))
+            .flat_map(str::split_whitespace)
+            .collect::<String>()
+    };
+    for (name, wants) in [
+        (
+            "payment-backend-7c9d8b6f5d-q8wzn",
+            vec![
+                "PodScheduled False Unschedulable: 0/2 nodes are available: 2 Insufficient memory. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.",
+                "FailedScheduling 0/2 nodes are available: 2 Insufficient memory. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod. (x3)",
+            ],
+        ),
+        (
+            "api-gateway-85b4c6d9f7-f28tr",
+            vec![
+                "Waiting CrashLoopBackOff restarts 6",
+                "back-off 2m40s restarting failed container=app pod=api-gateway-85b4c6d9f7-f28tr_shop(api-gateway-85b4c6d9f7-f28tr)",
+                "last state: Terminated (Error), exit code 1, 58s ago",
+            ],
+        ),
+    ] {
+        p.on_key(KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE));
+        for c in name.chars() {
+            p.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+        p.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        p.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(p.wants_detail(), Some(("shop".into(), name.into())));
+        let pod = pods.iter().find(|q| q.name_any() == name).unwrap();
+        p.set_detail(pods::detail_of(pod, std::slice::from_ref(&event)));
+        let screen = text(&draw(&p, 72, 30, ten_minutes_in()));
+        for want in wants {
+            assert!(
+                flat(&screen).contains(&flat(want)),
+                "{want:?} not in\n{screen}"
+            );
+        }
+        assert!(screen.lines().all(|l| l.chars().count() <= 72));
+        insta::assert_snapshot!(
+            format!("pod_detail_{}", name.split('-').next().unwrap()),
+            screen
+        );
+        // Back to the list, the filter cleared.
+        p.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+        p.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    }
 }

@@ -69,6 +69,11 @@ impl InstanceLog {
         self.notify.send_modify(|_| {});
     }
 
+    /// Whether the instance has stopped (no line will be added).
+    pub fn ended(&self) -> bool {
+        self.buf.lock().unwrap_or_else(|e| e.into_inner()).ended
+    }
+
     /// Every kept line.
     pub fn lines(&self) -> Vec<LogLine> {
         let b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
@@ -180,6 +185,24 @@ impl LogHub {
         }
     }
 
+    /// The log of the instance that last terminated, the one a container status's
+    /// `lastState.terminated` names (what a kubelet serves for `previous=true`): the current
+    /// instance while it is stopped and waiting to restart, the one before it once it runs again.
+    pub fn last_terminated(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+    ) -> Option<Arc<InstanceLog>> {
+        self.with(|m| {
+            let c = m.get(&k(ns, pod, container))?;
+            match &c.current {
+                Some(cur) if cur.ended() => Some(cur.clone()),
+                _ => c.previous.clone(),
+            }
+        })
+    }
+
     /// The current (or previous) instance's log of a container.
     pub fn instance(
         &self,
@@ -265,5 +288,25 @@ mod tests {
         }
         hub.start("ns", "alone", "app");
         assert_eq!(hub.keep(), KEEP);
+    }
+
+    #[test]
+    fn the_last_terminated_instance_is_the_stopped_one_until_the_next_runs() {
+        let hub = LogHub::new();
+        assert!(hub.last_terminated("ns", "p", "app").is_none());
+        hub.start("ns", "p", "app");
+        hub.append("ns", "p", "app", "first run");
+        assert!(hub.last_terminated("ns", "p", "app").is_none());
+        hub.stop("ns", "p", "app");
+        // Waiting to restart (CrashLoopBackOff): the run that just ended.
+        let last = hub.last_terminated("ns", "p", "app").unwrap();
+        assert_eq!(last.lines()[0].text, "first run");
+        hub.start("ns", "p", "app");
+        hub.append("ns", "p", "app", "second run");
+        let last = hub.last_terminated("ns", "p", "app").unwrap();
+        assert_eq!(last.lines()[0].text, "first run");
+        hub.stop("ns", "p", "app");
+        let last = hub.last_terminated("ns", "p", "app").unwrap();
+        assert_eq!(last.lines()[0].text, "second run");
     }
 }

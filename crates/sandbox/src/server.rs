@@ -1063,7 +1063,25 @@ async fn pod_log(
         }
     };
     let previous = flag(&q, "previous");
-    let Some(log) = shared.logs.instance(ns, name, &container, previous) else {
+    // The container's status as the kubelet reports it (init containers included).
+    let status = ["/status/containerStatuses", "/status/initContainerStatuses"]
+        .iter()
+        .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str()));
+    let log = if previous {
+        // As a kubelet does: the previous log is the run `lastState.terminated` names; without
+        // one there is none, even if an earlier run's log is still kept.
+        let has_last = status.map(|c| c.pointer("/lastState/terminated").is_some());
+        if has_last == Some(false) {
+            None
+        } else {
+            shared.logs.last_terminated(ns, name, &container)
+        }
+    } else {
+        shared.logs.instance(ns, name, &container, false)
+    };
+    let Some(log) = log else {
         if previous {
             return Err(ApiError::bad_request(format!(
                 "previous terminated container \"{container}\" in pod \"{name}\" not found"
