@@ -110,7 +110,11 @@ pub const LOGS: &[Key] = &[
     k("space", "pause", "pause / follow"),
     k("/", "search", "search; n / N next / previous match"),
     k("F", "filter", "show only the lines that match"),
-    k("p", "previous", "the previous container's logs"),
+    k(
+        "p",
+        "previous",
+        "the previous instance's logs; again: the current one's, followed",
+    ),
     k("t", "times", "show timestamps"),
     k("w", "", "wrap long lines"),
     k("Esc", "", "clear the search and the filter"),

@@ -21,7 +21,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-use super::ansi;
+use super::{ansi, fit};
 use crate::live::logs::LogsUpdate;
 use crate::ui::theme::Theme;
 
@@ -732,6 +732,9 @@ impl LogsPane {
                 p
             }
         } else {
+            // A line longer than the pane ends in `…`: cut, and said so (`w` wraps).
+            let w = inner.width as usize;
+            let lines: Vec<Line> = lines.into_iter().map(|l| fit::line(l, w)).collect();
             Paragraph::new(Text::from(lines))
         };
         f.render_widget(p, inner);

@@ -371,7 +371,7 @@ fn help_lists_the_pods_and_logs_keys_and_fits_or_scrolls() {
         settings().bind(|| insta::assert_snapshot!(format!("help_{w}x{h}"), s.clone()));
         // Nothing is cut without a mark: either it all fits, or it says there is more.
         if !s.contains("more rows") {
-            for t in ["pods pane", "owner", "logs pane", "previous container"] {
+            for t in ["pods pane", "owner", "logs pane", "previous instance"] {
                 assert!(s.contains(t), "{w}x{h}: {t}\n{s}");
             }
         }

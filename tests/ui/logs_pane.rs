@@ -339,3 +339,22 @@ fn reconnecting_shows_in_the_title_until_the_follow_is_back() {
     assert!(title(&b).contains("2 pods"), "{}", title(&b));
     assert!(screen(&b).contains("reconnected"));
 }
+
+#[test]
+fn a_line_longer_than_the_pane_ends_in_a_mark_and_wraps_whole() {
+    let mut p = pane();
+    let long =
+        "GET /api/v1/payments/7f3c2a/refunds/00000000-0000-0000-0000-000000000042/status 200";
+    p.apply(LogsUpdate::Lines(vec![line(0, 0, long)]));
+    let b = draw(&p, 60, 6);
+    let s = screen(&b);
+    let row = s.lines().find(|l| l.contains("GET /api")).unwrap();
+    assert!(
+        row.trim_end().ends_with("…│") || row.trim_end().ends_with("…┃"),
+        "{s}"
+    );
+    // Wrapped, the whole line is there, its end included.
+    assert!(p.on_key(key('w')));
+    let s = screen(&draw(&p, 60, 8));
+    assert!(s.contains("/status 200"), "{s}");
+}
