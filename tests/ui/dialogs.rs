@@ -382,7 +382,7 @@ fn help_lists_the_pods_and_logs_keys_and_fits_or_scrolls() {
         "pods pane",
         "logs of every pod of its owner",
         "logs pane",
-        "the previous container's logs",
+        "the previous instance's logs",
     ] {
         assert!(s.contains(t), "{t}\n{s}");
     }
