@@ -8,6 +8,8 @@ pub mod docker;
 #[allow(dead_code)]
 pub mod ecr;
 #[allow(dead_code)]
+pub mod kubectl;
+#[allow(dead_code)]
 pub mod moto;
 #[allow(dead_code)]
 pub mod sandbox_cluster;

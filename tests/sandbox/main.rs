@@ -3,6 +3,10 @@
 //!
 //! One test binary for the area, a module per former test file.
 
+#[path = "../common/mod.rs"]
+mod common;
+
+mod kubectl;
 mod sandbox_api;
 mod sandbox_cli;
 mod sandbox_controllers;
