@@ -79,8 +79,13 @@ pub struct App {
     pub(super) dialogs: super::state::Dialogs,
 }
 
-fn clock() -> String {
-    chrono::Local::now().format("%H:%M:%S%.3f").to_string()
+/// The time of day now, `HH:MM:SS.mmm`, local; with a frozen clock (tests' snapshots), the
+/// frozen time in UTC, the same on every machine.
+fn clock(frozen: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    match frozen {
+        Some(t) => t.format("%H:%M:%S%.3f").to_string(),
+        None => chrono::Local::now().format("%H:%M:%S%.3f").to_string(),
+    }
 }
 
 impl App {
@@ -524,7 +529,7 @@ impl App {
                         .to_string()
                 })
                 .unwrap_or_else(|_| "--:--:--".into()),
-            None => clock()[..8].to_string(),
+            None => clock(self.frozen_clock)[..8].to_string(),
         };
         let entry = format!("{at} {text}");
         let (_, w) = self.side_inner();
@@ -811,7 +816,7 @@ impl App {
                 }
             }
             Event::Output { step, stream, text } => {
-                let at: Arc<str> = Arc::from(clock());
+                let at: Arc<str> = Arc::from(clock(self.frozen_clock));
                 self.view(&step).output.push_chunk(stream, &at, &text);
                 if self.shown_step() == Some(step.as_str()) {
                     if self.scroll > 0 {
