@@ -84,6 +84,14 @@ impl Findings {
     }
 }
 
+/// Drops the unknown fields `findings` found from `obj`, as the typed decoding of an API server
+/// does when the request was let through (Warn, Ignore).
+pub fn drop_unknown(rt: &ResourceType, findings: &Findings, obj: &mut Value) {
+    if !findings.unknown.is_empty() {
+        openapi::prune_unknown_fields(rt.kind, obj);
+    }
+}
+
 /// The prefix of a Strict error on create and update: `Deployment in version "v1" cannot be
 /// handled as a Deployment: `.
 pub fn decode_context(rt: &ResourceType) -> String {
@@ -188,5 +196,79 @@ impl<'de> Visitor<'de> for Dups<'_> {
             i += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::by_kind;
+    use serde_json::json;
+
+    #[test]
+    fn directives_default_to_warn_and_refuse_others() {
+        assert_eq!(Directive::from_query(None).unwrap(), Directive::Warn);
+        assert_eq!(
+            Directive::from_query(Some("Strict")).unwrap(),
+            Directive::Strict
+        );
+        assert_eq!(
+            Directive::from_query(Some("Ignore")).unwrap(),
+            Directive::Ignore
+        );
+        let e = Directive::from_query(Some("strict")).unwrap_err();
+        assert_eq!(e.code, 400);
+        assert!(e.message.contains("\"strict\""), "{}", e.message);
+    }
+
+    #[test]
+    fn duplicates_are_found_with_their_paths() {
+        let body = br#"{"a": 1, "b": {"c": [{"d": 1, "d": 2}], "c": 3}, "a": 2}"#;
+        assert_eq!(duplicate_fields(body), ["b.c[0].d", "b.c", "a"]);
+        assert!(duplicate_fields(br#"{"a": {"a": 1}}"#).is_empty());
+        assert!(duplicate_fields(b"a: 1\na: 2\n").is_empty());
+        assert!(duplicate_fields(b"").is_empty());
+    }
+
+    #[test]
+    fn strict_refuses_warn_warns_ignore_passes() {
+        let rt = by_kind("ConfigMap");
+        let body = br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "immutible": true, "data": {}, "data": {}}"#;
+        let obj: Value = serde_json::from_slice(body).unwrap();
+        let f = Findings::of(rt, &obj, Some(body));
+        assert_eq!(f.unknown, ["immutible"]);
+        assert_eq!(f.duplicate, ["data"]);
+        let e = f.judge(Directive::Strict, &decode_context(rt)).unwrap_err();
+        assert_eq!((e.code, e.reason), (400, "BadRequest"));
+        assert_eq!(
+            e.message,
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: duplicate field \"data\", unknown field \"immutible\""
+        );
+        assert_eq!(
+            f.judge(Directive::Warn, "").unwrap(),
+            ["duplicate field \"data\"", "unknown field \"immutible\""]
+        );
+        assert!(f.judge(Directive::Ignore, "").unwrap().is_empty());
+        let mut kept = obj.clone();
+        drop_unknown(rt, &f, &mut kept);
+        assert_eq!(kept.get("immutible"), None);
+        let clean = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert!(
+            Findings::of(rt, &clean, None)
+                .judge(Directive::Strict, "")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn apply_names_the_field_as_the_typed_conversion_does() {
+        let e = apply_unknown_field(by_kind("Service"), "ns", "web", "spec.topologyKeys");
+        assert_eq!(e.code, 500);
+        assert_eq!(
+            e.message,
+            "failed to create typed patch object (ns/web; /v1, Kind=Service): .spec.topologyKeys: field not declared in schema"
+        );
+        assert!(e.status().get("reason").is_none());
     }
 }

@@ -967,3 +967,282 @@ pub fn answer(
         }
     }
 }
+
+/// Drops the fields of `obj` that the schema of `kind` does not declare, as decoding into the
+/// typed object does on an API server (fieldValidation Warn or Ignore).
+pub fn prune_unknown_fields(kind: &str, obj: &mut Value) {
+    let Some(rt) = super::resources::find_kind(kind) else {
+        return;
+    };
+    let schemas = &docs().schemas;
+    if let Some(def) = kind_definition(schemas, rt) {
+        prune(schemas, def, obj, 0);
+    }
+}
+
+fn prune(schemas: &Map<String, Value>, schema: &Value, v: &mut Value, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    let s = resolve(schemas, schema);
+    if s.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            let props = s.get("properties").and_then(Value::as_object);
+            let additional = s.get("additionalProperties").filter(|a| a.is_object());
+            if props.is_none() && additional.is_none() {
+                return;
+            }
+            m.retain(|k, _| additional.is_some() || props.is_some_and(|ps| ps.contains_key(k)));
+            for (k, child) in m.iter_mut() {
+                if let Some(cs) = props.and_then(|ps| ps.get(k)).or(additional) {
+                    prune(schemas, cs, child, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(is) = s.get("items") {
+                for child in items {
+                    prune(schemas, is, child, depth + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gv_doc(rt: &ResourceType) -> Value {
+        let (_, bytes) = &docs().group_versions[&gv_path(rt.group, rt.version)];
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    /// Every `$ref` in `v`.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x) {
+                        ("$ref", Value::String(r)) => out.push(r.clone()),
+                        _ => refs(x, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_served_kind_is_in_its_group_version_document() {
+        let index: Value = serde_json::from_slice(&docs().index).unwrap();
+        for rt in RESOURCES {
+            let gv = gv_path(rt.group, rt.version);
+            let url = index["paths"][&gv]["serverRelativeURL"].as_str().unwrap();
+            assert!(url.starts_with(&format!("/openapi/v3/{gv}?hash=")), "{url}");
+            let doc = gv_doc(rt);
+            assert_eq!(doc["openapi"], "3.0.0");
+            let schemas = doc["components"]["schemas"].as_object().unwrap();
+            let def = kind_definition(schemas, rt)
+                .unwrap_or_else(|| panic!("{} has no schema in {gv}", rt.kind));
+            assert!(def["properties"]["metadata"].is_object(), "{}", rt.kind);
+            assert!(schemas.contains_key(&format!(
+                "{}List",
+                schemas.iter().find(|(_, d)| *d == def).unwrap().0
+            )));
+            let collection = if rt.namespaced {
+                format!("{}/namespaces/{{namespace}}/{}", rt.prefix(), rt.plural)
+            } else {
+                format!("{}/{}", rt.prefix(), rt.plural)
+            };
+            let item = &doc["paths"][format!("{collection}/{{name}}")];
+            for verb in ["get", "put", "patch", "delete"] {
+                assert_eq!(
+                    item[verb]["x-kubernetes-group-version-kind"],
+                    gvk(rt.group, rt.version, rt.kind),
+                    "{} {verb}",
+                    rt.kind
+                );
+            }
+            for verb in ["get", "post", "delete"] {
+                assert!(doc["paths"][&collection][verb].is_object(), "{collection}");
+            }
+            // kubectl chooses server-side field validation from the PATCH operations' parameters.
+            for sub in rt.subresources.iter().filter(|s| **s != "log") {
+                let params =
+                    doc["paths"][format!("{collection}/{{name}}/{sub}")]["patch"]["parameters"]
+                        .as_array()
+                        .unwrap();
+                assert!(params.iter().any(|p| p["name"] == "fieldValidation"));
+            }
+            let params = item["patch"]["parameters"].as_array().unwrap();
+            for p in ["dryRun", "fieldManager", "fieldValidation", "force"] {
+                assert!(
+                    params.iter().any(|x| x["name"] == p && x["in"] == "query"),
+                    "{p}"
+                );
+            }
+            // Every reference resolves inside the document itself.
+            let mut rs = Vec::new();
+            refs(&doc, &mut rs);
+            for r in rs {
+                let name = r.strip_prefix("#/components/schemas/").unwrap();
+                assert!(schemas.contains_key(name), "{gv}: {r} does not resolve");
+            }
+        }
+    }
+
+    #[test]
+    fn schemas_carry_kubernetes_names_and_merge_extensions() {
+        let doc = gv_doc(super::super::resources::by_kind("Deployment"));
+        let s = &doc["components"]["schemas"];
+        assert_eq!(
+            s["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"],
+            json!([{"group": "apps", "version": "v1", "kind": "Deployment"}])
+        );
+        let containers = &s["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+        assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+        assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
+        assert_eq!(containers["x-kubernetes-list-map-keys"], json!(["name"]));
+        let strategy = &s["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["strategy"];
+        assert_eq!(
+            strategy["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.api.apps.v1.DeploymentStrategy"
+        );
+        assert!(s["io.k8s.api.autoscaling.v1.Scale"].is_object());
+        assert!(s["io.k8s.apimachinery.pkg.apis.meta.v1.Status"].is_object());
+    }
+
+    #[test]
+    fn v2_document_is_swagger_with_every_kind() {
+        let doc: Value = serde_json::from_slice(&docs().v2).unwrap();
+        assert_eq!(doc["swagger"], "2.0");
+        for rt in RESOURCES {
+            let found = doc["definitions"].as_object().unwrap().values().any(|d| {
+                d["x-kubernetes-group-version-kind"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|g| g["kind"] == rt.kind))
+            });
+            assert!(found, "{}", rt.kind);
+        }
+        let patch =
+            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(patch["parameters"][0]["in"], "body");
+        assert_eq!(
+            patch["parameters"][0]["schema"]["$ref"],
+            "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
+        );
+    }
+
+    #[test]
+    fn answers_json_only_and_sends_old_hashes_to_the_current_one() {
+        let v2 = answer("v2", None, Some("application/json")).unwrap();
+        assert_eq!(v2.code, 200);
+        assert!(
+            v2.headers
+                .contains(&("content-type", "application/json".into()))
+        );
+        // kubectl asks /openapi/v2 for protobuf only: not served.
+        let pb = answer(
+            "v2",
+            None,
+            Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"),
+        )
+        .unwrap_err();
+        assert_eq!(pb.code, 406);
+        assert_eq!(
+            answer("v3", None, Some("application/json, */*"))
+                .unwrap()
+                .code,
+            200
+        );
+        let (hash, _) = &docs().group_versions["apis/apps/v1"];
+        let ok = answer("v3/apis/apps/v1", Some(&format!("hash={hash}")), None).unwrap();
+        assert_eq!(ok.code, 200);
+        assert!(
+            ok.headers
+                .contains(&("cache-control", "public, immutable".into()))
+        );
+        let old = answer("v3/apis/apps/v1", Some("hash=0123"), None).unwrap();
+        assert_eq!(old.code, 301);
+        assert_eq!(
+            old.headers,
+            vec![("location", format!("/openapi/v3/apis/apps/v1?hash={hash}"))]
+        );
+        assert_eq!(
+            answer("v3/apis/widgets/v1", None, None).unwrap_err().code,
+            404
+        );
+        assert_eq!(answer("v3/", None, None).unwrap_err().code, 404);
+        assert_eq!(answer("v4", None, None).unwrap_err().code, 404);
+    }
+
+    fn deployment() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"any-label": "x"}, "annotations": {"a": "b"}},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [
+                        {"name": "web", "image": "nginx", "resources": {"limits": {"cpu": "1"}}},
+                        {"name": "side", "image": "busybox", "imagePullPolice": "Always"},
+                    ]},
+                },
+            },
+            "status": {"replicas": 2, "conditions": [{"type": "Available", "status": "True"}]},
+        })
+    }
+
+    #[test]
+    fn unknown_fields_are_named_by_their_paths() {
+        assert_eq!(
+            unknown_fields("Deployment", &deployment()),
+            ["spec.template.spec.containers[1].imagePullPolice"]
+        );
+        let mut d = deployment();
+        d["spec"]["replicass"] = json!(3);
+        d["bogus"] = json!({"deep": 1});
+        assert_eq!(
+            unknown_fields("Deployment", &d),
+            [
+                "bogus",
+                "spec.replicass",
+                "spec.template.spec.containers[1].imagePullPolice"
+            ]
+        );
+        // Maps take any key, managed fields any content.
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c",
+            "managedFields": [{"manager": "m", "fieldsV1": {"f:data": {"f:x": {}}}}]},
+            "data": {"anything": "goes"}});
+        assert!(unknown_fields("ConfigMap", &cm).is_empty());
+        assert!(unknown_fields("Widget", &cm).is_empty());
+        assert!(unknown_fields("ConfigMap", &json!("not an object")).is_empty());
+    }
+
+    #[test]
+    fn pruning_drops_exactly_the_unknown_fields() {
+        let mut d = deployment();
+        d["spec"]["replicass"] = json!(3);
+        prune_unknown_fields("Deployment", &mut d);
+        assert!(unknown_fields("Deployment", &d).is_empty());
+        assert_eq!(d["spec"].get("replicass"), None);
+        assert_eq!(
+            d.pointer("/spec/template/spec/containers/1"),
+            Some(&json!({"name": "side", "image": "busybox"}))
+        );
+        assert_eq!(d.pointer("/metadata/labels/any-label"), Some(&json!("x")));
+        assert_eq!(
+            d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+            Some(&json!("25%"))
+        );
+    }
+}

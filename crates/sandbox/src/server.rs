@@ -479,8 +479,9 @@ async fn collection(
             if rt.namespaced && ns.is_empty() {
                 return Err(ApiError::path_not_found());
             }
-            let warnings = Findings::of(rt, &obj, Some(&body))
-                .judge(fv, &field_validation::decode_context(rt))?;
+            let findings = Findings::of(rt, &obj, Some(&body));
+            let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
+            field_validation::drop_unknown(rt, &findings, &mut obj);
             patch::record_update(&mut obj, None, &manager, &store::now());
             let created = shared.store.create(rt, &ns, obj, dry)?;
             Ok(with_warnings(json_response(201, &created), &warnings))
@@ -635,8 +636,9 @@ async fn item(
             let fv = directive(&q)?;
             let (body, _) = read_body(req).await?;
             let mut obj = parse_yaml_or_json(&body)?;
-            let warnings = Findings::of(rt, &obj, Some(&body))
-                .judge(fv, &field_validation::decode_context(rt))?;
+            let findings = Findings::of(rt, &obj, Some(&body));
+            let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
+            field_validation::drop_unknown(rt, &findings, &mut obj);
             let before = shared.store.get(rt, ns, name).ok();
             patch::record_update(&mut obj, before.as_deref(), &manager, &store::now());
             let r = shared.store.update(rt, ns, name, obj, part, dry)?;
@@ -653,7 +655,9 @@ async fn item(
             let r = shared.store.modify_opts(rt, ns, name, part, dry, |obj| {
                 let before = obj.clone();
                 apply_patch(rt, obj, &body, &ct)?;
-                warnings = Findings::of(rt, obj, Some(&body)).judge(fv, "")?;
+                let findings = Findings::of(rt, obj, Some(&body));
+                warnings = findings.judge(fv, "")?;
+                field_validation::drop_unknown(rt, &findings, obj);
                 patch::record_update(obj, Some(&before), &manager, &now);
                 Ok(())
             })?;
