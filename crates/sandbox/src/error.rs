@@ -165,6 +165,12 @@ impl ApiError {
         if let Some(d) = &self.details {
             s["details"] = d.clone();
         }
+        if self.reason.is_empty()
+            && let Some(m) = s.as_object_mut()
+        {
+            // Go leaves out an unknown (empty) reason.
+            m.remove("reason");
+        }
         s
     }
 }

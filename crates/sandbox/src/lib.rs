@@ -9,6 +9,8 @@
 //! - [`store`]: objects as JSON with the API server's write rules, and the change history watches read;
 //! - [`selector`], [`patch`], [`defaults`], [`validation`]: label/field selectors, the four patch
 //!   types, defaulting and validation;
+//! - [`openapi`], [`field_validation`]: the OpenAPI documents of the served types, generated from
+//!   k8s-openapi's schemas, and `fieldValidation` (unknown and duplicate fields) against them;
 //! - [`logs`]: container logs, previous instances and followers;
 //! - [`controllers`]: deployment, replica set, scheduler, kubelet and job controllers, with events;
 //! - [`shared`]: what the controllers and the server share (store, logs, [`Timing`]);
@@ -18,10 +20,12 @@
 pub mod controllers;
 pub mod defaults;
 pub mod error;
+pub mod field_validation;
 pub mod fixture;
 pub mod go_format;
 pub mod logs;
 pub mod object;
+pub mod openapi;
 pub mod patch;
 pub mod resources;
 pub mod selector;

@@ -14,8 +14,10 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::field_validation::{self, Directive, Findings};
 use super::logs::Follower;
 use super::object::{name_of, namespace_of};
+use super::openapi;
 use super::patch;
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
@@ -57,6 +59,8 @@ enum Route {
     Groups,
     Group(String),
     ResourceList(String, String),
+    /// `/openapi/{rest}`: the OpenAPI documents.
+    OpenApi(String),
     Resource {
         rt: &'static ResourceType,
         ns: Option<String>,
@@ -82,6 +86,7 @@ fn route(path: &str) -> Option<Route> {
         ["api"] => return Some(Route::CoreVersions),
         ["apis"] => return Some(Route::Groups),
         ["apis", g] => return Some(Route::Group(g.to_string())),
+        ["openapi", rest @ ..] => return Some(Route::OpenApi(rest.join("/"))),
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return None,
@@ -275,6 +280,17 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respons
                 .map(|v| json_response(200, &v))
                 .ok_or_else(ApiError::path_not_found)
         }
+        Route::OpenApi(rest) => {
+            get_only(&req)?;
+            let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
+            let a = openapi::answer(&rest, req.uri().query(), accept)?;
+            let mut b = Response::builder().status(a.code);
+            for (k, v) in a.headers {
+                b = b.header(k, v);
+            }
+            Ok(b.body(full(Bytes::from_static(a.body)))
+                .unwrap_or_else(|_| Response::new(full(""))))
+        }
         Route::Resource { rt, ns, name, sub } => {
             let q = query(&req);
             let ns_str = ns.clone().unwrap_or_default();
@@ -456,15 +472,19 @@ async fn collection(
         Method::POST => {
             let dry = q.get("dryRun").is_some_and(|d| d == "All");
             let manager = field_manager(&req, &q);
+            let fv = directive(&q)?;
             let (body, _) = read_body(req).await?;
             let mut obj = parse_yaml_or_json(&body)?;
             let ns = ns.unwrap_or_default();
             if rt.namespaced && ns.is_empty() {
                 return Err(ApiError::path_not_found());
             }
+            let findings = Findings::of(rt, &obj, Some(&body));
+            let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
+            field_validation::drop_unknown(rt, &findings, &mut obj);
             patch::record_update(&mut obj, None, &manager, &store::now());
             let created = shared.store.create(rt, &ns, obj, dry)?;
-            Ok(json_response(201, &created))
+            Ok(with_warnings(json_response(201, &created), &warnings))
         }
         Method::DELETE => {
             let filter = Filter::from_query(rt, &q)?;
@@ -576,6 +596,22 @@ fn apply_patch(rt: &ResourceType, obj: &mut Value, body: &[u8], ct: &str) -> Res
     }
 }
 
+/// The request's `fieldValidation` directive.
+fn directive(q: &Query) -> Result<Directive, ApiError> {
+    Directive::from_query(q.get("fieldValidation").map(String::as_str))
+}
+
+/// `r` with a `Warning: 299 - "…"` header per warning, as the API server sends them.
+fn with_warnings(mut r: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        let text = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = format!("299 - \"{text}\"").parse() {
+            r.headers_mut().append("warning", v);
+        }
+    }
+    r
+}
+
 fn is_apply(ct: &str) -> bool {
     ct.split(';').next().unwrap_or("").trim() == "application/apply-patch+yaml"
 }
@@ -597,28 +633,35 @@ async fn item(
     match method {
         Method::GET => Ok(json_response(200, &shared.store.get(rt, ns, name)?)),
         Method::PUT => {
+            let fv = directive(&q)?;
             let (body, _) = read_body(req).await?;
             let mut obj = parse_yaml_or_json(&body)?;
+            let findings = Findings::of(rt, &obj, Some(&body));
+            let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
+            field_validation::drop_unknown(rt, &findings, &mut obj);
             let before = shared.store.get(rt, ns, name).ok();
             patch::record_update(&mut obj, before.as_deref(), &manager, &store::now());
-            Ok(json_response(
-                200,
-                &shared.store.update(rt, ns, name, obj, part, dry)?,
-            ))
+            let r = shared.store.update(rt, ns, name, obj, part, dry)?;
+            Ok(with_warnings(json_response(200, &r), &warnings))
         }
         Method::PATCH => {
+            let fv = directive(&q)?;
             let (body, ct) = read_body(req).await?;
             if is_apply(&ct) {
                 return server_side_apply(&shared, rt, ns, name, &body, &q, dry, part);
             }
             let now = store::now();
+            let mut warnings = Vec::new();
             let r = shared.store.modify_opts(rt, ns, name, part, dry, |obj| {
                 let before = obj.clone();
                 apply_patch(rt, obj, &body, &ct)?;
+                let findings = Findings::of(rt, obj, Some(&body));
+                warnings = findings.judge(fv, "")?;
+                field_validation::drop_unknown(rt, &findings, obj);
                 patch::record_update(obj, Some(&before), &manager, &now);
                 Ok(())
             })?;
-            Ok(json_response(200, &r))
+            Ok(with_warnings(json_response(200, &r), &warnings))
         }
         Method::DELETE if part == Part::Main => {
             let (body, _) = read_body(req).await?;
@@ -649,6 +692,7 @@ fn server_side_apply(
         ));
     };
     let force = flag(q, "force");
+    let fv = directive(q)?;
     let config = parse_yaml_or_json(body)?;
     if name_of(&config) != name {
         return Err(ApiError::bad_request(format!(
@@ -656,6 +700,15 @@ fn server_side_apply(
             name_of(&config)
         )));
     }
+    // A field the schema does not declare fails the typed conversion, whatever the directive.
+    if let Some(f) = openapi::unknown_fields(rt.kind, &config).first() {
+        return Err(field_validation::apply_unknown_field(rt, ns, name, f));
+    }
+    let warnings = Findings {
+        duplicate: field_validation::duplicate_fields(body),
+        unknown: Vec::new(),
+    }
+    .judge(fv, "")?;
     let now = store::now();
     let conflict = |c: patch::ApplyConflict| {
         let n = c.conflicts.len();
@@ -687,10 +740,8 @@ fn server_side_apply(
         Err(e) if e.code == 404 && part == Part::Main => {
             let created =
                 patch::apply(None, &config, rt.kind, manager, force, &now).map_err(conflict)?;
-            Ok(json_response(
-                201,
-                &shared.store.create(rt, ns, created, dry)?,
-            ))
+            let created = shared.store.create(rt, ns, created, dry)?;
+            Ok(with_warnings(json_response(201, &created), &warnings))
         }
         Err(e) => Err(e),
         Ok(_) => {
@@ -706,7 +757,7 @@ fn server_side_apply(
                 *obj = next;
                 Ok(())
             })?;
-            Ok(json_response(200, &r))
+            Ok(with_warnings(json_response(200, &r), &warnings))
         }
     }
 }
