@@ -23,6 +23,7 @@ pub mod go_format;
 pub mod logs;
 pub mod object;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod selector;
 pub mod server;

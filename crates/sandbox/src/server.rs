@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::logs::Follower;
 use super::object::{name_of, namespace_of};
 use super::patch;
+use super::protobuf;
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
 use super::shared::Shared;
@@ -209,6 +210,13 @@ async fn read_body(req: Request<Incoming>) -> Result<(Bytes, String), ApiError> 
         .await
         .map_err(|_| ApiError::new(413, "RequestEntityTooLarge", "request entity too large"))?
         .to_bytes();
+    if protobuf::is_protobuf(&ct) {
+        let v = protobuf::decode(&body)?;
+        return Ok((
+            Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+            "application/json".into(),
+        ));
+    }
     Ok((body, ct))
 }
 
