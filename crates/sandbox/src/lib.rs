@@ -15,12 +15,15 @@
 //! - [`server`]: the REST paths, watch and log streaming;
 //! - [`fixture`]: a YAML stream of manifests loaded at start.
 
+pub mod authz;
 pub mod controllers;
 pub mod defaults;
 pub mod error;
+pub mod exec;
 pub mod fixture;
 pub mod go_format;
 pub mod logs;
+pub mod metrics;
 pub mod object;
 pub mod patch;
 pub mod protobuf;

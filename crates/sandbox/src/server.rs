@@ -22,6 +22,7 @@ use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
 use super::shared::Shared;
 use super::store::{self, DeleteOptions, EventType, Part};
+use super::{authz, exec, metrics};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -36,7 +37,7 @@ fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).boxed()
 }
 
-fn json_response(code: u16, v: &impl serde::Serialize) -> Response<Body> {
+pub(crate) fn json_response(code: u16, v: &impl serde::Serialize) -> Response<Body> {
     let body = serde_json::to_vec(v).unwrap_or_default();
     Response::builder()
         .status(code)
@@ -198,7 +199,7 @@ fn aggregated_response(v: Value) -> Response<Body> {
     r
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<(Bytes, String), ApiError> {
+pub(crate) async fn read_body(req: Request<Incoming>) -> Result<(Bytes, String), ApiError> {
     let ct = req
         .headers()
         .get("content-type")
@@ -239,6 +240,16 @@ fn parse_yaml_or_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    // Served by hand, not from the store: reviews, metrics, and exec's refusal.
+    if let Some(r) = authz::route(req.uri().path()) {
+        return authz::serve(r, req).await;
+    }
+    if let Some(r) = metrics::route(req.uri().path()) {
+        return metrics::serve(&shared, r, req);
+    }
+    if let Some(r) = exec::route(req.uri().path()) {
+        return exec::serve(&shared, r, &req);
+    }
     let Some(r) = route(req.uri().path()) else {
         return Err(ApiError::path_not_found());
     };
