@@ -1,7 +1,7 @@
-//! `kubectl exec`, `attach` and `port-forward`: the sandbox's containers are simulated, so there is
-//! nothing to run a command in or forward a port to. The pod's `exec`, `attach` and `portforward`
-//! subresources answer a Status that says so (after the pod is found: a missing pod is NotFound, as
-//! on a cluster), and kubectl prints its message.
+//! `kubectl exec`, `attach`, `port-forward` and `debug`: the sandbox's containers are simulated, so
+//! there is nothing to run a command in, forward a port to or debug. The pod's `exec`, `attach`,
+//! `portforward` and `ephemeralcontainers` subresources answer a Status that says so (after the pod
+//! is found: a missing pod is NotFound, as on a cluster), and kubectl prints its message.
 
 use hyper::Request;
 use hyper::Response;
@@ -13,16 +13,16 @@ use crate::resources;
 use crate::server::Body;
 use crate::shared::Shared;
 
-/// A pod's streaming subresource.
+/// A pod's subresource that needs a real container.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Stream {
     pub namespace: String,
     pub pod: String,
-    /// `exec`, `attach` or `portforward`.
+    /// `exec`, `attach`, `portforward` or `ephemeralcontainers` (`kubectl debug`).
     pub sub: String,
 }
 
-/// The streaming subresource `path` names, if any.
+/// The subresource `path` names, if it is one of those.
 pub fn route(path: &str) -> Option<Stream> {
     let s = segments(path);
     let s: Vec<&str> = s.iter().map(String::as_str).collect();
@@ -34,7 +34,7 @@ pub fn route(path: &str) -> Option<Stream> {
             ns,
             "pods",
             pod,
-            sub @ ("exec" | "attach" | "portforward"),
+            sub @ ("exec" | "attach" | "portforward" | "ephemeralcontainers"),
         ] => Some(Stream {
             namespace: ns.to_string(),
             pod: pod.to_string(),
@@ -49,6 +49,7 @@ pub fn refusal(s: &Stream) -> String {
     let what = match s.sub.as_str() {
         "exec" => "no command runs in them",
         "attach" => "there is no process to attach to",
+        "ephemeralcontainers" => "no debug container is started in them",
         _ => "no port is forwarded to them",
     };
     format!(
