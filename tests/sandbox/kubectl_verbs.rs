@@ -268,7 +268,7 @@ async fn auth_can_i_says_yes_and_lists_everything() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn exec_attach_and_port_forward_say_containers_are_simulated() {
+async fn exec_attach_port_forward_and_debug_say_containers_are_simulated() {
     let (_c, k) = labelmint().await;
     web_ready(&k);
     let pod = ok(
@@ -303,6 +303,15 @@ async fn exec_attach_and_port_forward_say_containers_are_simulated() {
     assert!(
         out.stderr
             .contains("simulates containers and there is no process to attach to"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&k, &["debug", &pod, "--image=busybox"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains(&format!(
+            "Error from server (BadRequest): pod {NS}/{pod}: the tollgate sandbox simulates containers and no debug container is started in them"
+        )),
         "{}",
         out.stderr
     );
@@ -887,10 +896,16 @@ async fn cordon_and_drain_a_node() {
         ],
     );
     assert!(out.ends_with(&format!("node/{node} drained\n")), "{out}");
-    assert!(
-        out.contains(" deleted\n") || out.contains(" evicted\n"),
-        "{out}"
-    );
+    // Evicted through pods/eviction, as drain does where discovery lists it.
+    let evicting = out
+        .lines()
+        .filter(|l| l.starts_with("evicting pod "))
+        .count();
+    let evicted = out
+        .lines()
+        .filter(|l| l.starts_with("pod/") && l.ends_with(" evicted"))
+        .count();
+    assert!(evicting > 0 && evicting == evicted, "{out}");
     until("no pod left on the drained node", || {
         ok(
             &k,

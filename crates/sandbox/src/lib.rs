@@ -19,6 +19,7 @@ pub mod authz;
 pub mod controllers;
 pub mod defaults;
 pub mod error;
+pub mod eviction;
 pub mod exec;
 pub mod fixture;
 pub mod go_format;

@@ -82,7 +82,7 @@ pub static RESOURCES: &[ResourceType] = &[
         "pod",
         true,
         &["po"],
-        &["log", "status"],
+        &["eviction", "log", "status"],
         true,
         &["all"]
     ),
@@ -317,6 +317,7 @@ fn api_resources(group: &str, version: &str) -> Vec<Value> {
         for sub in r.subresources {
             let (kind, verbs): (&str, &[&str]) = match *sub {
                 "log" => ("Pod", &["get"]),
+                "eviction" => ("Eviction", &["create"]),
                 "scale" => ("Scale", &["get", "patch", "update"]),
                 _ => (r.kind, &["get", "patch", "update"]),
             };
@@ -326,6 +327,10 @@ fn api_resources(group: &str, version: &str) -> Vec<Value> {
             });
             if *sub == "scale" {
                 v["group"] = json!("autoscaling");
+                v["version"] = json!("v1");
+            }
+            if *sub == "eviction" {
+                v["group"] = json!("policy");
                 v["version"] = json!("v1");
             }
             out.push(v);
@@ -373,6 +378,7 @@ pub fn aggregated(core: bool) -> Value {
                             let (kind, group, version, verbs): (&str, &str, &str, &[&str]) =
                                 match *s {
                                     "log" => ("Pod", "", "v1", &["get"]),
+                                    "eviction" => ("Eviction", "policy", "v1", &["create"]),
                                     "scale" => {
                                         ("Scale", "autoscaling", "v1", &["get", "patch", "update"])
                                     }

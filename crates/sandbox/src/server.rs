@@ -22,7 +22,7 @@ use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
 use super::shared::Shared;
 use super::store::{self, DeleteOptions, EventType, Part};
-use super::{authz, exec, metrics};
+use super::{authz, eviction, exec, metrics};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -240,12 +240,15 @@ fn parse_yaml_or_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    // Served by hand, not from the store: reviews, metrics, and exec's refusal.
+    // Served by hand, not from the store: reviews, metrics, evictions, and exec's refusal.
     if let Some(r) = authz::route(req.uri().path()) {
         return authz::serve(r, req).await;
     }
     if let Some(r) = metrics::route(req.uri().path()) {
         return metrics::serve(&shared, r, req);
+    }
+    if let Some(r) = eviction::route(req.uri().path()) {
+        return eviction::serve(&shared, r, req).await;
     }
     if let Some(r) = exec::route(req.uri().path()) {
         return exec::serve(&shared, r, &req);
