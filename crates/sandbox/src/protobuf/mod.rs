@@ -5,12 +5,12 @@
 //! (the fallback on 415 Unsupported Media Type exists for CBOR only), so `kubectl create
 //! deployment|job|configmap|secret|namespace`, `auth can-i` and `drain` send bodies such as
 //! `k8s\0` + `runtime.Unknown{typeMeta, raw}`, `raw` being the object's message. Each message is
-//! read with its schema ([`schema`], made from Kubernetes' `generated.proto` files), and written as
+//! read with its schema (`schema`, made from Kubernetes' `generated.proto` files), and written as
 //! Go's JSON encoding would write the object. Answers stay JSON: those clients accept it.
 //!
 //! Zero values: gogo-protobuf writes every non-pointer scalar, zero or not, so a zero string, number
 //! or false is left out as Go's `omitempty` would, except for the fields where an explicit zero means
-//! something ([`KEEP_ZERO`], pointers in Go: `replicas: 0`, `suspend: false`). An embedded message is
+//! something (`KEEP_ZERO`, pointers in Go: `replicas: 0`, `suspend: false`). An embedded message is
 //! always written (`resources: {}`), a zero `Time` is left out (`creationTimestamp: null`).
 
 #[rustfmt::skip]
@@ -38,7 +38,7 @@ pub enum Ty {
     Bool,
     F64,
     F32,
-    /// A message, by its full name (a [`schema`] message or one read by hand, e.g. Quantity).
+    /// A message, by its full name (a `schema` message or one read by hand, e.g. Quantity).
     Msg(&'static str),
     /// A type the sandbox does not decode: the field is skipped.
     Skip,
