@@ -58,10 +58,11 @@ pub async fn serve(
     let eviction: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("the body of the request is not an Eviction: {e}"))
     })?;
-    if eviction
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|k| k != "Eviction")
+    if !eviction.is_object()
+        || eviction
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k != "Eviction")
     {
         return Err(ApiError::bad_request(
             "the body of the request is not an Eviction",

@@ -164,6 +164,9 @@ fn decode_at(body: &[u8], depth: usize) -> Result<Value, ApiError> {
             format!("the sandbox does not read protobuf bodies with content encoding {encoding}"),
         ));
     }
+    if kind.is_empty() {
+        return Err(malformed("its type meta names no kind"));
+    }
     let Some(msg) = message_for(&api_version, &kind) else {
         return Err(ApiError::new(
             415,

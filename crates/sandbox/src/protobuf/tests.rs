@@ -129,6 +129,7 @@ fn broken_bodies_are_refused_not_panicked_on() {
     }
     let e = decode(b"{\"kind\":\"Pod\"}").unwrap_err();
     assert_eq!(e.code, 400);
+    assert_eq!(decode(&envelope("v1", "", &[])).unwrap_err().code, 400);
     let e = decode(&envelope("example.com/v1", "Widget", &[])).unwrap_err();
     assert_eq!(e.code, 415, "{e}");
     // A length far past the end.
