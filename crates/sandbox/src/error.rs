@@ -143,12 +143,16 @@ impl ApiError {
         )
     }
 
+    /// 404 for a path that names nothing. Its details are empty but present, as the API server's
+    /// (kubectl reads `details.name` of such a 404 without checking: `kubectl debug` did panic).
     pub fn path_not_found() -> ApiError {
-        ApiError::new(
+        let mut e = ApiError::new(
             404,
             "NotFound",
             "the server could not find the requested resource",
-        )
+        );
+        e.details = Some(serde_json::json!({}));
+        e
     }
 
     /// The `Status` object for this error.

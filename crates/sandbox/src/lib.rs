@@ -14,19 +14,28 @@
 //! - [`logs`]: container logs, previous instances and followers;
 //! - [`controllers`]: deployment, replica set, scheduler, kubelet and job controllers, with events;
 //! - [`shared`]: what the controllers and the server share (store, logs, [`Timing`]);
-//! - [`server`]: the REST paths, watch and log streaming;
+//! - [`server`]: the REST paths, watch and log streaming; [`protobuf`]: request bodies in
+//!   Kubernetes' protobuf encoding, read as JSON;
+//! - served by hand beside the store: [`authz`] (the self-subject reviews of `auth can-i` and
+//!   `whoami`), [`metrics`] (the metrics API of `kubectl top`), [`eviction`] (pod evictions, for
+//!   `drain`) and [`exec`] (exec, attach, port-forward and debug, refused with a message);
 //! - [`fixture`]: a YAML stream of manifests loaded at start.
 
+pub mod authz;
 pub mod controllers;
 pub mod defaults;
 pub mod error;
+pub mod eviction;
+pub mod exec;
 pub mod field_validation;
 pub mod fixture;
 pub mod go_format;
 pub mod logs;
+pub mod metrics;
 pub mod object;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod selector;
 pub mod server;

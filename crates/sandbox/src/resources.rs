@@ -82,7 +82,7 @@ pub static RESOURCES: &[ResourceType] = &[
         "pod",
         true,
         &["po"],
-        &["log", "status"],
+        &["eviction", "log", "status"],
         true,
         &["all"]
     ),
@@ -280,12 +280,19 @@ pub fn group_list() -> Value {
             let gv = json!({"groupVersion": format!("{g}/v1"), "version": "v1"});
             json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
         })
+        .chain(EXTRA_GROUPS.iter().map(ExtraGroup::group))
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `GET /apis/{group}`.
 pub fn group(group: &str) -> Option<Value> {
+    if let Some(e) = EXTRA_GROUPS.iter().find(|e| e.group == group) {
+        let mut g = e.group();
+        g["kind"] = json!("APIGroup");
+        g["apiVersion"] = json!("v1");
+        return Some(g);
+    }
     if !groups().contains(&group) {
         return None;
     }
@@ -310,6 +317,7 @@ fn api_resources(group: &str, version: &str) -> Vec<Value> {
         for sub in r.subresources {
             let (kind, verbs): (&str, &[&str]) = match *sub {
                 "log" => ("Pod", &["get"]),
+                "eviction" => ("Eviction", &["create"]),
                 "scale" => ("Scale", &["get", "patch", "update"]),
                 _ => (r.kind, &["get", "patch", "update"]),
             };
@@ -321,6 +329,10 @@ fn api_resources(group: &str, version: &str) -> Vec<Value> {
                 v["group"] = json!("autoscaling");
                 v["version"] = json!("v1");
             }
+            if *sub == "eviction" {
+                v["group"] = json!("policy");
+                v["version"] = json!("v1");
+            }
             out.push(v);
         }
     }
@@ -329,7 +341,13 @@ fn api_resources(group: &str, version: &str) -> Vec<Value> {
 
 /// `GET /api/v1` or `GET /apis/{group}/{version}`.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let resources = api_resources(group, version);
+    let mut resources = api_resources(group, version);
+    if let Some(e) = EXTRA_GROUPS
+        .iter()
+        .find(|e| e.group == group && e.version == version)
+    {
+        resources = e.api_resources();
+    }
     if resources.is_empty() {
         return None;
     }
@@ -360,6 +378,7 @@ pub fn aggregated(core: bool) -> Value {
                             let (kind, group, version, verbs): (&str, &str, &str, &[&str]) =
                                 match *s {
                                     "log" => ("Pod", "", "v1", &["get"]),
+                                    "eviction" => ("Eviction", "policy", "v1", &["create"]),
                                     "scale" => {
                                         ("Scale", "autoscaling", "v1", &["get", "patch", "update"])
                                     }
@@ -390,6 +409,125 @@ pub fn aggregated(core: bool) -> Value {
                 "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
             })
         })
+        .chain(
+            EXTRA_GROUPS
+                .iter()
+                .filter(|_| !core)
+                .map(ExtraGroup::aggregated),
+        )
         .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
+/// A resource of an [`ExtraGroup`].
+#[derive(Debug)]
+pub struct ExtraResource {
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub kind: &'static str,
+    pub namespaced: bool,
+    pub verbs: &'static [&'static str],
+}
+
+/// A group served by hand rather than from the store (reviews answered at once, metrics computed
+/// from the pods): listed in discovery like the others.
+#[derive(Debug)]
+pub struct ExtraGroup {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub resources: &'static [ExtraResource],
+}
+
+/// The groups served by hand: `auth can-i` and `auth whoami`'s reviews, and the metrics API of
+/// `kubectl top`.
+pub static EXTRA_GROUPS: &[ExtraGroup] = &[
+    ExtraGroup {
+        group: "authorization.k8s.io",
+        version: "v1",
+        resources: &[
+            ExtraResource {
+                plural: "selfsubjectaccessreviews",
+                singular: "selfsubjectaccessreview",
+                kind: "SelfSubjectAccessReview",
+                namespaced: false,
+                verbs: &["create"],
+            },
+            ExtraResource {
+                plural: "selfsubjectrulesreviews",
+                singular: "selfsubjectrulesreview",
+                kind: "SelfSubjectRulesReview",
+                namespaced: false,
+                verbs: &["create"],
+            },
+        ],
+    },
+    ExtraGroup {
+        group: "authentication.k8s.io",
+        version: "v1",
+        resources: &[ExtraResource {
+            plural: "selfsubjectreviews",
+            singular: "selfsubjectreview",
+            kind: "SelfSubjectReview",
+            namespaced: false,
+            verbs: &["create"],
+        }],
+    },
+    ExtraGroup {
+        group: "metrics.k8s.io",
+        version: "v1beta1",
+        resources: &[
+            ExtraResource {
+                plural: "nodes",
+                singular: "",
+                kind: "NodeMetrics",
+                namespaced: false,
+                verbs: &["get", "list"],
+            },
+            ExtraResource {
+                plural: "pods",
+                singular: "",
+                kind: "PodMetrics",
+                namespaced: true,
+                verbs: &["get", "list"],
+            },
+        ],
+    },
+];
+
+impl ExtraGroup {
+    fn group(&self) -> Value {
+        let gv = json!({"groupVersion": format!("{}/{}", self.group, self.version), "version": self.version});
+        json!({"name": self.group, "versions": [gv.clone()], "preferredVersion": gv})
+    }
+
+    fn api_resources(&self) -> Vec<Value> {
+        self.resources
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+                    "kind": r.kind, "verbs": r.verbs,
+                })
+            })
+            .collect()
+    }
+
+    fn aggregated(&self) -> Value {
+        let resources: Vec<Value> = self
+            .resources
+            .iter()
+            .map(|r| {
+                json!({
+                    "resource": r.plural, "singularResource": r.singular,
+                    "responseKind": {"group": self.group, "version": self.version, "kind": r.kind},
+                    "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                    "verbs": r.verbs,
+                })
+            })
+            .collect();
+        json!({
+            "metadata": {"name": self.group},
+            "versions": [{"version": self.version, "resources": resources, "freshness": "Current"}],
+        })
+    }
 }

@@ -19,10 +19,12 @@ use super::logs::Follower;
 use super::object::{name_of, namespace_of};
 use super::openapi;
 use super::patch;
+use super::protobuf;
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
 use super::shared::Shared;
 use super::store::{self, DeleteOptions, EventType, Part};
+use super::{authz, eviction, exec, metrics};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -37,7 +39,7 @@ fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).boxed()
 }
 
-fn json_response(code: u16, v: &impl serde::Serialize) -> Response<Body> {
+pub(crate) fn json_response(code: u16, v: &impl serde::Serialize) -> Response<Body> {
     let body = serde_json::to_vec(v).unwrap_or_default();
     Response::builder()
         .status(code)
@@ -202,7 +204,7 @@ fn aggregated_response(v: Value) -> Response<Body> {
     r
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<(Bytes, String), ApiError> {
+pub(crate) async fn read_body(req: Request<Incoming>) -> Result<(Bytes, String), ApiError> {
     let ct = req
         .headers()
         .get("content-type")
@@ -214,6 +216,13 @@ async fn read_body(req: Request<Incoming>) -> Result<(Bytes, String), ApiError> 
         .await
         .map_err(|_| ApiError::new(413, "RequestEntityTooLarge", "request entity too large"))?
         .to_bytes();
+    if protobuf::is_protobuf(&ct) {
+        let v = protobuf::decode(&body)?;
+        return Ok((
+            Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+            "application/json".into(),
+        ));
+    }
     Ok((body, ct))
 }
 
@@ -236,6 +245,19 @@ fn parse_yaml_or_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    // Served by hand, not from the store: reviews, metrics, evictions, and exec's refusal.
+    if let Some(r) = authz::route(req.uri().path()) {
+        return authz::serve(r, req).await;
+    }
+    if let Some(r) = metrics::route(req.uri().path()) {
+        return metrics::serve(&shared, r, req);
+    }
+    if let Some(r) = eviction::route(req.uri().path()) {
+        return eviction::serve(&shared, r, req).await;
+    }
+    if let Some(r) = exec::route(req.uri().path()) {
+        return exec::serve(&shared, r, &req);
+    }
     let Some(r) = route(req.uri().path()) else {
         return Err(ApiError::path_not_found());
     };
