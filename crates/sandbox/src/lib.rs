@@ -13,6 +13,7 @@
 //! - [`controllers`]: deployment, replica set, scheduler, kubelet and job controllers, with events;
 //! - [`shared`]: what the controllers and the server share (store, logs, [`Timing`]);
 //! - [`server`]: the REST paths, watch and log streaming;
+//! - [`printers`], [`table`]: the columns `kubectl get` prints, served as `meta.k8s.io` Tables;
 //! - [`fixture`]: a YAML stream of manifests loaded at start.
 
 pub mod controllers;
@@ -23,11 +24,13 @@ pub mod go_format;
 pub mod logs;
 pub mod object;
 pub mod patch;
+pub mod printers;
 pub mod resources;
 pub mod selector;
 pub mod server;
 pub mod shared;
 pub mod store;
+pub mod table;
 pub mod validation;
 
 use std::net::SocketAddr;
