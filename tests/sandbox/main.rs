@@ -7,6 +7,7 @@
 mod common;
 
 mod kubectl;
+mod kubectl_tables;
 mod sandbox_api;
 mod sandbox_cli;
 mod sandbox_controllers;
