@@ -46,15 +46,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The fixture: NAMESPACES namespaces, PODS pods spread over them, all running and ready.
-python3 - "$PODS" "$NAMESPACES" >"$work/pods.yaml" <<'PY'
+# Files of 500 pods each: a fixture file holds at most 1,024 documents (and 250,000 YAML nodes).
+python3 - "$PODS" "$NAMESPACES" "$work" <<'PY'
 import json, sys
-pods, nss = int(sys.argv[1]), int(sys.argv[2])
+pods, nss, work = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 out = []
 for n in range(nss):
-    out.append(json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n}"}}))
+    out.append(({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n}"}}))
 for i in range(pods):
     ns = f"bench-{i % nss}"
-    out.append(json.dumps({
+    out.append(({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"web-{i:05d}", "namespace": ns,
                      "labels": {"app": "web", "shard": str(i % 7)},
@@ -70,11 +71,15 @@ for i in range(pods):
                                           "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
                                                         "finishedAt": "2026-01-01T00:00:59Z"}}}]},
     }))
-print("\n---\n".join(out))
+for f in range(0, len(out), 500):
+    with open(f"{work}/pods-{f // 500:03d}.yaml", "w") as fh:
+        fh.write("\n---\n".join(json.dumps(o) for o in out[f:f + 500]))
 PY
 
 : >"$work/stdout"
-"$bin" --state-dir "$work/state" sandbox --no-controllers --port 0 --fixture "$work/pods.yaml" \
+fixtures=()
+for f in "$work"/pods-*.yaml; do fixtures+=(--fixture "$f"); done
+"$bin" --state-dir "$work/state" sandbox --no-controllers --port 0 "${fixtures[@]}" \
     --kubeconfig "$work/kubeconfig" >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 end=$((SECONDS + 60))
