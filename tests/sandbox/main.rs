@@ -8,6 +8,7 @@ mod common;
 
 mod kubectl;
 mod kubectl_openapi;
+mod kubectl_tables;
 mod kubectl_verbs;
 mod sandbox_api;
 mod sandbox_cli;

@@ -19,6 +19,8 @@
 //! - served by hand beside the store: [`authz`] (the self-subject reviews of `auth can-i` and
 //!   `whoami`), [`metrics`] (the metrics API of `kubectl top`), [`eviction`] (pod evictions, for
 //!   `drain`) and [`exec`] (exec, attach, port-forward and debug, refused with a message);
+//! - [`server`]: the REST paths, watch and log streaming;
+//! - [`printers`], [`table`]: the columns `kubectl get` prints, served as `meta.k8s.io` Tables;
 //! - [`fixture`]: a YAML stream of manifests loaded at start.
 
 pub mod authz;
@@ -35,12 +37,14 @@ pub mod metrics;
 pub mod object;
 pub mod openapi;
 pub mod patch;
+pub mod printers;
 pub mod protobuf;
 pub mod resources;
 pub mod selector;
 pub mod server;
 pub mod shared;
 pub mod store;
+pub mod table;
 pub mod validation;
 
 use std::net::SocketAddr;

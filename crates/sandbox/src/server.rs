@@ -24,6 +24,7 @@ use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
 use super::shared::Shared;
 use super::store::{self, DeleteOptions, EventType, Part};
+use super::table::{self, TableRequest};
 use super::{authz, eviction, exec, metrics};
 
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -194,6 +195,22 @@ fn wants_aggregated(req: &Request<Incoming>) -> bool {
         v.to_str()
             .is_ok_and(|s| s.contains("as=APIGroupDiscoveryList"))
     })
+}
+
+/// Whether the request asks for a `meta.k8s.io` Table (as `kubectl get` does).
+fn wants_table(req: &Request<Incoming>, q: &Query) -> Option<TableRequest> {
+    let accept = req.headers().get_all("accept");
+    table::requested(
+        accept.iter().filter_map(|v| v.to_str().ok()),
+        q.get("includeObject").map(String::as_str),
+    )
+}
+
+fn table_response(t: &TableRequest, body: Vec<u8>) -> Response<Body> {
+    Response::builder()
+        .header("content-type", t.content_type())
+        .body(full(body))
+        .unwrap_or_else(|_| Response::new(full("")))
 }
 
 fn aggregated_response(v: Value) -> Response<Body> {
@@ -429,8 +446,12 @@ async fn collection(
     }
     let method = req.method().clone();
     match method {
-        Method::GET if flag(&q, "watch") => watch(shared, rt, ns, q),
+        Method::GET if flag(&q, "watch") => {
+            let table = wants_table(&req, &q);
+            watch(shared, rt, ns, q, table)
+        }
         Method::GET => {
+            let table = wants_table(&req, &q);
             let filter = Filter::from_query(rt, &q)?;
             let limit = q
                 .get("limit")
@@ -470,6 +491,9 @@ async fn collection(
             let kind = format!("{}List", rt.kind);
             let api_version = rt.api_version();
             let encode = move || {
+                if let Some(t) = &table {
+                    return t.list(rt, metadata, &items);
+                }
                 let out = ListOut {
                     kind,
                     api_version,
@@ -486,6 +510,9 @@ async fn collection(
             } else {
                 encode()
             };
+            if let Some(t) = &table {
+                return Ok(table_response(t, body));
+            }
             Ok(Response::builder()
                 .header("content-type", "application/json")
                 .body(full(body))
@@ -653,7 +680,13 @@ async fn item(
     let manager = field_manager(&req, &q);
     let method = req.method().clone();
     match method {
-        Method::GET => Ok(json_response(200, &shared.store.get(rt, ns, name)?)),
+        Method::GET => {
+            let obj = shared.store.get(rt, ns, name)?;
+            match wants_table(&req, &q).filter(|_| part == Part::Main) {
+                Some(t) => Ok(table_response(&t, t.single(rt, &obj))),
+                None => Ok(json_response(200, &obj)),
+            }
+        }
         Method::PUT => {
             let fv = directive(&q)?;
             let (body, _) = read_body(req).await?;
@@ -978,6 +1011,7 @@ fn watch(
     rt: &'static ResourceType,
     ns: Option<String>,
     q: Query,
+    table: Option<TableRequest>,
 ) -> Result<Response<Body>, ApiError> {
     let filter = Filter::from_query(rt, &q)?;
     let bookmarks = flag(&q, "allowWatchBookmarks");
@@ -995,7 +1029,17 @@ fn watch(
                 .map_err(|_| ApiError::bad_request(format!("invalid resource version \"{r}\"")))?,
         ),
     };
-    let (tx, resp) = streaming("application/json");
+    let (tx, resp) = streaming(
+        table
+            .as_ref()
+            .map_or("application/json", |t| t.content_type()),
+    );
+    // A table watch sends each object as a Table, column definitions in the first only.
+    let mut first = true;
+    let mut line = move |kind: &str, obj: &Value, c: Option<&store::Change>| match &table {
+        Some(t) => t.watch_line(rt, kind, obj, &mut first),
+        None => c.map_or_else(|| watch_line(kind, obj), |c| change_line(c, kind)),
+    };
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut notify = shared.store.subscribe();
@@ -1007,7 +1051,7 @@ fn watch(
                 let (items, rv) = shared.store.list(rt, ns, &keep);
                 for it in &items {
                     if tx
-                        .send(Ok(Frame::data(watch_line("ADDED", it))))
+                        .send(Ok(Frame::data(line("ADDED", it, None))))
                         .await
                         .is_err()
                     {
@@ -1049,7 +1093,7 @@ fn watch(
                             _ => continue,
                         };
                         if tx
-                            .send(Ok(Frame::data(change_line(&c, kind))))
+                            .send(Ok(Frame::data(line(kind, &c.object, Some(&c)))))
                             .await
                             .is_err()
                         {

@@ -101,6 +101,7 @@ impl Manager {
 
     /// List everything, rebuild the indexes and queue every object: at start and after a lost cursor.
     pub fn resync_all(&mut self) {
+        let known_nodes = std::mem::take(&mut self.index.nodes);
         self.index = Index::default();
         let store = self.shared.store.clone();
         for kind in KINDS {
@@ -111,6 +112,9 @@ impl Manager {
                 let key = key_of(&it);
                 match kind {
                     "Node" => {
+                        if !known_nodes.contains_key(&key.1) {
+                            super::node_events::joined(&mut self.events, &store, &it);
+                        }
                         self.index.nodes.insert(key.1.clone(), it.clone());
                     }
                     "Deployment" => {
@@ -173,8 +177,14 @@ impl Manager {
             "Node" => {
                 if deleted {
                     self.index.nodes.remove(&key.1);
-                } else {
-                    self.index.nodes.insert(key.1.clone(), c.object.clone());
+                } else if self
+                    .index
+                    .nodes
+                    .insert(key.1.clone(), c.object.clone())
+                    .is_none()
+                {
+                    let store = self.shared.store.clone();
+                    super::node_events::joined(&mut self.events, &store, &c.object);
                 }
                 self.scheduler_wake();
             }

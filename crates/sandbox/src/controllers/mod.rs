@@ -57,6 +57,7 @@ pub mod job;
 pub mod kubelet;
 pub mod manager;
 pub mod memory;
+pub mod node_events;
 pub mod node_fit;
 pub mod owners;
 pub mod pod_requests;
