@@ -705,3 +705,60 @@ phases:
     );
     assert!(app.recent().iter().any(|l| l.contains("pre-approved")));
 }
+
+/// Every dialog, the help and the hidden gate, at sizes from 1×1 to 56×20 and at odd shapes
+/// (a strip, a column): drawn without a panic, scrolled to both ends, and at any size where
+/// the controls fit, the buttons row is on screen.
+#[test]
+fn no_terminal_size_breaks_a_dialog() {
+    let mut apps: Vec<(&str, App)> = vec![
+        ("gate", at_gate(build_gate())),
+        ("destructive", at_gate(rollback_gate())),
+        ("failure", at_gate(failed_gate())),
+        ("survivors", at_gate(survivors_gate())),
+    ];
+    let mut prompt = app();
+    prompt.on_engine(Event::ValueRequested(ValueRequest {
+        step: "put-jwt".into(),
+        prompt: "The new JWT signing secret".into(),
+        purpose: "secrets.put labelmint/production/jwt-secret".into(),
+    }));
+    apps.push(("prompt", prompt));
+    let mut help = app();
+    key(&mut help, KeyCode::Char('?'));
+    apps.push(("help", help));
+    let mut hidden = at_gate(rollback_gate());
+    key(&mut hidden, KeyCode::Esc);
+    apps.push(("hidden gate", hidden));
+
+    let mut sizes: Vec<(u16, u16)> = Vec::new();
+    for w in (1..=60).step_by(11) {
+        for h in [1, 2, 3, 4, 5, 7, 9, 12, 16, 20] {
+            sizes.push((w, h));
+        }
+    }
+    sizes.extend([(200, 1), (200, 3), (1, 60), (3, 200), (500, 200), (80, 24)]);
+    for (name, a) in &mut apps {
+        for &(w, h) in &sizes {
+            let s = screen(a, w, h);
+            for code in [
+                KeyCode::PageDown,
+                KeyCode::End,
+                KeyCode::PageUp,
+                KeyCode::Home,
+            ] {
+                key(a, code);
+                let _ = screen(a, w, h);
+            }
+            if (w, h) == (80, 24) && *name != "help" && *name != "hidden gate" {
+                assert!(
+                    s.contains("[a] approve")
+                        || s.contains("[t] retry")
+                        || s.contains("[k] kill")
+                        || s.contains("[enter]"),
+                    "{name} at 80x24 has no buttons:\n{s}"
+                );
+            }
+        }
+    }
+}
