@@ -772,7 +772,8 @@ fn output_rows(
         if app.wrap {
             wrap_chars(rendered, w)
         } else {
-            vec![rendered]
+            // Longer than the pane: cut, and said so with `…` (`w` wraps it whole).
+            vec![fit::line(rendered, w)]
         }
     };
     // Back from the last line shown until the pane is full.

@@ -616,3 +616,21 @@ fn at_100_columns_with_a_cluster_the_pods_and_logs_panes_are_switched_in() {
     assert!(s.app.areas().logs.width > 0);
     assert_eq!(s.app.areas().pods.width, 0);
 }
+
+#[test]
+fn an_output_line_longer_than_the_pane_ends_in_a_mark_and_wraps_whole() {
+    let mut s = Screen::new(ONE_STEP);
+    started(&mut s, "chatty");
+    let long = format!("shipped 1.4.2 to demo, run {} end-of-line", "x".repeat(150));
+    output(&mut s, "chatty", format!("{long}\n"));
+    let screen = s.screen(120, 30);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("shipped 1.4.2"))
+        .unwrap();
+    assert!(row.contains("…"), "{screen}");
+    assert!(!screen.contains("end-of-line"), "{screen}");
+    s.key(KeyCode::Char('w'));
+    let screen = s.screen(120, 30);
+    assert!(screen.contains("end-of-line"), "{screen}");
+}
