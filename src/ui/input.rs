@@ -128,8 +128,8 @@ impl App {
             KeyCode::Char('N') => self.jump(false),
             KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
             KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
-            KeyCode::PageUp => self.move_by(-20),
-            KeyCode::PageDown => self.move_by(20),
+            KeyCode::PageUp => self.move_by(-(self.page() as isize)),
+            KeyCode::PageDown => self.move_by(self.page() as isize),
             KeyCode::Home | KeyCode::Char('g') => self.move_to(true),
             KeyCode::End | KeyCode::Char('G') => self.move_to(false),
             KeyCode::Enter if self.focus == Pane::Tree => self.focus = Pane::Output,
@@ -242,6 +242,21 @@ impl App {
                 self.search.matches = 0;
                 self.search.not_found = true;
             }
+        }
+    }
+
+    /// What PgUp and PgDn move in the focused pane: its height as last drawn, less one row kept
+    /// for context (20 before the first frame).
+    fn page(&self) -> usize {
+        let area = match self.focus {
+            Pane::Tree => self.areas.tree,
+            Pane::Output => self.areas.output,
+            Pane::Side => self.areas.side,
+            Pane::Pods | Pane::Logs => return 20,
+        };
+        match area.height.saturating_sub(2) {
+            0 => 20,
+            h => (h as usize - 1).max(1),
         }
     }
 

@@ -634,3 +634,23 @@ fn an_output_line_longer_than_the_pane_ends_in_a_mark_and_wraps_whole() {
     let screen = s.screen(120, 30);
     assert!(screen.contains("end-of-line"), "{screen}");
 }
+
+#[test]
+fn page_down_and_up_move_a_pane_less_one_line() {
+    let mut s = four_hundred_lines();
+    let b = s.buffer(120, 40);
+    let pane = s.app.areas().output;
+    let h = inner_rows(&b, pane).len();
+    s.key(KeyCode::Home);
+    s.key(KeyCode::PageDown);
+    let rows = inner_rows(&s.buffer(120, 40), pane);
+    // The last line of the page before is the first of this one.
+    assert_eq!(rows[0], format!("line {h}"), "{rows:?}");
+    s.key(KeyCode::PageDown);
+    assert_eq!(
+        inner_rows(&s.buffer(120, 40), pane)[0],
+        format!("line {}", 2 * h - 1)
+    );
+    s.key(KeyCode::PageUp);
+    assert_eq!(inner_rows(&s.buffer(120, 40), pane)[0], format!("line {h}"));
+}
