@@ -44,7 +44,6 @@ pub struct App {
     /// Lines scrolled back from the end of the output; 0 follows new output.
     pub(super) scroll: usize,
     pub(super) side_scroll: usize,
-    pub(super) tree_scroll: usize,
     pub(super) state: RunState,
     pub(super) message: Option<String>,
     pub(super) scrollback: usize,
@@ -156,7 +155,6 @@ impl App {
             timestamps: false,
             scroll: 0,
             side_scroll: 0,
-            tree_scroll: 0,
             state: RunState::Running,
             message: None,
             scrollback,
@@ -282,6 +280,17 @@ impl App {
         if let Some(c) = self.current_step.clone() {
             self.select_id(&c);
         }
+    }
+
+    /// The first row of the tree shown in `height` rows, keeping the selection in view: the
+    /// draw and the mouse agree on it.
+    pub fn tree_offset(&self, height: usize) -> usize {
+        if height == 0 || self.rows.len() <= height {
+            return 0;
+        }
+        self.selected
+            .saturating_sub(height / 2)
+            .min(self.rows.len() - height)
     }
 
     /// The output pane's size inside its border, as last drawn.

@@ -341,8 +341,10 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) => {
                 self.focus = pane;
                 if pane == Pane::Tree {
-                    let row =
-                        (m.row.saturating_sub(self.areas.tree.y + 1)) as usize + self.tree_scroll;
+                    // The row clicked, counted from the first one the tree shows.
+                    let shown = self.areas.tree.height.saturating_sub(2) as usize;
+                    let row = (m.row.saturating_sub(self.areas.tree.y + 1)) as usize
+                        + self.tree_offset(shown);
                     if row < self.rows.len() {
                         self.selected = row;
                         self.scroll = 0;

@@ -383,7 +383,7 @@ fn render_tree(app: &App, f: &mut Frame, area: Rect) {
     let inner = b.inner(area);
     f.render_widget(b, area);
     let h = inner.height as usize;
-    let offset = tree_offset(app, h);
+    let offset = app.tree_offset(h);
     let mut lines = Vec::new();
     for (i, row) in app.rows.iter().enumerate().skip(offset).take(h) {
         let (status, indent, label_style) = match row.kind {
@@ -461,17 +461,6 @@ fn render_tree(app: &App, f: &mut Frame, area: Rect) {
         lines.push(line);
     }
     f.render_widget(Paragraph::new(lines), inner);
-}
-
-/// The first row shown, keeping the selection in view.
-pub fn tree_offset(app: &App, height: usize) -> usize {
-    if height == 0 || app.rows.len() <= height {
-        return 0;
-    }
-    let half = height / 2;
-    app.selected
-        .saturating_sub(half)
-        .min(app.rows.len() - height)
 }
 
 fn render_center(app: &App, f: &mut Frame, area: Rect, areas: &mut Areas) {

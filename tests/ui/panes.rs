@@ -654,3 +654,40 @@ fn page_down_and_up_move_a_pane_less_one_line() {
     s.key(KeyCode::PageUp);
     assert_eq!(inner_rows(&s.buffer(120, 40), pane)[0], format!("line {h}"));
 }
+
+#[test]
+fn a_click_in_a_scrolled_tree_selects_the_row_under_it() {
+    let mut yaml = String::from("name: long\nphases:\n  - id: p\n    steps:\n");
+    for i in 0..60 {
+        yaml.push_str(&format!("      - {{ id: step-{i:02}, run: \"true\" }}\n"));
+    }
+    let mut s = Screen::new(&yaml);
+    s.app.set_focus(Pane::Tree);
+    s.key(KeyCode::End);
+    let b = s.buffer(120, 24);
+    let tree = s.app.areas().tree;
+    // The tree is scrolled: its first row shown is not the runbook's first.
+    let y = tree.y + 3;
+    let row: String = (tree.x..tree.x + tree.width)
+        .map(|x| b[(x, y)].symbol().to_string())
+        .collect();
+    let shown = row
+        .split_whitespace()
+        .find(|w| w.starts_with("step-"))
+        .expect("a step on that row")
+        .to_string();
+    assert_ne!(shown, "step-02", "{}", text(&b));
+    s.app
+        .on_input(TermEvent::Mouse(ratatui::crossterm::event::MouseEvent {
+            kind: ratatui::crossterm::event::MouseEventKind::Down(
+                ratatui::crossterm::event::MouseButton::Left,
+            ),
+            column: tree.x + 2,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        }));
+    assert_eq!(
+        s.app.selected_row().map(|r| r.id.as_str()),
+        Some(shown.as_str())
+    );
+}
