@@ -927,3 +927,33 @@ async fn cordon_and_drain_a_node() {
     );
     assert_eq!(jsonpath(&k, &["node", node], "{.spec.unschedulable}"), "");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_in_the_foreground_returns_once_the_pods_are_gone() {
+    let (_c, k) = labelmint().await;
+    web_ready(&k);
+    let pods = ok(&k, &["get", "pods", "-l", "app=api-gateway", "-o", "name"]);
+    assert_eq!(pods.lines().count(), 2, "api-gateway runs two pods: {pods}");
+    // kubectl waits for the deployment to go; in the foreground it goes only after its replica
+    // set, which goes only after its pods have terminated.
+    assert_eq!(
+        ok(
+            &k,
+            &[
+                "delete",
+                "deployment",
+                "api-gateway",
+                "--cascade=foreground"
+            ]
+        ),
+        format!("deployment.apps \"api-gateway\" deleted from {NS} namespace\n")
+    );
+    assert_eq!(
+        ok(
+            &k,
+            &["get", "rs,pods", "-l", "app=api-gateway", "-o", "name"]
+        ),
+        "",
+        "nothing of api-gateway is left, not even terminating"
+    );
+}

@@ -1613,3 +1613,72 @@ async fn api_server_restart_cuts_watches_and_keeps_the_store() {
         .collect();
     assert_eq!(names, vec!["after", "before", "during"]);
 }
+
+/// Foreground deletion as the garbage collector does it: the owner stays, marked, while its
+/// dependents are deleted in the foreground too; a dependent whose own dependents still
+/// terminate stays marked as well; the last pod to go takes them with it.
+#[tokio::test]
+async fn foreground_deletion_waits_for_terminating_dependents() {
+    let (sb, client) = bare().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let owned_by = |o: &ConfigMap| {
+        json!([{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": o.name_any(),
+            "uid": o.uid().unwrap(), "controller": true, "blockOwnerDeletion": true,
+        }])
+    };
+    let top: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "top"}})).unwrap();
+    let top = cms.create(&PostParams::default(), &top).await.unwrap();
+    let middle: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "middle", "ownerReferences": owned_by(&top)}}),
+    )
+    .unwrap();
+    let middle = cms.create(&PostParams::default(), &middle).await.unwrap();
+    let mut p = pod("p", json!({}));
+    p.metadata.owner_references = serde_json::from_value(owned_by(&middle)).unwrap();
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    pods.patch(
+        "p",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"nodeName": "n1"}})),
+    )
+    .await
+    .unwrap();
+    pods.patch_status(
+        "p",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Running"}})),
+    )
+    .await
+    .unwrap();
+
+    cms.delete("top", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    // The pod terminates on its node; until it is gone, both owners wait, marked.
+    assert!(
+        pods.get("p")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    for name in ["top", "middle"] {
+        let o = cms.get(name).await.unwrap();
+        assert!(o.metadata.deletion_timestamp.is_some(), "{name}");
+        assert_eq!(
+            o.metadata.finalizers.as_deref(),
+            Some(&["foregroundDeletion".to_string()][..]),
+            "{name}"
+        );
+    }
+    // Its node finishes: the pod goes, then the middle owner, then the top one.
+    sb.store()
+        .remove_now(tollgate_sandbox::resources::by_kind("Pod"), "default", "p")
+        .unwrap();
+    assert!(pods.get_opt("p").await.unwrap().is_none());
+    assert!(cms.get_opt("middle").await.unwrap().is_none());
+    assert!(cms.get_opt("top").await.unwrap().is_none());
+}

@@ -664,6 +664,142 @@ impl Store {
     fn remove(&self, inner: &mut Inner, rt: &'static ResourceType, obj: Arc<Value>) {
         let v = (*obj).clone();
         self.commit(inner, rt, EventType::Deleted, v, None);
+        self.finish_foreground(inner, &obj, 0);
+    }
+
+    /// `obj` marked for foreground deletion: a deletionTimestamp and the `foregroundDeletion`
+    /// finalizer, kept until its dependents are gone.
+    fn mark_foreground(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        obj: Arc<Value>,
+    ) -> Arc<Value> {
+        let mut next = (*obj).clone();
+        let m = metadata_mut(&mut next);
+        m.entry("deletionTimestamp").or_insert_with(|| json!(now()));
+        m.entry("deletionGracePeriodSeconds").or_insert(json!(0));
+        let mut finalizers = m
+            .get("finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !finalizers.contains(&json!("foregroundDeletion")) {
+            finalizers.push(json!("foregroundDeletion"));
+        }
+        m.insert("finalizers".into(), json!(finalizers));
+        self.commit(inner, rt, EventType::Modified, next, Some(obj))
+    }
+
+    /// The garbage collector's foreground cascade: each dependent is deleted in the foreground
+    /// too, so one with dependents of its own (a replica set with terminating pods) stays, marked,
+    /// until they are gone.
+    fn cascade_foreground(&self, inner: &mut Inner, uid: &str, depth: usize) {
+        if depth > 16 {
+            return;
+        }
+        for (rt, dep) in self.dependents(inner, uid) {
+            let refs = dep
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let others: Vec<Value> = refs
+                .into_iter()
+                .filter(|r| r.get("uid") != Some(&json!(uid)))
+                .collect();
+            if !others.is_empty() {
+                let mut next = (*dep).clone();
+                metadata_mut(&mut next).insert("ownerReferences".into(), json!(others));
+                self.commit(inner, rt, EventType::Modified, next, Some(dep));
+                continue;
+            }
+            let duid = uid_of(&dep).to_string();
+            self.cascade_foreground(inner, &duid, depth + 1);
+            let Some(dep) = inner.objects[rt.index()]
+                .get(&key(namespace_of(&dep), name_of(&dep)))
+                .cloned()
+            else {
+                continue;
+            };
+            if inner.owned.get(&duid).is_some_and(|d| !d.is_empty()) {
+                if !has_finalizer(&dep, "foregroundDeletion") {
+                    self.mark_foreground(inner, rt, dep);
+                }
+            } else if self.mark_terminating(inner, rt, &dep, None).is_none() {
+                self.remove(inner, rt, dep);
+            }
+        }
+    }
+
+    /// After a dependent is removed: each owner waiting in foreground deletion with no
+    /// dependents left goes too, and so on up.
+    fn finish_foreground(&self, inner: &mut Inner, dependent: &Value, depth: usize) {
+        if depth > 16 {
+            return;
+        }
+        let ns = namespace_of(dependent).to_string();
+        let refs = dependent
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for r in refs {
+            let (Some(kind), Some(name), Some(uid)) = (
+                r.get("kind").and_then(Value::as_str),
+                r.get("name").and_then(Value::as_str),
+                r.get("uid").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let Some(ort) = RESOURCES.iter().find(|x| x.kind == kind) else {
+                continue;
+            };
+            let ons = if ort.namespaced { ns.as_str() } else { "" };
+            let waiting = inner.objects[ort.index()]
+                .get(&key(ons, name))
+                .is_some_and(|o| uid_of(o) == uid && has_finalizer(o, "foregroundDeletion"));
+            if waiting && inner.owned.get(uid).is_none_or(|d| d.is_empty()) {
+                self.remove_foreground_owner(inner, ort, uid, ons, name, depth + 1);
+            }
+        }
+    }
+
+    /// Removes an owner whose foreground deletion is done: its `foregroundDeletion` finalizer
+    /// goes, and the object with it unless other finalizers remain.
+    fn remove_foreground_owner(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        uid: &str,
+        ns: &str,
+        name: &str,
+        depth: usize,
+    ) {
+        let Some(owner) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+            return;
+        };
+        if uid_of(&owner) != uid {
+            return;
+        }
+        let mut next = (*owner).clone();
+        let m = metadata_mut(&mut next);
+        let rest: Vec<Value> = m
+            .get("finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| f != "foregroundDeletion")
+            .collect();
+        if rest.is_empty() {
+            m.remove("finalizers");
+            self.commit(inner, rt, EventType::Deleted, next, None);
+            self.finish_foreground(inner, &owner, depth);
+        } else {
+            m.insert("finalizers".into(), json!(rest));
+            self.commit(inner, rt, EventType::Modified, next, Some(owner));
+        }
     }
 
     /// `DELETE` one object, cascading to its dependents as the propagation policy says.
@@ -747,13 +883,17 @@ impl Store {
         }
         let uid = uid_of(&current).to_string();
         let mut marked = current.clone();
-        if policy == "Foreground" {
-            let mut next = (*current).clone();
-            let m = metadata_mut(&mut next);
-            m.insert("deletionTimestamp".into(), json!(now()));
-            m.insert("deletionGracePeriodSeconds".into(), json!(0));
-            m.insert("finalizers".into(), json!(["foregroundDeletion"]));
-            marked = self.commit(&mut inner, rt, EventType::Modified, next, Some(current));
+        if policy == "Foreground" && rt.kind != "Namespace" {
+            // The owner stays, marked, until its dependents are gone: they are deleted in the
+            // foreground too, and the last one to go takes the owner with it.
+            let marked = self.mark_foreground(&mut inner, rt, current);
+            self.cascade_foreground(&mut inner, &uid, 0);
+            if inner.objects[rt.index()].contains_key(&key(ns, name))
+                && inner.owned.get(&uid).is_none_or(|d| d.is_empty())
+            {
+                self.remove_foreground_owner(&mut inner, rt, &uid, ns, name, 0);
+            }
+            return Ok(marked);
         }
         if rt.kind == "Namespace" {
             let mut next = (*marked).clone();
@@ -923,13 +1063,22 @@ impl Store {
         };
         let uid = uid_of(&current).to_string();
         self.cascade(&mut inner, &uid, 0);
-        Ok(self.commit(&mut inner, rt, EventType::Deleted, (*current).clone(), None))
+        let gone = self.commit(&mut inner, rt, EventType::Deleted, (*current).clone(), None);
+        self.finish_foreground(&mut inner, &current, 0);
+        Ok(gone)
     }
 
     /// How many objects of a type are stored.
     pub fn count(&self, rt: &'static ResourceType) -> usize {
         self.lock().objects[rt.index()].len()
     }
+}
+
+/// Whether `obj`'s finalizers include `name`.
+fn has_finalizer(obj: &Value, name: &str) -> bool {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.iter().any(|x| x == name))
 }
 
 /// The object a write leaves: `incoming` limited to the part the write may change, the server-owned
