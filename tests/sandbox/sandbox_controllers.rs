@@ -894,6 +894,22 @@ async fn job_runs_to_completion() {
             (term.exit_code, term.reason.as_deref()),
             (0, Some("Completed"))
         );
+        // A container that is not restarted has no last state, as a kubelet reports it: the
+        // run that ended is its state.
+        let last = p
+            .status
+            .as_ref()
+            .unwrap()
+            .container_statuses
+            .as_ref()
+            .unwrap()[0]
+            .last_state
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            last.terminated.is_none() && last.running.is_none() && last.waiting.is_none(),
+            "{last:?}"
+        );
         let log = pods
             .logs(&p.name_any(), &LogParams::default())
             .await

@@ -597,7 +597,6 @@ pub(super) fn stop(
         started_at,
         finished_at,
     };
-    c.last = Some(json!({ "terminated": terminated }));
     c.last_finish = Some(at);
     c.ready = false;
     c.started = false;
@@ -613,7 +612,10 @@ pub(super) fn stop(
             RestartPolicy::OnFailure => code != 0,
             RestartPolicy::Never => false,
         };
+    // The run that ended becomes the last state of a container that will run again (what
+    // `logs --previous` serves); one that will not keeps it as its state, and no last state.
     if restart {
+        c.last = Some(json!({ "terminated": terminated }));
         c.next = Some((at, Transition::Restart));
     }
 }
