@@ -824,6 +824,50 @@ fn resolve<'a>(schemas: &'a Map<String, Value>, mut s: &'a Value) -> &'a Value {
     s
 }
 
+/// How a resolved schema governs a value's children: its fields by name (`properties`) or any
+/// name (`additionalProperties`), its items; or not at all (`Any`: unknown fields preserved, or
+/// an object without declared fields such as RawExtension or FieldsV1, which takes anything).
+enum Children<'a> {
+    Fields {
+        props: Option<&'a Map<String, Value>>,
+        additional: Option<&'a Value>,
+    },
+    Items(Option<&'a Value>),
+    Any,
+}
+
+impl<'a> Children<'a> {
+    fn of(schemas: &'a Map<String, Value>, schema: &'a Value, v: &Value) -> Children<'a> {
+        let s = resolve(schemas, schema);
+        if s.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+            return Children::Any;
+        }
+        match v {
+            Value::Object(_) => {
+                let props = s.get("properties").and_then(Value::as_object);
+                let additional = s.get("additionalProperties").filter(|a| a.is_object());
+                if props.is_none() && additional.is_none() {
+                    return Children::Any;
+                }
+                Children::Fields { props, additional }
+            }
+            Value::Array(_) => Children::Items(s.get("items")),
+            _ => Children::Any,
+        }
+    }
+
+    /// The schema of field `k`; `None` when the schema does not declare it.
+    fn field(&self, k: &str) -> Option<&'a Value> {
+        match self {
+            Children::Fields { props, additional } => {
+                props.and_then(|ps| ps.get(k)).or(*additional)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The paths of the fields in `v` that `schema` does not declare.
 fn walk(
     schemas: &Map<String, Value>,
     schema: &Value,
@@ -835,36 +879,24 @@ fn walk(
     if depth > 64 {
         return;
     }
-    let s = resolve(schemas, schema);
-    if s.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
-        return;
-    }
-    match v {
-        Value::Object(m) => {
-            let props = s.get("properties").and_then(Value::as_object);
-            let additional = s.get("additionalProperties").filter(|a| a.is_object());
-            if props.is_none() && additional.is_none() {
-                // An object without declared fields (RawExtension, FieldsV1) takes anything.
-                return;
-            }
+    let children = Children::of(schemas, schema, v);
+    match (v, &children) {
+        (Value::Object(m), Children::Fields { .. }) => {
             for (k, child) in m {
                 let p = if path.is_empty() {
                     k.clone()
                 } else {
                     format!("{path}.{k}")
                 };
-                match (props.and_then(|ps| ps.get(k)), additional) {
-                    (Some(cs), _) => walk(schemas, cs, child, &p, out, depth + 1),
-                    (None, Some(a)) => walk(schemas, a, child, &p, out, depth + 1),
-                    (None, None) => out.push(p),
+                match children.field(k) {
+                    Some(cs) => walk(schemas, cs, child, &p, out, depth + 1),
+                    None => out.push(p),
                 }
             }
         }
-        Value::Array(items) => {
-            if let Some(is) = s.get("items") {
-                for (i, child) in items.iter().enumerate() {
-                    walk(schemas, is, child, &format!("{path}[{i}]"), out, depth + 1);
-                }
+        (Value::Array(items), Children::Items(Some(is))) => {
+            for (i, child) in items.iter().enumerate() {
+                walk(schemas, is, child, &format!("{path}[{i}]"), out, depth + 1);
             }
         }
         _ => {}
@@ -984,29 +1016,19 @@ fn prune(schemas: &Map<String, Value>, schema: &Value, v: &mut Value, depth: usi
     if depth > 64 {
         return;
     }
-    let s = resolve(schemas, schema);
-    if s.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
-        return;
-    }
-    match v {
-        Value::Object(m) => {
-            let props = s.get("properties").and_then(Value::as_object);
-            let additional = s.get("additionalProperties").filter(|a| a.is_object());
-            if props.is_none() && additional.is_none() {
-                return;
-            }
-            m.retain(|k, _| additional.is_some() || props.is_some_and(|ps| ps.contains_key(k)));
+    let children = Children::of(schemas, schema, v);
+    match (v, &children) {
+        (Value::Object(m), Children::Fields { .. }) => {
+            m.retain(|k, _| children.field(k).is_some());
             for (k, child) in m.iter_mut() {
-                if let Some(cs) = props.and_then(|ps| ps.get(k)).or(additional) {
+                if let Some(cs) = children.field(k) {
                     prune(schemas, cs, child, depth + 1);
                 }
             }
         }
-        Value::Array(items) => {
-            if let Some(is) = s.get("items") {
-                for child in items {
-                    prune(schemas, is, child, depth + 1);
-                }
+        (Value::Array(items), Children::Items(Some(is))) => {
+            for child in items {
+                prune(schemas, is, child, depth + 1);
             }
         }
         _ => {}
