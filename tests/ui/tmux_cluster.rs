@@ -2,6 +2,8 @@
 //! test starts, through the kubeconfig in `KUBECONFIG`. The pods and logs panes fill before the
 //! first step, the gate is answered with a key, the rollout is followed to its end.
 
+use std::path::Path;
+
 use crate::common::sandbox_cluster::shop_fixture;
 use crate::common::tmux::{Tmux, sh_quote, tmux_installed};
 
@@ -48,16 +50,7 @@ fn a_rollout_in_the_interface_with_pods_and_logs() {
     let runbook = dir.path().join("release.yaml");
     std::fs::write(&runbook, RUNBOOK).unwrap();
 
-    let mut t = Tmux::new("cluster");
-    t.shell("main", dir.path());
-    let line = format!(
-        "KUBECONFIG={} {} --state-dir {} run {}",
-        sh_quote(kubeconfig.to_str().unwrap()),
-        sh_quote(env!("CARGO_BIN_EXE_tollgate")),
-        sh_quote(dir.path().join("state").to_str().unwrap()),
-        sh_quote(runbook.to_str().unwrap()),
-    );
-    t.command("main", &line);
+    let t = run_in_tmux("cluster", dir.path(), &kubeconfig, &runbook);
 
     // Before the first step: the pods of the deployment the first kube step acts on, marked, and
     // their logs; the banner names the live context.
@@ -93,6 +86,21 @@ fn a_rollout_in_the_interface_with_pods_and_logs() {
 }
 
 /// Where the title of the pane `name` starts: (row, column of its corner).
+/// `tollgate run RUNBOOK` against `kubeconfig`, its state under `dir`, in a new tmux session.
+fn run_in_tmux(name: &str, dir: &Path, kubeconfig: &Path, runbook: &Path) -> Tmux {
+    let mut t = Tmux::new(name);
+    t.shell("main", dir);
+    let line = format!(
+        "KUBECONFIG={} {} --state-dir {} run {}",
+        sh_quote(kubeconfig.to_str().unwrap()),
+        sh_quote(env!("CARGO_BIN_EXE_tollgate")),
+        sh_quote(dir.join("state").to_str().unwrap()),
+        sh_quote(runbook.to_str().unwrap()),
+    );
+    t.command("main", &line);
+    t
+}
+
 fn find_box(grid: &[Vec<char>], name: &str) -> Option<(usize, usize)> {
     grid.iter().enumerate().find_map(|(y, row)| {
         let s: String = row.iter().collect();
@@ -348,16 +356,7 @@ fn each_pods_logs_and_its_previous_instance_in_a_crash_loop() {
     let runbook = dir.path().join("watch.yaml");
     std::fs::write(&runbook, WATCH_RUNBOOK).unwrap();
 
-    let mut t = Tmux::new("crashloop");
-    t.shell("main", dir.path());
-    let line = format!(
-        "KUBECONFIG={} {} --state-dir {} run {}",
-        sh_quote(kubeconfig.to_str().unwrap()),
-        sh_quote(env!("CARGO_BIN_EXE_tollgate")),
-        sh_quote(dir.path().join("state").to_str().unwrap()),
-        sh_quote(runbook.to_str().unwrap()),
-    );
-    t.command("main", &line);
+    let t = run_in_tmux("crashloop", dir.path(), &kubeconfig, &runbook);
 
     // The deployment's logs: its three pods, the crash-looping one among them (its lines are
     // few among the others': `F` shows only its failures).
@@ -503,16 +502,7 @@ fn a_kubeconfig_that_does_not_exist_is_named() {
     let runbook = dir.path().join("watch.yaml");
     std::fs::write(&runbook, WATCH_RUNBOOK).unwrap();
     let missing = dir.path().join("gone").join("kubeconfig");
-    let mut t = Tmux::new("nokubeconfig");
-    t.shell("main", dir.path());
-    let line = format!(
-        "KUBECONFIG={} {} --state-dir {} run {}",
-        sh_quote(missing.to_str().unwrap()),
-        sh_quote(env!("CARGO_BIN_EXE_tollgate")),
-        sh_quote(dir.path().join("state").to_str().unwrap()),
-        sh_quote(runbook.to_str().unwrap()),
-    );
-    t.command("main", &line);
+    let t = run_in_tmux("nokubeconfig", dir.path(), &missing, &runbook);
     let want = format!(
         "KUBECONFIG names {}, which does not exist",
         missing.display()
