@@ -85,6 +85,10 @@ pub enum Command {
         /// Set a variable: NAME=VALUE (not a secret one).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
+        /// Show how each step rehearses under `tollgate rehearse`: real against the stand-ins,
+        /// replaced, or skipped (and why), and the rehearsal's coverage.
+        #[arg(long)]
+        rehearse: bool,
     },
     /// Run a runbook.
     Run {

@@ -25,7 +25,11 @@ pub fn main_with(cli: Cli) -> i32 {
         .unwrap_or_else(journal::default_state_dir);
     match cli.command {
         Command::Check { files } => load::check(&files),
-        Command::Plan { file, vars } => plan::plan(&file, &vars),
+        Command::Plan {
+            file,
+            vars,
+            rehearse,
+        } => plan::plan(&file, &vars, rehearse),
         Command::Schema => {
             println!(
                 "{}",

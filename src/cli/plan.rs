@@ -9,7 +9,7 @@ use super::load::{env_lookup, load_usable};
 use crate::engine::variables::{MASK, Vars};
 use crate::runbook::{self, Runbook, vars};
 
-pub(super) fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
+pub(super) fn plan(file: &Path, overrides: &[(String, String)], rehearse: bool) -> i32 {
     let loaded = match load_usable(file) {
         Ok(l) => l,
         Err(code) => return code,
@@ -37,6 +37,11 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| (v.clone(), "--var"))
+            .or_else(|| {
+                let r = rb.rehearsal.as_ref().filter(|_| rehearse)?;
+                Some((r.vars.get(name)?.value.clone(), "rehearsal"))
+            })
+            .or_else(|| (rehearse && var.secret).then(|| (String::new(), "made up in a rehearsal")))
             .or_else(|| env_lookup(&env_name).map(|v| (v, "environment")))
             .or_else(|| var.default.as_ref().map(|d| (d.value.clone(), "default")));
         let (shown, source) = match &found {
@@ -60,6 +65,9 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
     }
     if !rb.description.is_empty() {
         lines.insert(1, format!("  {}", vars.render(rb.description.trim())));
+    }
+    if rehearse {
+        lines.insert(2, format!("rehearsal: {}", describe_rehearsal(rb, file)));
     }
     vars.set("run_id", "<run id>".into(), false);
     vars.set("runbook_dir", loaded.dir().display().to_string(), false);
@@ -120,13 +128,19 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
                 lines.push(format!("      verify: {}", vars.render(c)));
             }
         }
+        let cx = StepCx {
+            vars: &vars,
+            rb,
+            skipped: &skipped,
+            rehearse,
+        };
         for step in &phase.steps {
-            plan_step(&mut lines, &vars, rb, step, "  ", &skipped);
+            plan_step(&mut lines, &cx, step, "  ");
         }
         if !phase.validation.is_empty() {
             lines.push("  validation:".into());
             for step in &phase.validation {
-                plan_step(&mut lines, &vars, rb, step, "    ", &skipped);
+                plan_step(&mut lines, &cx, step, "    ");
             }
         }
         if let Some(f) = &phase.on_failure {
@@ -136,6 +150,10 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)]) -> i32 {
     if let Some(f) = &rb.on_failure {
         lines.push(String::new());
         lines.push(format!("on failure (any step): {}", describe_failure(f)));
+    }
+    if rehearse {
+        lines.push(String::new());
+        lines.push(rehearsal_coverage(rb));
     }
     let mut out = std::io::stdout().lock();
     for l in lines {
@@ -191,14 +209,67 @@ fn describe_failure(f: &runbook::OnFailure) -> String {
     parts.join(", then ")
 }
 
-fn plan_step(
-    lines: &mut Vec<String>,
-    vars: &Vars,
-    rb: &Runbook,
-    step: &runbook::Step,
-    indent: &str,
-    skipped: &dyn Fn(&Option<runbook::Spanned<String>>) -> Option<String>,
-) {
+/// What every step of a plan is shown with.
+struct StepCx<'a> {
+    vars: &'a Vars,
+    rb: &'a Runbook,
+    skipped: &'a dyn Fn(&Option<runbook::Spanned<String>>) -> Option<String>,
+    /// `plan --rehearse`: each step says how it rehearses.
+    rehearse: bool,
+}
+
+/// What a rehearsal starts from: the cluster's fixtures and the AWS stand-in's state.
+fn describe_rehearsal(rb: &Runbook, file: &Path) -> String {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let section = rb.rehearsal.as_ref();
+    let fixtures: Vec<String> = match section.and_then(|r| r.fixtures.as_ref()) {
+        Some(f) => f.iter().map(|f| f.value.clone()).collect(),
+        None if dir.join("cluster.yaml").is_file() => vec!["cluster.yaml".into()],
+        None => Vec::new(),
+    };
+    let cluster = if fixtures.is_empty() {
+        "an empty sandbox cluster".to_string()
+    } else {
+        format!("a sandbox cluster loaded from {}", fixtures.join(", "))
+    };
+    let names = |v: &[runbook::Spanned<String>]| {
+        v.iter()
+            .map(|s| s.value.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut aws = "AWS and Docker stand-ins".to_string();
+    if let Some(r) = section {
+        if !r.aws.secrets.is_empty() {
+            aws.push_str(&format!("; secrets that exist: {}", names(&r.aws.secrets)));
+        }
+        if !r.aws.repositories.is_empty() {
+            aws.push_str(&format!(
+                "; repositories that exist: {}",
+                names(&r.aws.repositories)
+            ));
+        }
+    }
+    format!("{cluster}; {aws}")
+}
+
+/// How many steps rehearse as written, replaced or skipped.
+fn rehearsal_coverage(rb: &Runbook) -> String {
+    let (mut real, mut replaced, mut skipped) = (0, 0, 0);
+    for s in runbook::validate::all_steps(rb) {
+        match s.rehearse.as_ref().map(|r| &r.value) {
+            None | Some(runbook::Rehearse::Run) => real += 1,
+            Some(runbook::Rehearse::Replace(_)) => replaced += 1,
+            Some(runbook::Rehearse::Skip(_)) => skipped += 1,
+        }
+    }
+    format!(
+        "rehearsal coverage: {real} real against the stand-ins, {replaced} replaced, {skipped} skipped"
+    )
+}
+
+fn plan_step(lines: &mut Vec<String>, cx: &StepCx, step: &runbook::Step, indent: &str) {
+    let (vars, rb, skipped) = (cx.vars, cx.rb, cx.skipped);
     lines.push(format!(
         "{indent}step {} — {}",
         step.id.value,
@@ -206,6 +277,12 @@ fn plan_step(
     ));
     if let Some(s) = skipped(&step.when) {
         lines.push(format!("{indent}  ({s})"));
+    }
+    if cx.rehearse {
+        let how = step.rehearse.as_ref().map(|r| &r.value);
+        let ns = default_namespace(rb);
+        let line = how.cloned().unwrap_or_default().describe(ns);
+        lines.push(format!("{indent}  REHEARSAL: {}", vars.render(&line)));
     }
     if let Some(g) = step.effective_gate() {
         lines.push(format!(
@@ -215,12 +292,7 @@ fn plan_step(
     }
     if let Some(run) = &step.run {
         if let Some(action) = run.kube() {
-            let ns = rb
-                .targets
-                .kube
-                .as_ref()
-                .and_then(|k| k.namespace.as_deref())
-                .unwrap_or("default");
+            let ns = default_namespace(rb);
             let action = action.filled(&|s| vars.render(s));
             lines.push(format!("{indent}  $ {}", action.describe(ns)));
         }
@@ -274,7 +346,7 @@ fn plan_step(
     if let Some(f) = &step.on_failure {
         lines.push(format!("{indent}  on failure: {}", describe_failure(f)));
         for s in &f.steps {
-            plan_step(lines, vars, rb, s, &format!("{indent}    "), skipped);
+            plan_step(lines, cx, s, &format!("{indent}    "));
         }
     }
     if let Some(u) = &step.undo {
@@ -283,4 +355,13 @@ fn plan_step(
             lines.push(format!("{indent}    $ {l}"));
         }
     }
+}
+
+/// The namespace of kube steps that name none.
+fn default_namespace(rb: &Runbook) -> &str {
+    rb.targets
+        .kube
+        .as_ref()
+        .and_then(|k| k.namespace.as_deref())
+        .unwrap_or("default")
 }

@@ -10,6 +10,7 @@ pub mod kube;
 pub mod literal_secrets;
 pub mod loader;
 pub mod model;
+pub mod rehearse;
 pub mod revert;
 pub mod shorthand;
 pub mod validate;
@@ -21,6 +22,7 @@ pub use de::Spanned;
 pub use diag::{Diag, Severity};
 pub use loader::{Loaded, Unreadable, load};
 pub use model::*;
+pub use rehearse::{Rehearsal, Rehearse};
 pub use revert::{Revert, RevertAction};
 pub use yaml::Pos;
 

@@ -46,6 +46,10 @@ pub struct Runbook {
     /// The phases, in order.
     #[serde(default)]
     pub phases: Vec<Spanned<Phase>>,
+    /// What `tollgate rehearse` starts from: the cluster fixture, the AWS stand-in's state,
+    /// values of variables in a rehearsal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Spanned<super::rehearse::Rehearsal>>,
 }
 
 /// A file of shared phases and variables, included from a runbook's phase list.
@@ -281,6 +285,10 @@ pub struct Step {
     /// Condition on variables; the step is skipped when false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<Spanned<String>>,
+    /// How the step rehearses under `tollgate rehearse`: `run` (as written, against the
+    /// stand-ins; the default), `{skip: REASON}`, or `{run: ACTION}` (a stand-in runs instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearse: Option<Spanned<super::rehearse::Rehearse>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]

@@ -121,6 +121,9 @@ impl Checker<'_> {
         if let Some(f) = &rb.on_failure {
             self.check_on_failure(file, f);
         }
+        if let Some(r) = &rb.rehearsal {
+            self.check_rehearsal(file, r);
+        }
         for phase in &rb.phases {
             let pfile = if phase.source.as_os_str().is_empty() {
                 file.to_path_buf()
@@ -367,6 +370,11 @@ impl Checker<'_> {
         if let Some(undo) = &step.undo {
             self.check_run(file, undo);
         }
+        if let Some(r) = &step.rehearse
+            && let crate::runbook::Rehearse::Replace(run) = &r.value
+        {
+            self.check_run(file, &Spanned::new(r.pos, (**run).clone()));
+        }
         if let Some(w) = &step.when {
             self.check_when(file, w);
         }
@@ -461,6 +469,46 @@ impl Checker<'_> {
         }
         if let Some(f) = &step.on_failure {
             self.check_on_failure(file, f);
+        }
+    }
+
+    /// The `rehearsal:` section: its fixtures exist, its variables are the runbook's and not
+    /// secret (a rehearsal makes up the secrets' values; the runbook never holds one).
+    fn check_rehearsal(&mut self, file: &Path, r: &Spanned<crate::runbook::Rehearsal>) {
+        let dir = file.parent().unwrap_or(Path::new("."));
+        for f in r.fixtures.iter().flatten() {
+            if f.trim().is_empty() || !dir.join(f.as_str()).is_file() {
+                self.err(
+                    file,
+                    f.pos,
+                    format!("rehearsal fixture `{}` does not exist", f.value),
+                );
+            }
+        }
+        for (name, value) in &r.vars {
+            match self.vars.get(name.as_str()) {
+                None => {
+                    let hint = self.did_you_mean(name);
+                    self.err(
+                        file,
+                        value.pos,
+                        format!("rehearsal value for `{name}`, which is not a variable{hint}"),
+                    )
+                }
+                Some(true) => self.err(
+                    file,
+                    value.pos,
+                    format!(
+                        "`{name}` is secret: a rehearsal makes up its value, the runbook never holds one"
+                    ),
+                ),
+                Some(false) => self.check_template(file, value.pos, value, false),
+            }
+        }
+        for name in r.aws.secrets.iter().chain(&r.aws.repositories) {
+            if name.trim().is_empty() {
+                self.err(file, name.pos, "an empty name");
+            }
         }
     }
 
