@@ -148,6 +148,10 @@ impl Engine {
                     )
                 }
                 Record::StepProcess { .. } | Record::Changed { .. } => {}
+                Record::Rehearsal { step, what } => push(
+                    at,
+                    Event::Note(super::transition::rehearsal_line(step.as_deref(), what)),
+                ),
                 Record::VarCaptured { name, value, .. } => push(
                     at,
                     Event::VarCaptured {

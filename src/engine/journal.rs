@@ -119,6 +119,12 @@ pub enum Record {
     RunFinished {
         status: RunStatus,
     },
+    /// What a rehearsal did at a step (or to the run): skipped in rehearsal, a fault injected.
+    Rehearsal {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        what: String,
+    },
 }
 
 /// A checklist item as a decision left it.
@@ -472,6 +478,7 @@ impl Replay {
                     r.status = Some(*status);
                     r.retries.clear();
                 }
+                Record::Rehearsal { .. } => {}
             }
         }
         r.past = lines.to_vec();

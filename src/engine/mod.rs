@@ -13,6 +13,7 @@ mod history;
 pub mod journal;
 pub mod outcome;
 mod phases;
+pub mod rehearsal;
 mod rollback;
 pub mod state;
 pub mod survivors;
@@ -22,6 +23,7 @@ pub mod variables;
 
 pub use journal::now_rfc3339;
 pub use outcome::{EngineError, Outcome};
+pub use rehearsal::Rehearsing;
 pub use state::{Engine, RunSpec, new_run_id};
 
 pub use crate::protocol::{

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::gates::AtGate;
 use super::outcome::{Attempt, EngineError, Flow, Outcome};
+use super::rehearsal::Rehearsed;
 use super::state::Engine;
 use super::transition::Transition;
 use crate::exec::BoxFuture;
@@ -71,6 +72,7 @@ impl Engine {
                 who: self.who.clone(),
             })
             .await?;
+            self.rehearsal_start().await?;
         }
 
         let rb = self.runbook.clone();
@@ -335,6 +337,22 @@ impl Engine {
                             return Ok(Flow::Stop(Outcome::Finished(RunStatus::Rejected)));
                         }
                         Ok(_) => return Ok(Flow::Stop(Outcome::Finished(RunStatus::Aborted))),
+                    }
+                }
+                match self.rehearse_step(step).await? {
+                    Rehearsed::Run => {}
+                    Rehearsed::Skipped => return self.skip_step(&id).await,
+                    Rehearsed::Fails(error) => {
+                        self.finish_step(
+                            &id,
+                            StepStatus::Failed,
+                            None,
+                            Duration::ZERO,
+                            Some(error.clone()),
+                            Vec::new(),
+                        )
+                        .await?;
+                        pending_failure = Some(error);
                     }
                 }
             }

@@ -55,6 +55,8 @@ pub struct Engine {
     pub(super) skip_via: String,
     /// How the operator accepted going on with a changed runbook (`--accept-changed-runbook`).
     pub(super) accept_change_via: Option<String>,
+    /// Set by `tollgate rehearse`: steps skipped in rehearsal, faults injected.
+    pub(super) rehearsal: Option<super::rehearsal::Rehearsing>,
 }
 
 /// A new run id: time-ordered, unique enough for one operator's machine.
@@ -113,6 +115,7 @@ impl Engine {
             skip: Default::default(),
             skip_via: String::new(),
             accept_change_via: None,
+            rehearsal: None,
         }
     }
 

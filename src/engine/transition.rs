@@ -97,6 +97,11 @@ pub enum Transition {
     RunFinished {
         status: RunStatus,
     },
+    /// What a rehearsal did: a step skipped in rehearsal, a fault injected.
+    Rehearsal {
+        step: Option<String>,
+        what: String,
+    },
 }
 
 /// When a record must be on disk.
@@ -236,6 +241,7 @@ impl Transition {
             ),
             Transition::RunPaused { reason } => (Record::RunPaused { reason }, Now),
             Transition::RunFinished { status } => (Record::RunFinished { status }, Now),
+            Transition::Rehearsal { step, what } => (Record::Rehearsal { step, what }, Now),
         })
     }
 
@@ -339,6 +345,11 @@ impl Transition {
                 field("pgid", &proc.pgid.to_string()),
                 field("pid", &proc.pid.to_string())
             ),
+            Transition::Rehearsal { step, what } => format!(
+                "rehearsal {run} {} {}",
+                field("step", step.as_deref().unwrap_or("")),
+                field("what", what)
+            ),
             Transition::PhaseStarted { .. }
             | Transition::PhaseFinished { .. }
             | Transition::StepStarted { .. }
@@ -360,6 +371,7 @@ impl Transition {
                 resumed: true,
             },
             Transition::PhaseStarted { phase, title, .. } => Event::PhaseStarted { phase, title },
+            Transition::Rehearsal { step, what } => Event::Note(rehearsal_line(step.as_deref(), &what)),
             Transition::PhaseFinished { phase, status } => Event::PhaseFinished { phase, status },
             Transition::GateReached(req) => Event::GateReached(req),
             Transition::GateDecided {
@@ -443,5 +455,13 @@ impl Engine {
             self.emit(event).await;
         }
         Ok(())
+    }
+}
+
+/// How a rehearsal's note reads in the views: `rehearsal: STEP: WHAT`.
+pub fn rehearsal_line(step: Option<&str>, what: &str) -> String {
+    match step {
+        Some(step) => format!("rehearsal: {step}: {what}"),
+        None => format!("rehearsal: {what}"),
     }
 }
