@@ -37,6 +37,9 @@ pub struct JobCommon {
     pub keep_stdout: usize,
     /// Where the processes the step starts are reported, each held until it is recorded.
     pub started: Option<super::procs::StartedTx>,
+    /// What the processes it starts inherit, when not tollgate's own environment (a
+    /// rehearsal's); set by the [`Router`](super::Router) of the run.
+    pub environment: Option<super::environment::SharedEnvironment>,
 }
 
 /// The family's own part of a job.

@@ -9,6 +9,7 @@
 
 pub mod aws;
 pub mod docker;
+pub mod environment;
 pub mod job;
 pub mod kube;
 pub mod procs;
@@ -19,6 +20,7 @@ pub mod values;
 
 pub use aws::{AwsCall, TYPED};
 pub use docker::DockerCall;
+pub use environment::Environment;
 pub use job::{Executor, Job, JobCommon, Work};
 pub use kube::KubeCall;
 pub use router::Router;

@@ -23,6 +23,9 @@ pub struct Router {
     /// AWS steps, against the pinned AWS account.
     pub aws: Option<Arc<AwsExec>>,
     pub docker: Option<Arc<DockerExec>>,
+    /// What the processes steps start inherit, when not tollgate's own environment (a
+    /// rehearsal's): given to every job.
+    pub environment: Option<crate::exec::environment::SharedEnvironment>,
 }
 
 impl Router {
@@ -33,6 +36,7 @@ impl Router {
             kube_error: None,
             aws: None,
             docker: None,
+            environment: None,
         }
     }
 }
@@ -44,6 +48,13 @@ impl Executor for Router {
         sink: &'a OutputSink,
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Outcome> {
+        if let Some(env) = &self.environment
+            && job.common.environment.is_none()
+        {
+            let mut job = job.clone();
+            job.common.environment = Some(env.clone());
+            return Box::pin(async move { self.execute(&job, sink, cancel).await });
+        }
         let key = job.work.key();
         let missing = |why: String| -> BoxFuture<'a, Outcome> {
             Box::pin(async move { Outcome::failed(why) })

@@ -559,6 +559,7 @@ async fn an_abort_during_verify_moves_current_back() {
             timeout: None,
             keep_stdout: 1 << 20,
             started: None,
+            environment: None,
         },
         work: tollgate::exec::Work::Aws(AwsCall {
             action: AwsAction::SecretsRotate(SecretsRotate {
@@ -1086,6 +1087,7 @@ async fn revert_directly(
             timeout: None,
             keep_stdout: 1 << 20,
             started: None,
+            environment: None,
         },
         work: tollgate::exec::Work::Aws(AwsCall {
             action: AwsAction::SecretsRevert(Revert {

@@ -460,6 +460,7 @@ async fn the_executor_runs_the_call_its_job_carries_and_stops_on_cancel() {
             timeout: None,
             keep_stdout: KEEP,
             started: None,
+            environment: None,
         },
         work: if step == "build" {
             tollgate::exec::Work::Docker(call.clone())

@@ -213,6 +213,7 @@ async fn an_unrecorded_step_process_never_runs() {
             timeout: None,
             keep_stdout: 0,
             started: Some(started_tx),
+            environment: None,
         },
         work: Work::Shell(ShellCall {
             script: format!("touch {}", marker.display()),

@@ -629,6 +629,7 @@ async fn revert_directly(
             timeout: None,
             keep_stdout: 1 << 20,
             started: None,
+            environment: None,
         },
         work: tollgate::exec::Work::Kube(KubeCall {
             action: KubeAction::Revert(Revert {

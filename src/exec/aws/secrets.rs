@@ -389,6 +389,7 @@ async fn verify(cx: &mut AwsStep<'_>, cmd: &str, value: &Secret) -> Result<(), S
             timeout: cx.remaining(),
             keep_stdout: 0,
             started: cx.job.started.clone(),
+            environment: cx.job.environment.clone(),
         },
         work: Work::Shell(ShellCall {
             script: cmd.to_string(),

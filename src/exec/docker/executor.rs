@@ -20,6 +20,8 @@ use crate::runbook::docker::DockerAction;
 #[derive(Default)]
 pub struct DockerExec {
     docker: tokio::sync::OnceCell<Result<Docker, String>>,
+    /// The daemon to reach instead of `DOCKER_HOST`'s (a rehearsal's stand-in).
+    host: Option<String>,
 }
 
 impl DockerExec {
@@ -27,12 +29,26 @@ impl DockerExec {
     pub fn with(docker: Docker) -> DockerExec {
         DockerExec {
             docker: tokio::sync::OnceCell::new_with(Some(Ok(docker))),
+            host: None,
+        }
+    }
+
+    /// An executor for the daemon at `host` (`unix:///…`), reached at the first docker step.
+    pub fn at(host: impl Into<String>) -> DockerExec {
+        DockerExec {
+            docker: tokio::sync::OnceCell::new(),
+            host: Some(host.into()),
         }
     }
 
     async fn daemon(&self) -> Result<&Docker, String> {
         self.docker
-            .get_or_init(connect)
+            .get_or_init(|| async {
+                match &self.host {
+                    Some(h) => super::daemon::connect_to(h).await,
+                    None => connect().await,
+                }
+            })
             .await
             .as_ref()
             .map_err(Clone::clone)

@@ -74,12 +74,17 @@ async fn run(
     cmd.args(&interp[1..])
         .arg(&work.script)
         .current_dir(&job.workdir)
-        .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    match &job.environment {
+        Some(env) => env.apply(&mut cmd, &job.env),
+        None => {
+            cmd.envs(job.env.iter().map(|(k, v)| (k, v)));
+        }
+    }
     // SAFETY: prctl is async-signal-safe; it makes the interpreter die with tollgate, so a
     // killed tollgate does not leave a step running unwatched.
     unsafe {
