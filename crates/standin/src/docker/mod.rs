@@ -155,8 +155,13 @@ impl Drop for DockerStandIn {
 async fn serve(state: Arc<State>, listener: tokio::net::UnixListener) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of descriptors, say: back off a little rather than spin.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
         };
         let state = state.clone();
         conns.spawn(async move {
