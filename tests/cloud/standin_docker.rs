@@ -471,4 +471,40 @@ async fn with_a_local_daemon_builds_go_to_it_and_pushes_stay_in_the_ecr_stand_in
             .contains("never reaching 127.0.0.1:"),
     );
     assert!(h.manifest_digest("standin/up", "7").is_none());
+
+    // The docker CLI's build streams through to the daemon too.
+    if !on_path("docker") {
+        println!("skipped: the docker CLI is not installed (apt-get install docker.io)");
+        return;
+    }
+    let cli_image = format!("{}/standin/up:cli", ecr_host());
+    let (ok, out, err) = docker_cli(&s, &["build", "-t", &cli_image, "app"], None).await;
+    assert!(
+        ok,
+        "docker build through the stand-in failed:\n{out}\n{err}"
+    );
+    let (ok, out, err) = docker_cli(
+        &s,
+        &[
+            "images",
+            "--format",
+            "{{.Tag}} {{.ID}}",
+            &format!("{}/standin/up", ecr_host()),
+        ],
+        None,
+    )
+    .await;
+    assert!(ok, "{err}");
+    let cli_id = daemon
+        .inspect_image(&cli_image)
+        .await
+        .expect("the daemon built it")
+        .id
+        .unwrap_or_default();
+    let short = |id: &str| id["sha256:".len().."sha256:".len() + 12].to_string();
+    assert!(
+        out.contains(&format!("cli {}", short(&cli_id)))
+            && out.contains(&format!("7 {}", short(&id))),
+        "the daemon's images, listed through the stand-in:\n{out}"
+    );
 }
