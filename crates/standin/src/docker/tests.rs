@@ -348,3 +348,37 @@ async fn drop_stops_it_and_removes_the_socket() {
     assert!(!socket.exists());
     assert!(tokio::net::UnixStream::connect(&socket).await.is_err());
 }
+
+#[tokio::test]
+async fn odd_requests_get_answers_not_panics() {
+    let f = start().await;
+    for (method, path, body) in [
+        ("GET", "/images//json", vec![]),
+        ("DELETE", "/images/", vec![]),
+        ("POST", "/images//push", vec![]),
+        ("POST", "/images/sha256:/tag?repo=&tag=", vec![]),
+        ("GET", "/v/_ping", vec![]),
+        ("GET", "/v1.41", vec![]),
+        ("POST", "/build?buildargs=%7Bnot", vec![]),
+        (
+            "POST",
+            "/build?dockerfile=%E2%82%AC",
+            tar_of(&[("€", b"FROM scratch\n")]),
+        ),
+        ("POST", "/auth", b"{\"serveraddress\": 7}".to_vec()),
+        ("GET", "/images/json?filters=%5B%5D", vec![]),
+        (
+            "POST",
+            "/images/%E2%82%AC%E2%82%AC/push?tag=%E2%82%AC",
+            vec![],
+        ),
+    ] {
+        let (status, _, answer) = call(&f, method, path, &[], body).await;
+        assert!(
+            (200..500).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
+    }
+    // Still serving.
+    assert_eq!(call(&f, "GET", "/_ping", &[], vec![]).await.0, 200);
+}
