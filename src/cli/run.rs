@@ -368,6 +368,7 @@ fn approvals(gates: &GateFlags, who: &str) -> Approvals {
         wait_survivors: gates.wait_survivors,
         interactive: std::io::stdin().is_terminal(),
         who: who.to_string(),
+        ..Default::default()
     }
 }
 

@@ -730,6 +730,22 @@ impl App {
                 }
                 self.open_gate(req);
             }
+            Event::ValueRequested(req) if self.dialogs.approvals.value_for(&req.step).is_some() => {
+                // A rehearsal's script answers it (a made-up value, never shown).
+                self.note(format!(
+                    "step {}: value given by the rehearsal script",
+                    req.step
+                ));
+                let value = self
+                    .dialogs
+                    .approvals
+                    .value_for(&req.step)
+                    .unwrap_or_default();
+                self.dialogs.outbox.push(crate::protocol::Command::Value {
+                    step: req.step,
+                    value: Ok(value),
+                });
+            }
             Event::ValueRequested(req) => {
                 self.note(format!(
                     "step {} asks for a value (masked prompt)",

@@ -15,12 +15,20 @@ impl App {
     /// (the same rule as headless: a destructive gate only with its word, `--approve ID=WORD`).
     pub(super) fn open_gate(&mut self, req: GateRequest) {
         if let Some(d) = self.dialogs.approvals.decide(&req) {
-            self.note(format!(
-                "gate {}: {} by the flag {} (pre-approved)",
-                req.id,
-                d.choice.word(),
-                d.via
-            ));
+            if d.via == crate::protocol::approvals::VIA_SCRIPT {
+                self.note(format!(
+                    "gate {}: {} by the rehearsal script",
+                    req.id,
+                    d.choice.word()
+                ));
+            } else {
+                self.note(format!(
+                    "gate {}: {} by the flag {} (pre-approved)",
+                    req.id,
+                    d.choice.word(),
+                    d.via
+                ));
+            }
             self.dialogs.outbox.push(Command::Decide(d));
         } else if req.destructive
             && self
