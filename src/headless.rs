@@ -633,7 +633,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 pub async fn drive<W: Write>(
     mut events: mpsc::Receiver<Event>,
     commands: mpsc::Sender<Command>,
-    approvals: Approvals,
+    mut approvals: Approvals,
     printer: &mut Printer<W>,
 ) -> io::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -735,7 +735,7 @@ pub async fn drive<W: Write>(
         if let Event::GateReached(req) = &ev {
             out.run(|p| p.flush());
             flagged = None;
-            let decision = match approvals.decide(req) {
+            let decision = match approvals.decide_once(req) {
                 Some(d) => {
                     flagged = Some(req.id.clone());
                     Some(d)

@@ -43,6 +43,8 @@ pub struct Approvals {
     pub scripted: BTreeMap<String, Scripted>,
     /// A rehearsal's answers to steps' masked prompts ([`super::ValueRequest`]), by step id.
     pub values: BTreeMap<String, Secret>,
+    /// Failed steps the script already retried once ([`Approvals::decide_once`]).
+    pub retried: std::collections::BTreeSet<String>,
 }
 
 /// `ID` or `ID=WORD`, as `--approve` takes it.
@@ -63,8 +65,24 @@ impl Approvals {
     /// its note, and for a destructive approval the script's word or else the gate's own; its
     /// checklist is confirmed by the script.
     pub fn decide(&self, req: &GateRequest) -> Option<Decision> {
+        self.decide_as(req, true)
+    }
+
+    /// [`Approvals::decide`], for the views: a script's `retry` of a failed step is made once,
+    /// so a step that keeps failing cannot loop; its next failure is decided as if the script
+    /// did not name it (headless: the runbook's failure path).
+    pub fn decide_once(&mut self, req: &GateRequest) -> Option<Decision> {
+        let again = req.kind == GateKind::Failed && self.retried.contains(&req.id);
+        let d = self.decide_as(req, !again)?;
+        if d.via == VIA_SCRIPT && d.choice == Choice::Retry && req.kind == GateKind::Failed {
+            self.retried.insert(req.id.clone());
+        }
+        Some(d)
+    }
+
+    fn decide_as(&self, req: &GateRequest, script: bool) -> Option<Decision> {
         let id = req.id.as_str();
-        if let Some(s) = self.scripted.get(id)
+        if let Some(s) = self.scripted.get(id).filter(|_| script)
             && let Some(choice) = s.choice
         {
             let approve = choice == Choice::Approve;
