@@ -23,7 +23,12 @@ pub struct Printer<W: Write> {
     raw: bool,
     /// The terminal modes raw output turned on, to turn off at the end.
     modes: Modes,
+    /// A rehearsal against stand-ins: every line's prefix says `REHEARSAL`.
+    rehearsal: bool,
 }
+
+/// The word every line of a rehearsal carries after its time.
+pub const REHEARSAL: &str = "REHEARSAL";
 
 /// The DEC private modes raw output set (`ESC [ ? N h`) and reset (`… l`), as they stand.
 #[derive(Default)]
@@ -111,6 +116,44 @@ impl<W: Write> Printer<W> {
             out: io::BufWriter::with_capacity(64 * 1024, out),
             raw: false,
             modes: Modes::default(),
+            rehearsal: false,
+        }
+    }
+
+    /// A rehearsal against stand-ins (`tollgate rehearse`): every line, events and output alike,
+    /// starts `HH:MM:SS.mmm REHEARSAL …`, so no line of it reads as a real run's.
+    pub fn rehearsal(mut self, rehearsal: bool) -> Self {
+        self.rehearsal = rehearsal;
+        self
+    }
+
+    /// The lines a rehearsal opens with, before the run's: where its sandbox cluster is and how
+    /// to look at it with kubectl from another terminal, then each stand-in (`name`, address).
+    pub fn rehearsal_opening(
+        &mut self,
+        cluster_url: &str,
+        kubeconfig: &std::path::Path,
+        standins: &[(&str, &str)],
+    ) -> io::Result<()> {
+        self.line(
+            "==",
+            &format!(
+                "rehearsal: Kubernetes sandbox at {cluster_url}; export KUBECONFIG={}",
+                kubeconfig.display()
+            ),
+        )?;
+        for (name, addr) in standins {
+            self.line("==", &format!("rehearsal: {name} stand-in at {addr}"))?;
+        }
+        self.out.flush()
+    }
+
+    /// The start of every line: the time, and `REHEARSAL` in a rehearsal.
+    fn stamp(&self) -> String {
+        if self.rehearsal {
+            format!("{} {REHEARSAL}", stamp())
+        } else {
+            stamp()
         }
     }
 
@@ -141,7 +184,7 @@ impl<W: Write> Printer<W> {
         } else {
             text::terminal_safe(text)
         };
-        writeln!(self.out, "{} {mark} {text}", stamp())
+        writeln!(self.out, "{} {mark} {text}", self.stamp())
     }
 
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
@@ -178,7 +221,7 @@ impl<W: Write> Printer<W> {
                 } else {
                     b" | "
                 };
-                let mut prefix = stamp().into_bytes();
+                let mut prefix = self.stamp().into_bytes();
                 prefix.push(b' ');
                 prefix.extend_from_slice(step.as_bytes());
                 prefix.extend_from_slice(sep);
@@ -590,7 +633,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 pub async fn drive<W: Write>(
     mut events: mpsc::Receiver<Event>,
     commands: mpsc::Sender<Command>,
-    approvals: Approvals,
+    mut approvals: Approvals,
     printer: &mut Printer<W>,
 ) -> io::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -642,7 +685,16 @@ pub async fn drive<W: Write>(
         out.run(|p| p.event(&ev));
         if let Event::ValueRequested(req) = &ev {
             out.run(|p| p.flush());
-            let value = if interactive {
+            let value = if let Some(v) = approvals.value_for(&req.step) {
+                // A rehearsal's script answers it (a made-up value, never shown).
+                out.run(|p| {
+                    p.line(
+                        "??",
+                        &format!("step {}: value given by the rehearsal script", req.step),
+                    )
+                });
+                Ok(v)
+            } else if interactive {
                 // A signal at the prompt aborts the step, as it does while a step runs; the
                 // prompt is dropped, and the echo back on.
                 let asked = tokio::select! {
@@ -683,7 +735,7 @@ pub async fn drive<W: Write>(
         if let Event::GateReached(req) = &ev {
             out.run(|p| p.flush());
             flagged = None;
-            let decision = match approvals.decide(req) {
+            let decision = match approvals.decide_once(req) {
                 Some(d) => {
                     flagged = Some(req.id.clone());
                     Some(d)

@@ -8,6 +8,7 @@ pub mod headless;
 pub mod live;
 pub mod logging;
 pub mod protocol;
+pub mod rehearsal;
 pub mod runbook;
 pub mod target;
 pub mod text;

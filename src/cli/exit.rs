@@ -11,3 +11,6 @@ pub const PAUSED: i32 = 3;
 pub const ABORTED: i32 = 4;
 /// The journal could not be written or read, the run is not found, or it is in use.
 pub const STATE: i32 = 5;
+/// `rehearse`: the run did not do what its decisions file's `expect` says (each point unmet is
+/// one line on stderr).
+pub const EXPECTATION: i32 = 7;

@@ -72,7 +72,8 @@ pub(super) async fn show(
         let (_, namespaces) = namespaces_of(&config.runbook);
         crate::live::Link::start(t.clone(), namespaces)
     });
-    match (ui::term::enter(), signals()) {
+    let title = config.title();
+    match (ui::term::enter_titled(title.as_deref()), signals()) {
         (Ok((mut terminal, guard)), Ok(signals)) => {
             let input = ratatui::crossterm::event::EventStream::new();
             let feeds = ui::Feeds { cluster, aws };

@@ -100,6 +100,7 @@ pub(super) fn run(
         journal,
         replay: None,
         who: variables::who(),
+        rehearsal: false,
     };
     execute(spec, &gates)
 }
@@ -201,6 +202,7 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         journal,
         replay: Some(replay),
         who: variables::who(),
+        rehearsal: false,
     };
     execute(spec, &gates)
 }
@@ -366,6 +368,7 @@ fn approvals(gates: &GateFlags, who: &str) -> Approvals {
         wait_survivors: gates.wait_survivors,
         interactive: std::io::stdin().is_terminal(),
         who: who.to_string(),
+        ..Default::default()
     }
 }
 

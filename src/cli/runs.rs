@@ -6,12 +6,24 @@ use super::exit;
 use crate::engine::journal;
 
 pub(super) fn runs(state_dir: &Path) -> i32 {
+    print!("{}", listing(state_dir));
+    exit::OK
+}
+
+/// The table `runs` prints: a row per run, newest first; `KIND` says whether it was a run or a
+/// rehearsal against stand-ins (`tollgate rehearse`).
+fn listing(state_dir: &Path) -> String {
+    use std::fmt::Write;
     let list = journal::list_runs(state_dir);
     if list.is_empty() {
-        println!("no runs in {}", state_dir.display());
-        return exit::OK;
+        return format!("no runs in {}\n", state_dir.display());
     }
-    println!("{:<22} {:<14} {:<25} RUNBOOK", "RUN", "STATUS", "STARTED");
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<22} {:<14} {:<10} {:<25} RUNBOOK",
+        "RUN", "STATUS", "KIND", "STARTED"
+    );
     for (id, r) in list {
         match r {
             Ok(r) => {
@@ -21,8 +33,10 @@ pub(super) fn runs(state_dir: &Path) -> i32 {
                     (None, None) if is_locked(state_dir, &id) => "running".to_string(),
                     (None, None) => "interrupted".to_string(),
                 };
-                println!(
-                    "{id:<22} {status:<14} {:<25} {}",
+                let kind = if r.rehearsal { "rehearsal" } else { "run" };
+                let _ = writeln!(
+                    out,
+                    "{id:<22} {status:<14} {kind:<10} {:<25} {}",
                     r.started_at, r.runbook_name
                 );
             }
@@ -32,11 +46,11 @@ pub(super) fn runs(state_dir: &Path) -> i32 {
                     journal::JournalError::Invalid { .. } => "not resumable",
                     _ => "unreadable",
                 };
-                println!("{id:<22} {status:<14} {:<25} {e}", "");
+                let _ = writeln!(out, "{id:<22} {status:<14} {:<10} {:<25} {e}", "", "");
             }
         }
     }
-    exit::OK
+    out
 }
 
 fn is_locked(state_dir: &Path, id: &str) -> bool {
@@ -46,4 +60,50 @@ fn is_locked(state_dir: &Path, id: &str) -> bool {
     };
     // SAFETY: flock on a valid descriptor; released when `f` is dropped.
     unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::journal::{Journal, Record, journal_path};
+    use crate::protocol::RunStatus;
+
+    fn run(state: &Path, id: &str, rehearsal: bool) {
+        let (mut j, _) = Journal::open(&journal_path(state, id), id).unwrap();
+        j.append(Record::RunStarted {
+            run_id: id.into(),
+            runbook: "rb.yaml".into(),
+            runbook_name: "first deploy".into(),
+            digest: "d".into(),
+            vars: Default::default(),
+            who: "a@h".into(),
+            rehearsal,
+        })
+        .unwrap();
+        j.append(Record::RunFinished {
+            status: RunStatus::Succeeded,
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_rehearsal_is_listed_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        run(dir.path(), "20260101-000000-0001", false);
+        run(dir.path(), "20260101-000000-0002", true);
+        let out = listing(dir.path());
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].contains(" KIND "), "{out}");
+        let row = |id: &str| *lines.iter().find(|l| l.starts_with(id)).unwrap();
+        let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            words(row("20260101-000000-0002"))[1..3],
+            ["succeeded", "rehearsal"]
+        );
+        assert_eq!(
+            words(row("20260101-000000-0001"))[1..3],
+            ["succeeded", "run"]
+        );
+    }
 }

@@ -30,6 +30,9 @@ pub enum Record {
         /// Non-secret variables as resolved at start; secrets are never written.
         vars: BTreeMap<String, String>,
         who: String,
+        /// A rehearsal against stand-ins (absent, false, in older journals and real runs).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rehearsal: bool,
     },
     RunResumed {
         who: String,
@@ -296,6 +299,8 @@ pub struct Replay {
     pub runbook_name: String,
     pub digest: String,
     pub vars: BTreeMap<String, String>,
+    /// The run was a rehearsal against stand-ins (`run_started`'s `rehearsal`).
+    pub rehearsal: bool,
     pub secret_captures: Vec<String>,
     pub steps: BTreeMap<String, StepStatus>,
     pub phases: BTreeMap<String, StepStatus>,
@@ -371,8 +376,10 @@ impl Replay {
                     runbook_name,
                     digest,
                     vars,
+                    rehearsal,
                     ..
                 } => {
+                    r.rehearsal = *rehearsal;
                     r.run_id = run_id.clone();
                     r.runbook = runbook.clone();
                     r.runbook_name = runbook_name.clone();
@@ -655,6 +662,7 @@ mod tests {
             digest: digest.into(),
             vars: BTreeMap::new(),
             who: "a@h".into(),
+            rehearsal: false,
         }
     }
 

@@ -110,31 +110,57 @@ impl Engine {
     }
 
     /// What the step a revert names changed, oldest first: from this run, or from the journal of
-    /// the run it names.
-    pub(super) fn reverting(&self, r: &crate::runbook::Revert) -> Vec<serde_json::Value> {
+    /// the run it names. Refused when that run was a rehearsal against stand-ins and this one is
+    /// not, or the other way round: what one changed is not on the other's target.
+    pub(super) fn reverting(
+        &self,
+        r: &crate::runbook::Revert,
+    ) -> Result<Vec<serde_json::Value>, String> {
         match r.run.as_deref().filter(|x| !x.is_empty()) {
             Some(run) => self.changes_of_run(run, &r.step),
-            None => self.changes.get(&r.step).cloned().unwrap_or_default(),
+            None => Ok(self.changes.get(&r.step).cloned().unwrap_or_default()),
         }
     }
 
     /// What step `step` of another run changed, from that run's journal (read, not locked: the
-    /// run may be live in another tollgate). Nothing when there is no such run or step.
-    pub(super) fn changes_of_run(&self, run: &str, step: &str) -> Vec<serde_json::Value> {
+    /// run may be live in another tollgate). Nothing when there is no such run or step; refused
+    /// when one run is a rehearsal and the other is not ([`rehearsal_mismatch`]).
+    pub(super) fn changes_of_run(
+        &self,
+        run: &str,
+        step: &str,
+    ) -> Result<Vec<serde_json::Value>, String> {
         // Journals are STATE/runs/ID/journal.jsonl: the other run is a sibling folder.
         let Some(runs) = self.journal.path().parent().and_then(|d| d.parent()) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         if run.contains('/') || run.contains("..") {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let path = runs.join(run).join("journal.jsonl");
         match journal::read_lines(&path) {
-            Ok((lines, _)) => Replay::from_lines(&lines)
-                .changes
-                .remove(step)
-                .unwrap_or_default(),
-            Err(_) => Vec::new(),
+            Ok((lines, _)) => {
+                let mut other = Replay::from_lines(&lines);
+                if let Some(why) = rehearsal_mismatch(run, other.rehearsal, self.rehearsal) {
+                    return Err(why);
+                }
+                Ok(other.changes.remove(step).unwrap_or_default())
+            }
+            Err(_) => Ok(Vec::new()),
         }
+    }
+}
+
+/// Why run `run`'s changes may not be reverted by this run: one of the two is a rehearsal against
+/// stand-ins and the other is not, so what one changed is not where the other would put it back.
+pub fn rehearsal_mismatch(run: &str, theirs: bool, ours: bool) -> Option<String> {
+    match (theirs, ours) {
+        (true, false) => Some(format!(
+            "run {run} was a rehearsal against stand-ins; its changes cannot be reverted on a real target"
+        )),
+        (false, true) => Some(format!(
+            "run {run} was not a rehearsal; a rehearsal against stand-ins cannot revert its changes"
+        )),
+        _ => None,
     }
 }

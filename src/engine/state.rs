@@ -23,6 +23,9 @@ pub struct RunSpec {
     pub journal: Journal,
     pub replay: Option<Replay>,
     pub who: String,
+    /// A rehearsal against stand-ins (`tollgate rehearse`): journaled in `run_started`, so a
+    /// resumed rehearsal stays one and its changes are never reverted on a real target.
+    pub rehearsal: bool,
 }
 
 /// A run in progress: its runbook, variables, journal and channels. Its behaviour is spread by
@@ -55,8 +58,10 @@ pub struct Engine {
     pub(super) skip_via: String,
     /// How the operator accepted going on with a changed runbook (`--accept-changed-runbook`).
     pub(super) accept_change_via: Option<String>,
+    /// A rehearsal: this run's, or the resumed run's as journaled.
+    pub(super) rehearsal: bool,
     /// Set by `tollgate rehearse`: steps skipped in rehearsal, faults injected.
-    pub(super) rehearsal: Option<super::rehearsal::Rehearsing>,
+    pub(super) rehearsing: Option<super::rehearsal::Rehearsing>,
 }
 
 /// A new run id: time-ordered, unique enough for one operator's machine.
@@ -89,6 +94,7 @@ impl Engine {
         vars.set("runbook_dir", dir.display().to_string(), false);
         vars.set("runbook_name", spec.runbook.name.value.clone(), false);
         let resumed = spec.replay.is_some();
+        let rehearsal = spec.rehearsal || spec.replay.as_ref().is_some_and(|r| r.rehearsal);
         let changes = spec
             .replay
             .as_ref()
@@ -115,7 +121,8 @@ impl Engine {
             skip: Default::default(),
             skip_via: String::new(),
             accept_change_via: None,
-            rehearsal: None,
+            rehearsal,
+            rehearsing: None,
         }
     }
 

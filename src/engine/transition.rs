@@ -115,7 +115,7 @@ enum Durability {
 }
 
 impl Transition {
-    fn record(&self, run_id: &str) -> Option<(Record, Durability)> {
+    fn record(&self, run_id: &str, rehearsal: bool) -> Option<(Record, Durability)> {
         use Durability::*;
         Some(match self.clone() {
             Transition::RunStarted {
@@ -132,6 +132,7 @@ impl Transition {
                     digest,
                     vars,
                     who,
+                    rehearsal,
                 },
                 WithNext,
             ),
@@ -445,7 +446,7 @@ impl Engine {
         if let Some(line) = t.audit(&self.run_id) {
             self.audit.write(&line)?;
         }
-        if let Some((record, durability)) = t.record(&self.run_id) {
+        if let Some((record, durability)) = t.record(&self.run_id, self.rehearsal) {
             match durability {
                 Durability::Now => self.journal.append(record)?,
                 Durability::WithNext => self.journal.append_unsynced(record)?,

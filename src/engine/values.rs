@@ -34,7 +34,7 @@ impl RunValues for StepValues<'_> {
             .and_then(|k| k.namespace.clone())
     }
 
-    fn changes_to_revert(&self, revert: &Revert) -> Vec<serde_json::Value> {
+    fn changes_to_revert(&self, revert: &Revert) -> Result<Vec<serde_json::Value>, String> {
         self.engine.reverting(revert)
     }
 }

@@ -16,6 +16,8 @@ pub trait RunValues {
     fn dir(&self) -> &Path;
     /// The runbook's `targets.kube.namespace`.
     fn target_namespace(&self) -> Option<String>;
-    /// What the step a revert names changed, oldest first (from this run or the run it names).
-    fn changes_to_revert(&self, revert: &Revert) -> Vec<serde_json::Value>;
+    /// What the step a revert names changed, oldest first (from this run or the run it names);
+    /// the one line why not when that run's changes may not be reverted by this one (a
+    /// rehearsal's on a real target, or the other way round).
+    fn changes_to_revert(&self, revert: &Revert) -> Result<Vec<serde_json::Value>, String>;
 }

@@ -2,7 +2,22 @@
 //! `--rerun`, `--mark-done`, `--kill-survivors`, `--wait`): one rule for every view, so the
 //! interface and the headless view pass and refuse the same gates.
 
-use super::{Choice, Decision, GateKind, GateRequest};
+use std::collections::BTreeMap;
+
+use super::{Choice, Decision, GateKind, GateRequest, Secret};
+
+/// What `decisions` records as how a scripted decision was given.
+pub const VIA_SCRIPT: &str = "rehearsal-script";
+
+/// A gate's decision written down ahead, in a rehearsal's decisions file (`--decisions`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scripted {
+    pub choice: Option<Choice>,
+    /// Journaled with the decision.
+    pub note: Option<String>,
+    /// A destructive gate's confirmation word; the gate's own when left out.
+    pub word: Option<String>,
+}
 
 /// How gates are answered from the command line, before anyone is asked.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +38,13 @@ pub struct Approvals {
     /// Ask on the terminal for anything not decided above.
     pub interactive: bool,
     pub who: String,
+    /// A rehearsal's decisions file: gates (phase and step ids, or a failed or interrupted
+    /// step's id) decided as it says, before the flags, recorded via [`VIA_SCRIPT`].
+    pub scripted: BTreeMap<String, Scripted>,
+    /// A rehearsal's answers to steps' masked prompts ([`super::ValueRequest`]), by step id.
+    pub values: BTreeMap<String, Secret>,
+    /// Failed steps the script already retried once ([`Approvals::decide_once`]).
+    pub retried: std::collections::BTreeSet<String>,
 }
 
 /// `ID` or `ID=WORD`, as `--approve` takes it.
@@ -37,8 +59,49 @@ impl Approvals {
     /// The decision flags give for a gate, if any. Approving from a flag confirms the gate's
     /// checklist (recorded as confirmed via that flag); a destructive gate also needs its
     /// confirmation word, given as `--approve ID=WORD` (`--approve-all` never passes one).
+    ///
+    /// A gate a rehearsal's script names is decided as it says, before any flag: its choice (one
+    /// the gate does not offer is sent all the same, for the engine to refuse with its reason),
+    /// its note, and for a destructive approval the script's word or else the gate's own; its
+    /// checklist is confirmed by the script.
     pub fn decide(&self, req: &GateRequest) -> Option<Decision> {
+        self.decide_as(req, true)
+    }
+
+    /// [`Approvals::decide`], for the views: a script's `retry` of a failed step is made once,
+    /// so a step that keeps failing cannot loop; its next failure is decided as if the script
+    /// did not name it (headless: the runbook's failure path).
+    pub fn decide_once(&mut self, req: &GateRequest) -> Option<Decision> {
+        let again = req.kind == GateKind::Failed && self.retried.contains(&req.id);
+        let d = self.decide_as(req, !again)?;
+        if d.via == VIA_SCRIPT && d.choice == Choice::Retry && req.kind == GateKind::Failed {
+            self.retried.insert(req.id.clone());
+        }
+        Some(d)
+    }
+
+    fn decide_as(&self, req: &GateRequest, script: bool) -> Option<Decision> {
         let id = req.id.as_str();
+        if let Some(s) = self.scripted.get(id).filter(|_| script)
+            && let Some(choice) = s.choice
+        {
+            let approve = choice == Choice::Approve;
+            return Some(Decision {
+                gate: req.id.clone(),
+                choice,
+                who: self.who.clone(),
+                via: VIA_SCRIPT.into(),
+                note: s.note.clone(),
+                typed: (approve && req.destructive)
+                    .then(|| s.word.clone().or_else(|| req.confirm.clone()))
+                    .flatten(),
+                checklist: if approve {
+                    vec![true; req.checklist.len()]
+                } else {
+                    Vec::new()
+                },
+            });
+        }
         let listed = |list: &[String]| list.iter().any(|g| g == id);
         let approved = self.approve.iter().find(|(g, _)| g == id);
         let mut typed = None;
@@ -93,6 +156,11 @@ impl Approvals {
                 Vec::new()
             },
         })
+    }
+
+    /// A rehearsal's answer to step `step`'s masked prompt, if its script gives one.
+    pub fn value_for(&self, step: &str) -> Option<Secret> {
+        self.values.get(step).cloned()
     }
 
     /// What to pass to decide `req` when the flags did not: the line `resume` needs.

@@ -76,6 +76,8 @@ pub struct App {
     pub(super) replaying: Option<String>,
     /// What the dialogs keep besides the open gate: the flags' approvals, decisions to send.
     pub(super) dialogs: super::state::Dialogs,
+    /// A rehearsal against stand-ins: the banner's mark, the help's `export KUBECONFIG=…`.
+    pub(super) rehearsal: Option<super::config::Rehearsal>,
 }
 
 /// The time of day now, `HH:MM:SS.mmm`, local; with a frozen clock (tests' snapshots), the
@@ -103,6 +105,7 @@ impl App {
             gate_guard,
             frozen_clock,
             approvals,
+            rehearsal,
         } = config;
         let mut rows = Vec::new();
         for p in &runbook.phases {
@@ -174,6 +177,7 @@ impl App {
             frozen_clock,
             replaying: None,
             dialogs: super::state::Dialogs::new(approvals),
+            rehearsal,
         };
         if let Some(replay) = &replay {
             app.seed(replay);
@@ -725,6 +729,22 @@ impl App {
                     self.view(&req.id).status = StepStatus::AwaitingGate;
                 }
                 self.open_gate(req);
+            }
+            Event::ValueRequested(req) if self.dialogs.approvals.value_for(&req.step).is_some() => {
+                // A rehearsal's script answers it (a made-up value, never shown).
+                self.note(format!(
+                    "step {}: value given by the rehearsal script",
+                    req.step
+                ));
+                let value = self
+                    .dialogs
+                    .approvals
+                    .value_for(&req.step)
+                    .unwrap_or_default();
+                self.dialogs.outbox.push(crate::protocol::Command::Value {
+                    step: req.step,
+                    value: Ok(value),
+                });
             }
             Event::ValueRequested(req) => {
                 self.note(format!(

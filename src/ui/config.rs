@@ -43,6 +43,32 @@ pub struct Config {
     pub frozen_clock: Option<DateTime<Utc>>,
     /// Gates decided by the command line's flags (`--approve`), by the same rule as headless.
     pub approvals: Approvals,
+    /// A rehearsal against stand-ins (`tollgate rehearse`): the banner and the terminal's title
+    /// say so, and the help says how to look at the sandbox from another terminal.
+    pub rehearsal: Option<Rehearsal>,
+}
+
+/// What the interface says of a rehearsal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rehearsal {
+    /// The kubeconfig of the rehearsal's sandbox cluster (`export KUBECONFIG=…` in another
+    /// terminal to look around with kubectl).
+    pub kubeconfig: std::path::PathBuf,
+    /// The stand-ins in one line, e.g. `sandbox cluster · AWS and Docker stand-ins`.
+    pub standins: String,
+}
+
+/// The mark the banner and the terminal's title carry during a rehearsal.
+pub const REHEARSAL: &str = "REHEARSAL";
+
+impl Config {
+    /// The terminal's title while the interface runs, when it sets one: a rehearsal's says so
+    /// (`REHEARSAL · NAME · tollgate`); a real run leaves the title alone.
+    pub fn title(&self) -> Option<String> {
+        self.rehearsal
+            .as_ref()
+            .map(|_| format!("{REHEARSAL} · {} · tollgate", self.runbook.name.value))
+    }
 }
 
 impl Config {
@@ -66,6 +92,7 @@ impl Config {
             gate_guard: GATE_GUARD,
             frozen_clock: None,
             approvals: Approvals::default(),
+            rehearsal: None,
         }
     }
 }

@@ -14,13 +14,21 @@ impl App {
     /// Opens the dialog of a gate the engine reached, unless the command line's flags decide it
     /// (the same rule as headless: a destructive gate only with its word, `--approve ID=WORD`).
     pub(super) fn open_gate(&mut self, req: GateRequest) {
-        if let Some(d) = self.dialogs.approvals.decide(&req) {
-            self.note(format!(
-                "gate {}: {} by the flag {} (pre-approved)",
-                req.id,
-                d.choice.word(),
-                d.via
-            ));
+        if let Some(d) = self.dialogs.approvals.decide_once(&req) {
+            if d.via == crate::protocol::approvals::VIA_SCRIPT {
+                self.note(format!(
+                    "gate {}: {} by the rehearsal script",
+                    req.id,
+                    d.choice.word()
+                ));
+            } else {
+                self.note(format!(
+                    "gate {}: {} by the flag {} (pre-approved)",
+                    req.id,
+                    d.choice.word(),
+                    d.via
+                ));
+            }
             self.dialogs.outbox.push(Command::Decide(d));
         } else if req.destructive
             && self

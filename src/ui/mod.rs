@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::protocol::{Command, Event};
 use app::{Action, App};
-pub use config::{ClusterPanes, Config};
+pub use config::{ClusterPanes, Config, REHEARSAL, Rehearsal};
 
 /// At most this often a frame is drawn (60 per second).
 pub const FRAME: Duration = Duration::from_micros(16_667);
@@ -295,9 +295,32 @@ pub mod term {
 
     pub type Tui = Terminal<CrosstermBackend<io::BufWriter<io::Stdout>>>;
 
+    /// Whether [`enter_titled`] set the terminal's title (restored on exit).
+    static TITLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Saves the terminal's title on its stack (xterm's `CSI 22 ; 0 t`) and sets `title`.
+    pub fn set_title(out: &mut impl Write, title: &str) -> io::Result<()> {
+        // No control character reaches the terminal: a name with an escape in it cannot end the
+        // title early and send a sequence of its own.
+        let title: String = title.chars().filter(|c| !c.is_control()).collect();
+        write!(out, "\x1b[22;0t")?;
+        execute!(out, terminal::SetTitle(title))
+    }
+
+    /// Clears the title [`set_title`] set and takes the saved one back off the stack (`CSI 23 ;
+    /// 0 t`): a terminal without the stack is left with an empty title, never the run's.
+    pub fn clear_title(out: &mut impl Write) -> io::Result<()> {
+        execute!(out, terminal::SetTitle(""))?;
+        write!(out, "\x1b[23;0t")?;
+        out.flush()
+    }
+
     pub fn restore() {
         let _ = terminal::disable_raw_mode();
         let mut out = io::stdout();
+        if TITLED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let _ = clear_title(&mut out);
+        }
         let _ = execute!(
             out,
             event::DisableMouseCapture,
@@ -319,6 +342,12 @@ pub mod term {
     }
 
     pub fn enter() -> io::Result<(Tui, Guard)> {
+        enter_titled(None)
+    }
+
+    /// [`enter`], setting the terminal's title to `title` when given (a rehearsal's, from
+    /// [`crate::ui::Config::title`]) until the terminal is restored.
+    pub fn enter_titled(title: Option<&str>) -> io::Result<(Tui, Guard)> {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore();
@@ -334,6 +363,10 @@ pub mod term {
             event::EnableBracketedPaste,
             cursor::Hide
         )?;
+        if let Some(title) = title {
+            set_title(&mut io::stdout(), title)?;
+            TITLED.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         // A frame goes out in one write (ratatui flushes after each draw), so a terminal
         // never shows half of one.
         let out = io::BufWriter::with_capacity(1 << 20, io::stdout());

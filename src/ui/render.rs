@@ -269,13 +269,23 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
     } else {
         t.banner
     };
-    let mut first = vec![
+    let mut first = Vec::new();
+    // A rehearsal says so first, where shortening the line never reaches: reversed and bold, so
+    // it reads in every theme and without colours.
+    if app.rehearsal.is_some() {
+        first.push(Span::styled(
+            format!(" {} ", super::config::REHEARSAL),
+            t.banner.add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+        first.push(Span::styled(" ", t.banner));
+    }
+    first.extend([
         Span::styled(
             format!(" {} ", rb.name.value),
             t.banner.add_modifier(Modifier::BOLD),
         ),
         Span::styled(" ", t.banner),
-    ];
+    ]);
     if tg.production {
         first.push(Span::styled(" ⚠ PRODUCTION ", t.banner_production));
         first.push(Span::styled(" ", t.banner));
@@ -1327,6 +1337,39 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
     let two = iw >= 2 * 84 + 2;
     let col_w = if two { (iw - 2) / 2 } else { iw };
     let mut columns: Vec<Vec<Line>> = vec![Vec::new()];
+    // A rehearsal's help starts with how to look at its sandbox from another terminal.
+    if let Some(r) = &app.rehearsal {
+        let lines = [
+            format!("A rehearsal against stand-ins: {}.", r.standins),
+            "To look around with kubectl from a second terminal:".to_string(),
+            format!("export KUBECONFIG={}", r.kubeconfig.display()),
+        ];
+        let col = &mut columns[0];
+        col.push(Line::styled(
+            format!("{:>16}", super::config::REHEARSAL.to_lowercase()),
+            t.title.add_modifier(Modifier::BOLD),
+        ));
+        for (i, l) in lines.iter().enumerate() {
+            // The command to copy gets the whole width, so it stays on one row if it can.
+            let (indent, style) = if i == 2 {
+                (2, t.key_hint.add_modifier(Modifier::BOLD))
+            } else {
+                (18, t.dialog)
+            };
+            let room = col_w.saturating_sub(indent).max(10);
+            let parts = if i == 2 && fit::width(l) <= room {
+                vec![l.clone()]
+            } else {
+                fit::wrap(l, room, "")
+            };
+            for part in parts {
+                col.push(Line::from(vec![
+                    Span::raw(" ".repeat(indent)),
+                    Span::styled(part, style),
+                ]));
+            }
+        }
+    }
     let all: usize = keys::SECTIONS
         .iter()
         .map(|s| help_rows(app, s, col_w).len() + 1)

@@ -569,7 +569,7 @@ async fn an_abort_during_verify_moves_current_back() {
                 verify: Some("echo verify-started; sleep 30".into()),
             }),
             secret_values: vec![("NEW".into(), Secret("new-session-7734".into()))],
-            reverting: Vec::new(),
+            reverting: Ok(Vec::new()),
         }),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
@@ -1095,7 +1095,7 @@ async fn revert_directly(
                 run: None,
             }),
             secret_values: Vec::new(),
-            reverting,
+            reverting: Ok(reverting),
         }),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);

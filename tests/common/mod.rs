@@ -75,6 +75,7 @@ pub fn spec_as(
         journal,
         replay: replay.then(|| Replay::from_lines(&lines)),
         who: "tester@host".into(),
+        rehearsal: false,
     }
 }
 

@@ -172,6 +172,42 @@ pub async fn run_typing(
     typed: &[(&str, &str)],
 ) -> Finished {
     let spec = super::spec_as(dir, yaml, vars, false, run_id);
+    let at_failure = if rollback {
+        Choice::Rollback
+    } else {
+        Choice::Abort
+    };
+    run_spec(spec, router, at_failure, typed).await
+}
+
+/// [`run_as`] as a rehearsal (`RunSpec::rehearsal`), or a resume of run `run_id` when `resume`
+/// (with `RunSpec::rehearsal` false: the journal says what the run was), retrying once at the
+/// first failure gate.
+#[allow(dead_code)]
+pub async fn rehearse_as(
+    dir: &Path,
+    yaml: &str,
+    target: Arc<PinnedCluster>,
+    run_id: &str,
+    vars: &[(&str, &str)],
+    resume: bool,
+) -> Finished {
+    let mut spec = super::spec_as(dir, yaml, vars, resume, run_id);
+    spec.rehearsal = !resume;
+    let mut router = Router::shell_only();
+    router.kube = Some(Arc::new(KubeExec { target }));
+    run_spec(spec, router, Choice::Retry, &[]).await
+}
+
+/// Runs `spec` headless with the executors of `router`, approving every gate; at the first
+/// failure gate that offers `at_failure` it is chosen (once, when it is Retry), else Abort.
+pub async fn run_spec(
+    spec: tollgate::engine::RunSpec,
+    router: Router,
+    at_failure: Choice,
+    typed: &[(&str, &str)],
+) -> Finished {
+    let mut retried = false;
     let jpath = spec.journal.path().to_path_buf();
     let (ev_tx, mut events) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
@@ -184,8 +220,12 @@ pub async fn run_typing(
             match &ev {
                 Event::GateReached(g) => {
                     let choice = match g.kind {
-                        GateKind::Failed if rollback && g.choices.contains(&Choice::Rollback) => {
-                            Choice::Rollback
+                        GateKind::Failed
+                            if g.choices.contains(&at_failure)
+                                && !(at_failure == Choice::Retry && retried) =>
+                        {
+                            retried = true;
+                            at_failure
                         }
                         GateKind::Failed => Choice::Abort,
                         _ => Choice::Approve,

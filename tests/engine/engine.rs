@@ -655,6 +655,7 @@ phases:
             digest,
             vars: Default::default(),
             who: "tester@host".into(),
+            rehearsal: false,
         })
         .unwrap();
         j.append(Record::GateReached {

@@ -15,6 +15,7 @@ mod history;
 mod journal_integrity;
 mod long_lines;
 mod redaction;
+mod rehearsal;
 mod resume_latest;
 mod retry_resume;
 mod secrets;

@@ -637,7 +637,7 @@ async fn revert_directly(
                 run: None,
             }),
             target_namespace: Some("shop".into()),
-            reverting,
+            reverting: Ok(reverting),
             started: chrono::Utc::now(),
         }),
     };

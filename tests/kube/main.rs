@@ -14,3 +14,4 @@ mod kube_steps_deploy;
 mod kube_target;
 mod labelmint_rehearsal;
 mod logs_tail;
+mod rehearsal_revert;

@@ -11,6 +11,7 @@ mod dialogs;
 mod logs_pane;
 mod panes;
 mod pods_pane;
+mod rehearsal;
 mod themes;
 mod tmux;
 mod tmux_aws;

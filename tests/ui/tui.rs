@@ -597,6 +597,7 @@ phases:
             digest: spec.digest.clone(),
             vars: Default::default(),
             who: "t@h".into(),
+            rehearsal: false,
         })
         .unwrap();
     spec.journal
@@ -852,6 +853,7 @@ phases:
             digest: spec.digest.clone(),
             vars: Default::default(),
             who: "t@h".into(),
+            rehearsal: false,
         })
         .unwrap();
     spec.journal

@@ -12,8 +12,9 @@ pub struct AwsCall {
     /// The values of the variables the action reads (`from_var`), by name, filled by the engine;
     /// a value typed at the step's masked prompt under [`TYPED`].
     pub secret_values: Vec<(String, Secret)>,
-    /// For `secrets.revert`: what the named step changed, as journaled, oldest first.
-    pub reverting: Vec<serde_json::Value>,
+    /// For `secrets.revert`: what the named step changed, as journaled, oldest first; or why its
+    /// changes may not be reverted by this run.
+    pub reverting: Result<Vec<serde_json::Value>, String>,
 }
 
 /// The name a value typed at a masked prompt has in [`AwsCall::secret_values`]: no variable can
@@ -32,7 +33,7 @@ pub fn work(action: &AwsAction, values: &dyn RunValues) -> AwsCall {
         .collect();
     let reverting = match &action {
         AwsAction::SecretsRevert(r) => values.changes_to_revert(r),
-        _ => Vec::new(),
+        _ => Ok(Vec::new()),
     };
     AwsCall {
         action,

@@ -23,7 +23,7 @@ pub async fn revert(cx: &mut AwsStep<'_>, r: &Revert) -> Result<(), String> {
         Some(run) => format!("step \"{}\" of run \"{run}\"", r.step),
         None => format!("step \"{}\"", r.step),
     };
-    let journaled = cx.call.reverting.clone();
+    let journaled = cx.call.reverting.clone()?;
     let mut changes = Vec::new();
     for v in journaled.iter().filter(|v| is_aws(v)) {
         let c: Change = serde_json::from_value(v.clone()).map_err(|e| {

@@ -9,8 +9,9 @@ pub struct KubeCall {
     pub action: KubeAction,
     /// The runbook's `targets.kube.namespace`, the default before the context's.
     pub target_namespace: Option<String>,
-    /// For `kube.revert`: what the named step changed, as journaled, oldest first.
-    pub reverting: Vec<serde_json::Value>,
+    /// For `kube.revert`: what the named step changed, as journaled, oldest first; or why its
+    /// changes may not be reverted by this run.
+    pub reverting: Result<Vec<serde_json::Value>, String>,
     /// When the step started: logs it streams start here.
     pub started: chrono::DateTime<chrono::Utc>,
 }
@@ -20,7 +21,7 @@ pub fn work(action: &KubeAction, values: &dyn RunValues) -> KubeCall {
     let action = action.filled(&|s| values.fill(s));
     let reverting = match &action {
         KubeAction::Revert(r) => values.changes_to_revert(r),
-        _ => Vec::new(),
+        _ => Ok(Vec::new()),
     };
     KubeCall {
         action,

@@ -19,10 +19,9 @@ pub async fn revert(cx: &mut KubeStep<'_>) -> ActionResult {
         _ => String::new(),
     };
     let mut changes = Vec::new();
+    let reverting = cx.call.reverting.clone().map_err(Failure::Error)?;
     // AWS changes (a run's journal holds both) are `secrets.revert`'s to put back.
-    let (aws, cluster): (Vec<_>, Vec<_>) = cx
-        .call
-        .reverting
+    let (aws, cluster): (Vec<_>, Vec<_>) = reverting
         .iter()
         .partition(|v| crate::exec::aws::change::is_aws(v));
     for v in cluster {
