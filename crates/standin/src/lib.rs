@@ -6,6 +6,7 @@
 //!
 //! Stands alone: imports nothing of tollgate.
 
+pub mod aws;
 pub mod ecr;
 
 /// Who the stand-ins answer as: the runbook's pinned account and region.
