@@ -12,3 +12,4 @@ mod aws_secrets;
 mod docker_steps;
 mod labelmint_images;
 mod labelmint_rotation;
+mod standin_aws;

@@ -131,6 +131,8 @@ impl Drop for AwsStandIn {
     }
 }
 
+pub use ecr_api::manifest_digest;
+
 /// The password in the stand-in's ECR login tokens for `identity` (user `AWS`): what a Docker
 /// stand-in may expect at `docker login`. Made up; it opens nothing real.
 pub fn ecr_password(identity: &Identity) -> String {
