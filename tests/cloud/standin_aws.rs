@@ -1145,3 +1145,389 @@ async fn a_secret_removed_from_the_standin_is_missing_for_the_steps() {
         "{error}"
     );
 }
+
+/// The `aws` CLI of the venv `tests/awscli/setup.sh` makes, or why there is none.
+fn aws_cli() -> Result<std::path::PathBuf, String> {
+    static CLI: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
+        std::sync::OnceLock::new();
+    CLI.get_or_init(|| {
+        let setup = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/awscli/setup.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&setup)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", setup.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed ({}): {}",
+                setup.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let venv = match std::env::var_os("AWSCLI_VENV") {
+            Some(v) if !v.is_empty() => std::path::PathBuf::from(v),
+            _ => std::path::Path::new(&std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/tollgate/awscli-venv"),
+        };
+        Ok(venv.join("bin/aws"))
+    })
+    .clone()
+}
+
+/// Runs the `aws` CLI against `endpoint` with made-up keys in its own config and credentials files
+/// (nothing of the machine's AWS set-up is read): (exit code, stdout, stderr).
+async fn aws(
+    cli: &std::path::Path,
+    home: &std::path::Path,
+    endpoint: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(cli);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_PAGER", "")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("the aws CLI starts");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the aws CLI answers within 60 s")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `aws` CLI (awscli 1.x, `AWS_ENDPOINT_URL` at the stand-in) runs the commands LabelMint's
+/// runbooks and their checklists type, and gets the account's answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_against_the_standin() {
+    let cli = match aws_cli() {
+        Ok(c) => c,
+        Err(e) => {
+            println!("skipped: the aws CLI is not installable here: {e}");
+            return;
+        }
+    };
+    let store = tollgate_standin::ecr::Store::default();
+    let standin = AwsStandIn::start(Config {
+        identity: Identity {
+            account: "288761728065".into(),
+            region: REGION.into(),
+        },
+        port: 0,
+        secrets: Vec::new(),
+        repositories: vec!["labelmint/web".into()],
+        ecr: store.clone(),
+    })
+    .await
+    .unwrap();
+    // An image as the Docker stand-in's push leaves it.
+    let manifest = manifest();
+    let digest = tollgate_standin::aws::manifest_digest(&manifest);
+    store
+        .put_image("labelmint/web", Some("1.4.2"), &digest, &manifest, 33654)
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config"),
+        "[default]\nregion = us-east-1\noutput = json\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("credentials"),
+        "[default]\naws_access_key_id = AKIDMADEUP\naws_secret_access_key = made-up-secret-key\n",
+    )
+    .unwrap();
+    let url = standin.url();
+    let run = |args: &'static [&'static str], stdin: Option<&'static str>| {
+        let (cli, home, url) = (cli.clone(), home.path().to_path_buf(), url.clone());
+        async move { aws(&cli, &home, &url, args, stdin).await }
+    };
+    let json = |out: &str| -> serde_json::Value {
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+
+    let (code, out, err) = run(&["sts", "get-caller-identity"], None).await;
+    assert_eq!(code, 0, "{err}");
+    let who = json(&out);
+    assert_eq!(who["Account"], "288761728065");
+    assert_eq!(
+        who["Arn"],
+        "arn:aws:iam::288761728065:user/tollgate-rehearsal"
+    );
+    let called = standin.calls();
+    assert_eq!(called, 1, "AWS_ENDPOINT_URL was not honoured");
+
+    // As first-deploy.yaml's store-connection-secrets does it: the value on stdin.
+    let id = "labelmint/production/redis-url";
+    let value = "redis://made-up-Jx41:6379";
+    let (code, _, err) = run(
+        &[
+            "secretsmanager",
+            "describe-secret",
+            "--region",
+            "us-east-1",
+            "--secret-id",
+            "labelmint/production/redis-url",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        code, 255,
+        "a missing secret is a service error (awscli 1 exits 255)"
+    );
+    assert!(err.contains("(ResourceNotFoundException)"), "{err}");
+    let (code, out, err) = run(
+        &[
+            "secretsmanager",
+            "create-secret",
+            "--region",
+            "us-east-1",
+            "--name",
+            "labelmint/production/redis-url",
+            "--kms-key-id",
+            "arn:aws:kms:us-east-1:288761728065:key/made-up",
+            "--secret-string",
+            "file:///dev/stdin",
+        ],
+        Some(value),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let made = json(&out);
+    assert!(
+        made["ARN"].as_str().unwrap().starts_with(&format!(
+            "arn:aws:secretsmanager:us-east-1:288761728065:secret:{id}-"
+        )),
+        "{made}"
+    );
+    let first = made["VersionId"].as_str().unwrap().to_string();
+    let (code, out, err) = run(
+        &[
+            "secretsmanager",
+            "get-secret-value",
+            "--secret-id",
+            "labelmint/production/redis-url",
+            "--query",
+            "SecretString",
+            "--output",
+            "text",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!((code, out.trim_end()), (0, value), "{err}");
+    let (code, out, err) = run(
+        &[
+            "secretsmanager",
+            "put-secret-value",
+            "--secret-id",
+            "labelmint/production/redis-url",
+            "--secret-string",
+            "file:///dev/stdin",
+        ],
+        Some("redis://made-up-second:6379"),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let put = json(&out);
+    let second = put["VersionId"].as_str().unwrap().to_string();
+    assert_eq!(put["VersionStages"], serde_json::json!(["AWSCURRENT"]));
+    assert!(!out.contains("made-up-second"), "{out}");
+    // rotate-secrets.yaml's versions-before: the AWSCURRENT version, through --query and jq's view.
+    let (code, out, err) = run(
+        &[
+            "secretsmanager",
+            "describe-secret",
+            "--region",
+            "us-east-1",
+            "--secret-id",
+            "labelmint/production/redis-url",
+            "--query",
+            "VersionIdsToStages",
+            "--output",
+            "json",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        json(&out),
+        serde_json::json!({ first.clone(): ["AWSPREVIOUS"], second.clone(): ["AWSCURRENT"] })
+    );
+    let (code, out, err) = run(
+        &[
+            "secretsmanager",
+            "list-secret-version-ids",
+            "--secret-id",
+            "labelmint/production/redis-url",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["Versions"].as_array().unwrap().len(), 2, "{out}");
+    // rotate-secrets.yaml's restore step: AWSCURRENT moved back.
+    let args: Vec<String> = [
+        "secretsmanager",
+        "update-secret-version-stage",
+        "--region",
+        "us-east-1",
+        "--secret-id",
+        id,
+        "--version-stage",
+        "AWSCURRENT",
+        "--move-to-version-id",
+        &first,
+        "--remove-from-version-id",
+        &second,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = aws(&cli, home.path(), &url, &args, None).await;
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(
+        &[
+            "secretsmanager",
+            "get-secret-value",
+            "--secret-id",
+            "labelmint/production/redis-url",
+            "--query",
+            "[VersionId,SecretString]",
+            "--output",
+            "text",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.trim_end(), format!("{first}\t{value}"));
+    // An error names the code, and never the value.
+    let (code, _, err) = run(
+        &[
+            "secretsmanager",
+            "create-secret",
+            "--name",
+            "labelmint/production/redis-url",
+            "--secret-string",
+            "redis://made-up-again",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 255);
+    assert!(err.contains("(ResourceExistsException)"), "{err}");
+    assert!(!err.contains("made-up-again"), "{err}");
+    // What the stand-in does not answer says so, and what to do.
+    let (code, _, err) = run(
+        &[
+            "secretsmanager",
+            "rotate-secret",
+            "--secret-id",
+            "labelmint/production/redis-url",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 255);
+    assert!(
+        err.contains("the rehearsal's AWS stand-in does not answer secretsmanager.RotateSecret; give the step a rehearse: key"),
+        "{err}"
+    );
+
+    let (code, out, err) = run(
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "labelmint/web",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        json(&out)["repositories"][0]["repositoryUri"],
+        "288761728065.dkr.ecr.us-east-1.amazonaws.com/labelmint/web"
+    );
+    let (code, _, err) = run(
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "labelmint/none",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 255);
+    assert!(err.contains("(RepositoryNotFoundException)"), "{err}");
+    let (code, out, err) = run(
+        &[
+            "ecr",
+            "describe-images",
+            "--repository-name",
+            "labelmint/web",
+            "--image-ids",
+            "imageTag=1.4.2",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let images = json(&out);
+    assert_eq!(
+        images["imageDetails"][0]["imageDigest"],
+        serde_json::json!(digest)
+    );
+    assert_eq!(
+        images["imageDetails"][0]["imageTags"],
+        serde_json::json!(["1.4.2"])
+    );
+    let (code, _, err) = run(
+        &[
+            "ecr",
+            "describe-images",
+            "--repository-name",
+            "labelmint/web",
+            "--image-ids",
+            "imageTag=9.9.9",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 255);
+    assert!(err.contains("(ImageNotFoundException)"), "{err}");
+    let (code, out, err) = run(
+        &["ecr", "get-login-password", "--region", "us-east-1"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim_end(),
+        tollgate_standin::aws::ecr_password(standin.identity())
+    );
+    assert!(standin.calls() > called + 10, "{}", standin.calls());
+}
