@@ -13,3 +13,4 @@ mod docker_steps;
 mod labelmint_images;
 mod labelmint_rotation;
 mod standin_docker;
+mod standin_aws;

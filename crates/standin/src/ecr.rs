@@ -118,6 +118,14 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs `f` on every repository under the store's lock: a change made of several steps (a
+    /// check, then a write) that nothing can come between, as ECR's own API needs.
+    pub fn edit<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Repository>) -> R) -> R {
+        f(&mut self.lock())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

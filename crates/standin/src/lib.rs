@@ -6,6 +6,7 @@
 //!
 //! Stands alone: imports nothing of tollgate.
 
+pub mod aws;
 pub mod docker;
 pub mod ecr;
 
