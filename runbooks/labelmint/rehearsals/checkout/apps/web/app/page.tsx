@@ -1,0 +1,4 @@
+// Stub page: a rehearsal builds nothing.
+export default function Home() {
+  return null;
+}

@@ -1,0 +1,1 @@
+// Stub entry point: a rehearsal runs no container.
