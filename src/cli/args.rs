@@ -104,6 +104,34 @@ pub enum Command {
         #[command(flatten)]
         gates: GateFlags,
     },
+    /// Rehearse a runbook end to end against stand-ins started in process (a Kubernetes sandbox
+    /// loaded with the runbook's cluster fixture, AWS and Docker stand-ins), touching nothing
+    /// real; all removed at the end.
+    Rehearse {
+        file: PathBuf,
+        /// Set a variable: NAME=VALUE (not a secret one: a rehearsal makes those up).
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        /// A decisions file: each gate's choice, values for prompts, and what the run must end
+        /// as; the rehearsal is then headless, and exits 7 when the expectation does not hold.
+        #[arg(long, value_name = "FILE")]
+        decisions: Option<PathBuf>,
+        /// A fault to inject: step=ID:fail[:MESSAGE], crashloop=DEPLOYMENT@STEP,
+        /// node-loss=NODE@STEP, api-restart@STEP, secret-missing=ID; may be repeated.
+        #[arg(long, value_name = "SPEC")]
+        inject: Vec<String>,
+        /// More Kubernetes manifests for the rehearsal cluster to start from; may be repeated.
+        #[arg(long, value_name = "FILE")]
+        fixture: Vec<PathBuf>,
+        /// Divide every simulated delay of the cluster by this (pods start, roll and crash faster).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Docker builds: on a local daemon when one answers (`auto`), or always in the stand-in.
+        #[arg(long, value_name = "auto|stand-in", default_value = "auto", value_parser = ["auto", "stand-in"])]
+        docker: String,
+        #[command(flatten)]
+        gates: GateFlags,
+    },
     /// Resume a run where it stopped (default: the latest unfinished run).
     Resume {
         run_id: Option<String>,

@@ -6,6 +6,7 @@ pub mod exit;
 mod interface;
 mod load;
 mod plan;
+mod rehearse;
 mod run;
 mod runs;
 mod sandbox;
@@ -40,6 +41,28 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Runs => runs::runs(&state_dir),
         Command::Run { file, vars, gates } => run::run(&state_dir, &file, &vars, gates),
         Command::Demo { gates } => run::demo(&state_dir, gates),
+        Command::Rehearse {
+            file,
+            vars,
+            decisions,
+            inject,
+            fixture,
+            speed,
+            docker,
+            gates,
+        } => rehearse::rehearse(
+            &state_dir,
+            &file,
+            rehearse::Options {
+                vars,
+                decisions,
+                inject,
+                fixtures: fixture,
+                speed,
+                local_docker: docker == "auto",
+            },
+            gates,
+        ),
         Command::Resume {
             run_id,
             accept_changed_runbook,

@@ -16,10 +16,12 @@ use super::wiring::{check_ids, executor, pin_aws, pin_cluster};
 use crate::engine::journal::{self, Journal, Replay};
 use crate::engine::survivors;
 use crate::engine::variables;
-use crate::engine::{self, Command, Engine, Event, Outcome, RunSpec, RunStatus};
+use crate::engine::{self, Command, Engine, Event, Outcome, Rehearsing, RunSpec, RunStatus};
 use crate::exec::Router;
 use crate::headless::{self, Approvals, Printer};
+use crate::rehearsal::decisions::Decisions;
 use crate::runbook;
+use crate::target::{PinnedAccount, PinnedCluster};
 use crate::ui;
 
 const DEMO: &str = include_str!("../../runbooks/demo/first-deploy.yaml");
@@ -39,7 +41,7 @@ pub(super) fn demo(state_dir: &Path, gates: GateFlags) -> i32 {
 }
 
 /// Writes `text` to `path`, readable and writable by its owner only (0600), whatever the umask.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(super) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -111,9 +113,11 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         None => {
             // The latest run not known to have succeeded: one whose journal cannot be read is
             // named with the reason, never passed over for an older one.
+            // Rehearsals are rehearsed again, never resumed.
             let latest = journal::list_runs(state_dir).into_iter().find(|(_, r)| {
-                r.as_ref()
-                    .map_or(true, |r| r.status != Some(RunStatus::Succeeded))
+                r.as_ref().map_or(true, |r| {
+                    r.status != Some(RunStatus::Succeeded) && !r.rehearsal
+                })
             });
             match latest {
                 Some((id, Ok(_))) => id,
@@ -149,6 +153,13 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
     if replay.run_id.is_empty() {
         eprintln!("tollgate: run `{run_id}` never started; start it again with `tollgate run`");
         return exit::STATE;
+    }
+    if replay.rehearsal {
+        eprintln!(
+            "tollgate: run {run_id} was a rehearsal, and its stand-ins ended with it; rehearse again with: tollgate rehearse {}",
+            replay.runbook
+        );
+        return exit::USAGE;
     }
     if replay.status == Some(RunStatus::Succeeded) {
         println!("run {run_id} already succeeded; nothing to resume");
@@ -231,13 +242,13 @@ fn survivors_refused(replay: &Replay, gates: &GateFlags) -> Option<String> {
 }
 
 /// Whether the run is shown as plain lines (no terminal, or `--headless`).
-fn headless_view(gates: &GateFlags) -> bool {
+pub(super) fn headless_view(gates: &GateFlags) -> bool {
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     !terminal || gates.headless
 }
 
 /// Asks for a variable on the terminal; secrets without echo.
-fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> {
+pub(super) fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> {
     if !std::io::stdin().is_terminal() {
         return None;
     }
@@ -268,38 +279,111 @@ fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> {
     Some(line)
 }
 
+/// What a run is wired to beyond its spec and flags: its targets and executor (read from the
+/// runbook for `run` and `resume`, the stand-ins' for `rehearse`), and a rehearsal's parts.
+pub(super) struct Wiring {
+    pub cluster: Option<Arc<PinnedCluster>>,
+    pub aws: Option<Arc<PinnedAccount>>,
+    pub router: Router,
+    pub rehearsal: Option<Rehearsal>,
+}
+
+/// A rehearsal's part of a run: what the engine injects and skips, and what the views say.
+pub(super) struct Rehearsal {
+    pub rehearsing: Rehearsing,
+    /// What the interface says (the banner's mark, the help's `export KUBECONFIG`).
+    pub shown: ui::Rehearsal,
+    /// Where the sandbox is, and each stand-in (name, address), for headless's first lines.
+    pub cluster_url: String,
+    pub standins: Vec<(String, String)>,
+    /// The decisions file: gates decided, prompts answered, the rehearsal headless.
+    pub decisions: Option<Decisions>,
+}
+
+impl Wiring {
+    /// The runbook's own targets (`--context` overriding its cluster), against the real world.
+    fn of(runbook: &runbook::Runbook, gates: &GateFlags) -> Wiring {
+        let cluster = pin_cluster(runbook, gates.context.as_deref());
+        let aws = pin_aws(runbook);
+        let router = executor(&cluster, &aws);
+        Wiring {
+            cluster,
+            aws,
+            router,
+            rehearsal: None,
+        }
+    }
+}
+
+/// How a run ended: its exit code, and the outcome when the engine got that far.
+pub(super) struct Ended {
+    pub code: i32,
+    pub outcome: Option<Outcome>,
+}
+
 /// Runs the engine, shown in the interface on a terminal, or headless.
 fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
-    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    if terminal && !gates.headless {
-        return execute_interface(spec, gates);
+    let wiring = Wiring::of(&spec.runbook, gates);
+    let rt = runtime();
+    let ended = execute_on(&rt, spec, gates, wiring);
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    ended.code
+}
+
+/// [`execute`] with its wiring, on a runtime the caller made (and shuts down).
+pub(super) fn execute_on(
+    rt: &tokio::runtime::Runtime,
+    spec: RunSpec,
+    gates: &GateFlags,
+    wiring: Wiring,
+) -> Ended {
+    let scripted = wiring
+        .rehearsal
+        .as_ref()
+        .is_some_and(|r| r.decisions.is_some());
+    if !scripted && !headless_view(gates) {
+        return execute_interface(rt, spec, gates, wiring);
     }
-    execute_headless(spec, gates)
+    execute_headless(rt, spec, gates, wiring)
 }
 
 /// Runs the engine shown in the terminal interface.
-fn execute_interface(spec: RunSpec, gates: &GateFlags) -> i32 {
+fn execute_interface(
+    rt: &tokio::runtime::Runtime,
+    spec: RunSpec,
+    gates: &GateFlags,
+    wiring: Wiring,
+) -> Ended {
     let theme = match interface::theme(&gates.theme) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("tollgate: {e}");
-            return exit::USAGE;
+            return Ended {
+                code: exit::USAGE,
+                outcome: None,
+            };
         }
     };
     let run_id = spec.run_id.clone();
-    let cluster = pin_cluster(&spec.runbook, gates.context.as_deref());
-    let aws = pin_aws(&spec.runbook);
-    let config = interface::config(
+    let Wiring {
+        cluster,
+        aws,
+        router,
+        rehearsal,
+    } = wiring;
+    let mut config = interface::config(
         &spec,
         theme,
         gates.scrollback,
         cluster.as_deref(),
         aws.is_some(),
-        approvals(gates, &spec.who),
+        approvals(gates, &spec.who, rehearsal.as_ref()),
     );
-    let rt = runtime();
-    let code = rt.block_on(async move {
-        let (handle, events, commands) = start_engine(spec, executor(&cluster, &aws), gates);
+    config.rehearsal = rehearsal.as_ref().map(|r| r.shown.clone());
+    let rehearsed = rehearsal.is_some();
+    let rehearsing = rehearsal.map(|r| r.rehearsing);
+    rt.block_on(async move {
+        let (handle, events, commands) = start_engine(spec, router, gates, rehearsing);
         let channels = ui::Channels { events, commands };
         let shown = interface::show(config, channels, cluster.as_ref(), aws.as_ref()).await;
         // With the interface gone, the engine pauses at the next gate (or finishes an abort).
@@ -307,21 +391,38 @@ fn execute_interface(spec: RunSpec, gates: &GateFlags) -> i32 {
         if let Err(e) = shown {
             eprintln!("tollgate: the interface failed: {e}");
         }
-        conclude(result, &run_id, true)
-    });
-    rt.shutdown_timeout(std::time::Duration::from_secs(1));
-    code
+        conclude(result, &run_id, true, rehearsed)
+    })
 }
 
-/// Runs the engine with plain line output: gates decided by the flags, or asked on the terminal.
-fn execute_headless(spec: RunSpec, gates: &GateFlags) -> i32 {
+/// Runs the engine with plain line output: gates decided by the flags (or a rehearsal's
+/// script), or asked on the terminal.
+fn execute_headless(
+    rt: &tokio::runtime::Runtime,
+    spec: RunSpec,
+    gates: &GateFlags,
+    wiring: Wiring,
+) -> Ended {
     let run_id = spec.run_id.clone();
-    let approvals = approvals(gates, &spec.who);
-    let cluster = pin_cluster(&spec.runbook, gates.context.as_deref());
-    let aws = pin_aws(&spec.runbook);
-    let rt = runtime();
-    let code = rt.block_on(async move {
-        let mut printer = Printer::new(std::io::stdout()).raw(gates.raw_output);
+    let Wiring {
+        cluster,
+        aws,
+        router,
+        rehearsal,
+    } = wiring;
+    let approvals = approvals(gates, &spec.who, rehearsal.as_ref());
+    rt.block_on(async move {
+        let mut printer = Printer::new(std::io::stdout())
+            .raw(gates.raw_output)
+            .rehearsal(rehearsal.is_some());
+        if let Some(r) = &rehearsal {
+            let standins: Vec<(&str, &str)> = r
+                .standins
+                .iter()
+                .map(|(n, a)| (n.as_str(), a.as_str()))
+                .collect();
+            let _ = printer.rehearsal_opening(&r.cluster_url, &r.shown.kubeconfig, &standins);
+        }
         if let Some(t) = &cluster {
             let note = match t.pin() {
                 Ok(_) => format!("kube context {}", t.describe()),
@@ -338,7 +439,9 @@ fn execute_headless(spec: RunSpec, gates: &GateFlags) -> i32 {
             };
             let _ = printer.event(&Event::Note(note));
         }
-        let (handle, ev_rx, cmd_tx) = start_engine(spec, executor(&cluster, &aws), gates);
+        let rehearsed = rehearsal.is_some();
+        let rehearsing = rehearsal.map(|r| r.rehearsing);
+        let (handle, ev_rx, cmd_tx) = start_engine(spec, router, gates, rehearsing);
         let mut drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
         if drove.is_ok() && std::io::stdout().is_terminal() {
             drove = printer.restore_terminal();
@@ -347,15 +450,13 @@ fn execute_headless(spec: RunSpec, gates: &GateFlags) -> i32 {
         if let Err(e) = drove {
             eprintln!("tollgate: writing output: {e}");
         }
-        conclude(result, &run_id, false)
-    });
-    rt.shutdown_timeout(std::time::Duration::from_secs(1));
-    code
+        conclude(result, &run_id, false, rehearsed)
+    })
 }
 
 /// How a headless run's gates are decided: by the flags, else asked when there is a terminal.
-fn approvals(gates: &GateFlags, who: &str) -> Approvals {
-    Approvals {
+fn approvals(gates: &GateFlags, who: &str, rehearsal: Option<&Rehearsal>) -> Approvals {
+    let mut a = Approvals {
         approve: gates
             .approve
             .iter()
@@ -369,10 +470,16 @@ fn approvals(gates: &GateFlags, who: &str) -> Approvals {
         interactive: std::io::stdin().is_terminal(),
         who: who.to_string(),
         ..Default::default()
+    };
+    if let Some(d) = rehearsal.and_then(|r| r.decisions.as_ref()) {
+        d.apply(&mut a);
+        // A scripted rehearsal asks nobody: a gate its script does not name pauses the run.
+        a.interactive = false;
     }
+    a
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -387,6 +494,7 @@ fn start_engine(
     spec: RunSpec,
     executor: Router,
     gates: &GateFlags,
+    rehearsing: Option<Rehearsing>,
 ) -> (EngineTask, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
     let (ev_tx, ev_rx) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
@@ -394,6 +502,9 @@ fn start_engine(
         .skipping(gates.skip.iter().cloned(), "--skip");
     if gates.accept_changed_runbook {
         engine = engine.accepting_changed_runbook("--accept-changed-runbook");
+    }
+    if let Some(r) = rehearsing {
+        engine = engine.rehearsing(r);
     }
     (tokio::spawn(engine.run()), ev_rx, cmd_tx)
 }
@@ -404,7 +515,12 @@ fn conclude(
     result: Result<Result<Outcome, engine::EngineError>, tokio::task::JoinError>,
     run_id: &str,
     interface: bool,
-) -> i32 {
+    rehearsal: bool,
+) -> Ended {
+    let failed = |code| Ended {
+        code,
+        outcome: None,
+    };
     match result {
         Ok(Ok(outcome)) => {
             match &outcome {
@@ -414,18 +530,22 @@ fn conclude(
                 }
                 Outcome::Finished(_) => {}
             }
-            if !matches!(outcome, Outcome::Finished(RunStatus::Succeeded)) {
+            // A rehearsal's stand-ins end with it: it is rehearsed again, not resumed.
+            if !rehearsal && !matches!(outcome, Outcome::Finished(RunStatus::Succeeded)) {
                 eprintln!("tollgate: resume with: tollgate resume {run_id}");
             }
-            exit_for(&outcome)
+            Ended {
+                code: exit_for(&outcome),
+                outcome: Some(outcome),
+            }
         }
         Ok(Err(e)) => {
             eprintln!("tollgate: {e}");
-            exit::STATE
+            failed(exit::STATE)
         }
         Err(e) => {
             eprintln!("tollgate: the engine stopped unexpectedly: {e}");
-            exit::STATE
+            failed(exit::STATE)
         }
     }
 }

@@ -271,6 +271,7 @@ impl Engine {
                     .and_then(|t| vars::parse_duration(t).ok()),
                 keep_stdout: keep,
                 started: None,
+                environment: None,
             },
             work: Work::of(&run, &values),
         }

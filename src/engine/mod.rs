@@ -23,8 +23,7 @@ pub mod variables;
 
 pub use journal::now_rfc3339;
 pub use outcome::{EngineError, Outcome};
-pub use rehearsal::Rehearsing;
-pub use state::{Engine, RunSpec, new_run_id};
+pub use state::{AtStep, Engine, Rehearsing, RunSpec, new_run_id};
 
 pub use crate::protocol::{
     ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, History, OutputLine,

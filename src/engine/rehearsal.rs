@@ -4,30 +4,10 @@
 //! branch reads as such. What replaces a step (`rehearse: {run: …}`) is put in its place before
 //! the run starts (`crate::rehearsal`), so the views show what really runs.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
-
 use super::outcome::EngineError;
-use super::state::Engine;
+use super::state::{Engine, Rehearsing};
 use super::transition::Transition;
 use crate::runbook::{Rehearse, Step};
-
-/// Faults armed at a step: called as the step is about to run (after its gate), it injects them
-/// (a deployment's new pods crash, a node is lost, the API server restarts) and says what it did.
-pub type AtStep = Arc<dyn Fn(&str) -> BoxFuture<'static, Vec<String>> + Send + Sync>;
-
-/// How the engine rehearses.
-#[derive(Clone, Default)]
-pub struct Rehearsing {
-    /// Steps that fail once, without running, with this message (`--inject step=ID:fail[:MSG]`).
-    pub fail: BTreeMap<String, String>,
-    /// Faults injected in the world as a step starts.
-    pub at_step: Option<AtStep>,
-    /// Injected before the first phase (e.g. a secret removed from the AWS stand-in).
-    pub at_start: Vec<String>,
-}
 
 /// What the rehearsal does with a step about to run.
 pub(super) enum Rehearsed {
@@ -42,7 +22,7 @@ pub(super) enum Rehearsed {
 impl Engine {
     /// Rehearse: see [`Rehearsing`].
     pub fn rehearsing(mut self, r: Rehearsing) -> Engine {
-        self.rehearsal = Some(r);
+        self.rehearsing = Some(r);
         self
     }
 
@@ -61,11 +41,12 @@ impl Engine {
 
     /// The faults injected before anything runs, journaled.
     pub(super) async fn rehearsal_start(&mut self) -> Result<(), EngineError> {
-        let Some(r) = &self.rehearsal else {
+        let Some(r) = &self.rehearsing else {
             return Ok(());
         };
         for what in r.at_start.clone() {
-            self.rehearsal_note(None, format!("injected: {what}")).await?;
+            self.rehearsal_note(None, format!("injected: {what}"))
+                .await?;
         }
         Ok(())
     }
@@ -73,7 +54,7 @@ impl Engine {
     /// Whether `step`, about to run, runs in this rehearsal: skipped as the runbook says, or
     /// failing as injected; the faults armed at it are injected first.
     pub(super) async fn rehearse_step(&mut self, step: &Step) -> Result<Rehearsed, EngineError> {
-        let Some(r) = &self.rehearsal else {
+        let Some(r) = &self.rehearsing else {
             return Ok(Rehearsed::Run);
         };
         let id = step.id.value.clone();
@@ -93,7 +74,7 @@ impl Engine {
         }
         if let Some(message) = fail {
             // Once: a retry runs the step.
-            if let Some(r) = self.rehearsal.as_mut() {
+            if let Some(r) = self.rehearsing.as_mut() {
                 r.fail.remove(&id);
             }
             let error = format!("injected failure: {message}");

@@ -61,7 +61,7 @@ pub struct Engine {
     /// A rehearsal: this run's, or the resumed run's as journaled.
     pub(super) rehearsal: bool,
     /// Set by `tollgate rehearse`: steps skipped in rehearsal, faults injected.
-    pub(super) rehearsing: Option<super::rehearsal::Rehearsing>,
+    pub(super) rehearsing: Option<Rehearsing>,
 }
 
 /// A new run id: time-ordered, unique enough for one operator's machine.
@@ -179,4 +179,20 @@ impl Engine {
             .unwrap_or_else(|| "default".into());
         run.action.filled(&|s| self.vars.render(s)).describe(&ns)
     }
+}
+
+/// Faults armed at a step: called as the step is about to run (after its gate), it injects them
+/// (a deployment's new pods crash, a node is lost, the API server restarts) and says what it did.
+pub type AtStep =
+    std::sync::Arc<dyn Fn(&str) -> futures::future::BoxFuture<'static, Vec<String>> + Send + Sync>;
+
+/// How the engine rehearses.
+#[derive(Clone, Default)]
+pub struct Rehearsing {
+    /// Steps that fail once, without running, with this message (`--inject step=ID:fail[:MSG]`).
+    pub fail: std::collections::BTreeMap<String, String>,
+    /// Faults injected in the world as a step starts.
+    pub at_step: Option<AtStep>,
+    /// Injected before the first phase (e.g. a secret removed from the AWS stand-in).
+    pub at_start: Vec<String>,
 }

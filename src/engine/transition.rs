@@ -372,7 +372,9 @@ impl Transition {
                 resumed: true,
             },
             Transition::PhaseStarted { phase, title, .. } => Event::PhaseStarted { phase, title },
-            Transition::Rehearsal { step, what } => Event::Note(rehearsal_line(step.as_deref(), &what)),
+            Transition::Rehearsal { step, what } => {
+                Event::Note(rehearsal_line(step.as_deref(), &what))
+            }
             Transition::PhaseFinished { phase, status } => Event::PhaseFinished { phase, status },
             Transition::GateReached(req) => Event::GateReached(req),
             Transition::GateDecided {

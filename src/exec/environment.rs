@@ -18,7 +18,10 @@ impl Environment {
     /// Whether `name` is taken out.
     pub fn removes(&self, name: &str) -> bool {
         self.remove.iter().any(|r| r == name)
-            || self.remove_prefixes.iter().any(|p| name.starts_with(p.as_str()))
+            || self
+                .remove_prefixes
+                .iter()
+                .any(|p| name.starts_with(p.as_str()))
     }
 
     /// Applies it to a command whose own variables (`job_env`) are given: inherited names taken

@@ -1,1 +1,10 @@
+//! `tollgate rehearse`: a runbook run against stand-ins started in process, touching nothing
+//! real. What the rehearsal runs ([`prepare`]), the faults it injects ([`inject`]), the stand-ins
+//! it starts ([`world`]) and the environment of its shell steps ([`env`]); the decisions file
+//! that scripts it ([`decisions`]). Imported only by the command line.
+
 pub mod decisions;
+pub mod env;
+pub mod inject;
+pub mod prepare;
+pub mod world;

@@ -12,5 +12,5 @@ mod aws_secrets;
 mod docker_steps;
 mod labelmint_images;
 mod labelmint_rotation;
-mod standin_docker;
 mod standin_aws;
+mod standin_docker;

@@ -1148,31 +1148,7 @@ async fn a_secret_removed_from_the_standin_is_missing_for_the_steps() {
 
 /// The `aws` CLI of the venv `tests/awscli/setup.sh` makes, or why there is none.
 fn aws_cli() -> Result<std::path::PathBuf, String> {
-    static CLI: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
-        std::sync::OnceLock::new();
-    CLI.get_or_init(|| {
-        let setup = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/awscli/setup.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&setup)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", setup.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}): {}",
-                setup.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let venv = match std::env::var_os("AWSCLI_VENV") {
-            Some(v) if !v.is_empty() => std::path::PathBuf::from(v),
-            _ => std::path::Path::new(&std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/tollgate/awscli-venv"),
-        };
-        Ok(venv.join("bin/aws"))
-    })
-    .clone()
+    crate::common::awscli::binary()
 }
 
 /// Runs the `aws` CLI against `endpoint` with made-up keys in its own config and credentials files

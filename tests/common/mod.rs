@@ -2,6 +2,8 @@
 //! ready to start, its journal under the folder's `state/`.
 
 #[allow(dead_code)]
+pub mod awscli;
+#[allow(dead_code)]
 pub mod binary;
 #[allow(dead_code)]
 pub mod docker;

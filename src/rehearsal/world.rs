@@ -1,0 +1,351 @@
+//! Everything a rehearsal's runbook talks to, started in process and removed at the end: the
+//! Kubernetes sandbox (serving the context the runbook is pinned to), the AWS stand-in
+//! (answering as its account and region), the Docker stand-in, and the environment of its shell
+//! steps. Each in a folder of the rehearsal's own.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::env::{self, StandIns};
+use super::inject::Injection;
+use super::prepare;
+use crate::engine::{AtStep, Rehearsing};
+use crate::exec::Router;
+use crate::exec::aws::AwsExec;
+use crate::exec::docker::DockerExec;
+use crate::exec::environment::SharedEnvironment;
+use crate::exec::kube::KubeExec;
+use crate::runbook::Runbook;
+use crate::target::PinnedCluster;
+use crate::target::account::{Overrides, PinnedAccount};
+
+/// The account a runbook without `targets.aws` is rehearsed as.
+pub const NO_ACCOUNT: (&str, &str) = ("000000000000", "us-east-1");
+/// The context of a runbook pinned to none.
+pub const NO_CONTEXT: &str = "tollgate-rehearsal";
+
+/// How to start a rehearsal's world.
+pub struct Config {
+    /// The rehearsal's own folder (kubeconfig, AWS and Docker files, the Docker socket); made
+    /// here, removed when the world is dropped.
+    pub dir: PathBuf,
+    pub fixtures: Vec<PathBuf>,
+    /// Simulated delays divided by this.
+    pub speed: f64,
+    /// Use a local Docker daemon for builds when one answers.
+    pub local_docker: bool,
+}
+
+/// The stand-ins of one rehearsal.
+pub struct World {
+    dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub context: String,
+    pub namespace: String,
+    pub account: String,
+    pub region: String,
+    sandbox: Arc<tollgate_sandbox::Sandbox>,
+    pub sandbox_url: String,
+    aws: tollgate_standin::aws::AwsStandIn,
+    docker: tollgate_standin::docker::DockerStandIn,
+    /// The local daemon the Docker stand-in builds with, if one answered.
+    pub docker_upstream: Option<String>,
+    pub environment: SharedEnvironment,
+}
+
+impl World {
+    /// Starts the sandbox loaded with the fixtures, the AWS stand-in seeded from the runbook's
+    /// `rehearsal.aws`, and the Docker stand-in; writes the kubeconfig and the environment.
+    pub async fn start(rb: &Runbook, c: Config) -> Result<World, String> {
+        make_private_dir(&c.dir).map_err(|e| format!("cannot make {}: {e}", c.dir.display()))?;
+        let mut world = WorldGuard(Some(c.dir.clone()));
+        let (context, namespace) = match &rb.targets.kube {
+            Some(k) if !k.context.is_empty() => (
+                k.context.clone(),
+                k.namespace.clone().unwrap_or_else(|| "default".into()),
+            ),
+            Some(k) => (
+                NO_CONTEXT.to_string(),
+                k.namespace.clone().unwrap_or_else(|| "default".into()),
+            ),
+            None => (NO_CONTEXT.to_string(), "default".to_string()),
+        };
+        let (account, region) = match &rb.targets.aws {
+            Some(a) => (
+                non_empty(&a.account).unwrap_or(NO_ACCOUNT.0).to_string(),
+                non_empty(&a.region).unwrap_or(NO_ACCOUNT.1).to_string(),
+            ),
+            None => (NO_ACCOUNT.0.to_string(), NO_ACCOUNT.1.to_string()),
+        };
+        let sandbox = tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config {
+            port: 0,
+            timing: tollgate_sandbox::Timing {
+                speed: c.speed,
+                log_rate: 1.0,
+            },
+            fixtures: c.fixtures.clone(),
+            no_controllers: false,
+            history: None,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let sandbox_url = sandbox.url();
+        let kubeconfig = c.dir.join("kubeconfig");
+        write_private(&kubeconfig, &sandbox.kubeconfig_for(&namespace, &context))
+            .map_err(|e| format!("cannot write {}: {e}", kubeconfig.display()))?;
+
+        let identity = tollgate_standin::Identity {
+            account: account.clone(),
+            region: region.clone(),
+        };
+        let ecr = tollgate_standin::ecr::Store::default();
+        let section = rb.rehearsal.as_ref();
+        let secrets = section
+            .iter()
+            .flat_map(|r| r.aws.secrets.iter())
+            .map(|s| {
+                (
+                    s.value.clone(),
+                    format!(
+                        "{}-{}",
+                        prepare::made_up("value"),
+                        s.value.replace('/', "-")
+                    ),
+                )
+            })
+            .collect();
+        let repositories = section
+            .iter()
+            .flat_map(|r| r.aws.repositories.iter())
+            .map(|s| s.value.clone())
+            .collect();
+        let aws = tollgate_standin::aws::AwsStandIn::start(tollgate_standin::aws::Config {
+            identity: identity.clone(),
+            port: 0,
+            secrets,
+            repositories,
+            ecr: ecr.clone(),
+        })
+        .await
+        .map_err(|e| format!("cannot start the AWS stand-in: {e}"))?;
+        let docker_upstream = if c.local_docker {
+            local_daemon().await
+        } else {
+            None
+        };
+        let docker =
+            tollgate_standin::docker::DockerStandIn::start(tollgate_standin::docker::Config {
+                socket: c.dir.join("docker.sock"),
+                identity,
+                ecr,
+                upstream: docker_upstream.clone(),
+            })
+            .await
+            .map_err(|e| format!("cannot start the Docker stand-in: {e}"))?;
+        let environment = env::environment(&StandIns {
+            kubeconfig: &kubeconfig,
+            aws_url: &aws.url(),
+            account: &account,
+            region: &region,
+            docker_host: &docker.host(),
+            dir: &c.dir,
+        })
+        .map_err(|e| format!("cannot write the rehearsal's environment: {e}"))?;
+        world.0 = None;
+        Ok(World {
+            dir: c.dir,
+            kubeconfig,
+            context,
+            namespace,
+            account,
+            region,
+            sandbox: Arc::new(sandbox),
+            sandbox_url,
+            aws,
+            docker,
+            docker_upstream,
+            environment: Arc::new(environment),
+        })
+    }
+
+    /// The AWS stand-in's address.
+    pub fn aws_url(&self) -> String {
+        self.aws.url()
+    }
+
+    /// The Docker stand-in's address.
+    pub fn docker_host(&self) -> String {
+        self.docker.host()
+    }
+
+    /// The run's targets and executor, all pointed at the stand-ins.
+    pub fn wiring(&self, rb: &Runbook) -> (Router, Arc<PinnedCluster>, Arc<PinnedAccount>) {
+        let runbook_ctx = rb.targets.kube.as_ref().map(|k| k.context.as_str());
+        let cluster = Arc::new(PinnedCluster::in_file(
+            Some(&self.kubeconfig),
+            None,
+            Some(runbook_ctx.filter(|c| !c.is_empty()).unwrap_or(NO_CONTEXT)),
+        ));
+        let overrides = Overrides {
+            endpoint_url: Some(self.aws.url()),
+            credentials: Some((env::ACCESS_KEY.into(), env::SECRET_KEY.into())),
+            region: Some(self.region.clone()),
+        };
+        let account = Arc::new(PinnedAccount::with_overrides(
+            rb.targets.aws.as_ref(),
+            overrides,
+        ));
+        let mut router = Router::shell_only();
+        router.kube = Some(Arc::new(KubeExec {
+            target: cluster.clone(),
+        }));
+        router.aws = Some(Arc::new(AwsExec {
+            target: account.clone(),
+        }));
+        router.docker = Some(Arc::new(DockerExec::at(self.docker.host())));
+        router.environment = Some(self.environment.clone());
+        (router, cluster, account)
+    }
+
+    /// The engine's part: failures to inject, faults armed at steps, and what was done before
+    /// the run (a secret removed).
+    pub fn rehearsing(&self, injections: &[Injection]) -> Rehearsing {
+        let mut r = Rehearsing::default();
+        for i in injections {
+            match i {
+                Injection::StepFails { step, message } => {
+                    r.fail.insert(step.clone(), message.clone());
+                }
+                Injection::SecretMissing { id } => {
+                    let had = self.aws.remove_secret(id);
+                    let what = if had {
+                        i.describe()
+                    } else {
+                        format!("{} (it was not there to begin with)", i.describe())
+                    };
+                    r.at_start.push(what);
+                }
+                Injection::Crashloop { .. }
+                | Injection::NodeLoss { .. }
+                | Injection::ApiRestart { .. } => {}
+            }
+        }
+        let armed: Vec<Injection> = injections
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i,
+                    Injection::Crashloop { .. }
+                        | Injection::NodeLoss { .. }
+                        | Injection::ApiRestart { .. }
+                )
+            })
+            .cloned()
+            .collect();
+        if !armed.is_empty() {
+            let sandbox = self.sandbox.clone();
+            let namespace = self.namespace.clone();
+            let armed = Arc::new(armed);
+            let at: AtStep = Arc::new(move |step: &str| {
+                let (sandbox, namespace, armed) =
+                    (sandbox.clone(), namespace.clone(), armed.clone());
+                let step = step.to_string();
+                Box::pin(async move {
+                    let mut done = Vec::new();
+                    for i in armed.iter().filter(|i| i.step() == Some(step.as_str())) {
+                        let sb = &sandbox;
+                        let result = match i {
+                            Injection::Crashloop { deployment, .. } => {
+                                let (ns, name) = match deployment.split_once('/') {
+                                    Some((ns, name)) => (ns.to_string(), name.to_string()),
+                                    None => (namespace.clone(), deployment.clone()),
+                                };
+                                {
+                                    let _ = (sb, ns, name);
+                                    Err::<(), String>("pending".into())
+                                }
+                            }
+                            Injection::NodeLoss { node, .. } => {
+                                let _ = node;
+                                Err::<(), String>("pending".into())
+                            }
+                            Injection::ApiRestart { .. } => Err::<(), String>("pending".into()),
+                            _ => Ok(()),
+                        };
+                        done.push(match result {
+                            Ok(()) => i.describe(),
+                            Err(e) => format!("{} could not be injected: {e}", i.describe()),
+                        });
+                    }
+                    done
+                })
+            });
+            r.at_step = Some(at);
+        }
+        r
+    }
+
+    /// The rehearsal's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes a half-made rehearsal folder when starting fails.
+struct WorldGuard(Option<PathBuf>);
+
+impl Drop for WorldGuard {
+    fn drop(&mut self) {
+        if let Some(d) = &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.trim().is_empty()).then_some(s)
+}
+
+/// The local Docker daemon, if one answers within a moment: `DOCKER_HOST`'s, else the default
+/// socket.
+async fn local_daemon() -> Option<String> {
+    let host = std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| h.starts_with("unix://"))
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+    let path = host.trim_start_matches("unix://").to_string();
+    if !Path::new(&path).exists() {
+        return None;
+    }
+    let ping = crate::exec::docker::daemon::connect_to(&host);
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => Some(host),
+        _ => None,
+    }
+}
+
+fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}

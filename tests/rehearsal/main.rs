@@ -1,0 +1,10 @@
+//! `tollgate rehearse`: runbooks run end to end against the stand-ins started in process (the
+//! Kubernetes sandbox, the AWS and Docker stand-ins), touching nothing real; the seeds' runbooks
+//! rehearsed with their decisions files.
+//!
+//! One test binary for the area, a module per subject.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod command;
