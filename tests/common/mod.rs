@@ -14,6 +14,8 @@ pub mod kubectl;
 #[allow(dead_code)]
 pub mod moto;
 #[allow(dead_code)]
+pub mod rehearse;
+#[allow(dead_code)]
 pub mod sandbox_cluster;
 #[allow(dead_code)]
 pub mod tmux;

@@ -1,0 +1,47 @@
+//! LabelMint's runbooks (`runbooks/labelmint/`) rehearsed with the decisions files kept next to
+//! them (`runbooks/labelmint/rehearsals/`), each by the binary, headless, against its own
+//! stand-ins; and `tollgate plan --rehearse`. A module per runbook.
+
+mod first_deploy;
+mod plan;
+mod rollback_application;
+mod rotate_secrets;
+
+use std::time::Duration;
+
+use crate::common::rehearse::Rehearsed;
+
+/// The most one rehearsal may take (they take seconds at `--speed 50`).
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Exit 0, or the whole output (exit 7 lists each point of the expectation unmet).
+#[track_caller]
+pub fn assert_expectation_held(r: &Rehearsed) {
+    assert_eq!(r.code, Some(0), "{}", r.printed());
+}
+
+/// Every line the rehearsal printed is marked as a rehearsal's.
+#[track_caller]
+pub fn assert_every_line_says_rehearsal(r: &Rehearsed) {
+    for (stream, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(
+                line.contains("REHEARSAL"),
+                "a line of {stream} without REHEARSAL: {line:?}\n{}",
+                r.printed()
+            );
+        }
+    }
+}
+
+/// The run's journal says it was a rehearsal.
+#[track_caller]
+pub fn assert_journal_says_rehearsal(r: &Rehearsed) {
+    let journal = r.journal();
+    let first = journal.first().expect("a journal with lines");
+    assert_eq!(
+        first.get("rehearsal"),
+        Some(&serde_json::json!(true)),
+        "the journal's first line: {first}"
+    );
+}
