@@ -23,7 +23,8 @@
 # Settings (environment): PASSES (default "api controllers"), PODS (5000), SMALL (50),
 # CONCURRENCY (32), WATCHERS (10), WRITES (500), ROUNDS (2), LIST_RUNS (20), BURST (2000),
 # BURST_CONCURRENCY (16), CHURN (20000), NODES (50), REPLICAS (5000), BASELINE (50,500), SPEED (100),
-# DEADLINE_S (900, per rollout), CARGO_TARGET_DIR (default /tmp/tg-bench), TMPDIR.
+# DEADLINE_S (900, per rollout), CARGO_TARGET_DIR (default /tmp/tg-bench), TMPDIR, TOLLGATE_BIN and
+# BENCH_EXAMPLE (both: run these binaries, build nothing).
 # Every sandbox is stopped by its PID (SIGTERM, then SIGKILL after 10 s) when the script ends,
 # whatever happens; the temporary directory is removed.
 set -euo pipefail
@@ -48,10 +49,17 @@ DEADLINE_S=${DEADLINE_S:-900}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/tg-bench}
 
-(cd "$root" && cargo build --release --quiet --bin tollgate --example sandbox_bench)
-bin=$CARGO_TARGET_DIR/release/tollgate
-example=$CARGO_TARGET_DIR/release/examples/sandbox_bench
-[[ -x $bin && -x $example ]] || { echo "no binaries under $CARGO_TARGET_DIR/release" >&2; exit 2; }
+# TOLLGATE_BIN and BENCH_EXAMPLE run given builds instead (e.g. two builds compared on one machine);
+# nothing is built then.
+if [[ -n ${TOLLGATE_BIN:-} && -n ${BENCH_EXAMPLE:-} ]]; then
+    bin=$TOLLGATE_BIN
+    example=$BENCH_EXAMPLE
+else
+    (cd "$root" && cargo build --release --quiet --bin tollgate --example sandbox_bench)
+    bin=$CARGO_TARGET_DIR/release/tollgate
+    example=$CARGO_TARGET_DIR/release/examples/sandbox_bench
+fi
+[[ -x $bin && -x $example ]] || { echo "no binaries: $bin, $example" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tg-sandbox-bench.XXXXXX")
 pid=

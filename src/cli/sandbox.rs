@@ -47,6 +47,7 @@ pub(super) fn sandbox(
             fixtures,
             no_controllers,
             history: None,
+            history_bytes: None,
         };
         let sb = match Sandbox::start(config).await {
             Ok(sb) => sb,

@@ -86,6 +86,7 @@ impl World {
             fixtures: c.fixtures.clone(),
             no_controllers: false,
             history: None,
+            history_bytes: None,
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -260,16 +261,22 @@ impl World {
                                     Some((ns, name)) => (ns.to_string(), name.to_string()),
                                     None => (namespace.clone(), deployment.clone()),
                                 };
-                                {
-                                    let _ = (sb, ns, name);
-                                    Err::<(), String>("pending".into())
-                                }
+                                sb.crash_new_pods(&ns, &name).map_err(|e| e.to_string())
                             }
                             Injection::NodeLoss { node, .. } => {
-                                let _ = node;
-                                Err::<(), String>("pending".into())
+                                sb.lose_node(node).map_err(|e| e.to_string())
                             }
-                            Injection::ApiRestart { .. } => Err::<(), String>("pending".into()),
+                            // The step starts while the server is down, as it would.
+                            Injection::ApiRestart { .. } if sb.api_serving() => {
+                                let sb = sandbox.clone();
+                                tokio::spawn(async move {
+                                    let _ = sb.restart_api().await;
+                                });
+                                Ok(())
+                            }
+                            Injection::ApiRestart { .. } => {
+                                Err("the API server is already restarting".to_string())
+                            }
                             _ => Ok(()),
                         };
                         done.push(match result {

@@ -327,7 +327,7 @@ async fn crash_looping_container_is_followed_across_restarts_and_previous_reads_
 
 #[tokio::test]
 async fn api_server_restart_mid_follow_loses_and_repeats_nothing() {
-    let mut sb = Sandbox::start(Config {
+    let sb = Sandbox::start(Config {
         timing: Timing {
             speed: 50.0,
             log_rate: 0.0,

@@ -13,4 +13,5 @@ mod kubectl_verbs;
 mod sandbox_api;
 mod sandbox_cli;
 mod sandbox_controllers;
+mod sandbox_faults;
 mod sandbox_fixtures;

@@ -1550,7 +1550,7 @@ async fn malformed_requests_get_status_errors() {
 
 #[tokio::test]
 async fn api_server_restart_cuts_watches_and_keeps_the_store() {
-    let (mut sb, client) = bare().await;
+    let (sb, client) = bare().await;
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     let first = pods
         .create(

@@ -21,7 +21,34 @@
 //!   `drain`) and [`exec`] (exec, attach, port-forward and debug, refused with a message);
 //! - [`server`]: the REST paths, watch and log streaming;
 //! - [`printers`], [`table`]: the columns `kubectl get` prints, served as `meta.k8s.io` Tables;
-//! - [`fixture`]: a YAML stream of manifests loaded at start.
+//! - [`fixture`]: a YAML stream of manifests loaded at start;
+//! - [`faults`]: faults a rehearsal injects through the [`Sandbox`] handle.
+//!
+//! # Faults
+//!
+//! A rehearsal drives failures into the running sandbox through its [`Sandbox`] handle:
+//! - [`Sandbox::crash_new_pods`]: the pods a Deployment creates from now on (its rollout's new
+//!   pods) crash-loop as the kubelet's `crashloop` image rule makes them (start, log an error,
+//!   exit 1, restart with a growing back-off: `CrashLoopBackOff`); its pods that exist are left alone.
+//! - [`Sandbox::lose_node`]: the node goes NotReady as when its kubelet stops posting status
+//!   (conditions `Unknown`, reason `NodeStatusUnknown`, the `node.kubernetes.io/unreachable`
+//!   NoSchedule and NoExecute taints, its pods not ready, events) and stays so; the scheduler
+//!   places nothing there, and after their toleration of the taint (300 simulated seconds by
+//!   default) its pods are evicted and their controllers replace them elsewhere, if they fit.
+//!   See [`faults`].
+//! - [`Sandbox::restart_api`]: the API server restarts as a real one does: every connection and
+//!   watch is dropped, new connections are refused for [`RESTART_OUTAGE_SECONDS`] simulated
+//!   seconds, then it serves again on the same address with the same objects (etcd survives;
+//!   the controllers keep running). Clients reconnect (kube-rs watchers relist or resume).
+//!
+//! # Memory
+//!
+//! What a sandbox holds grows with its live objects and with the history of changes that watches
+//! resume from. The history keeps at most [`store::HISTORY`] changes; the newest [`store::HOT`]
+//! as objects (shared with the store), older ones only as the watch line each was sent as, and
+//! of those no more than [`Config::history_bytes`] (default [`store::HISTORY_BYTES`], 64 MiB):
+//! the oldest go first, and a watch from a resourceVersion older than what is kept gets 410 Gone
+//! ("too old resource version"), as from a real API server.
 
 pub mod authz;
 pub mod controllers;
@@ -29,6 +56,7 @@ pub mod defaults;
 pub mod error;
 pub mod eviction;
 pub mod exec;
+pub mod faults;
 pub mod field_validation;
 pub mod fixture;
 pub mod go_format;
@@ -49,12 +77,13 @@ pub mod validation;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::json;
 
 pub use error::ApiError;
+pub use faults::FaultError;
 pub use logs::LogHub;
 pub use shared::{Shared, Timing};
 pub use store::Store;
@@ -71,7 +100,14 @@ pub struct Config {
     pub no_controllers: bool,
     /// Changes kept for watches (default [`store::HISTORY`]); a watch from older gets 410 Gone.
     pub history: Option<usize>,
+    /// Bytes of encoded changes kept for watches (default [`store::HISTORY_BYTES`]): older
+    /// changes are dropped first. See the crate docs' "Memory".
+    pub history_bytes: Option<usize>,
 }
+
+/// How long the API server refuses connections when it restarts ([`Sandbox::restart_api`]), in
+/// simulated seconds.
+pub const RESTART_OUTAGE_SECONDS: f64 = 1.5;
 
 impl Config {
     /// A sandbox for tests: fast time, no fixture.
@@ -112,12 +148,16 @@ impl Server {
 }
 
 /// A running sandbox. Dropping it stops the server and the controllers.
+///
+/// Every method takes `&self`: the handle can be shared (e.g. in an `Arc`) between a rehearsal's
+/// tasks, one of them injecting faults while others use the cluster.
 pub struct Sandbox {
     shared: Arc<Shared>,
     addr: SocketAddr,
     /// `None` while the API server is stopped ([`Sandbox::stop_api`]).
-    server: Option<Server>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: Mutex<Option<Server>>,
+    /// The controllers, and the tasks of faults (evictions from lost nodes).
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Namespaces every cluster has.
@@ -127,9 +167,13 @@ impl Sandbox {
     /// Start a sandbox on the current tokio runtime.
     pub async fn start(config: Config) -> Result<Sandbox, StartError> {
         let shared = Arc::new(Shared {
-            store: Store::with_history(config.history.unwrap_or(store::HISTORY)),
+            store: Store::with_history_bytes(
+                config.history.unwrap_or(store::HISTORY),
+                config.history_bytes.unwrap_or(store::HISTORY_BYTES),
+            ),
             logs: LogHub::new(),
             timing: config.timing.clone(),
+            faults: faults::Faults::default(),
         });
         let nsrt = resources::by_kind("Namespace");
         for ns in SYSTEM_NAMESPACES {
@@ -159,16 +203,21 @@ impl Sandbox {
         Ok(Sandbox {
             shared,
             addr,
-            server,
-            tasks,
+            server: Mutex::new(server),
+            tasks: Mutex::new(tasks),
         })
+    }
+
+    fn server_slot(&self) -> MutexGuard<'_, Option<Server>> {
+        self.server.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stops the API server as a crash would: it stops listening and every open connection is
     /// closed, watches and log follows included. The store, the logs and the controllers keep
     /// running (etcd and the nodes survive an API server restart). Does nothing if it is stopped.
-    pub async fn stop_api(&mut self) {
-        if let Some(s) = self.server.take() {
+    pub async fn stop_api(&self) {
+        let server = self.server_slot().take();
+        if let Some(s) = server {
             let _ = s.stop.send(());
             let _ = s.task.await;
         }
@@ -176,8 +225,8 @@ impl Sandbox {
 
     /// Starts the API server again on the same address, after [`Sandbox::stop_api`]. The port
     /// may still be held for a moment by the old listener's sockets: binding is retried briefly.
-    pub async fn start_api(&mut self) -> Result<(), StartError> {
-        if self.server.is_some() {
+    pub async fn start_api(&self) -> Result<(), StartError> {
+        if self.server_slot().is_some() {
             return Ok(());
         }
         let port = self.addr.port();
@@ -199,7 +248,54 @@ impl Sandbox {
                 Err(source) => return Err(StartError::Bind { port, source }),
             }
         };
-        self.server = Some(Server::spawn(self.shared.clone(), listener));
+        let mut slot = self.server_slot();
+        if slot.is_none() {
+            *slot = Some(Server::spawn(self.shared.clone(), listener));
+        }
+        Ok(())
+    }
+
+    /// Restarts the API server as a real one restarts: every open connection and watch is
+    /// dropped, new connections are refused for [`RESTART_OUTAGE_SECONDS`] simulated seconds,
+    /// then it serves again on the same address with the same objects. Returns once it serves.
+    pub async fn restart_api(&self) -> Result<(), StartError> {
+        self.stop_api().await;
+        tokio::time::sleep(self.shared.timing.delay(RESTART_OUTAGE_SECONDS)).await;
+        self.start_api().await
+    }
+
+    /// Whether the API server is serving (not stopped, nor restarting).
+    pub fn api_serving(&self) -> bool {
+        self.server_slot().is_some()
+    }
+
+    /// From now on, the pods Deployment `deployment` of `namespace` creates (its rollout's new
+    /// pods) crash-loop as the `crashloop` image rule makes them: each starts, logs an error,
+    /// exits 1 and restarts with a growing back-off (`CrashLoopBackOff`). Its pods that exist
+    /// now are left alone. An unknown Deployment is an error that names it.
+    pub fn crash_new_pods(&self, namespace: &str, deployment: &str) -> Result<(), FaultError> {
+        self.shared
+            .faults
+            .crash_new_pods(&self.shared.store, namespace, deployment)
+    }
+
+    /// Node `name` is lost: it goes NotReady as when its kubelet stops posting status, and stays
+    /// so; after their toleration of the `node.kubernetes.io/unreachable` taint its pods are
+    /// evicted and replaced by their controllers elsewhere, if they fit (see [`faults`]). An
+    /// unknown node is an error that names it. Losing a lost node again does nothing.
+    pub fn lose_node(&self, name: &str) -> Result<(), FaultError> {
+        let already = self.shared.faults.node_lost(name);
+        faults::lose_node(&self.shared, name)?;
+        if !already {
+            let task = tokio::spawn(faults::evict_after_tolerations(
+                self.shared.clone(),
+                name.to_string(),
+            ));
+            self.tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+        }
         Ok(())
     }
 
@@ -258,10 +354,10 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        if let Some(s) = &self.server {
+        if let Some(s) = self.server_slot().as_ref() {
             s.task.abort();
         }
-        for t in &self.tasks {
+        for t in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             t.abort();
         }
     }

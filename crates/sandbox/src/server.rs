@@ -23,7 +23,7 @@ use super::protobuf;
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
 use super::shared::Shared;
-use super::store::{self, DeleteOptions, EventType, Part};
+use super::store::{self, DeleteOptions, EventType, Part, watch_line};
 use super::table::{self, TableRequest};
 use super::{authz, eviction, exec, metrics};
 
@@ -372,6 +372,16 @@ impl Filter {
     fn matches(&self, v: &Value) -> bool {
         self.labels.matches_object(v) && self.fields.matches(v)
     }
+
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+}
+
+/// What a watch line is made of: an object of the initial list, or a change of the history.
+enum Source<'a> {
+    Object(&'a Value),
+    Change(&'a store::Change),
 }
 
 /// An item of a list, serialised without `kind` and `apiVersion`, as the API server writes lists.
@@ -973,31 +983,6 @@ fn streaming(content_type: &str) -> (Tx, Response<Body>) {
     (tx, resp)
 }
 
-#[derive(serde::Serialize)]
-struct WatchLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    object: &'a Value,
-}
-
-/// One watch event as a line, encoded from the borrowed object (no copy).
-fn watch_line(kind: &str, obj: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&WatchLine { kind, object: obj }).unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
-}
-
-/// The line of a change as its own event type: encoded once, shared by every watcher.
-fn change_line(c: &store::Change, kind: &str) -> Bytes {
-    if kind == c.event.as_str() {
-        c.encoded
-            .get_or_init(|| watch_line(kind, &c.object))
-            .clone()
-    } else {
-        watch_line(kind, &c.object)
-    }
-}
-
 fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Value {
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if initial_end {
@@ -1036,9 +1021,11 @@ fn watch(
     );
     // A table watch sends each object as a Table, column definitions in the first only.
     let mut first = true;
-    let mut line = move |kind: &str, obj: &Value, c: Option<&store::Change>| match &table {
-        Some(t) => t.watch_line(rt, kind, obj, &mut first),
-        None => c.map_or_else(|| watch_line(kind, obj), |c| change_line(c, kind)),
+    let mut line = move |kind: &str, src: Source| match (&table, src) {
+        (Some(t), Source::Object(o)) => t.watch_line(rt, kind, o, &mut first),
+        (Some(t), Source::Change(c)) => t.watch_line(rt, kind, c.object(), &mut first),
+        (None, Source::Object(o)) => watch_line(kind, o),
+        (None, Source::Change(c)) => c.line_as(kind),
     };
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -1051,7 +1038,7 @@ fn watch(
                 let (items, rv) = shared.store.list(rt, ns, &keep);
                 for it in &items {
                     if tx
-                        .send(Ok(Frame::data(line("ADDED", it, None))))
+                        .send(Ok(Frame::data(line("ADDED", Source::Object(it)))))
                         .await
                         .is_err()
                     {
@@ -1082,18 +1069,23 @@ fn watch(
                 }
                 Ok((changes, upto)) => {
                     for c in changes {
-                        let new_ok = filter.matches(&c.object);
-                        let old_ok = c.old.as_deref().map(|o| filter.matches(o));
-                        let kind = match (c.event, new_ok, old_ok) {
-                            (EventType::Deleted, true, _) => "DELETED",
-                            (EventType::Added, true, _) => "ADDED",
-                            (EventType::Modified, true, Some(true) | None) => "MODIFIED",
-                            (EventType::Modified, true, Some(false)) => "ADDED",
-                            (EventType::Modified, false, Some(true)) => "DELETED",
-                            _ => continue,
+                        // Without a selector every change is sent as it is, undecoded.
+                        let kind = if filter.is_empty() {
+                            c.event.as_str()
+                        } else {
+                            let new_ok = filter.matches(c.object());
+                            let old_ok = c.old().map(|o| filter.matches(o));
+                            match (c.event, new_ok, old_ok) {
+                                (EventType::Deleted, true, _) => "DELETED",
+                                (EventType::Added, true, _) => "ADDED",
+                                (EventType::Modified, true, Some(true) | None) => "MODIFIED",
+                                (EventType::Modified, true, Some(false)) => "ADDED",
+                                (EventType::Modified, false, Some(true)) => "DELETED",
+                                _ => continue,
+                            }
                         };
                         if tx
-                            .send(Ok(Frame::data(line(kind, &c.object, Some(&c)))))
+                            .send(Ok(Frame::data(line(kind, Source::Change(&c)))))
                             .await
                             .is_err()
                         {

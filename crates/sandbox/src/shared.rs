@@ -42,4 +42,6 @@ pub struct Shared {
     pub store: Arc<Store>,
     pub logs: Arc<LogHub>,
     pub timing: Timing,
+    /// Faults injected by a rehearsal ([`crate::faults`]).
+    pub faults: crate::faults::Faults,
 }

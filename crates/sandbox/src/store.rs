@@ -7,8 +7,9 @@
 //! delete honours finalizers, graceful pod termination and owner-reference cascading.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::defaults;
@@ -19,8 +20,20 @@ use super::validation::{
     dns1123_label_error, dns1123_subdomain_error, is_dns1123_label, is_dns1123_subdomain,
 };
 
-/// How many changes the history keeps; a watch from an older resourceVersion gets 410 Gone.
+/// The most changes the history keeps, whatever their size; a watch from an older
+/// resourceVersion gets 410 Gone.
 pub const HISTORY: usize = 20_000;
+
+/// Bytes of encoded changes the history keeps by default (64 MiB): the oldest go first.
+pub const HISTORY_BYTES: usize = 64 << 20;
+
+/// How many of the newest changes are kept as objects as well as encoded, for the controllers and
+/// watchers that read them as they happen; older ones are kept encoded only, and decoded again
+/// when a watch reads that far back.
+pub const HOT: usize = 512;
+
+/// What a kept change costs beyond its bytes (the `Change` itself, its names, the deque's slot).
+const CHANGE_OVERHEAD: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
@@ -40,20 +53,132 @@ impl EventType {
 }
 
 /// One write, as watches see it.
+///
+/// The newest changes hold the object (and the one it replaced) as values, shared with the store;
+/// older ones hold only the encoded watch line and the old object's JSON, and decode them on
+/// demand ([`Change::object`], [`Change::old`]).
 #[derive(Debug)]
 pub struct Change {
     pub resource_version: u64,
     pub event: EventType,
     pub resource: &'static ResourceType,
     pub namespace: String,
+    pub name: String,
     /// The object after the write (for a delete: as it was, with the delete's resourceVersion).
-    pub object: Arc<Value>,
+    object: OnceLock<Arc<Value>>,
     /// The object before the write, for modifications; watches with selectors need it.
-    pub old: Option<Arc<Value>>,
-    /// The watch line of this change, encoded once by the first watcher that sends it.
-    pub encoded: std::sync::OnceLock<bytes::Bytes>,
+    old: OnceLock<Option<Arc<Value>>>,
+    /// The watch line of this change as its own event type, encoded once.
+    encoded: OnceLock<Bytes>,
+    /// The old object as JSON, for a change kept encoded only.
+    old_encoded: Option<Bytes>,
+    /// Kept encoded only (the values are decoded on demand).
+    cold: bool,
 }
 
+/// `{"type":"KIND","object":` — what a watch line starts with.
+fn line_prefix(kind: &str) -> usize {
+    r#"{"type":"","object":"#.len() + kind.len()
+}
+
+/// A watch line, `{"type":KIND,"object":OBJECT}` and a newline, around an object's JSON.
+pub fn watch_line_around(kind: &str, object_json: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(line_prefix(kind) + object_json.len() + 2);
+    line.extend_from_slice(br#"{"type":""#);
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(br#"","object":"#);
+    line.extend_from_slice(object_json);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
+}
+
+/// A watch line of `kind` for an object: encoded from the borrowed value (no copy).
+pub fn watch_line(kind: &str, obj: &Value) -> Bytes {
+    let mut line = Vec::with_capacity(1024);
+    line.extend_from_slice(br#"{"type":""#);
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(br#"","object":"#);
+    // Writing a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut line, obj);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
+}
+
+fn decode(json: &[u8]) -> Arc<Value> {
+    Arc::new(serde_json::from_slice(json).unwrap_or(Value::Null))
+}
+
+impl Change {
+    fn hot(
+        resource_version: u64,
+        event: EventType,
+        resource: &'static ResourceType,
+        namespace: String,
+        name: String,
+        object: Arc<Value>,
+        old: Option<Arc<Value>>,
+    ) -> Change {
+        Change {
+            resource_version,
+            event,
+            resource,
+            namespace,
+            name,
+            object: OnceLock::from(object),
+            old: OnceLock::from(old),
+            encoded: OnceLock::new(),
+            old_encoded: None,
+            cold: false,
+        }
+    }
+
+    /// The object after the write (for a delete: as it was, with the delete's resourceVersion).
+    pub fn object(&self) -> &Arc<Value> {
+        self.object.get_or_init(|| decode(self.object_json()))
+    }
+
+    /// The object before the write, for modifications.
+    pub fn old(&self) -> Option<&Arc<Value>> {
+        self.old
+            .get_or_init(|| self.old_encoded.as_deref().map(decode))
+            .as_ref()
+    }
+
+    /// The watch line of this change as its own event type, encoded once and shared.
+    pub fn line(&self) -> &Bytes {
+        self.encoded.get_or_init(|| {
+            let obj = self.object.get().map_or(&Value::Null, |o| &**o);
+            watch_line(self.event.as_str(), obj)
+        })
+    }
+
+    /// The watch line of this change as event `kind` (a watch with a selector may see a
+    /// modification as ADDED or DELETED).
+    pub fn line_as(&self, kind: &str) -> Bytes {
+        if kind == self.event.as_str() {
+            self.line().clone()
+        } else {
+            watch_line_around(kind, self.object_json())
+        }
+    }
+
+    /// The object's JSON, inside the encoded line.
+    fn object_json(&self) -> &[u8] {
+        let line = self.line();
+        let start = line_prefix(self.event.as_str());
+        line.get(start..line.len().saturating_sub(2))
+            .unwrap_or(b"null")
+    }
+
+    /// Bytes this change holds when kept encoded only.
+    fn cost(&self) -> usize {
+        CHANGE_OVERHEAD
+            + self.namespace.len()
+            + self.name.len()
+            + self.encoded.get().map_or(0, Bytes::len)
+            + self.old_encoded.as_ref().map_or(0, Bytes::len)
+    }
+}
 /// Which part of an object a write may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
@@ -80,7 +205,17 @@ struct Inner {
     rv: u64,
     objects: Vec<BTreeMap<Key, Arc<Value>>>,
     history: VecDeque<Arc<Change>>,
+    /// The most changes kept, and the most bytes the encoded ones may hold.
     history_limit: usize,
+    history_bytes: usize,
+    /// Bytes held by the changes kept encoded only.
+    cold_bytes: usize,
+    /// The newest resourceVersion dropped from the history (0: none yet): a watch from before it
+    /// gets 410 Gone.
+    dropped: u64,
+    /// Per object, the JSON of its newest version among the changes kept encoded, and that
+    /// change's resourceVersion: the next change's old object shares these bytes.
+    cold_latest: HashMap<(usize, Key), (u64, Bytes)>,
     cluster_ip: u32,
     /// Owner uid → the objects whose ownerReferences name it: the garbage collector's graph.
     owned: HashMap<String, BTreeSet<(usize, Key)>>,
@@ -194,8 +329,15 @@ impl Store {
         Store::with_history(HISTORY)
     }
 
-    /// A store that keeps `limit` changes for watches (at least 1).
+    /// A store that keeps `limit` changes for watches (at least 1), within [`HISTORY_BYTES`].
     pub fn with_history(limit: usize) -> Arc<Store> {
+        Store::with_history_bytes(limit, HISTORY_BYTES)
+    }
+
+    /// A store that keeps at most `limit` changes for watches, and of those older than the
+    /// newest [`HOT`] (kept as objects too), as many as fit in `bytes` of encoded JSON: the
+    /// oldest are dropped first.
+    pub fn with_history_bytes(limit: usize, bytes: usize) -> Arc<Store> {
         let (notify, _) = tokio::sync::watch::channel(0);
         Arc::new(Store {
             inner: Mutex::new(Inner {
@@ -203,6 +345,10 @@ impl Store {
                 objects: RESOURCES.iter().map(|_| BTreeMap::new()).collect(),
                 history: VecDeque::new(),
                 history_limit: limit.max(1),
+                history_bytes: bytes,
+                cold_bytes: 0,
+                dropped: 0,
+                cold_latest: HashMap::new(),
                 cluster_ip: 10,
                 owned: HashMap::new(),
             }),
@@ -234,15 +380,10 @@ impl Store {
         max: usize,
     ) -> Result<(Vec<Arc<Change>>, u64), ApiError> {
         let inner = self.lock();
-        let oldest = inner
-            .history
-            .front()
-            .map(|c| c.resource_version)
-            .unwrap_or(inner.rv + 1);
-        if rv + 1 < oldest && inner.history.len() >= inner.history_limit {
+        if rv < inner.dropped {
             return Err(ApiError::gone(format!(
                 "too old resource version: {rv} ({})",
-                oldest - 1
+                inner.dropped
             )));
         }
         let start = inner.history.partition_point(|c| c.resource_version <= rv);
@@ -286,20 +427,97 @@ impl Store {
         if event != EventType::Deleted {
             inner.link(idx, &k, &obj);
         }
-        inner.history.push_back(Arc::new(Change {
-            resource_version: rv,
+        inner.history.push_back(Arc::new(Change::hot(
+            rv,
             event,
-            resource: rt,
-            namespace: ns,
-            object: obj.clone(),
+            rt,
+            ns,
+            name,
+            obj.clone(),
             old,
-            encoded: std::sync::OnceLock::new(),
-        }));
-        while inner.history.len() > inner.history_limit {
-            inner.history.pop_front();
-        }
+        )));
+        Store::trim_history(inner);
         self.notify.send_replace(rv);
         obj
+    }
+
+    /// Keeps the history within its bounds: the change that leaves the newest [`HOT`] is kept
+    /// encoded only, and the oldest go while there are too many or their bytes exceed the limit.
+    fn trim_history(inner: &mut Inner) {
+        let hot = HOT.min(inner.history_limit);
+        if inner.history.len() > hot {
+            let i = inner.history.len() - hot - 1;
+            if !inner.history[i].cold {
+                let c = inner.history[i].clone();
+                let cold = Store::cool(inner, &c);
+                inner.cold_bytes += cold.cost();
+                inner.history[i] = Arc::new(cold);
+            }
+        }
+        while inner.history.len() > inner.history_limit
+            || (inner.cold_bytes > inner.history_bytes
+                && inner.history.front().is_some_and(|c| c.cold))
+        {
+            let Some(c) = inner.history.pop_front() else {
+                break;
+            };
+            if c.cold {
+                inner.cold_bytes = inner.cold_bytes.saturating_sub(c.cost());
+                let k = (c.resource.index(), key(&c.namespace, &c.name));
+                if inner
+                    .cold_latest
+                    .get(&k)
+                    .is_some_and(|(rv, _)| *rv == c.resource_version)
+                {
+                    inner.cold_latest.remove(&k);
+                }
+            }
+            inner.dropped = c.resource_version;
+        }
+    }
+
+    /// The change `c` kept encoded only: its watch line (the one watchers already sent, if any)
+    /// and its old object's JSON, shared with the change that wrote that version when it can be.
+    fn cool(inner: &mut Inner, c: &Change) -> Change {
+        let line = c.line().clone();
+        let k = (c.resource.index(), key(&c.namespace, &c.name));
+        let old_encoded = c.old().map(|o| {
+            let rv = resource_version_of(o);
+            match inner.cold_latest.get(&k) {
+                Some((at, json)) if rv.parse() == Ok(*at) => json.clone(),
+                _ => Bytes::from(serde_json::to_vec(&**o).unwrap_or_default()),
+            }
+        });
+        let start = line_prefix(c.event.as_str());
+        let object_json = line.slice(start..line.len().saturating_sub(2).max(start));
+        match c.event {
+            EventType::Deleted => {
+                inner.cold_latest.remove(&k);
+            }
+            _ => {
+                inner
+                    .cold_latest
+                    .insert(k, (c.resource_version, object_json));
+            }
+        }
+        Change {
+            resource_version: c.resource_version,
+            event: c.event,
+            resource: c.resource,
+            namespace: c.namespace.clone(),
+            name: c.name.clone(),
+            object: OnceLock::new(),
+            old: OnceLock::new(),
+            encoded: OnceLock::from(line),
+            old_encoded,
+            cold: true,
+        }
+    }
+
+    /// How many changes the history keeps, and the bytes of those kept encoded only.
+    pub fn history_size(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.history.len(), inner.cold_bytes)
     }
 
     /// `GET` one object.
@@ -1136,4 +1354,126 @@ fn merge_update(rt: &ResourceType, current: &Value, incoming: Value, part: Part)
         o.insert("kind".into(), json!(rt.kind));
     }
     next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::by_kind;
+
+    fn store(bytes: usize) -> Arc<Store> {
+        let s = Store::with_history_bytes(HISTORY, bytes);
+        s.create(
+            by_kind("Namespace"),
+            "",
+            json!({"metadata": {"name": "default"}}),
+            false,
+        )
+        .unwrap();
+        s
+    }
+
+    fn write(s: &Store, name: &str, i: usize) {
+        let cm = by_kind("ConfigMap");
+        let data = json!({"n": i.to_string(), "pad": "x".repeat(900)});
+        let labels = json!({"parity": if i.is_multiple_of(2) { "even" } else { "odd" }});
+        if s.modify(cm, "default", name, Part::All, |o| {
+            o["data"] = data.clone();
+            o["metadata"]["labels"] = labels.clone();
+            Ok(())
+        })
+        .is_err()
+        {
+            s.create(
+                cm,
+                "default",
+                json!({"metadata": {"name": name, "labels": labels}, "data": data}),
+                false,
+            )
+            .unwrap();
+        }
+    }
+
+    /// Changes older than the hot ones are kept encoded, within the byte limit; what is kept reads
+    /// back as it was written (object, old object and line), and what was dropped is 410 Gone.
+    #[test]
+    fn history_is_bounded_by_bytes_and_decodes_what_it_keeps() {
+        let limit = 2 << 20;
+        let s = store(limit);
+        let start = s.resource_version();
+        for i in 0..4000 {
+            write(&s, &format!("c{}", i % 49), i);
+        }
+        let (kept, bytes) = s.history_size();
+        assert!(bytes <= limit, "{bytes} bytes kept, limit {limit}");
+        assert!(bytes > limit / 2, "the limit is used: {bytes}");
+        assert!(kept > HOT && kept < 4000, "{kept} changes kept");
+        // Dropped: a watch from the start is too old.
+        let cm = by_kind("ConfigMap");
+        let err = s.changes_since(cm, None, start, usize::MAX).unwrap_err();
+        assert_eq!(err.code, 410);
+        assert!(
+            err.message.starts_with("too old resource version"),
+            "{}",
+            err.message
+        );
+        // The oldest kept change resumes, and every change reads back as written.
+        let newest = s.resource_version();
+        let from = newest - kept as u64;
+        let (changes, upto) = s.changes_since(cm, None, from, usize::MAX).unwrap();
+        assert_eq!(upto, newest);
+        assert_eq!(changes.len(), kept);
+        let mut cold = 0;
+        for c in &changes {
+            cold += usize::from(c.cold);
+            let obj = c.object();
+            assert_eq!(resource_version_of(obj), c.resource_version.to_string());
+            assert_eq!(name_of(obj), c.name);
+            let line: Value = serde_json::from_slice(c.line()).unwrap();
+            assert_eq!(line["type"], c.event.as_str());
+            assert_eq!(&line["object"], &**obj);
+            let as_added: Value = serde_json::from_slice(&c.line_as("ADDED")).unwrap();
+            assert_eq!(as_added["type"], "ADDED");
+            assert_eq!(&as_added["object"], &**obj);
+            if c.event == EventType::Modified {
+                let old = c.old().expect("a modification has its old object");
+                assert_eq!(name_of(old), c.name);
+                let n: usize = obj["data"]["n"].as_str().unwrap().parse().unwrap();
+                assert_eq!(old["data"]["n"], (n - 49).to_string());
+                assert_ne!(old["metadata"]["labels"], obj["metadata"]["labels"]);
+            }
+        }
+        assert_eq!(
+            cold,
+            kept - HOT,
+            "all but the newest {HOT} are kept encoded"
+        );
+    }
+
+    /// The count bound holds too, and without drops any resourceVersion resumes.
+    #[test]
+    fn history_is_bounded_by_count() {
+        let s = Store::with_history_bytes(100, HISTORY_BYTES);
+        s.create(
+            by_kind("Namespace"),
+            "",
+            json!({"metadata": {"name": "default"}}),
+            false,
+        )
+        .unwrap();
+        let cm = by_kind("ConfigMap");
+        assert!(s.changes_since(cm, None, 1, 10).is_ok());
+        for i in 0..150 {
+            write(&s, "c", i);
+        }
+        assert_eq!(s.history_size().0, 100);
+        let newest = s.resource_version();
+        assert!(s.changes_since(cm, None, newest - 100, 1000).is_ok());
+        assert_eq!(
+            s.changes_since(cm, None, newest - 101, 1000)
+                .unwrap_err()
+                .code,
+            410
+        );
+    }
 }

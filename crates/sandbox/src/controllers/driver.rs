@@ -171,7 +171,7 @@ impl Manager {
     }
 
     fn on_change(&mut self, c: &Change) {
-        let key = key_of(&c.object);
+        let key = key_of(c.object());
         let deleted = c.event == EventType::Deleted;
         match c.resource.kind {
             "Node" => {
@@ -180,18 +180,18 @@ impl Manager {
                 } else if self
                     .index
                     .nodes
-                    .insert(key.1.clone(), c.object.clone())
+                    .insert(key.1.clone(), c.object().clone())
                     .is_none()
                 {
                     let store = self.shared.store.clone();
-                    super::node_events::joined(&mut self.events, &store, &c.object);
+                    super::node_events::joined(&mut self.events, &store, c.object());
                 }
                 self.scheduler_wake();
             }
             "Deployment" => {
                 Index::index_named(&mut self.index.deploys_by_ns, &key, !deleted);
                 if deleted {
-                    self.deployments.forget(uid_of(&c.object));
+                    self.deployments.forget(uid_of(c.object()));
                 } else if !status_only(c) {
                     self.scan_orphans.insert(("Deployment", key.clone()));
                     self.enqueue(Work::Deployment(key));
@@ -200,7 +200,7 @@ impl Manager {
             "Job" => {
                 Index::index_named(&mut self.index.jobs_by_ns, &key, !deleted);
                 if deleted {
-                    self.jobs.forget(uid_of(&c.object));
+                    self.jobs.forget(uid_of(c.object()));
                 } else if !status_only(c) {
                     self.scan_orphans.insert(("Job", key.clone()));
                     self.enqueue(Work::Job(key));
@@ -216,14 +216,18 @@ impl Manager {
         if deleted {
             self.last_run.remove(&Work::ReplicaSet(key.clone()));
         }
-        self.index.index_rs(&key, (!deleted).then_some(&*c.object));
+        self.index
+            .index_rs(&key, (!deleted).then_some(&**c.object()));
         // The replica set acts on its new spec before its deployment looks at it again.
         if !deleted && !status_only(c) {
             self.scan_orphans.insert(("ReplicaSet", key.clone()));
             self.enqueue(Work::ReplicaSet(key.clone()));
         }
         let mut owners = Vec::new();
-        for obj in [Some(&*c.object), c.old.as_deref()].into_iter().flatten() {
+        for obj in [Some(&**c.object()), c.old().map(|o| &**o)]
+            .into_iter()
+            .flatten()
+        {
             if let Some(r) = controller_ref(obj)
                 && str_at(r, "/kind") == "Deployment"
             {
@@ -233,9 +237,9 @@ impl Manager {
         for o in owners {
             self.enqueue(Work::Deployment((key.0.clone(), o)));
         }
-        if !deleted && controller_ref(&c.object).is_none() {
+        if !deleted && controller_ref(c.object()).is_none() {
             // An orphan: the deployments whose selector matches may adopt it.
-            let labels = labels_of(&c.object);
+            let labels = labels_of(c.object());
             let names: Vec<String> = self
                 .index
                 .deploys_by_ns
@@ -253,8 +257,8 @@ impl Manager {
     }
 
     fn on_pod(&mut self, c: &Change, key: Key, deleted: bool) {
-        let obj = &c.object;
-        let old = c.old.as_deref();
+        let obj = c.object();
+        let old = c.old().map(|o| &**o);
         self.index.index_pod(&key, (!deleted).then_some(&**obj));
         // The controllers of the pod, before and after.
         for o in [Some(&**obj), old].into_iter().flatten() {
@@ -381,10 +385,10 @@ fn strip_meta(v: &Value) -> Value {
 
 /// Whether a change touched only the status of an object.
 fn status_only(c: &Change) -> bool {
-    let Some(old) = c.old.as_deref() else {
+    let Some(old) = c.old().map(|o| &**o) else {
         return false;
     };
     c.event == EventType::Modified
-        && old.get("spec") == c.object.get("spec")
-        && strip_meta(old) == strip_meta(&c.object)
+        && old.get("spec") == c.object().get("spec")
+        && strip_meta(old) == strip_meta(c.object())
 }

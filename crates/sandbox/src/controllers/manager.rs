@@ -220,6 +220,7 @@ mod tests {
                 speed: 1000.0,
                 log_rate: 0.0,
             },
+            faults: Default::default(),
         })
     }
 

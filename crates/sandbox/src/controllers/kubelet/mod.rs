@@ -112,6 +112,10 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         }
         return;
     }
+    if m.shared.faults.node_lost(&node) {
+        // Its kubelet stopped: the pod stays as it was last reported (deleted, Terminating).
+        return;
+    }
     let now = Instant::now();
     if m.kubelet
         .pods
@@ -194,6 +198,12 @@ pub fn log_tick(m: &mut Manager, ns: &str, name: &str) {
     let Some(mut runtime) = m.kubelet.pods.remove(&key) else {
         return;
     };
+    if m.shared.faults.node_lost(&runtime.node) {
+        // Nothing reads a lost node's logs: they stop where they were.
+        runtime.logging = false;
+        m.kubelet.pods.insert(key, runtime);
+        return;
+    }
     let mut any = false;
     for c in runtime.containers.iter_mut() {
         if c.is_running() && runtime.terminating.is_none() {
@@ -260,6 +270,12 @@ fn new_pod_runtime(m: &mut Manager, pod: &Value, now: Instant) -> PodRuntime {
             };
         }
         containers.push(container);
+    }
+    if m.shared.faults.crashes(&m.shared.store, pod) {
+        // A fault injected by the rehearsal: the new pods of a Deployment crash-loop.
+        for c in containers.iter_mut().filter(|c| !c.init) {
+            c.rule = ImageRule::CrashLoop;
+        }
     }
     let host_ip = host_ip(m, &node);
     let mut runtime = PodRuntime {
