@@ -126,9 +126,7 @@ pub fn tollgate(args: &[&str], deadline: Duration) -> Rehearsed {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
-            let (_, stdout, stderr) = rx
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_default();
+            let (_, stdout, stderr) = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
             panic!(
                 "tollgate {args:?} did not finish within {deadline:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
             );

@@ -20,13 +20,16 @@ pub fn assert_expectation_held(r: &Rehearsed) {
     assert_eq!(r.code, Some(0), "{}", r.printed());
 }
 
-/// Every line the rehearsal printed is marked as a rehearsal's.
+/// Every line the rehearsal printed is marked as a rehearsal's: `REHEARSAL` on each line of the
+/// run, and the verdict lines at the end name the rehearsal (`rehearsal ID: as expected`).
 #[track_caller]
 pub fn assert_every_line_says_rehearsal(r: &Rehearsed) {
     for (stream, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let verdict =
+                line.starts_with("rehearsal ") || line.starts_with("tollgate: rehearsal ");
             assert!(
-                line.contains("REHEARSAL"),
+                line.contains(" REHEARSAL ") || verdict,
                 "a line of {stream} without REHEARSAL: {line:?}\n{}",
                 r.printed()
             );

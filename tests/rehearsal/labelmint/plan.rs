@@ -1,29 +1,65 @@
 //! `tollgate plan --rehearse` of LabelMint's runbooks: every step listed as real against the
-//! stand-ins, replaced or skipped, and the coverage line.
+//! stand-ins, replaced or skipped, and a coverage line that adds them up.
 
 use std::time::Duration;
 
 use crate::common::rehearse::{root, tollgate};
 
-#[test]
-fn plan_rehearse_lists_every_step_of_the_first_deploy_and_its_coverage() {
-    let runbook = "runbooks/labelmint/first-deploy.yaml";
+/// Plans `runbook` for a rehearsal: (real, replaced, skipped) as counted from each step's
+/// `REHEARSAL:` line, checked against the coverage line.
+fn plan(runbook: &str) -> (usize, usize, usize) {
     let r = tollgate(&["plan", "--rehearse", runbook], Duration::from_secs(30));
     assert_eq!(r.code, Some(0), "{}", r.printed());
     let loaded = tollgate::runbook::load(&root().join(runbook)).unwrap();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let (mut real, mut replaced, mut skipped) = (0, 0, 0);
     for phase in &loaded.runbook.phases {
         for step in phase.steps.iter().chain(phase.validation.iter()) {
             let id = step.id.value.as_str();
-            let line = r
-                .stdout
-                .lines()
-                .find(|l| l.contains(id))
-                .unwrap_or_else(|| panic!("{id} is not listed:\n{}", r.printed()));
-            assert!(
-                line.contains("real") || line.contains("replaced") || line.contains("skipped"),
-                "{id}: {line}"
-            );
+            let at = lines
+                .iter()
+                .position(|l| l.trim_start().starts_with(&format!("step {id} — ")))
+                .unwrap_or_else(|| panic!("{runbook}: {id} is not listed:\n{}", r.stdout));
+            // The step's line, maybe its `when`, then how it rehearses.
+            let how = lines[at + 1..]
+                .iter()
+                .take(2)
+                .find_map(|l| l.trim_start().strip_prefix("REHEARSAL: "))
+                .unwrap_or_else(|| panic!("{runbook}: {id} says nothing of its rehearsal"));
+            if how == "real, against the stand-ins" {
+                real += 1;
+            } else if how.starts_with("replaced by ") {
+                replaced += 1;
+            } else if how.starts_with("skipped: ") {
+                skipped += 1;
+            } else {
+                panic!("{runbook}: {id}: {how}");
+            }
         }
     }
-    assert!(r.stdout.contains("coverage"), "{}", r.printed());
+    let coverage = format!(
+        "rehearsal coverage: {real} real against the stand-ins, {replaced} replaced, {skipped} skipped"
+    );
+    assert!(
+        lines.contains(&coverage.as_str()),
+        "{runbook}: no line {coverage:?}:\n{}",
+        r.stdout
+    );
+    (real, replaced, skipped)
+}
+
+#[test]
+fn plan_rehearse_lists_every_step_of_labelmints_runbooks_and_their_coverage() {
+    // The first deploy: terraform's node group, helm's add-ons, the ExternalSecret's Secret and
+    // the endpoints AWS would give stand in; DNS, TON, public URLs and port-forwards are skipped.
+    let (real, replaced, skipped) = plan("runbooks/labelmint/first-deploy.yaml");
+    assert!(real >= 40, "{real}");
+    assert_eq!((replaced, skipped), (16, 25));
+    let (real, replaced, skipped) = plan("runbooks/labelmint/rotate-secrets.yaml");
+    assert!(real >= 50, "{real}");
+    assert_eq!((replaced, skipped), (10, 9));
+    assert_eq!(
+        plan("runbooks/labelmint/rollback-application.yaml"),
+        (10, 0, 2)
+    );
 }

@@ -1,8 +1,8 @@
 //! `runbooks/labelmint/rotate-secrets.yaml` rehearsed: every family rotated, and the JWT/session
 //! rotation failing into its rollback (the previous versions made current again).
 
-use crate::common::rehearse::rehearse;
 use super::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
+use crate::common::rehearse::rehearse;
 
 const RUNBOOK: &str = "runbooks/labelmint/rotate-secrets.yaml";
 
