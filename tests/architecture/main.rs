@@ -33,18 +33,28 @@ fn no_layer_imports_what_it_must_never_and_no_file_imports_itself_back() {
 }
 
 #[test]
-fn the_sandbox_crate_imports_nothing_of_tollgate() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/sandbox");
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("sandbox manifest");
-    let deps = manifest.split("[dependencies]").nth(1).unwrap_or_default();
-    assert!(
-        !deps.lines().any(|l| l.trim_start().starts_with("tollgate ")
-            || l.trim_start().starts_with("tollgate=")
-            || l.trim_start().starts_with("tollgate =")),
-        "the sandbox depends on tollgate"
-    );
-    for f in read_tree(&root.join("src")) {
-        assert!(!f.text.contains("tollgate::"), "{} names tollgate", f.path);
+fn the_sandbox_and_stand_in_crates_import_nothing_of_tollgate() {
+    for krate in ["crates/sandbox", "crates/standin"] {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(krate);
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("crate manifest");
+        let deps = manifest.split("[dependencies]").nth(1).unwrap_or_default();
+        let deps = deps.split("\n[").next().unwrap_or_default();
+        assert!(
+            !deps.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with("tollgate ")
+                    || l.starts_with("tollgate=")
+                    || l.starts_with("tollgate-")
+            }),
+            "{krate} depends on tollgate"
+        );
+        for f in read_tree(&root.join("src")) {
+            assert!(
+                !f.text.contains("tollgate::") && !f.text.contains("tollgate_"),
+                "{krate}/src/{} names tollgate",
+                f.path
+            );
+        }
     }
 }
 

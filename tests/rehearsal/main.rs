@@ -8,4 +8,5 @@
 mod common;
 
 mod command;
+mod faults;
 mod labelmint;
