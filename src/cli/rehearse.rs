@@ -66,7 +66,7 @@ pub(super) fn rehearse(state_dir: &Path, file: &Path, o: Options, gates: GateFla
         Ok(l) => l,
         Err(code) => return code,
     };
-    let dir = loaded.dir();
+    let dir = std::path::absolute(loaded.dir()).unwrap_or_else(|_| loaded.dir());
     if let Err(e) = check_ids(&loaded.runbook, &gates, None)
         .and_then(|_| inject::check_steps(&loaded.runbook, &injections))
     {

@@ -48,6 +48,7 @@ pub(super) fn sandbox(
             no_controllers,
             history: None,
             history_bytes: None,
+            no_default_node: false,
         };
         let sb = match Sandbox::start(config).await {
             Ok(sb) => sb,

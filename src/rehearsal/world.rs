@@ -87,6 +87,9 @@ impl World {
             no_controllers: false,
             history: None,
             history_bytes: None,
+            // A fixture that has no node means a cluster with none (a first deploy's, before
+            // its node group); with no fixture at all, the sandbox's own node runs the pods.
+            no_default_node: !c.fixtures.is_empty(),
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -261,7 +264,9 @@ impl World {
                                     Some((ns, name)) => (ns.to_string(), name.to_string()),
                                     None => (namespace.clone(), deployment.clone()),
                                 };
-                                sb.crash_new_pods(&ns, &name).map_err(|e| e.to_string())
+                                // One the step creates is hit too: armed by name.
+                                sb.crash_pods_of(&ns, &name);
+                                Ok(())
                             }
                             Injection::NodeLoss { node, .. } => {
                                 sb.lose_node(node).map_err(|e| e.to_string())

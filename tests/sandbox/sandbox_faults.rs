@@ -405,3 +405,38 @@ async fn restart_api_cuts_watches_refuses_connections_then_serves_the_same_data(
         }
     }
 }
+
+#[tokio::test]
+async fn a_crash_armed_before_its_deployment_exists_hits_the_pods_it_makes_and_no_other() {
+    let sb = Sandbox::start(Config::fast())
+        .await
+        .expect("sandbox starts");
+    let client = sb.client();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    // Armed while neither exists: a first deploy's step is about to create `web`.
+    sb.crash_pods_of("default", "web");
+    for name in ["web", "api"] {
+        deps.create(
+            &PostParams::default(),
+            &deployment(name, 1, "registry.local/app:1.0", json!({})),
+        )
+        .await
+        .unwrap();
+    }
+    wait_for("web's pod in CrashLoopBackOff", || {
+        let pods = pods.clone();
+        async move {
+            pods.list(&ListParams::default().labels("app=web"))
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|p| waiting_reason(p).as_deref() == Some("CrashLoopBackOff"))
+        }
+    })
+    .await;
+    // The other deployment, made at the same moment, runs.
+    let api = ready_pods(&pods, "api", 1).await;
+    assert_eq!(restarts(&api[0]), 0);
+}

@@ -47,7 +47,8 @@ pub enum FaultError {
 /// A Deployment whose new pods crash-loop.
 struct CrashFault {
     namespace: String,
-    deployment_uid: String,
+    /// The Deployment's name: one created after the fault was armed is hit too.
+    deployment: String,
     /// The pods of the namespace when the fault was injected: they are left alone.
     spared: HashSet<String>,
 }
@@ -78,20 +79,26 @@ impl Faults {
         namespace: &str,
         name: &str,
     ) -> Result<(), FaultError> {
-        let deployment = store
+        store
             .get(by_kind("Deployment"), namespace, name)
             .map_err(|_| FaultError::UnknownDeployment {
                 namespace: namespace.to_string(),
                 name: name.to_string(),
             })?;
+        self.arm_crash(store, namespace, name);
+        Ok(())
+    }
+
+    /// [`Faults::crash_new_pods`] for a Deployment that may not exist yet (a step about to
+    /// create it): its pods created from now on crash-loop, whenever it appears.
+    pub fn arm_crash(&self, store: &store::Store, namespace: &str, name: &str) {
         let (pods, _) = store.list(by_kind("Pod"), Some(namespace), &|_| true);
         let spared = pods.iter().map(|p| uid_of(p).to_string()).collect();
         self.lock().crashes.push(CrashFault {
             namespace: namespace.to_string(),
-            deployment_uid: uid_of(&deployment).to_string(),
+            deployment: name.to_string(),
             spared,
         });
-        Ok(())
     }
 
     /// Whether `pod` is one that [`Faults::crash_new_pods`] makes crash: created after the call,
@@ -104,7 +111,7 @@ impl Faults {
             .crashes
             .iter()
             .filter(|c| c.namespace == ns && !c.spared.contains(uid))
-            .map(|c| c.deployment_uid.clone())
+            .map(|c| c.deployment.clone())
             .collect();
         if deployments.is_empty() {
             return false;
@@ -115,7 +122,7 @@ impl Faults {
         let Ok(rs) = store.get(by_kind("ReplicaSet"), ns, rs) else {
             return false;
         };
-        controller_uid(&rs, "Deployment").is_some_and(|d| deployments.iter().any(|x| x == d))
+        controller_of(&rs, "Deployment").is_some_and(|d| deployments.iter().any(|x| x == d))
     }
 
     /// Whether node `name` was lost ([`lose_node`]): its kubelet does nothing more.
@@ -134,10 +141,6 @@ fn controller_ref<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
 
 fn controller_of<'a>(obj: &'a Value, kind: &str) -> Option<&'a str> {
     controller_ref(obj, kind).map(|r| str_at(r, "/name"))
-}
-
-fn controller_uid<'a>(obj: &'a Value, kind: &str) -> Option<&'a str> {
-    controller_ref(obj, kind).map(|r| str_at(r, "/uid"))
 }
 
 /// The node lifecycle controller's view of a lost node, written now (see the module docs); the

@@ -103,6 +103,10 @@ pub struct Config {
     /// Bytes of encoded changes kept for watches (default [`store::HISTORY_BYTES`]): older
     /// changes are dropped first. See the crate docs' "Memory".
     pub history_bytes: Option<usize>,
+    /// No node unless a fixture has one: by default a cluster without any gets
+    /// `sandbox-node-1` so pods can run; a first deploy's cluster has none until its node group
+    /// is made.
+    pub no_default_node: bool,
 }
 
 /// How long the API server refuses connections when it restarts ([`Sandbox::restart_api`]), in
@@ -184,7 +188,9 @@ impl Sandbox {
         for f in &config.fixtures {
             fixture::load_file(&shared.store, f).map_err(StartError::Fixture)?;
         }
-        fixture::ensure_node(&shared.store);
+        if !config.no_default_node {
+            fixture::ensure_node(&shared.store);
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
             .await
             .map_err(|source| StartError::Bind {
@@ -277,6 +283,14 @@ impl Sandbox {
         self.shared
             .faults
             .crash_new_pods(&self.shared.store, namespace, deployment)
+    }
+
+    /// [`Sandbox::crash_new_pods`] for a Deployment that may not exist yet (the step about to
+    /// run creates it): the pods it makes from now on crash-loop, whenever it appears.
+    pub fn crash_pods_of(&self, namespace: &str, deployment: &str) {
+        self.shared
+            .faults
+            .arm_crash(&self.shared.store, namespace, deployment)
     }
 
     /// Node `name` is lost: it goes NotReady as when its kubelet stops posting status, and stays

@@ -41,18 +41,23 @@ fn the_first_deploy_rehearses_to_the_end_on_the_runbooks_node_group() {
 }
 
 #[test]
-fn a_failed_rollout_takes_the_first_deploy_into_its_application_rollback() {
+fn a_crash_looping_web_takes_the_first_deploy_into_its_application_rollback() {
     let r = rehearse(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/first-deploy-rollback.yaml",
-        &[
-            "--inject",
-            "step=wait-for-rollouts:fail:labelmint-web crash-loops",
-        ],
+        &["--inject", "crashloop=labelmint-web@apply-manifests"],
         DEADLINE,
     );
     assert_expectation_held(&r);
     assert_every_line_says_rehearsal(&r);
+    assert!(
+        r.stdout.contains(
+            "rehearsal: apply-manifests: injected: the new pods of deployment labelmint-web crash-loop"
+        ),
+        "{}",
+        r.printed()
+    );
+    assert!(r.stdout.contains("CrashLoopBackOff"), "{}", r.printed());
     // kubectl (the real one, against the sandbox) finds nothing to undo on a first deploy, and
     // the rollback scales every deployment to 0.
     assert!(
