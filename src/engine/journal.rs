@@ -257,6 +257,21 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
         .create(dir)
 }
 
+/// Writes `text` to `path`, readable and writable by its owner only (0600), whatever the umask.
+pub fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // A file left by an earlier version keeps its mode when opened: set it.
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())
+}
+
 /// Reads every complete line; returns them and the byte length they cover.
 pub fn read_lines(path: &Path) -> Result<(Vec<Line>, u64), JournalError> {
     let file = File::open(path).map_err(io_err(path))?;

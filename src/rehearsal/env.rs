@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use crate::engine::journal::write_private;
 use crate::exec::Environment;
 
 /// Names taken out whatever their value: the prefixes of the tools' own variables.
@@ -78,17 +79,4 @@ pub fn environment(s: &StandIns) -> std::io::Result<Environment> {
         remove_prefixes: REMOVED_PREFIXES.iter().map(|s| s.to_string()).collect(),
         set,
     })
-}
-
-/// Writes `text` to `path`, readable by its owner only.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::env::{self, StandIns};
 use super::inject::Injection;
 use super::prepare;
+use crate::engine::journal::{create_private_dir, write_private};
 use crate::engine::{AtStep, Rehearsing};
 use crate::exec::Router;
 use crate::exec::aws::AwsExec;
@@ -57,7 +58,7 @@ impl World {
     /// Starts the sandbox loaded with the fixtures, the AWS stand-in seeded from the runbook's
     /// `rehearsal.aws`, and the Docker stand-in; writes the kubeconfig and the environment.
     pub async fn start(rb: &Runbook, c: Config) -> Result<World, String> {
-        make_private_dir(&c.dir).map_err(|e| format!("cannot make {}: {e}", c.dir.display()))?;
+        create_private_dir(&c.dir).map_err(|e| format!("cannot make {}: {e}", c.dir.display()))?;
         let mut world = WorldGuard(Some(c.dir.clone()));
         let (context, namespace) = match &rb.targets.kube {
             Some(k) if !k.context.is_empty() => (
@@ -340,24 +341,4 @@ async fn local_daemon() -> Option<String> {
         Ok(Ok(_)) => Some(host),
         _ => None,
     }
-}
-
-fn make_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
 }
