@@ -8,5 +8,6 @@
 mod common;
 
 mod command;
+mod docker;
 mod faults;
 mod labelmint;
