@@ -184,7 +184,13 @@ impl<W: Write> Printer<W> {
         } else {
             text::terminal_safe(text)
         };
-        writeln!(self.out, "{} {mark} {text}", self.stamp())
+        // Every line of a text that has several (a captured value, a long error) carries the
+        // prefix: no line of a rehearsal's output reads as a real run's.
+        let stamp = self.stamp();
+        for l in text.split('\n') {
+            writeln!(self.out, "{stamp} {mark} {l}")?;
+        }
+        Ok(())
     }
 
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {

@@ -520,3 +520,21 @@ promts: {}
         ]
     );
 }
+
+#[test]
+fn every_line_of_a_text_of_several_lines_carries_the_rehearsal_mark() {
+    let mut out = Vec::new();
+    let mut p = Printer::new(&mut out).rehearsal(true);
+    p.event(&tollgate::engine::Event::Note(
+        "first line\nsecond line\nthird".into(),
+    ))
+    .unwrap();
+    p.flush().unwrap();
+    drop(p);
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for (l, want) in lines.iter().zip(["first line", "second line", "third"]) {
+        assert!(l.contains(" REHEARSAL ") && l.ends_with(want), "{text}");
+    }
+}
