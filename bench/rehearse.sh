@@ -92,15 +92,14 @@ phases:
         run: echo pods
 YAML
 
-# One timed start of ARGS until the banner shows TEXT...; microseconds appended to FILE.
+# One timed start of the command after FILE until the banner shows everything in WANT;
+# microseconds appended to FILE.
 time_one() {
-    local file=$1 args=$2
-    shift 2
-    local t0 pane pid
+    local file=$1 t0 pane pid
+    shift
     t0=$(now)
-    # shellcheck disable=SC2086
-    pane=$(new_pane $args)
-    wait_screen "$pane" "$@"
+    pane=$(new_pane "$@")
+    wait_screen "$pane" "${WANT[@]}"
     echo $(($(now) - t0)) >>"$file"
     pid=$(tm display -p -t "$pane" '#{pane_pid}')
     tm kill-pane -t "$pane"
@@ -108,13 +107,16 @@ time_one() {
 }
 
 for k in labelmint empty plain printf; do : >"$work/$k.us"; done
+WANT=(REHEARSAL "$name")
 # Warm-up, untimed.
-time_one /dev/null "$bin --state-dir $work/s-warm rehearse $work/labelmint.yaml" REHEARSAL "$name"
+time_one /dev/null "$bin" --state-dir "$work/s-warm" rehearse "$work/labelmint.yaml"
 for ((i = 1; i <= RUNS; i++)); do
-    time_one "$work/labelmint.us" "$bin --state-dir $work/s-$i-a rehearse $work/labelmint.yaml" REHEARSAL "$name"
-    time_one "$work/empty.us" "$bin --state-dir $work/s-$i-b rehearse $work/empty.yaml" REHEARSAL "$name"
-    time_one "$work/plain.us" "$bin --state-dir $work/s-$i-c run $work/plain.yaml" "$name"
-    time_one "$work/printf.us" "sh -c 'printf \"%s\\n\" \"REHEARSAL $name\"; exec cat'" REHEARSAL "$name"
+    WANT=(REHEARSAL "$name")
+    time_one "$work/labelmint.us" "$bin" --state-dir "$work/s-$i-a" rehearse "$work/labelmint.yaml"
+    time_one "$work/empty.us" "$bin" --state-dir "$work/s-$i-b" rehearse "$work/empty.yaml"
+    time_one "$work/printf.us" sh -c 'printf "%s\n" "$0"; exec cat' "REHEARSAL $name"
+    WANT=("$name")
+    time_one "$work/plain.us" "$bin" --state-dir "$work/s-$i-c" run "$work/plain.yaml"
 done
 
 echo "machine: $(nproc) CPUs; $(uname -sr); $(tmux -V); $RUNS runs each, interleaved (ms)"
