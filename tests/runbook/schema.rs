@@ -84,7 +84,9 @@ fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
             if recursive
                 && path
                     .file_name()
-                    .is_some_and(|n| n != "parts" && n != "manifests")
+                    // Not runbooks: included parts, manifests, and a rehearsal's fixtures,
+                    // stub checkouts and decisions files (its tests run those).
+                    .is_some_and(|n| n != "parts" && n != "manifests" && n != "rehearsals")
             {
                 runbooks_under(&path, out, recursive);
             }
