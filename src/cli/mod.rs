@@ -40,7 +40,12 @@ pub fn main_with(cli: Cli) -> i32 {
         }
         Command::Runs => runs::runs(&state_dir),
         Command::Run { file, vars, gates } => run::run(&state_dir, &file, &vars, gates),
-        Command::Demo { gates } => run::demo(&state_dir, gates),
+        Command::Demo {
+            vars,
+            decisions,
+            speed,
+            gates,
+        } => run::demo(&state_dir, vars, decisions, speed, gates),
         Command::Rehearse {
             file,
             vars,

@@ -24,20 +24,70 @@ use crate::runbook;
 use crate::target::{PinnedAccount, PinnedCluster};
 use crate::ui;
 
-const DEMO: &str = include_str!("../../runbooks/demo/first-deploy.yaml");
+/// The built-in demo, rehearsed: the runbook, the cluster it starts from, the folder it builds.
+const DEMO: &[(&str, &str)] = &[
+    (
+        "first-deploy.yaml",
+        include_str!("../../runbooks/demo/first-deploy.yaml"),
+    ),
+    (
+        "cluster.yaml",
+        include_str!("../../runbooks/demo/cluster.yaml"),
+    ),
+    (
+        "app/Dockerfile",
+        include_str!("../../runbooks/demo/app/Dockerfile"),
+    ),
+    (
+        "app/serve.sh",
+        include_str!("../../runbooks/demo/app/serve.sh"),
+    ),
+];
 
-/// The built-in demo runbook, written to the state folder and run from there.
-pub(super) fn demo(state_dir: &Path, gates: GateFlags) -> i32 {
+/// The fault the demo injects, on purpose: the second release's new pods crash-loop, so its
+/// rollout fails and is rolled back.
+pub(super) const DEMO_INJECT: &str = "crashloop=web@set-image-next";
+
+/// The demo's default `--speed`: a rolling update in about ten seconds, a crash-looping one
+/// failing in about fifteen.
+pub(super) const DEMO_SPEED: f64 = 2.0;
+
+/// The built-in demo: its files written to the state folder, and rehearsed from there against
+/// the sandbox and the stand-ins, with [`DEMO_INJECT`].
+pub(super) fn demo(
+    state_dir: &Path,
+    vars: Vec<(String, String)>,
+    decisions: Option<PathBuf>,
+    speed: f64,
+    gates: GateFlags,
+) -> i32 {
     let dir = state_dir.join("demo");
-    let path = dir.join("first-deploy.yaml");
-    if let Err(e) = journal::create_private_dir(&dir).and_then(|_| write_private(&path, DEMO)) {
+    let written = DEMO.iter().try_for_each(|(name, text)| {
+        let path = dir.join(name);
+        journal::create_private_dir(path.parent().unwrap_or(&dir))?;
+        write_private(&path, text)
+    });
+    if let Err(e) = written {
         eprintln!(
             "tollgate: cannot write the demo runbook to {}: {e}",
             dir.display()
         );
         return exit::STATE;
     }
-    run(state_dir, &path, &[], gates)
+    super::rehearse::rehearse(
+        state_dir,
+        &dir.join(DEMO[0].0),
+        super::rehearse::Options {
+            vars,
+            decisions,
+            inject: vec![DEMO_INJECT.to_string()],
+            fixtures: Vec::new(),
+            speed,
+            // Builds in the Docker stand-in, whatever daemon is around: the same every time.
+            local_docker: false,
+        },
+        gates,
+    )
 }
 
 /// Writes `text` to `path`, readable and writable by its owner only (0600), whatever the umask.

@@ -8,3 +8,4 @@
 mod common;
 
 mod command;
+mod demo;
