@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 
 use crate::runbook::vars;
 
+/// The demo's default `--speed`: a rolling update of its three pods in about ten seconds, the
+/// crash-looping release failing in about fifteen.
+pub const DEMO_SPEED: f64 = 2.0;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tollgate",
@@ -111,7 +115,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         decisions: Option<PathBuf>,
         /// Divide every simulated delay of the sandbox cluster by this.
-        #[arg(long, default_value_t = super::run::DEMO_SPEED)]
+        #[arg(long, default_value_t = DEMO_SPEED)]
         speed: f64,
         #[command(flatten)]
         gates: GateFlags,

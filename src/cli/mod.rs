@@ -45,7 +45,24 @@ pub fn main_with(cli: Cli) -> i32 {
             decisions,
             speed,
             gates,
-        } => run::demo(&state_dir, vars, decisions, speed, gates),
+        } => match run::demo(&state_dir) {
+            Ok(file) => rehearse::rehearse(
+                &state_dir,
+                &file,
+                rehearse::Options {
+                    vars,
+                    decisions,
+                    inject: vec![run::DEMO_INJECT.to_string()],
+                    fixtures: Vec::new(),
+                    speed,
+                    // Builds in the Docker stand-in, whatever daemon is around: the same
+                    // every time.
+                    local_docker: false,
+                },
+                gates,
+            ),
+            Err(code) => code,
+        },
         Command::Rehearse {
             file,
             vars,

@@ -48,46 +48,26 @@ const DEMO: &[(&str, &str)] = &[
 /// rollout fails and is rolled back.
 pub(super) const DEMO_INJECT: &str = "crashloop=web@set-image-next";
 
-/// The demo's default `--speed`: a rolling update in about ten seconds, a crash-looping one
-/// failing in about fifteen.
-pub(super) const DEMO_SPEED: f64 = 2.0;
-
-/// The built-in demo: its files written to the state folder, and rehearsed from there against
-/// the sandbox and the stand-ins, with [`DEMO_INJECT`].
-pub(super) fn demo(
-    state_dir: &Path,
-    vars: Vec<(String, String)>,
-    decisions: Option<PathBuf>,
-    speed: f64,
-    gates: GateFlags,
-) -> i32 {
+/// The built-in demo's files written to the state folder (`STATE/demo/`), to be rehearsed from
+/// there against the sandbox and the stand-ins, with [`DEMO_INJECT`]; the runbook's path, or the
+/// exit code when they cannot be written.
+pub(super) fn demo(state_dir: &Path) -> Result<PathBuf, i32> {
     let dir = state_dir.join("demo");
     let written = DEMO.iter().try_for_each(|(name, text)| {
         let path = dir.join(name);
         journal::create_private_dir(path.parent().unwrap_or(&dir))?;
         write_private(&path, text)
     });
-    if let Err(e) = written {
-        eprintln!(
-            "tollgate: cannot write the demo runbook to {}: {e}",
-            dir.display()
-        );
-        return exit::STATE;
+    match written {
+        Ok(()) => Ok(dir.join(DEMO[0].0)),
+        Err(e) => {
+            eprintln!(
+                "tollgate: cannot write the demo runbook to {}: {e}",
+                dir.display()
+            );
+            Err(exit::STATE)
+        }
     }
-    super::rehearse::rehearse(
-        state_dir,
-        &dir.join(DEMO[0].0),
-        super::rehearse::Options {
-            vars,
-            decisions,
-            inject: vec![DEMO_INJECT.to_string()],
-            fixtures: Vec::new(),
-            speed,
-            // Builds in the Docker stand-in, whatever daemon is around: the same every time.
-            local_docker: false,
-        },
-        gates,
-    )
 }
 
 /// Writes `text` to `path`, readable and writable by its owner only (0600), whatever the umask.
