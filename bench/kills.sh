@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# kill -9 the demo at a random moment, resume it, check; N times (default 30).
+# kill -9 a shell-only deploy (the demo before it was rehearsed, kept as
+# tests/fixtures/runbooks/valid/shell-deploy.yaml) at a random moment, resume it, check; N times
+# (default 30).
 #
 #   bench/kills.sh [N]        TOLLGATE=path/to/tollgate (default target/debug/tollgate)
 #
-# Each round: `run runbooks/demo/first-deploy.yaml --headless` with the gates it needs, SIGKILL
-# after a random 0–2 s (the demo takes about 2 s), then `resume` until the run ends, adding `--kill-survivors` when resume
+# Each round: `run tests/fixtures/runbooks/valid/shell-deploy.yaml --headless` with the gates it needs, SIGKILL
+# after a random 0–2 s (the run takes about 2 s), then `resume` until the run ends, adding `--kill-survivors` when resume
 # asks for it and `--rerun STEP` for an interrupted step. While resumes run, a sampler reads
 # /proc every few milliseconds for the run's step processes (TOLLGATE_RUN_ID and TOLLGATE_STEP in
 # their environment) and notes any moment when one step has two process groups alive. Checked:
@@ -71,7 +73,7 @@ kills=0 hit=0 found=0 killed=0 early=0
 declare -A fail=()
 for i in $(seq 1 "$N"); do
     d="$work/$i"; mkdir -p "$d"; st="$d/state"
-    "$BIN" --state-dir "$st" run runbooks/demo/first-deploy.yaml --headless "${GATES[@]}" \
+    "$BIN" --state-dir "$st" run tests/fixtures/runbooks/valid/shell-deploy.yaml --headless "${GATES[@]}" \
         >"$d/run.out" 2>&1 </dev/null &
     pid=$!
     sleep "$(awk -v s=$RANDOM 'BEGIN { printf "%.3f", s % 2000 / 1000 }')"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The README's pictures of the interface, from the real binary running the demo runbook in a
-# 160x45 tmux pane:
+# The README's pictures of the interface, from the real binary running `tollgate demo` (the
+# built-in demo, rehearsed against the in-process sandbox and stand-ins) in a 160x45 tmux pane:
 #
-#   assets/tui-running.png    steps running, live output (the build phase compiling)
-#   assets/tui-gate.png       the destructive deploy gate: confirmation word, checklist
-#   assets/tui-failed.png     a failed step (--var break_verification=true)
-#   assets/tui-presenter.png  the presenter theme, the run finished
+#   assets/tui-gate.png       the destructive deploy gate: checklist ticked, confirmation word
+#   assets/tui-rollout.png    the rolling update: old and new pods in the pods pane, the new
+#                             pods' lines streaming in the logs pane
+#   assets/tui-crashloop.png  1.6.0 crash-looping (the demo injects it): the failed rollout's
+#                             dialog offering the rollback, CrashLoopBackOff in the pods pane
+#   assets/tui-presenter.png  the presenter theme, the run rolled back
 #
 #   bench/screenshots.sh            # all four, into assets/
 #   OUT=/tmp/shots bench/screenshots.sh
@@ -16,7 +18,8 @@
 # the screen, or the run's journal, until they took effect (a gate ignores keys for 300 ms
 # after it opens, so a key is pressed again until the screen shows it worked).
 # Needs: cargo, tmux, python3, chromium and fonts-dejavu-core (Debian: apt-get install -y
-# chromium fonts-dejavu-core). Private tmux socket and temporary files, removed at the end.
+# chromium fonts-dejavu-core); no cloud, no Docker, no cluster. Private tmux socket and
+# temporary files, removed at the end.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +31,6 @@ command -v tmux >/dev/null || { echo "tmux not found (apt-get install -y tmux)" 
 
 (cd "$root" && cargo build --release --quiet --bin tollgate)
 bin=$CARGO_TARGET_DIR/release/tollgate
-demo=$root/runbooks/demo/first-deploy.yaml
 mkdir -p "$OUT"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tg-shots.XXXXXX")
@@ -60,7 +62,7 @@ shows() {
     done
     return 1
 }
-need() { shows "$1" || fail "never on the screen: $1"; }
+need() { shows "$1" "${2:-20000}" || fail "never on the screen: $1"; }
 
 # Polls the run's journal until it holds TEXT, for up to MS milliseconds.
 journal_has() {
@@ -90,14 +92,8 @@ decide() {
     done
 }
 
-# The demo keeps its scratch folder at $TMPDIR/tollgate-demo-RUN_ID (the paths show on screen);
-# the runs' folders are removed with the runs.
-scratch=${TMPDIR:-/tmp}
+# The runs' folders are removed with the state folder (each rehearsal removes its own).
 forget_runs() {
-    local run
-    for run in "$work"/state/runs/*; do
-        [[ -d $run ]] && rm -rf "$scratch/tollgate-demo-$(basename "$run")"
-    done
     rm -rf "$work/state"
 }
 
@@ -107,30 +103,67 @@ start() {
     shift
     tm kill-server 2>/dev/null || true
     forget_runs
-    tm new-session -d -s shot -x 160 -y 45 -e TMPDIR="$scratch" -e LANG=C.UTF-8 \
-        "$bin" --state-dir "$work/state" run "$demo" --theme "$theme" "$@"
+    tm new-session -d -s shot -x 160 -y 45 -e TMPDIR="$work" -e LANG=C.UTF-8 \
+        "$bin" --state-dir "$work/state" demo --theme "$theme" "$@"
     tm set-option -t shot remain-on-exit on
 }
 
-# Preflight: tick both checklist items, approve. Build: approve.
+# The hash of web's ReplicaSet before the deploy (its pods' names are web-HASH-xxxxx).
+old_hash=
+# The build gate, once web's three pods run: note their ReplicaSet, approve.
 through_build_gate() {
-    need "GATE before phase preflight"
-    press_until Space "[x] Change ticket approved"
-    tm send-keys -t shot j
-    press_until Space "[x] Scratch space is writable"
-    decide a preflight
     need "GATE before phase build"
+    shows_pods_running 3 || fail "web's three pods never ran"
+    old_hash=$(screen | grep -o 'web-[a-z0-9]*-[a-z0-9]\{5\}' | head -1 | cut -d- -f2)
     decide a build
 }
+shows_pods_running() {
+    local want=$1 until=$(($(now) + 20000 * 1000))
+    while (($(now) < until)); do
+        (($(screen | grep -c 'web-[a-z0-9]*-[a-z0-9]\{5\} .* Running') == want)) && return 0
+        sleep 0.02
+    done
+    return 1
+}
 
-# At the deploy gate: type the confirmation word, move to the checklist.
+# At the deploy gate: tick the checklist, type the confirmation word, move to the buttons.
 at_deploy_gate() {
     need "GATE before phase deploy"
-    press_until d "to approve: d"
-    tm send-keys -t shot -l emo
-    need "to approve: demo"
+    press_until Space "[x] Someone is watching"
     tm send-keys -t shot Tab
-    need "space  tick"
+    need "▶ type \`demo\` to approve:"
+    tm send-keys -t shot -l demo
+    need "✓ matches"
+    # A letter typed in the word or the note goes into it: the buttons take `a`.
+    tm send-keys -t shot Tab
+    need "▶ note:"
+    tm send-keys -t shot Tab
+    need "▶ [a] approve"
+}
+
+# Polls until the rolling update is mid-way: two pods of the new ReplicaSet and one of the old in
+# the pods pane, and lines the new pods wrote in the logs pane.
+rolling() {
+    local until=$(($(now) + 20000 * 1000)) s
+    while (($(now) < until)); do
+        s=$(screen)
+        if grep -q "web-$old_hash-" <<<"$s" &&
+            (($(grep -o 'web-[a-z0-9]*-[a-z0-9]\{5\}' <<<"$s" | grep -cv "web-$old_hash-") >= 2)) &&
+            grep -o '[a-z0-9]*-[a-z0-9]\{5\} web │ 20' <<<"$s" | grep -qv "^$old_hash-"; then
+            return 0
+        fi
+        sleep 0.02
+    done
+    return 1
+}
+
+# From the deploy gate to the failed rollout of 1.6.0 (the demo makes it crash-loop).
+deploy_and_ship_next() {
+    decide a deploy
+    need "GATE before phase ship-next" 30000
+    decide a ship-next
+    need "CrashLoopBackOff"
+    need "STEP FAILED rollout-next" 30000
 }
 
 # Saves the screen as OUT/NAME.png, on the background BG (the terminal's, which the themes
@@ -149,30 +182,41 @@ shoot() {
     echo "$OUT/$name.png: $(stat -c %s "$OUT/$name.png") bytes"
 }
 
-# 1 and 2: the build compiling, then the destructive deploy gate.
+# 1, 2 and 3: the destructive gate, the rolling update, the crash-loop's failure dialog.
 start dark
 through_build_gate
-need "compiling module 5/8"
-shoot tui-running
 at_deploy_gate
 shoot tui-gate
-
-# 3: a failed validation step.
-start dark --var break_verification=true
-through_build_gate
-at_deploy_gate
-press_until Space "[x] Someone is watching"
 decide a deploy
-need "STEP FAILED smoke-test"
-need "HTTP 503"
-shoot tui-failed
+rolling || fail "the rolling update never showed old and new pods with the new pods' logs"
+shoot tui-rollout
+need "GATE before phase ship-next" 30000
+decide a ship-next
+need "CrashLoopBackOff"
+need "STEP FAILED rollout-next" 30000
+need "[b] rollback"
+shoot tui-crashloop
 
-# 4: the presenter theme, the run finished.
+# 4: the presenter theme, the run rolled back.
 start presenter
 through_build_gate
 at_deploy_gate
-press_until Space "[x] Someone is watching"
-decide a deploy
+deploy_and_ship_next
+decide b rollout-next
+need "GATE before phase rollback"
+decide a rollback
 journal_has '"event":"run_finished"' || fail "the run never finished"
-need "8/8 steps · succeeded"
+need "rolled back in"
+shows_pods_running 3 || fail "web is not back to three pods"
+# The crash-looping pod gone, and the logs pane streaming the good pods again.
+settled() {
+    local until=$(($(now) + 20000 * 1000)) s
+    while (($(now) < until)); do
+        s=$(screen)
+        [[ $s != *Terminating* ]] && (($(grep -c ' web │ 20' <<<"$s") >= 12)) && return 0
+        sleep 0.02
+    done
+    return 1
+}
+settled || fail "the rollback never settled"
 shoot tui-presenter '#000000'

@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 
 use crate::runbook::vars;
 
+/// The demo's default `--speed`: a rolling update of its three pods in about ten seconds, the
+/// crash-looping release failing in about fifteen.
+pub const DEMO_SPEED: f64 = 2.0;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tollgate",
@@ -99,8 +103,20 @@ pub enum Command {
         #[command(flatten)]
         gates: GateFlags,
     },
-    /// Run the built-in demo runbook (needs only `sh`).
+    /// Rehearse the built-in demo: ship a release to a sandbox cluster in process (a rolling
+    /// update, its pods and logs live), then one that crash-loops on purpose, and roll it back.
+    /// Needs no cloud, no Docker and no cluster.
     Demo {
+        /// Set a variable: NAME=VALUE.
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        /// A decisions file scripting the gates (e.g. runbooks/demo/decisions.yaml): headless,
+        /// exit 0 when the run ends as the file expects, 7 when not.
+        #[arg(long, value_name = "FILE")]
+        decisions: Option<PathBuf>,
+        /// Divide every simulated delay of the sandbox cluster by this.
+        #[arg(long, default_value_t = DEMO_SPEED)]
+        speed: f64,
         #[command(flatten)]
         gates: GateFlags,
     },

@@ -40,7 +40,29 @@ pub fn main_with(cli: Cli) -> i32 {
         }
         Command::Runs => runs::runs(&state_dir),
         Command::Run { file, vars, gates } => run::run(&state_dir, &file, &vars, gates),
-        Command::Demo { gates } => run::demo(&state_dir, gates),
+        Command::Demo {
+            vars,
+            decisions,
+            speed,
+            gates,
+        } => match run::demo(&state_dir) {
+            Ok(file) => rehearse::rehearse(
+                &state_dir,
+                &file,
+                rehearse::Options {
+                    vars,
+                    decisions,
+                    inject: vec![run::DEMO_INJECT.to_string()],
+                    fixtures: Vec::new(),
+                    speed,
+                    // Builds in the Docker stand-in, whatever daemon is around: the same
+                    // every time.
+                    local_docker: false,
+                },
+                gates,
+            ),
+            Err(code) => code,
+        },
         Command::Rehearse {
             file,
             vars,

@@ -24,20 +24,50 @@ use crate::runbook;
 use crate::target::{PinnedAccount, PinnedCluster};
 use crate::ui;
 
-const DEMO: &str = include_str!("../../runbooks/demo/first-deploy.yaml");
+/// The built-in demo, rehearsed: the runbook, the cluster it starts from, the folder it builds.
+const DEMO: &[(&str, &str)] = &[
+    (
+        "first-deploy.yaml",
+        include_str!("../../runbooks/demo/first-deploy.yaml"),
+    ),
+    (
+        "cluster.yaml",
+        include_str!("../../runbooks/demo/cluster.yaml"),
+    ),
+    (
+        "app/Dockerfile",
+        include_str!("../../runbooks/demo/app/Dockerfile"),
+    ),
+    (
+        "app/serve.sh",
+        include_str!("../../runbooks/demo/app/serve.sh"),
+    ),
+];
 
-/// The built-in demo runbook, written to the state folder and run from there.
-pub(super) fn demo(state_dir: &Path, gates: GateFlags) -> i32 {
+/// The fault the demo injects, on purpose: the second release's new pods crash-loop, so its
+/// rollout fails and is rolled back.
+pub(super) const DEMO_INJECT: &str = "crashloop=web@set-image-next";
+
+/// The built-in demo's files written to the state folder (`STATE/demo/`), to be rehearsed from
+/// there against the sandbox and the stand-ins, with [`DEMO_INJECT`]; the runbook's path, or the
+/// exit code when they cannot be written.
+pub(super) fn demo(state_dir: &Path) -> Result<PathBuf, i32> {
     let dir = state_dir.join("demo");
-    let path = dir.join("first-deploy.yaml");
-    if let Err(e) = journal::create_private_dir(&dir).and_then(|_| write_private(&path, DEMO)) {
-        eprintln!(
-            "tollgate: cannot write the demo runbook to {}: {e}",
-            dir.display()
-        );
-        return exit::STATE;
+    let written = DEMO.iter().try_for_each(|(name, text)| {
+        let path = dir.join(name);
+        journal::create_private_dir(path.parent().unwrap_or(&dir))?;
+        write_private(&path, text)
+    });
+    match written {
+        Ok(()) => Ok(dir.join(DEMO[0].0)),
+        Err(e) => {
+            eprintln!(
+                "tollgate: cannot write the demo runbook to {}: {e}",
+                dir.display()
+            );
+            Err(exit::STATE)
+        }
     }
-    run(state_dir, &path, &[], gates)
 }
 
 /// Writes `text` to `path`, readable and writable by its owner only (0600), whatever the umask.

@@ -1,4 +1,5 @@
-//! The real binary, headless: the demo runbook with scripted approvals, pauses, resume,
+//! The real binary, headless: a shell-only deploy runbook (the demo before it became a
+//! rehearsal, kept as a fixture) with scripted approvals, pauses, resume,
 //! the rollback path, and the record of who approved what.
 
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use tollgate::engine::journal::{self, Record};
 use tollgate::engine::{Choice, RunStatus};
 
-const DEMO: &str = "runbooks/demo/first-deploy.yaml";
+const DEMO: &str = "tests/fixtures/runbooks/valid/shell-deploy.yaml";
 
 struct Env {
     tmp: tempfile::TempDir,
@@ -80,7 +81,7 @@ fn audit_log(state: &Path) -> String {
 }
 
 #[test]
-fn the_demo_runs_end_to_end_with_scripted_approvals() {
+fn the_shell_deploy_runs_end_to_end_with_scripted_approvals() {
     let env = Env::new();
     let out = env.tollgate(&[
         "run",

@@ -9,9 +9,9 @@ use crate::common::binary::{Bin, text};
 use tollgate::engine::journal::{self, Record};
 use tollgate::engine::{Choice, GateKind};
 
-const DEMO: &str = "runbooks/demo/first-deploy.yaml";
+const DEMO: &str = "tests/fixtures/runbooks/valid/shell-deploy.yaml";
 
-/// The demo paused at its destructive `deploy` gate (exit 3).
+/// The shell-only deploy paused at its destructive `deploy` gate (exit 3).
 fn paused_at_deploy(bin: &Bin) -> std::path::PathBuf {
     let out = bin.run(&[
         "run",

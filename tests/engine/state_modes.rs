@@ -16,13 +16,10 @@ fn mode(p: &Path) -> u32 {
 #[test]
 fn state_folders_and_files_are_private_even_at_umask_000() {
     let bin = Bin::new();
-    let cmd = bin.command(&[
-        "demo",
-        "--headless",
-        "--approve-all",
-        "--approve",
-        "deploy=demo",
-    ]);
+    let decisions = concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks/demo/decisions.yaml");
+    // The demo rehearsed (its files written to the state folder), scripted: exit 0 when it
+    // ends as the decisions file expects.
+    let cmd = bin.command(&["demo", "--decisions", decisions, "--speed", "4"]);
     // `sh -c 'umask 000; exec tollgate …'`: the same binary and arguments, under umask 000.
     let program = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
@@ -46,6 +43,7 @@ fn state_folders_and_files_are_private_even_at_umask_000() {
         run.to_path_buf(),
         state.join("logs"),
         state.join("demo"),
+        state.join("demo/app"),
     ] {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
@@ -55,10 +53,12 @@ fn state_folders_and_files_are_private_even_at_umask_000() {
         .map(|e| e.path())
         .collect();
     assert!(!logs.is_empty());
-    for file in logs
-        .iter()
-        .chain([&journal, &state.join("demo/first-deploy.yaml")])
-    {
+    for file in logs.iter().chain([
+        &journal,
+        &state.join("demo/first-deploy.yaml"),
+        &state.join("demo/cluster.yaml"),
+        &state.join("demo/app/Dockerfile"),
+    ]) {
         assert_eq!(mode(file), 0o600, "{}", file.display());
     }
 }

@@ -8,6 +8,7 @@
 mod common;
 
 mod command;
+mod demo;
 mod docker;
 mod faults;
 mod labelmint;

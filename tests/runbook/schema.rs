@@ -72,8 +72,9 @@ fn schema_has_every_native_action() {
 
 /// `*.yaml` under `dir`, recursively, leaving out `parts/` folders (fragments that are only
 /// included, not runbooks of their own), `manifests/` folders (what `kube.apply` steps apply)
-/// and `cluster.yaml` (sandbox fixtures: Kubernetes manifests, loaded by
-/// tests/sandbox/sandbox_fixtures.rs).
+/// `cluster.yaml` (sandbox fixtures: Kubernetes manifests, loaded by
+/// tests/sandbox/sandbox_fixtures.rs) and `*decisions.yaml` (a rehearsal's decisions files, read
+/// by `rehearse --decisions`).
 fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -91,7 +92,10 @@ fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
                 runbooks_under(&path, out, recursive);
             }
         } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml")
-            && path.file_name().is_some_and(|n| n != "cluster.yaml")
+            && path.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n != "cluster.yaml" && !n.ends_with("decisions.yaml")
+            })
         {
             out.push(path);
         }

@@ -16,5 +16,6 @@ mod themes;
 mod tmux;
 mod tmux_aws;
 mod tmux_cluster;
+mod tmux_demo;
 mod tui;
 mod tui_cluster;

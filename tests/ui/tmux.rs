@@ -1,6 +1,7 @@
-//! The real binary's terminal interface inside tmux, used as a person would: the demo runbook's
-//! gates answered with keys, the process killed with SIGKILL mid-step and the run resumed, and the
-//! terminal given back intact after `q` and after SIGTERM.
+//! The real binary's terminal interface inside tmux, used as a person would: a shell-only deploy
+//! runbook's gates (tests/fixtures/runbooks/valid/shell-deploy.yaml) answered with keys, the
+//! process killed with SIGKILL mid-step and the run resumed, and the terminal given back intact
+//! after `q` and after SIGTERM.
 //!
 //! Every tmux server here is private (`tmux -L <unique name>`, no config file) and killed when the
 //! test ends, pass or fail. Without tmux the tests print a note and pass.
@@ -40,7 +41,8 @@ impl Setup {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let runbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo/first-deploy.yaml");
+        let runbook = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/runbooks/valid/shell-deploy.yaml");
         Setup {
             tmp,
             state,
