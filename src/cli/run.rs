@@ -56,7 +56,7 @@ pub(super) fn demo(state_dir: &Path) -> Result<PathBuf, i32> {
     let written = DEMO.iter().try_for_each(|(name, text)| {
         let path = dir.join(name);
         journal::create_private_dir(path.parent().unwrap_or(&dir))?;
-        write_private(&path, text)
+        journal::write_private(&path, text)
     });
     match written {
         Ok(()) => Ok(dir.join(DEMO[0].0)),
@@ -68,20 +68,6 @@ pub(super) fn demo(state_dir: &Path) -> Result<PathBuf, i32> {
             Err(exit::STATE)
         }
     }
-}
-
-/// Writes `text` to `path`, readable and writable by its owner only (0600), whatever the umask.
-pub(super) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    // A file left by an earlier version keeps its mode when opened: set it.
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(text.as_bytes())
 }
 
 pub(super) fn run(
