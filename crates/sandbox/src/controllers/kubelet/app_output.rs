@@ -66,13 +66,20 @@ pub(super) fn timestamp() -> String {
         .to_string()
 }
 
+/// The version an application says it is: its image's tag, the short digest of an image pinned
+/// by digest (`sha256:` and 12 hex digits), else `latest`.
+fn version_of(image: &str) -> &str {
+    match (image.split_once('@'), image_tag(image)) {
+        (Some((_, digest)), _) => digest.get(..19).unwrap_or(digest),
+        (None, "") => "latest",
+        (None, tag) => tag,
+    }
+}
+
 /// What a container writes as it starts.
 pub(super) fn startup_lines(flavour: Flavour, image: &str, port: i64) -> Vec<String> {
     let t = timestamp();
-    let tag = match image_tag(image) {
-        "" => "latest",
-        t => t,
-    };
+    let tag = version_of(image);
     let app = app_name(image);
     match flavour {
         Flavour::Nginx => {
@@ -231,4 +238,23 @@ pub(super) fn sigterm_line() -> String {
         "{} INFO  received SIGTERM, shutting down gracefully",
         timestamp()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_of;
+
+    #[test]
+    fn an_image_pinned_by_digest_says_its_short_digest() {
+        assert_eq!(version_of("registry.local/web:1.5.0"), "1.5.0");
+        assert_eq!(version_of("registry.local:5000/web"), "latest");
+        let d = "sha256:3f1c2ab9d0e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        assert_eq!(
+            version_of(&format!(
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@{d}"
+            )),
+            "sha256:3f1c2ab9d0e1"
+        );
+        assert_eq!(version_of("web:1.5.0@sha256:ab"), "sha256:ab");
+    }
 }
