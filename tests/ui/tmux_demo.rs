@@ -105,6 +105,8 @@ fn the_demo_rolls_out_live_then_crash_loops_and_rolls_back_in_the_interface() {
     });
     let banner = screen.lines().next().unwrap_or_default();
     assert!(banner.trim_start().starts_with("REHEARSAL"), "{screen}");
+    // The banner as the real binary draws it in a 160-column terminal.
+    insta::assert_snapshot!("demo_banner_in_tmux_160x45", banner.trim_end());
     assert!(
         screen.contains("kube demo-cluster") && screen.contains("aws 123456789012"),
         "{screen}"
