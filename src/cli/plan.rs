@@ -240,8 +240,10 @@ fn describe_rehearsal(rb: &Runbook, file: &Path) -> String {
     };
     let mut aws = "AWS and Docker stand-ins".to_string();
     if let Some(r) = section {
-        if !r.aws.secrets.is_empty() {
-            aws.push_str(&format!("; secrets that exist: {}", names(&r.aws.secrets)));
+        let mut secrets: Vec<&str> = r.aws.secrets.iter().map(|s| s.value.as_str()).collect();
+        secrets.extend(r.aws.values.keys().map(String::as_str));
+        if !secrets.is_empty() {
+            aws.push_str(&format!("; secrets that exist: {}", secrets.join(", ")));
         }
         if !r.aws.repositories.is_empty() {
             aws.push_str(&format!(

@@ -107,16 +107,17 @@ impl World {
         let section = rb.rehearsal.as_ref();
         let secrets = section
             .iter()
-            .flat_map(|r| r.aws.secrets.iter())
-            .map(|s| {
-                (
-                    s.value.clone(),
-                    format!(
-                        "{}-{}",
-                        prepare::made_up("value"),
-                        s.value.replace('/', "-")
-                    ),
-                )
+            .flat_map(|r| {
+                let made_up = r.aws.secrets.iter().map(|s| {
+                    let value = format!("{}-{}", prepare::made_up("value"), s.replace('/', "-"));
+                    (s.value.clone(), value)
+                });
+                let given = r
+                    .aws
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()));
+                made_up.chain(given).collect::<Vec<_>>()
             })
             .collect();
         let repositories = section

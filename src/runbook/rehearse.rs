@@ -145,6 +145,11 @@ pub struct RehearsalAws {
     /// Secrets Manager secrets that exist before the run, by name; each gets a made-up value.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<Spanned<String>>,
+    /// Secrets that exist before the run with the made-up value each holds, for a step that
+    /// reads its shape (a URL, a token's form). Never a real value: `check` flags what looks like
+    /// one.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub values: IndexMap<String, Spanned<String>>,
     /// ECR repositories that exist before the run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repositories: Vec<Spanned<String>>,

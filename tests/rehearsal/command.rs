@@ -251,7 +251,7 @@ fn plan_rehearse_shows_how_each_step_rehearses_and_the_coverage() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     for want in [
-        "rehearsal: a sandbox cluster loaded from rehearsal/cluster.yaml; AWS and Docker stand-ins; secrets that exist: shop/production/token; repositories that exist: shop-web",
+        "rehearsal: a sandbox cluster loaded from rehearsal/cluster.yaml; AWS and Docker stand-ins; secrets that exist: shop/production/token, shop/production/database-url; repositories that exist: shop-web",
         "REHEARSAL: real, against the stand-ins",
         "REHEARSAL: skipped: terraform reaches AWS; the next step stands in for its node group",
         "REHEARSAL: replaced by kube.apply rehearsal/cluster.yaml -n shop",
@@ -318,4 +318,51 @@ fn rehearsal_dirs(dir: &Path) -> usize {
                 .starts_with("tollgate-rehearsal-")
         })
         .count()
+}
+
+#[test]
+fn the_aws_stand_in_starts_with_the_runbooks_secrets_and_repositories() {
+    let b = Bin::new();
+    let rb = b.runbook(
+        "seeded.yaml",
+        r#"name: What already exists in the account
+targets:
+  aws: { account: "123456789012", region: eu-west-1 }
+rehearsal:
+  fixtures: []
+  aws:
+    secrets: [shop/jwt]
+    values:
+      shop/database-url: "postgresql://shop:made-up@db.rehearsal.invalid:5432/shop"
+    repositories: [shop/web]
+phases:
+  - id: look
+    steps:
+      - id: read
+        run: |
+          echo "url=$(aws secretsmanager get-secret-value --secret-id shop/database-url --query SecretString --output text)"
+          aws secretsmanager describe-secret --secret-id shop/jwt --query Name --output text
+          aws ecr describe-repositories --query 'repositories[].repositoryName' --output text
+          aws secretsmanager describe-secret --secret-id shop/gone >/dev/null 2>&1 || echo "shop/gone is missing"
+"#,
+    );
+    let out = rehearse(
+        &b,
+        &[rb.to_str().unwrap(), "--inject", "secret-missing=shop/gone"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("url=postgresql://shop:made-up@db.rehearsal.invalid:5432/shop"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("read | shop/jwt"), "{stdout}");
+    assert!(stdout.contains("read | shop/web"), "{stdout}");
+    assert!(stdout.contains("shop/gone is missing"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "rehearsal: injected: secret shop/gone is missing (it was not there to begin with)"
+        ),
+        "{stdout}"
+    );
 }
