@@ -31,80 +31,25 @@ pub(super) struct Options {
 }
 
 pub(super) fn rehearse(state_dir: &Path, file: &Path, o: Options, gates: GateFlags) -> i32 {
-    if !(o.speed.is_finite() && o.speed > 0.0) {
-        eprintln!(
-            "tollgate: --speed must be a positive number, not {}",
-            o.speed
-        );
-        return exit::USAGE;
-    }
-    let injections = match o
-        .inject
-        .iter()
-        .map(|s| Injection::parse(s))
-        .collect::<Result<Vec<_>, _>>()
-    {
+    let input = match Input::read(file, o, &gates) {
         Ok(i) => i,
-        Err(e) => {
-            eprintln!("tollgate: {e}");
-            return exit::USAGE;
-        }
-    };
-    let decisions = match &o.decisions {
-        Some(path) => match decisions::load(path) {
-            Ok(d) => Some(d),
-            Err(lines) => {
-                for l in lines {
-                    eprintln!("{l}");
-                }
-                return exit::USAGE;
-            }
-        },
-        None => None,
-    };
-    let loaded = match load_usable(file) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let dir = std::path::absolute(loaded.dir()).unwrap_or_else(|_| loaded.dir());
-    if let Err(e) = check_ids(&loaded.runbook, &gates, None)
-        .and_then(|_| inject::check_steps(&loaded.runbook, &injections))
-    {
-        eprintln!("tollgate: {e}");
-        return exit::USAGE;
-    }
-    if let Some(d) = &decisions {
-        let unknown = d.check_ids(&loaded.runbook);
-        if !unknown.is_empty() {
-            for l in unknown {
+        Err(lines) => {
+            for l in lines {
                 eprintln!("{l}");
             }
             return exit::USAGE;
         }
-    }
-    let fixtures = prepare::fixtures(&loaded.runbook, &dir, &o.fixtures);
-    if let Some(missing) = fixtures.iter().find(|f| !f.is_file()) {
-        eprintln!("tollgate: fixture {} does not exist", missing.display());
-        return exit::USAGE;
-    }
-    let vars = match resolve_vars(&loaded.runbook, &dir, &o.vars, decisions.as_ref()) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("tollgate: {e}");
-            return exit::USAGE;
-        }
     };
-    let runbook = prepare::runbook(&loaded.runbook);
     let _guard = crate::logging::init(state_dir);
     let run_id = engine::new_run_id();
     let rt = run::runtime();
     let started = rt.block_on(World::start(
-        &runbook,
+        &input.runbook,
         world::Config {
             dir: rehearsal_dir(&run_id),
-            fixtures,
-            speed: o.speed,
-            local_docker: o.local_docker,
+            fixtures: input.fixtures.clone(),
+            speed: input.speed,
+            local_docker: input.local_docker,
         },
     ));
     let world = match started {
@@ -122,15 +67,14 @@ pub(super) fn rehearse(state_dir: &Path, file: &Path, o: Options, gates: GateFla
             return exit::STATE;
         }
     };
-    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    let runbook = Arc::new(runbook);
+    let runbook = Arc::new(input.runbook);
     let (router, cluster, aws) = world.wiring(&runbook);
     let spec = RunSpec {
         runbook: runbook.clone(),
-        runbook_path: abs,
-        digest: loaded.digest,
+        runbook_path: std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
+        digest: input.digest,
         run_id: run_id.clone(),
-        vars,
+        vars: input.vars,
         journal,
         replay: None,
         who: variables::who(),
@@ -143,44 +87,103 @@ pub(super) fn rehearse(state_dir: &Path, file: &Path, o: Options, gates: GateFla
     if let Some(up) = &world.docker_upstream {
         standins.push(("Docker builds on the local daemon".into(), up.clone()));
     }
-    let expect = decisions.as_ref().map(|d| d.expect.clone());
+    let expect = input.decisions.as_ref().map(|d| d.expect.clone());
     let wiring = Wiring {
         cluster: Some(cluster),
         aws: Some(aws),
         router,
         rehearsal: Some(Rehearsal {
-            rehearsing: world.rehearsing(&injections),
+            rehearsing: world.rehearsing(&input.injections),
             shown: ui::Rehearsal {
                 kubeconfig: world.kubeconfig.clone(),
                 standins: "sandbox cluster · AWS and Docker stand-ins".into(),
             },
             cluster_url: world.sandbox_url.clone(),
             standins,
-            decisions,
+            decisions: input.decisions,
         }),
     };
     let ended = run::execute_on(&rt, spec, &gates, wiring);
     drop(world);
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
-    let mut code = ended.code;
-    if let (Some(expect), Some(outcome)) = (expect, &ended.outcome)
-        && !expect.is_empty()
-    {
-        match expect.check_journal(outcome, &path, &runbook) {
-            Ok(()) => {
-                // The rehearsal did what its script says: a test of the runbook that passed.
-                println!("rehearsal {run_id}: as expected");
-                code = exit::OK;
-            }
-            Err(unmet) => {
-                for l in unmet {
-                    eprintln!("tollgate: rehearsal {run_id}: {l}");
+    match (expect, &ended.outcome) {
+        (Some(expect), Some(outcome)) if !expect.is_empty() => {
+            match expect.check_journal(outcome, &path, &runbook) {
+                Ok(()) => {
+                    // The rehearsal did what its script says: a test of the runbook that passed.
+                    println!("rehearsal {run_id}: as expected");
+                    exit::OK
                 }
-                code = exit::EXPECTATION;
+                Err(unmet) => {
+                    for l in unmet {
+                        eprintln!("tollgate: rehearsal {run_id}: {l}");
+                    }
+                    exit::EXPECTATION
+                }
             }
         }
+        _ => ended.code,
     }
-    code
+}
+
+/// What a rehearsal starts from, read and checked before anything starts: the runbook as the
+/// rehearsal runs it, its fixtures, variables, faults and decisions file.
+struct Input {
+    runbook: runbook::Runbook,
+    digest: String,
+    fixtures: Vec<PathBuf>,
+    vars: variables::Vars,
+    injections: Vec<Injection>,
+    decisions: Option<Decisions>,
+    speed: f64,
+    local_docker: bool,
+}
+
+impl Input {
+    /// Every problem as one line (`FILE:LINE:COL: …` for the files); nothing is started.
+    fn read(file: &Path, o: Options, gates: &GateFlags) -> Result<Input, Vec<String>> {
+        let one = |e: String| vec![format!("tollgate: {e}")];
+        if !(o.speed.is_finite() && o.speed > 0.0) {
+            return Err(one(format!(
+                "--speed must be a positive number, not {}",
+                o.speed
+            )));
+        }
+        let injections = o
+            .inject
+            .iter()
+            .map(|s| Injection::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(one)?;
+        let decisions = o.decisions.as_deref().map(decisions::load).transpose()?;
+        // The runbook's own problems are printed as `check` prints them.
+        let loaded = load_usable(file).map_err(|_| Vec::new())?;
+        let dir = std::path::absolute(loaded.dir()).unwrap_or_else(|_| loaded.dir());
+        check_ids(&loaded.runbook, gates, None)
+            .and_then(|_| inject::check_steps(&loaded.runbook, &injections))
+            .map_err(one)?;
+        if let Some(d) = &decisions {
+            let unknown = d.check_ids(&loaded.runbook);
+            if !unknown.is_empty() {
+                return Err(unknown);
+            }
+        }
+        let fixtures = prepare::fixtures(&loaded.runbook, &dir, &o.fixtures);
+        if let Some(missing) = fixtures.iter().find(|f| !f.is_file()) {
+            return Err(one(format!("fixture {} does not exist", missing.display())));
+        }
+        let vars = resolve_vars(&loaded.runbook, &dir, &o.vars, decisions.as_ref()).map_err(one)?;
+        Ok(Input {
+            runbook: prepare::runbook(&loaded.runbook),
+            digest: loaded.digest,
+            fixtures,
+            vars,
+            injections,
+            decisions,
+            speed: o.speed,
+            local_docker: o.local_docker,
+        })
+    }
 }
 
 /// The variables of a rehearsal: its own values (the runbook's `rehearsal.vars`, the decisions

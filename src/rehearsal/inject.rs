@@ -76,6 +76,15 @@ impl Injection {
         }
     }
 
+    /// Whether it is injected in the sandbox as its step starts (the others are the engine's and
+    /// the AWS stand-in's).
+    pub fn in_sandbox(&self) -> bool {
+        matches!(
+            self,
+            Injection::Crashloop { .. } | Injection::NodeLoss { .. } | Injection::ApiRestart { .. }
+        )
+    }
+
     /// What was injected, as journaled.
     pub fn describe(&self) -> String {
         match self {

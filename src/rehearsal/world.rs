@@ -60,24 +60,8 @@ impl World {
     pub async fn start(rb: &Runbook, c: Config) -> Result<World, String> {
         create_private_dir(&c.dir).map_err(|e| format!("cannot make {}: {e}", c.dir.display()))?;
         let mut world = WorldGuard(Some(c.dir.clone()));
-        let (context, namespace) = match &rb.targets.kube {
-            Some(k) if !k.context.is_empty() => (
-                k.context.clone(),
-                k.namespace.clone().unwrap_or_else(|| "default".into()),
-            ),
-            Some(k) => (
-                NO_CONTEXT.to_string(),
-                k.namespace.clone().unwrap_or_else(|| "default".into()),
-            ),
-            None => (NO_CONTEXT.to_string(), "default".to_string()),
-        };
-        let (account, region) = match &rb.targets.aws {
-            Some(a) => (
-                non_empty(&a.account).unwrap_or(NO_ACCOUNT.0).to_string(),
-                non_empty(&a.region).unwrap_or(NO_ACCOUNT.1).to_string(),
-            ),
-            None => (NO_ACCOUNT.0.to_string(), NO_ACCOUNT.1.to_string()),
-        };
+        let (context, namespace) = cluster_of(rb);
+        let (account, region) = account_of(rb);
         let sandbox = tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config {
             port: 0,
             timing: tollgate_sandbox::Timing {
@@ -104,27 +88,7 @@ impl World {
             region: region.clone(),
         };
         let ecr = tollgate_standin::ecr::Store::default();
-        let section = rb.rehearsal.as_ref();
-        let secrets = section
-            .iter()
-            .flat_map(|r| {
-                let made_up = r.aws.secrets.iter().map(|s| {
-                    let value = format!("{}-{}", prepare::made_up("value"), s.replace('/', "-"));
-                    (s.value.clone(), value)
-                });
-                let given = r
-                    .aws
-                    .values
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.value.clone()));
-                made_up.chain(given).collect::<Vec<_>>()
-            })
-            .collect();
-        let repositories = section
-            .iter()
-            .flat_map(|r| r.aws.repositories.iter())
-            .map(|s| s.value.clone())
-            .collect();
+        let (secrets, repositories) = seeded(rb);
         let aws = tollgate_standin::aws::AwsStandIn::start(tollgate_standin::aws::Config {
             identity: identity.clone(),
             port: 0,
@@ -231,26 +195,17 @@ impl World {
                     };
                     r.at_start.push(what);
                 }
-                Injection::Crashloop { .. }
-                | Injection::NodeLoss { .. }
-                | Injection::ApiRestart { .. } => {}
+                // Injected in the sandbox as their step starts (below).
+                _ => {}
             }
         }
         let armed: Vec<Injection> = injections
             .iter()
-            .filter(|i| {
-                matches!(
-                    i,
-                    Injection::Crashloop { .. }
-                        | Injection::NodeLoss { .. }
-                        | Injection::ApiRestart { .. }
-                )
-            })
+            .filter(|i| i.in_sandbox())
             .cloned()
             .collect();
         if !armed.is_empty() {
-            let sandbox = self.sandbox.clone();
-            let namespace = self.namespace.clone();
+            let (sandbox, namespace) = (self.sandbox.clone(), self.namespace.clone());
             let armed = Arc::new(armed);
             let at: AtStep = Arc::new(move |step: &str| {
                 let (sandbox, namespace, armed) =
@@ -259,34 +214,7 @@ impl World {
                 Box::pin(async move {
                     let mut done = Vec::new();
                     for i in armed.iter().filter(|i| i.step() == Some(step.as_str())) {
-                        let sb = &sandbox;
-                        let result = match i {
-                            Injection::Crashloop { deployment, .. } => {
-                                let (ns, name) = match deployment.split_once('/') {
-                                    Some((ns, name)) => (ns.to_string(), name.to_string()),
-                                    None => (namespace.clone(), deployment.clone()),
-                                };
-                                // One the step creates is hit too: armed by name.
-                                sb.crash_pods_of(&ns, &name);
-                                Ok(())
-                            }
-                            Injection::NodeLoss { node, .. } => {
-                                sb.lose_node(node).map_err(|e| e.to_string())
-                            }
-                            // The step starts while the server is down, as it would.
-                            Injection::ApiRestart { .. } if sb.api_serving() => {
-                                let sb = sandbox.clone();
-                                tokio::spawn(async move {
-                                    let _ = sb.restart_api().await;
-                                });
-                                Ok(())
-                            }
-                            Injection::ApiRestart { .. } => {
-                                Err("the API server is already restarting".to_string())
-                            }
-                            _ => Ok(()),
-                        };
-                        done.push(match result {
+                        done.push(match in_sandbox(&sandbox, &namespace, i) {
                             Ok(()) => i.describe(),
                             Err(e) => format!("{} could not be injected: {e}", i.describe()),
                         });
@@ -320,6 +248,80 @@ impl Drop for WorldGuard {
             let _ = std::fs::remove_dir_all(d);
         }
     }
+}
+
+/// Injects one of the sandbox's faults (`i.in_sandbox()`); a deployment without a namespace is
+/// in `namespace`, the runbook's.
+fn in_sandbox(
+    sandbox: &Arc<tollgate_sandbox::Sandbox>,
+    namespace: &str,
+    i: &Injection,
+) -> Result<(), String> {
+    match i {
+        Injection::Crashloop { deployment, .. } => {
+            let (ns, name) = deployment
+                .split_once('/')
+                .unwrap_or((namespace, deployment.as_str()));
+            // One the step itself creates is hit too: armed by name.
+            sandbox.crash_pods_of(ns, name);
+            Ok(())
+        }
+        Injection::NodeLoss { node, .. } => sandbox.lose_node(node).map_err(|e| e.to_string()),
+        // The step starts while the server is down, as it would.
+        Injection::ApiRestart { .. } if sandbox.api_serving() => {
+            let sb = sandbox.clone();
+            tokio::spawn(async move {
+                let _ = sb.restart_api().await;
+            });
+            Ok(())
+        }
+        Injection::ApiRestart { .. } => Err("the API server is already restarting".into()),
+        Injection::StepFails { .. } | Injection::SecretMissing { .. } => Ok(()),
+    }
+}
+
+/// The context the sandbox serves and the namespace of its kubeconfig: the runbook's pins.
+fn cluster_of(rb: &Runbook) -> (String, String) {
+    let kube = rb.targets.kube.as_ref();
+    let context = kube
+        .map(|k| k.context.as_str())
+        .and_then(non_empty)
+        .unwrap_or(NO_CONTEXT);
+    let namespace = kube
+        .and_then(|k| k.namespace.as_deref())
+        .unwrap_or("default");
+    (context.to_string(), namespace.to_string())
+}
+
+/// The account and region the AWS stand-in answers as: the runbook's pins.
+fn account_of(rb: &Runbook) -> (String, String) {
+    let aws = rb.targets.aws.as_ref();
+    let account = aws
+        .and_then(|a| non_empty(&a.account))
+        .unwrap_or(NO_ACCOUNT.0);
+    let region = aws
+        .and_then(|a| non_empty(&a.region))
+        .unwrap_or(NO_ACCOUNT.1);
+    (account.to_string(), region.to_string())
+}
+
+/// The secrets (name, made-up value) and repositories that exist before the run, from the
+/// runbook's `rehearsal.aws`.
+fn seeded(rb: &Runbook) -> (Vec<(String, String)>, Vec<String>) {
+    let Some(r) = rb.rehearsal.as_ref() else {
+        return (Vec::new(), Vec::new());
+    };
+    let made_up = r.aws.secrets.iter().map(|s| {
+        let value = format!("{}-{}", prepare::made_up("value"), s.replace('/', "-"));
+        (s.value.clone(), value)
+    });
+    let given = r
+        .aws
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()));
+    let repositories = r.aws.repositories.iter().map(|s| s.value.clone()).collect();
+    (made_up.chain(given).collect(), repositories)
 }
 
 fn non_empty(s: &str) -> Option<&str> {
