@@ -10,36 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-fn venv() -> PathBuf {
-    match std::env::var_os("KUBECTL_VENV") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => {
-            let home = std::env::var_os("HOME").expect("HOME is not set");
-            Path::new(&home).join(".cache/tollgate/kubectl-venv")
-        }
-    }
-}
-
 /// The kubectl binary, after running `tests/kubectl/setup.sh` once per test process.
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| {
-        let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kubectl/setup.sh");
-        let out = Command::new("bash")
-            .arg(&setup)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", setup.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}):\n{}{}",
-                setup.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(venv().join("bin/kubectl"))
+        super::venv::setup("kubectl")?;
+        Ok(super::venv::dir("kubectl", "KUBECTL_VENV").join("bin/kubectl"))
     })
     .clone()
     .unwrap_or_else(|e| panic!("no kubectl for the tests: {e}"))

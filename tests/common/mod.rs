@@ -19,6 +19,8 @@ pub mod rehearse;
 pub mod sandbox_cluster;
 #[allow(dead_code)]
 pub mod tmux;
+#[allow(dead_code)]
+pub mod venv;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -20,37 +20,13 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The account moto answers for.
 pub const MOTO_ACCOUNT: &str = "123456789012";
 
-fn venv() -> PathBuf {
-    match std::env::var_os("MOTO_VENV") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => {
-            let home = std::env::var_os("HOME").expect("HOME is not set");
-            Path::new(&home).join(".cache/tollgate/moto-venv")
-        }
-    }
-}
-
 /// `moto_server` of the venv, after running `tests/moto/setup.sh` once per test process.
 fn moto_server() -> Result<PathBuf, String> {
     static SERVER: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     SERVER
         .get_or_init(|| {
-            let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto/setup.sh");
-            let out = Command::new("bash")
-                .arg(&setup)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", setup.display()))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "{} failed ({}):\n{}{}",
-                    setup.display(),
-                    out.status,
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            Ok(venv().join("bin/moto_server"))
+            super::venv::setup("moto")?;
+            Ok(super::venv::dir("moto", "MOTO_VENV").join("bin/moto_server"))
         })
         .clone()
 }

@@ -182,43 +182,19 @@ async fn sandbox_backend() -> Backend {
 
 const TEST_NAMESPACE: &str = "tollgate-test";
 
-fn kmock_venv() -> PathBuf {
-    match std::env::var_os("KMOCK_VENV") {
-        Some(venv) if !venv.is_empty() => PathBuf::from(venv),
-        _ => {
-            let home = std::env::var_os("HOME").expect("HOME is not set");
-            Path::new(&home).join(".cache/tollgate/kmock-venv")
-        }
-    }
-}
-
 /// The venv's python, after running `tests/kmock/setup.sh` once per test process (it is a
 /// no-op when the venv is already there).
 fn kmock_python() -> Result<PathBuf, String> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
-            let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kmock/setup.sh");
             let started = Instant::now();
-            let out = Command::new("bash")
-                .arg(&setup)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", setup.display()))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "{} failed ({}):\n{}{}",
-                    setup.display(),
-                    out.status,
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
+            crate::common::venv::setup("kmock")?;
             let elapsed = started.elapsed();
             if elapsed > Duration::from_secs(1) {
                 eprintln!("kmock venv set up in {elapsed:.1?}");
             }
-            Ok(kmock_venv().join("bin/python"))
+            Ok(crate::common::venv::dir("kmock", "KMOCK_VENV").join("bin/python"))
         })
         .clone()
 }

@@ -51,7 +51,7 @@ mod kubectl {
 use tollgate_sandbox::{Config, Sandbox};
 
 /// Longest wait for anything (real seconds; at speed 50 this is over 16 simulated minutes).
-const DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
 
 async fn start() -> (Sandbox, Client) {
     let sb = Sandbox::start(Config::fast())
@@ -62,7 +62,7 @@ async fn start() -> (Sandbox, Client) {
 }
 
 /// Poll `f` until it gives `Some`, failing the test with `what` after `DEADLINE`.
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -118,7 +118,7 @@ fn set_image(image: &str) -> Patch<Value> {
     )
 }
 
-fn is_ready(p: &Pod) -> bool {
+pub(crate) fn is_ready(p: &Pod) -> bool {
     p.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())

@@ -2,10 +2,8 @@
 //! runbook's steps would observe them: a Deployment's new pods crash-looping, a lost node and the
 //! eviction of its pods, an API server restart.
 //!
-//! Nothing waits by sleeping: every wait is on a condition, with a deadline ([`wait_for`]).
-
-use std::future::Future;
-use std::time::Duration;
+//! Nothing waits by sleeping: every wait is on a condition, with a deadline (`wait_for`, shared
+//! with the controllers' tests).
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -16,25 +14,7 @@ use kube::runtime::watcher;
 use serde_json::{Value, json};
 use tollgate_sandbox::{Config, FaultError, Sandbox, Timing, fixture, resources};
 
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Poll `f` until it gives `Some`, failing the test with `what` after `DEADLINE`.
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use super::sandbox_controllers::{DEADLINE, is_ready, wait_for};
 
 fn deployment(name: &str, replicas: i32, image: &str, pod_spec: Value) -> Deployment {
     let mut spec = json!({"containers": [{"name": "app", "image": image,
@@ -52,13 +32,6 @@ fn deployment(name: &str, replicas: i32, image: &str, pod_spec: Value) -> Deploy
         },
     }))
     .expect("deployment")
-}
-
-fn ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn waiting_reason(p: &Pod) -> Option<String> {
@@ -102,7 +75,7 @@ async fn ready_pods(pods: &Api<Pod>, app: &str, n: usize) -> Vec<Pod> {
             .into_iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
             .collect();
-        (live.len() == n && live.iter().all(ready)).then_some(live)
+        (live.len() == n && live.iter().all(is_ready)).then_some(live)
     })
     .await
 }
@@ -188,7 +161,7 @@ async fn crash_new_pods_makes_a_rollouts_new_pods_crash_loop_and_spares_the_old(
     // The pods that existed are untouched: still there, ready, never restarted.
     for old in &before {
         let p = pods.get(&old.name_any()).await.unwrap();
-        assert!(ready(&p), "{} stays ready", p.name_any());
+        assert!(is_ready(&p), "{} stays ready", p.name_any());
         assert_eq!(restarts(&p), 0, "{}", p.name_any());
         assert_eq!(p.uid(), old.uid());
     }
@@ -280,7 +253,7 @@ async fn a_lost_node_goes_not_ready_and_its_pods_are_evicted_and_replaced() {
     for name in &on_lost {
         let p = pods.get(name).await.unwrap();
         assert!(p.metadata.deletion_timestamp.is_some(), "{name} evicted");
-        assert!(!ready(&p), "{name} is not ready");
+        assert!(!is_ready(&p), "{name} is not ready");
         let conds = p.status.as_ref().unwrap().conditions.clone().unwrap();
         assert!(
             conds.iter().any(|c| c.type_ == "DisruptionTarget"
