@@ -61,7 +61,19 @@ async fn run_within(
     workdir: &Path,
     timeout: Duration,
 ) -> (Outcome, String) {
-    let docker = connect_to(&h.host).await.expect("connect to the daemon");
+    run_at(&h.host, action, secrets, workdir, timeout).await
+}
+
+/// Runs `action` against the daemon at `host` (a real one, or the rehearsal's stand-in) from
+/// `workdir`, with `secrets` in the step's environment: the outcome and everything it showed.
+pub(crate) async fn run_at(
+    host: &str,
+    action: DockerAction,
+    secrets: &[(&str, &str)],
+    workdir: &Path,
+    timeout: Duration,
+) -> (Outcome, String) {
+    let docker = connect_to(host).await.expect("connect to the daemon");
     let call = DockerCall {
         action,
         secrets: secrets

@@ -118,43 +118,31 @@ impl Backend {
         ))
     }
 
+    /// One configuration for the three clients: this backend's endpoint, made-up keys.
+    fn sdk_config(&self) -> aws_config::SdkConfig {
+        use aws_config::{BehaviorVersion, Region};
+        use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKID", "made-up", None, None, "test",
+            )))
+            .http_client(http_client())
+            .build()
+    }
+
     fn secrets(&self) -> aws_sdk_secretsmanager::Client {
-        use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-        aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .endpoint_url(&self.endpoint)
-                .credentials_provider(Credentials::new("AKID", "made-up", None, None, "test"))
-                .http_client(http_client())
-                .build(),
-        )
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config())
     }
 
     fn ecr(&self) -> aws_sdk_ecr::Client {
-        use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
-        aws_sdk_ecr::Client::from_conf(
-            aws_sdk_ecr::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .endpoint_url(&self.endpoint)
-                .credentials_provider(Credentials::new("AKID", "made-up", None, None, "test"))
-                .http_client(http_client())
-                .build(),
-        )
+        aws_sdk_ecr::Client::new(&self.sdk_config())
     }
 
     fn sts(&self) -> aws_sdk_sts::Client {
-        use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
-        aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .endpoint_url(&self.endpoint)
-                .credentials_provider(Credentials::new("AKID", "made-up", None, None, "test"))
-                .http_client(http_client())
-                .build(),
-        )
+        aws_sdk_sts::Client::new(&self.sdk_config())
     }
 }
 

@@ -8,10 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
-use tollgate::engine::Event;
-use tollgate::exec::docker::{DockerCall, DockerExec, connect_to, run_docker};
-use tollgate::exec::{Outcome, OutputSink};
+use tollgate::exec::Outcome;
+use tollgate::exec::docker::{DockerExec, connect_to};
 use tollgate::runbook::docker::{DockerAction, DockerBuild, DockerPush, RegistryAuth};
 use tollgate_standin::docker::{Config, DockerStandIn};
 use tollgate_standin::{Identity, ecr};
@@ -22,7 +20,6 @@ use crate::common::docker::shared;
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "eu-west-1";
 const TOKEN: &str = "ecr-token-5b7d0c2e";
-const KEEP: usize = 64 * 1024;
 
 fn ecr_host() -> String {
     format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com")
@@ -87,41 +84,8 @@ fn push_action(image: &str) -> DockerAction {
 
 /// Runs `action` against `host` from `workdir`: the outcome and everything the step showed.
 async fn run(host: &str, action: DockerAction, workdir: &Path) -> (Outcome, String) {
-    let docker = connect_to(host).await.expect("connect to the stand-in");
-    let call = DockerCall {
-        action,
-        secrets: vec![("ECR_TOKEN".into(), TOKEN.into())],
-        workdir: workdir.to_path_buf(),
-    };
-    let (tx, mut rx) = mpsc::channel(4096);
-    let sink = OutputSink {
-        step: "s".into(),
-        events: tx,
-        masker: Default::default(),
-        hold_stdout: false,
-        last: Default::default(),
-    };
-    let (_cancel_tx, cancel) = watch::channel(false);
-    let collect = tokio::spawn(async move {
-        let mut all = String::new();
-        while let Some(e) = rx.recv().await {
-            if let Event::Output { text, .. } = e {
-                all.push_str(&text);
-            }
-        }
-        all
-    });
-    let outcome = run_docker(
-        &docker,
-        &call,
-        &sink,
-        cancel,
-        Some(Duration::from_secs(120)),
-        KEEP,
-    )
-    .await;
-    drop(sink);
-    (outcome, collect.await.unwrap())
+    let secrets = [("ECR_TOKEN", TOKEN)];
+    super::docker_steps::run_at(host, action, &secrets, workdir, Duration::from_secs(120)).await
 }
 
 fn stdout_value(outcome: &Outcome, key: &str) -> String {
