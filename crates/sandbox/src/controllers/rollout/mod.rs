@@ -19,6 +19,7 @@
 //! metadata, anti-affinity injection, workloadRef, ping-pong, rollback windows, step plugins,
 //! the duration status.
 
+pub mod controller;
 pub mod counts;
 pub mod reconcile;
 pub mod spec;
