@@ -117,6 +117,16 @@ impl World {
             rs["status"] = json!({"replicas": n, "readyReplicas": avail, "availableReplicas": avail,
                                   "observedGeneration": 1});
         }
+        // A watcher can read the weights of a canary in every state the controller writes.
+        if spec::canary(&self.ro).is_some() && self.ro.at("/status/phase").is_some() {
+            let c = int_at(&self.ro, "/status/canary/weights/canary/weight", -1);
+            let s = int_at(&self.ro, "/status/canary/weights/stable/weight", -1);
+            assert!(
+                c >= 0 && s >= 0 && c + s == 100,
+                "weights: {:#}",
+                self.ro["status"]
+            );
+        }
         self.plans.push(plan.clone());
         plan
     }
