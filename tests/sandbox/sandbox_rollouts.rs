@@ -162,9 +162,11 @@ async fn promote(api: &Api<DynamicObject>) {
 
 /// Every state of the Rollout a watcher saw: (phase, currentStepIndex, canary weight, stable
 /// weight); the watcher fails the test (through `errors`) if a state's weights are unreadable.
+type State = (String, i64, i64, i64);
+
 #[derive(Clone, Default)]
 struct Watcher {
-    states: Arc<Mutex<Vec<(String, i64, i64, i64)>>>,
+    states: Arc<Mutex<Vec<State>>>,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
@@ -201,7 +203,7 @@ impl Watcher {
         (w, task)
     }
 
-    fn states(&self) -> Vec<(String, i64, i64, i64)> {
+    fn states(&self) -> Vec<State> {
         self.states.lock().unwrap().clone()
     }
 
