@@ -47,6 +47,7 @@
 //! files, the manager holds the controllers' state (kept in files that do not use the manager),
 //! and only `driver.rs` calls into the controllers.
 
+pub mod argocd;
 pub mod conditions;
 pub mod deployment;
 mod driver;
