@@ -38,9 +38,10 @@
 //! for each queued Application.
 
 pub mod compare;
+pub mod controller;
 pub mod git;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -175,6 +176,57 @@ impl ArgoCdMemory {
         self.cache.insert(k, r.clone());
         r
     }
+}
+
+/// The Application type, once the store serves it (its CRD is installed).
+pub fn application_type(store: &Store) -> Option<&'static ResourceType> {
+    let _ = store;
+    None
+}
+
+/// What the loop keeps for the Argo CD controller besides its [`ArgoCdMemory`].
+#[derive(Default)]
+pub struct ArgoCdLoop {
+    pub memory: ArgoCdMemory,
+    /// Applications whose next reconcile resolves the revision again (they changed, or were
+    /// listed), and when each one's periodic refresh is due.
+    pub(crate) latest: HashSet<Key>,
+    pub(crate) due: HashMap<Key, Instant>,
+    /// The informer cursor of the Application type.
+    pub(crate) app_cursor: u64,
+    /// Informer cursors of the types the applications manage, by (group, kind).
+    pub(crate) cursors: HashMap<(&'static str, &'static str), u64>,
+}
+
+impl ArgoCdLoop {
+    /// The application should resolve its revision on its next reconcile.
+    pub fn mark_latest(&mut self, app: Key) {
+        self.latest.insert(app);
+    }
+
+    pub fn forget(&mut self, app: &Key) {
+        self.memory.forget(app);
+        self.latest.remove(app);
+        self.due.remove(app);
+    }
+}
+
+/// Whether a change of an Application touched only what the controller writes (its status):
+/// such a change does not requeue it. Its `operation`, spec, labels and annotations do.
+pub fn status_only(old: Option<&Value>, new: &Value) -> bool {
+    let Some(old) = old else { return false };
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("status");
+        }
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        }
+        v
+    };
+    strip(old) == strip(new)
 }
 
 /// How far a refresh goes (Argo's comparison levels).
