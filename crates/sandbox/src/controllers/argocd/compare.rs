@@ -342,26 +342,30 @@ fn pod_health(p: &Value) -> (&'static str, String) {
     }
 }
 
-/// An Argo Rollout's health from its `status.phase`, as Argo CD's Rollout health check reads it
-/// (`Paused` is Suspended); a spec its controller has not observed yet is Progressing.
+/// An Argo Rollout's health as Argo CD's `argoproj.io/Rollout/health.lua` reads it: a spec its
+/// controller has not observed is Progressing; then `status.phase` (`Paused` is Suspended) with
+/// `status.message`; a Rollout without a phase is Progressing.
 fn rollout_health(r: &Value) -> (&'static str, String) {
     let message = str_at(r, "/status/message").to_string();
+    // `isGenerationObserved`: a numeric observedGeneration (a string or a number) must equal the
+    // generation; none at all (older controllers) counts as observed, no status at all does not.
     let observed_gen = r.at("/status/observedGeneration").and_then(|v| {
         v.as_i64()
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
     });
-    if observed_gen.is_none_or(|g| g < int_at(r, "/metadata/generation", 0)) {
+    let generation = int_at(r, "/metadata/generation", 0);
+    if r.get("status").is_none_or(Value::is_null) || observed_gen.is_some_and(|g| g < generation) {
         return (
             "Progressing",
             "Waiting for rollout spec update to be observed".into(),
         );
     }
     match str_at(r, "/status/phase") {
-        "Healthy" => ("Healthy", message),
         "Paused" => ("Suspended", message),
-        "Degraded" => ("Degraded", message),
-        "Progressing" => ("Progressing", message),
-        _ => ("Progressing", message),
+        p => match known(p) {
+            Some(code) => (code, message),
+            None => ("Progressing", message),
+        },
     }
 }
 
@@ -458,6 +462,14 @@ mod tests {
         let r = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
             "metadata": {"generation": 1}, "status": {"observedGeneration": "1", "phase": "Paused"}});
         assert_eq!(resource_health(&r).map(|h| h.0), Some("Suspended"));
+        let mut r = r.clone();
+        r["status"] = json!({"phase": "Degraded", "message": "RolloutAborted"});
+        assert_eq!(
+            resource_health(&r),
+            Some(("Degraded", "RolloutAborted".to_string()))
+        );
+        r["status"] = json!({"observedGeneration": "0", "phase": "Healthy"});
+        assert_eq!(resource_health(&r).map(|h| h.0), Some("Progressing"));
         assert_eq!(
             resource_health(&json!({"apiVersion": "v1", "kind": "ConfigMap"})),
             None
