@@ -180,8 +180,7 @@ impl ArgoCdMemory {
 
 /// The Application type, once the store serves it (its CRD is installed).
 pub fn application_type(store: &Store) -> Option<&'static ResourceType> {
-    let _ = store;
-    None
+    store.find_api_version_kind("argoproj.io/v1alpha1", "Application")
 }
 
 /// What the loop keeps for the Argo CD controller besides its [`ArgoCdMemory`].
@@ -239,8 +238,8 @@ pub enum Level {
 }
 
 /// The served type of an apiVersion and kind.
-fn type_of(_store: &Store, api_version: &str, kind: &str) -> Option<&'static ResourceType> {
-    crate::resources::find_api_version_kind(api_version, kind)
+fn type_of(store: &Store, api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+    store.find_api_version_kind(api_version, kind)
 }
 
 /// A desired object, ready to apply: namespace set and the tracking label added.
@@ -981,6 +980,9 @@ pub fn reconcile(
         let started = store::now();
         let mut state =
             json!({"operation": op, "phase": "Running", "message": "", "startedAt": started});
+        // The comparison that led here is written with the operation Running, as Argo CD
+        // persists a refresh's result before it processes the operation.
+        fill_status(&mut app, current, &c, None, level, &now);
         app["operation"] = op.clone();
         app["status"]["operationState"] = state.clone();
         match write(&app) {
@@ -1066,22 +1068,38 @@ pub fn reconcile(
             requeue = requeue.min(SELF_HEAL_TIMEOUT_SECONDS);
         }
     }
-    // The status.
+    fill_status(&mut app, current, &c, sync_error.as_deref(), level, &now);
+    if app != *current && write(&app).is_err() {
+        return 0.0;
+    }
+    requeue
+}
+
+/// Write a comparison's result into the Application's status (`status.sync`, `resources`, `health`,
+/// `sourceType`, `summary`, `conditions`, `reconciledAt`).
+fn fill_status(
+    app: &mut Value,
+    current: &Value,
+    c: &Compared,
+    sync_error: Option<&str>,
+    level: Level,
+    now: &str,
+) {
     let old_conditions = current.at("/status/conditions").cloned();
     let mut conditions = Vec::new();
     for (t, m) in &c.errors {
-        put_condition(&mut conditions, old_conditions.as_ref(), t, m, &now);
+        put_condition(&mut conditions, old_conditions.as_ref(), t, m, now);
     }
-    if let Some(e) = &sync_error {
+    if let Some(e) = sync_error {
         put_condition(
             &mut conditions,
             old_conditions.as_ref(),
             "SyncError",
             e,
-            &now,
+            now,
         );
     }
-    let status = object_of(&mut app, "status");
+    let status = object_of(app, "status");
     let source = current.at("/spec/source").cloned().unwrap_or(Value::Null);
     let destination = current
         .at("/spec/destination")
@@ -1114,16 +1132,14 @@ pub fn reconcile(
     if level == Level::Latest || !status.contains_key("reconciledAt") {
         status.insert("reconciledAt".into(), json!(now));
     }
-    status.insert("controllerNamespace".into(), json!(key.0));
-    if app != *current && write(&app).is_err() {
-        return 0.0;
-    }
-    requeue
+    status.insert("controllerNamespace".into(), json!(namespace_of(current)));
 }
 
 fn object_of<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
     crate::object::object_mut(v, key)
 }
 
+#[cfg(test)]
+mod e2e_tests;
 #[cfg(test)]
 mod tests;
