@@ -240,10 +240,9 @@ fn workload_health(o: &Value) -> (&'static str, String) {
 /// `getCorev1ServiceHealth`.
 fn service_health(s: &Value) -> (&'static str, String) {
     if str_at(s, "/spec/type") == "LoadBalancer"
-        && !s
-            .at("/status/loadBalancer/ingress")
+        && s.at("/status/loadBalancer/ingress")
             .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
+            .is_none_or(Vec::is_empty)
     {
         return ("Progressing", String::new());
     }

@@ -110,11 +110,14 @@ const KIND_ORDER: &[&str] = &[
 /// A managed object's identity: (group, kind, namespace, name).
 pub type ObjectRef = (String, String, String, String);
 
+/// The manifests cache's key: (repository, commit, path, recurse).
+type SourceKey = (String, String, String, bool);
+
 /// What the Argo CD controller remembers between reconciles.
 #[derive(Default)]
 pub struct ArgoCdMemory {
     /// (repository, commit, path, recurse) → the manifests read there (a commit never changes).
-    cache: HashMap<(String, String, String, bool), Result<Vec<Value>, String>>,
+    cache: HashMap<SourceKey, Result<Vec<Value>, String>>,
     /// Application → when its last sync finished (finer than `finishedAt`).
     finished: HashMap<Key, Instant>,
     /// Managed object → its application: a change to the object refreshes the application.
