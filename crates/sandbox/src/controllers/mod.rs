@@ -1,6 +1,7 @@
 //! The controllers that make the sandbox behave like a cluster: the deployment, replica set and job
-//! controllers of kube-controller-manager, the default scheduler and a kubelet for every node, and
-//! the event recorder they share.
+//! controllers of kube-controller-manager, the default scheduler and a kubelet for every node, the
+//! event recorder they share, and Argo CD's application controller ([`argocd`]) once the
+//! Application CRD is installed.
 //!
 //! Each follows its Kubernetes counterpart's algorithm (see the module docs) and writes objects
 //! through the [`Store`](super::Store) as those components write through the API server.
@@ -34,8 +35,9 @@
 //!
 //! # Files
 //!
-//! - the controllers: [`deployment`], [`replicaset`], [`job`], [`scheduler`], [`kubelet`], and
-//!   the [`events`] recorder;
+//! - the controllers: [`deployment`], [`replicaset`], [`job`], [`scheduler`], [`kubelet`],
+//!   [`argocd`] (Applications: a git source on local disk, comparison, health, sync, automated
+//!   sync and self-heal), and the [`events`] recorder;
 //! - [`manager`]: the [`Manager`] (indexes, queues, timers, writes) and [`Work`];
 //!   `driver.rs`: the loop (informers, timers, dispatch to each controller);
 //! - what the controllers share: [`index`] (the informers' indexes), [`memory`] (what each

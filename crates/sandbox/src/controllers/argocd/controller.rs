@@ -1,14 +1,18 @@
 //! The Argo CD controller in the controllers' loop: one work item per Application
-//! ([`Work::Application`]), reconciled with [`reconcile`](super::reconcile) and requeued on a timer
+//! ([`Work::Application`]), reconciled with [`reconcile`] and requeued on a timer
 //! (the reconciliation timeout, or the self-heal delay).
 
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{Level, RECONCILIATION_TIMEOUT_SECONDS, application_type, reconcile};
+use crate::controllers::events::Source;
 use crate::controllers::manager::{Manager, Work};
 use crate::object::Key;
 use crate::store::Part;
+
+/// Who reports the Application events.
+pub const COMPONENT: &str = "argocd-application-controller";
 
 /// Reconcile one Application.
 pub fn sync(m: &mut Manager, ns: &str, name: &str) {
@@ -42,6 +46,21 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         level,
         &mut write,
     );
+    let events = std::mem::take(&mut m.argocd.memory.events);
+    if !events.is_empty() {
+        let current = store.get(rt, ns, name).unwrap_or(app);
+        for (_, type_, reason, message) in events {
+            m.events.emit(
+                &store,
+                &current,
+                None,
+                type_,
+                reason,
+                &message,
+                Source::Controller(COMPONENT),
+            );
+        }
+    }
     if level == Level::Latest {
         m.argocd.due.insert(
             key.clone(),

@@ -150,6 +150,17 @@ async fn gitops_loop_in_a_running_sandbox() {
         progressing.is_some() && progressing < healthy,
         "health went {healths:?}"
     );
+    let (events, _) = sb.store().list(by_kind("Event"), Some("argocd"), &|e| {
+        str_at(e, "/involvedObject/name") == "shop"
+            && str_at(e, "/reason") == "OperationCompleted"
+            && str_at(e, "/source/component") == "argocd-application-controller"
+    });
+    assert!(
+        events
+            .iter()
+            .any(|e| str_at(e, "/message") == format!("Sync operation to {first} succeeded")),
+        "{events:?}"
+    );
     let d = live_deployment(&sb).expect("applied");
     assert_eq!(d["status"]["availableReplicas"], 2);
     assert!(sb.store().get(by_kind("Service"), "shop", "web").is_ok());

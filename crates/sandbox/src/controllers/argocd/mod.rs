@@ -126,6 +126,8 @@ pub struct ArgoCdMemory {
     by_app: HashMap<Key, Vec<ObjectRef>>,
     /// The types of the objects managed: the informers read their changes.
     pub kinds: Vec<&'static ResourceType>,
+    /// Events about applications to record: (application, type, reason, message).
+    pub events: Vec<(Key, &'static str, &'static str, String)>,
 }
 
 impl ArgoCdMemory {
@@ -942,6 +944,8 @@ pub fn reconcile(
 ) -> f64 {
     let key = key_of(current);
     let mut app = current.clone();
+    // Whatever was written there, the controller's fields go into a map.
+    object_of(&mut app, "status");
     let mut level = level;
     let refresh_ptr = format!(
         "/metadata/annotations/{}",
@@ -974,7 +978,15 @@ pub fn reconcile(
     if op.is_none() && c.errors.is_empty() {
         match auto_sync(&app, &c, since_finished(mem, &app)) {
             Auto::None => {}
-            Auto::Sync(o) => op = Some(o),
+            Auto::Sync(o) => {
+                mem.events.push((
+                    key.clone(),
+                    "Normal",
+                    "OperationStarted",
+                    format!("Initiated automated sync to '{}'", c.revision),
+                ));
+                op = Some(o);
+            }
             Auto::Wait(secs) => requeue = requeue.min(secs),
             Auto::Error(e) => sync_error = Some(e),
         }
@@ -1020,6 +1032,36 @@ pub fn reconcile(
             });
         }
         mem.finished.insert(key.clone(), Instant::now());
+        let partial = op
+            .at("/sync/resources")
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty());
+        let mut words = vec![
+            if partial {
+                "Partial sync operation"
+            } else {
+                "Sync operation"
+            }
+            .to_string(),
+        ];
+        if phase != "Error" {
+            words.push(format!("to {}", c.revision));
+        }
+        if phase == "Succeeded" {
+            words.push("succeeded".into());
+        } else {
+            words.push(format!("failed: {message}"));
+        }
+        mem.events.push((
+            key.clone(),
+            if phase == "Succeeded" {
+                "Normal"
+            } else {
+                "Warning"
+            },
+            "OperationCompleted",
+            words.join(" "),
+        ));
         if phase == "Succeeded" {
             let mut history: Vec<Value> = app
                 .at("/status/history")
@@ -1072,6 +1114,20 @@ pub fn reconcile(
         }
     }
     fill_status(&mut app, current, &c, sync_error.as_deref(), level, &now);
+    for (what, ptr) in [
+        ("sync", "/status/sync/status"),
+        ("health", "/status/health/status"),
+    ] {
+        let (before, after) = (str_at(current, ptr), str_at(&app, ptr));
+        if before != after {
+            mem.events.push((
+                key.clone(),
+                "Normal",
+                "ResourceUpdated",
+                format!("Updated {what} status: {before} -> {after}"),
+            ));
+        }
+    }
     if app != *current && write(&app).is_err() {
         return 0.0;
     }

@@ -285,6 +285,24 @@ fn sync_operation_applies_the_manifests_and_writes_the_status() {
     assert_eq!(dep["status"], "Synced");
     assert_eq!(dep["health"]["status"], "Progressing");
 
+    let events: Vec<String> = h
+        .mem
+        .events
+        .iter()
+        .map(|(_, t, r, m)| format!("{t} {r} {m}"))
+        .collect();
+    assert!(
+        events.contains(&format!(
+            "Normal OperationCompleted Sync operation to {sha} succeeded"
+        )),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(
+            &"Normal ResourceUpdated Updated sync status: OutOfSync -> Synced".to_string()
+        ),
+        "{events:?}"
+    );
     // A second sync changes nothing and says so.
     h.request_sync(false);
     h.reconcile(Level::Latest);
@@ -599,4 +617,44 @@ fn git_reader_reads_directories_and_revisions() {
         Some(PathBuf::from("/srv/git/shop"))
     );
     assert!(git::repo_path("git@github.com:x/y.git").is_err());
+}
+
+#[test]
+fn malformed_applications_do_not_panic() {
+    let repo = Repo::new();
+    commit(&repo, &files("shop/web:1.0"), "first");
+    let bad = [
+        json!({"status": "x"}),
+        json!({"spec": null}),
+        json!({"spec": {"source": 7, "destination": "x"}}),
+        json!({"spec": {"source": {"repoURL": 1, "path": ["a"]}}}),
+        json!({"operation": "sync"}),
+        json!({"operation": {"sync": {"revision": "--output=/tmp/x", "resources": "all"}}}),
+        json!({"spec": {"syncPolicy": {"automated": "yes"}}}),
+        json!({"status": {"history": "x", "operationState": 3, "sync": []}}),
+        json!({"spec": {"revisionHistoryLimit": -3}, "operation": {"sync": {}}}),
+    ];
+    for patch in bad {
+        let mut h = Harness::new(&repo.url(), json!({"automated": {"selfHeal": true}}));
+        crate::patch::merge_patch(&mut h.app, &patch);
+        h.reconcile(Level::Latest);
+        h.reconcile(Level::Recent);
+        assert!(h.app["status"].is_object(), "{patch}: {}", h.app);
+        assert!(!str_at(&h.app, "/status/sync/status").is_empty(), "{patch}");
+    }
+}
+
+#[test]
+fn only_status_changes_of_an_application_do_not_requeue_it() {
+    let a = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"x": 1}});
+    let mut b = a.clone();
+    b["metadata"]["resourceVersion"] = json!("2");
+    b["status"] = json!({"sync": {"status": "Synced"}});
+    assert!(status_only(Some(&a), &b));
+    b["operation"] = json!({"sync": {}});
+    assert!(!status_only(Some(&a), &b));
+    let mut c = a.clone();
+    c["metadata"]["annotations"] = json!({REFRESH_ANNOTATION: "normal"});
+    assert!(!status_only(Some(&a), &c));
+    assert!(!status_only(None, &a));
 }
