@@ -280,4 +280,19 @@ async fn rollout_health_and_manual_sync_with_prune() {
             && sb.store().get(by_kind("Service"), "shop", "web").is_err()
     })
     .await;
+
+    // Deleting the Application with the resources finalizer deletes what it manages.
+    edit_app(&sb, |o| {
+        o["metadata"]["finalizers"] = json!([super::RESOURCES_FINALIZER]);
+    });
+    let rt = application_type(sb.store()).expect("served");
+    sb.store()
+        .delete(rt, "argocd", "shop", &Default::default())
+        .expect("delete application");
+    let deadline = Instant::now() + DEADLINE;
+    while sb.store().get(rt, "argocd", "shop").is_ok() || sb.store().get(rrt, "shop", "api").is_ok()
+    {
+        assert!(Instant::now() < deadline, "cascade deletion did not finish");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

@@ -34,6 +34,14 @@
 //! [`SELF_HEAL_TIMEOUT_SECONDS`] after the last sync finished; without it the drift stays
 //! OutOfSync. Without `automated.prune`, an application that only needs pruning is not synced.
 //!
+//! `spec.ignoreDifferences` (`jsonPointers`) leaves fields out of the comparison. Deleting an
+//! Application with the [`RESOURCES_FINALIZER`] deletes its tracked resources first (foreground,
+//! or background with `/background`); without it they stay.
+//!
+//! Events on the Application, from `argocd-application-controller`: OperationStarted ("Initiated
+//! automated sync to 'SHA'"), OperationCompleted ("Sync operation to SHA succeeded"), and
+//! ResourceUpdated ("Updated sync status: OutOfSync -> Synced", "Updated health status: …").
+//!
 //! The logic is in [`reconcile`], a plain function over the store: the controller loop calls it
 //! for each queued Application.
 
@@ -554,7 +562,8 @@ fn compare_with(
     };
     for t in &targets {
         let live = store.get(t.rt, &t.ns, &t.name).ok();
-        let synced = live.as_ref().is_some_and(|l| compare::contains(&t.obj, l));
+        let wanted = without_ignored(app, t);
+        let synced = live.as_ref().is_some_and(|l| compare::contains(&wanted, l));
         out_of_sync |= !synced;
         if let Some(l) = &live {
             images_of(l, &mut images);
@@ -623,6 +632,139 @@ fn compare_with(
         images: images.into_iter().collect(),
         errors,
     }
+}
+
+/// The desired object without the fields `spec.ignoreDifferences` lists for it (its `jsonPointers`;
+/// `jqPathExpressions` and `managedFieldsManagers` are not served).
+fn without_ignored(app: &Value, t: &Target) -> Value {
+    let mut out = None;
+    for rule in app
+        .at("/spec/ignoreDifferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let matches = str_at(rule, "/group") == t.rt.group
+            && str_at(rule, "/kind") == t.rt.kind
+            && [("/name", &t.name), ("/namespace", &t.ns)]
+                .iter()
+                .all(|(f, v)| str_at(rule, f).is_empty() || str_at(rule, f) == v.as_str());
+        if !matches {
+            continue;
+        }
+        let obj = out.get_or_insert_with(|| t.obj.clone());
+        for p in rule
+            .get("jsonPointers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            remove_pointer(obj, p);
+        }
+    }
+    out.unwrap_or_else(|| t.obj.clone())
+}
+
+/// Remove the value at a JSON pointer, if there is one.
+fn remove_pointer(v: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match v.pointer_mut(parent) {
+        Some(Value::Object(m)) => {
+            m.remove(&last);
+        }
+        Some(Value::Array(a)) => {
+            if let Ok(i) = last.parse::<usize>()
+                && i < a.len()
+            {
+                a.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The finalizer that makes deleting an Application delete its resources (`/foreground` and
+/// `/background` name the propagation).
+pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+
+/// An Application being deleted: with the resources finalizer, its tracked resources are deleted
+/// (cascade) and the finalizer removed; without it they stay. Returns the seconds to requeue.
+fn finalize(
+    store: &Store,
+    mem: &mut ArgoCdMemory,
+    current: &Value,
+    write: &mut dyn FnMut(&Value) -> Result<Arc<Value>, String>,
+) -> f64 {
+    let key = key_of(current);
+    let finalizers: Vec<Value> = current
+        .at("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let ours = |f: &Value| {
+        f.as_str().is_some_and(|s| {
+            s == RESOURCES_FINALIZER || s.starts_with("resources-finalizer.argocd.argoproj.io/")
+        })
+    };
+    let Some(mine) = finalizers.iter().find(|f| ours(f)).and_then(Value::as_str) else {
+        mem.forget(&key);
+        return RECONCILIATION_TIMEOUT_SECONDS;
+    };
+    let propagation = match mine.rsplit_once('/') {
+        Some((_, "background")) => "Background",
+        _ => "Foreground",
+    };
+    let mut kinds: Vec<&'static ResourceType> = Vec::new();
+    for r in current
+        .at("/status/resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let g = str_at(r, "/group");
+        let api = if g.is_empty() {
+            str_at(r, "/version").to_string()
+        } else {
+            format!("{g}/{}", str_at(r, "/version"))
+        };
+        if let Some(rt) = type_of(store, &api, str_at(r, "/kind"))
+            && !kinds.iter().any(|k| std::ptr::eq(*k, rt))
+        {
+            kinds.push(rt);
+        }
+    }
+    let opts = DeleteOptions {
+        propagation: Some(propagation.to_string()),
+        ..DeleteOptions::default()
+    };
+    let mut left = 0;
+    for (rt, live) in tracked(store, name_of(current), &kinds) {
+        if live.at("/metadata/deletionTimestamp").is_some() {
+            left += 1;
+            continue;
+        }
+        let (ns, name) = key_of(&live);
+        match store.delete(rt, &ns, &name, &opts) {
+            Ok(o) if o.at("/metadata/deletionTimestamp").is_some() => left += 1,
+            _ => {}
+        }
+    }
+    if left > 0 {
+        // Foreground deletion waits for the resources to be gone.
+        return 1.0;
+    }
+    let mut app = current.clone();
+    let rest: Vec<Value> = finalizers.into_iter().filter(|f| !ours(f)).collect();
+    metadata_mut(&mut app).insert("finalizers".into(), json!(rest));
+    mem.forget(&key);
+    if write(&app).is_err() {
+        return 0.0;
+    }
+    RECONCILIATION_TIMEOUT_SECONDS
 }
 
 /// The three-way patch `kubectl apply` sends: the new configuration, and a null for every field
@@ -943,6 +1085,9 @@ pub fn reconcile(
     write: &mut dyn FnMut(&Value) -> Result<Arc<Value>, String>,
 ) -> f64 {
     let key = key_of(current);
+    if current.at("/metadata/deletionTimestamp").is_some() {
+        return finalize(store, mem, current, write);
+    }
     let mut app = current.clone();
     // Whatever was written there, the controller's fields go into a map.
     object_of(&mut app, "status");

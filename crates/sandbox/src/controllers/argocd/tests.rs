@@ -658,3 +658,28 @@ fn only_status_changes_of_an_application_do_not_requeue_it() {
     assert!(!status_only(Some(&a), &c));
     assert!(!status_only(None, &a));
 }
+
+#[test]
+fn ignore_differences_leaves_the_listed_fields_out_of_the_comparison() {
+    let repo = Repo::new();
+    commit(&repo, &files("shop/web:1.0"), "first");
+    let mut h = Harness::new(&repo.url(), Value::Null);
+    h.app["spec"]["ignoreDifferences"] = json!([
+        {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]},
+        {"group": "", "kind": "Service", "name": "other", "jsonPointers": ["/spec/ports"]},
+    ]);
+    h.request_sync(false);
+    h.reconcile(Level::Latest);
+    h.set_replicas(5);
+    h.reconcile(Level::Recent);
+    assert_eq!(str_at(&h.app, "/status/sync/status"), "Synced");
+    // The image is still compared, and so is the Service the second rule does not name.
+    h.store
+        .modify(by_kind("Service"), "shop", "web", Part::Main, |o| {
+            o["spec"]["ports"][0]["port"] = json!(81);
+            Ok(())
+        })
+        .expect("patch");
+    h.reconcile(Level::Recent);
+    assert_eq!(str_at(&h.app, "/status/sync/status"), "OutOfSync");
+}
