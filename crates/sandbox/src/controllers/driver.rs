@@ -167,15 +167,17 @@ impl Manager {
         }
     }
 
-    /// Changes of Applications and of the objects they manage.
-    fn ingest_applications(&mut self) -> Result<(), ()> {
+    /// Changes of Applications and of the objects they manage. A lost cursor here relists the
+    /// applications only: each is queued to compare again, which reads its objects afresh.
+    fn ingest_applications(&mut self) {
         let store = self.shared.store.clone();
         if let Some(rt) = argocd::application_type(&store) {
             loop {
                 let cursor = self.argocd.app_cursor;
-                let (changes, upto) = store
-                    .changes_since(rt, None, cursor, BATCH)
-                    .map_err(|_| ())?;
+                let Ok((changes, upto)) = store.changes_since(rt, None, cursor, BATCH) else {
+                    self.resync_applications();
+                    return;
+                };
                 for c in &changes {
                     let key = key_of(c.object());
                     if c.event == EventType::Deleted {
@@ -203,9 +205,10 @@ impl Manager {
                 let Some(cursor) = self.argocd.cursors.get(&id).copied() else {
                     break;
                 };
-                let (changes, upto) = store
-                    .changes_since(rt, None, cursor, BATCH)
-                    .map_err(|_| ())?;
+                let Ok((changes, upto)) = store.changes_since(rt, None, cursor, BATCH) else {
+                    self.resync_applications();
+                    return;
+                };
                 for c in &changes {
                     self.on_managed_change(c);
                 }
@@ -215,7 +218,6 @@ impl Manager {
                 }
             }
         }
-        Ok(())
     }
 
     /// A change to an object an application manages refreshes the application.
@@ -236,10 +238,7 @@ impl Manager {
     }
 
     fn ingest(&mut self) {
-        if self.ingest_applications().is_err() {
-            self.resync_all();
-            return;
-        }
+        self.ingest_applications();
         let store = self.shared.store.clone();
         for kind in KINDS {
             let rt = by_kind(kind);
