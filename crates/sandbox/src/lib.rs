@@ -13,7 +13,9 @@
 //!   k8s-openapi's schemas, and `fieldValidation` (unknown and duplicate fields) against them;
 //! - [`logs`]: container logs, previous instances and followers;
 //! - [`controllers`]: deployment, replica set, scheduler, kubelet and job controllers, with events,
-//!   and the Argo Rollouts controller once the Rollout CRD is applied ([`crds::ARGO_ROLLOUTS`]);
+//!   the Argo Rollouts controller once the Rollout CRD is applied ([`crds::ARGO_ROLLOUTS`]) and
+//!   Argo CD's application controller (`controllers::argocd`) once the Application CRD
+//!   ([`crds::ARGOCD_APPLICATION`]) is applied;
 //! - [`shared`]: what the controllers and the server share (store, logs, [`Timing`]);
 //! - [`server`]: the REST paths, watch and log streaming; [`protobuf`]: request bodies in
 //!   Kubernetes' protobuf encoding, read as JSON;

@@ -11,7 +11,7 @@ use super::conditions::is_terminal;
 use super::index::Index;
 use super::manager::{Manager, Work};
 use super::owners::{controller_ref, selector_matches};
-use super::{deployment, job, kubelet, replicaset, rollout, scheduler};
+use super::{argocd, deployment, job, kubelet, replicaset, rollout, scheduler};
 use crate::object::{Key, PointerLookup, key_of, labels_of, str_at, uid_of};
 use crate::resources::by_kind;
 use crate::store::{Change, EventType};
@@ -102,11 +102,13 @@ impl Manager {
             Work::Schedule((ns, name)) => scheduler::sync(self, &ns, &name),
             Work::Pod((ns, name)) => kubelet::sync(self, &ns, &name),
             Work::Logs((ns, name)) => kubelet::log_tick(self, &ns, &name),
+            Work::Application((ns, name)) => argocd::controller::sync(self, &ns, &name),
         }
     }
 
     /// List everything, rebuild the indexes and queue every object: at start and after a lost cursor.
     pub fn resync_all(&mut self) {
+        self.resync_applications();
         let known_nodes = std::mem::take(&mut self.index.nodes);
         self.index = Index::default();
         let store = self.shared.store.clone();
@@ -224,7 +226,98 @@ impl Manager {
         }
     }
 
+    /// The Argo CD controller's informers, at start and after a lost cursor: every Application is
+    /// queued to resolve its revision, and the managed types are read from now on.
+    fn resync_applications(&mut self) {
+        let store = self.shared.store.clone();
+        let rv = store.resource_version();
+        self.argocd.app_cursor = rv;
+        for c in self.argocd.cursors.values_mut() {
+            *c = rv;
+        }
+        let Some(rt) = argocd::application_type(&store) else {
+            return;
+        };
+        let (apps, _) = store.list(rt, None, &|_| true);
+        for a in apps {
+            let key = key_of(&a);
+            self.argocd.mark_latest(key.clone());
+            self.enqueue(Work::Application(key));
+        }
+    }
+
+    /// Changes of Applications and of the objects they manage. A lost cursor here relists the
+    /// applications only: each is queued to compare again, which reads its objects afresh.
+    fn ingest_applications(&mut self) {
+        let store = self.shared.store.clone();
+        if let Some(rt) = argocd::application_type(&store) {
+            loop {
+                let cursor = self.argocd.app_cursor;
+                let Ok((changes, upto)) = store.changes_since(rt, None, cursor, BATCH) else {
+                    self.resync_applications();
+                    return;
+                };
+                for c in &changes {
+                    let key = key_of(c.object());
+                    if c.event == EventType::Deleted {
+                        self.argocd.forget(&key);
+                        self.cancel(&Work::Application(key));
+                    } else if !argocd::status_only(c.old().map(|o| &**o), c.object()) {
+                        self.argocd.mark_latest(key.clone());
+                        self.enqueue(Work::Application(key));
+                    }
+                }
+                self.argocd.app_cursor = upto.max(cursor);
+                if changes.len() < BATCH {
+                    break;
+                }
+            }
+        }
+        // The managed types the other informers do not read.
+        let kinds: Vec<_> = self.argocd.memory.kinds.clone();
+        for rt in kinds {
+            if KINDS.contains(&rt.kind) && rt.group == by_kind(rt.kind).group {
+                continue;
+            }
+            loop {
+                let id = (rt.group, rt.kind);
+                let Some(cursor) = self.argocd.cursors.get(&id).copied() else {
+                    break;
+                };
+                let Ok((changes, upto)) = store.changes_since(rt, None, cursor, BATCH) else {
+                    self.resync_applications();
+                    return;
+                };
+                for c in &changes {
+                    self.on_managed_change(c);
+                }
+                self.argocd.cursors.insert(id, upto.max(cursor));
+                if changes.len() < BATCH {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A change to an object an application manages refreshes the application.
+    fn on_managed_change(&mut self, c: &Change) {
+        if self.argocd.memory.managed.is_empty() {
+            return;
+        }
+        let (ns, name) = key_of(c.object());
+        let r = (
+            c.resource.group.to_string(),
+            c.resource.kind.to_string(),
+            ns,
+            name,
+        );
+        if let Some(app) = self.argocd.memory.managed.get(&r).cloned() {
+            self.enqueue(Work::Application(app));
+        }
+    }
+
     fn ingest(&mut self) {
+        self.ingest_applications();
         let store = self.shared.store.clone();
         for kind in KINDS {
             let rt = by_kind(kind);
@@ -251,6 +344,7 @@ impl Manager {
     }
 
     fn on_change(&mut self, c: &Change) {
+        self.on_managed_change(c);
         let key = key_of(c.object());
         let deleted = c.event == EventType::Deleted;
         match c.resource.kind {

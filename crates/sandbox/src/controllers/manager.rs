@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::argocd::ArgoCdLoop;
 use super::conditions::{condition, instant_of_time, is_pod_ready};
 use super::events::Recorder;
 use super::index::Index;
@@ -34,6 +35,8 @@ pub enum Work {
     Pod(Key),
     /// A pod's containers write their periodic log lines.
     Logs(Key),
+    /// Argo CD refreshes (and syncs) an Application.
+    Application(Key),
 }
 
 /// The controllers' shared state: the indexes, the work queue and timers, and what each
@@ -53,6 +56,8 @@ pub struct Manager {
     pub deployments: DeploymentMemory,
     pub jobs: JobMemory,
     pub rollouts: RolloutMemory,
+    /// The Argo CD application controller's memory and informer cursors.
+    pub argocd: ArgoCdLoop,
     /// Pod uid → the instant its Ready condition turned true (finer than the condition's timestamp).
     pub ready_since: HashMap<String, Instant>,
     /// Controllers (kind, key) that must look at every orphan of their namespace on their next sync.
@@ -80,6 +85,7 @@ impl Manager {
             deployments: DeploymentMemory::default(),
             jobs: JobMemory::default(),
             rollouts: RolloutMemory::default(),
+            argocd: ArgoCdLoop::default(),
             ready_since: HashMap::new(),
             scan_orphans: HashSet::new(),
             adopt: HashMap::new(),

@@ -1,6 +1,7 @@
 //! The controllers that make the sandbox behave like a cluster: the deployment, replica set and job
-//! controllers of kube-controller-manager, the default scheduler and a kubelet for every node, and
-//! the event recorder they share.
+//! controllers of kube-controller-manager, the default scheduler and a kubelet for every node, the
+//! event recorder they share, and Argo CD's application controller ([`argocd`]) once the
+//! Application CRD is installed.
 //!
 //! Each follows its Kubernetes counterpart's algorithm (see the module docs) and writes objects
 //! through the [`Store`](super::Store) as those components write through the API server.
@@ -36,7 +37,8 @@
 //!
 //! - the controllers: [`deployment`], [`replicaset`], [`job`], [`scheduler`], [`kubelet`],
 //!   [`rollout`] (Argo Rollouts, once its CRD is applied: its logic is plain functions, and
-//!   `rollout/controller.rs` reads and writes for it), and the [`events`] recorder;
+//!   `rollout/controller.rs` reads and writes for it), [`argocd`] (Applications: a git source on
+//!   local disk, comparison, health, sync, automated sync and self-heal), and the [`events`] recorder;
 //! - [`manager`]: the [`Manager`] (indexes, queues, timers, writes) and [`Work`];
 //!   `driver.rs`: the loop (informers, timers, dispatch to each controller);
 //! - what the controllers share: [`index`] (the informers' indexes), [`memory`] (what each
@@ -48,6 +50,7 @@
 //! files, the manager holds the controllers' state (kept in files that do not use the manager),
 //! and only `driver.rs` calls into the controllers.
 
+pub mod argocd;
 pub mod conditions;
 pub mod deployment;
 mod driver;
