@@ -14,4 +14,5 @@ mod kube_steps_deploy;
 mod kube_target;
 mod labelmint_rehearsal;
 mod logs_tail;
+mod progressive_steps;
 mod rehearsal_revert;

@@ -78,7 +78,10 @@ phases:
 fn plan_describes_each_step() {
     let state = tempfile::tempdir().unwrap();
     let (code, stdout, stderr) = tollgate(
-        &["plan", "tests/fixtures/runbooks/valid/progressive-delivery.yaml"],
+        &[
+            "plan",
+            "tests/fixtures/runbooks/valid/progressive-delivery.yaml",
+        ],
         state.path(),
     );
     assert_eq!(code, Some(0), "{stderr}");
@@ -98,6 +101,9 @@ fn plan_describes_each_step() {
         "argo.undo rollout/shop to-revision=3 -n shop",
         "argo.retry rollout/shop -n shop",
     ] {
-        assert!(stdout.contains(expected), "missing `{expected}` in\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in\n{stdout}"
+        );
     }
 }
