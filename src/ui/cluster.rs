@@ -244,6 +244,15 @@ pub fn focus_of(action: &KubeAction, ns: &str) -> (Option<Focus>, Option<Source>
             }),
         );
     }
+    if let Some(r) = action.rollout() {
+        return (
+            Some(Focus::Rollout {
+                namespace,
+                name: r.to_string(),
+            }),
+            None,
+        );
+    }
     match action {
         KubeAction::Wait(w) => {
             if let Some(selector) = w.selector.clone() {
