@@ -166,14 +166,16 @@ pub struct ArgoSetImage {
 }
 
 impl ArgoSetImage {
-    /// `image`, pinned to `digest` when one is given.
+    /// `image`, pinned to `digest` when one is given (any digest already in `image` replaced),
+    /// as `kube.set_image` pins a deployment's.
     pub fn reference(&self) -> String {
-        super::kube::SetImage {
-            image: self.image.clone(),
-            digest: self.digest.clone(),
-            ..Default::default()
+        match self.digest.as_deref().filter(|d| !d.is_empty()) {
+            Some(d) => {
+                let base = self.image.split('@').next().unwrap_or_default();
+                format!("{base}@{d}")
+            }
+            None => self.image.clone(),
         }
-        .reference()
     }
 }
 
