@@ -7,11 +7,13 @@
 mod common;
 
 mod kubectl;
+mod kubectl_crd;
 mod kubectl_openapi;
 mod kubectl_tables;
 mod kubectl_verbs;
 mod sandbox_api;
 mod sandbox_cli;
 mod sandbox_controllers;
+mod sandbox_crd;
 mod sandbox_faults;
 mod sandbox_fixtures;

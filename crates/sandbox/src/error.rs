@@ -107,7 +107,12 @@ impl ApiError {
         ApiError {
             code: 422,
             reason: "Invalid",
-            message: format!("{} \"{name}\" is invalid: {joined}", rt.kind),
+            // The qualified kind, as `errors.NewInvalid` names it: `Deployment.apps`, `Pod`.
+            message: if rt.group.is_empty() {
+                format!("{} \"{name}\" is invalid: {joined}", rt.kind)
+            } else {
+                format!("{}.{} \"{name}\" is invalid: {joined}", rt.kind, rt.group)
+            },
             details: Some(d),
         }
     }

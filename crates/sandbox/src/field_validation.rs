@@ -48,7 +48,12 @@ impl Findings {
     pub fn of(rt: &ResourceType, obj: &Value, body: Option<&[u8]>) -> Findings {
         Findings {
             duplicate: body.map(duplicate_fields).unwrap_or_default(),
-            unknown: openapi::unknown_fields(rt.kind, obj),
+            // A custom type's fields are not in the built-in schemas.
+            unknown: if rt.is_builtin() {
+                openapi::unknown_fields(rt.kind, obj)
+            } else {
+                Vec::new()
+            },
         }
     }
 

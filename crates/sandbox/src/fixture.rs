@@ -5,7 +5,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::object::{name_of, namespace_of};
-use super::resources::{self, find_api_version_kind};
+use super::resources;
 use super::store::Store;
 
 /// Largest fixture file read.
@@ -55,21 +55,71 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// Load the manifests of a YAML stream: namespaces first, then the rest in order. Status is kept as
-/// written (nodes report their capacity that way). Returns how many objects were created.
+/// CRDs known by name, for the message of an object whose CRD was not applied: (group, kind,
+/// plural) of the bundled ones ([`crate::crds`]) and their siblings.
+const KNOWN_CRDS: &[(&str, &str, &str)] = &[
+    ("argoproj.io", "Rollout", "rollouts"),
+    ("argoproj.io", "AnalysisTemplate", "analysistemplates"),
+    (
+        "argoproj.io",
+        "ClusterAnalysisTemplate",
+        "clusteranalysistemplates",
+    ),
+    ("argoproj.io", "AnalysisRun", "analysisruns"),
+    ("argoproj.io", "Experiment", "experiments"),
+    ("argoproj.io", "Application", "applications"),
+    ("argoproj.io", "ApplicationSet", "applicationsets"),
+    ("argoproj.io", "AppProject", "appprojects"),
+];
+
+/// Why a manifest's type is not served: a built-in group's kind the sandbox lacks, or a custom
+/// kind whose CRD must be applied first (named when its plural is known: from a CRD stored here
+/// or one of [`KNOWN_CRDS`]).
+fn not_served(store: &Store, api_version: &str, kind: &str) -> String {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    if !group.contains('.') || group.ends_with(".k8s.io") {
+        return format!("the sandbox does not serve {api_version} {kind}");
+    }
+    let crdrt = resources::by_kind("CustomResourceDefinition");
+    let (crds, _) = store.list(crdrt, None, &|c| {
+        crate::crd::group_of(c) == group
+            && c.pointer("/spec/names/kind").and_then(Value::as_str) == Some(kind)
+    });
+    let known = crds.first().map(|c| name_of(c).to_string()).or_else(|| {
+        KNOWN_CRDS
+            .iter()
+            .find(|(g, k, _)| *g == group && *k == kind)
+            .map(|(g, _, p)| format!("{p}.{g}"))
+    });
+    match known {
+        Some(name) => format!(
+            "{kind} {api_version} is not served: apply the CustomResourceDefinition for {name} first"
+        ),
+        None => format!(
+            "{kind} {api_version} is not served: apply the CustomResourceDefinition that serves kind {kind} in {group} first"
+        ),
+    }
+}
+
+/// Load the manifests of a YAML stream: namespaces first, then CustomResourceDefinitions (so
+/// the objects of their kinds can follow), then the rest in order. Status is kept as written
+/// (nodes report their capacity that way). Returns how many objects were created.
 pub fn load_str(store: &Store, text: &str, origin: &str) -> Result<usize, String> {
     let docs = parse(text, origin)?;
     let mut order: Vec<(usize, &Value)> = docs.iter().enumerate().collect();
-    order.sort_by_key(|(i, d)| (d.get("kind") != Some(&json!("Namespace")), *i));
+    let rank = |d: &Value| match d.get("kind").and_then(Value::as_str) {
+        Some("Namespace") => 0,
+        Some("CustomResourceDefinition") => 1,
+        _ => 2,
+    };
+    order.sort_by_key(|(i, d)| (rank(d), *i));
     let mut n = 0;
     for (i, d) in order {
         let api_version = d.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let kind = d.get("kind").and_then(Value::as_str).unwrap_or("");
         let what = format!("{origin}: document {} ({kind} {})", i + 1, name_of(d));
-        let Some(rt) = find_api_version_kind(api_version, kind) else {
-            return Err(format!(
-                "{what}: the sandbox does not serve {api_version} {kind}"
-            ));
+        let Some(rt) = store.find_api_version_kind(api_version, kind) else {
+            return Err(format!("{what}: {}", not_served(store, api_version, kind)));
         };
         let ns = if rt.namespaced {
             match namespace_of(d) {

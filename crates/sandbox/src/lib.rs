@@ -52,6 +52,7 @@
 
 pub mod authz;
 pub mod controllers;
+pub mod crd;
 pub mod defaults;
 pub mod error;
 pub mod eviction;
@@ -87,6 +88,17 @@ pub use faults::FaultError;
 pub use logs::LogHub;
 pub use shared::{Shared, Timing};
 pub use store::Store;
+
+/// Upstream CustomResourceDefinition manifests, bundled as data (YAML streams that load as
+/// fixtures or through `kubectl apply`): see `crds/README.md` for where each comes from.
+pub mod crds {
+    /// Argo Rollouts' Rollout CRD (`rollouts.argoproj.io`).
+    pub const ARGO_ROLLOUTS: &str = include_str!("../crds/argo-rollouts.yaml");
+    /// Argo Rollouts' AnalysisTemplate, ClusterAnalysisTemplate and AnalysisRun CRDs.
+    pub const ARGO_ROLLOUTS_ANALYSIS: &str = include_str!("../crds/argo-rollouts-analysis.yaml");
+    /// Argo CD's Application CRD (`applications.argoproj.io`).
+    pub const ARGOCD_APPLICATION: &str = include_str!("../crds/argocd-application.yaml");
+}
 
 /// How to start a sandbox.
 #[derive(Clone, Debug, Default)]
@@ -346,6 +358,13 @@ impl Sandbox {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    namespace: {namespace}\n    user: tollgate-sandbox\ncurrent-context: {context}\nusers:\n- name: tollgate-sandbox\n  user:\n    token: sandbox\n",
             url = self.url()
         )
+    }
+
+    /// Applies a YAML stream of manifests in process, as a fixture is loaded: namespaces first,
+    /// then CustomResourceDefinitions, then the rest (see [`fixture::load_str`]). Returns how
+    /// many objects were created; the error is one line naming `origin` and the document.
+    pub fn apply_yaml(&self, text: &str, origin: &str) -> Result<usize, String> {
+        fixture::load_str(&self.shared.store, text, origin)
     }
 
     /// A kube-rs configuration for this sandbox.

@@ -103,6 +103,9 @@ fn add_kind(g: &mut SchemaGenerator, kind: &str) -> Option<String> {
         "Job" => add::<batch::Job>(g),
         "Ingress" => add::<networking::Ingress>(g),
         "Scale" => add::<autoscaling::Scale>(g),
+        "CustomResourceDefinition" => add::<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        >(g),
         _ => return None,
     })
 }

@@ -323,6 +323,18 @@ static CONFIG_MAP: &[Column] = &[
 
 static DEFAULT: &[Column] = &[NAME, AGE];
 
+/// The API server's default table convertor (`rest.NewDefaultTableConvertor`), which types
+/// without a printer of their own in the real server use, CRDs among them: the creation time as
+/// an RFC 3339 date, which kubectl prints as it is.
+static CREATED_AT: &[Column] = &[
+    NAME,
+    col(
+        "Created At",
+        "date",
+        "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.",
+    ),
+];
+
 /// The columns of `kind`'s table.
 pub fn columns(kind: &str) -> &'static [Column] {
     match kind {
@@ -337,6 +349,7 @@ pub fn columns(kind: &str) -> &'static [Column] {
         "Namespace" => NAMESPACE,
         "Secret" => SECRET,
         "ConfigMap" => CONFIG_MAP,
+        "CustomResourceDefinition" => CREATED_AT,
         _ => DEFAULT,
     }
 }
@@ -382,6 +395,10 @@ pub fn cells(kind: &str, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             json!(name_of(obj)),
             json!(map_len(obj.at("/data")) + map_len(obj.at("/binaryData"))),
             json!(age(obj, now)),
+        ],
+        "CustomResourceDefinition" => vec![
+            json!(name_of(obj)),
+            json!(str_at(obj, "/metadata/creationTimestamp")),
         ],
         _ => vec![json!(name_of(obj)), json!(age(obj, now))],
     }

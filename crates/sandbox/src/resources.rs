@@ -171,6 +171,18 @@ pub static RESOURCES: &[ResourceType] = &[
         &["all"]
     ),
     rt!(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        false,
+        &["crd", "crds"],
+        &["status"],
+        true,
+        &["api-extensions"]
+    ),
+    rt!(
         "networking.k8s.io",
         "v1",
         "Ingress",
@@ -191,6 +203,11 @@ impl ResourceType {
         } else {
             format!("{}/{}", self.group, self.version)
         }
+    }
+
+    /// Whether this is one of the built-in types of [`RESOURCES`] (not a custom type).
+    pub fn is_builtin(&self) -> bool {
+        RESOURCES.iter().any(|r| std::ptr::eq(r, self))
     }
 
     /// Index of this type in [`RESOURCES`].
@@ -238,14 +255,61 @@ pub fn find_api_version_kind(api_version: &str, kind: &str) -> Option<&'static R
         .find(|r| r.kind == kind && r.api_version() == api_version)
 }
 
-fn groups() -> Vec<&'static str> {
-    let mut out: Vec<&str> = Vec::new();
-    for r in RESOURCES {
-        if !r.group.is_empty() && !out.contains(&r.group) {
-            out.push(r.group);
+/// The groups of `types` and each group's versions, preferred (kube-aware highest) first.
+fn groups_of(types: &[&'static ResourceType]) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    for r in types {
+        if r.group.is_empty() {
+            continue;
+        }
+        match out.iter_mut().find(|(g, _)| *g == r.group) {
+            Some((_, vs)) => {
+                if !vs.contains(&r.version) {
+                    vs.push(r.version);
+                }
+            }
+            None => out.push((r.group, vec![r.version])),
         }
     }
+    for (_, vs) in &mut out {
+        vs.sort_by_key(|v| version_priority(v));
+    }
     out
+}
+
+/// `version.CompareKubeAwareVersionStrings` as a sort key: GA before beta before alpha, higher
+/// numbers first, then anything else alphabetically.
+fn version_priority(v: &str) -> (u8, std::cmp::Reverse<u64>, std::cmp::Reverse<u64>, String) {
+    use std::cmp::Reverse;
+    let parsed = v.strip_prefix('v').and_then(|rest| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let major: u64 = digits.parse().ok()?;
+        let tail = &rest[digits.len()..];
+        if tail.is_empty() {
+            return Some((0, major, 0));
+        }
+        let (level, n) = if let Some(n) = tail.strip_prefix("beta") {
+            (1, n)
+        } else if let Some(n) = tail.strip_prefix("alpha") {
+            (2, n)
+        } else {
+            return None;
+        };
+        Some((level, major, n.parse().ok()?))
+    });
+    match parsed {
+        Some((level, major, minor)) => (level, Reverse(major), Reverse(minor), String::new()),
+        None => (3, Reverse(0), Reverse(0), v.to_string()),
+    }
+}
+
+fn group_versions_json(g: &str, versions: &[&str]) -> Value {
+    let gvs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+        .collect();
+    let preferred = gvs.first().cloned().unwrap_or(Value::Null);
+    json!({"name": g, "versions": gvs, "preferredVersion": preferred})
 }
 
 /// `GET /version`.
@@ -272,65 +336,87 @@ pub fn core_versions() -> Value {
     })
 }
 
-/// `GET /apis`.
+/// Every built-in type.
+fn builtins() -> Vec<&'static ResourceType> {
+    RESOURCES.iter().collect()
+}
+
+/// `GET /apis` for the built-in types.
 pub fn group_list() -> Value {
-    let groups: Vec<Value> = groups()
+    group_list_of(&builtins())
+}
+
+/// `GET /apis` for `types` (the built-in and a store's served custom types).
+pub fn group_list_of(types: &[&'static ResourceType]) -> Value {
+    let groups: Vec<Value> = groups_of(types)
         .into_iter()
-        .map(|g| {
-            let gv = json!({"groupVersion": format!("{g}/v1"), "version": "v1"});
-            json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
-        })
+        .map(|(g, vs)| group_versions_json(g, &vs))
         .chain(EXTRA_GROUPS.iter().map(ExtraGroup::group))
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-/// `GET /apis/{group}`.
+/// `GET /apis/{group}` for the built-in types.
 pub fn group(group: &str) -> Option<Value> {
+    group_of(&builtins(), group)
+}
+
+/// `GET /apis/{group}` for `types`.
+pub fn group_of(types: &[&'static ResourceType], group: &str) -> Option<Value> {
     if let Some(e) = EXTRA_GROUPS.iter().find(|e| e.group == group) {
         let mut g = e.group();
         g["kind"] = json!("APIGroup");
         g["apiVersion"] = json!("v1");
         return Some(g);
     }
-    if !groups().contains(&group) {
-        return None;
-    }
-    let gv = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
-    Some(json!({
-        "kind": "APIGroup", "apiVersion": "v1", "name": group,
-        "versions": [gv.clone()], "preferredVersion": gv,
-    }))
+    let (_, vs) = groups_of(types).into_iter().find(|(g, _)| *g == group)?;
+    let mut g = group_versions_json(group, &vs);
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    Some(g)
 }
 
-fn api_resources(group: &str, version: &str) -> Vec<Value> {
+fn subresource_parts(
+    r: &ResourceType,
+    sub: &str,
+) -> (&'static str, &'static str, &'static [&'static str]) {
+    match sub {
+        "log" => ("", "Pod", &["get"]),
+        "eviction" => ("policy", "Eviction", &["create"]),
+        "scale" => ("autoscaling", "Scale", &["get", "patch", "update"]),
+        _ => (r.group, r.kind, &["get", "patch", "update"]),
+    }
+}
+
+fn api_resources(types: &[&'static ResourceType], group: &str, version: &str) -> Vec<Value> {
     let mut out = Vec::new();
-    for r in RESOURCES
+    for r in types
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
-        out.push(json!({
+        let mut main = json!({
             "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
             "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names,
             "categories": r.categories,
-        }));
+        });
+        if !r.is_builtin() {
+            // As the API server lists a custom type: its storage version's hash is omitted too.
+            if r.short_names.is_empty() {
+                main.as_object_mut().map(|m| m.remove("shortNames"));
+            }
+            if r.categories.is_empty() {
+                main.as_object_mut().map(|m| m.remove("categories"));
+            }
+        }
+        out.push(main);
         for sub in r.subresources {
-            let (kind, verbs): (&str, &[&str]) = match *sub {
-                "log" => ("Pod", &["get"]),
-                "eviction" => ("Eviction", &["create"]),
-                "scale" => ("Scale", &["get", "patch", "update"]),
-                _ => (r.kind, &["get", "patch", "update"]),
-            };
+            let (g, kind, verbs) = subresource_parts(r, sub);
             let mut v = json!({
                 "name": format!("{}/{}", r.plural, sub), "singularName": "",
                 "namespaced": r.namespaced, "kind": kind, "verbs": verbs,
             });
-            if *sub == "scale" {
-                v["group"] = json!("autoscaling");
-                v["version"] = json!("v1");
-            }
-            if *sub == "eviction" {
-                v["group"] = json!("policy");
+            if *sub == "scale" || *sub == "eviction" {
+                v["group"] = json!(g);
                 v["version"] = json!("v1");
             }
             out.push(v);
@@ -339,9 +425,18 @@ fn api_resources(group: &str, version: &str) -> Vec<Value> {
     out
 }
 
-/// `GET /api/v1` or `GET /apis/{group}/{version}`.
+/// `GET /api/v1` or `GET /apis/{group}/{version}` for the built-in types.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let mut resources = api_resources(group, version);
+    resource_list_of(&builtins(), group, version)
+}
+
+/// `GET /api/v1` or `GET /apis/{group}/{version}` for `types`.
+pub fn resource_list_of(
+    types: &[&'static ResourceType],
+    group: &str,
+    version: &str,
+) -> Option<Value> {
+    let mut resources = api_resources(types, group, version);
     if let Some(e) = EXTRA_GROUPS
         .iter()
         .find(|e| e.group == group && e.version == version)
@@ -361,53 +456,77 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
-/// Aggregated discovery (`apidiscovery.k8s.io/v2`) for the core group (`core = true`) or the named groups.
+/// Aggregated discovery (`apidiscovery.k8s.io/v2`) of the built-in types.
 pub fn aggregated(core: bool) -> Value {
-    let group_names: Vec<&str> = if core { vec![""] } else { groups() };
-    let items: Vec<Value> = group_names
+    aggregated_of(&builtins(), core)
+}
+
+fn aggregated_resource(r: &ResourceType) -> Value {
+    let subs: Vec<Value> = r
+        .subresources
+        .iter()
+        .map(|s| {
+            let (g, kind, verbs) = subresource_parts(r, s);
+            let version = if matches!(*s, "log" | "eviction" | "scale") {
+                "v1"
+            } else {
+                r.version
+            };
+            json!({
+                "subresource": s,
+                "responseKind": {"group": g, "version": version, "kind": kind},
+                "verbs": verbs,
+            })
+        })
+        .collect();
+    let mut v = json!({
+        "resource": r.plural, "singularResource": r.singular,
+        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+        "verbs": VERBS, "shortNames": r.short_names, "categories": r.categories,
+        "subresources": subs,
+    });
+    if !r.is_builtin() {
+        for (k, empty) in [
+            ("shortNames", r.short_names.is_empty()),
+            ("categories", r.categories.is_empty()),
+            ("subresources", r.subresources.is_empty()),
+        ] {
+            if empty {
+                v.as_object_mut().map(|m| m.remove(k));
+            }
+        }
+    }
+    v
+}
+
+/// Aggregated discovery (`apidiscovery.k8s.io/v2`) of `types`, for the core group (`core =
+/// true`) or the named groups; a group's versions preferred first.
+pub fn aggregated_of(types: &[&'static ResourceType], core: bool) -> Value {
+    let groups: Vec<(&str, Vec<&str>)> = if core {
+        vec![("", vec!["v1"])]
+    } else {
+        groups_of(types)
+    };
+    let items: Vec<Value> = groups
         .into_iter()
-        .map(|g| {
-            let resources: Vec<Value> = RESOURCES
-                .iter()
-                .filter(|r| r.group == g)
-                .map(|r| {
-                    let subs: Vec<Value> = r
-                        .subresources
+        .map(|(g, versions)| {
+            let versions: Vec<Value> = versions
+                .into_iter()
+                .map(|v| {
+                    let resources: Vec<Value> = types
                         .iter()
-                        .map(|s| {
-                            let (kind, group, version, verbs): (&str, &str, &str, &[&str]) =
-                                match *s {
-                                    "log" => ("Pod", "", "v1", &["get"]),
-                                    "eviction" => ("Eviction", "policy", "v1", &["create"]),
-                                    "scale" => {
-                                        ("Scale", "autoscaling", "v1", &["get", "patch", "update"])
-                                    }
-                                    _ => (r.kind, r.group, r.version, &["get", "patch", "update"]),
-                                };
-                            json!({
-                                "subresource": s,
-                                "responseKind": {"group": group, "version": version, "kind": kind},
-                                "verbs": verbs,
-                            })
-                        })
+                        .filter(|r| r.group == g && r.version == v)
+                        .map(|r| aggregated_resource(r))
                         .collect();
-                    json!({
-                        "resource": r.plural, "singularResource": r.singular,
-                        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
-                        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
-                        "verbs": VERBS, "shortNames": r.short_names, "categories": r.categories,
-                        "subresources": subs,
-                    })
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
             let mut meta = json!({});
             if !g.is_empty() {
                 meta["name"] = json!(g);
             }
-            json!({
-                "metadata": meta,
-                "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
-            })
+            json!({"metadata": meta, "versions": versions})
         })
         .chain(
             EXTRA_GROUPS

@@ -72,7 +72,7 @@ enum Route {
     },
 }
 
-fn route(path: &str) -> Option<Route> {
+fn route(path: &str, store: &store::Store) -> Option<Route> {
     let segs: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
@@ -94,7 +94,7 @@ fn route(path: &str) -> Option<Route> {
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return None,
     };
-    let find = |plural: &str| resources::find(group, version, plural);
+    let find = |plural: &str| store.find_type(group, version, plural);
     let res = |rt, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| {
         Some(Route::Resource {
             rt,
@@ -275,7 +275,7 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respons
     if let Some(r) = exec::route(req.uri().path()) {
         return exec::serve(&shared, r, &req);
     }
-    let Some(r) = route(req.uri().path()) else {
+    let Some(r) = route(req.uri().path(), &shared.store) else {
         return Err(ApiError::path_not_found());
     };
     let get_only = |req: &Request<Incoming>| {
@@ -294,28 +294,30 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respons
         Route::CoreVersions => {
             get_only(&req)?;
             if wants_aggregated(&req) {
-                Ok(aggregated_response(resources::aggregated(true)))
+                let types = shared.store.served_types();
+                Ok(aggregated_response(resources::aggregated_of(&types, true)))
             } else {
                 Ok(json_response(200, &resources::core_versions()))
             }
         }
         Route::Groups => {
             get_only(&req)?;
+            let types = shared.store.served_types();
             if wants_aggregated(&req) {
-                Ok(aggregated_response(resources::aggregated(false)))
+                Ok(aggregated_response(resources::aggregated_of(&types, false)))
             } else {
-                Ok(json_response(200, &resources::group_list()))
+                Ok(json_response(200, &resources::group_list_of(&types)))
             }
         }
         Route::Group(g) => {
             get_only(&req)?;
-            resources::group(&g)
+            resources::group_of(&shared.store.served_types(), &g)
                 .map(|v| json_response(200, &v))
                 .ok_or_else(ApiError::path_not_found)
         }
         Route::ResourceList(g, v) => {
             get_only(&req)?;
-            resources::resource_list(&g, &v)
+            resources::resource_list_of(&shared.store.served_types(), &g, &v)
                 .map(|v| json_response(200, &v))
                 .ok_or_else(ApiError::path_not_found)
         }
@@ -457,11 +459,11 @@ async fn collection(
     let method = req.method().clone();
     match method {
         Method::GET if flag(&q, "watch") => {
-            let table = wants_table(&req, &q);
+            let table = wants_table(&req, &q).map(|t| t.with_custom(shared.store.custom(rt)));
             watch(shared, rt, ns, q, table)
         }
         Method::GET => {
-            let table = wants_table(&req, &q);
+            let table = wants_table(&req, &q).map(|t| t.with_custom(shared.store.custom(rt)));
             let filter = Filter::from_query(rt, &q)?;
             let limit = q
                 .get("limit")
@@ -498,10 +500,11 @@ async fn collection(
                     json!(encode_continue(rv, namespace_of(last), name_of(last)));
                 metadata["remainingItemCount"] = json!(remaining);
             }
-            let kind = format!("{}List", rt.kind);
+            let kind = list_kind(&shared, rt);
             let api_version = rt.api_version();
+            let encode_table = table.clone();
             let encode = move || {
-                if let Some(t) = &table {
+                if let Some(t) = &encode_table {
                     return t.list(rt, metadata, &items);
                 }
                 let out = ListOut {
@@ -563,7 +566,7 @@ async fn collection(
                 }
             }
             let out = ListOut {
-                kind: format!("{}List", rt.kind),
+                kind: list_kind(&shared, rt),
                 api_version: rt.api_version(),
                 metadata: json!({"resourceVersion": shared.store.resource_version().to_string()}),
                 items: Items(&deleted),
@@ -575,6 +578,14 @@ async fn collection(
                 .unwrap_or_else(|_| Response::new(full(""))))
         }
         _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// The kind of a list of `rt`: `PodList`, or the custom type's `listKind`.
+fn list_kind(shared: &Shared, rt: &ResourceType) -> String {
+    match shared.store.custom(rt) {
+        Some(c) if !c.list_kind.is_empty() => c.list_kind.clone(),
+        _ => format!("{}List", rt.kind),
     }
 }
 
@@ -647,6 +658,14 @@ fn apply_patch(rt: &ResourceType, obj: &mut Value, body: &[u8], ct: &str) -> Res
             patch::merge_patch(obj, &p);
             Ok(())
         }
+        _ if !rt.is_builtin() => Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                crate::crd::PATCH_TYPES
+            ),
+        )),
         "application/strategic-merge-patch+json" => {
             let p = parse_json(body)?;
             patch::strategic_merge(obj, &p, rt.kind).map_err(|e| ApiError::new(422, "Invalid", e))
@@ -692,7 +711,10 @@ async fn item(
     match method {
         Method::GET => {
             let obj = shared.store.get(rt, ns, name)?;
-            match wants_table(&req, &q).filter(|_| part == Part::Main) {
+            match wants_table(&req, &q)
+                .filter(|_| part == Part::Main)
+                .map(|t| t.with_custom(shared.store.custom(rt)))
+            {
                 Some(t) => Ok(table_response(&t, t.single(rt, &obj))),
                 None => Ok(json_response(200, &obj)),
             }
@@ -766,7 +788,9 @@ fn server_side_apply(
         )));
     }
     // A field the schema does not declare fails the typed conversion, whatever the directive.
-    if let Some(f) = openapi::unknown_fields(rt.kind, &config).first() {
+    if rt.is_builtin()
+        && let Some(f) = openapi::unknown_fields(rt.kind, &config).first()
+    {
         return Err(field_validation::apply_unknown_field(rt, ns, name, f));
     }
     let warnings = Findings {
@@ -895,6 +919,15 @@ async fn scale(
 ) -> Result<Response<Body>, ApiError> {
     let dry = q.get("dryRun").is_some_and(|d| d == "All");
     let method = req.method().clone();
+    // A custom type's Scale reads and writes the paths its CRD declares.
+    let paths = shared.store.custom(rt).and_then(|c| c.scale.clone());
+    let scale_of = |obj: &Value| match &paths {
+        Some(p) => crate::crd::scale_of(obj, p),
+        None => scale_of(obj),
+    };
+    let spec_path = paths
+        .as_ref()
+        .map_or(".spec.replicas".to_string(), |p| p.spec_replicas.clone());
     let set = |obj: &mut Value, scale: &Value, check_rv: bool| -> Result<(), ApiError> {
         if check_rv
             && let Some(rv) = scale
@@ -910,7 +943,7 @@ async fn scale(
         }
         match scale.pointer("/spec/replicas") {
             Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n >= 0) => {
-                obj["spec"]["replicas"] = json!(n);
+                crate::crd::set_path(obj, &spec_path, json!(n));
                 Ok(())
             }
             Some(v) => Err(ApiError::invalid(
@@ -1298,9 +1331,10 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert!(matches!(route("/version"), Some(Route::Version)));
-        assert!(matches!(route("/apis/apps"), Some(Route::Group(g)) if g == "apps"));
-        match route("/api/v1/namespaces/demo/pods/web-1/log") {
+        let st = store::Store::new();
+        assert!(matches!(route("/version", &st), Some(Route::Version)));
+        assert!(matches!(route("/apis/apps", &st), Some(Route::Group(g)) if g == "apps"));
+        match route("/api/v1/namespaces/demo/pods/web-1/log", &st) {
             Some(Route::Resource { rt, ns, name, sub }) => {
                 assert_eq!(rt.kind, "Pod");
                 assert_eq!(ns.as_deref(), Some("demo"));
@@ -1309,7 +1343,7 @@ mod tests {
             }
             r => panic!("{r:?}"),
         }
-        match route("/api/v1/namespaces/demo") {
+        match route("/api/v1/namespaces/demo", &st) {
             Some(Route::Resource { rt, name, ns, .. }) => {
                 assert_eq!(rt.kind, "Namespace");
                 assert_eq!(name.as_deref(), Some("demo"));
@@ -1317,7 +1351,7 @@ mod tests {
             }
             r => panic!("{r:?}"),
         }
-        match route("/api/v1/namespaces/demo/status") {
+        match route("/api/v1/namespaces/demo/status", &st) {
             Some(Route::Resource { rt, sub, .. }) => {
                 assert_eq!(rt.kind, "Namespace");
                 assert_eq!(sub.as_deref(), Some("status"));
@@ -1325,16 +1359,16 @@ mod tests {
             r => panic!("{r:?}"),
         }
         assert!(matches!(
-            route("/apis/apps/v1/deployments"),
+            route("/apis/apps/v1/deployments", &st),
             Some(Route::Resource {
                 ns: None,
                 name: None,
                 ..
             })
         ));
-        assert!(route("/api/v1/pods/x").is_none());
-        assert!(route("/apis/apps/v1/widgets").is_none());
-        assert!(route("/nothing").is_none());
+        assert!(route("/api/v1/pods/x", &st).is_none());
+        assert!(route("/apis/apps/v1/widgets", &st).is_none());
+        assert!(route("/nothing", &st).is_none());
     }
 
     #[test]

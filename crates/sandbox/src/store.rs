@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::crd::{self, CustomType, Served, Taken};
 use super::defaults;
 use super::error::ApiError;
 use super::object::{Key, meta, metadata_mut, name_of, namespace_of, resource_version_of, uid_of};
@@ -219,7 +220,15 @@ struct Inner {
     cluster_ip: u32,
     /// Owner uid → the objects whose ownerReferences name it: the garbage collector's graph.
     owned: HashMap<String, BTreeSet<(usize, Key)>>,
+    /// Custom types this store has held objects of, in slot order after [`RESOURCES`]: a type
+    /// keeps its slot (and its `&'static` self) when its CRD goes and comes back unchanged.
+    extra: Vec<&'static ResourceType>,
+    /// The custom types served now, in the order their CRDs were established.
+    served: Vec<(&'static ResourceType, Arc<CustomType>)>,
 }
+
+/// The objects of a type this store has never held.
+static EMPTY: BTreeMap<Key, Arc<Value>> = BTreeMap::new();
 
 fn owner_uids(obj: &Value) -> impl Iterator<Item = &str> {
     obj.pointer("/metadata/ownerReferences")
@@ -230,6 +239,61 @@ fn owner_uids(obj: &Value) -> impl Iterator<Item = &str> {
 }
 
 impl Inner {
+    /// The slot of `rt` in `objects`, if this store has one for it.
+    fn slot(&self, rt: &ResourceType) -> Option<usize> {
+        if let Some(i) = RESOURCES.iter().position(|r| std::ptr::eq(r, rt)) {
+            return Some(i);
+        }
+        self.extra
+            .iter()
+            .position(|r| std::ptr::eq(*r, rt))
+            .map(|i| RESOURCES.len() + i)
+    }
+
+    /// The slot of `rt`, made if it has none.
+    fn ensure_slot(&mut self, rt: &'static ResourceType) -> usize {
+        if let Some(i) = self.slot(rt) {
+            return i;
+        }
+        self.extra.push(rt);
+        self.objects.push(BTreeMap::new());
+        self.objects.len() - 1
+    }
+
+    /// The type in slot `i`.
+    fn type_at(&self, i: usize) -> &'static ResourceType {
+        match RESOURCES.get(i) {
+            Some(r) => r,
+            None => self.extra[i - RESOURCES.len()],
+        }
+    }
+
+    /// The objects of `rt` (none for a type this store has never held).
+    fn map(&self, rt: &ResourceType) -> &BTreeMap<Key, Arc<Value>> {
+        self.slot(rt).map_or(&EMPTY, |i| &self.objects[i])
+    }
+
+    /// Every type with a slot: the built-in ones, then the custom ones.
+    fn all_types(&self) -> impl Iterator<Item = &'static ResourceType> + '_ {
+        RESOURCES.iter().chain(self.extra.iter().copied())
+    }
+
+    /// The custom type served at this apiVersion and kind.
+    fn served_by_api_version_kind(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Option<&'static ResourceType> {
+        self.served
+            .iter()
+            .map(|(r, _)| *r)
+            .find(|r| r.kind == kind && r.api_version() == api_version)
+    }
+
+    fn is_served(&self, rt: &ResourceType) -> bool {
+        rt.is_builtin() || self.served.iter().any(|(r, _)| std::ptr::eq(*r, rt))
+    }
+
     fn unlink(&mut self, idx: usize, k: &Key, obj: &Value) {
         for uid in owner_uids(obj) {
             if let Some(set) = self.owned.get_mut(uid) {
@@ -298,10 +362,37 @@ pub fn random_suffix(n: usize) -> String {
 
 /// Whether this kind carries `metadata.generation`.
 fn has_generation(rt: &ResourceType) -> bool {
-    matches!(
-        rt.kind,
-        "Deployment" | "ReplicaSet" | "Job" | "Pod" | "Ingress" | "Service"
-    )
+    !rt.is_builtin()
+        || matches!(
+            rt.kind,
+            "Deployment"
+                | "ReplicaSet"
+                | "Job"
+                | "Pod"
+                | "Ingress"
+                | "Service"
+                | "CustomResourceDefinition"
+        )
+}
+
+/// Whether `rt` is the CustomResourceDefinition type.
+fn is_crd(rt: &ResourceType) -> bool {
+    rt.kind == "CustomResourceDefinition" && rt.group == "apiextensions.k8s.io"
+}
+
+/// What moves `generation`: the object minus `metadata` and `status`, or, for a custom type
+/// without a status subresource, minus `metadata` only (its status is an ordinary field).
+fn generation_part(rt: &ResourceType, obj: &Value) -> Value {
+    if rt.is_builtin() || rt.has_status {
+        return spec_part(obj);
+    }
+    let mut v = obj.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+        m.remove("kind");
+        m.remove("apiVersion");
+    }
+    v
 }
 
 /// An object minus `metadata` and `status`: what moves `generation`.
@@ -351,6 +442,8 @@ impl Store {
                 cold_latest: HashMap::new(),
                 cluster_ip: 10,
                 owned: HashMap::new(),
+                extra: Vec::new(),
+                served: Vec::new(),
             }),
             notify,
         })
@@ -415,7 +508,7 @@ impl Store {
         let ns = namespace_of(&obj).to_string();
         let name = name_of(&obj).to_string();
         let obj = Arc::new(obj);
-        let idx = rt.index();
+        let idx = inner.ensure_slot(rt);
         let k = key(&ns, &name);
         let previous = match event {
             EventType::Deleted => inner.objects[idx].remove(&k),
@@ -438,7 +531,31 @@ impl Store {
         )));
         Store::trim_history(inner);
         self.notify.send_replace(rv);
+        if is_crd(rt) {
+            match event {
+                EventType::Deleted => self.drop_crd(inner, name_of(&obj)),
+                _ => serve_crd(inner, &obj),
+            }
+        }
         obj
+    }
+
+    /// A CRD is gone: its objects are deleted (in every version it served) and its types are
+    /// no longer served.
+    fn drop_crd(&self, inner: &mut Inner, crd_name: &str) {
+        let types: Vec<&'static ResourceType> = inner
+            .served
+            .iter()
+            .filter(|(_, c)| c.crd == crd_name)
+            .map(|(r, _)| *r)
+            .collect();
+        for rt in &types {
+            let doomed: Vec<Arc<Value>> = inner.map(rt).values().cloned().collect();
+            for d in doomed {
+                self.remove(inner, rt, d);
+            }
+        }
+        inner.served.retain(|(_, c)| c.crd != crd_name);
     }
 
     /// Keeps the history within its bounds: the change that leaves the newest [`HOT`] is kept
@@ -463,7 +580,10 @@ impl Store {
             };
             if c.cold {
                 inner.cold_bytes = inner.cold_bytes.saturating_sub(c.cost());
-                let k = (c.resource.index(), key(&c.namespace, &c.name));
+                let k = (
+                    inner.slot(c.resource).unwrap_or(usize::MAX),
+                    key(&c.namespace, &c.name),
+                );
                 if inner
                     .cold_latest
                     .get(&k)
@@ -480,7 +600,10 @@ impl Store {
     /// and its old object's JSON, shared with the change that wrote that version when it can be.
     fn cool(inner: &mut Inner, c: &Change) -> Change {
         let line = c.line().clone();
-        let k = (c.resource.index(), key(&c.namespace, &c.name));
+        let k = (
+            inner.slot(c.resource).unwrap_or(usize::MAX),
+            key(&c.namespace, &c.name),
+        );
         let old_encoded = c.old().map(|o| {
             let rv = resource_version_of(o);
             match inner.cold_latest.get(&k) {
@@ -528,7 +651,8 @@ impl Store {
         name: &str,
     ) -> Result<Arc<Value>, ApiError> {
         let inner = self.lock();
-        inner.objects[rt.index()]
+        inner
+            .map(rt)
             .get(&key(if rt.namespaced { ns } else { "" }, name))
             .cloned()
             .ok_or_else(|| ApiError::not_found(rt, name))
@@ -543,7 +667,7 @@ impl Store {
         keep: &dyn Fn(&Value) -> bool,
     ) -> (Vec<Arc<Value>>, u64) {
         let inner = self.lock();
-        let map = &inner.objects[rt.index()];
+        let map = inner.map(rt);
         let items = match ns.filter(|_| rt.namespaced) {
             Some(ns) => map
                 .range(key(ns, "")..)
@@ -567,7 +691,7 @@ impl Store {
         keep: &dyn Fn(&Value) -> bool,
     ) -> (Vec<Arc<Value>>, u64, usize) {
         let inner = self.lock();
-        let map = &inner.objects[rt.index()];
+        let map = inner.map(rt);
         let ns = ns.filter(|_| rt.namespaced);
         let in_ns = |k: &Key| ns.is_none_or(|n| k.0 == n);
         let start = match (after, ns) {
@@ -611,6 +735,9 @@ impl Store {
         }
         self.check_kind(rt, &obj)?;
         let mut inner = self.lock();
+        if !inner.is_served(rt) {
+            return Err(ApiError::path_not_found());
+        }
         {
             let m = metadata_mut(&mut obj);
             if rt.namespaced {
@@ -671,7 +798,7 @@ impl Store {
         }
         if rt.namespaced {
             let nsrt = by_kind("Namespace");
-            match inner.objects[nsrt.index()].get(&key("", ns)) {
+            match inner.map(nsrt).get(&key("", ns)) {
                 None => return Err(ApiError::not_found(nsrt, ns)),
                 Some(n) if n.pointer("/status/phase") == Some(&json!("Terminating")) => {
                     return Err(ApiError::forbidden(format!(
@@ -683,7 +810,7 @@ impl Store {
             }
         }
         let map_ns = if rt.namespaced { ns } else { "" };
-        if inner.objects[rt.index()].contains_key(&key(map_ns, &name)) {
+        if inner.map(rt).contains_key(&key(map_ns, &name)) {
             return Err(ApiError::already_exists(rt, &name));
         }
         if let Some(o) = obj.as_object_mut() {
@@ -691,12 +818,39 @@ impl Store {
             o.insert("kind".into(), json!(rt.kind));
         }
         defaults::prepare_for_create(rt, &mut obj);
+        if !rt.is_builtin()
+            && rt.has_status
+            && let Some(o) = obj.as_object_mut()
+        {
+            // Create cannot set the status of a type with a status subresource.
+            o.remove("status");
+        }
         if rt.kind == "Service" {
             defaults::allocate_cluster_ip(&mut obj, &mut inner.cluster_ip);
         }
-        let errors = defaults::validate(rt, &obj);
+        let mut errors = defaults::validate(rt, &obj);
+        if is_crd(rt) {
+            if let Some(o) = obj.as_object_mut() {
+                o.remove("status");
+            }
+            crd::prepare(&mut obj);
+            errors.extend(crd::validate(&obj));
+            let mut finalizers: Vec<Value> = obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !finalizers.contains(&json!(crd::CLEANUP_FINALIZER)) {
+                finalizers.push(json!(crd::CLEANUP_FINALIZER));
+            }
+            metadata_mut(&mut obj).insert("finalizers".into(), json!(finalizers));
+        }
         if !errors.is_empty() {
             return Err(ApiError::invalid(rt, &name, errors));
+        }
+        if is_crd(rt) {
+            let (st, _) = crd::status(&obj, &taken_names(&inner, &obj), &now());
+            obj["status"] = st;
         }
         if dry_run {
             return Ok(Arc::new(obj));
@@ -736,7 +890,66 @@ impl Store {
                 rt.kind
             )));
         }
+        if !rt.is_builtin()
+            && let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
+            && !av.is_empty()
+            && av != rt.api_version()
+        {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                rt.api_version()
+            )));
+        }
         Ok(())
+    }
+
+    /// The type served at `group`/`version`/`plural`: a built-in one or one of this store's
+    /// custom types.
+    pub fn find_type(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Option<&'static ResourceType> {
+        if let Some(r) = super::resources::find(group, version, plural) {
+            return Some(r);
+        }
+        self.lock()
+            .served
+            .iter()
+            .map(|(r, _)| *r)
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
+
+    /// The type with this apiVersion and kind, as a manifest names it: built-in or served here.
+    pub fn find_api_version_kind(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Option<&'static ResourceType> {
+        if let Some(r) = super::resources::find_api_version_kind(api_version, kind) {
+            return Some(r);
+        }
+        self.lock().served_by_api_version_kind(api_version, kind)
+    }
+
+    /// Every type served now: the built-in ones, then the custom ones.
+    pub fn served_types(&self) -> Vec<&'static ResourceType> {
+        let inner = self.lock();
+        RESOURCES
+            .iter()
+            .chain(inner.served.iter().map(|(r, _)| *r))
+            .collect()
+    }
+
+    /// What this store knows of a served custom type (`None` for built-in types and for types
+    /// not served here).
+    pub fn custom(&self, rt: &ResourceType) -> Option<Arc<CustomType>> {
+        self.lock()
+            .served
+            .iter()
+            .find(|(r, _)| std::ptr::eq(*r, rt))
+            .map(|(_, c)| c.clone())
     }
 
     /// `PUT`: replace an object (or its status). A non-empty `metadata.resourceVersion` must match.
@@ -764,7 +977,7 @@ impl Store {
         let want_rv = resource_version_of(&obj).to_string();
         let mut inner = self.lock();
         let ns = if rt.namespaced { ns } else { "" };
-        let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+        let Some(current) = inner.map(rt).get(&key(ns, name)).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
         if !want_rv.is_empty() && want_rv != resource_version_of(&current) {
@@ -799,7 +1012,7 @@ impl Store {
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
         let ns = if rt.namespaced { ns } else { "" };
-        let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+        let Some(current) = inner.map(rt).get(&key(ns, name)).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
         let mut edited = (*current).clone();
@@ -829,9 +1042,26 @@ impl Store {
     ) -> Result<Arc<Value>, ApiError> {
         let name = name_of(&current).to_string();
         defaults::apply_defaults(rt, &mut next);
-        let errors = defaults::validate(rt, &next);
+        let mut errors = defaults::validate(rt, &next);
+        if is_crd(rt) {
+            crd::prepare(&mut next);
+            errors.extend(crd::validate(&next));
+        }
         if !errors.is_empty() {
             return Err(ApiError::invalid(rt, &name, errors));
+        }
+        if is_crd(rt) {
+            // The naming and establishing controllers' view, from the stored status on.
+            match current.get("status") {
+                Some(st) => next["status"] = st.clone(),
+                None => {
+                    if let Some(o) = next.as_object_mut() {
+                        o.remove("status");
+                    }
+                }
+            }
+            let (st, _) = crd::status(&next, &taken_names(inner, &next), &now());
+            next["status"] = st;
         }
         // The stored resourceVersion is compared, not the one in the request.
         metadata_mut(&mut next).insert(
@@ -852,7 +1082,10 @@ impl Store {
             }
             a == b
         };
-        if has_generation(rt) && !bound_only && spec_part(&next) != spec_part(&current) {
+        if has_generation(rt)
+            && !bound_only
+            && generation_part(rt, &next) != generation_part(rt, &current)
+        {
             let g = current
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -934,7 +1167,8 @@ impl Store {
             }
             let duid = uid_of(&dep).to_string();
             self.cascade_foreground(inner, &duid, depth + 1);
-            let Some(dep) = inner.objects[rt.index()]
+            let Some(dep) = inner
+                .map(rt)
                 .get(&key(namespace_of(&dep), name_of(&dep)))
                 .cloned()
             else {
@@ -970,11 +1204,17 @@ impl Store {
             ) else {
                 continue;
             };
-            let Some(ort) = RESOURCES.iter().find(|x| x.kind == kind) else {
+            let api_version = r.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            let Some(ort) = RESOURCES
+                .iter()
+                .find(|x| x.kind == kind)
+                .or_else(|| inner.served_by_api_version_kind(api_version, kind))
+            else {
                 continue;
             };
             let ons = if ort.namespaced { ns.as_str() } else { "" };
-            let waiting = inner.objects[ort.index()]
+            let waiting = inner
+                .map(ort)
                 .get(&key(ons, name))
                 .is_some_and(|o| uid_of(o) == uid && has_finalizer(o, "foregroundDeletion"));
             if waiting && inner.owned.get(uid).is_none_or(|d| d.is_empty()) {
@@ -994,7 +1234,7 @@ impl Store {
         name: &str,
         depth: usize,
     ) {
-        let Some(owner) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+        let Some(owner) = inner.map(rt).get(&key(ns, name)).cloned() else {
             return;
         };
         if uid_of(&owner) != uid {
@@ -1030,7 +1270,7 @@ impl Store {
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
         let ns = if rt.namespaced { ns } else { "" };
-        let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+        let Some(current) = inner.map(rt).get(&key(ns, name)).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
         if let Some(uid) = &opts.precondition_uid
@@ -1060,6 +1300,19 @@ impl Store {
         if opts.dry_run {
             return Ok(current);
         }
+        // A CRD's cleanup finalizer is the API server's own: its objects go with it, now.
+        let current = if is_crd(rt) && has_finalizer(&current, crd::CLEANUP_FINALIZER) {
+            let mut c = (*current).clone();
+            if let Some(f) = c
+                .pointer_mut("/metadata/finalizers")
+                .and_then(Value::as_array_mut)
+            {
+                f.retain(|x| x != crd::CLEANUP_FINALIZER);
+            }
+            Arc::new(c)
+        } else {
+            current
+        };
         let policy = opts.propagation.clone().unwrap_or_else(|| {
             if rt.kind == "Job" {
                 "Orphan".into()
@@ -1106,7 +1359,7 @@ impl Store {
             // foreground too, and the last one to go takes the owner with it.
             let marked = self.mark_foreground(&mut inner, rt, current);
             self.cascade_foreground(&mut inner, &uid, 0);
-            if inner.objects[rt.index()].contains_key(&key(ns, name))
+            if inner.map(rt).contains_key(&key(ns, name))
                 && inner.owned.get(&uid).is_none_or(|d| d.is_empty())
             {
                 self.remove_foreground_owner(&mut inner, rt, &uid, ns, name, 0);
@@ -1118,8 +1371,11 @@ impl Store {
             metadata_mut(&mut next).insert("deletionTimestamp".into(), json!(now()));
             next["status"] = json!({"phase": "Terminating"});
             marked = self.commit(&mut inner, rt, EventType::Modified, next, Some(marked));
-            for crt in RESOURCES.iter().filter(|r| r.namespaced) {
-                let doomed: Vec<Arc<Value>> = inner.objects[crt.index()]
+            let types: Vec<&'static ResourceType> =
+                inner.all_types().filter(|r| r.namespaced).collect();
+            for crt in types {
+                let doomed: Vec<Arc<Value>> = inner
+                    .map(crt)
                     .range(key(name, "")..)
                     .take_while(|((n, _), _)| n == name)
                     .map(|(_, v)| v.clone())
@@ -1193,7 +1449,7 @@ impl Store {
             .filter_map(|(idx, k)| {
                 inner.objects[*idx]
                     .get(k)
-                    .map(|v| (&RESOURCES[*idx], v.clone()))
+                    .map(|v| (inner.type_at(*idx), v.clone()))
             })
             .collect()
     }
@@ -1201,7 +1457,9 @@ impl Store {
     /// The objects of type `rt` whose ownerReferences name `owner_uid`, without a scan.
     pub fn owned_by(&self, rt: &'static ResourceType, owner_uid: &str) -> Vec<Arc<Value>> {
         let inner = self.lock();
-        let idx = rt.index();
+        let Some(idx) = inner.slot(rt) else {
+            return Vec::new();
+        };
         inner
             .owned
             .get(owner_uid)
@@ -1276,7 +1534,7 @@ impl Store {
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
         let ns = if rt.namespaced { ns } else { "" };
-        let Some(current) = inner.objects[rt.index()].get(&key(ns, name)).cloned() else {
+        let Some(current) = inner.map(rt).get(&key(ns, name)).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
         let uid = uid_of(&current).to_string();
@@ -1288,7 +1546,55 @@ impl Store {
 
     /// How many objects of a type are stored.
     pub fn count(&self, rt: &'static ResourceType) -> usize {
-        self.lock().objects[rt.index()].len()
+        self.lock().map(rt).len()
+    }
+}
+
+/// The names other CRDs of `crd`'s group have been accepted with.
+fn taken_names(inner: &Inner, crd: &Value) -> Taken {
+    let group = crd::group_of(crd);
+    let name = name_of(crd);
+    let mut taken = Taken::default();
+    for (rt, c) in &inner.served {
+        if rt.group == group && c.crd != name {
+            taken.add(&crd::Names {
+                plural: rt.plural.to_string(),
+                singular: rt.singular.to_string(),
+                kind: rt.kind.to_string(),
+                list_kind: c.list_kind.clone(),
+                short_names: rt.short_names.iter().map(|s| s.to_string()).collect(),
+                categories: Vec::new(),
+            });
+        }
+    }
+    taken
+}
+
+/// Serves what a CRD as stored now declares: its established, served versions, each as a
+/// type (the same `&'static` one as before when its names and subresources are unchanged).
+fn serve_crd(inner: &mut Inner, crd_obj: &Value) {
+    let name = name_of(crd_obj).to_string();
+    let want: Vec<Served> = if crd::is_established(crd_obj) {
+        crd::served_versions(crd_obj)
+    } else {
+        Vec::new()
+    };
+    let old: Vec<&'static ResourceType> = inner
+        .served
+        .iter()
+        .filter(|(_, c)| c.crd == name)
+        .map(|(r, _)| *r)
+        .collect();
+    inner.served.retain(|(_, c)| c.crd != name);
+    for s in want {
+        let rt = old
+            .iter()
+            .chain(inner.extra.iter())
+            .copied()
+            .find(|r| s.is(r))
+            .unwrap_or_else(|| s.leak());
+        inner.ensure_slot(rt);
+        inner.served.push((rt, Arc::new(s.custom)));
     }
 }
 

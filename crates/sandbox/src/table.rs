@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::{Value, json};
 
+use crate::crd::{self, CustomType};
 use crate::printers;
 use crate::resources::ResourceType;
 
@@ -27,11 +28,13 @@ pub enum Include {
 }
 
 /// A request for tables: the Table's group-version and what rows carry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TableRequest {
     /// "meta.k8s.io/v1" or "meta.k8s.io/v1beta1".
     pub api_version: &'static str,
     pub include: Include,
+    /// The custom type's columns, when the table is of a custom type.
+    pub custom: Option<Arc<CustomType>>,
 }
 
 /// Whether the `Accept` header values ask for a Table in JSON before anything else they accept,
@@ -67,12 +70,14 @@ pub fn requested<'a>(
                 return Some(TableRequest {
                     api_version: "meta.k8s.io/v1",
                     include,
+                    custom: None,
                 });
             }
             ("Table", "meta.k8s.io", "v1beta1") => {
                 return Some(TableRequest {
                     api_version: "meta.k8s.io/v1beta1",
                     include,
+                    custom: None,
                 });
             }
             _ => {}
@@ -82,6 +87,11 @@ pub fn requested<'a>(
 }
 
 impl TableRequest {
+    /// This request for a custom type's table (its printer columns), or a built-in one's.
+    pub fn with_custom(mut self, custom: Option<Arc<CustomType>>) -> TableRequest {
+        self.custom = custom;
+        self
+    }
     /// The response's content type.
     pub fn content_type(&self) -> &'static str {
         if self.api_version.ends_with("v1beta1") {
@@ -175,7 +185,11 @@ impl Serialize for Table<'_> {
         m.serialize_entry("kind", "Table")?;
         m.serialize_entry("apiVersion", self.req.api_version)?;
         m.serialize_entry("metadata", &self.metadata)?;
-        if self.columns {
+        if self.columns
+            && let Some(c) = &self.req.custom
+        {
+            m.serialize_entry("columnDefinitions", &crd::column_definitions(c))?;
+        } else if self.columns {
             m.serialize_entry("columnDefinitions", &ColumnDefs(self.rt.kind))?;
         } else {
             m.serialize_entry("columnDefinitions", &Value::Null)?;
@@ -233,7 +247,10 @@ impl Serialize for Row<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let kind = self.t.rt.kind;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("cells", &printers::cells(kind, self.obj, self.t.now))?;
+        match &self.t.req.custom {
+            Some(c) => m.serialize_entry("cells", &crd::cells(c, self.obj, self.t.now))?,
+            None => m.serialize_entry("cells", &printers::cells(kind, self.obj, self.t.now))?,
+        }
         if let Some(c) = printers::row_conditions(kind, self.obj) {
             m.serialize_entry("conditions", &c)?;
         }
@@ -323,7 +340,8 @@ mod tests {
             ),
             Some(TableRequest {
                 api_version: "meta.k8s.io/v1beta1",
-                include: Include::None
+                include: Include::None,
+                custom: None,
             })
         );
         assert_eq!(requested(["application/json"], None), None);
@@ -407,7 +425,7 @@ mod tests {
 
         let whole = TableRequest {
             include: Include::Object,
-            ..t
+            ..t.clone()
         };
         let v: Value = serde_json::from_slice(&whole.single(rt, &pod("c"))).unwrap();
         assert_eq!(v["metadata"]["resourceVersion"], "7");
@@ -418,7 +436,7 @@ mod tests {
         );
         let none = TableRequest {
             include: Include::None,
-            ..t
+            ..t.clone()
         };
         let v: Value = serde_json::from_slice(&none.single(rt, &pod("c"))).unwrap();
         assert!(v["rows"][0]["object"].is_null());

@@ -10,6 +10,8 @@ const DNS1123_SUBDOMAIN_FMT: &str =
 const DNS1123_SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
+const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
+const DNS1035_LABEL_ERR: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
 
 /// `validation.RegexError`.
 fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
@@ -86,6 +88,23 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
     }
     if !matches_dns1123_label(value) {
         errs.push(dns1123_label_error());
+    }
+    errs
+}
+
+/// `validation.IsDNS1035Label`.
+pub fn is_dns1035_label(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > 63 {
+        errs.push("must be no more than 63 characters".to_string());
+    }
+    let starts_alpha = value.as_bytes().first().is_some_and(u8::is_ascii_lowercase);
+    if !starts_alpha || !matches_dns1123_label(value) {
+        errs.push(regex_error(
+            DNS1035_LABEL_ERR,
+            DNS1035_LABEL_FMT,
+            &["my-name", "abc-123"],
+        ));
     }
     errs
 }

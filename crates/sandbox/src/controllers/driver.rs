@@ -11,7 +11,7 @@ use super::conditions::is_terminal;
 use super::index::Index;
 use super::manager::{Manager, Work};
 use super::owners::{controller_ref, selector_matches};
-use super::{deployment, job, kubelet, replicaset, scheduler};
+use super::{deployment, job, kubelet, replicaset, rollout, scheduler};
 use crate::object::{Key, PointerLookup, key_of, labels_of, str_at, uid_of};
 use crate::resources::by_kind;
 use crate::store::{Change, EventType};
@@ -24,6 +24,10 @@ const BATCH: usize = 4096;
 
 /// The kinds the controllers watch, in the order their changes are read.
 const KINDS: [&str; 5] = ["Node", "Deployment", "ReplicaSet", "Job", "Pod"];
+
+/// The cursors of the Rollouts' changes and of the Services' (read once Rollouts are served).
+const ROLLOUT: &str = "Rollout";
+const SERVICE: &str = "Service";
 
 impl Manager {
     /// The controllers' loop: runs until the store goes away or the task is aborted.
@@ -82,7 +86,8 @@ impl Manager {
         // Deployments last: a replica set acts on the spec its deployment gave it (creating or deleting
         // pods, updating its status) before the deployment looks at it again, so that the deployment
         // never counts pods a scale-down already took away.
-        batch.sort_by_key(|w| matches!(w, Work::Deployment(_)));
+        // Rollouts likewise.
+        batch.sort_by_key(|w| matches!(w, Work::Deployment(_) | Work::Rollout(_)));
         for w in batch {
             self.process(w);
         }
@@ -93,6 +98,7 @@ impl Manager {
             Work::Deployment((ns, name)) => deployment::sync(self, &ns, &name),
             Work::ReplicaSet((ns, name)) => replicaset::sync(self, &ns, &name),
             Work::Job((ns, name)) => job::sync(self, &ns, &name),
+            Work::Rollout((ns, name)) => rollout::controller::sync(self, &ns, &name),
             Work::Schedule((ns, name)) => scheduler::sync(self, &ns, &name),
             Work::Pod((ns, name)) => kubelet::sync(self, &ns, &name),
             Work::Logs((ns, name)) => kubelet::log_tick(self, &ns, &name),
@@ -143,6 +149,79 @@ impl Manager {
                 }
             }
         }
+        self.cursors.remove(ROLLOUT);
+        self.cursors.remove(SERVICE);
+        self.index.rollouts_by_ns.clear();
+        self.list_rollouts();
+    }
+
+    /// Once the Rollout type is served: list the Rollouts (and start reading Services' changes).
+    fn list_rollouts(&mut self) {
+        let store = self.shared.store.clone();
+        let Some(rt) = rollout::controller::rollout_type(&store) else {
+            return;
+        };
+        let (items, rv) = store.list(rt, None, &|_| true);
+        self.cursors.insert(ROLLOUT, rv);
+        let (_, svc_rv) = store.list(by_kind("Service"), None, &|_| false);
+        self.cursors.insert(SERVICE, svc_rv);
+        for it in items {
+            let key = key_of(&it);
+            Index::index_named(&mut self.index.rollouts_by_ns, &key, true);
+            self.enqueue(Work::Rollout(key));
+        }
+    }
+
+    /// Rollouts' changes (every one, status too: Argo's informer requeues on each) and
+    /// Services' (a Rollout may be waiting for one).
+    fn ingest_rollouts(&mut self) {
+        let store = self.shared.store.clone();
+        let Some(rt) = rollout::controller::rollout_type(&store) else {
+            return;
+        };
+        if !self.cursors.contains_key(ROLLOUT) {
+            self.list_rollouts();
+            return;
+        }
+        for (kind, rt) in [(ROLLOUT, rt), (SERVICE, by_kind("Service"))] {
+            loop {
+                let cursor = self.cursors.get(kind).copied().unwrap_or(0);
+                match store.changes_since(rt, None, cursor, BATCH) {
+                    Err(_) => {
+                        self.resync_all();
+                        return;
+                    }
+                    Ok((changes, upto)) => {
+                        for c in &changes {
+                            let key = key_of(c.object());
+                            let deleted = c.event == EventType::Deleted;
+                            if kind == ROLLOUT {
+                                Index::index_named(&mut self.index.rollouts_by_ns, &key, !deleted);
+                                if deleted {
+                                    self.rollouts.forget(uid_of(c.object()));
+                                } else {
+                                    self.enqueue(Work::Rollout(key));
+                                }
+                            } else {
+                                let names: Vec<String> = self
+                                    .index
+                                    .rollouts_by_ns
+                                    .get(&key.0)
+                                    .map(|s| s.iter().cloned().collect())
+                                    .unwrap_or_default();
+                                for n in names {
+                                    self.enqueue(Work::Rollout((key.0.clone(), n)));
+                                }
+                            }
+                        }
+                        self.cursors.insert(kind, upto.max(cursor));
+                        if changes.len() < BATCH {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn ingest(&mut self) {
@@ -168,6 +247,7 @@ impl Manager {
                 }
             }
         }
+        self.ingest_rollouts();
     }
 
     fn on_change(&mut self, c: &Change) {
@@ -228,14 +308,17 @@ impl Manager {
             .into_iter()
             .flatten()
         {
-            if let Some(r) = controller_ref(obj)
-                && str_at(r, "/kind") == "Deployment"
-            {
-                owners.push(str_at(r, "/name").to_string());
+            if let Some(r) = controller_ref(obj) {
+                let owner = (key.0.clone(), str_at(r, "/name").to_string());
+                match str_at(r, "/kind") {
+                    "Deployment" => owners.push(Work::Deployment(owner)),
+                    "Rollout" => owners.push(Work::Rollout(owner)),
+                    _ => {}
+                }
             }
         }
         for o in owners {
-            self.enqueue(Work::Deployment((key.0.clone(), o)));
+            self.enqueue(o);
         }
         if !deleted && controller_ref(c.object()).is_none() {
             // An orphan: the deployments whose selector matches may adopt it.

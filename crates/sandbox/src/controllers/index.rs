@@ -83,6 +83,7 @@ pub struct Index {
     pub orphan_rs: HashMap<String, BTreeSet<String>>,
     pub deploys_by_ns: HashMap<String, BTreeSet<String>>,
     pub jobs_by_ns: HashMap<String, BTreeSet<String>>,
+    pub rollouts_by_ns: HashMap<String, BTreeSet<String>>,
     pub nodes: BTreeMap<String, Arc<Value>>,
 }
 

@@ -13,7 +13,7 @@ use super::conditions::{condition, instant_of_time, is_pod_ready};
 use super::events::Recorder;
 use super::index::Index;
 use super::kubelet::Kubelet;
-use super::memory::{DeploymentMemory, JobMemory, SchedulerMemory};
+use super::memory::{DeploymentMemory, JobMemory, RolloutMemory, SchedulerMemory};
 use crate::error::ApiError;
 use crate::object::{Key, resource_version_of, str_at, uid_of};
 use crate::resources::ResourceType;
@@ -26,6 +26,8 @@ pub enum Work {
     Deployment(Key),
     ReplicaSet(Key),
     Job(Key),
+    /// The rollouts controller reconciles an Argo Rollout.
+    Rollout(Key),
     /// The scheduler places a pending pod.
     Schedule(Key),
     /// The kubelet syncs a bound pod.
@@ -50,6 +52,7 @@ pub struct Manager {
     pub scheduler: SchedulerMemory,
     pub deployments: DeploymentMemory,
     pub jobs: JobMemory,
+    pub rollouts: RolloutMemory,
     /// Pod uid → the instant its Ready condition turned true (finer than the condition's timestamp).
     pub ready_since: HashMap<String, Instant>,
     /// Controllers (kind, key) that must look at every orphan of their namespace on their next sync.
@@ -76,6 +79,7 @@ impl Manager {
             scheduler: SchedulerMemory::default(),
             deployments: DeploymentMemory::default(),
             jobs: JobMemory::default(),
+            rollouts: RolloutMemory::default(),
             ready_since: HashMap::new(),
             scan_orphans: HashSet::new(),
             adopt: HashMap::new(),

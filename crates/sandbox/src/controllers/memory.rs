@@ -1,5 +1,6 @@
 //! What the controllers remember between syncs, besides the store and the indexes: the deployment
-//! controller's progress instants, the job controller's counted pods and failure back-off, and the
+//! controller's progress instants, the rollouts controller's pause and deadline instants, the job
+//! controller's counted pods and failure back-off, and the
 //! scheduler's parked pods and parsed nodes (the kubelet keeps its own, see
 //! [`kubelet`](super::kubelet)). It lives apart from the controllers' code, which takes the
 //! [`Manager`] that holds it.
@@ -23,6 +24,20 @@ pub struct DeploymentMemory {
 impl DeploymentMemory {
     pub fn forget(&mut self, uid: &str) {
         self.progress.remove(uid);
+    }
+}
+
+/// What the rollouts controller remembers: the instants it recorded (a pause's start, a
+/// scale-down deadline, the Progressing condition's update), finer than their timestamps.
+#[derive(Default)]
+pub struct RolloutMemory {
+    /// Rollout uid → mark key → (the timestamp written, the instant it stands for).
+    pub(super) marks: HashMap<String, HashMap<String, (String, Instant)>>,
+}
+
+impl RolloutMemory {
+    pub fn forget(&mut self, uid: &str) {
+        self.marks.remove(uid);
     }
 }
 

@@ -62,6 +62,7 @@ pub mod node_fit;
 pub mod owners;
 pub mod pod_requests;
 pub mod replicaset;
+pub mod rollout;
 pub mod scheduler;
 
 use std::sync::Arc;
