@@ -17,3 +17,4 @@ mod sandbox_controllers;
 mod sandbox_crd;
 mod sandbox_faults;
 mod sandbox_fixtures;
+mod sandbox_rollouts;

@@ -32,10 +32,15 @@ fn rollout_resource() -> ApiResource {
 
 /// A sandbox with the Argo Rollouts CRD applied, and the Rollouts API of `default`.
 async fn start() -> (Sandbox, Client, Api<DynamicObject>) {
-    let sb = Sandbox::start(Config::fast()).await.expect("sandbox starts");
+    let sb = Sandbox::start(Config::fast())
+        .await
+        .expect("sandbox starts");
     let client = sb.client();
-    tollgate_sandbox::crds::apply(sb.store(), tollgate_sandbox::crds::ARGO_ROLLOUTS)
-        .expect("the Argo Rollouts CRD applies");
+    sb.apply_yaml(
+        tollgate_sandbox::crds::ARGO_ROLLOUTS,
+        "crds/argo-rollouts.yaml",
+    )
+    .expect("the Argo Rollouts CRD applies");
     let api = Api::namespaced_with(client.clone(), "default", &rollout_resource());
     wait_for("Rollouts to be served", || {
         let api = api.clone();
@@ -53,7 +58,9 @@ async fn services(client: &Client, names: &[&str]) {
             "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
         }))
         .expect("service");
-        api.create(&PostParams::default(), &svc).await.expect("service created");
+        api.create(&PostParams::default(), &svc)
+            .await
+            .expect("service created");
     }
 }
 
@@ -93,7 +100,11 @@ fn st_int(ro: &DynamicObject, p: &str) -> i64 {
 }
 
 /// Wait until the Rollout satisfies `f`; the Rollout then.
-async fn until(api: &Api<DynamicObject>, what: &str, f: impl Fn(&DynamicObject) -> bool) -> DynamicObject {
+async fn until(
+    api: &Api<DynamicObject>,
+    what: &str,
+    f: impl Fn(&DynamicObject) -> bool,
+) -> DynamicObject {
     wait_for(what, || {
         let api = api.clone();
         let ok = &f;
@@ -130,7 +141,8 @@ async fn selector_of(client: &Client, svc: &str) -> String {
 }
 
 async fn set_image(api: &Api<DynamicObject>, image: &str) {
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}});
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}});
     api.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("image changed");
@@ -150,9 +162,11 @@ async fn promote(api: &Api<DynamicObject>) {
 
 /// Every state of the Rollout a watcher saw: (phase, currentStepIndex, canary weight, stable
 /// weight); the watcher fails the test (through `errors`) if a state's weights are unreadable.
+type State = (String, i64, i64, i64);
+
 #[derive(Clone, Default)]
 struct Watcher {
-    states: Arc<Mutex<Vec<(String, i64, i64, i64)>>>,
+    states: Arc<Mutex<Vec<State>>>,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
@@ -189,7 +203,7 @@ impl Watcher {
         (w, task)
     }
 
-    fn states(&self) -> Vec<(String, i64, i64, i64)> {
+    fn states(&self) -> Vec<State> {
         self.states.lock().unwrap().clone()
     }
 
@@ -210,9 +224,15 @@ async fn a_canary_is_promoted_step_by_step() {
         .expect("rollout created");
     let ro = until(&api, "the first deploy to be Healthy", phase_is("Healthy")).await;
     let stable = st_str(&ro, "/stableRS").to_string();
-    assert_eq!(st_int(&ro, "/currentStepIndex"), 6, "the first deploy skips the steps");
+    assert_eq!(
+        st_int(&ro, "/currentStepIndex"),
+        6,
+        "the first deploy skips the steps"
+    );
     set_image(&api, "web:2").await;
-    for (index, weight, canary_pods, stable_pods) in [(1, 5, 1, 19), (3, 25, 5, 15), (5, 50, 10, 10)] {
+    for (index, weight, canary_pods, stable_pods) in
+        [(1, 5, 1, 19), (3, 25, 5, 15), (5, 50, 10, 10)]
+    {
         let ro = until(&api, &format!("the pause at step {index}"), |ro| {
             phase_is("Paused")(ro) && st_int(ro, "/currentStepIndex") == index
         })
@@ -225,7 +245,10 @@ async fn a_canary_is_promoted_step_by_step() {
         assert_eq!(st_int(&ro, "/canary/weights/canary/weight"), weight);
         assert_eq!(st_int(&ro, "/canary/weights/stable/weight"), 100 - weight);
         assert_eq!(st_str(&ro, "/canary/weights/canary/podTemplateHash"), hash);
-        assert_eq!(st_str(&ro, "/canary/weights/stable/podTemplateHash"), stable);
+        assert_eq!(
+            st_str(&ro, "/canary/weights/stable/podTemplateHash"),
+            stable
+        );
         assert_eq!(replicas_of(&client, &hash).await, canary_pods);
         assert_eq!(replicas_of(&client, &stable).await, stable_pods);
         assert_eq!(selector_of(&client, "web-canary").await, hash);
@@ -239,14 +262,19 @@ async fn a_canary_is_promoted_step_by_step() {
     let hash = st_str(&ro, "/currentPodHash").to_string();
     assert_eq!(st_int(&ro, "/currentStepIndex"), 6);
     assert_eq!(replicas_of(&client, &hash).await, 20);
-    let stable_left = wait_for("the old stable to scale to 0", || {
+    wait_for("the old stable to scale to 0", || {
         let client = client.clone();
         let stable = stable.clone();
         async move { (replicas_of(&client, &stable).await == 0).then_some(()) }
     })
     .await;
-    let _ = stable_left;
-    assert_eq!(selector_of(&client, "web-stable").await, hash);
+    // The stable Service follows status.stableRS on the next reconcile, as in Argo.
+    wait_for("the stable Service on the new pods", || {
+        let client = client.clone();
+        let hash = hash.clone();
+        async move { (selector_of(&client, "web-stable").await == hash).then_some(()) }
+    })
+    .await;
     task.abort();
     assert!(watch.errors().is_empty(), "{:#?}", watch.errors());
     let states = watch.states();
@@ -278,9 +306,11 @@ async fn a_pause_with_a_duration_ends_by_itself() {
     let started = st_str(&paused, "/pauseConditions/0/startTime").to_string();
     assert!(!started.is_empty());
     // Nobody promotes: 30 simulated seconds later the rollout completes.
-    let ro = until(&api, "the pause to expire and the rollout to complete", |ro| {
-        phase_is("Healthy")(ro) && st_int(ro, "/currentStepIndex") == 2
-    })
+    let ro = until(
+        &api,
+        "the pause to expire and the rollout to complete",
+        |ro| phase_is("Healthy")(ro) && st_int(ro, "/currentStepIndex") == 2,
+    )
     .await;
     assert_eq!(st_str(&ro, "/stableRS"), st_str(&ro, "/currentPodHash"));
 }
@@ -307,7 +337,10 @@ async fn abort_returns_to_stable_and_retry_starts_over() {
         st_str(ro, "/phase") == "Degraded" && st_int(ro, "/canary/weights/canary/weight") == 0
     })
     .await;
-    assert_eq!(st_str(&ro, "/message"), "RolloutAborted: Rollout aborted update to revision 2");
+    assert_eq!(
+        st_str(&ro, "/message"),
+        "RolloutAborted: Rollout aborted update to revision 2"
+    );
     assert!(!st_str(&ro, "/abortedAt").is_empty());
     assert_eq!(st_int(&ro, "/currentStepIndex"), 0);
     wait_for("the canary scaled to 0 and the stable to 4", || {
@@ -354,7 +387,10 @@ async fn promote_full_skips_the_remaining_steps() {
     .await;
     assert_eq!(st_int(&ro, "/currentStepIndex"), 4);
     assert!(status(&ro).get("promoteFull").is_none());
-    assert_eq!(replicas_of(&client, st_str(&ro, "/currentPodHash")).await, 4);
+    assert_eq!(
+        replicas_of(&client, st_str(&ro, "/currentPodHash")).await,
+        4
+    );
 }
 
 #[tokio::test]
@@ -376,7 +412,12 @@ async fn blue_green_waits_for_promotion_then_scales_the_old_down_after_the_delay
     let blue = st_str(&ro, "/stableRS").to_string();
     assert_eq!(selector_of(&client, "web-active").await, blue);
     set_image(&api, "web:green").await;
-    let ro = until(&api, "the preview ready and the rollout paused", phase_is("Paused")).await;
+    let ro = until(
+        &api,
+        "the preview ready and the rollout paused",
+        phase_is("Paused"),
+    )
+    .await;
     let green = st_str(&ro, "/currentPodHash").to_string();
     assert_eq!(st_str(&ro, "/message"), "BlueGreenPause");
     assert_eq!(st_str(&ro, "/blueGreen/previewSelector"), green);
@@ -392,18 +433,32 @@ async fn blue_green_waits_for_promotion_then_scales_the_old_down_after_the_delay
     .await;
     assert_eq!(st_str(&ro, "/stableRS"), green);
     assert_eq!(selector_of(&client, "web-active").await, green);
+    // The next reconcile marks the old ReplicaSet for scale-down after the delay.
     let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    let old = rs_api.get(&format!("web-{blue}")).await.expect("old replica set");
-    assert!(
-        old.annotations().contains_key("argo-rollouts.argoproj.io/scale-down-deadline"),
-        "{:?}",
-        old.annotations()
-    );
-    wait_for("the old ReplicaSet scaled to 0 after scaleDownDelaySeconds", || {
-        let client = client.clone();
+    wait_for("the old ReplicaSet's scale-down deadline", || {
+        let rs_api = rs_api.clone();
         let blue = blue.clone();
-        async move { (replicas_of(&client, &blue).await == 0).then_some(()) }
+        async move {
+            let old = rs_api.get(&format!("web-{blue}")).await.ok()?;
+            old.annotations()
+                .contains_key("argo-rollouts.argoproj.io/scale-down-deadline")
+                .then_some(())
+        }
     })
+    .await;
+    assert_eq!(
+        replicas_of(&client, &blue).await,
+        3,
+        "kept until the deadline"
+    );
+    wait_for(
+        "the old ReplicaSet scaled to 0 after scaleDownDelaySeconds",
+        || {
+            let client = client.clone();
+            let blue = blue.clone();
+            async move { (replicas_of(&client, &blue).await == 0).then_some(()) }
+        },
+    )
     .await;
 }
 
@@ -414,7 +469,13 @@ async fn a_crashing_canary_goes_degraded_at_its_progress_deadline() {
     let steps = json!([{"setWeight": 25}, {"pause": {}}]);
     api.create(
         &PostParams::default(),
-        &canary(4, steps, json!({"progressDeadlineSeconds": 60})),
+        // minReadySeconds: a crash-looping container is Ready for the moment it runs (it has no
+        // readiness probe); it never stays so for 10 s, so the canary never becomes available.
+        &canary(
+            4,
+            steps,
+            json!({"progressDeadlineSeconds": 60, "minReadySeconds": 10}),
+        ),
     )
     .await
     .expect("rollout created");
@@ -438,7 +499,11 @@ async fn a_crashing_canary_goes_degraded_at_its_progress_deadline() {
     assert_eq!(cond["status"], "False");
     assert_eq!(cond["reason"], "ProgressDeadlineExceeded");
     assert_eq!(replicas_of(&client, &hash).await, 1);
-    assert_eq!(selector_of(&client, "web-canary").await, stable, "traffic never reached the crashing pods");
+    assert_eq!(
+        selector_of(&client, "web-canary").await,
+        stable,
+        "traffic never reached the crashing pods"
+    );
     assert_eq!(st_int(&ro, "/canary/weights/canary/weight"), 0);
 }
 
@@ -465,10 +530,17 @@ async fn restart_at_replaces_every_older_pod() {
     let at = (chrono::Utc::now() + chrono::Duration::seconds(1))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
-    api.patch("web", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"restartAt": at}})))
-        .await
-        .expect("restartAt set");
-    let ro = until(&api, "status.restartedAt", |ro| st_str(ro, "/restartedAt") == at).await;
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"restartAt": at}})),
+    )
+    .await
+    .expect("restartAt set");
+    let ro = until(&api, "status.restartedAt", |ro| {
+        st_str(ro, "/restartedAt") == at
+    })
+    .await;
     assert_eq!(st_str(&ro, "/restartedAt"), at);
     let after = wait_for("three new ready pods", || {
         let pods = pods.clone();

@@ -12,7 +12,8 @@
 //! - [`openapi`], [`field_validation`]: the OpenAPI documents of the served types, generated from
 //!   k8s-openapi's schemas, and `fieldValidation` (unknown and duplicate fields) against them;
 //! - [`logs`]: container logs, previous instances and followers;
-//! - [`controllers`]: deployment, replica set, scheduler, kubelet and job controllers, with events;
+//! - [`controllers`]: deployment, replica set, scheduler, kubelet and job controllers, with events,
+//!   and the Argo Rollouts controller once the Rollout CRD is applied ([`crds::ARGO_ROLLOUTS`]);
 //! - [`shared`]: what the controllers and the server share (store, logs, [`Timing`]);
 //! - [`server`]: the REST paths, watch and log streaming; [`protobuf`]: request bodies in
 //!   Kubernetes' protobuf encoding, read as JSON;

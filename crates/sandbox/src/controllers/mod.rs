@@ -34,8 +34,9 @@
 //!
 //! # Files
 //!
-//! - the controllers: [`deployment`], [`replicaset`], [`job`], [`scheduler`], [`kubelet`], and
-//!   the [`events`] recorder;
+//! - the controllers: [`deployment`], [`replicaset`], [`job`], [`scheduler`], [`kubelet`],
+//!   [`rollout`] (Argo Rollouts, once its CRD is applied: its logic is plain functions, and
+//!   `rollout/controller.rs` reads and writes for it), and the [`events`] recorder;
 //! - [`manager`]: the [`Manager`] (indexes, queues, timers, writes) and [`Work`];
 //!   `driver.rs`: the loop (informers, timers, dispatch to each controller);
 //! - what the controllers share: [`index`] (the informers' indexes), [`memory`] (what each

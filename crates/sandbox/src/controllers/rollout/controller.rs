@@ -22,9 +22,9 @@ use crate::store::{self, DeleteOptions, Part, Store};
 
 pub const COMPONENT: &str = "rollouts-controller";
 
-/// The Rollout type, once its CustomResourceDefinition is applied.
-pub fn rollout_type(_store: &Store) -> Option<&'static ResourceType> {
-    None
+/// The Rollout type, once its CustomResourceDefinition is applied (`crds::ARGO_ROLLOUTS`).
+pub fn rollout_type(store: &Store) -> Option<&'static ResourceType> {
+    store.find_type(spec::GROUP, spec::VERSION, spec::PLURAL)
 }
 
 /// Simulated time for the controller: wall-clock timestamps, scaled by the sandbox's speed, and

@@ -9,9 +9,11 @@
 //! - [`counts`]: how many pods the canary and the stable run (`CalculateReplicaCountsForBasicCanary`
 //!   and the traffic-routed variant), the current step and weight;
 //! - [`status`]: conditions, their reasons and messages, and the phase;
-//! - [`reconcile`]: one reconcile, from the Rollout, its ReplicaSets, their pods and its Services
+//! - [`reconcile`](mod@reconcile): one reconcile, from the Rollout, its ReplicaSets, their pods and its Services
 //!   to the writes ([`Plan`]), in Argo's order and with its early returns. Plain functions: the
-//!   Manager reads the objects and applies the plan.
+//!   Manager reads the objects and applies the plan;
+//! - [`controller`]: the Manager's side: what a Rollout owns read from the store and the
+//!   indexes, the plan applied, the instants recorded, the timers set.
 //!
 //! The pods come from the sandbox's ReplicaSet controller, so the kubelet's image rules apply (a
 //! `crashloop` canary never becomes available). Not modelled: analysis, experiments, traffic

@@ -337,6 +337,10 @@ impl Ctx<'_> {
             new_condition(INVALID_SPEC, "True", INVALID_SPEC, &message, &now),
         );
         st["observedGeneration"] = json!(generation_string(&self.ro));
+        if spec::canary(&self.ro).is_some() && st.at("/canary/weights").is_none() {
+            st["canary"] = json!({"weights": {"canary": {"weight": 0},
+                                              "stable": {"weight": spec::max_weight(&self.ro)}}});
+        }
         let (phase, message) = cond::phase(&self.ro, &st);
         st["phase"] = json!(phase);
         st["message"] = json!(message);
@@ -696,6 +700,10 @@ impl Ctx<'_> {
     fn rollout_canary(&mut self) {
         if self.template_or_steps_changed() {
             self.sync_revision();
+            // The weights are written from the first status on (see `reconcile_weights`).
+            if self.weights.is_none() {
+                self.reconcile_weights();
+            }
             self.sync_status_canary();
             return;
         }

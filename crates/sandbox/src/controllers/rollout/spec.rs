@@ -9,6 +9,9 @@ use super::super::deployment::{compute_hash, safe_encode};
 use super::super::fnv::fnv32a;
 use crate::object::{PointerLookup, int_at, str_at};
 
+pub const GROUP: &str = "argoproj.io";
+pub const VERSION: &str = "v1alpha1";
+pub const PLURAL: &str = "rollouts";
 pub const API_VERSION: &str = "argoproj.io/v1alpha1";
 pub const KIND: &str = "Rollout";
 /// `v1alpha1.DefaultRolloutUniqueLabelKey`.

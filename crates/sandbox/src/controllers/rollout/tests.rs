@@ -117,6 +117,16 @@ impl World {
             rs["status"] = json!({"replicas": n, "readyReplicas": avail, "availableReplicas": avail,
                                   "observedGeneration": 1});
         }
+        // A watcher can read the weights of a canary in every state the controller writes.
+        if spec::canary(&self.ro).is_some() && self.ro.at("/status/phase").is_some() {
+            let c = int_at(&self.ro, "/status/canary/weights/canary/weight", -1);
+            let s = int_at(&self.ro, "/status/canary/weights/stable/weight", -1);
+            assert!(
+                c >= 0 && s >= 0 && c + s == 100,
+                "weights: {:#}",
+                self.ro["status"]
+            );
+        }
         self.plans.push(plan.clone());
         plan
     }
@@ -550,6 +560,44 @@ fn progress_deadline_abort_aborts() {
     assert_eq!(w.st("/abort"), &json!(true));
     assert_eq!(w.replicas_of(&canary), 0);
     assert_eq!(w.replicas_of(&stable), 4);
+}
+
+/// setCanaryScale applies with a traffic router (as in Argo; without one it is ignored): the
+/// canary runs its explicit count while the weight moves, the stable stays at full size, and
+/// after the promotion the old stable waits out scaleDownDelaySeconds (30 s by default).
+#[test]
+fn set_canary_scale_with_a_traffic_router() {
+    let steps = json!([{"setCanaryScale": {"replicas": 2}}, {"setWeight": 20}, {"pause": {}},
+                       {"setCanaryScale": {"matchTrafficWeight": true}}, {"setWeight": 50},
+                       {"pause": {}}]);
+    let mut ro = canary_rollout(10, steps);
+    ro["spec"]["strategy"]["canary"]["trafficRouting"] = json!({"nginx": {"stableIngress": "web"}});
+    let mut w = World::new(ro, &["web-canary", "web-stable"]);
+    let stable = deployed(&mut w);
+    w.set_image("web:2");
+    w.settle();
+    let canary = str_at(&w.ro, "/status/currentPodHash").to_string();
+    assert_eq!(w.st("/currentStepIndex"), &json!(2));
+    assert_eq!(w.replicas_of(&canary), 2);
+    assert_eq!(w.replicas_of(&stable), 10);
+    assert_eq!(weights(&w).0, 20);
+    promote(&mut w);
+    w.settle();
+    assert_eq!(w.st("/currentStepIndex"), &json!(5));
+    assert_eq!(
+        w.replicas_of(&canary),
+        5,
+        "matchTrafficWeight: the canary follows the weight"
+    );
+    assert_eq!(w.replicas_of(&stable), 10);
+    promote(&mut w);
+    w.settle();
+    assert_eq!(w.phase(), ("Healthy".into(), String::new()));
+    assert_eq!(w.replicas_of(&canary), 10);
+    assert_eq!(w.replicas_of(&stable), 10, "kept for the scale-down delay");
+    assert!(spec::annotation(w.rs_by_hash(&stable), SCALE_DOWN_DEADLINE).is_some());
+    w.advance(31.0);
+    assert_eq!(w.replicas_of(&stable), 0);
 }
 
 fn blue_green_rollout(replicas: i64, extra: Value) -> Value {
