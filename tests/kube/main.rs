@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod argo_steps;
 mod argocd_steps;
 mod kube_cli;
 mod kube_compat;

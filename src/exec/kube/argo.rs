@@ -323,7 +323,13 @@ impl Progress {
             .then(|| current_step_index(ro).map(|i| (i, steps)))
             .flatten();
         let weight = if blue_green { 0 } else { set_weight(ro) };
-        let actual_weight = i(ro, "/status/canary/weights/canary/weight").filter(|w| *w != weight);
+        // What traffic routing reports (the plugin's ActualWeight); without a router the weight
+        // is the pods', shown by the roles' counts.
+        let routed = ro
+            .pointer("/spec/strategy/canary/trafficRouting")
+            .is_some_and(|v| !v.is_null());
+        let actual_weight =
+            i(ro, "/status/canary/weights/canary/weight").filter(|w| routed && *w != weight);
         Progress {
             phase,
             message,
@@ -397,9 +403,10 @@ impl Progress {
         }
     }
 
-    /// Why waiting is over without `until`: Degraded, or aborted.
+    /// Why waiting is over without `until`: Degraded, or aborted. An abort just lifted (a
+    /// retry the controller has not seen yet) is not a failure.
     pub fn failed(&self) -> bool {
-        self.phase == "Degraded" || self.aborted
+        self.aborted || (self.phase == "Degraded" && !self.message.starts_with("RolloutAborted"))
     }
 }
 
