@@ -406,3 +406,78 @@ async fn a_canary_that_never_runs_fails_the_status_step_with_its_pods_reasons() 
         "{e}"
     );
 }
+
+/// The parts of an object a patch changes: its spec, labels and annotations.
+fn content(v: &Value) -> Value {
+    json!({"spec": v["spec"], "labels": v["metadata"]["labels"], "annotations": v["metadata"]["annotations"]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_patch_json_and_merge_on_a_custom_resource_and_their_revert() {
+    let c = canary(json!({})).await;
+    let before = content(&rollout(&c).await);
+    let fin = run(
+        &c,
+        "run-1",
+        r#"      - id: pause
+        run:
+          kube.patch:
+            resource: rollouts.argoproj.io/shop
+            type: json
+            patch:
+              - { op: add, path: /spec/paused, value: true }
+      - id: scale
+        run:
+          kube.patch:
+            resource: rollout/shop
+            patch: { metadata: { annotations: { team: payments } }, spec: { replicas: 5 } }
+      - id: strategic
+        run:
+          kube.patch: { resource: rollout/shop, type: strategic, patch: { spec: { replicas: 6 } } }
+"#,
+    )
+    .await;
+    assert!(
+        fin.output
+            .contains("rollout.argoproj.io/shop patched (spec.paused: (none) → true)"),
+        "{}",
+        fin.output
+    );
+    assert!(
+        fin.output.contains("rollout.argoproj.io/shop patched (metadata.annotations.team: (none) → payments, spec.replicas: 4 → 5)"),
+        "{}",
+        fin.output
+    );
+    assert_eq!(fin.changes_of("pause")[0]["patch_type"], "json");
+    // Left out, a custom resource's patch is a merge patch.
+    assert_eq!(fin.changes_of("scale")[0]["patch_type"], "merge");
+    let e = fin.error_of("strategic").expect("refused");
+    assert!(
+        e.starts_with("cannot patch rollout.argoproj.io/shop: "),
+        "{e}"
+    );
+    assert!(
+        e.ends_with("(a custom resource takes `type: merge` or `type: json`)"),
+        "{e}"
+    );
+    let ro = rollout(&c).await;
+    assert_eq!(ro["spec"]["replicas"], 5);
+    assert_eq!(ro["spec"]["paused"], true);
+    let back = run(
+        &c,
+        "run-2",
+        r#"      - id: unscale
+        run:
+          kube.revert: { step: scale, run: run-1 }
+      - id: unpause
+        run:
+          kube.revert: { step: pause, run: run-1 }
+"#,
+    )
+    .await;
+    assert!(back.succeeded(), "{}", back.output);
+    let after = rollout(&c).await;
+    assert_eq!(content(&after), before);
+    // The status is the controller's, kept through the revert.
+    assert_eq!(st(&after, "/stableRS"), st(&ro, "/stableRS"));
+}

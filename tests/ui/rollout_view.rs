@@ -223,3 +223,71 @@ fn a_rollouts_pods_are_grouped_by_role() {
     assert!(s.contains("rollout/shop · stable 1/2"), "{s}");
     assert!(!s.contains("canary"), "{s}");
 }
+
+/// The pane fed by the live watch of a sandbox running the Rollouts controller: a canary paused
+/// at its first step shows its pods under `canary` and `stable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_watch_groups_a_paused_canarys_pods_by_role() {
+    use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+    use std::time::Duration;
+
+    let sb = tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config::fast())
+        .await
+        .expect("sandbox starts");
+    sb.apply_yaml(tollgate_sandbox::crds::ARGO_ROLLOUTS, "argo-rollouts.yaml")
+        .expect("the CRD applies");
+    let client = sb.client();
+    let ar = ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
+        "rollouts",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    let ro: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                 "strategy": {"canary": {"steps": [{"setWeight": 25}, {"pause": {}}]}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}
+    }))
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    // The type is served a moment after its CRD.
+    while api.create(&PostParams::default(), &ro).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Rollouts never served"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let _watch = tollgate::live::pods::spawn_watch(client.clone(), vec!["default".into()], tx);
+    let mut pane = PodsPane::new();
+    assert!(pane.on_key(KeyEvent::new(KeyCode::Char('o'), KeyModifiers::NONE)));
+    let mut changed = false;
+    let now = Utc::now();
+    loop {
+        let s = draw_pane(&pane, 100, 14, now);
+        if !changed && s.contains("rollout/web · stable 4/4") {
+            let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:2"}]}}}});
+            api.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+            changed = true;
+        }
+        if changed
+            && s.contains("rollout/web · canary 1/1")
+            && s.contains("rollout/web · stable 3/3")
+        {
+            // The canary's group comes first.
+            let canary = s.find("rollout/web · canary").unwrap();
+            assert!(canary < s.find("rollout/web · stable").unwrap(), "{s}");
+            break;
+        }
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(u)) => pane.apply(u),
+            Ok(None) => panic!("the watch ended"),
+            Err(_) => panic!("timed out; the pane:\n{s}"),
+        }
+    }
+}
