@@ -483,3 +483,68 @@ impl KubeAction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every progressive-delivery action: its key, whether it changes the cluster, and the revert
+    /// that puts its changes back (`kube.revert`; none for those that only read).
+    #[test]
+    fn progressive_delivery_actions_are_kube_steps_reverted_by_kube_revert() {
+        let rollout = || ArgoRollout {
+            rollout: "shop".into(),
+            namespace: None,
+        };
+        let cases = [
+            (KubeAction::Patch(KubePatch::default()), "kube.patch", true),
+            (
+                KubeAction::ArgoStatus(ArgoStatus::default()),
+                "argo.status",
+                false,
+            ),
+            (
+                KubeAction::ArgoPromote(ArgoPromote::default()),
+                "argo.promote",
+                true,
+            ),
+            (KubeAction::ArgoAbort(rollout()), "argo.abort", true),
+            (KubeAction::ArgoRetry(rollout()), "argo.retry", true),
+            (KubeAction::ArgoUndo(ArgoUndo::default()), "argo.undo", true),
+            (
+                KubeAction::ArgoSetImage(ArgoSetImage::default()),
+                "argo.set_image",
+                true,
+            ),
+            (
+                KubeAction::ArgocdSync(ArgocdSync::default()),
+                "argocd.sync",
+                true,
+            ),
+            (
+                KubeAction::ArgocdWait(ArgocdWait::default()),
+                "argocd.wait",
+                false,
+            ),
+            (
+                KubeAction::ArgocdAutoSync(ArgocdAutoSync::default()),
+                "argocd.auto_sync",
+                true,
+            ),
+        ];
+        for (a, key, mutates) in cases {
+            assert_eq!(a.key(), key);
+            assert_eq!(a.mutates(), mutates, "{key}");
+            assert_eq!(
+                a.reverted_by(),
+                mutates.then_some(RevertAction::Kube),
+                "{key}"
+            );
+        }
+        // Applications live in Argo CD's namespace unless the step names one.
+        let sync = KubeAction::ArgocdSync(ArgocdSync::default());
+        assert_eq!(sync.namespace(), Some("argocd"));
+        assert_eq!(KubeAction::ArgoAbort(rollout()).namespace(), None);
+        assert_eq!(KubeAction::ArgoAbort(rollout()).rollout(), Some("shop"));
+    }
+}

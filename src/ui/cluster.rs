@@ -449,4 +449,23 @@ mod tests {
         assert_eq!(v.take_requests().len(), 1);
         assert_eq!(v.context, "ctx (http://127.0.0.1:1)");
     }
+
+    #[test]
+    fn an_argo_step_puts_its_rollouts_pods_in_focus() {
+        let promote = KubeAction::ArgoPromote(crate::runbook::kube::ArgoPromote {
+            rollout: "shop".into(),
+            ..Default::default()
+        });
+        let (focus, source) = focus_of(&promote, "shop");
+        assert_eq!(
+            focus,
+            Some(Focus::Rollout {
+                namespace: "shop".into(),
+                name: "shop".into()
+            })
+        );
+        assert_eq!(source, None);
+        let sync = KubeAction::ArgocdSync(Default::default());
+        assert_eq!(focus_of(&sync, "argocd"), (None, None));
+    }
 }

@@ -235,6 +235,23 @@ async fn a_canary_is_stepped_promoted_aborted_retried_and_promoted_in_full() {
     let ro = rollout(&c).await;
     assert_eq!(image(&ro), "shop:2");
     assert_ne!(st(&ro, "/stableRS"), stable);
+    // The promoted version is stable now: an abort cannot bring the old one back, so the
+    // promote's revert refuses and says what does.
+    let back = run(
+        &c,
+        "run-2",
+        "      - id: unfull\n        run:\n          kube.revert: { step: full, run: run-1 }\n",
+    )
+    .await;
+    let e = back.error_of("unfull").expect("refused");
+    assert!(
+        e.starts_with("rollout/shop: the promoted version (") && e.ends_with(
+            ") is stable since, and an abort cannot bring the old one back; left as it is (`argo.undo` rolls it back)"
+        ),
+        "{e}"
+    );
+    assert!(back.changes_of("unfull").is_empty());
+    assert_ne!(rollout(&c).await["status"]["abort"], json!(true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,9 +381,22 @@ async fn undo_rolls_the_template_back_and_its_revert_puts_it_forward() {
             .is_none()
     );
     assert_eq!(image(&rollout(&c).await), "shop:1");
-    let back = run(
+    // The full promote was of an update the rollout has since moved on from: left as it is.
+    let late = run(
         &c,
         "run-2",
+        "      - id: unfull\n        run:\n          kube.revert: { step: full, run: run-1 }\n",
+    )
+    .await;
+    let e = late.error_of("unfull").expect("refused");
+    assert!(
+        e.starts_with("rollout/shop has moved on to another update ("),
+        "{e}"
+    );
+    assert_ne!(rollout(&c).await["status"]["abort"], json!(true));
+    let back = run(
+        &c,
+        "run-3",
         r#"      - id: redo
         run:
           kube.revert: { step: undo, run: run-1 }
