@@ -426,6 +426,8 @@ impl<W: Write> Printer<W> {
             Event::History(h) => self.history(h),
             // Headless printed the output when it ran; the summary says what each step did.
             Event::OutputNotKept { .. } => Ok(()),
+            // The step prints its progress as lines too; the short form is for the interface.
+            Event::StepProgress { .. } => Ok(()),
         }
     }
 

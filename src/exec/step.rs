@@ -225,6 +225,20 @@ impl<'a> StepIo<'a> {
         self.lines.out(line).await;
     }
 
+    /// Says where the step's work is, in a few words (e.g. `canary 25 % · step 3/8`): the views
+    /// show the newest beside the step; not output.
+    pub async fn progress(&self, text: impl Into<String>) {
+        let sink = self.lines.sink;
+        let text = sink.masker.mask(&text.into()).into_owned();
+        let _ = sink
+            .events
+            .send(Event::StepProgress {
+                step: sink.step.clone(),
+                text,
+            })
+            .await;
+    }
+
     /// Records a change (journaled by the engine when the step ends, whatever its outcome).
     pub fn changed(&mut self, change: impl Serialize) {
         self.changes

@@ -115,14 +115,33 @@ fn has_condition(pod: &Pod, t: &str) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == t && c.status == "True"))
 }
 
+/// The label Argo Rollouts gives the ReplicaSets and pods of a rollout's version.
+pub const ROLLOUT_HASH_LABEL: &str = "rollouts-pod-template-hash";
+
 /// The pod's owner as grouped: its controller (or first owner), a Deployment's ReplicaSet as the
-/// Deployment (the ReplicaSet is named `DEPLOYMENT-<pod-template-hash>`).
+/// Deployment (the ReplicaSet is named `DEPLOYMENT-<pod-template-hash>`), an Argo Rollout's as the
+/// Rollout (`ROLLOUT-<rollouts-pod-template-hash>`).
 fn owner_of(pod: &Pod) -> Option<Owner> {
     let refs = pod.metadata.owner_references.as_ref()?;
     let r = refs
         .iter()
         .find(|r| r.controller == Some(true))
         .or_else(|| refs.first())?;
+    if r.kind == "ReplicaSet"
+        && let Some(hash) = pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(ROLLOUT_HASH_LABEL))
+        && let Some(ro) = r.name.strip_suffix(hash.as_str())
+        && let Some(ro) = ro.strip_suffix('-')
+        && !ro.is_empty()
+    {
+        return Some(Owner {
+            kind: "Rollout".into(),
+            name: ro.to_string(),
+        });
+    }
     if r.kind == "ReplicaSet"
         && let Some(hash) = pod
             .metadata
@@ -344,6 +363,69 @@ impl PodRow {
     }
 }
 
+/// Which of an Argo Rollout's versions is which: the pods of each carry its hash
+/// (`rollouts-pod-template-hash`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RolloutRoles {
+    pub namespace: String,
+    pub name: String,
+    pub blue_green: bool,
+    /// `status.stableRS`.
+    pub stable: String,
+    /// `status.currentPodHash`: the version being rolled out (the canary while it is not stable).
+    pub current: String,
+    /// `status.blueGreen.activeSelector` and `previewSelector`.
+    pub active: String,
+    pub preview: String,
+}
+
+impl RolloutRoles {
+    /// The roles of a Rollout object (as JSON).
+    pub fn of(ro: &serde_json::Value) -> RolloutRoles {
+        let s = |p: &str| {
+            ro.pointer(p)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        RolloutRoles {
+            namespace: s("/metadata/namespace"),
+            name: s("/metadata/name"),
+            blue_green: ro
+                .pointer("/spec/strategy/blueGreen")
+                .is_some_and(|v| !v.is_null()),
+            stable: s("/status/stableRS"),
+            current: s("/status/currentPodHash"),
+            active: s("/status/blueGreen/activeSelector"),
+            preview: s("/status/blueGreen/previewSelector"),
+        }
+    }
+
+    /// The role of the version `hash`, and its place among the roles (the new version first):
+    /// `canary`, `stable` (canary); `preview`, `active` (blue/green); `None` for an old version.
+    pub fn role(&self, hash: &str) -> Option<(u8, &'static str)> {
+        if hash.is_empty() {
+            return None;
+        }
+        if self.blue_green {
+            if hash == self.preview && hash != self.active {
+                return Some((0, "preview"));
+            }
+            if hash == self.active {
+                return Some((1, "active"));
+            }
+            return None;
+        }
+        if hash == self.current && hash != self.stable {
+            return Some((0, "canary"));
+        }
+        if hash == self.stable {
+            return Some((1, "stable"));
+        }
+        None
+    }
+}
+
 /// What the watch tells the pane.
 // Upserts are most of the traffic: a box each would be an allocation per event for nothing.
 #[allow(clippy::large_enum_variant)]
@@ -362,6 +444,13 @@ pub enum PodsUpdate {
     /// A pod was added or changed.
     Upsert(PodRow),
     Deleted {
+        namespace: String,
+        name: String,
+    },
+    /// An Argo Rollout's versions (added or changed): its pods are grouped by role.
+    Rollout(RolloutRoles),
+    /// An Argo Rollout was deleted.
+    RolloutDeleted {
         namespace: String,
         name: String,
     },
@@ -458,8 +547,63 @@ async fn watch_one(
     }
 }
 
+/// The Argo Rollouts type, watched beside the pods where the cluster serves it.
+fn rollout_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: "Rollout".into(),
+        plural: "rollouts".into(),
+    }
+}
+
+/// How long a cluster without Argo Rollouts is left before it is asked again (the type may be
+/// installed by a step).
+const ROLLOUTS_RETRY: Duration = Duration::from_secs(10);
+
+/// Watches the Argo Rollouts of `api` and sends their roles. A cluster that does not serve the
+/// type (or forbids it) is asked again now and then, quietly: the pods pane works without it.
+async fn watch_rollouts(api: Api<kube::api::DynamicObject>, tx: mpsc::Sender<PodsUpdate>) {
+    loop {
+        let mut stream = watcher(api.clone(), watcher::Config::default()).boxed();
+        let mut failed = false;
+        while let Some(ev) = stream.next().await {
+            let u = match ev {
+                Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o)) => PodsUpdate::Rollout(
+                    RolloutRoles::of(&serde_json::to_value(&o).unwrap_or_default()),
+                ),
+                Ok(watcher::Event::Delete(o)) => PodsUpdate::RolloutDeleted {
+                    namespace: o.metadata.namespace.clone().unwrap_or_default(),
+                    name: o.metadata.name.clone().unwrap_or_default(),
+                },
+                Ok(_) => continue,
+                Err(e) if is_gone(&e) => continue,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            };
+            if tx.send(u).await.is_err() {
+                return;
+            }
+        }
+        drop(stream);
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(if failed {
+            ROLLOUTS_RETRY
+        } else {
+            Duration::from_secs(1)
+        })
+        .await;
+    }
+}
+
 /// Watches the pods of `namespaces` (all namespaces when empty), one watcher per namespace merged
-/// into one stream of [`PodsUpdate`]s on `tx`. Ends when `tx` is closed.
+/// into one stream of [`PodsUpdate`]s on `tx`, and beside them the Argo Rollouts of the same
+/// namespaces (where the cluster serves them). Ends when `tx` is closed.
 pub fn spawn_watch(
     client: kube::Client,
     namespaces: Vec<String>,
@@ -478,6 +622,22 @@ pub fn spawn_watch(
             }
         }
         let n = apis.len();
+        let rollout_apis: Vec<Api<kube::api::DynamicObject>> = apis
+            .iter()
+            .map(|a| {
+                let ar = rollout_resource();
+                match a.namespace() {
+                    Some(ns) => Api::namespaced_with(a.clone().into_client(), ns, &ar),
+                    None => Api::all_with(a.clone().into_client(), &ar),
+                }
+            })
+            .collect();
+        let _rollouts = AbortOnDrop(
+            rollout_apis
+                .into_iter()
+                .map(|api| tokio::spawn(watch_rollouts(api, tx.clone())))
+                .collect(),
+        );
         let (etx, mut erx) = mpsc::channel(1024);
         let _watchers = AbortOnDrop(
             apis.into_iter()
@@ -793,6 +953,11 @@ pub enum Focus {
         namespace: String,
         name: String,
     },
+    /// The pods of an Argo Rollout (through its ReplicaSets), every version's.
+    Rollout {
+        namespace: String,
+        name: String,
+    },
 }
 
 /// Whether `labels` match an equality-based selector (`=`, `==`, `!=`, `key`, `!key`).
@@ -837,6 +1002,9 @@ impl Focus {
                 selector,
             } => row.namespace == *namespace && selector_matches(selector, &row.labels),
             Focus::Pod { namespace, name } => row.namespace == *namespace && row.name == *name,
+            Focus::Rollout { namespace, name } => {
+                row.namespace == *namespace && owned("Rollout", name)
+            }
         }
     }
 }
@@ -1045,6 +1213,43 @@ mod tests {
         );
         let r = status(json!({"status": {"phase": "Failed", "reason": "Evicted"}}));
         assert_eq!((r.status.as_str(), r.health), ("Evicted", Health::Failed));
+    }
+
+    #[test]
+    fn a_rollouts_pods_are_the_rollouts_and_know_their_role() {
+        let r = status(json!({"metadata": {
+            "labels": {"app": "shop", ROLLOUT_HASH_LABEL: "5f4d7c8b9"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": "shop-5f4d7c8b9", "uid": "rs", "controller": true}]}}));
+        assert_eq!(
+            r.owner,
+            Some(Owner {
+                kind: "Rollout".into(),
+                name: "shop".into()
+            })
+        );
+        assert!(
+            Focus::Rollout {
+                namespace: "default".into(),
+                name: "shop".into()
+            }
+            .matches(&r)
+        );
+        let canary = RolloutRoles::of(&json!({
+            "metadata": {"name": "shop", "namespace": "default"},
+            "spec": {"strategy": {"canary": {"steps": []}}},
+            "status": {"stableRS": "old", "currentPodHash": "new"}}));
+        assert_eq!(canary.role("new"), Some((0, "canary")));
+        assert_eq!(canary.role("old"), Some((1, "stable")));
+        assert_eq!(canary.role("older"), None);
+        let bg = RolloutRoles::of(&json!({
+            "metadata": {"name": "cart", "namespace": "default"},
+            "spec": {"strategy": {"blueGreen": {"activeService": "cart"}}},
+            "status": {"stableRS": "old", "currentPodHash": "new",
+                       "blueGreen": {"activeSelector": "old", "previewSelector": "new"}}}));
+        assert_eq!(bg.role("new"), Some((0, "preview")));
+        assert_eq!(bg.role("old"), Some((1, "active")));
+        assert_eq!(bg.role(""), None);
     }
 
     #[test]

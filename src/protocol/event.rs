@@ -223,6 +223,12 @@ pub enum Event {
         stream: Stream,
         text: String,
     },
+    /// Where a running step's work is, in a few words (e.g. an Argo rollout's `canary 25 % · step
+    /// 3/8`), masked; the newest replaces the one before. Not output, not journaled.
+    StepProgress {
+        step: String,
+        text: String,
+    },
     StepFinished {
         step: String,
         status: StepStatus,
@@ -309,6 +315,10 @@ mod tests {
                 error: Some("exit code 3, expected 0".into()),
             },
             Event::Note("hello".into()),
+            Event::StepProgress {
+                step: "promote".into(),
+                text: "canary 25 % · step 3/8 · Paused".into(),
+            },
             Event::History(History {
                 started_at: "2026-01-01T00:00:00.000Z".into(),
                 entries: vec![Past {

@@ -188,6 +188,16 @@ macro_rules! action_keys {
             kube_get => Kube(KubeAction::Get),
             kube_job => Kube(KubeAction::Job),
             kube_revert => Kube(KubeAction::Revert),
+            kube_patch => Kube(KubeAction::Patch),
+            argo_status => Kube(KubeAction::ArgoStatus),
+            argo_promote => Kube(KubeAction::ArgoPromote),
+            argo_abort => Kube(KubeAction::ArgoAbort),
+            argo_retry => Kube(KubeAction::ArgoRetry),
+            argo_undo => Kube(KubeAction::ArgoUndo),
+            argo_set_image => Kube(KubeAction::ArgoSetImage),
+            argocd_sync => Kube(KubeAction::ArgocdSync),
+            argocd_wait => Kube(KubeAction::ArgocdWait),
+            argocd_auto_sync => Kube(KubeAction::ArgocdAutoSync),
             secrets_require => Aws(AwsAction::SecretsRequire),
             secrets_put => Aws(AwsAction::SecretsPut),
             secrets_get => Aws(AwsAction::SecretsGet),
@@ -280,6 +290,72 @@ struct RunFields {
         skip_serializing_if = "Option::is_none"
     )]
     kube_revert: Option<Spanned<Revert>>,
+    /// Patch any object (custom resources too); the object before is journaled.
+    #[serde(
+        rename = "kube.patch",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    kube_patch: Option<Spanned<super::argo::KubePatch>>,
+    /// Follow an Argo Rollout until it is paused, healthy, at a step or a weight.
+    #[serde(
+        rename = "argo.status",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    argo_status: Option<Spanned<super::argo::ArgoStatus>>,
+    /// Promote an Argo Rollout (to its next step, or fully).
+    #[serde(
+        rename = "argo.promote",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    argo_promote: Option<Spanned<super::argo::ArgoPromote>>,
+    /// Abort an Argo Rollout: back to the stable version.
+    #[serde(
+        rename = "argo.abort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    argo_abort: Option<Spanned<super::argo::ArgoRollout>>,
+    /// Retry an aborted Argo Rollout.
+    #[serde(
+        rename = "argo.retry",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    argo_retry: Option<Spanned<super::argo::ArgoRollout>>,
+    /// Roll an Argo Rollout's template back to a revision.
+    #[serde(rename = "argo.undo", default, skip_serializing_if = "Option::is_none")]
+    argo_undo: Option<Spanned<super::argo::ArgoUndo>>,
+    /// Set a container's image in an Argo Rollout.
+    #[serde(
+        rename = "argo.set_image",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    argo_set_image: Option<Spanned<super::argo::ArgoSetImage>>,
+    /// Sync an Argo CD Application and wait for the operation.
+    #[serde(
+        rename = "argocd.sync",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    argocd_sync: Option<Spanned<super::argo::ArgocdSync>>,
+    /// Wait for an Argo CD Application's sync and health status.
+    #[serde(
+        rename = "argocd.wait",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    argocd_wait: Option<Spanned<super::argo::ArgocdWait>>,
+    /// Turn an Argo CD Application's automated sync on or off.
+    #[serde(
+        rename = "argocd.auto_sync",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    argocd_auto_sync: Option<Spanned<super::argo::ArgocdAutoSync>>,
     /// Check that AWS Secrets Manager secrets exist.
     #[serde(
         rename = "secrets.require",
@@ -402,7 +478,7 @@ impl RunFields {
             (0, None) if keys_were_wrong => return Ok(run),
             (0, None) => {
                 return Err(E::custom(
-                    "`run` needs `shell` (the command to run), a `kube.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action",
+                    "`run` needs `shell` (the command to run), a `kube.*`, `argo.*`, `argocd.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action",
                 ));
             }
             (1, Some(_)) => report(
@@ -494,6 +570,16 @@ impl Shorthand for Run {
         "kube.get",
         "kube.job",
         "kube.revert",
+        "kube.patch",
+        "argo.status",
+        "argo.promote",
+        "argo.abort",
+        "argo.retry",
+        "argo.undo",
+        "argo.set_image",
+        "argocd.sync",
+        "argocd.wait",
+        "argocd.auto_sync",
         "secrets.require",
         "secrets.put",
         "secrets.get",
@@ -508,7 +594,7 @@ impl Shorthand for Run {
         "docker.push",
         "docker.login",
     ];
-    const EXPECTING: &'static str = "a shell command or a mapping with `shell`, a `kube.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action";
+    const EXPECTING: &'static str = "a shell command or a mapping with `shell`, a `kube.*`, `argo.*`, `argocd.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action";
     fn from_str<E: de::Error>(v: &str) -> Result<Self, E> {
         // The position of a shorthand command is the position of the `run` value.
         Ok(Run::of(Action::Shell(v.to_string())))

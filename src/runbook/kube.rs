@@ -6,6 +6,11 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::argo::ARGOCD_NAMESPACE;
+pub use super::argo::{
+    ArgoPromote, ArgoRollout, ArgoSetImage, ArgoStatus, ArgoUndo, ArgocdAutoSync, ArgocdSync,
+    ArgocdWait, KubePatch,
+};
 pub use super::revert::Revert;
 use super::revert::RevertAction;
 
@@ -211,6 +216,16 @@ pub enum KubeAction {
     Get(Get),
     Job(KubeJob),
     Revert(Revert),
+    Patch(KubePatch),
+    ArgoStatus(ArgoStatus),
+    ArgoPromote(ArgoPromote),
+    ArgoAbort(ArgoRollout),
+    ArgoRetry(ArgoRollout),
+    ArgoUndo(ArgoUndo),
+    ArgoSetImage(ArgoSetImage),
+    ArgocdSync(ArgocdSync),
+    ArgocdWait(ArgocdWait),
+    ArgocdAutoSync(ArgocdAutoSync),
 }
 
 impl KubeAction {
@@ -232,6 +247,16 @@ impl KubeAction {
             KubeAction::Get(_) => "kube.get",
             KubeAction::Job(_) => "kube.job",
             KubeAction::Revert(_) => "kube.revert",
+            KubeAction::Patch(_) => "kube.patch",
+            KubeAction::ArgoStatus(_) => "argo.status",
+            KubeAction::ArgoPromote(_) => "argo.promote",
+            KubeAction::ArgoAbort(_) => "argo.abort",
+            KubeAction::ArgoRetry(_) => "argo.retry",
+            KubeAction::ArgoUndo(_) => "argo.undo",
+            KubeAction::ArgoSetImage(_) => "argo.set_image",
+            KubeAction::ArgocdSync(_) => "argocd.sync",
+            KubeAction::ArgocdWait(_) => "argocd.wait",
+            KubeAction::ArgocdAutoSync(_) => "argocd.auto_sync",
         }
     }
 
@@ -239,7 +264,11 @@ impl KubeAction {
     pub fn mutates(&self) -> bool {
         !matches!(
             self,
-            KubeAction::RolloutStatus(_) | KubeAction::Wait(_) | KubeAction::Get(_)
+            KubeAction::RolloutStatus(_)
+                | KubeAction::Wait(_)
+                | KubeAction::Get(_)
+                | KubeAction::ArgoStatus(_)
+                | KubeAction::ArgocdWait(_)
         )
     }
 
@@ -262,6 +291,30 @@ impl KubeAction {
             KubeAction::Get(a) => a.namespace.as_deref(),
             KubeAction::Job(a) => a.namespace.as_deref(),
             KubeAction::Revert(_) => None,
+            KubeAction::Patch(a) => a.namespace.as_deref(),
+            KubeAction::ArgoStatus(a) => a.namespace.as_deref(),
+            KubeAction::ArgoPromote(a) => a.namespace.as_deref(),
+            KubeAction::ArgoAbort(a) | KubeAction::ArgoRetry(a) => a.namespace.as_deref(),
+            KubeAction::ArgoUndo(a) => a.namespace.as_deref(),
+            KubeAction::ArgoSetImage(a) => a.namespace.as_deref(),
+            // Applications live in Argo CD's namespace, not the runbook's.
+            KubeAction::ArgocdSync(a) => Some(a.namespace.as_deref().unwrap_or(ARGOCD_NAMESPACE)),
+            KubeAction::ArgocdWait(a) => Some(a.namespace.as_deref().unwrap_or(ARGOCD_NAMESPACE)),
+            KubeAction::ArgocdAutoSync(a) => {
+                Some(a.namespace.as_deref().unwrap_or(ARGOCD_NAMESPACE))
+            }
+        }
+    }
+
+    /// The Argo Rollout it acts on, if one.
+    pub fn rollout(&self) -> Option<&str> {
+        match self {
+            KubeAction::ArgoStatus(a) => Some(&a.rollout),
+            KubeAction::ArgoPromote(a) => Some(&a.rollout),
+            KubeAction::ArgoAbort(a) | KubeAction::ArgoRetry(a) => Some(&a.rollout),
+            KubeAction::ArgoUndo(a) => Some(&a.rollout),
+            KubeAction::ArgoSetImage(a) => Some(&a.rollout),
+            _ => None,
         }
     }
 
@@ -361,6 +414,137 @@ impl KubeAction {
                 )
             }
             KubeAction::Revert(a) => format!("{key} {}", a.describe()),
+            KubeAction::Patch(a) => format!(
+                "{key} {} --type={} -p '{}'{}",
+                a.resource,
+                a.patch_type.map_or("auto", |t| t.word()),
+                a.patch,
+                ns(&a.namespace)
+            ),
+            KubeAction::ArgoStatus(a) => format!(
+                "{key} rollout/{} until={}{}",
+                a.rollout,
+                a.until.as_deref().unwrap_or("healthy"),
+                ns(&a.namespace)
+            ),
+            KubeAction::ArgoPromote(a) => format!(
+                "{key} rollout/{}{}{}",
+                a.rollout,
+                if a.full { " --full" } else { "" },
+                ns(&a.namespace)
+            ),
+            KubeAction::ArgoAbort(a) | KubeAction::ArgoRetry(a) => {
+                format!("{key} rollout/{}{}", a.rollout, ns(&a.namespace))
+            }
+            KubeAction::ArgoUndo(a) => format!(
+                "{key} rollout/{}{}{}",
+                a.rollout,
+                a.to_revision
+                    .map(|r| format!(" to-revision={r}"))
+                    .unwrap_or_default(),
+                ns(&a.namespace)
+            ),
+            KubeAction::ArgoSetImage(a) => format!(
+                "{key} rollout/{} {}={}{}",
+                a.rollout,
+                a.container.as_deref().unwrap_or("*"),
+                a.reference(),
+                ns(&a.namespace)
+            ),
+            KubeAction::ArgocdSync(a) => format!(
+                "{key} application/{}{}{} -n {}",
+                a.app,
+                a.revision
+                    .as_ref()
+                    .map(|r| format!(" revision={r}"))
+                    .unwrap_or_default(),
+                if a.prune { " --prune" } else { "" },
+                a.namespace.as_deref().unwrap_or(ARGOCD_NAMESPACE)
+            ),
+            KubeAction::ArgocdWait(a) => format!(
+                "{key} application/{}{}{} -n {}",
+                a.app,
+                a.sync
+                    .as_ref()
+                    .map(|s| format!(" sync={s}"))
+                    .unwrap_or_default(),
+                a.health
+                    .as_ref()
+                    .map(|h| format!(" health={h}"))
+                    .unwrap_or_default(),
+                a.namespace.as_deref().unwrap_or(ARGOCD_NAMESPACE)
+            ),
+            KubeAction::ArgocdAutoSync(a) => format!(
+                "{key} application/{} automated={} -n {}",
+                a.app,
+                if a.enabled { "on" } else { "off" },
+                a.namespace.as_deref().unwrap_or(ARGOCD_NAMESPACE)
+            ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every progressive-delivery action: its key, whether it changes the cluster, and the revert
+    /// that puts its changes back (`kube.revert`; none for those that only read).
+    #[test]
+    fn progressive_delivery_actions_are_kube_steps_reverted_by_kube_revert() {
+        let rollout = || ArgoRollout {
+            rollout: "shop".into(),
+            namespace: None,
+        };
+        let cases = [
+            (KubeAction::Patch(KubePatch::default()), "kube.patch", true),
+            (
+                KubeAction::ArgoStatus(ArgoStatus::default()),
+                "argo.status",
+                false,
+            ),
+            (
+                KubeAction::ArgoPromote(ArgoPromote::default()),
+                "argo.promote",
+                true,
+            ),
+            (KubeAction::ArgoAbort(rollout()), "argo.abort", true),
+            (KubeAction::ArgoRetry(rollout()), "argo.retry", true),
+            (KubeAction::ArgoUndo(ArgoUndo::default()), "argo.undo", true),
+            (
+                KubeAction::ArgoSetImage(ArgoSetImage::default()),
+                "argo.set_image",
+                true,
+            ),
+            (
+                KubeAction::ArgocdSync(ArgocdSync::default()),
+                "argocd.sync",
+                true,
+            ),
+            (
+                KubeAction::ArgocdWait(ArgocdWait::default()),
+                "argocd.wait",
+                false,
+            ),
+            (
+                KubeAction::ArgocdAutoSync(ArgocdAutoSync::default()),
+                "argocd.auto_sync",
+                true,
+            ),
+        ];
+        for (a, key, mutates) in cases {
+            assert_eq!(a.key(), key);
+            assert_eq!(a.mutates(), mutates, "{key}");
+            assert_eq!(
+                a.reverted_by(),
+                mutates.then_some(RevertAction::Kube),
+                "{key}"
+            );
+        }
+        // Applications live in Argo CD's namespace unless the step names one.
+        let sync = KubeAction::ArgocdSync(ArgocdSync::default());
+        assert_eq!(sync.namespace(), Some("argocd"));
+        assert_eq!(KubeAction::ArgoAbort(rollout()).namespace(), None);
+        assert_eq!(KubeAction::ArgoAbort(rollout()).rollout(), Some("shop"));
     }
 }

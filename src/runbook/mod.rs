@@ -1,6 +1,7 @@
 //! The runbook as data: YAML with positions, the serde model, loading, variables and validation.
 
 pub mod action;
+pub mod argo;
 pub mod aws;
 pub mod de;
 pub mod diag;

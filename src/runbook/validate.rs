@@ -575,6 +575,87 @@ impl Checker<'_> {
                 self.err(file, pos, format!("`{key}` replicas must be 0 or more"))
             }
             KubeAction::Scale(_) | KubeAction::RolloutStatus(_) | KubeAction::Restart(_) => {}
+            KubeAction::Patch(a) => {
+                missing("resource", a.resource.trim().is_empty());
+                self.check_patch(file, pos, a);
+            }
+            KubeAction::ArgoStatus(a) => {
+                missing("rollout", a.rollout.trim().is_empty());
+                if a.until().is_none() && !a.until.as_deref().unwrap_or("").contains("{{") {
+                    self.err(
+                        file,
+                        pos,
+                        format!(
+                            "`{key}` until `{}` is not one of `paused`, `healthy`, `step N`, `weight N`",
+                            a.until.as_deref().unwrap_or("")
+                        ),
+                    );
+                }
+            }
+            KubeAction::ArgoPromote(a) => missing("rollout", a.rollout.trim().is_empty()),
+            KubeAction::ArgoAbort(a) | KubeAction::ArgoRetry(a) => {
+                missing("rollout", a.rollout.trim().is_empty())
+            }
+            KubeAction::ArgoUndo(a) => {
+                missing("rollout", a.rollout.trim().is_empty());
+                if let Some(r) = a.to_revision
+                    && r < 1
+                {
+                    self.err(
+                        file,
+                        pos,
+                        format!("`{key}` to_revision must be 1 or more (leave it out for the previous revision)"),
+                    );
+                }
+            }
+            KubeAction::ArgoSetImage(a) => {
+                missing("rollout", a.rollout.trim().is_empty());
+                missing("image", a.image.trim().is_empty());
+                if let Some(d) = &a.digest
+                    && !d.contains("{{")
+                    && !super::kube::is_digest(d)
+                {
+                    self.err(
+                        file,
+                        pos,
+                        format!(
+                            "`{key}` digest `{d}` is not a digest (`sha256:` and 64 hex digits)"
+                        ),
+                    );
+                }
+            }
+            KubeAction::ArgocdSync(a) => missing("app", a.app.trim().is_empty()),
+            KubeAction::ArgocdAutoSync(a) => missing("app", a.app.trim().is_empty()),
+            KubeAction::ArgocdWait(a) => {
+                missing("app", a.app.trim().is_empty());
+                missing("sync` or `health", a.sync.is_none() && a.health.is_none());
+                let known = |v: &Option<String>, list: &[&str]| {
+                    v.as_deref()
+                        .filter(|v| !v.contains("{{") && !list.contains(v))
+                        .map(str::to_string)
+                };
+                use super::argo::{HEALTH_STATUSES, SYNC_STATUSES};
+                if let Some(v) = known(&a.sync, SYNC_STATUSES) {
+                    self.err(
+                        file,
+                        pos,
+                        format!(
+                            "`{key}` sync `{v}` is not one of {}",
+                            SYNC_STATUSES.join(", ")
+                        ),
+                    );
+                }
+                if let Some(v) = known(&a.health, HEALTH_STATUSES) {
+                    self.err(
+                        file,
+                        pos,
+                        format!(
+                            "`{key}` health `{v}` is not one of {}",
+                            HEALTH_STATUSES.join(", ")
+                        ),
+                    );
+                }
+            }
         }
         // Every string may use variables; none may hold a secret, which would be written into
         // the cluster's objects in the clear (a Job takes secrets from a Kubernetes Secret).
@@ -584,6 +665,70 @@ impl Checker<'_> {
             &mut texts,
         );
         self.no_secrets_in(file, pos, key, texts.iter().map(String::as_str), "it would be stored in the cluster in the clear (use `env_from` with a Kubernetes Secret)");
+    }
+
+    /// A `kube.patch`: `KIND/NAME`, and a patch of the shape its type takes.
+    fn check_patch(&mut self, file: &Path, pos: Pos, a: &super::argo::KubePatch) {
+        use super::argo::PatchType;
+        let key = "kube.patch";
+        let r = a.resource.trim();
+        if !r.is_empty()
+            && !r.contains("{{")
+            && r.split_once('/')
+                .is_none_or(|(k, n)| k.is_empty() || n.is_empty() || n.contains('/'))
+        {
+            self.err(
+                file,
+                pos,
+                format!("`{key}` resource `{r}` must be `KIND/NAME`, e.g. `service/api`"),
+            );
+        }
+        match (&a.patch, a.patch_type) {
+            (serde_json::Value::Null, _) => {
+                self.err(file, pos, format!("`{key}` needs `patch`"));
+            }
+            (serde_json::Value::Array(ops), Some(PatchType::Json)) => {
+                for (i, op) in ops.iter().enumerate() {
+                    let name = op.get("op").and_then(|o| o.as_str()).unwrap_or("");
+                    let valid = ["add", "remove", "replace", "move", "copy", "test"];
+                    if !valid.contains(&name) || op.get("path").and_then(|p| p.as_str()).is_none() {
+                        self.err(
+                            file,
+                            pos,
+                            format!(
+                                "`{key}` operation {} needs `op` (one of {}) and `path`",
+                                i + 1,
+                                valid.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            (serde_json::Value::Array(_), None) => self.err(
+                file,
+                pos,
+                format!("`{key}` patch is a list of operations: say `type: json`"),
+            ),
+            (serde_json::Value::Array(_), Some(t)) => self.err(
+                file,
+                pos,
+                format!(
+                    "`{key}` a {} patch is a mapping; a list of operations is `type: json`",
+                    t.word()
+                ),
+            ),
+            (serde_json::Value::Object(_), Some(PatchType::Json)) => self.err(
+                file,
+                pos,
+                format!("`{key}` a json patch is a list of operations (`- {{op: replace, path: /spec/x, value: 1}}`)"),
+            ),
+            (serde_json::Value::Object(_), _) => {}
+            (_, _) => self.err(
+                file,
+                pos,
+                format!("`{key}` patch must be a mapping, or a list of operations with `type: json`"),
+            ),
+        }
     }
 
     fn check_aws(&mut self, file: &Path, pos: Pos, action: &AwsAction) {

@@ -647,6 +647,7 @@ impl App {
                 error: None,
                 output: OutputBuffer::new(cap),
                 not_kept: None,
+                progress: None,
             })
     }
 
@@ -823,6 +824,7 @@ impl App {
                 }
                 let v = self.view(&step);
                 v.status = StepStatus::Running;
+                v.progress = None;
                 v.attempt = attempt;
                 v.attempts = attempts;
                 v.command = command;
@@ -899,6 +901,7 @@ impl App {
             Event::Note(n) => self.note(n),
             Event::History(h) => self.on_history(h),
             Event::OutputNotKept { step, last } => self.view(&step).not_kept = Some(last),
+            Event::StepProgress { step, text } => self.view(&step).progress = Some(text),
             Event::RunPaused { reason } => {
                 self.ended.get_or_insert(self.now);
                 self.note(format!("run paused: {reason}"));

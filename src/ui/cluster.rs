@@ -244,6 +244,15 @@ pub fn focus_of(action: &KubeAction, ns: &str) -> (Option<Focus>, Option<Source>
             }),
         );
     }
+    if let Some(r) = action.rollout() {
+        return (
+            Some(Focus::Rollout {
+                namespace,
+                name: r.to_string(),
+            }),
+            None,
+        );
+    }
     match action {
         KubeAction::Wait(w) => {
             if let Some(selector) = w.selector.clone() {
@@ -439,5 +448,24 @@ mod tests {
         v.on_msg(ClusterMsg::Context("ctx (http://127.0.0.1:1)".into()));
         assert_eq!(v.take_requests().len(), 1);
         assert_eq!(v.context, "ctx (http://127.0.0.1:1)");
+    }
+
+    #[test]
+    fn an_argo_step_puts_its_rollouts_pods_in_focus() {
+        let promote = KubeAction::ArgoPromote(crate::runbook::kube::ArgoPromote {
+            rollout: "shop".into(),
+            ..Default::default()
+        });
+        let (focus, source) = focus_of(&promote, "shop");
+        assert_eq!(
+            focus,
+            Some(Focus::Rollout {
+                namespace: "shop".into(),
+                name: "shop".into()
+            })
+        );
+        assert_eq!(source, None);
+        let sync = KubeAction::ArgocdSync(Default::default());
+        assert_eq!(focus_of(&sync, "argocd"), (None, None));
     }
 }

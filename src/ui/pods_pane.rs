@@ -19,7 +19,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
-use crate::live::pods::{Focus, Health, PodDetail, PodRow, PodsUpdate};
+use crate::live::pods::{
+    Focus, Health, PodDetail, PodRow, PodsUpdate, ROLLOUT_HASH_LABEL, RolloutRoles,
+};
 use crate::ui::theme::Theme;
 
 /// A pod's key: namespace, name.
@@ -131,6 +133,8 @@ struct DetailView {
 /// The pods pane's state.
 pub struct PodsPane {
     rows: HashMap<Key, PodRow>,
+    /// The Argo Rollouts of the namespaces, by namespace and name: which version is which.
+    rollouts: HashMap<Key, RolloutRoles>,
     focus: Vec<Focus>,
     sort: SortBy,
     reverse: bool,
@@ -183,10 +187,13 @@ fn matches_filter(r: &PodRow, q: &str) -> bool {
         || r.images.iter().any(|i| contains_ci(i, q))
 }
 
-fn owner_label(r: &PodRow) -> String {
-    match &r.owner {
-        Some(o) => format!("{}/{}", o.kind.to_ascii_lowercase(), o.name),
-        None => "(no owner)".into(),
+fn owner_label(r: &PodRow, role: Option<(u8, &str)>) -> String {
+    match (&r.owner, role) {
+        (Some(o), Some((_, role))) => {
+            format!("{}/{} · {role}", o.kind.to_ascii_lowercase(), o.name)
+        }
+        (Some(o), None) => format!("{}/{}", o.kind.to_ascii_lowercase(), o.name),
+        (None, _) => "(no owner)".into(),
     }
 }
 
@@ -338,6 +345,7 @@ impl PodsPane {
     pub fn new() -> PodsPane {
         PodsPane {
             rows: HashMap::new(),
+            rollouts: HashMap::new(),
             focus: Vec::new(),
             sort: SortBy::Name,
             reverse: false,
@@ -388,7 +396,27 @@ impl PodsPane {
                     self.stale.set(true);
                 }
             }
+            PodsUpdate::Rollout(roles) => {
+                let key = (roles.namespace.clone(), roles.name.clone());
+                if self.rollouts.get(&key) != Some(&roles) {
+                    self.rollouts.insert(key, roles);
+                    self.stale.set(true);
+                }
+            }
+            PodsUpdate::RolloutDeleted { namespace, name } => {
+                if self.rollouts.remove(&(namespace, name)).is_some() {
+                    self.stale.set(true);
+                }
+            }
         }
+    }
+
+    /// A pod's role in its Argo Rollout (`canary`, `stable`, `preview`, `active`), and its
+    /// place among them; `None` for a pod of no rollout, or of an old version.
+    pub fn role(&self, r: &PodRow) -> Option<(u8, &'static str)> {
+        let o = r.owner.as_ref().filter(|o| o.kind == "Rollout")?;
+        let roles = self.rollouts.get(&(r.namespace.clone(), o.name.clone()))?;
+        roles.role(r.labels.get(ROLLOUT_HASH_LABEL)?)
     }
 
     /// Whether replacing `old` by `new` leaves the order, the groups and the column widths as
@@ -398,7 +426,10 @@ impl PodsPane {
         self.sort.same_key(old, new)
             && self.touched(old) == self.touched(new)
             && self.passes(old) == self.passes(new)
-            && (!self.group || (old.owner == new.owner && old.health == new.health))
+            && (!self.group
+                || (old.owner == new.owner
+                    && old.health == new.health
+                    && self.role(old) == self.role(new)))
             && new.status_text().chars().count() <= v.status_w
             && new.node.as_deref().map_or(0, |n| n.chars().count()) <= v.node_full
     }
@@ -484,7 +515,9 @@ impl PodsPane {
             tb.cmp(ta)
                 .then_with(|| {
                     if group {
-                        (&a.namespace, &a.owner).cmp(&(&b.namespace, &b.owner))
+                        // A rollout's new version first, then its stable one, then the rest.
+                        let rank = |r: &PodRow| self.role(r).map_or(2, |(i, _)| i);
+                        (&a.namespace, &a.owner, rank(a)).cmp(&(&b.namespace, &b.owner, rank(b)))
                     } else {
                         Ordering::Equal
                     }
@@ -511,6 +544,7 @@ impl PodsPane {
                     && shown[end].0 == touched
                     && shown[end].1.namespace == first.namespace
                     && shown[end].1.owner == first.owner
+                    && self.role(shown[end].1) == self.role(first)
                 {
                     end += 1;
                 }
@@ -519,7 +553,7 @@ impl PodsPane {
                     .filter(|(_, r)| r.health == Health::Ok)
                     .count() as u32;
                 v.entries.push(Entry::Group {
-                    label: owner_label(first),
+                    label: owner_label(first, self.role(first)),
                     ok,
                     total: (end - i) as u32,
                     touched,
@@ -953,7 +987,7 @@ impl PodsPane {
                         r.ready.1,
                         r.restarts,
                         r.node.as_deref().unwrap_or("<none>"),
-                        owner_label(r)
+                        owner_label(r, self.role(r))
                     ),
                     theme.text_dim,
                 ));

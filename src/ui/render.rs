@@ -304,6 +304,13 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
     };
     let kube = app.cluster.as_ref().map(|c| c.context.clone());
     let aws = app.aws.as_ref().map(|a| a.text());
+    // What the running step says of its progress (an Argo rollout's weight and step).
+    let live = app.current_step.as_ref().and_then(|s| {
+        app.steps
+            .get(s)
+            .and_then(|v| v.live_progress())
+            .map(|p| format!("· {s}: {p} "))
+    });
     let build = |level: usize| -> Line<'static> {
         let mut spans = Vec::new();
         if level < 3 {
@@ -318,6 +325,9 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
             t.progress,
         ));
         spans.push(Span::styled(format!("· {state} "), state_style));
+        if let Some(p) = &live {
+            spans.push(Span::styled(p.clone(), t.progress));
+        }
         if let Some(k) = &kube {
             // The context kube steps run against, live: the one pinned, or the one awaited.
             let k = if level >= 1 {
@@ -706,6 +716,9 @@ fn render_output(app: &App, f: &mut Frame, area: Rect) {
         "output{}",
         step.map(|s| format!(": {s}")).unwrap_or_default()
     )];
+    if let Some(p) = view.and_then(|v| v.live_progress()) {
+        parts.push(p.to_string());
+    }
     if !count.is_empty() {
         parts.push(count);
     }

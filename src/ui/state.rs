@@ -82,12 +82,21 @@ pub struct StepView {
     /// The step ran in an earlier session, whose output is not kept: the last lines its journal
     /// kept (a failed step's), until it runs again in this one.
     pub not_kept: Option<Vec<OutputLine>>,
+    /// Where the running step's work is, as it last said (e.g. `canary 25 % · step 3/8`).
+    pub progress: Option<String>,
 }
 
 /// What the output pane says of a step that ran in an earlier session (its output is not kept).
 pub const OUTPUT_NOT_KEPT: &str = "output not available in this session";
 
 impl StepView {
+    /// What the step last said of its progress, while it runs.
+    pub fn live_progress(&self) -> Option<&str> {
+        self.progress
+            .as_deref()
+            .filter(|_| self.status == StepStatus::Running)
+    }
+
     /// Whether the step's output is from an earlier session and not kept.
     pub fn output_not_kept(&self) -> bool {
         self.not_kept.is_some() && self.output.is_empty()

@@ -7,6 +7,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod argo_steps;
+mod argocd_steps;
 mod kube_cli;
 mod kube_compat;
 mod kube_steps_cluster;
@@ -14,4 +16,5 @@ mod kube_steps_deploy;
 mod kube_target;
 mod labelmint_rehearsal;
 mod logs_tail;
+mod progressive_steps;
 mod rehearsal_revert;

@@ -4,5 +4,6 @@
 //! One test binary for the area, a module per former test file.
 
 mod check;
+mod progressive;
 mod schema;
 mod schema_file;

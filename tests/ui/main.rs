@@ -12,6 +12,7 @@ mod logs_pane;
 mod panes;
 mod pods_pane;
 mod rehearsal;
+mod rollout_view;
 mod themes;
 mod tmux;
 mod tmux_aws;

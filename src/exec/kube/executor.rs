@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::step::{ActionResult, Failure, KubeStep};
-use super::{apply, batch_job, get, revert, rollout, scale, wait};
+use super::{apply, argo, argocd, batch_job, get, patch, revert, rollout, scale, wait};
 use crate::exec::job::{Executor, Job, JobCommon, Work};
 use crate::exec::kube::call::KubeCall;
 use crate::exec::step::{BoxFuture, Outcome, OutputSink, StepIo, until_stop};
@@ -104,5 +104,15 @@ async fn dispatch(cx: &mut KubeStep<'_>, action: &KubeAction) -> ActionResult {
         KubeAction::Get(a) => get::get(cx, a).await,
         KubeAction::Job(a) => batch_job::job(cx, a).await,
         KubeAction::Revert(_) => revert::revert(cx).await,
+        KubeAction::Patch(a) => patch::patch(cx, a).await,
+        KubeAction::ArgoStatus(a) => argo::status(cx, a).await,
+        KubeAction::ArgoPromote(a) => argo::promote(cx, a).await,
+        KubeAction::ArgoAbort(a) => argo::set_abort(cx, &a.rollout, true).await,
+        KubeAction::ArgoRetry(a) => argo::set_abort(cx, &a.rollout, false).await,
+        KubeAction::ArgoUndo(a) => argo::undo(cx, a).await,
+        KubeAction::ArgoSetImage(a) => argo::set_image(cx, a).await,
+        KubeAction::ArgocdSync(a) => argocd::sync(cx, a).await,
+        KubeAction::ArgocdWait(a) => argocd::wait(cx, a).await,
+        KubeAction::ArgocdAutoSync(a) => argocd::auto_sync(cx, a).await,
     }
 }

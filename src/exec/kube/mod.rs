@@ -7,12 +7,15 @@
 //! ([`revert`]) can put it back.
 
 pub mod apply;
+pub mod argo;
+pub mod argocd;
 pub mod batch_job;
 pub mod call;
 pub mod change;
 pub mod executor;
 pub mod get;
 pub mod kubectl;
+pub mod patch;
 pub mod revert;
 pub mod rollout;
 pub mod scale;

@@ -5,7 +5,7 @@ use kube::discovery::Scope;
 
 use super::change::Change;
 use super::step::{ActionResult, Failure, KubeStep, describe_error};
-use super::{rollout, scale};
+use super::{argo, argocd, rollout, scale};
 use crate::runbook::kube::KubeAction;
 
 /// `kube.revert`: puts back what the named step changed, newest change first. What the revert
@@ -97,6 +97,53 @@ async fn put_back(cx: &mut KubeStep<'_>, c: &Change) -> ActionResult {
             )
             .await
         }
+        Change::Patched {
+            namespace,
+            api_version,
+            kind,
+            name,
+            before,
+            ..
+        } => unpatch(cx, namespace.as_deref(), api_version, kind, name, before).await,
+        Change::Rollout {
+            namespace,
+            rollout,
+            op,
+            pod_hash,
+            ..
+        } => argo::unroll(cx, namespace, rollout, *op, pod_hash).await,
+        Change::RolloutImage {
+            namespace,
+            rollout,
+            workload,
+            containers,
+            to,
+        } => argo::unset_image(cx, namespace, rollout, workload.as_deref(), containers, to).await,
+        Change::RolloutTemplate {
+            namespace,
+            rollout,
+            workload,
+            before,
+            after,
+            ..
+        } => argo::untemplate(cx, namespace, rollout, workload.as_deref(), before, after).await,
+        Change::AutoSync {
+            namespace,
+            app,
+            before,
+            after,
+        } => argocd::unset_automated(cx, namespace, app, before.clone(), after.clone()).await,
+        Change::Synced {
+            namespace,
+            app,
+            before_revision,
+            ..
+        } => match before_revision {
+            Some(r) => argocd::sync_to(cx, namespace, app, Some(r.clone()), false).await,
+            None => Err(Failure::Error(format!(
+                "application/{app} had no synced revision before the sync; left as it is"
+            ))),
+        },
         Change::JobRan {
             namespace, name, ..
         } => {
@@ -245,5 +292,63 @@ async fn unapply(
         before: was,
     });
     cx.out(format!("{what} put back as it was")).await;
+    Ok(())
+}
+
+/// Puts a patched object back exactly as it was (`kube.patch`'s undo): the journaled object
+/// replaces the current one, its current status kept (a kind without a status subresource would
+/// otherwise lose it).
+async fn unpatch(
+    cx: &mut KubeStep<'_>,
+    namespace: Option<&str>,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    before: &serde_json::Value,
+) -> ActionResult {
+    let api = dynamic_api(cx, namespace, api_version, kind).await?;
+    let what = format!("{}/{name}", kind.to_ascii_lowercase());
+    if kind == "Secret" {
+        return Err(Failure::Error(format!(
+            "{what} cannot be put back: its earlier values are secret and were not journaled; restore it from where it came from"
+        )));
+    }
+    let Some(current) = api.get_opt(name).await? else {
+        return Err(Failure::Error(format!(
+            "{what} is gone since it was patched; left as it is"
+        )));
+    };
+    let current_v = serde_json::to_value(&current).unwrap_or_default();
+    let mut body = writable(before.clone());
+    if let Some(st) = current_v.get("status") {
+        body["status"] = st.clone();
+    }
+    let mut obj: DynamicObject = serde_json::from_value(body)
+        .map_err(|e| Failure::Error(format!("the journaled {what} cannot be read: {e}")))?;
+    obj.types = Some(kube::api::TypeMeta {
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+    });
+    obj.metadata.resource_version = current.metadata.resource_version.clone();
+    let pp = PostParams {
+        field_manager: Some("tollgate".into()),
+        ..PostParams::default()
+    };
+    api.replace(name, &pp, &obj)
+        .await
+        .map_err(|e| Failure::Error(format!("cannot put {what} back: {}", describe_error(&e))))?;
+    let mut was = writable(current_v);
+    was["apiVersion"] = serde_json::json!(api_version);
+    was["kind"] = serde_json::json!(kind);
+    cx.changed(Change::Patched {
+        namespace: namespace.map(str::to_string),
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        patch_type: "replace".into(),
+        before: was,
+    });
+    cx.out(format!("{what} put back as it was before the patch"))
+        .await;
     Ok(())
 }

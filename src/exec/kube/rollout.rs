@@ -284,7 +284,6 @@ fn pod_trouble(p: &Pod) -> Option<(String, i32, Option<String>)> {
 /// Describes the failing pods of `deps`, each with its last log lines (shown as progress), and
 /// returns one line per pod for the error.
 async fn diagnose(cx: &KubeStep<'_>, ns: &str, deps: &[&Deployment]) -> Vec<String> {
-    let pods: Api<Pod> = Api::namespaced(cx.client.clone(), ns);
     let mut lines = Vec::new();
     for d in deps {
         let Some(sel) = d
@@ -294,34 +293,48 @@ async fn diagnose(cx: &KubeStep<'_>, ns: &str, deps: &[&Deployment]) -> Vec<Stri
         else {
             continue;
         };
-        let list = match pods.list(&ListParams::default().labels(&sel)).await {
-            Ok(l) => l.items,
-            Err(e) => {
-                cx.say(format!(
-                    "cannot list the pods of deployment \"{}\": {}",
-                    d.name_any(),
-                    describe_error(&e)
-                ))
-                .await;
-                continue;
-            }
-        };
-        let mut troubled: Vec<(String, String, i32, Option<String>)> = list
-            .iter()
-            .filter_map(|p| pod_trouble(p).map(|(r, n, c)| (p.name_any(), r, n, c)))
-            .collect();
-        troubled.sort();
-        for (name, reason, restarts, container) in troubled.into_iter().take(PODS_SHOWN) {
-            let line = format!("pod {name}: {reason} (restarts {restarts})");
-            cx.say(line.clone()).await;
-            lines.push(line);
-            let log = pod_log_tail(&pods, &name, container.clone(), restarts > 0).await;
-            if !log.is_empty() {
-                let c = container.map(|c| format!(" {c}")).unwrap_or_default();
-                cx.say(format!("  last log lines of pod {name}{c}:")).await;
-                for l in log {
-                    cx.say(format!("    {l}")).await;
-                }
+        let what = format!("deployment \"{}\"", d.name_any());
+        lines.extend(diagnose_pods(cx, ns, &what, &sel).await);
+    }
+    lines
+}
+
+/// Describes the failing pods that `selector` picks (of `what`, e.g. `rollout "api"`), each with
+/// its last log lines (shown as progress); one line per pod for the error.
+pub(super) async fn diagnose_pods(
+    cx: &KubeStep<'_>,
+    ns: &str,
+    what: &str,
+    selector: &str,
+) -> Vec<String> {
+    let pods: Api<Pod> = Api::namespaced(cx.client.clone(), ns);
+    let mut lines = Vec::new();
+    let list = match pods.list(&ListParams::default().labels(selector)).await {
+        Ok(l) => l.items,
+        Err(e) => {
+            cx.say(format!(
+                "cannot list the pods of {what}: {}",
+                describe_error(&e)
+            ))
+            .await;
+            return lines;
+        }
+    };
+    let mut troubled: Vec<(String, String, i32, Option<String>)> = list
+        .iter()
+        .filter_map(|p| pod_trouble(p).map(|(r, n, c)| (p.name_any(), r, n, c)))
+        .collect();
+    troubled.sort();
+    for (name, reason, restarts, container) in troubled.into_iter().take(PODS_SHOWN) {
+        let line = format!("pod {name}: {reason} (restarts {restarts})");
+        cx.say(line.clone()).await;
+        lines.push(line);
+        let log = pod_log_tail(&pods, &name, container.clone(), restarts > 0).await;
+        if !log.is_empty() {
+            let c = container.map(|c| format!(" {c}")).unwrap_or_default();
+            cx.say(format!("  last log lines of pod {name}{c}:")).await;
+            for l in log {
+                cx.say(format!("    {l}")).await;
             }
         }
     }
