@@ -313,30 +313,43 @@ async fn unpatch(
             "{what} cannot be put back: its earlier values are secret and were not journaled; restore it from where it came from"
         )));
     }
-    let Some(current) = api.get_opt(name).await? else {
-        return Err(Failure::Error(format!(
-            "{what} is gone since it was patched; left as it is"
-        )));
+    // The object's controller may write it between the read and the replace (a Rollout's status):
+    // a conflict reads it again, as `kubectl` and the plugin retry.
+    let mut attempt = 0;
+    let current_v = loop {
+        attempt += 1;
+        let Some(current) = api.get_opt(name).await? else {
+            return Err(Failure::Error(format!(
+                "{what} is gone since it was patched; left as it is"
+            )));
+        };
+        let current_v = serde_json::to_value(&current).unwrap_or_default();
+        let mut body = writable(before.clone());
+        if let Some(st) = current_v.get("status") {
+            body["status"] = st.clone();
+        }
+        let mut obj: DynamicObject = serde_json::from_value(body)
+            .map_err(|e| Failure::Error(format!("the journaled {what} cannot be read: {e}")))?;
+        obj.types = Some(kube::api::TypeMeta {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        });
+        obj.metadata.resource_version = current.metadata.resource_version.clone();
+        let pp = PostParams {
+            field_manager: Some("tollgate".into()),
+            ..PostParams::default()
+        };
+        match api.replace(name, &pp, &obj).await {
+            Ok(_) => break current_v,
+            Err(kube::Error::Api(ae)) if ae.code == 409 && attempt < 5 => continue,
+            Err(e) => {
+                return Err(Failure::Error(format!(
+                    "cannot put {what} back: {}",
+                    describe_error(&e)
+                )));
+            }
+        }
     };
-    let current_v = serde_json::to_value(&current).unwrap_or_default();
-    let mut body = writable(before.clone());
-    if let Some(st) = current_v.get("status") {
-        body["status"] = st.clone();
-    }
-    let mut obj: DynamicObject = serde_json::from_value(body)
-        .map_err(|e| Failure::Error(format!("the journaled {what} cannot be read: {e}")))?;
-    obj.types = Some(kube::api::TypeMeta {
-        api_version: api_version.to_string(),
-        kind: kind.to_string(),
-    });
-    obj.metadata.resource_version = current.metadata.resource_version.clone();
-    let pp = PostParams {
-        field_manager: Some("tollgate".into()),
-        ..PostParams::default()
-    };
-    api.replace(name, &pp, &obj)
-        .await
-        .map_err(|e| Failure::Error(format!("cannot put {what} back: {}", describe_error(&e))))?;
     let mut was = writable(current_v);
     was["apiVersion"] = serde_json::json!(api_version);
     was["kind"] = serde_json::json!(kind);
