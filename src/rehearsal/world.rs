@@ -62,13 +62,15 @@ impl World {
         let mut world = WorldGuard(Some(c.dir.clone()));
         let (context, namespace) = cluster_of(rb);
         let (account, region) = account_of(rb);
+        let mut fixtures = crd_fixtures(rb, &c.dir)?;
+        fixtures.extend(c.fixtures.iter().cloned());
         let sandbox = tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config {
             port: 0,
             timing: tollgate_sandbox::Timing {
                 speed: c.speed,
                 log_rate: 1.0,
             },
-            fixtures: c.fixtures.clone(),
+            fixtures,
             no_controllers: false,
             history: None,
             history_bytes: None,
@@ -344,4 +346,21 @@ async fn local_daemon() -> Option<String> {
         Ok(Ok(_)) => Some(host),
         _ => None,
     }
+}
+
+/// The upstream CustomResourceDefinitions the runbook's `rehearsal.crds` names, written into the
+/// rehearsal's folder to load before its fixtures.
+fn crd_fixtures(rb: &Runbook, dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for name in rb.rehearsal.iter().flat_map(|r| &r.crds) {
+        let text = match name.as_str() {
+            "argo-rollouts" => tollgate_sandbox::crds::ARGO_ROLLOUTS,
+            "argocd" => tollgate_sandbox::crds::ARGOCD_APPLICATION,
+            other => return Err(format!("rehearsal CRD `{other}` is not one tollgate carries")),
+        };
+        let path = dir.join(format!("crd-{}.yaml", name.as_str()));
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        out.push(path);
+    }
+    Ok(out)
 }

@@ -128,6 +128,12 @@ pub struct Rehearsal {
     /// (default: `cluster.yaml` next to the runbook, when there is one; `[]` for an empty cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixtures: Option<Vec<Spanned<String>>>,
+    /// CustomResourceDefinitions the rehearsal cluster serves before its fixtures load, from the
+    /// upstream manifests tollgate carries: `argo-rollouts` (Argo Rollouts' `Rollout`), `argocd`
+    /// (Argo CD's `Application`). A fixture's custom object whose CRD is served by neither this
+    /// nor a fixture is refused, naming the CRD.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crds: Vec<Spanned<String>>,
     /// The AWS stand-in's starting state.
     #[serde(default)]
     pub aws: RehearsalAws,
@@ -137,6 +143,9 @@ pub struct Rehearsal {
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub vars: IndexMap<String, Spanned<String>>,
 }
+
+/// The names `rehearsal.crds` takes.
+pub const CRDS: &[&str] = &["argo-rollouts", "argocd"];
 
 /// What already exists in the account the rehearsal stands in for.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]

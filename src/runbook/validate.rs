@@ -485,6 +485,19 @@ impl Checker<'_> {
                 );
             }
         }
+        for c in &r.crds {
+            if !crate::runbook::rehearse::CRDS.contains(&c.as_str()) {
+                self.err(
+                    file,
+                    c.pos,
+                    format!(
+                        "rehearsal CRD `{}` is not one tollgate carries; expected one of: {}",
+                        c.value,
+                        crate::runbook::rehearse::CRDS.join(", ")
+                    ),
+                );
+            }
+        }
         for (name, value) in &r.vars {
             match self.vars.get(name.as_str()) {
                 None => {
