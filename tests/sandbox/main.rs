@@ -15,3 +15,4 @@ mod sandbox_cli;
 mod sandbox_controllers;
 mod sandbox_faults;
 mod sandbox_fixtures;
+mod sandbox_traffic;

@@ -221,6 +221,7 @@ mod tests {
                 log_rate: 0.0,
             },
             faults: Default::default(),
+            apps: Default::default(),
         })
     }
 
