@@ -21,8 +21,8 @@ pub mod values;
 
 pub use aws::{AwsCall, TYPED};
 pub use docker::DockerCall;
-pub use http::HttpCall;
 pub use environment::Environment;
+pub use http::HttpCall;
 pub use job::{Executor, Job, JobCommon, Work};
 pub use kube::KubeCall;
 pub use router::Router;

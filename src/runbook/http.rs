@@ -43,13 +43,13 @@ impl StatusItem {
                     return StatusItem::Code(c).parse();
                 }
                 let b = t.as_bytes();
-                if b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && t[1..].eq_ignore_ascii_case("xx")
+                if b.len() == 3
+                    && (b'1'..=b'5').contains(&b[0])
+                    && t[1..].eq_ignore_ascii_case("xx")
                 {
                     Ok(Status::Class(u16::from(b[0] - b'0')))
                 } else {
-                    Err(format!(
-                        "`{t}` is not an HTTP status (200) or class (2xx)"
-                    ))
+                    Err(format!("`{t}` is not an HTTP status (200) or class (2xx)"))
                 }
             }
         }
@@ -203,7 +203,10 @@ mod tests {
     fn statuses_and_classes() {
         assert_eq!(StatusItem::Code(200).parse(), Ok(Status::Code(200)));
         assert_eq!(StatusItem::Text("2xx".into()).parse(), Ok(Status::Class(2)));
-        assert_eq!(StatusItem::Text("503".into()).parse(), Ok(Status::Code(503)));
+        assert_eq!(
+            StatusItem::Text("503".into()).parse(),
+            Ok(Status::Code(503))
+        );
         assert!(StatusItem::Text("2xy".into()).parse().is_err());
         assert!(StatusItem::Text("6xx".into()).parse().is_err());
         assert!(StatusItem::Code(99).parse().is_err());
@@ -215,9 +218,12 @@ mod tests {
     fn the_description_names_headers_but_never_their_values() {
         let a = HttpAction::Check(HttpCheck {
             url: "https://app.example.com/health".into(),
-            headers: [("Authorization".to_string(), "Bearer s3cr3t-token".to_string())]
-                .into_iter()
-                .collect(),
+            headers: [(
+                "Authorization".to_string(),
+                "Bearer s3cr3t-token".to_string(),
+            )]
+            .into_iter()
+            .collect(),
             requests: Some(300),
             interval: Some("10ms".into()),
             expect_status: Some(ExpectStatus::One(StatusItem::Text("2xx".into()))),

@@ -905,7 +905,8 @@ impl Checker<'_> {
             self.err(file, pos, format!("`{key}` needs `url`"));
         } else if !url.contains("{{") {
             match url.parse::<hyper::Uri>() {
-                Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {}
+                Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
+                }
                 _ => self.err(
                     file,
                     pos,
@@ -986,10 +987,16 @@ impl Checker<'_> {
         }
         let mut texts: Vec<&str> = vec![&a.url];
         texts.extend(
-            [&a.method, &a.body_contains, &a.interval, &a.max_p95, &a.timeout]
-                .into_iter()
-                .flatten()
-                .map(String::as_str),
+            [
+                &a.method,
+                &a.body_contains,
+                &a.interval,
+                &a.max_p95,
+                &a.timeout,
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str),
         );
         texts.extend(a.resolve.values().map(String::as_str));
         self.no_secrets_in(

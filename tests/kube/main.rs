@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod http_check;
 mod kube_cli;
 mod kube_compat;
 mod kube_steps_cluster;

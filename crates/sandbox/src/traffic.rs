@@ -32,8 +32,9 @@
 //! Every answer from a pod carries `x-sandbox-pod` (its name) and `x-sandbox-image` (the image
 //! of its first container, which serves). By the image's rule (see the kubelet's image rules):
 //! - normal: 200, `ok: pod NAME image IMAGE`;
-//! - `errors-N`: 500 for the requests a pod serves whose count (from 0, per pod) modulo 100 is
-//!   below N: exactly N of every 100, the others 200;
+//! - `errors-N`: 500 for N of every 100 requests a pod serves, spread evenly: its request `k`
+//!   (counted from 0, per pod) fails when ⌊(k+1)·N/100⌋ > ⌊k·N/100⌋ (with N = 10: its 10th,
+//!   20th, 30th, …), so any run of requests gets ⌊N·count/100⌋ of them; the others 200;
 //! - `unhealthy`: 200 during its healthy period, 503 after it (the same instant its probes start
 //!   failing, on the kubelet's clock: [`Apps`]), for as long as it is still an endpoint;
 //! - `slow`: 200 after [`SLOW_LATENCY`] simulated seconds (through [`Timing`](crate::Timing)).
@@ -474,7 +475,7 @@ impl Traffic {
         };
         let (ep, count) = picked;
         let (status, body) = match ep.rule {
-            ImageRule::Errors(n) if count % 100 < u64::from(n) => (
+            ImageRule::Errors(n) if fails(count, n) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("error: pod {} image {} (errors-{n})\n", ep.name, ep.image),
             ),
@@ -500,6 +501,12 @@ impl Traffic {
         }
         r
     }
+}
+
+/// Whether request `k` (from 0) of an `errors-N` pod fails: N of every 100, spread evenly.
+pub fn fails(k: u64, n: u8) -> bool {
+    let n = u64::from(n.min(100));
+    (k + 1) * n / 100 > k * n / 100
 }
 
 /// Whether a pod serves its Services' traffic: Ready, not being deleted, and of an image that
@@ -590,6 +597,18 @@ mod tests {
         assert!(host_matches("*.example.com", "app.example.com"));
         assert!(!host_matches("*.example.com", "a.b.example.com"));
         assert!(!host_matches("*.example.com", "example.com"));
+    }
+
+    #[test]
+    fn errors_n_fails_n_of_every_hundred_spread_evenly() {
+        let failed = |count: u64, n: u8| (0..count).filter(|k| fails(*k, n)).count();
+        assert_eq!(failed(100, 10), 10);
+        assert_eq!(failed(50, 10), 5);
+        assert_eq!(failed(9, 10), 0);
+        assert_eq!(failed(10, 10), 1);
+        assert_eq!(failed(1000, 3), 30);
+        assert_eq!(failed(100, 0), 0);
+        assert_eq!(failed(100, 100), 100);
     }
 
     #[test]

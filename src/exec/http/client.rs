@@ -40,7 +40,8 @@ pub struct Plan {
 fn duration(field: &str, v: &Option<String>) -> Result<Option<Duration>, String> {
     v.as_deref()
         .map(|d| {
-            crate::runbook::vars::parse_duration(d).map_err(|e| format!("`http.check` {field}: {e}"))
+            crate::runbook::vars::parse_duration(d)
+                .map_err(|e| format!("`http.check` {field}: {e}"))
         })
         .transpose()
 }
@@ -132,10 +133,7 @@ pub async fn endpoint(
             .map_err(|_| format!("resolve {}: `{to}` is not an address and port", plan.host))?;
         return Ok(Endpoint { addr, tls: https });
     }
-    let port = plan
-        .uri
-        .port_u16()
-        .unwrap_or(if https { 443 } else { 80 });
+    let port = plan.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let mut addrs = tokio::net::lookup_host((plan.host.as_str(), port))
         .await
         .map_err(|e| format!("cannot resolve {}: {e}", plan.host))?;

@@ -173,9 +173,15 @@ mod tests {
             s.percentiles(),
             (Duration::from_millis(50), Duration::from_millis(95))
         );
-        assert_eq!(s.live(300), "100/300 requests, errors 10.0 %, p50 50 ms, p95 95 ms");
+        assert_eq!(
+            s.live(300),
+            "100/300 requests, errors 10.0 %, p50 50 ms, p95 95 ms"
+        );
         assert_eq!(s.failures_line(), "10 × 500");
-        s.record(Duration::from_millis(1), Answer::Failed("connection refused".into()));
+        s.record(
+            Duration::from_millis(1),
+            Answer::Failed("connection refused".into()),
+        );
         assert_eq!(s.failures_line(), "10 × 500, 1 × connection refused");
         assert_eq!(s.json()["status"]["500"], 10);
         assert_eq!(ms(Duration::from_micros(450)), "0.5 ms");

@@ -36,7 +36,7 @@
 //! | `fail`                                      | runs ~3 s, logs an error, exits 1 (a Job's pod fails; a long-running one crash-loops)           |
 //! | `unhealthy`                                 | healthy for 10 s, then its probes fail: not ready, and a liveness probe kills it (restart); its HTTP answers are 503 from then |
 //! | `slow`                                      | starts serving after ~60 s: readiness (and liveness) probes fail until then; without a readiness probe the image pull takes ~60 s; its HTTP answers take [`SLOW_LATENCY`](crate::traffic::SLOW_LATENCY) |
-//! | `errors-N` (N 0–100, e.g. `2.0-errors-10`)  | a normal, healthy pod whose HTTP answers ([`traffic`](crate::traffic)) are 500 for N of every 100 requests it serves |
+//! | `errors-N` (N 0–100, e.g. `2.0-errors-10`)  | a normal, healthy pod whose HTTP answers ([`traffic`](crate::traffic)) are 500 for N of every 100 requests it serves, spread evenly |
 //! | anything else                               | runs until stopped; a Job's pod (or any pod whose restartPolicy is not Always) exits 0 after ~3 s |
 //!
 //! Rules are checked in the order of the table; a digest reference (`@sha256:…`) has no rules.
