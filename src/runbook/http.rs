@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// The statuses that count as a success: one status (`200`), a class (`"2xx"`), or a list of
 /// them (`[200, 204, "3xx"]`).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ExpectStatus {
     One(StatusItem),
@@ -17,11 +17,66 @@ pub enum ExpectStatus {
 }
 
 /// One status (`200`) or a class (`"2xx"`).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum StatusItem {
     Code(u16),
     Text(String),
+}
+
+const EXPECTING: &str = "a status (200), a class (\"2xx\") or a list of them";
+
+/// Reads a status or a class; `list` also takes a list of them.
+struct StatusVisitor {
+    list: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for StatusVisitor {
+    type Value = ExpectStatus;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(EXPECTING)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ExpectStatus, E> {
+        let code = u16::try_from(v)
+            .map_err(|_| E::custom(format!("`{v}` is not an HTTP status (100 to 599)")))?;
+        Ok(ExpectStatus::One(StatusItem::Code(code)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ExpectStatus, E> {
+        Err(E::custom(format!("`{v}` is not an HTTP status (100 to 599)")))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ExpectStatus, E> {
+        Ok(ExpectStatus::One(StatusItem::Text(v.to_string())))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ExpectStatus, A::Error> {
+        if !self.list {
+            return Err(serde::de::Error::custom(format!("expected {EXPECTING}, not a list in a list")));
+        }
+        let mut items = Vec::new();
+        while let Some(One(item)) = seq.next_element::<One>()? {
+            items.push(item);
+        }
+        Ok(ExpectStatus::Any(items))
+    }
+}
+
+/// One item of a list of statuses.
+struct One(StatusItem);
+
+impl<'de> Deserialize<'de> for One {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<One, D::Error> {
+        match d.deserialize_any(StatusVisitor { list: false })? {
+            ExpectStatus::One(item) => Ok(One(item)),
+            ExpectStatus::Any(_) => Err(serde::de::Error::custom(format!(
+                "expected {EXPECTING}, not a list in a list"
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ExpectStatus, D::Error> {
+        d.deserialize_any(StatusVisitor { list: true })
+    }
 }
 
 /// A status pattern, checked: a code, or a class (`2xx`: 200–299).

@@ -154,7 +154,7 @@ async fn a_service_and_an_ingress_host_are_checked_with_their_numbers() {
           http.check:
             url: http://web.default.svc/health
             resolve: {{ web.default.svc: "{addr}" }}
-            requests: 200
+            requests: 400
             interval: 1ms
             expect_status: 2xx
             body_contains: "ok: pod web-"
@@ -183,24 +183,30 @@ async fn a_service_and_an_ingress_host_are_checked_with_their_numbers() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "{}", fin.output);
-    // A quarter of 200 went to the errors-10 canary: 5 of its 50 failed.
+    // A quarter of 400 went to the errors-10 canary: 10 of its 100 failed.
     let svc = &lines[0];
-    assert_eq!(svc["requests"], 200, "{svc}");
-    assert_eq!(svc["errors"], 5, "{svc}");
+    assert_eq!(svc["requests"], 400, "{svc}");
+    assert_eq!(svc["errors"], 10, "{svc}");
     assert_eq!(svc["error_rate"], 2.5, "{svc}");
-    assert_eq!(svc["status"]["200"], 195, "{svc}");
-    assert_eq!(svc["status"]["500"], 5, "{svc}");
+    assert_eq!(svc["status"]["200"], 390, "{svc}");
+    assert_eq!(svc["status"]["500"], 10, "{svc}");
     assert!(svc["p95_ms"].as_f64().unwrap() >= svc["p50_ms"].as_f64().unwrap());
     assert!(
-        fin.output.contains("200 requests, errors 2.5 %, p50 "),
+        fin.output.contains("400 requests, errors 2.5 %, p50 "),
         "{}",
         fin.output
     );
     assert!(
-        fin.output.contains(": 195 × 200, 5 × 500"),
+        fin.output.contains(": 390 × 200, 10 × 500"),
         "{}",
         fin.output
     );
+    // 400 requests 1 ms apart take 400 ms: a live line every 250 ms.
+    let live = regex::Regex::new(
+        r"(?m)^\d+/400 requests, errors \d+\.\d %, p50 [\d.]+ ms, p95 [\d.]+ ms$",
+    )
+    .unwrap();
+    assert!(live.is_match(&fin.output), "{}", fin.output);
     let ing = &lines[1];
     assert_eq!(
         (ing["requests"].clone(), ing["errors"].clone()),
@@ -210,7 +216,7 @@ async fn a_service_and_an_ingress_host_are_checked_with_their_numbers() {
     assert_eq!(ing["status"]["200"], 20, "{ing}");
     // The capture read the result.
     assert!(
-        fin.journal.contains(r#""name":"failed","value":"5""#),
+        fin.journal.contains(r#""name":"failed","value":"10""#),
         "{}",
         fin.journal
     );
