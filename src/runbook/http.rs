@@ -42,14 +42,18 @@ impl<'de> serde::de::Visitor<'de> for StatusVisitor {
         Ok(ExpectStatus::One(StatusItem::Code(code)))
     }
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ExpectStatus, E> {
-        Err(E::custom(format!("`{v}` is not an HTTP status (100 to 599)")))
+        Err(E::custom(format!(
+            "`{v}` is not an HTTP status (100 to 599)"
+        )))
     }
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ExpectStatus, E> {
         Ok(ExpectStatus::One(StatusItem::Text(v.to_string())))
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ExpectStatus, A::Error> {
         if !self.list {
-            return Err(serde::de::Error::custom(format!("expected {EXPECTING}, not a list in a list")));
+            return Err(serde::de::Error::custom(format!(
+                "expected {EXPECTING}, not a list in a list"
+            )));
         }
         let mut items = Vec::new();
         while let Some(One(item)) = seq.next_element::<One>()? {
