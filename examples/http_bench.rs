@@ -52,7 +52,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
     let _ = stream.set_nodelay(true);
     let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
@@ -101,7 +103,13 @@ async fn wait_ready(addr: SocketAddr, host: &str, pods: usize) {
     }
 }
 
-async fn baseline(addr: SocketAddr, host: &str, n: u64, interval: Duration, sandbox: u32) -> Measure {
+async fn baseline(
+    addr: SocketAddr,
+    host: &str,
+    n: u64,
+    interval: Duration,
+    sandbox: u32,
+) -> Measure {
     let mut send = connect(addr).await;
     let (cpu0, sb0) = (rusage(libc::RUSAGE_SELF), cpu_of(sandbox));
     let start = tokio::time::Instant::now();
@@ -131,7 +139,15 @@ async fn baseline(addr: SocketAddr, host: &str, n: u64, interval: Duration, sand
     }
 }
 
-fn http_check(bin: &str, work: &str, addr: SocketAddr, host: &str, n: u64, interval: Duration, sandbox: u32) -> Measure {
+fn http_check(
+    bin: &str,
+    work: &str,
+    addr: SocketAddr,
+    host: &str,
+    n: u64,
+    interval: Duration,
+    sandbox: u32,
+) -> Measure {
     let rb = format!(
         "name: http bench\nphases:\n  - id: bench\n    steps:\n      - id: check\n        run:\n          http.check:\n            url: http://{host}/health\n            resolve: {{ {host}: \"{addr}\" }}\n            requests: {n}\n            interval: {}ms\n            max_error_rate: 100\n",
         interval.as_secs_f64() * 1000.0
@@ -141,13 +157,23 @@ fn http_check(bin: &str, work: &str, addr: SocketAddr, host: &str, n: u64, inter
     let (cpu0, sb0) = (rusage(libc::RUSAGE_CHILDREN), cpu_of(sandbox));
     let start = Instant::now();
     let out = std::process::Command::new(bin)
-        .args(["--state-dir", &format!("{work}/state"), "run", "--headless", &path])
+        .args([
+            "--state-dir",
+            &format!("{work}/state"),
+            "run",
+            "--headless",
+            &path,
+        ])
         .output()
         .expect("tollgate runs");
     let wall = start.elapsed();
     let (cpu1, sb1) = (rusage(libc::RUSAGE_CHILDREN), cpu_of(sandbox));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.find("{\"error_rate\"").map(|i| &l[i..]))
@@ -185,7 +211,9 @@ fn print(m: &Measure) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 5 {
-        eprintln!("usage: http_bench TRAFFIC_ADDR SANDBOX_PID TOLLGATE_BIN WORK_DIR [RATE] [SECONDS] [HOST]");
+        eprintln!(
+            "usage: http_bench TRAFFIC_ADDR SANDBOX_PID TOLLGATE_BIN WORK_DIR [RATE] [SECONDS] [HOST]"
+        );
         std::process::exit(2);
     }
     let addr: SocketAddr = args[1].parse().expect("an address");
@@ -193,7 +221,10 @@ fn main() {
     let (bin, work) = (args[3].clone(), args[4].clone());
     let rate: u64 = args.get(5).and_then(|r| r.parse().ok()).unwrap_or(1000);
     let seconds: u64 = args.get(6).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let host = args.get(7).cloned().unwrap_or_else(|| "web.bench.svc".into());
+    let host = args
+        .get(7)
+        .cloned()
+        .unwrap_or_else(|| "web.bench.svc".into());
     let n = rate * seconds;
     let interval = Duration::from_micros(1_000_000 / rate.max(1));
     // One thread: the baseline's own CPU time is its client alone.
