@@ -306,6 +306,10 @@ fn plan_step(lines: &mut Vec<String>, cx: &StepCx, step: &runbook::Step, indent:
             let action = action.filled(&|s| vars.render(s));
             lines.push(format!("{indent}  $ {}", action.describe()));
         }
+        if let Some(action) = run.http() {
+            let action = action.filled(&|s| vars.render(s));
+            lines.push(format!("{indent}  $ {}", action.describe()));
+        }
         for l in vars.render(run.script().unwrap_or_default()).lines() {
             lines.push(format!("{indent}  $ {l}"));
         }

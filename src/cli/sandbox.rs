@@ -68,6 +68,10 @@ pub(super) fn sandbox(
         }
         let stops = Stops::listen();
         println!("sandbox: Kubernetes API on {}", sb.url());
+        println!(
+            "traffic: Services and Ingress hosts on {} (routed by Host: SERVICE.NAMESPACE.svc, or an Ingress host)",
+            sb.traffic_url()
+        );
         println!("kubeconfig: {}", kubeconfig.display());
         println!("  export KUBECONFIG={}", kubeconfig.display());
         println!("stop with Ctrl-C");

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use super::aws::AwsCall;
 use super::docker::DockerCall;
+use super::http::HttpCall;
 use super::kube::KubeCall;
 use super::shell::ShellCall;
 use super::step::{BoxFuture, Outcome, OutputSink};
@@ -49,6 +50,7 @@ pub enum Work {
     Kube(KubeCall),
     Aws(AwsCall),
     Docker(DockerCall),
+    Http(HttpCall),
 }
 
 impl Work {
@@ -59,6 +61,7 @@ impl Work {
             Action::Kube(a) => Work::Kube(super::kube::work(a, values)),
             Action::Aws(a) => Work::Aws(super::aws::work(a, values)),
             Action::Docker(a) => Work::Docker(super::docker::work(a, run, values)),
+            Action::Http(a) => Work::Http(super::http::work(a, values)),
         }
     }
 
@@ -69,6 +72,7 @@ impl Work {
             Work::Kube(c) => c.action.key(),
             Work::Aws(c) => c.action.key(),
             Work::Docker(c) => c.action.key(),
+            Work::Http(c) => c.action.key(),
         }
     }
 }

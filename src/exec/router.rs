@@ -7,14 +7,15 @@ use tokio::sync::watch;
 
 use super::aws::AwsExec;
 use super::docker::DockerExec;
+use super::http::HttpExec;
 use super::job::{Executor, Job, Work};
 use super::kube::KubeExec;
 use super::shell::Shell;
 use super::step::{BoxFuture, Outcome, OutputSink};
 
 /// Scripts go to the shell, `kube.*` actions to the pinned cluster, AWS actions (`secrets.*`,
-/// `ecr.*`, `aws.identity`) to the pinned account, and `docker.*` actions to the daemon — each
-/// when there is one.
+/// `ecr.*`, `aws.identity`) to the pinned account, `docker.*` actions to the daemon — each
+/// when there is one — and `http.*` actions to the HTTP executor (always one).
 pub struct Router {
     pub shell: Arc<dyn Executor>,
     pub kube: Option<Arc<KubeExec>>,
@@ -23,6 +24,8 @@ pub struct Router {
     /// AWS steps, against the pinned AWS account.
     pub aws: Option<Arc<AwsExec>>,
     pub docker: Option<Arc<DockerExec>>,
+    /// HTTP steps: the system's resolver, or a rehearsal's (every host is the sandbox).
+    pub http: Arc<HttpExec>,
     /// What the processes steps start inherit, when not tollgate's own environment (a
     /// rehearsal's): given to every job.
     pub environment: Option<crate::exec::environment::SharedEnvironment>,
@@ -36,6 +39,7 @@ impl Router {
             kube_error: None,
             aws: None,
             docker: None,
+            http: Arc::new(HttpExec::default()),
             environment: None,
         }
     }
@@ -78,6 +82,7 @@ impl Executor for Router {
                 Some(d) => d.execute(job, sink, cancel),
                 None => missing("a docker step, and no Docker executor is configured".into()),
             },
+            Work::Http(_) => self.http.execute(job, sink, cancel),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Everything a rehearsal's runbook talks to, started in process and removed at the end: the
 //! Kubernetes sandbox (serving the context the runbook is pinned to), the AWS stand-in
 //! (answering as its account and region), the Docker stand-in, and the environment of its shell
-//! steps. Each in a folder of the rehearsal's own.
+//! steps. Each in a folder of the rehearsal's own. `http.*` steps reach the sandbox's Service
+//! traffic port, whatever host they name.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::exec::Router;
 use crate::exec::aws::AwsExec;
 use crate::exec::docker::DockerExec;
 use crate::exec::environment::SharedEnvironment;
+use crate::exec::http::HttpExec;
 use crate::exec::kube::KubeExec;
 use crate::runbook::Runbook;
 use crate::target::PinnedCluster;
@@ -175,6 +177,13 @@ impl World {
             target: account.clone(),
         }));
         router.docker = Some(Arc::new(DockerExec::at(self.docker.host())));
+        // Every host an `http.check` names is the sandbox's traffic port (nothing real is
+        // reached): its Ingress hosts and `SERVICE.NAMESPACE[.svc…]` hosts answer from their
+        // pods, any other host gets the sandbox's 404. Plain HTTP, whatever the URL's scheme.
+        let traffic = self.sandbox.traffic_addr();
+        router.http = Arc::new(HttpExec::with_resolver(Arc::new(move |_host: &str| {
+            Some(traffic)
+        })));
         router.environment = Some(self.environment.clone());
         (router, cluster, account)
     }

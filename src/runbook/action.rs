@@ -1,9 +1,9 @@
-//! What a step does: one [`Action`] of one family (a shell command, a `kube.*`, an AWS or a
-//! `docker.*` action), decoded once when the runbook is read, with "one action per step" enforced
+//! What a step does: one [`Action`] of one family (a shell command, a `kube.*`, an AWS, a
+//! `docker.*` or an `http.*` action), decoded once when the runbook is read, with "one action per step" enforced
 //! there. The YAML form is a mapping of keys, one per action ([`RunFields`], also the schema);
 //! everything after loading sees the sum type.
 //!
-//! A family's actions are declared in its own file (`kube.rs`, `aws.rs`, `docker.rs`), each with
+//! A family's actions are declared in its own file (`kube.rs`, `aws.rs`, `docker.rs`, `http.rs`), each with
 //! `key`, `filled`, `describe` and `reverted_by`; the families are listed in [`Action`] and in the
 //! table of keys below ([`action_keys!`]), and nowhere else in this layer.
 
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::aws::AwsAction;
 use super::de::{Spanned, report};
 use super::docker::DockerAction;
+use super::http::HttpAction;
 use super::kube::KubeAction;
 use super::revert::{Revert, RevertAction};
 use super::shorthand::{Present, Shorthand, fields_of, shorthand_deserialize};
@@ -28,6 +29,7 @@ pub enum Action {
     Kube(KubeAction),
     Aws(AwsAction),
     Docker(DockerAction),
+    Http(HttpAction),
 }
 
 impl Default for Action {
@@ -58,6 +60,7 @@ impl Action {
             Action::Kube(a) => a.key(),
             Action::Aws(a) => a.key(),
             Action::Docker(a) => a.key(),
+            Action::Http(a) => a.key(),
         }
     }
 
@@ -68,6 +71,7 @@ impl Action {
             Action::Kube(a) => Action::Kube(a.filled(f)),
             Action::Aws(a) => Action::Aws(a.filled(f)),
             Action::Docker(a) => Action::Docker(a.filled(f)),
+            Action::Http(a) => Action::Http(a.filled(f)),
         }
     }
 
@@ -79,6 +83,7 @@ impl Action {
             Action::Kube(a) => a.describe(default_ns),
             Action::Aws(a) => a.describe(),
             Action::Docker(a) => a.describe(),
+            Action::Http(a) => a.describe(),
         }
     }
 
@@ -88,7 +93,7 @@ impl Action {
         match self {
             Action::Kube(a) => a.reverted_by(),
             Action::Aws(a) => a.reverted_by(),
-            Action::Shell(_) | Action::Docker(_) => None,
+            Action::Shell(_) | Action::Docker(_) | Action::Http(_) => None,
         }
     }
 
@@ -127,6 +132,13 @@ impl Action {
             _ => None,
         }
     }
+
+    pub fn http(&self) -> Option<&HttpAction> {
+        match self {
+            Action::Http(a) => Some(a),
+            _ => None,
+        }
+    }
 }
 
 impl Run {
@@ -156,6 +168,11 @@ impl Run {
     /// The Docker action of this run, if it is a Docker step.
     pub fn docker(&self) -> Option<&DockerAction> {
         self.action.docker()
+    }
+
+    /// The HTTP action of this run, if it is an HTTP step.
+    pub fn http(&self) -> Option<&HttpAction> {
+        self.action.http()
     }
 
     /// See [`Action::reverted_by`].
@@ -211,6 +228,7 @@ macro_rules! action_keys {
             docker_tag => Docker(DockerAction::Tag),
             docker_push => Docker(DockerAction::Push),
             docker_login => Docker(DockerAction::Login),
+            http_check => Http(HttpAction::Check),
         }
     };
 }
@@ -443,6 +461,13 @@ struct RunFields {
         skip_serializing_if = "Option::is_none"
     )]
     docker_login: Option<Spanned<super::docker::DockerLogin>>,
+    /// Send HTTP requests and check their statuses, error rate and latency.
+    #[serde(
+        rename = "http.check",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    http_check: Option<Spanned<super::http::HttpCheck>>,
 }
 
 impl RunFields {
@@ -478,7 +503,7 @@ impl RunFields {
             (0, None) if keys_were_wrong => return Ok(run),
             (0, None) => {
                 return Err(E::custom(
-                    "`run` needs `shell` (the command to run), a `kube.*`, `argo.*`, `argocd.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action",
+                    "`run` needs `shell` (the command to run), a `kube.*`, `argo.*`, `argocd.*`, `secrets.*`, `ecr.*`, `aws.identity`, `docker.*` or `http.*` action",
                 ));
             }
             (1, Some(_)) => report(
@@ -593,8 +618,9 @@ impl Shorthand for Run {
         "docker.tag",
         "docker.push",
         "docker.login",
+        "http.check",
     ];
-    const EXPECTING: &'static str = "a shell command or a mapping with `shell`, a `kube.*`, `argo.*`, `argocd.*`, `secrets.*`, `ecr.*`, `aws.identity` or `docker.*` action";
+    const EXPECTING: &'static str = "a shell command or a mapping with `shell`, a `kube.*`, `argo.*`, `argocd.*`, `secrets.*`, `ecr.*`, `aws.identity`, `docker.*` or `http.*` action";
     fn from_str<E: de::Error>(v: &str) -> Result<Self, E> {
         // The position of a shorthand command is the position of the `run` value.
         Ok(Run::of(Action::Shell(v.to_string())))

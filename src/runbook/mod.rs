@@ -6,6 +6,7 @@ pub mod aws;
 pub mod de;
 pub mod diag;
 pub mod docker;
+pub mod http;
 pub mod jsonpath;
 pub mod kube;
 pub mod literal_secrets;

@@ -10,6 +10,7 @@ use super::aws::AwsAction;
 use super::de::Spanned;
 use super::diag::{Diag, Severity};
 use super::docker::DockerAction;
+use super::http::{HttpAction, METHODS};
 use super::kube::KubeAction;
 use super::model::{OnFailure, Runbook, Step, VarType};
 use super::revert::{Revert, RevertAction};
@@ -214,7 +215,7 @@ impl Checker<'_> {
         match &run.action {
             Action::Shell(cmd) => texts.push(cmd.clone()),
             Action::Aws(AwsAction::SecretsRotate(a)) => texts.extend(a.verify.clone()),
-            Action::Kube(_) | Action::Aws(_) | Action::Docker(_) => {}
+            Action::Kube(_) | Action::Aws(_) | Action::Docker(_) | Action::Http(_) => {}
         }
         let mut secrets: Vec<&String> = self
             .vars
@@ -532,6 +533,7 @@ impl Checker<'_> {
             Action::Kube(a) => return self.check_kube(file, pos, a),
             Action::Aws(a) => return self.check_aws(file, pos, a),
             Action::Docker(a) => return self.check_docker(file, pos, a),
+            Action::Http(a) => return self.check_http(file, pos, a),
             Action::Shell(shell) => shell,
         };
         if shell.trim().is_empty() {
@@ -1051,6 +1053,117 @@ impl Checker<'_> {
             &mut texts,
         );
         self.no_secrets_in(file, pos, key, texts.iter().map(String::as_str), "build args and labels stay in the image in the clear (a registry password is named by `password_var`)");
+    }
+
+    fn check_http(&mut self, file: &Path, pos: Pos, action: &HttpAction) {
+        let key = action.key();
+        let HttpAction::Check(a) = action;
+        let url = a.url.trim();
+        if url.is_empty() {
+            self.err(file, pos, format!("`{key}` needs `url`"));
+        } else if !url.contains("{{") {
+            match url.parse::<hyper::Uri>() {
+                Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
+                }
+                _ => self.err(
+                    file,
+                    pos,
+                    format!("`{key}` url `{url}` is not an http:// or https:// URL with a host"),
+                ),
+            }
+        }
+        if let Some(m) = &a.method
+            && !m.contains("{{")
+            && !METHODS.contains(&m.to_ascii_uppercase().as_str())
+        {
+            self.err(
+                file,
+                pos,
+                format!("`{key}` method `{m}` is not one of {}", METHODS.join(", ")),
+            );
+        }
+        for item in a.expect_status.iter().flat_map(|e| e.items()) {
+            if let Err(e) = item.parse() {
+                self.err(file, pos, format!("`{key}` expect_status: {e}"));
+            }
+        }
+        if let Some(n) = a.requests
+            && !(1..=1_000_000).contains(&n)
+        {
+            self.err(
+                file,
+                pos,
+                format!("`{key}` requests must be 1 to 1,000,000, not {n}"),
+            );
+        }
+        if let Some(r) = a.max_error_rate
+            && !(0.0..=100.0).contains(&r)
+        {
+            self.err(
+                file,
+                pos,
+                format!("`{key}` max_error_rate is a percentage, 0 to 100, not {r}"),
+            );
+        }
+        for (field, d) in [
+            ("interval", &a.interval),
+            ("max_p95", &a.max_p95),
+            ("timeout", &a.timeout),
+        ] {
+            if let Some(d) = d.as_deref().filter(|d| !d.contains("{{"))
+                && let Err(e) = vars::parse_duration(d)
+            {
+                self.err(file, pos, format!("`{key}` {field}: {e}"));
+            }
+        }
+        for (host, to) in &a.resolve {
+            if host.trim().is_empty() || host.contains(['/', ':', ' ']) {
+                self.err(
+                    file,
+                    pos,
+                    format!("`{key}` resolve: `{host}` is not a host name"),
+                );
+            }
+            if !to.contains("{{") && to.parse::<std::net::SocketAddr>().is_err() {
+                self.err(
+                    file,
+                    pos,
+                    format!("`{key}` resolve: `{to}` is not an address and port (127.0.0.1:8080)"),
+                );
+            }
+        }
+        for (name, value) in &a.headers {
+            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.err(
+                    file,
+                    pos,
+                    format!("`{key}` header name `{name}` is not valid"),
+                );
+            }
+            // Header values are where secrets go (a bearer token): masked everywhere.
+            self.check_template(file, pos, value, false);
+        }
+        let mut texts: Vec<&str> = vec![&a.url];
+        texts.extend(
+            [
+                &a.method,
+                &a.body_contains,
+                &a.interval,
+                &a.max_p95,
+                &a.timeout,
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str),
+        );
+        texts.extend(a.resolve.values().map(String::as_str));
+        self.no_secrets_in(
+            file,
+            pos,
+            key,
+            texts.into_iter(),
+            "the URL and the checks are shown in the clear (a header value may hold a secret)",
+        );
     }
 
     /// Templates in a native step's `texts`: every variable must exist, and none may be secret

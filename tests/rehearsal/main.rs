@@ -11,4 +11,5 @@ mod command;
 mod demo;
 mod docker;
 mod faults;
+mod http;
 mod labelmint;

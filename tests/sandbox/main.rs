@@ -18,3 +18,4 @@ mod sandbox_crd;
 mod sandbox_faults;
 mod sandbox_fixtures;
 mod sandbox_rollouts;
+mod sandbox_traffic;

@@ -25,7 +25,10 @@
 //! - [`server`]: the REST paths, watch and log streaming;
 //! - [`printers`], [`table`]: the columns `kubectl get` prints, served as `meta.k8s.io` Tables;
 //! - [`fixture`]: a YAML stream of manifests loaded at start;
-//! - [`faults`]: faults a rehearsal injects through the [`Sandbox`] handle.
+//! - [`faults`]: faults a rehearsal injects through the [`Sandbox`] handle;
+//! - [`traffic`]: HTTP traffic to Services and Ingress hosts, answered by their ready pods as
+//!   their images say, on one more port of 127.0.0.1 routed by `Host`
+//!   ([`Sandbox::traffic_addr`]).
 //!
 //! # Faults
 //!
@@ -77,6 +80,7 @@ pub mod server;
 pub mod shared;
 pub mod store;
 pub mod table;
+pub mod traffic;
 pub mod validation;
 
 use std::net::SocketAddr;
@@ -146,6 +150,8 @@ impl Config {
 pub enum StartError {
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Bind { port: u16, source: std::io::Error },
+    #[error("cannot listen for Service traffic on 127.0.0.1: {0}")]
+    Traffic(std::io::Error),
     #[error("{0}")]
     Fixture(String),
 }
@@ -177,6 +183,10 @@ pub struct Sandbox {
     server: Mutex<Option<Server>>,
     /// The controllers, and the tasks of faults (evictions from lost nodes).
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    traffic: Arc<traffic::Traffic>,
+    traffic_addr: SocketAddr,
+    /// The traffic port's server (not stopped by [`Sandbox::stop_api`]).
+    traffic_task: tokio::task::JoinHandle<()>,
 }
 
 /// Namespaces every cluster has.
@@ -193,6 +203,7 @@ impl Sandbox {
             logs: LogHub::new(),
             timing: config.timing.clone(),
             faults: faults::Faults::default(),
+            apps: traffic::Apps::default(),
         });
         let nsrt = resources::by_kind("Namespace");
         for ns in SYSTEM_NAMESPACES {
@@ -216,6 +227,16 @@ impl Sandbox {
             port: config.port,
             source,
         })?;
+        let traffic_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(StartError::Traffic)?;
+        let traffic_addr = traffic_listener.local_addr().map_err(StartError::Traffic)?;
+        let traffic = Arc::new(traffic::Traffic::new(shared.clone()));
+        let traffic_task = tokio::spawn(traffic::serve_until(
+            traffic.clone(),
+            traffic_listener,
+            std::future::pending(),
+        ));
         let server = Some(Server::spawn(shared.clone(), listener));
         let mut tasks = Vec::new();
         if !config.no_controllers {
@@ -226,7 +247,33 @@ impl Sandbox {
             addr,
             server: Mutex::new(server),
             tasks: Mutex::new(tasks),
+            traffic,
+            traffic_addr,
+            traffic_task,
         })
+    }
+
+    /// Where Services and Ingress hosts answer HTTP: one port of 127.0.0.1, routed by the
+    /// request's `Host` (see [`traffic`]).
+    pub fn traffic_addr(&self) -> SocketAddr {
+        self.traffic_addr
+    }
+
+    /// `http://127.0.0.1:PORT` of [`Sandbox::traffic_addr`].
+    pub fn traffic_url(&self) -> String {
+        format!("http://{}", self.traffic_addr)
+    }
+
+    /// The address to connect to for `host` (a URL's host: an Ingress host, or
+    /// `SERVICE.NAMESPACE[.svc[.cluster.local]]`) when the sandbox routes it now: the traffic
+    /// port, sending `host` as the request's `Host`. `None` for a host it does not route.
+    pub fn traffic_for(&self, host: &str) -> Option<SocketAddr> {
+        self.traffic.routes(host).then_some(self.traffic_addr)
+    }
+
+    /// The router and answers of the traffic port.
+    pub fn traffic(&self) -> &Arc<traffic::Traffic> {
+        &self.traffic
     }
 
     fn server_slot(&self) -> MutexGuard<'_, Option<Server>> {
@@ -393,6 +440,7 @@ impl Drop for Sandbox {
         if let Some(s) = self.server_slot().as_ref() {
             s.task.abort();
         }
+        self.traffic_task.abort();
         for t in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             t.abort();
         }

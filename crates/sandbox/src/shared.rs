@@ -44,4 +44,7 @@ pub struct Shared {
     pub timing: Timing,
     /// Faults injected by a rehearsal ([`crate::faults`]).
     pub faults: crate::faults::Faults,
+    /// When each `unhealthy` pod's application stops answering, on the kubelet's clock: what
+    /// its HTTP answers ([`crate::traffic`]) follow.
+    pub apps: crate::traffic::Apps,
 }

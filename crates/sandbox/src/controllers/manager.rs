@@ -231,6 +231,7 @@ mod tests {
                 log_rate: 0.0,
             },
             faults: Default::default(),
+            apps: Default::default(),
         })
     }
 

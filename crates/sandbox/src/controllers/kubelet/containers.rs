@@ -383,6 +383,16 @@ impl Step<'_> {
         let (now, unit, policy) = (self.now, self.unit(), self.runtime.policy);
         let c = &mut self.runtime.containers[self.i];
         begin_run(c, now, unit);
+        if !c.init && c.rule == ImageRule::Unhealthy {
+            // The application stops answering then; its HTTP answers follow this clock too.
+            let at = now
+                + self
+                    .m
+                    .shared
+                    .timing
+                    .delay(self.m.kubelet.delays.unhealthy_after);
+            self.m.shared.apps.fails_at(&ns, &pod_name, at);
+        }
         c.exit = exit_plan(c, policy);
         if c.exit.is_some() {
             let secs = exit_after(c, &self.m.kubelet.delays);

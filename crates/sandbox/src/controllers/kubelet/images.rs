@@ -13,6 +13,9 @@ pub enum ImageRule {
     Fail,
     Unhealthy,
     Slow,
+    /// `errors-N`: a healthy pod whose application answers N % of its HTTP requests with 500
+    /// (see [`crate::traffic`]); N is 0 to 100.
+    Errors(u8),
 }
 
 /// The tag of an image reference ("" for a digest or none).
@@ -43,9 +46,22 @@ pub fn image_rule(image: &str) -> ImageRule {
         ImageRule::Unhealthy
     } else if has("slow") {
         ImageRule::Slow
+    } else if let Some(n) = errors_percent(&tag) {
+        ImageRule::Errors(n)
     } else {
         ImageRule::Normal
     }
+}
+
+/// N of the first `errors-N` in a tag (N a whole number 0 to 100).
+fn errors_percent(tag: &str) -> Option<u8> {
+    tag.match_indices("errors-").find_map(|(i, w)| {
+        let rest = &tag[i + w.len()..];
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..digits].parse::<u8>().ok().filter(|n| *n <= 100)
+    })
 }
 
 /// The fully qualified reference containerd reports ("nginx" → "docker.io/library/nginx:latest").
@@ -111,9 +127,15 @@ mod tests {
         assert_eq!(image_rule("web:oom"), ImageRule::Oom);
         assert_eq!(image_rule("migrate:fail"), ImageRule::Fail);
         assert_eq!(image_rule("web:unhealthy"), ImageRule::Unhealthy);
+        assert_eq!(image_rule("web:2.0-errors-10"), ImageRule::Errors(10));
+        assert_eq!(image_rule("web:errors-100"), ImageRule::Errors(100));
+        // Not a percentage: a normal pod.
+        assert_eq!(image_rule("web:errors-101"), ImageRule::Normal);
+        assert_eq!(image_rule("web:errors-"), ImageRule::Normal);
         // The repository name and a digest do not count.
         assert_eq!(image_rule("badger:1.0"), ImageRule::Normal);
         assert_eq!(image_rule("web@sha256:bad0"), ImageRule::Normal);
+        assert_eq!(image_rule("errors-10/web:1.0"), ImageRule::Normal);
     }
 
     #[test]

@@ -34,8 +34,9 @@
 //! | `crashloop`                                 | runs ~2 s, logs an error, exits 1: restarts, then `CrashLoopBackOff` with growing back-off      |
 //! | `oom`                                       | runs ~3 s, then is killed: exit 137, reason `OOMKilled`, restarts as above                      |
 //! | `fail`                                      | runs ~3 s, logs an error, exits 1 (a Job's pod fails; a long-running one crash-loops)           |
-//! | `unhealthy`                                 | healthy for 10 s, then its probes fail: not ready, and a liveness probe kills it (restart)      |
-//! | `slow`                                      | starts serving after ~60 s: readiness (and liveness) probes fail until then; without a readiness probe the image pull takes ~60 s |
+//! | `unhealthy`                                 | healthy for 10 s, then its probes fail: not ready, and a liveness probe kills it (restart); its HTTP answers are 503 from then |
+//! | `slow`                                      | starts serving after ~60 s: readiness (and liveness) probes fail until then; without a readiness probe the image pull takes ~60 s; its HTTP answers take [`SLOW_LATENCY`](crate::traffic::SLOW_LATENCY) |
+//! | `errors-N` (N 0–100, e.g. `2.0-errors-10`)  | a normal, healthy pod whose HTTP answers ([`traffic`](crate::traffic)) are 500 for N of every 100 requests it serves, spread evenly |
 //! | anything else                               | runs until stopped; a Job's pod (or any pod whose restartPolicy is not Always) exits 0 after ~3 s |
 //!
 //! Rules are checked in the order of the table; a digest reference (`@sha256:…`) has no rules.
@@ -189,6 +190,7 @@ pub fn forget(m: &mut Manager, key: &Key, uid: &str) {
         m.cancel(&Work::Pod(key.clone()));
         m.cancel(&Work::Logs(key.clone()));
         m.shared.logs.remove_pod(&key.0, &key.1);
+        m.shared.apps.forget(&key.0, &key.1);
     }
 }
 
@@ -347,6 +349,10 @@ fn adopt_status(m: &mut Manager, runtime: &mut PodRuntime, pod: &Value, now: Ins
             };
             c.run_since = Some(now);
             c.started = true;
+            if !c.init && c.rule == ImageRule::Unhealthy {
+                let at = now + m.shared.timing.delay(m.kubelet.delays.unhealthy_after);
+                m.shared.apps.fails_at(&ns, &pod_name, at);
+            }
             c.ready = st.get("ready").and_then(Value::as_bool).unwrap_or(true);
             c.probes.clear();
             c.exit = exit_plan(c, runtime.policy);
@@ -526,6 +532,7 @@ fn terminate(m: &mut Manager, runtime: &mut PodRuntime, pod: &Value, now: Instan
     m.cancel(&Work::Pod(key.clone()));
     m.cancel(&Work::Logs(key));
     m.shared.logs.remove_pod(&ns, &pod_name);
+    m.shared.apps.forget(&ns, &pod_name);
     m.ready_since.remove(&runtime.uid);
     true
 }

@@ -1,0 +1,289 @@
+//! One target's requests: where its host is reached, its keep-alive connections (plain or TLS),
+//! and one request's answer as counted.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, Uri};
+
+use super::stats::Answer;
+use crate::runbook::http::{HttpCheck, Status, StatusItem};
+
+/// Where a host is reached instead of resolving it (a rehearsal's: the sandbox's traffic port,
+/// spoken to in plain HTTP).
+pub type Resolver = Arc<dyn Fn(&str) -> Option<SocketAddr> + Send + Sync>;
+
+/// The most of a body read to check it; the rest is not read.
+const BODY_LIMIT: usize = 1 << 20;
+
+/// What the requests are, checked once before the first is sent.
+pub struct Plan {
+    pub method: Method,
+    pub uri: Uri,
+    /// `host[:port]` as the URL has it: the `Host` header.
+    pub authority: String,
+    pub host: String,
+    pub headers: hyper::HeaderMap,
+    pub expect: Vec<Status>,
+    pub body_contains: Option<String>,
+    pub requests: u64,
+    pub interval: Option<Duration>,
+    pub timeout: Duration,
+    pub max_error_rate: f64,
+    pub max_p95: Option<Duration>,
+}
+
+fn duration(field: &str, v: &Option<String>) -> Result<Option<Duration>, String> {
+    v.as_deref()
+        .map(|d| {
+            crate::runbook::vars::parse_duration(d)
+                .map_err(|e| format!("`http.check` {field}: {e}"))
+        })
+        .transpose()
+}
+
+impl Plan {
+    /// The plan of a filled `http.check`, or why it cannot be sent. Never names a header's value.
+    pub fn of(c: &HttpCheck) -> Result<Plan, String> {
+        let uri: Uri = c
+            .url
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{}` is not a URL", c.url))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(format!("`{}` is not an http:// or https:// URL", c.url));
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| format!("`{}` has no host", c.url))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_else(|| host.clone());
+        let method_text = c.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+        let method = Method::from_bytes(method_text.as_bytes())
+            .map_err(|_| format!("`{method_text}` is not an HTTP method"))?;
+        let mut headers = hyper::HeaderMap::new();
+        for (name, value) in &c.headers {
+            let n = hyper::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("header name `{name}` is not valid"))?;
+            // The value may be a secret: the error names the header only.
+            let v = hyper::header::HeaderValue::from_str(value)
+                .map_err(|_| format!("the value of header `{name}` is not a valid header value"))?;
+            headers.append(n, v);
+        }
+        let expect = match &c.expect_status {
+            None => vec![Status::Code(200)],
+            Some(e) => e
+                .items()
+                .into_iter()
+                .map(StatusItem::parse)
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(Plan {
+            method,
+            uri,
+            authority,
+            host,
+            headers,
+            expect,
+            body_contains: c.body_contains.clone().filter(|b| !b.is_empty()),
+            requests: c.requests.unwrap_or(1).max(1),
+            interval: duration("interval", &c.interval)?.filter(|d| !d.is_zero()),
+            timeout: duration("timeout", &c.timeout)?.unwrap_or(Duration::from_secs(10)),
+            max_error_rate: c.max_error_rate.unwrap_or(0.0),
+            max_p95: duration("max_p95", &c.max_p95)?,
+        })
+    }
+}
+
+/// Where the requests go: an address, and whether TLS is spoken there.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+/// Where `plan`'s host is reached: the executor's resolver (plain HTTP), the step's `resolve`,
+/// else the system's resolver.
+pub async fn endpoint(
+    plan: &Plan,
+    check: &HttpCheck,
+    resolver: Option<&Resolver>,
+) -> Result<Endpoint, String> {
+    let https = plan.uri.scheme_str() == Some("https");
+    if let Some(addr) = resolver.and_then(|r| r(&plan.host)) {
+        return Ok(Endpoint { addr, tls: false });
+    }
+    if let Some((_, to)) = check
+        .resolve
+        .iter()
+        .find(|(h, _)| h.trim().eq_ignore_ascii_case(&plan.host))
+    {
+        let addr = to
+            .trim()
+            .parse()
+            .map_err(|_| format!("resolve {}: `{to}` is not an address and port", plan.host))?;
+        return Ok(Endpoint { addr, tls: https });
+    }
+    let port = plan.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let mut addrs = tokio::net::lookup_host((plan.host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve {}: {e}", plan.host))?;
+    let addr = addrs
+        .next()
+        .ok_or_else(|| format!("cannot resolve {}: no address", plan.host))?;
+    Ok(Endpoint { addr, tls: https })
+}
+
+/// A TLS configuration with the system's roots, made once.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+                .map_err(|e| format!("TLS: {e}"))
+        })
+        .clone()
+}
+
+/// The few words of an I/O error (`connection refused`).
+fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::ConnectionReset => "connection reset".into(),
+        std::io::ErrorKind::TimedOut => "connect timed out".into(),
+        _ => crate::text::one_line(&e.to_string()),
+    }
+}
+
+/// Keep-alive connections to one endpoint, reused between requests.
+pub struct Client {
+    pub endpoint: Endpoint,
+    server_name: String,
+    idle: Mutex<Vec<SendRequest<Empty<Bytes>>>>,
+}
+
+impl Client {
+    pub fn new(endpoint: Endpoint, plan: &Plan) -> Client {
+        Client {
+            endpoint,
+            server_name: plan.host.clone(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<SendRequest<Empty<Bytes>>>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Empty<Bytes>>, String> {
+        let stream = tokio::net::TcpStream::connect(self.endpoint.addr)
+            .await
+            .map_err(|e| io_words(&e))?;
+        let _ = stream.set_nodelay(true);
+        if self.endpoint.tls {
+            let config = tls_config()?;
+            let name = rustls::pki_types::ServerName::try_from(self.server_name.clone())
+                .map_err(|_| format!("TLS: `{}` is not a server name", self.server_name))?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("TLS: {}", crate::text::one_line(&e.to_string())))?;
+            let (send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                    .await
+                    .map_err(|e| crate::text::one_line(&e.to_string()))?;
+            tokio::spawn(conn);
+            Ok(send)
+        } else {
+            let (send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .map_err(|e| crate::text::one_line(&e.to_string()))?;
+            tokio::spawn(conn);
+            Ok(send)
+        }
+    }
+
+    /// A connection ready for a request: an idle one, or a new one.
+    async fn conn(&self) -> Result<SendRequest<Empty<Bytes>>, String> {
+        loop {
+            let Some(c) = self.idle().pop() else { break };
+            if c.is_ready() {
+                return Ok(c);
+            }
+        }
+        self.connect().await
+    }
+
+    /// Sends one request and counts its answer.
+    pub async fn request(&self, plan: &Plan) -> Answer {
+        let mut conn = match self.conn().await {
+            Ok(c) => c,
+            Err(why) => return Answer::Failed(why),
+        };
+        let path = plan
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let mut req = Request::new(Empty::<Bytes>::new());
+        *req.method_mut() = plan.method.clone();
+        *req.uri_mut() = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        *req.headers_mut() = plan.headers.clone();
+        if let Ok(h) = hyper::header::HeaderValue::from_str(&plan.authority) {
+            req.headers_mut().insert(hyper::header::HOST, h);
+        }
+        let resp = match conn.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => return Answer::Failed(crate::text::one_line(&e.to_string())),
+        };
+        let code = resp.status().as_u16();
+        let mut body = resp.into_body();
+        let mut kept: Vec<u8> = Vec::new();
+        let mut whole = true;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Ok(data) = f.into_data() {
+                        if kept.len() + data.len() > BODY_LIMIT {
+                            whole = false;
+                            break;
+                        }
+                        kept.extend_from_slice(&data);
+                    }
+                }
+                Err(e) => return Answer::Failed(crate::text::one_line(&e.to_string())),
+            }
+        }
+        if whole && !conn.is_closed() {
+            self.idle().push(conn);
+        }
+        let status_ok = plan.expect.iter().any(|s| s.matches(code));
+        let (ok, why) = if !status_ok {
+            (false, code.to_string())
+        } else if let Some(want) = &plan.body_contains
+            && !String::from_utf8_lossy(&kept).contains(want.as_str())
+        {
+            (false, format!("{code} without `{want}` in the body"))
+        } else {
+            (true, String::new())
+        };
+        Answer::Status { code, ok, why }
+    }
+}
