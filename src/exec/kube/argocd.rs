@@ -1,7 +1,8 @@
 //! Argo CD steps (`argocd.*`) through the Kubernetes API, without the argocd CLI or API server:
 //!
-//! - sync: what Argo CD's API server does (`SetAppOperation`): read the Application, refuse while
-//!   another operation is set, put `operation: {sync: {revision, prune}, initiatedBy: {username:
+//! - sync: what Argo CD's API server does (`Sync`, `SetAppOperation`): read the Application, refuse
+//!   while another operation is set or, with automated sync on, a revision other than the target
+//!   one, put `operation: {sync: {revision, prune}, initiatedBy: {username:
 //!   tollgate}}` on it and clear `status.operationState`, and update it (again on a conflict);
 //!   the application controller runs the operation and writes `status.operationState`, which is
 //!   then followed to `Succeeded` (`Failed` or `Error` fail the step with its message);
@@ -81,6 +82,43 @@ pub fn with_operation(app: &Value, op: &Value) -> Result<Value, String> {
     Ok(a)
 }
 
+/// Why Argo CD's API server refuses a sync to `revision` (`Sync`): while automated sync is on, only
+/// the target revision may be synced to (auto-sync would take the app back to it at once).
+pub fn refused_revision(app: &Value, revision: Option<&str>) -> Option<String> {
+    let rev = revision.filter(|r| !r.is_empty())?;
+    let auto = app
+        .pointer("/spec/syncPolicy/automated")
+        .filter(|a| a.is_object())?;
+    if auto.get("enabled").and_then(Value::as_bool) == Some(false) {
+        return None;
+    }
+    let target = target_revision(app);
+    let target = if target.is_empty() { "HEAD" } else { &target };
+    (rev != target).then(|| {
+        format!(
+            "Cannot sync to {rev}: auto-sync currently set to {target} (turn it off first: argocd.auto_sync {{enabled: false}})"
+        )
+    })
+}
+
+/// The revision the Application was last synced to (`status.history`'s newest entry, else a
+/// succeeded operation's), not `status.sync.revision`: that one is the revision compared, which
+/// moves to a new commit as soon as Argo CD sees it, synced or not.
+pub fn deployed_revision(app: &Value) -> Option<String> {
+    let last = app
+        .pointer("/status/history")
+        .and_then(Value::as_array)
+        .and_then(|h| h.last())
+        .map(|h| s(h, "/revision"))
+        .filter(|r| !r.is_empty());
+    let last = last.or_else(|| {
+        (s(app, "/status/operationState/phase") == "Succeeded")
+            .then(|| s(app, "/status/operationState/syncResult/revision"))
+            .filter(|r| !r.is_empty())
+    });
+    last.map(str::to_string)
+}
+
 /// The revision a sync without one goes to: the Application's target revision.
 fn target_revision(app: &Value) -> String {
     let t = s(app, "/spec/source/targetRevision");
@@ -112,10 +150,12 @@ pub(super) async fn sync_to(
             .clone()
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| target_revision(&app));
+        if let Some(e) = refused_revision(&app, revision.as_deref()) {
+            return Err(Failure::Error(format!("application/{name}: {e}")));
+        }
         let new = with_operation(&app, &sync_operation(&rev, prune))
             .map_err(|e| Failure::Error(format!("application/{name}: {e}")))?;
-        before_revision =
-            Some(s(&app, "/status/sync/revision").to_string()).filter(|r| !r.is_empty());
+        before_revision = deployed_revision(&app);
         let new: DynamicObject = serde_json::from_value(new)
             .map_err(|e| Failure::Error(format!("application/{name}: {e}")))?;
         match api.replace(name, &PostParams::default(), &new).await {
@@ -398,6 +438,52 @@ mod tests {
             "another operation is already in progress"
         );
         assert_eq!(target_revision(&app), "main");
+    }
+
+    #[test]
+    fn with_auto_sync_on_only_the_target_revision_may_be_synced_to() {
+        let app = |automated: Value, target: &str| {
+            json!({"spec": {"source": {"targetRevision": target},
+                "syncPolicy": {"automated": automated}}})
+        };
+        let on = app(json!({"selfHeal": true}), "main");
+        assert_eq!(
+            refused_revision(&on, Some("4f1c2e9")).as_deref(),
+            Some(
+                "Cannot sync to 4f1c2e9: auto-sync currently set to main (turn it off first: argocd.auto_sync {enabled: false})"
+            )
+        );
+        assert_eq!(refused_revision(&on, Some("main")), None);
+        assert_eq!(refused_revision(&on, None), None);
+        assert_eq!(refused_revision(&on, Some("")), None);
+        assert_eq!(
+            refused_revision(&app(json!({}), ""), Some("HEAD")),
+            None,
+            "no target revision is HEAD"
+        );
+        assert!(refused_revision(&app(json!({}), ""), Some("v2")).is_some());
+        assert_eq!(
+            refused_revision(&app(Value::Null, "main"), Some("v2")),
+            None
+        );
+        assert_eq!(
+            refused_revision(&app(json!({"enabled": false}), "main"), Some("v2")),
+            None
+        );
+    }
+
+    #[test]
+    fn the_revision_before_a_sync_is_the_one_last_synced_not_the_one_compared() {
+        let app = json!({"status": {
+            "sync": {"status": "OutOfSync", "revision": "c2"},
+            "history": [{"id": 0, "revision": "c0"}, {"id": 1, "revision": "c1"}],
+            "operationState": {"phase": "Failed", "syncResult": {"revision": "c2"}}}});
+        assert_eq!(deployed_revision(&app).as_deref(), Some("c1"));
+        let app = json!({"status": {"sync": {"revision": "c2"},
+            "operationState": {"phase": "Succeeded", "syncResult": {"revision": "c1"}}}});
+        assert_eq!(deployed_revision(&app).as_deref(), Some("c1"));
+        let never = json!({"status": {"sync": {"status": "OutOfSync", "revision": "c2"}}});
+        assert_eq!(deployed_revision(&never), None);
     }
 
     #[test]

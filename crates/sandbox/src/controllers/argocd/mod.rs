@@ -27,6 +27,12 @@
 //! `last-applied-configuration` annotation), in Helm's kind order; with `prune`, tracked live
 //! objects git no longer has are deleted. `status.operationState` goes Running → Succeeded or
 //! Failed, the `operation` is cleared and a successful sync is appended to `status.history`.
+//! An operation with `retry: {limit, backoff: {duration, factor, maxDuration}}` that fails is tried
+//! again (`processRequestedAppOperation`): it stays set and Running, `retryCount` counts the
+//! attempts, the message says "… Retrying attempt #N at 3:04PM.", and the next attempt comes
+//! [`retry_backoff`] simulated seconds after the last one finished; once the limit is used up it
+//! ends Failed "… (retried N times).". Automated syncs carry `spec.syncPolicy.retry`, else Argo
+//! CD's default `{limit: 5}`.
 //!
 //! **Automated sync** (`spec.syncPolicy.automated`): an OutOfSync application is synced to the
 //! revision compared, once per revision and source (`alreadyAttemptedSync`); with `selfHeal`, an
@@ -994,10 +1000,16 @@ fn auto_sync(app: &Value, c: &Compared, since_finished: Option<f64>) -> Auto {
         // Only pruning is needed, and automated prune is off.
         return Auto::None;
     }
+    // The application's retry strategy, else Argo CD's default for automated syncs.
+    let retry = app
+        .at("/spec/syncPolicy/retry")
+        .filter(|r| r.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({"limit": 5}));
     let mut op = json!({
         "sync": {"revision": c.revision, "prune": prune},
         "initiatedBy": {"automated": true},
-        "retry": {"limit": 5},
+        "retry": retry,
     });
     if let Some(o) = app.at("/spec/syncPolicy/syncOptions") {
         op["sync"]["syncOptions"] = o.clone();
@@ -1050,6 +1062,77 @@ fn auto_sync(app: &Value, c: &Compared, since_finished: Option<f64>) -> Auto {
         ));
     }
     Auto::Sync(op)
+}
+
+/// Argo CD's default back-off of a retried sync: 5 s, doubled each attempt, at most 3 minutes.
+pub const RETRY_DURATION_SECONDS: f64 = 5.0;
+pub const RETRY_FACTOR: f64 = 2.0;
+pub const RETRY_MAX_DURATION_SECONDS: f64 = 180.0;
+
+/// A back-off duration as Argo CD reads one: a number of seconds, or a Go duration (`30s`, `2m`,
+/// `1h30m`, `500ms`).
+pub fn parse_duration(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        return Ok(n as f64);
+    }
+    let bad = || format!("time: invalid duration \"{s}\"");
+    let mut total = 0.0;
+    let mut rest = t;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let n: f64 = rest[..end].parse().map_err(|_| bad())?;
+        rest = &rest[end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => return Err(bad()),
+        };
+        total += n * unit;
+        rest = &rest[unit_end..];
+    }
+    Ok(total)
+}
+
+/// Seconds from a failed attempt to the next one (`RetryStrategy.NextRetryAt`): the back-off's
+/// duration times its factor to the power of `count`, at most its max duration.
+pub fn retry_backoff(retry: &Value, count: i64) -> Result<f64, String> {
+    let mut duration = RETRY_DURATION_SECONDS;
+    let mut max = RETRY_MAX_DURATION_SECONDS;
+    let mut factor = RETRY_FACTOR;
+    if let Some(b) = retry.get("backoff").filter(|b| b.is_object()) {
+        let d = str_at(b, "/duration");
+        if !d.is_empty() {
+            duration = parse_duration(d)?;
+        }
+        let m = str_at(b, "/maxDuration");
+        if !m.is_empty() {
+            max = parse_duration(m)?;
+        }
+        if let Some(f) = b.get("factor").and_then(Value::as_f64) {
+            factor = f;
+        }
+    }
+    let mut wait = duration * factor.powf(count.clamp(0, 64) as f64);
+    if max > 0.0 {
+        wait = wait.min(max);
+    }
+    if !wait.is_finite() || wait < 0.0 {
+        wait = max.max(0.0);
+    }
+    Ok(wait)
 }
 
 fn put_condition(
@@ -1120,7 +1203,41 @@ pub fn reconcile(
     let mut requeue = RECONCILIATION_TIMEOUT_SECONDS;
     let mut sync_error = None;
     let mut op = app.get("operation").filter(|o| o.is_object()).cloned();
-    if op.is_none() && c.errors.is_empty() {
+    // A failed operation waiting for its next attempt (Running, with the time the last attempt
+    // finished): nothing to run until the back-off is over.
+    let mut retrying = None;
+    if op.is_some()
+        && let Some(st) = app
+            .at("/status/operationState")
+            .filter(|s| str_at(s, "/phase") == "Running" && !str_at(s, "/finishedAt").is_empty())
+    {
+        let st = st.clone();
+        let count = st.get("retryCount").and_then(Value::as_i64).unwrap_or(0);
+        let retry = st.at("/operation/retry").cloned().unwrap_or(Value::Null);
+        match retry_backoff(&retry, count) {
+            Ok(wait) => {
+                let since = since_finished(mem, &app).unwrap_or(f64::INFINITY);
+                if since < wait {
+                    requeue = requeue.min(wait - since);
+                    op = None;
+                } else {
+                    retrying = Some(st);
+                }
+            }
+            Err(e) => {
+                // As Argo CD: a back-off it cannot read ends the operation in Error.
+                let mut st = st;
+                st["phase"] = json!("Error");
+                st["message"] = json!(e);
+                app["status"]["operationState"] = st;
+                if let Some(m) = app.as_object_mut() {
+                    m.remove("operation");
+                }
+                op = None;
+            }
+        }
+    }
+    if op.is_none() && app.get("operation").is_none() && c.errors.is_empty() {
         match auto_sync(&app, &c, since_finished(mem, &app)) {
             Auto::None => {}
             Auto::Sync(o) => {
@@ -1137,9 +1254,26 @@ pub fn reconcile(
         }
     }
     if let Some(op) = op {
-        let started = store::now();
+        let mut started = store::now();
         let mut state =
             json!({"operation": op, "phase": "Running", "message": "", "startedAt": started});
+        let mut op = op;
+        let mut retry_count = 0;
+        if let Some(mut st) = retrying {
+            // The next attempt of the same operation: its start and count kept, its last result
+            // dropped.
+            retry_count = st.get("retryCount").and_then(Value::as_i64).unwrap_or(0);
+            if let Some(o) = st.get("operation").filter(|o| o.is_object()) {
+                op = o.clone();
+            }
+            if let Some(m) = st.as_object_mut() {
+                m.remove("finishedAt");
+                m.remove("syncResult");
+            }
+            st["message"] = json!(format!("Retrying operation. Attempt #{retry_count}"));
+            started = str_at(&st, "/startedAt").to_string();
+            state = st;
+        }
         // The comparison that led here is written with the operation Running, as Argo CD
         // persists a refresh's result before it processes the operation.
         fill_status(&mut app, current, &c, None, level, &now);
@@ -1166,6 +1300,25 @@ pub fn reconcile(
             ("Error", msgs.join("; "), Vec::new())
         };
         let finished = store::now();
+        let (mut phase, mut message) = (phase, message);
+        // A failed attempt is tried again while the operation's retry limit allows (a negative
+        // limit: without end), after its back-off (`processRequestedAppOperation`).
+        let mut retry_in = None;
+        if matches!(phase, "Failed" | "Error") {
+            let limit = op.at("/retry/limit").and_then(Value::as_i64).unwrap_or(0);
+            if limit < 0 || retry_count < limit {
+                let retry = op.get("retry").cloned().unwrap_or(Value::Null);
+                match retry_backoff(&retry, retry_count) {
+                    Ok(wait) => retry_in = Some(wait),
+                    Err(e) => {
+                        phase = "Error";
+                        message = format!("{message} (failed to retry: {e})");
+                    }
+                }
+            } else if retry_count > 0 {
+                message = format!("{message} (retried {retry_count} times).");
+            }
+        }
         state["phase"] = json!(phase);
         state["message"] = json!(message);
         state["finishedAt"] = json!(finished);
@@ -1177,73 +1330,88 @@ pub fn reconcile(
             });
         }
         mem.finished.insert(key.clone(), Instant::now());
-        let partial = op
-            .at("/sync/resources")
-            .and_then(Value::as_array)
-            .is_some_and(|r| !r.is_empty());
-        let mut words = vec![
-            if partial {
-                "Partial sync operation"
-            } else {
-                "Sync operation"
-            }
-            .to_string(),
-        ];
-        if phase != "Error" {
-            words.push(format!("to {}", c.revision));
-        }
-        if phase == "Succeeded" {
-            words.push("succeeded".into());
+        if let Some(wait) = retry_in {
+            let n = retry_count + 1;
+            let at = chrono::Utc::now()
+                + chrono::Duration::from_std(timing.delay(wait)).unwrap_or_default();
+            state["phase"] = json!("Running");
+            state["retryCount"] = json!(n);
+            state["message"] = json!(format!(
+                "{message}. Retrying attempt #{n} at {}.",
+                at.format("%-I:%M%p")
+            ));
+            // The operation stays: the next attempt is this one's.
+            app["status"]["operationState"] = state;
+            requeue = requeue.min(wait);
         } else {
-            words.push(format!("failed: {message}"));
-        }
-        mem.events.push((
-            key.clone(),
-            if phase == "Succeeded" {
-                "Normal"
-            } else {
-                "Warning"
-            },
-            "OperationCompleted",
-            words.join(" "),
-        ));
-        if phase == "Succeeded" {
-            let mut history: Vec<Value> = app
-                .at("/status/history")
+            let partial = op
+                .at("/sync/resources")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let id = history
-                .iter()
-                .filter_map(|h| h.get("id").and_then(Value::as_i64))
-                .max()
-                .map_or(0, |m| m + 1);
-            let mut entry = json!({
-                "revision": c.revision,
-                "deployedAt": finished,
-                "deployStartedAt": started,
-                "id": id,
-                "source": app.at("/spec/source").cloned().unwrap_or(Value::Null),
-            });
-            if let Some(i) = op.get("initiatedBy") {
-                entry["initiatedBy"] = i.clone();
+                .is_some_and(|r| !r.is_empty());
+            let mut words = vec![
+                if partial {
+                    "Partial sync operation"
+                } else {
+                    "Sync operation"
+                }
+                .to_string(),
+            ];
+            if phase != "Error" {
+                words.push(format!("to {}", c.revision));
             }
-            history.push(entry);
-            let limit = app
-                .at("/spec/revisionHistoryLimit")
-                .and_then(Value::as_i64)
-                .unwrap_or(HISTORY_LIMIT)
-                .max(1) as usize;
-            if history.len() > limit {
-                history.drain(..history.len() - limit);
+            if phase == "Succeeded" {
+                words.push("succeeded".into());
+            } else {
+                words.push(format!("failed: {message}"));
             }
-            app["status"]["history"] = json!(history);
+            mem.events.push((
+                key.clone(),
+                if phase == "Succeeded" {
+                    "Normal"
+                } else {
+                    "Warning"
+                },
+                "OperationCompleted",
+                words.join(" "),
+            ));
+            if phase == "Succeeded" {
+                let mut history: Vec<Value> = app
+                    .at("/status/history")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let id = history
+                    .iter()
+                    .filter_map(|h| h.get("id").and_then(Value::as_i64))
+                    .max()
+                    .map_or(0, |m| m + 1);
+                let mut entry = json!({
+                    "revision": c.revision,
+                    "deployedAt": finished,
+                    "deployStartedAt": started,
+                    "id": id,
+                    "source": app.at("/spec/source").cloned().unwrap_or(Value::Null),
+                });
+                if let Some(i) = op.get("initiatedBy") {
+                    entry["initiatedBy"] = i.clone();
+                }
+                history.push(entry);
+                let limit = app
+                    .at("/spec/revisionHistoryLimit")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(HISTORY_LIMIT)
+                    .max(1) as usize;
+                if history.len() > limit {
+                    history.drain(..history.len() - limit);
+                }
+                app["status"]["history"] = json!(history);
+            }
+            app["status"]["operationState"] = state;
+            if let Some(m) = app.as_object_mut() {
+                m.remove("operation");
+            }
         }
-        app["status"]["operationState"] = state;
-        if let Some(m) = app.as_object_mut() {
-            m.remove("operation");
-        }
-        // The refresh after the operation: the cluster as the sync left it.
+        // The refresh after the attempt: the cluster as the sync left it.
         let rev = if c.revision.is_empty() {
             revision_for(&app, Level::Latest)
         } else {

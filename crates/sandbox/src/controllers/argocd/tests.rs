@@ -683,3 +683,158 @@ fn ignore_differences_leaves_the_listed_fields_out_of_the_comparison() {
     h.reconcile(Level::Recent);
     assert_eq!(str_at(&h.app, "/status/sync/status"), "OutOfSync");
 }
+
+/// A Deployment the API server refuses: its template's labels do not match its selector.
+fn invalid_deployment(image: &str) -> String {
+    deployment(image, 2).replace(
+        "      labels:\n        app: web\n    spec:",
+        "      labels:\n        app: other\n    spec:",
+    )
+}
+
+#[test]
+fn a_failed_sync_is_retried_with_its_back_off_then_fails_saying_how_often() {
+    let repo = Repo::new();
+    commit(
+        &repo,
+        &[
+            ("app/deployment.yaml", invalid_deployment("shop/web:1.0")),
+            ("app/service.yaml", SERVICE.to_string()),
+        ],
+        "bad",
+    );
+    let mut h = Harness::new(&repo.url(), Value::Null);
+    h.reconcile(Level::Latest);
+    // Two retries, one simulated second apart (1 ms here).
+    h.app["operation"] = json!({
+        "sync": {"prune": false},
+        "initiatedBy": {"username": "admin"},
+        "retry": {"limit": 2, "backoff": {"duration": "1", "factor": 1}},
+    });
+    let secs = h.reconcile(Level::Latest);
+    assert!(secs <= 1.0, "requeued for the retry: {secs}");
+    let st = h.app["status"]["operationState"].clone();
+    assert_eq!(st["phase"], "Running", "{st}");
+    assert_eq!(st["retryCount"], 1);
+    assert!(!str_at(&st, "/finishedAt").is_empty());
+    let msg = str_at(&st, "/message");
+    assert!(
+        msg.starts_with(
+            "one or more objects failed to apply, reason: Deployment.apps \"web\" is invalid: "
+        ) && msg.contains(". Retrying attempt #1 at "),
+        "{msg}"
+    );
+    assert!(h.app.get("operation").is_some(), "the operation stays");
+    assert!(h.app.at("/status/history").is_none());
+    assert!(
+        !h.mem.events.iter().any(|e| e.2 == "OperationCompleted"),
+        "not completed while retrying"
+    );
+    // Reconciled until the retries are used up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut counts = vec![1];
+    while h.app.get("operation").is_some() {
+        assert!(std::time::Instant::now() < deadline, "{}", h.app["status"]);
+        h.reconcile(Level::Recent);
+        let n = h.app["status"]["operationState"]["retryCount"]
+            .as_i64()
+            .unwrap_or(0);
+        if counts.last() != Some(&n) {
+            counts.push(n);
+        }
+        std::thread::yield_now();
+    }
+    assert_eq!(counts, vec![1, 2]);
+    let st = &h.app["status"]["operationState"];
+    assert_eq!(st["phase"], "Failed");
+    assert!(
+        str_at(st, "/message").ends_with(" (retried 2 times)."),
+        "{st}"
+    );
+    assert!(h.mem.events.iter().any(|e| e.2 == "OperationCompleted"));
+    assert!(h.live("Deployment", "web").is_none());
+}
+
+#[test]
+fn an_operation_waiting_for_its_retry_is_left_alone_until_then() {
+    let repo = Repo::new();
+    commit(
+        &repo,
+        &[("app/deployment.yaml", invalid_deployment("shop/web:1.0"))],
+        "bad",
+    );
+    let mut h = Harness::new(&repo.url(), Value::Null);
+    h.app["operation"] = json!({
+        "sync": {"prune": false},
+        "initiatedBy": {"username": "admin"},
+        "retry": {"limit": 3, "backoff": {"duration": "1h", "maxDuration": "3h"}},
+    });
+    h.reconcile(Level::Latest);
+    let before = h.app.clone();
+    assert_eq!(before["status"]["operationState"]["retryCount"], 1);
+    // The next attempt is 1h × 2^1 after the first one finished: the periodic refresh comes
+    // first, and leaves the operation as it is.
+    let secs = h.reconcile(Level::Latest);
+    assert_eq!(secs, RECONCILIATION_TIMEOUT_SECONDS);
+    assert_eq!(
+        h.app["status"]["operationState"],
+        before["status"]["operationState"]
+    );
+    assert_eq!(h.app["operation"], before["operation"]);
+}
+
+#[test]
+fn an_automated_sync_retries_as_the_sync_policy_says() {
+    let repo = Repo::new();
+    commit(
+        &repo,
+        &[("app/deployment.yaml", invalid_deployment("shop/web:1.0"))],
+        "bad",
+    );
+    let mut h = Harness::new(
+        &repo.url(),
+        json!({"automated": {}, "retry": {"limit": 1, "backoff": {"duration": "2m"}}}),
+    );
+    h.reconcile(Level::Latest);
+    let st = &h.app["status"]["operationState"];
+    assert_eq!(
+        st["operation"]["retry"],
+        json!({"limit": 1, "backoff": {"duration": "2m"}})
+    );
+    assert_eq!(st["phase"], "Running");
+    assert_eq!(st["retryCount"], 1);
+    // Without one, Argo CD's default of five attempts.
+    let mut h = Harness::new(&repo.url(), json!({"automated": {}}));
+    h.reconcile(Level::Latest);
+    assert_eq!(
+        h.app["status"]["operationState"]["operation"]["retry"],
+        json!({"limit": 5})
+    );
+}
+
+#[test]
+fn retry_back_off_is_argo_cds() {
+    let none = Value::Null;
+    let waits: Vec<f64> = (0..8).map(|n| retry_backoff(&none, n).unwrap()).collect();
+    assert_eq!(
+        waits,
+        vec![5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 180.0, 180.0]
+    );
+    let b = json!({"backoff": {"duration": "1h30m", "factor": 3, "maxDuration": "0"}});
+    assert_eq!(retry_backoff(&b, 1).unwrap(), 5400.0 * 3.0);
+    assert_eq!(parse_duration("90").unwrap(), 90.0);
+    assert_eq!(parse_duration("2m").unwrap(), 120.0);
+    assert_eq!(parse_duration("250ms").unwrap(), 0.25);
+    for bad in ["", "soon", "5x", "1h-"] {
+        assert!(parse_duration(bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        retry_backoff(&json!({"backoff": {"duration": "soon"}}), 0).unwrap_err(),
+        "time: invalid duration \"soon\""
+    );
+    // A huge count or factor stays finite.
+    assert_eq!(
+        retry_backoff(&json!({"backoff": {"factor": 1e300}}), 1_000_000).unwrap(),
+        180.0
+    );
+}
