@@ -43,6 +43,8 @@ const UNPAUSE_AND_PROMOTE_FULL_PATCH: &str =
 const SET_IMAGE_ATTEMPTS: usize = 5;
 /// How often `argo.status` reads the rollout.
 const POLL: Duration = Duration::from_millis(250);
+/// How long `argo.promote` gives the controller to pause at a pause step it has just reached.
+const PAUSE_SETTLE: Duration = Duration::from_secs(10);
 
 /// The Rollout type (`argoproj.io/v1alpha1`).
 pub fn rollout_resource() -> ApiResource {
@@ -288,6 +290,9 @@ pub struct Progress {
     pub roles: Vec<(&'static str, Pods)>,
     pub current_hash: String,
     pub stable_hash: String,
+    /// The current canary step is a `pause` the controller has not paused at yet: it moves the
+    /// index there one sync and adds the pause condition the next.
+    pub pause_pending: bool,
 }
 
 impl Progress {
@@ -330,7 +335,12 @@ impl Progress {
             .is_some_and(|v| !v.is_null());
         let actual_weight =
             i(ro, "/status/canary/weights/canary/weight").filter(|w| routed && *w != weight);
+        let pause_pending = step.is_some_and(|(i, _)| {
+            ro.pointer(&format!("/spec/strategy/canary/steps/{i}/pause"))
+                .is_some()
+        }) && phase != "Paused";
         Progress {
+            pause_pending,
             phase,
             message,
             aborted: b(ro, "/status/abort"),
@@ -398,7 +408,11 @@ impl Progress {
         match until {
             Until::Paused => self.phase == "Paused",
             Until::Healthy => self.phase == "Healthy",
-            Until::Step(n) => self.step.is_some_and(|(i, _)| i >= i64::from(*n)),
+            // At a pause step only once paused there: a promote in between would skip the pause.
+            Until::Step(n) => {
+                self.step.is_some_and(|(i, _)| i >= i64::from(*n))
+                    && !(self.pause_pending && self.step.is_some_and(|(i, _)| i == i64::from(*n)))
+            }
             Until::Weight(w) => self.weight >= i64::from(*w),
         }
     }
@@ -625,7 +639,19 @@ fn journaled(ro: &Value) -> Value {
 pub async fn promote(cx: &mut KubeStep<'_>, a: &ArgoPromote) -> ActionResult {
     let ns = cx.ns.clone();
     let name = &a.rollout;
-    let ro = get_rollout(cx, &ns, name).await?;
+    let mut ro = get_rollout(cx, &ns, name).await?;
+    // Reaching a pause step, the controller moves the index there first and pauses on its next
+    // sync; promoted in between, the plugin's patch would skip that pause, not end it. Give the
+    // controller a moment to pause (it does within a sync or two).
+    let settle = tokio::time::Instant::now() + PAUSE_SETTLE;
+    while !a.full
+        && Progress::of(&ro, &BTreeMap::new()).pause_pending
+        && tokio::time::Instant::now() < settle
+        && cx.deadline.is_none_or(|d| tokio::time::Instant::now() + POLL < d)
+    {
+        tokio::time::sleep(POLL).await;
+        ro = get_rollout(cx, &ns, name).await?;
+    }
     let patches = promote_patches(&ro, a.full);
     let api = rollouts(cx, &ns);
     send_promote(&api, name, patches).await.map_err(|e| {
