@@ -983,3 +983,119 @@ async fn fixtures_apply_crds_first_and_name_missing_ones() {
         ]
     );
 }
+
+/// Server-side apply on a custom type follows its CRD's schema: maps merge key by key, lists
+/// marked `x-kubernetes-list-type: map` merge by their keys and `set` by value, any other list is
+/// atomic (another manager's change to it conflicts).
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_apply_reads_the_crd_schema() {
+    let (_sb, client) = bare().await;
+    let mut crd = widget_crd("Namespaced");
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {
+                "replicas": {"type": "integer"},
+                "color": {"type": "string"},
+                "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}},
+                "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                "steps": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            }},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        },
+    });
+    create_crd(&client, crd).await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widget_resource());
+    let apply = |manager: &'static str, spec: Value, force: bool| {
+        let widgets = widgets.clone();
+        async move {
+            let mut pp = PatchParams::apply(manager);
+            pp.force = force;
+            widgets
+                .patch(
+                    "ssa",
+                    &pp,
+                    &Patch::Apply(json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                        "metadata": {"name": "ssa"}, "spec": spec})),
+                )
+                .await
+        }
+    };
+    apply(
+        "alpha",
+        json!({"replicas": 1, "ports": [{"name": "http", "port": 80}], "tags": ["a"],
+            "steps": [{"pause": {}}], "labels": {"x": "1"}}),
+        false,
+    )
+    .await
+    .expect("alpha applies (creates)");
+    let w = apply(
+        "beta",
+        json!({"ports": [{"name": "grpc", "port": 90}], "tags": ["b"], "labels": {"y": "2"}}),
+        false,
+    )
+    .await
+    .expect("beta applies beside alpha");
+    let ports: Vec<&str> = w.data["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["http", "grpc"], "a list-type map merges by key");
+    assert_eq!(
+        w.data["spec"]["tags"],
+        json!(["a", "b"]),
+        "a set merges by value"
+    );
+    assert_eq!(
+        w.data["spec"]["labels"],
+        json!({"x": "1", "y": "2"}),
+        "maps merge"
+    );
+    assert_eq!(w.data["spec"]["replicas"], 1);
+    // An atomic list alpha owns: beta's different value conflicts, then force takes it.
+    let e = api_err(
+        apply("beta", json!({"steps": [{"setWeight": 20}]}), false)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 409);
+    assert_eq!(
+        e.message,
+        "Apply failed with 1 conflict: conflict with \"alpha\": .spec.steps"
+    );
+    // (An apply is a manager's whole intent: beta keeps its port, tag and label.)
+    let w = apply(
+        "beta",
+        json!({"ports": [{"name": "grpc", "port": 90}], "tags": ["b"], "labels": {"y": "2"},
+            "steps": [{"setWeight": 20}]}),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.data["spec"]["steps"],
+        json!([{"setWeight": 20}]),
+        "atomic: replaced whole"
+    );
+    // Alpha's apply without its port drops only what alpha owned.
+    let w = apply(
+        "alpha",
+        json!({"replicas": 1, "tags": ["a"], "labels": {"x": "1"}}),
+        false,
+    )
+    .await
+    .unwrap();
+    let ports: Vec<&str> = w.data["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["grpc"]);
+}

@@ -66,6 +66,8 @@ pub struct CustomType {
     pub scale: Option<ScalePaths>,
     /// `schema.openAPIV3Schema` of this version.
     pub schema: Option<Value>,
+    /// The same schema as a `&'static` value (interned), for server-side apply's merge types.
+    pub apply_schema: Option<&'static Value>,
     /// e.g. `RolloutList`.
     pub list_kind: String,
     /// Whether this is the storage version.
@@ -758,6 +760,9 @@ pub fn served_versions(crd: &Value) -> Vec<Served> {
                     columns,
                     scale,
                     schema: v.at("/schema/openAPIV3Schema").cloned(),
+                    apply_schema: v
+                        .at("/schema/openAPIV3Schema")
+                        .map(crate::patch::intern_schema),
                     list_kind: names.list_kind.clone(),
                     storage: v.get("storage") == Some(&json!(true)),
                 },

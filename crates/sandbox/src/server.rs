@@ -544,7 +544,8 @@ async fn collection(
             let findings = Findings::of(rt, &obj, Some(&body));
             let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
             field_validation::drop_unknown(rt, &findings, &mut obj);
-            patch::record_update(&mut obj, None, &manager, &store::now());
+            let custom = shared.store.custom(rt);
+            record(custom.as_deref(), &mut obj, None, &manager, &store::now());
             let created = shared.store.create(rt, &ns, obj, dry)?;
             Ok(with_warnings(json_response(201, &created), &warnings))
         }
@@ -578,6 +579,21 @@ async fn collection(
                 .unwrap_or_else(|_| Response::new(full(""))))
         }
         _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// Records a create, update or patch by `manager` in `metadata.managedFields`, typed by the
+/// CRD's schema for a custom type (`custom`, looked up before the store is locked).
+fn record(
+    custom: Option<&crate::crd::CustomType>,
+    obj: &mut Value,
+    before: Option<&Value>,
+    manager: &str,
+    now: &str,
+) {
+    match custom {
+        Some(c) => patch::record_update_custom(obj, before, c.apply_schema, manager, now),
+        None => patch::record_update(obj, before, manager, now),
     }
 }
 
@@ -727,7 +743,14 @@ async fn item(
             let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
             field_validation::drop_unknown(rt, &findings, &mut obj);
             let before = shared.store.get(rt, ns, name).ok();
-            patch::record_update(&mut obj, before.as_deref(), &manager, &store::now());
+            let custom = shared.store.custom(rt);
+            record(
+                custom.as_deref(),
+                &mut obj,
+                before.as_deref(),
+                &manager,
+                &store::now(),
+            );
             let r = shared.store.update(rt, ns, name, obj, part, dry)?;
             Ok(with_warnings(json_response(200, &r), &warnings))
         }
@@ -739,13 +762,15 @@ async fn item(
             }
             let now = store::now();
             let mut warnings = Vec::new();
+            // Looked up before the store's lock is taken: the closure runs under it.
+            let custom = shared.store.custom(rt);
             let r = shared.store.modify_opts(rt, ns, name, part, dry, |obj| {
                 let before = obj.clone();
                 apply_patch(rt, obj, &body, &ct)?;
                 let findings = Findings::of(rt, obj, Some(&body));
                 warnings = findings.judge(fv, "")?;
                 field_validation::drop_unknown(rt, &findings, obj);
-                patch::record_update(obj, Some(&before), &manager, &now);
+                record(custom.as_deref(), obj, Some(&before), &manager, &now);
                 Ok(())
             })?;
             Ok(with_warnings(json_response(200, &r), &warnings))
@@ -825,18 +850,21 @@ fn server_side_apply(
         e.details = Some(json!({"name": name, "kind": rt.plural, "causes": causes}));
         e
     };
+    let custom = shared.store.custom(rt);
+    let apply = |live: Option<&Value>| match &custom {
+        Some(c) => patch::apply_custom(live, &config, c.apply_schema, manager, force, &now),
+        None => patch::apply(live, &config, rt.kind, manager, force, &now),
+    };
     match shared.store.get(rt, ns, name) {
         Err(e) if e.code == 404 && part == Part::Main => {
-            let created =
-                patch::apply(None, &config, rt.kind, manager, force, &now).map_err(conflict)?;
+            let created = apply(None).map_err(conflict)?;
             let created = shared.store.create(rt, ns, created, dry)?;
             Ok(with_warnings(json_response(201, &created), &warnings))
         }
         Err(e) => Err(e),
         Ok(_) => {
             let r = shared.store.modify_opts(rt, ns, name, part, dry, |obj| {
-                let mut next = patch::apply(Some(obj), &config, rt.kind, manager, force, &now)
-                    .map_err(conflict)?;
+                let mut next = apply(Some(obj)).map_err(conflict)?;
                 // The apply carries no resourceVersion precondition unless the config names one.
                 if config.pointer("/metadata/resourceVersion").is_none()
                     && let Some(m) = next.get_mut("metadata").and_then(Value::as_object_mut)
