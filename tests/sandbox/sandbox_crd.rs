@@ -1099,3 +1099,128 @@ async fn server_side_apply_reads_the_crd_schema() {
         .collect();
     assert_eq!(ports, ["grpc"]);
 }
+
+/// Fields a CRD's schema does not declare are pruned before the object is stored, whoever
+/// writes it; the client is warned (the default) or refused (`fieldValidation=Strict`), as the
+/// API server answers for custom resources.
+#[tokio::test(flavor = "multi_thread")]
+async fn undeclared_fields_are_pruned_and_reported() {
+    let (sb, client) = bare().await;
+    let mut crd = widget_crd("Namespaced");
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {
+                "replicas": {"type": "integer"},
+                "color": {"type": "string"},
+            }},
+            "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+        },
+    });
+    create_crd(&client, crd).await;
+    let body = r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"p"},"spec":{"replicas":1,"colour":"red"}}"#;
+    let path = "/apis/example.com/v1/namespaces/default/widgets";
+    let (code, resp) = http(
+        &sb,
+        "POST",
+        &format!("{path}?fieldValidation=Strict"),
+        &[("Content-Type", "application/json")],
+        body,
+    );
+    assert_eq!(code, 400, "{resp}");
+    assert_eq!(
+        json_of(&resp)["message"],
+        "Widget in version \"v1\" cannot be handled as a Widget: strict decoding error: unknown field \"spec.colour\""
+    );
+    let (code, resp) = http(
+        &sb,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+    );
+    assert_eq!(code, 201, "{resp}");
+    assert_eq!(json_of(&resp)["spec"], json!({"replicas": 1}), "pruned");
+    // A controller's write through the store is pruned too.
+    let rt = sb
+        .store()
+        .find_type("example.com", "v1", "widgets")
+        .unwrap();
+    let w = sb
+        .store()
+        .modify(
+            rt,
+            "default",
+            "p",
+            tollgate_sandbox::store::Part::All,
+            |o| {
+                o["status"] = json!({"phase": "Running", "stash": "x"});
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(w["status"], json!({"phase": "Running"}));
+}
+
+/// Updating a CRD re-serves it at once: new printer columns are used, the type keeps its
+/// `&'static` identity while its names stay, and taking a version out of service stops
+/// serving it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_updated_crd_is_served_as_updated() {
+    let (sb, client) = bare().await;
+    create_crd(&client, widget_crd("Namespaced")).await;
+    let before = sb
+        .store()
+        .find_type("example.com", "v1", "widgets")
+        .unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut cols =
+        widget_crd("Namespaced")["spec"]["versions"][0]["additionalPrinterColumns"].clone();
+    cols.as_array_mut()
+        .unwrap()
+        .push(json!({"name": "Size", "type": "string", "jsonPath": ".spec.size"}));
+    let patched = crds
+        .patch(
+            "widgets.example.com",
+            &PatchParams::default(),
+            &Patch::Json::<()>(
+                serde_json::from_value(json!([{"op": "replace",
+                    "path": "/spec/versions/0/additionalPrinterColumns", "value": cols}]))
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.metadata.generation, Some(2));
+    let after = sb
+        .store()
+        .find_type("example.com", "v1", "widgets")
+        .unwrap();
+    assert!(std::ptr::eq(before, after), "same names, same type");
+    let ct = sb.store().custom(after).unwrap();
+    assert_eq!(ct.columns.last().unwrap().name, "Size");
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widget_resource());
+    widgets
+        .create(&PostParams::default(), &widget("u", 1))
+        .await
+        .unwrap();
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::default(),
+        &Patch::Json::<()>(
+            serde_json::from_value(
+                json!([{"op": "replace", "path": "/spec/versions/0/served", "value": false}]),
+            )
+            .unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(
+        sb.store()
+            .find_type("example.com", "v1", "widgets")
+            .is_none()
+    );
+    assert_eq!(api_err(widgets.get("u").await.unwrap_err()).code, 404);
+}

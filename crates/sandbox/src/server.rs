@@ -541,10 +541,8 @@ async fn collection(
             if rt.namespaced && ns.is_empty() {
                 return Err(ApiError::path_not_found());
             }
-            let findings = Findings::of(rt, &obj, Some(&body));
-            let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
-            field_validation::drop_unknown(rt, &findings, &mut obj);
             let custom = shared.store.custom(rt);
+            let warnings = check_fields(rt, custom.as_deref(), &mut obj, &body, fv, true)?;
             record(custom.as_deref(), &mut obj, None, &manager, &store::now());
             let created = shared.store.create(rt, &ns, obj, dry)?;
             Ok(with_warnings(json_response(201, &created), &warnings))
@@ -579,6 +577,38 @@ async fn collection(
                 .unwrap_or_else(|_| Response::new(full(""))))
         }
         _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// Unknown and duplicate fields of a write's object, judged by the `fieldValidation` directive
+/// (`decoding`: a create or update, whose Strict error names the decoding); the unknown ones
+/// are dropped. A custom object is checked against its CRD's schema and always pruned.
+fn check_fields(
+    rt: &ResourceType,
+    custom: Option<&crate::crd::CustomType>,
+    obj: &mut Value,
+    body: &[u8],
+    fv: Directive,
+    decoding: bool,
+) -> Result<Vec<String>, ApiError> {
+    let context = if decoding {
+        field_validation::decode_context(rt)
+    } else {
+        String::new()
+    };
+    match custom {
+        Some(c) => {
+            let findings = Findings::of_custom(c.schema.as_ref(), obj, Some(body));
+            let warnings = findings.judge(fv, &context)?;
+            field_validation::prune_custom(c.schema.as_ref(), obj);
+            Ok(warnings)
+        }
+        None => {
+            let findings = Findings::of(rt, obj, Some(body));
+            let warnings = findings.judge(fv, &context)?;
+            field_validation::drop_unknown(rt, &findings, obj);
+            Ok(warnings)
+        }
     }
 }
 
@@ -739,11 +769,9 @@ async fn item(
             let fv = directive(&q)?;
             let (body, _) = read_body(req).await?;
             let mut obj = parse_yaml_or_json(&body)?;
-            let findings = Findings::of(rt, &obj, Some(&body));
-            let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
-            field_validation::drop_unknown(rt, &findings, &mut obj);
-            let before = shared.store.get(rt, ns, name).ok();
             let custom = shared.store.custom(rt);
+            let warnings = check_fields(rt, custom.as_deref(), &mut obj, &body, fv, true)?;
+            let before = shared.store.get(rt, ns, name).ok();
             record(
                 custom.as_deref(),
                 &mut obj,
@@ -767,9 +795,7 @@ async fn item(
             let r = shared.store.modify_opts(rt, ns, name, part, dry, |obj| {
                 let before = obj.clone();
                 apply_patch(rt, obj, &body, &ct)?;
-                let findings = Findings::of(rt, obj, Some(&body));
-                warnings = findings.judge(fv, "")?;
-                field_validation::drop_unknown(rt, &findings, obj);
+                warnings = check_fields(rt, custom.as_deref(), obj, &body, fv, false)?;
                 record(custom.as_deref(), obj, Some(&before), &manager, &now);
                 Ok(())
             })?;
