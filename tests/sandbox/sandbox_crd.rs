@@ -635,6 +635,47 @@ async fn tables_carry_the_printer_columns() {
     );
     assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
 
+    // A watch of tables (kubectl get -w): the first event carries the printer columns.
+    let (code, body) = http(
+        &sb,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets?watch=1&timeoutSeconds=1",
+        &[("Accept", TABLE)],
+        "",
+    );
+    assert_eq!(code, 200);
+    assert!(
+        body.contains(r#""columnDefinitions":[{"description""#)
+            || body.contains(r#""columnDefinitions":[{"name":"Name""#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#""cells":["t",4,"Running","False","blue","#),
+        "{body}"
+    );
+    // Field selectors: metadata.name and metadata.namespace only, as for any custom type.
+    let (code, body) = http(
+        &sb,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets?fieldSelector=spec.color%3Dblue",
+        &[],
+        "",
+    );
+    assert_eq!(code, 400);
+    assert_eq!(
+        json_of(&body)["message"],
+        "\"spec.color\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    );
+    let (code, body) = http(
+        &sb,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets?fieldSelector=metadata.name%3Dt",
+        &[],
+        "",
+    );
+    assert_eq!(code, 200);
+    assert_eq!(json_of(&body)["items"].as_array().unwrap().len(), 1);
+
     // A CRD without columns: NAME and AGE.
     let mut crd = widget_crd("Namespaced");
     crd["metadata"]["name"] = json!("gadgets.example.com");

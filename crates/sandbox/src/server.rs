@@ -365,8 +365,9 @@ impl Filter {
             .map_err(ApiError::bad_request)?;
         let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))
             .map_err(ApiError::bad_request)?;
+        // A custom type selects by metadata.name and metadata.namespace only, whatever its kind.
         fields
-            .validate_for(rt.kind)
+            .validate_for(if rt.is_builtin() { rt.kind } else { "" })
             .map_err(ApiError::bad_request)?;
         Ok(Filter { labels, fields })
     }
