@@ -674,7 +674,12 @@ async fn tables_carry_the_printer_columns() {
         "",
     );
     assert_eq!(code, 200);
-    assert_eq!(json_of(&body)["items"].as_array().unwrap().len(), 1);
+    let items = json_of(&body)["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), 1);
+    // Items of a custom type's list keep their kind and apiVersion, as unstructured lists do.
+    assert_eq!(items[0]["kind"], "Widget");
+    assert_eq!(items[0]["apiVersion"], "example.com/v1");
+    assert_eq!(json_of(&body)["kind"], "WidgetList");
 
     // A CRD without columns: NAME and AGE.
     let mut crd = widget_crd("Namespaced");

@@ -387,11 +387,15 @@ enum Source<'a> {
     Change(&'a store::Change),
 }
 
-/// An item of a list, serialised without `kind` and `apiVersion`, as the API server writes lists.
-struct Item<'a>(&'a Value);
+/// An item of a list, serialised without `kind` and `apiVersion`, as the API server writes lists
+/// of built-in types (a custom type's list items keep them, as unstructured objects do).
+struct Item<'a>(&'a Value, bool);
 
 impl serde::Serialize for Item<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.1 {
+            return self.0.serialize(s);
+        }
         match self.0.as_object() {
             Some(m) => {
                 let mut out = s.serialize_map(None)?;
@@ -407,13 +411,14 @@ impl serde::Serialize for Item<'_> {
     }
 }
 
-struct Items<'a>(&'a [Arc<Value>]);
+/// A list's items; `typed`: each keeps its `kind` and `apiVersion` (a custom type's list).
+struct Items<'a>(&'a [Arc<Value>], bool);
 
 impl serde::Serialize for Items<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for v in self.0 {
-            seq.serialize_element(&Item(v))?;
+            seq.serialize_element(&Item(v, self.1))?;
         }
         seq.end()
     }
@@ -512,7 +517,7 @@ async fn collection(
                     kind,
                     api_version,
                     metadata,
-                    items: Items(&items),
+                    items: Items(&items, !rt.is_builtin()),
                 };
                 serde_json::to_vec(&out).unwrap_or_default()
             };
@@ -569,7 +574,7 @@ async fn collection(
                 kind: list_kind(&shared, rt),
                 api_version: rt.api_version(),
                 metadata: json!({"resourceVersion": shared.store.resource_version().to_string()}),
-                items: Items(&deleted),
+                items: Items(&deleted, !rt.is_builtin()),
             };
             let body = serde_json::to_vec(&out).unwrap_or_default();
             Ok(Response::builder()
