@@ -10,8 +10,8 @@
 //! with a [`CustomType`] beside it in that store: its printer columns, scale paths and schema.
 //!
 //! Also here: the custom table convertor (additionalPrinterColumns evaluated by their JSONPath,
-//! [`cells`]), the Scale of a custom object ([`scale_of`]) and server-side apply's list types from
-//! a structural schema ([`list_type_at`]).
+//! [`cells`]), the Scale of a custom object ([`scale_of`]) and pruning to a structural schema
+//! ([`unknown_fields`], [`prune`]). Server-side apply reads the schema in `patch::schema`.
 
 use std::collections::HashSet;
 
@@ -1139,37 +1139,6 @@ pub fn scale_of(obj: &Value, paths: &ScalePaths) -> Value {
         "spec": {"replicas": replicas(&paths.spec_replicas)},
         "status": status,
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Structural schemas, for server-side apply.
-
-/// The schema of the field at `path` (field names from the root; list items are `[]`).
-fn schema_at<'a>(schema: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    let mut cur = schema;
-    for p in path {
-        cur = if *p == "[]" {
-            cur.get("items")?
-        } else {
-            match cur.at("/properties").and_then(|ps| ps.get(*p)) {
-                Some(x) => x,
-                None => cur.get("additionalProperties").filter(|a| a.is_object())?,
-            }
-        };
-    }
-    Some(cur)
-}
-
-/// How a list in a custom object merges under server-side apply: `x-kubernetes-list-type`
-/// `map` (with its keys) or `set`, else atomic (`None`).
-pub fn list_type_at(schema: &Value, path: &[&str]) -> Option<(String, Vec<String>)> {
-    let s = schema_at(schema, path)?;
-    let ty = s.get("x-kubernetes-list-type").and_then(Value::as_str)?;
-    match ty {
-        "map" => Some(("map".into(), strs(s.get("x-kubernetes-list-map-keys")))),
-        "set" => Some(("set".into(), Vec::new())),
-        _ => None,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
