@@ -192,6 +192,36 @@ async fn kubectl_applies_the_rollout_crd_and_works_with_rollouts() {
         out.stderr
     );
 
+    // Server-side apply by a field manager of its own: the replicas kubectl's patches own are a
+    // conflict, taken with --force-conflicts.
+    let ssa = ROLLOUT.replace("replicas: 3", "replicas: 7");
+    let args = [
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "ops",
+        "-f",
+        "-",
+    ];
+    let out = run(&k, &args, Some(&ssa));
+    assert!(!out.ok(), "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "Apply failed with 1 conflict: conflict with \"kubectl-patch\": .spec.replicas"
+        ),
+        "{}",
+        out.stderr
+    );
+    let forced = [&args[..], &["--force-conflicts"]].concat();
+    let out = ok(&k, &forced, Some(&ssa));
+    assert_eq!(out.trim(), "rollout.argoproj.io/web serverside-applied");
+    let replicas = ok(
+        &k,
+        &["get", "rollout", "web", "-o", "jsonpath={.spec.replicas}"],
+        None,
+    );
+    assert_eq!(replicas, "7");
+
     // Scale through the CRD's scale subresource.
     let out = ok(&k, &["scale", "rollout", "web", "--replicas", "2"], None);
     assert_eq!(out.trim(), "rollout.argoproj.io/web scaled");

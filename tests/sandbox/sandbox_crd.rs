@@ -635,6 +635,52 @@ async fn tables_carry_the_printer_columns() {
     );
     assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
 
+    // A watch of tables (kubectl get -w): the first event carries the printer columns.
+    let (code, body) = http(
+        &sb,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets?watch=1&timeoutSeconds=1",
+        &[("Accept", TABLE)],
+        "",
+    );
+    assert_eq!(code, 200);
+    assert!(
+        body.contains(r#""columnDefinitions":[{"description""#)
+            || body.contains(r#""columnDefinitions":[{"name":"Name""#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#""cells":["t",4,"Running","False","blue","#),
+        "{body}"
+    );
+    // Field selectors: metadata.name and metadata.namespace only, as for any custom type.
+    let (code, body) = http(
+        &sb,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets?fieldSelector=spec.color%3Dblue",
+        &[],
+        "",
+    );
+    assert_eq!(code, 400);
+    assert_eq!(
+        json_of(&body)["message"],
+        "\"spec.color\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    );
+    let (code, body) = http(
+        &sb,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets?fieldSelector=metadata.name%3Dt",
+        &[],
+        "",
+    );
+    assert_eq!(code, 200);
+    let items = json_of(&body)["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), 1);
+    // Items of a custom type's list keep their kind and apiVersion, as unstructured lists do.
+    assert_eq!(items[0]["kind"], "Widget");
+    assert_eq!(items[0]["apiVersion"], "example.com/v1");
+    assert_eq!(json_of(&body)["kind"], "WidgetList");
+
     // A CRD without columns: NAME and AGE.
     let mut crd = widget_crd("Namespaced");
     crd["metadata"]["name"] = json!("gadgets.example.com");
@@ -982,4 +1028,245 @@ async fn fixtures_apply_crds_first_and_name_missing_ones() {
             "AnalysisRun"
         ]
     );
+}
+
+/// Server-side apply on a custom type follows its CRD's schema: maps merge key by key, lists
+/// marked `x-kubernetes-list-type: map` merge by their keys and `set` by value, any other list is
+/// atomic (another manager's change to it conflicts).
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_apply_reads_the_crd_schema() {
+    let (_sb, client) = bare().await;
+    let mut crd = widget_crd("Namespaced");
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {
+                "replicas": {"type": "integer"},
+                "color": {"type": "string"},
+                "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}},
+                "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                "steps": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            }},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        },
+    });
+    create_crd(&client, crd).await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widget_resource());
+    let apply = |manager: &'static str, spec: Value, force: bool| {
+        let widgets = widgets.clone();
+        async move {
+            let mut pp = PatchParams::apply(manager);
+            pp.force = force;
+            widgets
+                .patch(
+                    "ssa",
+                    &pp,
+                    &Patch::Apply(json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                        "metadata": {"name": "ssa"}, "spec": spec})),
+                )
+                .await
+        }
+    };
+    apply(
+        "alpha",
+        json!({"replicas": 1, "ports": [{"name": "http", "port": 80}], "tags": ["a"],
+            "steps": [{"pause": {}}], "labels": {"x": "1"}}),
+        false,
+    )
+    .await
+    .expect("alpha applies (creates)");
+    let w = apply(
+        "beta",
+        json!({"ports": [{"name": "grpc", "port": 90}], "tags": ["b"], "labels": {"y": "2"}}),
+        false,
+    )
+    .await
+    .expect("beta applies beside alpha");
+    let ports: Vec<&str> = w.data["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["http", "grpc"], "a list-type map merges by key");
+    assert_eq!(
+        w.data["spec"]["tags"],
+        json!(["a", "b"]),
+        "a set merges by value"
+    );
+    assert_eq!(
+        w.data["spec"]["labels"],
+        json!({"x": "1", "y": "2"}),
+        "maps merge"
+    );
+    assert_eq!(w.data["spec"]["replicas"], 1);
+    // An atomic list alpha owns: beta's different value conflicts, then force takes it.
+    let e = api_err(
+        apply("beta", json!({"steps": [{"setWeight": 20}]}), false)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 409);
+    assert_eq!(
+        e.message,
+        "Apply failed with 1 conflict: conflict with \"alpha\": .spec.steps"
+    );
+    // (An apply is a manager's whole intent: beta keeps its port, tag and label.)
+    let w = apply(
+        "beta",
+        json!({"ports": [{"name": "grpc", "port": 90}], "tags": ["b"], "labels": {"y": "2"},
+            "steps": [{"setWeight": 20}]}),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.data["spec"]["steps"],
+        json!([{"setWeight": 20}]),
+        "atomic: replaced whole"
+    );
+    // Alpha's apply without its port drops only what alpha owned.
+    let w = apply(
+        "alpha",
+        json!({"replicas": 1, "tags": ["a"], "labels": {"x": "1"}}),
+        false,
+    )
+    .await
+    .unwrap();
+    let ports: Vec<&str> = w.data["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["grpc"]);
+}
+
+/// Fields a CRD's schema does not declare are pruned before the object is stored, whoever
+/// writes it; the client is warned (the default) or refused (`fieldValidation=Strict`), as the
+/// API server answers for custom resources.
+#[tokio::test(flavor = "multi_thread")]
+async fn undeclared_fields_are_pruned_and_reported() {
+    let (sb, client) = bare().await;
+    let mut crd = widget_crd("Namespaced");
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {
+                "replicas": {"type": "integer"},
+                "color": {"type": "string"},
+            }},
+            "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+        },
+    });
+    create_crd(&client, crd).await;
+    let body = r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"p"},"spec":{"replicas":1,"colour":"red"}}"#;
+    let path = "/apis/example.com/v1/namespaces/default/widgets";
+    let (code, resp) = http(
+        &sb,
+        "POST",
+        &format!("{path}?fieldValidation=Strict"),
+        &[("Content-Type", "application/json")],
+        body,
+    );
+    assert_eq!(code, 400, "{resp}");
+    assert_eq!(
+        json_of(&resp)["message"],
+        "Widget in version \"v1\" cannot be handled as a Widget: strict decoding error: unknown field \"spec.colour\""
+    );
+    let (code, resp) = http(
+        &sb,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+    );
+    assert_eq!(code, 201, "{resp}");
+    assert_eq!(json_of(&resp)["spec"], json!({"replicas": 1}), "pruned");
+    // A controller's write through the store is pruned too.
+    let rt = sb
+        .store()
+        .find_type("example.com", "v1", "widgets")
+        .unwrap();
+    let w = sb
+        .store()
+        .modify(
+            rt,
+            "default",
+            "p",
+            tollgate_sandbox::store::Part::All,
+            |o| {
+                o["status"] = json!({"phase": "Running", "stash": "x"});
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(w["status"], json!({"phase": "Running"}));
+}
+
+/// Updating a CRD re-serves it at once: new printer columns are used, the type keeps its
+/// `&'static` identity while its names stay, and taking a version out of service stops
+/// serving it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_updated_crd_is_served_as_updated() {
+    let (sb, client) = bare().await;
+    create_crd(&client, widget_crd("Namespaced")).await;
+    let before = sb
+        .store()
+        .find_type("example.com", "v1", "widgets")
+        .unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut cols =
+        widget_crd("Namespaced")["spec"]["versions"][0]["additionalPrinterColumns"].clone();
+    cols.as_array_mut()
+        .unwrap()
+        .push(json!({"name": "Size", "type": "string", "jsonPath": ".spec.size"}));
+    let patched = crds
+        .patch(
+            "widgets.example.com",
+            &PatchParams::default(),
+            &Patch::Json::<()>(
+                serde_json::from_value(json!([{"op": "replace",
+                    "path": "/spec/versions/0/additionalPrinterColumns", "value": cols}]))
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.metadata.generation, Some(2));
+    let after = sb
+        .store()
+        .find_type("example.com", "v1", "widgets")
+        .unwrap();
+    assert!(std::ptr::eq(before, after), "same names, same type");
+    let ct = sb.store().custom(after).unwrap();
+    assert_eq!(ct.columns.last().unwrap().name, "Size");
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widget_resource());
+    widgets
+        .create(&PostParams::default(), &widget("u", 1))
+        .await
+        .unwrap();
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::default(),
+        &Patch::Json::<()>(
+            serde_json::from_value(
+                json!([{"op": "replace", "path": "/spec/versions/0/served", "value": false}]),
+            )
+            .unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(
+        sb.store()
+            .find_type("example.com", "v1", "widgets")
+            .is_none()
+    );
+    assert_eq!(api_err(widgets.get("u").await.unwrap_err()).code, 404);
 }

@@ -10,8 +10,8 @@
 //! with a [`CustomType`] beside it in that store: its printer columns, scale paths and schema.
 //!
 //! Also here: the custom table convertor (additionalPrinterColumns evaluated by their JSONPath,
-//! [`cells`]), the Scale of a custom object ([`scale_of`]) and server-side apply's list types from
-//! a structural schema ([`list_type_at`]).
+//! [`cells`]), the Scale of a custom object ([`scale_of`]) and pruning to a structural schema
+//! ([`unknown_fields`], [`prune`]). Server-side apply reads the schema in `patch::schema`.
 
 use std::collections::HashSet;
 
@@ -66,6 +66,8 @@ pub struct CustomType {
     pub scale: Option<ScalePaths>,
     /// `schema.openAPIV3Schema` of this version.
     pub schema: Option<Value>,
+    /// The same schema as a `&'static` value (interned), for server-side apply's merge types.
+    pub apply_schema: Option<&'static Value>,
     /// e.g. `RolloutList`.
     pub list_kind: String,
     /// Whether this is the storage version.
@@ -758,6 +760,9 @@ pub fn served_versions(crd: &Value) -> Vec<Served> {
                     columns,
                     scale,
                     schema: v.at("/schema/openAPIV3Schema").cloned(),
+                    apply_schema: v
+                        .at("/schema/openAPIV3Schema")
+                        .map(crate::patch::intern_schema),
                     list_kind: names.list_kind.clone(),
                     storage: v.get("storage") == Some(&json!(true)),
                 },
@@ -1137,34 +1142,77 @@ pub fn scale_of(obj: &Value, paths: &ScalePaths) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Structural schemas, for server-side apply.
+// Pruning: the fields a structural schema does not declare.
 
-/// The schema of the field at `path` (field names from the root; list items are `[]`).
-fn schema_at<'a>(schema: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    let mut cur = schema;
-    for p in path {
-        cur = if *p == "[]" {
-            cur.get("items")?
-        } else {
-            match cur.at("/properties").and_then(|ps| ps.get(*p)) {
-                Some(x) => x,
-                None => cur.get("additionalProperties").filter(|a| a.is_object())?,
+/// Walks `v` against schema `node`; calls `unknown` with the path of each field the schema
+/// does not declare (and, when pruning, removes it).
+fn walk_unknown(
+    node: &Value,
+    v: &mut Value,
+    path: &str,
+    root: bool,
+    prune: bool,
+    out: &mut Vec<String>,
+) {
+    let preserve = node.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
+    let embedded = node.get("x-kubernetes-embedded-resource") == Some(&json!(true));
+    match v {
+        Value::Object(m) => {
+            let props = node.get("properties").and_then(Value::as_object);
+            let additional = node.get("additionalProperties");
+            let mut doomed = Vec::new();
+            for (k, child) in m.iter_mut() {
+                if (root || embedded) && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                    continue;
+                }
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if let Some(s) = props.and_then(|ps| ps.get(k)) {
+                    walk_unknown(s, child, &p, false, prune, out);
+                } else if let Some(a) = additional.filter(|a| a.is_object()) {
+                    walk_unknown(a, child, &p, false, prune, out);
+                } else if preserve || additional == Some(&json!(true)) {
+                    continue;
+                } else {
+                    out.push(p);
+                    doomed.push(k.clone());
+                }
             }
-        };
+            if prune {
+                for k in doomed {
+                    m.remove(&k);
+                }
+            }
+        }
+        Value::Array(a) => {
+            if let Some(items) = node.get("items").filter(|i| i.is_object()) {
+                for (i, it) in a.iter_mut().enumerate() {
+                    walk_unknown(items, it, &format!("{path}[{i}]"), false, prune, out);
+                }
+            }
+        }
+        _ => {}
     }
-    Some(cur)
 }
 
-/// How a list in a custom object merges under server-side apply: `x-kubernetes-list-type`
-/// `map` (with its keys) or `set`, else atomic (`None`).
-pub fn list_type_at(schema: &Value, path: &[&str]) -> Option<(String, Vec<String>)> {
-    let s = schema_at(schema, path)?;
-    let ty = s.get("x-kubernetes-list-type").and_then(Value::as_str)?;
-    match ty {
-        "map" => Some(("map".into(), strs(s.get("x-kubernetes-list-map-keys")))),
-        "set" => Some(("set".into(), Vec::new())),
-        _ => None,
-    }
+/// The fields of a custom object its structural schema does not declare, as paths
+/// (`spec.strategy.canary.stepz`), in document order; `apiVersion`, `kind` and `metadata` of
+/// the object (and of embedded resources) are not checked.
+pub fn unknown_fields(schema: &Value, obj: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut v = obj.clone();
+    walk_unknown(schema, &mut v, "", true, false, &mut out);
+    out
+}
+
+/// Removes the fields the structural schema does not declare, as the API server prunes a
+/// custom object before storing it.
+pub fn prune(schema: &Value, obj: &mut Value) {
+    let mut out = Vec::new();
+    walk_unknown(schema, obj, "", true, true, &mut out);
 }
 
 #[cfg(test)]
@@ -1302,6 +1350,33 @@ mod tests {
         let mut x = json!({});
         set_path(&mut x, ".spec.replicas", json!(4));
         assert_eq!(x, json!({"spec": {"replicas": 4}}));
+    }
+
+    #[test]
+    fn unknown_fields_are_found_and_pruned_by_the_schema() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "replicas": {"type": "integer"},
+                "steps": {"type": "array", "items": {"type": "object", "properties": {"setWeight": {"type": "integer"}}}},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            }},
+        }});
+        let mut obj = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a", "odd": 1},
+            "spec": {"replicas": 1, "replicaz": 2, "steps": [{"setWeight": 1, "pauze": {}}],
+                "labels": {"a": "b"}, "free": {"anything": {"goes": true}}},
+            "status": {"x": 1}});
+        assert_eq!(
+            unknown_fields(&schema, &obj),
+            ["spec.replicaz", "spec.steps[0].pauze", "status"]
+        );
+        prune(&schema, &mut obj);
+        assert_eq!(
+            obj,
+            json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a", "odd": 1},
+                "spec": {"replicas": 1, "steps": [{"setWeight": 1}], "labels": {"a": "b"},
+                    "free": {"anything": {"goes": true}}}})
+        );
     }
 
     #[test]

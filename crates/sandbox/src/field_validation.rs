@@ -57,6 +57,17 @@ impl Findings {
         }
     }
 
+    /// [`Findings::of`] for a custom object, against its CRD's structural schema (`None`: none,
+    /// nothing is unknown).
+    pub fn of_custom(schema: Option<&Value>, obj: &Value, body: Option<&[u8]>) -> Findings {
+        Findings {
+            duplicate: body.map(duplicate_fields).unwrap_or_default(),
+            unknown: schema
+                .map(|s| crate::crd::unknown_fields(s, obj))
+                .unwrap_or_default(),
+        }
+    }
+
     fn messages(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .duplicate
@@ -94,6 +105,13 @@ impl Findings {
 pub fn drop_unknown(rt: &ResourceType, findings: &Findings, obj: &mut Value) {
     if !findings.unknown.is_empty() {
         openapi::prune_unknown_fields(rt.kind, obj);
+    }
+}
+
+/// A custom object is pruned to what its CRD's schema declares, whatever the directive.
+pub fn prune_custom(schema: Option<&Value>, obj: &mut Value) {
+    if let Some(s) = schema {
+        crate::crd::prune(s, obj);
     }
 }
 

@@ -210,7 +210,8 @@ impl ResourceType {
         RESOURCES.iter().any(|r| std::ptr::eq(r, self))
     }
 
-    /// Index of this type in [`RESOURCES`].
+    /// Index of this type in [`RESOURCES`] (built-in types only: a custom type is not there and
+    /// gets 0; the store finds custom types by pointer).
     pub fn index(&'static self) -> usize {
         RESOURCES
             .iter()

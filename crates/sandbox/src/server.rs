@@ -365,8 +365,9 @@ impl Filter {
             .map_err(ApiError::bad_request)?;
         let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))
             .map_err(ApiError::bad_request)?;
+        // A custom type selects by metadata.name and metadata.namespace only, whatever its kind.
         fields
-            .validate_for(rt.kind)
+            .validate_for(if rt.is_builtin() { rt.kind } else { "" })
             .map_err(ApiError::bad_request)?;
         Ok(Filter { labels, fields })
     }
@@ -386,11 +387,15 @@ enum Source<'a> {
     Change(&'a store::Change),
 }
 
-/// An item of a list, serialised without `kind` and `apiVersion`, as the API server writes lists.
-struct Item<'a>(&'a Value);
+/// An item of a list, serialised without `kind` and `apiVersion`, as the API server writes lists
+/// of built-in types (a custom type's list items keep them, as unstructured objects do).
+struct Item<'a>(&'a Value, bool);
 
 impl serde::Serialize for Item<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.1 {
+            return self.0.serialize(s);
+        }
         match self.0.as_object() {
             Some(m) => {
                 let mut out = s.serialize_map(None)?;
@@ -406,13 +411,14 @@ impl serde::Serialize for Item<'_> {
     }
 }
 
-struct Items<'a>(&'a [Arc<Value>]);
+/// A list's items; `typed`: each keeps its `kind` and `apiVersion` (a custom type's list).
+struct Items<'a>(&'a [Arc<Value>], bool);
 
 impl serde::Serialize for Items<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for v in self.0 {
-            seq.serialize_element(&Item(v))?;
+            seq.serialize_element(&Item(v, self.1))?;
         }
         seq.end()
     }
@@ -511,7 +517,7 @@ async fn collection(
                     kind,
                     api_version,
                     metadata,
-                    items: Items(&items),
+                    items: Items(&items, !rt.is_builtin()),
                 };
                 serde_json::to_vec(&out).unwrap_or_default()
             };
@@ -541,10 +547,9 @@ async fn collection(
             if rt.namespaced && ns.is_empty() {
                 return Err(ApiError::path_not_found());
             }
-            let findings = Findings::of(rt, &obj, Some(&body));
-            let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
-            field_validation::drop_unknown(rt, &findings, &mut obj);
-            patch::record_update(&mut obj, None, &manager, &store::now());
+            let custom = shared.store.custom(rt);
+            let warnings = check_fields(rt, custom.as_deref(), &mut obj, &body, fv, true)?;
+            record(custom.as_deref(), &mut obj, None, &manager, &store::now());
             let created = shared.store.create(rt, &ns, obj, dry)?;
             Ok(with_warnings(json_response(201, &created), &warnings))
         }
@@ -569,7 +574,7 @@ async fn collection(
                 kind: list_kind(&shared, rt),
                 api_version: rt.api_version(),
                 metadata: json!({"resourceVersion": shared.store.resource_version().to_string()}),
-                items: Items(&deleted),
+                items: Items(&deleted, !rt.is_builtin()),
             };
             let body = serde_json::to_vec(&out).unwrap_or_default();
             Ok(Response::builder()
@@ -578,6 +583,53 @@ async fn collection(
                 .unwrap_or_else(|_| Response::new(full(""))))
         }
         _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// Unknown and duplicate fields of a write's object, judged by the `fieldValidation` directive
+/// (`decoding`: a create or update, whose Strict error names the decoding); the unknown ones
+/// are dropped. A custom object is checked against its CRD's schema and always pruned.
+fn check_fields(
+    rt: &ResourceType,
+    custom: Option<&crate::crd::CustomType>,
+    obj: &mut Value,
+    body: &[u8],
+    fv: Directive,
+    decoding: bool,
+) -> Result<Vec<String>, ApiError> {
+    let context = if decoding {
+        field_validation::decode_context(rt)
+    } else {
+        String::new()
+    };
+    match custom {
+        Some(c) => {
+            let findings = Findings::of_custom(c.schema.as_ref(), obj, Some(body));
+            let warnings = findings.judge(fv, &context)?;
+            field_validation::prune_custom(c.schema.as_ref(), obj);
+            Ok(warnings)
+        }
+        None => {
+            let findings = Findings::of(rt, obj, Some(body));
+            let warnings = findings.judge(fv, &context)?;
+            field_validation::drop_unknown(rt, &findings, obj);
+            Ok(warnings)
+        }
+    }
+}
+
+/// Records a create, update or patch by `manager` in `metadata.managedFields`, typed by the
+/// CRD's schema for a custom type (`custom`, looked up before the store is locked).
+fn record(
+    custom: Option<&crate::crd::CustomType>,
+    obj: &mut Value,
+    before: Option<&Value>,
+    manager: &str,
+    now: &str,
+) {
+    match custom {
+        Some(c) => patch::record_update_custom(obj, before, c.apply_schema, manager, now),
+        None => patch::record_update(obj, before, manager, now),
     }
 }
 
@@ -723,11 +775,16 @@ async fn item(
             let fv = directive(&q)?;
             let (body, _) = read_body(req).await?;
             let mut obj = parse_yaml_or_json(&body)?;
-            let findings = Findings::of(rt, &obj, Some(&body));
-            let warnings = findings.judge(fv, &field_validation::decode_context(rt))?;
-            field_validation::drop_unknown(rt, &findings, &mut obj);
+            let custom = shared.store.custom(rt);
+            let warnings = check_fields(rt, custom.as_deref(), &mut obj, &body, fv, true)?;
             let before = shared.store.get(rt, ns, name).ok();
-            patch::record_update(&mut obj, before.as_deref(), &manager, &store::now());
+            record(
+                custom.as_deref(),
+                &mut obj,
+                before.as_deref(),
+                &manager,
+                &store::now(),
+            );
             let r = shared.store.update(rt, ns, name, obj, part, dry)?;
             Ok(with_warnings(json_response(200, &r), &warnings))
         }
@@ -739,13 +796,13 @@ async fn item(
             }
             let now = store::now();
             let mut warnings = Vec::new();
+            // Looked up before the store's lock is taken: the closure runs under it.
+            let custom = shared.store.custom(rt);
             let r = shared.store.modify_opts(rt, ns, name, part, dry, |obj| {
                 let before = obj.clone();
                 apply_patch(rt, obj, &body, &ct)?;
-                let findings = Findings::of(rt, obj, Some(&body));
-                warnings = findings.judge(fv, "")?;
-                field_validation::drop_unknown(rt, &findings, obj);
-                patch::record_update(obj, Some(&before), &manager, &now);
+                warnings = check_fields(rt, custom.as_deref(), obj, &body, fv, false)?;
+                record(custom.as_deref(), obj, Some(&before), &manager, &now);
                 Ok(())
             })?;
             Ok(with_warnings(json_response(200, &r), &warnings))
@@ -825,18 +882,21 @@ fn server_side_apply(
         e.details = Some(json!({"name": name, "kind": rt.plural, "causes": causes}));
         e
     };
+    let custom = shared.store.custom(rt);
+    let apply = |live: Option<&Value>| match &custom {
+        Some(c) => patch::apply_custom(live, &config, c.apply_schema, manager, force, &now),
+        None => patch::apply(live, &config, rt.kind, manager, force, &now),
+    };
     match shared.store.get(rt, ns, name) {
         Err(e) if e.code == 404 && part == Part::Main => {
-            let created =
-                patch::apply(None, &config, rt.kind, manager, force, &now).map_err(conflict)?;
+            let created = apply(None).map_err(conflict)?;
             let created = shared.store.create(rt, ns, created, dry)?;
             Ok(with_warnings(json_response(201, &created), &warnings))
         }
         Err(e) => Err(e),
         Ok(_) => {
             let r = shared.store.modify_opts(rt, ns, name, part, dry, |obj| {
-                let mut next = patch::apply(Some(obj), &config, rt.kind, manager, force, &now)
-                    .map_err(conflict)?;
+                let mut next = apply(Some(obj)).map_err(conflict)?;
                 // The apply carries no resourceVersion precondition unless the config names one.
                 if config.pointer("/metadata/resourceVersion").is_none()
                     && let Some(m) = next.get_mut("metadata").and_then(Value::as_object_mut)

@@ -290,6 +290,19 @@ impl Inner {
             .find(|r| r.kind == kind && r.api_version() == api_version)
     }
 
+    /// A custom object loses the fields its CRD's structural schema does not declare, as the
+    /// API server prunes them before storing (whoever writes: clients, controllers, fixtures).
+    fn prune_custom(&self, rt: &ResourceType, obj: &mut Value) {
+        if rt.is_builtin() {
+            return;
+        }
+        if let Some((_, c)) = self.served.iter().find(|(r, _)| std::ptr::eq(*r, rt))
+            && let Some(schema) = &c.schema
+        {
+            crd::prune(schema, obj);
+        }
+    }
+
     fn is_served(&self, rt: &ResourceType) -> bool {
         rt.is_builtin() || self.served.iter().any(|(r, _)| std::ptr::eq(*r, rt))
     }
@@ -825,6 +838,7 @@ impl Store {
             // Create cannot set the status of a type with a status subresource.
             o.remove("status");
         }
+        inner.prune_custom(rt, &mut obj);
         if rt.kind == "Service" {
             defaults::allocate_cluster_ip(&mut obj, &mut inner.cluster_ip);
         }
@@ -1042,6 +1056,7 @@ impl Store {
     ) -> Result<Arc<Value>, ApiError> {
         let name = name_of(&current).to_string();
         defaults::apply_defaults(rt, &mut next);
+        inner.prune_custom(rt, &mut next);
         let mut errors = defaults::validate(rt, &next);
         if is_crd(rt) {
             crd::prepare(&mut next);

@@ -82,7 +82,40 @@ pub fn apply(
     force: bool,
     now: &str,
 ) -> Result<Value, ApplyConflict> {
-    let schema = Schema::root(kind);
+    apply_typed(live, config, Schema::root(kind), manager, force, now)
+}
+
+/// [`apply`](fn@apply) for a custom object whose CRD gives `schema` (its structural
+/// `openAPIV3Schema`, interned with [`crate::patch::intern_schema`]; `None`: no schema): maps merge key by key,
+/// lists are replaced unless the schema says `x-kubernetes-list-type: map` (merged by
+/// `x-kubernetes-list-map-keys`) or `set`, and `x-kubernetes-map-type: atomic` maps are
+/// replaced, as structured-merge-diff reads a CRD's schema.
+pub fn apply_custom(
+    live: Option<&Value>,
+    config: &Value,
+    schema: Option<&'static Value>,
+    manager: &str,
+    force: bool,
+    now: &str,
+) -> Result<Value, ApplyConflict> {
+    apply_typed(
+        live,
+        config,
+        Schema::custom_root(schema),
+        manager,
+        force,
+        now,
+    )
+}
+
+fn apply_typed(
+    live: Option<&Value>,
+    config: &Value,
+    schema: Schema,
+    manager: &str,
+    force: bool,
+    now: &str,
+) -> Result<Value, ApplyConflict> {
     let live = live.filter(|v| v.is_object());
     let mut managers = live.and_then(decode_managed_fields).unwrap_or_default();
     let live_body = live
@@ -188,6 +221,28 @@ pub fn apply(
 /// when it carries decodable ones (a client may write them), otherwise from `before`;
 /// `managedFields: [{}]` resets them.
 pub fn record_update(obj: &mut Value, before: Option<&Value>, manager: &str, now: &str) {
+    record_update_typed(obj, before, None, manager, now)
+}
+
+/// [`record_update`] for a custom object with its CRD's structural schema (see
+/// [`apply_custom`]).
+pub fn record_update_custom(
+    obj: &mut Value,
+    before: Option<&Value>,
+    schema: Option<&'static Value>,
+    manager: &str,
+    now: &str,
+) {
+    record_update_typed(obj, before, Some(Schema::custom_root(schema)), manager, now)
+}
+
+fn record_update_typed(
+    obj: &mut Value,
+    before: Option<&Value>,
+    schema: Option<Schema>,
+    manager: &str,
+    now: &str,
+) {
     if !obj.is_object() {
         return;
     }
@@ -213,7 +268,7 @@ pub fn record_update(obj: &mut Value, before: Option<&Value>, manager: &str, now
         .or_else(|| before.and_then(|b| b.get("kind")))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let schema = Schema::root(kind);
+    let schema = schema.unwrap_or_else(|| Schema::root(kind));
     let before_body = before
         .map(without_managed_fields)
         .unwrap_or_else(|| Value::Object(JsonMap::new()));

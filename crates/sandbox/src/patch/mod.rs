@@ -27,7 +27,8 @@ pub mod strategic;
 mod typed_value;
 mod values;
 
-pub use apply::{ApplyConflict, apply, record_update};
+pub use apply::{ApplyConflict, apply, apply_custom, record_update, record_update_custom};
 pub use json::json_patch;
 pub use merge::merge_patch;
+pub use schema::intern_schema;
 pub use strategic::strategic_merge;

@@ -3,7 +3,13 @@
 //! Go decodes objects into typed structs whose tags say how each list merges. Here objects are
 //! plain JSON, so a small table ([`Ty`], [`Ty::child`], [`Ty::list_type`]) says, from the field
 //! name and where it sits, which lists merge and by which key; strategic merge and server-side
-//! apply both read it. Everything else is treated the way an untyped map would be.
+//! apply both read it. Everything else is treated the way an untyped map would be. Custom types
+//! read their CRD's structural schema instead ([`Ty::Custom`]).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
 
 /// Where a JSON object sits in a built-in Kubernetes object, as far as merging cares. Computed
 /// from the kind at the root and the field names on the way down (list items take the type of
@@ -42,6 +48,62 @@ pub(super) enum Ty {
     Atomic,
     /// Anything else.
     Other,
+    /// The root of a custom object: `metadata` is ObjectMeta, the rest follows its structural
+    /// schema (`None`: no schema).
+    CustomRoot(Option<&'static Value>),
+    /// A node of a custom object, with its schema (`None`: none known, e.g. under
+    /// `x-kubernetes-preserve-unknown-fields`): maps are granular, lists atomic unless the schema
+    /// says `x-kubernetes-list-type: map` (by its keys) or `set`.
+    Custom(Option<&'static Value>),
+}
+
+/// The schema of property `field` of a custom schema node.
+fn custom_property(node: Option<&'static Value>, field: &str) -> Option<&'static Value> {
+    let n = node?;
+    n.get("properties")
+        .and_then(|p| p.get(field))
+        .or_else(|| n.get("additionalProperties").filter(|a| a.is_object()))
+}
+
+/// Whether a schema node is an atomic map or struct.
+fn atomic_map(node: &Value) -> bool {
+    node.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic")
+}
+
+/// Key fields of an associative list, interned: each distinct list of keys is leaked once.
+fn intern_keys(keys: Vec<String>) -> KeyFields {
+    static KEYS: OnceLock<Mutex<HashMap<Vec<String>, KeyFields>>> = OnceLock::new();
+    let mut map = KEYS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = map.get(&keys) {
+        return k;
+    }
+    let fields: Vec<(&'static str, Option<&'static str>)> = keys
+        .iter()
+        .map(|k| (&*Box::leak(k.clone().into_boxed_str()), None))
+        .collect();
+    let leaked: KeyFields = Box::leak(fields.into_boxed_slice());
+    map.insert(keys, leaked);
+    leaked
+}
+
+/// A custom type's structural schema as a `&'static` value: each distinct schema is leaked once
+/// (a sandbox serves a few CRDs; re-registering one with the same schema reuses it).
+pub fn intern_schema(schema: &Value) -> &'static Value {
+    static SCHEMAS: OnceLock<Mutex<HashMap<String, &'static Value>>> = OnceLock::new();
+    let key = serde_json::to_string(schema).unwrap_or_default();
+    let mut map = SCHEMAS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = map.get(&key) {
+        return v;
+    }
+    let leaked: &'static Value = Box::leak(Box::new(schema.clone()));
+    map.insert(key, leaked);
+    leaked
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +172,24 @@ impl Ty {
     /// The type of the value of `field` inside an object of this type (for a list field: the
     /// type of its items).
     pub(super) fn child(self, field: &str) -> Ty {
+        match self {
+            Ty::CustomRoot(_) if field == "metadata" => return Ty::ObjectMeta,
+            Ty::CustomRoot(node) | Ty::Custom(node) => {
+                let prop = custom_property(node, field);
+                // A list field's items.
+                let prop = match prop {
+                    Some(p) if p.get("type").and_then(Value::as_str) == Some("array") => {
+                        p.get("items")
+                    }
+                    p => p,
+                };
+                return match prop {
+                    Some(p) if atomic_map(p) => Ty::Atomic,
+                    p => Ty::Custom(p),
+                };
+            }
+            _ => {}
+        }
         if self == Ty::Atomic
             || matches!(
                 field,
@@ -171,6 +251,35 @@ impl Ty {
     ///
     /// Ingress `rules`, `tolerations`, `envFrom`, … have no merge key upstream and are replaced.
     pub(super) fn list_type(self, field: &str) -> ListType {
+        if let Ty::CustomRoot(node) | Ty::Custom(node) = self {
+            let Some(prop) = custom_property(node, field) else {
+                return ListType::Atomic;
+            };
+            return match prop.get("x-kubernetes-list-type").and_then(Value::as_str) {
+                Some("set") => ListType::Set,
+                Some("map") => {
+                    let keys: Vec<String> = prop
+                        .get("x-kubernetes-list-map-keys")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let keys = intern_keys(keys);
+                    match keys.first() {
+                        Some((first, _)) => ListType::Map {
+                            smp_key: first,
+                            keys,
+                        },
+                        None => ListType::Atomic,
+                    }
+                }
+                _ => ListType::Atomic,
+            };
+        }
         match (self, field) {
             (Ty::ObjectMeta, "finalizers") => ListType::Set,
             (Ty::ObjectMeta, "ownerReferences") => ListType::Map {
@@ -247,6 +356,14 @@ impl Schema {
     pub(super) fn root(kind: &str) -> Schema {
         Schema {
             ty: Ty::root(kind),
+            list: ListType::Atomic,
+        }
+    }
+
+    /// The root of a custom object with this structural schema.
+    pub(super) fn custom_root(schema: Option<&'static Value>) -> Schema {
+        Schema {
+            ty: Ty::CustomRoot(schema),
             list: ListType::Atomic,
         }
     }
