@@ -365,7 +365,11 @@ fn crd_fixtures(rb: &Runbook, dir: &std::path::Path) -> Result<Vec<PathBuf>, Str
         let text = match name.as_str() {
             "argo-rollouts" => tollgate_sandbox::crds::ARGO_ROLLOUTS,
             "argocd" => tollgate_sandbox::crds::ARGOCD_APPLICATION,
-            other => return Err(format!("rehearsal CRD `{other}` is not one tollgate carries")),
+            other => {
+                return Err(format!(
+                    "rehearsal CRD `{other}` is not one tollgate carries"
+                ));
+            }
         };
         let path = dir.join(format!("crd-{}.yaml", name.as_str()));
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

@@ -669,7 +669,7 @@ async fn self_heal_undoes_a_hotfix_unless_auto_sync_is_suspended_first() {
     let op = &a["status"]["operationState"]["operation"];
     assert_eq!(op["initiatedBy"]["automated"], true, "{op}");
     assert!(
-        op["sync"]["selfHealAttemptsCount"].as_i64() >= Some(1),
+        op["sync"]["autoHealAttemptsCount"].as_i64() >= Some(1),
         "self-heal put it back: {op}"
     );
     let healed_state = a["status"]["operationState"].clone();
@@ -732,8 +732,8 @@ async fn self_heal_undoes_a_hotfix_unless_auto_sync_is_suspended_first() {
     );
     let op = &a["status"]["operationState"]["operation"];
     assert!(
-        op["sync"]["selfHealAttemptsCount"].as_i64()
-            > healed_state["operation"]["sync"]["selfHealAttemptsCount"].as_i64(),
+        op["sync"]["autoHealAttemptsCount"].as_i64()
+            > healed_state["operation"]["sync"]["autoHealAttemptsCount"].as_i64(),
         "healed again: {op}"
     );
 }

@@ -13,3 +13,4 @@ mod docker;
 mod faults;
 mod http;
 mod labelmint;
+mod progressive;

@@ -293,6 +293,9 @@ pub struct Progress {
     /// The current canary step is a `pause` the controller has not paused at yet: it moves the
     /// index there one sync and adds the pause condition the next.
     pub pause_pending: bool,
+    /// The controller has seen the rollout's latest spec (`status.observedGeneration`): until
+    /// then the status is the previous update's, and nothing in it counts.
+    pub observed: bool,
 }
 
 impl Progress {
@@ -339,7 +342,12 @@ impl Progress {
             ro.pointer(&format!("/spec/strategy/canary/steps/{i}/pause"))
                 .is_some()
         }) && phase != "Paused";
+        // (A status without one, from a controller that does not write it, is taken as current.)
+        let observed = s(ro, "/status/observedGeneration")
+            .parse::<i64>()
+            .map_or(true, |o| o >= i(ro, "/metadata/generation").unwrap_or(0));
         Progress {
+            observed,
             pause_pending,
             phase,
             message,
@@ -402,7 +410,7 @@ impl Progress {
 
     /// Whether `until` holds.
     pub fn reached(&self, until: &Until) -> bool {
-        if self.aborted {
+        if self.aborted || !self.observed {
             return false;
         }
         match until {
@@ -647,7 +655,9 @@ pub async fn promote(cx: &mut KubeStep<'_>, a: &ArgoPromote) -> ActionResult {
     while !a.full
         && Progress::of(&ro, &BTreeMap::new()).pause_pending
         && tokio::time::Instant::now() < settle
-        && cx.deadline.is_none_or(|d| tokio::time::Instant::now() + POLL < d)
+        && cx
+            .deadline
+            .is_none_or(|d| tokio::time::Instant::now() + POLL < d)
     {
         tokio::time::sleep(POLL).await;
         ro = get_rollout(cx, &ns, name).await?;
@@ -1294,6 +1304,36 @@ mod tests {
         }
         assert_eq!(ABORT_PATCH, r#"{"status":{"abort":true}}"#);
         assert_eq!(RETRY_PATCH, r#"{"status":{"abort":false}}"#);
+    }
+
+    /// `until` holds only on a status the controller wrote for the latest spec, and a pause step
+    /// only once paused there (the index moves there a sync before the pause condition).
+    #[test]
+    fn until_waits_for_the_spec_to_be_observed_and_the_pause_to_be_taken() {
+        let none = BTreeMap::new();
+        // The previous update's status (index 8 of 8) right after a new image: nothing counts.
+        let stale = canary(
+            eight_steps(),
+            json!({"currentStepIndex": 8, "observedGeneration": "1", "phase": "Healthy"}),
+        );
+        let p = Progress::of(&stale, &none);
+        assert!(!p.reached(&Until::Step(1)) && !p.reached(&Until::Healthy));
+        // At the pause step, not paused yet.
+        let moving = canary(
+            eight_steps(),
+            json!({"currentStepIndex": 1, "observedGeneration": "2", "phase": "Progressing"}),
+        );
+        let p = Progress::of(&moving, &none);
+        assert!(p.pause_pending && !p.reached(&Until::Step(1)));
+        assert!(p.reached(&Until::Step(0)));
+        // Paused there.
+        let paused = canary(
+            eight_steps(),
+            json!({"currentStepIndex": 1, "observedGeneration": "2", "phase": "Paused",
+                   "pauseConditions": [{"reason": "CanaryPauseStep"}], "controllerPause": true}),
+        );
+        let p = Progress::of(&paused, &none);
+        assert!(!p.pause_pending && p.reached(&Until::Step(1)) && p.reached(&Until::Paused));
     }
 
     #[test]

@@ -186,7 +186,7 @@ async fn gitops_loop_in_a_running_sandbox() {
     scale(&sb, 5).await;
     let a = until(&sb, "self-heal", |a, sb| {
         replicas(sb) == 2
-            && a.at("/status/operationState/operation/sync/selfHealAttemptsCount")
+            && a.at("/status/operationState/operation/sync/autoHealAttemptsCount")
                 == Some(&json!(1))
     })
     .await;

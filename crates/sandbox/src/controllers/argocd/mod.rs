@@ -1039,10 +1039,10 @@ fn auto_sync(app: &Value, c: &Compared, since_finished: Option<f64>) -> Auto {
             }
         }
         let attempts = state
-            .and_then(|s| s.at("/operation/sync/selfHealAttemptsCount"))
+            .and_then(|s| s.at("/operation/sync/autoHealAttemptsCount"))
             .and_then(Value::as_i64)
             .unwrap_or(0);
-        op["sync"]["selfHealAttemptsCount"] = json!(attempts + 1);
+        op["sync"]["autoHealAttemptsCount"] = json!(attempts + 1);
         let out: Vec<Value> = c
             .resources
             .iter()

@@ -392,7 +392,7 @@ fn self_heal_puts_a_manual_change_back_after_its_delay() {
     assert!(heals >= 1);
     assert_eq!(str_at(&h.app, "/status/sync/status"), "Synced");
     let op = &h.app["status"]["operationState"]["operation"]["sync"];
-    assert_eq!(op["selfHealAttemptsCount"], 1);
+    assert_eq!(op["autoHealAttemptsCount"], 1);
     assert_eq!(
         op["resources"],
         json!([{"group": "apps", "kind": "Deployment", "name": "web"}])
