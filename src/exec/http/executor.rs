@@ -1,4 +1,5 @@
-//! Runs `http.*` steps: the requests at their pace, a live line every 250 ms, the verdict.
+//! Runs `http.*` steps: the requests at their pace, a live line (the banner's every 250 ms, one in the
+//! output every second), the verdict.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use super::step::HttpStep;
 use crate::exec::job::{Executor, Job, Work};
 use crate::exec::step::{BoxFuture, Outcome, OutputSink, StepIo, until_stop};
 
-/// How often the live line is written.
+/// How often the live line is sent to the views (one in four also goes into the output).
 pub const LIVE_EVERY: Duration = Duration::from_millis(250);
 /// The most requests in flight at once with an `interval`.
 pub const MAX_IN_FLIGHT: usize = 256;
@@ -116,6 +117,7 @@ async fn check(cx: &mut HttpStep<'_>, resolver: Option<&Resolver>) -> Result<(),
     let start = Instant::now();
     let mut issued: u64 = 0;
     let mut live = tokio::time::interval_at(start + LIVE_EVERY, LIVE_EVERY);
+    let mut ticks: u64 = 0;
     live.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         if issued == total && in_flight.is_empty() {
@@ -140,11 +142,18 @@ async fn check(cx: &mut HttpStep<'_>, resolver: Option<&Resolver>) -> Result<(),
                 issued += 1;
             }
             _ = live.tick() => {
-                cx.say(stats.live(total)).await;
+                // The banner's line every tick; a line in the output every fourth (a second).
+                let line = stats.live(total);
+                cx.progress(line.clone()).await;
+                if ticks.is_multiple_of(4) {
+                    cx.say(line).await;
+                }
+                ticks += 1;
             }
         }
     }
     let summary = stats.summary();
+    cx.progress(summary.clone()).await;
     cx.out(stats.json().to_string()).await;
     let (_, p95) = stats.percentiles();
     let mut failed = Vec::new();

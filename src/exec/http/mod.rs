@@ -2,8 +2,9 @@
 //! steady interval or back to back, each answer checked (status, body), and the run of them
 //! checked as a whole (error rate, 95th percentile latency).
 //!
-//! A step writes a live line every 250 ms (`120/300 requests, errors 0.8 %, p50 12 ms, p95 48
-//! ms`), a summary line, and its result as one line of JSON on stdout (for `expect` and
+//! A step sends a live line to the views every 250 ms (`120/300 requests, errors 0.8 %, p50 12 ms,
+//! p95 48 ms`; the banner shows it beside the running step) and writes one into its output every
+//! second, a summary line, and its result as one line of JSON on stdout (for `expect` and
 //! `capture`). It changes nothing: no change is journaled and nothing is undone. Header values
 //! (which may hold secrets) are sent and never shown; every line goes through the step's mask.
 //!
