@@ -123,6 +123,27 @@ pub async fn run_in(dir: &Path, yaml: &str, target: Arc<PinnedCluster>) -> Finis
     run_as(dir, yaml, target, "run-1", &[]).await
 }
 
+/// A runbook of one phase `main` holding `steps` (YAML indented as a phase's steps), pinned to
+/// context `prod-east` and namespace `namespace`.
+pub fn one_phase(name: &str, namespace: &str, steps: &str) -> String {
+    format!(
+        "name: {name}\ntargets:\n  kube: {{ context: prod-east, namespace: {namespace} }}\nphases:\n  - id: main\n    steps:\n{steps}"
+    )
+}
+
+/// [`one_phase`] (namespace `shop`) run as `run_id` in the cluster's folder (the runs share a
+/// state folder), against the cluster pinned as `prod-east`.
+pub async fn run_steps(c: &Cluster, name: &str, run_id: &str, steps: &str) -> Finished {
+    run_as(
+        c.dir.path(),
+        &one_phase(name, "shop", steps),
+        c.target(None, Some("prod-east")),
+        run_id,
+        &[],
+    )
+    .await
+}
+
 /// [`run_in`] as run `run_id` (several runs share `dir/state`), with variables set.
 pub async fn run_as(
     dir: &Path,

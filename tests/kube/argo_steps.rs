@@ -8,7 +8,7 @@ use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
-use crate::common::sandbox_cluster::{Cluster, Finished, run_as};
+use crate::common::sandbox_cluster::{Cluster, Finished, run_steps};
 
 fn rollouts(c: &Cluster) -> Api<DynamicObject> {
     let ar = ApiResource::from_gvk_with_plural(
@@ -100,21 +100,8 @@ fn image(ro: &Value) -> &str {
         .unwrap_or("")
 }
 
-fn runbook(steps: &str) -> String {
-    format!(
-        "name: canary\ntargets:\n  kube: {{ context: prod-east, namespace: shop }}\nphases:\n  - id: main\n    steps:\n{steps}"
-    )
-}
-
 async fn run(c: &Cluster, run_id: &str, steps: &str) -> Finished {
-    run_as(
-        c.dir.path(),
-        &runbook(steps),
-        c.target(None, Some("prod-east")),
-        run_id,
-        &[],
-    )
-    .await
+    run_steps(c, "canary", run_id, steps).await
 }
 
 fn progress_events(fin: &Finished, step: &str) -> Vec<String> {

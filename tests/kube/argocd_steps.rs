@@ -26,7 +26,7 @@ use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, Post
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
-use crate::common::sandbox_cluster::{Cluster, Finished, run_as};
+use crate::common::sandbox_cluster::{Cluster, Finished, run_steps};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -225,21 +225,8 @@ async fn refreshed_to(c: &Cluster, revision: &str) -> Value {
     .await
 }
 
-fn runbook(steps: &str) -> String {
-    format!(
-        "name: argocd\ntargets:\n  kube: {{ context: prod-east, namespace: shop }}\nphases:\n  - id: main\n    steps:\n{steps}"
-    )
-}
-
 async fn run(c: &Cluster, run_id: &str, steps: &str) -> Finished {
-    run_as(
-        c.dir.path(),
-        &runbook(steps),
-        c.target(None, Some("prod-east")),
-        run_id,
-        &[],
-    )
-    .await
+    run_steps(c, "argocd", run_id, steps).await
 }
 
 fn short(sha: &str) -> &str {

@@ -7,7 +7,7 @@ use kube::api::DynamicObject;
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 
-use crate::common::sandbox_cluster::{Cluster, Finished, run_as};
+use crate::common::sandbox_cluster::{Cluster, Finished, run_steps};
 
 const FIXTURE: &str = r#"
 apiVersion: v1
@@ -40,22 +40,8 @@ spec:
             backend: {service: {name: shop-canary, port: {number: 80}}}
 "#;
 
-fn runbook(steps: &str) -> String {
-    format!(
-        "name: patches\ntargets:\n  kube: {{ context: prod-east, namespace: shop }}\nphases:\n  - id: main\n    steps:\n{steps}"
-    )
-}
-
-/// A run `run_id` in the cluster's folder (the runs share a state folder).
 async fn run(c: &Cluster, run_id: &str, steps: &str) -> Finished {
-    run_as(
-        c.dir.path(),
-        &runbook(steps),
-        c.target(None, Some("prod-east")),
-        run_id,
-        &[],
-    )
-    .await
+    run_steps(c, "patches", run_id, steps).await
 }
 
 /// An object's content as a revert must restore it: everything but the server's bookkeeping.
