@@ -10,7 +10,8 @@
 # A canary step is timed from the moment the rollout is asked to move (the image change for 10 %,
 # the plugin's promote patch `{"status":{"pauseConditions":null}}` after each pause) until the
 # rollout is paused at the next pause with its ReplicaSets at Argo's counts and ready (at 100 %:
-# Healthy, the old ReplicaSet at 0). The pauses have no duration, so no pause time is measured.
+# Healthy, the old ReplicaSet at 0); the moment the ReplicaSets alone were there is shown too, the rest
+# of the step is the Rollout's status catching up. The pauses have no duration, so no pause time is measured.
 # The Deployment is timed from its image change until every new replica is ready and the old
 # ReplicaSet is at 0, divided by REPLICAS / 25. Medians over RUNS runs (the order of the two
 # alternates run by run); CPU is the example's (getrusage: sandbox, controllers, watching client).
@@ -71,12 +72,12 @@ cat "$work/out.jsonl"
 ours=$(jq -rs '[.[] | select(.metric == "canary" or .metric == "deployment") | .cpu_seconds] | add' "$work/out.jsonl")
 
 echo
-echo "| step | replicas replaced | canary, median (ms) | simulated (s) | CPU (ms) | Deployment per 25 replicas (ms) | ratio | CPU ratio |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| step | replicas replaced | canary, median (ms) | simulated (s) | of which ReplicaSets at counts (ms) | CPU (ms) | Deployment per 25 replicas (ms) | ratio | CPU ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 jq -rs '
     (map(select(.metric == "deployment_median")) | first) as $b
     | .[] | select(.metric == "canary_step_median")
-    | "| \(if .weight == 10 then "image change → 10 %" else "promote → \(.weight) %" end) | \(.replaced) | \(.seconds * 1000 | round) | \(.simulated_seconds * 10 | round / 10) | \(.cpu_seconds * 1000 | round) | \($b.seconds_per_25 * 1000 | round) (\($b.simulated_seconds_per_25 * 10 | round / 10) s sim., \($b.cpu_seconds_per_25 * 1000 | round) ms CPU) | **\(.ratio)** | \(.cpu_ratio) |"
+    | "| \(if .weight == 10 then "image change → 10 %" else "promote → \(.weight) %" end) | \(.replaced) | \(.seconds * 1000 | round) | \(.simulated_seconds * 10 | round / 10) | \(.replica_sets_seconds * 1000 | round) | \(.cpu_seconds * 1000 | round) | \($b.seconds_per_25 * 1000 | round) (\($b.simulated_seconds_per_25 * 10 | round / 10) s sim., \($b.cpu_seconds_per_25 * 1000 | round) ms CPU) | **\(.ratio)** | \(.cpu_ratio) |"
 ' "$work/out.jsonl"
 awk -v b0="$busy0" -v b1="$busy1" -v o="$ours" -v t0="$t0" -v t1="$t1" 'BEGIN {
     printf "\n# CPU during the run: machine %.1f s, timed rollouts %.1f s (the example, setup excluded), over %.1f s wall\n",

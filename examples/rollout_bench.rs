@@ -19,7 +19,8 @@
 //!   (`approximateWeightedCanaryStableReplicaCounts`) and ready; the last step, from the promote
 //!   at 75 % until the rollout is Healthy on the new ReplicaSet with every replica ready and the
 //!   old ReplicaSet at 0. Pauses without a duration end only by the promote, so no pause time is
-//!   in any step.
+//!   in any step. Each step also records when the ReplicaSets alone first were at its counts and
+//!   ready (`replica_sets_seconds`), before the Rollout's status said so.
 //! - baseline: a Deployment of the same replicas with `maxSurge: 25`, `maxUnavailable: 0` (the
 //!   canary's step size of 25 replicas, the same limits): timed from the image change until the
 //!   new ReplicaSet has every replica ready and the old one is at 0 (spec and ready), with the
@@ -224,6 +225,9 @@ async fn until(
 struct Span {
     secs: f64,
     cpu: f64,
+    /// The canary's: until the ReplicaSets were at the step's counts and ready (`secs` is until
+    /// the Rollout also said it had reached the step); the Deployment's: `secs`.
+    rs_secs: f64,
 }
 
 fn rollout_api(client: kube::Client) -> Api<DynamicObject> {
@@ -301,8 +305,19 @@ async fn canary(replicas: i64, speed: f64, deadline: Instant) -> Res<Vec<Span>> 
             )
             .await?;
         }
+        // The first moment the ReplicaSets are at the step's counts and ready, whatever the
+        // Rollout's status says yet.
+        let mut rs_at: Option<Instant> = None;
         if w == 100 {
             until(&mut stream, &mut view, deadline, "100 %", |v| {
+                let hash = v.top_at("/status/currentPodHash").as_str().unwrap_or("");
+                let new = format!("web-{hash}");
+                if rs_at.is_none()
+                    && v.counts(&new) == (replicas, replicas)
+                    && v.others_at_zero(&[&new])
+                {
+                    rs_at = Some(Instant::now());
+                }
                 healthy(v, generation)
             })
             .await?;
@@ -324,22 +339,28 @@ async fn canary(replicas: i64, speed: f64, deadline: Instant) -> Res<Vec<Span>> 
                         v.top_at("/status/stableRS").as_str().unwrap_or("")
                     );
                     let g = v.top_at("/metadata/generation").as_i64().unwrap_or(0);
-                    g >= generation
+                    let seen = g >= generation
                         && v.top_at("/status/observedGeneration").as_str()
-                            == Some(g.to_string().as_str())
-                        && v.top_at("/status/currentStepIndex").as_i64() == Some(pause_at)
-                        && v.top_at("/status/pauseConditions/0/reason") == "CanaryPauseStep"
-                        && new != stable
+                            == Some(g.to_string().as_str());
+                    let at_counts = new != stable
                         && v.counts(&new) == (canary_want, canary_want)
                         && v.counts(&stable) == (stable_want, stable_want)
-                        && v.others_at_zero(&[&new, &stable])
+                        && v.others_at_zero(&[&new, &stable]);
+                    if rs_at.is_none() && seen && at_counts {
+                        rs_at = Some(Instant::now());
+                    }
+                    seen && at_counts
+                        && v.top_at("/status/currentStepIndex").as_i64() == Some(pause_at)
+                        && v.top_at("/status/pauseConditions/0/reason") == "CanaryPauseStep"
                 },
             )
             .await?;
         }
+        let now = Instant::now();
         spans.push(Span {
-            secs: t0.elapsed().as_secs_f64(),
+            secs: (now - t0).as_secs_f64(),
             cpu: cpu_seconds() - cpu0,
+            rs_secs: (rs_at.unwrap_or(now) - t0).as_secs_f64(),
         });
     }
     drop(stream);
@@ -437,6 +458,7 @@ async fn deployment(replicas: i64, speed: f64, deadline: Instant) -> Res<Vec<Spa
         spans.push(Span {
             secs: (now - t0).as_secs_f64(),
             cpu: cpu - cpu0,
+            rs_secs: (now - t0).as_secs_f64(),
         });
         t0 = now;
         cpu0 = cpu;
@@ -480,8 +502,8 @@ async fn main() {
         }
     };
     let per = replicas as f64 / STEP as f64;
-    // steps[i] = (seconds, cpu) over the runs; base = (per-25 seconds, per-25 cpu) over the runs.
-    let mut steps: Vec<Vec<(f64, f64)>> = vec![Vec::new(); WEIGHTS.len() + 1];
+    // steps[i] = (seconds, cpu, replica-set seconds) over the runs; base = (per-25 seconds, per-25 cpu) over the runs.
+    let mut steps: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); WEIGHTS.len() + 1];
     let mut base: Vec<(f64, f64)> = Vec::new();
     for run in 0..runs.max(1) {
         let mut order = ["deployment", "canary"];
@@ -513,10 +535,11 @@ async fn main() {
                         "{}",
                         json!({"metric": "canary_step", "run": run, "weight": w,
                                "replaced": now - prev, "seconds": r3(s.secs),
+                               "replica_sets_seconds": r3(s.rs_secs),
                                "simulated_seconds": r3(s.secs * speed), "cpu_seconds": r3(s.cpu)})
                     );
                     prev = now;
-                    steps[i].push((s.secs, s.cpu));
+                    steps[i].push((s.secs, s.cpu, s.rs_secs));
                 }
                 println!(
                     "{}",
@@ -556,10 +579,12 @@ async fn main() {
         let (now, _) = counts::approximate(replicas, w, 100, STEP);
         let secs = median(s.iter().map(|x| x.0).collect());
         let cpu = median(s.iter().map(|x| x.1).collect());
+        let rs_secs = median(s.iter().map(|x| x.2).collect());
         println!(
             "{}",
             json!({"metric": "canary_step_median", "weight": w, "replaced": now - prev,
                    "runs": s.len(), "seconds": r3(secs), "simulated_seconds": r3(secs * speed),
+                   "replica_sets_seconds": r3(rs_secs),
                    "cpu_seconds": r3(cpu), "ratio": (secs / b_secs * 100.0).round() / 100.0,
                    "cpu_ratio": (cpu / b_cpu * 100.0).round() / 100.0})
         );
