@@ -107,7 +107,7 @@ async fn sandbox(speed: f64) -> Res<Sandbox> {
 
 /// An event of either watch, reduced to what the conditions read.
 enum Ev {
-    Rs(watcher::Event<ReplicaSet>),
+    Rs(Box<watcher::Event<ReplicaSet>>),
     Top(watcher::Event<Value>),
 }
 
@@ -122,23 +122,27 @@ struct View {
 impl View {
     fn apply(&mut self, ev: Ev) {
         match ev {
-            Ev::Rs(watcher::Event::Apply(rs) | watcher::Event::InitApply(rs)) => {
-                let name = rs.metadata.name.clone().unwrap_or_default();
-                self.rs.insert(name, rs);
-            }
-            Ev::Rs(watcher::Event::Delete(rs)) => {
-                self.rs
-                    .remove(rs.metadata.name.as_deref().unwrap_or_default());
-            }
-            Ev::Rs(watcher::Event::Init) => {
-                self.rs.clear();
-                self.synced.0 = false;
-            }
-            Ev::Rs(watcher::Event::InitDone) => self.synced.0 = true,
-            Ev::Top(watcher::Event::Apply(v) | watcher::Event::InitApply(v)) => self.top = v,
-            Ev::Top(watcher::Event::Delete(_)) => self.top = Value::Null,
-            Ev::Top(watcher::Event::Init) => self.synced.1 = false,
-            Ev::Top(watcher::Event::InitDone) => self.synced.1 = true,
+            Ev::Rs(e) => match *e {
+                watcher::Event::Apply(rs) | watcher::Event::InitApply(rs) => {
+                    let name = rs.metadata.name.clone().unwrap_or_default();
+                    self.rs.insert(name, rs);
+                }
+                watcher::Event::Delete(rs) => {
+                    self.rs
+                        .remove(rs.metadata.name.as_deref().unwrap_or_default());
+                }
+                watcher::Event::Init => {
+                    self.rs.clear();
+                    self.synced.0 = false;
+                }
+                watcher::Event::InitDone => self.synced.0 = true,
+            },
+            Ev::Top(e) => match e {
+                watcher::Event::Apply(v) | watcher::Event::InitApply(v) => self.top = v,
+                watcher::Event::Delete(_) => self.top = Value::Null,
+                watcher::Event::Init => self.synced.1 = false,
+                watcher::Event::InitDone => self.synced.1 = true,
+            },
         }
     }
 
@@ -175,7 +179,7 @@ fn watch(
     rs: Api<ReplicaSet>,
     top: Api<DynamicObject>,
 ) -> impl Stream<Item = Result<Ev, watcher::Error>> + Unpin {
-    let a = watcher(rs, watcher::Config::default()).map(|e| e.map(Ev::Rs));
+    let a = watcher(rs, watcher::Config::default()).map(|e| e.map(|e| Ev::Rs(Box::new(e))));
     let b = watcher(top, watcher::Config::default()).map(|e| e.map(|e| Ev::Top(e.map_to_value())));
     futures::stream::select(a.boxed(), b.boxed())
 }
