@@ -58,6 +58,7 @@ machine_cpu() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f\n", ($2 +
 echo "# machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(uname -sr)"
 echo "# $example --replicas $REPLICAS --speed $SPEED --runs $RUNS"
 busy0=$(machine_cpu)
+times >"$work/times0"
 t0=$EPOCHREALTIME
 "$example" --replicas "$REPLICAS" --speed "$SPEED" --runs "$RUNS" --deadline-secs "$DEADLINE_S" \
     >"$work/out.jsonl" &
@@ -67,8 +68,13 @@ wait "$pid" || status=$?
 pid=
 t1=$EPOCHREALTIME
 busy1=$(machine_cpu)
+times >"$work/times1"
 cat "$work/out.jsonl"
 ((status == 0)) || { echo "rollout_bench failed ($status)" >&2; exit 1; }
+child_cpu() {
+    awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] }; printf "%.2f\n", s }' "$1"
+}
+example_cpu=$(awk -v a="$(child_cpu "$work/times0")" -v b="$(child_cpu "$work/times1")" 'BEGIN { printf "%.2f", b - a }')
 ours=$(jq -rs '[.[] | select(.metric == "canary" or .metric == "deployment") | .cpu_seconds] | add' "$work/out.jsonl")
 
 echo
@@ -79,7 +85,7 @@ jq -rs '
     | .[] | select(.metric == "canary_step_median")
     | "| \(if .weight == 10 then "image change → 10 %" else "promote → \(.weight) %" end) | \(.replaced) | \(.seconds * 1000 | round) | \(.simulated_seconds * 10 | round / 10) | \(.replica_sets_seconds * 1000 | round) | \(.cpu_seconds * 1000 | round) | \($b.seconds_per_25 * 1000 | round) (\($b.simulated_seconds_per_25 * 10 | round / 10) s sim., \($b.cpu_seconds_per_25 * 1000 | round) ms CPU) | **\(.ratio)** | \(.cpu_ratio) |"
 ' "$work/out.jsonl"
-awk -v b0="$busy0" -v b1="$busy1" -v o="$ours" -v t0="$t0" -v t1="$t1" 'BEGIN {
-    printf "\n# CPU during the run: machine %.1f s, timed rollouts %.1f s (the example, setup excluded), over %.1f s wall\n",
-        b1 - b0, o, t1 - t0
+awk -v b0="$busy0" -v b1="$busy1" -v e="$example_cpu" -v o="$ours" -v t0="$t0" -v t1="$t1" 'BEGIN {
+    printf "\n# CPU during the run: machine %.1f s, the example %.1f s (of which the timed rollouts %.1f s), other processes %.1f s, over %.1f s wall\n",
+        b1 - b0, e, o, (b1 - b0) - e, t1 - t0
 }'
