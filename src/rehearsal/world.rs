@@ -81,7 +81,7 @@ impl World {
             no_default_node: !c.fixtures.is_empty(),
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_crd_hint(e.to_string()))?;
         let sandbox_url = sandbox.url();
         let kubeconfig = c.dir.join("kubeconfig");
         write_private(&kubeconfig, &sandbox.kubeconfig_for(&namespace, &context))
@@ -376,4 +376,18 @@ fn crd_fixtures(rb: &Runbook, dir: &std::path::Path) -> Result<Vec<PathBuf>, Str
         out.push(path);
     }
     Ok(out)
+}
+
+/// A fixture's custom object whose CRD is one tollgate carries: the error says how the runbook
+/// serves it.
+fn with_crd_hint(e: String) -> String {
+    for (crd, name) in [
+        ("rollouts.argoproj.io", "argo-rollouts"),
+        ("applications.argoproj.io", "argocd"),
+    ] {
+        if e.contains(&format!("CustomResourceDefinition for {crd}")) {
+            return format!("{e} (a rehearsal serves it with `rehearsal: {{crds: [{name}]}}`)");
+        }
+    }
+    e
 }

@@ -183,3 +183,26 @@ fn a_blue_green_release_is_checked_on_its_preview_switched_and_scaled_down_after
         r.printed()
     );
 }
+
+#[test]
+fn a_fixture_with_rollouts_and_no_crd_is_one_line_naming_the_key_that_serves_it() {
+    let b = crate::common::binary::Bin::new();
+    let dir = crate::common::rehearse::root().join(DIR);
+    std::fs::copy(dir.join("cluster.yaml"), b.dir().join("cluster.yaml")).unwrap();
+    let text = std::fs::read_to_string(dir.join("canary.yaml"))
+        .unwrap()
+        .replace("  crds: [argo-rollouts]\n", "");
+    let rb = b.runbook("canary.yaml", &text);
+    let out = b
+        .command(&["rehearse", "--headless", rb.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::common::binary::text(&out);
+    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line:\n{stderr}");
+    assert!(
+        stderr.contains("Rollout argoproj.io/v1alpha1 is not served: apply the CustomResourceDefinition for rollouts.argoproj.io first (a rehearsal serves it with `rehearsal: {crds: [argo-rollouts]}`)"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+}
