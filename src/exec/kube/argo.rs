@@ -43,8 +43,11 @@ const UNPAUSE_AND_PROMOTE_FULL_PATCH: &str =
 const SET_IMAGE_ATTEMPTS: usize = 5;
 /// How often `argo.status` reads the rollout.
 const POLL: Duration = Duration::from_millis(250);
-/// How long `argo.promote` gives the controller to pause at a pause step it has just reached.
+/// How long `argo.promote` gives the controller to catch up with the latest spec, and to pause at
+/// a pause step it has just reached.
 const PAUSE_SETTLE: Duration = Duration::from_secs(10);
+/// How long `argo.status` waits for the controller to act on an abort, for the failure's line.
+const ABORT_SETTLE: Duration = Duration::from_secs(3);
 
 /// The Rollout type (`argoproj.io/v1alpha1`).
 pub fn rollout_resource() -> ApiResource {
@@ -501,6 +504,7 @@ pub async fn status(cx: &mut KubeStep<'_>, a: &ArgoStatus) -> ActionResult {
         ))
     })?;
     let mut said = String::new();
+    let mut aborted_at: Option<tokio::time::Instant> = None;
     loop {
         let (ro, p) = progress_of(cx, &ns, &name).await?;
         let line = p.line();
@@ -513,7 +517,15 @@ pub async fn status(cx: &mut KubeStep<'_>, a: &ArgoStatus) -> ActionResult {
             cx.out(format!("rollout/{name}: {line}")).await;
             return Ok(());
         }
-        if p.failed() {
+        // An abort the controller has not acted on yet: give it a moment to say what it did
+        // (Degraded, `RolloutAborted: …`), for the failure's line.
+        let abort_unseen = p.aborted && p.phase != "Degraded";
+        if abort_unseen && aborted_at.is_none() {
+            aborted_at = Some(tokio::time::Instant::now());
+        }
+        let waiting_for_abort =
+            abort_unseen && aborted_at.is_some_and(|t| t.elapsed() < ABORT_SETTLE);
+        if p.failed() && !waiting_for_abort {
             let what = if p.aborted && p.phase != "Degraded" {
                 "aborted".to_string()
             } else {
@@ -648,12 +660,17 @@ pub async fn promote(cx: &mut KubeStep<'_>, a: &ArgoPromote) -> ActionResult {
     let ns = cx.ns.clone();
     let name = &a.rollout;
     let mut ro = get_rollout(cx, &ns, name).await?;
-    // Reaching a pause step, the controller moves the index there first and pauses on its next
-    // sync; promoted in between, the plugin's patch would skip that pause, not end it. Give the
-    // controller a moment to pause (it does within a sync or two).
+    // The patches are chosen from the status, so it must be the controller's answer to the
+    // latest spec (right after `argo.set_image` it is still the previous update's, and a full
+    // promote would see nothing to promote). And reaching a pause step, the controller moves the
+    // index there first and pauses on its next sync; promoted in between, the plugin's patch
+    // would skip that pause, not end it. Give the controller a moment for both (a sync or two).
     let settle = tokio::time::Instant::now() + PAUSE_SETTLE;
-    while !a.full
-        && Progress::of(&ro, &BTreeMap::new()).pause_pending
+    let unsettled = |ro: &Value| {
+        let p = Progress::of(ro, &BTreeMap::new());
+        !p.observed || (!a.full && p.pause_pending)
+    };
+    while unsettled(&ro)
         && tokio::time::Instant::now() < settle
         && cx
             .deadline
