@@ -86,6 +86,28 @@ impl Until {
     }
 }
 
+impl Until {
+    /// Why `s` is not an `until` (for a text [`Until::parse`] refuses), in one line.
+    pub fn why_not(s: &str) -> String {
+        let t = s.trim().to_ascii_lowercase();
+        match t.split_whitespace().next() {
+            Some("weight") => format!(
+                "until `{}`: `weight N` takes a whole percentage, 0 to 100",
+                s.trim()
+            ),
+            Some("step") => format!(
+                "until `{}`: `step N` takes a step index, 0 to {}",
+                s.trim(),
+                u32::MAX
+            ),
+            _ => format!(
+                "until `{}` is not one of `paused`, `healthy`, `step N`, `weight N`",
+                s.trim()
+            ),
+        }
+    }
+}
+
 /// Follows an Argo Rollout with a live line, until `until` holds; fails when it is Degraded or
 /// aborted, with the failing pods' reasons and last log lines.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -254,6 +276,12 @@ mod tests {
             assert_eq!(Until::parse(bad), None, "{bad}");
         }
         assert_eq!(ArgoStatus::default().until(), Some(Until::Healthy));
+        assert_eq!(
+            Until::why_not("weight 101"),
+            "until `weight 101`: `weight N` takes a whole percentage, 0 to 100"
+        );
+        assert!(Until::why_not("step -1").contains("takes a step index"));
+        assert!(Until::why_not("done").contains("is not one of"));
     }
 
     #[test]

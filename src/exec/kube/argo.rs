@@ -494,12 +494,9 @@ async fn progress_of(
 pub async fn status(cx: &mut KubeStep<'_>, a: &ArgoStatus) -> ActionResult {
     let ns = cx.ns.clone();
     let name = a.rollout.clone();
-    let until = a.until().ok_or_else(|| {
-        Failure::Error(format!(
-            "until `{}` is not one of `paused`, `healthy`, `step N`, `weight N`",
-            a.until.as_deref().unwrap_or("")
-        ))
-    })?;
+    let until = a
+        .until()
+        .ok_or_else(|| Failure::Error(Until::why_not(a.until.as_deref().unwrap_or(""))))?;
     let mut said = String::new();
     loop {
         let (ro, p) = progress_of(cx, &ns, &name).await?;
