@@ -48,6 +48,53 @@ pub struct KubePatch {
     pub patch_type: Option<PatchType>,
 }
 
+impl KubePatch {
+    /// Whether the patched object may be a Secret (`secret/…`, `secrets.v1/…`, or a kind left to
+    /// a variable): its values are then never shown.
+    pub fn may_be_secret(&self) -> bool {
+        let kind = self.resource.split('/').next().unwrap_or("").trim();
+        let first = kind.split('.').next().unwrap_or("").to_ascii_lowercase();
+        kind.contains("{{") || first == "secret" || first == "secrets"
+    }
+
+    /// The patch as shown (the step's command, plan, gates, journal): a Secret's values masked
+    /// (under `data` and `stringData`, and every json operation's `value`).
+    pub fn shown_patch(&self) -> serde_json::Value {
+        use serde_json::Value;
+        const MASKED: &str = "<masked>";
+        fn mask_leaves(v: &mut Value) {
+            match v {
+                Value::Object(m) => m.values_mut().for_each(mask_leaves),
+                Value::Array(a) => a.iter_mut().for_each(mask_leaves),
+                Value::Null => {}
+                other => *other = Value::from(MASKED),
+            }
+        }
+        let mut p = self.patch.clone();
+        if !self.may_be_secret() {
+            return p;
+        }
+        match &mut p {
+            Value::Array(ops) => {
+                for op in ops {
+                    if let Some(v) = op.get_mut("value") {
+                        mask_leaves(v);
+                    }
+                }
+            }
+            Value::Object(m) => {
+                for key in ["data", "stringData"] {
+                    if let Some(v) = m.get_mut(key) {
+                        mask_leaves(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+        p
+    }
+}
+
 /// What `argo.status` waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Until {
@@ -282,6 +329,32 @@ mod tests {
         );
         assert!(Until::why_not("step -1").contains("takes a step index"));
         assert!(Until::why_not("done").contains("is not one of"));
+    }
+
+    #[test]
+    fn a_secrets_patch_is_shown_without_its_values() {
+        let merge = KubePatch {
+            resource: "secrets.v1/db".into(),
+            patch: serde_json::json!({"stringData": {"password": "hunter2"}, "data": {"k": "aHVudGVyMg=="}, "metadata": {"labels": {"a": "b"}}}),
+            ..Default::default()
+        };
+        assert_eq!(
+            merge.shown_patch(),
+            serde_json::json!({"stringData": {"password": "<masked>"}, "data": {"k": "<masked>"}, "metadata": {"labels": {"a": "b"}}})
+        );
+        let json = KubePatch {
+            resource: "Secret/db".into(),
+            patch: serde_json::json!([{"op": "test", "path": "/data/k", "value": "aHVudGVyMg=="}, {"op": "remove", "path": "/data/x"}]),
+            patch_type: Some(PatchType::Json),
+            ..Default::default()
+        };
+        assert!(!json.shown_patch().to_string().contains("aHVudGVyMg"));
+        let service = KubePatch {
+            resource: "service/api".into(),
+            patch: serde_json::json!({"data": {"k": "v"}}),
+            ..Default::default()
+        };
+        assert_eq!(service.shown_patch(), service.patch);
     }
 
     #[test]

@@ -527,3 +527,169 @@ async fn argo_status_with_no_controller_or_a_status_of_wrong_types_times_out_wit
         started.elapsed()
     );
 }
+
+const PATCH_FIXTURE: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: shop}
+type: Opaque
+data: {password: b2xkLXBhc3N3b3JkLTdmMw==}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: "api:1"}]}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_patch_of_a_secret_or_a_bad_patch_shows_no_value_and_changes_nothing() {
+    // The old value (`old-password-7f3`, base64 above) and the new one.
+    const OLD_B64: &str = "b2xkLXBhc3N3b3JkLTdmMw==";
+    const NEW: &str = "new-password-c41a";
+    let c = Cluster::start("prod-east", "shop").await;
+    c.load(PATCH_FIXTURE);
+    let fin = run_steps(
+        &c,
+        "secret",
+        "run-1",
+        &format!(
+            r#"      - id: rotate
+        run:
+          kube.patch: {{ resource: secret/db, patch: {{ stringData: {{ password: {NEW} }} }} }}
+      - id: back
+        run:
+          kube.revert: {{ step: rotate }}
+"#
+        ),
+    )
+    .await;
+    assert!(fin.error_of("rotate").is_none(), "{}", fin.events_text());
+    let e = one_line(&fin, "back");
+    assert!(e.contains("cannot be put back"), "{e}");
+    let step_records: String = fin
+        .journal
+        .lines()
+        .filter(|l| !l.contains("\"step_started\""))
+        .collect();
+    for (place, text) in [
+        ("output", &fin.output),
+        ("events", &fin.events_text()),
+        ("journal", &step_records),
+    ] {
+        for v in [OLD_B64, "old-password-7f3", NEW] {
+            assert!(!text.contains(v), "`{v}` reached the {place}: {text}");
+        }
+    }
+
+    // A json patch whose `test` fails, one whose path is not there, one the server's validation
+    // refuses: each one line, nothing changed, no value shown.
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        c.sb.client(),
+        "shop",
+        &ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
+    );
+    let before = serde_json::to_value(api.get("db").await.unwrap()).unwrap();
+    let fin = run_steps(
+        &c,
+        "secret",
+        "run-2",
+        r#"      - id: test-fails
+        run:
+          kube.patch:
+            resource: secret/db
+            type: json
+            patch:
+              - { op: test, path: /data/password, value: "Z3Vlc3NlZC12YWx1ZS05OWE=" }
+              - { op: replace, path: /data/password, value: "cmVwbGFjZWQtOWIy" }
+"#,
+    )
+    .await;
+    let e = one_line(&fin, "test-fails");
+    assert!(e.contains("secret/db"), "{e}");
+    for v in ["Z3Vlc3NlZC12YWx1ZS05OWE=", "cmVwbGFjZWQtOWIy", OLD_B64] {
+        assert!(
+            !fin.output.contains(v)
+                && !fin
+                    .journal
+                    .lines()
+                    .filter(|l| !l.contains("\"step_started\""))
+                    .any(|l| l.contains(v)),
+            "`{v}` shown: {e}\n{}",
+            fin.output
+        );
+    }
+    let fin = run_steps(
+        &c,
+        "others",
+        "run-3",
+        r#"      - id: no-path
+        run:
+          kube.patch: { resource: deployment/api, type: json, patch: [{ op: remove, path: /spec/nothing/here }] }
+"#,
+    )
+    .await;
+    one_line(&fin, "no-path");
+    let fin = run_steps(
+        &c,
+        "others",
+        "run-4",
+        r#"      - id: invalid
+        run:
+          kube.patch: { resource: deployment/api, patch: { spec: { replicas: many } } }
+"#,
+    )
+    .await;
+    let e = one_line(&fin, "invalid");
+    assert!(e.starts_with("cannot patch deployment"), "{e}");
+    assert!(e.contains("spec.replicas"), "{e}");
+    assert!(fin.changes_of("invalid").is_empty());
+    let after = serde_json::to_value(api.get("db").await.unwrap()).unwrap();
+    assert_eq!(
+        before["data"], after["data"],
+        "a failed patch changed the Secret"
+    );
+
+    // Reverting a patch of an object deleted since: one line, nothing created.
+    let deployments: Api<DynamicObject> = Api::namespaced_with(
+        c.sb.client(),
+        "shop",
+        &ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
+    );
+    let fin = run_steps(
+        &c,
+        "gone",
+        "run-5",
+        r#"      - id: label
+        run:
+          kube.patch: { resource: deployment/api, patch: { metadata: { labels: { tier: web } } } }
+"#,
+    )
+    .await;
+    assert!(fin.error_of("label").is_none(), "{}", fin.events_text());
+    deployments
+        .delete("api", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    let fin = run_steps(
+        &c,
+        "gone",
+        "run-6",
+        "      - id: back\n        run:\n          kube.revert: { step: label, run: run-5 }\n",
+    )
+    .await;
+    let e = one_line(&fin, "back");
+    assert!(e.contains("gone"), "{e}");
+    assert!(
+        deployments.get_opt("api").await.unwrap().is_none(),
+        "created again"
+    );
+}
