@@ -506,6 +506,32 @@ async fn argo_status_with_no_controller_or_a_status_of_wrong_types_times_out_wit
 
     // Deleted while a step follows it: the next look says so, in one line.
     let api2 = api.clone();
+    // Degraded with a message over several lines: the failure is still one line.
+    let mut degraded = serde_json::to_value(api.get("shop").await.unwrap()).unwrap();
+    let generation = degraded["metadata"]["generation"].clone();
+    degraded["status"] = json!({
+        "phase": "Degraded",
+        "message": "ProgressDeadlineExceeded: ReplicaSet \"shop-1\" has timed out progressing.\n\nsee the events\n",
+        "observedGeneration": generation.to_string(),
+    });
+    let degraded: DynamicObject = serde_json::from_value(degraded).unwrap();
+    api.replace_status("shop", &PostParams::default(), &degraded)
+        .await
+        .expect("status written");
+    let fin = run_steps(
+        &c,
+        "degraded",
+        "run-3",
+        "      - id: healthy\n        run:\n          argo.status: { rollout: shop }\n        expect: { timeout: 5s }\n",
+    )
+    .await;
+    let e = one_line(&fin, "healthy");
+    assert!(
+        e.starts_with("rollout/shop is Degraded: ProgressDeadlineExceeded:"),
+        "{e}"
+    );
+    assert!(e.contains("progressing.; see the events"), "{e}");
+
     // Deleted as the step starts (before its first look or between two): either way the step
     // says so in one line instead of waiting out its 20 s.
     let deleter =
@@ -514,7 +540,7 @@ async fn argo_status_with_no_controller_or_a_status_of_wrong_types_times_out_wit
     let fin = run_steps(
         &c,
         "deleted",
-        "run-3",
+        "run-4",
         "      - id: healthy\n        run:\n          argo.status: { rollout: shop }\n        expect: { timeout: 20s }\n",
     )
     .await;
@@ -692,4 +718,75 @@ async fn kube_patch_of_a_secret_or_a_bad_patch_shows_no_value_and_changes_nothin
         deployments.get_opt("api").await.unwrap().is_none(),
         "created again"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argocd_sync_with_no_controller_never_takes_a_stale_operation_for_its_own() {
+    let c = Cluster::start_with(
+        Config {
+            no_controllers: true,
+            ..Config::fast()
+        },
+        "prod-east",
+        "shop",
+    )
+    .await;
+    c.sb.apply_yaml(tollgate_sandbox::crds::ARGOCD_APPLICATION, "argocd.yaml")
+        .expect("the CRD applies");
+    c.namespace("argocd");
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
+        "applications",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(c.sb.client(), "argocd", &ar);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.list(&ListParams::default()).await.is_err() {
+        assert!(Instant::now() < deadline, "Applications never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The last sync succeeded long ago, and its health message runs over lines.
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "shop", "namespace": "argocd"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": "https://git.example/shop.git", "path": "deploy", "targetRevision": "main"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"}},
+        "status": {"sync": {"status": "OutOfSync", "revision": "c2"},
+                   "health": {"status": "Degraded", "message": "pod shop-1 crashed\nexit 1"},
+                   "operationState": {"phase": "Succeeded", "message": "done",
+                                      "syncResult": {"revision": "c1"}}},
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &app)
+        .await
+        .expect("created");
+    let fin = run_steps(
+        &c,
+        "stale",
+        "run-1",
+        "      - id: sync\n        run:\n          argocd.sync: { app: shop }\n        expect: { timeout: 2s }\n      - id: wait\n        run:\n          argocd.wait: { app: shop, health: Healthy }\n        expect: { timeout: 2s }\n",
+    )
+    .await;
+    assert!(!fin.succeeded(), "{}", fin.output);
+    assert!(
+        fin.output
+            .contains("timed out waiting for the sync of application/shop"),
+        "a stale operation was taken for the new one:\n{}\n{}",
+        fin.output,
+        fin.events_text()
+    );
+    let fin = run_steps(
+        &c,
+        "stale",
+        "run-2",
+        "      - id: wait\n        run:\n          argocd.wait: { app: shop, health: Healthy }\n        expect: { timeout: 2s }\n",
+    )
+    .await;
+    let line = fin
+        .output
+        .lines()
+        .find(|l| l.contains("timed out waiting for application/shop"))
+        .unwrap_or_else(|| panic!("no timeout line:\n{}", fin.output))
+        .to_string();
+    assert!(line.contains("(pod shop-1 crashed; exit 1)"), "{line}");
 }

@@ -302,6 +302,8 @@ impl Progress {
     /// The rollout as the plugin's counts show it; `replica_sets` the ReplicaSets' pods by hash.
     pub fn of(ro: &Value, replica_sets: &BTreeMap<String, Pods>) -> Progress {
         let (phase, message) = phase(ro);
+        // A controller's message may run over lines: the live line and a failure are one line.
+        let message = crate::text::one_line(&message);
         let blue_green = ro
             .pointer("/spec/strategy/blueGreen")
             .is_some_and(|v| !v.is_null());
