@@ -471,6 +471,26 @@ async fn argo_status_with_no_controller_or_a_status_of_wrong_types_times_out_wit
         fin.events_text()
     );
 
+    // A step past the rollout's last (it has two): said at once, not at the timeout.
+    let started = Instant::now();
+    let fin = run_steps(
+        &c,
+        "nostep",
+        "run-0",
+        "      - id: far\n        run:\n          argo.status: { rollout: shop, until: \"step 3\" }\n        expect: { timeout: 20s }\n",
+    )
+    .await;
+    let e = one_line(&fin, "far");
+    assert!(
+        e.contains("has 2 canary steps: `step 3` is never reached"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
     // A status of the wrong types everywhere: read as missing, never a panic.
     let mut bad = serde_json::to_value(api.get("shop").await.unwrap()).unwrap();
     bad["status"] = json!({

@@ -508,6 +508,16 @@ pub async fn status(cx: &mut KubeStep<'_>, a: &ArgoStatus) -> ActionResult {
             cx.say(line.clone()).await;
             said = line.clone();
         }
+        // Past the last step no index is ever reached: said now, not at the timeout.
+        let steps = len(&ro, "/spec/strategy/canary/steps");
+        if let Until::Step(n) = until
+            && usize::try_from(n).is_ok_and(|n| n > steps)
+        {
+            return Err(Failure::Error(format!(
+                "rollout/{name} has {steps} canary step{}: `step {n}` is never reached (the last is step {steps}, once every step is done)",
+                if steps == 1 { "" } else { "s" }
+            )));
+        }
         if p.reached(&until) {
             cx.out(format!("rollout/{name}: {line}")).await;
             return Ok(());
