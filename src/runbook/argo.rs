@@ -48,6 +48,53 @@ pub struct KubePatch {
     pub patch_type: Option<PatchType>,
 }
 
+impl KubePatch {
+    /// Whether the patched object may be a Secret (`secret/…`, `secrets.v1/…`, or a kind left to
+    /// a variable): its values are then never shown.
+    pub fn may_be_secret(&self) -> bool {
+        let kind = self.resource.split('/').next().unwrap_or("").trim();
+        let first = kind.split('.').next().unwrap_or("").to_ascii_lowercase();
+        kind.contains("{{") || first == "secret" || first == "secrets"
+    }
+
+    /// The patch as shown (the step's command, plan, gates, journal): a Secret's values masked
+    /// (under `data` and `stringData`, and every json operation's `value`).
+    pub fn shown_patch(&self) -> serde_json::Value {
+        use serde_json::Value;
+        const MASKED: &str = "<masked>";
+        fn mask_leaves(v: &mut Value) {
+            match v {
+                Value::Object(m) => m.values_mut().for_each(mask_leaves),
+                Value::Array(a) => a.iter_mut().for_each(mask_leaves),
+                Value::Null => {}
+                other => *other = Value::from(MASKED),
+            }
+        }
+        let mut p = self.patch.clone();
+        if !self.may_be_secret() {
+            return p;
+        }
+        match &mut p {
+            Value::Array(ops) => {
+                for op in ops {
+                    if let Some(v) = op.get_mut("value") {
+                        mask_leaves(v);
+                    }
+                }
+            }
+            Value::Object(m) => {
+                for key in ["data", "stringData"] {
+                    if let Some(v) = m.get_mut(key) {
+                        mask_leaves(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+        p
+    }
+}
+
 /// What `argo.status` waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Until {
@@ -82,6 +129,28 @@ impl Until {
                 .filter(|w| *w <= 100)
                 .map(Until::Weight),
             _ => None,
+        }
+    }
+}
+
+impl Until {
+    /// Why `s` is not an `until` (for a text [`Until::parse`] refuses), in one line.
+    pub fn why_not(s: &str) -> String {
+        let t = s.trim().to_ascii_lowercase();
+        match t.split_whitespace().next() {
+            Some("weight") => format!(
+                "until `{}`: `weight N` takes a whole percentage, 0 to 100",
+                s.trim()
+            ),
+            Some("step") => format!(
+                "until `{}`: `step N` takes a step index, 0 to {}",
+                s.trim(),
+                u32::MAX
+            ),
+            _ => format!(
+                "until `{}` is not one of `paused`, `healthy`, `step N`, `weight N`",
+                s.trim()
+            ),
         }
     }
 }
@@ -254,6 +323,38 @@ mod tests {
             assert_eq!(Until::parse(bad), None, "{bad}");
         }
         assert_eq!(ArgoStatus::default().until(), Some(Until::Healthy));
+        assert_eq!(
+            Until::why_not("weight 101"),
+            "until `weight 101`: `weight N` takes a whole percentage, 0 to 100"
+        );
+        assert!(Until::why_not("step -1").contains("takes a step index"));
+        assert!(Until::why_not("done").contains("is not one of"));
+    }
+
+    #[test]
+    fn a_secrets_patch_is_shown_without_its_values() {
+        let merge = KubePatch {
+            resource: "secrets.v1/db".into(),
+            patch: serde_json::json!({"stringData": {"password": "hunter2"}, "data": {"k": "aHVudGVyMg=="}, "metadata": {"labels": {"a": "b"}}}),
+            ..Default::default()
+        };
+        assert_eq!(
+            merge.shown_patch(),
+            serde_json::json!({"stringData": {"password": "<masked>"}, "data": {"k": "<masked>"}, "metadata": {"labels": {"a": "b"}}})
+        );
+        let json = KubePatch {
+            resource: "Secret/db".into(),
+            patch: serde_json::json!([{"op": "test", "path": "/data/k", "value": "aHVudGVyMg=="}, {"op": "remove", "path": "/data/x"}]),
+            patch_type: Some(PatchType::Json),
+            ..Default::default()
+        };
+        assert!(!json.shown_patch().to_string().contains("aHVudGVyMg"));
+        let service = KubePatch {
+            resource: "service/api".into(),
+            patch: serde_json::json!({"data": {"k": "v"}}),
+            ..Default::default()
+        };
+        assert_eq!(service.shown_patch(), service.patch);
     }
 
     #[test]

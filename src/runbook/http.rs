@@ -194,6 +194,24 @@ pub enum HttpAction {
     Check(HttpCheck),
 }
 
+/// `url` with any credentials in it (`https://user:password@host/`) masked: `https://***@host/`.
+pub fn masked_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// Whether `url` holds credentials before its host (`user:password@`), which `http.check` refuses:
+/// they would be shown with the URL (a header takes a secret instead).
+pub fn has_userinfo(url: &str) -> bool {
+    masked_url(url) != url
+}
+
 /// The methods `http.check` sends.
 pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -216,7 +234,7 @@ impl HttpAction {
     pub fn describe(&self) -> String {
         let HttpAction::Check(a) = self;
         let method = a.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-        let mut s = format!("{} {method} {}", self.key(), a.url);
+        let mut s = format!("{} {method} {}", self.key(), masked_url(&a.url));
         let n = a.requests.unwrap_or(1);
         if n != 1 {
             s.push_str(&format!(" ×{n}"));
@@ -257,6 +275,24 @@ impl HttpAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_masked() {
+        assert_eq!(
+            masked_url("https://deploy:hunter2@app.example.com/x?a=b@c"),
+            "https://***@app.example.com/x?a=b@c"
+        );
+        assert_eq!(masked_url("http://a:b@c@host"), "http://***@host");
+        assert_eq!(masked_url("http://host/p@x"), "http://host/p@x");
+        assert!(has_userinfo("http://token@host:8080"));
+        assert!(!has_userinfo("http://host:8080/?u=a@b"));
+        let d = HttpAction::Check(HttpCheck {
+            url: "https://deploy:hunter2@app.example.com/".into(),
+            ..HttpCheck::default()
+        })
+        .describe();
+        assert!(!d.contains("hunter2"), "{d}");
+    }
 
     #[test]
     fn statuses_and_classes() {

@@ -418,7 +418,7 @@ impl KubeAction {
                 "{key} {} --type={} -p '{}'{}",
                 a.resource,
                 a.patch_type.map_or("auto", |t| t.word()),
-                a.patch,
+                a.shown_patch(),
                 ns(&a.namespace)
             ),
             KubeAction::ArgoStatus(a) => format!(

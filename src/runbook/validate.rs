@@ -597,14 +597,8 @@ impl Checker<'_> {
             KubeAction::ArgoStatus(a) => {
                 missing("rollout", a.rollout.trim().is_empty());
                 if a.until().is_none() && !a.until.as_deref().unwrap_or("").contains("{{") {
-                    self.err(
-                        file,
-                        pos,
-                        format!(
-                            "`{key}` until `{}` is not one of `paused`, `healthy`, `step N`, `weight N`",
-                            a.until.as_deref().unwrap_or("")
-                        ),
-                    );
+                    let why = super::argo::Until::why_not(a.until.as_deref().unwrap_or(""));
+                    self.err(file, pos, format!("`{key}` {why}"));
                 }
             }
             KubeAction::ArgoPromote(a) => missing("rollout", a.rollout.trim().is_empty()),
@@ -1065,12 +1059,33 @@ impl Checker<'_> {
             match url.parse::<hyper::Uri>() {
                 Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
                 }
+                _ if super::http::has_userinfo(url) => {}
                 _ => self.err(
                     file,
                     pos,
                     format!("`{key}` url `{url}` is not an http:// or https:// URL with a host"),
                 ),
             }
+        }
+        // Credentials in the URL would be shown wherever the URL is: refused, never echoed.
+        if super::http::has_userinfo(url) {
+            self.err(
+                file,
+                pos,
+                format!(
+                    "`{key}` url `{}` holds credentials: send them in a header from a secret variable (`Authorization: Basic {{{{ creds }}}}`)",
+                    super::http::masked_url(url)
+                ),
+            );
+        }
+        if let Some(t) = a.timeout.as_deref().filter(|t| !t.contains("{{"))
+            && vars::parse_duration(t).is_ok_and(|d| d.is_zero())
+        {
+            self.err(
+                file,
+                pos,
+                format!("`{key}` timeout must be more than 0 (each request gets this long)"),
+            );
         }
         if let Some(m) = &a.method
             && !m.contains("{{")

@@ -76,14 +76,25 @@ pub fn render(s: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     }
 }
 
-/// Parses `30s`, `500ms`, `5m`, `1h30m`, `2d` or a bare number of seconds.
+/// The longest duration a runbook may give (100 years): anything longer is a mistake, and a
+/// deadline that far would overflow the clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
+
+/// Parses `30s`, `500ms`, `5m`, `1h30m`, `2d` or a bare number of seconds, up to
+/// [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty duration".into());
     }
+    let too_long = || format!("`{s}` is too long (at most 36500d)");
     if let Ok(n) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(n));
+        let d = Duration::from_secs(n);
+        return if d > MAX_DURATION {
+            Err(too_long())
+        } else {
+            Ok(d)
+        };
     }
     if s.contains(char::is_whitespace) {
         return Err(format!(
@@ -118,7 +129,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
                 ));
             }
         };
-        total += Duration::from_secs_f64(secs);
+        // Checked: a huge number is refused, never a panic.
+        total = Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .filter(|t| *t <= MAX_DURATION)
+            .ok_or_else(too_long)?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -416,6 +432,24 @@ mod tests {
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_a_panic() {
+        for huge in [
+            "99999999999999999999999d",
+            "99999999999999999999s99999999999999999999s",
+            "18446744073709551615",
+            "36501d",
+            "1e400s",
+        ] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
+        assert_eq!(
+            parse_duration("18446744073709551615").unwrap_err(),
+            "`18446744073709551615` is too long (at most 36500d)"
+        );
+        assert_eq!(parse_duration("36500d").unwrap(), MAX_DURATION);
     }
 
     #[test]

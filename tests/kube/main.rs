@@ -9,6 +9,7 @@ mod common;
 
 mod argo_steps;
 mod argocd_steps;
+mod hostile;
 mod http_check;
 mod kube_cli;
 mod kube_compat;

@@ -11,7 +11,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, Uri};
 
 use super::stats::Answer;
-use crate::runbook::http::{HttpCheck, Status, StatusItem};
+use crate::runbook::http::{HttpCheck, Status, StatusItem, has_userinfo, masked_url};
 
 /// Where a host is reached instead of resolving it (a rehearsal's: the sandbox's traffic port,
 /// spoken to in plain HTTP).
@@ -49,17 +49,24 @@ fn duration(field: &str, v: &Option<String>) -> Result<Option<Duration>, String>
 impl Plan {
     /// The plan of a filled `http.check`, or why it cannot be sent. Never names a header's value.
     pub fn of(c: &HttpCheck) -> Result<Plan, String> {
+        // Credentials in the URL are never sent in the `Host` header nor shown: refused, masked.
+        let shown = masked_url(c.url.trim());
+        if has_userinfo(c.url.trim()) {
+            return Err(format!(
+                "`{shown}` holds credentials: put them in a header (`Authorization: Basic {{{{ secret }}}}`)"
+            ));
+        }
         let uri: Uri = c
             .url
             .trim()
             .parse()
-            .map_err(|_| format!("`{}` is not a URL", c.url))?;
+            .map_err(|_| format!("`{shown}` is not a URL"))?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err(format!("`{}` is not an http:// or https:// URL", c.url));
+            return Err(format!("`{shown}` is not an http:// or https:// URL"));
         }
         let host = uri
             .host()
-            .ok_or_else(|| format!("`{}` has no host", c.url))?
+            .ok_or_else(|| format!("`{shown}` has no host"))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase();
@@ -97,7 +104,9 @@ impl Plan {
             body_contains: c.body_contains.clone().filter(|b| !b.is_empty()),
             requests: c.requests.unwrap_or(1).max(1),
             interval: duration("interval", &c.interval)?.filter(|d| !d.is_zero()),
-            timeout: duration("timeout", &c.timeout)?.unwrap_or(Duration::from_secs(10)),
+            timeout: duration("timeout", &c.timeout)?
+                .filter(|d| !d.is_zero())
+                .unwrap_or(Duration::from_secs(10)),
             max_error_rate: c.max_error_rate.unwrap_or(0.0),
             max_p95: duration("max_p95", &c.max_p95)?,
         })

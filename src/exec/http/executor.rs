@@ -128,10 +128,15 @@ async fn check(cx: &mut HttpStep<'_>, resolver: Option<&Resolver>) -> Result<(),
             None => in_flight.is_empty(),
         };
         let can_issue = issued < total && room;
+        // Checked: a start past the clock's end is never reached (the step's timeout ends it).
         let next_at = match plan.interval {
-            Some(i) => start + i.saturating_mul(u32::try_from(issued).unwrap_or(u32::MAX)),
-            None => start,
+            Some(i) => i
+                .checked_mul(u32::try_from(issued).unwrap_or(u32::MAX))
+                .and_then(|d| start.checked_add(d)),
+            None => Some(start),
         };
+        let can_issue = can_issue && next_at.is_some();
+        let next_at = next_at.unwrap_or(start);
         tokio::select! {
             biased;
             Some((latency, answer)) = in_flight.next(), if !in_flight.is_empty() => {
@@ -165,7 +170,7 @@ async fn check(cx: &mut HttpStep<'_>, resolver: Option<&Resolver>) -> Result<(),
         return Err(format!(
             "{} {}: {why} ({}{}, every one of {} requests)",
             plan.method,
-            c.url.trim(),
+            crate::runbook::http::masked_url(c.url.trim()),
             target.addr,
             if target.tls { ", TLS" } else { "" },
             stats.done

@@ -305,6 +305,8 @@ impl Progress {
     /// The rollout as the plugin's counts show it; `replica_sets` the ReplicaSets' pods by hash.
     pub fn of(ro: &Value, replica_sets: &BTreeMap<String, Pods>) -> Progress {
         let (phase, message) = phase(ro);
+        // A controller's message may run over lines: the live line and a failure are one line.
+        let message = crate::text::one_line(&message);
         let blue_green = ro
             .pointer("/spec/strategy/blueGreen")
             .is_some_and(|v| !v.is_null());
@@ -497,12 +499,9 @@ async fn progress_of(
 pub async fn status(cx: &mut KubeStep<'_>, a: &ArgoStatus) -> ActionResult {
     let ns = cx.ns.clone();
     let name = a.rollout.clone();
-    let until = a.until().ok_or_else(|| {
-        Failure::Error(format!(
-            "until `{}` is not one of `paused`, `healthy`, `step N`, `weight N`",
-            a.until.as_deref().unwrap_or("")
-        ))
-    })?;
+    let until = a
+        .until()
+        .ok_or_else(|| Failure::Error(Until::why_not(a.until.as_deref().unwrap_or(""))))?;
     let mut said = String::new();
     let mut aborted_at: Option<tokio::time::Instant> = None;
     loop {
@@ -512,6 +511,16 @@ pub async fn status(cx: &mut KubeStep<'_>, a: &ArgoStatus) -> ActionResult {
             cx.progress(p.banner()).await;
             cx.say(line.clone()).await;
             said = line.clone();
+        }
+        // Past the last step no index is ever reached: said now, not at the timeout.
+        let steps = len(&ro, "/spec/strategy/canary/steps");
+        if let Until::Step(n) = until
+            && usize::try_from(n).is_ok_and(|n| n > steps)
+        {
+            return Err(Failure::Error(format!(
+                "rollout/{name} has {steps} canary step{}: `step {n}` is never reached (the last is step {steps}, once every step is done)",
+                if steps == 1 { "" } else { "s" }
+            )));
         }
         if p.reached(&until) {
             cx.out(format!("rollout/{name}: {line}")).await;

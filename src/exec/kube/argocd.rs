@@ -194,7 +194,7 @@ pub(super) async fn sync_to(
     loop {
         let app = get_app(cx, ns, name).await?;
         let phase = s(&app, "/status/operationState/phase");
-        let message = s(&app, "/status/operationState/message");
+        let message = crate::text::one_line(s(&app, "/status/operationState/message"));
         let line = status_line(&app);
         if line != said {
             cx.progress(line.clone()).await;
@@ -288,7 +288,7 @@ pub async fn wait(cx: &mut KubeStep<'_>, a: &ArgocdWait) -> ActionResult {
                 .iter()
                 .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
                 .collect();
-            let msg = s(&app, "/status/health/message");
+            let msg = crate::text::one_line(s(&app, "/status/health/message"));
             return Err(Failure::Timeout(format!(
                 "timed out waiting for application/{name} to be {}: {line}{}",
                 want.join(" and "),

@@ -75,6 +75,9 @@ pub async fn patch_object(
         .await
         .map_err(|e| {
             let mut msg = describe_error(&e);
+            if kind.ar.kind == "Secret" {
+                msg = scrub(&msg, &secret_values(&before, body));
+            }
             if t == PatchType::Strategic && !is_builtin(&kind.ar.group) {
                 msg.push_str(" (a custom resource takes `type: merge` or `type: json`)");
             }
@@ -104,10 +107,87 @@ pub async fn patch_object(
     Ok(())
 }
 
+/// Every value a Secret's error could echo: its data (base64 and decoded), and the patch's
+/// values for it.
+fn secret_values(before: &kube::api::DynamicObject, body: &Patch<Value>) -> Vec<String> {
+    use base64::Engine;
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Object(m) => m.values().for_each(|v| strings(v, out)),
+            Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for key in ["data", "stringData"] {
+        if let Some(d) = before.data.get(key) {
+            strings(d, &mut out);
+        }
+    }
+    let decoded: Vec<String> = out
+        .iter()
+        .filter_map(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect();
+    out.extend(decoded);
+    match body {
+        Patch::Merge(v) | Patch::Strategic(v) => {
+            for key in ["data", "stringData"] {
+                if let Some(d) = v.get(key) {
+                    strings(d, &mut out);
+                }
+            }
+        }
+        Patch::Json(p) => {
+            let ops = serde_json::to_value(p).unwrap_or_default();
+            for op in ops.as_array().into_iter().flatten() {
+                if let Some(v) = op.get("value") {
+                    strings(v, &mut out);
+                }
+            }
+        }
+        _ => {}
+    }
+    // A value of one or two characters would mask letters of the message, not a secret.
+    out.retain(|s| s.len() >= 3);
+    out
+}
+
+/// `msg` with each of `values` masked.
+fn scrub(msg: &str, values: &[String]) -> String {
+    let mut values: Vec<&String> = values.iter().collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut out = msg.to_string();
+    for v in values {
+        out = out.replace(v.as_str(), super::get::MASKED);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_secrets_values_are_scrubbed_from_an_error() {
+        let before: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "data": {"password": "aHVudGVyMi1vbGQ="}
+        }))
+        .unwrap();
+        let body = as_patch(
+            PatchType::Json,
+            &json!([{"op": "test", "path": "/data/password", "value": "Z3Vlc3M="}]),
+        )
+        .unwrap();
+        let msg = "test failed: value is \"aHVudGVyMi1vbGQ=\" (hunter2-old), not \"Z3Vlc3M=\"";
+        assert_eq!(
+            scrub(msg, &secret_values(&before, &body)),
+            "test failed: value is \"<masked>\" (<masked>), not \"<masked>\""
+        );
+    }
 
     #[test]
     fn custom_resources_default_to_merge_and_built_ins_to_strategic() {
