@@ -288,3 +288,82 @@ fn odd_numbers_and_durations_never_stop_the_controllers() {
     cases.push(("spec a string", json!("nope")));
     each(cases, |_, _| Ok(()));
 }
+
+fn invalid_message(ro: &Value) -> String {
+    ro.at("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| str_at(c, "/type") == "InvalidSpec" && str_at(c, "/status") == "True")
+        .map(|c| str_at(c, "/message").to_string())
+        .unwrap_or_default()
+}
+
+/// What Argo's `ValidateRolloutSpec` refuses is an InvalidSpec condition saying why, as Argo
+/// words it, and the Rollout runs nothing.
+#[test]
+fn specs_argo_refuses_are_invalid_with_its_words() {
+    let cases = vec![
+        (
+            "setWeight over 100",
+            canary(json!([{"setWeight": 150}])),
+            "spec.strategy.canary.steps[0].setWeight: Invalid value: 150: SetWeight needs to be between 0 and 100",
+        ),
+        (
+            "setWeight negative",
+            canary(json!([{"pause": {}}, {"setWeight": -20}])),
+            "spec.strategy.canary.steps[1].setWeight: Invalid value: -20: SetWeight needs to be between 0 and 100",
+        ),
+        (
+            "pause duration unreadable",
+            canary(json!([{"setWeight": 10}, {"pause": {"duration": "banana"}}])),
+            "spec.strategy.canary.steps[1].pause.duration: Invalid value: -1: Duration needs to be greater than 0",
+        ),
+        (
+            "an empty step",
+            canary(json!([{"setWeight": 10}, {}])),
+            "spec.strategy.canary.steps[1]: Invalid value: {}: Step must have one of the following set",
+        ),
+        (
+            "both strategies",
+            {
+                let mut s = canary(json!([{"setWeight": 10}]));
+                s["strategy"]["blueGreen"] = json!({"activeService": "web-active"});
+                s
+            },
+            "Multiple Strategies can not be listed",
+        ),
+        (
+            "replicas negative",
+            {
+                let mut s = canary(json!([{"setWeight": 10}]));
+                s["replicas"] = json!(-3);
+                s
+            },
+            "spec.replicas: Invalid value: -3: must be greater than or equal to 0",
+        ),
+        (
+            "a service that does not exist",
+            {
+                let mut s = canary(json!([{"setWeight": 10}]));
+                s["strategy"]["canary"]["canaryService"] = json!("nope");
+                s
+            },
+            "services \"nope\" not found",
+        ),
+    ];
+    let mut failed = Vec::new();
+    for (name, spec, want) in cases {
+        let ro = drive(spec);
+        let msg = invalid_message(&ro);
+        if !msg.contains(want) {
+            failed.push(format!(
+                "{name}: InvalidSpec message {msg:?} lacks {want:?}"
+            ));
+        }
+        if !ro.at("/status/currentPodHash").is_none_or(Value::is_null) {
+            failed.push(format!("{name}: an invalid rollout made a ReplicaSet"));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
