@@ -469,3 +469,69 @@ async fn ingress_hosts_route_by_path_and_a_slow_pod_answers_late() {
     let a = conn.get("a.b.preview.example.com", "/").await;
     assert_eq!(a.status, 404, "a wildcard is one label: {a:?}");
 }
+
+/// Raw bytes at the traffic port: what comes back before the server closes (or the deadline).
+async fn raw(addr: SocketAddr, bytes: &[u8], deadline: std::time::Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let _ = s.write_all(bytes).await;
+    let mut out = Vec::new();
+    match tokio::time::timeout(deadline, s.read_to_end(&mut out)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+        Err(_) => None,
+    }
+}
+
+/// Garbage, a huge header, an absolute-form target and a stalled request: each gets an error or
+/// its route, a stalled client is closed after the header timeout, and the port still answers.
+#[tokio::test]
+async fn the_traffic_port_survives_odd_requests() {
+    let sb = Sandbox::start(Config::fast())
+        .await
+        .expect("sandbox starts");
+    let addr = sb.traffic_addr();
+    let garbage = raw(
+        addr,
+        b"\x00\xff\xfe GARBAGE\r\n\r\n",
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .expect("garbage is answered and closed");
+    assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: web.default\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let answer = raw(addr, huge.as_bytes(), std::time::Duration::from_secs(10))
+        .await
+        .expect("a huge header is refused and closed");
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // The request-target's host wins over the Host header.
+    let absolute = raw(
+        addr,
+        b"GET http://nothing.example.com/ HTTP/1.1\r\nHost: web.default\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .expect("answered");
+    assert!(
+        absolute.starts_with("HTTP/1.1 404") && absolute.contains("`nothing.example.com`"),
+        "{absolute}"
+    );
+    // A request that never finishes its headers is closed, not held for ever.
+    let stalled = raw(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: web.def",
+        tollgate_sandbox::traffic::HEADER_TIMEOUT + std::time::Duration::from_secs(10),
+    )
+    .await;
+    assert!(stalled.is_some(), "a stalled request is closed");
+    let ok = raw(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: web.default\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .expect("answered");
+    assert!(ok.starts_with("HTTP/1.1 404"), "{ok}");
+}

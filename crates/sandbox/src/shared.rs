@@ -32,7 +32,13 @@ impl Timing {
         } else {
             1.0
         };
-        Duration::from_secs_f64((secs / speed).clamp(0.0, 86_400.0))
+        let secs = secs / speed;
+        // NaN (from a nonsense duration) is no wait rather than a panic.
+        Duration::from_secs_f64(if secs.is_nan() {
+            0.0
+        } else {
+            secs.clamp(0.0, 86_400.0)
+        })
     }
 }
 

@@ -58,6 +58,12 @@ use crate::shared::Shared;
 
 /// How long a `slow` image's application takes to answer, in simulated seconds.
 pub const SLOW_LATENCY: f64 = 2.0;
+/// Connections the traffic port serves at once; more wait to be accepted.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// How long a client has to send a request's headers (a slow or stalled client is closed).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pods whose served counts are kept before those no longer endpoints are dropped.
+const SERVED_BOUND: usize = 4096;
 /// The header naming the pod that answered.
 pub const POD_HEADER: &str = "x-sandbox-pod";
 /// The header naming the image of the pod that answered.
@@ -451,6 +457,8 @@ impl Traffic {
             let mut st = self.lock();
             let e = self.endpoints(&mut st, &ns, &name);
             if !e.exists {
+                // Not kept: a request for any made-up host must not grow the cache.
+                st.services.remove(&(ns.clone(), name.clone()));
                 return text(
                     StatusCode::NOT_FOUND,
                     format!("service {ns}/{name} not found (host {host})\n"),
@@ -468,6 +476,15 @@ impl Traffic {
             let i = (e.next % e.ready.len() as u64) as usize;
             e.next = e.next.wrapping_add(1);
             let ep = e.ready[i].clone();
+            if st.served.len() > SERVED_BOUND {
+                // Pods come and go: keep the counts of the endpoints still served only.
+                let live: std::collections::HashSet<String> = st
+                    .services
+                    .values()
+                    .flat_map(|e| e.ready.iter().map(|p| p.uid.clone()))
+                    .collect();
+                st.served.retain(|uid, _| live.contains(uid));
+            }
             let served = st.served.entry(ep.uid.clone()).or_insert(0);
             let count = *served;
             *served += 1;
@@ -537,7 +554,17 @@ pub async fn serve_until(
 ) {
     let mut conns = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p,
+            () = &mut shutdown => {
+                drop(listener);
+                conns.shutdown().await;
+                return;
+            }
+        };
+        let Ok(permit) = permit else { return };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             () = &mut shutdown => {
@@ -554,15 +581,20 @@ pub async fn serve_until(
         let _ = stream.set_nodelay(true);
         let traffic = traffic.clone();
         conns.spawn(async move {
+            let _permit = permit;
             let io = hyper_util::rt::TokioIo::new(stream);
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let traffic = traffic.clone();
                 async move {
+                    // An absolute-form target's host wins over the Host header (RFC 9112 3.2.2).
                     let host = req
-                        .headers()
-                        .get(hyper::header::HOST)
-                        .and_then(|h| h.to_str().ok())
-                        .or_else(|| req.uri().host())
+                        .uri()
+                        .host()
+                        .or_else(|| {
+                            req.headers()
+                                .get(hyper::header::HOST)
+                                .and_then(|h| h.to_str().ok())
+                        })
                         .unwrap_or("")
                         .to_string();
                     let path = req.uri().path().to_string();
@@ -570,6 +602,8 @@ pub async fn serve_until(
                 }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(io, svc)
                 .await;
         });
@@ -597,6 +631,29 @@ mod tests {
         assert!(host_matches("*.example.com", "app.example.com"));
         assert!(!host_matches("*.example.com", "a.b.example.com"));
         assert!(!host_matches("*.example.com", "example.com"));
+    }
+
+    /// Requests for made-up Service hosts answer 404 and leave nothing behind: the cache holds
+    /// Services that exist only.
+    #[tokio::test]
+    async fn made_up_hosts_do_not_grow_the_cache() {
+        let store = crate::Store::new();
+        let shared = Arc::new(Shared {
+            store,
+            logs: crate::LogHub::new(),
+            timing: crate::Timing {
+                speed: 1000.0,
+                log_rate: 0.0,
+            },
+            faults: Default::default(),
+            apps: Default::default(),
+        });
+        let t = Traffic::new(shared);
+        for i in 0..2000 {
+            let r = t.answer(&format!("svc{i}.ns{i}"), "/").await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        }
+        assert_eq!(t.lock().services.len(), 0);
     }
 
     #[test]

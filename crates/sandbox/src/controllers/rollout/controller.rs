@@ -61,8 +61,12 @@ impl Clock for ManagerClock<'_> {
     }
 
     fn stamp_in(&self, secs: f64) -> String {
-        let real = chrono::Duration::milliseconds((secs / self.speed * 1000.0) as i64);
-        (chrono::Utc::now() + real)
+        // Bounded (a few thousand years either way) so that the sum cannot leave chrono's range.
+        let ms = (secs / self.speed * 1000.0).clamp(-1e14, 1e14);
+        let real = chrono::Duration::try_milliseconds(ms as i64).unwrap_or_default();
+        let now = chrono::Utc::now();
+        now.checked_add_signed(real)
+            .unwrap_or(now)
             .format("%Y-%m-%dT%H:%M:%SZ")
             .to_string()
     }
@@ -82,6 +86,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
     let Ok(ro) = store.get(rt, ns, name) else {
         return;
     };
+    let ro = spec::clamped(&ro);
     let uid = uid_of(&ro).to_string();
     let observed = observe(m, &store, &ro);
     let plan = {

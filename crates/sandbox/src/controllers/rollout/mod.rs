@@ -30,4 +30,7 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod adversarial_tests;
+
 pub use reconcile::{Clock, Event, Mark, Observed, Plan, Write, reconcile};

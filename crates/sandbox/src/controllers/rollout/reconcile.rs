@@ -292,6 +292,54 @@ impl Ctx<'_> {
                 "spec.selector: Required value: Rollout has missing field 'selector'".into(),
             );
         }
+        let replicas = spec::replicas(ro);
+        if replicas < 0 {
+            return Err(format!(
+                "spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+            ));
+        }
+        if spec::blue_green(ro).is_some() && spec::canary(ro).is_some() {
+            return Err("spec.strategy: Invalid value: \"blueGreen: true canary: true\": Multiple Strategies can not be listed".into());
+        }
+        let max_weight = spec::max_weight(ro);
+        for (i, step) in spec::steps(ro).iter().enumerate() {
+            let at = format!("spec.strategy.canary.steps[{i}]");
+            const KINDS: [&str; 8] = [
+                "experiment",
+                "pause",
+                "setWeight",
+                "analysis",
+                "setCanaryScale",
+                "setHeaderRoute",
+                "setMirrorRoute",
+                "plugin",
+            ];
+            if !KINDS
+                .iter()
+                .any(|k| step.get(k).is_some_and(|v| !v.is_null()))
+            {
+                return Err(format!(
+                    "{at}: Invalid value: {step}: Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause"
+                ));
+            }
+            if let Some(w) = step.get("setWeight").filter(|w| !w.is_null()) {
+                match w.as_i64() {
+                    Some(n) if (0..=max_weight).contains(&n) => {}
+                    _ => {
+                        return Err(format!(
+                            "{at}.setWeight: Invalid value: {w}: SetWeight needs to be between 0 and {max_weight}"
+                        ));
+                    }
+                }
+            }
+            if let Some(d) = step.get("pause").and_then(spec::pause_duration)
+                && d < 0
+            {
+                return Err(format!(
+                    "{at}.pause.duration: Invalid value: {d}: Duration needs to be greater than 0"
+                ));
+            }
+        }
         let mut services: Vec<(&str, &str)> = Vec::new();
         if let Some(bg) = spec::blue_green(ro) {
             if str_at(bg, "/activeService").is_empty() {

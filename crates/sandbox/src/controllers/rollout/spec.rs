@@ -78,6 +78,8 @@ pub fn max_weight(ro: &Value) -> i64 {
         .and_then(|t| t.get("maxTrafficWeight"))
         .and_then(Value::as_i64)
         .unwrap_or(100)
+        // Weights are divided by it: never 0.
+        .clamp(1, i64::from(i32::MAX))
 }
 
 pub fn paused(ro: &Value) -> bool {
@@ -108,11 +110,38 @@ pub fn int_or_percent(v: Option<&Value>, default: &str, total: i64, round_up: bo
         let v = p * total as f64 / 100.0;
         (if round_up { v.ceil() } else { v.floor() }) as i64
     };
+    // An int32 in Argo: an absurd percentage cannot overflow the counts computed from it.
     match v {
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
         Some(Value::String(s)) => pct(s),
         _ => pct(default),
     }
+    .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+}
+
+/// The Rollout as Argo's typed client reads it: every integer of its spec within int32 (the
+/// CRD declares them int32; the sandbox's API does not check formats), so that no count, weight
+/// or delay computed from them overflows.
+pub fn clamped(ro: &Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Number(n) if n.is_i64() || n.is_u64() => {
+                let i = n.as_i64().unwrap_or(i64::MAX);
+                let c = i.clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+                if c != i {
+                    *v = Value::from(c);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            Value::Object(m) => m.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut ro = ro.clone();
+    if let Some(spec) = ro.get_mut("spec") {
+        walk(spec);
+    }
+    ro
 }
 
 /// `resolveFenceposts` with Argo's defaults (25% and 25%): (maxSurge, maxUnavailable).
