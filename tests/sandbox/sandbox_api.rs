@@ -18,9 +18,10 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tollgate_sandbox::{Config, Sandbox};
 
-const DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 
-async fn bare() -> (Sandbox, Client) {
+/// A sandbox without controllers, and a client of it.
+pub(crate) async fn bare() -> (Sandbox, Client) {
     let sb = Sandbox::start(Config {
         no_controllers: true,
         ..Config::fast()
@@ -31,7 +32,8 @@ async fn bare() -> (Sandbox, Client) {
     (sb, client)
 }
 
-fn api_err(e: kube::Error) -> Box<kube::core::Status> {
+/// The Status of an API error (any other error fails the test).
+pub(crate) fn api_err(e: kube::Error) -> Box<kube::core::Status> {
     match e {
         kube::Error::Api(s) => s,
         other => panic!("expected an API error, got {other:?}"),

@@ -4,7 +4,6 @@
 //! its objects. Controllers are off: nothing changes objects but the test.
 
 use std::io::{Read, Write};
-use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -16,30 +15,10 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Discovery;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use tollgate_sandbox::{Config, Sandbox, crds, resources};
+use tollgate_sandbox::{Sandbox, crds, resources};
 
-const DEADLINE: Duration = Duration::from_secs(10);
+use super::sandbox_api::{DEADLINE, api_err, bare};
 
-async fn bare() -> (Sandbox, Client) {
-    let sb = Sandbox::start(Config {
-        no_controllers: true,
-        ..Config::fast()
-    })
-    .await
-    .expect("sandbox starts");
-    let client = sb.client();
-    (sb, client)
-}
-
-fn api_err(e: kube::Error) -> Box<kube::core::Status> {
-    match e {
-        kube::Error::Api(s) => s,
-        other => panic!("expected an API error, got {other:?}"),
-    }
-}
-
-/// A CRD of group `example.com`, kind `Widget`, with status and scale subresources and printer
-/// columns, namespaced or cluster-scoped.
 fn widget_crd(scope: &str) -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
