@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::common::sandbox_cluster::{Cluster, Finished, run_steps};
 
-fn rollouts(c: &Cluster) -> Api<DynamicObject> {
+/// The Rollouts of namespace `shop`.
+pub(crate) fn rollouts(c: &Cluster) -> Api<DynamicObject> {
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
         "rollouts",

@@ -96,7 +96,8 @@ struct Gitops {
     first: String,
 }
 
-fn apps(c: &Cluster) -> Api<DynamicObject> {
+/// The Applications of namespace `argocd`.
+pub(crate) fn apps(c: &Cluster) -> Api<DynamicObject> {
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
         "applications",

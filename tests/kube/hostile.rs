@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
-use kube::core::GroupVersionKind;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tollgate::exec::Router;
 use tollgate_sandbox::Config;
 
+use super::argo_steps::rollouts;
+use super::argocd_steps::apps;
 use crate::common::sandbox_cluster::{Cluster, Finished, run_steps, run_with};
 
 /// A failure message as the project promises it: one line, short, present.
@@ -352,14 +353,6 @@ async fn http_check_refuses_credentials_and_a_huge_interval_filled_in_at_run_tim
     .await;
     let e = one_line(&fin, "interval");
     assert!(e.contains("too long"), "{e}");
-}
-
-fn rollouts(c: &Cluster) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
-        "rollouts",
-    );
-    Api::namespaced_with(c.sb.client(), "shop", &ar)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -754,11 +747,7 @@ async fn argocd_sync_with_no_controller_never_takes_a_stale_operation_for_its_ow
     c.sb.apply_yaml(tollgate_sandbox::crds::ARGOCD_APPLICATION, "argocd.yaml")
         .expect("the CRD applies");
     c.namespace("argocd");
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
-        "applications",
-    );
-    let api: Api<DynamicObject> = Api::namespaced_with(c.sb.client(), "argocd", &ar);
+    let api = apps(&c);
     let deadline = Instant::now() + Duration::from_secs(30);
     while api.list(&ListParams::default()).await.is_err() {
         assert!(Instant::now() < deadline, "Applications never served");

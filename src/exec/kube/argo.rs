@@ -64,7 +64,8 @@ pub fn rollouts(cx: &KubeStep<'_>, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(cx.client.clone(), ns, &rollout_resource())
 }
 
-fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+/// The string at `ptr`, or "".
+pub(super) fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 

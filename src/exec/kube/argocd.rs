@@ -14,6 +14,7 @@ use std::time::Duration;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use super::argo::s;
 use super::change::Change;
 use super::{ActionResult, Failure, KubeStep, describe_error};
 use crate::runbook::argo::{ArgocdAutoSync, ArgocdSync, ArgocdWait};
@@ -37,10 +38,6 @@ pub fn application_resource() -> ApiResource {
 
 fn apps(cx: &KubeStep<'_>, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(cx.client.clone(), ns, &application_resource())
-}
-
-fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 
 async fn get_app(cx: &KubeStep<'_>, ns: &str, name: &str) -> Result<Value, Failure> {
