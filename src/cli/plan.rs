@@ -23,6 +23,21 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)], rehearse: bool) 
     let mut lines = Vec::new();
     lines.push(format!("runbook: {}  ({})", rb.name.value, file.display()));
     lines.push(format!("targets: {}", describe_targets(rb)));
+    if let Some(o) = &rb.owner {
+        lines.push(format!("owner: {o}"));
+    }
+    if !rb.contacts.is_empty() {
+        lines.push(format!("contacts: {}", rb.contacts.join(" · ")));
+    }
+    if let Some(t) = &rb.triggers {
+        lines.push("triggers:".into());
+        for a in &t.alerts {
+            lines.push(format!("  alert {}", a.value));
+        }
+        for s in &t.symptoms {
+            lines.push(format!("  symptom {}", s.value));
+        }
+    }
     if !rb.variables.is_empty() {
         lines.push("variables:".into());
     }

@@ -31,6 +31,10 @@ pub struct Runbook {
     /// Who to call: people, channels, pagers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<String>,
+    /// What should lead a responder here: the alerts that fire and the symptoms seen. Shown by
+    /// `plan`; what a search for an alert finds the runbook by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<Spanned<Triggers>>,
     /// The environment this runbook is pinned to.
     #[serde(default)]
     pub targets: Targets,
@@ -50,6 +54,28 @@ pub struct Runbook {
     /// values of variables in a rehearsal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<Spanned<super::rehearse::Rehearsal>>,
+}
+
+/// The alerts and symptoms a runbook answers.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Triggers {
+    /// Alert names as the alerting system calls them, each maybe followed by its condition, e.g.
+    /// `PaymentFailureRate > 10%`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<Spanned<String>>,
+    /// What a person sees, e.g. `CrashLoopBackOff in payment-backend`, `payouts stuck in pending`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symptoms: Vec<Spanned<String>>,
+}
+
+impl Triggers {
+    /// The alert's name: the first word of an `alerts` entry.
+    pub fn alert_names(&self) -> impl Iterator<Item = &str> {
+        self.alerts
+            .iter()
+            .filter_map(|a| a.value.split_whitespace().next())
+    }
 }
 
 /// A file of shared phases and variables, included from a runbook's phase list.

@@ -122,6 +122,9 @@ impl Checker<'_> {
         if let Some(f) = &rb.on_failure {
             self.check_on_failure(file, f);
         }
+        if let Some(t) = &rb.triggers {
+            self.check_triggers(file, t);
+        }
         if let Some(r) = &rb.rehearsal {
             self.check_rehearsal(file, r);
         }
@@ -244,6 +247,40 @@ impl Checker<'_> {
                     cap.var.value, step.id.value
                 ),
             });
+        }
+    }
+
+    /// Each alert starts with its name (letters, digits, `_`, `:`, `.`, `-`), as the alerting
+    /// system calls it; no entry is empty; `triggers` says something.
+    fn check_triggers(&mut self, file: &Path, t: &Spanned<super::model::Triggers>) {
+        if t.alerts.is_empty() && t.symptoms.is_empty() {
+            self.err(
+                file,
+                t.pos,
+                "`triggers` lists no `alerts` and no `symptoms`",
+            );
+        }
+        for s in t.symptoms.iter() {
+            if s.trim().is_empty() {
+                self.err(file, s.pos, "an empty symptom in `triggers`");
+            }
+        }
+        for a in t.alerts.iter() {
+            let name = a.split_whitespace().next().unwrap_or("");
+            let ok = name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-'));
+            if !ok {
+                self.err(
+                    file,
+                    a.pos,
+                    format!(
+                        "alert `{}` in `triggers` must start with the alert's name (e.g. `PaymentFailureRate > 10%`)",
+                        a.value
+                    ),
+                );
+            }
         }
     }
 

@@ -406,6 +406,32 @@ fn plan_resolves_variables_and_runs_nothing() {
 }
 
 #[test]
+fn plan_shows_the_owner_contacts_and_triggers_a_responder_finds_the_runbook_by() {
+    let env = Env::new();
+    let book = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/runbooks/valid/triggers.yaml"
+    );
+    let out = env.tollgate(&["plan", book]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let head: Vec<&str> = stdout.lines().take(9).collect();
+    assert_eq!(
+        head[2..],
+        [
+            "owner: payments team",
+            "contacts: on-call: to be defined",
+            "triggers:",
+            "  alert PaymentFailureRate > 10%",
+            "  alert HotWalletBalanceLow",
+            "  symptom CrashLoopBackOff in payment-backend",
+            "  symptom payouts stuck in pending",
+        ],
+        "{stdout}"
+    );
+}
+
+#[test]
 fn sigterm_aborts_the_running_step_and_keeps_the_run_resumable() {
     let env = Env::new();
     let rb = env.tmp.path().join("long.yaml");
