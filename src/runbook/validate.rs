@@ -12,7 +12,7 @@ use super::diag::{Diag, Severity};
 use super::docker::DockerAction;
 use super::http::{HttpAction, METHODS};
 use super::kube::KubeAction;
-use super::model::{OnFailure, Runbook, Step, VarType};
+use super::model::{OnFailure, Phase, Runbook, Step, VarType};
 use super::revert::{Revert, RevertAction};
 use super::vars::{self, Piece, is_var_name, parse_template};
 use super::yaml::{Node, Pos};
@@ -172,6 +172,7 @@ impl Checker<'_> {
             for step in phase.steps.iter().chain(&phase.validation) {
                 self.check_step(pfile, step);
                 self.check_capture_sees_secret(pfile, step);
+                self.lint_step(pfile, phase, step);
                 // A gate before anything that changes the world: a kube step that changes the
                 // cluster (or an AWS step that changes the account) with none before it is worth
                 // a second look.
@@ -205,6 +206,61 @@ impl Checker<'_> {
                     });
                 }
             }
+        }
+    }
+
+    /// The warnings of [`super::lint`]: a title claiming every object over a check one line
+    /// satisfies, a secret variable on a command line, and (in a production runbook) a step that
+    /// can cause an outage behind a gate without a confirmation word.
+    fn lint_step(&mut self, file: &Path, phase: &Phase, step: &Spanned<Step>) {
+        let mut warn = |pos: Pos, message: String| {
+            self.diags.push(Diag {
+                file: file.to_path_buf(),
+                pos,
+                severity: Severity::Warning,
+                message,
+            })
+        };
+        if let Some(m) = super::lint::every_claim(step) {
+            warn(step.pos, m);
+        }
+        if let Some(run) = &step.run
+            && let Action::Shell(script) = &run.action
+            && run.interpreter.first().is_none_or(|i| {
+                matches!(i.rsplit('/').next(), Some("sh" | "bash" | "dash" | "zsh"))
+            })
+        {
+            let mut secrets: Vec<&String> = self
+                .vars
+                .iter()
+                .filter(|(_, secret)| **secret)
+                .map(|(name, _)| name)
+                .collect();
+            secrets.sort();
+            for name in secrets {
+                if let Some(cmd) = super::lint::secret_on_command_line(script, name) {
+                    warn(
+                        run.pos,
+                        format!(
+                            "step `{}` puts secret `{name}` on the command line of `{cmd}`, where `ps` shows it; pass it on stdin (`printf '%s' \"${name}\" | {cmd} …`), in a file only you can read, or in the environment",
+                            step.id.value
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+        if self.runbook.targets.production
+            && let Some(what) = super::lint::outage(step)
+            && !super::lint::destructive_gate_before(phase, step)
+        {
+            warn(
+                step.pos,
+                format!(
+                    "step `{}` {what}, in a production runbook, but the gate before it asks for no confirmation word; make it `destructive: true` (on the step or its phase's gate)",
+                    step.id.value
+                ),
+            );
         }
     }
 

@@ -492,6 +492,86 @@ fn a_kube_step_that_changes_the_cluster_with_no_gate_is_flagged() {
     );
 }
 
+/// The mistakes found by reading LabelMint's runbooks against their design, as a class: a title
+/// claiming every object over a check one line satisfies, a secret on curl's command line (also
+/// through a shell variable that holds it), and an outage behind a gate with no confirmation word.
+#[test]
+fn claims_secrets_on_command_lines_and_soft_gates_before_outages_are_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prod.yaml");
+    std::fs::write(
+        &path,
+        r#"name: prod
+targets: { environment: production, production: true }
+variables:
+  api_key: { secret: true }
+  bot_token: { secret: true }
+phases:
+  - id: check
+    steps:
+      - id: images-match
+        title: Every deployment runs 1.2
+        run: kubectl get deploy -o wide
+        expect: { output_contains: ":1.2", output_not_contains: ":latest" }
+      - id: balance
+        run: |
+          curl -sS -H "X-API-Key: $api_key" https://toncenter.com/api/v2/getAddressBalance
+      - id: webhook
+        run: |
+          token="$bot_token"
+          curl -fsS "https://api.telegram.org/bot$token/getWebhookInfo"
+      - id: balance-stdin
+        run: |
+          printf 'X-API-Key: %s\n' "$api_key" | curl -sS -H @- https://toncenter.com/api
+  - id: stop
+    gate: { destructive: true }
+    steps:
+      - id: scale-to-zero
+        gate: { message: "Scale to zero?" }
+        run:
+          kube.scale: { replicas: 0 }
+      - id: drop-scratch
+        run: psql -c 'DROP DATABASE scratch'
+  - id: rotate
+    gate: true
+    steps:
+      - id: rotate-jwt
+        run:
+          secrets.rotate: { id: app/jwt-secret, generate: 64 }
+      - id: restore
+        gate: { destructive: true }
+        run: pg_restore --clean -d app /backups/latest.dump
+"#,
+    )
+    .unwrap();
+    let r = check(&[&path]);
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    let p = path.display();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "{p}:9:9: warning: step `images-match` says `every` but `output_contains: \":1.2\"` passes when any one line holds it; check each one (a script that fails on the first that does not, or only `output_not_contains` of what a wrong one prints)"
+            ),
+            format!(
+                "{p}:15:11: warning: step `balance` puts secret `api_key` on the command line of `curl`, where `ps` shows it; pass it on stdin (`printf '%s' \"$api_key\" | curl …`), in a file only you can read, or in the environment"
+            ),
+            format!(
+                "{p}:18:11: warning: step `webhook` puts secret `bot_token` on the command line of `curl`, where `ps` shows it; pass it on stdin (`printf '%s' \"$bot_token\" | curl …`), in a file only you can read, or in the environment"
+            ),
+            format!(
+                "{p}:26:9: warning: step `scale-to-zero` scales every deployment to zero, in a production runbook, but the gate before it asks for no confirmation word; make it `destructive: true` (on the step or its phase's gate)"
+            ),
+            format!(
+                "{p}:35:9: warning: step `rotate-jwt` replaces app/jwt-secret: every session signed with the old value ends, in a production runbook, but the gate before it asks for no confirmation word; make it `destructive: true` (on the step or its phase's gate)"
+            ),
+        ],
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn ids_longer_than_a_label_are_refused_in_one_short_line() {
     let dir = tempfile::tempdir().unwrap();
