@@ -398,6 +398,23 @@ fn shell_outage(script: &str) -> Option<String> {
     None
 }
 
+/// What a step skipped in a rehearsal changes, when it changes something: the later steps would
+/// rehearse against a system it never changed, so it needs a stand-in (`rehearse: {run: …}`).
+pub fn skipped_change(step: &Step) -> Option<String> {
+    let rehearse = step.rehearse.as_ref()?;
+    if !matches!(rehearse.value, super::rehearse::Rehearse::Skip(_)) {
+        return None;
+    }
+    let run = step.run.as_ref()?;
+    match &run.action {
+        Action::Kube(a) if a.mutates() => Some(format!("changes the cluster (`{}`)", a.key())),
+        Action::Aws(a) if a.mutates() => Some(format!("changes the AWS account (`{}`)", a.key())),
+        Action::Docker(a) if a.mutates() => Some(format!("changes a registry (`{}`)", a.key())),
+        Action::Shell(script) => shell_outage(script),
+        _ => None,
+    }
+}
+
 /// Whether the gate right before `step` asks for the confirmation word: its own when it has one
 /// (what the operator answers for this step), else its phase's.
 pub fn destructive_gate_before(phase: &Phase, step: &Step) -> bool {

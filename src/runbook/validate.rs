@@ -250,6 +250,16 @@ impl Checker<'_> {
                 }
             }
         }
+        if let Some(what) = super::lint::skipped_change(step) {
+            let pos = step.rehearse.as_ref().map_or(step.pos, |r| r.pos);
+            warn(
+                pos,
+                format!(
+                    "step `{}` {what} but is skipped in a rehearsal, so the steps after it rehearse against a system it never changed; give it a stand-in (`rehearse: {{run: …}}`) that does what later steps need",
+                    step.id.value
+                ),
+            );
+        }
         if self.runbook.targets.production
             && let Some(what) = super::lint::outage(step)
             && !super::lint::destructive_gate_before(phase, step)

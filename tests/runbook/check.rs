@@ -572,6 +572,48 @@ phases:
     );
 }
 
+/// A step that changes a system may not simply be skipped in a rehearsal: the steps after it
+/// would rehearse against a system it never changed. A read-only step may; a replaced one is fine.
+#[test]
+fn a_change_skipped_in_a_rehearsal_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("skips.yaml");
+    std::fs::write(
+        &path,
+        r#"name: skips
+phases:
+  - id: p
+    gate: true
+    steps:
+      - id: restore-snapshot
+        rehearse: { skip: "RDS has no stand-in" }
+        run: aws rds restore-db-instance-from-db-snapshot --db-instance-identifier x --db-snapshot-identifier y
+      - id: scale
+        rehearse: { skip: "no reason" }
+        run:
+          kube.scale: { deployment: web, replicas: 2 }
+      - id: describe
+        rehearse: { skip: "RDS has no stand-in" }
+        run: aws rds describe-db-instances --db-instance-identifier x
+      - id: restore-replaced
+        rehearse: { run: "echo restored" }
+        run: aws rds restore-db-instance-from-db-snapshot --db-instance-identifier x --db-snapshot-identifier y
+"#,
+    )
+    .unwrap();
+    let r = check(&[&path]);
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    let p = path.display();
+    let tail = "but is skipped in a rehearsal, so the steps after it rehearse against a system it never changed; give it a stand-in (`rehearse: {run: …}`) that does what later steps need";
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{p}:7:19: warning: step `restore-snapshot` changes an RDS instance {tail}\n\
+             {p}:10:19: warning: step `scale` changes the cluster (`kube.scale`) {tail}\n"
+        )
+    );
+}
+
 #[test]
 fn ids_longer_than_a_label_are_refused_in_one_short_line() {
     let dir = tempfile::tempdir().unwrap();
