@@ -2,6 +2,7 @@
 //! them (`runbooks/labelmint/rehearsals/`), each by the binary, headless, against its own
 //! stand-ins; and `tollgate plan --rehearse`. A module per runbook.
 
+mod dr_restore;
 mod first_deploy;
 mod plan;
 mod rollback_application;
