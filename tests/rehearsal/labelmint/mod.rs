@@ -4,7 +4,7 @@
 
 mod dr_restore;
 mod first_deploy;
-mod plan;
+pub(crate) mod plan;
 mod rollback_application;
 mod rotate_secrets;
 

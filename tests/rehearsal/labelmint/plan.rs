@@ -7,7 +7,7 @@ use crate::common::rehearse::{root, tollgate};
 
 /// Plans `runbook` for a rehearsal: (real, replaced, skipped) as counted from each step's
 /// `REHEARSAL:` line, checked against the coverage line.
-fn plan(runbook: &str) -> (usize, usize, usize) {
+pub(crate) fn plan(runbook: &str) -> (usize, usize, usize) {
     let r = tollgate(&["plan", "--rehearse", runbook], Duration::from_secs(30));
     assert_eq!(r.code, Some(0), "{}", r.printed());
     let loaded = tollgate::runbook::load(&root().join(runbook)).unwrap();
