@@ -127,9 +127,16 @@ fn incident_rollback_emergency_and_drill_runbooks_declare_their_triggers() {
     for system in SYSTEMS {
         for rb in runbooks(system) {
             let name = rb.file_name().unwrap().to_str().unwrap();
-            let responder = ["rollback", "incident", "emergency", "dr-", "drill", "troubleshoot"]
-                .iter()
-                .any(|k| name.contains(k));
+            let responder = [
+                "rollback",
+                "incident",
+                "emergency",
+                "dr-",
+                "drill",
+                "troubleshoot",
+            ]
+            .iter()
+            .any(|k| name.contains(k));
             if !responder {
                 continue;
             }
