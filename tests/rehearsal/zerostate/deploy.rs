@@ -1,6 +1,7 @@
 //! `runbooks/zerostate/deploy.yaml` rehearsed on ZeroState's running cluster: a release built,
 //! pushed, migrated and rolled out to its digest, healthy through api.zerostate.io; and a release
-//! that crash-loops, undone by the deploy's failure path.
+//! that crash-loops, undone by the deploy's failure path; a migration that fails, before anything
+//! is rolled out.
 
 use super::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
 use crate::common::rehearse::rehearse;
@@ -63,6 +64,25 @@ fn a_crash_looping_release_is_undone_by_the_deploys_failure_path() {
         "{}",
         r.printed()
     );
+}
+
+#[test]
+fn a_failed_migration_leaves_the_running_release_and_no_secret_behind() {
+    let r = rehearse(
+        RUNBOOK,
+        "runbooks/zerostate/rehearsals/deploy-migration-fails.yaml",
+        &["--inject", "step=migrate-up:fail"],
+        DEADLINE,
+    );
+    assert_expectation_held(&r);
+    assert_every_line_says_rehearsal(&r);
+    assert!(
+        r.stdout
+            .contains("secret \"zerostate-migrate-env\" deleted from zerostate namespace"),
+        "{}",
+        r.printed()
+    );
+    assert!(!r.stdout.contains("step set-image"), "{}", r.printed());
 }
 
 #[test]
