@@ -25,7 +25,8 @@ fn the_previous_release_comes_back_with_rollout_undo() {
         r.printed()
     );
     assert!(
-        r.stdout.contains("zerostate-api:v0.9.0 — zerostate-api v0.9.0"),
+        r.stdout
+            .contains("zerostate-api:v0.9.0 — zerostate-api v0.9.0"),
         "{}",
         r.printed()
     );
@@ -92,7 +93,11 @@ fn a_rejected_rollback_changes_nothing() {
     );
     assert_expectation_held(&r);
     assert_every_line_says_rehearsal(&r);
-    assert!(!r.stdout.contains("rolled back: revision"), "{}", r.printed());
+    assert!(
+        !r.stdout.contains("rolled back: revision"),
+        "{}",
+        r.printed()
+    );
 }
 
 #[test]
