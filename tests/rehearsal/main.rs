@@ -15,3 +15,4 @@ mod http;
 mod labelmint;
 mod progressive;
 mod seeds;
+mod zerostate;

@@ -1,0 +1,3 @@
+module github.com/zerostate/zerostate
+
+go 1.22
