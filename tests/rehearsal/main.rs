@@ -14,3 +14,4 @@ mod faults;
 mod http;
 mod labelmint;
 mod progressive;
+mod zerostate;

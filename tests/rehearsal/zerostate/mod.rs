@@ -1,0 +1,8 @@
+//! ZeroState's runbooks (`runbooks/zerostate/`) rehearsed with the decisions files kept next to
+//! them (`runbooks/zerostate/rehearsals/`), each by the binary, headless, against its own
+//! stand-ins; and `tollgate plan --rehearse`. A module per runbook.
+
+mod backup_restore_drill;
+mod troubleshoot;
+
+pub use crate::labelmint::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
