@@ -2,7 +2,9 @@
 //! them (`runbooks/zerostate/rehearsals/`), each by the binary, headless, against its own
 //! stand-ins; and `tollgate plan --rehearse`. A module per runbook, with LabelMint's helpers.
 
+mod backup_restore_drill;
 mod deploy;
 mod rollback;
+mod troubleshoot;
 
 pub use crate::labelmint::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
