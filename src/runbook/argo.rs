@@ -210,7 +210,7 @@ pub struct ArgoUndo {
     #[serde(default)]
     pub rollout: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_revision: Option<i64>,
+    pub to_revision: Option<super::int::Int>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }

@@ -53,7 +53,7 @@ pub struct RolloutUndo {
     pub namespace: Option<String>,
     /// The revision to go back to; the previous one when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_revision: Option<i64>,
+    pub to_revision: Option<super::int::Int>,
 }
 
 /// Sets a container's image in a deployment.
@@ -109,8 +109,9 @@ pub struct Scale {
     pub deployment: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// How many pods: a number, or a `{{ variable }}` holding one.
     #[serde(default)]
-    pub replicas: i32,
+    pub replicas: super::int::Int,
 }
 
 /// Restarts a deployment's pods (or every deployment's) by a rolling update, as `kubectl rollout restart`.
@@ -140,9 +141,10 @@ pub struct Wait {
     /// (`Running`, `Succeeded`), or `jsonpath={.status.phase}=Running`.
     #[serde(default)]
     pub condition: String,
-    /// How many must meet it; every one (and at least one) when left out.
+    /// How many must meet it (a number, or a `{{ variable }}` holding one); every one (and at
+    /// least one) when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<u32>,
+    pub count: Option<super::int::Int>,
 }
 
 /// Reads resources; the output (JSON, or the JSONPath's result) can be checked with `expect`
@@ -356,6 +358,7 @@ impl KubeAction {
                 "{key} deployment/{}{}{}",
                 a.deployment,
                 a.to_revision
+                    .as_ref()
                     .map(|r| format!(" to-revision={r}"))
                     .unwrap_or_default(),
                 ns(&a.namespace)
@@ -382,7 +385,10 @@ impl KubeAction {
                     .map(|s| format!(" -l {s}"))
                     .unwrap_or_default(),
                 a.condition,
-                a.count.map(|c| format!(" count>={c}")).unwrap_or_default(),
+                a.count
+                    .as_ref()
+                    .map(|c| format!(" count>={c}"))
+                    .unwrap_or_default(),
                 ns(&a.namespace)
             ),
             KubeAction::Get(a) => format!(
@@ -440,6 +446,7 @@ impl KubeAction {
                 "{key} rollout/{}{}{}",
                 a.rollout,
                 a.to_revision
+                    .as_ref()
                     .map(|r| format!(" to-revision={r}"))
                     .unwrap_or_default(),
                 ns(&a.namespace)

@@ -296,10 +296,12 @@ fn strip_heredocs(script: &str) -> String {
 pub fn outage(step: &Step) -> Option<String> {
     let run = step.run.as_ref()?;
     match &run.action {
-        Action::Kube(KubeAction::Scale(s)) if s.replicas == 0 => Some(match &s.deployment {
-            Some(d) => format!("scales {d} to zero"),
-            None => "scales every deployment to zero".into(),
-        }),
+        Action::Kube(KubeAction::Scale(s)) if s.replicas.literal() == Some(0) => {
+            Some(match &s.deployment {
+                Some(d) => format!("scales {d} to zero"),
+                None => "scales every deployment to zero".into(),
+            })
+        }
         Action::Kube(KubeAction::Patch(p)) => {
             let kind = p.resource.split('/').next().unwrap_or("").to_lowercase();
             let service = matches!(kind.as_str(), "service" | "services" | "svc");
@@ -384,9 +386,10 @@ fn shell_outage(script: &str) -> Option<String> {
     });
     // Commands, not comments or what `echo` says.
     for words in simple_commands(script) {
-        if words
-            .first()
-            .is_some_and(|w| matches!(w.as_str(), "echo" | "printf"))
+        // What `echo` says, and a lookup of a tool (`command -v dropdb`), run nothing.
+        let first = words.first().map(String::as_str);
+        if matches!(first, Some("echo" | "printf" | "which" | "type" | "hash"))
+            || (first == Some("command") && words.get(1).is_some_and(|w| w.starts_with('-')))
         {
             continue;
         }
@@ -531,6 +534,12 @@ mod tests {
             Some("rolls a database migration back")
         );
         assert_eq!(shell_outage("echo 'then run pg_restore'"), None);
+        assert_eq!(
+            shell_outage(
+                "for t in pg_restore dropdb; do command -v \"$t\"; done\ncommand -v dropdb && which pg_restore"
+            ),
+            None
+        );
         assert_eq!(shell_outage("# kubectl delete ns x\nkubectl get ns"), None);
         assert_eq!(
             shell_outage("kubectl get pods --field-selector status.phase!=Running"),

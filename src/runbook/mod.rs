@@ -7,6 +7,7 @@ pub mod de;
 pub mod diag;
 pub mod docker;
 pub mod http;
+pub mod int;
 pub mod jsonpath;
 pub mod kube;
 pub mod lint;

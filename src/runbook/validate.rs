@@ -671,7 +671,12 @@ impl Checker<'_> {
                 "files` or `kustomize",
                 a.files.is_empty() && a.kustomize.is_none(),
             ),
-            KubeAction::RolloutUndo(a) => missing("deployment", a.deployment.trim().is_empty()),
+            KubeAction::RolloutUndo(a) => {
+                missing("deployment", a.deployment.trim().is_empty());
+                if let Some(r) = &a.to_revision {
+                    self.check_int(file, pos, key, "to_revision", r);
+                }
+            }
             KubeAction::SetImage(a) => {
                 missing("deployment", a.deployment.trim().is_empty());
                 missing("image", a.image.trim().is_empty());
@@ -679,6 +684,9 @@ impl Checker<'_> {
             KubeAction::Wait(a) => {
                 missing("resource", a.resource.trim().is_empty());
                 missing("condition", a.condition.trim().is_empty());
+                if let Some(c) = &a.count {
+                    self.check_int(file, pos, key, "count", c);
+                }
             }
             KubeAction::Get(a) => missing("resource", a.resource.trim().is_empty()),
             KubeAction::Job(a) => {
@@ -689,10 +697,13 @@ impl Checker<'_> {
                 missing("step", a.step.trim().is_empty());
                 self.check_revert(file, pos, RevertAction::Kube, a);
             }
-            KubeAction::Scale(a) if a.replicas < 0 => {
-                self.err(file, pos, format!("`{key}` replicas must be 0 or more"))
+            KubeAction::Scale(a) => {
+                if a.replicas.literal().is_some_and(|n| n < 0) {
+                    self.err(file, pos, format!("`{key}` replicas must be 0 or more"))
+                }
+                self.check_int(file, pos, key, "replicas", &a.replicas);
             }
-            KubeAction::Scale(_) | KubeAction::RolloutStatus(_) | KubeAction::Restart(_) => {}
+            KubeAction::RolloutStatus(_) | KubeAction::Restart(_) => {}
             KubeAction::Patch(a) => {
                 missing("resource", a.resource.trim().is_empty());
                 self.check_patch(file, pos, a);
@@ -710,7 +721,10 @@ impl Checker<'_> {
             }
             KubeAction::ArgoUndo(a) => {
                 missing("rollout", a.rollout.trim().is_empty());
-                if let Some(r) = a.to_revision
+                if let Some(r) = &a.to_revision {
+                    self.check_int(file, pos, key, "to_revision", r);
+                }
+                if let Some(r) = a.to_revision.as_ref().and_then(|r| r.literal())
                     && r < 1
                 {
                     self.err(
@@ -777,6 +791,21 @@ impl Checker<'_> {
             &mut texts,
         );
         self.no_secrets_in(file, pos, key, texts.iter().map(String::as_str), "it would be stored in the cluster in the clear (use `env_from` with a Kubernetes Secret)");
+    }
+
+    /// A whole number written as one, or text that fills to one: `{{ var }}` of known variables.
+    fn check_int(&mut self, file: &Path, pos: Pos, key: &str, field: &str, n: &super::int::Int) {
+        if let super::int::Int::Template(t) = n {
+            if t.contains("{{") {
+                self.check_template(file, pos, t, false);
+            } else {
+                self.err(
+                    file,
+                    pos,
+                    format!("`{key}` {field} `{t}` is not a whole number, or a `{{{{ variable }}}}` that holds one"),
+                );
+            }
+        }
     }
 
     /// A `kube.patch`: `KIND/NAME`, and a patch of the shape its type takes.

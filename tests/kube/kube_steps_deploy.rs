@@ -194,6 +194,82 @@ async fn scale_all_to_zero_then_back_up_gradually_and_revert_restores_each_count
     assert_eq!(replicas(&c, "worker").await, 1);
 }
 
+/// Counts from variables: a responder's chosen replica count, a count to wait for, a revision a
+/// step captured; a variable that holds no number fails the step saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_and_revisions_come_from_variables() {
+    let c = shop(&[deployment("api", 1, "registry.local/api:1.0")]).await;
+    let yaml = format!(
+        r#"
+name: deploy
+targets:
+  kube: {{ context: prod-east, namespace: shop }}
+variables:
+  stage: {{ default: "3" }}
+  bad: {{ default: "three" }}
+phases:
+  - id: p
+    steps:
+      - id: up
+        run:
+          kube.scale: {{ deployment: api, replicas: "{{{{ stage }}}}" }}
+      - id: ready
+        run:
+          kube.wait: {{ resource: pods, selector: app=api, condition: Running, count: "{{{{ stage }}}}" }}
+        expect: {{ timeout: 60s }}
+      - id: image
+        run:
+          kube.set_image: {{ deployment: api, image: "registry.local/api:1.1" }}
+      - id: revision
+        run: echo 1
+        capture: [{{ var: first }}]
+      - id: back
+        run:
+          kube.rollout_undo: {{ deployment: api, to_revision: "{{{{ first }}}}" }}
+      - id: wrong
+        run:
+          kube.scale: {{ deployment: api, replicas: "{{{{ bad }}}}" }}
+"#
+    );
+    let fin = run(&c, &yaml).await;
+    assert_eq!(
+        status_of(&fin, "up"),
+        Some(StepStatus::Succeeded),
+        "{}",
+        fin.output
+    );
+    assert!(
+        fin.output.contains("deployment/api scaled 1 → 3"),
+        "{}",
+        fin.output
+    );
+    assert_eq!(
+        status_of(&fin, "ready"),
+        Some(StepStatus::Succeeded),
+        "{}",
+        fin.output
+    );
+    assert_eq!(
+        status_of(&fin, "back"),
+        Some(StepStatus::Succeeded),
+        "{}",
+        fin.output
+    );
+    assert_eq!(image(&c, "api", 0).await, "registry.local/api:1.0");
+    assert_eq!(
+        status_of(&fin, "wrong"),
+        Some(StepStatus::Failed),
+        "{}",
+        fin.events_text()
+    );
+    let error = fin.error_of("wrong").unwrap_or_default();
+    assert!(
+        error.contains("replicas: `three` is not a whole number"),
+        "{error}"
+    );
+    assert_eq!(replicas(&c, "api").await, 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_and_revert_failures_say_what_is_wrong() {
     let c = shop(&[deployment("api", 2, "registry.local/api:1.0")]).await;

@@ -1090,7 +1090,10 @@ pub fn template_patch(template: &Value) -> Value {
 pub async fn undo(cx: &mut KubeStep<'_>, a: &ArgoUndo) -> ActionResult {
     let ns = cx.ns.clone();
     let name = &a.rollout;
-    let to = a.to_revision.unwrap_or(0);
+    let to = match &a.to_revision {
+        Some(r) => r.value("to_revision").map_err(Failure::Error)?,
+        None => 0,
+    };
     let ro = get_rollout(cx, &ns, name).await?;
     let rss = replica_sets(cx, &ns, &ro).await.map_err(|e| {
         Failure::Error(format!(

@@ -368,7 +368,11 @@ async fn pod_log_tail(
 
 pub async fn undo(cx: &mut KubeStep<'_>, a: &RolloutUndo) -> ActionResult {
     let ns = cx.ns.clone();
-    undo_to(cx, &ns, &a.deployment, a.to_revision).await
+    let to = match &a.to_revision {
+        Some(r) => Some(r.value("to_revision").map_err(Failure::Error)?),
+        None => None,
+    };
+    undo_to(cx, &ns, &a.deployment, to).await
 }
 
 /// Rolls `name` back (to `to`, else the previous revision), recording it.

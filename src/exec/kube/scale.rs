@@ -9,10 +9,10 @@ use super::{ActionResult, Change, Failure, KubeStep, describe_error};
 use crate::runbook::kube::Scale;
 
 pub async fn scale(cx: &mut KubeStep<'_>, a: &Scale) -> ActionResult {
-    if a.replicas < 0 {
+    let replicas: i32 = a.replicas.within("replicas").map_err(Failure::Error)?;
+    if replicas < 0 {
         return Err(Failure::Error(format!(
-            "replicas must be 0 or more, not {}",
-            a.replicas
+            "replicas must be 0 or more, not {replicas}"
         )));
     }
     let ns = cx.ns.clone();
@@ -29,7 +29,7 @@ pub async fn scale(cx: &mut KubeStep<'_>, a: &Scale) -> ActionResult {
         }
     };
     for name in names {
-        scale_one(cx, &ns, &name, a.replicas).await?;
+        scale_one(cx, &ns, &name, replicas).await?;
     }
     Ok(())
 }

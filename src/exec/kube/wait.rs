@@ -165,6 +165,10 @@ fn key_of(o: &DynamicObject) -> String {
 const NAMES_SHOWN: usize = 5;
 
 pub async fn wait(cx: &mut KubeStep<'_>, a: &Wait) -> ActionResult {
+    let count: Option<u32> = match &a.count {
+        Some(c) => Some(c.within("count").map_err(Failure::Error)?),
+        None => None,
+    };
     let (res, name) = split_resource(&a.resource)?;
     let kind = resolve(&cx.client, res).await?;
     let cond = Cond::parse(&a.condition, &kind.ar.kind)?;
@@ -185,7 +189,7 @@ pub async fn wait(cx: &mut KubeStep<'_>, a: &Wait) -> ActionResult {
     let what = Waiting {
         kind: &kind,
         cond: &cond,
-        count: a.count,
+        count,
         selector: a.selector.as_deref(),
         name,
         ns: &cx.ns,
@@ -256,7 +260,7 @@ pub async fn wait(cx: &mut KubeStep<'_>, a: &Wait) -> ActionResult {
             shown = Some((meeting, total));
             cx.say(what.progress(meeting, total)).await;
         }
-        let done = match a.count {
+        let done = match count {
             Some(n) => meeting >= n as usize,
             None => total >= 1 && meeting == total,
         };
