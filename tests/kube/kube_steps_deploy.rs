@@ -199,39 +199,37 @@ async fn scale_all_to_zero_then_back_up_gradually_and_revert_restores_each_count
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_and_revisions_come_from_variables() {
     let c = shop(&[deployment("api", 1, "registry.local/api:1.0")]).await;
-    let yaml = format!(
-        r#"
+    let yaml = r#"
 name: deploy
 targets:
-  kube: {{ context: prod-east, namespace: shop }}
+  kube: { context: prod-east, namespace: shop }
 variables:
-  stage: {{ default: "3" }}
-  bad: {{ default: "three" }}
+  stage: { default: "3" }
+  bad: { default: "three" }
 phases:
   - id: p
     steps:
       - id: up
         run:
-          kube.scale: {{ deployment: api, replicas: "{{{{ stage }}}}" }}
+          kube.scale: { deployment: api, replicas: "{{ stage }}" }
       - id: ready
         run:
-          kube.wait: {{ resource: pods, selector: app=api, condition: Running, count: "{{{{ stage }}}}" }}
-        expect: {{ timeout: 60s }}
+          kube.wait: { resource: pods, selector: app=api, condition: Running, count: "{{ stage }}" }
+        expect: { timeout: 60s }
       - id: image
         run:
-          kube.set_image: {{ deployment: api, image: "registry.local/api:1.1" }}
+          kube.set_image: { deployment: api, image: "registry.local/api:1.1" }
       - id: revision
         run: echo 1
-        capture: [{{ var: first }}]
+        capture: [{ var: first }]
       - id: back
         run:
-          kube.rollout_undo: {{ deployment: api, to_revision: "{{{{ first }}}}" }}
+          kube.rollout_undo: { deployment: api, to_revision: "{{ first }}" }
       - id: wrong
         run:
-          kube.scale: {{ deployment: api, replicas: "{{{{ bad }}}}" }}
-"#
-    );
-    let fin = run(&c, &yaml).await;
+          kube.scale: { deployment: api, replicas: "{{ bad }}" }
+"#;
+    let fin = run(&c, yaml).await;
     assert_eq!(
         status_of(&fin, "up"),
         Some(StepStatus::Succeeded),
