@@ -345,7 +345,10 @@ fn run(
     cmd.arg("--state-dir")
         .arg(&state)
         .args(["run", "--headless", "--approve-all"])
-        // The destructive gates pass only with their confirmation words.
+        // The destructive gates pass only with their confirmation words: signing every user out
+        // (application-secrets) and the bots' outage (telegram-bot-tokens) are destructive too.
+        .args(["--approve", "application-secrets=production"])
+        .args(["--approve", "telegram-bot-tokens=production"])
         .args(["--approve", "ton-wallet-key=production"])
         .args(["--approve", "database-credentials=labelmint-production"])
         .args([

@@ -1,6 +1,7 @@
 //! `runbooks/labelmint/first-deploy.yaml` rehearsed end to end: the happy path on the runbook's
-//! node group, the web pods crash-looping into the application rollback, and the design's sizing
-//! (two t3.small) stopping at the rollout with the scheduler's reason.
+//! node group, the web pods crash-looping into the application rollback, the migration failing
+//! into the database rollback, and the design's sizing (two t3.small) stopped by the capacity
+//! check before anything is rolled out.
 
 use super::{
     DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held,
@@ -38,6 +39,44 @@ fn the_first_deploy_rehearses_to_the_end_on_the_runbooks_node_group() {
         );
     }
     assert!(!r.stdout.contains("Insufficient memory"), "{}", r.printed());
+    // Phase 3: the nodes hold the requests; the ClusterIssuer the Ingresses name exists.
+    assert!(
+        r.stdout.contains("capacity-for-application | capacity ok"),
+        "{}",
+        r.printed()
+    );
+    assert!(
+        r.stdout
+            .contains("clusterissuer.cert-manager.io/letsencrypt-prod created"),
+        "{}",
+        r.printed()
+    );
+    // app-config exists before the migration reads it.
+    let config = r
+        .stdout
+        .find(">> step apply-app-config")
+        .expect("apply-app-config ran");
+    let migration = r
+        .stdout
+        .find(">> step run-migrations")
+        .expect("run-migrations ran");
+    assert!(config < migration, "app-config before the migration");
+    // The certificates' wait and the health checks ran for real.
+    assert!(
+        r.stdout.contains("2/2 certificates Ready"),
+        "{}",
+        r.printed()
+    );
+    assert!(
+        r.stdout.contains("every deployment runs 9382583"),
+        "{}",
+        r.printed()
+    );
+    assert!(
+        r.stdout.contains("100 requests, errors 0.0 %"),
+        "{}",
+        r.printed()
+    );
 }
 
 #[test]
@@ -83,13 +122,49 @@ fn the_designs_two_t3_small_stop_the_rollout_for_memory() {
     );
     assert_expectation_held(&r);
     assert_every_line_says_rehearsal(&r);
-    let failure = r
-        .stdout
-        .lines()
-        .find(|l| l.contains("!! step wait-for-rollouts failed"))
-        .unwrap_or_else(|| panic!("the rollout failed:\n{}", r.printed()));
+    // The capacity check adds up the requests against the two t3.small's allocatable and stops
+    // the run with the numbers, before any image, contract, migration or rollout.
     assert!(
-        failure.contains("payment-backend") && failure.contains("2 Insufficient memory"),
-        "the rollout failure names the scheduler's reason: {failure}"
+        r.stdout
+            .contains("does not fit: memory 3674Mi requested > 2876Mi allocatable"),
+        "{}",
+        r.printed()
+    );
+    assert!(
+        r.stdout.contains("!! step capacity-for-application failed"),
+        "{}",
+        r.printed()
+    );
+    for later in [
+        ">> step push-web",
+        ">> step run-migrations",
+        ">> step apply-manifests",
+    ] {
+        assert!(!r.stdout.contains(later), "{later}:\n{}", r.printed());
+    }
+}
+
+#[test]
+fn a_failed_migration_restores_the_snapshot_and_repoints_database_url() {
+    let r = rehearse(
+        RUNBOOK,
+        "runbooks/labelmint/rehearsals/first-deploy-database-rollback.yaml",
+        &["--inject", "step=run-migrations:fail"],
+        DEADLINE,
+    );
+    assert_expectation_held(&r);
+    assert_every_line_says_rehearsal(&r);
+    // database-url gets a new version in the AWS stand-in; nothing was deployed to restart.
+    assert!(
+        r.stdout
+            .contains("put labelmint/production/database-url (version"),
+        "{}",
+        r.printed()
+    );
+    assert!(
+        r.stdout
+            .contains("restart-database-readers | restarted: none"),
+        "{}",
+        r.printed()
     );
 }

@@ -1,5 +1,7 @@
 //! `runbooks/labelmint/rollback-application.yaml` rehearsed from LabelMint's steady state: one
-//! deployment redeployed at an earlier tag, and the rollback refused at its gate.
+//! deployment redeployed at an earlier tag, the rollback refused at its gate, a crash-looping
+//! previous release undone by the failure path, and the revert-run method (its revert of another
+//! run's journal stood in for: a rehearsal has no other run).
 
 use super::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
 use crate::common::rehearse::rehearse;
@@ -21,6 +23,15 @@ fn labelmint_web_is_redeployed_at_its_previous_tag() {
         "{}",
         r.printed()
     );
+    // The health checks ran for real through the sandbox's Service traffic.
+    for step in ["web-health", "api-health"] {
+        assert!(
+            r.stdout
+                .contains(&format!("{step} ! 100 requests, errors 0.0 %")),
+            "{step}:\n{}",
+            r.printed()
+        );
+    }
 }
 
 #[test]
@@ -36,7 +47,7 @@ fn a_rejected_rollback_changes_nothing() {
 }
 
 #[test]
-fn a_previous_release_that_crash_loops_stops_the_rollback_at_its_verify() {
+fn a_previous_release_that_crash_loops_is_undone_by_the_failure_path() {
     let r = rehearse(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/rollback-application-crashloop.yaml",
@@ -51,4 +62,36 @@ fn a_previous_release_that_crash_loops_stops_the_rollback_at_its_verify() {
         .find(|l| l.contains("!! step wait-rollout failed"))
         .unwrap_or_else(|| panic!("the rollout failed:\n{}", r.printed()));
     assert!(failure.contains("CrashLoopBackOff"), "{failure}");
+    // The set-image is put back from the journal: labelmint-web runs what it ran before.
+    assert!(
+        r.stdout.contains("labelmint-web:4f1c2ab → 288761728065.dkr.ecr.us-east-1.amazonaws.com/labelmint-web:9382583"),
+        "{}",
+        r.printed()
+    );
+}
+
+#[test]
+fn revert_run_puts_every_deployment_back_and_checks_the_health() {
+    let r = rehearse(
+        RUNBOOK,
+        "runbooks/labelmint/rehearsals/rollback-application-revert-run.yaml",
+        &[],
+        DEADLINE,
+    );
+    assert_expectation_held(&r);
+    assert_every_line_says_rehearsal(&r);
+    assert!(
+        r.stdout
+            .contains("will put back what run 20261206-070530-edc5 changed: step apply-manifests"),
+        "{}",
+        r.printed()
+    );
+    for step in ["web-health", "api-health"] {
+        assert!(
+            r.stdout
+                .contains(&format!("{step} ! 100 requests, errors 0.0 %")),
+            "{step}:\n{}",
+            r.printed()
+        );
+    }
 }
