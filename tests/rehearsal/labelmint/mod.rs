@@ -3,6 +3,7 @@
 //! stand-ins; and `tollgate plan --rehearse`. A module per runbook.
 
 mod first_deploy;
+mod incidents;
 mod plan;
 mod rollback_application;
 mod rotate_secrets;
