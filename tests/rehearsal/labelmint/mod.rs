@@ -4,6 +4,7 @@
 
 mod dr_restore;
 mod first_deploy;
+mod incidents;
 pub(crate) mod plan;
 mod rollback_application;
 mod rotate_secrets;
