@@ -2,9 +2,11 @@
 //! them (`runbooks/labelmint/rehearsals/`), each by the binary, headless, against its own
 //! stand-ins; and `tollgate plan --rehearse`. A module per runbook.
 
+mod emergency_stop;
 mod first_deploy;
 mod plan;
 mod rollback_application;
+mod rollback_database;
 mod rotate_secrets;
 
 use std::time::Duration;
