@@ -3,10 +3,12 @@
 //! stand-ins; and `tollgate plan --rehearse`. A module per runbook.
 
 mod dr_restore;
+mod emergency_stop;
 mod first_deploy;
 mod incidents;
 pub(crate) mod plan;
 mod rollback_application;
+mod rollback_database;
 mod rotate_secrets;
 
 use std::time::Duration;
