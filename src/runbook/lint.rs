@@ -117,6 +117,22 @@ pub fn secret_on_command_line(script: &str, name: &str) -> Option<String> {
     None
 }
 
+/// Shell variables a script fills with a secret it reads: `pw=$(kubectl get secret … | base64
+/// -d)`, `key=$(aws secretsmanager get-secret-value …)`, `t=$(vault kv get …)`.
+pub fn secrets_read_in(script: &str) -> Vec<String> {
+    use std::sync::OnceLock;
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r#"(?m)(?:^|[;&|]\s*|\s)(?:export\s+|local\s+|readonly\s+)?([A-Za-z_][A-Za-z0-9_]*)="?\$\([^\n]*?\b(?:get\s+secrets?\b|get-secret-value\b|base64\s+(?:-d|--decode)\b|vault\s+(?:kv\s+get|read)\b)"#,
+        )
+        .expect("a valid pattern")
+    });
+    let mut out: Vec<String> = re.captures_iter(script).map(|c| c[1].to_string()).collect();
+    out.dedup();
+    out
+}
+
 fn is_assignment(w: &str) -> bool {
     let Some((name, _)) = w.split_once('=') else {
         return false;
@@ -386,10 +402,12 @@ fn shell_outage(script: &str) -> Option<String> {
     });
     // Commands, not comments or what `echo` says.
     for words in simple_commands(script) {
-        // What `echo` says, and a lookup of a tool (`command -v dropdb`), run nothing.
+        // What `echo` says, a lookup of a tool (`command -v dropdb`) and a loop's list run nothing.
         let first = words.first().map(String::as_str);
-        if matches!(first, Some("echo" | "printf" | "which" | "type" | "hash"))
-            || (first == Some("command") && words.get(1).is_some_and(|w| w.starts_with('-')))
+        if matches!(
+            first,
+            Some("echo" | "printf" | "which" | "type" | "hash" | "for")
+        ) || (first == Some("command") && words.get(1).is_some_and(|w| w.starts_with('-')))
         {
             continue;
         }
@@ -496,6 +514,20 @@ mod tests {
         ] {
             assert_eq!(secret_on_command_line(s, "tok"), None, "{s}");
         }
+    }
+
+    #[test]
+    fn a_value_read_from_a_secret_store_is_a_secret_too() {
+        let s = "grafana_admin=$(kubectl get secret -n monitoring grafana -o jsonpath='{.data.admin-password}' | base64 -d)\ncurl -fsS -u \"admin:$grafana_admin\" http://localhost:3000/api/health";
+        assert_eq!(secrets_read_in(s), ["grafana_admin"]);
+        assert_eq!(
+            secret_on_command_line(s, "grafana_admin").as_deref(),
+            Some("curl")
+        );
+        let s = "  export KEY=\"$(aws secretsmanager get-secret-value --secret-id x --query SecretString --output text)\"";
+        assert_eq!(secrets_read_in(s), ["KEY"]);
+        assert!(secrets_read_in("n=$(kubectl get secrets -o name | wc -l)").len() == 1);
+        assert!(secrets_read_in("pods=$(kubectl get pods -o name)").is_empty());
     }
 
     #[test]

@@ -249,6 +249,18 @@ impl Checker<'_> {
                     break;
                 }
             }
+            for name in super::lint::secrets_read_in(script) {
+                if let Some(cmd) = super::lint::secret_on_command_line(script, &name) {
+                    warn(
+                        run.pos,
+                        format!(
+                            "step `{}` reads a secret into `{name}` and puts it on the command line of `{cmd}`, where `ps` shows it; pass it on stdin, in a file only you can read, or in the environment",
+                            step.id.value
+                        ),
+                    );
+                    break;
+                }
+            }
         }
         if let Some(what) = super::lint::skipped_change(step) {
             let pos = step.rehearse.as_ref().map_or(step.pos, |r| r.pos);

@@ -54,7 +54,7 @@ fn plan_rehearse_lists_every_step_of_labelmints_runbooks_and_their_coverage() {
     // ExternalSecret's Secret, the endpoints AWS would give, RBAC and NetworkPolicies (served by
     // CRDs in the sandbox), the Certificates cert-manager makes and the database restore stand
     // in; DNS, TON, public URLs and port-forwards are skipped. Its health checks are http.check.
-    assert_eq!(plan("runbooks/labelmint/first-deploy.yaml"), (51, 22, 19));
+    assert_eq!(plan("runbooks/labelmint/first-deploy.yaml"), (51, 24, 17));
     assert_eq!(plan("runbooks/labelmint/rotate-secrets.yaml"), (52, 9, 9));
     // The rollback: the revert of another run's journal stands in (a rehearsal has no other run);
     // the health checks run for real through the sandbox's Service traffic.
