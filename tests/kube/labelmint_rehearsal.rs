@@ -79,11 +79,9 @@ async fn the_first_deploy_kube_steps_rehearse_against_labelmints_cluster() {
     .unwrap();
     let target = || c.target(None, Some(CONTEXT));
 
-    // Phase 2's validation, phase 3's namespaces, phase 5's images check.
-    let yaml = rehearsal(
-        &["nodes-ready", "create-namespaces", "app-images-match"],
-        "20s",
-    );
+    // Phase 2's validation, phase 3's namespaces (the images check of phase 5 is a script that
+    // checks each deployment's containers: not a native step).
+    let yaml = rehearsal(&["nodes-ready", "create-namespaces"], "20s");
     let fin = run_as(&dir, &yaml, target(), "rehearsal-1", &[]).await;
     assert_eq!(
         fin.outcome,
@@ -102,7 +100,6 @@ async fn the_first_deploy_kube_steps_rehearse_against_labelmints_cluster() {
         "{}",
         fin.output
     );
-    assert!(fin.output.contains("payment-backend "), "{}", fin.output);
 
     // Phase 5's rollouts: payment-backend never schedules; the step says why.
     let yaml = rehearsal(&["wait-for-rollouts"], "4s");
