@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::state::Engine;
-use crate::exec::RunValues;
+use crate::exec::{Journaled, RunValues};
 use crate::runbook::{Revert, vars};
 
 /// The run's values, as one step's work is made.
@@ -34,7 +34,7 @@ impl RunValues for StepValues<'_> {
             .and_then(|k| k.namespace.clone())
     }
 
-    fn changes_to_revert(&self, revert: &Revert) -> Result<Vec<serde_json::Value>, String> {
+    fn changes_to_revert(&self, revert: &Revert) -> Result<Journaled, String> {
         self.engine.reverting(revert)
     }
 }

@@ -28,4 +28,4 @@ pub use kube::KubeCall;
 pub use router::Router;
 pub use shell::ShellCall;
 pub use step::{BoxFuture, Kept, LastLines, Lines, Outcome, OutputSink, StepIo, Stop, until_stop};
-pub use values::RunValues;
+pub use values::{Journaled, RunValues};

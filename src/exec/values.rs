@@ -16,8 +16,19 @@ pub trait RunValues {
     fn dir(&self) -> &Path;
     /// The runbook's `targets.kube.namespace`.
     fn target_namespace(&self) -> Option<String>;
-    /// What the step a revert names changed, oldest first (from this run or the run it names);
-    /// the one line why not when that run's changes may not be reverted by this one (a
-    /// rehearsal's on a real target, or the other way round).
-    fn changes_to_revert(&self, revert: &Revert) -> Result<Vec<serde_json::Value>, String>;
+    /// What the step a revert names changed, oldest first (from this run or the run it names),
+    /// or that it did not run there; the one line why not when there is no such run or step, or
+    /// that run's changes may not be reverted by this one (a rehearsal's on a real target, or the
+    /// other way round).
+    fn changes_to_revert(&self, revert: &Revert) -> Result<Journaled, String>;
+}
+
+/// What the journal says of the step a revert names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Journaled {
+    /// The step ran: what it changed, oldest first (nothing, when it changed nothing).
+    Ran(Vec<serde_json::Value>),
+    /// The step is in that run's runbook but did not run in it (skipped, or never reached): the
+    /// one line that says so. A revert of it puts nothing back, and succeeds.
+    DidNotRun(String),
 }

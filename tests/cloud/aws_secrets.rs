@@ -569,7 +569,7 @@ async fn an_abort_during_verify_moves_current_back() {
                 verify: Some("echo verify-started; sleep 30".into()),
             }),
             secret_values: vec![("NEW".into(), Secret("new-session-7734".into()))],
-            reverting: Ok(Vec::new()),
+            reverting: Ok(tollgate::exec::Journaled::Ran(Vec::new())),
         }),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
@@ -977,6 +977,94 @@ async fn a_failing_phase_with_undo_reverts_its_secret_puts() {
     assert_hidden(&f, "api-key-Jd44");
 }
 
+/// `secrets.revert` of a step the named run skipped (its `when`) or never reached puts nothing
+/// back and succeeds, saying so in one line, with no change journaled; a step that run's runbook
+/// does not have fails, named: as `kube.revert` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secrets_revert_of_a_step_that_did_not_run_puts_nothing_back() {
+    let Some(moto) = Moto::start() else { return };
+    let id = "labelmint/production/jwt-secret";
+    let before = create(&moto, id, "jwt-before-Lm42").await;
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = runbook(
+        MOTO_ACCOUNT,
+        "  rotate: { default: \"no\" }\n",
+        r#"      - id: put-jwt
+        when: rotate == 'yes'
+        run:
+          secrets.rotate: { id: labelmint/production/jwt-secret, generate: 32 }
+      - id: smoke
+        run: "false"
+      - id: put-later
+        run:
+          secrets.rotate: { id: labelmint/production/jwt-secret, generate: 32 }
+"#,
+    );
+    let t = || moto.target(Some(&aws_target(MOTO_ACCOUNT)));
+    // The deploy's runbook is kept as deploy.yaml: the file a revert of a step it never reached
+    // reads.
+    let mut spec = common::spec_as(dir.path(), &deploy, &[], false, "run-deploy");
+    let kept = dir.path().join("deploy.yaml");
+    std::fs::copy(&spec.runbook_path, &kept).unwrap();
+    spec.runbook_path = kept.clone();
+    let mut router = tollgate::exec::Router::shell_only();
+    router.aws = Some(std::sync::Arc::new(tollgate::exec::aws::AwsExec {
+        target: t(),
+    }));
+    let d =
+        common::sandbox_cluster::run_spec(spec, router, tollgate::engine::Choice::Abort, &[]).await;
+    assert!(!d.succeeded(), "{}", d.output);
+    let back = r#"name: roll back
+targets:
+  environment: production
+  aws: { account: "ACCOUNT", region: us-east-1 }
+variables:
+  which: { description: the step }
+phases:
+  - id: restore
+    gate: true
+    steps:
+      - id: back
+        run:
+          secrets.revert: { step: "{{ which }}", run: run-deploy }
+"#
+    .replace("ACCOUNT", MOTO_ACCOUNT);
+    for (n, which) in ["put-jwt", "put-later"].iter().enumerate() {
+        let f = common::moto::run_as(
+            dir.path(),
+            &back,
+            t(),
+            &format!("run-back-{n}"),
+            &[("which", which)],
+            false,
+        )
+        .await;
+        assert!(f.succeeded(), "{which}: {:?}\n{}", f.outcome, f.output);
+        assert_eq!(
+            f.output.trim_end(),
+            format!(r#"step "{which}" did not run in run run-deploy: nothing to put back"#)
+        );
+        assert!(f.changes_of("back").is_empty(), "{}", f.journal);
+    }
+    assert_eq!(stages(&moto, id).await.0.as_deref(), Some(before.as_str()));
+    let f = common::moto::run_as(
+        dir.path(),
+        &back,
+        t(),
+        "run-back-typo",
+        &[("which", "put-jtw")],
+        false,
+    )
+    .await;
+    assert_eq!(
+        f.error_of("back"),
+        Some(format!(
+            r#"run run-deploy's runbook {} has no step "put-jtw" (did you mean `put-jwt`?)"#,
+            kept.display()
+        ))
+    );
+}
+
 /// A rollback runbook, a run of its own, puts back what a step of the deploy's run changed
 /// (`run:` from a variable); the same revert pinned to another account is blocked first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1052,7 +1140,7 @@ async fn a_rollback_runbook_reverts_a_put_of_another_run() {
     assert_eq!(stages(&moto, id).await.0.as_deref(), Some(before.as_str()));
     assert_eq!(value_of(&moto, id).await, "jwt-before-Pz70");
     assert_eq!(f.changes_of("jwt-back")[0]["aws"], "secret_reverted");
-    // A run that does not exist has nothing to put back, and says which.
+    // A run that is not there is named.
     let none = common::moto::run_as(
         dir.path(),
         &rollback(MOTO_ACCOUNT),
@@ -1064,7 +1152,7 @@ async fn a_rollback_runbook_reverts_a_put_of_another_run() {
     .await;
     assert_eq!(
         none.error_of("jwt-back").as_deref(),
-        Some(r#"step "put-jwt" of run "run-nope" changed nothing in AWS that can be put back"#)
+        Some(r#"there is no run "run-nope" in this state folder (`tollgate runs` lists them)"#)
     );
 }
 
@@ -1095,7 +1183,7 @@ async fn revert_directly(
                 run: None,
             }),
             secret_values: Vec::new(),
-            reverting: Ok(reverting),
+            reverting: Ok(tollgate::exec::Journaled::Ran(reverting)),
         }),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);

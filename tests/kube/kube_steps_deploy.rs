@@ -711,7 +711,7 @@ async fn revert_directly(
                 run: None,
             }),
             target_namespace: Some("shop".into()),
-            reverting: Ok(reverting),
+            reverting: Ok(tollgate::exec::Journaled::Ran(reverting)),
             started: chrono::Utc::now(),
         }),
     };
@@ -907,7 +907,7 @@ phases:
     );
     assert_eq!(replicas(&c, "api").await, 3);
     assert_eq!(replicas(&c, "web").await, 2);
-    // A run that does not exist has nothing to put back, and says which.
+    // A run that is not there is named.
     let fin = common::sandbox_cluster::run_as(
         dir.path(),
         back,
@@ -916,12 +916,210 @@ phases:
         &[("from_run", "run-nope")],
     )
     .await;
-    let err = fin.error_of("scale-back").unwrap();
+    assert_eq!(
+        fin.error_of("scale-back").as_deref(),
+        Some(r#"there is no run "run-nope" in this state folder (`tollgate runs` lists them)"#)
+    );
+}
+
+/// A deploy run that scaled api, skipped scale-web (its `when`) and failed before `never`: its
+/// journal, and its runbook kept as `deploy.yaml` (the file a revert of it reads).
+async fn partial_deploy(c: &Cluster, dir: &Path) {
+    let yaml = r#"
+name: deploy
+targets:
+  kube: { context: prod-east, namespace: shop }
+variables:
+  scale_web: { default: "no" }
+phases:
+  - id: p
+    steps:
+      - id: scale-api
+        run:
+          kube.scale: { deployment: api, replicas: 1 }
+      - id: scale-web
+        when: scale_web == 'yes'
+        run:
+          kube.scale: { deployment: web, replicas: 0 }
+      - id: smoke
+        run: "false"
+      - id: never
+        run:
+          kube.scale: { deployment: web, replicas: 5 }
+"#;
+    let mut spec = common::spec_as(dir, yaml, &[], false, "run-deploy");
+    let kept = dir.join("deploy.yaml");
+    std::fs::copy(&spec.runbook_path, &kept).unwrap();
+    spec.runbook_path = kept;
+    let mut router = Router::shell_only();
+    router.kube = Some(Arc::new(KubeExec {
+        target: c.target(None, Some("prod-east")),
+    }));
+    let fin =
+        common::sandbox_cluster::run_spec(spec, router, tollgate::engine::Choice::Abort, &[]).await;
+    assert_eq!(fin.outcome, Outcome::Finished(RunStatus::Failed));
+    assert_eq!(status_of(&fin, "scale-web"), Some(StepStatus::Skipped));
+    assert_eq!(status_of(&fin, "never"), None);
+    assert_eq!(replicas(c, "api").await, 1);
+}
+
+const REVERT_OF_RUN: &str = r#"
+name: put it back
+targets:
+  kube: { context: prod-east, namespace: shop }
+variables:
+  from_run: { description: the run whose step is put back }
+  which: { description: the step }
+phases:
+  - id: restore
+    steps:
+      - id: back
+        run:
+          kube.revert: { step: "{{ which }}", run: "{{ from_run }}" }
+"#;
+
+/// A revert of a step the named run skipped or never reached puts nothing back and succeeds,
+/// saying so in one line, with no change journaled; a step id that run's runbook does not have
+/// still fails, named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_of_a_step_that_did_not_run_puts_nothing_back_and_succeeds() {
+    let c = shop(&[
+        deployment("api", 3, "registry.local/api:1.0"),
+        deployment("web", 2, "registry.local/web:1.0"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    partial_deploy(&c, dir.path()).await;
+    let revert = |which: &'static str, id: &'static str| {
+        let target = c.target(None, Some("prod-east"));
+        let dir = dir.path().to_path_buf();
+        async move {
+            common::sandbox_cluster::run_as(
+                &dir,
+                REVERT_OF_RUN,
+                target,
+                id,
+                &[("from_run", "run-deploy"), ("which", which)],
+            )
+            .await
+        }
+    };
+    for (which, id) in [("scale-web", "run-back-1"), ("never", "run-back-2")] {
+        let fin = revert(which, id).await;
+        assert!(
+            fin.succeeded(),
+            "{which}: {:?}\n{}",
+            fin.outcome,
+            fin.output
+        );
+        assert_eq!(
+            fin.output.trim_end(),
+            format!(r#"step "{which}" did not run in run run-deploy: nothing to put back"#)
+        );
+        assert!(fin.changes_of("back").is_empty());
+        assert!(
+            !fin.journal.contains(r#""event":"changed""#),
+            "{}",
+            fin.journal
+        );
+        assert_eq!(replicas(&c, "web").await, 2);
+        assert_eq!(replicas(&c, "api").await, 1);
+    }
+    // A step that run's runbook does not have: named, with the one it may mean.
+    let fin = revert("scale-apii", "run-back-3").await;
+    assert_eq!(fin.outcome, Outcome::Finished(RunStatus::Failed));
+    assert_eq!(
+        fin.error_of("back"),
+        Some(format!(
+            r#"run run-deploy's runbook {} has no step "scale-apii" (did you mean `scale-api`?)"#,
+            dir.path().join("deploy.yaml").display()
+        ))
+    );
+    // The runbook file has since lost the step: still named, and said.
+    std::fs::write(
+        dir.path().join("deploy.yaml"),
+        runbook("      - id: scale-api\n        run:\n          kube.scale: { deployment: api, replicas: 1 }\n"),
+    )
+    .unwrap();
+    let fin = revert("never", "run-back-4").await;
+    assert_eq!(
+        fin.error_of("back"),
+        Some(format!(
+            r#"run run-deploy's runbook {} has no step "never" (it has changed since that run)"#,
+            dir.path().join("deploy.yaml").display()
+        ))
+    );
+    // A step the run skipped needs no runbook file: its journal says so.
+    std::fs::remove_file(dir.path().join("deploy.yaml")).unwrap();
+    let fin = revert("scale-web", "run-back-5").await;
+    assert!(fin.succeeded(), "{:?}\n{}", fin.outcome, fin.output);
+    let fin = revert("never", "run-back-6").await;
+    let err = fin.error_of("back").unwrap();
     assert!(
-        err.contains(
-            r#"step "stop-traffic" of run "run-nope" changed nothing that can be put back"#
-        ),
+        err.starts_with(r#"cannot tell whether run run-deploy's runbook has step "never": "#)
+            && err.contains("deploy.yaml: cannot read"),
         "{err}"
+    );
+    // The step that ran is put back as before.
+    let fin = revert("scale-api", "run-back-7").await;
+    assert!(fin.succeeded(), "{:?}\n{}", fin.outcome, fin.output);
+    assert_eq!(replicas(&c, "api").await, 3);
+    assert_eq!(fin.changes_of("back").len(), 1);
+}
+
+/// In one run too: a failure path's revert of a step its `when` skipped needs no guard of its
+/// own; a revert whose step, filled from a variable, is not in the runbook fails, named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_in_the_same_run_of_a_skipped_step_needs_no_guard() {
+    let c = shop(&[deployment("api", 3, "registry.local/api:1.0")]).await;
+    let yaml = r#"
+name: deploy
+targets:
+  kube: { context: prod-east, namespace: shop }
+variables:
+  drain: { default: "no" }
+  which: { default: scale-down }
+phases:
+  - id: p
+    steps:
+      - id: scale-down
+        when: drain == 'yes'
+        run:
+          kube.scale: { deployment: api, replicas: 0 }
+      - id: back
+        run:
+          kube.revert: { step: "{{ which }}" }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let target = || c.target(None, Some("prod-east"));
+    let fin = common::sandbox_cluster::run_as(dir.path(), yaml, target(), "run-a", &[]).await;
+    assert!(fin.succeeded(), "{:?}\n{}", fin.outcome, fin.output);
+    assert_eq!(
+        fin.output.trim_end(),
+        r#"step "scale-down" did not run in run run-a: nothing to put back"#
+    );
+    assert!(fin.changes_of("back").is_empty());
+    assert_eq!(replicas(&c, "api").await, 3);
+
+    let fin = common::sandbox_cluster::run_as(
+        dir.path(),
+        yaml,
+        target(),
+        "run-b",
+        &[("which", "scale-dwn")],
+    )
+    .await;
+    assert_eq!(
+        fin.error_of("back").as_deref(),
+        Some(r#"this runbook has no step "scale-dwn" (did you mean `scale-down`?)"#)
+    );
+    // An empty step, once filled, is refused rather than read as "nothing to put back".
+    let fin =
+        common::sandbox_cluster::run_as(dir.path(), yaml, target(), "run-c", &[("which", "")])
+            .await;
+    assert_eq!(
+        fin.error_of("back").as_deref(),
+        Some("the revert names no step (`step` is empty once its variables are filled)")
     );
 }
 

@@ -20,3 +20,4 @@ mod labelmint_rehearsal;
 mod logs_tail;
 mod progressive_steps;
 mod rehearsal_revert;
+mod revert_run;

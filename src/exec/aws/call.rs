@@ -1,6 +1,6 @@
 //! An AWS step's work: its action with names filled, the values it reads, what it reverts.
 
-use crate::exec::values::RunValues;
+use crate::exec::values::{Journaled, RunValues};
 use crate::protocol::Secret;
 use crate::runbook::aws::AwsAction;
 
@@ -14,7 +14,7 @@ pub struct AwsCall {
     pub secret_values: Vec<(String, Secret)>,
     /// For `secrets.revert`: what the named step changed, as journaled, oldest first; or why its
     /// changes may not be reverted by this run.
-    pub reverting: Result<Vec<serde_json::Value>, String>,
+    pub reverting: Result<Journaled, String>,
 }
 
 /// The name a value typed at a masked prompt has in [`AwsCall::secret_values`]: no variable can
@@ -33,7 +33,7 @@ pub fn work(action: &AwsAction, values: &dyn RunValues) -> AwsCall {
         .collect();
     let reverting = match &action {
         AwsAction::SecretsRevert(r) => values.changes_to_revert(r),
-        _ => Ok(Vec::new()),
+        _ => Ok(Journaled::Ran(Vec::new())),
     };
     AwsCall {
         action,

@@ -6,6 +6,7 @@ use super::change::{Change, RECOVERY_DAYS, is_aws};
 use super::ecr::{self, Lookup};
 use super::secrets::{self, CURRENT, short};
 use super::step::AwsStep;
+use crate::exec::Journaled;
 use crate::runbook::Revert;
 
 /// How one change went.
@@ -23,7 +24,14 @@ pub async fn revert(cx: &mut AwsStep<'_>, r: &Revert) -> Result<(), String> {
         Some(run) => format!("step \"{}\" of run \"{run}\"", r.step),
         None => format!("step \"{}\"", r.step),
     };
-    let journaled = cx.call.reverting.clone()?;
+    let journaled = match cx.call.reverting.clone()? {
+        Journaled::Ran(changes) => changes,
+        // Nothing to put back, and nothing changed: no change is journaled.
+        Journaled::DidNotRun(line) => {
+            cx.out(line).await;
+            return Ok(());
+        }
+    };
     let mut changes = Vec::new();
     for v in journaled.iter().filter(|v| is_aws(v)) {
         let c: Change = serde_json::from_value(v.clone()).map_err(|e| {

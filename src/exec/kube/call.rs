@@ -1,6 +1,6 @@
 //! A `kube.*` step's work: its action with strings filled, and what else it needs.
 
-use crate::exec::values::RunValues;
+use crate::exec::values::{Journaled, RunValues};
 use crate::runbook::kube::KubeAction;
 
 /// A `kube.*` step, its strings already filled from variables.
@@ -11,7 +11,7 @@ pub struct KubeCall {
     pub target_namespace: Option<String>,
     /// For `kube.revert`: what the named step changed, as journaled, oldest first; or why its
     /// changes may not be reverted by this run.
-    pub reverting: Result<Vec<serde_json::Value>, String>,
+    pub reverting: Result<Journaled, String>,
     /// When the step started: logs it streams start here.
     pub started: chrono::DateTime<chrono::Utc>,
 }
@@ -21,7 +21,7 @@ pub fn work(action: &KubeAction, values: &dyn RunValues) -> KubeCall {
     let action = action.filled(&|s| values.fill(s));
     let reverting = match &action {
         KubeAction::Revert(r) => values.changes_to_revert(r),
-        _ => Ok(Vec::new()),
+        _ => Ok(Journaled::Ran(Vec::new())),
     };
     KubeCall {
         action,

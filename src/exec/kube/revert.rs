@@ -6,6 +6,7 @@ use kube::discovery::Scope;
 use super::change::Change;
 use super::step::{ActionResult, Failure, KubeStep, describe_error};
 use super::{argo, argocd, rollout, scale};
+use crate::exec::Journaled;
 use crate::runbook::kube::KubeAction;
 
 /// `kube.revert`: puts back what the named step changed, newest change first. What the revert
@@ -19,7 +20,14 @@ pub async fn revert(cx: &mut KubeStep<'_>) -> ActionResult {
         _ => String::new(),
     };
     let mut changes = Vec::new();
-    let reverting = cx.call.reverting.clone().map_err(Failure::Error)?;
+    let reverting = match cx.call.reverting.clone().map_err(Failure::Error)? {
+        Journaled::Ran(changes) => changes,
+        // Nothing to put back, and nothing changed: no change is journaled.
+        Journaled::DidNotRun(line) => {
+            cx.out(line).await;
+            return Ok(());
+        }
+    };
     // AWS changes (a run's journal holds both) are `secrets.revert`'s to put back.
     let (aws, cluster): (Vec<_>, Vec<_>) = reverting
         .iter()
