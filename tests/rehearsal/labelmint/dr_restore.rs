@@ -3,24 +3,17 @@
 //! crash-looping into the failure path, and a snapshot copy older than the RPO stopping the
 //! restore before RDS is touched.
 
-use super::{
-    DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held,
-    assert_journal_says_rehearsal,
-};
-use crate::common::rehearse::rehearse;
+use super::{assert_journal_says_rehearsal, assert_says, rehearsed};
 
 const RUNBOOK: &str = "runbooks/labelmint/dr-restore.yaml";
 
 #[test]
 fn the_dr_drill_rebuilds_everything_in_us_west_2_without_switching_dns() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/dr-restore-drill.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert_journal_says_rehearsal(&r);
     // Every deployment rolled out from the DR region's registry, on the DR node group.
     for d in [
@@ -46,85 +39,49 @@ fn the_dr_drill_rebuilds_everything_in_us_west_2_without_switching_dns() {
         r.printed()
     );
     // No DNS in a drill; the report gives the drill's times.
-    assert!(r.stdout.contains("phase dns skipped"), "{}", r.printed());
+    assert_says(&r, "phase dns skipped");
     assert!(!r.stdout.contains("step update-dns"), "{}", r.printed());
-    assert!(
-        r.stdout.contains("check-rpo | within the RPO"),
-        "{}",
-        r.printed()
-    );
-    assert!(r.stdout.contains("rto | within the RTO"), "{}", r.printed());
-    assert!(
-        r.stdout
-            .contains("report | DR DRILL into us-west-2 (DNS not switched)"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "check-rpo | within the RPO");
+    assert_says(&r, "rto | within the RTO");
+    assert_says(&r, "report | DR DRILL into us-west-2 (DNS not switched)");
 }
 
 #[test]
 fn a_real_restore_switches_dns_and_passes_the_designs_health_thresholds() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/dr-restore-real.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout.contains("step update-dns succeeded"),
-        "{}",
-        r.printed()
-    );
-    assert!(
-        r.stdout
-            .contains("report | DISASTER RECOVERY into us-west-2"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "step update-dns succeeded");
+    assert_says(&r, "report | DISASTER RECOVERY into us-west-2");
 }
 
 #[test]
 fn a_crash_looping_dr_deploy_stops_the_dr_application() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/dr-restore-crashloop.yaml",
         &["--inject", "crashloop=labelmint-web@apply-manifests"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     let failure = r
         .stdout
         .lines()
         .find(|l| l.contains("!! step wait-for-rollouts failed"))
         .unwrap_or_else(|| panic!("the rollout failed:\n{}", r.printed()));
     assert!(failure.contains("CrashLoopBackOff"), "{failure}");
-    assert!(
-        r.stdout.contains("step scale-dr-to-zero succeeded"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "step scale-dr-to-zero succeeded");
     assert!(!r.stdout.contains("step update-dns"), "{}", r.printed());
 }
 
 #[test]
 fn a_snapshot_older_than_the_rpo_stops_the_restore_before_rds() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/dr-restore-rpo.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout
-            .contains("check-rpo ! the newest snapshot is older than the RPO"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "check-rpo ! the newest snapshot is older than the RPO");
     assert!(!r.stdout.contains("step restore-rds"), "{}", r.printed());
 }
 

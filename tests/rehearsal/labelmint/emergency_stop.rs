@@ -3,24 +3,17 @@
 //! its failure path (every replica count put back), the stop refused at its gate, and the
 //! `plan --rehearse` coverage.
 
-use super::{
-    DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held,
-    assert_journal_says_rehearsal,
-};
-use crate::common::rehearse::rehearse;
+use super::{assert_journal_says_rehearsal, assert_says, rehearsed};
 
 const RUNBOOK: &str = "runbooks/labelmint/emergency-stop.yaml";
 
 #[test]
 fn labelmint_is_stopped_and_scaled_back_up_stage_by_stage() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/emergency-stop-happy.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert_journal_says_rehearsal(&r);
     // The stop replaced every count (journaled), and the ingress answered 503 once it had.
     for (d, n) in [
@@ -42,35 +35,28 @@ fn labelmint_is_stopped_and_scaled_back_up_stage_by_stage() {
             r.printed()
         );
     }
-    assert!(r.stdout.contains("1 × 503"), "{}", r.printed());
-    assert!(r.stdout.contains("20 × 200"), "{}", r.printed());
+    assert_says(&r, "1 × 503");
+    assert_says(&r, "20 × 200");
 }
 
 #[test]
 fn a_stage_that_crash_loops_puts_every_replica_count_back() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/emergency-stop-crashloop.yaml",
         &[
             "--inject",
             "crashloop=payment-backend@scale-payment-backend",
         ],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     let failure = r
         .stdout
         .lines()
         .find(|l| l.contains("!! step payment-backend-ready failed"))
         .unwrap_or_else(|| panic!("the stage failed:\n{}", r.printed()));
     assert!(failure.contains("exit 1"), "{failure}");
-    assert!(
-        r.stdout.contains("payment-backend does not start"),
-        "{}",
-        r.printed()
-    );
-    assert!(r.stdout.contains("CrashLoopBackOff"), "{}", r.printed());
+    assert_says(&r, "payment-backend does not start");
+    assert_says(&r, "CrashLoopBackOff");
     // The bots, still at 0 when the stage failed, get their counts back from the stop's journal.
     for d in ["client-bot", "worker-bot"] {
         assert!(
@@ -83,14 +69,11 @@ fn a_stage_that_crash_loops_puts_every_replica_count_back() {
 
 #[test]
 fn a_refused_stop_changes_nothing() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/emergency-stop-rejected.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert!(!r.stdout.contains("→ 0"), "{}", r.printed());
 }
 

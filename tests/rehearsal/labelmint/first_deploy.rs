@@ -3,24 +3,17 @@
 //! into the database rollback, and the design's sizing (two t3.small) stopped by the capacity
 //! check before anything is rolled out.
 
-use super::{
-    DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held,
-    assert_journal_says_rehearsal,
-};
-use crate::common::rehearse::rehearse;
+use super::{assert_journal_says_rehearsal, assert_says, rehearsed};
 
 const RUNBOOK: &str = "runbooks/labelmint/first-deploy.yaml";
 
 #[test]
 fn the_first_deploy_rehearses_to_the_end_on_the_runbooks_node_group() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/first-deploy-happy.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert_journal_says_rehearsal(&r);
     // Every deployment of the overlay rolled out, on the node group the terraform stand-in added.
     for d in [
@@ -40,17 +33,8 @@ fn the_first_deploy_rehearses_to_the_end_on_the_runbooks_node_group() {
     }
     assert!(!r.stdout.contains("Insufficient memory"), "{}", r.printed());
     // Phase 3: the nodes hold the requests; the ClusterIssuer the Ingresses name exists.
-    assert!(
-        r.stdout.contains("capacity-for-application | capacity ok"),
-        "{}",
-        r.printed()
-    );
-    assert!(
-        r.stdout
-            .contains("clusterissuer.cert-manager.io/letsencrypt-prod created"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "capacity-for-application | capacity ok");
+    assert_says(&r, "clusterissuer.cert-manager.io/letsencrypt-prod created");
     // app-config exists before the migration reads it.
     let config = r
         .stdout
@@ -62,33 +46,18 @@ fn the_first_deploy_rehearses_to_the_end_on_the_runbooks_node_group() {
         .expect("run-migrations ran");
     assert!(config < migration, "app-config before the migration");
     // The certificates' wait and the health checks ran for real.
-    assert!(
-        r.stdout.contains("2/2 certificates Ready"),
-        "{}",
-        r.printed()
-    );
-    assert!(
-        r.stdout.contains("every deployment runs 9382583"),
-        "{}",
-        r.printed()
-    );
-    assert!(
-        r.stdout.contains("100 requests, errors 0.0 %"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "2/2 certificates Ready");
+    assert_says(&r, "every deployment runs 9382583");
+    assert_says(&r, "100 requests, errors 0.0 %");
 }
 
 #[test]
 fn a_crash_looping_web_takes_the_first_deploy_into_its_application_rollback() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/first-deploy-rollback.yaml",
         &["--inject", "crashloop=labelmint-web@apply-manifests"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert!(
         r.stdout.contains(
             "rehearsal: apply-manifests: injected: the new pods of deployment labelmint-web crash-loop"
@@ -96,45 +65,30 @@ fn a_crash_looping_web_takes_the_first_deploy_into_its_application_rollback() {
         "{}",
         r.printed()
     );
-    assert!(r.stdout.contains("CrashLoopBackOff"), "{}", r.printed());
+    assert_says(&r, "CrashLoopBackOff");
     // kubectl (the real one, against the sandbox) finds nothing to undo on a first deploy, and
     // the rollback scales every deployment to 0.
-    assert!(
-        r.stdout
-            .contains("no rollout history found for deployment \"labelmint-web\""),
-        "{}",
-        r.printed()
+    assert_says(
+        &r,
+        "no rollout history found for deployment \"labelmint-web\"",
     );
-    assert!(
-        r.stdout.contains("step scale-to-zero succeeded"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "step scale-to-zero succeeded");
 }
 
 #[test]
 fn the_designs_two_t3_small_stop_the_rollout_for_memory() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/design-sizing.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     // The capacity check adds up the requests against the two t3.small's allocatable and stops
     // the run with the numbers, before any image, contract, migration or rollout.
-    assert!(
-        r.stdout
-            .contains("does not fit: memory 3674Mi requested > 2876Mi allocatable"),
-        "{}",
-        r.printed()
+    assert_says(
+        &r,
+        "does not fit: memory 3674Mi requested > 2876Mi allocatable",
     );
-    assert!(
-        r.stdout.contains("!! step capacity-for-application failed"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "!! step capacity-for-application failed");
     for later in [
         ">> step push-web",
         ">> step run-migrations",
@@ -146,25 +100,12 @@ fn the_designs_two_t3_small_stop_the_rollout_for_memory() {
 
 #[test]
 fn a_failed_migration_restores_the_snapshot_and_repoints_database_url() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/first-deploy-database-rollback.yaml",
         &["--inject", "step=run-migrations:fail"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     // database-url gets a new version in the AWS stand-in; nothing was deployed to restart.
-    assert!(
-        r.stdout
-            .contains("put labelmint/production/database-url (version"),
-        "{}",
-        r.printed()
-    );
-    assert!(
-        r.stdout
-            .contains("restart-database-readers | restarted: none"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "put labelmint/production/database-url (version");
+    assert_says(&r, "restart-database-readers | restarted: none");
 }

@@ -2,8 +2,7 @@
 //! a TON RPC outage and analytics lag, each through its happy path and into its way back; and
 //! `tollgate plan --rehearse` of the three.
 
-use super::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
-use crate::common::rehearse::rehearse;
+use super::{assert_says, rehearsed};
 
 const PAYOUTS: &str = "runbooks/labelmint/incident-payout-failures.yaml";
 const TON_RPC: &str = "runbooks/labelmint/incident-ton-rpc-outage.yaml";
@@ -17,24 +16,20 @@ const PRIMARY_UP: &str = "runbooks/labelmint/rehearsals/ton-rpc-primary-up.yaml"
 
 #[test]
 fn payouts_pause_payment_backend_rolls_back_to_its_previous_release_and_payouts_resume() {
-    let r = rehearse(
+    let r = rehearsed(
         PAYOUTS,
         "runbooks/labelmint/rehearsals/incident-payout-failures-happy.yaml",
         &["--fixture", HISTORY],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout.contains("labelmint-backend:9382583 → 288761728065.dkr.ecr.us-east-1.amazonaws.com/labelmint-backend:4f1c2ab"),
-        "{}",
-        r.printed()
+    assert_says(
+        &r,
+        "labelmint-backend:9382583 → 288761728065.dkr.ecr.us-east-1.amazonaws.com/labelmint-backend:4f1c2ab",
     );
 }
 
 #[test]
 fn a_roll_back_that_makes_payouts_worse_is_undone_and_payouts_stay_paused() {
-    let r = rehearse(
+    let r = rehearsed(
         PAYOUTS,
         "runbooks/labelmint/rehearsals/incident-payout-failures-rollback.yaml",
         &[
@@ -43,53 +38,37 @@ fn a_roll_back_that_makes_payouts_worse_is_undone_and_payouts_stay_paused() {
             "--inject",
             "step=payment-backend-pods-ready:fail",
         ],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout.contains("payments-still-paused | false"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "payments-still-paused | false");
 }
 
 #[test]
 fn a_refused_payout_pause_changes_nothing() {
-    let r = rehearse(
+    rehearsed(
         PAYOUTS,
         "runbooks/labelmint/rehearsals/incident-payout-failures-rejected.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
 }
 
 #[test]
 fn payouts_resume_on_the_fallback_ton_rpc() {
-    let r = rehearse(
+    rehearsed(
         PAYOUTS,
         "runbooks/labelmint/rehearsals/incident-payout-failures-switch-rpc.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
 }
 
 // --- TON RPC outage -------------------------------------------------------------------------
 
 #[test]
 fn a_failing_toncenter_is_confirmed_and_the_ton_callers_move_to_the_fallback() {
-    let r = rehearse(
+    let r = rehearsed(
         TON_RPC,
         "runbooks/labelmint/rehearsals/incident-ton-rpc-outage-happy.yaml",
         &["--fixture", PRIMARY_DOWN],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert!(
         r.stdout.contains(
             "primary-is-failing | https://toncenter.com/api/v2 fails 100.0 % of requests"
@@ -101,7 +80,7 @@ fn a_failing_toncenter_is_confirmed_and_the_ton_callers_move_to_the_fallback() {
 
 #[test]
 fn a_failing_fallback_puts_the_previous_endpoint_back() {
-    let r = rehearse(
+    let r = rehearsed(
         TON_RPC,
         "runbooks/labelmint/rehearsals/incident-ton-rpc-outage-rollback.yaml",
         &[
@@ -110,44 +89,29 @@ fn a_failing_fallback_puts_the_previous_endpoint_back() {
             "--inject",
             "step=fallback-rpc-healthy:fail",
         ],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout.contains("→ https://toncenter.com/api/v2/jsonRPC"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "→ https://toncenter.com/api/v2/jsonRPC");
 }
 
 #[test]
 fn a_recovered_toncenter_is_switched_back_to() {
-    let r = rehearse(
+    rehearsed(
         TON_RPC,
         "runbooks/labelmint/rehearsals/incident-ton-rpc-outage-switch-back.yaml",
         &["--fixture", PRIMARY_UP],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
 }
 
 #[test]
 fn a_healthy_toncenter_stops_the_failover_before_anything_changes() {
-    let r = rehearse(
+    let r = rehearsed(
         TON_RPC,
         "runbooks/labelmint/rehearsals/incident-ton-rpc-outage-not-the-rpc.yaml",
         &["--fixture", PRIMARY_UP],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout
-            .contains("primary-is-failing ! https://toncenter.com/api/v2 fails only 0.0 %"),
-        "{}",
-        r.printed()
+    assert_says(
+        &r,
+        "primary-is-failing ! https://toncenter.com/api/v2 fails only 0.0 %",
     );
 }
 
@@ -155,26 +119,20 @@ fn a_healthy_toncenter_stops_the_failover_before_anything_changes() {
 
 #[test]
 fn the_analytics_service_scales_up_and_answers_under_the_thresholds() {
-    let r = rehearse(
+    rehearsed(
         ANALYTICS,
         "runbooks/labelmint/rehearsals/incident-analytics-lag-happy.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
 }
 
 #[test]
 fn a_scale_up_that_does_not_help_is_scaled_back() {
-    let r = rehearse(
+    rehearsed(
         ANALYTICS,
         "runbooks/labelmint/rehearsals/incident-analytics-lag-rollback.yaml",
         &["--inject", "step=analytics-latency-ok:fail"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
 }
 
 // --- plan --rehearse ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ mod rotate_secrets;
 
 use std::time::Duration;
 
-use crate::common::rehearse::Rehearsed;
+use crate::common::rehearse::{Rehearsed, rehearse};
 
 /// The most one rehearsal may take (they take seconds at `--speed 50`).
 pub const DEADLINE: Duration = Duration::from_secs(120);
@@ -51,4 +51,20 @@ pub fn assert_journal_says_rehearsal(r: &Rehearsed) {
         Some(&serde_json::json!(true)),
         "the journal's first line: {first}"
     );
+}
+
+/// Rehearses `runbook` with `decisions` (and `extra` flags) and checks what every seed rehearsal
+/// must hold: the decisions file's expectation, and every printed line marked as a rehearsal's.
+#[track_caller]
+pub fn rehearsed(runbook: &str, decisions: &str, extra: &[&str]) -> Rehearsed {
+    let r = rehearse(runbook, decisions, extra, DEADLINE);
+    assert_expectation_held(&r);
+    assert_every_line_says_rehearsal(&r);
+    r
+}
+
+/// The rehearsal printed `text` on stdout.
+#[track_caller]
+pub fn assert_says(r: &Rehearsed, text: &str) {
+    assert!(r.stdout.contains(text), "no {text:?} in:\n{}", r.printed());
 }

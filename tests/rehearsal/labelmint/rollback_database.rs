@@ -2,24 +2,17 @@
 //! migrations rolled back by a Job, the pre-migration snapshot restored and database-url
 //! repointed, each failing into the way back, and the `plan --rehearse` coverage.
 
-use super::{
-    DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held,
-    assert_journal_says_rehearsal,
-};
-use crate::common::rehearse::rehearse;
+use super::{assert_journal_says_rehearsal, assert_says, rehearsed};
 
 const RUNBOOK: &str = "runbooks/labelmint/rollback-database.yaml";
 
 #[test]
 fn the_migrations_are_rolled_back_by_a_job_with_the_writers_stopped() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/rollback-database-migration.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert_journal_says_rehearsal(&r);
     assert!(
         r.stdout.contains("job/migration-rollback-")
@@ -43,31 +36,21 @@ fn the_migrations_are_rolled_back_by_a_job_with_the_writers_stopped() {
 
 #[test]
 fn a_failed_migration_rollback_starts_the_writers_again() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/rollback-database-migration-fails.yaml",
         &["--inject", "step=migrate-rollback:fail"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout.contains("deployment/payment-backend scaled 0 → 2"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "deployment/payment-backend scaled 0 → 2");
 }
 
 #[test]
 fn the_snapshot_is_restored_and_database_url_points_at_it() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/rollback-database-snapshot.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     // The endpoint the RDS stand-in printed, captured; the new URL put in the AWS stand-in; the
     // ExternalSecret's force-sync annotation patched in the sandbox.
     assert!(
@@ -77,17 +60,10 @@ fn the_snapshot_is_restored_and_database_url_points_at_it() {
         "{}",
         r.printed()
     );
-    assert!(
-        r.stdout
-            .contains("put labelmint/production/database-url (version"),
-        "{}",
-        r.printed()
-    );
-    assert!(
-        r.stdout
-            .contains("externalsecret.external-secrets.io/app-secrets patched (metadata.annotations.force-sync"),
-        "{}",
-        r.printed()
+    assert_says(&r, "put labelmint/production/database-url (version");
+    assert_says(
+        &r,
+        "externalsecret.external-secrets.io/app-secrets patched (metadata.annotations.force-sync",
     );
     assert!(
         r.stdout.contains(
@@ -106,19 +82,14 @@ fn the_snapshot_is_restored_and_database_url_points_at_it() {
 
 #[test]
 fn writers_that_fail_on_the_restored_instance_get_the_previous_database_url_back() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/rollback-database-snapshot-fails.yaml",
         &["--inject", "step=writers-ready:fail"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout
-            .contains("labelmint/production/database-url: AWSCURRENT is back on"),
-        "{}",
-        r.printed()
+    assert_says(
+        &r,
+        "labelmint/production/database-url: AWSCURRENT is back on",
     );
     for d in ["api-gateway", "labeling-backend", "payment-backend"] {
         assert!(

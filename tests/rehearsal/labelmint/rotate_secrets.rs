@@ -1,33 +1,26 @@
 //! `runbooks/labelmint/rotate-secrets.yaml` rehearsed: every family rotated, and the JWT/session
 //! rotation failing into its rollback (the previous versions made current again).
 
-use super::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
-use crate::common::rehearse::rehearse;
+use super::rehearsed;
 
 const RUNBOOK: &str = "runbooks/labelmint/rotate-secrets.yaml";
 
 #[test]
 fn every_secret_family_rotates_in_a_rehearsal() {
-    let r = rehearse(
+    rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/rotate-secrets-happy.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
 }
 
 #[test]
 fn a_failed_restart_after_the_jwt_rotation_puts_the_previous_versions_back() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/labelmint/rehearsals/rotate-secrets-rollback.yaml",
         &["--inject", "step=api-gateway-rolled-out:fail"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     // The rollback moved AWSCURRENT back through the aws CLI, against the AWS stand-in.
     for s in ["jwt-secret", "session-secret"] {
         assert!(

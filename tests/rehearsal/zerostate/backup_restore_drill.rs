@@ -3,21 +3,17 @@
 //! failure path (drop what the run created, report): the restore failing, the balance sums not
 //! matching, and the production database given as the restore target.
 
-use super::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
-use crate::common::rehearse::rehearse;
+use super::{assert_says, rehearsed};
 
 const RUNBOOK: &str = "runbooks/zerostate/backup-restore-drill.yaml";
 
 #[test]
 fn the_drill_restores_the_s3_copy_checks_the_balances_and_holds_the_rto_and_rpo() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/backup-restore-drill-happy.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     for line in [
         "rpo-continuous-backups | RPO held by continuous backups",
         "backup-age | RPO held by the dump",
@@ -28,23 +24,16 @@ fn the_drill_restores_the_s3_copy_checks_the_balances_and_holds_the_rto_and_rpo(
         assert!(r.stdout.contains(line), "{line}:\n{}", r.printed());
     }
     // The pg_isready Job ran in the sandbox's zerostate namespace.
-    assert!(
-        r.stdout.contains("job/drill-pg-isready-"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "job/drill-pg-isready-");
 }
 
 #[test]
 fn a_failed_restore_drops_the_scratch_database_the_drill_created() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/backup-restore-drill-restore-fails.yaml",
         &["--inject", "step=pg-restore:fail"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert!(
         r.stdout.contains(
             "failed-report | scratch:   zerostate_restore_drill created by this run, dropped"
@@ -56,38 +45,25 @@ fn a_failed_restore_drops_the_scratch_database_the_drill_created() {
 
 #[test]
 fn balance_sums_that_do_not_match_fail_the_drill_before_its_rto_check() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/backup-restore-drill-sums-differ.yaml",
         &["--inject", "step=sums-match:fail"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert!(!r.stdout.contains(">> step rto-check"), "{}", r.printed());
-    assert!(
-        r.stdout
-            .contains("failed-report | balances:  1250000.00|1250000.00"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "failed-report | balances:  1250000.00|1250000.00");
 }
 
 #[test]
 fn the_production_database_is_refused_as_the_restore_target() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/backup-restore-drill-production-target.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout
-            .contains("refused: your-db.rds.amazonaws.com/zerostate is the production database"),
-        "{}",
-        r.printed()
+    assert_says(
+        &r,
+        "refused: your-db.rds.amazonaws.com/zerostate is the production database",
     );
     // Nothing was dumped, restored or dropped.
     for step in ["pg-dump", "pg-restore", "failed-drop-scratch-db"] {

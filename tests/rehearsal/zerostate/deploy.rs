@@ -3,21 +3,17 @@
 //! that crash-loops, undone by the deploy's failure path; a migration that fails, before anything
 //! is rolled out.
 
-use super::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
-use crate::common::rehearse::rehearse;
+use super::{assert_says, rehearsed};
 
 const RUNBOOK: &str = "runbooks/zerostate/deploy.yaml";
 
 #[test]
 fn a_release_is_built_pushed_migrated_and_rolled_out_to_its_digest() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/deploy-happy.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     // The Deployment runs the image the push captured, by its digest.
     let digest = r
         .stdout
@@ -31,56 +27,41 @@ fn a_release_is_built_pushed_migrated_and_rolled_out_to_its_digest() {
         "{}",
         r.printed()
     );
-    assert!(
-        r.stdout
-            .contains("deployment \"zerostate-api\" successfully rolled out"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "deployment \"zerostate-api\" successfully rolled out");
     // /health and /ready through the API's public host, every answer 200.
     assert_eq!(r.stdout.matches("20 × 200").count(), 2, "{}", r.printed());
 }
 
 #[test]
 fn a_crash_looping_release_is_undone_by_the_deploys_failure_path() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/deploy-crashloop.yaml",
         &["--inject", "crashloop=zerostate-api@set-image"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     let failure = r
         .stdout
         .lines()
         .find(|l| l.contains("!! step wait-rollout failed"))
         .unwrap_or_else(|| panic!("the rollout failed:\n{}", r.printed()));
     assert!(failure.contains("ProgressDeadlineExceeded"), "{failure}");
-    assert!(r.stdout.contains("CrashLoopBackOff"), "{}", r.printed());
-    assert!(
-        r.stdout
-            .contains("deployment/zerostate-api rolled back: revision 2 → revision 1"),
-        "{}",
-        r.printed()
+    assert_says(&r, "CrashLoopBackOff");
+    assert_says(
+        &r,
+        "deployment/zerostate-api rolled back: revision 2 → revision 1",
     );
 }
 
 #[test]
 fn a_failed_migration_leaves_the_running_release_and_no_secret_behind() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/deploy-migration-fails.yaml",
         &["--inject", "step=migrate-up:fail"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout
-            .contains("secret \"zerostate-migrate-env\" deleted from zerostate namespace"),
-        "{}",
-        r.printed()
+    assert_says(
+        &r,
+        "secret \"zerostate-migrate-env\" deleted from zerostate namespace",
     );
     assert!(!r.stdout.contains("step set-image"), "{}", r.printed());
 }

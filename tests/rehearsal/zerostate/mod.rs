@@ -7,4 +7,4 @@ mod deploy;
 mod rollback;
 mod troubleshoot;
 
-pub use crate::labelmint::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
+pub use crate::labelmint::{assert_says, rehearsed};

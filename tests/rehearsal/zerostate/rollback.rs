@@ -3,96 +3,58 @@
 //! (its download and pg_restore stand-ins, the API really stopped and started), a restore that
 //! fails and brings the API back, and the rollback refused at its gate.
 
-use super::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
-use crate::common::rehearse::rehearse;
+use super::{assert_says, rehearsed};
 
 const RUNBOOK: &str = "runbooks/zerostate/rollback.yaml";
 
 #[test]
 fn the_previous_release_comes_back_with_rollout_undo() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/rollback-happy.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout
-            .contains("deployment/zerostate-api rolled back: revision 2 → revision 1"),
-        "{}",
-        r.printed()
+    assert_says(
+        &r,
+        "deployment/zerostate-api rolled back: revision 2 → revision 1",
     );
-    assert!(
-        r.stdout
-            .contains("zerostate-api:v0.9.0 — zerostate-api v0.9.0"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "zerostate-api:v0.9.0 — zerostate-api v0.9.0");
     assert!(!r.stdout.contains("step pg-restore"), "{}", r.printed());
 }
 
 #[test]
 fn a_chosen_backup_is_restored_with_the_api_stopped() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/rollback-restore.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout.contains("deployment/zerostate-api scaled 3 → 0"),
-        "{}",
-        r.printed()
+    assert_says(&r, "deployment/zerostate-api scaled 3 → 0");
+    assert_says(
+        &r,
+        "pg_restore: restored zerostate_20250108_030000.backup into zerostate",
     );
-    assert!(
-        r.stdout
-            .contains("pg_restore: restored zerostate_20250108_030000.backup into zerostate"),
-        "{}",
-        r.printed()
-    );
-    assert!(
-        r.stdout.contains("deployment/zerostate-api scaled 0 → 3"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "deployment/zerostate-api scaled 0 → 3");
 }
 
 #[test]
 fn a_failed_restore_starts_the_api_again() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/rollback-restore-fails.yaml",
         &["--inject", "step=pg-restore:fail"],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
-    assert!(
-        r.stdout.contains("step stop-api.undo succeeded"),
-        "{}",
-        r.printed()
-    );
-    assert!(
-        r.stdout.contains("deployment/zerostate-api scaled 0 → 3"),
-        "{}",
-        r.printed()
-    );
+    assert_says(&r, "step stop-api.undo succeeded");
+    assert_says(&r, "deployment/zerostate-api scaled 0 → 3");
 }
 
 #[test]
 fn a_rejected_rollback_changes_nothing() {
-    let r = rehearse(
+    let r = rehearsed(
         RUNBOOK,
         "runbooks/zerostate/rehearsals/rollback-rejected.yaml",
         &[],
-        DEADLINE,
     );
-    assert_expectation_held(&r);
-    assert_every_line_says_rehearsal(&r);
     assert!(
         !r.stdout.contains("rolled back: revision"),
         "{}",
