@@ -2,6 +2,8 @@
 //! may use `{{ var }}`. A step's `namespace` defaults to the runbook's `targets.kube.namespace`,
 //! then to the context's namespace.
 
+use std::collections::BTreeMap;
+
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -204,8 +206,9 @@ pub struct KubeJob {
     pub env_from: Vec<EnvFrom>,
     /// One key of a Kubernetes Secret per variable: `{ DB_PASSWORD: app-secrets/db-password }`
     /// (`SECRET/KEY`, the container's `valueFrom.secretKeyRef`); the value never passes tollgate.
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub secret_env: IndexMap<String, String>,
+    /// Set after `env`, in the order of their names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_env: BTreeMap<String, String>,
     /// `restricted`: the pod and its container set what Pod Security's `restricted` level asks
     /// (runAsNonRoot, seccompProfile RuntimeDefault, allowPrivilegeEscalation false, capabilities
     /// drop ALL), so a namespace that enforces it admits the Job's pod.
