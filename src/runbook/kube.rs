@@ -2,6 +2,8 @@
 //! may use `{{ var }}`. A step's `namespace` defaults to the runbook's `targets.kube.namespace`,
 //! then to the context's namespace.
 
+use std::collections::BTreeMap;
+
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -174,6 +176,13 @@ pub struct EnvFrom {
     pub config_map: Option<String>,
 }
 
+/// A Pod Security Standards level a `kube.job`'s pod is made to meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityLevel {
+    Restricted,
+}
+
 /// Runs a Job in the cluster (e.g. a database migration): creates it, streams its logs, waits for
 /// it to complete or fail, reports, and deletes it.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -195,6 +204,20 @@ pub struct KubeJob {
     pub env: IndexMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFrom>,
+    /// One key of a Kubernetes Secret per variable: `{ DB_PASSWORD: app-secrets/db-password }`
+    /// (`SECRET/KEY`, the container's `valueFrom.secretKeyRef`); the value never passes tollgate.
+    /// Set after `env`, in the order of their names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_env: BTreeMap<String, String>,
+    /// `restricted`: the pod and its container set what Pod Security's `restricted` level asks
+    /// (runAsNonRoot, seccompProfile RuntimeDefault, allowPrivilegeEscalation false, capabilities
+    /// drop ALL), so a namespace that enforces it admits the Job's pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityLevel>,
+    /// The user id the pod runs as (`securityContext.runAsUser`), e.g. when the image names its
+    /// user by name, which `runAsNonRoot` cannot check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
     /// Attempts before the job fails (the job's `backoffLimit`, default 0).

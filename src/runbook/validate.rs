@@ -704,6 +704,7 @@ impl Checker<'_> {
             KubeAction::Job(a) => {
                 missing("name", a.name.trim().is_empty());
                 missing("image", a.image.trim().is_empty());
+                self.check_job(file, pos, a);
             }
             KubeAction::Revert(a) => {
                 missing("step", a.step.trim().is_empty());
@@ -803,6 +804,68 @@ impl Checker<'_> {
             &mut texts,
         );
         self.no_secrets_in(file, pos, key, texts.iter().map(String::as_str), "it would be stored in the cluster in the clear (use `env_from` with a Kubernetes Secret)");
+    }
+
+    /// A `kube.job`'s `secret_env` (`NAME: SECRET/KEY`, each name a variable name found in no
+    /// other of its keys) and `run_as_user`.
+    fn check_job(&mut self, file: &Path, pos: Pos, a: &super::kube::KubeJob) {
+        let key = "kube.job";
+        for (name, source) in &a.secret_env {
+            if !is_var_name(name) {
+                self.err(
+                    file,
+                    pos,
+                    format!("`{key}` secret_env name `{name}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)"),
+                );
+            } else if a.env.contains_key(name) {
+                self.err(
+                    file,
+                    pos,
+                    format!("`{key}` sets `{name}` in both `env` and `secret_env`"),
+                );
+            }
+            let filled = source.contains("{{");
+            match source.split_once('/') {
+                Some((secret, k)) if !filled => {
+                    if !is_dns_subdomain(secret) {
+                        self.err(
+                            file,
+                            pos,
+                            format!("`{key}` secret_env `{name}`: `{secret}` is not a Secret's name (lower-case letters, digits, `-` and `.`)"),
+                        );
+                    }
+                    if k.is_empty()
+                        || !k
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+                    {
+                        self.err(
+                            file,
+                            pos,
+                            format!("`{key}` secret_env `{name}`: `{k}` is not a Secret's key (letters, digits, `-`, `_` and `.`)"),
+                        );
+                    }
+                }
+                Some(_) => self.check_template(file, pos, source, false),
+                None if filled => self.check_template(file, pos, source, false),
+                None => self.err(
+                    file,
+                    pos,
+                    format!("`{key}` secret_env `{name}` must be `SECRET/KEY`, e.g. `app-secrets/db-password`, not `{source}`"),
+                ),
+            }
+        }
+        if let Some(u) = a.run_as_user {
+            if u < 0 {
+                self.err(file, pos, format!("`{key}` run_as_user must be 0 or more"));
+            } else if u == 0 && a.security_context.is_some() {
+                self.err(
+                    file,
+                    pos,
+                    format!("`{key}` run_as_user 0 (root) is what `security_context: restricted` refuses"),
+                );
+            }
+        }
     }
 
     /// A whole number written as one, or text that fills to one: `{{ var }}` of known variables.
@@ -1543,4 +1606,17 @@ fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
         serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
         _ => {}
     }
+}
+
+/// A DNS subdomain (RFC 1123), as Kubernetes names Secrets: at most 253 characters of lower-case
+/// letters, digits, `-` and `.`, each part starting and ending with a letter or digit.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !p.starts_with('-')
+                && !p.ends_with('-')
+        })
 }

@@ -11,6 +11,7 @@ mod argo_steps;
 mod argocd_steps;
 mod hostile;
 mod http_check;
+mod job_pod_security;
 mod kube_cli;
 mod kube_compat;
 mod kube_steps_cluster;

@@ -15,6 +15,11 @@ use crate::common::kubectl::Kubectl;
 use crate::common::sandbox_cluster::{Cluster, DEADLINE};
 
 const NS: &str = "labelmint-production";
+/// What Pod Security `restricted` (enforced in labelmint-production) asks of a pod and its
+/// container, as flow-style YAML.
+const RESTRICTED_POD: &str = "securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}";
+const RESTRICTED_CONTAINER: &str =
+    "securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}";
 
 /// The sandbox with LabelMint's cluster, its deployments rolled out as far as they go (the two
 /// payment-backend pods stay Pending: the nodes have no memory left), and a kubectl.
@@ -191,7 +196,7 @@ async fn kubectl_get_workloads_prints_their_columns() {
     assert_eq!(t.row("NAME", "payment-backend-")[1..4], ["2", "2", "0"]);
 
     c.load(&format!(
-        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: db-migrate, namespace: {NS}}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: migrate, image: \"labelmint-backend:9382583\"}}]\n"
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: db-migrate, namespace: {NS}}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      {RESTRICTED_POD}\n      containers: [{{name: migrate, image: \"labelmint-backend:9382583\", {RESTRICTED_CONTAINER}}}]\n"
     ));
     let t = until("the job to complete", || {
         let t = get(&k, &["get", "jobs"]);
@@ -389,7 +394,7 @@ async fn kubectl_get_all_namespaces_with_selectors_and_labels() {
 async fn a_crash_looping_pod_shows_crash_loop_back_off_and_when_it_restarted() {
     let (c, k) = labelmint().await;
     c.load(&format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: crashy, namespace: {NS}}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: crashy}}}}\n  template:\n    metadata: {{labels: {{app: crashy}}}}\n    spec:\n      containers: [{{name: crashy, image: \"labelmint-backend:crashloop\"}}]\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: crashy, namespace: {NS}}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: crashy}}}}\n  template:\n    metadata: {{labels: {{app: crashy}}}}\n    spec:\n      {RESTRICTED_POD}\n      containers: [{{name: crashy, image: \"labelmint-backend:crashloop\", {RESTRICTED_CONTAINER}}}]\n"
     ));
     let (t, row) = until("the pod to crash-loop", || {
         let t = get(&k, &["get", "pods", "-l", "app=crashy"]);

@@ -107,6 +107,10 @@ async fn create_commands_send_protobuf_and_make_their_objects() {
             "create",
             "job",
             "smoke",
+            // labelmint-production enforces Pod Security `restricted`: kubectl's bare pod
+            // template would be refused there.
+            "-n",
+            "default",
             "--image=busybox",
             "--",
             "echo",
@@ -117,7 +121,7 @@ async fn create_commands_send_protobuf_and_make_their_objects() {
     assert_eq!(
         jsonpath(
             &k,
-            &["job", "smoke"],
+            &["job", "smoke", "-n", "default"],
             "{.spec.template.spec.containers[0].command} {.spec.template.spec.restartPolicy}"
         ),
         r#"["echo","hi"] Never"#
@@ -128,10 +132,19 @@ async fn create_commands_send_protobuf_and_make_their_objects() {
             "wait",
             "--for=condition=Complete",
             "job/smoke",
+            "-n",
+            "default",
             "--timeout=60s",
         ],
     );
-    assert_eq!(jsonpath(&k, &["job", "smoke"], "{.status.succeeded}"), "1");
+    assert_eq!(
+        jsonpath(
+            &k,
+            &["job", "smoke", "-n", "default"],
+            "{.status.succeeded}"
+        ),
+        "1"
+    );
 
     let out = ok(
         &k,
@@ -193,12 +206,35 @@ async fn create_commands_send_protobuf_and_make_their_objects() {
         "Active"
     );
 
+    // labelmint-production enforces Pod Security `restricted`: kubectl prints the API server's
+    // refusal; the namespace just created enforces nothing.
+    let refused = run(
+        &k,
+        &[
+            "run",
+            "probe",
+            "--image=busybox",
+            "--restart=Never",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(refused.code, Some(1));
+    assert!(
+        refused.stderr.starts_with(
+            "Error from server (Forbidden): pods \"probe\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"probe\" must set securityContext.allowPrivilegeEscalation=false)"
+        ),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(
         ok(
             &k,
             &[
                 "run",
                 "probe",
+                "-n",
+                "rehearsal",
                 "--image=busybox",
                 "--restart=Never",
                 "--",

@@ -17,5 +17,6 @@ mod sandbox_controllers;
 mod sandbox_crd;
 mod sandbox_faults;
 mod sandbox_fixtures;
+mod sandbox_pod_security;
 mod sandbox_rollouts;
 mod sandbox_traffic;

@@ -72,6 +72,7 @@ pub mod metrics;
 pub mod object;
 pub mod openapi;
 pub mod patch;
+pub mod pod_security;
 pub mod printers;
 pub mod protobuf;
 pub mod resources;

@@ -548,9 +548,17 @@ async fn collection(
                 return Err(ApiError::path_not_found());
             }
             let custom = shared.store.custom(rt);
-            let warnings = check_fields(rt, custom.as_deref(), &mut obj, &body, fv, true)?;
+            let mut warnings = check_fields(rt, custom.as_deref(), &mut obj, &body, fv, true)?;
             record(custom.as_deref(), &mut obj, None, &manager, &store::now());
             let created = shared.store.create(rt, &ns, obj, dry)?;
+            if rt.kind == "Pod"
+                && rt.group.is_empty()
+                && let Ok(n) = shared.store.get(resources::by_kind("Namespace"), "", &ns)
+                && let Some(w) = crate::pod_security::warning(&n, &created)
+            {
+                // PodSecurity's `warn` level: the pod is created, the client told.
+                warnings.push(w);
+            }
             Ok(with_warnings(json_response(201, &created), &warnings))
         }
         Method::DELETE => {

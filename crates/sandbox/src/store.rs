@@ -862,6 +862,14 @@ impl Store {
         if !errors.is_empty() {
             return Err(ApiError::invalid(rt, &name, errors));
         }
+        if rt.kind == "Pod"
+            && rt.group.is_empty()
+            && let Some(n) = inner.map(by_kind("Namespace")).get(&key("", ns))
+            && let Some(refusal) = crate::pod_security::refuse(n, &name, &obj)
+        {
+            // The PodSecurity admission plugin, after validation as validating admission runs.
+            return Err(refusal);
+        }
         if is_crd(rt) {
             let (st, _) = crd::status(&obj, &taken_names(&inner, &obj), &now());
             obj["status"] = st;

@@ -6,6 +6,13 @@
 //! follow that ends while the container still runs is resumed from the last line's timestamp,
 //! without repeating lines). When the job is `Complete` or `Failed`, or the step's timeout runs
 //! out, it is reported and deleted (propagation Background, its pods with it) unless `keep: true`.
+//! A `FailedCreate` event on the job (the Job controller could not create its pod: a namespace's
+//! Pod Security level, a quota) fails the step at once with the event's message.
+//!
+//! `secret_env` puts one key of a Secret in a variable (`valueFrom.secretKeyRef`);
+//! `security_context: restricted` gives the pod and its container what Pod Security's
+//! `restricted` level asks (runAsNonRoot, seccompProfile RuntimeDefault, allowPrivilegeEscalation
+//! false, capabilities drop ALL); `run_as_user` sets the pod's runAsUser.
 //!
 //! Aborted (the step's future dropped): a guard deletes the job in the background, whatever
 //! `keep` says, so an aborted run does not leave work running in the cluster. The journal then
@@ -16,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event as KubeEvent, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
@@ -28,7 +35,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::change::Change;
 use super::{ActionResult, Failure, KubeStep, describe_error};
-use crate::runbook::kube::KubeJob;
+use crate::runbook::kube::{KubeJob, SecurityLevel};
 
 /// How long the logs may take to catch up once the job has finished.
 const LOG_DRAIN: Duration = Duration::from_secs(5);
@@ -48,12 +55,17 @@ pub fn manifest(a: &KubeJob, step: &str) -> Value {
     if !a.args.is_empty() {
         container["args"] = json!(a.args);
     }
-    if !a.env.is_empty() {
-        container["env"] = a
-            .env
-            .iter()
-            .map(|(k, v)| json!({"name": k, "value": v}))
-            .collect();
+    let env: Vec<Value> = a
+        .env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .chain(a.secret_env.iter().map(|(k, source)| {
+            let (secret, key) = source.split_once('/').unwrap_or((source, ""));
+            json!({"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+        }))
+        .collect();
+    if !env.is_empty() {
+        container["env"] = json!(env);
     }
     let env_from: Vec<Value> = a
         .env_from
@@ -72,7 +84,24 @@ pub fn manifest(a: &KubeJob, step: &str) -> Value {
     if !env_from.is_empty() {
         container["envFrom"] = json!(env_from);
     }
+    let mut pod_security = serde_json::Map::new();
+    if a.security_context == Some(SecurityLevel::Restricted) {
+        container["securityContext"] = json!({
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": true,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        });
+        pod_security.insert("runAsNonRoot".into(), json!(true));
+        pod_security.insert("seccompProfile".into(), json!({"type": "RuntimeDefault"}));
+    }
+    if let Some(u) = a.run_as_user {
+        pod_security.insert("runAsUser".into(), json!(u));
+    }
     let mut pod_spec = json!({"restartPolicy": "Never", "containers": [container]});
+    if !pod_security.is_empty() {
+        pod_spec["securityContext"] = Value::Object(pod_security);
+    }
     if let Some(sa) = &a.service_account {
         pod_spec["serviceAccountName"] = json!(sa);
     }
@@ -188,6 +217,11 @@ pub async fn job(cx: &mut KubeStep<'_>, a: &KubeJob) -> ActionResult {
     let logs = follow_logs(pods.clone(), name.clone(), tx, done_rx);
     tokio::pin!(logs);
     let mut logs_over = false;
+    let refused = failed_create(
+        Api::namespaced(cx.client.clone(), &ns),
+        created.uid().unwrap_or_default(),
+    );
+    tokio::pin!(refused);
     let end = await_condition(jobs.clone(), &name, |j: Option<&Job>| {
         j.is_none_or(|j| finished(j).is_some())
     });
@@ -206,6 +240,11 @@ pub async fn job(cx: &mut KubeStep<'_>, a: &KubeJob) -> ActionResult {
             Some(line) = rx.recv() => cx.out(line).await,
             _ = &mut logs, if !logs_over => logs_over = true,
             r = &mut end => break r.map_err(|e| Failure::Error(format!("watching job/{name}: {e}"))),
+            // The Job controller could not create a pod (a namespace's Pod Security level, a
+            // quota, a missing service account): it would retry for ever, so the step fails now.
+            msg = &mut refused => break Err(Failure::Error(format!(
+                "job/{name} could not create its pod: {msg}"
+            ))),
             _ = &mut deadline => break Err(Failure::Timeout(format!(
                 "job/{name} did not finish within the step's timeout"
             ))),
@@ -271,6 +310,26 @@ pub async fn job(cx: &mut KubeStep<'_>, a: &KubeJob) -> ActionResult {
         last["deleted"] = serde_json::Value::Bool(deleted);
     }
     result
+}
+
+/// The message of the first `FailedCreate` event about the job with this uid (the Job
+/// controller's `Error creating: pods "x-abc" is forbidden: …`); pending while there is none.
+async fn failed_create(events: Api<KubeEvent>, uid: String) -> String {
+    let fields = format!("involvedObject.uid={uid},reason=FailedCreate");
+    let mut stream = watcher::watcher(events, watcher::Config::default().fields(&fields))
+        .default_backoff()
+        .boxed();
+    while let Some(ev) = stream.next().await {
+        if let Ok(Event::Apply(e) | Event::InitApply(e)) = ev
+            && e.reason.as_deref() == Some("FailedCreate")
+        {
+            return e
+                .message
+                .unwrap_or_else(|| "FailedCreate".into())
+                .replace('\n', " ");
+        }
+    }
+    std::future::pending().await
 }
 
 /// `job/x failed: BackoffLimitExceeded (pod x-abc: Error, exit code 1)`.

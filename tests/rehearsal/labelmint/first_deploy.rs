@@ -109,3 +109,81 @@ fn a_failed_migration_restores_the_snapshot_and_repoints_database_url() {
     assert_says(&r, "put labelmint/production/database-url (version");
     assert_says(&r, "restart-database-readers | restarted: none");
 }
+
+/// Copies the folder `from` into `to`, files and folders (LabelMint's has no links).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn without_a_security_context_the_migration_stops_at_the_namespaces_pod_security() {
+    // The runbook as it was before its Jobs set a security context: a copy of its folder with
+    // the two keys taken out of its three kube.job steps, rehearsed with the happy decisions.
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::common::rehearse::root();
+    copy_tree(&root.join("runbooks/labelmint"), dir.path());
+    let text = std::fs::read_to_string(root.join(RUNBOOK)).unwrap();
+    let keys = [
+        "            security_context: restricted\n",
+        "            run_as_user: 1000\n",
+    ];
+    let mut bare = text.clone();
+    for k in keys {
+        assert_eq!(
+            text.matches(k).count(),
+            3,
+            "{k:?} in the three kube.job steps"
+        );
+        bare = bare.replace(k, "");
+    }
+    std::fs::write(dir.path().join("first-deploy.yaml"), &bare).unwrap();
+    let r = rehearse(
+        dir.path().join("first-deploy.yaml").to_str().unwrap(),
+        dir.path()
+            .join("rehearsals/first-deploy-happy.yaml")
+            .to_str()
+            .unwrap(),
+        &[],
+        DEADLINE,
+    );
+    assert_eq!(
+        r.code,
+        Some(7),
+        "the expectation is not met:\n{}",
+        r.printed()
+    );
+    let failed = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("!! step run-migrations failed"))
+        .unwrap_or_else(|| panic!("run-migrations failed:\n{}", r.printed()));
+    assert!(
+        failed.contains(": job/migration-")
+            && failed.contains(" could not create its pod: Error creating: pods \"migration-")
+            && failed.contains(
+                "is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"migration\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"migration\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"migration\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"migration\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
+            ),
+        "{failed}"
+    );
+    // Nothing after the migration was deployed.
+    assert!(
+        !r.stdout.contains(">> step apply-manifests"),
+        "{}",
+        r.printed()
+    );
+    assert!(
+        r.stderr
+            .contains("expected run-migrations to have run; it failed"),
+        "{}",
+        r.printed()
+    );
+}
