@@ -3,7 +3,8 @@
 //! into the database rollback, and the design's sizing (two t3.small) stopped by the capacity
 //! check before anything is rolled out.
 
-use super::{assert_journal_says_rehearsal, assert_says, rehearsed};
+use super::{DEADLINE, assert_journal_says_rehearsal, assert_says, rehearsed};
+use crate::common::rehearse::rehearse;
 
 const RUNBOOK: &str = "runbooks/labelmint/first-deploy.yaml";
 
