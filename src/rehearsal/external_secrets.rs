@@ -313,7 +313,7 @@ async fn refresh(c: &Config, t: &mut Tracked) {
         Err((_, e)) => {
             // controller-runtime requeues a failed reconcile with a growing delay.
             let delay = match &t.retry {
-                Some((failed, _, d)) if *failed == rv => (*d * 2).min(Duration::from_secs(60)),
+                Some((failed, _, d)) if *failed == rv => (*d * 2).min(Duration::from_secs(10)),
                 _ => Duration::from_millis(500),
             };
             t.retry = Some((rv, Instant::now() + delay, delay));
