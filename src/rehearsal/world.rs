@@ -407,15 +407,19 @@ fn with_crd_hint(e: String) -> String {
     for (crd, name) in [
         ("rollouts.argoproj.io", "argo-rollouts"),
         ("applications.argoproj.io", "argocd"),
-        ("externalsecrets.external-secrets.io", "external-secrets"),
-        ("secretstores.external-secrets.io", "external-secrets"),
-        (
-            "clustersecretstores.external-secrets.io",
-            "external-secrets",
-        ),
     ] {
         if e.contains(&format!("CustomResourceDefinition for {crd}")) {
             return format!("{e} (a rehearsal serves it with `rehearsal: {{crds: [{name}]}}`)");
+        }
+    }
+    // The sandbox knows no plural for these kinds: it names the kind and its group.
+    for kind in ["ExternalSecret", "SecretStore", "ClusterSecretStore"] {
+        if e.contains(&format!(
+            "CustomResourceDefinition that serves kind {kind} in external-secrets.io"
+        )) {
+            return format!(
+                "{e} (a rehearsal serves it with `rehearsal: {{crds: [external-secrets]}}`)"
+            );
         }
     }
     e

@@ -500,3 +500,78 @@ fn go_durations_read_as_eso_reads_refresh_intervals() {
     assert_eq!(eso::go_duration(""), None);
     assert_eq!(eso::go_duration("m"), None);
 }
+
+/// A minimal runbook whose fixture holds an ExternalSecret.
+const FIXTURE: &str = r#"apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata: { name: app, namespace: default }
+spec:
+  secretStoreRef: { name: aws }
+  data: [ { secretKey: K, remoteRef: { key: app/k } } ]
+"#;
+
+fn runbook(crds: &str) -> String {
+    format!(
+        "name: eso\nrehearsal:\n  fixtures: [cluster.yaml]\n{crds}phases:\n  - id: p\n    steps:\n      - id: look\n        run: {{ kube.get: {{ resource: externalsecrets }} }}\n"
+    )
+}
+
+#[test]
+fn a_fixture_with_an_external_secret_and_no_crd_is_one_line_naming_the_key_that_serves_it() {
+    let b = crate::common::binary::Bin::new();
+    std::fs::write(b.dir().join("cluster.yaml"), FIXTURE).unwrap();
+    let rb = b.runbook("eso.yaml", &runbook(""));
+    let out = b
+        .command(&["rehearse", "--headless", rb.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::common::binary::text(&out);
+    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line:\n{stderr}");
+    assert!(
+        stderr.contains("(a rehearsal serves it with `rehearsal: {crds: [external-secrets]}`)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_takes_external_secrets_and_names_it_for_a_misspelt_crd() {
+    let b = crate::common::binary::Bin::new();
+    std::fs::write(b.dir().join("cluster.yaml"), FIXTURE).unwrap();
+    let good = b.runbook("good.yaml", &runbook("  crds: [external-secrets]\n"));
+    let out = b
+        .command(&["check", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::common::binary::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.is_empty() && stderr.is_empty(), "{stdout}\n{stderr}");
+
+    let bad = b.runbook("bad.yaml", &runbook("  crds: [external-secret]\n"));
+    let out = b
+        .command(&["check", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::common::binary::text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains(
+            "rehearsal CRD `external-secret` is not one tollgate carries; expected one of: argo-rollouts, argocd, external-secrets"
+        ),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn a_rehearsal_with_the_crds_serves_the_fixtures_external_secret() {
+    let b = crate::common::binary::Bin::new();
+    std::fs::write(b.dir().join("cluster.yaml"), FIXTURE).unwrap();
+    let rb = b.runbook("eso.yaml", &runbook("  crds: [external-secrets]\n"));
+    let out = b
+        .command(&["rehearse", "--headless", rb.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = crate::common::binary::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("app"), "{stdout}");
+}
