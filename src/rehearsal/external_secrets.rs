@@ -419,7 +419,7 @@ async fn fetch(c: &Config, o: &DynamicObject) -> Result<BTreeMap<String, Vec<u8>
                 .ok_or_else(|| format!("key {p} does not exist in secret {key}"))?,
         };
         let map: serde_json::Map<String, Value> = serde_json::from_slice(&raw)
-            .map_err(|e| format!("unable to unmarshal secret {key}: {}", e.classify_text()))?;
+            .map_err(|e| format!("unable to unmarshal secret {key}: {}", json_error(&e)))?;
         for (k, v) in map {
             let bytes = match v {
                 Value::String(s) => s.into_bytes(),
@@ -447,19 +447,9 @@ async fn fetch(c: &Config, o: &DynamicObject) -> Result<BTreeMap<String, Vec<u8>
     Ok(out)
 }
 
-trait Classify {
-    fn classify_text(&self) -> String;
-}
-
-impl Classify for serde_json::Error {
-    /// serde_json's message without its excerpt: the category and position only.
-    fn classify_text(&self) -> String {
-        format!(
-            "invalid JSON at line {} column {}",
-            self.line(),
-            self.column()
-        )
-    }
+/// serde_json's error as its position only: its message may quote what it read.
+fn json_error(e: &serde_json::Error) -> String {
+    format!("invalid JSON at line {} column {}", e.line(), e.column())
 }
 
 fn array(v: &Value, k: &str) -> Vec<Value> {
@@ -620,6 +610,7 @@ async fn write_secret(
                 .map_err(kube_text)
         }
         Some(mut secret) => {
+            let before = secret.clone();
             if policy == "Owner" {
                 let refs = secret
                     .metadata
@@ -648,6 +639,10 @@ async fn write_secret(
             }
             let into = secret.data.get_or_insert_with(BTreeMap::new);
             into.extend(bytes(data));
+            // As ESO's createOrUpdate: no write when nothing changed.
+            if secret == before {
+                return Ok(());
+            }
             api.replace(&name, &PostParams::default(), &secret)
                 .await
                 .map(|_| ())
