@@ -5,6 +5,7 @@
 
 pub mod decisions;
 pub mod env;
+pub mod external_secrets;
 pub mod inject;
 pub mod prepare;
 pub mod world;

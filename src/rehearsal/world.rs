@@ -51,6 +51,8 @@ pub struct World {
     pub sandbox_url: String,
     aws: tollgate_standin::aws::AwsStandIn,
     docker: tollgate_standin::docker::DockerStandIn,
+    /// External Secrets Operator's stand-in, with `rehearsal: {crds: [external-secrets]}`.
+    external_secrets: Option<super::external_secrets::ExternalSecrets>,
     /// The local daemon the Docker stand-in builds with, if one answered.
     pub docker_upstream: Option<String>,
     pub environment: SharedEnvironment,
@@ -125,6 +127,15 @@ impl World {
             dir: &c.dir,
         })
         .map_err(|e| format!("cannot write the rehearsal's environment: {e}"))?;
+        // Its CRDs loaded before the fixtures (crd_fixtures), its controller over the sandbox's
+        // API and the AWS stand-in.
+        let external_secrets = serves(rb, "external-secrets").then(|| {
+            super::external_secrets::ExternalSecrets::start(super::external_secrets::Config {
+                kube: sandbox.client(),
+                secrets: super::external_secrets::secrets_client(&aws.url(), &region),
+                speed: c.speed,
+            })
+        });
         world.0 = None;
         Ok(World {
             dir: c.dir,
@@ -137,6 +148,7 @@ impl World {
             sandbox_url,
             aws,
             docker,
+            external_secrets,
             docker_upstream,
             environment: Arc::new(environment),
         })
@@ -246,6 +258,8 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        // The controller stops before the sandbox it talks to.
+        self.external_secrets.take();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -335,6 +349,14 @@ fn seeded(rb: &Runbook) -> (Vec<(String, String)>, Vec<String>) {
     (made_up.chain(given).collect(), repositories)
 }
 
+/// Whether the runbook's `rehearsal.crds` names `name`.
+fn serves(rb: &Runbook, name: &str) -> bool {
+    rb.rehearsal
+        .iter()
+        .flat_map(|r| &r.crds)
+        .any(|c| c.as_str() == name)
+}
+
 fn non_empty(s: &str) -> Option<&str> {
     (!s.trim().is_empty()).then_some(s)
 }
@@ -365,6 +387,7 @@ fn crd_fixtures(rb: &Runbook, dir: &std::path::Path) -> Result<Vec<PathBuf>, Str
         let text = match name.as_str() {
             "argo-rollouts" => tollgate_sandbox::crds::ARGO_ROLLOUTS,
             "argocd" => tollgate_sandbox::crds::ARGOCD_APPLICATION,
+            "external-secrets" => tollgate_sandbox::crds::EXTERNAL_SECRETS,
             other => {
                 return Err(format!(
                     "rehearsal CRD `{other}` is not one tollgate carries"
@@ -387,6 +410,16 @@ fn with_crd_hint(e: String) -> String {
     ] {
         if e.contains(&format!("CustomResourceDefinition for {crd}")) {
             return format!("{e} (a rehearsal serves it with `rehearsal: {{crds: [{name}]}}`)");
+        }
+    }
+    // The sandbox knows no plural for these kinds: it names the kind and its group.
+    for kind in ["ExternalSecret", "SecretStore", "ClusterSecretStore"] {
+        if e.contains(&format!(
+            "CustomResourceDefinition that serves kind {kind} in external-secrets.io"
+        )) {
+            return format!(
+                "{e} (a rehearsal serves it with `rehearsal: {{crds: [external-secrets]}}`)"
+            );
         }
     }
     e

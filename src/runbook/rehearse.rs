@@ -129,9 +129,11 @@ pub struct Rehearsal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixtures: Option<Vec<Spanned<String>>>,
     /// CustomResourceDefinitions the rehearsal cluster serves before its fixtures load, from the
-    /// upstream manifests tollgate carries: `argo-rollouts` (Argo Rollouts' `Rollout`), `argocd`
-    /// (Argo CD's `Application`). A fixture's custom object whose CRD is served by neither this
-    /// nor a fixture is refused, naming the CRD.
+    /// upstream manifests tollgate carries, each with its controller: `argo-rollouts` (Argo
+    /// Rollouts' `Rollout`), `argocd` (Argo CD's `Application`), `external-secrets` (External
+    /// Secrets Operator's `ExternalSecret`, `SecretStore`, `ClusterSecretStore`, with a controller
+    /// that syncs ExternalSecrets from the AWS stand-in's Secrets Manager). A fixture's custom
+    /// object whose CRD is served by neither this nor a fixture is refused, naming the CRD.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub crds: Vec<Spanned<String>>,
     /// The AWS stand-in's starting state.
@@ -145,7 +147,7 @@ pub struct Rehearsal {
 }
 
 /// The names `rehearsal.crds` takes.
-pub const CRDS: &[&str] = &["argo-rollouts", "argocd"];
+pub const CRDS: &[&str] = &["argo-rollouts", "argocd", "external-secrets"];
 
 /// What already exists in the account the rehearsal stands in for.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]

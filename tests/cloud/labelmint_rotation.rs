@@ -5,8 +5,8 @@
 //!
 //! Left out with `--skip` (journaled as the operator's choice), because what they need is not here:
 //! `check-tools` (the operator's laptop), `versions-before` (the AWS CLI), the External Secrets
-//! steps (`external-secrets-synced` and each `sync-*`: the sandbox has no ExternalSecret kind and
-//! no operator), the two bot-token prompts (a masked prompt needs a terminal: the test stores the
+//! steps (`external-secrets-synced`, each `sync-*` and the `app-secrets-current*` checks: External
+//! Secrets is a rehearsal's stand-in, not started here), the two bot-token prompts (a masked prompt needs a terminal: the test stores the
 //! new tokens itself beforehand, as the operator's typing would) and `bot-webhooks` (Telegram).
 //! The database phase is skipped by its `when` (no new password given): it needs RDS and psql.
 //!
@@ -319,6 +319,8 @@ const NOT_HERE: &[&str] = &[
     "bot-webhooks",
     "sync-ton-api-key",
     "sync-ton-private-key",
+    "app-secrets-current",
+    "app-secrets-current-restored",
 ];
 
 struct Run {

@@ -10,6 +10,7 @@ mod common;
 mod command;
 mod demo;
 mod docker;
+mod external_secrets;
 mod faults;
 mod http;
 mod labelmint;

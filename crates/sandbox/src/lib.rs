@@ -106,6 +106,9 @@ pub mod crds {
     pub const ARGO_ROLLOUTS_ANALYSIS: &str = include_str!("../crds/argo-rollouts-analysis.yaml");
     /// Argo CD's Application CRD (`applications.argoproj.io`).
     pub const ARGOCD_APPLICATION: &str = include_str!("../crds/argocd-application.yaml");
+    /// External Secrets Operator's ExternalSecret, SecretStore and ClusterSecretStore CRDs
+    /// (`external-secrets.io`, v1alpha1 and v1beta1). No controller here acts on them.
+    pub const EXTERNAL_SECRETS: &str = include_str!("../crds/external-secrets.yaml");
 }
 
 /// How to start a sandbox.

@@ -51,11 +51,14 @@ pub(crate) fn plan(runbook: &str) -> (usize, usize, usize) {
 #[test]
 fn plan_rehearse_lists_every_step_of_labelmints_runbooks_and_their_coverage() {
     // The first deploy: terraform's node group, helm's add-ons (with cert-manager's CRDs), the
-    // ExternalSecret's Secret, the endpoints AWS would give, RBAC and NetworkPolicies (served by
-    // CRDs in the sandbox), the Certificates cert-manager makes and the database restore stand
-    // in; DNS, TON, public URLs and port-forwards are skipped. Its health checks are http.check.
-    assert_eq!(plan("runbooks/labelmint/first-deploy.yaml"), (51, 24, 17));
-    assert_eq!(plan("runbooks/labelmint/rotate-secrets.yaml"), (52, 9, 9));
+    // endpoints AWS would give, RBAC and NetworkPolicies (served by CRDs in the sandbox), the
+    // Certificates cert-manager makes and the database restore stand in; DNS, TON, public URLs
+    // and port-forwards are skipped. Its health checks are http.check. The ExternalSecrets are
+    // applied, synced and waited on for real (the rehearsal's External Secrets).
+    assert_eq!(plan("runbooks/labelmint/first-deploy.yaml"), (54, 21, 17));
+    // The rotation: every External Secrets sync (force-sync, refresh, Ready) and the digest check
+    // of app-secrets run for real; toncenter.com, Telegram, RDS and psql stand in or are skipped.
+    assert_eq!(plan("runbooks/labelmint/rotate-secrets.yaml"), (61, 8, 3));
     // The rollback: the revert of another run's journal stands in (a rehearsal has no other run);
     // the health checks run for real through the sandbox's Service traffic.
     assert_eq!(

@@ -103,7 +103,7 @@ fn writers_that_fail_on_the_restored_instance_get_the_previous_database_url_back
 #[test]
 fn plan_rehearse_covers_the_database_rollback() {
     // Replaced: the snapshot before the migration down, the RDS restore and the wait for its
-    // endpoint. Skipped, reading only: the RDS instance and snapshot reads, and the two waits for
-    // External Secrets' refresh.
-    assert_eq!(super::plan::plan(RUNBOOK), (34, 3, 4));
+    // endpoint. Skipped, reading only: the RDS instance and snapshot reads. The two waits for
+    // External Secrets' refresh run (the rehearsal's External Secrets).
+    assert_eq!(super::plan::plan(RUNBOOK), (36, 3, 2));
 }
