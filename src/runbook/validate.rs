@@ -98,6 +98,36 @@ impl Checker<'_> {
                 }
             }
         }
+        // Targets are what the run is pinned to, read before any variable has a value.
+        let t = &rb.targets;
+        let mut fixed: Vec<(&[&str], Option<&str>)> =
+            vec![(&["targets", "environment"], t.environment.as_deref())];
+        if let Some(k) = &t.kube {
+            fixed.push((&["targets", "kube", "context"], Some(&k.context)));
+            fixed.push((&["targets", "kube", "namespace"], k.namespace.as_deref()));
+        }
+        if let Some(a) = &t.aws {
+            fixed.push((&["targets", "aws", "account"], Some(&a.account)));
+            fixed.push((&["targets", "aws", "region"], Some(&a.region)));
+            fixed.push((&["targets", "aws", "profile"], a.profile.as_deref()));
+            fixed.push((
+                &["targets", "aws", "endpoint_url"],
+                a.endpoint_url.as_deref(),
+            ));
+        }
+        for (path, value) in fixed {
+            if value.is_some_and(|v| v.contains("{{")) {
+                let pos = self.pos_of(path);
+                self.err(
+                    file,
+                    pos,
+                    format!(
+                        "`{}` is what the run is pinned to and is never filled from variables; write it out (a runbook per target), or leave it out and pass the target when running",
+                        path.join(".")
+                    ),
+                );
+            }
+        }
         if let Some(aws) = &rb.targets.aws
             && !aws.account.is_empty()
             && !(aws.account.len() == 12 && aws.account.chars().all(|c| c.is_ascii_digit()))
