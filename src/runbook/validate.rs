@@ -239,10 +239,23 @@ impl Checker<'_> {
         }
     }
 
+    /// The variables that hold a secret (declared, or captured from one), by name.
+    fn secret_vars(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .vars
+            .iter()
+            .filter(|(_, secret)| **secret)
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The warnings of [`super::lint`]: a title claiming every object over a check one line
     /// satisfies, a secret variable on a command line, and (in a production runbook) a step that
     /// can cause an outage behind a gate without a confirmation word.
     fn lint_step(&mut self, file: &Path, phase: &Phase, step: &Spanned<Step>) {
+        let secrets = self.secret_vars();
         let mut warn = |pos: Pos, message: String| {
             self.diags.push(Diag {
                 file: file.to_path_buf(),
@@ -260,14 +273,7 @@ impl Checker<'_> {
                 matches!(i.rsplit('/').next(), Some("sh" | "bash" | "dash" | "zsh"))
             })
         {
-            let mut secrets: Vec<&String> = self
-                .vars
-                .iter()
-                .filter(|(_, secret)| **secret)
-                .map(|(name, _)| name)
-                .collect();
-            secrets.sort();
-            for name in secrets {
+            for name in &secrets {
                 if let Some(cmd) = super::lint::secret_on_command_line(script, name) {
                     warn(
                         run.pos,
@@ -328,17 +334,10 @@ impl Checker<'_> {
             Action::Aws(AwsAction::SecretsRotate(a)) => texts.extend(a.verify.clone()),
             Action::Kube(_) | Action::Aws(_) | Action::Docker(_) | Action::Http(_) => {}
         }
-        let mut secrets: Vec<&String> = self
-            .vars
-            .iter()
-            .filter(|(_, secret)| **secret)
-            .map(|(name, _)| name)
-            .collect();
-        secrets.sort();
+        let secrets = self.secret_vars();
         let Some(seen) = secrets
             .into_iter()
             .find(|name| texts.iter().any(|t| names_var(t, name)))
-            .cloned()
         else {
             return;
         };
