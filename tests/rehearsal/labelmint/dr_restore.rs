@@ -3,7 +3,9 @@
 //! crash-looping into the failure path, and a snapshot copy older than the RPO stopping the
 //! restore before RDS is touched.
 
-use super::{assert_journal_says_rehearsal, assert_says, rehearsed};
+use super::{
+    assert_every_deployment_rolled_out, assert_journal_says_rehearsal, assert_says, rehearsed,
+};
 
 const RUNBOOK: &str = "runbooks/labelmint/dr-restore.yaml";
 
@@ -16,21 +18,7 @@ fn the_dr_drill_rebuilds_everything_in_us_west_2_without_switching_dns() {
     );
     assert_journal_says_rehearsal(&r);
     // Every deployment rolled out from the DR region's registry, on the DR node group.
-    for d in [
-        "labelmint-web",
-        "api-gateway",
-        "labeling-backend",
-        "payment-backend",
-        "client-bot",
-        "worker-bot",
-    ] {
-        assert!(
-            r.stdout
-                .contains(&format!("deployment \"{d}\" successfully rolled out")),
-            "{d}:\n{}",
-            r.printed()
-        );
-    }
+    assert_every_deployment_rolled_out(&r);
     assert!(
         r.stdout.contains(
             "app-images-from-dr-registry | every deployment runs 9382583 from 288761728065.dkr.ecr.us-west-2.amazonaws.com"

@@ -3,7 +3,10 @@
 //! into the database rollback, and the design's sizing (two t3.small) stopped by the capacity
 //! check before anything is rolled out.
 
-use super::{DEADLINE, assert_journal_says_rehearsal, assert_says, rehearsed};
+use super::{
+    DEADLINE, assert_every_deployment_rolled_out, assert_journal_says_rehearsal, assert_says,
+    rehearsed,
+};
 use crate::common::rehearse::rehearse;
 
 const RUNBOOK: &str = "runbooks/labelmint/first-deploy.yaml";
@@ -17,21 +20,7 @@ fn the_first_deploy_rehearses_to_the_end_on_the_runbooks_node_group() {
     );
     assert_journal_says_rehearsal(&r);
     // Every deployment of the overlay rolled out, on the node group the terraform stand-in added.
-    for d in [
-        "labelmint-web",
-        "api-gateway",
-        "labeling-backend",
-        "payment-backend",
-        "client-bot",
-        "worker-bot",
-    ] {
-        assert!(
-            r.stdout
-                .contains(&format!("deployment \"{d}\" successfully rolled out")),
-            "{d}:\n{}",
-            r.printed()
-        );
-    }
+    assert_every_deployment_rolled_out(&r);
     assert!(!r.stdout.contains("Insufficient memory"), "{}", r.printed());
     // Phase 3: the nodes hold the requests; the ClusterIssuer the Ingresses name exists.
     assert_says(&r, "capacity-for-application | capacity ok");

@@ -68,3 +68,21 @@ pub fn rehearsed(runbook: &str, decisions: &str, extra: &[&str]) -> Rehearsed {
 pub fn assert_says(r: &Rehearsed, text: &str) {
     assert!(r.stdout.contains(text), "no {text:?} in:\n{}", r.printed());
 }
+
+/// LabelMint's six deployments, as seed 000 names them.
+pub const DEPLOYMENTS: [&str; 6] = [
+    "labelmint-web",
+    "api-gateway",
+    "labeling-backend",
+    "payment-backend",
+    "client-bot",
+    "worker-bot",
+];
+
+/// Every one of LabelMint's deployments rolled out (`kube.rollout_status` said so).
+#[track_caller]
+pub fn assert_every_deployment_rolled_out(r: &Rehearsed) {
+    for d in DEPLOYMENTS {
+        assert_says(r, &format!("deployment \"{d}\" successfully rolled out"));
+    }
+}
