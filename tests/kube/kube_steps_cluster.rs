@@ -494,3 +494,93 @@ async fn a_secrets_values_never_reach_the_journal_and_its_change_is_not_put_back
         );
     }
 }
+
+/// A revert of an apply puts the object back only as the apply left it: a change made since (here
+/// a scale) is named and left, and the revert fails; once that change is put back first, the
+/// apply's own revert goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_of_an_apply_leaves_an_object_changed_since() {
+    let c = Cluster::start("prod-east", "default").await;
+    write(&c, "v1.yaml", DEPLOYMENT);
+    write(
+        &c,
+        "v2.yaml",
+        &DEPLOYMENT.replace("nginx:1.25", "nginx:1.26"),
+    );
+    let steps = |tail: &str| {
+        format!(
+            r#"      - id: create
+        run:
+          kube.apply: {{ files: [../v1.yaml] }}
+      - id: configure
+        run:
+          kube.apply: {{ files: [../v2.yaml] }}
+      - id: scale
+        run:
+          kube.scale: {{ deployment: api, namespace: shop, replicas: 3 }}
+{tail}"#
+        )
+    };
+    let fin = run_at(
+        &c,
+        "early",
+        &steps(
+            r#"      - id: put-back
+        run:
+          kube.revert: { step: configure }
+"#,
+        ),
+    )
+    .await;
+    let err = fin.error_of("put-back").expect("the revert refuses");
+    assert_eq!(
+        err,
+        "deployment/api changed since the step applied it (spec.replicas: 1 → 3); left as it is",
+        "{}",
+        fin.output
+    );
+    assert!(fin.changes_of("put-back").is_empty());
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(
+        c.target(None, Some("prod-east"))
+            .checked_client()
+            .await
+            .unwrap()
+            .0,
+        "shop",
+    );
+    let api = deployments.get("api").await.unwrap();
+    let spec = api.spec.unwrap();
+    assert_eq!(spec.replicas, Some(3));
+    assert_eq!(
+        spec.template.spec.unwrap().containers[0].image.as_deref(),
+        Some("nginx:1.26")
+    );
+
+    // Newest first: the scale, then the apply.
+    let fin = run_at(
+        &c,
+        "in-order",
+        &steps(
+            r#"      - id: unscale
+        run:
+          kube.revert: { step: scale }
+      - id: put-back
+        run:
+          kube.revert: { step: configure }
+"#,
+        ),
+    )
+    .await;
+    assert!(
+        fin.succeeded(),
+        "{}\n{:?}",
+        fin.output,
+        fin.error_of("put-back")
+    );
+    let spec = deployments.get("api").await.unwrap().spec.unwrap();
+    assert_eq!(spec.replicas, Some(1));
+    assert_eq!(
+        spec.template.spec.unwrap().containers[0].image.as_deref(),
+        Some("nginx:1.25")
+    );
+}

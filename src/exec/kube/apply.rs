@@ -150,6 +150,7 @@ async fn apply_one(cx: &mut KubeStep<'_>, kind: &Kind, m: &Manifest, force: bool
         .await
         .map_err(fail)?;
     let after_v = serde_json::to_value(&after).unwrap_or(Value::Null);
+    let left = comparable(&with_kind(&after_v, kind));
     let change = |created: bool, before: Option<Value>| Change::Applied {
         namespace: ns.clone(),
         api_version: kind.ar.api_version.clone(),
@@ -157,6 +158,7 @@ async fn apply_one(cx: &mut KubeStep<'_>, kind: &Kind, m: &Manifest, force: bool
         name: name.clone(),
         created,
         before,
+        after: Some(left.clone()),
     };
     let Some(before) = before else {
         cx.changed(change(true, None));
@@ -173,6 +175,22 @@ async fn apply_one(cx: &mut KubeStep<'_>, kind: &Kind, m: &Manifest, force: bool
     cx.changed(change(false, Some(stripped(&with_kind(&before_v, kind)))));
     cx.out(format!("{label} configured ({diff})")).await;
     Ok(())
+}
+
+/// What of an object a revert holds an apply to: everything but `metadata` (of which its labels)
+/// and `status`. Annotations are left out (controllers write theirs: a Deployment's revision); a
+/// Secret's values never (see [`stripped`]).
+pub fn comparable(v: &Value) -> Value {
+    let mut v = stripped(v);
+    if let Some(o) = v.as_object_mut() {
+        let labels = o
+            .get("metadata")
+            .and_then(|m| m.get("labels"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        o.insert("metadata".into(), json!({ "labels": labels }));
+    }
+    v
 }
 
 fn with_kind(v: &Value, kind: &Kind) -> Value {

@@ -47,6 +47,10 @@ pub enum Change {
         created: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<serde_json::Value>,
+        /// What the apply left, as [`super::apply::comparable`] reads it: a revert that finds the
+        /// object otherwise has been changed since, and leaves it. Absent in older journals.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<serde_json::Value>,
     },
     /// An object patched (`kube.patch`): `before` is the object as it was (without its status and
     /// server-set fields), which a revert puts back exactly.

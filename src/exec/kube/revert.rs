@@ -93,6 +93,7 @@ async fn put_back(cx: &mut KubeStep<'_>, c: &Change) -> ActionResult {
             name,
             created,
             before,
+            after,
         } => {
             unapply(
                 cx,
@@ -102,6 +103,7 @@ async fn put_back(cx: &mut KubeStep<'_>, c: &Change) -> ActionResult {
                 name,
                 *created,
                 before.as_ref(),
+                after.as_ref(),
             )
             .await
         }
@@ -213,8 +215,37 @@ fn writable(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
+/// Fails naming what changed when the object is no longer as the apply left it (`after`, from
+/// the apply's journal; older journals have none and are not checked). A Secret is never
+/// compared: its values are not journaled.
+fn changed_since(
+    what: &str,
+    kind: &str,
+    after: Option<&serde_json::Value>,
+    current: Option<&DynamicObject>,
+) -> Result<(), Failure> {
+    let (Some(after), Some(cur)) = (after, current) else {
+        return Ok(());
+    };
+    if kind == "Secret" {
+        return Ok(());
+    }
+    let mut now = serde_json::to_value(cur).unwrap_or_default();
+    now["kind"] = serde_json::json!(kind);
+    let now = super::apply::comparable(&now);
+    if &now == after {
+        return Ok(());
+    }
+    Err(Failure::Error(format!(
+        "{what} changed since the step applied it ({}); left as it is",
+        super::apply::diff_line(after, &now)
+    )))
+}
+
 /// Puts an applied object back: deletes it when the apply created it, else replaces it with what
-/// it was (created again when it has gone since).
+/// it was (created again when it has gone since). An object changed since the apply (`after` is
+/// what the apply left) is named and left as it is, and the revert fails.
+#[allow(clippy::too_many_arguments)]
 async fn unapply(
     cx: &mut KubeStep<'_>,
     namespace: Option<&str>,
@@ -223,10 +254,12 @@ async fn unapply(
     name: &str,
     created: bool,
     before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
 ) -> ActionResult {
     let api = dynamic_api(cx, namespace, api_version, kind).await?;
     let what = format!("{}/{name}", kind.to_ascii_lowercase());
-    let current = api.get_opt(name).await?;
+    let mut current = api.get_opt(name).await?;
+    changed_since(&what, kind, after, current.as_ref())?;
     if created {
         let Some(current) = current else {
             cx.say(format!("{what} is already gone")).await;
@@ -246,6 +279,7 @@ async fn unapply(
                 v["kind"] = serde_json::json!(kind);
                 super::apply::stripped(&writable(v))
             }),
+            after: None,
         });
         cx.out(format!("{what} deleted (the step had created it)"))
             .await;
@@ -273,22 +307,33 @@ async fn unapply(
         field_manager: Some("tollgate".into()),
         ..PostParams::default()
     };
-    let was = match &current {
-        Some(cur) => {
-            obj.metadata.resource_version = cur.metadata.resource_version.clone();
-            api.replace(name, &pp, &obj).await.map_err(|e| {
-                Failure::Error(format!("cannot put {what} back: {}", describe_error(&e)))
-            })?;
-            serde_json::to_value(cur).ok().map(writable)
-        }
-        None => {
+    let mut attempt = 0;
+    let was = loop {
+        attempt += 1;
+        let Some(cur) = &current else {
             api.create(&pp, &obj).await.map_err(|e| {
                 Failure::Error(format!(
                     "cannot create {what} again: {}",
                     describe_error(&e)
                 ))
             })?;
-            None
+            break None;
+        };
+        obj.metadata.resource_version = cur.metadata.resource_version.clone();
+        match api.replace(name, &pp, &obj).await {
+            Ok(_) => break serde_json::to_value(cur).ok().map(writable),
+            // A controller wrote (its status) between the read and the write: read again, and
+            // check again that nothing else changed.
+            Err(kube::Error::Api(ae)) if ae.code == 409 && attempt < 5 => {
+                current = api.get_opt(name).await?;
+                changed_since(&what, kind, after, current.as_ref())?;
+            }
+            Err(e) => {
+                return Err(Failure::Error(format!(
+                    "cannot put {what} back: {}",
+                    describe_error(&e)
+                )));
+            }
         }
     };
     cx.changed(Change::Applied {
@@ -298,6 +343,7 @@ async fn unapply(
         name: name.to_string(),
         created: was.is_none(),
         before: was,
+        after: None,
     });
     cx.out(format!("{what} put back as it was")).await;
     Ok(())
