@@ -530,6 +530,61 @@ mod tests {
         assert!(secrets_read_in("pods=$(kubectl get pods -o name)").is_empty());
     }
 
+    /// Whatever a runbook's script holds (unbalanced quotes and substitutions, heredocs without
+    /// an end, multi-byte text), reading it never panics.
+    #[test]
+    fn any_script_is_read_without_a_panic() {
+        let pieces = [
+            "a",
+            " ",
+            "\n",
+            "'",
+            "\"",
+            "$",
+            "(",
+            ")",
+            "{",
+            "}",
+            "<<",
+            "<<-",
+            "EOF",
+            "\\",
+            "|",
+            ";",
+            "&",
+            "`",
+            "#",
+            "=",
+            "é",
+            "日本",
+            "$tok",
+            "${tok",
+            "$(",
+            "for",
+            "in",
+            "curl",
+            "x=",
+            "get secret",
+            "base64 -d",
+            "--replicas=0",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..4000 {
+            let mut script = String::new();
+            for _ in 0..(seed % 40) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                script.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let _ = simple_commands(&script);
+            let _ = secret_on_command_line(&script, "tok");
+            let _ = secrets_read_in(&script);
+            let _ = shell_outage(&script);
+            seed = seed.wrapping_add(0x2545_f491_4f6c_dd1d);
+        }
+    }
+
     #[test]
     fn commands_split_on_separators_and_substitutions() {
         let c = simple_commands("a 1 && b \"2 $(c 3)\" | d; e '4 5'\n# f\ng \\\n h");
