@@ -82,6 +82,10 @@ pub enum Command {
     Check {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// `text` (`file:line:col: message`) or `json` (one JSON object per problem and line:
+        /// file, line, column, severity, message), for editors and CI annotations.
+        #[arg(long, value_name = "text|json", default_value = "text", value_parser = ["text", "json"])]
+        format: String,
     },
     /// Show every phase, gate, checklist item and step with variables filled in. Runs nothing.
     Plan {

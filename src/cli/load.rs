@@ -12,17 +12,36 @@ fn print_diags(loaded: &Loaded) {
     }
 }
 
-pub(super) fn check(files: &[PathBuf]) -> i32 {
+/// `tollgate check`: every problem of every file, as text lines or (`json`) one JSON object per
+/// line; exit 0 when none, 1 when any (warnings too), 2 when a file cannot be read.
+pub(super) fn check(files: &[PathBuf], json: bool) -> i32 {
     let mut code = exit::OK;
     for f in files {
         match runbook::load(f) {
             Err(e) => {
-                eprintln!("{e}");
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "file": f.display().to_string(),
+                            "line": null,
+                            "column": null,
+                            "severity": "error",
+                            "message": e.to_string(),
+                        })
+                    );
+                } else {
+                    eprintln!("{e}");
+                }
                 code = exit::USAGE;
             }
             Ok(loaded) => {
                 for d in &loaded.diags {
-                    println!("{d}");
+                    if json {
+                        println!("{}", diag_json(d));
+                    } else {
+                        println!("{d}");
+                    }
                 }
                 if !loaded.ok() && code == exit::OK {
                     code = exit::FAILED;
@@ -31,6 +50,25 @@ pub(super) fn check(files: &[PathBuf]) -> i32 {
         }
     }
     code
+}
+
+/// One problem as a JSON object: where (1-based line and column), how bad, what.
+fn diag_json(d: &runbook::Diag) -> serde_json::Value {
+    let pos = if d.pos.line == 0 {
+        runbook::Pos::new(1, 1)
+    } else {
+        d.pos
+    };
+    serde_json::json!({
+        "file": d.file.display().to_string(),
+        "line": pos.line,
+        "column": pos.col,
+        "severity": match d.severity {
+            runbook::Severity::Error => "error",
+            runbook::Severity::Warning => "warning",
+        },
+        "message": d.message,
+    })
 }
 
 /// Loads a runbook for plan/run; prints what is wrong and returns the exit code if unusable.

@@ -25,7 +25,7 @@ pub fn main_with(cli: Cli) -> i32 {
         .clone()
         .unwrap_or_else(journal::default_state_dir);
     match cli.command {
-        Command::Check { files } => load::check(&files),
+        Command::Check { files, format } => load::check(&files, format == "json"),
         Command::Plan {
             file,
             vars,

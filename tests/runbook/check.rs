@@ -689,3 +689,64 @@ phases:
         )
     );
 }
+
+/// `--format json`: one object per problem and line, holding exactly what the text line says,
+/// for every runbook of the invalid corpus (errors and warnings); an unreadable file is an error
+/// object with no position, and exit 2.
+#[test]
+fn json_format_says_exactly_what_the_text_lines_say() {
+    let files = runbooks_in("tests/fixtures/runbooks/invalid");
+    let text = check(&files);
+    let mut args = vec!["--format".to_string(), "json".to_string()];
+    args.extend(files.iter().cloned());
+    let json = check(&args);
+    assert_eq!(json.status.code(), text.status.code(), "{}", json.stderr);
+    let mut lines = Vec::new();
+    for l in json.stdout.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        let o = v.as_object().expect("an object");
+        let mut keys: Vec<&str> = o.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["column", "file", "line", "message", "severity"],
+            "{l}"
+        );
+        let severity = v["severity"].as_str().unwrap();
+        assert!(matches!(severity, "error" | "warning"), "{l}");
+        let warning = if severity == "warning" {
+            "warning: "
+        } else {
+            ""
+        };
+        lines.push(format!(
+            "{}:{}:{}: {warning}{}",
+            v["file"].as_str().unwrap(),
+            v["line"].as_u64().unwrap(),
+            v["column"].as_u64().unwrap(),
+            v["message"]
+                .as_str()
+                .unwrap()
+                .replace('\r', "\\r")
+                .replace('\n', "\\n")
+        ));
+    }
+    let expected: Vec<&str> = text.stdout.lines().collect();
+    assert!(expected.len() > 50, "{}", expected.len());
+    assert_eq!(lines, expected);
+
+    let missing = check(&[
+        "--format",
+        "json",
+        "tests/fixtures/runbooks/no-such-file.yaml",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_str(missing.stdout.trim()).unwrap();
+    assert_eq!(v["severity"], "error");
+    assert_eq!(v["line"], serde_json::Value::Null);
+    assert!(
+        v["message"].as_str().unwrap().contains("cannot read"),
+        "{v}"
+    );
+}
