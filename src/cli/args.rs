@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueHint};
 
 use crate::runbook::vars;
 
@@ -18,7 +18,7 @@ pub const DEMO_SPEED: f64 = 2.0;
 )]
 pub struct Cli {
     /// Where journals and audit logs live (default: $TOLLGATE_STATE_DIR, $XDG_STATE_HOME/tollgate or ~/.local/state/tollgate).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub state_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -80,7 +80,7 @@ pub struct GateFlags {
 pub enum Command {
     /// Parse and validate runbooks: every problem as `file:line:col: message`.
     Check {
-        #[arg(required = true)]
+        #[arg(required = true, value_hint = ValueHint::FilePath)]
         files: Vec<PathBuf>,
         /// `text` (`file:line:col: message`) or `json` (one JSON object per problem and line:
         /// file, line, column, severity, message), for editors and CI annotations.
@@ -89,6 +89,7 @@ pub enum Command {
     },
     /// Show every phase, gate, checklist item and step with variables filled in. Runs nothing.
     Plan {
+        #[arg(value_hint = ValueHint::FilePath)]
         file: PathBuf,
         /// Set a variable: NAME=VALUE (not a secret one).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
@@ -100,6 +101,7 @@ pub enum Command {
     },
     /// Run a runbook.
     Run {
+        #[arg(value_hint = ValueHint::FilePath)]
         file: PathBuf,
         /// Set a variable: NAME=VALUE (not a secret one: see --var-file).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
@@ -116,7 +118,7 @@ pub enum Command {
         vars: Vec<(String, String)>,
         /// A decisions file scripting the gates (e.g. runbooks/demo/decisions.yaml): headless,
         /// exit 0 when the run ends as the file expects, 7 when not.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
         decisions: Option<PathBuf>,
         /// Divide every simulated delay of the sandbox cluster by this.
         #[arg(long, default_value_t = DEMO_SPEED)]
@@ -128,20 +130,21 @@ pub enum Command {
     /// loaded with the runbook's cluster fixture, AWS and Docker stand-ins), touching nothing
     /// real; all removed at the end.
     Rehearse {
+        #[arg(value_hint = ValueHint::FilePath)]
         file: PathBuf,
         /// Set a variable: NAME=VALUE (not a secret one: a rehearsal makes those up).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
         /// A decisions file: each gate's choice, values for prompts, and what the run must end
         /// as; the rehearsal is then headless, and exits 7 when the expectation does not hold.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
         decisions: Option<PathBuf>,
         /// A fault to inject: step=ID:fail[:MESSAGE], crashloop=DEPLOYMENT@STEP,
         /// node-loss=NODE@STEP, api-restart@STEP, secret-missing=ID; may be repeated.
         #[arg(long, value_name = "SPEC")]
         inject: Vec<String>,
         /// More Kubernetes manifests for the rehearsal cluster to start from; may be repeated.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
         fixture: Vec<PathBuf>,
         /// Divide every simulated delay of the cluster by this (pods start, roll and crash faster).
         #[arg(long, default_value_t = 1.0)]
@@ -166,10 +169,18 @@ pub enum Command {
     Runs,
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell), e.g. `tollgate
+    /// completions bash > ~/.local/share/bash-completion/completions/tollgate`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `tollgate man > ~/.local/share/man/man1/tollgate.1`.
+    Man,
     /// Serve an in-memory Kubernetes API on 127.0.0.1, with controllers, to rehearse runbooks against.
     Sandbox {
         /// A YAML stream of Kubernetes manifests to start from; may be repeated.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
         fixture: Vec<PathBuf>,
         /// Port on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = 0)]
@@ -181,7 +192,7 @@ pub enum Command {
         #[arg(long, value_name = "LINES", default_value_t = 1.0)]
         log_rate: f64,
         /// Where to write the kubeconfig (default: STATE_DIR/sandbox/kubeconfig).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
         kubeconfig: Option<PathBuf>,
         /// The kubeconfig context's namespace.
         #[arg(long, default_value = "default")]

@@ -31,6 +31,26 @@ pub fn main_with(cli: Cli) -> i32 {
             vars,
             rehearse,
         } => plan::plan(&file, &vars, rehearse),
+        Command::Completions { shell } => {
+            let mut cmd = <args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "tollgate", &mut std::io::stdout());
+            exit::OK
+        }
+        Command::Man => {
+            let cmd = <args::Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(cmd).render(&mut page) {
+                Ok(()) => {
+                    use std::io::Write as _;
+                    let _ = std::io::stdout().write_all(&page);
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("tollgate: the manual page could not be written: {e}");
+                    exit::FAILED
+                }
+            }
+        }
         Command::Schema => {
             println!(
                 "{}",

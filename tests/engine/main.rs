@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod completions;
 mod crash;
 mod engine;
 mod headless;
