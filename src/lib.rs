@@ -1,6 +1,7 @@
 //! tollgate: run deployment and incident runbooks in the terminal, with a gate before anything
 //! that changes the world and a journal that makes every run resumable.
 
+pub mod catalog;
 pub mod cli;
 pub mod engine;
 pub mod exec;

@@ -167,6 +167,18 @@ pub enum Command {
     },
     /// List runs with their status.
     Runs,
+    /// Find runbooks by what a responder knows: an alert's name, a symptom, words of the name or
+    /// description (a fuzzy match over each runbook's triggers, name, description, owner and
+    /// path), under ./runbooks or the folders of $TOLLGATE_RUNBOOKS. One line per runbook, best
+    /// first: PATH, name, and what matched. Exit 0 with a match, 1 with none.
+    Find {
+        /// What to look for; several words match each on its own.
+        #[arg(required = true)]
+        text: Vec<String>,
+        /// Look under this folder instead (may be repeated).
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        dir: Vec<PathBuf>,
+    },
     /// Print the JSON Schema of the runbook format.
     Schema,
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell), e.g. `tollgate

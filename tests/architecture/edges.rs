@@ -53,6 +53,19 @@ pub const NEVER: &[(&str, &[&str])] = &[
             "rehearsal",
         ],
     ),
+    (
+        "catalog",
+        &[
+            "engine",
+            "exec",
+            "target",
+            "live",
+            "ui",
+            "headless",
+            "cli",
+            "rehearsal",
+        ],
+    ),
     ("engine", &["ui", "headless", "live", "cli", "rehearsal"]),
     (
         "exec",
