@@ -162,6 +162,13 @@ pub enum Command {
     Runs,
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Write a starter runbook to edit, and two decisions files that rehearse it (its happy path
+    /// and its way back), into DIR (default: runbooks/example). Everything it runs stays in DIR;
+    /// nothing that exists is overwritten.
+    Init {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Serve an in-memory Kubernetes API on 127.0.0.1, with controllers, to rehearse runbooks against.
     Sandbox {
         /// A YAML stream of Kubernetes manifests to start from; may be repeated.
