@@ -102,11 +102,14 @@ fn write(dir: &Path) -> Result<Vec<PathBuf>, String> {
         return Err("the folder's name holds a control character; nothing written".into());
     }
     let files = files(dir);
-    match fs::symlink_metadata(dir) {
-        Ok(m) if !m.is_dir() => {
-            return Err(format!("{shown} exists and is not a folder; nothing written"));
+    // A link to a folder is that folder; anything else that is there is not one.
+    match (fs::symlink_metadata(dir).is_ok(), dir.is_dir()) {
+        (true, false) => {
+            return Err(format!(
+                "{shown} exists and is not a folder; nothing written"
+            ));
         }
-        Ok(_) => {
+        (true, true) => {
             for (rel, _) in &files {
                 let path = dir.join(rel);
                 if fs::symlink_metadata(&path).is_ok() {
@@ -115,7 +118,7 @@ fn write(dir: &Path) -> Result<Vec<PathBuf>, String> {
             }
             into_existing(dir, &files)?;
         }
-        Err(_) => into_new(dir, &files)?,
+        (false, _) => into_new(dir, &files)?,
     }
     Ok(files.iter().map(|(rel, _)| dir.join(rel)).collect())
 }
