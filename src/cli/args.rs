@@ -166,6 +166,7 @@ pub enum Command {
     /// and its way back), into DIR (default: runbooks/example). Everything it runs stays in DIR;
     /// nothing that exists is overwritten.
     Init {
+        /// The folder to write into, created when missing [default: runbooks/example].
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
