@@ -189,6 +189,14 @@ pub enum Command {
     },
     /// Print the manual page (roff), e.g. `tollgate man > ~/.local/share/man/man1/tollgate.1`.
     Man,
+    /// Write a starter runbook to edit, and two decisions files that rehearse it (its happy path
+    /// and its way back), into DIR (default: runbooks/example). Everything it runs stays in DIR;
+    /// nothing that exists is overwritten.
+    Init {
+        /// The folder to write into, created when missing [default: runbooks/example].
+        #[arg(value_name = "DIR", value_hint = ValueHint::DirPath)]
+        dir: Option<PathBuf>,
+    },
     /// Serve an in-memory Kubernetes API on 127.0.0.1, with controllers, to rehearse runbooks against.
     Sandbox {
         /// A YAML stream of Kubernetes manifests to start from; may be repeated.

@@ -1,8 +1,9 @@
-//! The command line: check, plan, run, resume, demo, runs, schema, sandbox. The arguments are
+//! The command line: check, plan, run, resume, demo, runs, schema, init, sandbox. The arguments are
 //! in [`args`]; each command in its own file; this file only dispatches.
 
 mod args;
 pub mod exit;
+mod init;
 mod interface;
 mod load;
 mod plan;
@@ -59,6 +60,7 @@ pub fn main_with(cli: Cli) -> i32 {
             );
             exit::OK
         }
+        Command::Init { dir } => init::init(dir),
         Command::Runs => runs::runs(&state_dir),
         Command::Run { file, vars, gates } => run::run(&state_dir, &file, &vars, gates),
         Command::Demo {

@@ -13,6 +13,7 @@ mod engine;
 mod headless;
 mod headless_escapes;
 mod history;
+mod init;
 mod journal_integrity;
 mod long_lines;
 mod redaction;
