@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 
 pub use crate::protocol::approvals::{Approvals, approval};
 use crate::protocol::{
-    Choice, Command, Decision, Event, GateKind, GateRequest, Secret, StepStatus, Stream,
-    ValueRequest,
+    Choice, Command, Deadline, Decision, Event, GateKind, GateRequest, Secret, StepStatus, Stream,
+    ValueRequest, short_duration,
 };
 use crate::text;
 
@@ -25,6 +25,20 @@ pub struct Printer<W: Write> {
     modes: Modes,
     /// A rehearsal against stand-ins: every line's prefix says `REHEARSAL`.
     rehearsal: bool,
+    /// The run's deadline, once the run has started, and how much of it has been told.
+    deadline: Option<(Deadline, chrono::DateTime<chrono::Utc>)>,
+    deadline_told: DeadlineTold,
+}
+
+/// What the headless view has said of the deadline so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+enum DeadlineTold {
+    #[default]
+    Nothing,
+    /// `deadline: 48m left of 4h`: the last fifth began.
+    LastFifth,
+    /// `deadline passed (4h)`.
+    Passed,
 }
 
 /// The word every line of a rehearsal carries after its time.
@@ -117,7 +131,35 @@ impl<W: Write> Printer<W> {
             raw: false,
             modes: Modes::default(),
             rehearsal: false,
+            deadline: None,
+            deadline_told: DeadlineTold::Nothing,
         }
+    }
+
+    /// Says, once each, that the last fifth of the run's deadline has begun and that the
+    /// deadline has passed, as of `now`. Blocks nothing: a deadline tells, it never stops a run.
+    pub fn deadline_tick(&mut self, now: chrono::DateTime<chrono::Utc>) -> io::Result<()> {
+        let Some((d, started)) = &self.deadline else {
+            return Ok(());
+        };
+        if self.deadline_told == DeadlineTold::Passed {
+            return Ok(());
+        }
+        let elapsed = now.signed_duration_since(*started).to_std().unwrap_or_default();
+        let total = short_duration(d.duration());
+        let (told, text) = match d.left(elapsed) {
+            Err(_) => (DeadlineTold::Passed, format!("deadline passed ({total})")),
+            Ok(left) if d.warning(elapsed) => (
+                DeadlineTold::LastFifth,
+                format!("deadline: {} left of {total}", short_duration(left)),
+            ),
+            Ok(_) => return Ok(()),
+        };
+        if told <= self.deadline_told {
+            return Ok(());
+        }
+        self.deadline_told = told;
+        self.line("!!", &text)
     }
 
     /// A rehearsal against stand-ins (`tollgate rehearse`): every line, events and output alike,
@@ -298,9 +340,18 @@ impl<W: Write> Printer<W> {
                 run_id,
                 runbook,
                 resumed,
+                deadline,
             } => {
                 let verb = if *resumed { "resumed" } else { "started" };
-                self.line("==", &format!("run {run_id} {verb}: {runbook}"))
+                self.line("==", &format!("run {run_id} {verb}: {runbook}"))?;
+                // A start that cannot be read (a hand-edited journal) counts from now.
+                self.deadline = deadline.clone().map(|d| {
+                    let at = chrono::DateTime::parse_from_rfc3339(&d.started_at)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .unwrap_or_else(|_| chrono::Utc::now());
+                    (d, at)
+                });
+                self.deadline_tick(chrono::Utc::now())
             }
             Event::PhaseStarted { phase, title } => {
                 self.line("==", &format!("phase {phase}: {title}"))
@@ -655,6 +706,9 @@ pub async fn drive<W: Write>(
     };
     // The gate the flags just decided, until the engine says what it made of it.
     let mut flagged: Option<String> = None;
+    // The deadline is looked at with every event and, when none comes, every second.
+    let mut deadline_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    deadline_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let ev = match events.try_recv() {
             Ok(ev) => ev,
@@ -686,11 +740,16 @@ pub async fn drive<W: Write>(
                             let _ = commands.send(Command::Abort).await;
                             continue;
                         }
+                        _ = deadline_tick.tick() => {
+                            out.run(|p| p.deadline_tick(chrono::Utc::now()));
+                            continue;
+                        }
                     }
                 }
             }
         };
         out.run(|p| p.event(&ev));
+        out.run(|p| p.deadline_tick(chrono::Utc::now()));
         if let Event::ValueRequested(req) = &ev {
             out.run(|p| p.flush());
             let value = if let Some(v) = approvals.value_for(&req.step) {

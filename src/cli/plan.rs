@@ -29,6 +29,9 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)], rehearse: bool) 
     if !rb.contacts.is_empty() {
         lines.push(format!("contacts: {}", rb.contacts.join(" · ")));
     }
+    if let Some(d) = &rb.deadline {
+        lines.push(format!("deadline: {} (from the run's start)", d.value.trim()));
+    }
     if let Some(t) = &rb.triggers {
         lines.push("triggers:".into());
         for a in &t.alerts {

@@ -78,6 +78,7 @@ mod tests {
             vars: Default::default(),
             who: "a@h".into(),
             rehearsal,
+            deadline_secs: None,
         })
         .unwrap();
         j.append(Record::RunFinished {

@@ -32,6 +32,7 @@ impl Engine {
                         run_id: run_id.clone(),
                         runbook: self.replay.runbook_name.clone(),
                         resumed: false,
+                        deadline: None,
                     },
                 ),
                 Record::RunResumed { .. } => push(
@@ -40,6 +41,7 @@ impl Engine {
                         run_id: self.run_id.clone(),
                         runbook: self.replay.runbook_name.clone(),
                         resumed: true,
+                        deadline: None,
                     },
                 ),
                 Record::PhaseStarted { phase } => {

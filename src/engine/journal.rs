@@ -33,6 +33,10 @@ pub enum Record {
         /// A rehearsal against stand-ins (absent, false, in older journals and real runs).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         rehearsal: bool,
+        /// The runbook's `deadline` in seconds, counted from this record's time (absent when it
+        /// declares none). A resume keeps it, and the start it counts from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline_secs: Option<u64>,
     },
     RunResumed {
         who: String,
@@ -316,6 +320,8 @@ pub struct Replay {
     pub vars: BTreeMap<String, String>,
     /// The run was a rehearsal against stand-ins (`run_started`'s `rehearsal`).
     pub rehearsal: bool,
+    /// The deadline journaled at the run's start, in seconds (`run_started`'s `deadline_secs`).
+    pub deadline_secs: Option<u64>,
     pub secret_captures: Vec<String>,
     pub steps: BTreeMap<String, StepStatus>,
     pub phases: BTreeMap<String, StepStatus>,
@@ -392,9 +398,11 @@ impl Replay {
                     digest,
                     vars,
                     rehearsal,
+                    deadline_secs,
                     ..
                 } => {
                     r.rehearsal = *rehearsal;
+                    r.deadline_secs = *deadline_secs;
                     r.run_id = run_id.clone();
                     r.runbook = runbook.clone();
                     r.runbook_name = runbook_name.clone();
@@ -678,6 +686,7 @@ mod tests {
             vars: BTreeMap::new(),
             who: "a@h".into(),
             rehearsal: false,
+            deadline_secs: None,
         }
     }
 

@@ -9,7 +9,7 @@ use super::state::Engine;
 use super::transition::Transition;
 use crate::exec::BoxFuture;
 use crate::protocol::{
-    ChecklistItem, Choice, Event, GateKind, GateRequest, OutputLine, RunStatus, StepStatus,
+    ChecklistItem, Choice, Deadline, Event, GateKind, GateRequest, OutputLine, RunStatus, StepStatus,
 };
 use crate::runbook::{Gate, Phase, Step};
 
@@ -57,10 +57,16 @@ impl Engine {
                     )
                     .await?;
             }
+            // The deadline as journaled at the first start, counted from then.
+            let deadline = self.replay.deadline_secs.map(|secs| Deadline {
+                secs,
+                started_at: self.replay.started_at.clone(),
+            });
             self.transition(Transition::RunResumed {
                 runbook_name: self.runbook.name.value.clone(),
                 who: self.who.clone(),
                 digest: self.digest.clone(),
+                deadline,
             })
             .await?;
         } else {
@@ -70,6 +76,10 @@ impl Engine {
                 digest: self.digest.clone(),
                 vars: self.vars.public(),
                 who: self.who.clone(),
+                deadline: self.runbook.deadline_secs().map(|secs| Deadline {
+                    secs,
+                    started_at: super::journal::now_rfc3339(),
+                }),
             })
             .await?;
             self.rehearsal_start().await?;

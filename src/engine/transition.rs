@@ -10,7 +10,7 @@ use super::journal::{ConfirmedItem, Record};
 use super::outcome::EngineError;
 use super::state::Engine;
 use crate::protocol::{
-    Choice, Event, GateKind, GateRequest, MASK, OutputLine, RunStatus, StepStatus,
+    Choice, Deadline, Event, GateKind, GateRequest, MASK, OutputLine, RunStatus, StepStatus,
 };
 
 /// One transition of a run.
@@ -22,11 +22,15 @@ pub enum Transition {
         digest: String,
         vars: BTreeMap<String, String>,
         who: String,
+        /// The runbook's deadline, counted from now.
+        deadline: Option<Deadline>,
     },
     RunResumed {
         runbook_name: String,
         who: String,
         digest: String,
+        /// The deadline journaled at the run's first start, counted from then.
+        deadline: Option<Deadline>,
     },
     PhaseStarted {
         phase: String,
@@ -124,6 +128,7 @@ impl Transition {
                 digest,
                 vars,
                 who,
+                deadline,
             } => (
                 Record::RunStarted {
                     run_id: run_id.to_string(),
@@ -133,6 +138,7 @@ impl Transition {
                     vars,
                     who,
                     rehearsal,
+                    deadline_secs: deadline.map(|d| d.secs),
                 },
                 WithNext,
             ),
@@ -361,15 +367,25 @@ impl Transition {
     /// The event the views show, if this transition has one.
     fn event(self, run_id: &str) -> Option<Event> {
         Some(match self {
-            Transition::RunStarted { runbook_name, .. } => Event::RunStarted {
+            Transition::RunStarted {
+                runbook_name,
+                deadline,
+                ..
+            } => Event::RunStarted {
                 run_id: run_id.to_string(),
                 runbook: runbook_name,
                 resumed: false,
+                deadline,
             },
-            Transition::RunResumed { runbook_name, .. } => Event::RunStarted {
+            Transition::RunResumed {
+                runbook_name,
+                deadline,
+                ..
+            } => Event::RunStarted {
                 run_id: run_id.to_string(),
                 runbook: runbook_name,
                 resumed: true,
+                deadline,
             },
             Transition::PhaseStarted { phase, title, .. } => Event::PhaseStarted { phase, title },
             Transition::Rehearsal { step, what } => {

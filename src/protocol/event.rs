@@ -176,6 +176,48 @@ pub enum Command {
     Pause(String),
 }
 
+/// How long a run should take (the runbook's `deadline`) and when it first started: the views
+/// show the time left. It tells; it never stops a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadline {
+    pub secs: u64,
+    /// The run's first start, RFC 3339 (a resumed run's original start).
+    pub started_at: String,
+}
+
+impl Deadline {
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.secs)
+    }
+
+    /// Time left at `elapsed` into the run, or how far past it is: `(left, over)`.
+    pub fn left(&self, elapsed: std::time::Duration) -> Result<std::time::Duration, std::time::Duration> {
+        let d = self.duration();
+        if elapsed <= d {
+            Ok(d - elapsed)
+        } else {
+            Err(elapsed - d)
+        }
+    }
+
+    /// In the last fifth of the deadline, or past it.
+    pub fn warning(&self, elapsed: std::time::Duration) -> bool {
+        elapsed.as_millis() * 5 >= u128::from(self.secs) * 4000
+    }
+}
+
+/// A duration as a deadline reads: `3h12m`, `48m`, `4h`, `45s`.
+pub fn short_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (h, m) = (s / 3600, s % 3600 / 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
@@ -183,6 +225,9 @@ pub enum Event {
         run_id: String,
         runbook: String,
         resumed: bool,
+        /// The runbook's deadline and the run's first start it counts from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<Deadline>,
     },
     PhaseStarted {
         phase: String,
@@ -300,6 +345,10 @@ mod tests {
                 run_id: "r".into(),
                 runbook: "rb".into(),
                 resumed: false,
+                deadline: Some(Deadline {
+                    secs: 14400,
+                    started_at: "2026-01-01T00:00:00.000Z".into(),
+                }),
             },
             Event::GateReached(gate.clone()),
             Event::Output {

@@ -8,6 +8,7 @@ pub mod secret;
 pub mod status;
 
 pub use event::{
+    Deadline, short_duration,
     ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, History, OutputLine,
     Past, Stream, ValueRequest,
 };

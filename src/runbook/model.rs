@@ -47,6 +47,11 @@ pub struct Runbook {
     /// What to do when a step fails and neither it nor its phase says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<Spanned<OnFailure>>,
+    /// How long the whole run should take, counted from its first start (e.g. `4h`, a recovery
+    /// time objective): the interface shows the time left and warns in its last fifth. Never
+    /// stops a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Spanned<String>>,
     /// The phases, in order.
     #[serde(default)]
     pub phases: Vec<Spanned<Phase>>,
@@ -473,6 +478,12 @@ impl Shorthand for Retries {
 shorthand_deserialize!(Retries);
 
 impl Runbook {
+    /// The run's deadline in whole seconds, when it declares a valid one.
+    pub fn deadline_secs(&self) -> Option<u64> {
+        let d = super::vars::parse_duration(self.deadline.as_deref()?).ok()?;
+        (!d.is_zero()).then(|| d.as_secs().max(1))
+    }
+
     /// The variables that steps set (`secrets.get`'s `var`, `ecr.login`'s `password_var`): they
     /// have no value until such a step runs, so the start of a run neither asks for them nor
     /// requires them.

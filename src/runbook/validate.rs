@@ -155,6 +155,17 @@ impl Checker<'_> {
         if let Some(t) = &rb.triggers {
             self.check_triggers(file, t);
         }
+        if let Some(d) = &rb.deadline {
+            match vars::parse_duration(d) {
+                Err(msg) => self.err(file, d.pos, format!("`deadline`: {msg}")),
+                Ok(t) if t.is_zero() => self.err(
+                    file,
+                    d.pos,
+                    "`deadline` must be more than 0 (the run's whole time, e.g. 4h)",
+                ),
+                Ok(_) => {}
+            }
+        }
         if let Some(r) = &rb.rehearsal {
             self.check_rehearsal(file, r);
         }
