@@ -78,6 +78,9 @@ pub struct App {
     pub(super) dialogs: super::state::Dialogs,
     /// A rehearsal against stand-ins: the banner's mark, the help's `export KUBECONFIG=…`.
     pub(super) rehearsal: Option<super::config::Rehearsal>,
+    /// The runbook's deadline, as the engine announced it at the run's start (or resume): the
+    /// banner shows the time left against the run's clock.
+    pub(super) deadline: Option<crate::protocol::Deadline>,
 }
 
 /// The time of day now, `HH:MM:SS.mmm`, local; with a frozen clock (tests' snapshots), the
@@ -178,6 +181,7 @@ impl App {
             replaying: None,
             dialogs: super::state::Dialogs::new(approvals),
             rehearsal,
+            deadline: None,
         };
         if let Some(replay) = &replay {
             app.seed(replay);
@@ -255,6 +259,18 @@ impl App {
         self.ended
             .unwrap_or(self.now)
             .saturating_duration_since(self.started)
+    }
+
+    /// The banner's deadline: `⏱ 3h12m left` or `⏱ 5m over`, and whether it is in its last
+    /// fifth or past (the theme's warning style).
+    pub fn deadline_text(&self) -> Option<(String, bool)> {
+        let d = self.deadline.as_ref()?;
+        let elapsed = self.elapsed();
+        let text = match d.left(elapsed) {
+            Ok(left) => format!("⏱ {} left", crate::protocol::short_duration(left)),
+            Err(over) => format!("⏱ {} over", crate::protocol::short_duration(over)),
+        };
+        Some((text, d.warning(elapsed)))
     }
 
     /// What a finished run did: `succeeded in 00:00:49: 9 ok · 0 failed · 1 skipped · 3 gates
@@ -678,9 +694,15 @@ impl App {
         self.dirty = true;
         match ev {
             Event::RunStarted {
-                run_id, resumed, ..
+                run_id,
+                resumed,
+                deadline,
+                ..
             } => {
                 self.run_id = run_id;
+                if deadline.is_some() {
+                    self.deadline = deadline;
+                }
                 self.note(
                     if resumed {
                         "run resumed"

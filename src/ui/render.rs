@@ -311,6 +311,7 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
             .and_then(|v| v.live_progress())
             .map(|p| format!("· {s}: {p} "))
     });
+    let deadline = app.deadline_text();
     let build = |level: usize| -> Line<'static> {
         let mut spans = Vec::new();
         if level < 3 {
@@ -325,6 +326,15 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
             t.progress,
         ));
         spans.push(Span::styled(format!("· {state} "), state_style));
+        if let Some((text, warning)) = &deadline {
+            // The time left: the theme's warning in the last fifth of the deadline and after.
+            let style = if *warning {
+                t.banner_production.add_modifier(Modifier::BOLD)
+            } else {
+                t.banner
+            };
+            spans.push(Span::styled(format!("· {text} "), style));
+        }
         if let Some(p) = &live {
             spans.push(Span::styled(p.clone(), t.progress));
         }

@@ -4,6 +4,7 @@
 //! One test binary for the area, a module per former test file.
 
 mod check;
+mod deadline;
 mod find;
 mod progressive;
 mod schema;
