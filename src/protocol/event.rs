@@ -194,7 +194,11 @@ impl Deadline {
     pub fn left(&self, elapsed: std::time::Duration) -> Result<std::time::Duration, std::time::Duration> {
         let d = self.duration();
         if elapsed <= d {
-            Ok(d - elapsed)
+            // Counted up to the whole second, as a countdown reads.
+            let left = d - elapsed;
+            Ok(std::time::Duration::from_secs(
+                left.as_secs() + u64::from(left.subsec_nanos() > 0),
+            ))
         } else {
             Err(elapsed - d)
         }

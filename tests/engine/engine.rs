@@ -656,6 +656,7 @@ phases:
             vars: Default::default(),
             who: "tester@host".into(),
             rehearsal: false,
+            deadline_secs: None,
         })
         .unwrap();
         j.append(Record::GateReached {

@@ -405,6 +405,7 @@ fn headless_prints_a_line_per_step_finished_before_the_resume() {
                     run_id: "run-1".into(),
                     runbook: "history".into(),
                     resumed: false,
+                    deadline: None,
                 },
             ),
             past(

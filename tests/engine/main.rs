@@ -9,6 +9,7 @@ mod common;
 
 mod completions;
 mod crash;
+mod deadline;
 mod engine;
 mod headless;
 mod headless_escapes;

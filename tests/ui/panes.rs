@@ -535,6 +535,7 @@ phases:
                     run_id: "run-1".into(),
                     runbook: "resumed".into(),
                     resumed: false,
+                    deadline: None,
                 },
             ),
             past(

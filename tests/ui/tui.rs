@@ -598,6 +598,7 @@ phases:
             vars: Default::default(),
             who: "t@h".into(),
             rehearsal: false,
+            deadline_secs: None,
         })
         .unwrap();
     spec.journal
@@ -854,6 +855,7 @@ phases:
             vars: Default::default(),
             who: "t@h".into(),
             rehearsal: false,
+            deadline_secs: None,
         })
         .unwrap();
     spec.journal
