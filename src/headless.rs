@@ -145,7 +145,10 @@ impl<W: Write> Printer<W> {
         if self.deadline_told == DeadlineTold::Passed {
             return Ok(());
         }
-        let elapsed = now.signed_duration_since(*started).to_std().unwrap_or_default();
+        let elapsed = now
+            .signed_duration_since(*started)
+            .to_std()
+            .unwrap_or_default();
         let total = short_duration(d.duration());
         let (told, text) = match d.left(elapsed) {
             Err(_) => (DeadlineTold::Passed, format!("deadline passed ({total})")),

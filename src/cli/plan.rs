@@ -30,7 +30,10 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)], rehearse: bool) 
         lines.push(format!("contacts: {}", rb.contacts.join(" · ")));
     }
     if let Some(d) = &rb.deadline {
-        lines.push(format!("deadline: {} (from the run's start)", d.value.trim()));
+        lines.push(format!(
+            "deadline: {} (from the run's start)",
+            d.value.trim()
+        ));
     }
     if let Some(t) = &rb.triggers {
         lines.push("triggers:".into());

@@ -9,7 +9,8 @@ use super::state::Engine;
 use super::transition::Transition;
 use crate::exec::BoxFuture;
 use crate::protocol::{
-    ChecklistItem, Choice, Deadline, Event, GateKind, GateRequest, OutputLine, RunStatus, StepStatus,
+    ChecklistItem, Choice, Deadline, Event, GateKind, GateRequest, OutputLine, RunStatus,
+    StepStatus,
 };
 use crate::runbook::{Gate, Phase, Step};
 

@@ -191,7 +191,10 @@ impl Deadline {
     }
 
     /// Time left at `elapsed` into the run, or how far past it is: `(left, over)`.
-    pub fn left(&self, elapsed: std::time::Duration) -> Result<std::time::Duration, std::time::Duration> {
+    pub fn left(
+        &self,
+        elapsed: std::time::Duration,
+    ) -> Result<std::time::Duration, std::time::Duration> {
         let d = self.duration();
         if elapsed <= d {
             // Counted up to the whole second, as a countdown reads.

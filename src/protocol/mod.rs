@@ -8,9 +8,8 @@ pub mod secret;
 pub mod status;
 
 pub use event::{
-    Deadline, short_duration,
-    ChecklistItem, Choice, Command, Decision, Event, GateKind, GateRequest, History, OutputLine,
-    Past, Stream, ValueRequest,
+    ChecklistItem, Choice, Command, Deadline, Decision, Event, GateKind, GateRequest, History,
+    OutputLine, Past, Stream, ValueRequest, short_duration,
 };
 pub use secret::{MASK, MIN_MASKED, Masker, Secret, secret_forms};
 pub use status::{RunStatus, StepStatus};

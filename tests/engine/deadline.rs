@@ -44,7 +44,10 @@ fn the_deadline_is_journaled_at_the_start_and_a_resume_counts_from_the_first_sta
     let out = bin.run(&["run", rb.to_str().unwrap(), "--headless"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
-    assert!(!stdout.contains("deadline"), "nothing to tell yet: {stdout}");
+    assert!(
+        !stdout.contains("deadline"),
+        "nothing to tell yet: {stdout}"
+    );
     let (id, path) = bin.only_run();
     let first = &records(&path)[0];
     assert_eq!(first["event"], "run_started");
@@ -66,7 +69,10 @@ fn the_deadline_is_journaled_at_the_start_and_a_resume_counts_from_the_first_sta
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let told: Vec<&str> = stdout.lines().filter(|l| l.contains("deadline")).collect();
     assert_eq!(told.len(), 1, "{stdout}");
-    assert!(told[0].ends_with(" !! deadline: 30m left of 4h"), "{stdout}");
+    assert!(
+        told[0].ends_with(" !! deadline: 30m left of 4h"),
+        "{stdout}"
+    );
     assert!(stdout.contains("go | shipped"), "the run went on: {stdout}");
     let recs = records(&path);
     assert_eq!(recs[0]["deadline_secs"], 14400);
@@ -119,7 +125,10 @@ fn headless_tells_the_last_fifth_and_the_passing_once_each() {
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].ends_with(" == run r started: dr failover"), "{text}");
+    assert!(
+        lines[0].ends_with(" == run r started: dr failover"),
+        "{text}"
+    );
     assert!(lines[1].ends_with(" !! deadline: 48m left of 4h"), "{text}");
     assert!(lines[2].ends_with(" !! deadline passed (4h)"), "{text}");
 

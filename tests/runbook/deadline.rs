@@ -35,23 +35,25 @@ fn check_refuses_a_bad_deadline_in_one_positioned_line() {
             "4 hours",
             "`deadline`: `4 hours` is not a duration (e.g. 30s, 5m, 1h30m; no spaces)",
         ),
-        ("soon", "`deadline`: `soon` is not a duration (e.g. 30s, 5m, 1h30m)"),
+        (
+            "soon",
+            "`deadline`: `soon` is not a duration (e.g. 30s, 5m, 1h30m)",
+        ),
         (
             "0s",
             "`deadline` must be more than 0 (the run's whole time, e.g. 4h)",
         ),
-        ("99999d", "`deadline`: `99999d` is too long (at most 36500d)"),
+        (
+            "99999d",
+            "`deadline`: `99999d` is too long (at most 36500d)",
+        ),
     ] {
         let file = book(dir.path(), "bad.yaml", deadline);
         let out = tollgate(&["check", &file], dir.path());
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{deadline}: {stdout}");
         let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(
-            lines,
-            [format!("{file}:2:11: {message}")],
-            "{deadline}"
-        );
+        assert_eq!(lines, [format!("{file}:2:11: {message}")], "{deadline}");
     }
     let file = book(dir.path(), "good.yaml", "4h");
     let out = tollgate(&["check", &file], dir.path());

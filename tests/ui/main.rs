@@ -7,6 +7,7 @@
 mod common;
 
 mod contrast;
+mod deadline;
 mod dialogs;
 mod logs_pane;
 mod panes;
