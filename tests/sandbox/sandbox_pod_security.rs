@@ -361,3 +361,43 @@ metadata:
         "{text}"
     );
 }
+
+/// A replica count the API admits but no cluster holds (2^31 - 1) fills the sandbox up to its
+/// pod quota and no further: the replica set says why it creates no more, and the API still
+/// answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_replica_count_stops_at_the_sandboxs_pod_quota() {
+    let (_sb, client) = start().await;
+    namespace(&client, "big", json!({})).await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "big");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": i32::MAX, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}}}}))
+    .unwrap();
+    deploys.create(&PostParams::default(), &d).await.unwrap();
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "big");
+    let msg = wait_for("the replica set's FailedCreate for the quota", || async {
+        let rs = rss
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .next()?;
+        rs.status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "ReplicaFailure" && c.reason.as_deref() == Some("FailedCreate"))?
+            .message
+    })
+    .await;
+    assert!(
+        msg.contains("is forbidden: exceeded quota: sandbox-pods, requested: pods=1, used: pods=5000, limited: pods=5000"),
+        "{msg}"
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "big");
+    let n = pods.list(&ListParams::default()).await.unwrap().items.len();
+    assert_eq!(n, tollgate_sandbox::store::MAX_PODS);
+}

@@ -862,6 +862,14 @@ impl Store {
         if !errors.is_empty() {
             return Err(ApiError::invalid(rt, &name, errors));
         }
+        // The sandbox holds at most MAX_PODS pods, as a quota would: a replica count of two
+        // billion (which the API admits) fills the store up to there and no further, instead of
+        // taking the process's memory. Controllers record the refusal as FailedCreate.
+        if rt.kind == "Pod" && rt.group.is_empty() && inner.map(rt).len() >= MAX_PODS {
+            return Err(ApiError::forbidden(format!(
+                "pods \"{name}\" is forbidden: exceeded quota: sandbox-pods, requested: pods=1, used: pods={MAX_PODS}, limited: pods={MAX_PODS}"
+            )));
+        }
         if rt.kind == "Pod"
             && rt.group.is_empty()
             && let Some(n) = inner.map(by_kind("Namespace")).get(&key("", ns))
@@ -1806,3 +1814,7 @@ mod tests {
         );
     }
 }
+
+/// The most pods one sandbox holds (all namespaces): a quota, so that a replica count the API
+/// admits (up to 2^31 - 1) cannot take the process's memory.
+pub const MAX_PODS: usize = 5_000;
