@@ -1581,6 +1581,10 @@ impl Store {
     }
 }
 
+/// The most pods one sandbox holds (all namespaces): a quota, so that a replica count the API
+/// admits (up to 2^31 - 1) cannot take the process's memory.
+pub const MAX_PODS: usize = 5_000;
+
 /// The names other CRDs of `crd`'s group have been accepted with.
 fn taken_names(inner: &Inner, crd: &Value) -> Taken {
     let group = crd::group_of(crd);
@@ -1814,7 +1818,3 @@ mod tests {
         );
     }
 }
-
-/// The most pods one sandbox holds (all namespaces): a quota, so that a replica count the API
-/// admits (up to 2^31 - 1) cannot take the process's memory.
-pub const MAX_PODS: usize = 5_000;
