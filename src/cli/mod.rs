@@ -3,6 +3,7 @@
 
 mod args;
 pub mod exit;
+mod find;
 mod init;
 mod interface;
 mod load;
@@ -32,7 +33,7 @@ pub fn main_with(cli: Cli) -> i32 {
             vars,
             rehearse,
         } => plan::plan(&file, &vars, rehearse),
-        Command::Find { text, dir } => find(&text.join(" "), dir),
+        Command::Find { text, dir } => find::find(&text.join(" "), dir),
         Command::Completions { shell } => {
             let mut cmd = <args::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "tollgate", &mut std::io::stdout());
@@ -139,53 +140,4 @@ pub fn main_with(cli: Cli) -> i32 {
             )
         }
     }
-}
-
-/// `tollgate find`: the runbooks under the folders that match, best first, one line each.
-fn find(query: &str, dirs: Vec<std::path::PathBuf>) -> i32 {
-    use crate::catalog;
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let roots = if dirs.is_empty() {
-        catalog::roots(std::env::var_os(catalog::RUNBOOKS_ENV).as_deref(), &cwd)
-    } else {
-        dirs
-    };
-    let missing: Vec<String> = roots
-        .iter()
-        .filter(|r| !r.is_dir())
-        .map(|r| r.display().to_string())
-        .collect();
-    if missing.len() == roots.len() {
-        eprintln!(
-            "tollgate: no folder of runbooks: {} (give --dir DIR, or set {})",
-            missing.join(", "),
-            catalog::RUNBOOKS_ENV
-        );
-        return exit::USAGE;
-    }
-    let entries = catalog::discover(&roots);
-    let found = catalog::find(&entries, query);
-    if found.is_empty() {
-        eprintln!(
-            "tollgate: no runbook matches `{query}` ({} runbooks under {})",
-            entries.len(),
-            roots
-                .iter()
-                .map(|r| r.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return exit::FAILED;
-    }
-    for f in found {
-        let e = f.entry;
-        let broken = e
-            .problem
-            .as_ref()
-            .map(|p| format!("  [cannot start: {p}]"))
-            .unwrap_or_default();
-        let path = e.path.strip_prefix(&cwd).unwrap_or(&e.path);
-        println!("{}  {}  ({}){broken}", path.display(), e.name, f.why);
-    }
-    exit::OK
 }

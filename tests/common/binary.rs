@@ -16,6 +16,20 @@ impl Bin {
         }
     }
 
+    /// `tollgate rehearse --headless RUNBOOK`, which must refuse to start with exit 5 and one line
+    /// on stderr, printing nothing; that line.
+    pub fn rehearsal_refused(&self, runbook: &Path) -> String {
+        let out = self
+            .command(&["rehearse", "--headless", runbook.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line:\n{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        stderr
+    }
+
     pub fn dir(&self) -> &Path {
         self.tmp.path()
     }

@@ -521,13 +521,7 @@ fn a_fixture_with_an_external_secret_and_no_crd_is_one_line_naming_the_key_that_
     let b = crate::common::binary::Bin::new();
     std::fs::write(b.dir().join("cluster.yaml"), FIXTURE).unwrap();
     let rb = b.runbook("eso.yaml", &runbook(""));
-    let out = b
-        .command(&["rehearse", "--headless", rb.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = crate::common::binary::text(&out);
-    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line:\n{stderr}");
+    let stderr = b.rehearsal_refused(&rb);
     assert!(
         stderr.contains("(a rehearsal serves it with `rehearsal: {crds: [external-secrets]}`)"),
         "{stderr}"

@@ -193,16 +193,9 @@ fn a_fixture_with_rollouts_and_no_crd_is_one_line_naming_the_key_that_serves_it(
         .unwrap()
         .replace("  crds: [argo-rollouts]\n", "");
     let rb = b.runbook("canary.yaml", &text);
-    let out = b
-        .command(&["rehearse", "--headless", rb.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = crate::common::binary::text(&out);
-    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line:\n{stderr}");
+    let stderr = b.rehearsal_refused(&rb);
     assert!(
         stderr.contains("Rollout argoproj.io/v1alpha1 is not served: apply the CustomResourceDefinition for rollouts.argoproj.io first (a rehearsal serves it with `rehearsal: {crds: [argo-rollouts]}`)"),
         "{stderr}"
     );
-    assert!(stdout.is_empty(), "{stdout}");
 }
