@@ -993,3 +993,121 @@ async fn delete_in_the_foreground_returns_once_the_pods_are_gone() {
         "nothing of api-gateway is left, not even terminating"
     );
 }
+
+/// CronJobs are served (no schedule runs them in the sandbox): `kubectl create cronjob`, `get
+/// cronjobs` with kubectl's columns, and `create job --from=cronjob/…` (what runbooks use to run
+/// a CronJob's job by hand) makes a Job from its template, owned by it, that runs to Complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cronjobs_job_is_created_from_it_by_hand_and_runs() {
+    let (_c, k) = labelmint().await;
+    let out = ok(
+        &k,
+        &[
+            "create",
+            "cronjob",
+            "db-migrate",
+            "-n",
+            "default",
+            "--image=registry.example.com/migrate:1.5.0",
+            "--schedule=0 2 * * *",
+            "--",
+            "npm",
+            "run",
+            "migrate",
+        ],
+    );
+    assert_eq!(out, "cronjob.batch/db-migrate created\n");
+    let table = ok(&k, &["get", "cronjobs", "-n", "default"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"
+        ],
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(1).is_some_and(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            c[..9]
+                == [
+                    "db-migrate",
+                    "0",
+                    "2",
+                    "*",
+                    "*",
+                    "*",
+                    "<none>",
+                    "False",
+                    "0",
+                ]
+        }),
+        "{table}"
+    );
+    let out = ok(
+        &k,
+        &[
+            "create",
+            "job",
+            "--from=cronjob/db-migrate",
+            "db-migrate-1.5.0",
+            "-n",
+            "default",
+        ],
+    );
+    assert_eq!(out, "job.batch/db-migrate-1.5.0 created\n");
+    assert_eq!(
+        jsonpath(
+            &k,
+            &["job", "db-migrate-1.5.0", "-n", "default"],
+            "{.spec.template.spec.containers[0].image} {.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} {.metadata.annotations.cronjob\\.kubernetes\\.io/instantiate}"
+        ),
+        "registry.example.com/migrate:1.5.0 CronJob/db-migrate manual"
+    );
+    ok(
+        &k,
+        &[
+            "wait",
+            "--for=condition=Complete",
+            "job/db-migrate-1.5.0",
+            "-n",
+            "default",
+            "--timeout=60s",
+        ],
+    );
+}
+
+/// The sandbox serves every Ingress on its traffic port, on 127.0.0.1, and publishes that address
+/// in the Ingress's status as an ingress controller does (Argo CD's Ingress health waits for it):
+/// `kubectl get ingress` shows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingress_gets_the_address_it_is_served_on() {
+    let (_c, k) = labelmint().await;
+    let out = ok(
+        &k,
+        &[
+            "create",
+            "ingress",
+            "shop",
+            "-n",
+            "default",
+            "--rule=shop.example.com/=shop:80",
+        ],
+    );
+    assert_eq!(out, "ingress.networking.k8s.io/shop created\n");
+    assert_eq!(
+        jsonpath(
+            &k,
+            &["ingress", "shop", "-n", "default"],
+            "{.status.loadBalancer.ingress[0].ip}"
+        ),
+        "127.0.0.1"
+    );
+    let table = ok(&k, &["get", "ingress", "shop", "-n", "default"]);
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        row[..5],
+        ["shop", "<none>", "shop.example.com", "127.0.0.1", "80"],
+        "{table}"
+    );
+}

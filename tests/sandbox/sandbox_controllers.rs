@@ -62,12 +62,21 @@ async fn start() -> (Sandbox, Client) {
 }
 
 /// Poll `f` until it gives `Some`, failing the test with `what` after `DEADLINE`.
-pub(crate) async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    wait_for_within(what, DEADLINE, f).await
+}
+
+/// [`wait_for`] with a deadline of its own (for what takes long on a loaded machine).
+pub(crate) async fn wait_for_within<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         if let Some(v) = f().await {
             return v;

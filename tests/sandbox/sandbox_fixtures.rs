@@ -13,10 +13,18 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn fixtures() -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
+    // Each system's cluster (`cluster.yaml`) and any other it has (`staging-cluster.yaml`).
     for e in std::fs::read_dir(Path::new(ROOT).join("runbooks")).unwrap() {
-        let p = e.unwrap().path().join("cluster.yaml");
-        if p.exists() {
-            out.push(p);
+        let Ok(files) = std::fs::read_dir(e.unwrap().path()) else {
+            continue;
+        };
+        for f in files {
+            let p = f.unwrap().path();
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with("cluster.yaml"))
+            {
+                out.push(p);
+            }
         }
     }
     out.sort();
@@ -54,6 +62,20 @@ fn every_fixture_loads() {
                 false,
             )
             .unwrap();
+        // The custom resources' definitions a rehearsal serves (`rehearsal.crds`) come first.
+        for (crds, origin) in [
+            (tollgate_sandbox::crds::ARGO_ROLLOUTS, "argo-rollouts.yaml"),
+            (
+                tollgate_sandbox::crds::ARGOCD_APPLICATION,
+                "argocd-application.yaml",
+            ),
+            (
+                tollgate_sandbox::crds::EXTERNAL_SECRETS,
+                "external-secrets.yaml",
+            ),
+        ] {
+            fixture::load_str(&store, crds, origin).expect("the bundled CRDs load");
+        }
         let n = fixture::load_file(&store, &f).unwrap_or_else(|e| panic!("{e}"));
         assert!(n > 5, "{}: only {n} objects", f.display());
         assert!(
@@ -61,11 +83,13 @@ fn every_fixture_loads() {
             "{}",
             f.display()
         );
-        assert!(
-            store.count(resources::by_kind("Deployment")) >= 2,
-            "{}",
-            f.display()
-        );
+        let workloads = store.count(resources::by_kind("Deployment"))
+            + [("argoproj.io", "rollouts"), ("argoproj.io", "applications")]
+                .iter()
+                .filter_map(|(g, p)| store.find_type(g, "v1alpha1", p))
+                .map(|rt| store.count(rt))
+                .sum::<usize>();
+        assert!(workloads >= 1, "{}: no workload", f.display());
         // A fixture holds no secret: every Secret value is the placeholder.
         let (secrets, _) = store.list(resources::by_kind("Secret"), None, &|_| true);
         for s in secrets {

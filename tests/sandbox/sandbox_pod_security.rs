@@ -11,7 +11,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tollgate_sandbox::{Config, Sandbox};
 
-use super::sandbox_controllers::wait_for;
+use super::sandbox_controllers::{wait_for, wait_for_within};
 
 /// What the plugin answers for a pod with one container `app` and no security context.
 fn refusal(pod: &str, level: &str) -> String {
@@ -378,22 +378,29 @@ async fn a_huge_replica_count_stops_at_the_sandboxs_pod_quota() {
     .unwrap();
     deploys.create(&PostParams::default(), &d).await.unwrap();
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "big");
-    let msg = wait_for("the replica set's FailedCreate for the quota", || async {
-        let rs = rss
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .next()?;
-        rs.status?
-            .conditions?
-            .into_iter()
-            .find(|c| c.type_ == "ReplicaFailure" && c.reason.as_deref() == Some("FailedCreate"))?
-            .message
-            // Among 5,000 generated names two may collide (`already exists`, tried again).
-            .filter(|m| m.contains("exceeded quota"))
-    })
+    // 5,000 pods made by the controllers: give a loaded machine time.
+    let msg = wait_for_within(
+        "the replica set's FailedCreate for the quota",
+        std::time::Duration::from_secs(180),
+        || async {
+            let rs = rss
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .next()?;
+            rs.status?
+                .conditions?
+                .into_iter()
+                .find(|c| {
+                    c.type_ == "ReplicaFailure" && c.reason.as_deref() == Some("FailedCreate")
+                })?
+                .message
+                // Among 5,000 generated names two may collide (`already exists`, tried again).
+                .filter(|m| m.contains("exceeded quota"))
+        },
+    )
     .await;
     assert!(
         msg.contains("is forbidden: exceeded quota: sandbox-pods, requested: pods=1, used: pods=5000, limited: pods=5000"),

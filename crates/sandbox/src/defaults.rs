@@ -108,6 +108,16 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
             default(spec, "suspend", json!(false));
             default_template(spec);
         }
+        "CronJob" => {
+            // SetDefaults_CronJob; the job template's pod template as a pod template's.
+            let spec = object_mut(obj, "spec");
+            default(spec, "concurrencyPolicy", json!("Allow"));
+            default(spec, "suspend", json!(false));
+            default(spec, "successfulJobsHistoryLimit", json!(3));
+            default(spec, "failedJobsHistoryLimit", json!(1));
+            let template = crate::object::child_object(spec, "jobTemplate");
+            default_template(crate::object::child_object(template, "spec"));
+        }
         "Service" => {
             let spec = object_mut(obj, "spec");
             default(spec, "type", json!("ClusterIP"));
@@ -168,8 +178,20 @@ pub fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
             m.insert("status".into(), json!({}));
             prepare_job(obj);
         }
-        "Service" | "Ingress" => {
+        "CronJob" => {
+            m.insert("status".into(), json!({}));
+        }
+        "Service" => {
             m.insert("status".into(), json!({"loadBalancer": {}}));
+        }
+        "Ingress" => {
+            // The sandbox is the cluster's ingress controller: it serves every Ingress on its
+            // traffic port, on 127.0.0.1, and publishes that address as a controller does (what
+            // Argo CD's health check waits for).
+            m.insert(
+                "status".into(),
+                json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}),
+            );
         }
         "Namespace" => {
             m.insert("status".into(), json!({"phase": "Active"}));
@@ -392,6 +414,21 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> {
             spec.pointer("/template/spec").unwrap_or(&Value::Null),
             &mut errors,
         ),
+        "CronJob" => {
+            if spec
+                .get("schedule")
+                .and_then(Value::as_str)
+                .is_none_or(|s| s.trim().is_empty())
+            {
+                errors.push(("spec.schedule".into(), "Required value".into()));
+            }
+            validate_containers(
+                "spec.jobTemplate.spec.template.spec",
+                spec.pointer("/jobTemplate/spec/template/spec")
+                    .unwrap_or(&Value::Null),
+                &mut errors,
+            )
+        }
         "Service" => {
             if let Some(ports) = spec.get("ports").and_then(Value::as_array) {
                 for (i, p) in ports.iter().enumerate() {

@@ -130,6 +130,9 @@ pub struct Config {
     /// `sandbox-node-1` so pods can run; a first deploy's cluster has none until its node group
     /// is made.
     pub no_default_node: bool,
+    /// Git repositories served under another URL: an Argo CD Application whose `repoURL` is one
+    /// of these URLs reads the local repository given (a rehearsal's copy of a remote one).
+    pub repos: Vec<(String, PathBuf)>,
 }
 
 /// How long the API server refuses connections when it restarts ([`Sandbox::restart_api`]), in
@@ -208,6 +211,7 @@ impl Sandbox {
             timing: config.timing.clone(),
             faults: faults::Faults::default(),
             apps: traffic::Apps::default(),
+            repos: Arc::new(config.repos.iter().cloned().collect()),
         });
         let nsrt = resources::by_kind("Namespace");
         for ns in SYSTEM_NAMESPACES {

@@ -101,6 +101,7 @@ fn add_kind(g: &mut SchemaGenerator, kind: &str) -> Option<String> {
         "Deployment" => add::<apps::Deployment>(g),
         "ReplicaSet" => add::<apps::ReplicaSet>(g),
         "Job" => add::<batch::Job>(g),
+        "CronJob" => add::<batch::CronJob>(g),
         "Ingress" => add::<networking::Ingress>(g),
         "Scale" => add::<autoscaling::Scale>(g),
         "CustomResourceDefinition" => add::<

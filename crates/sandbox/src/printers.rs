@@ -174,6 +174,27 @@ static JOB: &[Column] = &[
     ),
 ];
 
+static CRON_JOB: &[Column] = &[
+    NAME,
+    col("Schedule", "string", "The schedule for running the job."),
+    col(
+        "Timezone",
+        "string",
+        "The timezone the schedule is read in (the controller's local time when unset).",
+    ),
+    col("Suspend", "boolean", "Whether new jobs are suspended."),
+    col("Active", "integer", "The number of active jobs."),
+    col("Last Schedule", "string", "When a job was last scheduled."),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    wide(
+        "Selector",
+        "string",
+        "A label query over pods that should match the pod count.",
+    ),
+];
+
 static SERVICE: &[Column] = &[
     NAME,
     col(
@@ -342,6 +363,7 @@ pub fn columns(kind: &str) -> &'static [Column] {
         "Deployment" => DEPLOYMENT,
         "ReplicaSet" => REPLICA_SET,
         "Job" => JOB,
+        "CronJob" => CRON_JOB,
         "Service" => SERVICE,
         "Ingress" => INGRESS,
         "Node" => NODE,
@@ -376,6 +398,7 @@ pub fn cells(kind: &str, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         "Deployment" => deployment(obj, now),
         "ReplicaSet" => replica_set(obj, now),
         "Job" => job(obj, now),
+        "CronJob" => cron_job(obj, now),
         "Service" => service(obj, now),
         "Ingress" => ingress(obj, now),
         "Node" => node(obj, now),
@@ -826,6 +849,36 @@ fn job(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(names),
         json!(images),
         json!(format_label_selector(obj.at("/spec/selector"))),
+    ]
+}
+
+/// kubectl's `printCronJob`.
+fn cron_job(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let last = obj
+        .at("/status/lastScheduleTime")
+        .and_then(Value::as_str)
+        .and_then(parse_time)
+        .map_or_else(|| "<none>".to_string(), |t| human_duration(now - t));
+    let zone = match str_at(obj, "/spec/timeZone") {
+        "" => "<none>",
+        z => z,
+    };
+    let suspend = obj.at("/spec/suspend").and_then(Value::as_bool) == Some(true);
+    let (names, images) =
+        containers_and_images(obj, "/spec/jobTemplate/spec/template/spec/containers");
+    vec![
+        json!(name_of(obj)),
+        json!(str_at(obj, "/spec/schedule")),
+        json!(zone),
+        json!(if suspend { "True" } else { "False" }),
+        json!(array(obj, "/status/active").len()),
+        json!(last),
+        json!(age(obj, now)),
+        json!(names),
+        json!(images),
+        json!(format_label_selector(
+            obj.at("/spec/jobTemplate/spec/selector")
+        )),
     ]
 }
 

@@ -171,6 +171,18 @@ pub static RESOURCES: &[ResourceType] = &[
         &["all"]
     ),
     rt!(
+        "batch",
+        "v1",
+        "CronJob",
+        "cronjobs",
+        "cronjob",
+        true,
+        &["cj"],
+        &["status"],
+        true,
+        &["all"]
+    ),
+    rt!(
         "apiextensions.k8s.io",
         "v1",
         "CustomResourceDefinition",

@@ -53,4 +53,6 @@ pub struct Shared {
     /// When each `unhealthy` pod's application stops answering, on the kubelet's clock: what
     /// its HTTP answers ([`crate::traffic`]) follow.
     pub apps: crate::traffic::Apps,
+    /// Repository URL → the local git repository served for it ([`crate::Config::repos`]).
+    pub repos: Arc<std::collections::BTreeMap<String, std::path::PathBuf>>,
 }

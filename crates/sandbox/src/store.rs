@@ -381,6 +381,7 @@ fn has_generation(rt: &ResourceType) -> bool {
             "Deployment"
                 | "ReplicaSet"
                 | "Job"
+                | "CronJob"
                 | "Pod"
                 | "Ingress"
                 | "Service"

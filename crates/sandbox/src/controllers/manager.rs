@@ -230,6 +230,7 @@ mod tests {
                 speed: 1000.0,
                 log_rate: 0.0,
             },
+            repos: Default::default(),
             faults: Default::default(),
             apps: Default::default(),
         })

@@ -62,6 +62,18 @@ pub struct Message {
     pub fields: &'static [Field],
 }
 
+/// Fields of Go structs embedded with `json:",inline"`, which protobuf carries as a field of their
+/// own: `LocalObjectReference` in the secret and config map selectors, sources and projections
+/// (`secretKeyRef: {name, key}`), Probe's `ProbeHandler`, Volume's `VolumeSource`, IngressRule's
+/// `IngressRuleValue` (`http`), EphemeralContainer's `EphemeralContainerCommon`.
+const INLINE: &[&str] = &[
+    "localObjectReference",
+    "handler",
+    "volumeSource",
+    "ingressRuleValue",
+    "ephemeralContainerCommon",
+];
+
 /// Pointer fields in Go whose zero value, once sent, is kept.
 const KEEP_ZERO: &[&str] = &[
     "replicas",
@@ -367,6 +379,11 @@ fn decode_message(msg: &'static Message, b: &[u8], depth: usize) -> Result<Value
             let a = out.entry(f.name).or_insert_with(|| json!([]));
             if let Some(a) = a.as_array_mut() {
                 a.extend(items);
+            }
+        } else if INLINE.contains(&f.name) {
+            // A Go struct embedded with `json:",inline"`: its fields are the message's own.
+            if let Some(Value::Object(inner)) = value(&mut r, f, wire, depth)? {
+                out.extend(inner);
             }
         } else {
             match value(&mut r, f, wire, depth)? {

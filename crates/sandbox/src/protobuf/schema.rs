@@ -1,5 +1,6 @@
 //! The Kubernetes messages the sandbox decodes from protobuf: field numbers, JSON names and types,
-//! read from the Kubernetes API's `generated.proto` files by `tools/protobuf_schema.py`. Do not edit.
+//! read from the Kubernetes API's `generated.proto` files (batch/v1's CronJob, CronJobSpec,
+//! CronJobStatus and JobTemplateSpec as its generated.proto numbers them). Keep them sorted by name.
 
 use super::{Field, Message, Ty};
 
@@ -149,6 +150,26 @@ pub static MESSAGES: &[Message] = &[
         Field { num: 3, name: "incomplete", ty: Ty::Bool, repeated: false, map: false },
         Field { num: 4, name: "evaluationError", ty: Ty::Str, repeated: false, map: false },
     ] },
+    Message { name: "k8s.io.api.batch.v1.CronJob", fields: &[
+        Field { num: 1, name: "metadata", ty: Ty::Msg("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta"), repeated: false, map: false },
+        Field { num: 2, name: "spec", ty: Ty::Msg("k8s.io.api.batch.v1.CronJobSpec"), repeated: false, map: false },
+        Field { num: 3, name: "status", ty: Ty::Msg("k8s.io.api.batch.v1.CronJobStatus"), repeated: false, map: false },
+    ] },
+    Message { name: "k8s.io.api.batch.v1.CronJobSpec", fields: &[
+        Field { num: 1, name: "schedule", ty: Ty::Str, repeated: false, map: false },
+        Field { num: 2, name: "startingDeadlineSeconds", ty: Ty::I64, repeated: false, map: false },
+        Field { num: 3, name: "concurrencyPolicy", ty: Ty::Str, repeated: false, map: false },
+        Field { num: 4, name: "suspend", ty: Ty::Bool, repeated: false, map: false },
+        Field { num: 5, name: "jobTemplate", ty: Ty::Msg("k8s.io.api.batch.v1.JobTemplateSpec"), repeated: false, map: false },
+        Field { num: 6, name: "successfulJobsHistoryLimit", ty: Ty::I32, repeated: false, map: false },
+        Field { num: 7, name: "failedJobsHistoryLimit", ty: Ty::I32, repeated: false, map: false },
+        Field { num: 8, name: "timeZone", ty: Ty::Str, repeated: false, map: false },
+    ] },
+    Message { name: "k8s.io.api.batch.v1.CronJobStatus", fields: &[
+        Field { num: 1, name: "active", ty: Ty::Skip, repeated: true, map: false },
+        Field { num: 4, name: "lastScheduleTime", ty: Ty::Msg("k8s.io.apimachinery.pkg.apis.meta.v1.Time"), repeated: false, map: false },
+        Field { num: 5, name: "lastSuccessfulTime", ty: Ty::Msg("k8s.io.apimachinery.pkg.apis.meta.v1.Time"), repeated: false, map: false },
+    ] },
     Message { name: "k8s.io.api.batch.v1.Job", fields: &[
         Field { num: 1, name: "metadata", ty: Ty::Msg("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta"), repeated: false, map: false },
         Field { num: 2, name: "spec", ty: Ty::Msg("k8s.io.api.batch.v1.JobSpec"), repeated: false, map: false },
@@ -199,6 +220,10 @@ pub static MESSAGES: &[Message] = &[
         Field { num: 9, name: "ready", ty: Ty::I32, repeated: false, map: false },
         Field { num: 10, name: "failedIndexes", ty: Ty::Str, repeated: false, map: false },
         Field { num: 11, name: "terminating", ty: Ty::I32, repeated: false, map: false },
+    ] },
+    Message { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
+        Field { num: 1, name: "metadata", ty: Ty::Msg("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta"), repeated: false, map: false },
+        Field { num: 2, name: "spec", ty: Ty::Msg("k8s.io.api.batch.v1.JobSpec"), repeated: false, map: false },
     ] },
     Message { name: "k8s.io.api.batch.v1.PodFailurePolicy", fields: &[
         Field { num: 1, name: "rules", ty: Ty::Msg("k8s.io.api.batch.v1.PodFailurePolicyRule"), repeated: true, map: false },

@@ -116,6 +116,54 @@ fn times_quantities_and_int_or_strings() {
     );
 }
 
+/// `secretKeyRef`, `configMapRef` and a probe's `httpGet` are embedded Go structs: their fields
+/// come out inline (`{name, key}`), as the JSON API has them, not under `localObjectReference`.
+#[test]
+fn embedded_structs_come_out_inline() {
+    // Pod{spec{containers[{name: web, env[{name: DB, valueFrom{secretKeyRef{{name: s}, key: k}}}],
+    //   envFrom[{configMapRef{{name: c}}}], readinessProbe{handler{httpGet{path: /health}}}}]}}
+    let mut local = Vec::new();
+    bytes_field(1, b"s", &mut local);
+    let mut selector = Vec::new();
+    bytes_field(1, &local, &mut selector);
+    bytes_field(2, b"k", &mut selector);
+    let mut from = Vec::new();
+    bytes_field(4, &selector, &mut from);
+    let mut env = Vec::new();
+    bytes_field(1, b"DB", &mut env);
+    bytes_field(3, &from, &mut env);
+    let mut cm_local = Vec::new();
+    bytes_field(1, b"c", &mut cm_local);
+    let mut cm = Vec::new();
+    bytes_field(1, &cm_local, &mut cm);
+    let mut env_from = Vec::new();
+    bytes_field(2, &cm, &mut env_from);
+    let mut get = Vec::new();
+    bytes_field(1, b"/health", &mut get);
+    let mut handler = Vec::new();
+    bytes_field(2, &get, &mut handler);
+    let mut probe = Vec::new();
+    bytes_field(1, &handler, &mut probe);
+    let mut c = Vec::new();
+    bytes_field(1, b"web", &mut c);
+    bytes_field(7, &env, &mut c);
+    bytes_field(19, &env_from, &mut c);
+    bytes_field(11, &probe, &mut c);
+    let mut spec = Vec::new();
+    bytes_field(2, &c, &mut spec);
+    let mut pod = Vec::new();
+    bytes_field(2, &spec, &mut pod);
+    let v = decode(&envelope("v1", "Pod", &pod)).unwrap();
+    let c = &v["spec"]["containers"][0];
+    assert_eq!(
+        c["env"][0]["valueFrom"]["secretKeyRef"],
+        json!({"name": "s", "key": "k"}),
+        "{v}"
+    );
+    assert_eq!(c["envFrom"][0]["configMapRef"], json!({"name": "c"}), "{v}");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/health", "{v}");
+}
+
 #[test]
 fn broken_bodies_are_refused_not_panicked_on() {
     let good = body("create-deployments.pb");

@@ -33,6 +33,7 @@ pub fn sync(m: &mut Manager, ns: &str, name: &str) {
         Level::Recent
     };
     let timing = m.shared.timing.clone();
+    m.argocd.memory.repos = m.shared.repos.clone();
     let mut write = |v: &Value| {
         store
             .update(rt, ns, name, v.clone(), Part::All, false)

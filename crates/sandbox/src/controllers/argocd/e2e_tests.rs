@@ -20,6 +20,11 @@ use crate::{Config, Sandbox, crds};
 const DEADLINE: Duration = Duration::from_secs(30);
 
 async fn start(repo: &Repo, sync_policy: Value) -> Sandbox {
+    let source = json!({"repoURL": repo.url(), "path": "app", "targetRevision": "main"});
+    start_with(source, sync_policy).await
+}
+
+async fn start_with(source: Value, sync_policy: Value) -> Sandbox {
     let sb = Sandbox::start(Config::fast()).await.expect("sandbox");
     sb.apply_yaml(crds::ARGOCD_APPLICATION, "argocd-application.yaml")
         .expect("CRD");
@@ -33,7 +38,7 @@ async fn start(repo: &Repo, sync_policy: Value) -> Sandbox {
         "metadata": {"name": "shop", "namespace": "argocd"},
         "spec": {
             "project": "default",
-            "source": {"repoURL": repo.url(), "path": "app", "targetRevision": "main"},
+            "source": source,
             "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"},
             "syncPolicy": sync_policy,
         },
@@ -295,4 +300,148 @@ async fn rollout_health_and_manual_sync_with_prune() {
         assert!(Instant::now() < deadline, "cascade deletion did not finish");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+const CHART_DEPLOYMENT: &str = "{{- /* The web tier. */ -}}\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Values.name | default .Release.Name }}\n  labels:\n    helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}\nspec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n      - name: web\n        image: {{ printf \"%s:%s\" \"x\" \"y\" | default \"\" | quote }}\n";
+
+/// The chart of the Helm test: a Deployment and a Service, image and replicas from the values.
+fn chart_files(tag: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "charts/normaldance/Chart.yaml",
+            "apiVersion: v2\nname: normaldance\nversion: 0.3.1\nappVersion: \"1.0\"\n".into(),
+        ),
+        (
+            "charts/normaldance/values.yaml",
+            "name: web\nreplicas: 1\nimage:\n  repository: shop/web\n  tag: dev\n".into(),
+        ),
+        (
+            "charts/normaldance/values-production.yaml",
+            format!("replicas: 2\nimage:\n  tag: \"{tag}\"\n"),
+        ),
+        (
+            "charts/normaldance/templates/deployment.yaml",
+            CHART_DEPLOYMENT.replace(
+                "{{ printf \"%s:%s\" \"x\" \"y\" | default \"\" | quote }}",
+                "\"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"",
+            ),
+        ),
+        (
+            "charts/normaldance/templates/service.yaml",
+            SERVICE.replace("name: web", "name: {{ .Values.name }}"),
+        ),
+        (
+            "charts/normaldance/templates/_helpers.tpl",
+            "{{- define \"normaldance.name\" -}}{{ .Chart.Name }}{{- end }}\n".into(),
+        ),
+    ]
+}
+
+fn commit_chart(repo: &Repo, files: &[(&'static str, String)], msg: &str) -> String {
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    repo.commit(&refs, msg)
+}
+
+fn image(sb: &Sandbox) -> String {
+    live_deployment(sb)
+        .map(|d| str_at(&d, "/spec/template/spec/containers/0/image").to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_source_syncs_self_heals_prunes_and_refuses_what_it_cannot_render() {
+    let repo = Repo::new();
+    let first = commit_chart(&repo, &chart_files("1.0"), "chart");
+    let sb = start_with(
+        json!({"repoURL": repo.url(), "path": "charts/normaldance", "targetRevision": "HEAD",
+               "helm": {"valueFiles": ["values-production.yaml"]}}),
+        json!({"automated": {"prune": true, "selfHeal": true}}),
+    )
+    .await;
+
+    // Synced with values-production.yaml's image and replicas, rolled out and healthy.
+    let a = until(&sb, "the chart synced and healthy", |a, sb| {
+        str_at(a, "/status/sync/status") == "Synced"
+            && str_at(a, "/status/health/status") == "Healthy"
+            && image(sb) == "shop/web:1.0"
+    })
+    .await;
+    assert_eq!(str_at(&a, "/status/sync/revision"), first);
+    assert!(a.at("/status/conditions").is_none(), "{}", a["status"]);
+    assert_eq!(replicas(&sb), 2);
+    let d = live_deployment(&sb).expect("applied");
+    assert_eq!(
+        d["metadata"]["labels"]["helm.sh/chart"],
+        "normaldance-0.3.1"
+    );
+    assert_eq!(
+        d["metadata"]["labels"]["app.kubernetes.io/instance"],
+        "shop"
+    );
+    assert!(sb.store().get(by_kind("Service"), "shop", "web").is_ok());
+
+    // A commit changing only values-production.yaml's tag is synced automatically, on the
+    // periodic refresh (no annotation).
+    let mut files = chart_files("1.1");
+    let second = commit_chart(&repo, &files, "release 1.1");
+    let a = until(&sb, "the new tag synced", |a, sb| {
+        str_at(a, "/status/operationState/syncResult/revision") == second
+            && str_at(a, "/status/sync/status") == "Synced"
+            && image(sb) == "shop/web:1.1"
+    })
+    .await;
+    assert_eq!(
+        a["status"]["operationState"]["operation"]["initiatedBy"]["automated"],
+        true
+    );
+
+    // A manual change is put back by self-heal, to the rendered replicas.
+    scale(&sb, 5).await;
+    until(&sb, "self-heal", |a, sb| {
+        replicas(sb) == 2
+            && a.at("/status/operationState/operation/sync/autoHealAttemptsCount")
+                == Some(&json!(1))
+    })
+    .await;
+
+    // The chart drops its Service: pruned.
+    files.retain(|(p, _)| !p.ends_with("service.yaml"));
+    files.push(("charts/normaldance/templates/service.yaml", String::new()));
+    let third = commit_chart(&repo, &files, "drop the service");
+    edit_app(&sb, |o| {
+        o["metadata"]["annotations"] = json!({"argocd.argoproj.io/refresh": "normal"});
+    });
+    until(&sb, "the service pruned", |a, sb| {
+        str_at(a, "/status/sync/revision") == third
+            && str_at(a, "/status/sync/status") == "Synced"
+            && sb.store().get(by_kind("Service"), "shop", "web").is_err()
+    })
+    .await;
+
+    // A template outside the subset: a ComparisonError naming file, line and subset; what runs
+    // stays as it was.
+    repo.commit(
+        &[(
+            "charts/normaldance/templates/deployment.yaml",
+            CHART_DEPLOYMENT,
+        )],
+        "printf",
+    );
+    edit_app(&sb, |o| {
+        o["metadata"]["annotations"] = json!({"argocd.argoproj.io/refresh": "normal"});
+    });
+    let a = until(&sb, "the ComparisonError", |a, _| {
+        str_at(a, "/status/conditions/0/type") == "ComparisonError"
+    })
+    .await;
+    assert_eq!(
+        str_at(&a, "/status/conditions/0/message"),
+        format!(
+            "Failed to load target state: helm template: templates/deployment.yaml:20: \"printf\" is not rendered by the sandbox ({})",
+            super::helm::RENDERED
+        )
+    );
+    assert_eq!(str_at(&a, "/status/sync/status"), "Unknown");
+    assert_eq!(image(&sb), "shop/web:1.1");
+    assert_eq!(replicas(&sb), 2);
 }

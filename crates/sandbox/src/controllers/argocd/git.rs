@@ -235,3 +235,43 @@ pub fn manifests(repo: &Path, sha: &str, path: &str, recurse: bool) -> Result<Ve
     }
     Ok(out)
 }
+
+/// The files under `dir` at commit `sha`, recursively, as repository paths in path order; an empty
+/// list when `dir` does not exist there.
+pub fn files_under(repo: &Path, sha: &str, dir: &str) -> Result<Vec<String>, String> {
+    let dir = clean_path(dir)?;
+    let spec = format!("{dir}/");
+    let mut args = vec!["ls-tree", "-z", "-r", sha];
+    if !dir.is_empty() {
+        args.push("--");
+        args.push(&spec);
+    }
+    let listing = run(repo, &args)?;
+    let mut files: Vec<String> = listing
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let entry = String::from_utf8_lossy(entry);
+            let (head, file) = entry.split_once('\t')?;
+            (head.split(' ').nth(1) == Some("blob")).then(|| file.to_string())
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The text of one file at commit `sha`, or `None` when there is no such file.
+pub fn read_file(repo: &Path, sha: &str, file: &str) -> Result<Option<String>, String> {
+    let file = clean_path(file)?;
+    let listing = run(repo, &["ls-tree", "-z", sha, "--", &file])?;
+    let blob = listing.split(|b| *b == 0).any(|entry| {
+        let entry = String::from_utf8_lossy(entry);
+        entry
+            .split_once('\t')
+            .is_some_and(|(head, f)| f == file && head.split(' ').nth(1) == Some("blob"))
+    });
+    if !blob {
+        return Ok(None);
+    }
+    let text = run(repo, &["cat-file", "blob", &format!("{sha}:{file}")])?;
+    Ok(Some(String::from_utf8_lossy(&text).into_owned()))
+}

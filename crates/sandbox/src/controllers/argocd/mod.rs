@@ -3,11 +3,18 @@
 //! gitops-engine health checks).
 //!
 //! An `argoproj.io/v1alpha1` `Application` names a source and a destination:
-//! - `spec.source.repoURL` is a git repository on local disk (`file:///abs/path` or `/abs/path`; any
+//! - `spec.source.repoURL` is a git repository on local disk (`file:///abs/path` or `/abs/path`, or a
+//!   URL [`crate::Config::repos`] serves a local repository under; any
 //!   other URL is a ComparisonError saying only local repositories are served), read with the `git`
 //!   CLI ([`git`]): `targetRevision` (HEAD, a branch, a tag or a sha; default HEAD) resolved to a
 //!   commit, the plain YAML/JSON manifests of `path` (recursively with `directory.recurse`).
-//!   Kustomize, Helm and plugin sources are a ComparisonError that says so.
+//!   A Helm source (`helm` set, or a `Chart.yaml` at `path`, as Argo CD detects it) is rendered
+//!   as `helm template` would in a subset of Helm's template language ([`helm`]): the chart's
+//!   `values.yaml`, `helm.valueFiles`, `valuesObject`/`values` and `parameters` merged in Argo
+//!   CD's order; `.Values.*`, `.Release.Name`/`Namespace`, `.Chart.Name`/`Version`/`AppVersion`,
+//!   `quote` and `default`, with `{{-`/`-}}` trimming and comments. Anything else in a template is
+//!   a ComparisonError naming the file, the line and what is rendered. Kustomize and plugin
+//!   sources are a ComparisonError that says so.
 //! - `spec.destination.server` must be `https://kubernetes.default.svc` (or `name: in-cluster`);
 //!   namespaced manifests without a namespace go to `spec.destination.namespace`.
 //!
@@ -54,6 +61,7 @@
 pub mod compare;
 pub mod controller;
 pub mod git;
+pub mod helm;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -124,13 +132,13 @@ const KIND_ORDER: &[&str] = &[
 /// A managed object's identity: (group, kind, namespace, name).
 pub type ObjectRef = (String, String, String, String);
 
-/// The manifests cache's key: (repository, commit, path, recurse).
-type SourceKey = (String, String, String, bool);
+/// The manifests cache's key: (repository, commit, path, recurse, what a chart is rendered with).
+type SourceKey = (String, String, String, bool, String);
 
 /// What the Argo CD controller remembers between reconciles.
 #[derive(Default)]
 pub struct ArgoCdMemory {
-    /// (repository, commit, path, recurse) → the manifests read there (a commit never changes).
+    /// [`SourceKey`] → the manifests read there (a commit never changes).
     cache: HashMap<SourceKey, Result<Vec<Value>, String>>,
     /// Application → when its last sync finished (finer than `finishedAt`).
     finished: HashMap<Key, Instant>,
@@ -142,9 +150,20 @@ pub struct ArgoCdMemory {
     pub kinds: Vec<&'static ResourceType>,
     /// Events about applications to record: (application, type, reason, message).
     pub events: Vec<(Key, &'static str, &'static str, String)>,
+    /// Repository URL → the local repository served for it ([`crate::Config::repos`]).
+    pub repos: Arc<std::collections::BTreeMap<String, std::path::PathBuf>>,
 }
 
 impl ArgoCdMemory {
+    /// The local repository an Application's `repoURL` is read from: the one served under that
+    /// URL, else the URL's own path on local disk.
+    pub fn repo(&self, url: &str) -> Result<std::path::PathBuf, String> {
+        match self.repos.get(url) {
+            Some(path) => Ok(path.clone()),
+            None => git::repo_path(url),
+        }
+    }
+
     /// The application was deleted.
     pub fn forget(&mut self, app: &Key) {
         self.finished.remove(app);
@@ -172,29 +191,70 @@ impl ArgoCdMemory {
         self.by_app.insert(app.clone(), list);
     }
 
+    /// The manifests of the application's source at commit `sha`: a Helm chart rendered when the
+    /// source has `helm` or its path holds a `Chart.yaml` (as Argo CD detects it), else the plain
+    /// directory.
     fn manifests(
         &mut self,
         repo: &std::path::Path,
         sha: &str,
-        path: &str,
-        recurse: bool,
+        app: &Value,
     ) -> Result<Vec<Value>, String> {
+        let path = str_at(app, "/spec/source/path");
+        let recurse = app
+            .at("/spec/source/directory/recurse")
+            .and_then(Value::as_bool)
+            == Some(true);
+        let helm = app.at("/spec/source/helm").cloned().unwrap_or(Value::Null);
+        let app_name = name_of(app);
+        let dest_ns = str_at(app, "/spec/destination/namespace");
         let k = (
             repo.display().to_string(),
             sha.to_string(),
             path.to_string(),
             recurse,
+            json!([helm, app_name, dest_ns]).to_string(),
         );
         if let Some(r) = self.cache.get(&k) {
             return r.clone();
         }
-        let r = git::manifests(repo, sha, path, recurse);
+        let chart = match helm.is_null() {
+            false => Ok(true),
+            true => helm_chart_file(path).map_or(Ok(false), |f| {
+                git::read_file(repo, sha, &f).map(|t| t.is_some())
+            }),
+        };
+        let r = chart.and_then(|chart| {
+            if chart {
+                let release = helm::Release {
+                    name: app_name,
+                    namespace: dest_ns,
+                };
+                helm::manifests(repo, sha, path, &helm, &release)
+            } else {
+                git::manifests(repo, sha, path, recurse)
+            }
+        });
         if self.cache.len() >= 64 {
             self.cache.clear();
         }
         self.cache.insert(k, r.clone());
         r
     }
+}
+
+/// Where a source's `Chart.yaml` would be: `None` for a path that leaves the repository.
+fn helm_chart_file(path: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => return None,
+            p => parts.push(p),
+        }
+    }
+    parts.push("Chart.yaml");
+    Some(parts.join("/"))
 }
 
 /// The Application type, once the store serves it (its CRD is installed).
@@ -341,7 +401,7 @@ fn spec_errors(app: &Value) -> Vec<(&'static str, String)> {
         ));
     }
     for (field, what) in [
-        ("helm", "Helm"),
+        ("chart", "Helm repository (chart)"),
         ("kustomize", "Kustomize"),
         ("plugin", "config management plugin"),
     ] {
@@ -352,7 +412,7 @@ fn spec_errors(app: &Value) -> Vec<(&'static str, String)> {
             out.push((
                 "ComparisonError",
                 format!(
-                    "spec.source.{field}: {what} sources are not served by the sandbox: only plain directories of YAML/JSON manifests"
+                    "spec.source.{field}: {what} sources are not served by the sandbox: only plain directories of YAML/JSON manifests and Helm charts"
                 ),
             ));
         }
@@ -361,13 +421,13 @@ fn spec_errors(app: &Value) -> Vec<(&'static str, String)> {
 }
 
 /// The revision to compare: resolved again at [`Level::Latest`], else the one last compared.
-fn revision_for(app: &Value, level: Level) -> Result<String, String> {
+fn revision_for(mem: &ArgoCdMemory, app: &Value, level: Level) -> Result<String, String> {
     let last = str_at(app, "/status/sync/revision");
     let same_source = app.at("/status/sync/comparedTo/source") == app.at("/spec/source");
     if level == Level::Recent && !last.is_empty() && same_source {
         return Ok(last.to_string());
     }
-    let repo = git::repo_path(str_at(app, "/spec/source/repoURL"))?;
+    let repo = mem.repo(str_at(app, "/spec/source/repoURL"))?;
     git::resolve(&repo, str_at(app, "/spec/source/targetRevision"))
 }
 
@@ -378,12 +438,8 @@ fn targets_at(
     app: &Value,
     revision: &str,
 ) -> Result<(Vec<Target>, Vec<String>), String> {
-    let repo = git::repo_path(str_at(app, "/spec/source/repoURL"))?;
-    let recurse = app
-        .at("/spec/source/directory/recurse")
-        .and_then(Value::as_bool)
-        == Some(true);
-    let manifests = mem.manifests(&repo, revision, str_at(app, "/spec/source/path"), recurse)?;
+    let repo = mem.repo(str_at(app, "/spec/source/repoURL"))?;
+    let manifests = mem.manifests(&repo, revision, app)?;
     let dest_ns = str_at(app, "/spec/destination/namespace");
     let app_name = name_of(app);
     let mut out = Vec::new();
@@ -1199,7 +1255,7 @@ pub fn reconcile(
         let real = Instant::now().saturating_duration_since(at).as_secs_f64();
         Some(real * timing.speed.max(f64::MIN_POSITIVE))
     };
-    let mut c = compare_with(store, mem, &app, revision_for(&app, level));
+    let mut c = compare_with(store, mem, &app, revision_for(mem, &app, level));
     let mut requeue = RECONCILIATION_TIMEOUT_SECONDS;
     let mut sync_error = None;
     let mut op = app.get("operation").filter(|o| o.is_object()).cloned();
@@ -1289,7 +1345,8 @@ pub fn reconcile(
         // A sync to another revision than the one compared reads that revision.
         let want = str_at(&op, "/sync/revision");
         if !want.is_empty() && want != c.revision && c.errors.is_empty() {
-            let resolved = git::repo_path(str_at(&app, "/spec/source/repoURL"))
+            let resolved = mem
+                .repo(str_at(&app, "/spec/source/repoURL"))
                 .and_then(|r| git::resolve(&r, want));
             c = compare_with(store, mem, &app, resolved);
         }
@@ -1413,7 +1470,7 @@ pub fn reconcile(
         }
         // The refresh after the attempt: the cluster as the sync left it.
         let rev = if c.revision.is_empty() {
-            revision_for(&app, Level::Latest)
+            revision_for(mem, &app, Level::Latest)
         } else {
             Ok(c.revision.clone())
         };
@@ -1513,5 +1570,7 @@ fn object_of<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
 
 #[cfg(test)]
 mod e2e_tests;
+#[cfg(test)]
+mod helm_tests;
 #[cfg(test)]
 mod tests;

@@ -18,11 +18,10 @@ pub enum ImageRule {
     Errors(u8),
 }
 
-/// The tag of an image reference ("" for a digest or none).
+/// The tag of an image reference ("" for none): `name:tag@sha256:…` has its tag, as the kubelet
+/// pulls by the digest but a rehearsal's image rule is read from the tag beside it.
 pub fn image_tag(image: &str) -> &str {
-    if image.contains('@') {
-        return "";
-    }
+    let image = image.split('@').next().unwrap_or(image);
     let last = image.rsplit('/').next().unwrap_or(image);
     last.split_once(':').map(|(_, t)| t).unwrap_or("")
 }
@@ -135,6 +134,13 @@ mod tests {
         // The repository name and a digest do not count.
         assert_eq!(image_rule("badger:1.0"), ImageRule::Normal);
         assert_eq!(image_rule("web@sha256:bad0"), ImageRule::Normal);
+        assert_eq!(
+            image_rule("registry.example.com:5000/web:1.5.0-errors-3@sha256:0123456789abcdef"),
+            ImageRule::Errors(3),
+            "the tag beside a digest is read"
+        );
+        assert_eq!(image_tag("web@sha256:0123456789abcdef"), "");
+        assert_eq!(image_tag("registry.example.com:5000/web@sha256:ab"), "");
         assert_eq!(image_rule("errors-10/web:1.0"), ImageRule::Normal);
     }
 

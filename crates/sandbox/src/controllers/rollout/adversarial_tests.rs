@@ -47,6 +47,7 @@ fn shared() -> Arc<Shared> {
             speed: 1000.0,
             log_rate: 0.0,
         },
+        repos: Default::default(),
         faults: Default::default(),
         apps: Default::default(),
     })
@@ -262,8 +263,10 @@ fn odd_numbers_and_durations_never_stop_the_controllers() {
         (
             "blue-green huge delays",
             blue_green(
+                // A huge previewReplicaCount is a preview that fills the pod quota (as a huge
+                // `replicas` does: tests/sandbox's quota test), not a controller that stops.
                 json!({"scaleDownDelaySeconds": big, "autoPromotionSeconds": big,
-                              "previewReplicaCount": big, "scaleDownDelayRevisionLimit": -1}),
+                              "previewReplicaCount": 3, "scaleDownDelayRevisionLimit": -1}),
             ),
         ),
         (

@@ -131,6 +131,9 @@ struct Ctx<'a> {
     all: Vec<Value>,
     new_name: Option<String>,
     stable_name: Option<String>,
+    /// `c.newRSWithinDelay`: the new ReplicaSet had a scale-down deadline not yet passed when
+    /// the reconcile began (a blue/green rollback to it is fast).
+    new_within_delay: bool,
     pods: Vec<Value>,
     services: BTreeMap<String, Value>,
     pause: Pause,
@@ -138,6 +141,17 @@ struct Ctx<'a> {
     restarted_at: Option<Value>,
     weights: Option<Value>,
     plan: Plan,
+}
+
+/// `a.CreationTimestamp.Before(&b.CreationTimestamp)` (whole seconds, as metav1.Time).
+fn created_before(a: &Value, b: &Value) -> bool {
+    match (
+        parse_time(str_at(a, "/metadata/creationTimestamp")),
+        parse_time(str_at(b, "/metadata/creationTimestamp")),
+    ) {
+        (Some(x), Some(y)) => x < y,
+        _ => false,
+    }
 }
 
 /// Reconcile one Rollout.
@@ -159,6 +173,7 @@ pub fn reconcile(obs: Observed<'_>, clock: &dyn Clock) -> Plan {
         all,
         new_name: None,
         stable_name: None,
+        new_within_delay: false,
         pods: obs.pods,
         services: obs.services,
         pause: Pause::default(),
@@ -174,6 +189,9 @@ pub fn reconcile(obs: Observed<'_>, clock: &dyn Clock) -> Plan {
         return c.plan;
     }
     c.find_replica_sets();
+    c.new_within_delay = c
+        .new_rs()
+        .is_some_and(|rs| c.remaining_before_deadline(rs).is_some());
     if c.new_rs().is_none() {
         c.create_desired_rs();
     }
@@ -278,6 +296,60 @@ impl Ctx<'_> {
 
     fn has_deadline(rs: &Value) -> bool {
         spec::annotation(rs, SCALE_DOWN_DEADLINE).is_some()
+    }
+
+    /// `isRollback`: the desired template is the stable ReplicaSet's (also true of a rollout
+    /// fully promoted), or one older than the stable ReplicaSet.
+    fn is_rollback(&self) -> bool {
+        let (Some(new), Some(stable)) = (self.new_rs(), self.stable_rs()) else {
+            return false;
+        };
+        str_at(self.st(), "/stableRS") == spec::rs_hash(new) || created_before(new, stable)
+    }
+
+    /// `isRollbackWithinWindow`: back to a ReplicaSet older than the stable one, with fewer
+    /// than `spec.rollbackWindow.revisions` ReplicaSets between them.
+    fn rollback_within_window(&self) -> bool {
+        let (Some(new), Some(stable)) = (self.new_rs(), self.stable_rs()) else {
+            return false;
+        };
+        if !created_before(new, stable) {
+            return false;
+        }
+        let revisions = int_at(&self.ro, "/spec/rollbackWindow/revisions", 0);
+        if revisions <= 0 {
+            return false;
+        }
+        let between = self
+            .all
+            .iter()
+            .filter(|rs| spec::annotation(rs, "experiments.argoproj.io/experiment-name").is_none())
+            .filter(|rs| created_before(rs, stable) && created_before(new, rs))
+            .count() as i64;
+        between < revisions
+    }
+
+    /// `isFastRollback`: a rollback within the rollback window, to the stable ReplicaSet, or,
+    /// for blue/green, to a ReplicaSet still within its scale-down delay (still scaled up): its
+    /// pause and steps are skipped.
+    fn fast_rollback(&self) -> bool {
+        if !self.is_rollback() {
+            return false;
+        }
+        let within_delay = self.new_within_delay && spec::blue_green(&self.ro).is_some();
+        let to_stable = self
+            .new_rs()
+            .is_some_and(|n| str_at(self.st(), "/stableRS") == spec::rs_hash(n));
+        self.rollback_within_window() || within_delay || to_stable
+    }
+
+    /// The reason a fast rollback gives for its full promotion.
+    fn fast_rollback_reason(&self) -> String {
+        if self.rollback_within_window() {
+            "Rollback within window".into()
+        } else {
+            "Fast rollback".into()
+        }
     }
 
     // --- the context -----------------------------------------------------------------------------
@@ -1429,11 +1501,20 @@ impl Ctx<'_> {
             {
                 self.event("SkipSteps", "Rollback to stable ReplicaSets".into());
                 ns["currentStepIndex"] = json!(step_count);
+            } else if step_count > 0
+                && self.rollback_within_window()
+                && self.new_rs().is_some_and(|n| rs_spec(n) > 0)
+            {
+                self.event(
+                    "SkipSteps",
+                    "Rollback to active ReplicaSets within RollbackWindow".into(),
+                );
+                ns["currentStepIndex"] = json!(step_count);
             }
             self.persist(ns);
             return;
         }
-        if self.flag("promoteFull") {
+        if self.flag("promoteFull") || self.rollback_within_window() {
             self.pause.clear = true;
             self.pause.remove_abort = true;
             if step_count > 0 {
@@ -1557,6 +1638,9 @@ impl Ctx<'_> {
             if self.flag("promoteFull") {
                 return "Full promotion requested".into();
             }
+            if self.fast_rollback() {
+                return self.fast_rollback_reason();
+            }
             let (_, idx) = counts::current_step(&self.ro);
             let count = spec::steps(&self.ro).len() as i64;
             if count == 0 || idx == Some(count) {
@@ -1573,6 +1657,9 @@ impl Ctx<'_> {
         }
         if self.flag("promoteFull") {
             return "Full promotion requested".into();
+        }
+        if self.fast_rollback() {
+            return self.fast_rollback_reason();
         }
         if self.aborted() {
             return String::new();
@@ -1633,7 +1720,7 @@ impl Ctx<'_> {
 
     /// `isBlueGreenFastTracked`.
     fn fast_tracked(&self) -> bool {
-        if self.flag("promoteFull") {
+        if self.fast_rollback() || self.flag("promoteFull") {
             return true;
         }
         let active = spec::active_service(&self.ro);
@@ -1752,7 +1839,7 @@ impl Ctx<'_> {
         if self.pod_spec_changed() {
             self.reset_status(&mut ns);
         }
-        if self.flag("promoteFull") {
+        if self.flag("promoteFull") || self.rollback_within_window() {
             self.pause.clear = true;
             self.pause.remove_abort = true;
         }

@@ -656,6 +656,55 @@ fn blue_green_pauses_then_switches_and_scales_down_after_the_delay() {
     assert!(spec::annotation(w.rs_by_hash(&blue), SCALE_DOWN_DEADLINE).is_none());
 }
 
+/// Argo's fast rollback (`isFastRollback`, "Rollback Windows" in its docs): going back to a
+/// blue/green ReplicaSet still scaled up within its scaleDownDelay skips the pause and switches
+/// at once; once the delay has passed, the way back pauses for a promotion like any update.
+#[test]
+fn a_blue_green_rollback_within_the_scale_down_delay_switches_back_without_a_pause() {
+    let ro = blue_green_rollout(3, json!({"autoPromotionEnabled": false}));
+    let mut w = World::new(ro, &["web-active", "web-preview"]);
+    let blue = deployed(&mut w);
+    w.advance(60.0);
+    w.set_image("web:2");
+    w.settle();
+    let green = str_at(&w.ro, "/status/currentPodHash").to_string();
+    promote(&mut w);
+    w.settle();
+    assert_eq!(w.selector_of("web-active"), green);
+    assert!(spec::annotation(w.rs_by_hash(&blue), SCALE_DOWN_DEADLINE).is_some());
+    // Back to blue 10 s after the switch: still scaled up, so no pause.
+    w.advance(10.0);
+    w.set_image("web:1");
+    w.settle();
+    assert_eq!(w.selector_of("web-active"), blue);
+    assert_eq!(w.st("/stableRS"), &json!(blue));
+    assert_eq!(w.phase(), ("Healthy".into(), String::new()));
+    let events: Vec<String> = w
+        .plans
+        .iter()
+        .flat_map(|p| p.events.iter().map(|e| e.message.clone()))
+        .collect();
+    assert!(
+        events.iter().any(|e| e.ends_with("Fast rollback")),
+        "{events:#?}"
+    );
+    // Forward again and promoted; once green's delay has passed, going back to it pauses.
+    w.advance(60.0);
+    w.set_image("web:2");
+    w.settle();
+    if w.phase().1 == "BlueGreenPause" {
+        promote(&mut w);
+        w.settle();
+    }
+    assert_eq!(w.selector_of("web-active"), green);
+    w.advance(40.0);
+    assert_eq!(w.replicas_of(&blue), 0, "blue retired after its delay");
+    w.set_image("web:1");
+    w.settle();
+    assert_eq!(w.phase(), ("Paused".into(), "BlueGreenPause".into()));
+    assert_eq!(w.selector_of("web-active"), green);
+}
+
 #[test]
 fn blue_green_preview_replica_count_and_auto_promotion_seconds() {
     let ro = blue_green_rollout(
