@@ -2,7 +2,8 @@
 //! could lead a tool to a real cluster, account or daemon is taken out, and the rehearsal's own
 //! are put in: `KUBECONFIG` at the sandbox, the AWS variables (and config and credentials files)
 //! at the AWS stand-in with made-up keys, `DOCKER_HOST`/`DOCKER_CONFIG` at the Docker stand-in,
-//! and `TOLLGATE_REHEARSAL=1`.
+//! git at the rehearsal's repositories only ([`super::repos::git_environment`]), and
+//! `TOLLGATE_REHEARSAL=1`.
 
 use std::path::Path;
 
@@ -10,7 +11,8 @@ use crate::engine::journal::write_private;
 use crate::exec::Environment;
 
 /// Names taken out whatever their value: the prefixes of the tools' own variables.
-pub const REMOVED_PREFIXES: &[&str] = &["AWS_", "KUBE", "DOCKER_", "TF_VAR_AWS", "HELM_KUBE"];
+pub const REMOVED_PREFIXES: &[&str] =
+    &["AWS_", "KUBE", "DOCKER_", "TF_VAR_AWS", "HELM_KUBE", "GIT_"];
 
 /// Names taken out exactly.
 pub const REMOVED: &[&str] = &[
@@ -29,6 +31,8 @@ pub struct StandIns<'a> {
     pub docker_host: &'a str,
     /// A folder of the rehearsal's own, for the AWS and Docker files.
     pub dir: &'a Path,
+    /// The git repositories served: (remote URL, local bare repository).
+    pub repos: &'a [(String, std::path::PathBuf)],
 }
 
 /// Made-up keys the AWS stand-in accepts (it verifies no signature): nothing real has them.
@@ -57,7 +61,7 @@ pub fn environment(s: &StandIns) -> std::io::Result<Environment> {
     std::fs::create_dir_all(&docker_config)?;
     write_private(&docker_config.join("config.json"), "{\"auths\": {}}\n")?;
     let path = |p: &Path| p.display().to_string();
-    let set = vec![
+    let mut set = vec![
         ("TOLLGATE_REHEARSAL".into(), "1".into()),
         ("KUBECONFIG".into(), path(s.kubeconfig)),
         ("AWS_ENDPOINT_URL".into(), s.aws_url.into()),
@@ -74,6 +78,7 @@ pub fn environment(s: &StandIns) -> std::io::Result<Environment> {
         ("DOCKER_BUILDKIT".into(), "0".into()),
         ("TOLLGATE_REHEARSAL_ACCOUNT".into(), s.account.into()),
     ];
+    set.extend(super::repos::git_environment(s.repos));
     Ok(Environment {
         remove: REMOVED.iter().map(|s| s.to_string()).collect(),
         remove_prefixes: REMOVED_PREFIXES.iter().map(|s| s.to_string()).collect(),

@@ -37,6 +37,8 @@ pub struct Config {
     pub speed: f64,
     /// Use a local Docker daemon for builds when one answers.
     pub local_docker: bool,
+    /// The git repositories to serve (`rehearsal.repos`).
+    pub repos: Vec<super::repos::Repo>,
 }
 
 /// The stand-ins of one rehearsal.
@@ -68,6 +70,7 @@ impl World {
         let (account, region) = account_of(rb);
         let mut fixtures = crd_fixtures(rb, &c.dir)?;
         fixtures.extend(c.fixtures.iter().cloned());
+        let repos = super::repos::make(&c.dir, &c.repos)?;
         let sandbox = tollgate_sandbox::Sandbox::start(tollgate_sandbox::Config {
             port: 0,
             timing: tollgate_sandbox::Timing {
@@ -81,6 +84,7 @@ impl World {
             // A fixture that has no node means a cluster with none (a first deploy's, before
             // its node group); with no fixture at all, the sandbox's own node runs the pods.
             no_default_node: !c.fixtures.is_empty(),
+            repos: repos.clone(),
         })
         .await
         .map_err(|e| with_crd_hint(e.to_string()))?;
@@ -125,6 +129,7 @@ impl World {
             region: &region,
             docker_host: &docker.host(),
             dir: &c.dir,
+            repos: &repos,
         })
         .map_err(|e| format!("cannot write the rehearsal's environment: {e}"))?;
         // Its CRDs loaded before the fixtures (crd_fixtures), its controller over the sandbox's

@@ -144,6 +144,33 @@ pub struct Rehearsal {
     /// variables get made-up values in a rehearsal.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub vars: IndexMap<String, Spanned<String>>,
+    /// Git repositories the rehearsal serves under their remote URLs, made from folders next to
+    /// the runbook: an Argo CD Application whose `repoURL` is one reads it, and so does `git`
+    /// in a shell step (clone, commit, push). Every other git remote is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repos: Vec<RehearsalRepo>,
+}
+
+/// A git repository a rehearsal serves under a remote's URL.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RehearsalRepo {
+    /// The URL the runbook and the cluster's Argo CD Applications name, e.g.
+    /// `https://github.com/normaldance/deploy.git`.
+    pub url: Spanned<String>,
+    /// Its history, oldest first: one commit per folder (relative to the runbook's folder), whose
+    /// tree is the folder's files and whose message is the folder's name.
+    pub commits: Vec<Spanned<String>>,
+    /// The branch the commits are on, which the repository's HEAD names (default `main`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<Spanned<String>>,
+}
+
+impl RehearsalRepo {
+    /// The branch, `main` unless given.
+    pub fn branch(&self) -> &str {
+        self.branch.as_ref().map_or("main", |b| b.as_str())
+    }
 }
 
 /// The names `rehearsal.crds` takes.
@@ -164,4 +191,22 @@ pub struct RehearsalAws {
     /// ECR repositories that exist before the run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repositories: Vec<Spanned<String>>,
+}
+
+/// A branch name as `git check-ref-format --branch` takes it (the common rules): not empty, no
+/// leading `-` or `/`, no `..`, `@{`, `//`, control characters, spaces or any of `~^:?*[\`, and
+/// no component starting with `.` or ending with `.lock`.
+pub fn is_branch_name(b: &str) -> bool {
+    !b.is_empty()
+        && !b.starts_with(['-', '/'])
+        && !b.ends_with(['/', '.'])
+        && !b.contains("..")
+        && !b.contains("@{")
+        && !b.contains("//")
+        && b != "@"
+        && !b
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c))
+        && b.split('/')
+            .all(|part| !part.starts_with('.') && !part.ends_with(".lock"))
 }

@@ -8,28 +8,9 @@
 
 use crate::common::rehearse::{SPEED, rehearse};
 use crate::labelmint::{DEADLINE, assert_every_line_says_rehearsal, assert_expectation_held};
+use crate::labelmint::{at, lines_of};
 
 const DIR: &str = "tests/fixtures/rehearsal/progressive";
-
-/// The lines of `step`'s output (`HH:MM:SS.mmm REHEARSAL STEP | …` or `! …`).
-fn lines_of<'a>(stdout: &'a str, step: &str) -> Vec<&'a str> {
-    let out = format!(" REHEARSAL {step} | ");
-    let live = format!(" REHEARSAL {step} ! ");
-    stdout
-        .lines()
-        .filter(|l| l.contains(&out) || l.contains(&live))
-        .collect()
-}
-
-/// The instant (seconds since midnight) a headless line was printed.
-fn at(line: &str) -> f64 {
-    let t = line.split_whitespace().next().unwrap_or_default();
-    let mut parts = t.split(':');
-    let h: f64 = parts.next().unwrap().parse().unwrap();
-    let m: f64 = parts.next().unwrap().parse().unwrap();
-    let s: f64 = parts.next().unwrap().parse().unwrap();
-    h * 3600.0 + m * 60.0 + s
-}
 
 #[test]
 fn a_canary_is_promoted_through_every_weight_with_the_users_error_rate_checked_at_each() {

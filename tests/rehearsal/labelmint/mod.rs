@@ -86,3 +86,24 @@ pub fn assert_every_deployment_rolled_out(r: &Rehearsed) {
         assert_says(r, &format!("deployment \"{d}\" successfully rolled out"));
     }
 }
+
+/// The lines of `step`'s output (`HH:MM:SS.mmm REHEARSAL STEP | …` and its live lines
+/// `… STEP ! …`).
+pub fn lines_of<'a>(stdout: &'a str, step: &str) -> Vec<&'a str> {
+    let out = format!(" REHEARSAL {step} | ");
+    let live = format!(" REHEARSAL {step} ! ");
+    stdout
+        .lines()
+        .filter(|l| l.contains(&out) || l.contains(&live))
+        .collect()
+}
+
+/// The instant (seconds since midnight) a headless line was printed.
+pub fn at(line: &str) -> f64 {
+    let t = line.split_whitespace().next().unwrap_or_default();
+    let mut parts = t.split(':');
+    let h: f64 = parts.next().unwrap().parse().unwrap();
+    let m: f64 = parts.next().unwrap().parse().unwrap();
+    let s: f64 = parts.next().unwrap().parse().unwrap();
+    h * 3600.0 + m * 60.0 + s
+}

@@ -59,10 +59,12 @@ fn plan_rehearse_lists_every_step_of_labelmints_runbooks_and_their_coverage() {
     // The rotation: every External Secrets sync (force-sync, refresh, Ready) and the digest check
     // of app-secrets run for real; toncenter.com, Telegram, RDS and psql stand in or are skipped.
     assert_eq!(plan("runbooks/labelmint/rotate-secrets.yaml"), (61, 8, 3));
-    // The rollback: the revert of another run's journal stands in (a rehearsal has no other run);
-    // the health checks run for real through the sandbox's Service traffic.
+    // The rollback: the revert of a named run's journal stands in (a rehearsal has no other
+    // run), the revert of the deploy it was followed from does not (a followed rehearsal runs in
+    // that deploy's sandbox and state); the health checks run for real through the sandbox's
+    // Service traffic.
     assert_eq!(
         plan("runbooks/labelmint/rollback-application.yaml"),
-        (17, 2, 0)
+        (19, 2, 0)
     );
 }
