@@ -1,0 +1,540 @@
+//! Each step's output, masked as it was shown, kept in the run's folder: `RUN/output/STEP.out`
+//! (and, once that grows past half the step's bound, the older half in `STEP.old.out`).
+//!
+//! A file is a sequence of frames, each a JSON header line, some followed by text:
+//! `{"o":LEN}` then LEN bytes of stdout (whole lines, each ending in `\n`), `{"e":LEN}` the same
+//! of stderr, `{"attempt":N}` where attempt N of the step starts, `{"dropped":N}` how many of the
+//! step's lines were not kept so far (the newest such header counts). The text is stored as it
+//! came, not escaped: keeping costs a copy, not an encoding, on the way to the disk.
+//!
+//! Per step at most [`STEP_BYTES`], oldest dropped first and counted; a run at most
+//! [`RUN_BYTES`], after which lines are counted, not kept.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{OutputLine, Stream};
+
+/// The most one step keeps (both segments).
+pub const STEP_BYTES: u64 = 8 << 20;
+/// The most one run keeps (all steps).
+pub const RUN_BYTES: u64 = 256 << 20;
+
+/// A frame's header line.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+enum Head {
+    #[serde(rename = "o")]
+    Out(u64),
+    #[serde(rename = "e")]
+    Err(u64),
+    #[serde(rename = "attempt")]
+    Attempt(u32),
+    #[serde(rename = "dropped")]
+    Dropped(u64),
+}
+
+impl Head {
+    fn line(self) -> String {
+        match self {
+            Head::Out(n) => format!("{{\"o\":{n}}}\n"),
+            Head::Err(n) => format!("{{\"e\":{n}}}\n"),
+            Head::Attempt(n) => format!("{{\"attempt\":{n}}}\n"),
+            Head::Dropped(n) => format!("{{\"dropped\":{n}}}\n"),
+        }
+    }
+}
+
+/// What a step's kept output holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Kept {
+    /// The lines kept, oldest first (without their line ends).
+    pub lines: Vec<OutputLine>,
+    /// How many older lines were dropped to keep within the bounds.
+    pub dropped: u64,
+    /// The attempts whose output is here, in order.
+    pub attempts: Vec<u32>,
+}
+
+/// Text a step printed, as it was kept: whole lines of one stream, each ending in `\n`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chunk {
+    pub stream: Stream,
+    pub text: String,
+}
+
+/// A step's kept output, attempt by attempt (for a resumed run's history).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attempts {
+    /// How many of the step's lines were not kept.
+    pub dropped: u64,
+    /// Each attempt whose start or output is kept, in order: its number (`None` for output whose
+    /// attempt's start was dropped with older lines) and its text.
+    pub attempts: Vec<(Option<u32>, Vec<Chunk>)>,
+}
+
+/// The folder of a run's kept output.
+pub fn dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("output")
+}
+
+fn current(run_dir: &Path, step: &str) -> PathBuf {
+    dir(run_dir).join(format!("{}.out", file_name(step)))
+}
+
+fn older(run_dir: &Path, step: &str) -> PathBuf {
+    dir(run_dir).join(format!("{}.old.out", file_name(step)))
+}
+
+/// A step id as a file name. Runbook ids are already safe (lowercase letters, digits, `-`, `_`,
+/// `.`, not starting with `.`); anything else is spelled out byte by byte, so no id can name a
+/// file outside the folder or another step's.
+fn file_name(step: &str) -> String {
+    let plain = step
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && step.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
+        && !step.ends_with(".old")
+        && step.len() <= 200;
+    if plain {
+        return step.to_string();
+    }
+    let mut name = String::from("%");
+    for b in step.bytes().take(100) {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name
+}
+
+/// Reads the frames of a step's files, older first, until the end or a frame cut short by a
+/// crash; `false` when neither file exists.
+fn frames(run_dir: &Path, step: &str, mut each: impl FnMut(Head, &[u8])) -> io::Result<bool> {
+    let mut any = false;
+    for path in [older(run_dir, step), current(run_dir, step)] {
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        any = true;
+        let mut reader = BufReader::new(file);
+        let mut buf = Vec::new();
+        let mut text = Vec::new();
+        loop {
+            buf.clear();
+            if reader.read_until(b'\n', &mut buf)? == 0 || buf.last() != Some(&b'\n') {
+                break;
+            }
+            // Not a header this module wrote: the rest cannot be framed, so it is not read.
+            let Ok(head) = serde_json::from_slice::<Head>(&buf) else {
+                break;
+            };
+            text.clear();
+            if let Head::Out(n) | Head::Err(n) = head {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                if n > (STEP_BYTES as usize) * 2 {
+                    break;
+                }
+                (&mut reader).take(n as u64).read_to_end(&mut text)?;
+                if text.len() < n {
+                    break;
+                }
+            }
+            each(head, &text);
+        }
+    }
+    Ok(any)
+}
+
+/// A step's kept output, `None` when nothing was kept for it (a run from before output was
+/// kept, or a step that never started). A frame cut short by a crash is ignored.
+pub fn read(run_dir: &Path, step: &str) -> io::Result<Option<Kept>> {
+    let mut kept = Kept::default();
+    let any = frames(run_dir, step, |head, text| match head {
+        Head::Out(_) | Head::Err(_) => {
+            let stream = if matches!(head, Head::Out(_)) {
+                Stream::Stdout
+            } else {
+                Stream::Stderr
+            };
+            for line in String::from_utf8_lossy(text).split_terminator('\n') {
+                kept.lines.push(OutputLine {
+                    stream,
+                    text: line.to_string(),
+                });
+            }
+        }
+        Head::Attempt(n) => kept.attempts.push(n),
+        Head::Dropped(n) => kept.dropped = n,
+    })?;
+    Ok(any.then_some(kept))
+}
+
+/// A step's kept output split where its attempts start, `None` when nothing was kept for it.
+pub fn read_attempts(run_dir: &Path, step: &str) -> io::Result<Option<Attempts>> {
+    let mut kept = Attempts::default();
+    let any = frames(run_dir, step, |head, text| match head {
+        Head::Out(_) | Head::Err(_) => {
+            let stream = if matches!(head, Head::Out(_)) {
+                Stream::Stdout
+            } else {
+                Stream::Stderr
+            };
+            if kept.attempts.is_empty() {
+                kept.attempts.push((None, Vec::new()));
+            }
+            let chunks = &mut kept.attempts.last_mut().expect("pushed above").1;
+            let text = String::from_utf8_lossy(text);
+            match chunks.last_mut() {
+                // Frames of one stream in a row are one chunk, up to a size a view takes in
+                // one piece.
+                Some(c) if c.stream == stream && c.text.len() + text.len() <= 1 << 20 => {
+                    c.text.push_str(&text)
+                }
+                _ => chunks.push(Chunk {
+                    stream,
+                    text: text.into_owned(),
+                }),
+            }
+        }
+        Head::Attempt(n) => kept.attempts.push((Some(n), Vec::new())),
+        Head::Dropped(n) => kept.dropped = n,
+    })?;
+    Ok(any.then_some(kept))
+}
+
+/// Writes steps' output into a run's folder. Buffered: [`Keeper::flush`] makes what was written
+/// readable.
+pub struct Keeper {
+    run_dir: PathBuf,
+    files: HashMap<String, StepFile>,
+    /// Bytes in the run's output folder.
+    total: u64,
+    /// The bounds: [`STEP_BYTES`] and [`RUN_BYTES`] (smaller in tests).
+    step_bytes: u64,
+    run_bytes: u64,
+}
+
+struct StepFile {
+    out: BufWriter<File>,
+    /// Bytes in the current segment.
+    bytes: u64,
+    /// Lines in the current segment.
+    lines: u64,
+    /// Lines not kept so far (dropped with an older segment, or past the run's bound).
+    dropped: u64,
+    /// The count of lines not kept that the files say.
+    told: u64,
+    /// Lines and bytes in the older segment.
+    older_lines: u64,
+    older_bytes: u64,
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+impl Keeper {
+    /// Keeps output in `run_dir/output/` (made owner-only). A resumed run's earlier sessions'
+    /// output counts against the run's bound.
+    pub fn new(run_dir: &Path) -> io::Result<Keeper> {
+        let out = dir(run_dir);
+        // Owner-only (0700), as the run's folder is.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&out)?;
+        let total = fs::read_dir(&out)?
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum();
+        Ok(Keeper {
+            run_dir: run_dir.to_path_buf(),
+            files: HashMap::new(),
+            total,
+            step_bytes: STEP_BYTES,
+            run_bytes: RUN_BYTES,
+        })
+    }
+
+    #[cfg(test)]
+    fn bounded(mut self, step_bytes: u64, run_bytes: u64) -> Keeper {
+        self.step_bytes = step_bytes;
+        self.run_bytes = run_bytes;
+        self
+    }
+
+    fn file(&mut self, step: &str) -> io::Result<&mut StepFile> {
+        if !self.files.contains_key(step) {
+            let path = current(&self.run_dir, step);
+            // A resumed run appends to what the earlier sessions kept.
+            let (bytes, lines, dropped) = counts(&path).unwrap_or_default();
+            let (older_bytes, older_lines, _) =
+                counts(&older(&self.run_dir, step)).unwrap_or_default();
+            let f = StepFile {
+                out: BufWriter::with_capacity(64 << 10, open_append(&path)?),
+                bytes,
+                lines,
+                dropped,
+                told: dropped,
+                older_lines,
+                older_bytes,
+            };
+            self.files.insert(step.to_string(), f);
+        }
+        Ok(self.files.get_mut(step).expect("inserted above"))
+    }
+
+    /// Writes one frame: its header, then `text` (`lines` lines).
+    fn frame(&mut self, step: &str, head: Head, text: &[u8], lines: u64) -> io::Result<()> {
+        let head_line = head.line();
+        let len = (head_line.len() + text.len()) as u64;
+        let run_dir = self.run_dir.clone();
+        let mut total = self.total;
+        let (step_bytes, run_bytes) = (self.step_bytes, self.run_bytes);
+        let f = self.file(step)?;
+        if f.bytes + len > step_bytes / 2 && f.lines > 0 {
+            // The current segment becomes the older one; the older one's lines are dropped.
+            f.out.flush()?;
+            f.dropped += f.older_lines;
+            total -= f.older_bytes.min(total);
+            fs::rename(current(&run_dir, step), older(&run_dir, step))?;
+            f.older_lines = f.lines;
+            f.older_bytes = f.bytes;
+            f.out = BufWriter::with_capacity(64 << 10, open_append(&current(&run_dir, step))?);
+            f.bytes = 0;
+            f.lines = 0;
+            if f.dropped > 0 {
+                let d = Head::Dropped(f.dropped).line();
+                f.out.write_all(d.as_bytes())?;
+                f.bytes += d.len() as u64;
+                total += d.len() as u64;
+                f.told = f.dropped;
+            }
+        }
+        if total + len > run_bytes {
+            f.dropped += lines;
+            self.total = total;
+            return Ok(());
+        }
+        f.out.write_all(head_line.as_bytes())?;
+        f.out.write_all(text)?;
+        f.bytes += len;
+        f.lines += lines;
+        self.total = total + len;
+        Ok(())
+    }
+
+    /// Attempt `attempt` of `step` starts.
+    pub fn attempt(&mut self, step: &str, attempt: u32) -> io::Result<()> {
+        self.frame(step, Head::Attempt(attempt), &[], 0)
+    }
+
+    /// Lines of `step`'s output (each ending in `\n`, as [`crate::protocol::Event::Output`]
+    /// carries them; a last line without one gets one).
+    pub fn lines(&mut self, step: &str, stream: Stream, text: &str) -> io::Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let bytes = text.as_bytes();
+        let mut lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        let owned;
+        let bytes = if bytes.last() == Some(&b'\n') {
+            bytes
+        } else {
+            lines += 1;
+            owned = [bytes, b"\n"].concat();
+            &owned[..]
+        };
+        let head = match stream {
+            Stream::Stdout => Head::Out(bytes.len() as u64),
+            Stream::Stderr => Head::Err(bytes.len() as u64),
+        };
+        self.frame(step, head, bytes, lines)
+    }
+
+    /// Makes everything written so far readable by [`read`], with the count of lines not kept.
+    pub fn flush(&mut self) -> io::Result<()> {
+        for f in self.files.values_mut() {
+            if f.dropped != f.told {
+                let d = Head::Dropped(f.dropped).line();
+                f.out.write_all(d.as_bytes())?;
+                f.bytes += d.len() as u64;
+                self.total += d.len() as u64;
+                f.told = f.dropped;
+            }
+            f.out.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of whole frames, output lines and the count of lines not kept of a segment. A frame
+/// cut short by a crash is cut off the file, so that what is appended after it reads.
+fn counts(path: &Path) -> io::Result<(u64, u64, u64)> {
+    let mut all = Vec::new();
+    File::open(path)?.read_to_end(&mut all)?;
+    let mut lines = 0;
+    let mut dropped = 0;
+    let mut at = 0;
+    while let Some(end) = all[at..].iter().position(|&b| b == b'\n') {
+        let Ok(head) = serde_json::from_slice::<Head>(&all[at..at + end]) else {
+            break;
+        };
+        let mut next = at + end + 1;
+        match head {
+            Head::Out(n) | Head::Err(n) => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                if all.len() - next < n {
+                    break;
+                }
+                lines += all[next..next + n].iter().filter(|&&b| b == b'\n').count() as u64;
+                next += n;
+            }
+            Head::Dropped(n) => dropped = n,
+            Head::Attempt(_) => {}
+        }
+        at = next;
+    }
+    if at < all.len() {
+        OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(at as u64)?;
+    }
+    Ok((at as u64, lines, dropped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_lines_read_back_and_the_oldest_are_dropped_and_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut k = Keeper::new(dir.path()).expect("keeper");
+        k.attempt("build", 1).expect("attempt");
+        k.lines("build", Stream::Stdout, "one\ntwo\n")
+            .expect("lines");
+        k.lines("build", Stream::Stderr, "oops\n").expect("lines");
+        k.flush().expect("flush");
+        let kept = read(dir.path(), "build").expect("read").expect("kept");
+        assert_eq!(kept.attempts, vec![1]);
+        assert_eq!(kept.dropped, 0);
+        let texts: Vec<&str> = kept.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two", "oops"]);
+        assert_eq!(kept.lines[2].stream, Stream::Stderr);
+        assert_eq!(read(dir.path(), "other").expect("read"), None);
+
+        // Far past the step's bound: what is kept stays within it, ends with the newest line,
+        // and counts every line it dropped.
+        let line = "x".repeat(1000);
+        let n = (STEP_BYTES / 1000) * 3;
+        for i in 0..n {
+            k.lines("big", Stream::Stdout, &format!("{i} {line}\n"))
+                .expect("lines");
+        }
+        k.flush().expect("flush");
+        let kept = read(dir.path(), "big").expect("read").expect("kept");
+        let on_disk: u64 = [older(dir.path(), "big"), current(dir.path(), "big")]
+            .iter()
+            .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
+            .sum();
+        assert!(on_disk <= STEP_BYTES, "{on_disk} bytes kept");
+        assert_eq!(kept.dropped + kept.lines.len() as u64, n);
+        assert!(
+            kept.lines
+                .last()
+                .expect("a line")
+                .text
+                .starts_with(&format!("{} ", n - 1))
+        );
+        // The other step's output is untouched by this one's bound.
+        let build = read(dir.path(), "build").expect("read").expect("kept");
+        assert_eq!(build.lines.len(), 3);
+    }
+
+    #[test]
+    fn a_run_past_its_bound_counts_the_lines_it_no_longer_keeps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut k = Keeper::new(dir.path())
+            .expect("keeper")
+            .bounded(1 << 20, 5000);
+        // Each call a frame of 110 bytes (its 10-byte header and the line).
+        let line = format!("{}\n", "y".repeat(99));
+        for step in ["a", "b", "c"] {
+            k.attempt(step, 1).expect("attempt");
+            for _ in 0..40 {
+                k.lines(step, Stream::Stdout, &line).expect("lines");
+            }
+        }
+        k.flush().expect("flush");
+        let on_disk: u64 = fs::read_dir(super::dir(dir.path()))
+            .expect("dir")
+            .flatten()
+            .map(|e| e.metadata().expect("meta").len())
+            .sum();
+        // Within the run's bound, but for the lines that say how many were dropped.
+        assert!(on_disk <= 5000 + 2 * 15, "{on_disk} bytes kept");
+        let counts = |step| {
+            let kept = read(dir.path(), step).expect("read").expect("kept");
+            (kept.lines.len() as u64, kept.dropped)
+        };
+        assert_eq!(counts("a"), (40, 0));
+        assert_eq!(counts("b"), (5, 35));
+        assert_eq!(counts("c"), (0, 40));
+    }
+
+    #[test]
+    fn a_frame_cut_short_by_a_crash_is_ignored_and_what_a_resumed_run_appends_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut k = Keeper::new(dir.path()).expect("keeper");
+        k.attempt("s", 1).expect("attempt");
+        k.lines("s", Stream::Stdout, "before\n").expect("lines");
+        k.flush().expect("flush");
+        drop(k);
+        // The crash: a frame's header and half its text.
+        let mut f = open_append(&current(dir.path(), "s")).expect("open");
+        f.write_all(b"{\"o\":100}\nhalf a li").expect("write");
+        drop(f);
+        let kept = read(dir.path(), "s").expect("read").expect("kept");
+        assert_eq!(kept.lines.len(), 1);
+
+        let mut k = Keeper::new(dir.path()).expect("keeper");
+        k.attempt("s", 2).expect("attempt");
+        k.lines("s", Stream::Stderr, "after\nno end")
+            .expect("lines");
+        k.flush().expect("flush");
+        let kept = read(dir.path(), "s").expect("read").expect("kept");
+        let texts: Vec<&str> = kept.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["before", "after", "no end"]);
+        assert_eq!(kept.attempts, [1, 2]);
+        let parts = read_attempts(dir.path(), "s").expect("read").expect("kept");
+        assert_eq!(parts.attempts.len(), 2);
+        assert_eq!(parts.attempts[1].0, Some(2));
+        assert_eq!(parts.attempts[1].1[0].text, "after\nno end\n");
+    }
+
+    #[test]
+    fn step_ids_that_are_not_plain_names_stay_in_the_folder() {
+        assert_eq!(file_name("deploy-web_1.2"), "deploy-web_1.2");
+        for id in ["../x", "a/b", ".hidden", "", "x.old", "UP"] {
+            let name = file_name(id);
+            assert!(name.starts_with('%') && !name.contains('/'), "{id}: {name}");
+        }
+        assert_ne!(file_name("x.old"), file_name("x"));
+    }
+}
