@@ -48,19 +48,45 @@ pub fn roots(env: Option<&std::ffi::OsStr>, cwd: &Path) -> Vec<PathBuf> {
 
 /// Every runbook under `roots` (a YAML file with top-level `name:` and `phases:`; decisions
 /// files, Kubernetes manifests and included fragments are not), by path.
+///
+/// The files are read and checked on every core (a folder of 200 runbooks is the launcher's
+/// first frame), and listed in the order found.
 pub fn discover(roots: &[PathBuf]) -> Vec<Entry> {
-    let mut out = Vec::new();
+    let mut files = Vec::new();
     for root in roots {
-        let mut files = Vec::new();
-        walk(root, 0, &mut files);
-        files.sort();
-        for path in files {
-            if let Some(e) = entry(root, &path) {
-                out.push(e);
-            }
-        }
+        let mut found = Vec::new();
+        walk(root, 0, &mut found);
+        found.sort();
+        files.extend(found.into_iter().map(|p| (root, p)));
     }
-    out
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().div_ceil(8).max(1));
+    if threads <= 1 {
+        return files.iter().filter_map(|(r, p)| entry(r, p)).collect();
+    }
+    let per = files.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = files
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .filter_map(|(r, p)| entry(r, p))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            // A part whose thread panicked is read again on this thread: the panic is not lost.
+            .zip(files.chunks(per))
+            .flat_map(|(h, part)| {
+                h.join()
+                    .unwrap_or_else(|_| part.iter().filter_map(|(r, p)| entry(r, p)).collect())
+            })
+            .collect()
+    })
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {

@@ -2,11 +2,13 @@
 //! terminal or from `--approve` flags. Only another consumer of the engine's events.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::io::{self, BufRead, IsTerminal, Write};
 
 use tokio::sync::mpsc;
 
 pub use crate::protocol::approvals::{Approvals, approval};
+use crate::protocol::approvals::VIA_SCRIPT;
 use crate::protocol::{
     Choice, Command, Deadline, Decision, Event, GateKind, GateRequest, Secret, StepStatus, Stream,
     ValueRequest, short_duration,
@@ -28,6 +30,10 @@ pub struct Printer<W: Write> {
     /// The run's deadline, once the run has started, and how much of it has been told.
     deadline: Option<(Deadline, chrono::DateTime<chrono::Utc>)>,
     deadline_told: DeadlineTold,
+    /// The runbook the failure path led to (`on_failure: {runbook: NAME}`), once it did.
+    follow: Option<String>,
+    /// The recording (`--record`), marked at each gate.
+    cast: Option<crate::record::cast::Cast>,
 }
 
 /// What the headless view has said of the deadline so far.
@@ -133,7 +139,20 @@ impl<W: Write> Printer<W> {
             rehearsal: false,
             deadline: None,
             deadline_told: DeadlineTold::Nothing,
+            follow: None,
+            cast: None,
         }
+    }
+
+    /// Marks each gate in `cast`, the recording the output is written to (`--record`).
+    pub fn recording(mut self, cast: Option<crate::record::cast::Cast>) -> Self {
+        self.cast = cast;
+        self
+    }
+
+    /// The runbook the run's failure path led to (its name in `links`), if it led to one.
+    pub fn follow(&self) -> Option<&str> {
+        self.follow.as_deref()
     }
 
     /// Says, once each, that the last fifth of the run's deadline has begun and that the
@@ -239,6 +258,16 @@ impl<W: Write> Printer<W> {
     }
 
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
+        self.shown(ev)?;
+        if let (Some(cast), Event::GateReached(req)) = (&self.cast, ev) {
+            // Marked once the gate's lines are out.
+            self.out.flush()?;
+            cast.marker(&format!("gate: {}", req.id));
+        }
+        Ok(())
+    }
+
+    fn shown(&mut self, ev: &Event) -> io::Result<()> {
         match ev {
             Event::Output { step, stream, text } => {
                 // A chunk of whole lines in, one buffer out: every line gets the same prefix,
@@ -380,6 +409,9 @@ impl<W: Write> Printer<W> {
                 if req.destructive {
                     text.push_str(" [DESTRUCTIVE]");
                 }
+                if req.approvals > 1 {
+                    text.push_str(&format!(" [{} PEOPLE]", req.approvals));
+                }
                 self.line("??", &text)?;
                 if let Some(m) = &req.message {
                     self.line("??", &format!("  {m}"))?;
@@ -417,6 +449,18 @@ impl<W: Write> Printer<W> {
             Event::DecisionRefused { gate, reason } => {
                 self.line("??", &format!("decision for {gate} refused: {reason}"))
             }
+            Event::ApprovalCounted {
+                gate,
+                who,
+                via,
+                have,
+                need,
+            } => self.line(
+                "??",
+                &format!(
+                    "gate {gate}: approved by {who} via {via} ({have} of {need}); waiting for another person's approval (`tollgate follow`)"
+                ),
+            ),
             Event::StepStarted {
                 step,
                 title,
@@ -475,6 +519,10 @@ impl<W: Write> Printer<W> {
                 self.line("..", &format!("captured {name} = {shown}"))
             }
             Event::Note(n) => self.line("..", n),
+            Event::FollowRunbook { name, command } => {
+                self.follow = Some(name.clone());
+                self.line("..", &format!("follow the runbook `{name}`: {command}"))
+            }
             Event::RunPaused { reason } => self.line("==", &format!("run paused: {reason}")),
             Event::RunFinished { status } => self.line("==", &format!("run {}", status.word())),
             Event::History(h) => self.history(h),
@@ -482,12 +530,24 @@ impl<W: Write> Printer<W> {
             Event::OutputNotKept { .. } => Ok(()),
             // The step prints its progress as lines too; the short form is for the interface.
             Event::StepProgress { .. } => Ok(()),
+            Event::Watchers { names } if names.is_empty() => {
+                self.line("..", "no one follows the run from another terminal now")
+            }
+            Event::Watchers { names } => {
+                self.line("..", &format!("watching: {}", names.join(", ")))
+            }
+            Event::DriverChanged { who } => self.line("..", &format!("{who} is at the keys")),
+            // A headless run is never handed over: the share tap refuses, and says so.
+            Event::DriveRequested { .. } | Event::Keys { .. } | Event::Resent => Ok(()),
         }
     }
 
     /// A resumed run's earlier sessions in short: when the run started, then one line per step
-    /// that finished, at the time it did.
+    /// that finished, at the time it did, with how many lines its output kept (and, for a step
+    /// that failed, its last few lines), not the output itself.
     fn history(&mut self, h: &crate::protocol::History) -> io::Result<()> {
+        /// How many of a failed step's last lines are shown.
+        const LAST: usize = 5;
         let finished = h
             .entries
             .iter()
@@ -501,28 +561,89 @@ impl<W: Write> Printer<W> {
                 if finished == 1 { "" } else { "s" }
             ),
         )?;
+        // Each step's latest attempt: lines kept, lines not kept, the last few.
+        let mut printed: std::collections::HashMap<&str, (u64, u64, VecDeque<&str>)> =
+            Default::default();
         for p in &h.entries {
-            if let Event::StepFinished {
-                step,
-                status,
-                exit_code,
-                duration,
-                error,
-            } = &p.event
-            {
-                let mut text = format!(
-                    "earlier, at {}: step {step} {} in {:.1}s",
-                    local_time(&p.at, "%H:%M:%S"),
-                    status.word(),
-                    duration.as_secs_f64()
-                );
-                if let Some(c) = exit_code {
-                    text.push_str(&format!(" (exit {c})"));
+            match &p.event {
+                Event::StepStarted { step, .. } => {
+                    printed.insert(step, Default::default());
                 }
-                if let Some(e) = error {
-                    text.push_str(&format!(": {e}"));
+                Event::Output { step, text, .. } => {
+                    let e = printed.entry(step).or_default();
+                    if let Some(n) = crate::protocol::not_kept_count(text) {
+                        e.1 += n;
+                        continue;
+                    }
+                    for l in text.lines() {
+                        e.0 += 1;
+                        if e.2.len() == LAST {
+                            e.2.pop_front();
+                        }
+                        e.2.push_back(l);
+                    }
                 }
-                self.line("==", &text)?;
+                Event::StepFinished {
+                    step,
+                    status,
+                    exit_code,
+                    duration,
+                    error,
+                } => {
+                    let mut text = format!(
+                        "earlier, at {}: step {step} {} in {:.1}s",
+                        local_time(&p.at, "%H:%M:%S"),
+                        status.word(),
+                        duration.as_secs_f64()
+                    );
+                    if let Some(c) = exit_code {
+                        text.push_str(&format!(" (exit {c})"));
+                    }
+                    if let Some(e) = error {
+                        text.push_str(&format!(": {e}"));
+                    }
+                    self.line("==", &text)?;
+                    if let Some(out) = printed.remove(step.as_str()) {
+                        self.kept_summary(step, "", &out, *status == StepStatus::Failed)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Steps that were running when the earlier session stopped.
+        let mut open: Vec<_> = printed.into_iter().collect();
+        open.sort_by_key(|(s, _)| *s);
+        for (step, out) in open {
+            self.kept_summary(step, " (interrupted)", &out, true)?;
+        }
+        Ok(())
+    }
+
+    /// How much of an earlier attempt's output was kept; its last lines when `last`.
+    fn kept_summary(
+        &mut self,
+        step: &str,
+        what: &str,
+        (lines, dropped, tail): &(u64, u64, VecDeque<&str>),
+        last: bool,
+    ) -> io::Result<()> {
+        if *lines == 0 && *dropped == 0 {
+            return Ok(());
+        }
+        let mut text = format!(
+            "earlier output of step {step}{what}: {lines} line{} kept",
+            if *lines == 1 { "" } else { "s" }
+        );
+        if *dropped > 0 {
+            text.push_str(&format!(", {dropped} earlier not kept"));
+        }
+        if last && !tail.is_empty() {
+            text.push_str(", the last:");
+        }
+        self.line("==", &text)?;
+        if last {
+            for l in tail {
+                self.line("==", &format!("  {l}"))?;
             }
         }
         Ok(())
@@ -709,6 +830,8 @@ pub async fn drive<W: Write>(
     };
     // The gate the flags just decided, until the engine says what it made of it.
     let mut flagged: Option<String> = None;
+    // The gate open now, for the approvals that follow its first.
+    let mut open: Option<crate::protocol::GateRequest> = None;
     // The deadline is looked at with every event and, when none comes, every second.
     let mut deadline_tick = tokio::time::interval(std::time::Duration::from_secs(1));
     deadline_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -802,7 +925,30 @@ pub async fn drive<W: Write>(
                 .await;
             continue;
         }
+        // A gate that needs several people: the script's next approver, if it lists one; a
+        // script (asking nobody) that lists none stops there, resumable.
+        if let Event::ApprovalCounted {
+            gate, have, need, ..
+        } = &ev
+            && let Some(req) = open.as_ref().filter(|r| r.id == *gate)
+        {
+            match approvals.next_approval(req, *have) {
+                Some(d) => {
+                    let _ = commands.send(Command::Decide(d)).await;
+                }
+                None if approvals.scripted.contains_key(gate) => {
+                    let _ = commands
+                        .send(Command::Pause(format!(
+                            "gate `{gate}` needs {need} people's approval and the decisions file gives {have}: list them in its `approvers:`"
+                        )))
+                        .await;
+                }
+                None => {}
+            }
+            continue;
+        }
         if let Event::GateReached(req) = &ev {
+            open = Some(req.clone());
             out.run(|p| p.flush());
             flagged = None;
             let decision = match approvals.decide_once(req) {
@@ -828,6 +974,36 @@ pub async fn drive<W: Write>(
                 }
                 None => None,
             };
+            // A script's time to think (`after`), spent as a person's would be: the run waits
+            // at the gate; an interrupt still aborts it.
+            if let Some(d) = decision.as_ref().filter(|d| d.via == VIA_SCRIPT)
+                && let Some(wait) = approvals.script_waits(&d.gate)
+            {
+                out.run(|p| {
+                    p.line(
+                        "??",
+                        &format!(
+                            "gate {}: the rehearsal script decides after {:.1}s",
+                            d.gate,
+                            wait.as_secs_f64()
+                        ),
+                    )
+                });
+                out.run(|p| p.flush());
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = tokio::signal::ctrl_c() => {
+                        out.run(|p| p.line("!!", "interrupted at the gate: aborting"));
+                        let _ = commands.send(Command::Abort).await;
+                        continue;
+                    }
+                    _ = term.recv() => {
+                        out.run(|p| p.line("!!", "terminated at the gate: aborting"));
+                        let _ = commands.send(Command::Abort).await;
+                        continue;
+                    }
+                }
+            }
             let cmd = match decision {
                 Some(d) => Command::Decide(d),
                 None => {

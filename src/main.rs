@@ -4,9 +4,12 @@ fn main() {
     let cli = tollgate::cli::Cli::parse();
     if !matches!(
         cli.command,
-        tollgate::cli::Command::Run { .. }
-            | tollgate::cli::Command::Resume { .. }
-            | tollgate::cli::Command::Demo { .. }
+        None | Some(
+            tollgate::cli::Command::Run { .. }
+                | tollgate::cli::Command::Resume { .. }
+                | tollgate::cli::Command::Demo { .. }
+                | tollgate::cli::Command::Open { .. }
+        )
     ) {
         // Listing commands piped into `head` end quietly, as other command-line tools do.
         // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.

@@ -1,5 +1,6 @@
 //! Small text helpers every layer uses: the edit distance behind "did you mean", a message on
-//! one line, and text made safe to print on a terminal. Imports nothing of tollgate.
+//! one line, text made safe to print on a terminal, and the hex SHA-256 the journal's and the
+//! audit log's chains are made of. Imports nothing of tollgate.
 
 use std::borrow::Cow;
 
@@ -176,9 +177,98 @@ fn string(b: &[u8], at: usize) -> usize {
     j
 }
 
+/// The lowercase hex SHA-256 of `bytes`: what a journal or audit line's `prev` says of the line
+/// before it, and a runbook's digest.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    let mut hex = String::with_capacity(64);
+    for b in sha2::Sha256::digest(bytes) {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+/// The user name of `uid` (`getpwuid_r`), or `uidN` when it has none.
+pub fn user_name(uid: u32) -> String {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: `pwd` and `buf` outlive the call; `result` is set to null or to `&pwd`.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return format!("uid{uid}");
+        }
+        // SAFETY: on success pw_name points at a NUL-terminated string inside `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        let name = name.to_string_lossy();
+        // A name that could pass for something else on a screen or in a log is not used.
+        if name.is_empty()
+            || name
+                .chars()
+                .any(|c| c.is_control() || c == '@' || c.is_whitespace())
+        {
+            return format!("uid{uid}");
+        }
+        return name.into_owned();
+    }
+}
+
+/// The id of group `name` (`getgrnam_r`), or of a number given as such.
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Some(n);
+    }
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: `grp` and `buf` outlive the call; `result` is set to null or to `&grp`.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getgrnam_r(
+                c.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        return Some(grp.gr_gid);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_is_the_standard_one_in_lowercase_hex() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn distances() {

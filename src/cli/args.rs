@@ -20,8 +20,20 @@ pub struct Cli {
     /// Where journals and audit logs live (default: $TOLLGATE_STATE_DIR, $XDG_STATE_HOME/tollgate or ~/.local/state/tollgate).
     #[arg(long, global = true, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub state_dir: Option<PathBuf>,
+    /// Without one, on a terminal: the launcher (as `tollgate open`).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+impl GateFlags {
+    /// The flags' defaults, as when none is given (`tollgate` alone).
+    pub fn defaults() -> GateFlags {
+        GateFlags {
+            theme: "dark".into(),
+            scrollback: 100_000,
+            ..GateFlags::default()
+        }
+    }
 }
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -61,6 +73,11 @@ pub struct GateFlags {
     /// Colour theme of the interface: dark, light, presenter, or one from the user themes folder.
     #[arg(long, value_name = "NAME", default_value = "dark")]
     pub theme: String,
+    /// Record what the terminal shows as an asciicast v2 file (`asciinema play FILE`), with a
+    /// marker at every gate (`asciinema play -m` pauses there); secrets are masked on screen, so
+    /// in the recording too.
+    #[arg(long, value_name = "FILE.cast")]
+    pub record: Option<PathBuf>,
     /// Lines of output kept per step in the interface.
     #[arg(long, value_name = "LINES", default_value_t = 100_000)]
     pub scrollback: usize,
@@ -74,6 +91,24 @@ pub struct GateFlags {
     /// prompt): NAME=PATH, refused when the file is readable by group or others; may be repeated.
     #[arg(long = "var-file", value_name = "NAME=PATH", value_parser = parse_var_file)]
     pub var_file: Vec<(String, PathBuf)>,
+    /// When the run fails and its failure path leads to another runbook (`on_failure: {runbook:
+    /// NAME}`), run that one next, following it: the failed run's id as `{{ from_run }}`, its
+    /// targets and shared variables carried; its gates decided as this run's are.
+    #[arg(long)]
+    pub follow_failure_runbook: bool,
+    /// Let the members of GROUP follow the run (`tollgate follow --socket PATH`): its socket
+    /// gets that group and mode 0660, and the run's folder, `runs/` and the state folder get
+    /// that group and g+x (search, not read). Without it only your user can follow.
+    #[arg(long, value_name = "GROUP")]
+    pub share_group: Option<String>,
+    /// Write the run's events to FILE (`-`: standard output, the plain lines then going to
+    /// standard error) as JSON lines, one event a line: `{"at": TIME, "event": EVENT}`
+    /// (docs/events.md). Secrets are masked in them as on the screen.
+    #[arg(long, value_name = "FILE|-", value_hint = ValueHint::FilePath)]
+    pub events: Option<PathBuf>,
+    /// The stream `--events` names, opened once for the command.
+    #[arg(skip)]
+    pub events_out: Option<crate::record::tap::EventsOut>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,8 +200,65 @@ pub enum Command {
         #[command(flatten)]
         gates: GateFlags,
     },
+    /// The launcher, on a terminal (also `tollgate` alone): the runbooks under DIR (default:
+    /// ./runbooks or the folders of $TOLLGATE_RUNBOOKS) grouped by system and filtered as you
+    /// type (names, descriptions, alerts, symptoms), the unfinished runs to resume, and a form
+    /// for the chosen runbook's variables before it runs. Without a terminal: exit 2.
+    Open {
+        /// The folder of runbooks to list.
+        #[arg(value_name = "DIR", value_hint = ValueHint::DirPath)]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        gates: GateFlags,
+    },
+    /// Follow a run another terminal drives: the same interface, read-only until its driver
+    /// hands you the keys (`D` asks).
+    Follow {
+        /// The run to follow (default: the one run in the state folder that can be followed).
+        run_id: Option<String>,
+        /// The run's socket (e.g. another user's, shared with `--share-group`).
+        #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+        socket: Option<PathBuf>,
+        /// Colour theme (default: the driver's): dark, light, presenter, or a user theme.
+        #[arg(long, value_name = "NAME")]
+        theme: Option<String>,
+        /// Lines of output kept per step.
+        #[arg(long, value_name = "LINES", default_value_t = 100_000)]
+        scrollback: usize,
+    },
     /// List runs with their status.
-    Runs,
+    Runs {
+        /// Only the ids of the runs a `resume` can take (not succeeded, journal readable), newest
+        /// first, one per line: what shell completion offers after `tollgate resume`.
+        #[arg(long)]
+        ids: bool,
+        /// Only the ids of every run whose journal exists, newest first, one per line: what shell
+        /// completion offers after `tollgate report`.
+        #[arg(long, conflicts_with = "ids")]
+        all_ids: bool,
+    },
+    /// Write a run's report, for a postmortem: the runbook and its targets, who drove and who
+    /// watched, a timeline of phases and steps, every gate and who decided it how, every change
+    /// and revert, the failure path and linked runs, the last lines of each failed step; from
+    /// its journal and kept output, secrets masked.
+    Report {
+        /// The run (as `tollgate runs` lists it).
+        run_id: String,
+        /// `md` (Markdown that renders on GitHub) or `html` (one self-contained page with a
+        /// timeline chart).
+        #[arg(long, value_name = "md|html", default_value = "md", value_parser = ["md", "html"])]
+        format: String,
+        /// Write it to FILE (readable by you only) instead of printing it.
+        #[arg(short = 'o', long = "output", value_name = "FILE", value_hint = ValueHint::FilePath)]
+        output: Option<PathBuf>,
+    },
+    /// Check that a run's journal and its audit log lines are as tollgate wrote them: the
+    /// journal's hash chain from the runbook digest and its rules, the audit log's chain, and the
+    /// two agreeing. Exit 0, or 6 with the first `PATH:LINE: what is wrong`.
+    Verify {
+        /// The run's id (as `tollgate runs` lists it).
+        run_id: String,
+    },
     /// Find runbooks by what a responder knows: an alert's name, a symptom, words of the name or
     /// description (a fuzzy match over each runbook's triggers, name, description, owner and
     /// path), under ./runbooks or the folders of $TOLLGATE_RUNBOOKS. One line per runbook, best

@@ -58,6 +58,7 @@ pub(super) async fn show(
     channels: ui::Channels,
     cluster: Option<&Arc<PinnedCluster>>,
     aws: Option<&Arc<PinnedAccount>>,
+    cast: Option<crate::record::cast::Cast>,
 ) -> std::io::Result<ui::Exit> {
     let aws = aws.map(|t| {
         // Pinned now if it can be, as a headless run does, so the banner shows the account
@@ -73,10 +74,21 @@ pub(super) async fn show(
         crate::live::Link::start(t.clone(), namespaces)
     });
     let title = config.title();
-    match (ui::term::enter_titled(title.as_deref()), signals()) {
+    match (
+        ui::term::enter_titled(title.as_deref(), cast.clone()),
+        signals(),
+    ) {
         (Ok((mut terminal, guard)), Ok(signals)) => {
             let input = ratatui::crossterm::event::EventStream::new();
-            let feeds = ui::Feeds { cluster, aws };
+            let attention = Some(ui::Attention {
+                base: title.clone(),
+            });
+            let feeds = ui::Feeds {
+                cluster,
+                aws,
+                attention,
+                cast,
+            };
             let shown = ui::run(&mut terminal, config, channels, input, signals, feeds).await;
             drop(guard);
             shown
@@ -97,4 +109,19 @@ fn signals() -> std::io::Result<impl futures::Stream<Item = ()> + Unpin> {
         Box::pin(one(term)),
         Box::pin(one(hup)),
     ))
+}
+
+/// Starts the recording `--record` asks for, sized as the terminal is now; one line when the
+/// file cannot be written.
+pub(super) fn recording(
+    path: Option<&std::path::Path>,
+    title: &str,
+) -> Result<Option<crate::record::cast::Cast>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let (w, h) = ratatui::crossterm::terminal::size().unwrap_or((80, 24));
+    crate::record::cast::Cast::create(path, w, h, title)
+        .map(Some)
+        .map_err(|e| format!("cannot write the recording {}: {e}", path.display()))
 }

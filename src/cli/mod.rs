@@ -1,20 +1,27 @@
-//! The command line: check, plan, run, resume, demo, runs, schema, init, sandbox. The arguments are
+//! The command line: check, plan, run, resume, demo, runs, report, verify, schema, init, sandbox. The arguments are
 //! in [`args`]; each command in its own file; this file only dispatches.
 
 mod args;
+mod completions;
 pub mod exit;
 mod find;
+mod follow;
 mod init;
 mod interface;
 mod load;
+mod open;
 mod plan;
 mod rehearse;
+mod report;
 mod run;
 mod runs;
 mod sandbox;
+mod verify;
+mod watch;
 mod wiring;
 
 pub use args::{Cli, Command, GateFlags};
+pub use open::{form_for, launcher};
 pub use wiring::{executor, namespaces_of, pin_aws, pin_cluster};
 
 use crate::engine::journal;
@@ -26,7 +33,26 @@ pub fn main_with(cli: Cli) -> i32 {
         .state_dir
         .clone()
         .unwrap_or_else(journal::default_state_dir);
-    match cli.command {
+    let Some(mut command) = cli.command else {
+        return open::open(&state_dir, None, GateFlags::defaults());
+    };
+    if let Command::Run { gates, .. }
+    | Command::Demo { gates, .. }
+    | Command::Rehearse { gates, .. }
+    | Command::Resume { gates, .. }
+    | Command::Open { gates, .. } = &mut command
+        && let Some(path) = &gates.events
+    {
+        match crate::record::tap::EventsOut::open(path) {
+            Ok(out) => gates.events_out = Some(out),
+            Err(e) => {
+                eprintln!("tollgate: --events {}: {e}", path.display());
+                return exit::USAGE;
+            }
+        }
+    }
+    match command {
+        Command::Open { dir, gates } => open::open(&state_dir, dir, gates),
         Command::Check { files, format } => load::check(&files, format == "json"),
         Command::Plan {
             file,
@@ -34,11 +60,7 @@ pub fn main_with(cli: Cli) -> i32 {
             rehearse,
         } => plan::plan(&file, &vars, rehearse),
         Command::Find { text, dir } => find::find(&text.join(" "), dir),
-        Command::Completions { shell } => {
-            let mut cmd = <args::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "tollgate", &mut std::io::stdout());
-            exit::OK
-        }
+        Command::Completions { shell } => completions::print(shell),
         Command::Man => {
             let cmd = <args::Cli as clap::CommandFactory>::command();
             let mut page = Vec::new();
@@ -62,7 +84,19 @@ pub fn main_with(cli: Cli) -> i32 {
             exit::OK
         }
         Command::Init { dir } => init::init(dir),
-        Command::Runs => runs::runs(&state_dir),
+        Command::Runs { ids, all_ids } => runs::runs(&state_dir, ids, all_ids),
+        Command::Report {
+            run_id,
+            format,
+            output,
+        } => report::report(&state_dir, &run_id, &format, output.as_deref()),
+        Command::Verify { run_id } => verify::verify(&state_dir, &run_id),
+        Command::Follow {
+            run_id,
+            socket,
+            theme,
+            scrollback,
+        } => watch::follow(&state_dir, run_id, socket, theme, scrollback),
         Command::Run { file, vars, gates } => run::run(&state_dir, &file, &vars, gates),
         Command::Demo {
             vars,

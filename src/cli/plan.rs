@@ -14,11 +14,31 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)], rehearse: bool) 
         Ok(l) => l,
         Err(code) => return code,
     };
-    let rb = &loaded.runbook;
-    if let Err(e) = crate::engine::variables::refuse_secret_overrides(rb, overrides) {
-        eprintln!("tollgate: {e}");
-        return exit::USAGE;
+    match lines(&loaded, file, overrides, rehearse) {
+        Ok(lines) => {
+            let mut out = std::io::stdout().lock();
+            for l in lines {
+                let _ = writeln!(out, "{l}");
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            exit::USAGE
+        }
     }
+}
+
+/// The plan's lines, secrets masked: what `plan` prints, and what the launcher shows before a
+/// run starts.
+pub(super) fn lines(
+    loaded: &runbook::Loaded,
+    file: &Path,
+    overrides: &[(String, String)],
+    rehearse: bool,
+) -> Result<Vec<String>, String> {
+    let rb = &loaded.runbook;
+    crate::engine::variables::refuse_secret_overrides(rb, overrides)?;
     let mut vars = Vars::default();
     let mut lines = Vec::new();
     lines.push(format!("runbook: {}  ({})", rb.name.value, file.display()));
@@ -64,7 +84,7 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)], rehearse: bool) 
             })
             .or_else(|| (rehearse && var.secret).then(|| (String::new(), "made up in a rehearsal")))
             .or_else(|| env_lookup(&env_name).map(|v| (v, "environment")))
-            .or_else(|| var.default.as_ref().map(|d| (d.value.clone(), "default")));
+            .or_else(|| crate::engine::variables::default_of(var, "").map(|d| (d, "default")));
         let (shown, source) = match &found {
             Some((v, src)) => {
                 vars.set(name, v.clone(), var.secret);
@@ -176,11 +196,10 @@ pub(super) fn plan(file: &Path, overrides: &[(String, String)], rehearse: bool) 
         lines.push(String::new());
         lines.push(rehearsal_coverage(rb));
     }
-    let mut out = std::io::stdout().lock();
-    for l in lines {
-        let _ = writeln!(out, "{}", vars.masker().mask(&l));
-    }
-    exit::OK
+    Ok(lines
+        .iter()
+        .map(|l| vars.masker().mask(l).into_owned())
+        .collect())
 }
 
 fn describe_targets(rb: &Runbook) -> String {
@@ -208,6 +227,12 @@ fn describe_gate(vars: &Vars, rb: &Runbook, g: &runbook::Gate, owner: &str) -> S
             .or_else(|| rb.targets.environment.clone())
             .unwrap_or_else(|| owner.to_string());
         s.push_str(&format!(" [destructive: type `{word}`]"));
+    }
+    let people = g.approvals_needed(rb.four_eyes.as_ref().map(|f| f.value));
+    if people > 1 {
+        s.push_str(&format!(
+            " [{people} people: the driver and another from `tollgate follow`]"
+        ));
     }
     s
 }
@@ -273,7 +298,17 @@ fn describe_rehearsal(rb: &Runbook, file: &Path) -> String {
             ));
         }
     }
-    format!("{cluster}; {aws}")
+    let mut out = format!("{cluster}; {aws}");
+    for repo in section.iter().flat_map(|r| r.repos.iter()) {
+        out.push_str(&format!(
+            "; git repository {} served with {} commit{} on {}",
+            repo.url.value,
+            repo.commits.len(),
+            if repo.commits.len() == 1 { "" } else { "s" },
+            repo.branch()
+        ));
+    }
+    out
 }
 
 /// How many steps rehearse as written, replaced or skipped.

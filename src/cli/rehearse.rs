@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::args::GateFlags;
 use super::exit;
+use super::follow;
 use super::load::load_usable;
 use super::run::{self, Rehearsal, Wiring};
 use super::wiring::check_ids;
@@ -50,6 +51,7 @@ pub(super) fn rehearse(state_dir: &Path, file: &Path, o: Options, gates: GateFla
             fixtures: input.fixtures.clone(),
             speed: input.speed,
             local_docker: input.local_docker,
+            repos: input.repos.clone(),
         },
     ));
     let world = match started {
@@ -88,42 +90,139 @@ pub(super) fn rehearse(state_dir: &Path, file: &Path, o: Options, gates: GateFla
         standins.push(("Docker builds on the local daemon".into(), up.clone()));
     }
     let expect = input.decisions.as_ref().map(|d| d.expect.clone());
+    let mut follow_decisions = input.decisions.as_ref().and_then(|d| d.follow.clone());
+    let shown = ui::Rehearsal {
+        kubeconfig: world.kubeconfig.clone(),
+        standins: "sandbox cluster · AWS and Docker stand-ins".into(),
+    };
+    let part = |rehearsing, decisions| Rehearsal {
+        rehearsing,
+        shown: shown.clone(),
+        cluster_url: world.sandbox_url.clone(),
+        standins: standins.clone(),
+        decisions,
+    };
     let wiring = Wiring {
         cluster: Some(cluster),
         aws: Some(aws),
         router,
-        rehearsal: Some(Rehearsal {
-            rehearsing: world.rehearsing(&input.injections),
-            shown: ui::Rehearsal {
-                kubeconfig: world.kubeconfig.clone(),
-                standins: "sandbox cluster · AWS and Docker stand-ins".into(),
-            },
-            cluster_url: world.sandbox_url.clone(),
-            standins,
-            decisions: input.decisions,
-        }),
+        rehearsal: Some(part(world.rehearsing(&input.injections), input.decisions)),
+        following: None,
     };
-    let ended = run::execute_on(&rt, spec, &gates, wiring);
+    let mut prev = follow::Prev::of(&spec, None);
+    let mut ended = run::execute_on(&rt, spec, &gates, wiring);
+    let mut code = judged(expect, &ended, &path, &runbook, &run_id, &gates);
+    // The runbook the failure path leads to, rehearsed in the same world: what the failed run
+    // changed in the sandbox is there for its revert to put back.
+    while let Some(name) = ended.follow.take() {
+        let decisions = follow_decisions.take().map(|d| *d);
+        let next = match next_rehearsal(&prev, &name, decisions) {
+            Ok(n) => n,
+            Err(lines) => {
+                for l in lines {
+                    eprintln!("{l}");
+                }
+                code = code.max_severity(exit::USAGE);
+                break;
+            }
+        };
+        let (spec, following, prepared, decisions) = next;
+        run::say(&gates, &follow::opening(&prev, &spec, &following, &name));
+        let expect = decisions.as_ref().map(|d| d.expect.clone());
+        follow_decisions = decisions.as_ref().and_then(|d| d.follow.clone());
+        let (router, cluster, aws) = world.wiring(&prepared);
+        let wiring = Wiring {
+            cluster: Some(cluster),
+            aws: Some(aws),
+            router,
+            rehearsal: Some(part(world.rehearsing(&[]), decisions)),
+            following: Some(following),
+        };
+        let (next_id, next_path) = (spec.run_id.clone(), spec.journal.path().to_path_buf());
+        prev = follow::Prev::of(&spec, None);
+        ended = run::execute_on(&rt, spec, &gates, wiring);
+        code = code.max_severity(judged(expect, &ended, &next_path, &prepared, &next_id, &gates).0);
+    }
     drop(world);
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code.0
+}
+
+/// A rehearsal's exit code so far: the first that is not OK stays.
+#[derive(Clone, Copy)]
+struct Code(i32);
+
+impl Code {
+    fn max_severity(self, next: i32) -> Code {
+        if self.0 == exit::OK { Code(next) } else { self }
+    }
+}
+
+/// A rehearsed run's exit code: its decisions file's `expect` checked against its journal when
+/// it expects anything (`as expected`, or each unmet point), else how the run ended.
+fn judged(
+    expect: Option<decisions::Expectation>,
+    ended: &run::Ended,
+    path: &Path,
+    runbook: &runbook::Runbook,
+    run_id: &str,
+    gates: &GateFlags,
+) -> Code {
     match (expect, &ended.outcome) {
         (Some(expect), Some(outcome)) if !expect.is_empty() => {
-            match expect.check_journal(outcome, &path, &runbook) {
+            match expect.check_journal(outcome, path, runbook) {
                 Ok(()) => {
                     // The rehearsal did what its script says: a test of the runbook that passed.
-                    println!("rehearsal {run_id}: as expected");
-                    exit::OK
+                    run::say(gates, &format!("rehearsal {run_id}: as expected"));
+                    Code(exit::OK)
                 }
                 Err(unmet) => {
                     for l in unmet {
                         eprintln!("tollgate: rehearsal {run_id}: {l}");
                     }
-                    exit::EXPECTATION
+                    Code(exit::EXPECTATION)
                 }
             }
         }
-        _ => ended.code,
+        _ => Code(ended.code),
     }
+}
+
+/// A followed rehearsal: its spec, the engine's part, its runbook as rehearsed, its decisions.
+type NextRehearsal = (
+    RunSpec,
+    follow::Following,
+    Arc<runbook::Runbook>,
+    Option<Decisions>,
+);
+
+/// The rehearsal of the runbook `name` the failed run `prev` is followed by: loaded, its
+/// decisions (the `follow:` section) checked against it, its variables resolved as a
+/// rehearsal's (the carried ones first), prepared for rehearsal, both journals linked.
+fn next_rehearsal(
+    prev: &follow::Prev,
+    name: &str,
+    decisions: Option<Decisions>,
+) -> Result<NextRehearsal, Vec<String>> {
+    let one = |e: String| vec![format!("tollgate: {e}")];
+    let linked = follow::linked(prev, name).map_err(|e| e.map(one).unwrap_or_default())?;
+    if let Some(d) = &decisions {
+        let unknown = d.check_ids(&linked.runbook);
+        if !unknown.is_empty() {
+            return Err(unknown
+                .into_iter()
+                .map(|l| format!("{l} (in `follow`, for the runbook `{name}`)"))
+                .collect());
+        }
+    }
+    let carried = follow::carried_vars(prev, &linked.runbook);
+    let dir = std::path::absolute(linked.dir()).unwrap_or_else(|_| linked.dir());
+    let vars = resolve_vars(&linked.runbook, &dir, &carried, &[], decisions.as_ref())
+        .map_err(|e| one(format!("runbook `{name}`: {e}")))?;
+    let prepared = prepare::runbook(&linked.runbook);
+    let (spec, following) = follow::start(prev, linked, prepared, vars).map_err(one)?;
+    let prepared = spec.runbook.clone();
+    Ok((spec, following, prepared, decisions))
 }
 
 /// What a rehearsal starts from, read and checked before anything starts: the runbook as the
@@ -132,6 +231,7 @@ struct Input {
     runbook: runbook::Runbook,
     digest: String,
     fixtures: Vec<PathBuf>,
+    repos: Vec<crate::rehearsal::repos::Repo>,
     vars: variables::Vars,
     injections: Vec<Injection>,
     decisions: Option<Decisions>,
@@ -155,15 +255,35 @@ impl Input {
             .map(|s| Injection::parse(s))
             .collect::<Result<Vec<_>, _>>()
             .map_err(one)?;
-        let decisions = o.decisions.as_deref().map(decisions::load).transpose()?;
+        // A gate's `after` is simulated time, like every delay of the rehearsal.
+        let decisions = o
+            .decisions
+            .as_deref()
+            .map(decisions::load)
+            .transpose()?
+            .map(|d| d.at_speed(o.speed));
         // The runbook's own problems are printed as `check` prints them.
         let loaded = load_usable(file).map_err(|_| Vec::new())?;
         let dir = std::path::absolute(loaded.dir()).unwrap_or_else(|_| loaded.dir());
-        check_ids(&loaded.runbook, gates, None)
+        let ids = if gates.follow_failure_runbook {
+            follow::with_linked(&loaded.runbook, &dir)
+        } else {
+            loaded.runbook.clone()
+        };
+        check_ids(&ids, gates, None)
             .and_then(|_| inject::check_steps(&loaded.runbook, &injections))
             .map_err(one)?;
         if let Some(d) = &decisions {
-            let unknown = d.check_ids(&loaded.runbook);
+            let mut unknown = d.check_ids(&loaded.runbook);
+            // The `follow:` section names the gates of a runbook the failure path leads to.
+            if let Some(f) = &d.follow {
+                let linked = follow::linked_phases(&loaded.runbook, &dir);
+                unknown.extend(
+                    f.check_ids(&linked)
+                        .into_iter()
+                        .map(|l| format!("{l} (in `follow`: no runbook in `links` has it)")),
+                );
+            }
             if !unknown.is_empty() {
                 return Err(unknown);
             }
@@ -172,11 +292,13 @@ impl Input {
         if let Some(missing) = fixtures.iter().find(|f| !f.is_file()) {
             return Err(one(format!("fixture {} does not exist", missing.display())));
         }
-        let vars = resolve_vars(&loaded.runbook, &dir, &o.vars, decisions.as_ref()).map_err(one)?;
+        let vars =
+            resolve_vars(&loaded.runbook, &dir, &[], &o.vars, decisions.as_ref()).map_err(one)?;
         Ok(Input {
             runbook: prepare::runbook(&loaded.runbook),
             digest: loaded.digest,
             fixtures,
+            repos: crate::rehearsal::repos::of(&loaded.runbook, &dir),
             vars,
             injections,
             decisions,
@@ -192,10 +314,13 @@ impl Input {
 fn resolve_vars(
     rb: &runbook::Runbook,
     dir: &Path,
+    carried: &[(String, String)],
     given: &[(String, String)],
     decisions: Option<&Decisions>,
 ) -> Result<variables::Vars, String> {
-    let mut from_script: Vec<(String, String)> = Vec::new();
+    // Carried from the run this one follows: above the runbook's `rehearsal.vars`, below what
+    // the decisions file and `--var` say.
+    let mut from_script: Vec<(String, String)> = carried.to_vec();
     let mut secrets: Vec<(String, String)> = Vec::new();
     if let Some(d) = decisions {
         from_script.extend(d.vars.iter().cloned());

@@ -5,11 +5,13 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::args::GateFlags;
 use super::exit;
+use super::follow::{self, Following};
 use super::interface;
 use super::load::{env_lookup, load_usable};
 use super::wiring::{check_ids, executor, pin_aws, pin_cluster};
@@ -19,6 +21,8 @@ use crate::engine::variables;
 use crate::engine::{self, Command, Engine, Event, Outcome, Rehearsing, RunSpec, RunStatus};
 use crate::exec::Router;
 use crate::headless::{self, Approvals, Printer};
+use crate::notify::{self, Notifier};
+use crate::record::tap::Recorder;
 use crate::rehearsal::decisions::Decisions;
 use crate::runbook;
 use crate::target::{PinnedAccount, PinnedCluster};
@@ -80,7 +84,16 @@ pub(super) fn run(
         Ok(l) => l,
         Err(code) => return code,
     };
-    if let Err(e) = check_ids(&loaded.runbook, &gates, None) {
+    let checked = if gates.follow_failure_runbook {
+        check_ids(
+            &follow::with_linked(&loaded.runbook, &loaded.dir()),
+            &gates,
+            None,
+        )
+    } else {
+        check_ids(&loaded.runbook, &gates, None)
+    };
+    if let Err(e) = checked {
         eprintln!("tollgate: {e}");
         return exit::USAGE;
     }
@@ -98,6 +111,18 @@ pub(super) fn run(
             return exit::USAGE;
         }
     };
+    start(state_dir, file, loaded, vars, &gates)
+}
+
+/// Starts a new run of a loaded runbook with its variables resolved (by `run`, or by the
+/// launcher's form), shown in the interface on a terminal, or headless.
+pub(super) fn start(
+    state_dir: &Path,
+    file: &Path,
+    loaded: runbook::Loaded,
+    vars: variables::Vars,
+    gates: &GateFlags,
+) -> i32 {
     let _guard = crate::logging::init(state_dir);
     let run_id = engine::new_run_id();
     let path = journal::journal_path(state_dir, &run_id);
@@ -120,7 +145,7 @@ pub(super) fn run(
         who: variables::who(),
         rehearsal: false,
     };
-    execute(spec, &gates)
+    execute(spec, gates)
 }
 
 pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags) -> i32 {
@@ -160,8 +185,11 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
             return exit::STATE;
         }
     };
-    // Nothing acts on a journal that tollgate could not have written.
-    if let Err(e) = journal::checked(&path, &lines) {
+    // Nothing acts on a journal that tollgate could not have written, nor on records the audit
+    // log does not hold as they are (a record added with its chain computed, the last one edited).
+    if let Err(e) =
+        journal::checked(&path, &lines).and_then(|()| journal::audited(&path, &run_id, &lines))
+    {
         eprintln!("tollgate: {e}");
         return exit::STATE;
     }
@@ -178,7 +206,10 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         return exit::USAGE;
     }
     if replay.status == Some(RunStatus::Succeeded) {
-        println!("run {run_id} already succeeded; nothing to resume");
+        say(
+            &gates,
+            &format!("run {run_id} already succeeded; nothing to resume"),
+        );
         return exit::OK;
     }
     if let Some(line) = survivors_refused(&replay, &gates) {
@@ -186,10 +217,14 @@ pub(super) fn resume(state_dir: &Path, run_id: Option<String>, gates: GateFlags)
         return exit::STATE;
     }
     let file = PathBuf::from(&replay.runbook);
-    let loaded = match load_usable(&file) {
+    let mut loaded = match load_usable(&file) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    // A run that follows a failed one keeps the targets it carried from it.
+    if let Some(c) = &replay.carried {
+        c.apply(&mut loaded.runbook.targets);
+    }
     if let Err(e) = check_ids(&loaded.runbook, &gates, Some(&replay)) {
         eprintln!("tollgate: {e}");
         return exit::USAGE;
@@ -257,6 +292,16 @@ fn survivors_refused(replay: &Replay, gates: &GateFlags) -> Option<String> {
     })
 }
 
+/// A line for the person at the terminal: on standard output, unless the event stream goes
+/// there (`--events -`).
+pub(super) fn say(gates: &GateFlags, line: &str) {
+    if gates.events_out.as_ref().is_some_and(|e| e.is_stdout()) {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
 /// Whether the run is shown as plain lines (no terminal, or `--headless`).
 pub(super) fn headless_view(gates: &GateFlags) -> bool {
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -269,11 +314,9 @@ pub(super) fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> 
         return None;
     }
     let mut err = std::io::stderr();
-    let hint = var
-        .default
-        .as_ref()
+    let hint = variables::default_of(var, "")
         .filter(|_| !var.secret)
-        .map(|d| format!(" [{}]", d.value))
+        .map(|d| format!(" [{d}]"))
         .unwrap_or_default();
     let desc = if var.description.is_empty() {
         String::new()
@@ -290,7 +333,7 @@ pub(super) fn prompt_var(name: &str, var: &runbook::Variable) -> Option<String> 
     }?;
     let line = line.trim_end_matches(['\n', '\r']).to_string();
     if line.is_empty() {
-        return var.default.as_ref().map(|d| d.value.clone());
+        return variables::default_of(var, "");
     }
     Some(line)
 }
@@ -302,6 +345,8 @@ pub(super) struct Wiring {
     pub aws: Option<Arc<PinnedAccount>>,
     pub router: Router,
     pub rehearsal: Option<Rehearsal>,
+    /// The run follows a failed one (its `on_failure: {runbook: …}`).
+    pub following: Option<Following>,
 }
 
 /// A rehearsal's part of a run: what the engine injects and skips, and what the views say.
@@ -317,9 +362,10 @@ pub(super) struct Rehearsal {
 }
 
 impl Wiring {
-    /// The runbook's own targets (`--context` overriding its cluster), against the real world.
-    fn of(runbook: &runbook::Runbook, gates: &GateFlags) -> Wiring {
-        let cluster = pin_cluster(runbook, gates.context.as_deref());
+    /// The runbook's own targets (`context`, from `--context`, overriding its cluster), against
+    /// the real world.
+    fn of_context(runbook: &runbook::Runbook, context: Option<&str>) -> Wiring {
+        let cluster = pin_cluster(runbook, context);
         let aws = pin_aws(runbook);
         let router = executor(&cluster, &aws);
         Wiring {
@@ -327,6 +373,7 @@ impl Wiring {
             aws,
             router,
             rehearsal: None,
+            following: None,
         }
     }
 }
@@ -335,15 +382,103 @@ impl Wiring {
 pub(super) struct Ended {
     pub code: i32,
     pub outcome: Option<Outcome>,
+    /// The failed run is to be followed by the runbook its failure path leads to (its name in
+    /// `links`): chosen in the interface (`o`), or by `--follow-failure-runbook`.
+    pub follow: Option<String>,
 }
 
-/// Runs the engine, shown in the interface on a terminal, or headless.
+impl Ended {
+    /// The exit code of a run and the one that followed it: the failed run's, unless the
+    /// followed run did not succeed (then its own: it failed, paused, was aborted).
+    pub fn then(self, next: Ended) -> Ended {
+        if next.code == exit::OK {
+            Ended {
+                follow: None,
+                ..self
+            }
+        } else {
+            next
+        }
+    }
+}
+
+/// Runs the engine, shown in the interface on a terminal, or headless; then, when the run
+/// failed and is to be followed, the runbook its failure path leads to, and so on.
 fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
-    let wiring = Wiring::of(&spec.runbook, gates);
     let rt = runtime();
-    let ended = execute_on(&rt, spec, gates, wiring);
+    let mut spec = spec;
+    let mut following: Option<Following> = None;
+    let mut total: Option<Ended> = None;
+    loop {
+        // A followed run's runbook already holds the targets carried from the failed one.
+        let context = if following.is_some() {
+            None
+        } else {
+            gates.context.as_deref()
+        };
+        let prev = follow::Prev::of(&spec, context);
+        let mut wiring = Wiring::of_context(&spec.runbook, context);
+        wiring.following = following.take();
+        let ended = execute_on(&rt, spec, gates, wiring);
+        let name = ended.follow.clone();
+        let sofar = match total.take() {
+            Some(t) => t.then(ended),
+            None => ended,
+        };
+        let Some(name) = name else {
+            total = Some(sofar);
+            break;
+        };
+        match next_run(&prev, &name, gates) {
+            Ok((next, f)) => {
+                say(gates, &follow::opening(&prev, &next, &f, &name));
+                spec = next;
+                following = Some(f);
+                total = Some(sofar);
+            }
+            Err(line) => {
+                if let Some(l) = line {
+                    eprintln!("tollgate: {l}");
+                }
+                total = Some(Ended {
+                    code: exit::USAGE,
+                    ..sofar
+                });
+                break;
+            }
+        }
+    }
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
-    ended.code
+    total.map_or(exit::STATE, |t| t.code)
+}
+
+/// The run that follows failed run `prev` with the runbook `name` of its `links`: variables
+/// carried or resolved as `run` resolves them (`--var-file` for the ones it declares, the
+/// environment, prompts).
+fn next_run(
+    prev: &follow::Prev,
+    name: &str,
+    gates: &GateFlags,
+) -> Result<(RunSpec, Following), Option<String>> {
+    let linked = follow::linked(prev, name)?;
+    let overrides = follow::carried_vars(prev, &linked.runbook);
+    let files: Vec<(String, PathBuf)> = gates
+        .var_file
+        .iter()
+        .filter(|(k, _)| linked.runbook.variables.contains_key(k))
+        .cloned()
+        .collect();
+    let prompt: &dyn Fn(&str, &runbook::Variable) -> Option<String> = &prompt_var;
+    let vars = variables::resolve(
+        &linked.runbook,
+        &overrides,
+        &files,
+        &env_lookup,
+        Some(prompt),
+    )
+    .map_err(|e| Some(format!("runbook `{name}`: {e}")))?;
+    let runbook = linked.runbook.clone();
+    follow::start(prev, linked, runbook, vars).map_err(Some)
 }
 
 /// [`execute`] with its wiring, on a runtime the caller made (and shuts down).
@@ -357,10 +492,69 @@ pub(super) fn execute_on(
         .rehearsal
         .as_ref()
         .is_some_and(|r| r.decisions.is_some());
-    if !scripted && !headless_view(gates) {
-        return execute_interface(rt, spec, gates, wiring);
+    if let Some(g) = &gates.share_group
+        && crate::share::peer::group_id(g).is_none()
+    {
+        eprintln!("tollgate: --share-group {g}: no such group");
+        return Ended {
+            code: exit::USAGE,
+            outcome: None,
+            follow: None,
+        };
     }
-    execute_headless(rt, spec, gates, wiring)
+    let notifier = match notifier(&spec) {
+        Ok(n) => n,
+        Err(line) => {
+            eprintln!("tollgate: {line}");
+            return Ended {
+                code: exit::USAGE,
+                outcome: None,
+                follow: None,
+            };
+        }
+    };
+    if !scripted && !headless_view(gates) {
+        if gates.events_out.as_ref().is_some_and(|e| e.is_stdout()) {
+            eprintln!(
+                "tollgate: --events - writes to standard output, where the interface draws; name a file, or add --headless"
+            );
+            return Ended {
+                code: exit::USAGE,
+                outcome: None,
+                follow: None,
+            };
+        }
+        return execute_interface(rt, spec, gates, wiring, notifier);
+    }
+    execute_headless(rt, spec, gates, wiring, notifier)
+}
+
+/// Who the run tells of its gates, failures and end: the runbook's `notify:` over the user's
+/// config file; none when neither says. One line when either is refused.
+fn notifier(spec: &RunSpec) -> Result<Option<Notifier>, String> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let file = match notify::config_path(|k| std::env::var_os(k), home) {
+        Some(p) => notify::read_config(&p)?,
+        None => None,
+    };
+    let settings = notify::settings(
+        &spec.runbook,
+        file.as_ref(),
+        |name| spec.vars.get(name).map(|v| v.value.clone()),
+        spec.rehearsal,
+    )?;
+    if settings.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Notifier {
+        settings,
+        run: notify::RunInfo {
+            run_id: spec.run_id.clone(),
+            runbook: spec.runbook.name.value.clone(),
+            driver: spec.who.clone(),
+            rehearsal: spec.rehearsal,
+        },
+    }))
 }
 
 /// Runs the engine shown in the terminal interface.
@@ -369,6 +563,7 @@ fn execute_interface(
     spec: RunSpec,
     gates: &GateFlags,
     wiring: Wiring,
+    notifier: Option<Notifier>,
 ) -> Ended {
     let theme = match interface::theme(&gates.theme) {
         Ok(t) => t,
@@ -377,15 +572,28 @@ fn execute_interface(
             return Ended {
                 code: exit::USAGE,
                 outcome: None,
+                follow: None,
             };
         }
     };
     let run_id = spec.run_id.clone();
+    let cast = match interface::recording(gates.record.as_deref(), &spec.runbook.name.value) {
+        Ok(c) => c,
+        Err(line) => {
+            eprintln!("tollgate: {line}");
+            return Ended {
+                code: exit::USAGE,
+                outcome: None,
+                follow: None,
+            };
+        }
+    };
     let Wiring {
         cluster,
         aws,
         router,
         rehearsal,
+        following,
     } = wiring;
     let mut config = interface::config(
         &spec,
@@ -396,18 +604,44 @@ fn execute_interface(
         approvals(gates, &spec.who, rehearsal.as_ref()),
     );
     config.rehearsal = rehearsal.as_ref().map(|r| r.shown.clone());
+    // `{{ from_run }}` in what the interface draws, as the engine fills it.
+    let from_run = following
+        .as_ref()
+        .map(|f| f.from_run.clone())
+        .or_else(|| spec.replay.as_ref().and_then(|r| r.from_run.clone()))
+        .unwrap_or_default();
+    config.vars.set("from_run", from_run, false);
     let rehearsed = rehearsal.is_some();
     let rehearsing = rehearsal.map(|r| r.rehearsing);
     rt.block_on(async move {
-        let (handle, events, commands) = start_engine(spec, router, gates, rehearsing);
+        let (handle, events, commands, told) =
+            start_engine(spec, router, gates, rehearsing, following, notifier, false);
         let channels = ui::Channels { events, commands };
-        let shown = interface::show(config, channels, cluster.as_ref(), aws.as_ref()).await;
+        let shown = interface::show(
+            config,
+            channels,
+            cluster.as_ref(),
+            aws.as_ref(),
+            cast.clone(),
+        )
+        .await;
+        if let Some(why) = cast.as_ref().and_then(|c| c.failure()) {
+            eprintln!("tollgate: the recording stopped early: {why}");
+        }
         // With the interface gone, the engine pauses at the next gate (or finishes an abort).
         let result = handle.await;
-        if let Err(e) = shown {
-            eprintln!("tollgate: the interface failed: {e}");
-        }
-        conclude(result, &run_id, true, rehearsed)
+        told.finish().await;
+        let follow = match shown {
+            Err(e) => {
+                eprintln!("tollgate: the interface failed: {e}");
+                None
+            }
+            Ok(ui::Exit::Follow(name)) => Some(name),
+            Ok(_) => None,
+        };
+        let mut ended = conclude(result, &run_id, true, rehearsed);
+        ended.follow = follow.filter(|_| failed(ended.outcome.as_ref()));
+        ended
     })
 }
 
@@ -418,17 +652,38 @@ fn execute_headless(
     spec: RunSpec,
     gates: &GateFlags,
     wiring: Wiring,
+    notifier: Option<Notifier>,
 ) -> Ended {
     let run_id = spec.run_id.clone();
+    let cast = match interface::recording(gates.record.as_deref(), &spec.runbook.name.value) {
+        Ok(c) => c,
+        Err(line) => {
+            eprintln!("tollgate: {line}");
+            return Ended {
+                code: exit::USAGE,
+                outcome: None,
+                follow: None,
+            };
+        }
+    };
     let Wiring {
         cluster,
         aws,
         router,
         rehearsal,
+        following,
     } = wiring;
     let approvals = approvals(gates, &spec.who, rehearsal.as_ref());
     rt.block_on(async move {
-        let mut printer = Printer::new(std::io::stdout())
+        // With the event stream on standard output, the plain lines go to standard error.
+        let events_stdout = gates.events_out.as_ref().is_some_and(|e| e.is_stdout());
+        let out: Box<dyn std::io::Write> = if events_stdout {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        };
+        let mut printer = Printer::new(crate::record::cast::Tee::new(out, cast.clone()))
+            .recording(cast)
             .raw(gates.raw_output)
             .rehearsal(rehearsal.is_some());
         if let Some(r) = &rehearsal {
@@ -457,16 +712,29 @@ fn execute_headless(
         }
         let rehearsed = rehearsal.is_some();
         let rehearsing = rehearsal.map(|r| r.rehearsing);
-        let (handle, ev_rx, cmd_tx) = start_engine(spec, router, gates, rehearsing);
+        let (handle, ev_rx, cmd_tx, told) =
+            start_engine(spec, router, gates, rehearsing, following, notifier, true);
         let mut drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
-        if drove.is_ok() && std::io::stdout().is_terminal() {
+        let terminal = if events_stdout {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
+        if drove.is_ok() && terminal {
             drove = printer.restore_terminal();
         }
         let result = handle.await;
+        told.finish().await;
         if let Err(e) = drove {
             eprintln!("tollgate: writing output: {e}");
         }
-        conclude(result, &run_id, false, rehearsed)
+        let mut ended = conclude(result, &run_id, false, rehearsed);
+        // Without the flag the command to type was printed, as the failure path says it.
+        ended.follow = printer
+            .follow()
+            .filter(|_| gates.follow_failure_runbook && failed(ended.outcome.as_ref()))
+            .map(str::to_string);
+        ended
     })
 }
 
@@ -505,15 +773,66 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 
 type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
 
-/// Starts the engine; a view consumes its events and sends it commands.
+/// The taps on the engine's events, to wait for once the run has ended.
+pub(super) struct Taps {
+    /// The record tap: the run's output kept, the event stream written.
+    recorded: tokio::task::JoinHandle<()>,
+    /// The share tap: its followers told the run ended, its socket removed.
+    shared: Option<tokio::task::JoinHandle<()>>,
+    /// The notifier, telling the run's last messages.
+    told: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Taps {
+    /// Waits until what the run printed is kept and its events written, and its last messages
+    /// told (each POST bounded by its timeout).
+    pub(super) async fn finish(self) {
+        let _ = self.recorded.await;
+        if let Some(s) = self.shared {
+            let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
+        }
+        if let Some(t) = self.told {
+            let _ = tokio::time::timeout(notify::POST_TIMEOUT + Duration::from_secs(1), t).await;
+        }
+    }
+}
+
+/// Starts the engine; a view consumes its events and sends it commands. The events pass through
+/// the record tap (output kept, `--events` written), the share tap (followers in other
+/// terminals, `tollgate follow`), then the notifier when there is one, on their way to the view;
+/// the view's commands through the share tap.
 fn start_engine(
     spec: RunSpec,
     executor: Router,
     gates: &GateFlags,
     rehearsing: Option<Rehearsing>,
-) -> (EngineTask, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
+    following: Option<Following>,
+    notifier: Option<Notifier>,
+    headless: bool,
+) -> (
+    EngineTask,
+    mpsc::Receiver<Event>,
+    mpsc::Sender<Command>,
+    Taps,
+) {
     let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let recorder = Recorder {
+        run_dir: spec
+            .journal
+            .path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        events: gates.events_out.clone(),
+    };
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let share = share_options(&spec, gates, headless).and_then(|o| {
+        crate::share::bind(o)
+            .map_err(|e| {
+                eprintln!("tollgate: the run cannot be followed from other terminals: {e}")
+            })
+            .ok()
+    });
     let mut engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx)
         .skipping(gates.skip.iter().cloned(), "--skip");
     if gates.accept_changed_runbook {
@@ -522,7 +841,70 @@ fn start_engine(
     if let Some(r) = rehearsing {
         engine = engine.rehearsing(r);
     }
-    (tokio::spawn(engine.run()), ev_rx, cmd_tx)
+    if let Some(f) = following {
+        engine = engine.following(&f.from_run, f.carried);
+    }
+    let handle = tokio::spawn(engine.run());
+    let (ev_rx, recorded) = recorder.tap(ev_rx);
+    let (ev_rx, cmd_tx, shared) = match share {
+        Some(b) => {
+            let s = crate::share::start(b, ev_rx, cmd_tx);
+            (s.events, s.commands, Some(s.task))
+        }
+        None => (ev_rx, cmd_tx, None),
+    };
+    let (ev_rx, told) = match notifier {
+        Some(n) => {
+            let (ev_rx, told) = n.tap(ev_rx);
+            (ev_rx, Some(told))
+        }
+        None => (ev_rx, None),
+    };
+    (
+        handle,
+        ev_rx,
+        cmd_tx,
+        Taps {
+            recorded,
+            shared,
+            told,
+        },
+    )
+}
+
+/// What the share tap serves for a run: its socket in the run's folder, the `hello` followers
+/// read; `None` when the run's folder is unknown.
+fn share_options(
+    spec: &RunSpec,
+    gates: &GateFlags,
+    headless: bool,
+) -> Option<crate::share::Options> {
+    let dir = spec.journal.path().parent()?.to_path_buf();
+    let runbook = std::fs::read_to_string(&spec.runbook_path).unwrap_or_default();
+    let hello = crate::share::wire::Hello {
+        run_id: spec.run_id.clone(),
+        runbook_path: spec.runbook_path.display().to_string(),
+        runbook,
+        digest: spec.digest.clone(),
+        vars: spec.vars.public(),
+        driver: spec.who.clone(),
+        you: String::new(),
+        theme: gates.theme.clone(),
+    };
+    let group = gates
+        .share_group
+        .as_deref()
+        .and_then(crate::share::peer::group_id);
+    // The run's folder, `runs/`, the state folder: what a member of the group passes through.
+    let reach = dir.ancestors().take(3).map(Path::to_path_buf).collect();
+    Some(crate::share::Options {
+        socket: dir.join(crate::share::SOCKET),
+        hello,
+        host: variables::hostname(),
+        headless,
+        group,
+        reach,
+    })
 }
 
 /// Says how the run ended and returns the exit code. After the interface has gone, the
@@ -536,6 +918,7 @@ fn conclude(
     let failed = |code| Ended {
         code,
         outcome: None,
+        follow: None,
     };
     match result {
         Ok(Ok(outcome)) => {
@@ -553,6 +936,7 @@ fn conclude(
             Ended {
                 code: exit_for(&outcome),
                 outcome: Some(outcome),
+                follow: None,
             }
         }
         Ok(Err(e)) => {
@@ -564,6 +948,14 @@ fn conclude(
             failed(exit::STATE)
         }
     }
+}
+
+/// Whether a run ended failed (or rolled back), the end a failure path's runbook follows.
+fn failed(outcome: Option<&Outcome>) -> bool {
+    matches!(
+        outcome,
+        Some(Outcome::Finished(RunStatus::Failed | RunStatus::RolledBack))
+    )
 }
 
 /// The exit code of how a run ended.

@@ -49,6 +49,7 @@ pub(super) fn sandbox(
             history: None,
             history_bytes: None,
             no_default_node: false,
+            repos: Vec::new(),
         };
         let sb = match Sandbox::start(config).await {
             Ok(sb) => sb,

@@ -138,6 +138,9 @@ impl Engine {
                             .await;
                         }
                         Some(Command::Pause(_) | Command::Value { .. }) => {}
+                        Some(other) => {
+                            self.aside(other).await?;
+                        }
                     },
                 }
             };
@@ -225,7 +228,10 @@ impl Engine {
                 cmd = self.commands.recv(), if self.commands_open => match cmd {
                     None => self.commands_open = false,
                     Some(Command::Abort) => return true,
-                    Some(_) => {}
+                    // A failed journal write is met again by the retry's first record.
+                    Some(other) => {
+                        let _ = self.aside(other).await;
+                    }
                 },
             }
         }

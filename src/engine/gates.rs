@@ -41,6 +41,25 @@ fn every_item_confirmed(req: &GateRequest, d: &Decision) -> bool {
 }
 
 impl Engine {
+    /// Takes the commands that change who drives or who watches, wherever the engine reads
+    /// commands (at a gate, at a prompt, while a step runs): journaled and audited, they never
+    /// end a step nor pass a gate. Every other command is given back.
+    pub(super) async fn aside(&mut self, cmd: Command) -> Result<Option<Command>, EngineError> {
+        match cmd {
+            Command::Drive { who } => {
+                self.transition(Transition::DriverChanged { who }).await?;
+                Ok(None)
+            }
+            Command::Watching { names } => {
+                self.transition(Transition::Watching { names }).await?;
+                Ok(None)
+            }
+            // Between the views and the share tap only.
+            Command::AskDrive | Command::AnswerDrive { .. } | Command::Release => Ok(None),
+            other => Ok(Some(other)),
+        }
+    }
+
     /// Opens a gate and waits for a decision that fits it. `Ok(Err(..))` means paused.
     pub(super) async fn gate(
         &mut self,
@@ -48,7 +67,7 @@ impl Engine {
     ) -> Result<Result<Choice, Outcome>, EngineError> {
         // Nothing decided before the gate opened counts.
         while let Ok(cmd) = self.commands.try_recv() {
-            if cmd == Command::Abort {
+            if self.aside(cmd).await? == Some(Command::Abort) {
                 self.aborted = true;
             }
         }
@@ -57,11 +76,20 @@ impl Engine {
         if self.aborted {
             return self.aborted_at(&req).await;
         }
+        // Who has approved so far, for a gate that needs several distinct people.
+        let mut approvers: Vec<String> = Vec::new();
         loop {
             let cmd = if self.commands_open {
                 self.commands.recv().await
             } else {
                 None
+            };
+            let cmd = match cmd {
+                Some(c) => match self.aside(c).await? {
+                    Some(c) => Some(c),
+                    None => continue,
+                },
+                None => None,
             };
             match cmd {
                 None => {
@@ -94,6 +122,11 @@ impl Engine {
                             d.checklist.iter().filter(|t| **t).count(),
                             req.checklist.len()
                         ))
+                    } else if d.choice == Choice::Approve && approvers.contains(&d.who) {
+                        Some(format!(
+                            "{} has approved already: this gate needs {} different people, and the next approval comes from another person (`tollgate follow {}`)",
+                            d.who, req.approvals, self.run_id
+                        ))
                     } else {
                         None
                     };
@@ -105,11 +138,27 @@ impl Engine {
                         .await;
                         continue;
                     }
+                    if d.choice == Choice::Approve && (approvers.len() as u32 + 1) < req.approvals {
+                        // Not the last approval this gate needs: journaled, and it stays open.
+                        approvers.push(d.who.clone());
+                        self.transition(Transition::GateApproved {
+                            gate: req.id.clone(),
+                            kind: req.kind,
+                            who: d.who,
+                            via: d.via,
+                            have: approvers.len() as u32,
+                            need: req.approvals,
+                        })
+                        .await?;
+                        continue;
+                    }
                     let at = AtGate::of(&req, &d.checklist);
                     return self
                         .decided(&req.id, req.kind, d.choice, d.who, d.via, d.note, at)
                         .await;
                 }
+                // Taken by `aside` above.
+                Some(_) => {}
             }
         }
     }
@@ -183,6 +232,8 @@ impl Engine {
             choices,
             production: self.runbook.targets.production,
             error,
+            follow: None,
+            approvals: 1,
         }
     }
 
@@ -214,8 +265,10 @@ impl Engine {
     pub(super) async fn ask_value(&mut self, req: ValueRequest) -> Result<Secret, Unanswered> {
         // Nothing sent before the prompt opened answers it.
         while let Ok(cmd) = self.commands.try_recv() {
-            if cmd == Command::Abort {
-                self.aborted = true;
+            match self.aside(cmd).await {
+                Ok(Some(Command::Abort)) => self.aborted = true,
+                Ok(_) => {}
+                Err(e) => return Err(Unanswered::No(e.to_string())),
             }
         }
         if self.aborted {
@@ -227,6 +280,14 @@ impl Engine {
                 self.commands.recv().await
             } else {
                 None
+            };
+            let cmd = match cmd {
+                Some(c) => match self.aside(c).await {
+                    Ok(Some(c)) => Some(c),
+                    Ok(None) => continue,
+                    Err(e) => return Err(Unanswered::No(e.to_string())),
+                },
+                None => None,
             };
             match cmd {
                 None => {
@@ -256,8 +317,8 @@ impl Engine {
                         Err(why) => Err(Unanswered::No(why)),
                     };
                 }
-                // An answer to an earlier prompt.
-                Some(Command::Value { .. }) => {}
+                // An answer to an earlier prompt; the rest taken by `aside` above.
+                Some(_) => {}
             }
         }
     }

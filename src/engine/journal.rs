@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::{Broken, ReadLine};
 use crate::protocol::{Choice, GateKind, OutputLine, RunStatus, StepStatus};
 
 /// The time a record was written, as the journal writes it.
@@ -37,6 +38,14 @@ pub enum Record {
         /// declares none). A resume keeps it, and the start it counts from.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline_secs: Option<u64>,
+        /// The failed run this one follows (`on_failure: {runbook: NAME}` followed): what its
+        /// `kube.revert {run: "{{ from_run }}"}` puts back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_run: Option<String>,
+        /// The targets carried over from that run, in place of the runbook's own: a resume
+        /// keeps them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        carried: Option<Carried>,
     },
     RunResumed {
         who: String,
@@ -67,6 +76,17 @@ pub enum Record {
         /// Each checklist item of the gate, and whether the person confirmed it (how: `via`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         checklist: Vec<ConfirmedItem>,
+    },
+    /// One approval of a gate that needs several distinct people, short of the last: the gate
+    /// stays open. The one that completes it is the gate's `gate_decided`.
+    GateApproved {
+        gate: String,
+        kind: GateKind,
+        who: String,
+        via: String,
+        /// How many distinct people have approved, with this one, and how many must.
+        have: u32,
+        need: u32,
     },
     StepStarted {
         step: String,
@@ -126,12 +146,143 @@ pub enum Record {
     RunFinished {
         status: RunStatus,
     },
+    /// The run `run` of the runbook `runbook` (its `links` name) was started after this run
+    /// failed, to follow its `on_failure: {runbook: …}`. Written after `run_finished`.
+    FollowedBy {
+        run: String,
+        runbook: String,
+    },
     /// What a rehearsal did at a step (or to the run): skipped in rehearsal, a fault injected.
     Rehearsal {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<String>,
         what: String,
     },
+    /// `who` is at the keys from now on: a follower the driver handed them to, or the driver
+    /// again. Decisions after it are that person's.
+    DriverChanged {
+        who: String,
+    },
+    /// Who followed the run from other terminals from here on (`name@host`, empty when no one).
+    Watching {
+        names: Vec<String>,
+    },
+}
+
+impl Record {
+    /// Records that may come between any two others (a gate's `gate_reached` and its decision
+    /// among them): who is at the keys, who is watching.
+    pub fn aside(&self) -> bool {
+        matches!(self, Record::DriverChanged { .. } | Record::Watching { .. })
+    }
+}
+
+impl Record {
+    /// Whether the audit log has a line for this record (naming it by its `journal_seq` and
+    /// `journal_sha256`): every record but a phase or step starting, a phase finishing and a
+    /// value captured.
+    pub fn is_audited(&self) -> bool {
+        match self {
+            Record::RunStarted { .. }
+            | Record::RunResumed { .. }
+            | Record::GateReached { .. }
+            | Record::GateDecided { .. }
+            | Record::GateApproved { .. }
+            | Record::DriverChanged { .. }
+            | Record::Watching { .. }
+            | Record::StepFinished { .. }
+            | Record::StepProcess { .. }
+            | Record::Changed { .. }
+            | Record::RetryScheduled { .. }
+            | Record::RunPaused { .. }
+            | Record::RunFinished { .. }
+            | Record::FollowedBy { .. }
+            | Record::Rehearsal { .. } => true,
+            Record::PhaseStarted { .. }
+            | Record::PhaseFinished { .. }
+            | Record::StepStarted { .. }
+            | Record::VarCaptured { .. } => false,
+        }
+    }
+
+    /// The record's `event` word, as the journal and the audit log write it.
+    pub fn event(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("event")?.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// The targets a followed runbook is carried to from the run it follows, where it declares the
+/// same kind of target: that run's kube context and namespace, its AWS account and region.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Carried {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_context: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_region: Option<String>,
+}
+
+impl Carried {
+    /// The targets of `from` carried to `to`, only where `to` declares that kind of target (a
+    /// followed runbook never reaches more than it declares); `None` when nothing is carried.
+    pub fn between(
+        from: &crate::runbook::Targets,
+        context: Option<&str>,
+        to: &crate::runbook::Targets,
+    ) -> Option<Carried> {
+        let mut c = Carried::default();
+        if let (Some(f), Some(_)) = (&from.kube, &to.kube) {
+            let ctx = context.unwrap_or(&f.context);
+            c.kube_context = (!ctx.is_empty()).then(|| ctx.to_string());
+            c.kube_namespace = f.namespace.clone();
+        }
+        if let (Some(f), Some(_)) = (&from.aws, &to.aws) {
+            c.aws_account = (!f.account.is_empty()).then(|| f.account.clone());
+            c.aws_region = (!f.region.is_empty()).then(|| f.region.clone());
+        }
+        (c != Carried::default()).then_some(c)
+    }
+
+    /// Puts the carried targets in place of `to`'s own (kinds it does not declare stay absent).
+    pub fn apply(&self, to: &mut crate::runbook::Targets) {
+        if let Some(k) = to.kube.as_mut() {
+            if let Some(c) = &self.kube_context {
+                k.context = c.clone();
+            }
+            if self.kube_namespace.is_some() {
+                k.namespace = self.kube_namespace.clone();
+            }
+        }
+        if let Some(a) = to.aws.as_mut() {
+            if let Some(x) = &self.aws_account {
+                a.account = x.clone();
+            }
+            if let Some(x) = &self.aws_region {
+                a.region = x.clone();
+            }
+        }
+    }
+
+    /// `kube CONTEXT ns NAMESPACE · aws ACCOUNT REGION`, for the note that says what was carried.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.kube_context {
+            parts.push(format!(
+                "kube {c} ns {}",
+                self.kube_namespace.as_deref().unwrap_or("default")
+            ));
+        }
+        if let (Some(a), Some(r)) = (&self.aws_account, &self.aws_region) {
+            parts.push(format!("aws {a} {r}"));
+        }
+        parts.join(" · ")
+    }
 }
 
 /// A checklist item as a decision left it.
@@ -147,6 +298,34 @@ pub struct Line {
     pub at: String,
     #[serde(flatten)]
     pub record: Record,
+    /// The hash chain: the lowercase hex SHA-256 of the previous line's exact bytes (without its
+    /// newline); the first line's is the runbook digest of its `run_started`. Empty when the
+    /// line has none (a journal no tollgate with the chain wrote, or one stripped of it).
+    #[serde(default)]
+    pub prev: String,
+    /// The lowercase hex SHA-256 of this line's bytes as read from the file (never written: the
+    /// next line's `prev` says it). Empty for a line not read from a file.
+    #[serde(skip)]
+    pub hash: String,
+}
+
+pub use crate::text::sha256_hex;
+
+/// What the first line of a journal chains to: the runbook digest of its `run_started` (64 zeros
+/// when the first record is not one, which [`check`] refuses).
+pub fn chain_start(record: &Record) -> String {
+    match record {
+        Record::RunStarted { digest, .. } => digest.clone(),
+        _ => "0".repeat(64),
+    }
+}
+
+/// A journal line as written: its text (without the newline), its sequence number and its hash.
+#[derive(Clone, Debug)]
+pub struct Written {
+    pub seq: u64,
+    pub hash: String,
+    text: String,
 }
 
 /// Writes records, one line and one fsync each, holding an exclusive lock on the file.
@@ -154,6 +333,8 @@ pub struct Journal {
     file: File,
     path: PathBuf,
     seq: u64,
+    /// The hash of the last line written or read: the next line's `prev` (`None` when empty).
+    last: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,37 +395,69 @@ impl Journal {
             file.set_len(good_len).map_err(io_err(path))?;
         }
         let seq = lines.last().map_or(0, |l| l.seq);
+        let last = lines.last().map(|l| l.hash.clone());
         Ok((
             Journal {
                 file,
                 path: path.to_path_buf(),
                 seq,
+                last,
             },
             lines,
         ))
     }
 
     /// Writes a record and fsyncs the file (which makes earlier unsynced records durable too).
-    pub fn append(&mut self, record: Record) -> Result<(), JournalError> {
-        self.append_unsynced(record)?;
-        self.file.sync_data().map_err(io_err(&self.path))
+    pub fn append(&mut self, record: Record) -> Result<Written, JournalError> {
+        let line = self.prepare(record);
+        self.write(&line)?;
+        self.file.sync_data().map_err(io_err(&self.path))?;
+        Ok(line)
     }
 
     /// Writes a record; it becomes durable with the next [`Journal::append`].
-    pub fn append_unsynced(&mut self, record: Record) -> Result<(), JournalError> {
-        self.seq += 1;
+    pub fn append_unsynced(&mut self, record: Record) -> Result<Written, JournalError> {
+        let line = self.prepare(record);
+        self.write(&line)?;
+        Ok(line)
+    }
+
+    /// The line `record` would be written as next, chained to the last one: its number and hash
+    /// are known (for the audit line that names it) before anything is written.
+    pub fn prepare(&self, record: Record) -> Written {
+        let prev = self.last.clone().unwrap_or_else(|| chain_start(&record));
         let line = Line {
-            seq: self.seq,
+            seq: self.seq + 1,
             at: now_rfc3339(),
             record,
+            prev,
+            hash: String::new(),
         };
-        let mut text = serde_json::to_string(&line).expect("journal records serialize");
-        text.push('\n');
+        let text = serde_json::to_string(&line).unwrap_or_default();
+        Written {
+            seq: line.seq,
+            hash: sha256_hex(text.as_bytes()),
+            text,
+        }
+    }
+
+    /// Writes a line [`Journal::prepare`] made, unsynced; the one prepared last, or the chain
+    /// breaks (which [`check`] then refuses).
+    pub fn write(&mut self, line: &Written) -> Result<(), JournalError> {
+        let mut text = Vec::with_capacity(line.text.len() + 1);
+        text.extend_from_slice(line.text.as_bytes());
+        text.push(b'\n');
         // One write per line: a crash leaves at worst one torn line at the end, which
         // `read_lines` ignores.
-        self.file
-            .write_all(text.as_bytes())
-            .map_err(io_err(&self.path))
+        self.file.write_all(&text).map_err(io_err(&self.path))?;
+        self.seq = line.seq;
+        self.last = Some(line.hash.clone());
+        Ok(())
+    }
+
+    /// Makes every line written so far durable.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        self.file.sync_data().map_err(io_err(&self.path))
     }
 
     pub fn path(&self) -> &Path {
@@ -296,7 +509,10 @@ pub fn read_lines(path: &Path) -> Result<(Vec<Line>, u64), JournalError> {
             break;
         }
         match serde_json::from_slice::<Line>(&buf) {
-            Ok(line) => lines.push(line),
+            Ok(mut line) => {
+                line.hash = sha256_hex(&buf[..buf.len() - 1]);
+                lines.push(line)
+            }
             Err(e) => {
                 return Err(JournalError::Corrupt {
                     path: path.to_path_buf(),
@@ -344,6 +560,12 @@ pub struct Replay {
     pub errors: BTreeMap<String, String>,
     /// Every record, in order: what the views are shown of the run's earlier sessions.
     pub past: Vec<Line>,
+    /// The failed run this one follows (`run_started`'s `from_run`).
+    pub from_run: Option<String>,
+    /// The targets carried over from it (`run_started`'s `carried`).
+    pub carried: Option<Carried>,
+    /// The runs that followed this one after it failed, oldest first: (run, runbook's link name).
+    pub followed_by: Vec<(String, String)>,
 }
 
 impl Replay {
@@ -399,8 +621,12 @@ impl Replay {
                     vars,
                     rehearsal,
                     deadline_secs,
+                    from_run,
+                    carried,
                     ..
                 } => {
+                    r.from_run = from_run.clone();
+                    r.carried = carried.clone();
                     r.rehearsal = *rehearsal;
                     r.deadline_secs = *deadline_secs;
                     r.run_id = run_id.clone();
@@ -424,7 +650,9 @@ impl Replay {
                 Record::PhaseFinished { phase, status } => {
                     r.phases.insert(phase.clone(), *status);
                 }
-                Record::GateReached { .. } => {}
+                // An approval short of a gate's last is not kept across sessions: a resumed
+                // run asks again.
+                Record::GateReached { .. } | Record::GateApproved { .. } => {}
                 Record::GateDecided {
                     gate, choice, kind, ..
                 } => {
@@ -508,7 +736,12 @@ impl Replay {
                     r.status = Some(*status);
                     r.retries.clear();
                 }
-                Record::Rehearsal { .. } => {}
+                Record::FollowedBy { run, runbook } => {
+                    r.followed_by.push((run.clone(), runbook.clone()))
+                }
+                Record::Rehearsal { .. }
+                | Record::DriverChanged { .. }
+                | Record::Watching { .. } => {}
             }
         }
         r.past = lines.to_vec();
@@ -529,7 +762,17 @@ impl Replay {
 /// finished as skipped, and an accepted change of runbook, followed at once by the resume that
 /// uses it); a resume with another runbook digest comes right after that change was accepted;
 /// a retry is scheduled right after its step failed. Returns the 1-based line and what is wrong.
+///
+/// Before all that, the hash chain ([`check_chain`]): a record edited, removed, reordered or
+/// added by hand breaks it, and a journal without one is refused as well.
 pub fn check(lines: &[Line]) -> Result<(), (usize, String)> {
+    check_chain(lines)?;
+    check_rules(lines)
+}
+
+/// [`check`] without the hash chain: the rules between records alone (for a reader that checked
+/// the chain over lines it cannot all decode, as a report of a newer journal does).
+pub fn check_rules(lines: &[Line]) -> Result<(), (usize, String)> {
     let mut prev_at: Option<chrono::DateTime<chrono::FixedOffset>> = None;
     let mut digest = "";
     for (i, line) in lines.iter().enumerate() {
@@ -555,8 +798,17 @@ pub fn check(lines: &[Line]) -> Result<(), (usize, String)> {
             ));
         }
         prev_at = Some(at);
-        let prev = i.checked_sub(1).map(|j| &lines[j].record);
-        let next = lines.get(i + 1).map(|l| &l.record);
+        // Who drives and who watches may change anywhere (while a gate is open too): the records
+        // around one are the nearest others.
+        let prev = lines[..i]
+            .iter()
+            .rev()
+            .map(|l| &l.record)
+            .find(|r| !r.aside());
+        let next = lines[i + 1..]
+            .iter()
+            .map(|l| &l.record)
+            .find(|r| !r.aside());
         match (&line.record, i) {
             (Record::RunStarted { digest: d, .. }, 0) => digest = d,
             (Record::RunStarted { .. }, _) => return fail("a second `run_started`".into()),
@@ -577,7 +829,7 @@ pub fn check(lines: &[Line]) -> Result<(), (usize, String)> {
                 },
                 _,
             ) => {
-                let reached = matches!(prev, Some(Record::GateReached { gate: g, kind: k }) if g == gate && k == kind);
+                let reached = matches!(prev, Some(Record::GateReached { gate: g, kind: k } | Record::GateApproved { gate: g, kind: k, .. }) if g == gate && k == kind);
                 let skipped_before = *choice == Choice::Skip
                     && matches!(kind, GateKind::Phase | GateKind::Step)
                     && match next {
@@ -608,6 +860,26 @@ pub fn check(lines: &[Line]) -> Result<(), (usize, String)> {
                     ));
                 }
             }
+            (Record::GateApproved { gate, kind, .. }, _) if !matches!(prev, Some(Record::GateReached { gate: g, kind: k } | Record::GateApproved { gate: g, kind: k, .. }) if g == gate && k == kind) =>
+            {
+                return fail(format!(
+                    "approval for gate `{gate}`, which was not open (the record before it is not its `gate_reached`)"
+                ));
+            }
+            (Record::FollowedBy { run, .. }, _)
+                if !matches!(
+                    prev,
+                    Some(
+                        Record::RunFinished {
+                            status: RunStatus::Failed | RunStatus::RolledBack
+                        } | Record::FollowedBy { .. }
+                    )
+                ) =>
+            {
+                return fail(format!(
+                    "run {run} follows this one, but the record before it is not this run failing (`run_finished`)"
+                ));
+            }
             (Record::RetryScheduled { step, .. }, _) if !matches!(prev, Some(Record::StepFinished { step: s, status: StepStatus::Failed, .. }) if s == step) =>
             {
                 return fail(format!(
@@ -617,6 +889,200 @@ pub fn check(lines: &[Line]) -> Result<(), (usize, String)> {
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// Checks the journal's hash chain: each line's `prev` is the hash of the line before it as read
+/// ([`Line::hash`]), the first line's the runbook digest of its `run_started`. Returns the first
+/// line where it breaks (1-based) and how.
+pub fn check_chain(lines: &[Line]) -> Result<(), (usize, String)> {
+    for (i, line) in lines.iter().enumerate() {
+        let n = i + 1;
+        if line.prev.is_empty() {
+            return Err((
+                n,
+                "it has no `prev`: the journal carries no hash chain (written by a tollgate before it chained its journals, or stripped of it)".into(),
+            ));
+        }
+        if i == 0 {
+            if !matches!(line.record, Record::RunStarted { .. }) {
+                return Err((
+                    n,
+                    "the first record is not `run_started`: the run's first record was removed or replaced".into(),
+                ));
+            }
+            let start = chain_start(&line.record);
+            if line.prev != start {
+                return Err((
+                    n,
+                    format!(
+                        "its `prev` is not the runbook digest of its `run_started` ({start}): the record was edited"
+                    ),
+                ));
+            }
+        } else if line.prev != lines[i - 1].hash {
+            return Err((
+                n,
+                format!(
+                    "its `prev` is not the hash of line {i}: a record before it was edited, removed or reordered"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Chains lines made in memory as a journal would write them: each one's `prev` and `hash` set
+/// (for tests and tools that build a journal by hand; a real journal is chained as it is written).
+pub fn chain(lines: &mut [Line]) {
+    let mut last: Option<String> = None;
+    for line in lines {
+        line.prev = last.take().unwrap_or_else(|| chain_start(&line.record));
+        let text = serde_json::to_string(&*line).unwrap_or_default();
+        line.hash = sha256_hex(text.as_bytes());
+        last = Some(line.hash.clone());
+    }
+}
+
+/// A run's journal (checked) and its audit lines against each other. For each journal line a run's audit
+/// lines name, the last of them that does holds its hash (an earlier one is a line audited when a
+/// run stopped before journaling it, and the record was made again after a resume); every record
+/// the engine audits has its line. Returns the record the audit log names past the journal's end,
+/// if one (the run stopped between the audit line and the journal line).
+pub fn agrees_with_audit(
+    path: &Path,
+    lines: &[Line],
+    audit: &[&ReadLine],
+) -> Result<Option<u64>, Broken> {
+    let mut named: BTreeMap<u64, &ReadLine> = BTreeMap::new();
+    for l in audit {
+        let (Some(seq), Some(_)) = (l.u64("journal_seq"), l.str("journal_sha256")) else {
+            return Err(Broken {
+                path: l.path.clone(),
+                line: l.line,
+                message: "an audit line of this run names no journal record (`journal_seq`, `journal_sha256`)".into(),
+            });
+        };
+        named.insert(seq, l);
+    }
+    let mut unwritten = None;
+    for (&seq, l) in &named {
+        let said = l.str("journal_sha256").unwrap_or_default();
+        match lines
+            .get(seq.saturating_sub(1) as usize)
+            .filter(|_| seq > 0)
+        {
+            Some(j) if j.hash == said => {
+                if l.str("event") != Some(j.record.event().as_str()) {
+                    return Err(Broken {
+                        path: l.path.clone(),
+                        line: l.line,
+                        message: format!(
+                            "says `{}` for journal line {seq}, which is `{}`",
+                            l.str("event").unwrap_or_default(),
+                            j.record.event()
+                        ),
+                    });
+                }
+            }
+            Some(_) => {
+                return Err(Broken {
+                    path: path.to_path_buf(),
+                    line: seq as usize,
+                    message: format!(
+                        "the journal line does not agree with the audit log ({}:{} holds another hash for it): the record was edited after it was audited",
+                        l.path.display(),
+                        l.line
+                    ),
+                });
+            }
+            None if seq == lines.len() as u64 + 1 => unwritten = Some(seq),
+            None => {
+                return Err(Broken {
+                    path: l.path.clone(),
+                    line: l.line,
+                    message: format!(
+                        "names journal line {seq}, which the journal does not have: records were removed from its end"
+                    ),
+                });
+            }
+        }
+    }
+    for (i, j) in lines.iter().enumerate() {
+        if j.record.is_audited() && !named.contains_key(&j.seq) {
+            return Err(Broken {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: format!(
+                    "the audit log has no line for this `{}`: it was added by hand, or its audit line was removed",
+                    j.record.event()
+                ),
+            });
+        }
+    }
+    Ok(unwritten)
+}
+
+/// [`agrees_with_audit`] for a run's journal `path` and the audit log of its state folder (the
+/// run's lines only, their chain unchecked: `verify` checks that), as a [`JournalError::Invalid`].
+pub fn audited(path: &Path, run_id: &str, lines: &[Line]) -> Result<(), JournalError> {
+    let log = super::audit::AuditLog::of_journal(path);
+    let of_run = super::audit::lines_of_run(&log, run_id).map_err(io_err(path))?;
+    let refs: Vec<&ReadLine> = of_run.iter().collect();
+    agrees_with_audit(path, lines, &refs)
+        .map(|_| ())
+        .map_err(|b| JournalError::Invalid {
+            path: b.path,
+            line: b.line,
+            message: b.message,
+        })
+}
+
+/// Journals, in the failed run's journal at `path`, that run `next` of the runbook linked as
+/// `runbook` follows it: after its `run_finished`, checked first; the audit log says it too.
+/// Refused when the journal is not one tollgate wrote or the run did not end failed.
+pub fn record_followed(
+    path: &Path,
+    run_id: &str,
+    next: &str,
+    runbook: &str,
+) -> Result<(), JournalError> {
+    let (mut journal, lines) = Journal::open(path, run_id)?;
+    checked(path, &lines)?;
+    let ended = matches!(
+        lines.last().map(|l| &l.record),
+        Some(
+            Record::RunFinished {
+                status: RunStatus::Failed | RunStatus::RolledBack
+            } | Record::FollowedBy { .. }
+        )
+    );
+    if !ended {
+        return Err(JournalError::Invalid {
+            path: path.to_path_buf(),
+            line: lines.len(),
+            message: format!("run {run_id} did not end failed: no runbook follows it"),
+        });
+    }
+    let line = journal.prepare(Record::FollowedBy {
+        run: next.to_string(),
+        runbook: runbook.to_string(),
+    });
+    // Audited first, as every transition is: nothing is journaled that the audit log misses.
+    let audit = super::audit::AuditLog::of_journal(path);
+    audit
+        .write(
+            &super::audit::Entry::new("followed_by", run_id)
+                .with("run", next)
+                .with("runbook", runbook)
+                .journal(line.seq, &line.hash),
+        )
+        .map_err(|e| JournalError::Io {
+            path: PathBuf::from(&e.path),
+            source: e.source,
+        })?;
+    journal.write(&line)?;
+    journal.sync()?;
     Ok(())
 }
 
@@ -687,6 +1153,8 @@ mod tests {
             who: "a@h".into(),
             rehearsal: false,
             deadline_secs: None,
+            from_run: None,
+            carried: None,
         }
     }
 
@@ -732,19 +1200,54 @@ mod tests {
 
     /// Numbered from 1, a second apart.
     fn journal(records: Vec<Record>) -> Vec<Line> {
-        records
+        let mut lines: Vec<Line> = records
             .into_iter()
             .enumerate()
             .map(|(i, record)| Line {
                 seq: i as u64 + 1,
                 at: format!("2026-01-01T00:00:{i:02}.000Z"),
                 record,
+                prev: String::new(),
+                hash: String::new(),
             })
-            .collect()
+            .collect();
+        chain(&mut lines);
+        lines
     }
 
+    /// Refused by the rules after the chain: the lines are chained again as they are.
     fn refused(lines: &[Line]) -> (usize, String) {
-        check(lines).expect_err("accepted")
+        let mut lines = lines.to_vec();
+        chain(&mut lines);
+        check(&lines).expect_err("accepted")
+    }
+
+    /// Who drives and who watches may change while a gate is open: the decision still follows
+    /// its gate; a decision with no gate before it is still refused, whatever comes between.
+    #[test]
+    fn driver_and_watchers_may_come_between_a_gate_and_its_decision() {
+        let driver = || Record::DriverChanged { who: "li@h".into() };
+        let watching = || Record::Watching {
+            names: vec!["li@h".into()],
+        };
+        let lines = journal(vec![
+            started("d1"),
+            reached("ship"),
+            watching(),
+            driver(),
+            decided("ship", GateKind::Phase, Choice::Approve),
+        ]);
+        assert_eq!(check(&lines), Ok(()));
+        let lines = journal(vec![
+            started("d1"),
+            watching(),
+            driver(),
+            decided("ship", GateKind::Phase, Choice::Approve),
+        ]);
+        assert_eq!(refused(&lines).0, 4);
+        // They read back as they were written.
+        let line = serde_json::to_string(&driver()).unwrap();
+        assert_eq!(line, r#"{"event":"driver_changed","who":"li@h"}"#);
     }
 
     #[test]
@@ -776,6 +1279,124 @@ mod tests {
         assert_eq!(check(&lines), Ok(()));
         let replay = Replay::from_lines(&lines);
         assert_eq!((replay.digest.as_str(), replay.digest_line), ("d2", 11));
+    }
+
+    #[test]
+    fn a_line_edited_removed_reordered_or_unchained_breaks_the_chain_where_it_shows() {
+        let good = journal(vec![
+            started("d"),
+            reached("p"),
+            decided("p", GateKind::Phase, Choice::Approve),
+            Record::RunPaused { reason: "x".into() },
+        ]);
+        assert_eq!(check(&good), Ok(()));
+        let broken = |lines: &[Line]| check_chain(lines).expect_err("chain held");
+        // Line 2 edited (its hash is what the file's bytes hash to): line 3 says so.
+        let mut edited = good.clone();
+        edited[1].hash = sha256_hex(b"something else");
+        let (line, why) = broken(&edited);
+        assert_eq!(line, 3);
+        assert!(
+            why.contains("its `prev` is not the hash of line 2: a record before it was edited, removed or reordered"),
+            "{why}"
+        );
+        let removed = [&good[..1], &good[2..]].concat();
+        assert_eq!(broken(&removed).0, 2);
+        let reordered = vec![good[0].clone(), good[2].clone(), good[1].clone()];
+        assert_eq!(broken(&reordered).0, 2);
+        // The first line not chained to its runbook digest.
+        let mut first = good.clone();
+        first[0].prev = "d2".into();
+        assert!(broken(&first).1.contains("runbook digest"));
+        // No chain at all.
+        let mut bare = good.clone();
+        for l in &mut bare {
+            l.prev.clear();
+        }
+        let (line, why) = broken(&bare);
+        assert_eq!(line, 1);
+        assert!(why.contains("no hash chain"), "{why}");
+    }
+
+    #[test]
+    fn a_run_that_followed_is_named_only_after_the_run_failed() {
+        let finished = |status| Record::RunFinished { status };
+        let followed = || Record::FollowedBy {
+            run: "r2".into(),
+            runbook: "rollback".into(),
+        };
+        let lines = journal(vec![started("d"), finished(RunStatus::Failed), followed()]);
+        assert_eq!(check(&lines), Ok(()));
+        let replay = Replay::from_lines(&lines);
+        assert_eq!(replay.followed_by, vec![("r2".into(), "rollback".into())]);
+        assert_eq!(replay.status, Some(RunStatus::Failed));
+        // Slipped in before the run ended, or after a success: not what tollgate writes.
+        let (line, why) = refused(&journal(vec![started("d"), followed()]));
+        assert_eq!(line, 2);
+        assert!(why.contains("run r2 follows this one"), "{why}");
+        assert_eq!(
+            refused(&journal(vec![
+                started("d"),
+                finished(RunStatus::Succeeded),
+                followed()
+            ]))
+            .0,
+            3
+        );
+    }
+
+    #[test]
+    fn a_followed_run_is_journaled_in_the_failed_one_and_refused_for_one_that_did_not_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |id: &str, status| {
+            let path = journal_path(dir.path(), id);
+            let (mut j, _) = Journal::open(&path, id).unwrap();
+            j.append(started("d")).unwrap();
+            j.append(Record::RunFinished { status }).unwrap();
+            path
+        };
+        let failed = run("a", RunStatus::Failed);
+        record_followed(&failed, "a", "b", "rollback").unwrap();
+        let replay = read_replay(&failed).unwrap();
+        assert_eq!(replay.followed_by, vec![("b".into(), "rollback".into())]);
+        let ok = run("c", RunStatus::Succeeded);
+        let e = record_followed(&ok, "c", "d", "rollback").unwrap_err();
+        assert!(e.to_string().contains("run c did not end failed"), "{e}");
+        assert_eq!(read_lines(&ok).unwrap().0.len(), 2, "nothing written");
+    }
+
+    #[test]
+    fn targets_are_carried_only_where_the_followed_runbook_declares_that_kind() {
+        use crate::runbook::{AwsTarget, KubeTarget, Targets};
+        let from = Targets {
+            kube: Some(KubeTarget {
+                context: "prod-a".into(),
+                namespace: Some("shop".into()),
+            }),
+            aws: Some(AwsTarget {
+                account: "123456789012".into(),
+                region: "eu-west-1".into(),
+                ..AwsTarget::default()
+            }),
+            ..Targets::default()
+        };
+        let mut kube_only = Targets {
+            kube: Some(KubeTarget {
+                context: "other".into(),
+                namespace: None,
+            }),
+            ..Targets::default()
+        };
+        let c = Carried::between(&from, Some("flag-ctx"), &kube_only).unwrap();
+        assert_eq!(c.aws_account, None, "never widened to AWS");
+        c.apply(&mut kube_only);
+        assert!(kube_only.aws.is_none());
+        let k = kube_only.kube.unwrap();
+        assert_eq!(
+            (k.context.as_str(), k.namespace.as_deref()),
+            ("flag-ctx", Some("shop"))
+        );
+        assert!(Carried::between(&from, None, &Targets::default()).is_none());
     }
 
     #[test]

@@ -81,6 +81,8 @@ impl Engine {
                     secs,
                     started_at: super::journal::now_rfc3339(),
                 }),
+                from_run: self.from_run.clone(),
+                carried: self.carried.clone(),
             })
             .await?;
             self.rehearsal_start().await?;
@@ -167,6 +169,8 @@ impl Engine {
                     choices,
                     production: self.runbook.targets.production,
                     error: None,
+                    follow: None,
+                    approvals: gate.approvals_needed(self.four_eyes()),
                 };
                 match self.gate(req).await? {
                     Err(paused) => return Ok(Flow::Stop(paused)),
@@ -337,6 +341,7 @@ impl Engine {
                     req.message = gate.message.as_ref().map(|m| self.vars.render(m));
                     req.destructive = gate.destructive;
                     req.confirm = gate.destructive.then(|| self.confirm_word(&gate, &id));
+                    req.approvals = gate.approvals_needed(self.four_eyes());
                     match self.gate(req).await? {
                         Err(paused) => return Ok(Flow::Stop(paused)),
                         Ok(Choice::Approve) => {}
@@ -377,7 +382,13 @@ impl Engine {
                         choices.push(Choice::Rollback);
                     }
                     choices.push(Choice::Abort);
-                    let req = self.decision_request(step, GateKind::Failed, choices, Some(error));
+                    let mut req =
+                        self.decision_request(step, GateKind::Failed, choices, Some(error));
+                    req.follow = target
+                        .as_ref()
+                        .and_then(|t| t.runbook.as_ref())
+                        .filter(|l| self.runbook.links.contains_key(l.as_str()))
+                        .map(|l| l.value.clone());
                     match self.gate(req).await? {
                         Err(paused) => return Ok(Flow::Stop(paused)),
                         Ok(Choice::Retry) => {}

@@ -83,11 +83,10 @@ impl Engine {
                 .get(link.as_str())
                 .map(|p| self.dir.join(p.as_str()));
             if let Some(path) = path {
-                self.emit(Event::Note(format!(
-                    "follow the runbook `{}`: tollgate run {}",
-                    link.value,
-                    path.display()
-                )))
+                self.emit(Event::FollowRunbook {
+                    name: link.value.clone(),
+                    command: format!("tollgate run {}", path.display()),
+                })
                 .await;
             }
         }

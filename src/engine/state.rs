@@ -62,6 +62,9 @@ pub struct Engine {
     pub(super) rehearsal: bool,
     /// Set by `tollgate rehearse`: steps skipped in rehearsal, faults injected.
     pub(super) rehearsing: Option<Rehearsing>,
+    /// The failed run this one follows (`{{ from_run }}`), and the targets carried from it.
+    pub(super) from_run: Option<String>,
+    pub(super) carried: Option<super::journal::Carried>,
 }
 
 /// A new run id: time-ordered, unique enough for one operator's machine.
@@ -93,6 +96,10 @@ impl Engine {
         vars.set("run_id", spec.run_id.clone(), false);
         vars.set("runbook_dir", dir.display().to_string(), false);
         vars.set("runbook_name", spec.runbook.name.value.clone(), false);
+        let from_run = spec.replay.as_ref().and_then(|r| r.from_run.clone());
+        let carried = spec.replay.as_ref().and_then(|r| r.carried.clone());
+        // Empty when the run follows none: `{{ from_run }}` is always defined.
+        vars.set("from_run", from_run.clone().unwrap_or_default(), false);
         let resumed = spec.replay.is_some();
         let rehearsal = spec.rehearsal || spec.replay.as_ref().is_some_and(|r| r.rehearsal);
         let changes = spec
@@ -123,7 +130,19 @@ impl Engine {
             accept_change_via: None,
             rehearsal,
             rehearsing: None,
+            from_run,
+            carried,
         }
+    }
+
+    /// A run started to follow failed run `from_run` (its `on_failure: {runbook: …}`): the
+    /// built-in variable `from_run` is its id, and `run_started` journals it with the targets
+    /// carried from it (already in this run's runbook).
+    pub fn following(mut self, from_run: &str, carried: Option<super::journal::Carried>) -> Engine {
+        self.vars.set("from_run", from_run.to_string(), false);
+        self.from_run = Some(from_run.to_string());
+        self.carried = carried;
+        self
     }
 
     /// Phases and steps not to run: each is journaled as skipped, with who chose it and `via`
@@ -154,6 +173,11 @@ impl Engine {
                 Err(_) => false,
             },
         }
+    }
+
+    /// The runbook's `four_eyes`: which gates need a second person.
+    pub(super) fn four_eyes(&self) -> Option<crate::runbook::FourEyes> {
+        self.runbook.four_eyes.as_ref().map(|f| f.value)
     }
 
     pub(super) fn confirm_word(&self, gate: &Gate, owner: &str) -> String {

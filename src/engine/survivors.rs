@@ -98,7 +98,9 @@ impl Engine {
                             Some(Command::Abort) => {
                                 return Ok(Err(Outcome::Finished(RunStatus::Aborted)));
                             }
-                            Some(_) => {}
+                            Some(other) => {
+                                self.aside(other).await?;
+                            }
                         },
                     }
                 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::audit::field;
+use super::audit::Entry;
 use super::journal::{ConfirmedItem, Record};
 use super::outcome::EngineError;
 use super::state::Engine;
@@ -24,6 +24,9 @@ pub enum Transition {
         who: String,
         /// The runbook's deadline, counted from now.
         deadline: Option<Deadline>,
+        /// The failed run this one follows, and the targets carried from it.
+        from_run: Option<String>,
+        carried: Option<super::journal::Carried>,
     },
     RunResumed {
         runbook_name: String,
@@ -52,6 +55,15 @@ pub enum Transition {
         note: Option<String>,
         destructive: bool,
         checklist: Vec<ConfirmedItem>,
+    },
+    /// One approval of a gate that needs several distinct people, short of the last.
+    GateApproved {
+        gate: String,
+        kind: GateKind,
+        who: String,
+        via: String,
+        have: u32,
+        need: u32,
     },
     StepStarted {
         step: String,
@@ -106,6 +118,14 @@ pub enum Transition {
         step: Option<String>,
         what: String,
     },
+    /// `who` is at the keys from now on (handed over from another terminal, or back).
+    DriverChanged {
+        who: String,
+    },
+    /// Who follows the run from other terminals now.
+    Watching {
+        names: Vec<String>,
+    },
 }
 
 /// When a record must be on disk.
@@ -129,6 +149,8 @@ impl Transition {
                 vars,
                 who,
                 deadline,
+                from_run,
+                carried,
             } => (
                 Record::RunStarted {
                     run_id: run_id.to_string(),
@@ -139,6 +161,8 @@ impl Transition {
                     who,
                     rehearsal,
                     deadline_secs: deadline.map(|d| d.secs),
+                    from_run,
+                    carried,
                 },
                 WithNext,
             ),
@@ -176,6 +200,24 @@ impl Transition {
                     note,
                     destructive,
                     checklist,
+                },
+                Now,
+            ),
+            Transition::GateApproved {
+                gate,
+                kind,
+                who,
+                via,
+                have,
+                need,
+            } => (
+                Record::GateApproved {
+                    gate,
+                    kind,
+                    who,
+                    via,
+                    have,
+                    need,
                 },
                 Now,
             ),
@@ -249,28 +291,38 @@ impl Transition {
             Transition::RunPaused { reason } => (Record::RunPaused { reason }, Now),
             Transition::RunFinished { status } => (Record::RunFinished { status }, Now),
             Transition::Rehearsal { step, what } => (Record::Rehearsal { step, what }, Now),
+            // Durable before anyone at the new keys can decide anything.
+            Transition::DriverChanged { who } => (Record::DriverChanged { who }, Now),
+            Transition::Watching { names } => (Record::Watching { names }, WithNext),
         })
     }
 
-    /// The audit log's line, if this transition has one.
-    fn audit(&self, run_id: &str) -> Option<String> {
-        let run = field("run_id", run_id);
+    /// The audit log's line, if this transition has one (the journal record it goes with is
+    /// added when it is written).
+    fn audit(&self, run_id: &str) -> Option<Entry> {
+        let entry = |event: &str| Entry::new(event, run_id);
         Some(match self {
             Transition::RunStarted {
-                runbook_path, who, ..
-            } => format!(
-                "run started {run} {} {}",
-                field("runbook", runbook_path),
-                field("who", who)
-            ),
-            Transition::RunResumed { who, .. } => {
-                format!("run resumed {run} {}", field("who", who))
-            }
-            Transition::GateReached(req) => format!(
-                "gate reached {run} {} {}",
-                field("gate", &req.id),
-                field("kind", req.kind.word())
-            ),
+                runbook_path,
+                runbook_name,
+                digest,
+                who,
+                from_run,
+                deadline,
+                ..
+            } => entry("run_started")
+                .with("runbook", runbook_path.as_str())
+                .with("runbook_name", runbook_name.as_str())
+                .with("digest", digest.as_str())
+                .with("who", who.as_str())
+                .maybe("deadline_secs", deadline.as_ref().map(|d| d.secs))
+                .maybe("from_run", from_run.as_deref()),
+            Transition::RunResumed { who, digest, .. } => entry("run_resumed")
+                .with("who", who.as_str())
+                .with("digest", digest.as_str()),
+            Transition::GateReached(req) => entry("gate_reached")
+                .with("gate", req.id.as_str())
+                .with("kind", token(&req.kind)),
             Transition::GateDecided {
                 gate,
                 kind,
@@ -281,82 +333,71 @@ impl Transition {
                 destructive,
                 checklist,
             } => {
-                let mut line = format!(
-                    "gate decided {run} {} {} {} {} {}",
-                    field("gate", gate),
-                    field("kind", kind.word()),
-                    field("choice", choice.word()),
-                    field("who", who),
-                    field("via", via)
-                );
-                if *destructive {
-                    line.push_str(" destructive=true");
-                }
-                if !checklist.is_empty() {
-                    let confirmed = checklist.iter().filter(|c| c.confirmed).count();
-                    line.push(' ');
-                    line.push_str(&field(
-                        "checklist",
-                        &format!("{confirmed}/{} confirmed", checklist.len()),
-                    ));
-                }
-                if let Some(n) = note {
-                    line.push(' ');
-                    line.push_str(&field("note", n));
-                }
-                line
+                let items: Vec<serde_json::Value> = checklist
+                    .iter()
+                    .map(|c| serde_json::json!({"item": c.item, "confirmed": c.confirmed}))
+                    .collect();
+                entry("gate_decided")
+                    .with("gate", gate.as_str())
+                    .with("kind", token(kind))
+                    .with("choice", token(choice))
+                    .with("who", who.as_str())
+                    .with("via", via.as_str())
+                    .flag("destructive", *destructive)
+                    .maybe("checklist", (!items.is_empty()).then_some(items))
+                    .maybe("note", note.as_deref())
             }
+            Transition::GateApproved {
+                gate,
+                kind,
+                who,
+                via,
+                have,
+                need,
+            } => entry("gate_approved")
+                .with("gate", gate.as_str())
+                .with("kind", token(kind))
+                .with("who", who.as_str())
+                .with("via", via.as_str())
+                .with("have", *have)
+                .with("need", *need),
             Transition::StepFinished {
                 step,
                 status,
                 exit_code,
+                duration,
                 ..
-            } => {
-                let mut line = format!(
-                    "step finished {run} {} {}",
-                    field("step", step),
-                    field("status", status.word())
-                );
-                if let Some(c) = exit_code {
-                    line.push(' ');
-                    line.push_str(&field("exit_code", &c.to_string()));
-                }
-                line
-            }
-            Transition::Changed { step, change } => format!(
-                "changed {run} {} {}",
-                field("step", step),
-                field("change", &change.to_string())
-            ),
+            } => entry("step_finished")
+                .with("step", step.as_str())
+                .with("status", token(status))
+                .maybe("exit_code", *exit_code)
+                .with("duration_ms", duration.as_millis() as u64),
+            Transition::Changed { step, change } => entry("changed")
+                .with("step", step.as_str())
+                .with("change", change.clone()),
             Transition::RetryScheduled {
                 step,
                 next_attempt,
                 attempts,
                 delay,
-            } => format!(
-                "retry scheduled {run} {} {} {} {}",
-                field("step", step),
-                field("next_attempt", &next_attempt.to_string()),
-                field("attempts", &attempts.to_string()),
-                field("delay_ms", &delay.as_millis().to_string())
-            ),
-            Transition::RunPaused { reason } => {
-                format!("run paused {run} {}", field("reason", reason))
-            }
+            } => entry("retry_scheduled")
+                .with("step", step.as_str())
+                .with("next_attempt", *next_attempt)
+                .with("attempts", *attempts)
+                .with("delay_ms", delay.as_millis() as u64),
+            Transition::RunPaused { reason } => entry("run_paused").with("reason", reason.as_str()),
             Transition::RunFinished { status } => {
-                format!("run finished {run} {}", field("status", status.word()))
+                entry("run_finished").with("status", token(status))
             }
-            Transition::StepProcess { step, proc } => format!(
-                "step process started {run} {} {} {}",
-                field("step", step),
-                field("pgid", &proc.pgid.to_string()),
-                field("pid", &proc.pid.to_string())
-            ),
-            Transition::Rehearsal { step, what } => format!(
-                "rehearsal {run} {} {}",
-                field("step", step.as_deref().unwrap_or("")),
-                field("what", what)
-            ),
+            Transition::StepProcess { step, proc } => entry("step_process")
+                .with("step", step.as_str())
+                .with("pgid", proc.pgid)
+                .with("pid", proc.pid),
+            Transition::Rehearsal { step, what } => entry("rehearsal")
+                .maybe("step", step.as_deref())
+                .with("what", what.as_str()),
+            Transition::DriverChanged { who } => entry("driver_changed").with("who", who.as_str()),
+            Transition::Watching { names } => entry("watching").with("names", names.clone()),
             Transition::PhaseStarted { .. }
             | Transition::PhaseFinished { .. }
             | Transition::StepStarted { .. }
@@ -407,6 +448,20 @@ impl Transition {
                 via,
                 checklist: checklist.iter().map(|c| c.confirmed).collect(),
             },
+            Transition::GateApproved {
+                gate,
+                who,
+                via,
+                have,
+                need,
+                ..
+            } => Event::ApprovalCounted {
+                gate,
+                who,
+                via,
+                have,
+                need,
+            },
             Transition::StepStarted {
                 step,
                 title,
@@ -435,7 +490,10 @@ impl Transition {
                 duration,
                 error,
             },
-            Transition::Changed { .. } | Transition::StepProcess { .. } => return None,
+            Transition::Changed { .. }
+            | Transition::StepProcess { .. }
+            | Transition::Watching { .. } => return None,
+            Transition::DriverChanged { who } => Event::DriverChanged { who },
             Transition::VarCaptured { name, value } => Event::VarCaptured {
                 name,
                 shown: value.unwrap_or_else(|| MASK.to_string()),
@@ -461,13 +519,24 @@ impl Engine {
     /// nothing acts on it, before it is in the audit log and the journal. When either cannot be
     /// written the run stops here (exit 5), before anything acts on it.
     pub(super) async fn transition(&mut self, t: Transition) -> Result<(), EngineError> {
-        if let Some(line) = t.audit(&self.run_id) {
-            self.audit.write(&line)?;
-        }
-        if let Some((record, durability)) = t.record(&self.run_id, self.rehearsal) {
-            match durability {
-                Durability::Now => self.journal.append(record)?,
-                Durability::WithNext => self.journal.append_unsynced(record)?,
+        let audit = t.audit(&self.run_id);
+        match t.record(&self.run_id, self.rehearsal) {
+            Some((record, durability)) => {
+                // The journal line is made first, so the audit line can name it (its number and
+                // hash); it is written after the audit line.
+                let line = self.journal.prepare(record);
+                if let Some(entry) = audit {
+                    self.audit.write(&entry.journal(line.seq, &line.hash))?;
+                }
+                self.journal.write(&line)?;
+                if durability == Durability::Now {
+                    self.journal.sync()?;
+                }
+            }
+            None => {
+                if let Some(entry) = audit {
+                    self.audit.write(&entry)?;
+                }
             }
         }
         if let Some(event) = t.event(&self.run_id) {
@@ -475,6 +544,11 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A kind, choice or status as the journal writes it (`runbook_changed`, `mark_done`, …).
+fn token<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 /// How a rehearsal's note reads in the views: `rehearsal: STEP: WHAT`.

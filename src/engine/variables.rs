@@ -131,11 +131,11 @@ pub fn resolve(
                 if var.prompt {
                     None
                 } else {
-                    var.default.as_ref().map(|d| d.value.clone())
+                    default_of(var, "")
                 }
             })
             .or_else(|| prompt.and_then(|p| p(name, var)))
-            .or_else(|| var.default.as_ref().map(|d| d.value.clone()));
+            .or_else(|| default_of(var, ""));
         let Some(value) = value else {
             return Err(format!(
                 "variable `{name}` has no value: pass --var {name}=VALUE or set {env_name}"
@@ -151,6 +151,15 @@ pub fn resolve(
         out.set(name, value, var.secret);
     }
     Ok(out)
+}
+
+/// A variable's default, `{{ from_run }}` in it filled with `from_run` (the failed run a followed
+/// runbook follows; empty when it follows none).
+pub fn default_of(var: &crate::runbook::Variable, from_run: &str) -> Option<String> {
+    let d = var.default.as_ref()?;
+    Some(vars::render(&d.value, |name| {
+        (name == "from_run").then(|| from_run.to_string())
+    }))
 }
 
 /// The environment variable a variable is read from.
@@ -241,7 +250,7 @@ pub fn who() -> String {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| {
             // SAFETY: getuid never fails.
-            format!("uid{}", unsafe { libc::getuid() })
+            crate::text::user_name(unsafe { libc::getuid() })
         });
     format!("{user}@{}", hostname())
 }

@@ -17,6 +17,13 @@ pub struct Scripted {
     pub note: Option<String>,
     /// A destructive gate's confirmation word; the gate's own when left out.
     pub word: Option<String>,
+    /// For a gate that needs several people (`approvals: 2`, `four_eyes`): who approves, in
+    /// order, each as a distinct person (made-up names: a rehearsal's people).
+    pub approvers: Vec<String>,
+    /// How long after the gate opens the script decides: a person's time to think, so that a
+    /// rehearsal crosses the time windows a real decision would (Argo's scaleDownDelaySeconds,
+    /// say). Written in simulated time; real time once the rehearsal's `--speed` divides it.
+    pub after: Option<std::time::Duration>,
 }
 
 /// How gates are answered from the command line, before anyone is asked.
@@ -80,6 +87,15 @@ impl Approvals {
         Some(d)
     }
 
+    /// How long the script waits before its decision on gate `id` (its `after`), if it names
+    /// one.
+    pub fn script_waits(&self, id: &str) -> Option<std::time::Duration> {
+        self.scripted
+            .get(id)
+            .and_then(|s| s.after)
+            .filter(|d| !d.is_zero())
+    }
+
     fn decide_as(&self, req: &GateRequest, script: bool) -> Option<Decision> {
         let id = req.id.as_str();
         if let Some(s) = self.scripted.get(id).filter(|_| script)
@@ -89,7 +105,7 @@ impl Approvals {
             return Some(Decision {
                 gate: req.id.clone(),
                 choice,
-                who: self.who.clone(),
+                who: s.approvers.first().unwrap_or(&self.who).clone(),
                 via: VIA_SCRIPT.into(),
                 note: s.note.clone(),
                 typed: (approve && req.destructive)
@@ -155,6 +171,18 @@ impl Approvals {
             } else {
                 Vec::new()
             },
+        })
+    }
+
+    /// The next approval a script gives for a gate that needs several people, once `have` of
+    /// them approved: its next listed approver's (`approvers:`), if it lists one.
+    pub fn next_approval(&self, req: &GateRequest, have: u32) -> Option<Decision> {
+        let s = self.scripted.get(&req.id)?;
+        let who = s.approvers.get(have as usize)?;
+        let mut d = self.decide_as(req, true)?;
+        (d.choice == Choice::Approve).then(|| {
+            d.who = who.clone();
+            d
         })
     }
 

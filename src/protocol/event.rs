@@ -130,6 +130,22 @@ pub struct GateRequest {
     pub production: bool,
     /// For a failed step: why.
     pub error: Option<String>,
+    /// For a failed step whose failure path leads to another runbook: its name in `links`
+    /// (the interface offers to open it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<String>,
+    /// How many distinct people must approve (2 for a two-person gate: `approvals: 2`, or the
+    /// runbook's `four_eyes`); 1 for an ordinary gate.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub approvals: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// A person's answer to a gate.
@@ -174,6 +190,44 @@ pub enum Command {
     Abort,
     /// The view cannot decide the open gate: stop here, resumable.
     Pause(String),
+    /// The share tap to the engine: `who` is at the keys from now on (a follower the driver
+    /// handed them to, or the driver again). Journaled (`driver_changed`), audited, announced as
+    /// [`Event::DriverChanged`]; it never ends a step or passes a gate.
+    Drive {
+        who: String,
+    },
+    /// A view that is not at the keys asks for them (a follower's `D`, or the driver's own
+    /// interface after handing them over): the share tap asks whoever holds them.
+    AskDrive,
+    /// The view at the keys answers [`Event::DriveRequested`]: hand them to `who`, or not.
+    AnswerDrive {
+        who: String,
+        accept: bool,
+    },
+    /// A follower at the keys hands them back to the driver.
+    Release,
+    /// The share tap to the engine: who follows the run now (`name@host`, in the order they
+    /// joined). Journaled (`watching`) and audited; nothing else.
+    Watching {
+        names: Vec<String>,
+    },
+}
+
+/// The line a resumed run's history shows before a step's kept output when older lines of it were
+/// not kept (a step keeps its newest lines, within a bound).
+pub fn not_kept_line(n: u64) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("… {n} earlier line{s} of this step not kept\n")
+}
+
+/// How many lines a [`not_kept_line`] says were not kept; `None` for any other text.
+pub fn not_kept_count(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix("… ")?;
+    let (n, tail) = rest.split_once(' ')?;
+    (tail == "earlier line of this step not kept\n"
+        || tail == "earlier lines of this step not kept\n")
+        .then(|| n.parse().ok())
+        .flatten()
 }
 
 /// How long a run should take (the runbook's `deadline`) and when it first started: the views
@@ -257,6 +311,15 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         checklist: Vec<bool>,
     },
+    /// An approval of a gate that needs more than one person: `have` of `need` distinct
+    /// people have approved it; it stays open for the next (a rejection by any of them stops it).
+    ApprovalCounted {
+        gate: String,
+        who: String,
+        via: String,
+        have: u32,
+        need: u32,
+    },
     /// A decision that did not fit the open gate (wrong gate, choice or confirmation word).
     DecisionRefused {
         gate: String,
@@ -299,6 +362,12 @@ pub enum Event {
         shown: String,
     },
     Note(String),
+    /// The failure path leads to another runbook (`on_failure: {runbook: NAME}`, NAME a name in
+    /// `links`): the views offer to follow it; `command` starts it by hand.
+    FollowRunbook {
+        name: String,
+        command: String,
+    },
     /// What the run had done before this session (sent first on a resume).
     History(History),
     /// A step ran in an earlier session: what it printed then is not kept, so its output is not
@@ -313,6 +382,27 @@ pub enum Event {
     RunFinished {
         status: RunStatus,
     },
+    /// The share tap to every view: who follows the run from other terminals now.
+    Watchers {
+        names: Vec<String>,
+    },
+    /// The share tap to the view at the keys: `who` asks to drive (accept or refuse, answered
+    /// with [`Command::AnswerDrive`]).
+    DriveRequested {
+        who: String,
+    },
+    /// The engine: `who` is at the keys from now on (journaled `driver_changed`).
+    DriverChanged {
+        who: String,
+    },
+    /// The share tap to one view: whether this view is at the keys (may decide gates) now.
+    /// Never journaled, never in the state a late joiner is sent.
+    Keys {
+        held: bool,
+    },
+    /// The share tap to one follower that fell behind: the events that follow are the run's
+    /// whole state again, from its start; what the view had is dropped first.
+    Resent,
 }
 
 impl GateRequest {
@@ -346,6 +436,8 @@ mod tests {
             choices: vec![Choice::Approve, Choice::Reject],
             production: true,
             error: None,
+            follow: Some("rollback".into()),
+            approvals: 2,
         };
         let events = vec![
             Event::RunStarted {
@@ -371,6 +463,17 @@ mod tests {
                 error: Some("exit code 3, expected 0".into()),
             },
             Event::Note("hello".into()),
+            Event::ApprovalCounted {
+                gate: "deploy".into(),
+                who: "ana@h".into(),
+                via: "follower".into(),
+                have: 1,
+                need: 2,
+            },
+            Event::FollowRunbook {
+                name: "rollback".into(),
+                command: "tollgate run rollback.yaml".into(),
+            },
             Event::StepProgress {
                 step: "promote".into(),
                 text: "canary 25 % · step 3/8 · Paused".into(),
@@ -404,6 +507,11 @@ mod tests {
             let back: Event = serde_json::from_str(&json).expect("deserialises");
             assert_eq!(back, e, "{json}");
         }
+        for n in [1, 2, 1_234_567] {
+            assert_eq!(not_kept_count(&not_kept_line(n)), Some(n));
+        }
+        assert_eq!(not_kept_count("… 3 earlier lines of other things\n"), None);
+        assert_eq!(not_kept_count("plain output\n"), None);
         assert!(gate.confirmed_by(Some(" prod ")));
         assert!(!gate.confirmed_by(Some("pro")));
         assert!(!gate.confirmed_by(None));

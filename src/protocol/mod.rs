@@ -9,7 +9,7 @@ pub mod status;
 
 pub use event::{
     ChecklistItem, Choice, Command, Deadline, Decision, Event, GateKind, GateRequest, History,
-    OutputLine, Past, Stream, ValueRequest, short_duration,
+    OutputLine, Past, Stream, ValueRequest, not_kept_count, not_kept_line, short_duration,
 };
 pub use secret::{MASK, MIN_MASKED, Masker, Secret, secret_forms};
 pub use status::{RunStatus, StepStatus};

@@ -10,11 +10,16 @@
 //!   pre-deployment-setup: approve          # a choice word
 //!   infrastructure: { choice: approve, note: "plan reviewed", word: labelmint-production }
 //!   smoke-tests: { choice: reject, note: "rehearsing the rejection" }
+//!   promote: { choice: approve, approvers: [ana, li] }  # a gate that needs two people
+//!   back-to-previous: { choice: approve, after: 3m }     # decided 3 simulated minutes in
 //! expect:
 //!   outcome: succeeded                     # succeeded | failed | rolled-back | paused | aborted | rejected
 //!   ran: [step-a]                          # steps that must have succeeded
 //!   skipped: [terraform-init]
 //!   failed: [smoke-tests]
+//! follow:                                  # the runbook followed after a failure
+//!   gates: { revert: approve }             # (--follow-failure-runbook): the same keys
+//!   expect: { outcome: succeeded }
 //! ```
 //!
 //! Read with positions (the runbook's YAML reader): every problem is one line
@@ -24,12 +29,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::engine::Outcome;
 use crate::engine::journal::{self, Replay};
 use crate::protocol::approvals::{Approvals, Scripted};
 use crate::protocol::{Choice, RunStatus, Secret, StepStatus};
-use crate::runbook::Runbook;
+use crate::runbook::{Runbook, vars};
 use crate::runbook::yaml::{self, Budget, Kind, Node, Pos};
 
 /// A decisions file, read.
@@ -49,6 +55,9 @@ pub struct Decisions {
     /// Where each gate and expected step was named (for [`Decisions::check_ids`]).
     positions: Vec<(Pos, Named)>,
     pub expect: Expectation,
+    /// The decisions of the run that follows this one when it fails and its failure path leads
+    /// to another runbook (`follow:`, the same keys; `rehearse --follow-failure-runbook`).
+    pub follow: Option<Box<Decisions>>,
 }
 
 /// What a name in the file refers to, for checking it against the runbook.
@@ -98,8 +107,8 @@ const CHOICES: &[(&str, Choice)] = &[
     ("abort", Choice::Abort),
 ];
 
-const TOP_KEYS: &[&str] = &["runbook", "vars", "prompts", "gates", "expect"];
-const GATE_KEYS: &[&str] = &["choice", "note", "word"];
+const TOP_KEYS: &[&str] = &["runbook", "vars", "prompts", "gates", "expect", "follow"];
+const GATE_KEYS: &[&str] = &["choice", "note", "word", "approvers", "after"];
 const EXPECT_KEYS: &[&str] = &["outcome", "ran", "skipped", "failed"];
 
 impl Expected {
@@ -248,57 +257,74 @@ pub fn parse(file: &Path, text: &str) -> Result<Decisions, Vec<String>> {
     if root.is_null() {
         return Ok(d);
     }
-    let Some(entries) = r.map(&root, "the decisions file") else {
-        return Err(r.problems);
-    };
-    for (k, v) in entries {
-        let key = k.as_str().unwrap_or_default();
-        match key {
-            "runbook" => {
-                if let Some(s) = r.string(v, "`runbook`") {
-                    let dir = file.parent().unwrap_or(Path::new("."));
-                    d.runbook = Some(dir.join(s));
-                }
-            }
-            "vars" => {
-                for (name, value) in r.map(v, "`vars`").unwrap_or_default() {
-                    if let (Some(n), Some(val)) = (
-                        r.string(name, "a variable's name"),
-                        r.scalar(value, "a value"),
-                    ) {
-                        d.vars.push((n, val));
-                    }
-                }
-            }
-            "prompts" => {
-                for (name, value) in r.map(v, "`prompts`").unwrap_or_default() {
-                    if let (Some(n), Some(val)) = (
-                        r.string(name, "a prompt's name"),
-                        r.scalar(value, "a value"),
-                    ) {
-                        d.prompts.insert(n, Secret(val));
-                    }
-                }
-            }
-            "gates" => {
-                for (id, g) in r.map(v, "`gates`").unwrap_or_default() {
-                    let Some(id) = r.string(id, "a gate's id") else {
-                        continue;
-                    };
-                    if let Some(s) = r.gate(&id, g) {
-                        d.positions.push((g.pos, Named::Gate(id.clone())));
-                        d.gates.insert(id, s);
-                    }
-                }
-            }
-            "expect" => r.expect(v, &mut d),
-            _ => r.unknown(k, key, TOP_KEYS, "the decisions file"),
-        }
-    }
+    r.document(&root, &mut d, "the decisions file");
     if r.problems.is_empty() {
         Ok(d)
     } else {
         Err(r.problems)
+    }
+}
+
+impl Reader<'_> {
+    /// The file's keys, or a `follow:` section's (the same keys, for the runbook followed).
+    fn document(&mut self, root: &Node, d: &mut Decisions, within: &str) {
+        let r = self;
+        let file = r.file;
+        let Some(entries) = r.map(root, within) else {
+            return;
+        };
+        for (k, v) in entries {
+            let key = k.as_str().unwrap_or_default();
+            match key {
+                "runbook" => {
+                    if let Some(s) = r.string(v, "`runbook`") {
+                        let dir = file.parent().unwrap_or(Path::new("."));
+                        d.runbook = Some(dir.join(s));
+                    }
+                }
+                "vars" => {
+                    for (name, value) in r.map(v, "`vars`").unwrap_or_default() {
+                        if let (Some(n), Some(val)) = (
+                            r.string(name, "a variable's name"),
+                            r.scalar(value, "a value"),
+                        ) {
+                            d.vars.push((n, val));
+                        }
+                    }
+                }
+                "prompts" => {
+                    for (name, value) in r.map(v, "`prompts`").unwrap_or_default() {
+                        if let (Some(n), Some(val)) = (
+                            r.string(name, "a prompt's name"),
+                            r.scalar(value, "a value"),
+                        ) {
+                            d.prompts.insert(n, Secret(val));
+                        }
+                    }
+                }
+                "gates" => {
+                    for (id, g) in r.map(v, "`gates`").unwrap_or_default() {
+                        let Some(id) = r.string(id, "a gate's id") else {
+                            continue;
+                        };
+                        if let Some(s) = r.gate(&id, g) {
+                            d.positions.push((g.pos, Named::Gate(id.clone())));
+                            d.gates.insert(id, s);
+                        }
+                    }
+                }
+                "expect" => r.expect(v, d),
+                "follow" => {
+                    let mut f = Decisions {
+                        file: file.to_path_buf(),
+                        ..Decisions::default()
+                    };
+                    r.document(v, &mut f, "`follow`");
+                    d.follow = Some(Box::new(f));
+                }
+                _ => r.unknown(k, key, TOP_KEYS, within),
+            }
+        }
     }
 }
 
@@ -370,6 +396,30 @@ impl Reader<'_> {
         }
     }
 
+    /// A list of distinct people's names (a gate's `approvers`).
+    fn names(&mut self, n: &Node, what: &str) -> Option<Vec<String>> {
+        let Kind::Seq(items) = &n.kind else {
+            self.problem(
+                n.pos,
+                format!("{what} must be a list of names, not {}", n.describe()),
+            );
+            return None;
+        };
+        let mut names: Vec<String> = Vec::new();
+        for i in items {
+            let name = self.string(i, "a name")?;
+            if names.contains(&name) {
+                self.problem(
+                    i.pos,
+                    format!("{what} names `{name}` twice: each approver is a different person"),
+                );
+                return None;
+            }
+            names.push(name);
+        }
+        Some(names)
+    }
+
     fn unknown(&mut self, k: &Node, key: &str, known: &[&str], within: &str) {
         let near = known
             .iter()
@@ -428,6 +478,18 @@ impl Reader<'_> {
                 },
                 "note" => s.note = self.scalar(v, "`note`").filter(|n| !n.trim().is_empty()),
                 "word" => s.word = self.string(v, "`word`"),
+                "approvers" => match self.names(v, "`approvers`") {
+                    Some(names) => s.approvers = names,
+                    None => ok = false,
+                },
+                "after" => match self.string(v, "`after`").map(|t| vars::parse_duration(&t)) {
+                    Some(Ok(d)) => s.after = Some(d),
+                    Some(Err(why)) => {
+                        self.problem(v.pos, format!("`after`: {why}"));
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
                 _ => {
                     self.unknown(k, key, GATE_KEYS, &format!("gate `{id}`"));
                     ok = false;
@@ -485,6 +547,19 @@ impl Decisions {
     /// variables' prompt.
     pub fn prompt(&self, name: &str) -> Option<String> {
         self.prompts.get(name).map(|s| s.0.clone())
+    }
+
+    /// The file with every gate's `after` (simulated time) turned into real time at `speed`,
+    /// the rehearsal's `--speed`; its `follow:` section too.
+    pub fn at_speed(mut self, speed: f64) -> Decisions {
+        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
+        for s in self.gates.values_mut() {
+            s.after = s
+                .after
+                .map(|d| Duration::try_from_secs_f64(d.as_secs_f64() / speed).unwrap_or(d));
+        }
+        self.follow = self.follow.map(|f| Box::new(f.at_speed(speed)));
+        self
     }
 
     /// The gates the file decides and the values it gives steps' masked prompts, added to the

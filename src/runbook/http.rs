@@ -165,17 +165,18 @@ pub struct HttpCheck {
     /// Text every successful answer's body holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
-    /// How many requests (default 1, at most 1,000,000).
+    /// How many requests (default 1, at most 1,000,000), or a `{{ variable }}` that holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requests: Option<u64>,
+    pub requests: Option<super::int::Int>,
     /// Time between the starts of two requests (`1ms` is 1,000 a second), kept whatever the
     /// answers' latency (up to 256 in flight); left out, each request starts when the last one
     /// answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
-    /// The highest share of failed requests, in percent, that still succeeds (default 0).
+    /// The highest share of failed requests, in percent, that still succeeds (default 0), or a
+    /// `{{ variable }}` that holds it (a team's threshold given at the start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_error_rate: Option<f64>,
+    pub max_error_rate: Option<super::int::Num>,
     /// The highest 95th percentile latency that still succeeds, e.g. `200ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_p95: Option<String>,
@@ -235,9 +236,10 @@ impl HttpAction {
         let HttpAction::Check(a) = self;
         let method = a.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let mut s = format!("{} {method} {}", self.key(), masked_url(&a.url));
-        let n = a.requests.unwrap_or(1);
-        if n != 1 {
-            s.push_str(&format!(" ×{n}"));
+        match &a.requests {
+            None => {}
+            Some(n) if n.literal() == Some(1) => {}
+            Some(n) => s.push_str(&format!(" ×{n}")),
         }
         if let Some(i) = &a.interval {
             s.push_str(&format!(" every {i}"));
@@ -263,7 +265,10 @@ impl HttpAction {
         if let Some(b) = &a.body_contains {
             expect.push(format!("body contains `{b}`"));
         }
-        expect.push(format!("errors ≤ {} %", a.max_error_rate.unwrap_or(0.0)));
+        match &a.max_error_rate {
+            Some(m) => expect.push(format!("errors ≤ {m} %")),
+            None => expect.push("errors ≤ 0 %".into()),
+        }
         if let Some(p) = &a.max_p95 {
             expect.push(format!("p95 ≤ {p}"));
         }
@@ -319,10 +324,10 @@ mod tests {
             )]
             .into_iter()
             .collect(),
-            requests: Some(300),
+            requests: Some(300.into()),
             interval: Some("10ms".into()),
             expect_status: Some(ExpectStatus::One(StatusItem::Text("2xx".into()))),
-            max_error_rate: Some(1.0),
+            max_error_rate: Some(1.0.into()),
             max_p95: Some("200ms".into()),
             ..HttpCheck::default()
         });

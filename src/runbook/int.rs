@@ -1,6 +1,6 @@
-//! A whole number in a native step, written as a number (`replicas: 3`) or filled from variables
-//! (`replicas: "{{ replicas }}"`, a count a responder chooses at the start or a step captured),
-//! read when the step runs.
+//! A whole number ([`Int`]) or a decimal ([`Num`]) in a native step, written as a number
+//! (`replicas: 3`) or filled from variables (`replicas: "{{ replicas }}"`, a count a responder
+//! chooses at the start or a step captured), read when the step runs.
 
 use std::fmt;
 
@@ -113,9 +113,125 @@ impl JsonSchema for Int {
     }
 }
 
+/// A decimal number in a native step (`max_error_rate: 2.5`), or filled from variables
+/// (`max_error_rate: "{{ max_error_rate }}"`), read when the step runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Num {
+    Lit(f64),
+    /// Text holding `{{ var }}`, a number once filled (`check` refuses any other text).
+    Template(String),
+}
+
+impl From<f64> for Num {
+    fn from(n: f64) -> Self {
+        Num::Lit(n)
+    }
+}
+
+impl Num {
+    /// The number, when it is written as one.
+    pub fn literal(&self) -> Option<f64> {
+        match self {
+            Num::Lit(n) => Some(*n),
+            Num::Template(_) => None,
+        }
+    }
+
+    /// The number once its variables are filled: `field` names it in the error.
+    pub fn value(&self, field: &str) -> Result<f64, String> {
+        let n = match self {
+            Num::Lit(n) => Some(*n),
+            Num::Template(t) => t.trim().parse::<f64>().ok(),
+        };
+        n.filter(|n| n.is_finite())
+            .ok_or_else(|| format!("{field}: `{self}` is not a number"))
+    }
+}
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Num::Lit(n) => write!(f, "{n}"),
+            Num::Template(t) => f.write_str(t),
+        }
+    }
+}
+
+impl Serialize for Num {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Num::Lit(n) => s.serialize_f64(*n),
+            Num::Template(t) => s.serialize_str(t),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number, or a `{{ variable }}` that holds one")
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Num, E> {
+                Ok(Num::Lit(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Num, E> {
+                Ok(Num::Lit(n as f64))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Num, E> {
+                Ok(Num::Lit(n as f64))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Num, E> {
+                Ok(s.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
+                    .map_or_else(|| Num::Template(s.to_string()), Num::Lit))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Num {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Num".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number, or a `{{ variable }}` that holds one (read when the step runs).",
+            "anyOf": [{"type": "number"}, {"type": "string", "pattern": "\\{\\{"}]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_and_templates_read_and_fill() {
+        let n: Num = serde_json::from_value(serde_json::json!(2.5)).unwrap();
+        assert_eq!(n, Num::Lit(2.5));
+        let one: Num = serde_json::from_value(serde_json::json!(1)).unwrap();
+        assert_eq!(one.value("max_error_rate"), Ok(1.0));
+        let t: Num = serde_json::from_value(serde_json::json!("{{ max }}")).unwrap();
+        assert_eq!(t.literal(), None);
+        assert_eq!(
+            t.value("max_error_rate").unwrap_err(),
+            "max_error_rate: `{{ max }}` is not a number"
+        );
+        let filled: Num = serde_json::from_value(serde_json::json!(" 0.5 ")).unwrap();
+        assert_eq!(filled, Num::Lit(0.5));
+        let nan: Num = serde_json::from_value(serde_json::json!("NaN")).unwrap();
+        assert!(nan.value("max_error_rate").is_err());
+        assert_eq!(
+            serde_json::to_value(&t).unwrap(),
+            serde_json::json!("{{ max }}")
+        );
+    }
 
     #[test]
     fn numbers_and_templates_read_and_fill() {

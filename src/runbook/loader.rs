@@ -25,7 +25,8 @@ pub struct Loaded {
     pub path: PathBuf,
     pub runbook: Runbook,
     pub diags: Vec<Diag>,
-    /// A digest of the main file's bytes, to notice a runbook changed under a resumed run.
+    /// `sha256:HEX` of the main file's bytes: notices a runbook changed under a resumed run, and
+    /// anchors the run's journal (its first line's `prev`).
     pub digest: String,
 }
 
@@ -159,7 +160,7 @@ fn manifest_stream(text: &str) -> Option<Pos> {
 /// Loads and validates a runbook and everything it includes.
 pub fn load(path: &Path) -> Result<Loaded, Unreadable> {
     let bytes = read_capped(path, Budget::default().max_bytes)?;
-    let digest = fnv_hex(&bytes);
+    let digest = format!("sha256:{}", crate::text::sha256_hex(&bytes));
     let mut diags = Vec::new();
     let mut runbook = Runbook::default();
     if let Some(node) = read_tree(path, &mut diags)? {
@@ -301,14 +302,4 @@ fn expand(
         stack.pop();
     }
     Ok(out)
-}
-
-/// FNV-1a, 64 bits: enough to notice an edited file, not a security measure.
-pub fn fnv_hex(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
 }

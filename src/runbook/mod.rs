@@ -26,7 +26,7 @@ pub use de::Spanned;
 pub use diag::{Diag, Severity};
 pub use loader::{Loaded, Unreadable, load};
 pub use model::*;
-pub use rehearse::{Rehearsal, Rehearse};
+pub use rehearse::{Rehearsal, RehearsalRepo, Rehearse};
 pub use revert::{Revert, RevertAction};
 pub use yaml::Pos;
 

@@ -52,6 +52,15 @@ pub struct Runbook {
     /// stops a run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Spanned<String>>,
+    /// Who hears of the run while nobody watches it: a webhook and the desktop told when a gate
+    /// waits for a person (and reminded while it waits), a step fails, or the run ends. Wins over
+    /// the user's config file (`[notify]` in `~/.config/tollgate/config.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Spanned<Notify>>,
+    /// Gates that need a second, distinct person's approval besides the driver's:
+    /// `destructive` (every destructive gate) or `all`. A gate's own `approvals` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub four_eyes: Option<Spanned<FourEyes>>,
     /// The phases, in order.
     #[serde(default)]
     pub phases: Vec<Spanned<Phase>>,
@@ -59,6 +68,24 @@ pub struct Runbook {
     /// values of variables in a rehearsal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<Spanned<super::rehearse::Rehearsal>>,
+}
+
+/// Who is told what a run needs (`notify:`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Where a Slack-compatible JSON message is POSTed (`{"text": …, "tollgate": {…}}`): an
+    /// http:// or https:// URL, or `{{ var }}` naming a variable (a secret one keeps the URL out
+    /// of every log and screen). Never sent in a rehearsal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Spanned<String>>,
+    /// Remind again while a gate still waits this long (e.g. `10m`), and every time as long
+    /// after. Unset: no reminders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_after: Option<Spanned<String>>,
+    /// A desktop notification (`notify-send`) when the desktop offers one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desktop: Option<bool>,
 }
 
 /// The alerts and symptoms a runbook answers.
@@ -247,6 +274,11 @@ pub struct Gate {
     /// The word to type for a destructive gate (default: the target environment's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<String>,
+    /// How many distinct people must approve: `2` for a two-person gate (the driver, and a
+    /// second person from `tollgate follow`). Default 1, or 2 where the runbook's `four_eyes`
+    /// says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +290,19 @@ struct GateFields {
     destructive: bool,
     #[serde(default)]
     confirm: Option<String>,
+    #[serde(default)]
+    approvals: Option<u32>,
+}
+
+/// Which gates need a second, distinct person's approval (`four_eyes:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FourEyes {
+    /// Every destructive gate (a gate with `destructive: true`, or before a destructive step).
+    #[default]
+    Destructive,
+    /// Every gate before a phase or a step.
+    All,
 }
 
 /// A manual item; a plain string is an item without a command.
@@ -411,7 +456,7 @@ pub struct OnFailure {
 
 impl Shorthand for Gate {
     const NAME: &'static str = "$short:gate";
-    const FIELDS: &'static [&'static str] = &["message", "destructive", "confirm"];
+    const FIELDS: &'static [&'static str] = &["message", "destructive", "confirm", "approvals"];
     const EXPECTING: &'static str = "`true` or a gate mapping";
     fn from_bool<E: de::Error>(v: bool) -> Result<Self, E> {
         if v {
@@ -428,6 +473,7 @@ impl Shorthand for Gate {
             message: f.message,
             destructive: f.destructive,
             confirm: f.confirm,
+            approvals: f.approvals,
         })
     }
 }
@@ -515,6 +561,17 @@ impl Runbook {
             steps(&f.steps, &mut out);
         }
         out
+    }
+}
+
+impl Gate {
+    /// How many distinct people must approve this gate under the runbook's `four_eyes`.
+    pub fn approvals_needed(&self, four_eyes: Option<FourEyes>) -> u32 {
+        self.approvals.unwrap_or(match four_eyes {
+            Some(FourEyes::All) => 2,
+            Some(FourEyes::Destructive) if self.destructive => 2,
+            _ => 1,
+        })
     }
 }
 

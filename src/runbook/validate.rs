@@ -17,12 +17,15 @@ use super::revert::{Revert, RevertAction};
 use super::vars::{self, Piece, is_var_name, parse_template};
 use super::yaml::{Node, Pos};
 
+/// The most distinct people a gate may need.
+pub const MAX_APPROVALS: u32 = 5;
+
 /// The longest id a phase or step may have: a Kubernetes label value (a `kube.job`'s pods carry
 /// their step's id) is at most 63 characters.
 pub const MAX_ID_LEN: usize = 63;
 
 /// Variables every run has.
-pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook_dir", "runbook_name"];
+pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook_dir", "runbook_name", "from_run"];
 
 struct Checker<'a> {
     runbook: &'a Runbook,
@@ -51,8 +54,67 @@ pub fn validate_tree(runbook: &Runbook, file: &Path, root: Option<&Node>, diags:
 }
 
 impl Checker<'_> {
+    /// A gate's `approvals`: how many distinct people, 1 to [`MAX_APPROVALS`].
+    fn check_approvals(&mut self, file: &Path, pos: Pos, approvals: Option<u32>) {
+        if let Some(n) = approvals
+            && !(1..=MAX_APPROVALS).contains(&n)
+        {
+            self.err(
+                file,
+                pos,
+                format!(
+                    "gate `approvals: {n}`: a gate needs 1 to {MAX_APPROVALS} distinct people's approval (a two-person gate is `approvals: 2`)"
+                ),
+            );
+        }
+    }
+
     fn err(&mut self, file: &Path, pos: Pos, msg: impl Into<String>) {
         self.diags.push(Diag::error(file, pos, msg));
+    }
+
+    /// `notify:`: a reminder's duration, and a webhook that is an http(s) URL or one variable.
+    fn check_notify(&mut self, file: &Path, n: &Spanned<super::model::Notify>) {
+        if let Some(d) = &n.remind_after {
+            match vars::parse_duration(d) {
+                Err(msg) => self.err(file, d.pos, format!("`notify.remind_after`: {msg}")),
+                Ok(t) if t.is_zero() => self.err(
+                    file,
+                    d.pos,
+                    "`notify.remind_after` must be more than 0 (e.g. 10m)",
+                ),
+                Ok(_) => {}
+            }
+        }
+        let Some(w) = &n.webhook else { return };
+        let text = w.trim();
+        match parse_template(text) {
+            Ok(pieces) if pieces.iter().any(|p| matches!(p, Piece::Var { .. })) => {
+                for p in pieces {
+                    if let Piece::Var { name, .. } = p
+                        && !self.runbook.variables.contains_key(name)
+                    {
+                        let msg = format!(
+                            "`notify.webhook`: unknown variable `{name}`{}",
+                            self.did_you_mean(name)
+                        );
+                        self.err(file, w.pos, msg);
+                    }
+                }
+            }
+            Ok(_) => {
+                // A literal URL: its path may be the webhook's secret, so it is never quoted.
+                let scheme = text.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+                if !matches!(scheme.as_deref(), Some("http" | "https")) {
+                    self.err(
+                        file,
+                        w.pos,
+                        "`notify.webhook` must be an http:// or https:// URL, or `{{ var }}`",
+                    );
+                }
+            }
+            Err((_, msg)) => self.err(file, w.pos, format!("`notify.webhook`: {msg}")),
+        }
     }
 
     /// ` (did you mean `x`?)` when a known variable is spelt nearly like `name`.
@@ -166,6 +228,9 @@ impl Checker<'_> {
                 Ok(_) => {}
             }
         }
+        if let Some(n) = &rb.notify {
+            self.check_notify(file, n);
+        }
         if let Some(r) = &rb.rehearsal {
             self.check_rehearsal(file, r);
         }
@@ -198,6 +263,7 @@ impl Checker<'_> {
                 for t in [&g.message, &g.confirm].into_iter().flatten() {
                     self.check_template(pfile, g.pos, t, false);
                 }
+                self.check_approvals(pfile, g.pos, g.approvals);
             }
             for item in &phase.checklist {
                 if item.text.trim().is_empty() {
@@ -538,6 +604,7 @@ impl Checker<'_> {
             for t in [&g.message, &g.confirm].into_iter().flatten() {
                 self.check_template(file, g.pos, t, false);
             }
+            self.check_approvals(file, g.pos, g.approvals);
         }
         let e = &step.expect;
         if let Some(t) = &e.timeout {
@@ -677,6 +744,50 @@ impl Checker<'_> {
         for name in r.aws.secrets.iter().chain(&r.aws.repositories) {
             if name.trim().is_empty() {
                 self.err(file, name.pos, "an empty name");
+            }
+        }
+        let mut urls = std::collections::HashSet::new();
+        for repo in &r.repos {
+            let url = repo.url.trim();
+            if url.is_empty() || url.contains(char::is_whitespace) {
+                self.err(
+                    file,
+                    repo.url.pos,
+                    "a repository URL without spaces is needed",
+                );
+            } else if !urls.insert(url) {
+                self.err(
+                    file,
+                    repo.url.pos,
+                    format!("repository `{url}` is listed twice"),
+                );
+            }
+            if repo.commits.is_empty() {
+                self.err(
+                    file,
+                    repo.url.pos,
+                    format!(
+                        "repository `{url}` needs `commits`: a folder per commit, oldest first"
+                    ),
+                );
+            }
+            for c in &repo.commits {
+                if c.trim().is_empty() || !dir.join(c.as_str()).is_dir() {
+                    self.err(
+                        file,
+                        c.pos,
+                        format!("the commit folder `{}` does not exist", c.value),
+                    );
+                }
+            }
+            if let Some(b) = &repo.branch
+                && !crate::runbook::rehearse::is_branch_name(b)
+            {
+                self.err(
+                    file,
+                    b.pos,
+                    format!("`{}` is not a branch name git takes", b.value),
+                );
             }
         }
     }
@@ -1349,23 +1460,36 @@ impl Checker<'_> {
                 self.err(file, pos, format!("`{key}` expect_status: {e}"));
             }
         }
-        if let Some(n) = a.requests
-            && !(1..=1_000_000).contains(&n)
-        {
-            self.err(
-                file,
-                pos,
-                format!("`{key}` requests must be 1 to 1,000,000, not {n}"),
-            );
+        if let Some(n) = &a.requests {
+            // A template's variables are checked with the other texts' (none may be secret).
+            if !n.to_string().contains("{{") {
+                self.check_int(file, pos, key, "requests", n);
+            }
+            if let Some(n) = n.literal()
+                && !(1..=1_000_000).contains(&n)
+            {
+                self.err(
+                    file,
+                    pos,
+                    format!("`{key}` requests must be 1 to 1,000,000, not {n}"),
+                );
+            }
         }
-        if let Some(r) = a.max_error_rate
-            && !(0.0..=100.0).contains(&r)
-        {
-            self.err(
-                file,
-                pos,
-                format!("`{key}` max_error_rate is a percentage, 0 to 100, not {r}"),
-            );
+        if let Some(r) = &a.max_error_rate {
+            match r {
+                super::int::Num::Lit(r) if !(0.0..=100.0).contains(r) => self.err(
+                    file,
+                    pos,
+                    format!("`{key}` max_error_rate is a percentage, 0 to 100, not {r}"),
+                ),
+                super::int::Num::Lit(_) => {}
+                super::int::Num::Template(t) if t.contains("{{") => {}
+                super::int::Num::Template(t) => self.err(
+                    file,
+                    pos,
+                    format!("`{key}` max_error_rate `{t}` is not a number, or a `{{{{ variable }}}}` that holds one"),
+                ),
+            }
         }
         for (field, d) in [
             ("interval", &a.interval),
@@ -1419,6 +1543,15 @@ impl Checker<'_> {
             .map(String::as_str),
         );
         texts.extend(a.resolve.values().map(String::as_str));
+        let requests = a.requests.as_ref().map(ToString::to_string);
+        let max_error_rate = a.max_error_rate.as_ref().map(ToString::to_string);
+        texts.extend(
+            [&requests, &max_error_rate]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .filter(|t| t.contains("{{")),
+        );
         self.no_secrets_in(
             file,
             pos,

@@ -21,6 +21,8 @@ pub struct App {
     pub(super) run_id: String,
     pub(super) who: String,
     pub(super) theme: Theme,
+    /// Presenting (`P`): the theme to go back to; the banner shows SHARED meanwhile.
+    pub(super) presenting: Option<Theme>,
     pub(super) rows: Vec<Row>,
     pub(super) steps: HashMap<String, StepView>,
     pub(super) phases: HashMap<String, StepStatus>,
@@ -29,6 +31,11 @@ pub struct App {
     pub(super) selected: usize,
     /// The selection follows the step that runs.
     pub(super) follow_current: bool,
+    /// The runbook the failure path led to (`on_failure: {runbook: NAME}`), once it did: `o`
+    /// opens it after the run.
+    pub(super) follow_offer: Option<String>,
+    /// The runbook to open when the run has ended (chosen with `o`).
+    pub(super) follow_chosen: Option<String>,
     pub(super) current_step: Option<String>,
     pub(super) recent: VecDeque<String>,
     pub(super) gate: Option<GateDialog>,
@@ -81,6 +88,8 @@ pub struct App {
     /// The runbook's deadline, as the engine announced it at the run's start (or resume): the
     /// banner shows the time left against the run's clock.
     pub(super) deadline: Option<crate::protocol::Deadline>,
+    /// Who is at the keys and who follows, when the run is shown in other terminals too.
+    pub(super) sharing: Sharing,
 }
 
 /// The time of day now, `HH:MM:SS.mmm`, local; with a frozen clock (tests' snapshots), the
@@ -109,25 +118,10 @@ impl App {
             frozen_clock,
             approvals,
             rehearsal,
+            follower,
+            driver,
         } = config;
-        let mut rows = Vec::new();
-        for p in &runbook.phases {
-            rows.push(Row {
-                id: p.id.value.clone(),
-                title: p.title.clone(),
-                kind: RowKind::Phase {
-                    rollback: p.rollback,
-                },
-                gate: p.gate.is_some(),
-                destructive: p.gate.as_ref().is_some_and(|g| g.destructive),
-                phase: p.id.value.clone(),
-            });
-            let steps = p.steps.iter().map(|s| (s, false));
-            let validation = p.validation.iter().map(|s| (s, true));
-            for (s, validation) in steps.chain(validation) {
-                rows.push(step_row(s, &p.id.value, validation));
-            }
-        }
+        let rows = rows_of(&runbook);
         let aws = aws.then(|| AwsBanner::new(runbook.targets.aws.as_ref()));
         let cluster = cluster.map(|c| {
             let mut view = ClusterView::new(c.context, c.namespace);
@@ -140,7 +134,8 @@ impl App {
         let mut app = App {
             runbook,
             run_id,
-            who,
+            // Started with the presenter theme: presenting already, `P` goes to the default.
+            presenting: (theme.name == "presenter").then(Theme::default),
             theme,
             rows,
             steps: HashMap::new(),
@@ -148,6 +143,8 @@ impl App {
             checklist_done: HashMap::new(),
             selected: 0,
             follow_current: true,
+            follow_offer: None,
+            follow_chosen: None,
             current_step: None,
             recent: VecDeque::new(),
             gate: None,
@@ -182,11 +179,38 @@ impl App {
             dialogs: super::state::Dialogs::new(approvals),
             rehearsal,
             deadline: None,
+            sharing: Sharing {
+                follower,
+                keys: !follower,
+                driver: driver.unwrap_or_else(|| who.clone()),
+                ..Sharing::default()
+            },
+            who,
         };
         if let Some(replay) = &replay {
             app.seed(replay);
         }
         app
+    }
+
+    /// `P`: the presenter theme on (the one in use kept to go back to) or off; colours stay
+    /// off when NO_COLOR asks.
+    pub(super) fn toggle_presenting(&mut self) {
+        match self.presenting.take() {
+            Some(before) => self.theme = before,
+            None => {
+                let mut presenter = Theme::builtin("presenter").unwrap_or_default();
+                if Theme::no_color_from_env() {
+                    presenter = presenter.without_colors();
+                }
+                self.presenting = Some(std::mem::replace(&mut self.theme, presenter));
+            }
+        }
+    }
+
+    /// Whether the screen is being presented (`P`, or started with the presenter theme).
+    pub fn presenting(&self) -> bool {
+        self.presenting.is_some()
     }
 
     /// Shows what a resumed run had already done before this session.
@@ -500,6 +524,21 @@ impl App {
             .and_then(|f| find(&f.steps, id))
     }
 
+    /// The runbook to open now that the run has ended and the engine is gone: the one `o` chose
+    /// at the failed step's dialog. Nothing while the run has not finished (a rollback phase
+    /// may still pause it).
+    pub fn take_follow(&mut self) -> Option<String> {
+        match self.state {
+            RunState::Finished(_) => self.follow_chosen.take(),
+            _ => None,
+        }
+    }
+
+    /// The runbook `o` opens after the run, if the failure path led to one.
+    pub fn follow_offer(&self) -> Option<&str> {
+        self.follow_offer.as_deref()
+    }
+
     pub fn selected_row(&self) -> Option<&Row> {
         self.rows.get(self.selected)
     }
@@ -667,6 +706,45 @@ impl App {
             })
     }
 
+    /// The host of this interface's person (`name@host`).
+    pub(super) fn host(&self) -> &str {
+        self.who.split_once('@').map_or("", |(_, h)| h)
+    }
+
+    /// Who is at the keys, who follows, and a handover asked for.
+    pub fn sharing(&self) -> &Sharing {
+        &self.sharing
+    }
+
+    /// Forgets what the events so far showed (the run's state is about to be sent again, from
+    /// its start); how the panes are looked at stays.
+    fn reset(&mut self) {
+        self.rows = rows_of(&self.runbook);
+        self.steps.clear();
+        self.phases.clear();
+        self.checklist_done.clear();
+        self.selected = 0;
+        self.follow_current = true;
+        self.follow_offer = None;
+        self.current_step = None;
+        self.recent.clear();
+        self.gate = None;
+        self.prompt = None;
+        self.scroll = 0;
+        self.side_scroll = 0;
+        self.state = RunState::Running;
+        self.ended = None;
+        self.gates_decided = 0;
+        self.gate_phase = None;
+        self.deadline = None;
+        self.sharing.asked = None;
+        // Whether this view is at the keys is said again after the state.
+        if self.sharing.follower {
+            self.sharing.keys = false;
+        }
+        self.note("fell behind the run: its whole state was sent again".into());
+    }
+
     /// Applies one engine event.
     /// A message from the cluster side (pods, logs, a pod's detail, the live context).
     pub fn on_cluster(&mut self, m: crate::live::ClusterMsg) {
@@ -816,6 +894,21 @@ impl App {
                     v.status = StepStatus::Pending;
                 }
             }
+            Event::ApprovalCounted {
+                gate,
+                who,
+                via,
+                have,
+                need,
+            } => {
+                let text = format!(
+                    "gate {gate}: approved by {who} ({via}), {have} of {need}: waiting for another person (tollgate follow)"
+                );
+                if let Some(g) = self.gate.as_mut().filter(|g| g.request.id == gate) {
+                    g.message = Some(text.clone());
+                }
+                self.note(text);
+            }
             Event::DecisionRefused { gate, reason } => {
                 let text = format!("decision for {gate} refused: {reason}");
                 if let Some(g) = self.gate.as_mut() {
@@ -869,7 +962,18 @@ impl App {
                 }
             }
             Event::Output { step, stream, text } => {
-                let at: Arc<str> = Arc::from(clock(self.frozen_clock));
+                // Output of an earlier session is shown at the time its attempt started.
+                let at = match &self.replaying {
+                    Some(at) => chrono::DateTime::parse_from_rfc3339(at)
+                        .map(|t| {
+                            t.with_timezone(&chrono::Local)
+                                .format("%H:%M:%S%.3f")
+                                .to_string()
+                        })
+                        .unwrap_or_else(|_| clock(self.frozen_clock)),
+                    None => clock(self.frozen_clock),
+                };
+                let at: Arc<str> = Arc::from(at);
                 self.view(&step).output.push_chunk(stream, &at, &text);
                 if self.shown_step() == Some(step.as_str()) {
                     if self.scroll > 0 {
@@ -921,6 +1025,12 @@ impl App {
                 self.vars.set(&name, shown, false);
             }
             Event::Note(n) => self.note(n),
+            Event::FollowRunbook { name, command } => {
+                self.note(format!(
+                    "follow the runbook `{name}`: {command} (o opens it when the run has ended)"
+                ));
+                self.follow_offer = Some(name);
+            }
             Event::History(h) => self.on_history(h),
             Event::OutputNotKept { step, last } => self.view(&step).not_kept = Some(last),
             Event::StepProgress { step, text } => self.view(&step).progress = Some(text),
@@ -931,6 +1041,36 @@ impl App {
                 self.prompt = None;
                 self.state = RunState::Paused(reason);
             }
+            Event::Watchers { names } => {
+                let shown = watching_text(&names, self.host());
+                self.note(shown.unwrap_or_else(|| "no one else is watching".into()));
+                self.sharing.watchers = names;
+            }
+            Event::DriveRequested { who } => {
+                self.note(format!("{who} asks to drive"));
+                self.help = false;
+                self.sharing.asked = Some(who);
+            }
+            Event::DriverChanged { who } => {
+                self.note(format!("{who} is at the keys"));
+                // Who drove an earlier session is history; this session's driver is known.
+                if self.replaying.is_none() {
+                    self.sharing.driver = who;
+                    self.sharing.asked = None;
+                }
+            }
+            Event::Keys { held } => {
+                self.sharing.keys = held;
+                self.message = Some(if held {
+                    "you are at the keys: you decide the gates".into()
+                } else {
+                    format!("{} is at the keys (D asks to drive)", self.sharing.driver)
+                });
+                if !held {
+                    self.sharing.asked = None;
+                }
+            }
+            Event::Resent => self.reset(),
             Event::RunFinished { status } => {
                 self.ended.get_or_insert(self.now);
                 self.gate = None;
@@ -946,6 +1086,29 @@ impl App {
             }
         }
     }
+}
+
+/// The phases tree of a runbook: each phase, then its steps and validation steps.
+fn rows_of(runbook: &Runbook) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for p in &runbook.phases {
+        rows.push(Row {
+            id: p.id.value.clone(),
+            title: p.title.clone(),
+            kind: RowKind::Phase {
+                rollback: p.rollback,
+            },
+            gate: p.gate.is_some(),
+            destructive: p.gate.as_ref().is_some_and(|g| g.destructive),
+            phase: p.id.value.clone(),
+        });
+        let steps = p.steps.iter().map(|s| (s, false));
+        let validation = p.validation.iter().map(|s| (s, true));
+        for (s, validation) in steps.chain(validation) {
+            rows.push(step_row(s, &p.id.value, validation));
+        }
+    }
+    rows
 }
 
 fn step_row(s: &Step, phase: &str, validation: bool) -> Row {

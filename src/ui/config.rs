@@ -46,6 +46,11 @@ pub struct Config {
     /// A rehearsal against stand-ins (`tollgate rehearse`): the banner and the terminal's title
     /// say so, and the help says how to look at the sandbox from another terminal.
     pub rehearsal: Option<Rehearsal>,
+    /// This interface follows a run another terminal drives (`tollgate follow`): read-only
+    /// until it is handed the keys; `q` leaves without touching the run.
+    pub follower: bool,
+    /// Who is at the keys when the interface starts (the driver's `who` when not said).
+    pub driver: Option<String>,
 }
 
 /// What the interface says of a rehearsal.
@@ -93,6 +98,8 @@ impl Config {
             frozen_clock: None,
             approvals: Approvals::default(),
             rehearsal: None,
+            follower: false,
+            driver: None,
         }
     }
 }

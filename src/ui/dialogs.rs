@@ -65,6 +65,7 @@ impl App {
             message: None,
             hidden: false,
             scroll: 0,
+            follow: false,
         });
     }
 
@@ -220,6 +221,7 @@ impl App {
                     }
                     // The choice keys choose from the checklist too (x ticks here); Enter on the
                     // choices then decides.
+                    KeyCode::Char('o') if plain && offers_follow(g) => choose_follow(g),
                     KeyCode::Char(c) if plain => {
                         if let Some(choice) = choice_for_key(c, &g.request.choices) {
                             choose(g, choice);
@@ -250,8 +252,19 @@ impl App {
                         g.focus = DialogFocus::Note;
                         Vec::new()
                     }
+                    KeyCode::Char('o') if offers_follow(g) => {
+                        choose_follow(g);
+                        Vec::new()
+                    }
                     KeyCode::Enter => match g.selected.and_then(|i| choices.get(i)).copied() {
-                        Some(c) => self.decide(c),
+                        Some(c) => {
+                            let follow = g.follow.then(|| g.request.follow.clone()).flatten();
+                            let sent = self.decide(c);
+                            if follow.is_some() && !sent.is_empty() {
+                                self.follow_chosen = follow;
+                            }
+                            sent
+                        }
                         None => {
                             g.message = Some("choose with ←/→ or a key first".into());
                             Vec::new()
@@ -323,9 +336,31 @@ impl App {
 
 /// Highlights `choice`: Enter then decides it.
 fn choose(g: &mut GateDialog, choice: Choice) {
+    g.follow = false;
     g.selected = g.request.choices.iter().position(|c| *c == choice);
     g.focus = DialogFocus::Choices;
     g.message = Some(format!("Enter to {}", choice.word()));
+}
+
+/// Whether the dialog offers "open NAME": a failed step whose failure path (which rolling back
+/// takes) leads to the runbook NAME.
+pub fn offers_follow(g: &GateDialog) -> bool {
+    g.request.follow.is_some() && g.request.choices.contains(&Choice::Rollback)
+}
+
+/// Highlights "open NAME": Enter then rolls back, and the runbook opens when the run has ended.
+fn choose_follow(g: &mut GateDialog) {
+    g.selected = g
+        .request
+        .choices
+        .iter()
+        .position(|c| *c == Choice::Rollback);
+    g.focus = DialogFocus::Choices;
+    g.follow = true;
+    g.message = Some(format!(
+        "Enter to roll back, then open `{}`",
+        g.request.follow.as_deref().unwrap_or_default()
+    ));
 }
 
 /// Tab order: the order the dialog draws its controls in.

@@ -45,10 +45,23 @@ impl App {
     pub fn on_key(&mut self, k: KeyEvent) -> Vec<Action> {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && k.code == KeyCode::Char('c') {
+            // A follower leaves; the run it follows goes on.
+            if self.sharing.follower {
+                return vec![Action::Quit];
+            }
             return self.on_ctrl_c();
         }
         if let Some(c) = self.confirm {
             return self.on_confirm(c, k);
+        }
+        if let Some(who) = self.sharing.asked.clone() {
+            let accept = match k.code {
+                KeyCode::Char('a') => true,
+                KeyCode::Char('r') | KeyCode::Esc => false,
+                _ => return Vec::new(),
+            };
+            self.sharing.asked = None;
+            return vec![Action::Send(Command::AnswerDrive { who, accept })];
         }
         if self.help {
             match k.code {
@@ -68,6 +81,21 @@ impl App {
         }
         if self.prompt.is_some() {
             return self.on_prompt_key(k);
+        }
+        // `D` asks for the keys; a follower at them hands them back (never while a gate's
+        // dialog, whose fields take a typed `D`, is shown).
+        // A gate this view decides without the keys (one of several people) takes a typed `D`
+        // too: Esc hides it, and `D` then asks to drive.
+        let hand_back = self.sharing.follower && !self.gate_shown();
+        let gate_takes_keys = self.gate_shown() && self.decides_gate();
+        if k.code == KeyCode::Char('D')
+            && !self.search.editing
+            && ((!self.sharing.keys && !gate_takes_keys) || hand_back)
+        {
+            return self.on_drive_key();
+        }
+        if self.gate_shown() && !self.decides_gate() {
+            return self.on_watched_gate_key(k);
         }
         if self.gate_shown() {
             return self.on_gate_key(k);
@@ -89,6 +117,14 @@ impl App {
             }
         }
         match k.code {
+            // The run has ended failed and its failure path led to another runbook: open it.
+            KeyCode::Char('o')
+                if matches!(self.state, RunState::Finished(_)) && self.follow_offer.is_some() =>
+            {
+                self.follow_chosen = self.follow_offer.clone();
+                return vec![Action::Quit];
+            }
+            KeyCode::Char('q') if self.sharing.follower => return vec![Action::Quit],
             KeyCode::Char('q') => {
                 if matches!(self.state, RunState::Running) {
                     self.confirm = Some(Confirm::Quit);
@@ -116,6 +152,7 @@ impl App {
                 self.search = Search::default();
             }
             KeyCode::Char('f') => self.follow(),
+            KeyCode::Char('P') => self.toggle_presenting(),
             KeyCode::Char('w') => self.wrap = !self.wrap,
             KeyCode::Char('t') => self.timestamps = !self.timestamps,
             KeyCode::Char('/') => {
@@ -134,6 +171,45 @@ impl App {
             KeyCode::End | KeyCode::Char('G') => self.move_to(false),
             KeyCode::Enter if self.focus == Pane::Tree => self.focus = Pane::Output,
             _ => {}
+        }
+        Vec::new()
+    }
+
+    /// `D`: ask whoever is at the keys for them; a follower at the keys hands them back.
+    fn on_drive_key(&mut self) -> Vec<Action> {
+        if !self.sharing.keys {
+            self.message = Some(format!(
+                "asked {} to hand over the keys",
+                self.sharing.driver
+            ));
+            return vec![Action::Send(Command::AskDrive)];
+        }
+        if self.sharing.follower {
+            self.message = Some("the keys go back to the driver".into());
+            return vec![Action::Send(Command::Release)];
+        }
+        Vec::new()
+    }
+
+    /// Whether this view decides the open gate: at the keys, or, for a gate that needs more
+    /// than one person's approval, whoever follows too (each approval is one person's; the
+    /// engine counts distinct people, and the share tap names each from the socket).
+    pub(super) fn decides_gate(&self) -> bool {
+        self.sharing.keys || self.gate.as_ref().is_some_and(|g| g.request.approvals >= 2)
+    }
+
+    /// A key while a gate's dialog is shown to someone not at the keys: it can be looked at,
+    /// hidden, scrolled; deciding is for whoever drives.
+    fn on_watched_gate_key(&mut self, k: KeyEvent) -> Vec<Action> {
+        let driver = self.sharing.driver.clone();
+        let Some(g) = self.gate.as_mut() else {
+            return Vec::new();
+        };
+        match k.code {
+            KeyCode::Esc => g.hidden = true,
+            KeyCode::PageDown => g.scroll = (g.scroll + 5).min(self.areas.gate_scroll_max),
+            KeyCode::PageUp => g.scroll = g.scroll.saturating_sub(5),
+            _ => g.message = Some(format!("{driver} decides this gate (D asks to drive)")),
         }
         Vec::new()
     }
@@ -368,6 +444,17 @@ impl App {
         if self.confirm.is_some() {
             return vec![("y", "yes"), ("n", "no")];
         }
+        if self.sharing.asked.is_some() {
+            return vec![("a", "accept"), ("r", "refuse")];
+        }
+        if self.gate_shown() && !self.decides_gate() {
+            return vec![
+                ("D", "ask to drive"),
+                ("pgdn", "more"),
+                ("esc", "hide: see the panes"),
+                ("q", "quit"),
+            ];
+        }
         if self.help {
             return vec![("↑↓ pgdn", "scroll"), ("esc", "close help")];
         }
@@ -436,6 +523,11 @@ impl App {
             }
             _ => {}
         }
+        if !self.sharing.keys {
+            h.push(("D", "ask to drive"));
+        } else if self.sharing.follower {
+            h.push(("D", "hand back"));
+        }
         for (k, what) in super::keys::hints(super::keys::MAIN) {
             h.push((k, what));
             if k == "/" && !self.search.query.is_empty() {
@@ -447,4 +539,4 @@ impl App {
 }
 
 /// The footer's keys that say how to leave or go back: the last it drops.
-pub const ESSENTIAL: &[&str] = &["?", "q", "esc", "^C", "d", "y", "n", "enter"];
+pub const ESSENTIAL: &[&str] = &["?", "q", "esc", "^C", "d", "y", "n", "enter", "a", "r", "D"];

@@ -45,10 +45,17 @@ pub const MAIN: &[Key] = &[
     k("f", "follow", "follow the running step and new output"),
     k("w", "wrap", "wrap long lines"),
     k("t", "times", "show timestamps"),
+    k("P", "", "presenter theme on / off (the banner says SHARED)"),
     k("d", "", "back to the gate dialog, after Esc hid it"),
     k("mouse", "", "wheel scrolls, click selects"),
     k("Ctrl-C", "", "abort the running step, or quit (asks first)"),
     k("q", "quit", "quit (the run can be resumed)"),
+    k("o", "", "open the runbook a failure led to (after the run)"),
+    k(
+        "D",
+        "",
+        "ask to drive (a follower at the keys: hand them back)",
+    ),
     k("?", "help", "this help (Esc closes)"),
 ];
 
@@ -62,6 +69,11 @@ pub const GATE: &[Key] = &[
         "k w",
         "",
         "kill / wait for what an interrupted step left running, before it re-runs",
+    ),
+    k(
+        "o",
+        "",
+        "roll back, then open the runbook the failure leads to",
     ),
     k(
         "Enter",

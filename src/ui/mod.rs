@@ -11,8 +11,10 @@ pub mod contrast;
 pub mod dialogs;
 pub mod field;
 pub mod fit;
+pub mod form;
 pub mod input;
 pub mod keys;
+pub mod launcher;
 pub mod logs_pane;
 pub mod output;
 pub mod pods_pane;
@@ -48,6 +50,9 @@ pub enum Exit {
     Quit,
     /// A termination signal arrived.
     Signal,
+    /// The run failed and the operator chose to open the runbook its failure path leads to
+    /// (its name in `links`): the caller starts it, following the failed run.
+    Follow(String),
 }
 
 /// The engine's side of the interface: its events in, the operator's commands out.
@@ -125,6 +130,47 @@ pub struct Feeds {
     /// The AWS account and region once pinned, for the banner (shown when the config's `aws`
     /// is set).
     pub aws: Option<watch::Receiver<Option<crate::target::account::AccountPin>>>,
+    /// The real terminal's bell and title, told when a gate opens and when it is decided.
+    pub attention: Option<Attention>,
+    /// The recording (`--record`): a marker at each gate, once the frame showing it is drawn.
+    pub cast: Option<crate::record::cast::Cast>,
+}
+
+/// Draws a person to an open gate: the terminal bell and the title `◆ gate: ID — tollgate`,
+/// back to the normal title (`base`: a rehearsal's, else none) once it is decided.
+#[derive(Clone, Debug, Default)]
+pub struct Attention {
+    pub base: Option<String>,
+}
+
+impl Attention {
+    /// The title while gate `id` is open (`REHEARSAL` kept first in a rehearsal).
+    pub fn gate_title(&self, id: &str) -> String {
+        match self.base {
+            Some(_) => format!("{REHEARSAL} · ◆ gate: {id} — tollgate"),
+            None => format!("◆ gate: {id} — tollgate"),
+        }
+    }
+
+    /// What `ev` changes: `Some(Some(id))` a gate opened, `Some(None)` it was decided.
+    pub fn heed(ev: &Event) -> Option<Option<String>> {
+        match ev {
+            Event::GateReached(g) => Some(Some(g.id.clone())),
+            Event::GateDecided { .. } => Some(None),
+            _ => None,
+        }
+    }
+
+    /// Rings the bell for an opened gate and sets the title the way `change` says.
+    fn tell(&self, out: &mut impl io::Write, change: Option<&str>) -> io::Result<()> {
+        match change {
+            Some(id) => {
+                out.write_all(b"\x07")?;
+                term::show_title(out, Some(&self.gate_title(id)))
+            }
+            None => term::show_title(out, self.base.as_deref()),
+        }
+    }
 }
 
 /// [`run_loop`] with the pods, logs and banner fed by `feeds`.
@@ -147,6 +193,10 @@ where
         None => (None, None),
     };
     let mut aws_pin = feeds.aws;
+    let attention = feeds.attention;
+    let cast = feeds.cast;
+    // A gate opened since the last frame: marked in the recording once it is on screen.
+    let mut mark: Option<String> = None;
     if let Some(rx) = aws_pin.as_mut()
         && let Some(p) = rx.borrow_and_update().clone()
     {
@@ -164,6 +214,9 @@ where
                 terminal.draw(|f| draw(app, f)).map_err(io::Error::other)?;
                 app.dirty = false;
                 last_draw = Some(Instant::now());
+                if let (Some(c), Some(m)) = (cast.as_ref(), mark.take()) {
+                    c.marker(&m);
+                }
             }
         }
         if let Some(link) = link.as_mut() {
@@ -179,6 +232,7 @@ where
                     app.set_clock(Instant::now());
                     let opens_gate =
                         matches!(ev, Event::GateReached(_) | Event::ValueRequested(_));
+                    let mut heeded = Attention::heed(&ev);
                     app.on_engine(ev);
                     let mut n = 0;
                     let batch_start = Instant::now();
@@ -189,6 +243,9 @@ where
                                     ev,
                                     Event::GateReached(_) | Event::ValueRequested(_)
                                 );
+                                if let Some(h) = Attention::heed(&ev) {
+                                    heeded = Some(h);
+                                }
                                 app.on_engine(ev);
                                 if gate {
                                     flush_input(&mut input).await;
@@ -197,6 +254,14 @@ where
                             }
                             Err(_) => break,
                         }
+                    }
+                    if let Some(Some(id)) = &heeded {
+                        mark = Some(format!("gate: {id}"));
+                    }
+                    if let (Some(a), Some(change)) = (attention.as_ref(), heeded) {
+                        let mut out = io::stdout();
+                        let _ = a.tell(&mut out, change.as_deref());
+                        let _ = io::Write::flush(&mut out);
                     }
                     // Gates the command line's flags decided (`--approve`).
                     for cmd in app.take_commands() {
@@ -210,6 +275,9 @@ where
                 None => {
                     engine_open = false;
                     app.dirty = true;
+                    if let Some(name) = app.take_follow() {
+                        return Ok(Exit::Follow(name));
+                    }
                 }
             },
             key = input.next() => match key {
@@ -219,7 +287,12 @@ where
                             Action::Send(cmd) => {
                                 let _ = commands.send(cmd).await;
                             }
-                            Action::Quit => return Ok(Exit::Quit),
+                            Action::Quit => {
+                                return Ok(match app.take_follow() {
+                                    Some(name) => Exit::Follow(name),
+                                    None => Exit::Quit,
+                                });
+                            }
                         }
                     }
                 }
@@ -293,7 +366,9 @@ pub mod term {
     use ratatui::backend::CrosstermBackend;
     use ratatui::crossterm::{cursor, event, execute, terminal};
 
-    pub type Tui = Terminal<CrosstermBackend<io::BufWriter<io::Stdout>>>;
+    pub use crate::record::cast::{Cast, Tee};
+
+    pub type Tui = Terminal<CrosstermBackend<io::BufWriter<Tee<io::Stdout>>>>;
 
     /// Whether [`enter_titled`] set the terminal's title (restored on exit).
     static TITLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -305,6 +380,25 @@ pub mod term {
         let title: String = title.chars().filter(|c| !c.is_control()).collect();
         write!(out, "\x1b[22;0t")?;
         execute!(out, terminal::SetTitle(title))
+    }
+
+    /// Shows `title` (saving the terminal's own title first, once), or with none takes the
+    /// terminal's own title back: how a gate's title comes and goes.
+    pub fn show_title(out: &mut impl Write, title: Option<&str>) -> io::Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        match title {
+            Some(t) if TITLED.load(SeqCst) => {
+                let t: String = t.chars().filter(|c| !c.is_control()).collect();
+                execute!(out, terminal::SetTitle(t))
+            }
+            Some(t) => {
+                set_title(out, t)?;
+                TITLED.store(true, SeqCst);
+                Ok(())
+            }
+            None if TITLED.swap(false, SeqCst) => clear_title(out),
+            None => Ok(()),
+        }
     }
 
     /// Clears the title [`set_title`] set and takes the saved one back off the stack (`CSI 23 ;
@@ -342,12 +436,13 @@ pub mod term {
     }
 
     pub fn enter() -> io::Result<(Tui, Guard)> {
-        enter_titled(None)
+        enter_titled(None, None)
     }
 
     /// [`enter`], setting the terminal's title to `title` when given (a rehearsal's, from
-    /// [`crate::ui::Config::title`]) until the terminal is restored.
-    pub fn enter_titled(title: Option<&str>) -> io::Result<(Tui, Guard)> {
+    /// [`crate::ui::Config::title`]) until the terminal is restored, and recording every frame
+    /// into `cast` when given (`--record`).
+    pub fn enter_titled(title: Option<&str>, cast: Option<Cast>) -> io::Result<(Tui, Guard)> {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore();
@@ -369,8 +464,66 @@ pub mod term {
         }
         // A frame goes out in one write (ratatui flushes after each draw), so a terminal
         // never shows half of one.
-        let out = io::BufWriter::with_capacity(1 << 20, io::stdout());
+        let out = io::BufWriter::with_capacity(1 << 20, Tee::new(io::stdout(), cast));
         let t = Terminal::new(CrosstermBackend::new(out))?;
         Ok((t, guard))
+    }
+}
+
+#[cfg(test)]
+mod attention_tests {
+    use super::*;
+
+    /// A gate opened rings the bell and titles the terminal with it; decided, the terminal's own
+    /// title comes back (a rehearsal's title, REHEARSAL first, stays).
+    #[test]
+    fn a_gate_rings_and_titles_the_terminal_until_decided() {
+        let plain = Attention { base: None };
+        let gate = Event::GateReached(crate::protocol::GateRequest {
+            id: "deploy".into(),
+            kind: crate::protocol::GateKind::Phase,
+            title: "Deploy".into(),
+            message: None,
+            destructive: false,
+            confirm: None,
+            commands: vec![],
+            checklist: vec![],
+            choices: vec![],
+            production: false,
+            error: None,
+            follow: None,
+            approvals: 1,
+        });
+        let change = Attention::heed(&gate).expect("a gate changes the title");
+        let mut out = Vec::new();
+        plain.tell(&mut out, change.as_deref()).unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert!(shown.starts_with('\x07'), "{shown:?}");
+        assert!(shown.contains("\x1b[22;0t"), "{shown:?}");
+        assert!(shown.contains("◆ gate: deploy — tollgate"), "{shown:?}");
+        let decided = Event::GateDecided {
+            gate: "deploy".into(),
+            choice: crate::protocol::Choice::Approve,
+            who: "a@h".into(),
+            via: "terminal".into(),
+            checklist: vec![],
+        };
+        let mut out = Vec::new();
+        plain
+            .tell(&mut out, Attention::heed(&decided).unwrap().as_deref())
+            .unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert!(
+            shown.contains("\x1b[23;0t") && !shown.starts_with('\x07'),
+            "{shown:?}"
+        );
+        assert_eq!(Attention::heed(&Event::Note("n".into())), None);
+        let rehearsal = Attention {
+            base: Some(format!("{REHEARSAL} · rb · tollgate")),
+        };
+        assert_eq!(
+            rehearsal.gate_title("deploy"),
+            "REHEARSAL · ◆ gate: deploy — tollgate"
+        );
     }
 }

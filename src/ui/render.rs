@@ -169,6 +169,15 @@ pub fn render(app: &App, f: &mut Frame) -> Areas {
     if let Some(c) = app.confirm {
         render_confirm(app, f, area, c);
     }
+    if let Some(who) = &app.sharing.asked {
+        render_question(
+            app,
+            f,
+            area,
+            &format!("{who} asks to drive"),
+            "[a]ccept / [r]efuse",
+        );
+    }
     if app.help {
         render_help(app, f, area);
     }
@@ -279,6 +288,13 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
         ));
         first.push(Span::styled(" ", t.banner));
     }
+    if app.presenting() {
+        first.push(Span::styled(
+            " SHARED ",
+            t.banner.add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+        first.push(Span::styled(" ", t.banner));
+    }
     first.extend([
         Span::styled(
             format!(" {} ", rb.name.value),
@@ -312,6 +328,14 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
             .map(|p| format!("· {s}: {p} "))
     });
     let deadline = app.deadline_text();
+    // Shared with other terminals: who follows, and who drives when it is not this one.
+    let mut shared = Vec::new();
+    if !app.sharing.keys {
+        shared.push(format!("{} at the keys", app.sharing.driver));
+    }
+    if let Some(w) = super::state::watching_text(&app.sharing.watchers, app.host()) {
+        shared.push(w);
+    }
     let build = |level: usize| -> Line<'static> {
         let mut spans = Vec::new();
         if level < 3 {
@@ -326,6 +350,9 @@ fn render_banner(app: &App, f: &mut Frame, area: Rect) {
             t.progress,
         ));
         spans.push(Span::styled(format!("· {state} "), state_style));
+        for s in &shared {
+            spans.push(Span::styled(format!("· {s} "), t.banner));
+        }
         if let Some((text, warning)) = &deadline {
             // The time left: the theme's warning in the last fifth of the deadline and after.
             let style = if *warning {
@@ -1065,6 +1092,13 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) -> usize {
             t.destructive.add_modifier(Modifier::REVERSED),
         ));
     }
+    if req.approvals > 1 {
+        tags.push(Span::raw(" "));
+        tags.push(Span::styled(
+            format!(" {} PEOPLE ", req.approvals),
+            t.dialog.add_modifier(Modifier::REVERSED),
+        ));
+    }
     let touches = app.runbook.targets.summary();
     if !touches.is_empty() {
         tags.push(Span::styled(
@@ -1090,6 +1124,26 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) -> usize {
 
     // The controls: always on screen.
     let mut controls: Vec<Line> = Vec::new();
+    if !app.sharing.keys && req.approvals >= 2 {
+        // A gate of several people: whoever follows approves or rejects it as themselves.
+        controls.extend(fit::wrapped(
+            &format!(
+                "{} at the keys; this gate needs {} people: your decision counts as yours",
+                app.sharing.driver, req.approvals
+            ),
+            iw,
+            "",
+            t.dialog.add_modifier(Modifier::BOLD),
+        ));
+    } else if !app.sharing.keys {
+        // Shown to someone who follows: who decides, and how to ask for the keys.
+        controls.extend(fit::wrapped(
+            &format!("{} decides this gate — D asks to drive", app.sharing.driver),
+            iw,
+            "",
+            t.dialog.add_modifier(Modifier::BOLD),
+        ));
+    }
     for (i, item) in req.checklist.iter().enumerate() {
         let done = g.ticks.get(i).copied().unwrap_or(false);
         let focus = g.focus == DialogFocus::Checklist(i);
@@ -1159,7 +1213,7 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) -> usize {
             used = 2;
         }
         let mut style = t.key_hint;
-        if g.selected == Some(i) && on_choices {
+        if g.selected == Some(i) && on_choices && !g.follow {
             style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
         } else if on_choices {
             style = style.add_modifier(Modifier::UNDERLINED);
@@ -1167,6 +1221,25 @@ fn render_gate(app: &App, f: &mut Frame, area: Rect) -> usize {
         row.push(Span::styled(text, style));
         row.push(Span::raw("   "));
         used += tw + 3;
+    }
+    if let Some(name) = req
+        .follow
+        .as_deref()
+        .filter(|_| super::dialogs::offers_follow(g))
+    {
+        let text = format!("[o] open {name}");
+        let tw = fit::width(&text);
+        if used + tw > iw && used > 2 {
+            controls.push(Line::from(std::mem::take(&mut row)));
+            row.push(Span::raw(UNFOCUSED));
+        }
+        let mut style = t.key_hint;
+        if g.follow && on_choices {
+            style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
+        } else if on_choices {
+            style = style.add_modifier(Modifier::UNDERLINED);
+        }
+        row.push(Span::styled(text, style));
     }
     controls.push(fit::line(Line::from(row), iw));
     let message = g.message.clone().or_else(|| {
@@ -1297,7 +1370,6 @@ fn render_prompt(app: &App, f: &mut Frame, area: Rect) {
 }
 
 fn render_confirm(app: &App, f: &mut Frame, area: Rect, c: Confirm) {
-    let t = &app.theme;
     let text = match c {
         Confirm::AbortStep => {
             "Abort the running step? Its processes are stopped; the run can be resumed.".to_string()
@@ -1307,14 +1379,21 @@ fn render_confirm(app: &App, f: &mut Frame, area: Rect, c: Confirm) {
             app.run_id
         ),
     };
+    render_question(app, f, area, &text, "[y] yes    [n] no");
+}
+
+/// A question in the middle of the screen, and the keys that answer it.
+fn render_question(app: &App, f: &mut Frame, area: Rect, text: &str, keys: &str) {
+    let t = &app.theme;
+    let keys = keys.to_string();
     let outer = dialog_area(area);
     let w = (outer.width / 2).max(44).min(outer.width);
     let iw = w.saturating_sub(2) as usize;
     let room = outer.height.saturating_sub(2) as usize;
-    let mut lines = fit::wrapped(&text, iw, "", t.dialog);
+    let mut lines = fit::wrapped(text, iw, "", t.dialog);
     lines.truncate(room.saturating_sub(2).max(1));
     lines.push(Line::raw(""));
-    lines.push(fit::line(Line::styled("[y] yes    [n] no", t.key_hint), iw));
+    lines.push(fit::line(Line::styled(keys, t.key_hint), iw));
     let skip = lines.len().saturating_sub(room);
     let lines: Vec<Line> = lines.into_iter().skip(skip).collect();
     let r = middle(outer, w, lines.len() as u16 + 2);

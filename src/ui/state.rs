@@ -127,6 +127,9 @@ pub struct GateDialog {
     pub hidden: bool,
     /// Lines of what will run scrolled past (PgDn), when they do not all fit.
     pub scroll: usize,
+    /// `o` chose "open NAME": roll back, then open the runbook the failure path leads to
+    /// (`request.follow`) once the run has ended.
+    pub follow: bool,
 }
 
 /// The AWS account and region the banner shows, for a run with `targets.aws` or AWS steps.
@@ -257,5 +260,51 @@ impl Dialogs {
             approvals,
             ..Dialogs::default()
         }
+    }
+}
+
+/// A run shown in more than one terminal: who is at the keys, who follows, a handover asked for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sharing {
+    /// This interface follows a run another terminal drives (`tollgate follow`).
+    pub follower: bool,
+    /// This interface may decide gates now.
+    pub keys: bool,
+    /// Who is at the keys (`name@host`).
+    pub driver: String,
+    /// Who follows the run from other terminals (`name@host`).
+    pub watchers: Vec<String>,
+    /// Someone asks this interface, at the keys, to hand them over: their `name@host`.
+    pub asked: Option<String>,
+}
+
+/// `watching: ana, li`: each follower's user name, with its host when it is not `host`.
+pub fn watching_text(names: &[String], host: &str) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = names
+        .iter()
+        .map(|n| match n.split_once('@') {
+            Some((user, h)) if h == host => user,
+            _ => n.as_str(),
+        })
+        .collect();
+    Some(format!("watching: {}", shown.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Followers on this host by user name, others with their host; no one, no text.
+    #[test]
+    fn watchers_read_as_user_names_with_the_host_only_when_another() {
+        let names = vec!["ana@box".to_string(), "li@far".to_string()];
+        assert_eq!(
+            watching_text(&names, "box").as_deref(),
+            Some("watching: ana, li@far")
+        );
+        assert_eq!(watching_text(&[], "box"), None);
     }
 }

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Layers whose imports are restricted, and what each must never import. Every other top-level
-/// module of the crate (cli, main, logging) may import anything.
+/// module of the crate (cli, main, logging) may import anything; `notify` and `report` only the
+/// command line imports.
 pub const NEVER: &[(&str, &[&str])] = &[
     (
         "text",
@@ -22,6 +23,8 @@ pub const NEVER: &[(&str, &[&str])] = &[
             "cli",
             "logging",
             "rehearsal",
+            "report",
+            "notify",
         ],
     ),
     (
@@ -37,6 +40,8 @@ pub const NEVER: &[(&str, &[&str])] = &[
             "cli",
             "logging",
             "rehearsal",
+            "report",
+            "notify",
         ],
     ),
     (
@@ -51,6 +56,8 @@ pub const NEVER: &[(&str, &[&str])] = &[
             "cli",
             "logging",
             "rehearsal",
+            "report",
+            "notify",
         ],
     ),
     (
@@ -64,12 +71,35 @@ pub const NEVER: &[(&str, &[&str])] = &[
             "headless",
             "cli",
             "rehearsal",
+            "report",
+            "notify",
         ],
     ),
-    ("engine", &["ui", "headless", "live", "cli", "rehearsal"]),
+    (
+        "engine",
+        &[
+            "ui",
+            "headless",
+            "live",
+            "cli",
+            "rehearsal",
+            "report",
+            "notify",
+            "share",
+        ],
+    ),
     (
         "exec",
-        &["engine", "ui", "headless", "live", "cli", "rehearsal"],
+        &[
+            "engine",
+            "ui",
+            "headless",
+            "live",
+            "cli",
+            "rehearsal",
+            "report",
+            "notify",
+        ],
     ),
     (
         "target",
@@ -81,14 +111,105 @@ pub const NEVER: &[(&str, &[&str])] = &[
             "live",
             "cli",
             "rehearsal",
+            "report",
+            "notify",
         ],
     ),
     (
         "live",
-        &["engine", "exec", "ui", "headless", "cli", "rehearsal"],
+        &[
+            "engine",
+            "exec",
+            "ui",
+            "headless",
+            "cli",
+            "rehearsal",
+            "report",
+            "notify",
+        ],
     ),
-    ("ui", &["exec", "headless", "cli", "rehearsal"]),
-    ("headless", &["ui", "exec", "cli", "rehearsal"]),
+    (
+        "ui",
+        &[
+            "exec",
+            "headless",
+            "cli",
+            "rehearsal",
+            "report",
+            "notify",
+            "share",
+        ],
+    ),
+    (
+        "headless",
+        &[
+            "ui",
+            "exec",
+            "cli",
+            "rehearsal",
+            "report",
+            "notify",
+            "share",
+        ],
+    ),
+    (
+        "share",
+        &[
+            "runbook",
+            "exec",
+            "target",
+            "live",
+            "ui",
+            "headless",
+            "cli",
+            "rehearsal",
+            "report",
+            "notify",
+        ],
+    ),
+    (
+        "record",
+        &[
+            "runbook",
+            "engine",
+            "exec",
+            "target",
+            "live",
+            "ui",
+            "headless",
+            "cli",
+            "rehearsal",
+            "notify",
+            "share",
+            "report",
+        ],
+    ),
+    (
+        "notify",
+        &[
+            "engine",
+            "target",
+            "live",
+            "ui",
+            "headless",
+            "cli",
+            "rehearsal",
+            "report",
+        ],
+    ),
+    (
+        "report",
+        &[
+            "exec",
+            "target",
+            "live",
+            "ui",
+            "headless",
+            "cli",
+            "rehearsal",
+            "notify",
+        ],
+    ),
 ];
 
 /// A module of the crate: `crate::a::b` is `["a", "b"]`.

@@ -510,13 +510,13 @@ async fn revert_deletes_a_created_repository_only_while_it_is_empty() {
     put_image(&moto, "labelmint-api", &["1.4.3"], &digest('b')).await;
     let back = runbook(
         MOTO_ACCOUNT,
-        "  from_run: { description: the run whose changes are put back }\n",
+        "  deploy_run: { description: the run whose changes are put back }\n",
         r#"      - id: web-back
         run:
-          secrets.revert: { step: web, run: "{{ from_run }}" }
+          secrets.revert: { step: web, run: "{{ deploy_run }}" }
       - id: api-back
         run:
-          secrets.revert: { step: api, run: "{{ from_run }}" }
+          secrets.revert: { step: api, run: "{{ deploy_run }}" }
 "#,
     );
     let f = run_as(
@@ -524,7 +524,7 @@ async fn revert_deletes_a_created_repository_only_while_it_is_empty() {
         &back,
         t(),
         "run-rollback",
-        &[("from_run", "run-deploy")],
+        &[("deploy_run", "run-deploy")],
         false,
     )
     .await;

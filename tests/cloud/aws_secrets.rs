@@ -1094,14 +1094,14 @@ async fn a_rollback_runbook_reverts_a_put_of_another_run() {
     assert!(d.succeeded(), "{:?}\n{}", d.outcome, d.output);
     let rollback = |account: &str| {
         format!(
-            "name: roll back\ntargets:\n  environment: production\n  aws: {{ account: \"{account}\", region: us-east-1 }}\nvariables:\n  from_run: {{ description: the run whose changes are put back }}\n{}",
+            "name: roll back\ntargets:\n  environment: production\n  aws: {{ account: \"{account}\", region: us-east-1 }}\nvariables:\n  deploy_run: {{ description: the run whose changes are put back }}\n{}",
             r#"phases:
   - id: restore
     gate: true
     steps:
       - id: jwt-back
         run:
-          secrets.revert: { step: put-jwt, run: "{{ from_run }}" }
+          secrets.revert: { step: put-jwt, run: "{{ deploy_run }}" }
 "#
         )
     };
@@ -1116,7 +1116,7 @@ async fn a_rollback_runbook_reverts_a_put_of_another_run() {
         &rollback("288761728065"),
         moto.target(Some(&wrong)),
         "run-rollback-wrong",
-        &[("from_run", "run-deploy")],
+        &[("deploy_run", "run-deploy")],
         false,
     )
     .await;
@@ -1132,7 +1132,7 @@ async fn a_rollback_runbook_reverts_a_put_of_another_run() {
         &rollback(MOTO_ACCOUNT),
         t(),
         "run-rollback",
-        &[("from_run", "run-deploy")],
+        &[("deploy_run", "run-deploy")],
         false,
     )
     .await;
@@ -1146,7 +1146,7 @@ async fn a_rollback_runbook_reverts_a_put_of_another_run() {
         &rollback(MOTO_ACCOUNT),
         t(),
         "run-rollback-2",
-        &[("from_run", "run-nope")],
+        &[("deploy_run", "run-nope")],
         false,
     )
     .await;

@@ -150,3 +150,157 @@ pub fn assert_in_none(places: &[(String, String)], forms: &[String]) {
         }
     }
 }
+
+/// A line written by hand with its `prev` set: `{…}` becomes `{…,"prev":"PREV"}`.
+fn with_prev(line: &str, prev: &str) -> String {
+    let body = line.trim_end().strip_suffix('}').expect("a JSON object");
+    format!(r#"{body},"prev":"{prev}"}}"#)
+}
+
+/// A journal written by hand, chained as tollgate chains one: each line's `prev` the hash of the
+/// line before it, the first's the `digest` of its `run_started`. It passes the chain and is
+/// judged by the journal's other rules. The text, lines ending in newlines.
+#[allow(dead_code)]
+pub fn chained(lines: &[String]) -> String {
+    let mut out = String::new();
+    let mut prev: Option<String> = None;
+    for line in lines {
+        let p = prev.take().unwrap_or_else(|| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            v["digest"]
+                .as_str()
+                .expect("a run_started first")
+                .to_string()
+        });
+        let l = with_prev(line, &p);
+        prev = Some(tollgate::text::sha256_hex(l.as_bytes()));
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+/// Appends a record written by hand to a journal, chained to its last line as tollgate would
+/// chain it: refused, if it is, by the rule it breaks, not by the chain.
+#[allow(dead_code)]
+pub fn append_chained(path: &Path, line: &str) {
+    use std::io::Write as _;
+    let text = std::fs::read_to_string(path).unwrap();
+    let last = text.lines().last().expect("a journal with lines");
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    writeln!(
+        f,
+        "{}",
+        with_prev(line, &tollgate::text::sha256_hex(last.as_bytes()))
+    )
+    .unwrap();
+}
+
+/// Every audit log line under a state folder (`logs/audit-*.log`, oldest first), parsed: fails
+/// on a line that is not a JSON object.
+#[allow(dead_code)]
+pub fn audit_lines(state: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut files: Vec<_> = std::fs::read_dir(state.join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("audit-"))
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| match serde_json::from_str(l) {
+                    Ok(serde_json::Value::Object(m)) => m,
+                    _ => panic!("not a JSON object: {l}"),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// `line` without its `prev` (a hex string, wherever it is among the keys).
+fn without_prev(line: &str) -> String {
+    let key = r#","prev":""#;
+    match line.rfind(key) {
+        Some(i) => {
+            let start = i + key.len();
+            let end = line[start..]
+                .find('"')
+                .map_or(line.len(), |j| start + j + 1);
+            format!("{}{}", &line[..i], &line[end..])
+        }
+        None => line.to_string(),
+    }
+}
+
+/// After a test edits a run's journal by hand to stage a past that tollgate could have written
+/// (a run begun hours ago): the journal chained again from its first line, and the run's audit
+/// lines made to name the records as they now are, the audit log chained again, as if tollgate
+/// had written both so.
+#[allow(dead_code)]
+pub fn rechain_run(journal_path: &Path) {
+    let run_id = journal_path
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .unwrap()
+        .to_string();
+    let state = journal_path
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap();
+    let old: Vec<String> = std::fs::read_to_string(journal_path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let bare: Vec<String> = old.iter().map(|l| without_prev(l)).collect();
+    let text = chained(&bare);
+    std::fs::write(journal_path, &text).unwrap();
+    let new_hashes: Vec<String> = text
+        .lines()
+        .map(|l| tollgate::text::sha256_hex(l.as_bytes()))
+        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(state.join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("audit-"))
+        })
+        .collect();
+    files.sort();
+    let mut prev = "0".repeat(64);
+    for f in files {
+        let mut out = String::new();
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            let mut l = without_prev(line);
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            if v["run_id"] == run_id.as_str()
+                && let Some(seq) = v["journal_seq"].as_u64()
+                && let Some(said) = v["journal_sha256"].as_str()
+                && let Some(now) = new_hashes.get((seq as usize).saturating_sub(1))
+            {
+                l = l.replace(said, now);
+            }
+            let l = with_prev(&l, &prev);
+            prev = tollgate::text::sha256_hex(l.as_bytes());
+            out.push_str(&l);
+            out.push('\n');
+        }
+        std::fs::write(&f, out).unwrap();
+    }
+}

@@ -56,7 +56,7 @@ fn bash_completes_commands_flags_and_their_values() {
     std::fs::write(&file, script).unwrap();
     let mut got = bash_completes(&file, &["tollgate", "re"]);
     got.sort();
-    assert_eq!(got, ["rehearse", "resume"]);
+    assert_eq!(got, ["rehearse", "report", "resume"]);
     assert_eq!(
         bash_completes(&file, &["tollgate", "check", "--fo"]),
         ["--format"]
@@ -73,6 +73,97 @@ fn bash_completes_commands_flags_and_their_values() {
     assert_eq!(shells, ["bash", "elvish", "fish", "powershell", "zsh"]);
 }
 
+/// `tollgate resume <TAB>` offers the runs `resume` can take, asked of `tollgate runs --ids`: a
+/// paused run is offered, a succeeded one is not.
+#[test]
+fn bash_completes_the_run_ids_resume_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let rb = dir.path().join("gated.yaml");
+    std::fs::write(
+        &rb,
+        "name: Gated\nphases:\n  - id: p\n    gate: true\n    steps:\n      - id: s\n        run: \"true\"\n",
+    )
+    .unwrap();
+    let run = |approve: bool| {
+        let mut c = Command::new(BIN);
+        c.arg("--state-dir")
+            .arg(&state)
+            .arg("run")
+            .arg(&rb)
+            .arg("--headless");
+        if approve {
+            c.arg("--approve-all");
+        }
+        c.output().expect("run tollgate").status.code()
+    };
+    assert_eq!(run(false), Some(3), "an unapproved gate pauses the run");
+    assert_eq!(run(true), Some(0));
+    let out = Command::new(BIN)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["runs", "--ids"])
+        .output()
+        .unwrap();
+    let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(ids.lines().count(), 1, "only the paused run: {ids}");
+    let paused = ids.trim().to_string();
+
+    let (_, script, _) = tollgate(&["completions", "bash"]);
+    let file = dir.path().join("tollgate.bash");
+    std::fs::write(&file, script).unwrap();
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let program = format!(
+        "source '{}'\nCOMP_WORDS=(tollgate resume '')\nCOMP_CWORD=2\nCOMP_LINE='tollgate resume '\nCOMP_POINT=${{#COMP_LINE}}\n_tollgate_with_runs tollgate '' resume\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&program)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("TOLLGATE_STATE_DIR", &state)
+        .output()
+        .expect("run bash");
+    let offered = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        offered.trim(),
+        paused,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `report` takes every run, the succeeded one too (`tollgate runs --all-ids`).
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(program.replace("resume", "report"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("TOLLGATE_STATE_DIR", &state)
+        .output()
+        .expect("run bash");
+    let offered = String::from_utf8_lossy(&out.stdout);
+    let mut offered: Vec<&str> = offered.lines().collect();
+    offered.sort();
+    assert_eq!(offered.len(), 2, "both runs: {offered:?}");
+    assert!(offered.contains(&paused.as_str()), "{offered:?}");
+    // The other words still complete as before.
+    let mut got = bash_completes(&file, &["tollgate", "re"]);
+    got.sort();
+    assert_eq!(got, ["rehearse", "report", "resume"]);
+}
+
 #[test]
 fn zsh_and_fish_scripts_offer_files_for_runbooks() {
     let (code, zsh, _) = tollgate(&["completions", "zsh"]);
@@ -83,9 +174,34 @@ fn zsh_and_fish_scripts_offer_files_for_runbooks() {
         zsh.contains(":file -- The runbook") || zsh.contains("_files"),
         "{zsh}"
     );
+    // The run id `resume` takes completes from `tollgate runs --ids`.
+    assert!(
+        zsh.contains("'::run_id -- a run to resume:_tollgate_run_ids'")
+            && zsh.contains("tollgate runs --ids"),
+        "{zsh}"
+    );
+    // `report`'s and `verify`'s, from `tollgate runs --all-ids`.
+    assert!(
+        zsh.contains("':run_id -- a run to report:_tollgate_all_run_ids'")
+            && zsh.contains("':run_id -- a run to verify:_tollgate_all_run_ids'")
+            && zsh.contains("tollgate runs --all-ids"),
+        "{zsh}"
+    );
     let (code, fish, _) = tollgate(&["completions", "fish"]);
     assert_eq!(code, Some(0));
     assert!(fish.contains("complete -c tollgate"), "{fish}");
+    assert!(
+        fish.contains("__fish_tollgate_using_subcommand resume\" -f -a \"(tollgate runs --ids"),
+        "{fish}"
+    );
+    assert!(
+        fish.contains("__fish_tollgate_using_subcommand report\" -f -a \"(tollgate runs --all-ids"),
+        "{fish}"
+    );
+    assert!(
+        fish.contains("__fish_tollgate_using_subcommand verify\" -f -a \"(tollgate runs --all-ids"),
+        "{fish}"
+    );
     let (code, _, err) = tollgate(&["completions", "tcsh"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("invalid value 'tcsh'"), "{err}");
@@ -103,6 +219,7 @@ fn the_manual_page_names_every_command_and_is_roff_groff_reads() {
         "rehearse",
         "resume",
         "runs",
+        "report",
         "schema",
         "sandbox",
         "demo",

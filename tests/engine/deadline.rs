@@ -22,7 +22,8 @@ fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Moves the run's first start back by `ago` (a run begun that long before).
+/// Moves the run's first start back by `ago` (a run begun that long before), the journal and
+/// the audit log chained again.
 fn started_ago(path: &std::path::Path, ago: Span) {
     let mut lines: Vec<String> = std::fs::read_to_string(path)
         .unwrap()
@@ -35,6 +36,8 @@ fn started_ago(path: &std::path::Path, ago: Span) {
         .into();
     lines[0] = first.to_string();
     std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    // A past tollgate could have written: its journal and audit lines chained as they would be.
+    crate::common::rechain_run(path);
 }
 
 #[test]

@@ -118,6 +118,31 @@ impl Run {
             .unwrap();
     }
 
+    /// An approval of `gate` by `who`, every checklist item confirmed.
+    async fn approve_as(&self, gate: &str, who: &str, typed: Option<&str>) {
+        let items = self
+            .seen
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::GateReached(g) if g.id == gate => Some(g.checklist.len()),
+                _ => None,
+            })
+            .unwrap_or(0);
+        self.commands
+            .send(Command::Decide(Decision {
+                gate: gate.into(),
+                choice: Choice::Approve,
+                who: who.into(),
+                via: "test".into(),
+                note: None,
+                typed: typed.map(String::from),
+                checklist: vec![true; items],
+            }))
+            .await
+            .unwrap();
+    }
+
     /// Drains the remaining events and returns the outcome.
     async fn finish(mut self) -> (Outcome, Vec<Event>, tempfile::TempDir, PathBuf) {
         let seen = tokio::time::timeout(DEADLINE, async {
@@ -657,6 +682,8 @@ phases:
             who: "tester@host".into(),
             rehearsal: false,
             deadline_secs: None,
+            from_run: None,
+            carried: None,
         })
         .unwrap();
         j.append(Record::GateReached {
@@ -919,4 +946,125 @@ phases:
         std::fs::read_to_string(dir.path().join("ran")).unwrap(),
         "one\nthree\nfour\n"
     );
+}
+
+/// A two-person gate: the first approval is journaled and counted, the gate stays open; the
+/// same person approving again is refused; a second, distinct person passes it. Both are in the
+/// journal and the audit log, and the journal reads back as one tollgate wrote.
+#[tokio::test]
+async fn a_two_person_gate_needs_two_distinct_people() {
+    let mut run = start(
+        r#"
+name: four eyes
+targets: { environment: production }
+phases:
+  - id: ship
+    title: Ship
+    steps:
+      - id: go
+        title: Go
+        gate: { approvals: 2, destructive: true, message: two people }
+        run: echo shipped
+"#,
+        &[],
+    );
+    let g = run.gate().await;
+    assert_eq!((g.id.as_str(), g.approvals), ("go", 2));
+    run.approve_as("go", "ana@host", Some("production")).await;
+    let counted = run
+        .until(|e| matches!(e, Event::ApprovalCounted { .. }))
+        .await;
+    assert_eq!(
+        counted,
+        Event::ApprovalCounted {
+            gate: "go".into(),
+            who: "ana@host".into(),
+            via: "test".into(),
+            have: 1,
+            need: 2
+        }
+    );
+    run.approve_as("go", "ana@host", Some("production")).await;
+    let refused = run
+        .until(|e| matches!(e, Event::DecisionRefused { .. }))
+        .await;
+    let Event::DecisionRefused { reason, .. } = refused else {
+        unreachable!()
+    };
+    assert!(reason.contains("ana@host has approved already"), "{reason}");
+    // The second person must type the word too.
+    run.approve_as("go", "li@host", None).await;
+    run.until(|e| matches!(e, Event::DecisionRefused { .. }))
+        .await;
+    run.approve_as("go", "li@host", Some("production")).await;
+    let journal = run.journal.clone();
+    let audit_dir = run.dir.path().join("state/logs");
+    let (outcome, seen, _dir, _) = run.finish().await;
+    assert_eq!(outcome, Outcome::Finished(RunStatus::Succeeded));
+    assert!(output(&seen).contains("shipped"));
+    let recs = records(&journal);
+    let approved: Vec<(&str, u32)> = recs
+        .iter()
+        .filter_map(|r| match r {
+            Record::GateApproved { who, have, .. } => Some((who.as_str(), *have)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(approved, [("ana@host", 1)]);
+    let decided: Vec<&str> = recs
+        .iter()
+        .filter_map(|r| match r {
+            Record::GateDecided { who, .. } => Some(who.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(decided, ["li@host"]);
+    let (lines, _) = journal::read_lines(&journal).unwrap();
+    journal::check(&lines).expect("the journal is one tollgate wrote");
+    let audit: String = std::fs::read_dir(&audit_dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("audit-"))
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        audit.contains("ana@host") && audit.contains("li@host"),
+        "both approvers audited: {audit}"
+    );
+}
+
+/// `four_eyes: destructive`: every destructive gate needs two people, and a rejection by the
+/// second stops the run at once.
+#[tokio::test]
+async fn four_eyes_makes_destructive_gates_two_person_and_either_rejects() {
+    let mut run = start(
+        r#"
+name: four eyes everywhere
+four_eyes: destructive
+phases:
+  - id: ship
+    title: Ship
+    gate: { message: plain gate }
+    steps:
+      - id: drop
+        title: Drop
+        destructive: true
+        run: echo dropped
+"#,
+        &[],
+    );
+    let g = run.gate().await;
+    assert_eq!((g.id.as_str(), g.approvals), ("ship", 1), "not destructive");
+    run.approve_as("ship", "ana@host", None).await;
+    let g = run.gate().await;
+    assert_eq!((g.id.as_str(), g.approvals), ("drop", 2));
+    run.approve_as("drop", "ana@host", Some("drop")).await;
+    run.until(|e| matches!(e, Event::ApprovalCounted { .. }))
+        .await;
+    run.decide("drop", Choice::Reject, None).await;
+    let (outcome, seen, _dir, _) = run.finish().await;
+    assert_eq!(outcome, Outcome::Finished(RunStatus::Rejected));
+    assert!(!output(&seen).contains("dropped"));
 }

@@ -154,12 +154,19 @@ fn the_shell_deploy_runs_end_to_end_with_scripted_approvals() {
             status: RunStatus::Succeeded
         })
     );
-    let audit = audit_log(&env.state());
-    assert!(audit.contains("gate decided"), "{audit}");
-    assert!(audit.contains(&format!("who={who}")), "{audit}");
-    assert!(audit.contains("run finished"), "{audit}");
+    let audited = crate::common::audit_lines(&env.state());
     assert!(
-        !stdout.contains("gate decided"),
+        audited
+            .iter()
+            .any(|l| l["event"] == "gate_decided" && l["who"] == who.as_str()),
+        "{audited:?}"
+    );
+    assert!(
+        audited.iter().any(|l| l["event"] == "run_finished"),
+        "{audited:?}"
+    );
+    assert!(
+        !stdout.contains("gate_decided") && !stdout.contains("journal_sha256"),
         "audit lines leaked to stdout"
     );
 }
@@ -358,10 +365,17 @@ fn a_decision_records_whether_the_gate_was_destructive_and_its_checklist() {
         !preflight.2.is_empty() && preflight.2.iter().all(|(_, confirmed)| *confirmed),
         "{gates:?}"
     );
-    let audit = audit_log(&env.state());
-    assert!(audit.contains("gate=deploy"), "{audit}");
-    assert!(audit.contains("destructive=true"), "{audit}");
-    assert!(audit.contains("confirmed"), "{audit}");
+    let audited = crate::common::audit_lines(&env.state());
+    let deploy = audited
+        .iter()
+        .find(|l| l["event"] == "gate_decided" && l["gate"] == "deploy")
+        .unwrap_or_else(|| panic!("{audited:?}"));
+    assert_eq!(deploy["destructive"], true, "{deploy:?}");
+    let items = deploy["checklist"].as_array().expect("the checklist");
+    assert!(
+        !items.is_empty() && items.iter().all(|i| i["confirmed"] == true),
+        "{deploy:?}"
+    );
 }
 
 #[test]
@@ -641,9 +655,28 @@ fn the_audit_log_says_kinds_and_statuses_in_words() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let audit = audit_log(&env.state());
-    assert!(audit.contains("gate decided"), "{audit}");
-    assert!(audit.contains(" kind=phase "), "{audit}");
-    assert!(audit.contains("status=succeeded"), "{audit}");
+    let audited = crate::common::audit_lines(&env.state());
+    assert!(
+        audited
+            .iter()
+            .any(|l| l["event"] == "gate_decided" && l["kind"] == "phase"),
+        "{audit}"
+    );
+    assert!(
+        audited
+            .iter()
+            .any(|l| l["event"] == "step_finished" && l["status"] == "succeeded"),
+        "{audit}"
+    );
+    // Typed: numbers as numbers, absent rather than null.
+    assert!(
+        audited
+            .iter()
+            .filter(|l| l["event"] == "step_finished")
+            .all(|l| l["exit_code"].is_i64() && l["duration_ms"].is_u64()),
+        "{audit}"
+    );
+    assert!(!audit.contains("null"), "{audit}");
     assert!(!audit.contains("Some("), "{audit}");
     assert!(!audit.contains("None"), "{audit}");
 }
@@ -728,4 +761,82 @@ phases:
     );
     assert!(stdout.contains("GATE `migrate`"), "{stdout}");
     assert!(stdout.contains("$ echo altering"), "{stdout}");
+}
+
+/// Headless, `--approve` counts as one person: a two-person gate approved by the flag is
+/// journaled as one approval of two and waits for another person (it never passes on the flag
+/// alone, and never asks the same person again).
+#[test]
+fn approve_counts_as_one_person_at_a_two_person_gate() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new();
+    let runbook = env.tmp.path().join("two.yaml");
+    std::fs::write(
+        &runbook,
+        "name: two people\nphases:\n  - id: ship\n    title: Ship\n    steps:\n      - id: go\n        title: Go\n        gate: { approvals: 2 }\n        run: echo shipped\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("--state-dir")
+        .arg(env.state())
+        .args(["run", "--headless", "--approve", "go"])
+        .arg(&runbook)
+        .env("USER", "ops-tester")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let waiting = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("waiting for another person") => break l,
+            Ok(l) => seen.push(l),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no waiting line; saw:\n{}", seen.join("\n"));
+            }
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(waiting.contains("(1 of 2)"), "{waiting}");
+    assert!(!seen.iter().any(|l| l.contains(">> step go")), "{seen:?}");
+    let (_, records) = env.only_run();
+    let approvals: Vec<(&str, &str, u32, u32)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::GateApproved {
+                who,
+                via,
+                have,
+                need,
+                ..
+            } => Some((who.as_str(), via.as_str(), *have, *need)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(approvals.len(), 1, "{records:?}");
+    assert_eq!(
+        (approvals[0].1, approvals[0].2, approvals[0].3),
+        ("--approve", 1, 2)
+    );
+    assert!(approvals[0].0.starts_with("ops-tester@"), "{approvals:?}");
+    assert!(
+        !records
+            .iter()
+            .any(|r| matches!(r, Record::GateDecided { .. })),
+        "{records:?}"
+    );
 }

@@ -273,8 +273,9 @@ async fn a_new_run_sends_no_history() {
     let _ = first.finish().await;
 }
 
-/// A journal as tollgate wrote it before commands, attempts, last lines and confirmed items were
-/// kept: it passes its checks, replays, and its history says what it can.
+/// A journal of the records tollgate wrote before commands, attempts, last lines and confirmed
+/// items were kept (chained, as every journal must now be): it passes its checks, replays, and its
+/// history says what it can.
 #[tokio::test]
 async fn a_journal_of_the_older_format_still_resumes_with_its_history() {
     let dir = tempfile::tempdir().unwrap();
@@ -298,7 +299,7 @@ async fn a_journal_of_the_older_format_still_resumes_with_its_history() {
         r#"{"seq":9,"at":"2026-01-01T10:00:03.300Z","event":"step_finished","step":"token","status":"failed","exit_code":1,"duration_ms":100,"error":"exit code 1, expected 0"}"#.into(),
         r#"{"seq":10,"at":"2026-01-01T10:00:03.400Z","event":"run_finished","status":"failed"}"#.into(),
     ];
-    std::fs::write(&path, old.join("\n") + "\n").unwrap();
+    std::fs::write(&path, crate::common::chained(&old)).unwrap();
     let lines = journal::read_lines(&path).unwrap().0;
     assert_eq!(journal::check(&lines), Ok(()));
     let replay = Replay::from_lines(&lines);

@@ -2,7 +2,6 @@
 //! decision for a gate that was not open, or a runbook changed without the change accepted, is
 //! refused with the journal's path, the line and what is wrong (exit 5), and `runs` says why.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::common::binary::{Bin, text};
@@ -26,9 +25,10 @@ fn paused_at_deploy(bin: &Bin) -> std::path::PathBuf {
     bin.only_run().1
 }
 
+/// Appended chained to the last line, as a forger who knows the chain would: refused by the
+/// rule it breaks.
 fn append(path: &Path, line: &str) {
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
-    writeln!(f, "{line}").unwrap();
+    crate::common::append_chained(path, line);
 }
 
 fn line_count(path: &Path) -> usize {
@@ -69,7 +69,7 @@ fn a_hand_written_approval_appended_to_a_paused_run_is_refused() {
     );
     // Nothing was done: no line added, no resume audited.
     assert_eq!(line_count(&path), n);
-    assert!(!bin.audit().contains("run resumed"), "{}", bin.audit());
+    assert!(!bin.audit().contains("\"run_resumed\""), "{}", bin.audit());
 
     let listed = text(&bin.run(&["runs"])).0;
     assert!(listed.contains("not resumable"), "{listed}");
@@ -162,10 +162,12 @@ fn a_changed_runbook_is_refused_unless_accepted_and_the_acceptance_is_a_journale
     assert_eq!(choice, Choice::Approve);
     assert_eq!(via, "--accept-changed-runbook");
     assert!(who.starts_with("ops-tester@"), "{who}");
-    let audit = bin.audit();
+    let audited = crate::common::audit_lines(&bin.state());
     assert!(
-        audit.contains("gate decided") && audit.contains("via=--accept-changed-runbook"),
-        "{audit}"
+        audited.iter().any(|l| l["event"] == "gate_decided"
+            && l["kind"] == "runbook_changed"
+            && l["via"] == "--accept-changed-runbook"),
+        "{audited:?}"
     );
     // The journal, with the change accepted, is still one tollgate wrote.
     assert!(journal::read_replay(&path).is_ok());

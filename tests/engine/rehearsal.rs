@@ -476,6 +476,36 @@ fn the_opening_lines_say_where_the_sandbox_and_the_stand_ins_are() {
 }
 
 #[test]
+fn a_decisions_files_follow_section_takes_the_same_keys_for_the_runbook_followed() {
+    let text = "\
+gates: { deploy: approve }
+follow:
+  gates:
+    revert: approve
+    undo: aprove
+  promts: {}
+  expect: { outcome: succeeded }
+";
+    let errs = decisions::parse(Path::new("r/f.yaml"), text).unwrap_err();
+    assert_eq!(
+        errs,
+        vec![
+            "r/f.yaml:5:11: unknown choice `aprove`; a gate is decided by one of: approve, reject, skip, rollback, retry, mark-done, abort",
+            "r/f.yaml:6:3: unknown key `promts` in `follow` (did you mean `prompts`?); it takes `runbook`, `vars`, `prompts`, `gates`, `expect`, `follow`",
+        ]
+    );
+    let d = decisions::parse(
+        Path::new("r/f.yaml"),
+        "follow:\n  gates: { revert: approve }\n  expect: { outcome: succeeded }\n",
+    )
+    .unwrap();
+    assert!(d.gates.is_empty(), "the first run's gates are its own");
+    let f = d.follow.expect("follow");
+    assert!(f.gates.contains_key("revert"));
+    assert!(!f.expect.is_empty());
+}
+
+#[test]
 fn every_problem_of_a_decisions_file_is_one_line_with_where() {
     let text = "\
 gates:
@@ -492,11 +522,11 @@ promts: {}
         errs,
         vec![
             "r/happy.yaml:2:12: unknown choice `aprove`; a gate is decided by one of: approve, reject, skip, rollback, retry, mark-done, abort",
-            "r/happy.yaml:3:30: unknown key `nots` in gate `deploy` (did you mean `note`?); it takes `choice`, `note`, `word`",
+            "r/happy.yaml:3:30: unknown key `nots` in gate `deploy` (did you mean `note`?); it takes `choice`, `note`, `word`, `approvers`, `after`",
             "r/happy.yaml:4:13: gate `optional` names no `choice`",
             "r/happy.yaml:6:12: unknown outcome `done`; a run ends as one of: succeeded, failed, rolled-back, paused, aborted, rejected",
             "r/happy.yaml:7:8: `expect.ran` must be a list of step ids, not a string",
-            "r/happy.yaml:8:1: unknown key `promts` in the decisions file (did you mean `prompts`?); it takes `runbook`, `vars`, `prompts`, `gates`, `expect`",
+            "r/happy.yaml:8:1: unknown key `promts` in the decisions file (did you mean `prompts`?); it takes `runbook`, `vars`, `prompts`, `gates`, `expect`, `follow`",
         ]
     );
     // Not YAML at all: one line, with where.
@@ -537,4 +567,133 @@ fn every_line_of_a_text_of_several_lines_carries_the_rehearsal_mark() {
     for (l, want) in lines.iter().zip(["first line", "second line", "third"]) {
         assert!(l.contains(" REHEARSAL ") && l.ends_with(want), "{text}");
     }
+}
+
+const TWO_PEOPLE: &str = r#"
+name: two people
+four_eyes: destructive
+phases:
+  - id: promote
+    gate: { destructive: true, confirm: promote }
+    steps:
+      - { id: promote-it, run: "echo promoted" }
+"#;
+
+/// A gate that needs two people is rehearsed with the two the script lists (`approvers:`),
+/// each journaled by name; a script that gives one person's approval stops there, saying how to
+/// give the second; a name listed twice is refused with where.
+#[tokio::test]
+async fn a_two_person_gate_is_rehearsed_with_the_scripts_approvers() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rehearse(
+        dir.path(),
+        TWO_PEOPLE,
+        "gates: { promote: { choice: approve, approvers: [ana, li] } }\nexpect: { outcome: succeeded }\n",
+    )
+    .await;
+    assert_eq!(
+        r.outcome,
+        Outcome::Finished(RunStatus::Succeeded),
+        "{}",
+        r.printed
+    );
+    let approved: Vec<&str> = r
+        .records
+        .iter()
+        .filter_map(|rec| match rec {
+            Record::GateApproved { who, .. } => Some(who.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(approved, ["ana"]);
+    let decided: Vec<&str> = r
+        .records
+        .iter()
+        .filter_map(|rec| match rec {
+            Record::GateDecided { who, .. } => Some(who.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(decided, ["li"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let r = rehearse(
+        dir.path(),
+        TWO_PEOPLE,
+        "gates: { promote: approve }\nexpect: { outcome: paused }\n",
+    )
+    .await;
+    let Outcome::Paused(reason) = &r.outcome else {
+        panic!("{:?}\n{}", r.outcome, r.printed);
+    };
+    assert!(
+        reason.contains("needs 2 people's approval") && reason.contains("approvers:"),
+        "{reason}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("decisions.yaml");
+    std::fs::write(
+        &file,
+        "gates:\n  promote: { choice: approve, approvers: [ana, ana] }\n",
+    )
+    .unwrap();
+    let problems = decisions::load(&file).expect_err("a name twice");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(":2:48:") && p.contains("names `ana` twice")),
+        "{problems:?}"
+    );
+}
+
+/// A script's `after` is a person's time to think: the run waits at the gate that long before
+/// the script's decision is made, saying so; in simulated time, divided by the rehearsal's
+/// `--speed`; a duration that is not one is refused with where.
+#[tokio::test]
+async fn a_scripts_after_waits_at_the_gate_before_deciding() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rehearse(
+        dir.path(),
+        RUNBOOK,
+        "gates:\n  prepare: { choice: approve, after: 400ms }\n  deploy: approve\n  flaky: retry\n  optional: skip\nexpect: { outcome: succeeded }\n",
+    )
+    .await;
+    assert_eq!(r.expectation(), Ok(()), "{}", r.printed);
+    assert!(
+        r.printed
+            .contains("gate prepare: the rehearsal script decides after 0.4s"),
+        "{}",
+        r.printed
+    );
+    let (lines, _) = journal::read_lines(&r.journal).unwrap();
+    let at = |want: &dyn Fn(&Record) -> bool| {
+        let l = lines.iter().find(|l| want(&l.record)).expect("the line");
+        chrono::DateTime::parse_from_rfc3339(&l.at).unwrap()
+    };
+    let reached = at(&|rec| matches!(rec, Record::GateReached { gate, .. } if gate == "prepare"));
+    let decided = at(&|rec| matches!(rec, Record::GateDecided { gate, .. } if gate == "prepare"));
+    assert!(
+        decided - reached >= chrono::Duration::milliseconds(400),
+        "decided {decided}, reached {reached}"
+    );
+
+    // Simulated time: a minute at --speed 50 is 1.2 s; the follow section's too.
+    let d = decisions::parse(
+        Path::new("d.yaml"),
+        "gates: { prepare: { choice: approve, after: 1m } }\nfollow: { gates: { revert: { choice: approve, after: 10s } } }\n",
+    )
+    .unwrap()
+    .at_speed(50.0);
+    assert_eq!(d.gates["prepare"].after, Some(Duration::from_millis(1200)));
+    let f = d.follow.expect("follow");
+    assert_eq!(f.gates["revert"].after, Some(Duration::from_millis(200)));
+
+    let errs = decisions::parse(
+        Path::new("d.yaml"),
+        "gates:\n  prepare: { choice: approve, after: soon }\n",
+    )
+    .unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("d.yaml:2:38: `after`: "), "{errs:?}");
 }

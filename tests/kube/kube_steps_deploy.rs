@@ -883,20 +883,20 @@ name: restore traffic
 targets:
   kube: { context: prod-east, namespace: shop }
 variables:
-  from_run: { description: the run whose changes are put back }
+  deploy_run: { description: the run whose changes are put back }
 phases:
   - id: restore
     steps:
       - id: scale-back
         run:
-          kube.revert: { step: stop-traffic, run: "{{ from_run }}" }
+          kube.revert: { step: stop-traffic, run: "{{ deploy_run }}" }
 "#;
     let fin = common::sandbox_cluster::run_as(
         dir.path(),
         back,
         target(),
         "run-rollback",
-        &[("from_run", "run-deploy")],
+        &[("deploy_run", "run-deploy")],
     )
     .await;
     assert_eq!(
@@ -913,7 +913,7 @@ phases:
         back,
         target(),
         "run-rollback-2",
-        &[("from_run", "run-nope")],
+        &[("deploy_run", "run-nope")],
     )
     .await;
     assert_eq!(
@@ -968,14 +968,14 @@ name: put it back
 targets:
   kube: { context: prod-east, namespace: shop }
 variables:
-  from_run: { description: the run whose step is put back }
+  deploy_run: { description: the run whose step is put back }
   which: { description: the step }
 phases:
   - id: restore
     steps:
       - id: back
         run:
-          kube.revert: { step: "{{ which }}", run: "{{ from_run }}" }
+          kube.revert: { step: "{{ which }}", run: "{{ deploy_run }}" }
 "#;
 
 /// A revert of a step the named run skipped or never reached puts nothing back and succeeds,
@@ -999,7 +999,7 @@ async fn a_revert_of_a_step_that_did_not_run_puts_nothing_back_and_succeeds() {
                 REVERT_OF_RUN,
                 target,
                 id,
-                &[("from_run", "run-deploy"), ("which", which)],
+                &[("deploy_run", "run-deploy"), ("which", which)],
             )
             .await
         }

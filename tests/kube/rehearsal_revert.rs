@@ -45,13 +45,13 @@ name: restore traffic
 targets:
   kube: { context: prod-east, namespace: shop }
 variables:
-  from_run: { description: the run whose changes are put back }
+  deploy_run: { description: the run whose changes are put back }
 phases:
   - id: restore
     steps:
       - id: scale-back
         run:
-          kube.revert: { step: stop-traffic, run: "{{ from_run }}" }
+          kube.revert: { step: stop-traffic, run: "{{ deploy_run }}" }
 "#;
 
 fn run_started_rehearsal(fin: &Finished) -> bool {
@@ -91,7 +91,7 @@ async fn a_rehearsals_changes_are_never_reverted_on_a_real_target_nor_the_other_
         BACK,
         real.target(None, None),
         "run-real-back",
-        &[("from_run", "run-rehearsal")],
+        &[("deploy_run", "run-rehearsal")],
     )
     .await;
     assert!(!run_started_rehearsal(&back));
@@ -119,7 +119,7 @@ async fn a_rehearsals_changes_are_never_reverted_on_a_real_target_nor_the_other_
         BACK,
         sandbox.target(None, None),
         "run-rehearsal-back",
-        &[("from_run", "run-real")],
+        &[("deploy_run", "run-real")],
         false,
     )
     .await;
@@ -137,7 +137,7 @@ async fn a_rehearsals_changes_are_never_reverted_on_a_real_target_nor_the_other_
         BACK,
         sandbox.target(None, None),
         "run-rehearsal-back",
-        &[("from_run", "run-real")],
+        &[("deploy_run", "run-real")],
         true,
     )
     .await;
@@ -166,7 +166,7 @@ async fn a_rehearsals_changes_are_never_reverted_on_a_real_target_nor_the_other_
         BACK,
         sandbox.target(None, None),
         "run-rehearsal-back-2",
-        &[("from_run", "run-rehearsal")],
+        &[("deploy_run", "run-rehearsal")],
         false,
     )
     .await;

@@ -6,6 +6,7 @@
 mod check;
 mod deadline;
 mod find;
+mod notify;
 mod progressive;
 mod schema;
 mod schema_file;

@@ -94,7 +94,7 @@ fn runbooks_under(dir: &Path, out: &mut Vec<PathBuf>, recursive: bool) {
         } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml")
             && path.file_name().is_some_and(|n| {
                 let n = n.to_string_lossy();
-                n != "cluster.yaml" && !n.ends_with("decisions.yaml")
+                !n.ends_with("cluster.yaml") && !n.ends_with("decisions.yaml")
             })
         {
             out.push(path);

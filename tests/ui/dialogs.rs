@@ -132,6 +132,8 @@ fn build_gate() -> GateRequest {
         choices: vec![Choice::Approve, Choice::Reject, Choice::Skip],
         production: true,
         error: None,
+        follow: None,
+        approvals: 1,
     }
 }
 
@@ -167,6 +169,8 @@ fn rollback_gate() -> GateRequest {
         choices: vec![Choice::Approve, Choice::Reject, Choice::Rollback],
         production: true,
         error: None,
+        follow: None,
+        approvals: 1,
     }
 }
 
@@ -188,6 +192,8 @@ fn failed_gate() -> GateRequest {
             "the output does not contain `200` after 5 attempts (last exit code 0, output `503`)"
                 .into(),
         ),
+        follow: None,
+        approvals: 1,
     }
 }
 
@@ -207,6 +213,8 @@ fn survivors_gate() -> GateRequest {
         choices: vec![Choice::KillSurvivors, Choice::WaitSurvivors, Choice::Abort],
         production: true,
         error: Some("the step was running when tollgate stopped; it may or may not have finished".into()),
+        follow: None,
+        approvals: 1,
     }
 }
 
@@ -313,6 +321,43 @@ fn the_failure_dialog_shows_its_controls_at_every_size() {
     let s = screen(&mut a, 200, 55);
     assert!(!s.contains("about to run:"), "{s}");
     assert!(s.contains("│ 503"), "{s}");
+}
+
+#[test]
+fn the_failure_dialog_offers_to_open_the_runbook_the_failure_leads_to() {
+    let mut gate = failed_gate();
+    gate.follow = Some("rollback-application".into());
+    let mut a = at_gate(gate);
+    for (w, h) in SIZES {
+        let s = screen(&mut a, w, h);
+        assert!(s.contains("[o] open rollback-application"), "{w}x{h}:\n{s}");
+    }
+    // `o` chooses, Enter decides: the failure path is taken (roll back) and the runbook opens
+    // once the run has ended, never before.
+    assert!(key(&mut a, KeyCode::Char('o')).is_empty());
+    let s = screen(&mut a, 120, 40);
+    assert!(
+        s.contains("Enter to roll back, then open `rollback-application`"),
+        "{s}"
+    );
+    let sent = key(&mut a, KeyCode::Enter);
+    assert!(
+        matches!(&sent[..], [Action::Send(Command::Decide(d))] if d.choice == Choice::Rollback && d.gate == "web-health"),
+        "{sent:?}"
+    );
+    assert_eq!(a.take_follow(), None, "the run has not ended");
+    a.on_engine(Event::RunFinished {
+        status: tollgate::protocol::RunStatus::RolledBack,
+    });
+    assert_eq!(a.take_follow().as_deref(), Some("rollback-application"));
+    // Without a runbook to follow there is no `o`.
+    let mut b = at_gate(failed_gate());
+    assert!(!screen(&mut b, 200, 55).contains("[o] open"));
+    assert!(key(&mut b, KeyCode::Char('o')).is_empty());
+    b.on_engine(Event::RunFinished {
+        status: tollgate::protocol::RunStatus::Failed,
+    });
+    assert_eq!(b.take_follow(), None);
 }
 
 #[test]
@@ -761,4 +806,171 @@ fn no_terminal_size_breaks_a_dialog() {
             }
         }
     }
+}
+
+/// A follower's interface (`tollgate follow`): the gate is shown with who decides it, and its
+/// keys decide nothing; `D` asks to drive. Handed the keys, it decides as the driver does. The
+/// driver's interface, asked, answers with `a` or `r`; its banner says who watches.
+#[test]
+fn a_follower_sees_the_gate_read_only_until_it_holds_the_keys() {
+    let frozen = chrono::DateTime::parse_from_rfc3339("2025-01-01T12:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut f = App::new(Config {
+        gate_guard: Duration::ZERO,
+        frozen_clock: Some(frozen),
+        follower: true,
+        driver: Some("oncall@ops".into()),
+        ..Config::new(
+            labelmint(),
+            "20250101-120000-a1b2",
+            "ana@ops",
+            Theme::builtin("dark").unwrap(),
+        )
+    });
+    let mut gate = build_gate();
+    gate.checklist.clear();
+    gate.destructive = false;
+    gate.confirm = None;
+    f.on_engine(Event::GateReached(gate));
+    let s = screen(&mut f, 120, 40);
+    assert!(
+        s.contains("oncall@ops decides this gate — D asks to drive"),
+        "{s}"
+    );
+    assert!(s.contains("oncall@ops at the keys"), "{s}");
+    assert!(key(&mut f, KeyCode::Char('a')).is_empty());
+    assert!(key(&mut f, KeyCode::Enter).is_empty());
+    assert!(matches!(
+        key(&mut f, KeyCode::Char('D')).as_slice(),
+        [Action::Send(Command::AskDrive)]
+    ));
+    // Handed the keys: the same dialog decides, as ana.
+    f.on_engine(Event::Keys { held: true });
+    key(&mut f, KeyCode::Char('a'));
+    let sent = key(&mut f, KeyCode::Enter);
+    assert!(
+        matches!(sent.as_slice(), [Action::Send(Command::Decide(d))] if d.gate == "build" && d.who == "ana@ops"),
+        "{sent:?}"
+    );
+    f.on_engine(Event::GateDecided {
+        gate: "build".into(),
+        choice: Choice::Approve,
+        who: "ana@ops".into(),
+        via: "follower".into(),
+        checklist: vec![],
+    });
+    // `q` leaves without asking, and sends nothing that would touch the run.
+    assert!(matches!(
+        key(&mut f, KeyCode::Char('q')).as_slice(),
+        [Action::Quit]
+    ));
+
+    let mut d = app();
+    d.on_engine(Event::Watchers {
+        names: vec!["ana@ops".into(), "li@far".into()],
+    });
+    d.on_engine(Event::DriveRequested {
+        who: "ana@ops".into(),
+    });
+    let s = screen(&mut d, 120, 40);
+    assert!(s.contains("watching: ana, li@far"), "{s}");
+    assert!(s.contains("ana@ops asks to drive"), "{s}");
+    assert!(s.contains("[a]ccept / [r]efuse"), "{s}");
+    let sent = key(&mut d, KeyCode::Char('a'));
+    assert!(
+        matches!(sent.as_slice(), [Action::Send(Command::AnswerDrive { who, accept: true })] if who == "ana@ops"),
+        "{sent:?}"
+    );
+    assert!(!screen(&mut d, 120, 40).contains("asks to drive —"));
+}
+
+/// A gate that needs two people is decided by a follower who is not at the keys, as any
+/// dialog is: checklist, confirmation word (a typed `D` is part of it, not an ask to drive),
+/// then approve; or reject. The dialog says whose decision it is. An ordinary gate stays
+/// read-only for the same follower.
+#[test]
+fn a_follower_not_at_the_keys_decides_a_two_person_gate() {
+    let frozen = chrono::DateTime::parse_from_rfc3339("2025-01-01T12:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let follower = || {
+        App::new(Config {
+            gate_guard: Duration::ZERO,
+            frozen_clock: Some(frozen),
+            follower: true,
+            driver: Some("oncall@ops".into()),
+            ..Config::new(
+                labelmint(),
+                "20250101-120000-a1b2",
+                "ana@ops",
+                Theme::builtin("dark").unwrap(),
+            )
+        })
+    };
+    let mut gate = build_gate();
+    gate.checklist = items(&["The backup finished"]);
+    gate.destructive = true;
+    gate.confirm = Some("Drop".into());
+    gate.approvals = 2;
+
+    let mut f = follower();
+    f.on_engine(Event::GateReached(gate.clone()));
+    let s = screen(&mut f, 120, 40);
+    assert!(
+        s.contains(
+            "oncall@ops at the keys; this gate needs 2 people: your decision counts as yours"
+        ),
+        "{s}"
+    );
+    assert!(!s.contains("decides this gate"), "{s}");
+    // Approving before the checklist and the word is refused by the dialog itself.
+    key(&mut f, KeyCode::Char('a'));
+    assert!(key(&mut f, KeyCode::Enter).is_empty());
+    key(&mut f, KeyCode::Char(' '));
+    key(&mut f, KeyCode::Down);
+    assert_eq!(f.gate().unwrap().focus, DialogFocus::Confirm);
+    type_text(&mut f, "Drop");
+    key(&mut f, KeyCode::Enter);
+    key(&mut f, KeyCode::Char('a'));
+    let sent = key(&mut f, KeyCode::Enter);
+    assert!(
+        matches!(sent.as_slice(), [Action::Send(Command::Decide(d))]
+            if d.gate == "build" && d.choice == Choice::Approve && d.who == "ana@ops"
+                && d.typed.as_deref() == Some("Drop") && d.checklist == vec![true]),
+        "{sent:?}"
+    );
+    // The engine counts it; the dialog stays, and says so.
+    f.on_engine(Event::ApprovalCounted {
+        gate: "build".into(),
+        who: "ana@ops".into(),
+        via: "follower".into(),
+        have: 1,
+        need: 2,
+    });
+    let s = screen(&mut f, 120, 40);
+    assert!(s.contains("1 of 2"), "{s}");
+
+    // Another follower rejects.
+    let mut li = follower();
+    li.on_engine(Event::GateReached(gate.clone()));
+    key(&mut li, KeyCode::Char('r'));
+    let sent = key(&mut li, KeyCode::Enter);
+    assert!(
+        matches!(sent.as_slice(), [Action::Send(Command::Decide(d))]
+            if d.choice == Choice::Reject && d.who == "ana@ops"),
+        "{sent:?}"
+    );
+
+    // An ordinary gate: still the driver's to decide; `D` asks to drive.
+    let mut o = follower();
+    gate.approvals = 1;
+    o.on_engine(Event::GateReached(gate));
+    key(&mut o, KeyCode::Char(' '));
+    key(&mut o, KeyCode::Down);
+    assert!(matches!(
+        key(&mut o, KeyCode::Char('D')).as_slice(),
+        [Action::Send(Command::AskDrive)]
+    ));
+    assert!(screen(&mut o, 120, 40).contains("oncall@ops decides this gate"));
 }

@@ -692,3 +692,82 @@ fn a_click_in_a_scrolled_tree_selects_the_row_under_it() {
         Some(shown.as_str())
     );
 }
+
+#[test]
+fn a_resumed_runs_earlier_step_shows_its_kept_output_at_the_time_it_ran() {
+    let yaml = r#"
+name: resumed
+phases:
+  - id: p
+    steps:
+      - { id: build, run: "true" }
+      - { id: next, run: "true" }
+"#;
+    let mut s = Screen::new(yaml);
+    let first = chrono::DateTime::parse_from_rfc3339("2026-01-01T10:00:00.000Z")
+        .unwrap()
+        .to_utc();
+    let past = |secs: i64, event: Event| Past {
+        at: (first + chrono::Duration::seconds(secs)).to_rfc3339(),
+        event,
+    };
+    s.app.on_engine(Event::History(History {
+        started_at: first.to_rfc3339(),
+        entries: vec![
+            past(
+                1,
+                Event::StepStarted {
+                    step: "build".into(),
+                    title: String::new(),
+                    attempt: 1,
+                    attempts: 1,
+                    command: "make".into(),
+                },
+            ),
+            past(
+                1,
+                Event::Output {
+                    step: "build".into(),
+                    stream: Stream::Stdout,
+                    text: tollgate::protocol::not_kept_line(7),
+                },
+            ),
+            past(
+                1,
+                Event::Output {
+                    step: "build".into(),
+                    stream: Stream::Stdout,
+                    text: "built line 8\nbuilt line 9\n".into(),
+                },
+            ),
+            past(
+                3,
+                Event::StepFinished {
+                    step: "build".into(),
+                    status: StepStatus::Succeeded,
+                    exit_code: Some(0),
+                    duration: Duration::from_secs(2),
+                    error: None,
+                },
+            ),
+        ],
+    }));
+    // The step that started last is the one shown; `t` shows each line's time.
+    s.key(KeyCode::Char('t'));
+    let screen = s.screen(160, 30);
+    assert!(
+        screen.contains("… 7 earlier lines of this step not kept"),
+        "{screen}"
+    );
+    assert!(screen.contains("built line 9"), "{screen}");
+    assert!(
+        !screen.contains(tollgate::ui::state::OUTPUT_NOT_KEPT),
+        "{screen}"
+    );
+    // Stamped with when its attempt started, not now.
+    let then = (first + chrono::Duration::seconds(1))
+        .with_timezone(&chrono::Local)
+        .format("%H:%M:%S")
+        .to_string();
+    assert!(screen.contains(&then), "{then} in\n{screen}");
+}

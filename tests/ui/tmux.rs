@@ -533,12 +533,15 @@ fn resume_of_a_failed_run_shows_what_it_had_done() {
         "{screen}"
     );
     assert!(banner_clock(&screen, &run_id) >= since, "{screen}");
-    // A step of the first session has no output here, and the pane says so.
+    // A step of the first session shows the output it printed then, kept in the run's folder.
     assert!(
-        screen.contains("output not available in this session"),
+        screen.contains("output: smoke-test · 1 line") && screen.contains("▌smoke test: HTTP 503"),
         "{screen}"
     );
-    assert!(!screen.contains("0 lines"), "{screen}");
+    assert!(
+        !screen.contains("output not available in this session"),
+        "{screen}"
+    );
 
     // Aborted, the run ends failed, and `q` quits.
     t.probe("resume", "x", "abort chosen", |s| {

@@ -599,6 +599,8 @@ phases:
             who: "t@h".into(),
             rehearsal: false,
             deadline_secs: None,
+            from_run: None,
+            carried: None,
         })
         .unwrap();
     spec.journal
@@ -856,6 +858,8 @@ phases:
             who: "t@h".into(),
             rehearsal: false,
             deadline_secs: None,
+            from_run: None,
+            carried: None,
         })
         .unwrap();
     spec.journal
@@ -950,4 +954,33 @@ phases:
     // The last step stays selected: its header (the command filled in) and its output.
     assert!(screen.contains("got ••••••"), "{screen}");
     assert!(!screen.to_lowercase().contains("hunter2"), "{screen}");
+}
+
+/// `P` switches the presenter theme on live (the banner says SHARED, the colours are the
+/// presenter theme's) and off again (the theme the run started with, no mark).
+#[tokio::test]
+async fn p_switches_the_presenter_theme_and_the_shared_mark() {
+    let mut t = Tui::start(DEPLOY, "dark");
+    t.until("the gate", |a| a.gate().is_some()).await;
+    // Out of the dialog's way: Esc hides it, the keys are the main ones.
+    t.gate_seen();
+    t.key(KeyCode::Esc).await;
+    let banner_bg = |b: &Buffer, theme: &Theme| {
+        let (x, y) = find(b, " PRODUCTION ").unwrap();
+        assert_eq!(b[(x, y)].style().bg, theme.banner_production.bg);
+    };
+    let dark = Theme::builtin("dark").unwrap();
+    let presenter = Theme::builtin("presenter").unwrap();
+    let b = t.buffer(160, 45);
+    assert!(find(&b, " SHARED ").is_none());
+    banner_bg(&b, &dark);
+    t.key(KeyCode::Char('P')).await;
+    let b = t.buffer(160, 45);
+    let (_, y) = find(&b, " SHARED ").expect("the SHARED mark");
+    assert_eq!(y, 0, "on the banner's first line");
+    banner_bg(&b, &presenter);
+    t.key(KeyCode::Char('P')).await;
+    let b = t.buffer(160, 45);
+    assert!(find(&b, " SHARED ").is_none());
+    banner_bg(&b, &dark);
 }

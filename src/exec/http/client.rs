@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, Uri};
 
@@ -94,6 +94,22 @@ impl Plan {
                 .map(StatusItem::parse)
                 .collect::<Result<Vec<_>, _>>()?,
         };
+        let requests = match &c.requests {
+            None => 1,
+            Some(n) => match n.value("requests")? {
+                n @ 1..=1_000_000 => n as u64,
+                n => return Err(format!("requests must be 1 to 1,000,000, not {n}")),
+            },
+        };
+        let max_error_rate = match &c.max_error_rate {
+            None => 0.0,
+            Some(m) => match m.value("max_error_rate")? {
+                r if (0.0..=100.0).contains(&r) => r,
+                r => {
+                    return Err(format!("max_error_rate is a percentage, 0 to 100, not {r}"));
+                }
+            },
+        };
         Ok(Plan {
             method,
             uri,
@@ -102,12 +118,12 @@ impl Plan {
             headers,
             expect,
             body_contains: c.body_contains.clone().filter(|b| !b.is_empty()),
-            requests: c.requests.unwrap_or(1).max(1),
+            requests,
             interval: duration("interval", &c.interval)?.filter(|d| !d.is_zero()),
             timeout: duration("timeout", &c.timeout)?
                 .filter(|d| !d.is_zero())
                 .unwrap_or(Duration::from_secs(10)),
-            max_error_rate: c.max_error_rate.unwrap_or(0.0),
+            max_error_rate,
             max_p95: duration("max_p95", &c.max_p95)?,
         })
     }
@@ -294,5 +310,147 @@ impl Client {
             (true, String::new())
         };
         Answer::Status { code, ok, why }
+    }
+}
+
+/// Where a webhook's URL leads, as it may be shown: its scheme and host, the path (which often
+/// holds the webhook's secret) and any credentials left out: `https://hooks.slack.com/…`.
+pub fn shown_webhook(url: &str) -> String {
+    match url.trim().parse::<Uri>() {
+        Ok(u) if u.scheme_str().is_some() && u.host().is_some() => {
+            let port = u.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}/…",
+                u.scheme_str().unwrap_or_default(),
+                u.host().unwrap_or_default()
+            )
+        }
+        _ => "(a webhook URL)".to_string(),
+    }
+}
+
+/// POSTs `body` (JSON) to `url` and returns the answer's status code, or why it was not
+/// answered, all within `timeout`. Never names the URL beyond [`shown_webhook`] (it may hold a
+/// secret). Plain HTTP or TLS with the system's roots, one connection, closed after.
+pub async fn post_json(url: &str, body: String, timeout: Duration) -> Result<u16, String> {
+    match tokio::time::timeout(timeout, post(url, body)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer within {}s", timeout.as_secs())),
+    }
+}
+
+async fn post(url: &str, body: String) -> Result<u16, String> {
+    let url = url.trim();
+    if has_userinfo(url) {
+        return Err("the URL holds credentials".into());
+    }
+    let uri: Uri = url.parse().map_err(|_| "not a URL".to_string())?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err("not an http:// or https:// URL".into()),
+    };
+    let host = uri
+        .host()
+        .ok_or_else(|| "the URL has no host".to_string())?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_else(|| host.clone());
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let addr = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {}", io_words(&e)))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {host}: no address"))?;
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| io_words(&e))?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let mut req = Request::new(Full::new(Bytes::from(body)));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+    let h = req.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&authority) {
+        h.insert(hyper::header::HOST, v);
+    }
+    let words = |e: hyper::Error| crate::text::one_line(&e.to_string());
+    let code = if https {
+        let config = tls_config()?;
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|_| format!("TLS: `{host}` is not a server name"))?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("TLS: {}", crate::text::one_line(&e.to_string())))?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .map_err(words)?;
+        tokio::spawn(conn);
+        send.send_request(req).await.map_err(words)?.status()
+    } else {
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(words)?;
+        tokio::spawn(conn);
+        send.send_request(req).await.map_err(words)?.status()
+    };
+    Ok(code.as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::http::HttpAction;
+
+    /// The check as a runbook gives it (as JSON), its `{{ var }}` filled with `value`.
+    fn filled(json: &str, value: &str) -> HttpCheck {
+        let c: HttpCheck = serde_json::from_str(json).expect("a check");
+        let HttpAction::Check(c) = HttpAction::Check(c).filled(&|t| t.replace("{{ v }}", value));
+        c
+    }
+
+    #[test]
+    fn counts_and_thresholds_filled_from_variables_are_read_when_the_step_runs() {
+        let both = r#"{"url": "http://app.example.com/", "requests": "{{ v }}", "max_error_rate": "{{ v }}"}"#;
+        let p = Plan::of(&filled(both, "5")).unwrap();
+        assert_eq!((p.requests, p.max_error_rate), (5, 5.0));
+        let p = Plan::of(&filled(
+            r#"{"url": "http://app.example.com/", "max_error_rate": "{{ v }}"}"#,
+            "2.5",
+        ))
+        .unwrap();
+        assert_eq!((p.requests, p.max_error_rate), (1, 2.5));
+        assert_eq!(
+            Plan::of(&filled(both, "lots")).err().as_deref(),
+            Some("requests: `lots` is not a whole number")
+        );
+        assert_eq!(
+            Plan::of(&filled(
+                r#"{"url": "http://app.example.com/", "max_error_rate": "{{ v }}"}"#,
+                "150"
+            ))
+            .err()
+            .as_deref(),
+            Some("max_error_rate is a percentage, 0 to 100, not 150")
+        );
+        assert_eq!(
+            Plan::of(&filled(
+                r#"{"url": "http://app.example.com/", "requests": "{{ v }}"}"#,
+                "0"
+            ))
+            .err()
+            .as_deref(),
+            Some("requests must be 1 to 1,000,000, not 0")
+        );
     }
 }
