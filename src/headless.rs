@@ -7,8 +7,8 @@ use std::io::{self, BufRead, IsTerminal, Write};
 
 use tokio::sync::mpsc;
 
-pub use crate::protocol::approvals::{Approvals, approval};
 use crate::protocol::approvals::VIA_SCRIPT;
+pub use crate::protocol::approvals::{Approvals, approval};
 use crate::protocol::{
     Choice, Command, Deadline, Decision, Event, GateKind, GateRequest, Secret, StepStatus, Stream,
     ValueRequest, short_duration,

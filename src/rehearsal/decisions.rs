@@ -35,8 +35,8 @@ use crate::engine::Outcome;
 use crate::engine::journal::{self, Replay};
 use crate::protocol::approvals::{Approvals, Scripted};
 use crate::protocol::{Choice, RunStatus, Secret, StepStatus};
-use crate::runbook::{Runbook, vars};
 use crate::runbook::yaml::{self, Budget, Kind, Node, Pos};
+use crate::runbook::{Runbook, vars};
 
 /// A decisions file, read.
 #[derive(Clone, Debug, Default)]
@@ -552,7 +552,11 @@ impl Decisions {
     /// The file with every gate's `after` (simulated time) turned into real time at `speed`,
     /// the rehearsal's `--speed`; its `follow:` section too.
     pub fn at_speed(mut self, speed: f64) -> Decisions {
-        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
         for s in self.gates.values_mut() {
             s.after = s
                 .after

@@ -204,7 +204,10 @@ fn a_failure_after_the_switch_goes_back_with_undo_and_a_second_promotion() {
     assert!(out.contains("!! step users-after failed"), "{out}");
     // An abort would leave blue on 1.5.0 (1.5.0 is stable once promoted): the way back is undo.
     assert!(!out.contains("rollout 'backend-api' aborted"), "{out}");
-    assert_says(&r, "gate back-to-previous: the rehearsal script decides after 3.6s");
+    assert_says(
+        &r,
+        "gate back-to-previous: the rehearsal script decides after 3.6s",
+    );
     assert_says(&r, "undo | rollout 'backend-api' undo (to revision 1)");
     // Within the old ReplicaSet's scaleDownDelay Argo fast-tracks an undo (no pause); here the
     // responder decides three simulated minutes after the failure (`after: 3m`), past the 30 s
