@@ -101,6 +101,12 @@ pub struct GateFlags {
     /// that group and g+x (search, not read). Without it only your user can follow.
     #[arg(long, value_name = "GROUP")]
     pub share_group: Option<String>,
+    /// Serve followers over TCP at ADDR too (`127.0.0.1:7420`; port 0 picks a free one), for
+    /// `tollgate follow --connect ADDR` with the token printed once as the run starts. Nobody is
+    /// named over TCP, so such followers only watch; and nothing is encrypted: prefer
+    /// `ssh HOST tollgate follow`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// Write the run's events to FILE (`-`: standard output, the plain lines then going to
     /// standard error) as JSON lines, one event a line: `{"at": TIME, "event": EVENT}`
     /// (docs/events.md). Secrets are masked in them as on the screen.
@@ -219,6 +225,10 @@ pub enum Command {
         /// The run's socket (e.g. another user's, shared with `--share-group`).
         #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
         socket: Option<PathBuf>,
+        /// Follow a run served with `--listen ADDR` over TCP, watching only; the token from
+        /// `$TOLLGATE_FOLLOW_TOKEN`, else asked for without echo.
+        #[arg(long, value_name = "ADDR", conflicts_with_all = ["socket", "run_id"])]
+        connect: Option<String>,
         /// Colour theme (default: the driver's): dark, light, presenter, or a user theme.
         #[arg(long, value_name = "NAME")]
         theme: Option<String>,

@@ -94,9 +94,13 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Follow {
             run_id,
             socket,
+            connect,
             theme,
             scrollback,
-        } => watch::follow(&state_dir, run_id, socket, theme, scrollback),
+        } => match connect {
+            Some(addr) => watch::follow_tcp(&state_dir, &addr, theme, scrollback),
+            None => watch::follow(&state_dir, run_id, socket, theme, scrollback),
+        },
         Command::Run { file, vars, gates } => run::run(&state_dir, &file, &vars, gates),
         Command::Demo {
             vars,

@@ -502,6 +502,16 @@ pub(super) fn execute_on(
             follow: None,
         };
     }
+    if let Some(a) = &gates.listen
+        && a.parse::<std::net::SocketAddr>().is_err()
+    {
+        eprintln!("tollgate: --listen {a}: not an address (IP:PORT, e.g. 127.0.0.1:7420)");
+        return Ended {
+            code: exit::USAGE,
+            outcome: None,
+            follow: None,
+        };
+    }
     let notifier = match notifier(&spec) {
         Ok(n) => n,
         Err(line) => {
@@ -833,6 +843,12 @@ fn start_engine(
             })
             .ok()
     });
+    // The token is shown here, once: never journaled, recorded or sent as an event.
+    if let Some((addr, token)) = share.as_ref().and_then(|b| b.listening()) {
+        eprintln!(
+            "tollgate: followers may watch over TCP at {addr} with this token, shown only now: TOLLGATE_FOLLOW_TOKEN={token} tollgate follow --connect {addr}"
+        );
+    }
     let mut engine = Engine::new(spec, Arc::new(executor), ev_tx, cmd_rx)
         .skipping(gates.skip.iter().cloned(), "--skip");
     if gates.accept_changed_runbook {
@@ -904,6 +920,7 @@ fn share_options(
         headless,
         group,
         reach,
+        listen: gates.listen.clone(),
     })
 }
 

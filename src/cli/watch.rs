@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::mpsc;
 
 use super::exit;
@@ -38,6 +38,66 @@ pub(super) fn follow(
     };
     let rt = runtime();
     let code = rt.block_on(follow_at(state_dir, &socket, theme, scrollback));
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+/// `tollgate follow --connect ADDR`: a run served with `--listen`, over TCP, watching only.
+pub(super) fn follow_tcp(
+    state_dir: &Path,
+    addr: &str,
+    theme: Option<String>,
+    scrollback: usize,
+) -> i32 {
+    let Ok(at) = addr.parse::<std::net::SocketAddr>() else {
+        eprintln!("tollgate: --connect {addr}: not an address (IP:PORT)");
+        return exit::USAGE;
+    };
+    let token = match std::env::var("TOLLGATE_FOLLOW_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+        _ => {
+            use std::io::IsTerminal;
+            if !std::io::stdin().is_terminal() {
+                eprintln!(
+                    "tollgate: --connect {addr}: no token (set TOLLGATE_FOLLOW_TOKEN to the one the driver was shown)"
+                );
+                return exit::USAGE;
+            }
+            eprint!("token for {addr}: ");
+            match crate::headless::read_hidden() {
+                Some(t) if !t.trim().is_empty() => t.trim().to_string(),
+                _ => {
+                    eprintln!("tollgate: --connect {addr}: no token given");
+                    return exit::USAGE;
+                }
+            }
+        }
+    };
+    let rt = runtime();
+    let code = rt.block_on(async {
+        let stream = match TcpStream::connect(at).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("tollgate: cannot follow the run at {addr}: {e}");
+                return exit::STATE;
+            }
+        };
+        let (read, mut write) = stream.into_split();
+        let first = wire::line(&FromFollower::Token { token });
+        if let Err(e) = write.write_all(first.as_bytes()).await {
+            eprintln!("tollgate: cannot follow the run at {addr}: {e}");
+            return exit::STATE;
+        }
+        follow_on(
+            state_dir,
+            addr,
+            Box::new(read),
+            Box::new(write),
+            theme,
+            scrollback,
+        )
+        .await
+    });
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     code
 }
@@ -120,27 +180,49 @@ async fn follow_at(
             return exit::STATE;
         }
     };
-    let (read, mut write) = stream.into_split();
+    let (read, write) = stream.into_split();
+    let at = socket.display().to_string();
+    follow_on(
+        state_dir,
+        &at,
+        Box::new(read),
+        Box::new(write),
+        theme,
+        scrollback,
+    )
+    .await
+}
+
+/// Follows the run at the other end of `read` and `write` (`at` names it in messages): its
+/// `hello`, then its events in the interface, and the follower's asks out.
+async fn follow_on(
+    state_dir: &Path,
+    at: &str,
+    read: Box<dyn AsyncRead + Send + Unpin>,
+    mut write: Box<dyn AsyncWrite + Send + Unpin>,
+    theme: Option<String>,
+    scrollback: usize,
+) -> i32 {
     let mut lines = BufReader::new(read).lines();
     let hello = match tokio::time::timeout(HELLO_WAIT, lines.next_line()).await {
         Ok(Ok(Some(l))) => match serde_json::from_str::<ToFollower>(&l) {
             Ok(ToFollower::Hello(h)) => h,
+            Ok(ToFollower::Refused { reason }) => {
+                eprintln!("tollgate: the run at {at} refused to be followed: {reason}");
+                return exit::STATE;
+            }
             _ => {
-                eprintln!(
-                    "tollgate: {} did not say hello as a run does",
-                    socket.display()
-                );
+                eprintln!("tollgate: {at} did not say hello as a run does");
                 return exit::STATE;
             }
         },
         Ok(Ok(None)) | Ok(Err(_)) => {
-            eprintln!("tollgate: the run at {} closed at once", socket.display());
+            eprintln!("tollgate: the run at {at} closed at once");
             return exit::STATE;
         }
         Err(_) => {
             eprintln!(
-                "tollgate: the run at {} said nothing for {}s",
-                socket.display(),
+                "tollgate: the run at {at} said nothing for {}s",
                 HELLO_WAIT.as_secs()
             );
             return exit::STATE;

@@ -4,6 +4,11 @@
 //! asks (to drive, a decision, handing the keys back), says who watches, and hands the keys
 //! over. A follower too slow to keep up never slows the driver: its queue is bounded, and on
 //! overflow it is told and sent the whole state again.
+//!
+//! With `--listen ADDR` it also serves TCP: a connection's first line must carry the token the
+//! driver was shown once (compared in constant time), else it is refused and closed. Nothing
+//! names a TCP peer (no credentials cross a TCP socket), so such a follower is `guest@IP` and
+//! only watches: it never decides a gate, counts for a two-person gate or takes the keys.
 
 pub mod log;
 pub mod peer;
@@ -17,7 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -48,6 +54,23 @@ pub struct Options {
     /// With a group: the folders its members pass through to the socket (the run's folder,
     /// `runs/`, the state folder), given that group and made searchable by it (g+x, never g+r).
     pub reach: Vec<PathBuf>,
+    /// `--listen ADDR`: a TCP address to serve too, for followers with the token.
+    pub listen: Option<String>,
+}
+
+/// How long a TCP peer has to send its token.
+const TOKEN_WAIT: Duration = Duration::from_secs(10);
+
+/// A connected follower's two directions, whatever carries them.
+type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
+type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A follower that joined: its stream, who it is, whether it only watches.
+struct Joined {
+    read: ReadSide,
+    write: WriteSide,
+    who: String,
+    watch_only: bool,
 }
 
 /// The tapped channels: events on to the view, the view's commands in.
@@ -71,13 +94,15 @@ struct Follower {
     /// Its queue overflowed: nothing more is queued until it is sent the state again.
     lagged: bool,
     wake: Arc<Notify>,
+    /// Joined over `--listen`: it is shown the run and can do nothing to it.
+    watch_only: bool,
 }
 
 /// The whole state again, and the fresh queue that follows it.
 type Resent = (Vec<Arc<str>>, mpsc::Receiver<Arc<str>>);
 
 enum Input {
-    Joined(UnixStream, String),
+    Joined(Joined),
     Said(u64, FromFollower),
     Left(u64),
     /// A follower that fell behind asks for the whole state and a fresh queue.
@@ -88,6 +113,16 @@ enum Input {
 pub struct Bound {
     opts: Options,
     listener: UnixListener,
+    /// `--listen`: the TCP listener and its token.
+    tcp: Option<(TcpListener, String)>,
+}
+
+impl Bound {
+    /// Where `--listen` serves (the port chosen when it asked for 0) and its token.
+    pub fn listening(&self) -> Option<(std::net::SocketAddr, &str)> {
+        let (l, token) = self.tcp.as_ref()?;
+        Some((l.local_addr().ok()?, token.as_str()))
+    }
 }
 
 /// Binds the run's socket (0600; with a group, 0660 and that group). Must be called on a Tokio
@@ -99,7 +134,70 @@ pub fn bind(opts: Options) -> io::Result<Bound> {
         }
     }
     let listener = bind_at(&opts.socket, opts.group)?;
-    Ok(Bound { opts, listener })
+    let tcp = match &opts.listen {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("--listen {addr}: {e}")))?;
+            l.set_nonblocking(true)?;
+            Some((TcpListener::from_std(l)?, token()?))
+        }
+        None => None,
+    };
+    Ok(Bound {
+        opts,
+        listener,
+        tcp,
+    })
+}
+
+/// A fresh token: 32 bytes from the kernel's random source, as hex.
+fn token() -> io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether `given` is `token`, in time that does not depend on where they differ.
+fn same_token(given: &str, token: &str) -> bool {
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, t) in b.iter().enumerate() {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ t);
+    }
+    diff == 0
+}
+
+/// A TCP peer's first line: the token, else it is told so and closed. Watches as `guest@IP`.
+async fn admit(stream: tokio::net::TcpStream, token: Arc<str>) -> Option<Joined> {
+    let peer = stream.peer_addr().ok()?;
+    let (read, mut write) = stream.into_split();
+    let mut r = BufReader::new(read);
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        TOKEN_WAIT,
+        (&mut r).take(wire::MAX_LINE).read_until(b'\n', &mut buf),
+    )
+    .await;
+    let ok = matches!(read, Ok(Ok(n)) if n > 0)
+        && matches!(
+            serde_json::from_slice::<FromFollower>(&buf),
+            Ok(FromFollower::Token { token: given }) if same_token(&given, &token)
+        );
+    if !ok {
+        let no = ToFollower::Refused {
+            reason: "the token is wrong or missing".into(),
+        };
+        let _ = write.write_all(wire::line(&no).as_bytes()).await;
+        let _ = write.shutdown().await;
+        return None;
+    }
+    Some(Joined {
+        read: Box::new(r),
+        write: Box::new(write),
+        who: format!("guest@{}", peer.ip()),
+        watch_only: true,
+    })
 }
 
 /// Starts the tap on a bound socket: the engine's events in, the view's out; the view's
@@ -109,7 +207,11 @@ pub fn start(
     engine_events: mpsc::Receiver<Event>,
     engine_commands: mpsc::Sender<Command>,
 ) -> Shared {
-    let Bound { opts, listener } = bound;
+    let Bound {
+        opts,
+        listener,
+        tcp,
+    } = bound;
     // A few events ahead only: a deep queue here would hide a slow view's back-pressure from
     // the step's output reader (as the record tap's AHEAD says).
     let (view_tx, view_rx) = mpsc::channel(16);
@@ -144,10 +246,35 @@ pub fn start(
             } else {
                 peer::identity(cred.uid(), &host)
             };
-            if accept_tx.send(Input::Joined(stream, who)).await.is_err() {
+            let (read, write) = stream.into_split();
+            let joined = Joined {
+                read: Box::new(read),
+                write: Box::new(write),
+                who,
+                watch_only: false,
+            };
+            if accept_tx.send(Input::Joined(joined)).await.is_err() {
                 break;
             }
         }
+    });
+    let listening = tcp.map(|(l, token)| {
+        let token: Arc<str> = Arc::from(token);
+        let accept_tx = in_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = l.accept().await else {
+                    continue;
+                };
+                let (token, accept_tx) = (token.clone(), accept_tx.clone());
+                // Each peer's token is waited for on its own: a silent one holds up no other.
+                tokio::spawn(async move {
+                    if let Some(j) = admit(stream, token).await {
+                        let _ = accept_tx.send(Input::Joined(j)).await;
+                    }
+                });
+            }
+        })
     });
     let tap = Tap {
         hello: opts.hello,
@@ -167,6 +294,9 @@ pub fn start(
     let task = tokio::spawn(async move {
         let writers = tap.run(engine_events, cmd_rx, in_rx).await;
         accepting.abort();
+        if let Some(l) = listening {
+            l.abort();
+        }
         let _ = std::fs::remove_file(&socket);
         // What was queued for followers goes out (the run's end among it), for a moment.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -367,7 +497,7 @@ impl Tap {
 
     async fn on_input(&mut self, input: Input) {
         match input {
-            Input::Joined(stream, who) => self.join(stream, who).await,
+            Input::Joined(j) => self.join(j).await,
             Input::Said(id, msg) => self.on_follower(id, msg).await,
             Input::Left(id) => self.leave(id).await,
             Input::Resync(id, reply) => {
@@ -403,7 +533,13 @@ impl Tap {
         self.followers.iter().map(|f| f.who.clone()).collect()
     }
 
-    async fn join(&mut self, stream: UnixStream, who: String) {
+    async fn join(&mut self, joined: Joined) {
+        let Joined {
+            read,
+            write,
+            who,
+            watch_only,
+        } = joined;
         let id = self.next_id;
         self.next_id += 1;
         let hello = Hello {
@@ -420,8 +556,8 @@ impl Tap {
             tx,
             lagged: false,
             wake: wake.clone(),
+            watch_only,
         });
-        let (read, write) = stream.into_split();
         let hello = wire::line(&ToFollower::Hello(hello));
         let inputs = self.inputs.clone();
         self.writers.push(tokio::spawn(write_to(
@@ -469,6 +605,20 @@ impl Tap {
     async fn on_follower(&mut self, id: u64, msg: FromFollower) {
         let me = Holder::Follower(id);
         let who = self.name_of(me);
+        let watch_only = self.followers.iter().any(|f| f.id == id && f.watch_only);
+        if watch_only {
+            let why = format!(
+                "{who} follows over --listen and only watches: no one is named over TCP (ssh to the driver's machine and run tollgate follow there to decide or drive)"
+            );
+            match msg {
+                FromFollower::Decide { decision } => {
+                    self.tell(me, refused(&decision, why)).await;
+                }
+                FromFollower::AskDrive => self.tell(me, Event::Note(why)).await,
+                _ => {}
+            }
+            return;
+        }
         match msg {
             FromFollower::Decide { mut decision } => {
                 // Who decided is who is at the other end of the socket, whatever it said.
@@ -497,6 +647,8 @@ impl Tap {
             FromFollower::AnswerDrive { .. } => {}
             FromFollower::Release if self.holder == me => self.hand_to(Holder::Driver).await,
             FromFollower::Release => {}
+            // Only a TCP peer's first line; said again, nothing.
+            FromFollower::Token { .. } => {}
         }
     }
 
@@ -552,7 +704,7 @@ fn queue(f: &mut Follower, text: Arc<str>) {
 }
 
 async fn write_to(
-    mut w: tokio::net::unix::OwnedWriteHalf,
+    mut w: WriteSide,
     hello: String,
     first: Vec<Arc<str>>,
     mut rx: mpsc::Receiver<Arc<str>>,
@@ -594,7 +746,7 @@ async fn write_to(
     }
 }
 
-async fn read_from(read: tokio::net::unix::OwnedReadHalf, id: u64, inputs: mpsc::Sender<Input>) {
+async fn read_from(read: ReadSide, id: u64, inputs: mpsc::Sender<Input>) {
     let mut r = BufReader::new(read);
     let mut buf = Vec::new();
     loop {
@@ -627,6 +779,7 @@ mod tests {
 
     use super::*;
     use crate::protocol::{Choice, GateKind, Stream};
+    use tokio::net::UnixStream;
 
     const WAIT: Duration = Duration::from_secs(20);
 
@@ -636,9 +789,15 @@ mod tests {
         engine: mpsc::Sender<Event>,
         commands: mpsc::Receiver<Command>,
         view: Shared,
+        /// `--listen`: where, and the token.
+        tcp: Option<(std::net::SocketAddr, String)>,
     }
 
     fn rig(headless: bool) -> Rig {
+        rig_on(headless, None)
+    }
+
+    fn rig_on(headless: bool, listen: Option<&str>) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join(SOCKET);
         let (engine, events) = mpsc::channel(1024);
@@ -651,8 +810,10 @@ mod tests {
             headless,
             group: None,
             reach: vec![],
+            listen: listen.map(str::to_string),
         })
         .unwrap();
+        let tcp = bound.listening().map(|(a, t)| (a, t.to_string()));
         let view = start(bound, events, cmd_tx);
         Rig {
             _dir: dir,
@@ -660,6 +821,7 @@ mod tests {
             engine,
             commands,
             view,
+            tcp,
         }
     }
 
@@ -793,6 +955,7 @@ mod tests {
             headless: false,
             group: Some(gid),
             reach: vec![run.clone()],
+            listen: None,
         })
         .unwrap();
         assert_eq!(mode(&socket), 0o660);
@@ -1077,5 +1240,130 @@ mod tests {
         }
         assert!(resent >= 1, "the follower was never told it fell behind");
         assert_eq!(since_resent, (0..n).collect::<Vec<_>>());
+    }
+
+    /// A TCP peer (`--listen`): its first line as given, then what it reads, line by line.
+    async fn tcp_peer(
+        at: std::net::SocketAddr,
+        first: &str,
+    ) -> (
+        tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+        tokio::net::tcp::OwnedWriteHalf,
+    ) {
+        let s = tokio::net::TcpStream::connect(at).await.unwrap();
+        let (r, mut w) = s.into_split();
+        w.write_all(first.as_bytes()).await.unwrap();
+        w.write_all(b"\n").await.unwrap();
+        (BufReader::new(r).lines(), w)
+    }
+
+    async fn tcp_next(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    ) -> Option<ToFollower> {
+        let l = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("a line in time")
+            .unwrap()?;
+        Some(serde_json::from_str(&l).unwrap())
+    }
+
+    /// `--listen`: a TCP peer without the token is told so and closed; with it, it is named
+    /// `guest@IP` (nothing it says names it), sees the run, and only watches: its decision is
+    /// refused and its ask to drive answered with a note, neither reaching the engine.
+    #[tokio::test]
+    async fn a_tcp_follower_needs_the_token_and_only_watches() {
+        let mut r = rig_on(true, Some("127.0.0.1:0"));
+        let (at, token) = r.tcp.clone().expect("listening");
+        assert_eq!(at.ip().to_string(), "127.0.0.1");
+        assert_eq!(token.len(), 64, "{token}");
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
+        // A unix follower is unaffected: the socket is still served.
+        let (_unix, _) = Client::connect(&r.socket).await;
+
+        let wrong = format!(r#"{{"type":"token","token":"{}"}}"#, "0".repeat(64));
+        let near = format!(r#"{{"type":"token","token":"{}"}}"#, &token[..63]);
+        for first in [
+            wrong.as_str(),
+            near.as_str(),
+            r#"{"type":"ask_drive"}"#,
+            "hello",
+        ] {
+            let (mut lines, _w) = tcp_peer(at, first).await;
+            match tcp_next(&mut lines).await {
+                Some(ToFollower::Refused { reason }) => {
+                    assert!(reason.contains("token"), "{reason}")
+                }
+                other => panic!("{first}: not refused: {other:?}"),
+            }
+            assert_eq!(tcp_next(&mut lines).await, None, "{first}: left open");
+        }
+
+        let first = format!(r#"{{"type":"token","token":"{token}"}}"#);
+        let (mut lines, mut w) = tcp_peer(at, &first).await;
+        match tcp_next(&mut lines).await {
+            Some(ToFollower::Hello(h)) => {
+                assert_eq!(h.you, "guest@127.0.0.1");
+                assert_eq!(h.run_id, "r1");
+            }
+            other => panic!("no hello: {other:?}"),
+        }
+        let mut view = r.view.events;
+        let names = view_event(&mut view, |e| match e {
+            Event::Watchers { names } if names.len() == 2 => Some(names),
+            _ => None,
+        })
+        .await;
+        assert!(names.contains(&"guest@127.0.0.1".to_string()), "{names:?}");
+
+        r.engine.send(gate("ship")).await.unwrap();
+        loop {
+            match tcp_next(&mut lines).await {
+                Some(ToFollower::Event {
+                    event: Event::GateReached(g),
+                }) if g.id == "ship" => break,
+                Some(_) => continue,
+                None => panic!("closed before the gate"),
+            }
+        }
+        let decide = format!("{}\n", decide_line("dee@box"));
+        w.write_all(decide.as_bytes()).await.unwrap();
+        let reason = loop {
+            match tcp_next(&mut lines).await {
+                Some(ToFollower::Event {
+                    event: Event::DecisionRefused { gate, reason },
+                }) if gate == "ship" => break reason,
+                Some(_) => continue,
+                None => panic!("closed before the refusal"),
+            }
+        };
+        assert!(reason.contains("only watches"), "{reason}");
+        w.write_all(wire::line(&FromFollower::AskDrive).as_bytes())
+            .await
+            .unwrap();
+        let note = loop {
+            match tcp_next(&mut lines).await {
+                Some(ToFollower::Event {
+                    event: Event::Note(n),
+                }) if n.contains("only watches") => break n,
+                Some(_) => continue,
+                None => panic!("closed before the note"),
+            }
+        };
+        assert!(note.contains("ssh"), "{note}");
+        while let Ok(c) = r.commands.try_recv() {
+            assert!(
+                !matches!(c, Command::Decide(_) | Command::Drive { .. }),
+                "a watcher's ask reached the engine: {c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tokens_are_compared_whole() {
+        assert!(same_token("abc", "abc"));
+        assert!(!same_token("abd", "abc"));
+        assert!(!same_token("ab", "abc"));
+        assert!(!same_token("abcd", "abc"));
+        assert!(!same_token("", "abc"));
     }
 }

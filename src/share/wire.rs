@@ -36,6 +36,10 @@ pub enum ToFollower {
     Event {
         event: Event,
     },
+    /// A TCP peer whose token was wrong or missing, just before the connection closes.
+    Refused {
+        reason: String,
+    },
 }
 
 /// Follower → server, one per line.
@@ -51,6 +55,8 @@ pub enum FromFollower {
     Release,
     /// The follower at the keys answers a request for them.
     AnswerDrive { accept: bool },
+    /// A TCP peer's first line (`--listen`): the token the driver was shown.
+    Token { token: String },
 }
 
 /// The longest line a follower may send: a decision with a note fits many times over.

@@ -223,3 +223,127 @@ fn a_follower_handed_the_keys_approves_a_gate_as_themselves() {
     assert!(handed < decided, "{records:?}");
     t.keys("ana", &["q"]);
 }
+
+/// What `--listen` printed: the address and the token.
+fn listening(file: &Path) -> (String, String) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("TOLLGATE_FOLLOW_TOKEN=")) {
+            let token = line
+                .split("TOLLGATE_FOLLOW_TOKEN=")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                .unwrap()
+                .to_string();
+            let addr = line.rsplit(' ').next().unwrap().to_string();
+            return (addr, token);
+        }
+        assert!(Instant::now() < deadline, "no token line in: {text}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// `--listen 127.0.0.1:0`: the address and token printed once; `follow --connect` with a wrong
+/// token refused in one line, with the token shown the run live as `guest@127.0.0.1`, watching
+/// only (its ask to drive answered so); the driver's banner lists it; the token is nowhere in the
+/// run's folder.
+#[test]
+fn a_follower_over_tcp_with_the_token_watches_and_nothing_more() {
+    if !tmux_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let state = dir.join("state");
+    std::fs::write(dir.join("build.yaml"), BUILD).unwrap();
+    let mut t = Tmux::new("listen");
+    t.shell("drive", dir);
+    t.shell("guest", dir);
+    let tg = tollgate(&state);
+    t.command(
+        "drive",
+        &format!("{tg} run build.yaml --listen 127.0.0.1:0 2> listen.txt"),
+    );
+    t.wait_text("drive", "GATE before phase build");
+    let (addr, token) = listening(&dir.join("listen.txt"));
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+
+    t.command(
+        "guest",
+        &format!(
+            "TOLLGATE_FOLLOW_TOKEN={} {tg} follow --connect {addr}; echo \"code-$?-done\"",
+            "f".repeat(64)
+        ),
+    );
+    // Exit 5 (the run's state), one line.
+    let screen = t.wait_text("guest", "code-5-done");
+    assert!(
+        screen.contains("refused to be followed: the token is wrong or missing"),
+        "{screen}"
+    );
+
+    t.command(
+        "guest",
+        &format!("clear; TOLLGATE_FOLLOW_TOKEN={token} {tg} follow --connect {addr}"),
+    );
+    let screen = t.wait_text("guest", "decides this gate — D asks to drive");
+    assert!(screen.contains("start the build?"), "{screen}");
+    t.wait_text("drive", "watching: guest@127.0.0.1");
+    t.press("guest", &["D"], "the ask answered", |s| {
+        s.contains("only watches")
+    });
+
+    // The driver approves; the guest sees the step's lines and its failure live.
+    t.probe("drive", "a", "approve chosen", |s| {
+        s.contains("Enter to approve")
+    });
+    t.keys("drive", &["Enter"]);
+    t.wait_text("guest", "STEP FAILED compile");
+    t.probe("guest", "Escape", "the output under the dialog", |s| {
+        (1..=3).all(|i| s.contains(&format!("┃early-line-{i} ")))
+    });
+    t.probe("drive", "x", "abort chosen", |s| {
+        s.contains("Enter to abort")
+    });
+    t.keys("drive", &["Enter"]);
+    t.wait_text("guest", "following stopped");
+    wait_socket_gone(&state);
+    t.keys("drive", &["q"]);
+    t.keys("guest", &["q"]);
+
+    let watched: Vec<Vec<String>> = records(&state)
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Watching { names } => Some(names),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        watched.contains(&vec!["guest@127.0.0.1".to_string()]),
+        "{watched:?}"
+    );
+    // The token was printed once, and kept nowhere.
+    for entry in walk(&state) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&token),
+            "the token is in {}",
+            entry.display()
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
