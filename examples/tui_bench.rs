@@ -147,7 +147,7 @@ fn fill(app: &mut App, step: &str) -> Duration {
                 app.on_engine(Event::Output {
                     step: step.into(),
                     stream,
-                    text,
+                    text: text.into(),
                 });
             }
         }
@@ -288,7 +288,7 @@ fn ingest_seq(path: &Path, n: usize) -> (Duration, usize, u64) {
         app.on_engine(Event::Output {
             step: step.into(),
             stream: Stream::Stdout,
-            text,
+            text: text.into(),
         });
     }
     let took = t0.elapsed();

@@ -34,6 +34,9 @@ pub struct Printer<W: Write> {
     follow: Option<String>,
     /// The recording (`--record`), marked at each gate.
     cast: Option<crate::record::cast::Cast>,
+    /// The buffer output lines are built in, kept from chunk to chunk: a fresh one each time
+    /// costs an allocation and its page faults.
+    scratch: Vec<u8>,
 }
 
 /// What the headless view has said of the deadline so far.
@@ -126,6 +129,10 @@ impl Modes {
     }
 }
 
+/// The largest line buffer a printer keeps between chunks (a chunk of 64 KiB of short lines
+/// makes some 200 KiB).
+const SCRATCH_KEPT: usize = 1 << 20;
+
 fn stamp() -> String {
     chrono::Local::now().format("%H:%M:%S%.3f").to_string()
 }
@@ -141,6 +148,7 @@ impl<W: Write> Printer<W> {
             deadline_told: DeadlineTold::Nothing,
             follow: None,
             cast: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -288,7 +296,7 @@ impl<W: Write> Printer<W> {
                 };
                 let (text, step) = if self.raw {
                     self.modes.scan(text.as_bytes());
-                    (Cow::Borrowed(text.as_str()), Cow::Borrowed(step.as_str()))
+                    (Cow::Borrowed(&**text), Cow::Borrowed(step.as_str()))
                 } else {
                     (text::terminal_safe(text), text::terminal_safe(step))
                 };
@@ -344,7 +352,9 @@ impl<W: Write> Printer<W> {
                     .chain(std::iter::once(body.len()));
 
                 let size = lines * plen + body.len() + 1;
-                let mut out = vec![0u8; size + PREFIX_BLOCK];
+                let mut out = std::mem::take(&mut self.scratch);
+                out.clear();
+                out.resize(size + PREFIX_BLOCK, 0);
                 let (mut pos, mut start) = (0, 0);
                 for end in ends {
                     match &block {
@@ -366,7 +376,12 @@ impl<W: Write> Printer<W> {
                 }
                 debug_assert_eq!(pos, size);
                 out.truncate(size);
-                self.out.write_all(&out)
+                let written = self.out.write_all(&out);
+                // Kept for the next chunk, unless an unusually large one made it large.
+                if out.capacity() <= SCRATCH_KEPT {
+                    self.scratch = out;
+                }
+                written
             }
             Event::RunStarted {
                 run_id,
@@ -813,6 +828,37 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Consumes events until the engine is done; answers gates. Ctrl-C or SIGTERM aborts the
 /// running step (the run stays resumable).
+/// A signal that stops a headless run: Ctrl-C, SIGTERM, or SIGHUP (the terminal gone).
+#[derive(Clone, Copy)]
+enum Stop {
+    Interrupt,
+    Terminate,
+    Hangup,
+}
+
+impl Stop {
+    /// What the run says of it; nothing for a hang-up, with no terminal left to say it on.
+    fn word(self) -> Option<&'static str> {
+        match self {
+            Stop::Interrupt => Some("interrupted"),
+            Stop::Terminate => Some("terminated"),
+            Stop::Hangup => None,
+        }
+    }
+}
+
+/// The next stopping signal.
+async fn stop(
+    term: &mut tokio::signal::unix::Signal,
+    hup: &mut tokio::signal::unix::Signal,
+) -> Stop {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Stop::Interrupt,
+        _ = term.recv() => Stop::Terminate,
+        _ = hup.recv() => Stop::Hangup,
+    }
+}
+
 pub async fn drive<W: Write>(
     mut events: mpsc::Receiver<Event>,
     commands: mpsc::Sender<Command>,
@@ -852,17 +898,10 @@ pub async fn drive<W: Write>(
                             Some(ev) => ev,
                             None => break,
                         },
-                        _ = tokio::signal::ctrl_c() => {
-                            out.run(|p| p.line("!!", "interrupted: aborting the running step"));
-                            let _ = commands.send(Command::Abort).await;
-                            continue;
-                        }
-                        _ = term.recv() => {
-                            out.run(|p| p.line("!!", "terminated: aborting the running step"));
-                            let _ = commands.send(Command::Abort).await;
-                            continue;
-                        }
-                        _ = hup.recv() => {
+                        s = stop(&mut term, &mut hup) => {
+                            if let Some(w) = s.word() {
+                                out.run(|p| p.line("!!", &format!("{w}: aborting the running step")));
+                            }
                             let _ = commands.send(Command::Abort).await;
                             continue;
                         }
@@ -992,13 +1031,10 @@ pub async fn drive<W: Write>(
                 out.run(|p| p.flush());
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = tokio::signal::ctrl_c() => {
-                        out.run(|p| p.line("!!", "interrupted at the gate: aborting"));
-                        let _ = commands.send(Command::Abort).await;
-                        continue;
-                    }
-                    _ = term.recv() => {
-                        out.run(|p| p.line("!!", "terminated at the gate: aborting"));
+                    s = stop(&mut term, &mut hup) => {
+                        if let Some(w) = s.word() {
+                            out.run(|p| p.line("!!", &format!("{w} at the gate: aborting")));
+                        }
                         let _ = commands.send(Command::Abort).await;
                         continue;
                     }

@@ -327,7 +327,7 @@ impl Engine {
     /// Shows the stdout of a step that captured a secret, with the secret masked.
     pub(super) async fn show_held(&self, id: &str, stdout: &str) {
         if !stdout.is_empty() {
-            let text = self.vars.masker().mask(stdout).into_owned();
+            let text = std::sync::Arc::from(&*self.vars.masker().mask(stdout));
             self.emit(Event::Output {
                 step: id.to_string(),
                 stream: Stream::Stdout,

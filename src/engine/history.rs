@@ -222,7 +222,7 @@ impl Engine {
                             Event::Output {
                                 step: step.clone(),
                                 stream: c.stream,
-                                text: c.text,
+                                text: c.text.into(),
                             },
                         );
                     }

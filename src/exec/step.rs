@@ -94,14 +94,12 @@ impl LastLines {
 }
 
 impl OutputSink {
-    pub async fn send(&self, stream: Stream, text: String) {
+    /// Sends whole lines of output, masked: one copy, into the event's shared text.
+    pub async fn send(&self, stream: Stream, text: impl AsRef<str>) {
         if self.hold_stdout && stream == Stream::Stdout {
             return;
         }
-        let text = match self.masker.mask(&text) {
-            std::borrow::Cow::Borrowed(_) => text,
-            std::borrow::Cow::Owned(masked) => masked,
-        };
+        let text: std::sync::Arc<str> = std::sync::Arc::from(&*self.masker.mask(text.as_ref()));
         self.last.push(stream, &text);
         // A view that has gone away does not stop the step.
         let _ = self

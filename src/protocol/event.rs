@@ -332,11 +332,12 @@ pub enum Event {
         attempts: u32,
         command: String,
     },
-    /// One or more whole lines, each ending in `\n`, secrets masked.
+    /// One or more whole lines, each ending in `\n`, secrets masked. Shared, not copied, by
+    /// everything that keeps it on the way to the view (the kept output, followers' log).
     Output {
         step: String,
         stream: Stream,
-        text: String,
+        text: std::sync::Arc<str>,
     },
     /// Where a running step's work is, in a few words (e.g. an Argo rollout's `canary 25 % · step
     /// 3/8`), masked; the newest replaces the one before. Not output, not journaled.

@@ -350,7 +350,7 @@ impl Keeper {
             return Ok(());
         }
         let bytes = text.as_bytes();
-        let mut lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        let mut lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
         let owned;
         let bytes = if bytes.last() == Some(&b'\n') {
             bytes

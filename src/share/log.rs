@@ -35,8 +35,9 @@ impl Kept {
 pub struct Log {
     /// Each event; `None` once dropped (old output over the bounds).
     entries: Vec<Option<Kept>>,
-    /// Output entries, oldest first: (index, step, bytes, lines).
-    output: VecDeque<(usize, String, usize, u64)>,
+    /// Output entries, oldest first: (index, step, bytes); their lines are counted only if
+    /// they are dropped.
+    output: VecDeque<(usize, String, usize)>,
     per_step: BTreeMap<String, usize>,
     total: usize,
     step_bytes: usize,
@@ -73,13 +74,12 @@ impl Log {
             return;
         };
         let n = text.len();
-        let lines = text.bytes().filter(|b| *b == b'\n').count().max(1) as u64;
-        self.output.push_back((i, step.clone(), n, lines));
+        self.output.push_back((i, step.clone(), n));
         *self.per_step.entry(step.clone()).or_default() += n;
         self.total += n;
         // The step's own oldest first, then the run's.
         while self.per_step.get(step).copied().unwrap_or(0) > self.step_bytes {
-            let Some(pos) = self.output.iter().position(|(_, s, _, _)| s == step) else {
+            let Some(pos) = self.output.iter().position(|(_, s, _)| s == step) else {
                 break;
             };
             self.drop_at(pos);
@@ -90,10 +90,16 @@ impl Log {
     }
 
     fn drop_at(&mut self, pos: usize) {
-        let Some((i, step, n, lines)) = self.output.remove(pos) else {
+        let Some((i, step, n)) = self.output.remove(pos) else {
             return;
         };
-        self.entries[i] = None;
+        let lines = match self.entries[i].take() {
+            Some(Kept {
+                event: Event::Output { text, .. },
+                ..
+            }) => memchr::memchr_iter(b'\n', text.as_bytes()).count().max(1) as u64,
+            _ => 1,
+        };
         *self.dropped.entry(step.clone()).or_default() += lines;
         if let Some(b) = self.per_step.get_mut(&step) {
             *b -= n;

@@ -1193,7 +1193,7 @@ mod tests {
         let out = move |i: usize| Event::Output {
             step: "s".into(),
             stream: Stream::Stdout,
-            text: format!("{i} {line}\n"),
+            text: format!("{i} {line}\n").into(),
         };
         let view = &mut r.view.events;
         let engine = r.engine.clone();

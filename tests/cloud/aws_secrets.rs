@@ -704,9 +704,7 @@ async fn put_from_a_captured_plain_variable_stores_it_without_printing_it() {
         .events
         .iter()
         .filter_map(|e| match e {
-            tollgate::engine::Event::Output { step, text, .. } if step == "store" => {
-                Some(text.as_str())
-            }
+            tollgate::engine::Event::Output { step, text, .. } if step == "store" => Some(&**text),
             _ => None,
         })
         .collect();

@@ -174,7 +174,7 @@ fn records(journal: &Path) -> Vec<Record> {
 fn output(seen: &[Event]) -> String {
     seen.iter()
         .filter_map(|e| match e {
-            Event::Output { text, .. } => Some(text.as_str()),
+            Event::Output { text, .. } => Some(&**text),
             _ => None,
         })
         .collect()

@@ -151,7 +151,7 @@ fn a_resumed_run_shows_the_earlier_steps_output_in_its_history_and_headless() {
             .iter()
             .take_while(|e| matches!(e, Event::Output { .. }))
             .map(|e| match e {
-                Event::Output { text, .. } => text.as_str(),
+                Event::Output { text, .. } => &**text,
                 _ => "",
             })
             .collect()
@@ -167,7 +167,7 @@ fn a_resumed_run_shows_the_earlier_steps_output_in_its_history_and_headless() {
     assert!(after_start("flaky", 1).contains("try 1 failed\n"));
     assert_eq!(after_start("flaky", 2), "try 2\n");
     assert!(after_start("smoke", 1).contains("smoke test: HTTP 503\n"));
-    assert!(past.iter().any(|e| matches!(e, Event::Output { stream: Stream::Stderr, text, .. } if text == "smoke test: HTTP 503\n")));
+    assert!(past.iter().any(|e| matches!(e, Event::Output { stream: Stream::Stderr, text, .. } if &**text == "smoke test: HTTP 503\n")));
     // Output kept: nothing says it was not.
     assert!(
         !past
@@ -277,7 +277,7 @@ fn events_to_standard_output_parse_line_by_line_and_the_plain_lines_go_to_stderr
     let printed: String = all
         .iter()
         .filter_map(|(_, e)| match e {
-            Event::Output { step, text, .. } if step == "build" => Some(text.as_str()),
+            Event::Output { step, text, .. } if step == "build" => Some(&**text),
             _ => None,
         })
         .collect();

@@ -187,7 +187,7 @@ fn output(s: &mut Screen, step: &str, text: String) {
     s.app.on_engine(Event::Output {
         step: step.into(),
         stream: Stream::Stdout,
-        text,
+        text: text.into(),
     });
 }
 
@@ -729,7 +729,7 @@ phases:
                 Event::Output {
                     step: "build".into(),
                     stream: Stream::Stdout,
-                    text: tollgate::protocol::not_kept_line(7),
+                    text: tollgate::protocol::not_kept_line(7).into(),
                 },
             ),
             past(

@@ -266,9 +266,14 @@ async fn pump(
             continue;
         };
         let cut = from + last + 1;
-        let chunk = text(&buf[..cut]);
+        match std::str::from_utf8(&buf[..cut]) {
+            Ok(chunk) => sink.send(stream, chunk).await,
+            Err(_) => {
+                sink.send(stream, String::from_utf8_lossy(&buf[..cut]))
+                    .await
+            }
+        }
         buf.drain(..cut);
-        sink.send(stream, chunk).await;
     }
 }
 
