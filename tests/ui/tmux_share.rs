@@ -60,21 +60,32 @@ fn records(state: &Path) -> Vec<Record> {
     lines.into_iter().map(|l| l.record).collect()
 }
 
-/// Waits until no socket is left in the run's folder (removed when the run ends).
-fn wait_socket_gone(state: &Path) {
+/// What `look` finds, waited for until the deadline; then a failure saying what it saw last.
+fn wait_for<T>(mut look: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + DEADLINE;
     loop {
+        match look() {
+            Ok(t) => return t,
+            Err(seen) => assert!(Instant::now() < deadline, "{seen}"),
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits until no socket is left in the run's folder (removed when the run ends).
+fn wait_socket_gone(state: &Path) {
+    wait_for(|| {
         let left: Vec<_> = journal::list_runs(state)
             .iter()
             .map(|(id, _)| journal::journal_path(state, id).with_file_name("follow.sock"))
             .filter(|p| p.exists())
             .collect();
         if left.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{left:?} is still there"))
         }
-        assert!(Instant::now() < deadline, "{left:?} is still there");
-        std::thread::sleep(POLL);
-    }
+    })
 }
 
 #[test]
@@ -226,22 +237,21 @@ fn a_follower_handed_the_keys_approves_a_gate_as_themselves() {
 
 /// What `--listen` printed: the address and the token.
 fn listening(file: &Path) -> (String, String) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    wait_for(|| {
         let text = std::fs::read_to_string(file).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| l.contains("TOLLGATE_FOLLOW_TOKEN=")) {
-            let token = line
-                .split("TOLLGATE_FOLLOW_TOKEN=")
-                .nth(1)
-                .and_then(|t| t.split_whitespace().next())
-                .unwrap()
-                .to_string();
-            let addr = line.rsplit(' ').next().unwrap().to_string();
-            return (addr, token);
-        }
-        assert!(Instant::now() < deadline, "no token line in: {text}");
-        std::thread::sleep(POLL);
-    }
+        let line = text
+            .lines()
+            .find(|l| l.contains("TOLLGATE_FOLLOW_TOKEN="))
+            .ok_or_else(|| format!("no token line in: {text}"))?;
+        let token = line
+            .split("TOLLGATE_FOLLOW_TOKEN=")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .unwrap_or_default()
+            .to_string();
+        let addr = line.rsplit(' ').next().unwrap_or_default().to_string();
+        Ok((addr, token))
+    })
 }
 
 /// `--listen 127.0.0.1:0`: the address and token printed once; `follow --connect` with a wrong
