@@ -43,6 +43,28 @@ fn follower_name(state: &Path) -> String {
     }
 }
 
+/// A private tmux session `name` with a shell for each of `windows`, in a fresh folder holding the
+/// runbook `file` (`text`); the state folder, and tollgate's command line on it.
+struct Room {
+    tmp: tempfile::TempDir,
+    state: std::path::PathBuf,
+    t: Tmux,
+    tg: String,
+}
+
+fn room(name: &str, file: &str, text: &str, windows: &[&str]) -> Room {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let state = dir.join("state");
+    std::fs::write(dir.join(file), text).unwrap();
+    let mut t = Tmux::new(name);
+    for w in windows {
+        t.shell(w, dir);
+    }
+    let tg = tollgate(&state);
+    Room { tmp, state, t, tg }
+}
+
 fn tollgate(state: &Path) -> String {
     format!(
         "{} --state-dir {}",
@@ -93,15 +115,12 @@ fn two_followers_see_every_line_and_gate_and_a_late_one_sees_what_came_before() 
     if !tmux_installed() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let state = dir.join("state");
-    std::fs::write(dir.join("build.yaml"), BUILD).unwrap();
-    let mut t = Tmux::new("share");
-    t.shell("drive", dir);
-    t.shell("ana", dir);
-    t.shell("li", dir);
-    let tg = tollgate(&state);
+    let Room {
+        tmp: _tmp,
+        state,
+        t,
+        tg,
+    } = room("share", "build.yaml", BUILD, &["drive", "ana", "li"]);
     t.command("drive", &format!("{tg} run build.yaml"));
     t.wait_text("drive", "GATE before phase build");
     let me = follower_name(&state);
@@ -184,14 +203,12 @@ fn a_follower_handed_the_keys_approves_a_gate_as_themselves() {
     if !tmux_installed() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let state = dir.join("state");
-    std::fs::write(dir.join("ship.yaml"), SHIP).unwrap();
-    let mut t = Tmux::new("handover");
-    t.shell("drive", dir);
-    t.shell("ana", dir);
-    let tg = tollgate(&state);
+    let Room {
+        tmp: _tmp,
+        state,
+        t,
+        tg,
+    } = room("handover", "ship.yaml", SHIP, &["drive", "ana"]);
     t.command("drive", &format!("{tg} run ship.yaml"));
     t.wait_text("drive", "GATE before phase ship");
     let me = follower_name(&state);
@@ -263,14 +280,8 @@ fn a_follower_over_tcp_with_the_token_watches_and_nothing_more() {
     if !tmux_installed() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
+    let Room { tmp, state, t, tg } = room("listen", "build.yaml", BUILD, &["drive", "guest"]);
     let dir = tmp.path();
-    let state = dir.join("state");
-    std::fs::write(dir.join("build.yaml"), BUILD).unwrap();
-    let mut t = Tmux::new("listen");
-    t.shell("drive", dir);
-    t.shell("guest", dir);
-    let tg = tollgate(&state);
     t.command(
         "drive",
         &format!("{tg} run build.yaml --listen 127.0.0.1:0 2> listen.txt"),
