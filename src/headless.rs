@@ -284,14 +284,15 @@ impl<W: Write> Printer<W> {
                 // makes no call per line: newlines are found eight bytes at a time, and the
                 // prefix and short lines are copied as fixed-size blocks whose spill-over the
                 // next copy overwrites (the buffer has room past its end, cut off at the end).
+                // The buffer is reused as it is: every byte up to the end is written before it
+                // is read, so it is not cleared.
                 const ONES: u64 = 0x0101_0101_0101_0101;
                 const HIGH: u64 = 0x8080_8080_8080_8080;
                 const PREFIX_BLOCK: usize = 32;
                 const LINE_BLOCK: usize = 16;
                 // The high bit of each byte of `word` that is `\n`, and no other bit.
-                let newlines = |word: &[u8]| -> u64 {
-                    let x = u64::from_le_bytes(word.try_into().expect("eight bytes"))
-                        ^ (ONES * u64::from(b'\n'));
+                let newlines = |word: u64| -> u64 {
+                    let x = word ^ (ONES * u64::from(b'\n'));
                     !(((x & !HIGH) + !HIGH) | x) & HIGH
                 };
                 let (text, step) = if self.raw {
@@ -321,51 +322,24 @@ impl<W: Write> Printer<W> {
                 });
 
                 let body = text.strip_suffix(b"\n").unwrap_or(text);
-                let words = body.chunks_exact(8);
-                let tail_at = body.len() - words.remainder().len();
-                let tail = &body[tail_at..];
-                let lines = 1
-                    + words
-                        .clone()
-                        .map(|w| newlines(w).count_ones() as usize)
-                        .sum::<usize>()
-                    + tail.iter().filter(|&&b| b == b'\n').count();
-                // Where each line ends (its `\n`, or the end of the body for the last one).
-                let ends = words
-                    .enumerate()
-                    .flat_map(|(k, w)| {
-                        let mut hits = newlines(w);
-                        std::iter::from_fn(move || {
-                            (hits != 0).then(|| {
-                                let at = k * 8 + hits.trailing_zeros() as usize / 8;
-                                hits &= hits - 1;
-                                at
-                            })
-                        })
-                    })
-                    .chain(
-                        tail.iter()
-                            .enumerate()
-                            .filter(|(_, b)| **b == b'\n')
-                            .map(|(i, _)| tail_at + i),
-                    )
-                    .chain(std::iter::once(body.len()));
-
-                let size = lines * plen + body.len() + 1;
+                let n = body.len();
+                let lines = 1 + memchr::memchr_iter(b'\n', body).count();
+                let size = lines * plen + n + 1;
                 let mut out = std::mem::take(&mut self.scratch);
-                out.clear();
-                out.resize(size + PREFIX_BLOCK, 0);
+                if out.len() < size + PREFIX_BLOCK {
+                    out.resize(size + PREFIX_BLOCK, 0);
+                }
                 let (mut pos, mut start) = (0, 0);
-                for end in ends {
+                // The line from `start` to `end` (its `\n`, or the end of the body), prefixed.
+                let mut put = |end: usize, out: &mut [u8]| {
                     match &block {
                         Some(b) => out[pos..pos + PREFIX_BLOCK].copy_from_slice(b),
                         None => out[pos..pos + plen].copy_from_slice(&prefix),
                     }
                     pos += plen;
                     let len = end - start;
-                    if len <= LINE_BLOCK && start + LINE_BLOCK <= body.len() {
-                        out[pos..pos + LINE_BLOCK]
-                            .copy_from_slice(&body[start..start + LINE_BLOCK]);
+                    if len <= LINE_BLOCK && start + LINE_BLOCK <= n {
+                        out[pos..pos + LINE_BLOCK].copy_from_slice(&body[start..start + LINE_BLOCK]);
                     } else {
                         out[pos..pos + len].copy_from_slice(&body[start..end]);
                     }
@@ -373,10 +347,24 @@ impl<W: Write> Printer<W> {
                     out[pos] = b'\n';
                     pos += 1;
                     start = end + 1;
+                };
+                let words = body.chunks_exact(8);
+                let tail_at = n - words.remainder().len();
+                for (k, word) in words.enumerate() {
+                    let mut hits = newlines(u64::from_le_bytes(
+                        word.try_into().expect("eight bytes"),
+                    ));
+                    while hits != 0 {
+                        put(k * 8 + hits.trailing_zeros() as usize / 8, &mut out);
+                        hits &= hits - 1;
+                    }
                 }
+                for at in memchr::memchr_iter(b'\n', &body[tail_at..]) {
+                    put(tail_at + at, &mut out);
+                }
+                put(n, &mut out);
                 debug_assert_eq!(pos, size);
-                out.truncate(size);
-                let written = self.out.write_all(&out);
+                let written = self.out.write_all(&out[..size]);
                 // Kept for the next chunk, unless an unusually large one made it large.
                 if out.capacity() <= SCRATCH_KEPT {
                     self.scratch = out;

@@ -840,3 +840,70 @@ fn approve_counts_as_one_person_at_a_two_person_gate() {
         "{records:?}"
     );
 }
+
+/// The headless printer gives every output line of a chunk its prefix, whatever the lines'
+/// lengths (empty, around the 16-byte block its loop copies, long), the step's name (a prefix
+/// past the 32-byte block) and the stream; a chunk without a final line end still ends its last
+/// line. Checked against the plain rule, line by line, over deterministically varied chunks.
+#[test]
+fn every_output_line_gets_its_prefix_whatever_its_length() {
+    use std::sync::Arc;
+    use tollgate::protocol::{Event, Stream};
+    let mut seed: u64 = 7;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize % n
+    };
+    let steps = ["gen", "a-step-whose-name-is-longer-than-the-block"];
+    for round in 0..300 {
+        let step = steps[round % 2];
+        let stream = if round % 3 == 0 {
+            Stream::Stderr
+        } else {
+            Stream::Stdout
+        };
+        let mut text = String::new();
+        for _ in 0..1 + next(40) {
+            let len = [0, 1, 7, 8, 15, 16, 17, 31, 33, 200][next(10)];
+            text.extend((0..len).map(|i| char::from(b'a' + ((i + round) % 26) as u8)));
+            text.push('\n');
+        }
+        if round % 5 == 0 {
+            text.pop();
+        }
+        let mut out = Vec::new();
+        {
+            let mut p = tollgate::headless::Printer::new(&mut out);
+            p.event(&Event::Output {
+                step: step.into(),
+                stream,
+                text: Arc::from(text.as_str()),
+            })
+            .unwrap();
+            p.flush().unwrap();
+        }
+        let sep = if stream == Stream::Stderr { "!" } else { "|" };
+        let want: Vec<String> = text
+            .strip_suffix('\n')
+            .unwrap_or(&text)
+            .split('\n')
+            .map(|l| format!("{step} {sep} {l}"))
+            .collect();
+        let got = String::from_utf8(out).unwrap();
+        assert!(got.ends_with('\n'), "{got:?}");
+        let got: Vec<String> = got
+            .lines()
+            .map(|l| {
+                let (stamp, rest) = l.split_at(13);
+                assert!(
+                    stamp.len() == 13 && stamp.as_bytes()[2] == b':' && stamp.ends_with(' '),
+                    "{l:?}"
+                );
+                rest.to_string()
+            })
+            .collect();
+        assert_eq!(got, want, "round {round}");
+    }
+}
