@@ -405,7 +405,11 @@ impl Ended {
 /// Runs the engine, shown in the interface on a terminal, or headless; then, when the run
 /// failed and is to be followed, the runbook its failure path leads to, and so on.
 fn execute(spec: RunSpec, gates: &GateFlags) -> i32 {
-    let rt = runtime();
+    let rt = if headless_view(gates) {
+        headless_runtime()
+    } else {
+        runtime()
+    };
     let mut spec = spec;
     let mut following: Option<Following> = None;
     let mut total: Option<Ended> = None;
@@ -773,9 +777,24 @@ fn approvals(gates: &GateFlags, who: &str, rehearsal: Option<&Rehearsal>) -> App
     a
 }
 
+/// The runtime of the interface, a rehearsal (its sandbox and stand-ins run in it) and a
+/// follower: two workers.
 pub(super) fn runtime() -> tokio::runtime::Runtime {
+    runtime_with(2)
+}
+
+/// The runtime of a headless run: one worker. The view is the main thread (it prints), the
+/// kept output has a thread of its own, and what is left (the engine, a step's pipes, the
+/// taps) is a chain of tasks each handing the next an event: on one worker a hand-over is a
+/// queue push, on two it wakes the other worker, which on a busy machine costs more than the
+/// work it hands over (fewer cross-thread wake-ups: BENCHMARKS.md, headless output).
+fn headless_runtime() -> tokio::runtime::Runtime {
+    runtime_with(1)
+}
+
+fn runtime_with(workers: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("tokio runtime")
