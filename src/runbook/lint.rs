@@ -121,14 +121,23 @@ pub fn secret_on_command_line(script: &str, name: &str) -> Option<String> {
 /// -d)`, `key=$(aws secretsmanager get-secret-value …)`, `t=$(vault kv get …)`.
 pub fn secrets_read_in(script: &str) -> Vec<String> {
     use std::sync::OnceLock;
-    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    // ASCII (`unicode(false)`), as a shell variable's name is: a Unicode `\s`, `\b` or `[^\n]`
+    // would make the compilation cost more than the rest of a runbook's load. The name group
+    // starts and ends on ASCII bytes, so its offsets are character boundaries.
+    static RE: OnceLock<regex::bytes::Regex> = OnceLock::new();
     let re = RE.get_or_init(|| {
-        regex::Regex::new(
+        regex::bytes::RegexBuilder::new(
             r#"(?m)(?:^|[;&|]\s*|\s)(?:export\s+|local\s+|readonly\s+)?([A-Za-z_][A-Za-z0-9_]*)="?\$\([^\n]*?\b(?:get\s+secrets?\b|get-secret-value\b|base64\s+(?:-d|--decode)\b|vault\s+(?:kv\s+get|read)\b)"#,
         )
+        .unicode(false)
+        .build()
         .expect("a valid pattern")
     });
-    let mut out: Vec<String> = re.captures_iter(script).map(|c| c[1].to_string()).collect();
+    let mut out: Vec<String> = re
+        .captures_iter(script.as_bytes())
+        .filter_map(|c| c.get(1))
+        .map(|m| script[m.range()].to_string())
+        .collect();
     out.dedup();
     out
 }
@@ -385,13 +394,16 @@ const OUTAGE_COMMANDS: &[(&str, &str)] = &[
 
 fn shell_outage(script: &str) -> Option<String> {
     use std::sync::OnceLock;
-    static RES: OnceLock<Vec<(regex::Regex, &'static str)>> = OnceLock::new();
+    // ASCII (`unicode(false)`): command words are; Unicode `\b` and `\s` would make compiling
+    // the list cost more than the rest of a runbook's load.
+    static RES: OnceLock<Vec<(regex::bytes::Regex, &'static str)>> = OnceLock::new();
     let res = RES.get_or_init(|| {
         OUTAGE_COMMANDS
             .iter()
             .map(|(re, what)| {
                 (
-                    regex::RegexBuilder::new(re)
+                    regex::bytes::RegexBuilder::new(re)
+                        .unicode(false)
                         .case_insensitive(true)
                         .build()
                         .expect("a valid pattern"),
@@ -412,7 +424,7 @@ fn shell_outage(script: &str) -> Option<String> {
             continue;
         }
         let line = words.join(" ");
-        if let Some((_, what)) = res.iter().find(|(re, _)| re.is_match(&line)) {
+        if let Some((_, what)) = res.iter().find(|(re, _)| re.is_match(line.as_bytes())) {
             return Some(what.to_string());
         }
     }
