@@ -133,6 +133,28 @@ impl Modes {
 /// makes some 200 KiB).
 const SCRATCH_KEPT: usize = 1 << 20;
 
+/// `step ID succeeded in 1.2s (exit 0): error`, as a step's end is said.
+fn step_finished(
+    step: &str,
+    status: StepStatus,
+    exit_code: Option<i32>,
+    duration: std::time::Duration,
+    error: Option<&str>,
+) -> String {
+    let mut text = format!(
+        "step {step} {} in {:.1}s",
+        status.word(),
+        duration.as_secs_f64()
+    );
+    if let Some(c) = exit_code {
+        text.push_str(&format!(" (exit {c})"));
+    }
+    if let Some(e) = error {
+        text.push_str(&format!(": {e}"));
+    }
+    text
+}
+
 fn stamp() -> String {
     chrono::Local::now().format("%H:%M:%S%.3f").to_string()
 }
@@ -494,17 +516,7 @@ impl<W: Write> Printer<W> {
                 } else {
                     "<<"
                 };
-                let mut text = format!(
-                    "step {step} {} in {:.1}s",
-                    status.word(),
-                    duration.as_secs_f64()
-                );
-                if let Some(c) = exit_code {
-                    text.push_str(&format!(" (exit {c})"));
-                }
-                if let Some(e) = error {
-                    text.push_str(&format!(": {e}"));
-                }
+                let text = step_finished(step, *status, *exit_code, *duration, error.as_deref());
                 self.line(mark, &text)
             }
             Event::RetryScheduled {
@@ -593,18 +605,11 @@ impl<W: Write> Printer<W> {
                     duration,
                     error,
                 } => {
-                    let mut text = format!(
-                        "earlier, at {}: step {step} {} in {:.1}s",
+                    let text = format!(
+                        "earlier, at {}: {}",
                         local_time(&p.at, "%H:%M:%S"),
-                        status.word(),
-                        duration.as_secs_f64()
+                        step_finished(step, *status, *exit_code, *duration, error.as_deref())
                     );
-                    if let Some(c) = exit_code {
-                        text.push_str(&format!(" (exit {c})"));
-                    }
-                    if let Some(e) = error {
-                        text.push_str(&format!(": {e}"));
-                    }
                     self.line("==", &text)?;
                     if let Some(out) = printed.remove(step.as_str()) {
                         self.kept_summary(step, "", &out, *status == StepStatus::Failed)?;

@@ -388,6 +388,16 @@ pub(super) struct Ended {
 }
 
 impl Ended {
+    /// A run refused before it started: `line` said on standard error, the usage exit code.
+    fn refused(line: impl std::fmt::Display) -> Ended {
+        eprintln!("tollgate: {line}");
+        Ended {
+            code: exit::USAGE,
+            outcome: None,
+            follow: None,
+        }
+    }
+
     /// The exit code of a run and the one that followed it: the failed run's, unless the
     /// followed run did not succeed (then its own: it failed, paused, was aborted).
     pub fn then(self, next: Ended) -> Ended {
@@ -499,48 +509,41 @@ pub(super) fn execute_on(
     if let Some(g) = &gates.share_group
         && crate::share::peer::group_id(g).is_none()
     {
-        eprintln!("tollgate: --share-group {g}: no such group");
-        return Ended {
-            code: exit::USAGE,
-            outcome: None,
-            follow: None,
-        };
+        return Ended::refused(format_args!("--share-group {g}: no such group"));
     }
     if let Some(a) = &gates.listen
         && a.parse::<std::net::SocketAddr>().is_err()
     {
-        eprintln!("tollgate: --listen {a}: not an address (IP:PORT, e.g. 127.0.0.1:7420)");
-        return Ended {
-            code: exit::USAGE,
-            outcome: None,
-            follow: None,
-        };
+        return Ended::refused(format_args!(
+            "--listen {a}: not an address (IP:PORT, e.g. 127.0.0.1:7420)"
+        ));
     }
     let notifier = match notifier(&spec) {
         Ok(n) => n,
-        Err(line) => {
-            eprintln!("tollgate: {line}");
-            return Ended {
-                code: exit::USAGE,
-                outcome: None,
-                follow: None,
-            };
-        }
+        Err(line) => return Ended::refused(line),
     };
-    if !scripted && !headless_view(gates) {
+    // The interface's theme, when the run is shown in it: checked before anything is made.
+    let theme = if !scripted && !headless_view(gates) {
         if gates.events_out.as_ref().is_some_and(|e| e.is_stdout()) {
-            eprintln!(
-                "tollgate: --events - writes to standard output, where the interface draws; name a file, or add --headless"
+            return Ended::refused(
+                "--events - writes to standard output, where the interface draws; name a file, or add --headless",
             );
-            return Ended {
-                code: exit::USAGE,
-                outcome: None,
-                follow: None,
-            };
         }
-        return execute_interface(rt, spec, gates, wiring, notifier);
+        match interface::theme(&gates.theme) {
+            Ok(t) => Some(t),
+            Err(e) => return Ended::refused(e),
+        }
+    } else {
+        None
+    };
+    let cast = match interface::recording(gates.record.as_deref(), &spec.runbook.name.value) {
+        Ok(c) => c,
+        Err(line) => return Ended::refused(line),
+    };
+    match theme {
+        Some(theme) => execute_interface(rt, spec, gates, wiring, notifier, theme, cast),
+        None => execute_headless(rt, spec, gates, wiring, notifier, cast),
     }
-    execute_headless(rt, spec, gates, wiring, notifier)
 }
 
 /// Who the run tells of its gates, failures and end: the runbook's `notify:` over the user's
@@ -578,30 +581,10 @@ fn execute_interface(
     gates: &GateFlags,
     wiring: Wiring,
     notifier: Option<Notifier>,
+    theme: crate::ui::theme::Theme,
+    cast: Option<crate::record::cast::Cast>,
 ) -> Ended {
-    let theme = match interface::theme(&gates.theme) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("tollgate: {e}");
-            return Ended {
-                code: exit::USAGE,
-                outcome: None,
-                follow: None,
-            };
-        }
-    };
     let run_id = spec.run_id.clone();
-    let cast = match interface::recording(gates.record.as_deref(), &spec.runbook.name.value) {
-        Ok(c) => c,
-        Err(line) => {
-            eprintln!("tollgate: {line}");
-            return Ended {
-                code: exit::USAGE,
-                outcome: None,
-                follow: None,
-            };
-        }
-    };
     let Wiring {
         cluster,
         aws,
@@ -667,19 +650,9 @@ fn execute_headless(
     gates: &GateFlags,
     wiring: Wiring,
     notifier: Option<Notifier>,
+    cast: Option<crate::record::cast::Cast>,
 ) -> Ended {
     let run_id = spec.run_id.clone();
-    let cast = match interface::recording(gates.record.as_deref(), &spec.runbook.name.value) {
-        Ok(c) => c,
-        Err(line) => {
-            eprintln!("tollgate: {line}");
-            return Ended {
-                code: exit::USAGE,
-                outcome: None,
-                follow: None,
-            };
-        }
-    };
     let Wiring {
         cluster,
         aws,

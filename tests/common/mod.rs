@@ -196,10 +196,9 @@ pub fn append_chained(path: &Path, line: &str) {
     .unwrap();
 }
 
-/// Every audit log line under a state folder (`logs/audit-*.log`, oldest first), parsed: fails
-/// on a line that is not a JSON object.
+/// The audit log's daily files under a state folder (`logs/audit-*.log`), oldest first.
 #[allow(dead_code)]
-pub fn audit_lines(state: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+fn audit_files(state: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(state.join("logs"))
         .unwrap()
         .flatten()
@@ -211,6 +210,14 @@ pub fn audit_lines(state: &Path) -> Vec<serde_json::Map<String, serde_json::Valu
         })
         .collect();
     files.sort();
+    files
+}
+
+/// Every audit log line under a state folder (`logs/audit-*.log`, oldest first), parsed: fails
+/// on a line that is not a JSON object.
+#[allow(dead_code)]
+pub fn audit_lines(state: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let files = audit_files(state);
     files
         .iter()
         .flat_map(|p| {
@@ -272,17 +279,7 @@ pub fn rechain_run(journal_path: &Path) {
         .lines()
         .map(|l| tollgate::text::sha256_hex(l.as_bytes()))
         .collect();
-    let mut files: Vec<_> = std::fs::read_dir(state.join("logs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("audit-"))
-        })
-        .collect();
-    files.sort();
+    let files = audit_files(state);
     let mut prev = "0".repeat(64);
     for f in files {
         let mut out = String::new();

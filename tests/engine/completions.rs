@@ -117,20 +117,24 @@ fn bash_completes_the_run_ids_resume_takes() {
         "source '{}'\nCOMP_WORDS=(tollgate resume '')\nCOMP_CWORD=2\nCOMP_LINE='tollgate resume '\nCOMP_POINT=${{#COMP_LINE}}\n_tollgate_with_runs tollgate '' resume\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
         file.display()
     );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&program)
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin_dir.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("TOLLGATE_STATE_DIR", &state)
-        .output()
-        .expect("run bash");
+    // The completion script run by bash, tollgate on its PATH.
+    let complete = |program: &str| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(program)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin_dir.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("TOLLGATE_STATE_DIR", &state)
+            .output()
+            .expect("run bash")
+    };
+    let out = complete(&program);
     let offered = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         offered.trim(),
@@ -139,20 +143,7 @@ fn bash_completes_the_run_ids_resume_takes() {
         String::from_utf8_lossy(&out.stderr)
     );
     // `report` takes every run, the succeeded one too (`tollgate runs --all-ids`).
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(program.replace("resume", "report"))
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin_dir.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("TOLLGATE_STATE_DIR", &state)
-        .output()
-        .expect("run bash");
+    let out = complete(&program.replace("resume", "report"));
     let offered = String::from_utf8_lossy(&out.stdout);
     let mut offered: Vec<&str> = offered.lines().collect();
     offered.sort();

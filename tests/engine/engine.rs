@@ -88,18 +88,22 @@ impl Run {
         }
     }
 
-    /// Decides gate `gate` as a person would: an approval confirms every item of the checklist
-    /// the gate showed.
-    async fn decide(&self, gate: &str, choice: Choice, typed: Option<&str>) {
-        let items = self
-            .seen
+    /// How many checklist items gate `gate` showed when it was last reached.
+    fn checklist_len(&self, gate: &str) -> usize {
+        self.seen
             .iter()
             .rev()
             .find_map(|e| match e {
                 Event::GateReached(g) if g.id == gate => Some(g.checklist.len()),
                 _ => None,
             })
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    /// Decides gate `gate` as a person would: an approval confirms every item of the checklist
+    /// the gate showed.
+    async fn decide(&self, gate: &str, choice: Choice, typed: Option<&str>) {
+        let items = self.checklist_len(gate);
         self.commands
             .send(Command::Decide(Decision {
                 gate: gate.into(),
@@ -120,15 +124,7 @@ impl Run {
 
     /// An approval of `gate` by `who`, every checklist item confirmed.
     async fn approve_as(&self, gate: &str, who: &str, typed: Option<&str>) {
-        let items = self
-            .seen
-            .iter()
-            .rev()
-            .find_map(|e| match e {
-                Event::GateReached(g) if g.id == gate => Some(g.checklist.len()),
-                _ => None,
-            })
-            .unwrap_or(0);
+        let items = self.checklist_len(gate);
         self.commands
             .send(Command::Decide(Decision {
                 gate: gate.into(),

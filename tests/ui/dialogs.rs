@@ -808,15 +808,12 @@ fn no_terminal_size_breaks_a_dialog() {
     }
 }
 
-/// A follower's interface (`tollgate follow`): the gate is shown with who decides it, and its
-/// keys decide nothing; `D` asks to drive. Handed the keys, it decides as the driver does. The
-/// driver's interface, asked, answers with `a` or `r`; its banner says who watches.
-#[test]
-fn a_follower_sees_the_gate_read_only_until_it_holds_the_keys() {
+/// ana@ops's interface following oncall@ops's run (`tollgate follow`), its clock frozen.
+fn follower_app() -> App {
     let frozen = chrono::DateTime::parse_from_rfc3339("2025-01-01T12:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let mut f = App::new(Config {
+    App::new(Config {
         gate_guard: Duration::ZERO,
         frozen_clock: Some(frozen),
         follower: true,
@@ -827,7 +824,15 @@ fn a_follower_sees_the_gate_read_only_until_it_holds_the_keys() {
             "ana@ops",
             Theme::builtin("dark").unwrap(),
         )
-    });
+    })
+}
+
+/// A follower's interface (`tollgate follow`): the gate is shown with who decides it, and its
+/// keys decide nothing; `D` asks to drive. Handed the keys, it decides as the driver does. The
+/// driver's interface, asked, answers with `a` or `r`; its banner says who watches.
+#[test]
+fn a_follower_sees_the_gate_read_only_until_it_holds_the_keys() {
+    let mut f = follower_app();
     let mut gate = build_gate();
     gate.checklist.clear();
     gate.destructive = false;
@@ -891,30 +896,13 @@ fn a_follower_sees_the_gate_read_only_until_it_holds_the_keys() {
 /// read-only for the same follower.
 #[test]
 fn a_follower_not_at_the_keys_decides_a_two_person_gate() {
-    let frozen = chrono::DateTime::parse_from_rfc3339("2025-01-01T12:00:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc);
-    let follower = || {
-        App::new(Config {
-            gate_guard: Duration::ZERO,
-            frozen_clock: Some(frozen),
-            follower: true,
-            driver: Some("oncall@ops".into()),
-            ..Config::new(
-                labelmint(),
-                "20250101-120000-a1b2",
-                "ana@ops",
-                Theme::builtin("dark").unwrap(),
-            )
-        })
-    };
     let mut gate = build_gate();
     gate.checklist = items(&["The backup finished"]);
     gate.destructive = true;
     gate.confirm = Some("Drop".into());
     gate.approvals = 2;
 
-    let mut f = follower();
+    let mut f = follower_app();
     f.on_engine(Event::GateReached(gate.clone()));
     let s = screen(&mut f, 120, 40);
     assert!(
@@ -952,7 +940,7 @@ fn a_follower_not_at_the_keys_decides_a_two_person_gate() {
     assert!(s.contains("1 of 2"), "{s}");
 
     // Another follower rejects.
-    let mut li = follower();
+    let mut li = follower_app();
     li.on_engine(Event::GateReached(gate.clone()));
     key(&mut li, KeyCode::Char('r'));
     let sent = key(&mut li, KeyCode::Enter);
@@ -963,7 +951,7 @@ fn a_follower_not_at_the_keys_decides_a_two_person_gate() {
     );
 
     // An ordinary gate: still the driver's to decide; `D` asks to drive.
-    let mut o = follower();
+    let mut o = follower_app();
     gate.approvals = 1;
     o.on_engine(Event::GateReached(gate));
     key(&mut o, KeyCode::Char(' '));
