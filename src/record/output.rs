@@ -9,12 +9,19 @@
 //!
 //! Per step at most [`STEP_BYTES`], oldest dropped first and counted; a run at most
 //! [`RUN_BYTES`], after which lines are counted, not kept.
+//!
+//! Output is written late: it waits in memory (the chunks the events already hold, not a copy)
+//! until a step starts or ends, a gate or a prompt, the run's pause or end, or it has waited
+//! [`WRITE_WITHIN`]. What a step's bound would drop before then is counted and never written, so
+//! a step that prints far more than its bound costs the disk only what is kept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +31,8 @@ use crate::protocol::{OutputLine, Stream};
 pub const STEP_BYTES: u64 = 8 << 20;
 /// The most one run keeps (all steps).
 pub const RUN_BYTES: u64 = 256 << 20;
+/// The longest output waits in memory before it is written.
+pub const WRITE_WITHIN: Duration = Duration::from_secs(1);
 
 /// A frame's header line.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -215,12 +224,41 @@ pub fn read_attempts(run_dir: &Path, step: &str) -> io::Result<Option<Attempts>>
 pub struct Keeper {
     run_dir: PathBuf,
     files: HashMap<String, StepFile>,
+    /// Output not written yet, oldest first, of every step (in the order it came).
+    pending: VecDeque<Pending>,
+    /// Bytes of each step's output waiting in `pending`.
+    pending_bytes: HashMap<String, u64>,
+    /// When the oldest output waiting came.
+    pending_since: Option<Instant>,
     /// Bytes in the run's output folder.
     total: u64,
     /// The bounds: [`STEP_BYTES`] and [`RUN_BYTES`] (smaller in tests).
     step_bytes: u64,
     run_bytes: u64,
 }
+
+/// Output waiting to be written: a chunk of whole lines, as the event carried it.
+struct Pending {
+    step: String,
+    stream: Stream,
+    text: Arc<str>,
+}
+
+impl Pending {
+    /// The chunk's lines (a last line without its `\n` counts).
+    fn lines(&self) -> u64 {
+        let bytes = self.text.as_bytes();
+        memchr::memchr_iter(b'\n', bytes).count() as u64 + u64::from(bytes.last() != Some(&b'\n'))
+    }
+
+    /// Its bytes in a file: the text (with a line end added if it had none) and a header.
+    fn size(&self) -> u64 {
+        self.text.len() as u64 + u64::from(!self.text.ends_with('\n')) + HEAD_BYTES
+    }
+}
+
+/// Bytes of an output frame's header, at most (`{"o":` and 20 digits, `}` and `\n`).
+const HEAD_BYTES: u64 = 27;
 
 struct StepFile {
     out: BufWriter<File>,
@@ -264,6 +302,9 @@ impl Keeper {
         Ok(Keeper {
             run_dir: run_dir.to_path_buf(),
             files: HashMap::new(),
+            pending: VecDeque::new(),
+            pending_bytes: HashMap::new(),
+            pending_since: None,
             total,
             step_bytes: STEP_BYTES,
             run_bytes: RUN_BYTES,
@@ -338,36 +379,100 @@ impl Keeper {
         Ok(())
     }
 
-    /// Attempt `attempt` of `step` starts.
+    /// Attempt `attempt` of `step` starts (after the output that came before it).
     pub fn attempt(&mut self, step: &str, attempt: u32) -> io::Result<()> {
+        self.write_pending()?;
         self.frame(step, Head::Attempt(attempt), &[], 0)
     }
 
     /// Lines of `step`'s output (each ending in `\n`, as [`crate::protocol::Event::Output`]
-    /// carries them; a last line without one gets one).
-    pub fn lines(&mut self, step: &str, stream: Stream, text: &str) -> io::Result<()> {
+    /// carries them; a last line without one gets one). They wait to be written (see the
+    /// module's page); the step's oldest waiting output past its bound is dropped and counted.
+    pub fn lines(
+        &mut self,
+        step: &str,
+        stream: Stream,
+        text: impl Into<Arc<str>>,
+    ) -> io::Result<()> {
+        let text = text.into();
         if text.is_empty() {
             return Ok(());
         }
-        let bytes = text.as_bytes();
-        let mut lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
-        let owned;
-        let bytes = if bytes.last() == Some(&b'\n') {
-            bytes
-        } else {
-            lines += 1;
-            owned = [bytes, b"\n"].concat();
-            &owned[..]
+        let chunk = Pending {
+            step: step.to_string(),
+            stream,
+            text,
         };
-        let head = match stream {
-            Stream::Stdout => Head::Out(bytes.len() as u64),
-            Stream::Stderr => Head::Err(bytes.len() as u64),
-        };
-        self.frame(step, head, bytes, lines)
+        let size = chunk.size();
+        if !self.pending_bytes.contains_key(step) {
+            self.pending_bytes.insert(step.to_string(), 0);
+        }
+        let waiting = self.pending_bytes.get_mut(step).expect("inserted above");
+        *waiting += size;
+        // What waits is written into the step's segments, which hold half its bound each: of
+        // more than one segment's worth, the oldest would be dropped as soon as it was written.
+        let mut over = waiting.saturating_sub(self.step_bytes / 2);
+        self.pending.push_back(chunk);
+        self.pending_since.get_or_insert_with(Instant::now);
+        // More than that is waiting: the step's oldest is dropped now, unwritten.
+        while over > 0 {
+            let Some(at) = self.pending.iter().position(|p| p.step == step) else {
+                break;
+            };
+            if at + 1 == self.pending.len() {
+                // Its newest is kept, whatever its size: the files' own bound applies to it.
+                break;
+            }
+            let old = self.pending.remove(at).expect("found above");
+            let size = old.size();
+            let lines = old.lines();
+            self.file(step)?.dropped += lines;
+            if let Some(b) = self.pending_bytes.get_mut(step) {
+                *b -= size;
+            }
+            over = over.saturating_sub(size);
+        }
+        // Many steps' output waiting at once (steps running side by side): written now.
+        let all: u64 = self.pending_bytes.values().sum();
+        if all > self.step_bytes.saturating_mul(4) {
+            self.write_pending()?;
+        }
+        Ok(())
     }
 
-    /// Makes everything written so far readable by [`read`], with the count of lines not kept.
+    /// When the output waiting should be written ([`WRITE_WITHIN`] after the oldest came),
+    /// `None` when none waits.
+    pub fn due(&self) -> Option<Instant> {
+        self.pending_since.map(|t| t + WRITE_WITHIN)
+    }
+
+    /// Writes the output waiting, in the order it came.
+    fn write_pending(&mut self) -> io::Result<()> {
+        self.pending_since = None;
+        self.pending_bytes.clear();
+        while let Some(chunk) = self.pending.pop_front() {
+            let bytes = chunk.text.as_bytes();
+            let lines = chunk.lines();
+            let owned;
+            let bytes = if bytes.last() == Some(&b'\n') {
+                bytes
+            } else {
+                owned = [bytes, b"\n"].concat();
+                &owned[..]
+            };
+            let head = match chunk.stream {
+                Stream::Stdout => Head::Out(bytes.len() as u64),
+                Stream::Stderr => Head::Err(bytes.len() as u64),
+            };
+            self.frame(&chunk.step, head, bytes, lines)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the output waiting and makes everything so far readable by [`read`], with the
+    /// count of lines not kept.
     pub fn flush(&mut self) -> io::Result<()> {
+        self.write_pending()?;
         for f in self.files.values_mut() {
             if f.dropped != f.told {
                 let d = Head::Dropped(f.dropped).line();
@@ -444,7 +549,7 @@ mod tests {
         let line = "x".repeat(1000);
         let n = (STEP_BYTES / 1000) * 3;
         for i in 0..n {
-            k.lines("big", Stream::Stdout, &format!("{i} {line}\n"))
+            k.lines("big", Stream::Stdout, format!("{i} {line}\n"))
                 .expect("lines");
         }
         k.flush().expect("flush");
@@ -478,7 +583,7 @@ mod tests {
         for step in ["a", "b", "c"] {
             k.attempt(step, 1).expect("attempt");
             for _ in 0..40 {
-                k.lines(step, Stream::Stdout, &line).expect("lines");
+                k.lines(step, Stream::Stdout, line.as_str()).expect("lines");
             }
         }
         k.flush().expect("flush");
@@ -526,6 +631,51 @@ mod tests {
         assert_eq!(parts.attempts.len(), 2);
         assert_eq!(parts.attempts[1].0, Some(2));
         assert_eq!(parts.attempts[1].1[0].text, "after\nno end\n");
+    }
+
+    /// Output waits until a flush point: nothing of it is on disk before, and of a step that
+    /// printed far past its bound meanwhile only what is kept is ever written; every line not
+    /// kept is counted, and a later attempt's start comes after the earlier attempt's output.
+    #[test]
+    fn waiting_output_is_written_at_a_flush_point_and_only_what_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut k = Keeper::new(dir.path())
+            .expect("keeper")
+            .bounded(4000, 1 << 20);
+        k.attempt("s", 1).expect("attempt");
+        k.flush().expect("flush");
+        assert_eq!(k.due(), None);
+        let on_disk = || fs::metadata(current(dir.path(), "s")).map_or(0, |m| m.len());
+        let before = on_disk();
+        // 100 lines of 100 bytes: 10,000 bytes, 2.5 times the step's bound.
+        for i in 0..100 {
+            k.lines("s", Stream::Stdout, format!("{i:>99}\n"))
+                .expect("lines");
+        }
+        assert!(k.due().is_some());
+        assert_eq!(on_disk(), before, "written before a flush point");
+        k.attempt("s", 2).expect("attempt");
+        k.lines("s", Stream::Stderr, "second\n").expect("lines");
+        k.flush().expect("flush");
+        assert_eq!(k.due(), None);
+        let kept = read(dir.path(), "s").expect("read").expect("kept");
+        // At most half the bound waited (a segment's worth): the rest was never written.
+        let first: Vec<&str> = kept.lines[..kept.lines.len() - 1]
+            .iter()
+            .map(|l| l.text.trim_start())
+            .collect();
+        assert!(!first.is_empty() && first.len() < 20, "{first:?}");
+        assert_eq!(first.last(), Some(&"99"));
+        assert_eq!(kept.dropped + kept.lines.len() as u64, 101);
+        assert_eq!(kept.attempts, [1, 2]);
+        let parts = read_attempts(dir.path(), "s").expect("read").expect("kept");
+        assert_eq!(parts.attempts[1].1[0].text, "second\n");
+        let older = fs::metadata(older(dir.path(), "s")).map_or(0, |m| m.len());
+        assert!(
+            on_disk() + older <= 4000,
+            "{} bytes kept",
+            on_disk() + older
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -231,12 +232,42 @@ fn write(
     };
     let mut events = events;
     let mut batch: Vec<u8> = Vec::with_capacity(64 << 10);
-    while let Some(events_batch) = queue.blocking_recv() {
+    let runtime = tokio::runtime::Handle::current();
+    // Output that has waited long enough is written (see `output`'s page), also when no event
+    // comes to wake the writer.
+    let written = |keeper: &mut Option<Keeper>| {
+        if let Some(k) = keeper.as_mut()
+            && let Err(e) = k.flush()
+        {
+            let _ = problems.send(format!(
+                "output is no longer kept in {}: {e}",
+                shown.display()
+            ));
+            *keeper = None;
+        }
+    };
+    loop {
+        let next = match keeper.as_ref().and_then(Keeper::due) {
+            None => queue.blocking_recv(),
+            Some(due) => {
+                let wait = due.saturating_duration_since(Instant::now());
+                match runtime.block_on(tokio::time::timeout(wait, queue.recv())) {
+                    Ok(next) => next,
+                    Err(_) => {
+                        written(&mut keeper);
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(events_batch) = next else {
+            break;
+        };
         let last = events_batch.len();
         for (i, (ev, at)) in events_batch.into_iter().enumerate() {
             if let Some(k) = keeper.as_mut() {
                 let done = match &ev {
-                    Event::Output { step, stream, text } => k.lines(step, *stream, text),
+                    Event::Output { step, stream, text } => k.lines(step, *stream, text.clone()),
                     Event::StepStarted { step, attempt, .. } => {
                         k.attempt(step, *attempt).and_then(|()| k.flush())
                     }
@@ -274,6 +305,13 @@ fn write(
                 }
             }
         }
+        if keeper
+            .as_ref()
+            .and_then(Keeper::due)
+            .is_some_and(|due| due <= Instant::now())
+        {
+            written(&mut keeper);
+        }
     }
     if let Some(k) = keeper.as_mut()
         && let Err(e) = k.flush()
@@ -285,5 +323,59 @@ fn write(
         && let Err(e) = out.write(&batch)
     {
         tracing::warn!("the events stream stopped: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Stream;
+
+    /// Output that came after the last flush point is written within [`output::WRITE_WITHIN`]
+    /// though no other event comes to wake the writer (a step printing, then quiet for long).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn output_is_written_within_its_wait_with_no_event_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (tx, rx) = mpsc::channel(16);
+        let recorder = Recorder {
+            run_dir: dir.path().to_path_buf(),
+            events: None,
+        };
+        let (mut view, tap) = recorder.tap(rx);
+        for ev in [
+            Event::StepStarted {
+                step: "s".into(),
+                title: "s".into(),
+                attempt: 1,
+                attempts: 1,
+                command: "echo".into(),
+            },
+            Event::Output {
+                step: "s".into(),
+                stream: Stream::Stdout,
+                text: "printed\n".into(),
+            },
+        ] {
+            tx.send(ev.clone()).await.expect("send");
+            assert_eq!(view.recv().await, Some(ev));
+        }
+        let deadline = std::time::Instant::now() + output::WRITE_WITHIN * 10;
+        loop {
+            let kept = output::read(dir.path(), "s").expect("read");
+            if kept
+                .as_ref()
+                .is_some_and(|k| k.lines.len() == 1 && k.lines[0].text == "printed")
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not written: {kept:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        drop(tx);
+        assert_eq!(view.recv().await, None);
+        tap.await.expect("tap");
     }
 }

@@ -972,7 +972,7 @@ mod tests {
         k.lines(
             "s",
             Stream::Stdout,
-            &format!("token {secret}\n\x1b[31mred\x1b[0m\n"),
+            format!("token {secret}\n\x1b[31mred\x1b[0m\n"),
         )
         .unwrap();
         k.flush().unwrap();

@@ -419,7 +419,7 @@ fn no_secret_reaches_either_format() {
         .lines(
             "leak-and-fail",
             tollgate::protocol::Stream::Stdout,
-            &format!("got {} and {TOKEN}\n", tollgate::protocol::MASK),
+            format!("got {} and {TOKEN}\n", tollgate::protocol::MASK),
         )
         .unwrap();
     keeper.flush().unwrap();
