@@ -8,8 +8,10 @@ use std::sync::Arc;
 use super::wire::{ToFollower, line};
 use crate::protocol::Event;
 
-/// Output kept per step (as the kept output's bound), and per run.
-pub const STEP_BYTES: usize = 8 << 20;
+/// Output kept per step: what the kept output always holds of a step (one of its two segments;
+/// see `record::output`), so a late joiner sees no less than a resumed run or a report. And per
+/// run.
+pub const STEP_BYTES: usize = 4 << 20;
 pub const RUN_BYTES: usize = 256 << 20;
 
 /// An event kept, and the line sent for it, made when a follower first needs it: with no one
@@ -35,9 +37,9 @@ impl Kept {
 pub struct Log {
     /// Each event; `None` once dropped (old output over the bounds).
     entries: Vec<Option<Kept>>,
-    /// Output entries, oldest first: (index, step, bytes); their lines are counted only if
-    /// they are dropped.
-    output: VecDeque<(usize, String, usize)>,
+    /// Output entries, oldest first: (index, step, bytes, lines). Lines are counted as the
+    /// entry comes (its text is then in the cache), for the note when it is dropped.
+    output: VecDeque<(usize, String, usize, u64)>,
     per_step: BTreeMap<String, usize>,
     total: usize,
     step_bytes: usize,
@@ -74,12 +76,13 @@ impl Log {
             return;
         };
         let n = text.len();
-        self.output.push_back((i, step.clone(), n));
+        let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count().max(1) as u64;
+        self.output.push_back((i, step.clone(), n, lines));
         *self.per_step.entry(step.clone()).or_default() += n;
         self.total += n;
         // The step's own oldest first, then the run's.
         while self.per_step.get(step).copied().unwrap_or(0) > self.step_bytes {
-            let Some(pos) = self.output.iter().position(|(_, s, _)| s == step) else {
+            let Some(pos) = self.output.iter().position(|(_, s, _, _)| s == step) else {
                 break;
             };
             self.drop_at(pos);
@@ -90,16 +93,10 @@ impl Log {
     }
 
     fn drop_at(&mut self, pos: usize) {
-        let Some((i, step, n)) = self.output.remove(pos) else {
+        let Some((i, step, n, lines)) = self.output.remove(pos) else {
             return;
         };
-        let lines = match self.entries[i].take() {
-            Some(Kept {
-                event: Event::Output { text, .. },
-                ..
-            }) => memchr::memchr_iter(b'\n', text.as_bytes()).count().max(1) as u64,
-            _ => 1,
-        };
+        self.entries[i] = None;
         *self.dropped.entry(step.clone()).or_default() += lines;
         if let Some(b) = self.per_step.get_mut(&step) {
             *b -= n;
