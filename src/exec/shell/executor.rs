@@ -214,9 +214,12 @@ async fn pump(
             let _ = sink.events.reserve_many(room).await;
         }
         let start = buf.len();
-        buf.resize(start + CHUNK, 0);
-        let n = pipe.read(&mut buf[start..]).await.unwrap_or_default();
-        buf.truncate(start + n);
+        // Into the buffer's spare room, not zeroed first: at most CHUNK bytes.
+        buf.reserve(CHUNK);
+        let n = pipe
+            .read_buf(&mut bytes::BufMut::limit(&mut buf, CHUNK))
+            .await
+            .unwrap_or_default();
         kept.push_bytes(&buf[start..]);
         if n == 0 {
             if !buf.is_empty() {
