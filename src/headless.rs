@@ -133,6 +133,134 @@ impl Modes {
 /// makes some 200 KiB).
 const SCRATCH_KEPT: usize = 1 << 20;
 
+/// Each line of `text` (whole lines: a final `\n` ends the last line rather than starting an
+/// empty one, as `split_terminator`) after `prefix`, into `out` from its start (grown as
+/// needed); how many bytes that is. With `check`, `None` when the text has a byte that a
+/// terminal must not get as it is (as [`text::is_terminal_safe`] sees it), found in the same
+/// pass that finds the line ends.
+///
+/// Steps can print millions of short lines, so this makes no call per line: one pass over the
+/// text finds line ends (and bad bytes) 64 bytes at a time, as bit masks; a second copies the
+/// lines, the prefix and short lines as fixed-size blocks whose spill-over the next copy
+/// overwrites (the buffer has room past its end, cut off at the end). The buffer is reused as it
+/// is: every byte up to the end is written before it is read, so it is not cleared.
+fn prefixed(prefix: &[u8], text: &[u8], out: &mut Vec<u8>, check: bool) -> Option<usize> {
+    const PREFIX_BLOCK: usize = 32;
+    const LINE_BLOCK: usize = 16;
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    let n = body.len();
+    // The line ends, a mask per 64 bytes (the last block's short tail padded with spaces).
+    let mut masks: Vec<u64> = Vec::with_capacity(n.div_ceil(64));
+    let mut bad = false;
+    let blocks = body.chunks_exact(64);
+    let tail = blocks.remainder();
+    for block in blocks {
+        let (mask, b) = scan_block(block.try_into().expect("64 bytes"));
+        masks.push(mask);
+        bad |= b;
+    }
+    if !tail.is_empty() {
+        let mut block = [b' '; 64];
+        block[..tail.len()].copy_from_slice(tail);
+        let (mask, b) = scan_block(&block);
+        masks.push(mask);
+        bad |= b;
+    }
+    if check && bad {
+        return None;
+    }
+    let lines = 1 + masks.iter().map(|m| m.count_ones() as usize).sum::<usize>();
+    let plen = prefix.len();
+    let size = lines * plen + n + 1;
+    if out.len() < size + PREFIX_BLOCK {
+        out.resize(size + PREFIX_BLOCK, 0);
+    }
+    let block = (plen <= PREFIX_BLOCK).then(|| {
+        let mut b = [0u8; PREFIX_BLOCK];
+        b[..plen].copy_from_slice(prefix);
+        b
+    });
+    let (mut pos, mut start) = (0, 0);
+    // The line from `start` to `end` (its `\n`, or the end of the body), prefixed.
+    let mut put = |end: usize, out: &mut [u8]| {
+        match &block {
+            Some(b) => out[pos..pos + PREFIX_BLOCK].copy_from_slice(b),
+            None => out[pos..pos + plen].copy_from_slice(prefix),
+        }
+        pos += plen;
+        let len = end - start;
+        if len <= LINE_BLOCK && start + LINE_BLOCK <= n {
+            out[pos..pos + LINE_BLOCK].copy_from_slice(&body[start..start + LINE_BLOCK]);
+        } else {
+            out[pos..pos + len].copy_from_slice(&body[start..end]);
+        }
+        pos += len;
+        out[pos] = b'\n';
+        pos += 1;
+        start = end + 1;
+    };
+    for (k, &mask) in masks.iter().enumerate() {
+        let mut hits = mask;
+        while hits != 0 {
+            put(k * 64 + hits.trailing_zeros() as usize, out);
+            hits &= hits - 1;
+        }
+    }
+    put(n, out);
+    debug_assert_eq!(pos, size);
+    Some(size)
+}
+
+/// The line ends of 64 bytes (bit i: byte i is `\n`), and whether one of them is a byte
+/// [`text::is_terminal_safe`] turns away (a control but `\n` and `\t`, DEL, or `0xC2`).
+#[cfg(target_arch = "x86_64")]
+fn scan_block(block: &[u8; 64]) -> (u64, bool) {
+    use std::arch::x86_64::{
+        __m128i, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8,
+        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_setzero_si128,
+    };
+    // SAFETY: SSE2 is part of every x86_64 CPU; each load reads the 16 bytes of `part`, and
+    // needs no alignment.
+    unsafe {
+        let newline = _mm_set1_epi8(b'\n' as i8);
+        let tab = _mm_set1_epi8(b'\t' as i8);
+        let last_control = _mm_set1_epi8(0x1f);
+        let del = _mm_set1_epi8(0x7f);
+        let c2 = _mm_set1_epi8(0xc2_u8 as i8);
+        let mut mask = 0u64;
+        let mut bad = _mm_setzero_si128();
+        for (k, part) in block.chunks_exact(16).enumerate() {
+            let v = _mm_loadu_si128(part.as_ptr().cast::<__m128i>());
+            let is_newline = _mm_cmpeq_epi8(v, newline);
+            mask |= u64::from(_mm_movemask_epi8(is_newline) as u16) << (16 * k);
+            // A byte at most 0x1F: the smaller of it and 0x1F is itself.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v);
+            let allowed = _mm_or_si128(is_newline, _mm_cmpeq_epi8(v, tab));
+            bad = _mm_or_si128(bad, _mm_andnot_si128(allowed, control));
+            bad = _mm_or_si128(
+                bad,
+                _mm_or_si128(_mm_cmpeq_epi8(v, del), _mm_cmpeq_epi8(v, c2)),
+            );
+        }
+        (mask, _mm_movemask_epi8(bad) != 0)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn scan_block(block: &[u8; 64]) -> (u64, bool) {
+    scan_block_plain(block)
+}
+
+/// [`scan_block`] a byte at a time: where there is no vector version, and to test it against.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn scan_block_plain(block: &[u8; 64]) -> (u64, bool) {
+    let mut mask = 0u64;
+    for (i, &c) in block.iter().enumerate() {
+        mask |= u64::from(c == b'\n') << i;
+    }
+    (mask, !text::is_terminal_safe(block))
+}
+
 /// `step ID succeeded in 1.2s (exit 0): error`, as a step's end is said.
 fn step_finished(
     step: &str,
@@ -300,33 +428,15 @@ impl<W: Write> Printer<W> {
     fn shown(&mut self, ev: &Event) -> io::Result<()> {
         match ev {
             Event::Output { step, stream, text } => {
-                // A chunk of whole lines in, one buffer out: every line gets the same prefix,
-                // built once. A final `\n` ends the last line rather than starting an empty one
-                // (as `split_terminator`). Steps can print millions of short lines, so the loop
-                // makes no call per line: newlines are found eight bytes at a time, and the
-                // prefix and short lines are copied as fixed-size blocks whose spill-over the
-                // next copy overwrites (the buffer has room past its end, cut off at the end).
-                // The buffer is reused as it is: every byte up to the end is written before it
-                // is read, so it is not cleared.
-                const ONES: u64 = 0x0101_0101_0101_0101;
-                const HIGH: u64 = 0x8080_8080_8080_8080;
-                const PREFIX_BLOCK: usize = 32;
-                const LINE_BLOCK: usize = 16;
-                // The high bit of each byte of `word` that is `\n`, and no other bit.
-                let newlines = |word: u64| -> u64 {
-                    let x = word ^ (ONES * u64::from(b'\n'));
-                    !(((x & !HIGH) + !HIGH) | x) & HIGH
-                };
-                let (text, step) = if self.raw {
-                    self.modes.scan(text.as_bytes());
-                    (Cow::Borrowed(&**text), Cow::Borrowed(step.as_str()))
-                } else {
-                    (text::terminal_safe(text), text::terminal_safe(step))
-                };
-                let text = text.as_bytes();
                 if text.is_empty() {
                     return Ok(());
                 }
+                let step = if self.raw {
+                    self.modes.scan(text.as_bytes());
+                    Cow::Borrowed(step.as_str())
+                } else {
+                    text::terminal_safe(step)
+                };
                 let sep: &[u8] = if *stream == Stream::Stderr {
                     b" ! "
                 } else {
@@ -336,56 +446,21 @@ impl<W: Write> Printer<W> {
                 prefix.push(b' ');
                 prefix.extend_from_slice(step.as_bytes());
                 prefix.extend_from_slice(sep);
-                let plen = prefix.len();
-                let block = (plen <= PREFIX_BLOCK).then(|| {
-                    let mut b = [0u8; PREFIX_BLOCK];
-                    b[..plen].copy_from_slice(&prefix);
-                    b
-                });
-
-                let body = text.strip_suffix(b"\n").unwrap_or(text);
-                let n = body.len();
-                let lines = 1 + memchr::memchr_iter(b'\n', body).count();
-                let size = lines * plen + n + 1;
                 let mut out = std::mem::take(&mut self.scratch);
-                if out.len() < size + PREFIX_BLOCK {
-                    out.resize(size + PREFIX_BLOCK, 0);
-                }
-                let (mut pos, mut start) = (0, 0);
-                // The line from `start` to `end` (its `\n`, or the end of the body), prefixed.
-                let mut put = |end: usize, out: &mut [u8]| {
-                    match &block {
-                        Some(b) => out[pos..pos + PREFIX_BLOCK].copy_from_slice(b),
-                        None => out[pos..pos + plen].copy_from_slice(&prefix),
+                // Raw output goes as it came; otherwise a chunk with a byte a terminal must not
+                // get as it is (rare) is made safe first, and then needs no check.
+                let size = match prefixed(&prefix, text.as_bytes(), &mut out, !self.raw) {
+                    Some(size) => size,
+                    None => {
+                        let safe = text::terminal_safe(text);
+                        if safe.is_empty() {
+                            self.scratch = out;
+                            return Ok(());
+                        }
+                        prefixed(&prefix, safe.as_bytes(), &mut out, false)
+                            .expect("not checked")
                     }
-                    pos += plen;
-                    let len = end - start;
-                    if len <= LINE_BLOCK && start + LINE_BLOCK <= n {
-                        out[pos..pos + LINE_BLOCK].copy_from_slice(&body[start..start + LINE_BLOCK]);
-                    } else {
-                        out[pos..pos + len].copy_from_slice(&body[start..end]);
-                    }
-                    pos += len;
-                    out[pos] = b'\n';
-                    pos += 1;
-                    start = end + 1;
                 };
-                let words = body.chunks_exact(8);
-                let tail_at = n - words.remainder().len();
-                for (k, word) in words.enumerate() {
-                    let mut hits = newlines(u64::from_le_bytes(
-                        word.try_into().expect("eight bytes"),
-                    ));
-                    while hits != 0 {
-                        put(k * 8 + hits.trailing_zeros() as usize / 8, &mut out);
-                        hits &= hits - 1;
-                    }
-                }
-                for at in memchr::memchr_iter(b'\n', &body[tail_at..]) {
-                    put(tail_at + at, &mut out);
-                }
-                put(n, &mut out);
-                debug_assert_eq!(pos, size);
                 let written = self.out.write_all(&out[..size]);
                 // Kept for the next chunk, unless an unusually large one made it large.
                 if out.capacity() <= SCRATCH_KEPT {
@@ -1063,6 +1138,111 @@ impl<W: Write> Out<'_, W> {
             && let Err(e) = f(self.printer)
         {
             self.failed = Some(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small generator, so that the cases are the same on every run.
+    fn bytes(seed: &mut u64, n: usize, alphabet: &[u8]) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                *seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                alphabet[(*seed >> 33) as usize % alphabet.len()]
+            })
+            .collect()
+    }
+
+    /// The vector scan finds the same line ends and the same bad bytes as the plain one.
+    #[test]
+    fn the_block_scan_agrees_with_the_plain_one() {
+        let mut seed = 11;
+        let every: Vec<u8> = (0..=255).collect();
+        let mostly_text = b"abcdefghij0123456789 \n\n\t\x1b\x7f\xc2\x80\x1f\x20\xff";
+        for round in 0..5000 {
+            let alphabet: &[u8] = if round % 2 == 0 { &every } else { mostly_text };
+            let block: [u8; 64] = bytes(&mut seed, 64, alphabet).try_into().expect("64");
+            assert_eq!(scan_block(&block), scan_block_plain(&block), "{block:?}");
+        }
+        let mut plain = [b'a'; 64];
+        assert_eq!(scan_block(&plain), (0, false));
+        plain[63] = b'\n';
+        plain[0] = b'\t';
+        assert_eq!(scan_block(&plain), (1 << 63, false));
+        plain[5] = b'\r';
+        assert_eq!(scan_block(&plain), (1 << 63, true));
+    }
+
+    /// Text with controls, escapes and `0xC2` (a C1 control, or the first byte of `·`) among
+    /// plain lines of every length: the printer's lines are those of the text made terminal
+    /// safe, each after the prefix; raw output goes as it came.
+    #[test]
+    fn output_with_controls_is_made_safe_before_it_is_prefixed() {
+        use crate::protocol::Event;
+        let mut seed = 5;
+        let pieces: &[&str] = &[
+            "plain",
+            "\x1b[31mred\x1b[0m",
+            "\x1b]0;title\x07",
+            "a\rb",
+            "tab\there",
+            "·",
+            "\u{9b}2J",
+            "\x07",
+            "\x7f",
+            "",
+        ];
+        for round in 0..400 {
+            let mut text = String::new();
+            for _ in 0..1 + bytes(&mut seed, 1, &[0, 1, 2, 3, 4, 5, 6, 7])[0] as usize * 5 {
+                let i = bytes(&mut seed, 1, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])[0] as usize;
+                let len = bytes(&mut seed, 1, &[0, 3, 15, 16, 17, 63, 64, 65, 130])[0] as usize;
+                text.push_str(pieces[i]);
+                text.push_str(&"x".repeat(len));
+                if round % 3 != 0 || i.is_multiple_of(2) {
+                    text.push('\n');
+                }
+            }
+            for raw in [false, true] {
+                let mut out = Vec::new();
+                {
+                    let mut p = Printer::new(&mut out).raw(raw);
+                    p.event(&Event::Output {
+                        step: "s".into(),
+                        stream: Stream::Stdout,
+                        text: text.as_str().into(),
+                    })
+                    .expect("event");
+                    p.flush().expect("flush");
+                }
+                let shown = if raw {
+                    Cow::Borrowed(text.as_str())
+                } else {
+                    text::terminal_safe(&text)
+                };
+                // A chunk with nothing to show (all of it controls) prints no line.
+                let want: Vec<String> = Some(&shown)
+                    .filter(|s| !s.is_empty())
+                    .into_iter()
+                    .flat_map(|s| s.strip_suffix('\n').unwrap_or(s).split('\n'))
+                    .map(|l| format!("s | {l}"))
+                    .collect();
+                let got = String::from_utf8(out).expect("utf-8");
+                // Raw output may end by restoring what it changed; only the lines are compared.
+                let got: Vec<&str> = got
+                    .split('\n')
+                    .filter(|l| {
+                        l.len() >= 13 && l.as_bytes()[2] == b':' && l[13..].starts_with("s | ")
+                    })
+                    .map(|l| &l[13..])
+                    .collect();
+                assert_eq!(got, want, "round {round}, raw {raw}: {text:?}");
+            }
         }
     }
 }
