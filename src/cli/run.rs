@@ -2,6 +2,7 @@
 //! the engine started and shown (in the interface or headless), and the exit code from how the
 //! run ended.
 
+use futures::future::BoxFuture;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -611,8 +612,9 @@ fn execute_interface(
     let rehearsed = rehearsal.is_some();
     let rehearsing = rehearsal.map(|r| r.rehearsing);
     rt.block_on(async move {
-        let (handle, events, commands, told) =
+        let (handle, events, commands, taps) =
             start_engine(spec, router, gates, rehearsing, following, notifier, false);
+        let told = taps.spawn();
         let channels = ui::Channels { events, commands };
         let shown = interface::show(
             config,
@@ -699,9 +701,11 @@ fn execute_headless(
         }
         let rehearsed = rehearsal.is_some();
         let rehearsing = rehearsal.map(|r| r.rehearsing);
-        let (handle, ev_rx, cmd_tx, told) =
+        let (handle, ev_rx, cmd_tx, taps) =
             start_engine(spec, router, gates, rehearsing, following, notifier, true);
-        let mut drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
+        let mut drove = taps
+            .beside(headless::drive(ev_rx, cmd_tx, approvals, &mut printer))
+            .await;
         let terminal = if events_stdout {
             std::io::stderr().is_terminal()
         } else {
@@ -711,7 +715,6 @@ fn execute_headless(
             drove = printer.restore_terminal();
         }
         let result = handle.await;
-        told.finish().await;
         if let Err(e) = drove {
             eprintln!("tollgate: writing output: {e}");
         }
@@ -775,26 +778,85 @@ fn runtime_with(workers: usize) -> tokio::runtime::Runtime {
 
 type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
 
-/// The taps on the engine's events, to wait for once the run has ended.
+/// The taps on the engine's events, not started: [`Taps::spawn`] runs them on the runtime's
+/// workers, [`Taps::beside`] on the thread of the view.
 pub(super) struct Taps {
     /// The record tap: the run's output kept, the event stream written.
-    recorded: tokio::task::JoinHandle<()>,
+    recorded: BoxFuture<'static, ()>,
     /// The share tap: its followers told the run ended, its socket removed.
-    shared: Option<tokio::task::JoinHandle<()>>,
+    shared: Option<BoxFuture<'static, ()>>,
     /// The notifier, telling the run's last messages.
+    told: Option<BoxFuture<'static, ()>>,
+}
+
+/// How long the share tap and the notifier may go on once the view has every event: the
+/// share tap's followers told the run ended, the notifier's last POST answered.
+const SHARE_GRACE: Duration = Duration::from_secs(5);
+const TELL_GRACE: Duration = notify::POST_TIMEOUT.saturating_add(Duration::from_secs(1));
+
+impl Taps {
+    /// Runs the taps on the runtime's workers (the interface's thread draws).
+    pub(super) fn spawn(self) -> SpawnedTaps {
+        SpawnedTaps {
+            recorded: tokio::spawn(self.recorded),
+            shared: self.shared.map(tokio::spawn),
+            told: self.told.map(tokio::spawn),
+        }
+    }
+
+    /// Runs `view` with the taps beside it, on the calling thread, until all have ended; `view`
+    /// ends when it has every event, and the share tap and the notifier then have their grace.
+    /// A headless run's view is the main thread, which is idle while it waits for events: the
+    /// taps' work there leaves the runtime's worker to the engine and the step's pipes.
+    pub(super) async fn beside<T>(self, view: impl Future<Output = T>) -> T {
+        let (ended_tx, ended) = tokio::sync::watch::channel(false);
+        let graced = |task: Option<BoxFuture<'static, ()>>, grace: Duration| {
+            let mut ended = ended.clone();
+            async move {
+                let Some(task) = task else {
+                    return;
+                };
+                tokio::select! {
+                    () = task => {}
+                    () = async {
+                        let _ = ended.wait_for(|e| *e).await;
+                        tokio::time::sleep(grace).await;
+                    } => {}
+                }
+            }
+        };
+        let view = async move {
+            let shown = view.await;
+            let _ = ended_tx.send(true);
+            shown
+        };
+        let (shown, (), (), ()) = tokio::join!(
+            view,
+            self.recorded,
+            graced(self.shared, SHARE_GRACE),
+            graced(self.told, TELL_GRACE)
+        );
+        shown
+    }
+}
+
+/// The taps running on the runtime's workers, to wait for once the run has ended.
+pub(super) struct SpawnedTaps {
+    recorded: tokio::task::JoinHandle<()>,
+    shared: Option<tokio::task::JoinHandle<()>>,
     told: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl Taps {
+impl SpawnedTaps {
     /// Waits until what the run printed is kept and its events written, and its last messages
     /// told (each POST bounded by its timeout).
     pub(super) async fn finish(self) {
         let _ = self.recorded.await;
         if let Some(s) = self.shared {
-            let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
+            let _ = tokio::time::timeout(SHARE_GRACE, s).await;
         }
         if let Some(t) = self.told {
-            let _ = tokio::time::timeout(notify::POST_TIMEOUT + Duration::from_secs(1), t).await;
+            let _ = tokio::time::timeout(TELL_GRACE, t).await;
         }
     }
 }
@@ -863,7 +925,7 @@ fn start_engine(
     };
     let (ev_rx, told) = match notifier {
         Some(n) => {
-            let (ev_rx, told) = n.tap(ev_rx);
+            let (ev_rx, told) = n.tap_task(ev_rx);
             (ev_rx, Some(told))
         }
         None => (ev_rx, None),

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::output::{self, Keeper};
 use crate::protocol::Event;
@@ -103,9 +103,13 @@ type Stamped = (Event, Option<chrono::DateTime<chrono::Utc>>);
 
 impl Recorder {
     /// Wraps the engine's event channel: every event reaches the returned receiver unchanged and
-    /// in order, and is recorded (a note added when recording fails, once). The handle ends when
-    /// the events have ended and everything was written and flushed.
-    pub fn tap(self, mut engine: mpsc::Receiver<Event>) -> (mpsc::Receiver<Event>, JoinHandle<()>) {
+    /// in order, and is recorded (a note added when recording fails, once). The tap is the
+    /// returned future, for the caller to spawn or run beside its view; it ends when the events
+    /// have ended and everything was written and flushed.
+    pub fn tap(
+        self,
+        mut engine: mpsc::Receiver<Event>,
+    ) -> (mpsc::Receiver<Event>, BoxFuture<'static, ()>) {
         // Small, so the engine's channel stays the one that fills: a step's output pump reads on
         // only while few chunks wait there, and a tap that took them all into a larger channel
         // would let memory grow with a slow view.
@@ -117,7 +121,7 @@ impl Recorder {
         let events = self.events;
         let writer =
             tokio::task::spawn_blocking(move || write(&run_dir, events, write_rx, problem_tx));
-        let handle = tokio::spawn(async move {
+        let tap = Box::pin(async move {
             let mut write_tx = Some(write_tx);
             // Events for the writer, handed over a batch at a time: when no more are ready, at
             // a point where what was kept must be readable, or when the batch is large. One
@@ -161,7 +165,7 @@ impl Recorder {
             drop(write_tx);
             let _ = writer.await;
         });
-        (next_rx, handle)
+        (next_rx, tap)
     }
 }
 
@@ -342,6 +346,7 @@ mod tests {
             events: None,
         };
         let (mut view, tap) = recorder.tap(rx);
+        let tap = tokio::spawn(tap);
         for ev in [
             Event::StepStarted {
                 step: "s".into(),

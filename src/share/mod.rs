@@ -77,7 +77,8 @@ struct Joined {
 pub struct Shared {
     pub events: mpsc::Receiver<Event>,
     pub commands: mpsc::Sender<Command>,
-    pub task: JoinHandle<()>,
+    /// The tap, for the caller to spawn or run beside its view.
+    pub task: futures::future::BoxFuture<'static, ()>,
 }
 
 /// Who is at the keys.
@@ -291,7 +292,7 @@ pub fn start(
         writers: Vec::new(),
     };
     let socket = opts.socket;
-    let task = tokio::spawn(async move {
+    let task = Box::pin(async move {
         let writers = tap.run(engine_events, cmd_rx, in_rx).await;
         accepting.abort();
         if let Some(l) = listening {
@@ -814,7 +815,8 @@ mod tests {
         })
         .unwrap();
         let tcp = bound.listening().map(|(a, t)| (a, t.to_string()));
-        let view = start(bound, events, cmd_tx);
+        let mut view = start(bound, events, cmd_tx);
+        tokio::spawn(std::mem::replace(&mut view.task, Box::pin(async {})));
         Rig {
             _dir: dir,
             socket,
