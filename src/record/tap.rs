@@ -3,10 +3,12 @@
 //! a writer thread that keeps the steps' output in the run's folder ([`super::output::Keeper`])
 //! and writes the event stream for `--events`. The disk is kept off the events' path: the copies
 //! are handed over in batches (all the events ready at once, up to 256 KiB of output; one wake-up
-//! of the writer per batch), at most [`QUEUE`] batches waiting, and written while the next chunk
-//! of output is read; nothing is dropped (a disk slower than the step's output holds the step back, as a slow view
-//! does, rather than grow memory). What was kept is flushed when a step starts and ends, at a
-//! gate, a prompt, a pause and the run's end, so a reader then finds all of it.
+//! of the writer per batch), at most [`QUEUE`] batches waiting; no event is dropped (a writer
+//! slower than the step's output holds the step back, as a slow view does, rather than grow
+//! memory). Output waits in the keeper and is written, and what was kept flushed, when a step
+//! starts and ends, at a gate, a prompt, a pause and the run's end, so a reader then finds all
+//! of it, and at least every [`output::WRITE_WITHIN`] between (the writer wakes for that with
+//! no event).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
