@@ -146,7 +146,6 @@ const SCRATCH_KEPT: usize = 1 << 20;
 /// is: every byte up to the end is written before it is read, so it is not cleared.
 fn prefixed(prefix: &[u8], text: &[u8], out: &mut Vec<u8>, check: bool) -> Option<usize> {
     const PREFIX_BLOCK: usize = 32;
-    const LINE_BLOCK: usize = 16;
     let body = text.strip_suffix(b"\n").unwrap_or(text);
     let n = body.len();
     // The line ends, a mask per 64 bytes (the last block's short tail padded with spaces).
@@ -180,35 +179,52 @@ fn prefixed(prefix: &[u8], text: &[u8], out: &mut Vec<u8>, check: bool) -> Optio
         b[..plen].copy_from_slice(prefix);
         b
     });
+    let block = block.as_ref();
+    let out = &mut out[..];
     let (mut pos, mut start) = (0, 0);
-    // The line from `start` to `end` (its `\n`, or the end of the body), prefixed.
-    let mut put = |end: usize, out: &mut [u8]| {
-        match &block {
-            Some(b) => out[pos..pos + PREFIX_BLOCK].copy_from_slice(b),
-            None => out[pos..pos + plen].copy_from_slice(prefix),
-        }
-        pos += plen;
-        let len = end - start;
-        if len <= LINE_BLOCK && start + LINE_BLOCK <= n {
-            out[pos..pos + LINE_BLOCK].copy_from_slice(&body[start..start + LINE_BLOCK]);
-        } else {
-            out[pos..pos + len].copy_from_slice(&body[start..end]);
-        }
-        pos += len;
-        out[pos] = b'\n';
-        pos += 1;
-        start = end + 1;
-    };
     for (k, &mask) in masks.iter().enumerate() {
         let mut hits = mask;
         while hits != 0 {
-            put(k * 64 + hits.trailing_zeros() as usize, out);
+            let end = k * 64 + hits.trailing_zeros() as usize;
+            pos = put_line(out, pos, prefix, block, body, start, end);
+            start = end + 1;
             hits &= hits - 1;
         }
     }
-    put(n, out);
+    pos = put_line(out, pos, prefix, block, body, start, n);
     debug_assert_eq!(pos, size);
     Some(size)
+}
+
+/// Writes the line of `body` from `start` to `end` (its `\n`, or the body's end) at `pos`,
+/// after the prefix, and its `\n`; where the next line goes. The prefix (its block when it fits
+/// one) and a short line are copied as fixed-size blocks: what spills past them the next copy
+/// overwrites. Inlined into the loop, so that `pos` and `start` stay in registers.
+#[inline(always)]
+fn put_line(
+    out: &mut [u8],
+    pos: usize,
+    prefix: &[u8],
+    block: Option<&[u8; 32]>,
+    body: &[u8],
+    start: usize,
+    end: usize,
+) -> usize {
+    const LINE_BLOCK: usize = 16;
+    match block {
+        Some(b) => out[pos..pos + b.len()].copy_from_slice(b),
+        None => out[pos..pos + prefix.len()].copy_from_slice(prefix),
+    }
+    let mut pos = pos + prefix.len();
+    let len = end - start;
+    if len <= LINE_BLOCK && start + LINE_BLOCK <= body.len() {
+        out[pos..pos + LINE_BLOCK].copy_from_slice(&body[start..start + LINE_BLOCK]);
+    } else {
+        out[pos..pos + len].copy_from_slice(&body[start..end]);
+    }
+    pos += len;
+    out[pos] = b'\n';
+    pos + 1
 }
 
 /// The line ends of 64 bytes (bit i: byte i is `\n`), and whether one of them is a byte
