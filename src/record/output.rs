@@ -273,6 +273,9 @@ struct StepFile {
     /// Lines and bytes in the older segment.
     older_lines: u64,
     older_bytes: u64,
+    /// Output waiting was dropped since the last write: what the files hold is older than
+    /// lines already not kept, so it goes too when the waiting output is written.
+    overtaken: bool,
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -333,6 +336,7 @@ impl Keeper {
                 told: dropped,
                 older_lines,
                 older_bytes,
+                overtaken: false,
             };
             self.files.insert(step.to_string(), f);
         }
@@ -426,7 +430,9 @@ impl Keeper {
             let old = self.pending.remove(at).expect("found above");
             let size = old.size();
             let lines = old.lines();
-            self.file(step)?.dropped += lines;
+            let f = self.file(step)?;
+            f.dropped += lines;
+            f.overtaken = true;
             if let Some(b) = self.pending_bytes.get_mut(step) {
                 *b -= size;
             }
@@ -446,10 +452,30 @@ impl Keeper {
         self.pending_since.map(|t| t + WRITE_WITHIN)
     }
 
-    /// Writes the output waiting, in the order it came.
+    /// Writes the output waiting, in the order it came. A step that dropped some of it first
+    /// drops what its files hold (older still), so that what is kept is always its newest lines.
     fn write_pending(&mut self) -> io::Result<()> {
         self.pending_since = None;
         self.pending_bytes.clear();
+        for (step, f) in &mut self.files {
+            if !std::mem::take(&mut f.overtaken) {
+                continue;
+            }
+            f.out.flush()?;
+            f.dropped += f.lines + f.older_lines;
+            self.total = self.total.saturating_sub(f.bytes + f.older_bytes);
+            match fs::remove_file(older(&self.run_dir, step)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            // Appended to from its new end.
+            f.out.get_ref().set_len(0)?;
+            f.bytes = 0;
+            f.lines = 0;
+            f.older_lines = 0;
+            f.older_bytes = 0;
+            f.told = 0;
+        }
         while let Some(chunk) = self.pending.pop_front() {
             let bytes = chunk.text.as_bytes();
             let lines = chunk.lines();
@@ -643,6 +669,7 @@ mod tests {
             .expect("keeper")
             .bounded(4000, 1 << 20);
         k.attempt("s", 1).expect("attempt");
+        k.lines("s", Stream::Stdout, "early\n").expect("lines");
         k.flush().expect("flush");
         assert_eq!(k.due(), None);
         let on_disk = || fs::metadata(current(dir.path(), "s")).map_or(0, |m| m.len());
@@ -666,9 +693,14 @@ mod tests {
             .collect();
         assert!(!first.is_empty() && first.len() < 20, "{first:?}");
         assert_eq!(first.last(), Some(&"99"));
-        assert_eq!(kept.dropped + kept.lines.len() as u64, 101);
-        assert_eq!(kept.attempts, [1, 2]);
+        // The line written before is older than those dropped: it went with them, so what is
+        // kept is the newest lines, in one run.
+        assert!(kept.lines.iter().all(|l| l.text != "early"));
+        assert_eq!(kept.dropped + kept.lines.len() as u64, 102);
+        assert_eq!(kept.attempts, [2]);
         let parts = read_attempts(dir.path(), "s").expect("read").expect("kept");
+        assert_eq!(parts.attempts[0].0, None);
+        assert_eq!(parts.attempts[1].0, Some(2));
         assert_eq!(parts.attempts[1].1[0].text, "second\n");
         let older = fs::metadata(older(dir.path(), "s")).map_or(0, |m| m.len());
         assert!(
