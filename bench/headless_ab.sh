@@ -22,16 +22,9 @@ now() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }
 work=$(mktemp -d "${TMPDIR:-/tmp}/tg-headless-ab.XXXXXX")
 state_root=$([[ -d /dev/shm && -w /dev/shm ]] && mktemp -d /dev/shm/tg-headless-ab.XXXXXX || mktemp -d "$work/state.XXXXXX")
 trap 'rm -rf "$work" "$state_root"' EXIT
-cat >"$work/lines.yaml" <<YAML
-name: headless lines
-phases:
-  - id: bench
-    title: Bench
-    steps:
-      - id: gen
-        title: seq 1 $N
-        run: seq 1 $N
-YAML
+# shellcheck source=bench/lines_runbook.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lines_runbook.sh"
+lines_runbook "$N" "$work/lines.yaml"
 
 median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] / 1000 }'; }
 echo "| set | old (ms) | new (ms) | \`seq > FILE\` (ms) | ratio old | ratio new |"

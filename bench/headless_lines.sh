@@ -21,6 +21,8 @@ PRIMARY=${PRIMARY:-2000000}
 GNU_TIME=${GNU_TIME:-/usr/bin/time}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lines_runbook.sh
+source "$root/bench/lines_runbook.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${TMPDIR:-/tmp}/tg-bench}
 
 # Microseconds since the epoch.
@@ -98,16 +100,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 rows=()
 for n in $SIZES; do
     rb=$work/lines-$n.yaml
-    cat >"$rb" <<EOF
-name: headless lines
-phases:
-  - id: bench
-    title: Bench
-    steps:
-      - id: gen
-        title: seq 1 $n
-        run: seq 1 $n
-EOF
+    lines_runbook "$n" "$rb"
     tg=("$bin" --state-dir "$state" run "$rb" --headless --approve-all)
     base=(sh -c "seq 1 $n > $work/base.out")
     # Warm-up, untimed: binary, runbook and caches.
