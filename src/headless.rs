@@ -133,6 +133,9 @@ impl Modes {
 /// makes some 200 KiB).
 const SCRATCH_KEPT: usize = 1 << 20;
 
+/// The prefix of a line is copied as a block of this size when it fits one.
+const PREFIX_BLOCK: usize = 32;
+
 /// Each line of `text` (whole lines: a final `\n` ends the last line rather than starting an
 /// empty one, as `split_terminator`) after `prefix`, into `out` from its start (grown as
 /// needed); how many bytes that is. With `check`, `None` when the text has a byte that a
@@ -145,7 +148,6 @@ const SCRATCH_KEPT: usize = 1 << 20;
 /// overwrites (the buffer has room past its end, cut off at the end). The buffer is reused as it
 /// is: every byte up to the end is written before it is read, so it is not cleared.
 fn prefixed(prefix: &[u8], text: &[u8], out: &mut Vec<u8>, check: bool) -> Option<usize> {
-    const PREFIX_BLOCK: usize = 32;
     let body = text.strip_suffix(b"\n").unwrap_or(text);
     let n = body.len();
     // The line ends, a mask per 64 bytes (the last block's short tail padded with spaces).
@@ -205,7 +207,7 @@ fn put_line(
     out: &mut [u8],
     pos: usize,
     prefix: &[u8],
-    block: Option<&[u8; 32]>,
+    block: Option<&[u8; PREFIX_BLOCK]>,
     body: &[u8],
     start: usize,
     end: usize,

@@ -221,6 +221,25 @@ fn kept(ev: &Event) -> bool {
     )
 }
 
+/// `op` on the keeper, if output is still kept; when it fails, the view is told once and output
+/// is no longer kept.
+fn keep(
+    keeper: &mut Option<Keeper>,
+    problems: &mpsc::UnboundedSender<String>,
+    shown: &Path,
+    op: impl FnOnce(&mut Keeper) -> io::Result<()>,
+) {
+    if let Some(k) = keeper.as_mut()
+        && let Err(e) = op(k)
+    {
+        let _ = problems.send(format!(
+            "output is no longer kept in {}: {e}",
+            shown.display()
+        ));
+        *keeper = None;
+    }
+}
+
 /// The writer thread: keeps output and writes the event stream until the tap closes the queue.
 fn write(
     run_dir: &Path,
@@ -239,30 +258,21 @@ fn write(
     let mut events = events;
     let mut batch: Vec<u8> = Vec::with_capacity(64 << 10);
     let runtime = tokio::runtime::Handle::current();
-    // Output that has waited long enough is written (see `output`'s page), also when no event
-    // comes to wake the writer.
-    let written = |keeper: &mut Option<Keeper>| {
-        if let Some(k) = keeper.as_mut()
-            && let Err(e) = k.flush()
-        {
-            let _ = problems.send(format!(
-                "output is no longer kept in {}: {e}",
-                shown.display()
-            ));
-            *keeper = None;
-        }
-    };
     loop {
-        let next = match keeper.as_ref().and_then(Keeper::due) {
+        // Output that has waited long enough is written (see `output`'s page), also when no
+        // event comes to wake the writer.
+        let due = keeper.as_ref().and_then(Keeper::due);
+        if due.is_some_and(|due| due <= Instant::now()) {
+            keep(&mut keeper, &problems, &shown, Keeper::flush);
+            continue;
+        }
+        let next = match due {
             None => queue.blocking_recv(),
             Some(due) => {
                 let wait = due.saturating_duration_since(Instant::now());
                 match runtime.block_on(tokio::time::timeout(wait, queue.recv())) {
                     Ok(next) => next,
-                    Err(_) => {
-                        written(&mut keeper);
-                        continue;
-                    }
+                    Err(_) => continue,
                 }
             }
         };
@@ -271,27 +281,18 @@ fn write(
         };
         let last = events_batch.len();
         for (i, (ev, at)) in events_batch.into_iter().enumerate() {
-            if let Some(k) = keeper.as_mut() {
-                let done = match &ev {
-                    Event::Output { step, stream, text } => k.lines(step, *stream, text.clone()),
-                    Event::StepStarted { step, attempt, .. } => {
-                        k.attempt(step, *attempt).and_then(|()| k.flush())
-                    }
-                    Event::StepFinished { .. }
-                    | Event::GateReached(_)
-                    | Event::ValueRequested(_)
-                    | Event::RunPaused { .. }
-                    | Event::RunFinished { .. } => k.flush(),
-                    _ => Ok(()),
-                };
-                if let Err(e) = done {
-                    let _ = problems.send(format!(
-                        "output is no longer kept in {}: {e}",
-                        shown.display()
-                    ));
-                    keeper = None;
+            keep(&mut keeper, &problems, &shown, |k| match &ev {
+                Event::Output { step, stream, text } => k.lines(step, *stream, text.clone()),
+                Event::StepStarted { step, attempt, .. } => {
+                    k.attempt(step, *attempt).and_then(|()| k.flush())
                 }
-            }
+                Event::StepFinished { .. }
+                | Event::GateReached(_)
+                | Event::ValueRequested(_)
+                | Event::RunPaused { .. }
+                | Event::RunFinished { .. } => k.flush(),
+                _ => Ok(()),
+            });
             if let (Some(out), Some(at)) = (events.as_ref(), at) {
                 let line = Line {
                     at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -310,13 +311,6 @@ fn write(
                     events = None;
                 }
             }
-        }
-        if keeper
-            .as_ref()
-            .and_then(Keeper::due)
-            .is_some_and(|due| due <= Instant::now())
-        {
-            written(&mut keeper);
         }
     }
     if let Some(k) = keeper.as_mut()
