@@ -32,6 +32,21 @@ static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// Words one of which every name [`ASSIGNMENT`] looks for holds (lowercase).
+const SECRET_WORDS: [&[u8]; 5] = [b"key", b"secret", b"token", b"passw", b"_pwd"];
+
+/// Whether [`ASSIGNMENT`] could match `line`: it has `=` or `:` and, in any case, one of
+/// [`SECRET_WORDS`]. Most lines have none, and a runbook with none never compiles the pattern.
+fn may_assign(line: &[u8]) -> bool {
+    if memchr::memchr2(b'=', b':', line).is_none() {
+        return false;
+    }
+    let lower = line.to_ascii_lowercase();
+    SECRET_WORDS
+        .iter()
+        .any(|w| memchr::memmem::find(&lower, w).is_some())
+}
+
 /// Scans text line by line. Positions are 1-based, columns count characters.
 pub fn scan(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -48,7 +63,9 @@ pub fn scan(text: &str) -> Vec<Finding> {
             });
             continue;
         }
-        if let Some(c) = ASSIGNMENT.captures(bytes) {
+        if may_assign(bytes)
+            && let Some(c) = ASSIGNMENT.captures(bytes)
+        {
             let name = &line[c.get(3).unwrap().range()];
             let value = c.get(6).unwrap();
             if is_literal(&line[value.range()]) {
@@ -230,6 +247,34 @@ mod tests {
             "export DB_PASSWORD=$(aws secretsmanager get-secret-value)\nAPI_KEY: \"{{{{ api_key }}}}\"\nimage: x@sha256:{hex}\ndb_password: {{ secret: true }}\npassword: rotate it weekly\n"
         );
         assert_eq!(scan(&text), vec![]);
+    }
+
+    /// A line the assignment pattern matches always passes the cheap test before it: lines of
+    /// names, separators, quotes and values in mixed case, deterministically shuffled.
+    #[test]
+    fn every_assignment_passes_the_quick_test() {
+        let pieces = [
+            "export ", "DB_", "Password", "PASSWD", "_pwd", "_PwD", "api", "Key", "_KEY", "apikey",
+            "secret", "_Secret", "_Token", "private", "_access", "=", ":", " ", "\t", "\"", "'",
+            "value", "x", "-", ".", "_", "--", "é",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize % n
+        };
+        let mut matched = 0;
+        for _ in 0..20_000 {
+            let len = 1 + next(8);
+            let line: String = (0..len).map(|_| pieces[next(pieces.len())]).collect();
+            if ASSIGNMENT.is_match(line.as_bytes()) {
+                matched += 1;
+                assert!(may_assign(line.as_bytes()), "{line:?}");
+            }
+        }
+        assert!(matched > 1_000, "only {matched} lines matched");
+        assert!(!may_assign(b"name: deploy the api"));
+        assert!(!may_assign(b"token and key but no separator"));
     }
 
     /// The fixed shapes are found where the patterns they replace (`regex`) find them:
