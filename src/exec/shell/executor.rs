@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::call::ShellCall;
 use super::hold;
+use super::readbuf::ReadBuf;
 use crate::exec::job::{Executor, Job, JobCommon, Work};
 use crate::exec::step::{BoxFuture, Kept, Outcome, OutputSink, until_stop};
 use crate::protocol::Stream;
@@ -192,7 +193,7 @@ async fn pump(
     sink: OutputSink,
     keep: usize,
 ) -> (String, bool) {
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut buf = ReadBuf::with_capacity(CHUNK * 2);
     let mut kept = Kept::new(keep);
     let text = |bytes: &[u8]| -> String {
         // The strict check is much faster on valid (the usual) input; both give the same text.
@@ -217,7 +218,7 @@ async fn pump(
         // Into the buffer's spare room, not zeroed first: at most CHUNK bytes.
         buf.reserve(CHUNK);
         let n = pipe
-            .read_buf(&mut bytes::BufMut::limit(&mut buf, CHUNK))
+            .read_buf(&mut bytes::BufMut::limit(buf.spare(), CHUNK))
             .await
             .unwrap_or_default();
         kept.push_bytes(&buf[start..]);
@@ -231,7 +232,7 @@ async fn pump(
                 while end > LINE_MAX {
                     let cut = piece_end(&buf, LINE_MAX, &sink.masker);
                     sink.send(stream, continued(text(&buf[..cut]))).await;
-                    buf.drain(..cut);
+                    buf.consume(cut);
                     end = buf.len() - 1;
                 }
                 sink.send(stream, text(&buf)).await;
@@ -253,7 +254,7 @@ async fn pump(
                 }
                 let cut = piece_end(&buf[..end], LINE_MAX, &sink.masker);
                 sink.send(stream, continued(text(&buf[..cut]))).await;
-                buf.drain(..cut);
+                buf.consume(cut);
                 first = first.map(|f| f - cut);
             }
             if first.is_none() {
@@ -276,7 +277,7 @@ async fn pump(
                     .await
             }
         }
-        buf.drain(..cut);
+        buf.consume(cut);
     }
 }
 

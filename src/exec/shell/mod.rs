@@ -4,6 +4,7 @@
 pub mod call;
 pub mod executor;
 mod hold;
+mod readbuf;
 
 pub use call::{ShellCall, work};
 pub use executor::Shell;
