@@ -703,9 +703,9 @@ fn execute_headless(
         let rehearsing = rehearsal.map(|r| r.rehearsing);
         let (handle, ev_rx, cmd_tx, taps) =
             start_engine(spec, router, gates, rehearsing, following, notifier, true);
-        let mut drove = taps
-            .beside(headless::drive(ev_rx, cmd_tx, approvals, &mut printer))
-            .await;
+        let taps = taps.spawn();
+        let mut drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
+        taps.finish().await;
         let terminal = if events_stdout {
             std::io::stderr().is_terminal()
         } else {
@@ -779,7 +779,7 @@ fn runtime_with(workers: usize) -> tokio::runtime::Runtime {
 type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
 
 /// The taps on the engine's events, not started: [`Taps::spawn`] runs them on the runtime's
-/// workers, [`Taps::beside`] on the thread of the view.
+/// workers.
 pub(super) struct Taps {
     /// The record tap: the run's output kept, the event stream written.
     recorded: BoxFuture<'static, ()>,
@@ -795,48 +795,15 @@ const SHARE_GRACE: Duration = Duration::from_secs(5);
 const TELL_GRACE: Duration = notify::POST_TIMEOUT.saturating_add(Duration::from_secs(1));
 
 impl Taps {
-    /// Runs the taps on the runtime's workers (the interface's thread draws).
+    /// Runs the taps on the runtime's workers, beside the engine and the step's pipes (the
+    /// view's thread draws or prints: in a headless run that printer is the slowest stage of a
+    /// step's output, BENCHMARKS.md, headless output).
     pub(super) fn spawn(self) -> SpawnedTaps {
         SpawnedTaps {
             recorded: tokio::spawn(self.recorded),
             shared: self.shared.map(tokio::spawn),
             told: self.told.map(tokio::spawn),
         }
-    }
-
-    /// Runs `view` with the taps beside it, on the calling thread, until all have ended; `view`
-    /// ends when it has every event, and the share tap and the notifier then have their grace.
-    /// A headless run's view is the main thread, which is idle while it waits for events: the
-    /// taps' work there leaves the runtime's worker to the engine and the step's pipes.
-    pub(super) async fn beside<T>(self, view: impl Future<Output = T>) -> T {
-        let (ended_tx, ended) = tokio::sync::watch::channel(false);
-        let graced = |task: Option<BoxFuture<'static, ()>>, grace: Duration| {
-            let mut ended = ended.clone();
-            async move {
-                let Some(task) = task else {
-                    return;
-                };
-                tokio::select! {
-                    () = task => {}
-                    () = async {
-                        let _ = ended.wait_for(|e| *e).await;
-                        tokio::time::sleep(grace).await;
-                    } => {}
-                }
-            }
-        };
-        let view = async move {
-            let shown = view.await;
-            let _ = ended_tx.send(true);
-            shown
-        };
-        let (shown, (), (), ()) = tokio::join!(
-            view,
-            self.recorded,
-            graced(self.shared, SHARE_GRACE),
-            graced(self.told, TELL_GRACE)
-        );
-        shown
     }
 }
 
