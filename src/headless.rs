@@ -1200,7 +1200,8 @@ mod tests {
     /// both sides of [`PREFIX_BLOCK`]), in a buffer reused from a longer chunk.
     #[test]
     fn prefixed_lines_are_the_lines_after_the_prefix() {
-        let next = |seed: &mut u64| bytes(seed, 1, &(0..=255).collect::<Vec<u8>>())[0] as usize;
+        let every: Vec<u8> = (0..=255).collect();
+        let next = |seed: &mut u64| bytes(seed, 1, &every)[0] as usize;
         let mut seed = 3;
         let mut out = vec![b'#'; 1 << 16];
         for round in 0..3000 {

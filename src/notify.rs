@@ -462,20 +462,7 @@ impl Notifier {
     /// in order (with one note added in a rehearsal that has a webhook), and is shown to the
     /// notifier. The handle ends once the run's events have ended and every POST was answered
     /// or timed out (one at a time, in order).
-    pub fn tap(self, engine: mpsc::Receiver<Event>) -> (mpsc::Receiver<Event>, JoinHandle<()>) {
-        let (view_rx, task) = self.tap_task(engine);
-        (view_rx, tokio::spawn(task))
-    }
-
-    /// [`Notifier::tap`] with the tap as the returned future, for the caller to spawn or run
-    /// beside its view.
-    pub fn tap_task(
-        self,
-        mut engine: mpsc::Receiver<Event>,
-    ) -> (
-        mpsc::Receiver<Event>,
-        futures::future::BoxFuture<'static, ()>,
-    ) {
+    pub fn tap(self, mut engine: mpsc::Receiver<Event>) -> (mpsc::Receiver<Event>, JoinHandle<()>) {
         // A few events ahead only, so that a slow view still holds the step's output back.
         let (view_tx, view_rx) = mpsc::channel(16);
         let (seen_tx, seen_rx) = mpsc::unbounded_channel();
@@ -494,7 +481,7 @@ impl Notifier {
                 first = false;
             }
         };
-        let task = Box::pin(async move {
+        let task = tokio::spawn(async move {
             let told = tokio::spawn(self.run_on(seen_rx));
             forward.await;
             let _ = told.await;

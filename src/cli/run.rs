@@ -2,7 +2,6 @@
 //! the engine started and shown (in the interface or headless), and the exit code from how the
 //! run ended.
 
-use futures::future::BoxFuture;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -614,7 +613,6 @@ fn execute_interface(
     rt.block_on(async move {
         let (handle, events, commands, taps) =
             start_engine(spec, router, gates, rehearsing, following, notifier, false);
-        let told = taps.spawn();
         let channels = ui::Channels { events, commands };
         let shown = interface::show(
             config,
@@ -629,7 +627,7 @@ fn execute_interface(
         }
         // With the interface gone, the engine pauses at the next gate (or finishes an abort).
         let result = handle.await;
-        told.finish().await;
+        taps.finish().await;
         let follow = match shown {
             Err(e) => {
                 eprintln!("tollgate: the interface failed: {e}");
@@ -703,7 +701,6 @@ fn execute_headless(
         let rehearsing = rehearsal.map(|r| r.rehearsing);
         let (handle, ev_rx, cmd_tx, taps) =
             start_engine(spec, router, gates, rehearsing, following, notifier, true);
-        let taps = taps.spawn();
         let mut drove = headless::drive(ev_rx, cmd_tx, approvals, &mut printer).await;
         taps.finish().await;
         let terminal = if events_stdout {
@@ -778,43 +775,25 @@ fn runtime_with(workers: usize) -> tokio::runtime::Runtime {
 
 type EngineTask = tokio::task::JoinHandle<Result<Outcome, engine::EngineError>>;
 
-/// The taps on the engine's events, not started: [`Taps::spawn`] runs them on the runtime's
-/// workers.
-pub(super) struct Taps {
-    /// The record tap: the run's output kept, the event stream written.
-    recorded: BoxFuture<'static, ()>,
-    /// The share tap: its followers told the run ended, its socket removed.
-    shared: Option<BoxFuture<'static, ()>>,
-    /// The notifier, telling the run's last messages.
-    told: Option<BoxFuture<'static, ()>>,
-}
-
 /// How long the share tap and the notifier may go on once the view has every event: the
 /// share tap's followers told the run ended, the notifier's last POST answered.
 const SHARE_GRACE: Duration = Duration::from_secs(5);
 const TELL_GRACE: Duration = notify::POST_TIMEOUT.saturating_add(Duration::from_secs(1));
 
-impl Taps {
-    /// Runs the taps on the runtime's workers, beside the engine and the step's pipes (the
-    /// view's thread draws or prints: in a headless run that printer is the slowest stage of a
-    /// step's output, BENCHMARKS.md, headless output).
-    pub(super) fn spawn(self) -> SpawnedTaps {
-        SpawnedTaps {
-            recorded: tokio::spawn(self.recorded),
-            shared: self.shared.map(tokio::spawn),
-            told: self.told.map(tokio::spawn),
-        }
-    }
-}
-
-/// The taps running on the runtime's workers, to wait for once the run has ended.
-pub(super) struct SpawnedTaps {
+/// The taps on the engine's events, running on the runtime's workers beside the engine and the
+/// step's pipes (the view's thread draws or prints: in a headless run that printer is the
+/// slowest stage of a step's output, BENCHMARKS.md, headless output); to wait for once the run
+/// has ended.
+pub(super) struct Taps {
+    /// The record tap: the run's output kept, the event stream written.
     recorded: tokio::task::JoinHandle<()>,
+    /// The share tap: its followers told the run ended, its socket removed.
     shared: Option<tokio::task::JoinHandle<()>>,
+    /// The notifier, telling the run's last messages.
     told: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl SpawnedTaps {
+impl Taps {
     /// Waits until what the run printed is kept and its events written, and its last messages
     /// told (each POST bounded by its timeout).
     pub(super) async fn finish(self) {
@@ -892,7 +871,7 @@ fn start_engine(
     };
     let (ev_rx, told) = match notifier {
         Some(n) => {
-            let (ev_rx, told) = n.tap_task(ev_rx);
+            let (ev_rx, told) = n.tap(ev_rx);
             (ev_rx, Some(told))
         }
         None => (ev_rx, None),
@@ -902,8 +881,8 @@ fn start_engine(
         ev_rx,
         cmd_tx,
         Taps {
-            recorded,
-            shared,
+            recorded: tokio::spawn(recorded),
+            shared: shared.map(tokio::spawn),
             told,
         },
     )

@@ -106,7 +106,7 @@ type Stamped = (Event, Option<chrono::DateTime<chrono::Utc>>);
 impl Recorder {
     /// Wraps the engine's event channel: every event reaches the returned receiver unchanged and
     /// in order, and is recorded (a note added when recording fails, once). The tap is the
-    /// returned future, for the caller to spawn or run beside its view; it ends when the events
+    /// returned future, for the caller to spawn; it ends when the events
     /// have ended and everything was written and flushed.
     pub fn tap(
         self,

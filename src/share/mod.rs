@@ -77,7 +77,7 @@ struct Joined {
 pub struct Shared {
     pub events: mpsc::Receiver<Event>,
     pub commands: mpsc::Sender<Command>,
-    /// The tap, for the caller to spawn or run beside its view.
+    /// The tap, for the caller to spawn.
     pub task: futures::future::BoxFuture<'static, ()>,
 }
 

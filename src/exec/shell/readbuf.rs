@@ -12,7 +12,7 @@
 use std::ops::Deref;
 
 /// Where in a page the buffer's bytes start.
-pub const PLACE: usize = 2048;
+const PLACE: usize = 2048;
 const PAGE: usize = 4096;
 
 /// Bytes read and not yet taken, in `mem[head..]`; `mem[..head]` is padding that places them.
